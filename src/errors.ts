@@ -1,0 +1,105 @@
+import util from 'node:util';
+import type { NativeFailure } from './native.js';
+import { displayPath } from './paths.js';
+
+/** Codes layercopy itself assigns; system failures carry the errno name (ENOSPC, EACCES…). */
+export type LayercopyCode =
+  | 'ERR_INVALID_OPTION'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_NO_LAYERS'
+  | 'ERR_ALREADY_PROVISIONED'
+  | 'ERR_INVALID_WHITEOUT'
+  | 'ERR_UNSUPPORTED_ENTRY'
+  | 'ERR_SOURCE_CHANGED'
+  | 'ERR_WORKER'
+  | 'ABORT_ERR'
+  | string;
+
+export interface LayercopyErrorFields {
+  code: LayercopyCode;
+  /** The layer directory being applied, and its 0-based position. */
+  layer?: string;
+  layerIndex?: number;
+  /** The path that failed: inside the layer, or inside ROOTFS. */
+  path?: string;
+  syscall?: string;
+  errno?: number;
+  cause?: unknown;
+}
+
+export class LayercopyError extends Error {
+  code: LayercopyCode;
+  layer?: string;
+  layerIndex?: number;
+  path?: string;
+  syscall?: string;
+  errno?: number;
+
+  constructor(message: string, fields: LayercopyErrorFields) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.name = fields.code === 'ABORT_ERR' ? 'AbortError' : 'LayercopyError';
+    this.code = fields.code;
+    this.layer = fields.layer;
+    this.layerIndex = fields.layerIndex;
+    this.path = fields.path;
+    this.syscall = fields.syscall;
+    this.errno = fields.errno;
+  }
+}
+
+export interface LayerContext {
+  layer: string;
+  layerIndex: number;
+  /** The ROOTFS the user asked for (messages name it, not the staging dir). */
+  rootfs: string;
+}
+
+function layerLabel(ctx: LayerContext): string {
+  return `layer ${ctx.layerIndex + 1} (${ctx.layer})`;
+}
+
+/** Turns a native step's plain-data failure back into an error on the main thread. */
+export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: string): LayercopyError {
+  const where = f.side === 'layer' ? displayPath(ctx.layer, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
+  if (f.errno === 0 && f.code === 'ESRCCHANGED') {
+    return new LayercopyError(
+      `${layerLabel(ctx)}: ${operation} ${where}: the source changed while it was being copied (${f.syscall})`,
+      { code: 'ERR_SOURCE_CHANGED', layer: ctx.layer, layerIndex: ctx.layerIndex, path: where, syscall: f.syscall },
+    );
+  }
+  const [name, description] = util.getSystemErrorMap().get(-f.errno) ?? [`errno ${f.errno}`, 'unknown error'];
+  const cause = Object.assign(new Error(`${f.syscall} ${where}: ${name} (${description})`), {
+    code: name,
+    errno: -f.errno,
+    syscall: f.syscall,
+    path: where,
+  });
+  return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})`, {
+    code: name,
+    layer: ctx.layer,
+    layerIndex: ctx.layerIndex,
+    path: where,
+    syscall: f.syscall,
+    errno: -f.errno,
+    cause,
+  });
+}
+
+export function layerError(
+  ctx: LayerContext,
+  rel: string,
+  code: LayercopyCode,
+  what: string,
+): LayercopyError {
+  const where = displayPath(ctx.layer, rel);
+  return new LayercopyError(`${layerLabel(ctx)}: ${where}: ${what}`, {
+    code,
+    layer: ctx.layer,
+    layerIndex: ctx.layerIndex,
+    path: where,
+  });
+}
+
+export function abortError(reason?: unknown): LayercopyError {
+  return new LayercopyError('provision aborted', { code: 'ABORT_ERR', cause: reason });
+}

@@ -1,0 +1,36 @@
+import { createRequire } from 'node:module';
+
+/** Plain-data failure reported by the native copy step (crosses threads as-is). */
+export interface NativeFailure {
+  /** errno, or 0 when `code` names a layercopy condition such as ESRCCHANGED. */
+  errno: number;
+  code?: string;
+  syscall: string;
+  /** Which tree the failing path lives in. */
+  side: 'layer' | 'rootfs';
+  /** Path relative to the layer / rootfs root, as latin1-mapped bytes. */
+  rel: string;
+}
+
+export interface CopyResult {
+  done: number;
+  bytes: number;
+  /** Flat pairs: rel, "dev:ino" of regular files with more than one link. */
+  deferred: string[];
+  failure?: NativeFailure;
+}
+
+export interface Native {
+  /** types: one char per rel: f regular, l symlink, c/b devices, p fifo, s socket. */
+  copyEntries(srcRoot: string, dstRoot: string, rels: string[], types: string, deferLinks: boolean): CopyResult;
+  dirMeta(srcRoot: string, dstRoot: string, rels: string[], keepRootMode: boolean): { done: number; failure?: NativeFailure };
+  linkEntries(dstRoot: string, pairs: string[]): { done: number; failure?: NativeFailure };
+  listDir(root: string, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
+  removeEntry(root: string, rel: string, forceWritable: boolean): NativeFailure | null;
+  renameNoReplace(from: string, to: string): number;
+  isRoot(): boolean;
+}
+
+const require = createRequire(import.meta.url);
+// Built by `node-gyp rebuild` at install time (binding.gyp at the package root).
+export const native: Native = require('../../build/Release/layercopy_native.node');

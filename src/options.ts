@@ -1,0 +1,74 @@
+import os from 'node:os';
+import { LayercopyError } from './errors.js';
+
+export interface Progress {
+  /** 0-based index of the layer being applied, and the number of layers. */
+  layerIndex: number;
+  layers: number;
+  layer: string;
+  /** Totals for the whole provision so far. */
+  entries: number;
+  bytes: number;
+}
+
+export interface PoolOptions {
+  /**
+   * Worker threads copying files. Default: `os.availableParallelism()`.
+   * See docs/benchmarks.md for the sweep this default comes from.
+   */
+  concurrency?: number;
+}
+
+export interface ProvisionOptions extends PoolOptions {
+  /**
+   * Entries per task sent to a worker. Default 256: smaller batches cost a
+   * thread round trip (~20-50 µs) per few files, larger ones leave workers
+   * idle at a layer's barrier (docs/benchmarks.md).
+   */
+  batchSize?: number;
+  /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Called after each finished batch, from the main thread. */
+  onProgress?: (progress: Progress) => void;
+}
+
+export const DEFAULT_BATCH_SIZE = 256;
+
+export function defaultConcurrency(): number {
+  return os.availableParallelism();
+}
+
+function positiveInteger(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new LayercopyError(`options.${name} must be a positive integer (got ${String(value)})`, {
+      code: 'ERR_INVALID_OPTION',
+    });
+  }
+}
+
+export function validatePoolOptions(options: PoolOptions): Required<PoolOptions> {
+  if (options === null || typeof options !== 'object') {
+    throw new LayercopyError('options must be an object', { code: 'ERR_INVALID_OPTION' });
+  }
+  positiveInteger('concurrency', options.concurrency);
+  return { concurrency: options.concurrency ?? defaultConcurrency() };
+}
+
+export interface ResolvedProvisionOptions {
+  batchSize: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+export function validateProvisionOptions(options: ProvisionOptions): ResolvedProvisionOptions {
+  validatePoolOptions(options);
+  positiveInteger('batchSize', options.batchSize);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new LayercopyError('options.signal must be an AbortSignal', { code: 'ERR_INVALID_OPTION' });
+  }
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw new LayercopyError('options.onProgress must be a function', { code: 'ERR_INVALID_OPTION' });
+  }
+  return { batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE, signal: options.signal, onProgress: options.onProgress };
+}

@@ -1,0 +1,139 @@
+import { layerError, type LayerContext } from './errors.js';
+import { native } from './native.js';
+import { fromFailure } from './errors.js';
+import { joinRel } from './paths.js';
+
+/** Entry type letters shared with the native step: f d l c b p s, '?' unknown. */
+export type EntryType = string;
+
+export interface Listing {
+  names: string[];
+  types: string;
+}
+
+export interface SubdirPlan {
+  name: string;
+  /** The rootfs already holds a real directory here (from lower layers): merge into it. */
+  merge: boolean;
+}
+
+/** What one layer directory does to the rootfs directory at the same path. */
+export interface DirectoryPlan {
+  /** Names in the rootfs directory to remove (recursively) before this layer writes here. */
+  removals: string[];
+  /** Whiteout markers (including an opaque marker) that removed something. */
+  whiteouts: number;
+  /** Lower entries replaced by an entry of a different kind or by a non-directory. */
+  replaced: number;
+  /** Non-directory entries to copy. */
+  copies: { name: string; type: EntryType }[];
+  subdirs: SubdirPlan[];
+}
+
+const WH = '.wh.';
+const WH_META = '.wh..wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/**
+ * Plans one directory of a layer against the rootfs directory at the same
+ * path (`lower`: name -> type, or null when nothing lies below). Pure: reads
+ * and writes nothing, so the rules are testable on their own.
+ *
+ * Whiteouts only hide lower content: all removals run before any entry of
+ * this layer is written into the directory, so a same-layer entry is never
+ * deleted by its own layer's markers, whatever order readdir returns them in
+ * (moby#17766 deleted entries met before the opaque marker).
+ */
+export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lower: Map<string, string> | null): DirectoryPlan {
+  const plan: DirectoryPlan = { removals: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
+  const below = lower ?? new Map<string, string>();
+  const { names, types } = layer;
+  // Markers first, validated before anything is planned for removal.
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (!name.startsWith(WH)) continue;
+    const path = joinRel(rel, name);
+    if (types[i] !== 'f') {
+      // A marker is a regular file (OCI layer.md). Copying a directory or
+      // symlink named .wh.* would plant a whiteout that overlayfs-based
+      // runtimes would honour later; skipping it would silently drop content.
+      throw layerError(ctx, path, 'ERR_INVALID_WHITEOUT', 'invalid whiteout: a .wh. entry must be a regular file');
+    }
+    if (name === OPAQUE) continue;
+    if (name.startsWith(WH_META)) continue;
+    const target = name.slice(WH.length);
+    if (target === '' || target === '.' || target === '..') {
+      // Mesos deletes the parent (.wh..) or the rootfs's parent (.wh... at the
+      // root); containerd 384d46d8b rejects these.
+      throw layerError(ctx, path, 'ERR_INVALID_WHITEOUT', `invalid whiteout: "${name}" names no entry to hide`);
+    }
+  }
+  if (types.includes('?')) {
+    const i = types.indexOf('?');
+    throw layerError(ctx, joinRel(rel, names[i]), 'ERR_UNSUPPORTED_ENTRY', 'unsupported file type');
+  }
+  if (below.size > 0 && names.includes(OPAQUE)) {
+    plan.removals.push(...below.keys());
+    plan.whiteouts++;
+    below.clear();
+  }
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (!name.startsWith(WH) || name.startsWith(WH_META)) continue;
+    const target = name.slice(WH.length);
+    if (below.has(target)) {
+      plan.removals.push(target);
+      plan.whiteouts++;
+      below.delete(target);
+    }
+  }
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    if (name.startsWith(WH)) continue;
+    const type = types[i];
+    const lowerType = below.get(name);
+    if (lowerType !== undefined && !(type === 'd' && lowerType === 'd')) {
+      // Unlink and recreate, never write into the old inode: its other
+      // hardlinked names must keep their content; a lower symlink is never
+      // followed.
+      plan.removals.push(name);
+      plan.replaced++;
+    }
+    if (type === 'd') plan.subdirs.push({ name, merge: lowerType === 'd' });
+    else plan.copies.push({ name, type });
+  }
+  return plan;
+}
+
+export interface WalkStep {
+  rel: string;
+  plan: DirectoryPlan;
+}
+
+/**
+ * Streams a layer directory by directory (depth first, one listing in memory
+ * per pending directory path), yielding each directory's plan. The consumer
+ * applies a plan (removals, mkdir) before asking for the next one; the walk
+ * only descends real directories and never follows a symlink.
+ */
+export function* walkLayer(ctx: LayerContext, staging: string, hasLower: boolean): Generator<WalkStep> {
+  const stack: { rel: string; merge: boolean }[] = [{ rel: '', merge: hasLower }];
+  while (stack.length > 0) {
+    const { rel, merge } = stack.pop()!;
+    const listing = native.listDir(ctx.layer, rel);
+    if (listing.failure) throw fromFailure(listing.failure, ctx, 'read directory');
+    let lower: Map<string, string> | null = null;
+    if (merge) {
+      const below = native.listDir(staging, rel);
+      if (below.failure) throw fromFailure({ ...below.failure, side: 'rootfs' }, ctx, 'read directory');
+      lower = new Map();
+      for (let i = 0; i < below.names.length; i++) lower.set(below.names[i], below.types[i]);
+    }
+    const plan = planDirectory(ctx, rel, listing, lower);
+    yield { rel, plan };
+    for (let i = plan.subdirs.length - 1; i >= 0; i--) {
+      const sub = plan.subdirs[i];
+      stack.push({ rel: joinRel(rel, sub.name), merge: sub.merge });
+    }
+  }
+}

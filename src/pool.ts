@@ -1,0 +1,44 @@
+import { Piscina } from 'piscina';
+import type { CopyResult } from './native.js';
+
+export type Task =
+  | { op: 'copy'; src: string; dst: string; rels: string[]; types: string; deferLinks: boolean }
+  | { op: 'link'; dst: string; rels: string[] }
+  | { op: 'meta'; src: string; dst: string; rels: string[]; keepRootMode: boolean }
+  | { op: 'crash' };
+
+export type TaskResult = CopyResult;
+
+const WORKER = new URL('../workers/copy.js', import.meta.url).href;
+
+/** A fixed-size Piscina pool running the copy step; shared by every provision of a CopyBackend. */
+export class Pool {
+  readonly concurrency: number;
+  #piscina: Piscina<Task, TaskResult>;
+
+  constructor(concurrency: number) {
+    this.concurrency = concurrency;
+    this.#piscina = new Piscina({
+      filename: WORKER,
+      minThreads: concurrency,
+      maxThreads: concurrency,
+      // Tasks are synchronous native calls: 'sync' lets an idle worker pick
+      // up the next task without a trip through its event loop.
+      atomics: 'sync',
+      // Threads are reused across layers and provisions; starting one costs
+      // ~30 ms, so never let them time out while the pool is open.
+      idleTimeout: 2 ** 31 - 1,
+      // Tasks wait here until a worker is free; provisions bound their own
+      // in-flight count, so this queue stays small.
+      maxQueue: Infinity,
+    });
+  }
+
+  run(task: Task): Promise<TaskResult> {
+    return this.#piscina.run(task);
+  }
+
+  async close(): Promise<void> {
+    await this.#piscina.destroy();
+  }
+}

@@ -1,0 +1,262 @@
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import PQueue from 'p-queue';
+import { abortError, fromFailure, LayercopyError, type LayerContext } from './errors.js';
+import { resolveInputs } from './inputs.js';
+import { native, type CopyResult } from './native.js';
+import { validateProvisionOptions, type ProvisionOptions, type ResolvedProvisionOptions } from './options.js';
+import { fsPath, joinRel, displayPath } from './paths.js';
+import { walkLayer } from './plan.js';
+import type { Pool, Task } from './pool.js';
+import { commit, createStaging, removeTree, staleStagings } from './staging.js';
+
+export interface LayerSummary {
+  layer: string;
+  /** Entries written: files, symlinks, special files, hardlinks and directories (the root excluded). */
+  entries: number;
+  bytes: number;
+  directories: number;
+  hardlinks: number;
+  /** Whiteout and opaque markers that removed lower content. */
+  whiteouts: number;
+  /** Lower entries replaced by an entry of another kind or by a non-directory. */
+  replaced: number;
+  ms: number;
+}
+
+export interface ProvisionSummary {
+  rootfs: string;
+  layers: number;
+  entries: number;
+  bytes: number;
+  directories: number;
+  hardlinks: number;
+  whiteouts: number;
+  replaced: number;
+  /**
+   * Milliseconds per phase. plan: main-thread walking, planning and removals;
+   * copy: from a layer's first task to its barrier (overlaps plan); metadata:
+   * hardlinks and directory metadata after each barrier; commit: the rename.
+   */
+  timings: { planMs: number; copyMs: number; metadataMs: number; commitMs: number; totalMs: number };
+  perLayer: LayerSummary[];
+}
+
+type Totals = { entries: number; bytes: number };
+
+/** Provisions ROOTFS from LAYERS using an existing pool (see CopyBackend). */
+export async function provisionWith(
+  pool: Pool,
+  layers: readonly string[],
+  rootfs: string,
+  options: ProvisionOptions = {},
+): Promise<ProvisionSummary> {
+  const started = performance.now();
+  const opts = validateProvisionOptions(options);
+  const inputs = resolveInputs(layers, rootfs);
+  if (opts.signal?.aborted) throw abortError(opts.signal.reason);
+  for (const stale of staleStagings(inputs.rootfs)) removeTree(stale);
+  const staging = createStaging(inputs.rootfs);
+  const summary: ProvisionSummary = {
+    rootfs: inputs.rootfs,
+    layers: inputs.layers.length,
+    entries: 0,
+    bytes: 0,
+    directories: 0,
+    hardlinks: 0,
+    whiteouts: 0,
+    replaced: 0,
+    timings: { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 },
+    perLayer: [],
+  };
+  const totals: Totals = { entries: 0, bytes: 0 };
+  try {
+    for (let i = 0; i < inputs.layers.length; i++) {
+      const ctx: LayerContext = { layer: inputs.layers[i], layerIndex: i, rootfs: inputs.rootfs };
+      const layer = await applyLayer(pool, ctx, inputs.layers.length, staging, i > 0, opts, totals, summary.timings);
+      summary.perLayer.push(layer);
+      for (const key of ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const) {
+        summary[key] += layer[key];
+      }
+    }
+    if (opts.signal?.aborted) throw abortError(opts.signal.reason);
+    const commitStart = performance.now();
+    // The root stays 0700 while it is built; it takes the last layer's mode
+    // (as cp -aT gives it) only now, just before it becomes visible.
+    const last = fs.lstatSync(inputs.layers[inputs.layers.length - 1]);
+    let mode = last.mode & 0o7777;
+    if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
+    fs.chmodSync(staging, mode);
+    commit(staging, inputs.rootfs);
+    summary.timings.commitMs = performance.now() - commitStart;
+  } catch (error) {
+    try {
+      removeTree(staging);
+    } catch {
+      // Reported through the original error; a later provision or destroy
+      // removes the stale staging directory (its pid will be gone).
+    }
+    throw error;
+  }
+  summary.timings.totalMs = performance.now() - started;
+  return summary;
+}
+
+async function applyLayer(
+  pool: Pool,
+  ctx: LayerContext,
+  layerCount: number,
+  staging: string,
+  hasLower: boolean,
+  opts: ResolvedProvisionOptions,
+  totals: Totals,
+  timings: ProvisionSummary['timings'],
+): Promise<LayerSummary> {
+  const layerStart = performance.now();
+  const summary: LayerSummary = {
+    layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0,
+  };
+  // Two tasks per worker in flight keeps every worker busy while the main
+  // thread plans, without letting a huge layer queue up in memory.
+  const limit = pool.concurrency * 2;
+  const queue = new PQueue({ concurrency: limit });
+  const signal = opts.signal;
+  let failed: unknown;
+  const fail = (error: unknown) => {
+    failed ??= error;
+  };
+  const stopped = () => failed !== undefined || signal?.aborted === true;
+
+  const report = (r: CopyResult) => {
+    summary.bytes += r.bytes;
+    summary.entries += r.done;
+    totals.bytes += r.bytes;
+    totals.entries += r.done;
+    opts.onProgress?.({ layerIndex: ctx.layerIndex, layers: layerCount, layer: ctx.layer, entries: totals.entries, bytes: totals.bytes });
+  };
+  const dispatch = async (task: Task, operation: string, onResult: (r: CopyResult) => void) => {
+    if (queue.size >= limit) await queue.onSizeLessThan(limit);
+    queue
+      .add(async () => {
+        if (stopped()) return;
+        let result: CopyResult;
+        try {
+          result = await pool.run(task);
+        } catch (error) {
+          throw new LayercopyError(`layer ${ctx.layerIndex + 1} (${ctx.layer}): ${operation}: worker failed: ${(error as Error).message}`, {
+            code: 'ERR_WORKER', layer: ctx.layer, layerIndex: ctx.layerIndex, cause: error,
+          });
+        }
+        onResult(result);
+        report(result);
+        if (result.failure) throw fromFailure(result.failure, ctx, operation);
+      })
+      .catch(fail);
+  };
+  const barrier = async () => {
+    await queue.onIdle();
+    if (failed !== undefined) throw failed;
+    if (signal?.aborted) throw abortError(signal.reason);
+  };
+
+  // Regular files with more than one link wait for the barrier, so that one
+  // name is copied and the others are linked to it (cp -a keeps hardlinks).
+  const deferred = new Map<string, string[]>();
+  const onCopied = (r: CopyResult) => {
+    for (let i = 0; i < r.deferred.length; i += 2) {
+      const group = deferred.get(r.deferred[i + 1]);
+      if (group) group.push(r.deferred[i]);
+      else deferred.set(r.deferred[i + 1], [r.deferred[i]]);
+    }
+  };
+  const batches = async (rels: string[], make: (rels: string[]) => Task, operation: string, onResult: (r: CopyResult) => void = () => {}) => {
+    for (let i = 0; i < rels.length && !stopped(); i += opts.batchSize) {
+      await dispatch(make(rels.slice(i, i + opts.batchSize)), operation, onResult);
+    }
+  };
+
+  const copyStart = performance.now();
+  const dirs: string[] = [];
+  let rels: string[] = [];
+  let types = '';
+  const flush = async () => {
+    if (rels.length === 0) return;
+    const task: Task = { op: 'copy', src: ctx.layer, dst: staging, rels, types, deferLinks: true };
+    rels = [];
+    types = '';
+    await dispatch(task, 'copy', onCopied);
+  };
+  try {
+    let t = performance.now();
+    for (const { rel, plan } of walkLayer(ctx, staging, hasLower)) {
+      for (const name of plan.removals) {
+        const failure = native.removeEntry(staging, joinRel(rel, name), false);
+        if (failure) throw fromFailure(failure, ctx, 'remove');
+      }
+      summary.whiteouts += plan.whiteouts;
+      summary.replaced += plan.replaced;
+      dirs.push(rel);
+      for (const sub of plan.subdirs) {
+        if (sub.merge) continue;
+        const subRel = joinRel(rel, sub.name);
+        try {
+          fs.mkdirSync(fsPath(staging, subRel), 0o700);
+        } catch (error) {
+          const e = error as NodeJS.ErrnoException;
+          const where = displayPath(ctx.rootfs, subRel);
+          throw new LayercopyError(`layer ${ctx.layerIndex + 1} (${ctx.layer}): mkdir ${where}: ${e.code}`, {
+            code: e.code ?? 'EIO', layer: ctx.layer, layerIndex: ctx.layerIndex, path: where, syscall: 'mkdir', errno: e.errno, cause: e,
+          });
+        }
+      }
+      for (const copy of plan.copies) {
+        rels.push(joinRel(rel, copy.name));
+        types += copy.type;
+        if (rels.length >= opts.batchSize) {
+          timings.planMs += performance.now() - t;
+          await flush();
+          t = performance.now();
+        }
+      }
+      if (stopped()) break;
+    }
+    timings.planMs += performance.now() - t;
+    if (!stopped()) await flush();
+  } catch (error) {
+    fail(error);
+  }
+  await barrier();
+  timings.copyMs += performance.now() - copyStart;
+
+  const metaStart = performance.now();
+  if (deferred.size > 0) {
+    const firsts: string[] = [];
+    const pairs: string[] = [];
+    for (const group of deferred.values()) {
+      firsts.push(group[0]);
+      for (let i = 1; i < group.length; i++) pairs.push(group[0], group[i]);
+    }
+    await batches(firsts, (r) => ({ op: 'copy', src: ctx.layer, dst: staging, rels: r, types: 'f'.repeat(r.length), deferLinks: false }), 'copy');
+    await barrier();
+    summary.hardlinks = pairs.length / 2;
+    for (let i = 0; i < pairs.length && !stopped(); i += opts.batchSize * 2) {
+      const chunk = pairs.slice(i, i + opts.batchSize * 2);
+      await dispatch({ op: 'link', dst: staging, rels: chunk }, 'hardlink', (r) => {
+        r.bytes = 0;
+      });
+    }
+    await barrier();
+  }
+  // Directory metadata last: after every write and removal of this layer,
+  // so the times are the layer's (the seed's marker deletions bumped them).
+  summary.directories = dirs.length - 1;
+  await batches(dirs, (r) => ({ op: 'meta', src: ctx.layer, dst: staging, rels: r, keepRootMode: true }), 'set directory metadata', (r) => {
+    r.done = 0;
+  });
+  await barrier();
+  summary.entries += summary.directories;
+  totals.entries += summary.directories;
+  timings.metadataMs += performance.now() - metaStart;
+  summary.ms = performance.now() - layerStart;
+  return summary;
+}
