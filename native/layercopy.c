@@ -706,6 +706,92 @@ static napi_value remove_entry(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+// ---- helpers for fixtures, the sample image and tests ---------------------
+// Node has no xattr, mknod or nanosecond-time API; tests and the sample
+// generator need them to build layers and to inspect what was copied.
+
+static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s %s: %s", syscall, path, strerror(errno));
+  napi_value err, code, m;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &err);
+  napi_create_int32(env, errno, &code);
+  napi_set_named_property(env, err, "errno", code);
+  napi_throw(env, err);
+  return NULL;
+}
+
+// lsetxattr(path, name, value: Buffer)
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = get_string(env, argv[0]);
+  char *name = get_string(env, argv[1]);
+  void *data; size_t len;
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  int r = lsetxattr(path, name, data, len, 0);
+  napi_value ret = NULL;
+  if (r != 0) throw_errno(env, "lsetxattr", path);
+  free(path); free(name);
+  return ret;
+}
+
+// lgetxattrs(path) -> { name: Buffer }
+static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = get_string(env, argv[0]);
+  char *list = malloc(XBUF), *val = malloc(XBUF);
+  napi_value obj = NULL;
+  ssize_t n = llistxattr(path, list, XBUF);
+  if (n < 0 && errno != ENOTSUP) { throw_errno(env, "llistxattr", path); goto out; }
+  napi_create_object(env, &obj);
+  for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
+    ssize_t vn = lgetxattr(path, list + i, val, XBUF);
+    if (vn < 0) { obj = NULL; throw_errno(env, "lgetxattr", path); goto out; }
+    napi_value b;
+    void *out;
+    napi_create_buffer_copy(env, (size_t)vn, val, &out, &b);
+    napi_set_named_property(env, obj, list + i, b);
+  }
+out:
+  free(list); free(val); free(path);
+  return obj;
+}
+
+// lutimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)
+static napi_value js_lutimens(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = get_string(env, argv[0]);
+  int64_t v[4];
+  for (int i = 0; i < 4; i++) napi_get_value_int64(env, argv[i + 1], &v[i]);
+  struct timespec ts[2] = {{(time_t)v[0], (long)v[1]}, {(time_t)v[2], (long)v[3]}};
+  if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) != 0) throw_errno(env, "utimensat", path);
+  free(path);
+  return NULL;
+}
+
+// mknod(path, mode (with type bits), major, minor)
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *path = get_string(env, argv[0]);
+  uint32_t mode, maj, min;
+  napi_get_value_uint32(env, argv[1], &mode);
+  napi_get_value_uint32(env, argv[2], &maj);
+  napi_get_value_uint32(env, argv[3], &min);
+  if (mknod(path, (mode_t)mode, makedev(maj, min)) != 0) throw_errno(env, "mknod", path);
+  free(path);
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
@@ -714,6 +800,10 @@ NAPI_MODULE_INIT() {
     {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
     {"listDir", NULL, list_dir, NULL, NULL, NULL, napi_default, NULL},
     {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
+    {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_default, NULL},
+    {"lutimens", NULL, js_lutimens, NULL, NULL, NULL, napi_default, NULL},
+    {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
     {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

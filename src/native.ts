@@ -29,6 +29,11 @@ export interface Native {
   removeEntry(root: string, rel: string, forceWritable: boolean): NativeFailure | null;
   renameNoReplace(from: string, to: string): number;
   isRoot(): boolean;
+  /** Fixture and inspection helpers (tests, sample image): no Node API exists for these. */
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattrs(path: string): Record<string, Buffer>;
+  lutimens(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,0 +1,209 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { CopyBackend } from './backend.js';
+import { destroy } from './destroy.js';
+import { LayercopyError } from './errors.js';
+import type { Progress } from './options.js';
+import type { ProvisionSummary } from './provision.js';
+
+const USAGE = `Usage:
+  layercopy provision [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
+  layercopy destroy [--json] ROOTFS
+  layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...
+  layercopy --help | --version
+
+provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
+           must not exist. It is built beside ROOTFS and renamed into place.
+destroy    remove ROOTFS without following symlinks.
+bench      time layercopy against the cp -aT method on LAYERs, side by side.
+
+Options:
+  --concurrency N   worker threads (default: available CPUs)
+  --batch-size N    entries per worker task (default: 256)
+  --json            print one JSON object on stdout
+  --quiet           no progress on stderr
+  --runs N          bench: runs per configuration (default: 5)
+
+Exit status: 0 success, 1 failure, 2 usage error, 130 SIGINT, 143 SIGTERM.
+See docs/cli.md.`;
+
+export class UsageError extends Error {}
+
+export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
+  if (value === undefined) return fallback;
+  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
+  }
+  return Number(value);
+}
+
+export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {
+  if (value === undefined) return fallback;
+  return value.split(',').map((v) => positiveInt(flag, v.trim())!);
+}
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return pkg.version;
+}
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const n = (v: number) => v.toLocaleString('en-US');
+const s = (ms: number) => (ms / 1000).toFixed(2);
+
+export function formatSummary(r: ProvisionSummary): string {
+  const t = r.timings;
+  return [
+    `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
+    `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
+    `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} entries replaced`,
+    `  time      ${s(t.totalMs)} s (plan ${s(t.planMs)}, copy ${s(t.copyMs)}, metadata ${s(t.metadataMs)}, commit ${s(t.commitMs)})`,
+  ].join('\n');
+}
+
+function progressLine(): { update(p: Progress): void; done(): void } {
+  if (!process.stderr.isTTY) return { update() {}, done() {} };
+  let last = 0;
+  const started = Date.now();
+  let shown = false;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      shown = true;
+      const rate = p.entries / Math.max(0.001, (now - started) / 1000);
+      process.stderr.write(`\r\x1b[Klayer ${p.layerIndex + 1}/${p.layers}  ${n(p.entries)} entries  ${mb(p.bytes)}  ${n(Math.round(rate))} entries/s`);
+    },
+    done() {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+/** Runs the CLI; returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        concurrency: { type: 'string' },
+        'batch-size': { type: 'string' },
+        runs: { type: 'string' },
+        json: { type: 'boolean' },
+        quiet: { type: 'boolean', short: 'q' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`layercopy: ${(error as Error).message}\n${USAGE.split('\n').slice(0, 5).join('\n')}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const [command, ...args] = positionals;
+  try {
+    switch (command) {
+      case 'provision':
+        return await runProvision(args, values);
+      case 'destroy':
+        return await runDestroy(args, values);
+      case 'bench': {
+        const { runBench } = await import('./bench.js');
+        return await runBench(args, values);
+      }
+      case undefined:
+        throw new UsageError('missing command');
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`layercopy: ${error.message}\nTry 'layercopy --help'.\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+type Values = { concurrency?: string; 'batch-size'?: string; runs?: string; json?: boolean; quiet?: boolean };
+
+async function runProvision(args: string[], values: Values): Promise<number> {
+  if (values.runs !== undefined) throw new UsageError('--runs is a bench option');
+  if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
+  const concurrency = positiveInt('--concurrency', values.concurrency);
+  const batchSize = positiveInt('--batch-size', values['batch-size']);
+  const layers = args.slice(0, -1);
+  const rootfs = args[args.length - 1];
+  const controller = new AbortController();
+  let exitOnAbort = 130;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    exitOnAbort = signal === 'SIGINT' ? 130 : 143;
+    controller.abort(new Error(`received ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
+  const backend = new CopyBackend({ concurrency });
+  try {
+    const summary = await backend.provision(layers, rootfs, { batchSize, signal: controller.signal, onProgress: progress.update });
+    progress.done();
+    process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    return 0;
+  } catch (error) {
+    progress.done();
+    return reportFailure(error, values, controller.signal.aborted ? exitOnAbort : undefined);
+  } finally {
+    await backend.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function reportFailure(error: unknown, values: Values, abortStatus?: number): number {
+  const e = error as LayercopyError;
+  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION';
+  const status = abortStatus ?? (usage ? 2 : 1);
+  process.stderr.write(`layercopy: ${e.message}\n`);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall } })}\n`);
+  }
+  return status;
+}
+
+async function runDestroy(args: string[], values: Values): Promise<number> {
+  if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
+  for (const flag of ['concurrency', 'batch-size', 'runs'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
+  }
+  const result = await destroy(args[0]);
+  if (!result.ok) return reportFailure(result.error, values);
+  process.stdout.write(values.json ? `${JSON.stringify({ destroyed: args[0] })}\n` : `destroyed ${args[0]}\n`);
+  return 0;
+}
+
+const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (status) => {
+      process.exitCode = status;
+    },
+    (error) => {
+      process.stderr.write(`layercopy: internal error: ${(error as Error).stack}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
