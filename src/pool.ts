@@ -4,8 +4,7 @@ import type { CopyResult } from './native.js';
 export type Task =
   | { op: 'copy'; src: string; dst: string; rels: string[]; types: string; deferLinks: boolean }
   | { op: 'link'; dst: string; rels: string[] }
-  | { op: 'meta'; src: string; dst: string; rels: string[]; keepRootMode: boolean }
-  | { op: 'crash' };
+  | { op: 'meta'; src: string; dst: string; rels: string[]; keepRootMode: boolean };
 
 export type TaskResult = CopyResult;
 

@@ -5,16 +5,25 @@
 import { native } from '../src/native.js';
 import type { Task, TaskResult } from '../src/pool.js';
 
+// Fault injection for the reliability tests (docs/reliability.md):
+// LAYERCOPY_FAULT=throw:NAME or exit:NAME makes the worker throw, or its
+// thread exit, when a batch holds an entry whose last component is NAME.
+const [faultKind, faultName] = (process.env.LAYERCOPY_FAULT ?? '').split(':');
+
+function injectFault(rels: string[]): void {
+  if (!faultName || !rels.some((r) => r === faultName || r.endsWith(`/${faultName}`))) return;
+  if (faultKind === 'exit') process.exit(1);
+  throw new Error(`injected fault at ${faultName}`);
+}
+
 export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
+      injectFault(task.rels);
       return native.copyEntries(task.src, task.dst, task.rels, task.types, task.deferLinks);
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
     case 'meta':
       return { bytes: 0, deferred: [], ...native.dirMeta(task.src, task.dst, task.rels, task.keepRootMode) };
-    case 'crash':
-      // Test hook for the fault tests: a worker that throws mid-batch.
-      throw new Error('worker crashed on purpose');
   }
 }

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { buildLayer, exists, listTree, scratch } from './helpers.js';
+
+const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  execa('node', [cli, ...args], { reject: false, ...options });
+
+describe('layercopy CLI', () => {
+  it('provisions and prints a summary on stdout', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'etc/a': 'a', 'etc/b': 'b' });
+    const l2 = buildLayer(path.join(dir, 'l2'), { 'etc/.wh.a': '' });
+    const r = await run(['provision', '--concurrency', '1', '--batch-size', '1', l1, l2, path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^provisioned .*root from 2 layers/);
+    expect(r.stdout).toMatch(/whiteouts 1 applied/);
+    expect(listTree(path.join(dir, 'root'))).toEqual(['etc', 'etc/b']);
+  });
+
+  it('--json prints exactly one JSON object on stdout', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'abc' });
+    const r = await run(['provision', '--json', l1, path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ rootfs: path.join(dir, 'root'), layers: 1, entries: 1, bytes: 3 });
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('accepts relative paths', async () => {
+    const dir = scratch();
+    buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    const r = await run(['provision', 'l1', 'root'], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+    expect(exists(path.join(dir, 'root/a'))).toBe(true);
+  });
+
+  it('exits 1 with a one-line error naming the layer and path on failure', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'x/.wh..': '' });
+    const r = await run(['provision', l1, path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`layer 1 (${l1}): ${l1}/x/.wh..: invalid whiteout`);
+    expect(r.stdout).toBe('');
+    expect(fs.readdirSync(dir)).toEqual(['l1']);
+  });
+
+  it('exits 1 when ROOTFS is already provisioned', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    fs.mkdirSync(path.join(dir, 'root'));
+    const r = await run(['provision', l1, path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/already provisioned/);
+  });
+
+  it.each([
+    [['provision', '--concurrency', '0', 'L', 'R'], /--concurrency must be a positive integer/],
+    [['provision', '--batch-size', 'abc', 'L', 'R'], /--batch-size must be a positive integer/],
+    [['provision', '--frobnicate', 'L', 'R'], /Unknown option '--frobnicate'/],
+    [['provision', 'onlyone'], /at least one LAYER and a ROOTFS/],
+    [['provision', '/nonexistent-layer', '/tmp/layercopy-nonexistent-root'], /layer 1 \(\/nonexistent-layer\): does not exist/],
+    [['destroy'], /exactly one ROOTFS/],
+    [['explode'], /unknown command 'explode'/],
+    [[], /missing command/],
+  ])('%j is a usage error: exit 2 naming the argument', async (args, message) => {
+    const r = await run(args);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).toBe('');
+  });
+
+  it('destroy removes a rootfs; destroy / is refused', async () => {
+    const dir = scratch();
+    const root = buildLayer(path.join(dir, 'root'), { a: 'a' });
+    expect((await run(['destroy', root])).exitCode).toBe(0);
+    expect(exists(root)).toBe(false);
+    const r = await run(['destroy', '/']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/refusing to remove \//);
+  });
+
+  it('--version and --help', async () => {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    expect((await run(['--version'])).stdout).toBe(pkg.version);
+    const help = await run(['--help']);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toMatch(/layercopy provision \[--concurrency N\]/);
+  });
+});

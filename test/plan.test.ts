@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { planDirectory } from '../dist/src/plan.js';
+
+const ctx = { layer: '/layers/l2', layerIndex: 1, rootfs: '/rootfs' };
+const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });
+const lower = (entries: Record<string, string>) => new Map(Object.entries(entries));
+
+describe('planDirectory', () => {
+  it('removes whiteout targets that exist below and counts them', () => {
+    const plan = planDirectory(ctx, 'etc', listing({ '.wh.a': 'f', '.wh.missing': 'f' }), lower({ a: 'f', b: 'd' }));
+    expect(plan).toMatchObject({ removals: ['a'], whiteouts: 1, copies: [], subdirs: [] });
+  });
+
+  it('an opaque marker removes every lower child before anything else', () => {
+    const plan = planDirectory(ctx, '', listing({ x: 'f', '.wh..wh..opq': 'f', d: 'd' }), lower({ x: 'f', d: 'd', y: 'l' }));
+    expect(plan.removals.sort()).toEqual(['d', 'x', 'y']);
+    expect(plan.subdirs).toEqual([{ name: 'd', merge: false }]);
+    expect(plan.copies).toEqual([{ name: 'x', type: 'f' }]);
+  });
+
+  it('merges directory over directory and replaces every other pairing', () => {
+    const plan = planDirectory(ctx, '', listing({ dd: 'd', df: 'd', fd: 'f', ff: 'f', lf: 'l', sl: 'd' }), lower({ dd: 'd', df: 'f', fd: 'd', ff: 'f', lf: 'l', sl: 'l' }));
+    expect(plan.removals.sort()).toEqual(['df', 'fd', 'ff', 'lf', 'sl']);
+    expect(plan.replaced).toBe(5);
+    expect(plan.subdirs).toEqual([{ name: 'dd', merge: true }, { name: 'df', merge: false }, { name: 'sl', merge: false }]);
+  });
+
+  it('plans nothing against an empty rootfs', () => {
+    const plan = planDirectory(ctx, 'a', listing({ '.wh.x': 'f', y: 'f' }), null);
+    expect(plan).toMatchObject({ removals: [], whiteouts: 0, copies: [{ name: 'y', type: 'f' }] });
+  });
+
+  it('skips other AUFS metadata markers without copying them', () => {
+    const plan = planDirectory(ctx, '', listing({ '.wh..wh.plnk': 'f', '.wh..wh.aufs': 'f' }), lower({}));
+    expect(plan.copies).toEqual([]);
+    expect(plan.removals).toEqual([]);
+  });
+
+  it.each(['.wh.', '.wh..', '.wh...'])('rejects %j as an invalid whiteout', (name) => {
+    expect(() => planDirectory(ctx, 'a/b', listing({ [name]: 'f' }), lower({ c: 'f' }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_WHITEOUT', path: `/layers/l2/a/b/${name}`, layerIndex: 1 }),
+    );
+  });
+
+  it.each(['d', 'l', 'p'])('rejects a .wh. entry of type %s: a marker must be a regular file', (type) => {
+    expect(() => planDirectory(ctx, '', listing({ '.wh.x': type }), lower({ x: 'f' }))).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_WHITEOUT', message: expect.stringContaining('must be a regular file') }),
+    );
+  });
+
+  it('validates every marker before planning any removal', () => {
+    expect(() => planDirectory(ctx, '', listing({ '.wh.a': 'f', '.wh..': 'f' }), lower({ a: 'f' }))).toThrow(/invalid whiteout/);
+  });
+});
