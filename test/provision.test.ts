@@ -182,6 +182,10 @@ describe('fidelity', () => {
         'ro/dir': { dir: true, mode: 0o555 },
         'ro/dir/file': { file: 'f', mode: 0o444 },
         empty: '',
+        'perm/0666': { file: 'w', mode: 0o666 },
+        'perm/0777': { file: 'w', mode: 0o777 },
+        'perm/0000': { file: 'w', mode: 0o000 },
+        'perm/0444': { file: 'w', mode: 0o444 },
         big,
         'lib/libc.so.6': { symlink: 'libc-2.36.so' },
         'lib/abs': { symlink: '/usr/lib/x86_64-linux-gnu' },
@@ -206,6 +210,16 @@ describe('fidelity', () => {
     // Sparse: the holes stay holes.
     expect(lstat(path.join(root, 'var/sparse')).blocks).toBeLessThanOrEqual(lstat(path.join(l1, 'var/sparse')).blocks);
     expect(lstat(path.join(root, 'var/sparse')).blocks).toBeLessThan(1024n);
+  });
+
+  it('a root-owned file in a setgid directory keeps its own group, as in the layer', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { shared: { dir: true, mode: 0o2775, gid: 50 } });
+    const l2 = buildLayer(path.join(dir, 'l2'), { 'shared/f': { file: 'x', mode: 0o644, uid: 0, gid: 0 }, shared: { dir: true, mode: 0o2775, gid: 50 } });
+    const root = path.join(dir, 'root');
+    await provision([l1, l2], root);
+    expect(lstat(path.join(root, 'shared/f')).gid).toBe(0n);
+    expect(lstat(path.join(root, 'shared')).gid).toBe(50n);
   });
 
   it('keeps nanosecond times of files, directories and symlinks', async () => {
