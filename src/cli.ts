@@ -10,7 +10,7 @@ import type { ProvisionSummary } from './provision.js';
 const USAGE = `Usage:
   layercopy provision [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] ROOTFS
-  layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...
+  layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
 
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
@@ -24,6 +24,8 @@ Options:
   --json            print one JSON object on stdout
   --quiet           no progress on stderr
   --runs N          bench: runs per configuration (default: 5)
+  --scratch DIR     bench: where the temporary rootfs trees go (default: $TMPDIR);
+                    put it on the filesystem you provision to
 
 Exit status: 0 success, 1 failure, 2 usage error, 130 SIGINT, 143 SIGTERM.
 See docs/cli.md.`;
@@ -94,6 +96,7 @@ export async function main(argv: string[]): Promise<number> {
         concurrency: { type: 'string' },
         'batch-size': { type: 'string' },
         runs: { type: 'string' },
+        scratch: { type: 'string' },
         json: { type: 'boolean' },
         quiet: { type: 'boolean', short: 'q' },
         help: { type: 'boolean', short: 'h' },
@@ -138,10 +141,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-type Values = { concurrency?: string; 'batch-size'?: string; runs?: string; json?: boolean; quiet?: boolean };
+type Values = { concurrency?: string; 'batch-size'?: string; runs?: string; scratch?: string; json?: boolean; quiet?: boolean };
 
 async function runProvision(args: string[], values: Values): Promise<number> {
-  if (values.runs !== undefined) throw new UsageError('--runs is a bench option');
+  if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');
   if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
   const concurrency = positiveInt('--concurrency', values.concurrency);
   const batchSize = positiveInt('--batch-size', values['batch-size']);
@@ -186,7 +189,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'runs'] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'runs', 'scratch'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const result = await destroy(args[0]);
