@@ -821,6 +821,35 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// makeDir(root, rel) -> failure | null. mkdirat on the parent opened beneath
+// root: no symlink on the way is followed and paths longer than PATH_MAX
+// from / still work (only rel must fit).
+static napi_value make_dir(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char *root = get_string(env, argv[0]);
+  char *rel = get_bytes(env, argv[1]);
+  failure f = {0};
+  napi_value result;
+  napi_get_null(env, &result);
+  parent_cache pc = {-1, -1, NULL, 0};
+  pc.root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  const char *name;
+  int dir = pc.root_fd < 0 ? -1 : parent_of(&pc, rel, &name);
+  if (dir < 0) {
+    FAIL(&f, errno, "openat2", 1, rel);
+    result = failure_value(env, &f);
+  } else if (mkdirat(dir, name, 0700) != 0) {
+    FAIL(&f, errno, "mkdir", 1, rel);
+    result = failure_value(env, &f);
+  }
+  pc_close(&pc);
+  if (pc.root_fd >= 0) close(pc.root_fd);
+  free(root); free(rel);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   my_euid = geteuid();
   my_egid = getegid();
@@ -831,6 +860,7 @@ NAPI_MODULE_INIT() {
     {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
     {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
     {"listDir", NULL, list_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
     {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_default, NULL},

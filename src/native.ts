@@ -27,6 +27,7 @@ export interface Native {
   linkEntries(dstRoot: string, pairs: string[]): { done: number; failure?: NativeFailure };
   listDir(root: string, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   removeEntry(root: string, rel: string, forceWritable: boolean): NativeFailure | null;
+  makeDir(root: string, rel: string): NativeFailure | null;
   renameNoReplace(from: string, to: string): number;
   isRoot(): boolean;
   /** Fixture and inspection helpers (tests, sample image): no Node API exists for these. */

@@ -2,14 +2,8 @@ import path from 'node:path';
 
 // Entry names are arbitrary bytes (anything but '/' and NUL), not UTF-8. The
 // planner and the native step carry relative paths as "binary" strings, one
-// char per byte (latin1), so a name like b"\xff\n" survives unchanged; they
-// are turned into Buffers only for the few fs calls made from JS.
-
-/** Joins a rel (latin1 bytes) under a root (a normal string) as a Buffer path. */
-export function fsPath(root: string, rel: string): Buffer {
-  if (rel === '') return Buffer.from(root);
-  return Buffer.concat([Buffer.from(root), Buffer.from('/'), Buffer.from(rel, 'latin1')]);
-}
+// char per byte (latin1), so a name like b"\xff\n" survives unchanged; every
+// filesystem call on them is made by the native helper.
 
 /** Human-readable form of a rel under a root, for messages (invalid UTF-8 shows as U+FFFD). */
 export function displayPath(root: string, rel: string): string {

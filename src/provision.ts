@@ -5,7 +5,7 @@ import { abortError, fromFailure, LayercopyError, type LayerContext } from './er
 import { resolveInputs } from './inputs.js';
 import { native, type CopyResult } from './native.js';
 import { validateProvisionOptions, type ProvisionOptions, type ResolvedProvisionOptions } from './options.js';
-import { fsPath, joinRel, displayPath } from './paths.js';
+import { joinRel } from './paths.js';
 import { walkLayer } from './plan.js';
 import type { Pool, Task } from './pool.js';
 import { commit, createStaging, removeTree, staleStagings } from './staging.js';
@@ -198,16 +198,8 @@ async function applyLayer(
       dirs.push(rel);
       for (const sub of plan.subdirs) {
         if (sub.merge) continue;
-        const subRel = joinRel(rel, sub.name);
-        try {
-          fs.mkdirSync(fsPath(staging, subRel), 0o700);
-        } catch (error) {
-          const e = error as NodeJS.ErrnoException;
-          const where = displayPath(ctx.rootfs, subRel);
-          throw new LayercopyError(`layer ${ctx.layerIndex + 1} (${ctx.layer}): mkdir ${where}: ${e.code}`, {
-            code: e.code ?? 'EIO', layer: ctx.layer, layerIndex: ctx.layerIndex, path: where, syscall: 'mkdir', errno: e.errno, cause: e,
-          });
-        }
+        const failure = native.makeDir(staging, joinRel(rel, sub.name));
+        if (failure) throw fromFailure(failure, ctx, 'create directory');
       }
       for (const copy of plan.copies) {
         rels.push(joinRel(rel, copy.name));
