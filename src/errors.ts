@@ -1,5 +1,5 @@
 import util from 'node:util';
-import type { NativeFailure } from './native.js';
+import type { NativeFailure } from './native.cjs';
 import { displayPath } from './paths.js';
 
 /** Codes layercopy itself assigns; system failures carry the errno name (ENOSPC, EACCES…). */

@@ -1,5 +1,5 @@
 import { layerError, type LayerContext } from './errors.js';
-import { native } from './native.js';
+import { native } from './native.cjs';
 import { fromFailure } from './errors.js';
 import { joinRel } from './paths.js';
 

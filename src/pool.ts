@@ -1,5 +1,5 @@
 import { Piscina } from 'piscina';
-import type { CopyResult } from './native.js';
+import type { CopyResult } from './native.cjs';
 
 export type Task =
   | { op: 'copy'; src: string; dst: string; rels: string[]; types: string; deferLinks: boolean }
@@ -8,7 +8,7 @@ export type Task =
 
 export type TaskResult = CopyResult;
 
-const WORKER = new URL('../workers/copy.js', import.meta.url).href;
+const WORKER = new URL('../workers/copy.cjs', import.meta.url).href;
 
 /** A fixed-size Piscina pool running the copy step; shared by every provision of a CopyBackend. */
 export class Pool {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { abortError, fromFailure, LayercopyError, type LayerContext } from './errors.js';
 import { resolveInputs } from './inputs.js';
-import { native, type CopyResult } from './native.js';
+import { native, type CopyResult } from './native.cjs';
 import { validateProvisionOptions, type ProvisionOptions, type ResolvedProvisionOptions } from './options.js';
 import { joinRel } from './paths.js';
 import { walkLayer } from './plan.js';

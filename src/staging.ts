@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import util from 'node:util';
 import { LayercopyError } from './errors.js';
-import { native } from './native.js';
+import { native } from './native.cjs';
 
 // The rootfs is assembled in a sibling directory named
 //   .<basename(ROOTFS)>.layercopy-<pid>-<random>

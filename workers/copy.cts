@@ -2,7 +2,7 @@
 // synchronously in the native helper on this thread, so the shared libuv
 // threadpool (4 threads for the whole process) is never the bottleneck.
 // Results go back as plain data; the main thread turns failures into errors.
-import { native } from '../src/native.js';
+import { native } from '../src/native.cjs';
 import type { Task, TaskResult } from '../src/pool.js';
 
 // Fault injection for the reliability tests (docs/reliability.md):

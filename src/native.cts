@@ -1,5 +1,8 @@
-import { createRequire } from 'node:module';
-
+// CommonJS on purpose, like the worker that loads it (workers/copy.cts):
+// piscina loads a worker with require() first, and Node 20's require() of an
+// ES module intermittently aborts the whole process (an assertion in
+// ModuleWrap::CreateRequiredModuleFacade, seen here about 1 run in 3 when
+// many pools start). CommonJS never takes that path.
 /** Plain-data failure reported by the native copy step (crosses threads as-is). */
 export interface NativeFailure {
   /** errno, or 0 when `code` names a layercopy condition such as ESRCCHANGED. */
@@ -37,6 +40,5 @@ export interface Native {
   mknod(path: string, mode: number, major: number, minor: number): void;
 }
 
-const require = createRequire(import.meta.url);
 // Built by `node-gyp rebuild` at install time (binding.gyp at the package root).
 export const native: Native = require('../../build/Release/layercopy_native.node');
