@@ -28,7 +28,7 @@ export interface NodeSpec {
   mtime?: Time;
 }
 
-export type LayerSpec = Record<string, string | NodeSpec>;
+export type LayerSpec = Record<string, string | Buffer | NodeSpec>;
 
 let stamp = 0;
 /**
@@ -45,7 +45,7 @@ function defaultTimes(): { atime: Time; mtime: Time } {
 /** Builds a layer directory from a spec; parents are created as 0755 directories. */
 export function buildLayer(dir: string, spec: LayerSpec, rootMeta: NodeSpec = {}): string {
   fs.mkdirSync(dir, { recursive: true });
-  const entries = Object.entries(spec).map(([rel, s]) => [rel, typeof s === 'string' ? { file: s } : s] as const);
+  const entries = Object.entries(spec).map(([rel, s]) => [rel, typeof s === 'string' || Buffer.isBuffer(s) ? { file: s } : s] as const);
   const timed: [string, NodeSpec][] = [];
   const ensureParent = (rel: string) => {
     const parent = path.dirname(rel);

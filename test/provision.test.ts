@@ -207,6 +207,7 @@ describe('fidelity', () => {
     const summary = await provision([l1], root, { batchSize: 3 });
     expect(diffSnapshots(before, snapshot(root))).toEqual([]);
     expect(summary.hardlinks).toBe(2);
+    expect(lstat(path.join(root, 'big')).size).toBe(BigInt(big.length));
     // Sparse: the holes stay holes.
     expect(lstat(path.join(root, 'var/sparse')).blocks).toBeLessThanOrEqual(lstat(path.join(l1, 'var/sparse')).blocks);
     expect(lstat(path.join(root, 'var/sparse')).blocks).toBeLessThan(1024n);
