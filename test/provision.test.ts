@@ -25,6 +25,16 @@ describe('inputs', () => {
   });
 });
 
+describe('the same layer twice', () => {
+  it('is allowed and gives what one application gives', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'a/b': 'b', c: { symlink: 'a' }, 'd/e': { file: 'e', mode: 0o600 } });
+    await provision([l1], path.join(dir, 'once'));
+    await provision([l1, l1], path.join(dir, 'twice'));
+    expect(diffSnapshots(snapshot(path.join(dir, 'once')), snapshot(path.join(dir, 'twice')))).toEqual([]);
+  });
+});
+
 describe('whiteouts', () => {
   it('.wh.NAME removes a lower file, symlink and whole directory', async () => {
     const dir = scratch();

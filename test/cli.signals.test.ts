@@ -1,0 +1,73 @@
+// Signals during a large provision (docs/reliability.md).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildLayer, exists, scratch } from './helpers.js';
+
+const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+let dir: string;
+let layer: string;
+
+beforeAll(() => {
+  dir = scratch();
+  // Large enough that the copy is still running when the signal arrives.
+  const spec: Record<string, string> = {};
+  for (let i = 0; i < 20000; i++) spec[`d${i % 100}/f${i}`] = 'x'.repeat(i % 300);
+  layer = buildLayer(path.join(dir, 'layer'), spec);
+}, 120_000);
+
+async function waitForStaging(parent: string, name: string, timeoutMs = 20_000): Promise<string> {
+  const start = Date.now();
+  for (;;) {
+    const found = fs.readdirSync(parent).find((n) => n.startsWith(`.${name}.layercopy-`));
+    if (found && fs.readdirSync(path.join(parent, found)).length > 0) return found;
+    if (Date.now() - start > timeoutMs) throw new Error('staging directory never appeared');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('signals', () => {
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s during a provision: exit %i promptly, staging removed, no rootfs', async (signal, status) => {
+    const parent = fs.mkdtempSync(path.join(dir, 'sig-'));
+    const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
+    await waitForStaging(parent, 'root');
+    const sent = Date.now();
+    child.kill(signal);
+    const r = await child;
+    const elapsed = Date.now() - sent;
+    expect(r.exitCode).toBe(status);
+    expect(r.stderr).toMatch(/provision aborted/);
+    expect(fs.readdirSync(parent)).toEqual([]);
+    // Promptly: seconds, not the rest of the copy (reported, not a timing assertion on speed).
+    expect(elapsed).toBeLessThan(10_000);
+  });
+
+  it('SIGKILL leaves a staging directory that the next provision recognises and removes', async () => {
+    const parent = fs.mkdtempSync(path.join(dir, 'kill-'));
+    const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
+    const stale = await waitForStaging(parent, 'root');
+    child.kill('SIGKILL');
+    await child;
+    expect(fs.readdirSync(parent)).toEqual([stale]);
+    const r = await execa('node', [cli, 'provision', '--quiet', layer, path.join(parent, 'root')], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(fs.readdirSync(parent)).toEqual(['root']);
+  });
+
+  it('destroy also removes a stale staging directory left by SIGKILL', async () => {
+    const parent = fs.mkdtempSync(path.join(dir, 'kill2-'));
+    const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
+    await waitForStaging(parent, 'root');
+    child.kill('SIGKILL');
+    await child;
+    const r = await execa('node', [cli, 'destroy', path.join(parent, 'root')], { reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(fs.readdirSync(parent)).toEqual([]);
+    expect(exists(path.join(parent, 'root'))).toBe(false);
+  });
+});
