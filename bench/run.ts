@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { performance } from 'node:perf_hooks';
 import { bench, describe, filesystemOf, formatTable, type BenchReport } from '../src/bench.js';
 import { removeTree } from '../src/staging.js';
 import { chart, type Panel } from './svg.js';
@@ -140,7 +141,7 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
 async function millionStudy(target: Target): Promise<string> {
   const lines: string[] = [];
   const child = path.join(repo, 'dist/src/bench-child.js');
-  const rows: { count: number; ms: number; rss: number }[] = [];
+  const rows: { count: number; ms: number; rss: number; cpMs: number }[] = [];
   for (const count of quick ? [20000, 100000] : [100000, 1000000]) {
     const work = path.join(target.dir, `million-${count}`);
     fs.mkdirSync(work, { recursive: true });
@@ -149,14 +150,25 @@ async function millionStudy(target: Target): Promise<string> {
     const rootfs = path.join(target.dir, `million-rootfs-${count}`);
     const r = await execa('node', [child, JSON.stringify({ method: 'layercopy', layers: w.layers, rootfs })]);
     const res = JSON.parse(r.stdout);
-    rows.push({ count, ms: res.ms, rss: res.maxRssKb / 1024 });
+    removeTree(rootfs);
+    // cp -a on the same layer, for what the filesystem itself does at this size.
+    const start = performance.now();
+    await execa('cp', ['-a', w.layers[0], rootfs]);
+    const cpMs = performance.now() - start;
+    rows.push({ count, ms: res.ms, rss: res.maxRssKb / 1024, cpMs });
     removeTree(rootfs);
     removeTree(work);
   }
-  lines.push('| files (0–1 KB) | time s | µs per file | peak RSS MB |', '|---|---|---|---|');
-  for (const r of rows) lines.push(`| ${r.count.toLocaleString('en-US')} | ${(r.ms / 1000).toFixed(2)} | ${((r.ms * 1000) / r.count).toFixed(1)} | ${r.rss.toFixed(0)} |`);
+  lines.push('| files (0–1 KB) | layercopy s | µs per file | peak RSS MB | cp -a s | µs per file | layercopy / cp -a |', '|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    lines.push(`| ${r.count.toLocaleString('en-US')} | ${(r.ms / 1000).toFixed(2)} | ${((r.ms * 1000) / r.count).toFixed(1)} | ${r.rss.toFixed(0)} | ${(r.cpMs / 1000).toFixed(2)} | ${((r.cpMs * 1000) / r.count).toFixed(1)} | ${(r.ms / r.cpMs).toFixed(2)} |`);
+  }
   const [a, b] = rows;
-  lines.push('', `Per-file time at ${b.count.toLocaleString('en-US')} is ${((b.ms / b.count) / (a.ms / a.count)).toFixed(2)}x that at ${a.count.toLocaleString('en-US')} (1.00 = perfectly linear); peak RSS grows by ${(b.rss - a.rss).toFixed(0)} MB for ${((b.count - a.count) / 1000).toFixed(0)}k more files.`);
+  lines.push(
+    '',
+    `One run each, tmpfs, default flags. Per-file time at ${b.count.toLocaleString('en-US')} is ${((b.ms / b.count) / (a.ms / a.count)).toFixed(2)}x that at ${a.count.toLocaleString('en-US')} for layercopy and ${((b.cpMs / b.count) / (a.cpMs / a.count)).toFixed(2)}x for cp -a on the same trees: the filesystem itself slows down with a million more inodes; relative to cp -a, layercopy's time stays proportional to the entries (${(a.ms / a.cpMs).toFixed(2)} → ${(b.ms / b.cpMs).toFixed(2)}).`,
+    `Peak RSS grows by ${(b.rss - a.rss).toFixed(0)} MB for ${((b.count - a.count) / 1000).toFixed(0)}k more files: the list of the layer's directories kept for the metadata pass after the barrier (here ${Math.round(b.count / 100 * 6 / 1000)}k directories, a few MB) and V8 heap headroom; nothing per file is kept.`,
+  );
   return lines.join('\n');
 }
 

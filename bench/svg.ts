@@ -21,8 +21,8 @@ export function chart(panels: Panel[], caption: string): string {
     const xs = [...new Set([...p.series.values()].flat().map(([c]) => c))].sort((a, b) => a - b);
     const ys = [...[...p.series.values()].flat().map(([, s]) => s), ...p.refs.map((r) => r.seconds)];
     const ymax = Math.max(...ys) * 1.1;
-    const X = (c: number) => ox + m.l + (xs.length === 1 ? 0.5 : xs.indexOf(c) / (xs.length - 1)) * (pw - m.l - m.r);
-    const Y = (s: number) => oy + ph - m.b - (s / ymax) * (ph - m.t - m.b);
+    const X = (c: number) => Math.round(ox + m.l + (xs.length === 1 ? 0.5 : xs.indexOf(c) / (xs.length - 1)) * (pw - m.l - m.r));
+    const Y = (s: number) => Math.round(oy + ph - m.b - (s / ymax) * (ph - m.t - m.b));
     out.push(`<text x="${ox + pw / 2}" y="${oy + 16}" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`);
     out.push(`<line x1="${ox + m.l}" y1="${oy + ph - m.b}" x2="${ox + pw - m.r}" y2="${oy + ph - m.b}" stroke="#333"/>`);
     out.push(`<line x1="${ox + m.l}" y1="${oy + m.t}" x2="${ox + m.l}" y2="${oy + ph - m.b}" stroke="#333"/>`);
