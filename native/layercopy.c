@@ -707,34 +707,48 @@ static napi_value list_dir(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// removeEntry(root, rel, forceWritable) -> failure | null
-static napi_value remove_entry(napi_env env, napi_callback_info info) {
+
+
+typedef enum { OP_REMOVE, OP_MKDIR } entry_op;
+
+// One entry below root, reached through its parent opened beneath root (no
+// symlink on the way is followed; only rel must fit in PATH_MAX).
+//   removeEntry(root, rel, forceWritable) -> failure | null: rm -rf, never following links
+//   makeDir(root, rel) -> failure | null: mkdirat, mode 0700 until its metadata is set
+static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   char *root = get_string(env, argv[0]);
   char *rel = get_bytes(env, argv[1]);
   bool force = false;
-  napi_get_value_bool(env, argv[2], &force);
+  if (op == OP_REMOVE) napi_get_value_bool(env, argv[2], &force);
   failure f = {0};
-  napi_value result;
-  napi_get_null(env, &result);
+  int failed = 0;
   parent_cache pc = {-1, -1, NULL, 0};
   pc.root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   const char *name;
   int dir = pc.root_fd < 0 ? -1 : parent_of(&pc, rel, &name);
   if (dir < 0) {
-    if (errno != ENOENT) { FAIL(&f, errno, "openat2", 1, rel); result = failure_value(env, &f); }
-  } else if (remove_at(dir, name, force, &f) != 0) {
-    f.rel = rel;
-    result = failure_value(env, &f);
+    // Removing what is not there is done; anything else is a failure.
+    if (!(op == OP_REMOVE && errno == ENOENT)) { FAIL(&f, errno, "openat2", 1, rel); failed = 1; }
+  } else if (op == OP_REMOVE) {
+    if (remove_at(dir, name, force, &f) != 0) { f.rel = rel; failed = 1; }
+  } else if (mkdirat(dir, name, 0700) != 0) {
+    FAIL(&f, errno, "mkdir", 1, rel);
+    failed = 1;
   }
+  napi_value result;
+  if (failed) result = failure_value(env, &f);
+  else napi_get_null(env, &result);
   pc_close(&pc);
   if (pc.root_fd >= 0) close(pc.root_fd);
   free(root); free(rel);
   return result;
 }
 
+static napi_value remove_entry(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_REMOVE); }
+static napi_value make_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_MKDIR); }
 
 // ---- helpers for fixtures, the sample image and tests ---------------------
 // Node has no xattr, mknod or nanosecond-time API; tests and the sample
@@ -821,34 +835,6 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// makeDir(root, rel) -> failure | null. mkdirat on the parent opened beneath
-// root: no symlink on the way is followed and paths longer than PATH_MAX
-// from / still work (only rel must fit).
-static napi_value make_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char *root = get_string(env, argv[0]);
-  char *rel = get_bytes(env, argv[1]);
-  failure f = {0};
-  napi_value result;
-  napi_get_null(env, &result);
-  parent_cache pc = {-1, -1, NULL, 0};
-  pc.root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  const char *name;
-  int dir = pc.root_fd < 0 ? -1 : parent_of(&pc, rel, &name);
-  if (dir < 0) {
-    FAIL(&f, errno, "openat2", 1, rel);
-    result = failure_value(env, &f);
-  } else if (mkdirat(dir, name, 0700) != 0) {
-    FAIL(&f, errno, "mkdir", 1, rel);
-    result = failure_value(env, &f);
-  }
-  pc_close(&pc);
-  if (pc.root_fd >= 0) close(pc.root_fd);
-  free(root); free(rel);
-  return result;
-}
 
 NAPI_MODULE_INIT() {
   my_euid = geteuid();

@@ -40,6 +40,7 @@ describe('signals', () => {
     child.kill(signal);
     const r = await child;
     const elapsed = Date.now() - sent;
+    console.log(`${signal}: exited ${r.exitCode} ${elapsed} ms after the signal`);
     expect(r.exitCode).toBe(status);
     expect(r.stderr).toMatch(/provision aborted/);
     expect(fs.readdirSync(parent)).toEqual([]);

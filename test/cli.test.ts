@@ -85,6 +85,27 @@ describe('layercopy CLI', () => {
     expect(r.stderr).toMatch(/refusing to remove \//);
   });
 
+  it('bench times layercopy beside the seed and cp -a, prints JSON and cleans up', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'a/b': 'b', c: { symlink: 'a' }, d: 'd' });
+    const work = fs.mkdtempSync(path.join(dir, 'scratch-'));
+    const r = await run(['bench', '--runs', '1', '--concurrency', '1,2', '--batch-size', '64', '--scratch', work, '--json', l1]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.rows.map((row: { method: string; concurrency?: number }) => `${row.method}${row.concurrency ?? ''}`)).toEqual(['seed', 'cp -a', 'layercopy1', 'layercopy2']);
+    expect(report.entries).toBe(4);
+    expect(report.rows[2]).toMatchObject({ runs: 1, batchSize: 64 });
+    expect(report.rows[2].ratioToSeed).toBeGreaterThan(0);
+    expect(report.best.method).toBe('layercopy');
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
+
+  it('bench usage errors exit 2', async () => {
+    expect((await run(['bench'])).exitCode).toBe(2);
+    expect((await run(['bench', '--runs', '0', '/tmp'])).stderr).toMatch(/--runs must be a positive integer/);
+    expect((await run(['bench', '--concurrency', '1,x', '/tmp'])).stderr).toMatch(/--concurrency must be a positive integer \(got 'x'\)/);
+  });
+
   it('--version and --help', async () => {
     const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
     expect((await run(['--version'])).stdout).toBe(pkg.version);

@@ -16,20 +16,27 @@ function manyFiles(n: number): Record<string, string> {
   return Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${String(i).padStart(3, '0')}`, `content ${i}`]));
 }
 
+/** Provisions l1 one entry per batch, calling change() once the first batch is done. */
+function provisionWhileChanging(l1: string, rootfs: string, change: () => void) {
+  let first = true;
+  return provision([l1], rootfs, {
+    concurrency: 1,
+    batchSize: 1,
+    onProgress: () => {
+      if (!first) return;
+      first = false;
+      change();
+    },
+  }).catch((e) => e);
+}
+
 describe('sources that change between planning and copying', () => {
   it('a file removed after planning: ENOENT naming the layer file, no rootfs, no staging', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), manyFiles(40));
-    let first = true;
-    const error = await provision([l1], path.join(dir, 'root'), {
-      concurrency: 1,
-      batchSize: 1,
-      onProgress: () => {
-        if (!first) return;
-        first = false;
-        for (const name of fs.readdirSync(l1)) fs.rmSync(path.join(l1, name));
-      },
-    }).catch((e) => e);
+    const error = await provisionWhileChanging(l1, path.join(dir, 'root'), () => {
+      for (const name of fs.readdirSync(l1)) fs.rmSync(path.join(l1, name));
+    });
     expect(error).toMatchObject({ code: 'ENOENT', syscall: 'open', layer: l1, layerIndex: 0 });
     expect(error.message).toMatch(new RegExp(`^layer 1 \\(${l1}\\): copy ${l1}/f\\d+: open failed: ENOENT`));
     expect(leftovers(dir)).toEqual([]);
@@ -39,19 +46,12 @@ describe('sources that change between planning and copying', () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), manyFiles(40));
     fs.writeFileSync(path.join(dir, 'secret'), 'host secret');
-    let first = true;
-    const error = await provision([l1], path.join(dir, 'root'), {
-      concurrency: 1,
-      batchSize: 1,
-      onProgress: () => {
-        if (!first) return;
-        first = false;
-        for (const name of fs.readdirSync(l1)) {
-          fs.rmSync(path.join(l1, name));
-          fs.symlinkSync(path.join(dir, 'secret'), path.join(l1, name));
-        }
-      },
-    }).catch((e) => e);
+    const error = await provisionWhileChanging(l1, path.join(dir, 'root'), () => {
+      for (const name of fs.readdirSync(l1)) {
+        fs.rmSync(path.join(l1, name));
+        fs.symlinkSync(path.join(dir, 'secret'), path.join(l1, name));
+      }
+    });
     expect(error).toMatchObject({ code: 'ERR_SOURCE_CHANGED', layer: l1 });
     expect(error.message).toMatch(/the source changed while it was being copied/);
     expect(leftovers(dir)).toEqual([]);
