@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import PQueue from 'p-queue';
-import { abortError, fromFailure, LayercopyError, type LayerContext } from './errors.js';
+import { LayerTasks } from './dispatch.js';
+import { abortError, fromFailure, type LayerContext } from './errors.js';
 import { resolveInputs } from './inputs.js';
 import { native, type CopyResult } from './native.cjs';
 import { validateProvisionOptions, type ProvisionOptions, type ResolvedProvisionOptions } from './options.js';
@@ -116,51 +116,52 @@ async function applyLayer(
   const summary: LayerSummary = {
     layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0,
   };
-  // Two tasks per worker in flight keeps every worker busy while the main
-  // thread plans, without letting a huge layer queue up in memory.
-  const limit = pool.concurrency * 2;
-  const queue = new PQueue({ concurrency: limit });
-  const signal = opts.signal;
-  let failed: unknown;
-  const fail = (error: unknown) => {
-    failed ??= error;
-  };
-  const stopped = () => failed !== undefined || signal?.aborted === true;
-
-  const report = (r: CopyResult) => {
+  const tasks = new LayerTasks(pool, ctx, opts.signal, (r) => {
     summary.bytes += r.bytes;
     summary.entries += r.done;
     totals.bytes += r.bytes;
     totals.entries += r.done;
     opts.onProgress?.({ layerIndex: ctx.layerIndex, layers: layerCount, layer: ctx.layer, entries: totals.entries, bytes: totals.bytes });
-  };
-  const dispatch = async (task: Task, operation: string, onResult: (r: CopyResult) => void) => {
-    if (queue.size >= limit) await queue.onSizeLessThan(limit);
-    queue
-      .add(async () => {
-        if (stopped()) return;
-        let result: CopyResult;
-        try {
-          result = await pool.run(task);
-        } catch (error) {
-          throw new LayercopyError(`layer ${ctx.layerIndex + 1} (${ctx.layer}): ${operation}: worker failed: ${(error as Error).message}`, {
-            code: 'ERR_WORKER', layer: ctx.layer, layerIndex: ctx.layerIndex, cause: error,
-          });
-        }
-        onResult(result);
-        report(result);
-        if (result.failure) throw fromFailure(result.failure, ctx, operation);
-      })
-      .catch(fail);
-  };
-  const barrier = async () => {
-    await queue.onIdle();
-    if (failed !== undefined) throw failed;
-    if (signal?.aborted) throw abortError(signal.reason);
-  };
+  });
 
-  // Regular files with more than one link wait for the barrier, so that one
-  // name is copied and the others are linked to it (cp -a keeps hardlinks).
+  const copyStart = performance.now();
+  const { dirs, deferred } = await copyPhase(tasks, ctx, staging, hasLower, opts.batchSize, summary, timings);
+  await tasks.barrier();
+  timings.copyMs += performance.now() - copyStart;
+
+  const metaStart = performance.now();
+  if (deferred.size > 0) summary.hardlinks = await hardlinkPhase(tasks, ctx, staging, opts.batchSize, deferred);
+  // Directory metadata last: after every write and removal of this layer,
+  // so the times are the layer's (the seed's marker deletions bumped them).
+  summary.directories = dirs.length - 1;
+  const noCount = (r: CopyResult) => {
+    r.done = 0;
+  };
+  await tasks.submitAll(dirs, opts.batchSize, (r) => ({ op: 'meta', src: ctx.layer, dst: staging, rels: r, keepRootMode: true }), 'set directory metadata', noCount);
+  await tasks.barrier();
+  summary.entries += summary.directories;
+  totals.entries += summary.directories;
+  timings.metadataMs += performance.now() - metaStart;
+  summary.ms = performance.now() - layerStart;
+  return summary;
+}
+
+/**
+ * Walks the layer, applies each directory's removals and creates its
+ * subdirectories on this thread, and submits the other entries in batches.
+ * Returns the layer's directories (for their metadata) and the regular files
+ * with more than one link (by "dev:ino"), which wait for the barrier.
+ */
+async function copyPhase(
+  tasks: LayerTasks,
+  ctx: LayerContext,
+  staging: string,
+  hasLower: boolean,
+  batchSize: number,
+  summary: LayerSummary,
+  timings: ProvisionSummary['timings'],
+): Promise<{ dirs: string[]; deferred: Map<string, string[]> }> {
+  const dirs: string[] = [];
   const deferred = new Map<string, string[]>();
   const onCopied = (r: CopyResult) => {
     for (let i = 0; i < r.deferred.length; i += 2) {
@@ -169,14 +170,6 @@ async function applyLayer(
       else deferred.set(r.deferred[i + 1], [r.deferred[i]]);
     }
   };
-  const batches = async (rels: string[], make: (rels: string[]) => Task, operation: string, onResult: (r: CopyResult) => void = () => {}) => {
-    for (let i = 0; i < rels.length && !stopped(); i += opts.batchSize) {
-      await dispatch(make(rels.slice(i, i + opts.batchSize)), operation, onResult);
-    }
-  };
-
-  const copyStart = performance.now();
-  const dirs: string[] = [];
   let rels: string[] = [];
   let types = '';
   const flush = async () => {
@@ -184,7 +177,7 @@ async function applyLayer(
     const task: Task = { op: 'copy', src: ctx.layer, dst: staging, rels, types, deferLinks: true };
     rels = [];
     types = '';
-    await dispatch(task, 'copy', onCopied);
+    await tasks.submit(task, 'copy', onCopied);
   };
   try {
     let t = performance.now();
@@ -204,51 +197,37 @@ async function applyLayer(
       for (const copy of plan.copies) {
         rels.push(joinRel(rel, copy.name));
         types += copy.type;
-        if (rels.length >= opts.batchSize) {
+        if (rels.length >= batchSize) {
           timings.planMs += performance.now() - t;
           await flush();
           t = performance.now();
         }
       }
-      if (stopped()) break;
+      if (tasks.stopped) break;
     }
     timings.planMs += performance.now() - t;
-    if (!stopped()) await flush();
+    if (!tasks.stopped) await flush();
   } catch (error) {
-    fail(error);
+    tasks.fail(error);
   }
-  await barrier();
-  timings.copyMs += performance.now() - copyStart;
+  return { dirs, deferred };
+}
 
-  const metaStart = performance.now();
-  if (deferred.size > 0) {
-    const firsts: string[] = [];
-    const pairs: string[] = [];
-    for (const group of deferred.values()) {
-      firsts.push(group[0]);
-      for (let i = 1; i < group.length; i++) pairs.push(group[0], group[i]);
-    }
-    await batches(firsts, (r) => ({ op: 'copy', src: ctx.layer, dst: staging, rels: r, types: 'f'.repeat(r.length), deferLinks: false }), 'copy');
-    await barrier();
-    summary.hardlinks = pairs.length / 2;
-    for (let i = 0; i < pairs.length && !stopped(); i += opts.batchSize * 2) {
-      const chunk = pairs.slice(i, i + opts.batchSize * 2);
-      await dispatch({ op: 'link', dst: staging, rels: chunk }, 'hardlink', (r) => {
-        r.bytes = 0;
-      });
-    }
-    await barrier();
+/** Copies one name of each multiply-linked file, then links the others to it (cp -a keeps hardlinks). */
+async function hardlinkPhase(tasks: LayerTasks, ctx: LayerContext, staging: string, batchSize: number, deferred: Map<string, string[]>): Promise<number> {
+  const firsts: string[] = [];
+  const pairs: string[] = [];
+  for (const group of deferred.values()) {
+    firsts.push(group[0]);
+    for (let i = 1; i < group.length; i++) pairs.push(group[0], group[i]);
   }
-  // Directory metadata last: after every write and removal of this layer,
-  // so the times are the layer's (the seed's marker deletions bumped them).
-  summary.directories = dirs.length - 1;
-  await batches(dirs, (r) => ({ op: 'meta', src: ctx.layer, dst: staging, rels: r, keepRootMode: true }), 'set directory metadata', (r) => {
-    r.done = 0;
-  });
-  await barrier();
-  summary.entries += summary.directories;
-  totals.entries += summary.directories;
-  timings.metadataMs += performance.now() - metaStart;
-  summary.ms = performance.now() - layerStart;
-  return summary;
+  await tasks.submitAll(firsts, batchSize, (r) => ({ op: 'copy', src: ctx.layer, dst: staging, rels: r, types: 'f'.repeat(r.length), deferLinks: false }), 'copy');
+  await tasks.barrier();
+  for (let i = 0; i < pairs.length && !tasks.stopped; i += batchSize * 2) {
+    await tasks.submit({ op: 'link', dst: staging, rels: pairs.slice(i, i + batchSize * 2) }, 'hardlink', (r) => {
+      r.bytes = 0;
+    });
+  }
+  await tasks.barrier();
+  return pairs.length / 2;
 }

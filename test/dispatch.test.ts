@@ -1,0 +1,48 @@
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LayerTasks } from '../dist/src/dispatch.js';
+import { Pool } from '../dist/src/pool.js';
+import { buildLayer, exists, scratch } from './helpers.js';
+
+const pool = new Pool(2);
+afterAll(() => pool.close());
+
+function setup() {
+  const dir = scratch();
+  const layer = buildLayer(path.join(dir, 'layer'), { a: 'a', b: 'b', c: 'c' });
+  const dst = buildLayer(path.join(dir, 'dst'), {});
+  return { layer, dst, ctx: { layer, layerIndex: 0, rootfs: '/r' } };
+}
+
+describe('LayerTasks', () => {
+  it('the barrier waits for every task and reports each result once', async () => {
+    const { layer, dst, ctx } = setup();
+    const done: number[] = [];
+    const tasks = new LayerTasks(pool, ctx, undefined, (r) => done.push(r.done));
+    for (const rel of ['a', 'b', 'c']) await tasks.submit({ op: 'copy', src: layer, dst, rels: [rel], types: 'f', deferLinks: false }, 'copy');
+    await tasks.barrier();
+    expect(done).toEqual([1, 1, 1]);
+    expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
+  });
+
+  it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
+    const { layer, dst, ctx } = setup();
+    const tasks = new LayerTasks(pool, ctx, undefined, () => {});
+    await tasks.submit({ op: 'copy', src: layer, dst, rels: ['missing'], types: 'f', deferLinks: false }, 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT', path: `${layer}/missing`, layerIndex: 0 });
+    expect(tasks.stopped).toBe(true);
+    await tasks.submit({ op: 'copy', src: layer, dst, rels: ['a'], types: 'f', deferLinks: false }, 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(exists(path.join(dst, 'a'))).toBe(false);
+  });
+
+  it('an aborted signal stops the tasks and the barrier throws an AbortError', async () => {
+    const { layer, dst, ctx } = setup();
+    const controller = new AbortController();
+    const tasks = new LayerTasks(pool, ctx, controller.signal, () => {});
+    controller.abort();
+    await tasks.submit({ op: 'copy', src: layer, dst, rels: ['a'], types: 'f', deferLinks: false }, 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect(exists(path.join(dst, 'a'))).toBe(false);
+  });
+});
