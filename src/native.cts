@@ -18,14 +18,17 @@ export interface NativeFailure {
 export interface CopyResult {
   done: number;
   bytes: number;
-  /** Flat pairs: rel, "dev:ino" of regular files with more than one link. */
+  /**
+   * Flat pairs: rel, key of the regular files not copied: "dev:ino" for files
+   * with more than one link, "large" for big files in a batch of several.
+   */
   deferred: string[];
   failure?: NativeFailure;
 }
 
 export interface Native {
   /** types: one char per rel: f regular, l symlink, c/b devices, p fifo, s socket. */
-  copyEntries(srcRoot: string, dstRoot: string, rels: string[], types: string, deferLinks: boolean): CopyResult;
+  copyEntries(srcRoot: string, dstRoot: string, rels: string[], types: string, defer: boolean): CopyResult;
   dirMeta(srcRoot: string, dstRoot: string, rels: string[], keepRootMode: boolean): { done: number; failure?: NativeFailure };
   linkEntries(dstRoot: string, pairs: string[]): { done: number; failure?: NativeFailure };
   listDir(root: string, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };

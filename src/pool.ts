@@ -2,7 +2,7 @@ import { Piscina } from 'piscina';
 import type { CopyResult } from './native.cjs';
 
 export type Task =
-  | { op: 'copy'; src: string; dst: string; rels: string[]; types: string; deferLinks: boolean }
+  | { op: 'copy'; src: string; dst: string; rels: string[]; types: string; defer: boolean }
   | { op: 'link'; dst: string; rels: string[] }
   | { op: 'meta'; src: string; dst: string; rels: string[]; keepRootMode: boolean };
 

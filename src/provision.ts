@@ -130,7 +130,7 @@ async function applyLayer(
   timings.copyMs += performance.now() - copyStart;
 
   const metaStart = performance.now();
-  if (deferred.size > 0) summary.hardlinks = await hardlinkPhase(tasks, ctx, staging, opts.batchSize, deferred);
+  if (deferred.size > 0) summary.hardlinks = await deferredPhase(tasks, ctx, staging, opts.batchSize, deferred);
   // Directory metadata last: after every write and removal of this layer,
   // so the times are the layer's (the seed's marker deletions bumped them).
   summary.directories = dirs.length - 1;
@@ -150,7 +150,8 @@ async function applyLayer(
  * Walks the layer, applies each directory's removals and creates its
  * subdirectories on this thread, and submits the other entries in batches.
  * Returns the layer's directories (for their metadata) and the regular files
- * with more than one link (by "dev:ino"), which wait for the barrier.
+ * the workers handed back (by "dev:ino" for multiply-linked files, under
+ * "large" for big ones), which wait for the barrier.
  */
 async function copyPhase(
   tasks: LayerTasks,
@@ -174,7 +175,7 @@ async function copyPhase(
   let types = '';
   const flush = async () => {
     if (rels.length === 0) return;
-    const task: Task = { op: 'copy', src: ctx.layer, dst: staging, rels, types, deferLinks: true };
+    const task: Task = { op: 'copy', src: ctx.layer, dst: staging, rels, types, defer: true };
     rels = [];
     types = '';
     await tasks.submit(task, 'copy', onCopied);
@@ -213,15 +214,24 @@ async function copyPhase(
   return { dirs, deferred };
 }
 
-/** Copies one name of each multiply-linked file, then links the others to it (cp -a keeps hardlinks). */
-async function hardlinkPhase(tasks: LayerTasks, ctx: LayerContext, staging: string, batchSize: number, deferred: Map<string, string[]>): Promise<number> {
+/**
+ * Copies the files the workers handed back: each big file as a task of its
+ * own (so several copy at once) and one name of each multiply-linked file;
+ * then links the other names to it (cp -a keeps hardlinks). Returns the
+ * number of links made.
+ */
+async function deferredPhase(tasks: LayerTasks, ctx: LayerContext, staging: string, batchSize: number, deferred: Map<string, string[]>): Promise<number> {
+  const large = deferred.get('large') ?? [];
+  deferred.delete('large');
   const firsts: string[] = [];
   const pairs: string[] = [];
   for (const group of deferred.values()) {
     firsts.push(group[0]);
     for (let i = 1; i < group.length; i++) pairs.push(group[0], group[i]);
   }
-  await tasks.submitAll(firsts, batchSize, (r) => ({ op: 'copy', src: ctx.layer, dst: staging, rels: r, types: 'f'.repeat(r.length), deferLinks: false }), 'copy');
+  const copy = (r: string[]): Task => ({ op: 'copy', src: ctx.layer, dst: staging, rels: r, types: 'f'.repeat(r.length), defer: false });
+  await tasks.submitAll(large, 1, copy, 'copy');
+  await tasks.submitAll(firsts, batchSize, copy, 'copy');
   await tasks.barrier();
   for (let i = 0; i < pairs.length && !tasks.stopped; i += batchSize * 2) {
     await tasks.submit({ op: 'link', dst: staging, rels: pairs.slice(i, i + batchSize * 2) }, 'hardlink', (r) => {

@@ -233,6 +233,28 @@ describe('fidelity', () => {
     expect(lstat(path.join(root, 'shared')).gid).toBe(50n);
   });
 
+  it('copies big files (each as a task of its own) exactly, beside small ones and hardlinks', async () => {
+    const dir = scratch();
+    const blob = (seed: number) => {
+      const b = Buffer.alloc(9 * 1024 * 1024);
+      for (let i = 0; i < b.length; i += 4096) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+      return b;
+    };
+    const l1 = buildLayer(path.join(dir, 'l1'), {
+      'data/big1': { file: blob(1), mode: 0o640, uid: 7 },
+      'data/big2': blob(2),
+      'data/big-linked': blob(3),
+      'data/big-linked-2': { link: 'data/big-linked' },
+      'data/small': 'small',
+      'data/small2': 'small2',
+    });
+    const before = snapshot(l1);
+    const root = path.join(dir, 'root');
+    const summary = await provision([l1], root, { batchSize: 64 });
+    expect(diffSnapshots(before, snapshot(root))).toEqual([]);
+    expect(summary).toMatchObject({ hardlinks: 1, bytes: 3 * 9 * 1024 * 1024 + 11 });
+  });
+
   it('keeps nanosecond times of files, directories and symlinks', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), {

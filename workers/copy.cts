@@ -20,7 +20,7 @@ export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
       injectFault(task.rels);
-      return native.copyEntries(task.src, task.dst, task.rels, task.types, task.deferLinks);
+      return native.copyEntries(task.src, task.dst, task.rels, task.types, task.defer);
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
     case 'meta':
