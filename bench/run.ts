@@ -251,10 +251,14 @@ function write({ date, machine: machineText, runs, results, straceText, millionT
     });
   fs.writeFileSync(path.join(repo, 'docs/bench-concurrency.svg'), chart(panels, `layercopy time vs --concurrency (tmpfs, median of ${runs}; dashed: seed / cp -a)`));
 
-  const target = (name: string, r: Result | undefined, pick: (rep: BenchReport) => number | undefined, goal: number) => {
-    if (!r) return `| ${name} | not run | |`;
-    const v = pick(r.report);
-    return `| ${name} | ${v === undefined ? '—' : v.toFixed(2)} | ${v !== undefined && v <= goal ? 'met' : `missed (goal ≤ ${goal})`} |`;
+  const target = (name: string, r: Result | undefined, baseline: 'seed' | 'cp -a', goal: number) => {
+    if (!r) return `| ${name} | not run | | |`;
+    const d = def(r.report);
+    const b = r.report.rows.find((x) => x.method === baseline);
+    if (!d || !b) return `| ${name} | — | — | |`;
+    const v = d.medianMs / b.medianMs;
+    const fastest = Math.min(...d.samplesMs) / Math.min(...b.samplesMs);
+    return `| ${name} | ${v.toFixed(2)} | ${fastest.toFixed(2)} | ${v <= goal && fastest <= goal ? 'met' : `missed (goal ≤ ${goal})`} |`;
   };
   const tmp = (name: string) => results.find((r) => r.target === 'tmpfs' && r.workload.name === name);
   const def = (rep: BenchReport) => rep.rows.find((r) => r.method === 'layercopy' && r.concurrency === 2 && r.batchSize === 256);
@@ -272,12 +276,14 @@ function write({ date, machine: machineText, runs, results, straceText, millionT
     '',
     '## Targets (tmpfs, 2 cores, default flags: --concurrency 2 --batch-size 256)',
     '',
-    '| target | measured | |',
-    '|---|---|---|',
-    target('workload 1 (multi-layer Debian image): time / seed ≤ 0.67', tmp('debian'), (rep) => def(rep)?.ratioToSeed, 0.67),
-    target('workload 2 (100k small files): time / cp -a ≤ 0.67', tmp('small'), (rep) => def(rep)?.ratioToCp, 0.67),
-    target('workload 3 (4 × 512 MB): time / cp -a ≤ 1.05', tmp('large'), (rep) => def(rep)?.ratioToCp, 1.05),
-    `| peak RSS ≤ 200 MB on every workload and flag | ${peak.toFixed(0)} MB | ${peak <= 200 ? 'met' : 'missed'} |`,
+    '| target | ratio of medians | ratio of fastest runs | |',
+    '|---|---|---|---|',
+    target('workload 1 (multi-layer Debian image): time / seed ≤ 0.67', tmp('debian'), 'seed', 0.67),
+    target('workload 2 (100k small files): time / cp -a ≤ 0.67', tmp('small'), 'cp -a', 0.67),
+    target('workload 3 (4 × 512 MB): time / cp -a ≤ 1.05', tmp('large'), 'cp -a', 1.05),
+    `| peak RSS ≤ 200 MB on every workload and flag | ${peak.toFixed(0)} MB | | ${peak <= 200 ? 'met' : 'missed'} |`,
+    '',
+    'Workload 3 is noisy on this machine: a single-threaded 2 GB copy on tmpfs took either ~0.9 s or ~2.5–3 s from one run to the next, for `cp -a`, the seed and layercopy alike (see the samples in benchmarks.json); the fastest-runs column compares like with like.',
     '',
     '![time vs concurrency](bench-concurrency.svg)',
     '',
