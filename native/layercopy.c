@@ -120,52 +120,52 @@ static int ignorable_xattr_error(int e) {
   return e == ENOTSUP || e == EPERM || e == EACCES;
 }
 
+// An xattr endpoint: an open fd (files, directories), or a path for entries
+// that cannot be opened for it (symlinks, devices, FIFOs, sockets).
+typedef struct {
+  int fd;
+  const char *path;
+} xref;
+
+static ssize_t x_list(xref r, char *buf) { return r.path ? llistxattr(r.path, buf, XBUF) : flistxattr(r.fd, buf, XBUF); }
+static ssize_t x_get(xref r, const char *k, char *v) { return r.path ? lgetxattr(r.path, k, v, XBUF) : fgetxattr(r.fd, k, v, XBUF); }
+static int x_set(xref r, const char *k, const char *v, size_t n) { return r.path ? lsetxattr(r.path, k, v, n, 0) : fsetxattr(r.fd, k, v, n, 0); }
+
 // Copies xattrs after chown: chown clears security.capability.
-static int copy_xattrs_fd(int sfd, int dfd, char *list, char *val, failure *f, const char *rel) {
-  ssize_t n = flistxattr(sfd, list, XBUF);
+static int copy_xattrs(xref src, xref dst, char *list, char *val, failure *f, const char *rel) {
+  ssize_t n = x_list(src, list);
   if (n < 0) {
     if (errno == ENOTSUP) return 0;
-    FAIL(f, errno, "flistxattr", 0, rel);
+    FAIL(f, errno, src.path ? "llistxattr" : "flistxattr", 0, rel);
     return -1;
   }
   for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
-    ssize_t vn = fgetxattr(sfd, list + i, val, XBUF);
+    ssize_t vn = x_get(src, list + i, val);
     if (vn < 0) {
       if (errno == ENODATA || errno == ENOTSUP) continue;
-      FAIL(f, errno, "fgetxattr", 0, rel);
+      FAIL(f, errno, src.path ? "lgetxattr" : "fgetxattr", 0, rel);
       return -1;
     }
-    if (fsetxattr(dfd, list + i, val, (size_t)vn, 0) != 0 && !ignorable_xattr_error(errno)) {
-      FAIL(f, errno, "fsetxattr", 1, rel);
+    if (x_set(dst, list + i, val, (size_t)vn) != 0 && !ignorable_xattr_error(errno)) {
+      FAIL(f, errno, dst.path ? "lsetxattr" : "fsetxattr", 1, rel);
       return -1;
     }
   }
   return 0;
 }
 
+static int copy_xattrs_fd(int sfd, int dfd, char *list, char *val, failure *f, const char *rel) {
+  return copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, list, val, f, rel);
+}
+
+// By name in two directories: /proc/self/fd/N/NAME reaches the entry through
+// the directory fds already opened beneath their roots, without following
+// the entry itself (l*xattr).
 static int copy_xattrs_path(int sdir, int ddir, const char *name, char *list, char *val, failure *f, const char *rel) {
   char sp[64 + 256], dp[64 + 256];
   snprintf(sp, sizeof sp, "/proc/self/fd/%d/%s", sdir, name);
   snprintf(dp, sizeof dp, "/proc/self/fd/%d/%s", ddir, name);
-  ssize_t n = llistxattr(sp, list, XBUF);
-  if (n < 0) {
-    if (errno == ENOTSUP) return 0;
-    FAIL(f, errno, "llistxattr", 0, rel);
-    return -1;
-  }
-  for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
-    ssize_t vn = lgetxattr(sp, list + i, val, XBUF);
-    if (vn < 0) {
-      if (errno == ENODATA || errno == ENOTSUP) continue;
-      FAIL(f, errno, "lgetxattr", 0, rel);
-      return -1;
-    }
-    if (lsetxattr(dp, list + i, val, (size_t)vn, 0) != 0 && !ignorable_xattr_error(errno)) {
-      FAIL(f, errno, "lsetxattr", 1, rel);
-      return -1;
-    }
-  }
-  return 0;
+  return copy_xattrs((xref){-1, sp}, (xref){-1, dp}, list, val, f, rel);
 }
 
 // Owner then mode (chown clears setuid/setgid). As non-root do what cp -a
@@ -366,6 +366,11 @@ out:
 
 // ---- N-API glue -----------------------------------------------------------
 
+#define ARGS(n)        \
+  size_t argc = (n);   \
+  napi_value argv[(n)]; \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL)
+
 static char *get_string(napi_env env, napi_value v) {
   size_t len = 0;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
@@ -441,9 +446,7 @@ static void ctx_close(ctx_t *c) {
 // "dev:ino" and, in batches of several entries, files of LARGE_FILE bytes or
 // more with key "large"; neither is copied.
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(5);
   char *src_root = get_string(env, argv[0]);
   char *dst_root = get_string(env, argv[1]);
   char *types = get_bytes(env, argv[3]);
@@ -499,9 +502,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
 
 // dirMeta(srcRoot, dstRoot, rels[], keepModeOfRoot) -> { done, failure? }
 static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(4);
   char *src_root = get_string(env, argv[0]);
   char *dst_root = get_string(env, argv[1]);
   bool keep_root = false;
@@ -541,9 +542,7 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
 
 // linkEntries(dstRoot, [existing, new, ...]) -> { done, failure? }
 static napi_value link_entries(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   char *dst_root = get_string(env, argv[0]);
   uint32_t n = 0, done = 0;
   napi_get_array_length(env, argv[1], &n);
@@ -586,9 +585,7 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
 // not replace a ROOTFS that appeared meanwhile, even an empty directory,
 // which plain rename(2) would do.
 static napi_value rename_noreplace(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   char *from = get_string(env, argv[0]);
   char *to = get_string(env, argv[1]);
   int r = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
@@ -668,9 +665,7 @@ static int remove_at(int parent, const char *name, int force_writable, failure *
 
 // listDir(root, rel) -> { names: string[], types: string } | { failure }
 static napi_value list_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(2);
   char *root = get_string(env, argv[0]);
   char *rel = get_bytes(env, argv[1]);
   napi_value result, names;
@@ -729,9 +724,7 @@ typedef enum { OP_REMOVE, OP_MKDIR } entry_op;
 //   removeEntry(root, rel, forceWritable) -> failure | null: rm -rf, never following links
 //   makeDir(root, rel) -> failure | null: mkdirat, mode 0700 until its metadata is set
 static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(3);
   char *root = get_string(env, argv[0]);
   char *rel = get_bytes(env, argv[1]);
   bool force = false;
@@ -781,9 +774,7 @@ static napi_value throw_errno(napi_env env, const char *syscall, const char *pat
 
 // lsetxattr(path, name, value: Buffer)
 static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(3);
   char *path = get_string(env, argv[0]);
   char *name = get_string(env, argv[1]);
   void *data; size_t len;
@@ -797,9 +788,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
 
 // lgetxattrs(path) -> { name: Buffer }
 static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(1);
   char *path = get_string(env, argv[0]);
   char *list = malloc(XBUF), *val = malloc(XBUF);
   napi_value obj = NULL;
@@ -821,9 +810,7 @@ out:
 
 // lutimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)
 static napi_value js_lutimens(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(5);
   char *path = get_string(env, argv[0]);
   int64_t v[4];
   for (int i = 0; i < 4; i++) napi_get_value_int64(env, argv[i + 1], &v[i]);
@@ -835,9 +822,7 @@ static napi_value js_lutimens(napi_env env, napi_callback_info info) {
 
 // mknod(path, mode (with type bits), major, minor)
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  ARGS(4);
   char *path = get_string(env, argv[0]);
   uint32_t mode, maj, min;
   napi_get_value_uint32(env, argv[1], &mode);
