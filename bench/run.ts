@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { performance } from 'node:perf_hooks';
-import { bench, describe, filesystemOf, formatTable, type BenchReport } from '../src/bench.js';
+import { bench, formatTable, type BenchReport } from '../src/bench.js';
 import { removeTree } from '../src/staging.js';
 import { microBench } from './micro.js';
 import { chart, type Panel } from './svg.js';
@@ -344,8 +344,6 @@ function write({ date, machine: machineText, runs, results, straceText, millionT
   log('wrote docs/benchmarks.md and docs/bench-concurrency.svg');
 }
 
-void describe;
-void filesystemOf;
 main().catch((error) => {
   log(`bench: ${(error as Error).stack}`);
   process.exitCode = 1;

@@ -58,6 +58,11 @@ function layerLabel(ctx: LayerContext): string {
   return `layer ${ctx.layerIndex + 1} (${ctx.layer})`;
 }
 
+/** The errno's name and description: 28 -> ['ENOSPC', 'no space left on device']. */
+export function systemError(errno: number): [string, string] {
+  return util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
+}
+
 /** Turns a native step's plain-data failure back into an error on the main thread. */
 export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: string): LayercopyError {
   const where = f.side === 'layer' ? displayPath(ctx.layer, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
@@ -67,7 +72,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
       { code: 'ERR_SOURCE_CHANGED', layer: ctx.layer, layerIndex: ctx.layerIndex, path: where, syscall: f.syscall },
     );
   }
-  const [name, description] = util.getSystemErrorMap().get(-f.errno) ?? [`errno ${f.errno}`, 'unknown error'];
+  const [name, description] = systemError(f.errno);
   const cause = Object.assign(new Error(`${f.syscall} ${where}: ${name} (${description})`), {
     code: name,
     errno: -f.errno,

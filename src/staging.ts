@@ -1,8 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import util from 'node:util';
-import { LayercopyError } from './errors.js';
+import { LayercopyError, systemError } from './errors.js';
 import { native } from './native.cjs';
 
 // The rootfs is assembled in a sibling directory named
@@ -54,7 +53,7 @@ export function staleStagings(rootfs: string): string[] {
 export function removeTree(target: string): void {
   const failure = native.removeEntry(path.dirname(target), Buffer.from(path.basename(target)).toString('latin1'), true);
   if (failure) {
-    const [name, description] = errnoName(failure.errno);
+    const [name, description] = systemError(failure.errno);
     throw new LayercopyError(`remove ${target}: ${failure.syscall} failed: ${name} (${description})`, {
       code: name,
       path: target,
@@ -64,15 +63,11 @@ export function removeTree(target: string): void {
   }
 }
 
-function errnoName(errno: number): [string, string] {
-  return util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
-}
-
 /** Renames staging to ROOTFS, refusing to replace anything that appeared there meanwhile. */
 export function commit(staging: string, rootfs: string): void {
   const errno = native.renameNoReplace(staging, rootfs);
   if (errno === 0) return;
-  const [name, description] = errnoName(errno);
+  const [name, description] = systemError(errno);
   if (name === 'EEXIST') {
     throw new LayercopyError(`Rootfs is already provisioned: ${rootfs} appeared while provisioning`, {
       code: 'ERR_ALREADY_PROVISIONED',
