@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { performance } from 'node:perf_hooks';
-import { bench, formatTable, type BenchReport } from '../src/bench.js';
+import { bench, CHILD, formatTable, runChild, type BenchReport } from '../src/bench.js';
 import { removeTree } from '../src/staging.js';
 import { microBench } from './micro.js';
 import { chart, type Panel } from './svg.js';
@@ -110,7 +110,6 @@ function parseStrace(file: string): { total: number; rows: [string, number][] } 
 }
 
 async function straceStudy(work: Workload, scratch: string): Promise<string> {
-  const child = path.join(repo, 'dist/src/bench-child.js');
   const { files, entries } = countFiles(work.layers);
   const out: { label: string; total: number; rows: [string, number][] }[] = [];
   const runOne = async (label: string, cmd: string[]) => {
@@ -121,8 +120,8 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
     removeTree(path.join(scratch, 'rootfs'));
   };
   const rootfs = path.join(scratch, 'rootfs');
-  await runOne('layercopy (node, whole process)', ['node', child, JSON.stringify({ method: 'layercopy', layers: work.layers, rootfs })]);
-  await runOne('seed (node walk + cp -aT per layer)', ['node', child, JSON.stringify({ method: 'seed', layers: work.layers, rootfs })]);
+  await runOne('layercopy (node, whole process)', ['node', CHILD, JSON.stringify({ method: 'layercopy', layers: work.layers, rootfs })]);
+  await runOne('seed (node walk + cp -aT per layer)', ['node', CHILD, JSON.stringify({ method: 'seed', layers: work.layers, rootfs })]);
   await runOne('node start only (layercopy with no work)', ['node', '-e', `import(${JSON.stringify(path.join(repo, 'dist/src/index.js'))}).then(async (m) => { const b = new m.CopyBackend(); await b.close(); })`]);
   await runOne('cp -a of layer 1 alone', ['cp', '-a', work.layers[0], rootfs]);
   const layer1 = countFiles([work.layers[0]]);
@@ -144,7 +143,6 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
 
 async function millionStudy(target: Target): Promise<string> {
   const lines: string[] = [];
-  const child = path.join(repo, 'dist/src/bench-child.js');
   const rows: { count: number; ms: number; rss: number; cpMs: number }[] = [];
   for (const count of quick ? [20000, 100000] : [100000, 1000000]) {
     const work = path.join(target.dir, `million-${count}`);
@@ -152,8 +150,7 @@ async function millionStudy(target: Target): Promise<string> {
     log(`generating ${count} files for the memory study`);
     const w = smallFiles(work, count, 1024, `m${count}`);
     const rootfs = path.join(target.dir, `million-rootfs-${count}`);
-    const r = await execa('node', [child, JSON.stringify({ method: 'layercopy', layers: w.layers, rootfs })]);
-    const res = JSON.parse(r.stdout);
+    const res = await runChild({ method: 'layercopy', layers: w.layers, rootfs });
     removeTree(rootfs);
     // cp -a on the same layer, for what the filesystem itself does at this size.
     const start = performance.now();

@@ -10,7 +10,8 @@ import { resolveInputs } from './inputs.js';
 import { DEFAULT_BATCH_SIZE, defaultConcurrency } from './options.js';
 import { removeTree } from './staging.js';
 
-const CHILD = fileURLToPath(new URL('./bench-child.js', import.meta.url));
+/** The script that runs one timed provision in a process of its own. */
+export const CHILD = fileURLToPath(new URL('./bench-child.js', import.meta.url));
 
 export interface BenchConfig {
   method: 'layercopy' | 'seed' | 'cp -a';
@@ -73,7 +74,8 @@ export function filesystemOf(dir: string): string {
   }
 }
 
-async function runChild(request: ChildRequest): Promise<ChildResult & { processMs: number }> {
+/** Runs one timed provision in a fresh process: its figures and the process's wall time. */
+export async function runChild(request: ChildRequest): Promise<ChildResult & { processMs: number }> {
   const start = performance.now();
   const r = await execa(process.execPath, [CHILD, JSON.stringify(request)]);
   return { ...(JSON.parse(r.stdout) as ChildResult), processMs: performance.now() - start };
