@@ -1,9 +1,21 @@
 {
+  "target_defaults": {
+    "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"],
+    "conditions": [
+      ["'<!(echo $LAYERCOPY_ASAN)'=='1'", {
+        "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"],
+        "ldflags": ["-fsanitize=address,undefined"]
+      }]
+    ]
+  },
   "targets": [
     {
       "target_name": "layercopy_native",
-      "sources": ["native/layercopy.c"],
-      "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "sources": ["native/addon.c", "native/common.c", "native/copy.c", "native/list.c", "native/napi_util.c", "native/paths.c", "native/remove.c", "native/xattr.c"]
+    },
+    {
+      "target_name": "layercopy_fixtures",
+      "sources": ["native/fixtures.c", "native/napi_util.c"]
     }
   ]
 }

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { native } from '../src/native.cjs';
+import { fixtures as native } from './native-fixtures.cjs';
 
 export type Time = [sec: number, nsec: number];
 

@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { performance } from 'node:perf_hooks';
 import { bench, CHILD, formatTable, runChild, type BenchReport } from '../src/bench.js';
-import { removeTree } from '../src/staging.js';
 import { microBench } from './micro.js';
 import { chart, type Panel } from './svg.js';
 import { deepAndWide, largeFiles, multiLayerImage, smallFiles, type Workload } from './workloads.js';
@@ -117,7 +116,7 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
     await execa('strace', ['-f', '-c', '-o', traceFile, ...cmd]);
     out.push({ label, ...parseStrace(traceFile) });
     fs.rmSync(traceFile, { force: true });
-    removeTree(path.join(scratch, 'rootfs'));
+    fs.rmSync(path.join(scratch, 'rootfs'), { recursive: true, force: true });
   };
   const rootfs = path.join(scratch, 'rootfs');
   await runOne('layercopy (node, whole process)', ['node', CHILD, JSON.stringify({ method: 'layercopy', layers: work.layers, rootfs })]);
@@ -151,14 +150,14 @@ async function millionStudy(target: Target): Promise<string> {
     const w = smallFiles(work, count, 1024, `m${count}`);
     const rootfs = path.join(target.dir, `million-rootfs-${count}`);
     const res = await runChild({ method: 'layercopy', layers: w.layers, rootfs });
-    removeTree(rootfs);
+    fs.rmSync(rootfs, { recursive: true, force: true });
     // cp -a on the same layer, for what the filesystem itself does at this size.
     const start = performance.now();
     await execa('cp', ['-a', w.layers[0], rootfs]);
     const cpMs = performance.now() - start;
     rows.push({ count, ms: res.ms, rss: res.maxRssKb / 1024, cpMs });
-    removeTree(rootfs);
-    removeTree(work);
+    fs.rmSync(rootfs, { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
   }
   lines.push('| files (0–1 KB) | layercopy s | µs per file | peak RSS MB | cp -a s | µs per file | layercopy / cp -a |', '|---|---|---|---|---|---|---|');
   for (const r of rows) {
@@ -239,10 +238,10 @@ async function main() {
             straceText = `strace unavailable: ${(error as Error).message.split('\n')[0]}`;
           }
         }
-        removeTree(work);
+        fs.rmSync(work, { recursive: true, force: true });
       }
       if (target.name === 'tmpfs' && !flag('--no-million') && !only) millionText = await millionStudy(target);
-      removeTree(target.dir);
+      fs.rmSync(target.dir, { recursive: true, force: true });
     }
   } finally {
     for (const t of tlist) await t.cleanup?.();

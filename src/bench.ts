@@ -8,7 +8,7 @@ import type { ChildRequest, ChildResult } from './bench-child.js';
 import { intList, positiveInt, UsageError } from './cli.js';
 import { resolveInputs } from './inputs.js';
 import { DEFAULT_BATCH_SIZE, defaultConcurrency } from './options.js';
-import { removeTree } from './staging.js';
+import { destroy } from './destroy.js';
 
 /** The script that runs one timed provision in a process of its own. */
 export const CHILD = fileURLToPath(new URL('./bench-child.js', import.meta.url));
@@ -122,12 +122,12 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         }
         samples[i].ms.push(ms);
         samples[i].proc.push(proc);
-        removeTree(rootfs);
+        await removeOrThrow(rootfs);
         log(`run ${run + 1}/${options.runs} ${describe(config)}: ${(ms / 1000).toFixed(3)} s`);
       }
     }
   } finally {
-    removeTree(scratch);
+    await removeOrThrow(scratch);
   }
   const seedMs = median(samples[0].ms);
   const cpIndex = configs.findIndex((c) => c.method === 'cp -a');
@@ -195,4 +195,9 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   const report = await bench({ layers, runs, concurrency, batchSize, cpBaseline: layers.length === 1, scratch: values.scratch, log });
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatTable(report)}\n`);
   return 0;
+}
+
+async function removeOrThrow(target: string): Promise<void> {
+  const r = await destroy(target);
+  if (!r.ok) throw r.error;
 }

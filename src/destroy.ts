@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from './errors.js';
-import { removeTree, staleStagings } from './staging.js';
+import { removeInWorker } from './remove.js';
+import { nativeError, openParent, staleStagings } from './staging.js';
 
 export interface DestroyResult {
   /** True when ROOTFS no longer exists. */
@@ -9,9 +11,11 @@ export interface DestroyResult {
 }
 
 /**
- * Removes a provisioned rootfs (and stale staging directories of it) without
- * following symlinks. Like the seed, a failure is reported in the result, not
- * thrown: the caller retries later.
+ * Removes a provisioned rootfs (and stale staging directories of it) on a
+ * worker thread: never following symlinks, never entering another
+ * filesystem or a mount point (a volume still mounted in the rootfs is left,
+ * and the error names it), at any depth. Like the Mesos backend, a failure
+ * is reported in the result, not thrown: the caller retries later.
  */
 export async function destroy(rootfs: string): Promise<DestroyResult> {
   if (typeof rootfs !== 'string' || rootfs.trim() === '') {
@@ -21,11 +25,21 @@ export async function destroy(rootfs: string): Promise<DestroyResult> {
   if (target === '/') {
     return { ok: false, error: new LayercopyError('destroy: refusing to remove /', { code: 'ERR_INVALID_ARGUMENT', path: target }) };
   }
+  let parentFd: number;
   try {
-    for (const stale of staleStagings(target)) removeTree(stale);
-    removeTree(target);
-    return { ok: true };
+    parentFd = openParent(target);
   } catch (error) {
+    if ((error as LayercopyError).code === 'ENOENT') return { ok: true };
     return { ok: false, error: error as LayercopyError };
+  }
+  try {
+    const base = Buffer.from(path.basename(target)).toString('latin1');
+    for (const name of [...staleStagings(parentFd, target), base]) {
+      const failure = await removeInWorker(parentFd, name, true);
+      if (failure) return { ok: false, error: nativeError({ ...failure, rel: failure.rel ?? name }, target, `destroy ${target}`) };
+    }
+    return { ok: true };
+  } finally {
+    fs.closeSync(parentFd);
   }
 }

@@ -12,16 +12,14 @@ export class LayerTasks {
   #pool: Pool;
   #ctx: LayerContext;
   #signal?: AbortSignal;
-  #onResult: (r: CopyResult) => void;
   #queue: PQueue;
   #limit: number;
   #failed: unknown;
 
-  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, onResult: (r: CopyResult) => void) {
+  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined) {
     this.#pool = pool;
     this.#ctx = ctx;
     this.#signal = signal;
-    this.#onResult = onResult;
     // Two tasks per worker handed to the pool (one running, one ready), as
     // many again waiting here: every worker stays busy while the main thread
     // plans, and a huge layer never piles up in memory.
@@ -41,13 +39,6 @@ export class LayerTasks {
   async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void): Promise<void> {
     if (this.#queue.size >= this.#limit) await this.#queue.onSizeLessThan(this.#limit);
     this.#queue.add(() => this.#run(task, operation, onResult)).catch((error) => this.fail(error));
-  }
-
-  /** Queues `items` in tasks of `size`. */
-  async submitAll(items: string[], size: number, make: (chunk: string[]) => Task, operation: string, onResult?: (r: CopyResult) => void): Promise<void> {
-    for (let i = 0; i < items.length && !this.stopped; i += size) {
-      await this.submit(make(items.slice(i, i + size)), operation, onResult);
-    }
   }
 
   /** Waits for every task submitted so far; then throws the first failure, or an AbortError. */
@@ -72,7 +63,6 @@ export class LayerTasks {
       });
     }
     onResult?.(result);
-    this.#onResult(result);
     if (result.failure) throw fromFailure(result.failure, ctx, operation);
   }
 }

@@ -12,6 +12,8 @@ export type LayercopyCode =
   | 'ERR_UNSUPPORTED_ENTRY'
   | 'ERR_SOURCE_CHANGED'
   | 'ERR_WORKER'
+  | 'ERR_MOUNT_POINT'
+  | 'ERR_UNSUPPORTED_KERNEL'
   | 'ABORT_ERR'
   | string;
 
@@ -66,6 +68,7 @@ export function systemError(errno: number): [string, string] {
 /** Turns a native step's plain-data failure back into an error on the main thread. */
 export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: string): LayercopyError {
   const where = f.side === 'layer' ? displayPath(ctx.layer, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
+  if (f.code === 'ECANCELED') return abortError();
   if (f.errno === 0 && f.code === 'ESRCCHANGED') {
     return new LayercopyError(
       `${layerLabel(ctx)}: ${operation} ${where}: the source changed while it was being copied (${f.syscall})`,

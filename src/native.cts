@@ -3,45 +3,58 @@
 // ES module intermittently aborts the whole process (an assertion in
 // ModuleWrap::CreateRequiredModuleFacade, seen here about 1 run in 3 when
 // many pools start). CommonJS never takes that path.
-/** Plain-data failure reported by the native copy step (crosses threads as-is). */
+/** Plain-data failure reported by the native helper (crosses threads as-is). */
 export interface NativeFailure {
-  /** errno, or 0 when `code` names a layercopy condition such as ESRCCHANGED. */
+  /** errno, or 0 when `code` names a layercopy condition. */
   errno: number;
-  code?: string;
+  /**
+   * ESRCCHANGED: a layer entry changed type or shrank; ECANCELED: aborted;
+   * EMOUNTPOINT: a removal left a mount point (named by rel);
+   * ENOOPENAT2: the kernel lacks openat2.
+   */
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2';
   syscall: string;
   /** Which tree the failing path lives in. */
   side: 'layer' | 'rootfs';
-  /** Path relative to the layer / rootfs root, as latin1-mapped bytes. */
-  rel: string;
+  /** Path relative to the layer / rootfs root (or the removed entry's parent), as latin1-mapped bytes. */
+  rel?: string;
 }
 
 export interface CopyResult {
   done: number;
   bytes: number;
   /**
-   * Flat pairs: rel, key of the regular files not copied: "dev:ino" for files
-   * with more than one link, "large" for big files in a batch of several.
+   * Flat pairs: rel, key of the entries not copied: "T:dev:ino" for names of
+   * hardlink groups (T the type letter), "large" for big files in a batch of
+   * several.
    */
   deferred: string[];
   failure?: NativeFailure;
 }
 
+/** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
+export type Root = number | string;
+/** One Int32 over a SharedArrayBuffer: non-zero aborts native loops between entries. */
+export type CancelFlag = Int32Array;
+
 export interface Native {
   /** types: one char per rel: f regular, l symlink, c/b devices, p fifo, s socket. */
-  copyEntries(srcRoot: string, dstRoot: string, rels: string[], types: string, defer: boolean): CopyResult;
-  dirMeta(srcRoot: string, dstRoot: string, rels: string[], keepRootMode: boolean): { done: number; failure?: NativeFailure };
-  linkEntries(dstRoot: string, pairs: string[]): { done: number; failure?: NativeFailure };
-  listDir(root: string, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
-  removeEntry(root: string, rel: string, forceWritable: boolean): NativeFailure | null;
-  makeDir(root: string, rel: string): NativeFailure | null;
-  renameNoReplace(from: string, to: string): number;
+  copyEntries(src: Root, dst: Root, rels: string[], types: string, defer: boolean, cancel?: CancelFlag): CopyResult;
+  dirMeta(src: Root, dst: Root, rels: string[], keepRootMode: boolean, cancel?: CancelFlag): { done: number; failure?: NativeFailure };
+  linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
+  listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
+  removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
+  makeDir(root: Root, rel: string): NativeFailure | null;
+  /** Opens a directory beneath root, O_NOFOLLOW: the fd is the caller's to close. */
+  openDir(root: Root, rel: string): { fd: number } | NativeFailure;
+  renameNoReplace(dirFd: number, from: string, to: string): number;
   isRoot(): boolean;
-  /** Fixture and inspection helpers (tests, sample image): no Node API exists for these. */
-  lsetxattr(path: string, name: string, value: Buffer): void;
-  lgetxattrs(path: string): Record<string, Buffer>;
-  lutimens(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
-  mknod(path: string, mode: number, major: number, minor: number): void;
+  /** false on Linux < 5.6: layercopy refuses to run there (docs/reliability.md). */
+  hasOpenat2(): boolean;
+  /** Stops every native loop of the process at its next check (the process is exiting). */
+  shutdown(): void;
 }
 
-// Built by `node-gyp rebuild` at install time (binding.gyp at the package root).
-export const native: Native = require('../../build/Release/layercopy_native.node');
+// Built by `node-gyp rebuild` at install time (binding.gyp at the package
+// root); LAYERCOPY_NATIVE names another build of it (the sanitizer job).
+export const native: Native = require(process.env.LAYERCOPY_NATIVE ?? '../../build/Release/layercopy_native.node');

@@ -1,10 +1,10 @@
 import { Piscina } from 'piscina';
-import type { CopyResult } from './native.cjs';
+import type { CancelFlag, CopyResult, Root } from './native.cjs';
 
 export type Task =
-  | { op: 'copy'; src: string; dst: string; rels: string[]; types: string; defer: boolean }
-  | { op: 'link'; dst: string; rels: string[] }
-  | { op: 'meta'; src: string; dst: string; rels: string[]; keepRootMode: boolean };
+  | { op: 'copy'; src: Root; dst: Root; rels: string[]; types: string; defer: boolean; cancel?: CancelFlag }
+  | { op: 'link'; dst: Root; rels: string[] }
+  | { op: 'meta'; src: Root; dst: Root; rels: string[]; keepRootMode: boolean; cancel?: CancelFlag };
 
 export type TaskResult = CopyResult;
 

@@ -1,14 +1,15 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LayerTasks } from './dispatch.js';
-import { abortError, fromFailure, type LayerContext } from './errors.js';
+import { abortError, fromFailure, LayercopyError, type LayerContext } from './errors.js';
 import { resolveInputs } from './inputs.js';
-import { native, type CopyResult } from './native.cjs';
+import { native, type CancelFlag, type CopyResult } from './native.cjs';
 import { validateProvisionOptions, type ProvisionOptions, type ResolvedProvisionOptions } from './options.js';
 import { joinRel } from './paths.js';
-import { walkLayer } from './plan.js';
+import { DirTable, walkLayer } from './plan.js';
 import type { Pool, Task } from './pool.js';
-import { commit, createStaging, removeTree, staleStagings } from './staging.js';
+import { removeInWorker } from './remove.js';
+import { commit, createStaging, openParent, staleStagings, type Staging } from './staging.js';
 
 export interface LayerSummary {
   layer: string;
@@ -44,6 +45,48 @@ export interface ProvisionSummary {
 
 type Totals = { entries: number; bytes: number };
 
+/** What one layer's application needs: where to read, where to write, how to stop. */
+interface LayerRun {
+  pool: Pool;
+  ctx: LayerContext;
+  layerCount: number;
+  /** The layer directory, opened once (O_NOFOLLOW): never re-resolved by path. */
+  layerFd: number;
+  staging: Staging;
+  hasLower: boolean;
+  opts: ResolvedProvisionOptions;
+  cancel: CancelFlag;
+  totals: Totals;
+  timings: ProvisionSummary['timings'];
+}
+
+/** Opens each layer once; a layer swapped for a symlink after the checks fails here (ELOOP), not later. */
+function openLayers(layers: string[]): number[] {
+  const fds: number[] = [];
+  try {
+    for (let i = 0; i < layers.length; i++) {
+      try {
+        fds.push(fs.openSync(layers[i], fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
+      } catch (error) {
+        const e = error as NodeJS.ErrnoException;
+        throw new LayercopyError(`layer ${i + 1} (${layers[i]}): cannot open: ${e.code}${e.code === 'ELOOP' ? ' (it became a symbolic link)' : ''}`, {
+          code: e.code ?? 'ERR_INVALID_ARGUMENT',
+          layer: layers[i],
+          layerIndex: i,
+          path: layers[i],
+          syscall: 'open',
+          errno: e.errno,
+          cause: error,
+        });
+      }
+    }
+    return fds;
+  } catch (error) {
+    for (const fd of fds) fs.closeSync(fd);
+    throw error;
+  }
+}
+
 /** Provisions ROOTFS from LAYERS using an existing pool (see CopyBackend). */
 export async function provisionWith(
   pool: Pool,
@@ -53,10 +96,54 @@ export async function provisionWith(
 ): Promise<ProvisionSummary> {
   const started = performance.now();
   const opts = validateProvisionOptions(options);
+  if (!native.hasOpenat2()) {
+    // Without openat2 a symlinked parent could redirect writes out of the
+    // rootfs; the old O_NOFOLLOW-on-the-last-component fallback was removed.
+    throw new LayercopyError('layercopy needs Linux 5.6 or later (openat2 with RESOLVE_BENEATH); this kernel lacks it', {
+      code: 'ERR_UNSUPPORTED_KERNEL',
+      syscall: 'openat2',
+    });
+  }
   const inputs = resolveInputs(layers, rootfs);
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-  for (const stale of staleStagings(inputs.rootfs)) removeTree(stale);
-  const staging = createStaging(inputs.rootfs);
+  const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
+  const onAbort = () => Atomics.store(cancel, 0, 1);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const layerFds = openLayers(inputs.layers);
+  let parentFd = -1;
+  let staging: Staging | undefined;
+  try {
+    parentFd = openParent(inputs.rootfs);
+    for (const stale of staleStagings(parentFd, inputs.rootfs)) await removeInWorker(parentFd, stale, true);
+    staging = createStaging(parentFd, inputs.rootfs);
+    const summary = await build({ pool, inputs, layerFds, staging, opts, cancel });
+    summary.timings.totalMs = performance.now() - started;
+    return summary;
+  } catch (error) {
+    // The provision's own cancel flag may be set (an abort): the removal
+    // gets none, the staging directory must go all the same; a second
+    // Ctrl-C stops it through native.shutdown(). A failure here is reported
+    // through the original error: a later provision or destroy removes the
+    // stale staging directory (its pid will be gone).
+    if (staging) await removeInWorker(parentFd, staging.name, true).catch(() => null);
+    throw error;
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (staging) fs.closeSync(staging.fd);
+    if (parentFd >= 0) fs.closeSync(parentFd);
+    for (const fd of layerFds) fs.closeSync(fd);
+  }
+}
+
+async function build(run: {
+  pool: Pool;
+  inputs: { layers: string[]; rootfs: string };
+  layerFds: number[];
+  staging: Staging;
+  opts: ResolvedProvisionOptions;
+  cancel: CancelFlag;
+}): Promise<ProvisionSummary> {
+  const { inputs, staging, opts } = run;
   const summary: ProvisionSummary = {
     rootfs: inputs.rootfs,
     layers: inputs.layers.length,
@@ -70,77 +157,73 @@ export async function provisionWith(
     perLayer: [],
   };
   const totals: Totals = { entries: 0, bytes: 0 };
-  try {
-    for (let i = 0; i < inputs.layers.length; i++) {
-      const ctx: LayerContext = { layer: inputs.layers[i], layerIndex: i, rootfs: inputs.rootfs };
-      const layer = await applyLayer(pool, ctx, inputs.layers.length, staging, i > 0, opts, totals, summary.timings);
-      summary.perLayer.push(layer);
-      for (const key of ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const) {
-        summary[key] += layer[key];
-      }
+  for (let i = 0; i < inputs.layers.length; i++) {
+    const layer = await applyLayer({
+      pool: run.pool,
+      ctx: { layer: inputs.layers[i], layerIndex: i, rootfs: inputs.rootfs },
+      layerCount: inputs.layers.length,
+      layerFd: run.layerFds[i],
+      staging,
+      hasLower: i > 0,
+      opts,
+      cancel: run.cancel,
+      totals,
+      timings: summary.timings,
+    });
+    summary.perLayer.push(layer);
+    for (const key of ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const) {
+      summary[key] += layer[key];
     }
-    if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-    const commitStart = performance.now();
-    // The root stays 0700 while it is built; it takes the last layer's mode
-    // (as cp -aT gives it) only now, just before it becomes visible.
-    const last = fs.lstatSync(inputs.layers[inputs.layers.length - 1]);
-    let mode = last.mode & 0o7777;
-    if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
-    fs.chmodSync(staging, mode);
-    commit(staging, inputs.rootfs);
-    summary.timings.commitMs = performance.now() - commitStart;
-  } catch (error) {
-    try {
-      removeTree(staging);
-    } catch {
-      // Reported through the original error; a later provision or destroy
-      // removes the stale staging directory (its pid will be gone).
-    }
-    throw error;
   }
-  summary.timings.totalMs = performance.now() - started;
+  if (opts.signal?.aborted) throw abortError(opts.signal.reason);
+  const commitStart = performance.now();
+  // The root stays 0700 while it is built; it takes the last layer's mode
+  // (as cp -aT gives it) only now, just before it becomes visible. Read from
+  // the layer's fd: a layer path swapped for a symlink cannot lend its mode.
+  const last = fs.fstatSync(run.layerFds[run.layerFds.length - 1]);
+  let mode = last.mode & 0o7777;
+  if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
+  fs.fchmodSync(staging.fd, mode);
+  commit(staging, inputs.rootfs);
+  summary.timings.commitMs = performance.now() - commitStart;
   return summary;
 }
 
-async function applyLayer(
-  pool: Pool,
-  ctx: LayerContext,
-  layerCount: number,
-  staging: string,
-  hasLower: boolean,
-  opts: ResolvedProvisionOptions,
-  totals: Totals,
-  timings: ProvisionSummary['timings'],
-): Promise<LayerSummary> {
+async function applyLayer(run: LayerRun): Promise<LayerSummary> {
+  const { ctx, opts, totals, timings } = run;
   const layerStart = performance.now();
   const summary: LayerSummary = {
     layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0,
   };
-  const tasks = new LayerTasks(pool, ctx, opts.signal, (r) => {
-    summary.bytes += r.bytes;
-    summary.entries += r.done;
-    totals.bytes += r.bytes;
-    totals.entries += r.done;
-    opts.onProgress?.({ layerIndex: ctx.layerIndex, layers: layerCount, layer: ctx.layer, entries: totals.entries, bytes: totals.bytes });
-  });
+  const count = (entries: number, bytes: number) => {
+    summary.entries += entries;
+    summary.bytes += bytes;
+    totals.entries += entries;
+    totals.bytes += bytes;
+    opts.onProgress?.({ layerIndex: ctx.layerIndex, layers: run.layerCount, layer: ctx.layer, entries: totals.entries, bytes: totals.bytes });
+  };
+  const tasks = new LayerTasks(run.pool, ctx, opts.signal);
 
   const copyStart = performance.now();
-  const { dirs, deferred } = await copyPhase(tasks, ctx, staging, hasLower, opts.batchSize, summary, timings);
+  const { dirs, deferred } = await copyPhase(run, tasks, summary, count);
   await tasks.barrier();
   timings.copyMs += performance.now() - copyStart;
 
   const metaStart = performance.now();
-  if (deferred.size > 0) summary.hardlinks = await deferredPhase(tasks, ctx, staging, opts.batchSize, deferred);
+  if (deferred.size > 0) summary.hardlinks = await deferredPhase(run, tasks, deferred, count);
   // Directory metadata last: after every write and removal of this layer,
-  // so the times are the layer's (the seed's marker deletions bumped them).
-  summary.directories = dirs.length - 1;
-  const noCount = (r: CopyResult) => {
-    r.done = 0;
-  };
-  await tasks.submitAll(dirs, opts.batchSize, (r) => ({ op: 'meta', src: ctx.layer, dst: staging, rels: r, keepRootMode: true }), 'set directory metadata', noCount);
+  // so the times are the layer's (the Mesos backend's marker deletions
+  // bumped them).
+  const src = run.layerFd;
+  const dst = run.staging.fd;
+  for (let i = 0; i < dirs.size && !tasks.stopped; i += opts.batchSize) {
+    const rels: string[] = [];
+    for (let j = i; j < Math.min(dirs.size, i + opts.batchSize); j++) rels.push(dirs.rel(j));
+    await tasks.submit({ op: 'meta', src, dst, rels, keepRootMode: true, cancel: run.cancel }, 'set directory metadata');
+  }
   await tasks.barrier();
-  summary.entries += summary.directories;
-  totals.entries += summary.directories;
+  summary.directories = dirs.size - 1;
+  count(summary.directories, 0);
   timings.metadataMs += performance.now() - metaStart;
   summary.ms = performance.now() - layerStart;
   return summary;
@@ -149,22 +232,22 @@ async function applyLayer(
 /**
  * Walks the layer, applies each directory's removals and creates its
  * subdirectories on this thread, and submits the other entries in batches.
- * Returns the layer's directories (for their metadata) and the regular files
- * the workers handed back (by "dev:ino" for multiply-linked files, under
- * "large" for big ones), which wait for the barrier.
+ * Returns the layer's directories (for their metadata) and the entries the
+ * workers handed back (by "T:dev:ino" for names of hardlink groups, under
+ * "large" for big files), which wait for the barrier.
  */
 async function copyPhase(
+  run: LayerRun,
   tasks: LayerTasks,
-  ctx: LayerContext,
-  staging: string,
-  hasLower: boolean,
-  batchSize: number,
   summary: LayerSummary,
-  timings: ProvisionSummary['timings'],
-): Promise<{ dirs: string[]; deferred: Map<string, string[]> }> {
-  const dirs: string[] = [];
+  count: (entries: number, bytes: number) => void,
+): Promise<{ dirs: DirTable; deferred: Map<string, string[]> }> {
+  const { ctx, timings } = run;
+  const dirs = new DirTable();
   const deferred = new Map<string, string[]>();
+  const staging = run.staging.fd;
   const onCopied = (r: CopyResult) => {
+    count(r.done, r.bytes);
     for (let i = 0; i < r.deferred.length; i += 2) {
       const group = deferred.get(r.deferred[i + 1]);
       if (group) group.push(r.deferred[i]);
@@ -175,21 +258,20 @@ async function copyPhase(
   let types = '';
   const flush = async () => {
     if (rels.length === 0) return;
-    const task: Task = { op: 'copy', src: ctx.layer, dst: staging, rels, types, defer: true };
+    const task: Task = { op: 'copy', src: run.layerFd, dst: staging, rels, types, defer: true, cancel: run.cancel };
     rels = [];
     types = '';
     await tasks.submit(task, 'copy', onCopied);
   };
   try {
     let t = performance.now();
-    for (const { rel, plan } of walkLayer(ctx, staging, hasLower)) {
+    for (const { rel, plan } of walkLayer(ctx, run.layerFd, staging, run.hasLower, dirs)) {
       for (const name of plan.removals) {
-        const failure = native.removeEntry(staging, joinRel(rel, name), false);
+        const failure = native.removeEntry(staging, joinRel(rel, name), false, run.cancel);
         if (failure) throw fromFailure(failure, ctx, 'remove');
       }
       summary.whiteouts += plan.whiteouts;
       summary.replaced += plan.replaced;
-      dirs.push(rel);
       for (const sub of plan.subdirs) {
         if (sub.merge) continue;
         const failure = native.makeDir(staging, joinRel(rel, sub.name));
@@ -198,7 +280,7 @@ async function copyPhase(
       for (const copy of plan.copies) {
         rels.push(joinRel(rel, copy.name));
         types += copy.type;
-        if (rels.length >= batchSize) {
+        if (rels.length >= run.opts.batchSize) {
           timings.planMs += performance.now() - t;
           await flush();
           t = performance.now();
@@ -215,28 +297,37 @@ async function copyPhase(
 }
 
 /**
- * Copies the files the workers handed back: each big file as a task of its
- * own (so several copy at once) and one name of each multiply-linked file;
- * then links the other names to it (cp -a keeps hardlinks). Returns the
- * number of links made.
+ * Copies the entries the workers handed back: each big file as a task of
+ * its own (so several copy at once) and one name of each hardlink group
+ * (files, symlinks, FIFOs, devices alike); then links the other names to it
+ * (cp -a keeps hardlinks). Returns the number of links made.
  */
-async function deferredPhase(tasks: LayerTasks, ctx: LayerContext, staging: string, batchSize: number, deferred: Map<string, string[]>): Promise<number> {
+async function deferredPhase(
+  run: LayerRun,
+  tasks: LayerTasks,
+  deferred: Map<string, string[]>,
+  count: (entries: number, bytes: number) => void,
+): Promise<number> {
+  const { batchSize } = run.opts;
   const large = deferred.get('large') ?? [];
   deferred.delete('large');
   const firsts: string[] = [];
+  let firstTypes = '';
   const pairs: string[] = [];
-  for (const group of deferred.values()) {
+  for (const [key, group] of deferred) {
     firsts.push(group[0]);
+    firstTypes += key[0];
     for (let i = 1; i < group.length; i++) pairs.push(group[0], group[i]);
   }
-  const copy = (r: string[]): Task => ({ op: 'copy', src: ctx.layer, dst: staging, rels: r, types: 'f'.repeat(r.length), defer: false });
-  await tasks.submitAll(large, 1, copy, 'copy');
-  await tasks.submitAll(firsts, batchSize, copy, 'copy');
+  const copy = (rels: string[], types: string): Task => ({ op: 'copy', src: run.layerFd, dst: run.staging.fd, rels, types, defer: false, cancel: run.cancel });
+  const onCopied = (r: CopyResult) => count(r.done, r.bytes);
+  for (let i = 0; i < large.length && !tasks.stopped; i++) await tasks.submit(copy([large[i]], 'f'), 'copy', onCopied);
+  for (let i = 0; i < firsts.length && !tasks.stopped; i += batchSize) {
+    await tasks.submit(copy(firsts.slice(i, i + batchSize), firstTypes.slice(i, i + batchSize)), 'copy', onCopied);
+  }
   await tasks.barrier();
   for (let i = 0; i < pairs.length && !tasks.stopped; i += batchSize * 2) {
-    await tasks.submit({ op: 'link', dst: staging, rels: pairs.slice(i, i + batchSize * 2) }, 'hardlink', (r) => {
-      r.bytes = 0;
-    });
+    await tasks.submit({ op: 'link', dst: run.staging.fd, rels: pairs.slice(i, i + batchSize * 2) }, 'hardlink', (r) => count(r.done, 0));
   }
   await tasks.barrier();
   return pairs.length / 2;

@@ -2,24 +2,62 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError, systemError } from './errors.js';
-import { native } from './native.cjs';
+import { native, type CancelFlag, type NativeFailure } from './native.cjs';
+import { displayPath } from './paths.js';
 
 // The rootfs is assembled in a sibling directory named
 //   .<basename(ROOTFS)>.layercopy-<pid>-<random>
 // and renamed into place at the end. A staging directory whose pid is no
 // longer running was left by a killed provision (SIGKILL, power loss): the
 // next provision of the same ROOTFS, or destroy(ROOTFS), removes it.
-const STAGING_RE = /^\.(.+)\.layercopy-(\d+)-[0-9a-f]{8}$/;
+const STAGING_RE = /^\.(.+)\.layercopy-(\d+)-[0-9a-f]{8}$/s;
+
+/** Names are carried as latin1-mapped bytes (src/paths.ts). */
+const bytes = (s: string) => Buffer.from(s).toString('latin1');
 
 export function stagingName(rootfs: string): string {
-  return `.${path.basename(rootfs)}.layercopy-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  return `.${bytes(path.basename(rootfs))}.layercopy-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
 }
 
-/** Creates the staging directory, mode 0700 until the commit: nothing unprivileged can reach into a half-built tree (CVE-2021-41103). */
-export function createStaging(rootfs: string): string {
-  const staging = path.join(path.dirname(rootfs), stagingName(rootfs));
-  fs.mkdirSync(staging, { mode: 0o700 });
-  return staging;
+/**
+ * ROOTFS's parent directory, opened once: the staging directory is created,
+ * listed, removed and renamed relative to this fd, so a parent swapped for a
+ * symlink after the checks changes nothing.
+ */
+export function openParent(rootfs: string): number {
+  try {
+    return fs.openSync(path.dirname(rootfs), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new LayercopyError(`rootfs ${rootfs}: cannot open its parent directory: ${e.code}`, {
+      code: e.code ?? 'ERR_INVALID_ARGUMENT',
+      path: path.dirname(rootfs),
+      syscall: 'open',
+      errno: e.errno,
+      cause: error,
+    });
+  }
+}
+
+export interface Staging {
+  parentFd: number;
+  /** Name in the parent (latin1 bytes). */
+  name: string;
+  /** The staging directory, opened O_NOFOLLOW right after it was made. */
+  fd: number;
+}
+
+/**
+ * Creates the staging directory, mode 0700 until the commit: nothing
+ * unprivileged can reach into a half-built tree (CVE-2021-41103).
+ */
+export function createStaging(parentFd: number, rootfs: string): Staging {
+  const name = stagingName(rootfs);
+  const made = native.makeDir(parentFd, name);
+  if (made) throw nativeError(made, rootfs, `cannot create the staging directory beside ${rootfs}`);
+  const opened = native.openDir(parentFd, name);
+  if (!('fd' in opened)) throw nativeError(opened, rootfs, 'cannot open the staging directory');
+  return { parentFd, name, fd: opened.fd };
 }
 
 function alive(pid: number): boolean {
@@ -31,44 +69,45 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Staging directories of ROOTFS left by processes that no longer run. */
-export function staleStagings(rootfs: string): string[] {
-  const parent = path.dirname(rootfs);
-  const base = path.basename(rootfs);
-  let names: string[];
-  try {
-    names = fs.readdirSync(parent);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((name) => {
-      const m = STAGING_RE.exec(name);
-      return m !== null && m[1] === base && !alive(Number(m[2]));
-    })
-    .map((name) => path.join(parent, name));
+/** Names of the staging directories of ROOTFS (in parentFd) left by processes that no longer run. */
+export function staleStagings(parentFd: number, rootfs: string): string[] {
+  const listing = native.listDir(parentFd, '');
+  if (listing.failure) return [];
+  const base = bytes(path.basename(rootfs));
+  return listing.names.filter((name) => {
+    const m = STAGING_RE.exec(name);
+    return m !== null && m[1] === base && !alive(Number(m[2]));
+  });
 }
 
-/** Removes a tree without following symlinks; read-only directories are made writable first. */
-export function removeTree(target: string): void {
-  const failure = native.removeEntry(path.dirname(target), Buffer.from(path.basename(target)).toString('latin1'), true);
-  if (failure) {
-    const [name, description] = systemError(failure.errno);
-    throw new LayercopyError(`remove ${target}: ${failure.syscall} failed: ${name} (${description})`, {
-      code: name,
-      path: target,
-      syscall: failure.syscall,
-      errno: -failure.errno,
-    });
+/** A removal's or staging step's failure as an error naming the user's path. */
+export function nativeError(f: NativeFailure, rootfs: string, what: string, parent = path.dirname(rootfs)): LayercopyError {
+  const where = displayPath(parent, f.rel ?? '');
+  if (f.code === 'EMOUNTPOINT') {
+    return new LayercopyError(
+      `${what}: ${where} is a mount point (another filesystem, or a bind mount): it was not entered and stays, with the directories above it; unmount it and try again`,
+      { code: 'ERR_MOUNT_POINT', path: where, syscall: f.syscall },
+    );
   }
+  if (f.code === 'ECANCELED') return new LayercopyError(`${what}: interrupted`, { code: 'ABORT_ERR', path: where });
+  const [name, description] = systemError(f.errno);
+  return new LayercopyError(`${what}: ${f.syscall} ${where} failed: ${name} (${description})`, {
+    code: name,
+    path: where,
+    syscall: f.syscall,
+    errno: -f.errno,
+  });
 }
+
+/** Removal in the background: a worker thread, so the event loop (signals, timers) keeps running. */
+export type Remover = (root: number, rel: string, forceWritable: boolean, cancel?: CancelFlag) => Promise<NativeFailure | null>;
 
 /** Renames staging to ROOTFS, refusing to replace anything that appeared there meanwhile. */
-export function commit(staging: string, rootfs: string): void {
-  const errno = native.renameNoReplace(staging, rootfs);
+export function commit(staging: Staging, rootfs: string): void {
+  const errno = native.renameNoReplace(staging.parentFd, staging.name, bytes(path.basename(rootfs)));
   if (errno === 0) return;
   const [name, description] = systemError(errno);
-  if (name === 'EEXIST') {
+  if (name === 'EEXIST' || name === 'ENOTEMPTY') {
     throw new LayercopyError(`Rootfs is already provisioned: ${rootfs} appeared while provisioning`, {
       code: 'ERR_ALREADY_PROVISIONED',
       path: rootfs,

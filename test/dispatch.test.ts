@@ -18,8 +18,8 @@ describe('LayerTasks', () => {
   it('the barrier waits for every task and reports each result once', async () => {
     const { layer, dst, ctx } = setup();
     const done: number[] = [];
-    const tasks = new LayerTasks(pool, ctx, undefined, (r) => done.push(r.done));
-    for (const rel of ['a', 'b', 'c']) await tasks.submit({ op: 'copy', src: layer, dst, rels: [rel], types: 'f', defer: false }, 'copy');
+    const tasks = new LayerTasks(pool, ctx, undefined);
+    for (const rel of ['a', 'b', 'c']) await tasks.submit({ op: 'copy', src: layer, dst, rels: [rel], types: 'f', defer: false }, 'copy', (r) => done.push(r.done));
     await tasks.barrier();
     expect(done).toEqual([1, 1, 1]);
     expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
@@ -27,7 +27,7 @@ describe('LayerTasks', () => {
 
   it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
     const { layer, dst, ctx } = setup();
-    const tasks = new LayerTasks(pool, ctx, undefined, () => {});
+    const tasks = new LayerTasks(pool, ctx, undefined);
     await tasks.submit({ op: 'copy', src: layer, dst, rels: ['missing'], types: 'f', defer: false }, 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT', path: `${layer}/missing`, layerIndex: 0 });
     expect(tasks.stopped).toBe(true);
@@ -39,7 +39,7 @@ describe('LayerTasks', () => {
   it('an aborted signal stops the tasks and the barrier throws an AbortError', async () => {
     const { layer, dst, ctx } = setup();
     const controller = new AbortController();
-    const tasks = new LayerTasks(pool, ctx, controller.signal, () => {});
+    const tasks = new LayerTasks(pool, ctx, controller.signal);
     controller.abort();
     await tasks.submit({ op: 'copy', src: layer, dst, rels: ['a'], types: 'f', defer: false }, 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { native } from '../dist/src/native.cjs';
+import { fixtures as native } from '../dist/bench/native-fixtures.cjs';
 import type { LayerSpec } from '../dist/bench/layers.js';
 export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../dist/bench/layers.js';
 

@@ -1,16 +1,27 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { commit, createStaging, removeTree, staleStagings, stagingName } from '../dist/src/staging.js';
-import { buildLayer, exists, lstat, scratch, snapshot, diffSnapshots } from './helpers.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { commit, createStaging, openParent, staleStagings, stagingName } from '../dist/src/staging.js';
+import { exists, lstat, scratch } from './helpers.js';
+
+const opened: number[] = [];
+afterEach(() => {
+  for (const fd of opened.splice(0)) fs.closeSync(fd);
+});
+const parentOf = (rootfs: string) => {
+  const fd = openParent(rootfs);
+  opened.push(fd);
+  return fd;
+};
 
 describe('staging', () => {
   it('is a 0700 sibling of ROOTFS named after it and this process', () => {
     const dir = scratch();
-    const staging = createStaging(path.join(dir, 'root'));
-    expect(path.dirname(staging)).toBe(dir);
-    expect(path.basename(staging)).toMatch(new RegExp(`^\\.root\\.layercopy-${process.pid}-[0-9a-f]{8}$`));
-    expect(Number(lstat(staging).mode & 0o777n)).toBe(0o700);
+    const staging = createStaging(parentOf(path.join(dir, 'root')), path.join(dir, 'root'));
+    opened.push(staging.fd);
+    expect(staging.name).toMatch(new RegExp(`^\\.root\\.layercopy-${process.pid}-[0-9a-f]{8}$`));
+    expect(Number(lstat(path.join(dir, staging.name)).mode & 0o777n)).toBe(0o700);
+    expect(fs.fstatSync(staging.fd).ino).toBe(fs.statSync(path.join(dir, staging.name)).ino);
   });
 
   it('finds staging directories of dead processes only, and only for this ROOTFS', () => {
@@ -18,25 +29,32 @@ describe('staging', () => {
     fs.mkdirSync(path.join(dir, '.root.layercopy-999999999-0123abcd'));
     fs.mkdirSync(path.join(dir, `.root.layercopy-${process.pid}-0123abcd`));
     fs.mkdirSync(path.join(dir, '.other.layercopy-999999999-0123abcd'));
-    expect(staleStagings(path.join(dir, 'root'))).toEqual([path.join(dir, '.root.layercopy-999999999-0123abcd')]);
+    expect(staleStagings(parentOf(path.join(dir, 'root')), path.join(dir, 'root'))).toEqual(['.root.layercopy-999999999-0123abcd']);
     expect(stagingName(path.join(dir, 'root'))).toMatch(/^\.root\.layercopy-/);
   });
 
   it('commit refuses to replace a ROOTFS that appeared meanwhile, even an empty directory', () => {
     const dir = scratch();
-    const staging = createStaging(path.join(dir, 'root'));
-    fs.mkdirSync(path.join(dir, 'root'));
-    expect(() => commit(staging, path.join(dir, 'root'))).toThrow(expect.objectContaining({ code: 'ERR_ALREADY_PROVISIONED' }));
-    expect(exists(staging)).toBe(true);
+    const rootfs = path.join(dir, 'root');
+    const staging = createStaging(parentOf(rootfs), rootfs);
+    opened.push(staging.fd);
+    fs.mkdirSync(rootfs);
+    expect(() => commit(staging, rootfs)).toThrow(expect.objectContaining({ code: 'ERR_ALREADY_PROVISIONED' }));
+    expect(exists(path.join(dir, staging.name))).toBe(true);
   });
 
-  it('removeTree removes read-only directories and never follows symlinks', () => {
+  it('works relative to the parent opened first: a parent swapped for a symlink later is not followed', () => {
     const dir = scratch();
-    const host = buildLayer(path.join(dir, 'host'), { keep: 'k' });
-    const before = snapshot(host);
-    const tree = buildLayer(path.join(dir, 'tree'), { 'ro/f': { file: 'x', mode: 0o444 }, ro: { dir: true, mode: 0o555 }, link: { symlink: host }, 'a/b': { symlink: `${host}/keep` } });
-    removeTree(tree);
-    expect(exists(tree)).toBe(false);
-    expect(diffSnapshots(before, snapshot(host))).toEqual([]);
+    fs.mkdirSync(path.join(dir, 'p'));
+    fs.mkdirSync(path.join(dir, 'elsewhere'));
+    const rootfs = path.join(dir, 'p', 'root');
+    const parentFd = parentOf(rootfs);
+    fs.renameSync(path.join(dir, 'p'), path.join(dir, 'moved'));
+    fs.symlinkSync(path.join(dir, 'elsewhere'), path.join(dir, 'p'));
+    const staging = createStaging(parentFd, rootfs);
+    opened.push(staging.fd);
+    commit(staging, rootfs);
+    expect(fs.readdirSync(path.join(dir, 'elsewhere'))).toEqual([]);
+    expect(fs.readdirSync(path.join(dir, 'moved'))).toEqual(['root']);
   });
 });

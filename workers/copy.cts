@@ -20,10 +20,10 @@ export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
       injectFault(task.rels);
-      return native.copyEntries(task.src, task.dst, task.rels, task.types, task.defer);
+      return native.copyEntries(task.src, task.dst, task.rels, task.types, task.defer, task.cancel);
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
     case 'meta':
-      return { bytes: 0, deferred: [], ...native.dirMeta(task.src, task.dst, task.rels, task.keepRootMode) };
+      return { bytes: 0, deferred: [], ...native.dirMeta(task.src, task.dst, task.rels, task.keepRootMode, task.cancel) };
   }
 }

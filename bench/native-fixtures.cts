@@ -1,0 +1,11 @@
+// Fixture helpers from a separate addon (native/fixtures.c): the sample
+// image, benchmark workloads and tests build layers with them; the
+// production helper does not export them.
+export interface Fixtures {
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattrs(path: string): Record<string, Buffer>;
+  lutimens(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
+  mknod(path: string, mode: number, major: number, minor: number): void;
+}
+
+export const fixtures: Fixtures = require('../../build/Release/layercopy_fixtures.node');

@@ -1,0 +1,436 @@
+// layercopy native helper: N-API glue. The work itself lives in units by
+// job: paths.c (open beneath a root), copy.c (the copy step per entry kind),
+// xattr.c, list.c (directory listing), remove.c (tree removal).
+//
+// Node has no API for xattrs, mknod, nanosecond utimensat, SEEK_DATA/HOLE,
+// renameat2 or openat2, and calling fs functions one by one from JS costs a
+// boundary crossing and a stat per step; doing a whole batch here keeps each
+// regular file to ~10 syscalls (cp -a makes ~15, see docs/benchmarks.md).
+//
+// Roots are passed as open directory fds (numbers; the main thread opens
+// each layer and the staging directory once, and workers share the fd
+// table), or as paths for tools and tests. Every path below a root is
+// resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS): a symlink in
+// the rootfs or in a layer can never redirect a write (CVE-2018-15664,
+// CVE-2021-29136, CVE-2021-32760 are all variants of that).
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "copy.h"
+#include "list.h"
+#include "napi_util.h"
+#include "paths.h"
+#include "remove.h"
+
+// ---- result objects ------------------------------------------------------
+
+typedef struct {
+  napi_env env;
+  napi_value obj;
+  int ok;
+} builder;
+
+static builder b_new(napi_env env) {
+  builder b = {env, NULL, 1};
+  b.ok = NAPI_OK(napi_create_object(env, &b.obj));
+  return b;
+}
+
+static void b_val(builder *b, const char *k, napi_value v) {
+  napi_env env = b->env;
+  if (b->ok && v) b->ok = NAPI_OK(napi_set_named_property(env, b->obj, k, v));
+  else if (!v) b->ok = 0;
+}
+
+static void b_num(builder *b, const char *k, double d) {
+  napi_env env = b->env;
+  napi_value v = NULL;
+  if (b->ok && NAPI_OK(napi_create_double(env, d, &v))) b_val(b, k, v);
+  else b->ok = 0;
+}
+
+// latin1: names and paths are bytes; NULL strings are left out.
+static void b_str(builder *b, const char *k, const char *s) {
+  napi_env env = b->env;
+  napi_value v = NULL;
+  if (!s) return;
+  if (b->ok && NAPI_OK(napi_create_string_latin1(env, s, NAPI_AUTO_LENGTH, &v))) b_val(b, k, v);
+  else b->ok = 0;
+}
+
+static napi_value b_done(builder *b) { return b->ok ? b->obj : NULL; }
+
+// { errno, code?, syscall, side, rel? }: the one shape every failure takes
+// across the thread boundary (src/native.cts, NativeFailure).
+static napi_value failure_value(napi_env env, const failure *f) {
+  builder b = b_new(env);
+  b_num(&b, "errno", f->err);
+  b_str(&b, "code", f->code);
+  b_str(&b, "syscall", f->syscall ? f->syscall : "unknown");
+  b_str(&b, "side", f->side ? "rootfs" : "layer");
+  b_str(&b, "rel", f->rel);
+  return b_done(&b);
+}
+
+// ---- arguments -------------------------------------------------------------
+
+// A root: an fd number (borrowed) or a path (opened here, owned). -1 after
+// a failure (*f set) or a thrown exception.
+static int get_root(napi_env env, napi_value v, int *owned, int side, failure *f) {
+  napi_valuetype t;
+  *owned = 0;
+  if (!NAPI_OK(napi_typeof(env, v, &t))) return -1;
+  if (t == napi_number) {
+    int32_t fd = -1;
+    if (!NAPI_OK(napi_get_value_int32(env, v, &fd))) return -1;
+    return fd;
+  }
+  char *path = get_utf8(env, v);
+  if (!path) return -1;
+  int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  free(path);
+  if (fd < 0) {
+    fail_errno(f, errno, "open", side, "");
+    return -1;
+  }
+  *owned = 1;
+  return fd;
+}
+
+// The abort flag: an Int32Array over a SharedArrayBuffer, or undefined.
+static const int32_t *get_cancel(napi_env env, napi_value v) {
+  napi_valuetype t;
+  if (!v || napi_typeof(env, v, &t) != napi_ok || t != napi_object) return NULL;
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return NULL;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL) != napi_ok || type != napi_int32_array || len < 1) return NULL;
+  return data;
+}
+
+// rels: a JS array of latin1 strings, copied out (NULL after throwing).
+static char **get_rels(napi_env env, napi_value arr, uint32_t *n) {
+  if (!NAPI_OK(napi_get_array_length(env, arr, n))) return NULL;
+  char **rels = calloc(*n ? *n : 1, sizeof *rels);
+  if (!rels) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < *n; i++) {
+    napi_value el;
+    if (!NAPI_OK(napi_get_element(env, arr, i, &el)) || !(rels[i] = get_bytes(env, el))) {
+      for (uint32_t j = 0; j < i; j++) free(rels[j]);
+      free(rels);
+      return NULL;
+    }
+  }
+  return rels;
+}
+
+static void free_rels(char **rels, uint32_t n) {
+  if (!rels) return;
+  for (uint32_t i = 0; i < n; i++) free(rels[i]);
+  free(rels);
+}
+
+static void close_owned(int fd, int owned) {
+  if (owned && fd >= 0) close(fd);
+}
+
+// ---- bindings --------------------------------------------------------------
+
+// copyEntries(srcRoot, dstRoot, rels[], types, defer, cancel?)
+//   -> { done, bytes, deferred: [rel, key, ...], failure? }
+// With defer, names of hardlink groups come back with key "T:dev:ino" (T the
+// type letter) and, in batches of several entries, files of 8 MiB or more
+// with key "large"; neither is copied.
+static napi_value copy_entries(napi_env env, napi_callback_info info) {
+  napi_value argv[6], result = NULL, deferred;
+  if (!get_args(env, info, 6, argv)) return NULL;
+  int defer = 0;
+  uint32_t n = 0;
+  char *types = get_bytes(env, argv[3]);
+  char **rels = types && get_bool(env, argv[4], &defer) ? get_rels(env, argv[2], &n) : NULL;
+  if (!rels || !NAPI_OK(napi_create_array(env, &deferred))) goto out_free;
+  failure f = {0};
+  int failed = 0, src_owned = 0, dst_owned = 0;
+  uint32_t done = 0, ndef = 0;
+  double bytes = 0;
+  copy_ctx c;
+  int src = get_root(env, argv[0], &src_owned, 0, &f);
+  int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
+  int have_ctx = dst >= 0;
+  if (!have_ctx || copy_ctx_init(&c, src, dst, get_cancel(env, argv[5]), &f) != 0) failed = 1;
+  if (!failed && strlen(types) < n) {
+    fail_errno(&f, EINVAL, "copyEntries", 0, "");
+    failed = 1;
+  }
+  for (uint32_t i = 0; i < n && !failed; i++) {
+    if (lc_cancelled(c.cancel)) {
+      fail_code(&f, CODE_CANCELED, "copy", 1, rels[i]);
+      failed = 1;
+      break;
+    }
+    defer_key key = {0};
+    int64_t b = 0;
+    copy_outcome r = copy_entry(&c, rels[i], types[i], defer, defer && n > 1, &key, &b, &f);
+    if (r == COPY_FAILED) {
+      failed = 1;
+    } else if (r == COPY_DONE) {
+      bytes += (double)b;
+      done++;
+    } else {
+      char k[64];
+      if (r == COPY_DEFER_LINKED) snprintf(k, sizeof k, "%c:%llu:%llu", key.type, (unsigned long long)key.dev, (unsigned long long)key.ino);
+      else snprintf(k, sizeof k, "large");
+      napi_value rv, kv;
+      if (!NAPI_OK(napi_create_string_latin1(env, rels[i], NAPI_AUTO_LENGTH, &rv)) ||
+          !NAPI_OK(napi_create_string_latin1(env, k, NAPI_AUTO_LENGTH, &kv)) ||
+          !NAPI_OK(napi_set_element(env, deferred, ndef++, rv)) || !NAPI_OK(napi_set_element(env, deferred, ndef++, kv))) {
+        failed = 2;
+      }
+    }
+  }
+  if (failed != 2) {
+    builder b = b_new(env);
+    b_num(&b, "done", done);
+    b_num(&b, "bytes", bytes);
+    b_val(&b, "deferred", deferred);
+    if (failed) b_val(&b, "failure", failure_value(env, &f));
+    result = b_done(&b);
+  }
+  if (have_ctx) copy_ctx_free(&c);
+  close_owned(src, src_owned);
+  close_owned(dst, dst_owned);
+  failure_clear(&f);
+out_free:
+  free_rels(rels, n);
+  free(types);
+  return result;
+}
+
+// dirMeta(srcRoot, dstRoot, rels[], keepRootMode, cancel?) -> { done, failure? }
+static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
+  napi_value argv[5], result = NULL;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  int keep_root = 0;
+  uint32_t n = 0, done = 0;
+  char **rels = get_bool(env, argv[3], &keep_root) ? get_rels(env, argv[2], &n) : NULL;
+  if (!rels) return NULL;
+  failure f = {0};
+  int failed = 0, src_owned = 0, dst_owned = 0;
+  copy_ctx c;
+  int src = get_root(env, argv[0], &src_owned, 0, &f);
+  int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
+  int have_ctx = dst >= 0;
+  if (!have_ctx || copy_ctx_init(&c, src, dst, get_cancel(env, argv[4]), &f) != 0) failed = 1;
+  for (uint32_t i = 0; i < n && !failed; i++) {
+    if (lc_cancelled(c.cancel)) {
+      fail_code(&f, CODE_CANCELED, "set directory metadata", 1, rels[i]);
+      failed = 1;
+      break;
+    }
+    int is_root = rels[i][0] == '\0' || strcmp(rels[i], ".") == 0;
+    if (dir_meta(&c, rels[i], keep_root && is_root, &f) != 0) failed = 1;
+    else done++;
+  }
+  builder b = b_new(env);
+  b_num(&b, "done", done);
+  if (failed) b_val(&b, "failure", failure_value(env, &f));
+  result = b_done(&b);
+  if (have_ctx) copy_ctx_free(&c);
+  close_owned(src, src_owned);
+  close_owned(dst, dst_owned);
+  free_rels(rels, n);
+  return result;
+}
+
+// linkEntries(dstRoot, [existing, new, ...]) -> { done, failure? }
+static napi_value link_entries(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result = NULL;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  uint32_t n = 0, done = 0;
+  char **rels = get_rels(env, argv[1], &n);
+  if (!rels) return NULL;
+  failure f = {0};
+  int failed = 0, dst_owned = 0;
+  copy_ctx c;
+  parent_cache other;
+  int dst = get_root(env, argv[0], &dst_owned, 1, &f);
+  int have_ctx = dst >= 0;
+  if (!have_ctx || copy_ctx_init(&c, -1, dst, NULL, &f) != 0) failed = 1;
+  pc_init(&other, dst, O_PATH);
+  for (uint32_t i = 0; i + 1 < n && !failed; i += 2) {
+    if (link_entry(&c, &other, rels[i], rels[i + 1], &f) != 0) failed = 1;
+    else done++;
+  }
+  builder b = b_new(env);
+  b_num(&b, "done", done);
+  if (failed) b_val(&b, "failure", failure_value(env, &f));
+  result = b_done(&b);
+  pc_close(&other);
+  if (have_ctx) copy_ctx_free(&c);
+  close_owned(dst, dst_owned);
+  free_rels(rels, n);
+  return result;
+}
+
+// listDir(root, rel) -> { names: string[], types: string } | { failure }
+static napi_value list_dir_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2], names;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char *rel = get_bytes(env, argv[1]);
+  if (!rel) return NULL;
+  failure f = {0};
+  listing l = {0};
+  int owned = 0;
+  int root = get_root(env, argv[0], &owned, 0, &f);
+  int rc = root < 0 ? -1 : list_dir(root, rel, 0, &l, &f);
+  builder b = b_new(env);
+  if (rc != 0) {
+    if (f.syscall) b_val(&b, "failure", failure_value(env, &f));
+    else b.ok = 0;
+  } else if (NAPI_OK(napi_create_array_with_length(env, l.count, &names))) {
+    const char *p = l.names;
+    for (size_t i = 0; i < l.count && b.ok; i++) {
+      napi_value v;
+      size_t len = strlen(p);
+      b.ok = NAPI_OK(napi_create_string_latin1(env, p, len, &v)) && NAPI_OK(napi_set_element(env, names, (uint32_t)i, v));
+      p += len + 1;
+    }
+    b_val(&b, "names", names);
+    b_str(&b, "types", l.types ? l.types : "");
+  } else {
+    b.ok = 0;
+  }
+  napi_value result = b_done(&b);
+  listing_free(&l);
+  close_owned(root, owned);
+  free(rel);
+  return result;
+}
+
+typedef enum { OP_REMOVE, OP_MKDIR, OP_OPEN } entry_op;
+
+// One entry below a root, reached through its parent opened beneath the
+// root (no symlink on the way is followed):
+//   removeEntry(root, rel, forceWritable, cancel?) -> failure | null
+//   makeDir(root, rel) -> failure | null (mode 0700 until its metadata is set)
+//   openDir(root, rel) -> { fd } | failure (O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
+  napi_value argv[4], result = NULL;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int force = 0;
+  if (op == OP_REMOVE && !get_bool(env, argv[2], &force)) return NULL;
+  char *rel = get_bytes(env, argv[1]);
+  if (!rel) return NULL;
+  failure f = {0};
+  int failed = 0, owned = 0, fd = -1;
+  parent_cache pc;
+  int root = get_root(env, argv[0], &owned, 1, &f);
+  pc_init(&pc, root, O_PATH);
+  const char *name = rel;
+  int dir = root < 0 ? -1 : parent_of(&pc, rel, &name);
+  if (root < 0) {
+    failed = 1;
+  } else if (dir < 0) {
+    // Removing what is not there is done; anything else is a failure.
+    if (!(op == OP_REMOVE && errno == ENOENT)) {
+      fail_errno(&f, errno, "openat2", 1, rel);
+      failed = 1;
+    }
+  } else if (op == OP_REMOVE) {
+    if (remove_tree(dir, name, force, get_cancel(env, argv[3]), &f) != 0) {
+      if (!f.rel) f.rel = rel;
+      failed = 1;
+    }
+  } else if (op == OP_MKDIR) {
+    if (mkdirat(dir, name, 0700) != 0) {
+      fail_errno(&f, errno, "mkdir", 1, rel);
+      failed = 1;
+    }
+  } else if ((fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
+    fail_errno(&f, errno, "open", 1, rel);
+    failed = 1;
+  }
+  if (failed) {
+    result = failure_value(env, &f);
+  } else if (op == OP_OPEN) {
+    builder b = b_new(env);
+    b_num(&b, "fd", fd);
+    result = b_done(&b);
+  } else {
+    NAPI_OK(napi_get_null(env, &result));
+  }
+  pc_close(&pc);
+  close_owned(root, owned);
+  failure_clear(&f);
+  free(rel);
+  return result;
+}
+
+static napi_value remove_entry(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_REMOVE); }
+static napi_value make_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_MKDIR); }
+static napi_value open_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_OPEN); }
+
+// renameNoReplace(dirFd, from, to) -> errno (0 on success). The commit step
+// must not replace a ROOTFS that appeared meanwhile, even an empty
+// directory, which plain rename(2) would do.
+static napi_value rename_noreplace(napi_env env, napi_callback_info info) {
+  napi_value argv[3], v = NULL;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int32_t dir = -1;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &dir))) return NULL;
+  char *from = get_bytes(env, argv[1]);
+  char *to = from ? get_bytes(env, argv[2]) : NULL;
+  if (to) {
+    int e = renameat2(dir, from, dir, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
+    NAPI_OK(napi_create_int32(env, e, &v));
+  }
+  free(from);
+  free(to);
+  return v;
+}
+
+static napi_value boolean(napi_env env, int b) {
+  napi_value v = NULL;
+  NAPI_OK(napi_get_boolean(env, b, &v));
+  return v;
+}
+
+static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
+static napi_value has_openat2(napi_env env, napi_callback_info info) { return boolean(env, lc_have_openat2()); }
+
+// shutdown(): stops every native loop of the process at its next check.
+static napi_value shutdown_js(napi_env env, napi_callback_info info) {
+  lc_shutdown();
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  lc_init_process();
+  napi_property_descriptor props[] = {
+    {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
+    {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
+    {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
+    {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
+    {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
+    {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
+    {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
+    {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
+    {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
+  return exports;
+}

@@ -1,0 +1,53 @@
+// Shared by every unit of the native helper: the one way a failure is
+// reported (plain data that crosses to JS), process-wide facts read once,
+// and the cancellation check.
+#ifndef LAYERCOPY_COMMON_H
+#define LAYERCOPY_COMMON_H
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdint.h>
+#include <sys/types.h>
+
+// xattr lists and values: the VFS caps both at 64 KiB.
+#define XBUF (64 * 1024 + 1)
+
+// A failure: either an errno (code NULL), or a layercopy condition named by
+// code with err 0. rel points at a string that outlives the failure, or at
+// owned (freed by failure_clear).
+typedef struct {
+  int err;
+  const char *code;
+  const char *syscall;
+  int side;  // 0 source (layer), 1 rootfs
+  const char *rel;
+  char *owned;
+} failure;
+
+// Layercopy conditions (failure.code).
+#define CODE_SRC_CHANGED "ESRCCHANGED"   // the layer entry changed type or shrank
+#define CODE_CANCELED "ECANCELED"        // the provision was aborted
+#define CODE_MOUNT "EMOUNTPOINT"         // removal met another filesystem and left it
+#define CODE_NO_OPENAT2 "ENOOPENAT2"     // kernel without openat2 (Linux < 5.6)
+
+void fail_errno(failure *f, int err, const char *syscall, int side, const char *rel);
+void fail_code(failure *f, const char *code, const char *syscall, int side, const char *rel);
+void failure_clear(failure *f);
+
+// Process-wide, read once at load.
+extern uid_t lc_euid;
+extern gid_t lc_egid;
+extern mode_t lc_umask;
+void lc_init_process(void);
+
+// A provision's abort flag: an Int32 in a SharedArrayBuffer the main thread
+// sets; NULL when the caller passed none. Native loops check it between
+// entries and between chunks of big files, so an abort stops a worker
+// within one entry rather than one batch.
+int lc_cancelled(const int32_t *flag);
+// The process is exiting (a second Ctrl-C): every native loop on every
+// thread stops at its next check, so no worker thread keeps the exit
+// waiting (Node joins worker threads before it exits).
+void lc_shutdown(void);
+
+#endif

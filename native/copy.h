@@ -1,0 +1,46 @@
+// The copy step, one function per entry kind.
+#ifndef LAYERCOPY_COPY_H
+#define LAYERCOPY_COPY_H
+#include "common.h"
+#include "paths.h"
+
+typedef struct {
+  parent_cache src, dst;
+  char *list, *val, *buf;
+  const int32_t *cancel;
+} copy_ctx;
+
+// Sets up a context over two open root fds (src may be -1 for link-only
+// work). Returns 0, or -1 with *f set (ENOMEM).
+int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const int32_t *cancel, failure *f);
+void copy_ctx_free(copy_ctx *c);
+
+typedef enum {
+  COPY_DONE,
+  COPY_FAILED,
+  // Not copied, handed back: a name of a hardlink group (copied once after
+  // the barrier, the others linked to it) ...
+  COPY_DEFER_LINKED,
+  // ... or a big file in a batch of several (copied as a task of its own).
+  COPY_DEFER_LARGE,
+} copy_outcome;
+
+// What a deferred entry is: its type letter and, for hardlink groups, the
+// source inode.
+typedef struct {
+  char type;
+  uint64_t dev, ino;
+} defer_key;
+
+// type: the planner's letter (f l c b p s); a source of another type now
+// fails with ESRCCHANGED. *bytes gets the data bytes written.
+copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, int defer_large, defer_key *key, int64_t *bytes, failure *f);
+
+// Directory metadata (owner, mode unless keep_mode, xattrs, times), applied
+// after everything the layer writes inside the directory.
+int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f);
+
+// linkat(dst/existing, dst/new), both beneath the rootfs.
+int link_entry(copy_ctx *c, parent_cache *other, const char *existing, const char *new_rel, failure *f);
+
+#endif

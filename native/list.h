@@ -1,0 +1,21 @@
+// Listing one directory: names as bytes and one type letter each.
+#ifndef LAYERCOPY_LIST_H
+#define LAYERCOPY_LIST_H
+#include "common.h"
+
+typedef struct {
+  char *names;     // NUL-separated
+  size_t names_len;
+  char *types;     // one letter per name: f d l c b p s, '?' unknown
+  size_t count;
+} listing;
+
+// Lists rel beneath root_fd (never following a symlink). Returns 0, or -1
+// with *f set; free with listing_free either way.
+int list_dir(int root_fd, const char *rel, int side, listing *out, failure *f);
+void listing_free(listing *l);
+
+// The type letter of an lstat mode.
+char mode_letter(mode_t m);
+
+#endif

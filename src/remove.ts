@@ -1,0 +1,24 @@
+import { Worker } from 'node:worker_threads';
+import type { CancelFlag, NativeFailure } from './native.cjs';
+
+const WORKER = new URL('../workers/remove.cjs', import.meta.url);
+
+/**
+ * Removes rel (beneath the directory fd root) on a worker thread of its own:
+ * rm -rf --one-file-system, never following a symlink, at any depth. The
+ * event loop stays free, so a second Ctrl-C is handled at once.
+ */
+export function removeInWorker(root: number, rel: string, forceWritable: boolean, cancel?: CancelFlag): Promise<NativeFailure | null> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER, { workerData: { root, rel, forceWritable, cancel } });
+    let result: NativeFailure | null | undefined;
+    worker.once('message', (r: NativeFailure | null) => {
+      result = r;
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (result !== undefined) resolve(result);
+      else reject(new Error(`removal worker exited with code ${code}`));
+    });
+  });
+}
