@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { CopyBackend } from './backend.js';
 import { destroy } from './destroy.js';
 import { LayercopyError } from './errors.js';
+import { native } from './native.cjs';
 import type { Progress } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
@@ -27,10 +28,30 @@ Options:
   --scratch DIR     bench: where the temporary rootfs trees go (default: $TMPDIR);
                     put it on the filesystem you provision to
 
-Exit status: 0 success, 1 failure, 2 usage error, 130 SIGINT, 143 SIGTERM.
+Exit status: 0 success, 1 failure, 2 usage error, 129 SIGHUP, 130 SIGINT, 143 SIGTERM.
 See docs/cli.md.`;
 
 export class UsageError extends Error {}
+
+/**
+ * Text for a terminal: entry names come from layers (untrusted) and may hold
+ * newlines or escape sequences that would forge lines or drive the
+ * terminal. Control characters and C1 codes are shown as C escapes (\n,
+ * \t, \e, \xHH), as GNU tools quote them; --json output is left alone.
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\r') return '\\r';
+    if (code === 0x1b) return '\\e';
+    return `\\x${code.toString(16).padStart(2, '0')}`;
+  });
+}
+
+const SIGNAL_STATUS: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+const SIGNALS = Object.keys(SIGNAL_STATUS) as NodeJS.Signals[];
 
 export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
@@ -153,12 +174,17 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const controller = new AbortController();
   let exitOnAbort = 130;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
-    exitOnAbort = signal === 'SIGINT' ? 130 : 143;
+    if (controller.signal.aborted) {
+      // A second signal: exit now. Every native loop stops at its next
+      // check, so no worker thread holds up the exit (Node joins them); the
+      // staging directory is left for the next provision or destroy.
+      native.shutdown();
+      process.exit(SIGNAL_STATUS[signal]);
+    }
+    exitOnAbort = SIGNAL_STATUS[signal];
     controller.abort(new Error(`received ${signal}`));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of SIGNALS) process.on(signal, onSignal);
   const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
   const backend = new CopyBackend({ concurrency });
   try {
@@ -171,8 +197,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
     return reportFailure(error, values, controller.signal.aborted ? exitOnAbort : undefined);
   } finally {
     await backend.close();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of SIGNALS) process.off(signal, onSignal);
   }
 }
 
@@ -180,7 +205,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
   const e = error as LayercopyError;
   const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION';
   const status = abortStatus ?? (usage ? 2 : 1);
-  process.stderr.write(`layercopy: ${e.message}\n`);
+  process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall } })}\n`);
   }

@@ -72,3 +72,30 @@ describe('signals', () => {
     expect(exists(path.join(parent, 'root'))).toBe(false);
   });
 });
+
+describe('SIGHUP and a second signal', () => {
+  it('SIGHUP (closed terminal) during a provision: exit 129, staging removed, no rootfs', async () => {
+    const parent = fs.mkdtempSync(path.join(dir, 'hup-'));
+    const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
+    await waitForStaging(parent, 'root');
+    child.kill('SIGHUP');
+    const r = await child;
+    expect(r.exitCode).toBe(129);
+    expect(r.stderr).toMatch(/provision aborted/);
+    expect(fs.readdirSync(parent)).toEqual([]);
+  });
+
+  it('a second SIGINT exits with 130 at once; what is left is removed by the next provision', async () => {
+    const parent = fs.mkdtempSync(path.join(dir, 'twice-'));
+    const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
+    await waitForStaging(parent, 'root');
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(exists(path.join(parent, 'root'))).toBe(false);
+    const again = await execa('node', [cli, 'provision', '--quiet', layer, path.join(parent, 'root')], { reject: false });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(fs.readdirSync(parent)).toEqual(['root']);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planDirectory } from '../dist/src/plan.js';
+import { DirTable, planDirectory } from '../dist/src/plan.js';
 
 const ctx = { layer: '/layers/l2', layerIndex: 1, rootfs: '/rootfs' };
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });
@@ -50,5 +50,28 @@ describe('planDirectory', () => {
 
   it('validates every marker before planning any removal', () => {
     expect(() => planDirectory(ctx, '', listing({ '.wh.a': 'f', '.wh..': 'f' }), lower({ a: 'f' }))).toThrow(/invalid whiteout/);
+  });
+});
+
+describe('big directories', () => {
+  it('an opaque marker over 200,000 lower entries plans their removal (a spread overflowed the stack)', () => {
+    const lower = new Map<string, string>();
+    for (let i = 0; i < 200_000; i++) lower.set(`f${i}`, 'f');
+    const plan = planDirectory(ctx, 'big', { names: ['.wh..wh..opq', 'new'], types: 'ff' }, lower);
+    expect(plan.removals.length).toBe(200_000);
+    expect(plan.whiteouts).toBe(1);
+    expect(plan.copies).toEqual([{ name: 'new', type: 'f' }]);
+  });
+});
+
+describe('DirTable', () => {
+  it('keeps parent index + name and rebuilds paths on demand', () => {
+    const dirs = new DirTable();
+    const root = dirs.add(-1, '');
+    const a = dirs.add(root, 'a');
+    const b = dirs.add(a, 'b');
+    const c = dirs.add(root, 'c');
+    expect([dirs.rel(root), dirs.rel(a), dirs.rel(b), dirs.rel(c)]).toEqual(['', 'a', 'a/b', 'c']);
+    expect(dirs.size).toBe(4);
   });
 });
