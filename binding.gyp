@@ -1,9 +1,12 @@
 {
   "target_defaults": {
-    "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter"],
+    "cflags": ["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
     "conditions": [
+      ["'<!(echo $LAYERCOPY_STRICT)'=='1'", {
+        "cflags": ["-Werror"]
+      }],
       ["'<!(echo $LAYERCOPY_ASAN)'=='1'", {
-        "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"],
+        "cflags": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined", "-ftrivial-auto-var-init=pattern"],
         "ldflags": ["-fsanitize=address,undefined"]
       }]
     ]

@@ -27,7 +27,7 @@ export async function microBench(work: string): Promise<string> {
   const bench = new Bench({ time: 1500, iterations: 20, warmupIterations: 3 });
   bench
     .add('layercopy native copyEntries (owner, mode, xattrs, ns times)', () => {
-      const r = native.copyEntries(src, dst, rels, types, false);
+      const r = native.copyEntries(src, dst, '', rels, types, false);
       if (r.failure) throw new Error(JSON.stringify(r.failure));
     }, { beforeEach: fresh })
     .add('fs.copyFileSync + lchownSync + chmodSync + utimesSync (µs times, no xattrs)', () => {

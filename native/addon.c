@@ -148,18 +148,19 @@ static void close_owned(int fd, int owned) {
 
 // ---- bindings --------------------------------------------------------------
 
-// copyEntries(srcRoot, dstRoot, rels[], types, defer, cancel?)
+// copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?)
 //   -> { done, bytes, deferred: [rel, key, ...], failure? }
 // With defer, names of hardlink groups come back with key "T:dev:ino" (T the
 // type letter) and, in batches of several entries, files of 8 MiB or more
 // with key "large"; neither is copied.
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[6], result = NULL, deferred;
-  if (!get_args(env, info, 6, argv)) return NULL;
+  napi_value argv[7], result = NULL, deferred;
+  if (!get_args(env, info, 7, argv)) return NULL;
   int defer = 0;
   uint32_t n = 0;
-  char *types = get_bytes(env, argv[3]);
-  char **rels = types && get_bool(env, argv[4], &defer) ? get_rels(env, argv[2], &n) : NULL;
+  char *base = get_bytes(env, argv[2]);
+  char *types = base ? get_bytes(env, argv[4]) : NULL;
+  char **rels = types && get_bool(env, argv[5], &defer) ? get_rels(env, argv[3], &n) : NULL;
   if (!rels || !NAPI_OK(napi_create_array(env, &deferred))) goto out_free;
   failure f = {0};
   int failed = 0, src_owned = 0, dst_owned = 0;
@@ -169,7 +170,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
   int src = get_root(env, argv[0], &src_owned, 0, &f);
   int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
   int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, src, dst, get_cancel(env, argv[5]), &f) != 0) failed = 1;
+  if (!have_ctx || copy_ctx_init(&c, src, dst, base, get_cancel(env, argv[6]), &f) != 0) failed = 1;
   if (!failed && strlen(types) < n) {
     fail_errno(&f, EINVAL, "copyEntries", 0, "");
     failed = 1;
@@ -215,31 +216,36 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
 out_free:
   free_rels(rels, n);
   free(types);
+  free(base);
   return result;
 }
 
-// dirMeta(srcRoot, dstRoot, rels[], keepRootMode, cancel?) -> { done, failure? }
+// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?) -> { done, failure? }
 static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[5], result = NULL;
-  if (!get_args(env, info, 5, argv)) return NULL;
+  napi_value argv[6], result = NULL;
+  if (!get_args(env, info, 6, argv)) return NULL;
   int keep_root = 0;
   uint32_t n = 0, done = 0;
-  char **rels = get_bool(env, argv[3], &keep_root) ? get_rels(env, argv[2], &n) : NULL;
-  if (!rels) return NULL;
+  char *base = get_bytes(env, argv[2]);
+  char **rels = base && get_bool(env, argv[4], &keep_root) ? get_rels(env, argv[3], &n) : NULL;
+  if (!rels) {
+    free(base);
+    return NULL;
+  }
   failure f = {0};
   int failed = 0, src_owned = 0, dst_owned = 0;
   copy_ctx c;
   int src = get_root(env, argv[0], &src_owned, 0, &f);
   int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
   int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, src, dst, get_cancel(env, argv[4]), &f) != 0) failed = 1;
+  if (!have_ctx || copy_ctx_init(&c, src, dst, base, get_cancel(env, argv[5]), &f) != 0) failed = 1;
   for (uint32_t i = 0; i < n && !failed; i++) {
     if (lc_cancelled(c.cancel)) {
       fail_code(&f, CODE_CANCELED, "set directory metadata", 1, rels[i]);
       failed = 1;
       break;
     }
-    int is_root = rels[i][0] == '\0' || strcmp(rels[i], ".") == 0;
+    int is_root = base[0] == '\0' && (rels[i][0] == '\0' || strcmp(rels[i], ".") == 0);
     if (dir_meta(&c, rels[i], keep_root && is_root, &f) != 0) failed = 1;
     else done++;
   }
@@ -251,6 +257,7 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   close_owned(src, src_owned);
   close_owned(dst, dst_owned);
   free_rels(rels, n);
+  free(base);
   return result;
 }
 
@@ -267,7 +274,7 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
   parent_cache other;
   int dst = get_root(env, argv[0], &dst_owned, 1, &f);
   int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, -1, dst, NULL, &f) != 0) failed = 1;
+  if (!have_ctx || copy_ctx_init(&c, -1, dst, NULL, NULL, &f) != 0) failed = 1;
   pc_init(&other, dst, O_PATH);
   for (uint32_t i = 0; i + 1 < n && !failed; i += 2) {
     if (link_entry(&c, &other, rels[i], rels[i + 1], &f) != 0) failed = 1;

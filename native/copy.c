@@ -20,11 +20,24 @@
 // noticed within ~30 ms (tmpfs) even inside a multi-gigabyte file.
 #define COPY_CHUNK ((size_t)64 * 1024 * 1024)
 
-int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const int32_t *cancel, failure *f) {
+int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const char *base, const int32_t *cancel, failure *f) {
   memset(c, 0, sizeof *c);
+  c->src_base = c->dst_base = -1;
   pc_init(&c->src, src_root, O_PATH);
   pc_init(&c->dst, dst_root, O_RDONLY);
   c->cancel = cancel;
+  if (base && base[0]) {
+    if (src_root >= 0 && (c->src_base = open_beneath(src_root, base, O_PATH | O_DIRECTORY)) < 0) {
+      fail_errno(f, errno, "openat2", 0, "");
+      return -1;
+    }
+    if ((c->dst_base = open_beneath(dst_root, base, O_PATH | O_DIRECTORY)) < 0) {
+      fail_errno(f, errno, "openat2", 1, "");
+      return -1;
+    }
+    c->src.root_fd = c->src_base;
+    c->dst.root_fd = c->dst_base;
+  }
   c->list = malloc(XBUF);
   c->val = malloc(XBUF);
   if (!c->list || !c->val) {
@@ -37,6 +50,9 @@ int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const int32_t *cancel
 void copy_ctx_free(copy_ctx *c) {
   pc_close(&c->src);
   pc_close(&c->dst);
+  if (c->src_base >= 0) close(c->src_base);
+  if (c->dst_base >= 0) close(c->dst_base);
+  c->src_base = c->dst_base = -1;
   free(c->list);
   free(c->val);
   free(c->buf);

@@ -6,13 +6,17 @@
 
 typedef struct {
   parent_cache src, dst;
+  int src_base, dst_base;  // the batch's base directory beneath each root, or -1
   char *list, *val, *buf;
   const int32_t *cancel;
 } copy_ctx;
 
 // Sets up a context over two open root fds (src may be -1 for link-only
-// work). Returns 0, or -1 with *f set (ENOMEM).
-int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const int32_t *cancel, failure *f);
+// work). With a base, rels are relative to that directory beneath both
+// roots: a batch names its common directory once instead of in every path
+// (4 KB-deep paths made every task hold megabytes). Returns 0, or -1 with
+// *f set.
+int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const char *base, const int32_t *cancel, failure *f);
 void copy_ctx_free(copy_ctx *c);
 
 typedef enum {

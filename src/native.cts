@@ -38,9 +38,13 @@ export type Root = number | string;
 export type CancelFlag = Int32Array;
 
 export interface Native {
-  /** types: one char per rel: f regular, l symlink, c/b devices, p fifo, s socket. */
-  copyEntries(src: Root, dst: Root, rels: string[], types: string, defer: boolean, cancel?: CancelFlag): CopyResult;
-  dirMeta(src: Root, dst: Root, rels: string[], keepRootMode: boolean, cancel?: CancelFlag): { done: number; failure?: NativeFailure };
+  /**
+   * rels are relative to `base` ('' for the roots themselves) beneath both
+   * roots. types: one char per rel: f regular, l symlink, c/b devices, p
+   * fifo, s socket. A failure's rel is relative to base.
+   */
+  copyEntries(src: Root, dst: Root, base: string, rels: string[], types: string, defer: boolean, cancel?: CancelFlag): CopyResult;
+  dirMeta(src: Root, dst: Root, base: string, rels: string[], keepRootMode: boolean, cancel?: CancelFlag): { done: number; failure?: NativeFailure };
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
   listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;

@@ -116,6 +116,7 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
 export class DirTable {
   readonly parent: number[] = [];
   readonly name: string[] = [];
+  readonly depth: number[] = [];
 
   get size(): number {
     return this.name.length;
@@ -124,17 +125,38 @@ export class DirTable {
   add(parent: number, name: string): number {
     this.parent.push(parent);
     this.name.push(name);
+    this.depth.push(parent < 0 ? 0 : this.depth[parent] + 1);
     return this.name.length - 1;
   }
 
+  /** The path of directory i relative to the root. */
   rel(i: number): string {
+    return this.relFrom(i, 0);
+  }
+
+  /** The path of directory i relative to its ancestor `from` ('' when i is from). */
+  relFrom(i: number, from: number): string {
+    if (i === from) return '';
     let rel = this.name[i];
-    for (let p = this.parent[i]; p > 0; p = this.parent[p]) rel = `${this.name[p]}/${rel}`;
+    for (let p = this.parent[i]; p !== from && p > 0; p = this.parent[p]) rel = `${this.name[p]}/${rel}`;
     return rel;
+  }
+
+  /** The deepest common ancestor of directories a and b (a directory is its own ancestor). */
+  common(a: number, b: number): number {
+    while (this.depth[a] > this.depth[b]) a = this.parent[a];
+    while (this.depth[b] > this.depth[a]) b = this.parent[b];
+    while (a !== b) {
+      a = this.parent[a];
+      b = this.parent[b];
+    }
+    return a;
   }
 }
 
 export interface WalkStep {
+  /** The directory's index in the DirTable, and its path. */
+  index: number;
   rel: string;
   plan: DirectoryPlan;
 }
@@ -163,7 +185,7 @@ export function* walkLayer(ctx: LayerContext, layer: Root, staging: Root, hasLow
       for (let i = 0; i < below.names.length; i++) lower.set(below.names[i], below.types[i]);
     }
     const plan = planDirectory(ctx, rel, listing, lower);
-    yield { rel, plan };
+    yield { index, rel, plan };
     for (let i = plan.subdirs.length - 1; i >= 0; i--) {
       const sub = plan.subdirs[i];
       stack.push(dirs.add(index, sub.name), sub.merge ? 1 : 0);

@@ -1,10 +1,15 @@
 import { Piscina } from 'piscina';
 import type { CancelFlag, CopyResult, Root } from './native.cjs';
 
+/**
+ * A batch. `base` is the batch's common directory ('' for the root) and rels
+ * are relative to it: a deep common prefix crosses the thread boundary once
+ * per batch, not once per entry.
+ */
 export type Task =
-  | { op: 'copy'; src: Root; dst: Root; rels: string[]; types: string; defer: boolean; cancel?: CancelFlag }
+  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string[]; types: string; defer: boolean; cancel?: CancelFlag }
   | { op: 'link'; dst: Root; rels: string[] }
-  | { op: 'meta'; src: Root; dst: Root; rels: string[]; keepRootMode: boolean; cancel?: CancelFlag };
+  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string[]; keepRootMode: boolean; cancel?: CancelFlag };
 
 export type TaskResult = CopyResult;
 

@@ -217,9 +217,12 @@ async function applyLayer(run: LayerRun): Promise<LayerSummary> {
   const src = run.layerFd;
   const dst = run.staging.fd;
   for (let i = 0; i < dirs.size && !tasks.stopped; i += opts.batchSize) {
+    const end = Math.min(dirs.size, i + opts.batchSize);
+    let base = i;
+    for (let j = i + 1; j < end; j++) base = dirs.common(base, j);
     const rels: string[] = [];
-    for (let j = i; j < Math.min(dirs.size, i + opts.batchSize); j++) rels.push(dirs.rel(j));
-    await tasks.submit({ op: 'meta', src, dst, rels, keepRootMode: true, cancel: run.cancel }, 'set directory metadata');
+    for (let j = i; j < end; j++) rels.push(dirs.relFrom(j, base));
+    await tasks.submit({ op: 'meta', src, dst, base: dirs.rel(base), rels, keepRootMode: true, cancel: run.cancel }, 'set directory metadata');
   }
   await tasks.barrier();
   summary.directories = dirs.size - 1;
@@ -254,18 +257,24 @@ async function copyPhase(
       else deferred.set(r.deferred[i + 1], [r.deferred[i]]);
     }
   };
-  let rels: string[] = [];
+  // The batch being filled: each entry's directory (DirTable index) and name.
+  let batchDirs: number[] = [];
+  let batchNames: string[] = [];
   let types = '';
   const flush = async () => {
-    if (rels.length === 0) return;
-    const task: Task = { op: 'copy', src: run.layerFd, dst: staging, rels, types, defer: true, cancel: run.cancel };
-    rels = [];
+    if (batchNames.length === 0) return;
+    let base = batchDirs[0];
+    for (let i = 1; i < batchDirs.length; i++) if (batchDirs[i] !== batchDirs[i - 1]) base = dirs.common(base, batchDirs[i]);
+    const rels = batchNames.map((name, i) => joinRel(dirs.relFrom(batchDirs[i], base), name));
+    const task: Task = { op: 'copy', src: run.layerFd, dst: staging, base: dirs.rel(base), rels, types, defer: true, cancel: run.cancel };
+    batchDirs = [];
+    batchNames = [];
     types = '';
     await tasks.submit(task, 'copy', onCopied);
   };
   try {
     let t = performance.now();
-    for (const { rel, plan } of walkLayer(ctx, run.layerFd, staging, run.hasLower, dirs)) {
+    for (const { index, rel, plan } of walkLayer(ctx, run.layerFd, staging, run.hasLower, dirs)) {
       for (const name of plan.removals) {
         const failure = native.removeEntry(staging, joinRel(rel, name), false, run.cancel);
         if (failure) throw fromFailure(failure, ctx, 'remove');
@@ -278,9 +287,10 @@ async function copyPhase(
         if (failure) throw fromFailure(failure, ctx, 'create directory');
       }
       for (const copy of plan.copies) {
-        rels.push(joinRel(rel, copy.name));
+        batchDirs.push(index);
+        batchNames.push(copy.name);
         types += copy.type;
-        if (rels.length >= run.opts.batchSize) {
+        if (batchNames.length >= run.opts.batchSize) {
           timings.planMs += performance.now() - t;
           await flush();
           t = performance.now();
@@ -319,7 +329,7 @@ async function deferredPhase(
     firstTypes += key[0];
     for (let i = 1; i < group.length; i++) pairs.push(group[0], group[i]);
   }
-  const copy = (rels: string[], types: string): Task => ({ op: 'copy', src: run.layerFd, dst: run.staging.fd, rels, types, defer: false, cancel: run.cancel });
+  const copy = (rels: string[], types: string): Task => ({ op: 'copy', src: run.layerFd, dst: run.staging.fd, base: '', rels, types, defer: false, cancel: run.cancel });
   const onCopied = (r: CopyResult) => count(r.done, r.bytes);
   for (let i = 0; i < large.length && !tasks.stopped; i++) await tasks.submit(copy([large[i]], 'f'), 'copy', onCopied);
   for (let i = 0; i < firsts.length && !tasks.stopped; i += batchSize) {

@@ -19,7 +19,7 @@ describe('LayerTasks', () => {
     const { layer, dst, ctx } = setup();
     const done: number[] = [];
     const tasks = new LayerTasks(pool, ctx, undefined);
-    for (const rel of ['a', 'b', 'c']) await tasks.submit({ op: 'copy', src: layer, dst, rels: [rel], types: 'f', defer: false }, 'copy', (r) => done.push(r.done));
+    for (const rel of ['a', 'b', 'c']) await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: [rel], types: 'f', defer: false }, 'copy', (r) => done.push(r.done));
     await tasks.barrier();
     expect(done).toEqual([1, 1, 1]);
     expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
@@ -28,10 +28,10 @@ describe('LayerTasks', () => {
   it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
     const { layer, dst, ctx } = setup();
     const tasks = new LayerTasks(pool, ctx, undefined);
-    await tasks.submit({ op: 'copy', src: layer, dst, rels: ['missing'], types: 'f', defer: false }, 'copy');
+    await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['missing'], types: 'f', defer: false }, 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT', path: `${layer}/missing`, layerIndex: 0 });
     expect(tasks.stopped).toBe(true);
-    await tasks.submit({ op: 'copy', src: layer, dst, rels: ['a'], types: 'f', defer: false }, 'copy');
+    await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['a'], types: 'f', defer: false }, 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT' });
     expect(exists(path.join(dst, 'a'))).toBe(false);
   });
@@ -41,7 +41,7 @@ describe('LayerTasks', () => {
     const controller = new AbortController();
     const tasks = new LayerTasks(pool, ctx, controller.signal);
     controller.abort();
-    await tasks.submit({ op: 'copy', src: layer, dst, rels: ['a'], types: 'f', defer: false }, 'copy');
+    await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['a'], types: 'f', defer: false }, 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     expect(exists(path.join(dst, 'a'))).toBe(false);
   });

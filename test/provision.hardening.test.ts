@@ -198,7 +198,7 @@ describe('kernels without openat2', () => {
     const cc = await execa('cc', ['-shared', '-fPIC', '-o', so, shim, '-ldl'], { reject: false });
     if (cc.exitCode !== 0) ctx.skip();
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
-    const r = await execa('node', [cli, 'provision', l1, path.join(dir, 'root')], { reject: false, env: { LD_PRELOAD: so } });
+    const r = await execa('node', [cli, 'provision', l1, path.join(dir, 'root')], { reject: false, env: { LD_PRELOAD: [process.env.LD_PRELOAD, so].filter(Boolean).join(' ') } });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/needs Linux 5\.6 or later \(openat2/);
     expect(leftovers(dir)).toEqual([]);

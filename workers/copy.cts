@@ -16,14 +16,24 @@ function injectFault(rels: string[]): void {
   throw new Error(`injected fault at ${faultName}`);
 }
 
+const under = (base: string, rel: string) => (base === '' ? rel : rel === '' ? base : `${base}/${rel}`);
+
+/** Paths in results are relative to the roots again, as the main thread expects. */
+function rebase<T extends { deferred?: string[]; failure?: { rel?: string } }>(base: string, r: T): T {
+  if (base === '') return r;
+  if (r.failure) r.failure.rel = under(base, r.failure.rel ?? '');
+  if (r.deferred) for (let i = 0; i < r.deferred.length; i += 2) r.deferred[i] = under(base, r.deferred[i]);
+  return r;
+}
+
 export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
       injectFault(task.rels);
-      return native.copyEntries(task.src, task.dst, task.rels, task.types, task.defer, task.cancel);
+      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel));
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
     case 'meta':
-      return { bytes: 0, deferred: [], ...native.dirMeta(task.src, task.dst, task.rels, task.keepRootMode, task.cancel) };
+      return { bytes: 0, deferred: [], ...rebase(task.base, native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel)) };
   }
 }

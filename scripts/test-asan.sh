@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sanitizer job: builds a second copy of the native helper with
+# -fsanitize=address,undefined (build-asan/) and runs the native-heavy tests
+# against it (LAYERCOPY_NATIVE points the loader there). libasan must come
+# first in the process, hence LD_PRELOAD; leak checks are off because Node
+# itself keeps allocations until exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rm -rf build-asan
+mkdir -p build-asan
+cp -r binding.gyp native build-asan/
+(cd build-asan && LAYERCOPY_ASAN=1 LAYERCOPY_STRICT=1 node-gyp rebuild --silent)
+export LAYERCOPY_NATIVE="$PWD/build-asan/build/Release/layercopy_native.node"
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+npx vitest run test/remove.test.ts test/staging.test.ts test/plan.test.ts test/dispatch.test.ts \
+  test/provision.test.ts test/provision.hardening.test.ts test/provision.faults.test.ts test/destroy.test.ts
