@@ -20,10 +20,11 @@ export class Pool {
   readonly concurrency: number;
   #piscina: Piscina<Task, TaskResult>;
 
-  constructor(concurrency: number) {
+  /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
+  constructor(concurrency: number, worker: string = WORKER) {
     this.concurrency = concurrency;
     this.#piscina = new Piscina({
-      filename: WORKER,
+      filename: worker,
       minThreads: concurrency,
       maxThreads: concurrency,
       // Tasks are synchronous native calls: 'sync' lets an idle worker pick

@@ -5,10 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CopyBackend, provision } from '../dist/src/index.js';
+import { provision } from '../dist/src/index.js';
+import { Pool } from '../dist/src/pool.js';
+import { provisionWith } from '../dist/src/provision.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot, type EntryInfo } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+const faultyWorker = new URL('./fixtures/faulty-worker.cjs', import.meta.url).href;
 const isRoot = process.getuid?.() === 0;
 const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n.includes('layercopy') || n === 'root');
 
@@ -69,7 +72,8 @@ describe('workers that fail', () => {
     const dir = scratch();
     // Workers read LAYERCOPY_FAULT when they start: set it before the pool exists.
     process.env.LAYERCOPY_FAULT = `${kind}:boom`;
-    const backend = new CopyBackend({ concurrency: 2 });
+    const pool = new Pool(2, faultyWorker);
+    const backend = { provision: (layers: string[], rootfs: string, options = {}) => provisionWith(pool, layers, rootfs, options), close: () => pool.close() };
     try {
       const good = buildLayer(path.join(dir, 'good'), manyFiles(30));
       const bad = buildLayer(path.join(dir, 'bad'), { ...manyFiles(30), 'sub/boom': 'x' });

@@ -5,17 +5,6 @@
 import { native } from '../src/native.cjs';
 import type { Task, TaskResult } from '../src/pool.js';
 
-// Fault injection for the reliability tests (docs/reliability.md):
-// LAYERCOPY_FAULT=throw:NAME or exit:NAME makes the worker throw, or its
-// thread exit, when a batch holds an entry whose last component is NAME.
-const [faultKind, faultName] = (process.env.LAYERCOPY_FAULT ?? '').split(':');
-
-function injectFault(rels: string[]): void {
-  if (!faultName || !rels.some((r) => r === faultName || r.endsWith(`/${faultName}`))) return;
-  if (faultKind === 'exit') process.exit(1);
-  throw new Error(`injected fault at ${faultName}`);
-}
-
 const under = (base: string, rel: string) => (base === '' ? rel : rel === '' ? base : `${base}/${rel}`);
 
 /** Paths in results are relative to the roots again, as the main thread expects. */
@@ -29,7 +18,6 @@ function rebase<T extends { deferred?: string[]; failure?: { rel?: string } }>(b
 export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
-      injectFault(task.rels);
       return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel));
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
