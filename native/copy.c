@@ -234,13 +234,13 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, int
   if (acl) {
     // The inherited access ACL goes before the chmod: removing it leaves the
     // mask in the group bits, and the chmod then sets exactly the source's.
-    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, 1, c->list, c->val, f, rel) != 0) goto out;
+    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, c->list, c->val, f, rel) != 0) goto out;
   }
   if ((acl || mode != (want & 0777 & ~lc_umask)) && fchmod(dfd, mode) != 0) {
     fail_errno(f, errno, "fchmod", 1, rel);
     goto out;
   }
-  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, 0, c->list, c->val, f, rel) != 0) goto out;
+  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, c->list, c->val, f, rel) != 0) goto out;
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   if (futimens(dfd, ts) != 0) {
     fail_errno(f, errno, "futimens", 1, rel);
@@ -314,12 +314,12 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   if (mode == (mode_t)-1) return COPY_FAILED;
   // Symlinks carry no ACL; a node made under a default ACL inherits one.
   int strip = !S_ISLNK(st.st_mode) && pc_default_acl(&c->dst);
-  if (strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, 1, c->list, c->val, f, rel) != 0) return COPY_FAILED;
+  if (strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_ACLS, c->list, c->val, f, rel) != 0) return COPY_FAILED;
   if (!S_ISLNK(st.st_mode) && fchmodat(ddir, dname, mode, 0) != 0) {
     fail_errno(f, errno, "chmod", 1, rel);
     return COPY_FAILED;
   }
-  if (!strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, 0, c->list, c->val, f, rel) != 0) return COPY_FAILED;
+  if (!strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_NONE, c->list, c->val, f, rel) != 0) return COPY_FAILED;
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   if (utimensat(ddir, dname, ts, AT_SYMLINK_NOFOLLOW) != 0) {
     fail_errno(f, errno, "utimensat", 1, rel);
@@ -357,8 +357,8 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
   mode_t mode = chown_entry(-1, NULL, dfd, &st, f, rel);
   if (mode == (mode_t)-1) goto out;
   // Directories always: one made under a default ACL inherits both ACLs,
-  // and a merged directory takes the topmost layer's ACLs, not the lower's.
-  if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, 1, c->list, c->val, f, rel) != 0) goto out;
+  // and a merged directory takes the topmost layer's xattrs, not the lower's.
+  if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ALL, c->list, c->val, f, rel) != 0) goto out;
   if (!keep_mode && fchmod(dfd, mode) != 0) {
     fail_errno(f, errno, "fchmod", 1, rel);
     goto out;

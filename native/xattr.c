@@ -24,7 +24,22 @@ int fd_path(char *buf, size_t size, int dir, const char *name) {
   return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-int copy_xattrs(xref src, xref dst, int strip_acls, char *list, char *val, failure *f, const char *rel) {
+static int in_list(const char *list, ssize_t n, const char *name) {
+  for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
+    if (strcmp(list + i, name) == 0) return 1;
+  }
+  return 0;
+}
+
+static int remove_one(xref dst, const char *name, failure *f, const char *rel) {
+  if (x_remove(dst, name) == 0) return 0;
+  // Absent, unsupported, or not ours to remove (security.* as non-root).
+  if (errno == ENODATA || errno == ENOTSUP || errno == EPERM || errno == EACCES || errno == EINVAL) return 0;
+  fail_errno(f, errno, dst.path ? "lremovexattr" : "fremovexattr", 1, rel);
+  return -1;
+}
+
+int copy_xattrs(xref src, xref dst, strip_mode strip, char *list, char *val, failure *f, const char *rel) {
   ssize_t n = x_list(src, list);
   if (n < 0) {
     if (errno != ENOTSUP) {
@@ -33,19 +48,21 @@ int copy_xattrs(xref src, xref dst, int strip_acls, char *list, char *val, failu
     }
     n = 0;
   }
-  if (strip_acls) {
+  if (strip == STRIP_ACLS) {
     int has = 0;
     for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {
-      if (strcmp(list + i, ACL_ACCESS) == 0) has |= HAS_ACL_ACCESS;
-      if (strcmp(list + i, ACL_DEFAULT) == 0) has |= HAS_ACL_DEFAULT;
+      if (strcmp(list + i, ACL_ACCESS) == 0) has |= 1;
+      if (strcmp(list + i, ACL_DEFAULT) == 0) has |= 2;
     }
     static const char *const acls[] = {ACL_ACCESS, ACL_DEFAULT};
     for (int k = 0; k < 2; k++) {
-      if (has & (1 << k)) continue;
-      if (x_remove(dst, acls[k]) != 0 && errno != ENODATA && errno != ENOTSUP && errno != EPERM && errno != EINVAL) {
-        fail_errno(f, errno, dst.path ? "lremovexattr" : "fremovexattr", 1, rel);
-        return -1;
-      }
+      if (!(has & (1 << k)) && remove_one(dst, acls[k], f, rel) != 0) return -1;
+    }
+  } else if (strip == STRIP_ALL) {
+    // val doubles as the buffer for dst's list: values are read after this.
+    ssize_t dn = x_list(dst, val);
+    for (ssize_t i = 0; i < dn; i += (ssize_t)strlen(val + i) + 1) {
+      if (!in_list(list, n, val + i) && remove_one(dst, val + i, f, rel) != 0) return -1;
     }
   }
   for (ssize_t i = 0; i < n; i += (ssize_t)strlen(list + i) + 1) {

@@ -10,14 +10,20 @@ typedef struct {
   const char *path;
 } xref;
 
-#define HAS_ACL_ACCESS 1
-#define HAS_ACL_DEFAULT 2
+typedef enum {
+  STRIP_NONE,  // a new entry where nothing can have been inherited
+  // POSIX ACLs on dst that src lacks are removed first: an entry created
+  // under a default ACL ends with exactly the source's ACLs.
+  STRIP_ACLS,
+  // Every xattr dst has and src lacks is removed: a merged directory's
+  // attributes are replaced by the upper layer's (OCI), as the merged plan,
+  // which creates it once, gives it.
+  STRIP_ALL,
+} strip_mode;
 
 // Copies every xattr of src to dst (after chown: chown clears
-// security.capability). With strip_acls, POSIX ACLs on dst that src lacks
-// are removed first, so an entry ends with exactly the source's ACLs and
-// none inherited from a default ACL above it. Returns 0 or -1 with *f set.
-int copy_xattrs(xref src, xref dst, int strip_acls, char *list, char *val, failure *f, const char *rel);
+// security.capability). Returns 0 or -1 with *f set.
+int copy_xattrs(xref src, xref dst, strip_mode strip, char *list, char *val, failure *f, const char *rel);
 
 // "/proc/self/fd/DIR/NAME": reaches an entry through a directory fd already
 // opened beneath its root, for the l*xattr calls, which do not follow the

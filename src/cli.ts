@@ -5,11 +5,11 @@ import { CopyBackend } from './backend.js';
 import { destroy } from './destroy.js';
 import { LayercopyError } from './errors.js';
 import { native } from './native.cjs';
-import type { Progress } from './options.js';
+import { STRATEGIES, type Progress, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
 const USAGE = `Usage:
-  layercopy provision [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
+  layercopy provision [--strategy merged|layered] [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] ROOTFS
   layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
@@ -22,6 +22,9 @@ bench      time layercopy against the cp -aT method on LAYERs, side by side.
 Options:
   --concurrency N   worker threads (default: available CPUs)
   --batch-size N    entries per worker task (default: 256)
+  --strategy S      merged (default): copy each surviving entry once, from the
+                    highest layer that has it; layered: copy every layer in
+                    full over the lower ones (the cp -aT per layer method)
   --json            print one JSON object on stdout
   --quiet           no progress on stderr
   --runs N          bench: runs per configuration (default: 5)
@@ -116,6 +119,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         concurrency: { type: 'string' },
         'batch-size': { type: 'string' },
+        strategy: { type: 'string' },
         runs: { type: 'string' },
         scratch: { type: 'string' },
         json: { type: 'boolean' },
@@ -162,13 +166,15 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-type Values = { concurrency?: string; 'batch-size'?: string; runs?: string; scratch?: string; json?: boolean; quiet?: boolean };
+type Values = { concurrency?: string; 'batch-size'?: string; strategy?: string; runs?: string; scratch?: string; json?: boolean; quiet?: boolean };
 
 async function runProvision(args: string[], values: Values): Promise<number> {
   if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');
   if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
   const concurrency = positiveInt('--concurrency', values.concurrency);
   const batchSize = positiveInt('--batch-size', values['batch-size']);
+  const strategy = values.strategy as Strategy | undefined;
+  if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);
   const layers = args.slice(0, -1);
   const rootfs = args[args.length - 1];
   const controller = new AbortController();
@@ -188,7 +194,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, signal: controller.signal, onProgress: progress.update });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, signal: controller.signal, onProgress: progress.update });
     progress.done();
     process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     return 0;
@@ -214,7 +220,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'runs', 'scratch'] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'runs', 'scratch'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const result = await destroy(args[0]);

@@ -35,10 +35,10 @@ export class LayerTasks {
     this.#failed ??= error;
   }
 
-  /** Queues a task, waiting first while the queue is full. */
-  async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void): Promise<void> {
+  /** Queues a task, waiting first while the queue is full. `ctx` names the task's layer in errors (default: the queue's). */
+  async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): Promise<void> {
     if (this.#queue.size >= this.#limit) await this.#queue.onSizeLessThan(this.#limit);
-    this.#queue.add(() => this.#run(task, operation, onResult)).catch((error) => this.fail(error));
+    this.#queue.add(() => this.#run(task, operation, ctx, onResult)).catch((error) => this.fail(error));
   }
 
   /** Waits for every task submitted so far; then throws the first failure, or an AbortError. */
@@ -48,9 +48,8 @@ export class LayerTasks {
     if (this.#signal?.aborted) throw abortError(this.#signal.reason);
   }
 
-  async #run(task: Task, operation: string, onResult?: (r: CopyResult) => void): Promise<void> {
+  async #run(task: Task, operation: string, ctx: LayerContext, onResult?: (r: CopyResult) => void): Promise<void> {
     if (this.stopped) return;
-    const ctx = this.#ctx;
     let result: CopyResult;
     try {
       result = await this.#pool.run(task);

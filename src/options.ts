@@ -19,7 +19,19 @@ export interface PoolOptions {
   concurrency?: number;
 }
 
+/**
+ * 'merged' (default): one top-down walk of the final tree; each surviving
+ * entry is copied once, from the highest layer that has it; nothing hidden
+ * is ever opened. 'layered': each layer copied in full over the lower ones,
+ * hidden entries removed first — the Mesos copy backend's method, kept for
+ * comparison and differential testing. Both give the same tree.
+ */
+export type Strategy = 'merged' | 'layered';
+export const STRATEGIES: readonly Strategy[] = ['merged', 'layered'];
+
 export interface ProvisionOptions extends PoolOptions {
+  /** How layers are applied. Default 'merged'. */
+  strategy?: Strategy;
   /**
    * Entries per task sent to a worker. Default 256: smaller batches cost a
    * thread round trip (~20-50 µs) per few files, larger ones leave workers
@@ -56,6 +68,7 @@ export function validatePoolOptions(options: PoolOptions): Required<PoolOptions>
 }
 
 export interface ResolvedProvisionOptions {
+  strategy: Strategy;
   batchSize: number;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
@@ -70,5 +83,10 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw new LayercopyError('options.onProgress must be a function', { code: 'ERR_INVALID_OPTION' });
   }
-  return { batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE, signal: options.signal, onProgress: options.onProgress };
+  if (options.strategy !== undefined && !STRATEGIES.includes(options.strategy)) {
+    throw new LayercopyError(`options.strategy must be one of ${STRATEGIES.map((s) => `'${s}'`).join(', ')} (got ${String(options.strategy)})`, {
+      code: 'ERR_INVALID_OPTION',
+    });
+  }
+  return { strategy: options.strategy ?? 'merged', batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE, signal: options.signal, onProgress: options.onProgress };
 }

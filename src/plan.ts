@@ -4,7 +4,7 @@ import { fromFailure } from './errors.js';
 import { joinRel } from './paths.js';
 
 /** Entry type letters shared with the native step: f d l c b p s, '?' unknown. */
-export type EntryType = string;
+export type EntryType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
 
 export interface Listing {
   names: string[];
@@ -34,21 +34,27 @@ const WH = '.wh.';
 const WH_META = '.wh..wh.';
 const OPAQUE = '.wh..wh..opq';
 
+/** The name a whiteout marker hides, or null for entries that are not markers (and for AUFS metadata, which is skipped). */
+export function whiteoutTarget(name: string): string | null {
+  if (!name.startsWith(WH) || name.startsWith(WH_META)) return null;
+  return name.slice(WH.length);
+}
+
+export function isOpaqueMarker(name: string): boolean {
+  return name === OPAQUE;
+}
+
+/** Entries that are never copied: whiteout markers, the opaque marker, AUFS metadata. */
+export function isMarker(name: string): boolean {
+  return name.startsWith(WH);
+}
+
 /**
- * Plans one directory of a layer against the rootfs directory at the same
- * path (`lower`: name -> type, or null when nothing lies below). Pure: reads
- * and writes nothing, so the rules are testable on their own.
- *
- * Whiteouts only hide lower content: all removals run before any entry of
- * this layer is written into the directory, so a same-layer entry is never
- * deleted by its own layer's markers, whatever order readdir returns them in
- * (moby#17766 deleted entries met before the opaque marker).
+ * Checks one layer directory's listing before anything is planned from it:
+ * markers must be regular files naming an entry; unknown types are errors.
  */
-export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lower: Map<string, string> | null): DirectoryPlan {
-  const plan: DirectoryPlan = { removals: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
-  const below = lower ?? new Map<string, string>();
+export function validateListing(ctx: LayerContext, rel: string, layer: Listing): void {
   const { names, types } = layer;
-  // Markers first, validated before anything is planned for removal.
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     if (!name.startsWith(WH)) continue;
@@ -70,10 +76,25 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
       throw layerError(ctx, path, 'ERR_INVALID_WHITEOUT', `invalid whiteout: "${name}" names no entry to hide`);
     }
   }
-  if (types.includes('?')) {
-    const i = types.indexOf('?');
-    throw layerError(ctx, joinRel(rel, names[i]), 'ERR_UNSUPPORTED_ENTRY', 'unsupported file type');
-  }
+  const unknown = types.indexOf('?');
+  if (unknown >= 0) throw layerError(ctx, joinRel(rel, names[unknown]), 'ERR_UNSUPPORTED_ENTRY', 'unsupported file type');
+}
+
+/**
+ * Plans one directory of a layer against the rootfs directory at the same
+ * path (`lower`: name -> type, or null when nothing lies below). Pure: reads
+ * and writes nothing, so the rules are testable on their own.
+ *
+ * Whiteouts only hide lower content: all removals run before any entry of
+ * this layer is written into the directory, so a same-layer entry is never
+ * deleted by its own layer's markers, whatever order readdir returns them in
+ * (moby#17766 deleted entries met before the opaque marker).
+ */
+export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lower: Map<string, string> | null): DirectoryPlan {
+  const plan: DirectoryPlan = { removals: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
+  const below = lower ?? new Map<string, string>();
+  const { names, types } = layer;
+  validateListing(ctx, rel, layer);
   if (below.size > 0 && names.includes(OPAQUE)) {
     // A loop, not push(...keys): a spread of 125,000 names overflowed the stack.
     for (const name of below.keys()) plan.removals.push(name);
@@ -93,7 +114,7 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
     if (name.startsWith(WH)) continue;
-    const type = types[i];
+    const type = types[i] as EntryType;
     const lowerType = below.get(name);
     if (lowerType !== undefined && !(type === 'd' && lowerType === 'd')) {
       // Unlink and recreate, never write into the old inode: its other

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { buildLayer, exists, listTree, scratch } from './helpers.js';
+import { buildLayer, diffSnapshots, exists, listTree, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
@@ -111,6 +111,24 @@ describe('layercopy CLI', () => {
     expect((await run(['--version'])).stdout).toBe(pkg.version);
     const help = await run(['--help']);
     expect(help.exitCode).toBe(0);
-    expect(help.stdout).toMatch(/layercopy provision \[--concurrency N\]/);
+    expect(help.stdout).toMatch(/layercopy provision \[--strategy merged\|layered\] \[--concurrency N\]/);
+    expect(help.stdout).toMatch(/--strategy S/);
+  });
+});
+
+describe('--strategy', () => {
+  it('layered and merged give the same tree; a bad value is a usage error', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', 'd/b': 'b' });
+    const l2 = buildLayer(path.join(dir, 'l2'), { '.wh.a': '', 'd/c': 'c' });
+    for (const strategy of ['merged', 'layered']) {
+      const r = await run(['provision', '--quiet', '--json', '--strategy', strategy, l1, l2, path.join(dir, strategy)]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).strategy).toBe(strategy);
+    }
+    expect(diffSnapshots(snapshot(path.join(dir, 'layered')), snapshot(path.join(dir, 'merged')))).toEqual([]);
+    const bad = await run(['provision', '--strategy', 'fast', l1, path.join(dir, 'x')]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--strategy must be one of merged, layered/);
   });
 });

@@ -1,0 +1,201 @@
+import { performance } from 'node:perf_hooks';
+import type { LayerTasks } from './dispatch.js';
+import type { LayerContext } from './errors.js';
+import type { CancelFlag, CopyResult } from './native.cjs';
+import type { ResolvedProvisionOptions } from './options.js';
+import { joinRel } from './paths.js';
+import type { DirTable, EntryType } from './plan.js';
+import type { Pool, Task } from './pool.js';
+import type { Staging } from './staging.js';
+
+export interface LayerSummary {
+  layer: string;
+  /** Entries this layer contributed: files, symlinks, special files, hardlinks and directories (the root excluded). */
+  entries: number;
+  bytes: number;
+  directories: number;
+  hardlinks: number;
+  /** Whiteout and opaque markers that hid (or removed) lower content. */
+  whiteouts: number;
+  /** Lower entries replaced by an entry of another kind or by a non-directory. */
+  replaced: number;
+  /** layered: time to apply the layer; merged: 0 (layers are not applied one by one). */
+  ms: number;
+}
+
+export type Timings = { planMs: number; copyMs: number; metadataMs: number; commitMs: number; totalMs: number };
+
+/** One provision's writing context, shared by both strategies. */
+export class Provisioning {
+  readonly pool: Pool;
+  readonly contexts: LayerContext[];
+  /** Layer directories, opened once (O_NOFOLLOW): never re-resolved by path. Lowest first. */
+  readonly layerFds: number[];
+  readonly staging: Staging;
+  readonly opts: ResolvedProvisionOptions;
+  readonly cancel: CancelFlag;
+  readonly perLayer: LayerSummary[];
+  readonly timings: Timings = { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 };
+  #entries = 0;
+  #bytes = 0;
+
+  constructor(init: { pool: Pool; contexts: LayerContext[]; layerFds: number[]; staging: Staging; opts: ResolvedProvisionOptions; cancel: CancelFlag }) {
+    this.pool = init.pool;
+    this.contexts = init.contexts;
+    this.layerFds = init.layerFds;
+    this.staging = init.staging;
+    this.opts = init.opts;
+    this.cancel = init.cancel;
+    this.perLayer = init.contexts.map((ctx) => ({ layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0 }));
+  }
+
+  /** Counts what a finished task wrote for `layer` and reports progress. */
+  count(layer: number, entries: number, bytes: number): void {
+    const summary = this.perLayer[layer];
+    summary.entries += entries;
+    summary.bytes += bytes;
+    this.#entries += entries;
+    this.#bytes += bytes;
+    const ctx = this.contexts[layer];
+    this.opts.onProgress?.({ layerIndex: ctx.layerIndex, layers: this.contexts.length, layer: ctx.layer, entries: this.#entries, bytes: this.#bytes });
+  }
+
+  copyTask(layer: number, base: string, rels: string[], types: string, defer: boolean): Task {
+    return { op: 'copy', src: this.layerFds[layer], dst: this.staging.fd, base, rels, types, defer, cancel: this.cancel };
+  }
+}
+
+/**
+ * Collects one source layer's entries into batches and submits them. A
+ * batch names its entries' common directory once (base) and each entry
+ * relative to it, so deep paths do not travel once per entry.
+ */
+export class Batcher {
+  #p: Provisioning;
+  #tasks: LayerTasks;
+  #dirs: DirTable;
+  #layer: number;
+  #dirIndex: number[] = [];
+  #names: string[] = [];
+  #types = '';
+  #deferred: Map<string, string[]>;
+
+  /** Entries the workers hand back go into `deferred`, keyed "LAYER|KEY" (see deferredPhase). */
+  constructor(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layer: number, deferred: Map<string, string[]>) {
+    this.#p = p;
+    this.#tasks = tasks;
+    this.#dirs = dirs;
+    this.#layer = layer;
+    this.#deferred = deferred;
+  }
+
+  get full(): boolean {
+    return this.#names.length >= this.#p.opts.batchSize;
+  }
+
+  add(dir: number, name: string, type: EntryType): void {
+    this.#dirIndex.push(dir);
+    this.#names.push(name);
+    this.#types += type;
+  }
+
+  async flush(): Promise<void> {
+    if (this.#names.length === 0) return;
+    const dirs = this.#dirs;
+    const at = this.#dirIndex;
+    let base = at[0];
+    for (let i = 1; i < at.length; i++) if (at[i] !== at[i - 1]) base = dirs.common(base, at[i]);
+    const rels = this.#names.map((name, i) => joinRel(dirs.relFrom(at[i], base), name));
+    const task = this.#p.copyTask(this.#layer, dirs.rel(base), rels, this.#types, true);
+    this.#dirIndex = [];
+    this.#names = [];
+    this.#types = '';
+    const layer = this.#layer;
+    await this.#tasks.submit(task, 'copy', (r: CopyResult) => {
+      this.#p.count(layer, r.done, r.bytes);
+      for (let i = 0; i < r.deferred.length; i += 2) {
+        const key = `${layer}|${r.deferred[i + 1]}`;
+        const group = this.#deferred.get(key);
+        if (group) group.push(r.deferred[i]);
+        else this.#deferred.set(key, [r.deferred[i]]);
+      }
+    }, this.#p.contexts[layer]);
+  }
+}
+
+/**
+ * Copies the entries the workers handed back, after a barrier: each big file
+ * as a task of its own (so several copy at once) and one name of each
+ * hardlink group (files, symlinks, FIFOs, devices alike); then links the
+ * other names to it (cp -a keeps hardlinks). Keys are "LAYER|large" or
+ * "LAYER|T:dev:ino". Links are counted per layer.
+ */
+export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Map<string, string[]>): Promise<void> {
+  const { batchSize } = p.opts;
+  const firsts = new Map<number, { rels: string[]; types: string }>();
+  const pairs: { layer: number; existing: string; name: string }[] = [];
+  const onCopied = (layer: number) => (r: CopyResult) => p.count(layer, r.done, r.bytes);
+  for (const [key, group] of deferred) {
+    const bar = key.indexOf('|');
+    const layer = Number(key.slice(0, bar));
+    const what = key.slice(bar + 1);
+    if (what === 'large') {
+      for (let i = 0; i < group.length && !tasks.stopped; i++) await tasks.submit(p.copyTask(layer, '', [group[i]], 'f', false), 'copy', onCopied(layer), p.contexts[layer]);
+      continue;
+    }
+    const f = firsts.get(layer) ?? { rels: [], types: '' };
+    f.rels.push(group[0]);
+    f.types += what[0];
+    firsts.set(layer, f);
+    for (let i = 1; i < group.length; i++) pairs.push({ layer, existing: group[0], name: group[i] });
+  }
+  for (const [layer, f] of firsts) {
+    for (let i = 0; i < f.rels.length && !tasks.stopped; i += batchSize) {
+      await tasks.submit(p.copyTask(layer, '', f.rels.slice(i, i + batchSize), f.types.slice(i, i + batchSize), false), 'copy', onCopied(layer), p.contexts[layer]);
+    }
+  }
+  await tasks.barrier();
+  for (let i = 0; i < pairs.length && !tasks.stopped; i += batchSize) {
+    const chunk = pairs.slice(i, i + batchSize);
+    const rels = chunk.flatMap((x) => [x.existing, x.name]);
+    await tasks.submit({ op: 'link', dst: p.staging.fd, rels }, 'hardlink', (r) => {
+      // Links are counted for the layer of each pair; a chunk failing part way counts what was done.
+      for (let j = 0; j < r.done; j++) {
+        p.count(chunk[j].layer, 1, 0);
+        p.perLayer[chunk[j].layer].hardlinks++;
+      }
+    }, p.contexts[chunk[0].layer]);
+  }
+  await tasks.barrier();
+}
+
+/**
+ * Directory metadata (owner, mode, xattrs, times) for every directory of
+ * `dirs`, from the layer `layerOf(i)`, in batches per layer: after every
+ * write inside them, so their times are the layer's. The root keeps its
+ * 0700 mode until the commit.
+ */
+export async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
+  const start = performance.now();
+  const { batchSize } = p.opts;
+  const buckets = new Map<number, number[]>();
+  const submit = async (layer: number, indices: number[]) => {
+    let base = indices[0];
+    for (let j = 1; j < indices.length; j++) base = dirs.common(base, indices[j]);
+    const rels = indices.map((j) => dirs.relFrom(j, base));
+    await tasks.submit({ op: 'meta', src: p.layerFds[layer], dst: p.staging.fd, base: dirs.rel(base), rels, keepRootMode: true, cancel: p.cancel }, 'set directory metadata', undefined, p.contexts[layer]);
+  };
+  for (let i = 0; i < dirs.size && !tasks.stopped; i++) {
+    const layer = layerOf(i);
+    const bucket = buckets.get(layer) ?? [];
+    bucket.push(i);
+    buckets.set(layer, bucket);
+    if (bucket.length >= batchSize) {
+      buckets.delete(layer);
+      await submit(layer, bucket);
+    }
+  }
+  for (const [layer, bucket] of buckets) if (!tasks.stopped) await submit(layer, bucket);
+  await tasks.barrier();
+  p.timings.metadataMs += performance.now() - start;
+}

@@ -1,0 +1,64 @@
+import { performance } from 'node:perf_hooks';
+import { Batcher, deferredPhase, metadataPhase, type Provisioning } from './apply.js';
+import { LayerTasks } from './dispatch.js';
+import { fromFailure } from './errors.js';
+import { walkMerged } from './merge.js';
+import { native } from './native.cjs';
+import { joinRel } from './paths.js';
+import { DirTable } from './plan.js';
+
+/**
+ * Strategy 'merged' (the default): one top-down walk of the final tree
+ * (src/merge.ts); every surviving entry is copied once, from the highest
+ * layer that has it, and nothing is removed. Writes of different layers
+ * never touch the same path, so there is no per-layer barrier to keep: one
+ * barrier before the hardlinks and big files, one before directory
+ * metadata (docs/design.md).
+ */
+export async function applyMerged(p: Provisioning): Promise<void> {
+  // Errors name the layer of the entry at fault; the queue's own context is only a default.
+  const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal);
+  const dirs = new DirTable();
+  const winner: number[] = [];
+  const deferred = new Map<string, string[]>();
+  const batches = p.layerFds.map((_, layer) => new Batcher(p, tasks, dirs, layer, deferred));
+  const staging = p.staging.fd;
+
+  const copyStart = performance.now();
+  try {
+    let t = performance.now();
+    for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner)) {
+      for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
+      for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
+      for (const sub of plan.subdirs) {
+        const failure = native.makeDir(staging, joinRel(rel, sub.name));
+        if (failure) throw fromFailure(failure, p.contexts[sub.layers[0]], 'create directory');
+      }
+      for (const copy of plan.copies) {
+        const batch = batches[copy.layer];
+        batch.add(index, copy.name, copy.type);
+        if (batch.full) {
+          p.timings.planMs += performance.now() - t;
+          await batch.flush();
+          t = performance.now();
+        }
+      }
+      if (tasks.stopped) break;
+    }
+    p.timings.planMs += performance.now() - t;
+    for (const batch of batches) if (!tasks.stopped) await batch.flush();
+  } catch (error) {
+    tasks.fail(error);
+  }
+  await tasks.barrier();
+  p.timings.copyMs += performance.now() - copyStart;
+
+  const metaStart = performance.now();
+  if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
+  p.timings.metadataMs += performance.now() - metaStart;
+  await metadataPhase(p, tasks, dirs, (i) => winner[i]);
+  for (let i = 1; i < dirs.size; i++) {
+    p.perLayer[winner[i]].directories++;
+    p.count(winner[i], 1, 0);
+  }
+}
