@@ -4,6 +4,7 @@
 export interface Fixtures {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattrs(path: string): Record<string, Buffer>;
+  lremovexattr(path: string, name: string): void;
   lutimens(path: string, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void;
   mknod(path: string, mode: number, major: number, minor: number): void;
 }

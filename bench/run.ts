@@ -228,7 +228,7 @@ async function main() {
         const scratch = path.join(target.dir, 'scratch');
         fs.mkdirSync(scratch, { recursive: true });
         log(`[${target.name}] ${workload.title}`);
-        const report = await bench({ layers: workload.layers, runs, concurrency, batchSize, cpBaseline: workload.cpBaseline, scratch, log });
+        const report = await bench({ layers: workload.layers, runs, concurrency, batchSize, scratch, log });
         log(formatTable(report));
         results.push({ target: target.name, workload, report });
         if (target.name === 'tmpfs' && wl.name === 'debian' && !flag('--no-strace')) {

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { fixtures } from './native-fixtures.cjs';
 
 export interface Workload {
   name: string;
@@ -97,6 +98,74 @@ export async function multiLayerImage(work: string, cache: string): Promise<Work
   }
   fs.writeFileSync(path.join(l3, 'app/server.js'), 'console.log("hi")\n');
   return { name: 'debian', title: `Debian minbase + packages layer (${whiteouts} whiteouts, ${docs.length} opaque dirs) + app layer (node_modules, 2 × 64 MB)`, layers: [l1, l2, l3], cpBaseline: false };
+}
+
+/**
+ * Runs `script` in a chroot of the layers merged by overlayfs and returns
+ * the upper directory converted to an OCI layer directory: overlayfs
+ * whiteouts (0:0 character devices) become `.wh.NAME` files, opaque
+ * directories (`trusted.overlay.opaque`) get a `.wh..wh..opq` marker.
+ */
+async function overlayLayer(lowers: string[], upper: string, script: string): Promise<void> {
+  const scratch = `${upper}.overlay`;
+  const merged = path.join(scratch, 'merged');
+  fs.mkdirSync(upper, { recursive: true });
+  fs.mkdirSync(path.join(scratch, 'work'), { recursive: true });
+  fs.mkdirSync(merged, { recursive: true });
+  await execa('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${path.join(scratch, 'work')}`, merged]);
+  try {
+    await execa('mount', ['-t', 'proc', 'proc', path.join(merged, 'proc')]);
+    try {
+      fs.copyFileSync('/etc/resolv.conf', path.join(merged, 'etc/resolv.conf'));
+      await execa('chroot', [merged, 'sh', '-c', script], { env: { DEBIAN_FRONTEND: 'noninteractive', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdout: 'ignore', stderr: 'inherit' });
+    } finally {
+      await execa('umount', [path.join(merged, 'proc')]);
+    }
+  } finally {
+    await execa('umount', [merged]);
+  }
+  fs.rmSync(scratch, { recursive: true, force: true });
+  const convert = (dir: string) => {
+    const opaque = execaSyncXattr(dir);
+    if (opaque) fs.writeFileSync(path.join(dir, '.wh..wh..opq'), '');
+    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, d.name);
+      if (d.isCharacterDevice() && fs.lstatSync(p).rdev === 0) {
+        fs.rmSync(p);
+        fs.writeFileSync(path.join(dir, `.wh.${d.name}`), '');
+      } else if (d.isDirectory()) convert(p);
+    }
+  };
+  convert(upper);
+}
+
+/** Reads and drops overlayfs's opaque xattr of a directory (getfattr-free: through the fixture addon). */
+function execaSyncXattr(dir: string): boolean {
+  const attrs = fixtures.lgetxattrs(dir);
+  const opaque = attrs['trusted.overlay.opaque']?.toString() === 'y';
+  for (const k of Object.keys(attrs)) if (k.startsWith('trusted.overlay.')) fixtures.lremovexattr(dir, k);
+  return opaque;
+}
+
+/**
+ * Workload: a real image whose layers overlap, built with apt in chroots
+ * over overlayfs (cached): Debian minbase; a packages layer (python3, perl,
+ * git, curl); a layer that reinstalls those packages and upgrades the base
+ * (rewriting thousands of files); a layer that purges git, cleans apt's
+ * cache and lists and deletes docs and man pages (whiteouts).
+ */
+export async function overlappingImage(cache: string): Promise<Workload> {
+  const debian = await debianTree(cache);
+  const dir = path.join(cache, 'overlapping');
+  const layers = [debian, path.join(dir, 'l1-packages'), path.join(dir, 'l2-reinstall'), path.join(dir, 'l3-cleanup')];
+  if (!fs.existsSync(path.join(dir, '.complete'))) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await overlayLayer(layers.slice(0, 1), layers[1], 'apt-get update && apt-get install -y --no-install-recommends python3 perl git curl ca-certificates');
+    await overlayLayer(layers.slice(0, 2), layers[2], 'apt-get install -y --reinstall python3 python3.11 libpython3.11-stdlib libpython3.11-minimal perl perl-modules-5.36 libperl5.36 git git-man curl coreutils libc6 libc-bin bash dpkg apt');
+    await overlayLayer(layers.slice(0, 3), layers[3], 'apt-get purge -y git git-man && apt-get autoremove -y && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*');
+    fs.writeFileSync(path.join(dir, '.complete'), '');
+  }
+  return { name: 'overlapping', title: 'Debian minbase + python3/perl/git/curl + reinstall/upgrade of those + purge git, apt clean, no docs (real apt layers)', layers, cpBaseline: false };
 }
 
 /** Workload 2 (and the 1M-file layer): many small files of 0–4 KB in a node_modules-like shape. */

@@ -33,6 +33,18 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// lremovexattr(path, name)
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  char *path = get_utf8(env, argv[0]);
+  char *name = path ? get_utf8(env, argv[1]) : NULL;
+  if (name && lremovexattr(path, name) != 0) throw_errno(env, errno, "lremovexattr", path);
+  free(path);
+  free(name);
+  return NULL;
+}
+
 // lgetxattrs(path) -> { name: Buffer }
 static napi_value js_lgetxattrs(napi_env env, napi_callback_info info) {
   napi_value argv[1], obj = NULL;
@@ -105,6 +117,7 @@ NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
     {"lgetxattrs", NULL, js_lgetxattrs, NULL, NULL, NULL, napi_default, NULL},
+    {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_default, NULL},
     {"lutimens", NULL, js_lutimens, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -1,5 +1,4 @@
-import { performance } from 'node:perf_hooks';
-import type { LayerTasks } from './dispatch.js';
+import { INLINE_ENTRIES, type InlineBudget, type LayerTasks } from './dispatch.js';
 import type { LayerContext } from './errors.js';
 import type { CancelFlag, CopyResult } from './native.cjs';
 import type { ResolvedProvisionOptions } from './options.js';
@@ -36,6 +35,8 @@ export class Provisioning {
   readonly cancel: CancelFlag;
   readonly perLayer: LayerSummary[];
   readonly timings: Timings = { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 };
+  /** Entries still allowed to run on the main thread before the pool starts (src/dispatch.ts). */
+  readonly inline: InlineBudget = { entries: INLINE_ENTRIES };
   #entries = 0;
   #bytes = 0;
 

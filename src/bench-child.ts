@@ -3,6 +3,7 @@
 // argv[2]: JSON { method: 'layercopy' | 'seed', layers, rootfs, concurrency?, batchSize? }
 import { performance } from 'node:perf_hooks';
 import { CopyBackend } from './backend.js';
+import type { Strategy } from './options.js';
 import { seedProvision } from './seed.js';
 
 export interface ChildRequest {
@@ -11,6 +12,7 @@ export interface ChildRequest {
   rootfs: string;
   concurrency?: number;
   batchSize?: number;
+  strategy?: Strategy;
 }
 
 export interface ChildResult {
@@ -29,7 +31,7 @@ async function main(request: ChildRequest): Promise<ChildResult> {
   }
   const backend = new CopyBackend({ concurrency: request.concurrency });
   try {
-    const summary = await backend.provision(request.layers, request.rootfs, { batchSize: request.batchSize });
+    const summary = await backend.provision(request.layers, request.rootfs, { batchSize: request.batchSize, strategy: request.strategy });
     const ms = performance.now() - start;
     return { ms, maxRssKb: process.resourceUsage().maxRSS, entries: summary.entries, bytes: summary.bytes };
   } finally {

@@ -1,30 +1,46 @@
-import PQueue from 'p-queue';
+import type PQueue from 'p-queue';
 import { abortError, fromFailure, LayercopyError, type LayerContext } from './errors.js';
 import type { CopyResult } from './native.cjs';
 import type { Pool, Task } from './pool.js';
 
 /**
- * The tasks of one layer of one provision on a (possibly shared) pool: a
- * bounded queue, the first failure, and the barrier that waits for every
- * task submitted so far.
+ * Entries a provision may copy on the main thread before it starts the pool:
+ * a provision this small is done before piscina would have loaded and a
+ * worker booted (~70 ms; docs/benchmarks.md, startup). Measured on tmpfs:
+ * ~25 µs an entry inline, so 1,024 entries cost ~25 ms.
+ */
+export const INLINE_ENTRIES = 1024;
+
+/** What a provision may still run inline: shared by all of its task queues. */
+export interface InlineBudget {
+  entries: number;
+}
+
+/**
+ * The tasks of one layer (or one merged walk) of one provision on a
+ * (possibly shared) pool: a bounded queue, the first failure, and the
+ * barrier that waits for every task submitted so far. While the pool has not
+ * started and the provision's inline budget lasts, tasks run on this thread
+ * instead.
  */
 export class LayerTasks {
   #pool: Pool;
   #ctx: LayerContext;
   #signal?: AbortSignal;
-  #queue: PQueue;
+  #inline: InlineBudget;
+  #queue: PQueue | undefined;
   #limit: number;
   #failed: unknown;
 
-  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined) {
+  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, inline: InlineBudget = { entries: 0 }) {
     this.#pool = pool;
     this.#ctx = ctx;
     this.#signal = signal;
+    this.#inline = inline;
     // Two tasks per worker handed to the pool (one running, one ready), as
     // many again waiting here: every worker stays busy while the main thread
     // plans, and a huge layer never piles up in memory.
     this.#limit = pool.concurrency * 2;
-    this.#queue = new PQueue({ concurrency: this.#limit });
   }
 
   get stopped(): boolean {
@@ -37,13 +53,30 @@ export class LayerTasks {
 
   /** Queues a task, waiting first while the queue is full. `ctx` names the task's layer in errors (default: the queue's). */
   async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): Promise<void> {
-    if (this.#queue.size >= this.#limit) await this.#queue.onSizeLessThan(this.#limit);
-    this.#queue.add(() => this.#run(task, operation, ctx, onResult)).catch((error) => this.fail(error));
+    if (this.stopped) return;
+    const size = task.op === 'link' ? task.rels.length / 2 : task.rels.length;
+    if (!this.#pool.started && this.#inline.entries >= size) {
+      this.#inline.entries -= size;
+      try {
+        this.#settle(this.#pool.runInline(task), operation, ctx, onResult);
+      } catch (error) {
+        this.fail(error);
+      }
+      return;
+    }
+    this.#inline.entries = 0;
+    if (!this.#queue) {
+      const { default: Queue } = await import('p-queue');
+      this.#queue ??= new Queue({ concurrency: this.#limit });
+    }
+    const queue = this.#queue;
+    if (queue.size >= this.#limit) await queue.onSizeLessThan(this.#limit);
+    queue.add(() => this.#run(task, operation, ctx, onResult)).catch((error) => this.fail(error));
   }
 
   /** Waits for every task submitted so far; then throws the first failure, or an AbortError. */
   async barrier(): Promise<void> {
-    await this.#queue.onIdle();
+    await this.#queue?.onIdle();
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#signal?.aborted) throw abortError(this.#signal.reason);
   }
@@ -61,6 +94,10 @@ export class LayerTasks {
         cause: error,
       });
     }
+    this.#settle(result, operation, ctx, onResult);
+  }
+
+  #settle(result: CopyResult, operation: string, ctx: LayerContext, onResult?: (r: CopyResult) => void): void {
     onResult?.(result);
     if (result.failure) throw fromFailure(result.failure, ctx, operation);
   }

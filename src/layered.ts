@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { Batcher, deferredPhase, metadataPhase, type Provisioning } from './apply.js';
 import { LayerTasks } from './dispatch.js';
 import { fromFailure } from './errors.js';
@@ -24,7 +23,7 @@ export async function applyLayered(p: Provisioning): Promise<void> {
 async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   const ctx = p.contexts[layer];
   const summary = p.perLayer[layer];
-  const tasks = new LayerTasks(p.pool, ctx, p.opts.signal);
+  const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline);
   const dirs = new DirTable();
   const deferred = new Map<string, string[]>();
   const batch = new Batcher(p, tasks, dirs, layer, deferred);

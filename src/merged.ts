@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import { Batcher, deferredPhase, metadataPhase, type Provisioning } from './apply.js';
 import { LayerTasks } from './dispatch.js';
 import { fromFailure } from './errors.js';
@@ -17,7 +16,7 @@ import { DirTable } from './plan.js';
  */
 export async function applyMerged(p: Provisioning): Promise<void> {
   // Errors name the layer of the entry at fault; the queue's own context is only a default.
-  const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal);
+  const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal, p.inline);
   const dirs = new DirTable();
   const winner: number[] = [];
   const deferred = new Map<string, string[]>();

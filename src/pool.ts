@@ -1,4 +1,5 @@
-import { Piscina } from 'piscina';
+import { createRequire } from 'node:module';
+import type { Piscina } from 'piscina';
 import type { CancelFlag, CopyResult, Root } from './native.cjs';
 
 /**
@@ -15,35 +16,69 @@ export type TaskResult = CopyResult;
 
 const WORKER = new URL('../workers/copy.cjs', import.meta.url).href;
 
-/** A fixed-size Piscina pool running the copy step; shared by every provision of a CopyBackend. */
+/**
+ * A fixed-size Piscina pool running the copy step; shared by every provision
+ * of a CopyBackend. It starts on first use: importing piscina and booting a
+ * worker costs ~70 ms, more than a small provision takes in all, so small
+ * provisions run their tasks inline (runInline) and never start it.
+ */
 export class Pool {
   readonly concurrency: number;
-  #piscina: Piscina<Task, TaskResult>;
+  #worker: string;
+  #piscina: Promise<Piscina<Task, TaskResult>> | undefined;
+  #closed = false;
 
   /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
   constructor(concurrency: number, worker: string = WORKER) {
     this.concurrency = concurrency;
-    this.#piscina = new Piscina({
-      filename: worker,
-      minThreads: concurrency,
-      maxThreads: concurrency,
-      // Tasks are synchronous native calls: 'sync' lets an idle worker pick
-      // up the next task without a trip through its event loop.
-      atomics: 'sync',
-      // Threads are reused across layers and provisions; starting one costs
-      // ~30 ms, so never let them time out while the pool is open.
-      idleTimeout: 2 ** 31 - 1,
-      // Tasks wait here until a worker is free; provisions bound their own
-      // in-flight count, so this queue stays small.
-      maxQueue: Infinity,
-    });
+    this.#worker = worker;
   }
 
-  run(task: Task): Promise<TaskResult> {
-    return this.#piscina.run(task);
+  /** True once the threads started; also for a custom worker, which never runs inline. */
+  get started(): boolean {
+    return this.#piscina !== undefined || this.#worker !== WORKER;
+  }
+
+  /** Starts the worker threads (they boot in the background); idempotent. */
+  start(): Promise<Piscina<Task, TaskResult>> {
+    this.#piscina ??= import('piscina').then(({ Piscina }) => {
+      const concurrency = this.concurrency;
+      return new Piscina<Task, TaskResult>({
+        filename: this.#worker,
+        minThreads: concurrency,
+        maxThreads: concurrency,
+        // Tasks are synchronous native calls: 'sync' lets an idle worker pick
+        // up the next task without a trip through its event loop.
+        atomics: 'sync',
+        // Threads are reused across layers and provisions; starting one costs
+        // ~30 ms, so never let them time out while the pool is open.
+        idleTimeout: 2 ** 31 - 1,
+        // Tasks wait here until a worker is free; provisions bound their own
+        // in-flight count, so this queue stays small.
+        maxQueue: Infinity,
+      });
+    });
+    return this.#piscina;
+  }
+
+  async run(task: Task): Promise<TaskResult> {
+    return (await this.start()).run(task);
+  }
+
+  /** Runs a task on this thread, synchronously: the same code a worker runs. */
+  runInline(task: Task): TaskResult {
+    return inlineStep()(task);
   }
 
   async close(): Promise<void> {
-    await this.#piscina.destroy();
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#piscina) await (await this.#piscina).destroy();
   }
+}
+
+let step: ((task: Task) => TaskResult) | undefined;
+function inlineStep(): (task: Task) => TaskResult {
+  step ??= (createRequire(import.meta.url)('../workers/copy.cjs') as { default: (task: Task) => TaskResult }).default;
+  return step;
 }

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import { Provisioning, type LayerSummary, type Timings } from './apply.js';
 import { abortError, LayercopyError } from './errors.js';
 import { resolveInputs } from './inputs.js';

@@ -1,4 +1,3 @@
-import { Worker } from 'node:worker_threads';
 import type { CancelFlag, NativeFailure } from './native.cjs';
 
 const WORKER = new URL('../workers/remove.cjs', import.meta.url);
@@ -8,7 +7,9 @@ const WORKER = new URL('../workers/remove.cjs', import.meta.url);
  * rm -rf --one-file-system, never following a symlink, at any depth. The
  * event loop stays free, so a second Ctrl-C is handled at once.
  */
-export function removeInWorker(root: number, rel: string, forceWritable: boolean, cancel?: CancelFlag): Promise<NativeFailure | null> {
+export async function removeInWorker(root: number, rel: string, forceWritable: boolean, cancel?: CancelFlag): Promise<NativeFailure | null> {
+  // Loaded here, not at startup: a provision that succeeds never removes anything.
+  const { Worker } = await import('node:worker_threads');
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, { workerData: { root, rel, forceWritable, cancel } });
     let result: NativeFailure | null | undefined;

@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError, systemError } from './errors.js';
@@ -16,7 +15,10 @@ const STAGING_RE = /^\.(.+)\.layercopy-(\d+)-[0-9a-f]{8}$/s;
 const bytes = (s: string) => Buffer.from(s).toString('latin1');
 
 export function stagingName(rootfs: string): string {
-  return `.${bytes(path.basename(rootfs))}.layercopy-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
+  // Uniqueness, not secrecy: the directory is made with mkdirat (an existing
+  // name fails) and is 0700. Loading a crypto module cost 2-3 ms of startup.
+  const random = Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
+  return `.${bytes(path.basename(rootfs))}.layercopy-${process.pid}-${random}`;
 }
 
 /**

@@ -92,11 +92,27 @@ describe('layercopy CLI', () => {
     const r = await run(['bench', '--runs', '1', '--concurrency', '1,2', '--batch-size', '64', '--scratch', work, '--json', l1]);
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.rows.map((row: { method: string; concurrency?: number }) => `${row.method}${row.concurrency ?? ''}`)).toEqual(['seed', 'cp -a', 'layercopy1', 'layercopy2']);
+    expect(report.rows.map((row: { method: string; strategy?: string; concurrency?: number }) => [row.method, row.strategy, row.concurrency].filter(Boolean).join(' '))).toEqual([
+      'seed', 'cp -a', 'layercopy merged 1', 'layercopy merged 2', 'layercopy layered 1', 'layercopy layered 2',
+    ]);
     expect(report.entries).toBe(4);
     expect(report.rows[2]).toMatchObject({ runs: 1, batchSize: 64 });
+    expect(report.rows[2].ratioToCp).toBeGreaterThan(0);
     expect(report.rows[2].ratioToSeed).toBeGreaterThan(0);
     expect(report.best.method).toBe('layercopy');
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
+
+  it('bench on several layers compares with one cp -a of the final tree', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', b: 'b' });
+    const l2 = buildLayer(path.join(dir, 'l2'), { '.wh.a': '', c: 'c' });
+    const work = fs.mkdtempSync(path.join(dir, 'scratch-'));
+    const r = await run(['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', '64', '--scratch', work, '--json', l1, l2]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.rows.map((row: { method: string }) => row.method)).toEqual(['seed', 'cp -a', 'layercopy']);
+    expect(report.rows[2]).toMatchObject({ strategy: 'merged' });
     expect(fs.readdirSync(work)).toEqual([]);
   });
 
