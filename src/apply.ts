@@ -1,4 +1,4 @@
-import { INLINE_ENTRIES, type InlineBudget, type LayerTasks } from './dispatch.js';
+import { inlineBudget, type InlineBudget, type LayerTasks } from './dispatch.js';
 import type { LayerContext } from './errors.js';
 import type { CancelFlag, CopyResult } from './native.cjs';
 import type { ResolvedProvisionOptions } from './options.js';
@@ -36,7 +36,7 @@ export class Provisioning {
   readonly perLayer: LayerSummary[];
   readonly timings: Timings = { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 };
   /** Entries still allowed to run on the main thread before the pool starts (src/dispatch.ts). */
-  readonly inline: InlineBudget = { entries: INLINE_ENTRIES };
+  readonly inline: InlineBudget;
   #entries = 0;
   #bytes = 0;
 
@@ -47,6 +47,7 @@ export class Provisioning {
     this.staging = init.staging;
     this.opts = init.opts;
     this.cancel = init.cancel;
+    this.inline = inlineBudget(init.pool);
     this.perLayer = init.contexts.map((ctx) => ({ layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0 }));
   }
 

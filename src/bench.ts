@@ -156,7 +156,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           ms = r.ms;
           proc = r.processMs;
           if (config.method === 'layercopy') samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
-          if (r.entries !== undefined) {
+          // The final tree's figures: what the merged plan writes (the layered method writes more).
+          if (r.entries !== undefined && config.strategy !== 'layered') {
             entries = r.entries;
             bytes = r.bytes ?? 0;
           }

@@ -16,6 +16,11 @@ export interface InlineBudget {
   entries: number;
 }
 
+/** A provision's budget: none when the pool is already running (another provision started it). */
+export function inlineBudget(pool: Pool): InlineBudget {
+  return { entries: pool.started || !pool.inlinable ? 0 : INLINE_ENTRIES };
+}
+
 /**
  * The tasks of one layer (or one merged walk) of one provision on a
  * (possibly shared) pool: a bounded queue, the first failure, and the
@@ -55,7 +60,10 @@ export class LayerTasks {
   async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): Promise<void> {
     if (this.stopped) return;
     const size = task.op === 'link' ? task.rels.length / 2 : task.rels.length;
-    if (!this.#pool.started && this.#inline.entries >= size) {
+    if (this.#inline.entries >= size) {
+      // A second inline task means more may follow: start the threads now,
+      // so they have booted by the time the budget is spent.
+      if (this.#inline.entries < INLINE_ENTRIES) this.#pool.start();
       this.#inline.entries -= size;
       try {
         this.#settle(this.#pool.runInline(task), operation, ctx, onResult);

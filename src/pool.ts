@@ -25,7 +25,7 @@ const WORKER = new URL('../workers/copy.cjs', import.meta.url).href;
 export class Pool {
   readonly concurrency: number;
   #worker: string;
-  #piscina: Promise<Piscina<Task, TaskResult>> | undefined;
+  #piscina: Piscina<Task, TaskResult> | undefined;
   #closed = false;
 
   /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
@@ -34,16 +34,26 @@ export class Pool {
     this.#worker = worker;
   }
 
-  /** True once the threads started; also for a custom worker, which never runs inline. */
+  /** True once the threads started. */
   get started(): boolean {
-    return this.#piscina !== undefined || this.#worker !== WORKER;
+    return this.#piscina !== undefined;
   }
 
-  /** Starts the worker threads (they boot in the background); idempotent. */
-  start(): Promise<Piscina<Task, TaskResult>> {
-    this.#piscina ??= import('piscina').then(({ Piscina }) => {
+  /** Whether tasks may run inline: only the built-in step (tests' fault-injecting workers never run inline). */
+  get inlinable(): boolean {
+    return this.#worker === WORKER;
+  }
+
+  /**
+   * Starts the worker threads; idempotent. Synchronous (piscina loads with
+   * require(), ~11 ms) so the threads boot in the background while this
+   * thread goes on planning and copying inline.
+   */
+  start(): Piscina<Task, TaskResult> {
+    if (!this.#piscina) {
+      const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina');
       const concurrency = this.concurrency;
-      return new Piscina<Task, TaskResult>({
+      this.#piscina = new Piscina<Task, TaskResult>({
         filename: this.#worker,
         minThreads: concurrency,
         maxThreads: concurrency,
@@ -57,12 +67,12 @@ export class Pool {
         // in-flight count, so this queue stays small.
         maxQueue: Infinity,
       });
-    });
+    }
     return this.#piscina;
   }
 
-  async run(task: Task): Promise<TaskResult> {
-    return (await this.start()).run(task);
+  run(task: Task): Promise<TaskResult> {
+    return this.start().run(task);
   }
 
   /** Runs a task on this thread, synchronously: the same code a worker runs. */
@@ -73,7 +83,7 @@ export class Pool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#piscina) await (await this.#piscina).destroy();
+    if (this.#piscina) await this.#piscina.destroy();
   }
 }
 
