@@ -76,6 +76,7 @@ static napi_value failure_value(napi_env env, const failure *f) {
   b_str(&b, "syscall", f->syscall ? f->syscall : "unknown");
   b_str(&b, "side", f->side ? "rootfs" : "layer");
   b_str(&b, "rel", f->rel);
+  if (f->code && (strcmp(f->code, CODE_UNMAPPED_UID) == 0 || strcmp(f->code, CODE_UNMAPPED_GID) == 0)) b_num(&b, "id", (double)f->id);
   return b_done(&b);
 }
 
@@ -117,6 +118,37 @@ static const int32_t *get_cancel(napi_env env, napi_value v) {
   return data;
 }
 
+static int get_u32s(napi_env env, napi_value obj, const char *key, const uint32_t **out, size_t *triples) {
+  napi_value v;
+  bool has = false;
+  *out = NULL;
+  *triples = 0;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return 1;
+  if (!NAPI_OK(napi_get_named_property(env, obj, key, &v))) return 0;
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 1;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (!NAPI_OK(napi_get_typedarray_info(env, v, &type, &len, &data, NULL, NULL))) return 0;
+  if (type != napi_uint32_array || len % 3 != 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "an ID map is a Uint32Array of (container, host, count) triples");
+    return 0;
+  }
+  *out = data;
+  *triples = len / 3;
+  return 1;
+}
+
+// An ID map: { uid?: Uint32Array, gid?: Uint32Array } of (container, host,
+// count) triples, or undefined for none. 0 after throwing.
+static int get_idmap(napi_env env, napi_value v, idmap *m) {
+  memset(m, 0, sizeof *m);
+  napi_valuetype t;
+  if (!v || napi_typeof(env, v, &t) != napi_ok || t != napi_object) return 1;
+  return get_u32s(env, v, "uid", &m->uid, &m->nuid) && get_u32s(env, v, "gid", &m->gid, &m->ngid);
+}
+
 // rels: a JS array of latin1 strings, copied out (NULL after throwing).
 static char **get_rels(napi_env env, napi_value arr, uint32_t *n) {
   if (!NAPI_OK(napi_get_array_length(env, arr, n))) return NULL;
@@ -148,14 +180,16 @@ static void close_owned(int fd, int owned) {
 
 // ---- bindings --------------------------------------------------------------
 
-// copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?)
+// copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?)
 //   -> { done, bytes, deferred: [rel, key, ...], failure? }
 // With defer, names of hardlink groups come back with key "T:dev:ino" (T the
 // type letter) and, in batches of several entries, files of 8 MiB or more
 // with key "large"; neither is copied.
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[7], result = NULL, deferred;
-  if (!get_args(env, info, 7, argv)) return NULL;
+  napi_value argv[8], result = NULL, deferred;
+  if (!get_args(env, info, 8, argv)) return NULL;
+  idmap map;
+  if (!get_idmap(env, argv[7], &map)) return NULL;
   int defer = 0;
   uint32_t n = 0;
   char *base = get_bytes(env, argv[2]);
@@ -171,6 +205,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
   int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
   int have_ctx = dst >= 0;
   if (!have_ctx || copy_ctx_init(&c, src, dst, base, get_cancel(env, argv[6]), &f) != 0) failed = 1;
+  c.map = map;
   if (!failed && strlen(types) < n) {
     fail_errno(&f, EINVAL, "copyEntries", 0, "");
     failed = 1;
@@ -220,10 +255,12 @@ out_free:
   return result;
 }
 
-// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?) -> { done, failure? }
+// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?, idmap?) -> { done, failure? }
 static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[6], result = NULL;
-  if (!get_args(env, info, 6, argv)) return NULL;
+  napi_value argv[7], result = NULL;
+  if (!get_args(env, info, 7, argv)) return NULL;
+  idmap map;
+  if (!get_idmap(env, argv[6], &map)) return NULL;
   int keep_root = 0;
   uint32_t n = 0, done = 0;
   char *base = get_bytes(env, argv[2]);
@@ -239,6 +276,7 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
   int have_ctx = dst >= 0;
   if (!have_ctx || copy_ctx_init(&c, src, dst, base, get_cancel(env, argv[5]), &f) != 0) failed = 1;
+  c.map = map;
   for (uint32_t i = 0; i < n && !failed; i++) {
     if (lc_cancelled(c.cancel)) {
       fail_code(&f, CODE_CANCELED, "set directory metadata", 1, rels[i]);

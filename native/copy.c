@@ -59,19 +59,41 @@ void copy_ctx_free(copy_ctx *c) {
   c->list = c->val = c->buf = NULL;
 }
 
+// The owner an entry gets: the source's, shifted by the ID map. -1 with *f
+// set when an ID lies outside every range (nothing is squashed to 65534).
+static int owner_of(const copy_ctx *c, const struct stat *st, uid_t *uid, gid_t *gid, failure *f, const char *rel) {
+  uint32_t u, g;
+  if (map_uid(&c->map, st->st_uid, &u) != 0) {
+    fail_code(f, CODE_UNMAPPED_UID, "chown", 0, rel);
+    f->id = st->st_uid;
+    return -1;
+  }
+  if (map_gid(&c->map, st->st_gid, &g) != 0) {
+    fail_code(f, CODE_UNMAPPED_GID, "chown", 0, rel);
+    f->id = st->st_gid;
+    return -1;
+  }
+  *uid = u;
+  *gid = g;
+  return 0;
+}
+
 // Owner then mode (chown clears setuid/setgid). As non-root do what cp -a
 // does: keep the group if we may, ignore EPERM, and drop setuid/setgid when
 // ownership could not be kept. Returns the mode to set, or -1.
-static mode_t chown_entry(int dir, const char *name, int fd, const struct stat *st, failure *f, const char *rel) {
+static mode_t chown_entry(const copy_ctx *c, int dir, const char *name, int fd, const struct stat *st, failure *f, const char *rel) {
   mode_t mode = st->st_mode & 07777;
-  int r = fd >= 0 ? fchown(fd, st->st_uid, st->st_gid) : fchownat(dir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+  uid_t uid;
+  gid_t gid;
+  if (owner_of(c, st, &uid, &gid, f, rel) != 0) return (mode_t)-1;
+  int r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW);
   if (r == 0) return mode;
   if (errno != EPERM) {
     fail_errno(f, errno, fd >= 0 ? "fchown" : "fchownat", 1, rel);
     return (mode_t)-1;
   }
-  if (fd >= 0) (void)fchown(fd, (uid_t)-1, st->st_gid);
-  else (void)fchownat(dir, name, (uid_t)-1, st->st_gid, AT_SYMLINK_NOFOLLOW);
+  if (fd >= 0) (void)fchown(fd, (uid_t)-1, gid);
+  else (void)fchownat(dir, name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW);
   return mode & ~(mode_t)(S_ISUID | S_ISGID);
 }
 
@@ -227,20 +249,23 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, int
   // the directory has a default ACL, which replaces the umask at creation.
   int acl = pc_default_acl(&c->dst);
   mode_t mode = want;
-  if (!(st.st_uid == lc_euid && st.st_gid == c->dst.new_gid)) {
-    mode = chown_entry(-1, NULL, dfd, &st, f, rel);
+  uid_t uid;
+  gid_t gid;
+  if (owner_of(c, &st, &uid, &gid, f, rel) != 0) goto out;
+  if (!(uid == lc_euid && gid == c->dst.new_gid)) {
+    mode = chown_entry(c, -1, NULL, dfd, &st, f, rel);
     if (mode == (mode_t)-1) goto out;
   }
   if (acl) {
     // The inherited access ACL goes before the chmod: removing it leaves the
     // mask in the group bits, and the chmod then sets exactly the source's.
-    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, c->list, c->val, f, rel) != 0) goto out;
+    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) goto out;
   }
   if ((acl || mode != (want & 0777 & ~lc_umask)) && fchmod(dfd, mode) != 0) {
     fail_errno(f, errno, "fchmod", 1, rel);
     goto out;
   }
-  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, c->list, c->val, f, rel) != 0) goto out;
+  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) goto out;
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   if (futimens(dfd, ts) != 0) {
     fail_errno(f, errno, "futimens", 1, rel);
@@ -310,16 +335,16 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
     fail_errno(f, errno, "mknod", 1, rel);
     return COPY_FAILED;
   }
-  mode_t mode = chown_entry(ddir, dname, -1, &st, f, rel);
+  mode_t mode = chown_entry(c, ddir, dname, -1, &st, f, rel);
   if (mode == (mode_t)-1) return COPY_FAILED;
   // Symlinks carry no ACL; a node made under a default ACL inherits one.
   int strip = !S_ISLNK(st.st_mode) && pc_default_acl(&c->dst);
-  if (strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_ACLS, c->list, c->val, f, rel) != 0) return COPY_FAILED;
+  if (strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) return COPY_FAILED;
   if (!S_ISLNK(st.st_mode) && fchmodat(ddir, dname, mode, 0) != 0) {
     fail_errno(f, errno, "chmod", 1, rel);
     return COPY_FAILED;
   }
-  if (!strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_NONE, c->list, c->val, f, rel) != 0) return COPY_FAILED;
+  if (!strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) return COPY_FAILED;
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   if (utimensat(ddir, dname, ts, AT_SYMLINK_NOFOLLOW) != 0) {
     fail_errno(f, errno, "utimensat", 1, rel);
@@ -354,11 +379,11 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
     fail_errno(f, errno, "fstat", 0, rel);
     goto out;
   }
-  mode_t mode = chown_entry(-1, NULL, dfd, &st, f, rel);
+  mode_t mode = chown_entry(c, -1, NULL, dfd, &st, f, rel);
   if (mode == (mode_t)-1) goto out;
   // Directories always: one made under a default ACL inherits both ACLs,
   // and a merged directory takes the topmost layer's xattrs, not the lower's.
-  if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ALL, c->list, c->val, f, rel) != 0) goto out;
+  if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ALL, &c->map, c->list, c->val, f, rel) != 0) goto out;
   if (!keep_mode && fchmod(dfd, mode) != 0) {
     fail_errno(f, errno, "fchmod", 1, rel);
     goto out;

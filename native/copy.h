@@ -2,6 +2,7 @@
 #ifndef LAYERCOPY_COPY_H
 #define LAYERCOPY_COPY_H
 #include "common.h"
+#include "idmap.h"
 #include "paths.h"
 
 typedef struct {
@@ -9,6 +10,7 @@ typedef struct {
   int src_base, dst_base;  // the batch's base directory beneath each root, or -1
   char *list, *val, *buf;
   const int32_t *cancel;
+  idmap map;  // all-empty: owners kept as they are
 } copy_ctx;
 
 // Sets up a context over two open root fds (src may be -1 for link-only

@@ -39,7 +39,7 @@ static int remove_one(xref dst, const char *name, failure *f, const char *rel) {
   return -1;
 }
 
-int copy_xattrs(xref src, xref dst, strip_mode strip, char *list, char *val, failure *f, const char *rel) {
+int copy_xattrs(xref src, xref dst, strip_mode strip, const idmap *map, char *list, char *val, failure *f, const char *rel) {
   ssize_t n = x_list(src, list);
   if (n < 0) {
     if (errno != ENOTSUP) {
@@ -72,7 +72,10 @@ int copy_xattrs(xref src, xref dst, strip_mode strip, char *list, char *val, fai
       fail_errno(f, errno, src.path ? "lgetxattr" : "fgetxattr", 0, rel);
       return -1;
     }
-    if (x_set(dst, list + i, val, (size_t)vn) != 0 && !ignorable_set_error(errno)) {
+    size_t len = (size_t)vn;
+    // A v2 capability grows by 4 bytes: val has XBUF - 1 >= 64 KiB of room.
+    if (map && idmap_active(map) && map_xattr(map, list + i, val, &len, f, rel) != 0) return -1;
+    if (x_set(dst, list + i, val, len) != 0 && !ignorable_set_error(errno)) {
       fail_errno(f, errno, dst.path ? "lsetxattr" : "fsetxattr", 1, rel);
       return -1;
     }

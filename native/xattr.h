@@ -2,6 +2,7 @@
 #ifndef LAYERCOPY_XATTR_H
 #define LAYERCOPY_XATTR_H
 #include "common.h"
+#include "idmap.h"
 
 // An xattr endpoint: an open fd (files, directories), or a path for entries
 // that cannot be opened for it (symlinks, devices, FIFOs, sockets).
@@ -23,7 +24,8 @@ typedef enum {
 
 // Copies every xattr of src to dst (after chown: chown clears
 // security.capability). Returns 0 or -1 with *f set.
-int copy_xattrs(xref src, xref dst, strip_mode strip, char *list, char *val, failure *f, const char *rel);
+// With an active ID map, IDs stored in values are shifted (map_xattr).
+int copy_xattrs(xref src, xref dst, strip_mode strip, const idmap *map, char *list, char *val, failure *f, const char *rel);
 
 // "/proc/self/fd/DIR/NAME": reaches an entry through a directory fd already
 // opened beneath its root, for the l*xattr calls, which do not follow the

@@ -63,7 +63,7 @@ export class Provisioning {
   }
 
   copyTask(layer: number, base: string, rels: string[], types: string, defer: boolean): Task {
-    return { op: 'copy', src: this.layerFds[layer], dst: this.staging.fd, base, rels, types, defer, cancel: this.cancel };
+    return { op: 'copy', src: this.layerFds[layer], dst: this.staging.fd, base, rels, types, defer, cancel: this.cancel, idmap: this.opts.idMap };
   }
 }
 
@@ -185,7 +185,7 @@ export async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: Di
     let base = indices[0];
     for (let j = 1; j < indices.length; j++) base = dirs.common(base, indices[j]);
     const rels = indices.map((j) => dirs.relFrom(j, base));
-    await tasks.submit({ op: 'meta', src: p.layerFds[layer], dst: p.staging.fd, base: dirs.rel(base), rels, keepRootMode: true, cancel: p.cancel }, 'set directory metadata', undefined, p.contexts[layer]);
+    await tasks.submit({ op: 'meta', src: p.layerFds[layer], dst: p.staging.fd, base: dirs.rel(base), rels, keepRootMode: true, cancel: p.cancel, idmap: p.opts.idMap }, 'set directory metadata', undefined, p.contexts[layer]);
   };
   for (let i = 0; i < dirs.size && !tasks.stopped; i++) {
     const layer = layerOf(i);

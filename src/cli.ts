@@ -5,11 +5,12 @@ import { CopyBackend } from './backend.js';
 import { destroy } from './destroy.js';
 import { LayercopyError } from './errors.js';
 import { native } from './native.cjs';
-import { STRATEGIES, type Progress, type Strategy } from './options.js';
+import { STRATEGIES, validateIdMap, type IdMap, type Progress, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
 const USAGE = `Usage:
-  layercopy provision [--strategy merged|layered] [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
+  layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
+                     [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
@@ -25,6 +26,9 @@ Options:
   --strategy S      merged (default): copy each surviving entry once, from the
                     highest layer that has it; layered: copy every layer in
                     full over the lower ones (the cp -aT per layer method)
+  --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
+  --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
+                    for several ranges; also maps file capabilities and ACLs
   --json            print one JSON object on stdout
   --quiet           no progress on stderr
   --runs N          bench: runs per configuration (default: 5)
@@ -121,6 +125,8 @@ export async function main(argv: string[]): Promise<number> {
         concurrency: { type: 'string' },
         'batch-size': { type: 'string' },
         strategy: { type: 'string' },
+        'uid-map': { type: 'string', multiple: true },
+        'gid-map': { type: 'string', multiple: true },
         runs: { type: 'string' },
         scratch: { type: 'string' },
         json: { type: 'boolean' },
@@ -167,13 +173,50 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-type Values = { concurrency?: string; 'batch-size'?: string; strategy?: string; runs?: string; scratch?: string; json?: boolean; quiet?: boolean };
+type Values = {
+  concurrency?: string;
+  'batch-size'?: string;
+  strategy?: string;
+  'uid-map'?: string[];
+  'gid-map'?: string[];
+  runs?: string;
+  scratch?: string;
+  json?: boolean;
+  quiet?: boolean;
+};
+
+/** --uid-map/--gid-map values (C:H:N) as an IdMap, checked as the library checks it, errors naming the flag. */
+export function parseIdMap(values: Values): IdMap | undefined {
+  const map: IdMap = {};
+  for (const side of ['uid', 'gid'] as const) {
+    const flag = `--${side}-map`;
+    const given = values[`${side}-map`];
+    if (!given) continue;
+    map[side] = given.map((v) => {
+      const m = /^(\d+):(\d+):(\d+)$/.exec(v);
+      if (!m) throw new UsageError(`${flag} must be CONTAINER:HOST:COUNT, as in /proc/PID/${side}_map (got '${v}')`);
+      return { containerID: Number(m[1]), hostID: Number(m[2]), size: Number(m[3]) };
+    });
+  }
+  if (!map.uid && !map.gid) return undefined;
+  try {
+    validateIdMap(map);
+  } catch (error) {
+    const message = (error as Error).message.replace(/options\.idMap\.(uid|gid)\[(\d+)\](\.\w+)?/g, (_m, side: 'uid' | 'gid', i: string, key = '') => {
+      const what = key ? ` (${key.slice(1)})` : '';
+      return `--${side}-map ${values[`${side}-map`]![Number(i)]}${what}`;
+    });
+    throw new UsageError(message);
+  }
+  return map;
+}
 
 async function runProvision(args: string[], values: Values): Promise<number> {
   if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');
   if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
   const concurrency = positiveInt('--concurrency', values.concurrency);
   const batchSize = positiveInt('--batch-size', values['batch-size']);
+  const idMap = parseIdMap(values);
   const strategy = values.strategy as Strategy | undefined;
   if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);
   const layers = args.slice(0, -1);
@@ -195,7 +238,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, signal: controller.signal, onProgress: progress.update });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, signal: controller.signal, onProgress: progress.update });
     progress.done();
     process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
     return 0;
@@ -221,7 +264,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'runs', 'scratch'] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'uid-map', 'gid-map', 'runs', 'scratch'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const result = await destroy(args[0]);

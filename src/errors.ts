@@ -14,6 +14,7 @@ export type LayercopyCode =
   | 'ERR_WORKER'
   | 'ERR_MOUNT_POINT'
   | 'ERR_UNSUPPORTED_KERNEL'
+  | 'ERR_UNMAPPED_ID'
   | 'ABORT_ERR'
   | string;
 
@@ -69,6 +70,16 @@ export function systemError(errno: number): [string, string] {
 export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: string): LayercopyError {
   const where = f.side === 'layer' ? displayPath(ctx.layer, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
   if (f.code === 'ECANCELED') return abortError();
+  if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
+    const kind = f.code === 'EUNMAPPEDUID' ? 'uid' : 'gid';
+    return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${kind} ${f.id} is outside every --${kind}-map range`, {
+      code: 'ERR_UNMAPPED_ID',
+      layer: ctx.layer,
+      layerIndex: ctx.layerIndex,
+      path: where,
+      syscall: f.syscall,
+    });
+  }
   if (f.errno === 0 && f.code === 'ESRCCHANGED') {
     return new LayercopyError(
       `${layerLabel(ctx)}: ${operation} ${where}: the source changed while it was being copied (${f.syscall})`,

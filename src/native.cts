@@ -12,7 +12,9 @@ export interface NativeFailure {
    * EMOUNTPOINT: a removal left a mount point (named by rel);
    * ENOOPENAT2: the kernel lacks openat2.
    */
-  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2';
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID';
+  /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
+  id?: number;
   syscall: string;
   /** Which tree the failing path lives in. */
   side: 'layer' | 'rootfs';
@@ -36,6 +38,11 @@ export interface CopyResult {
 export type Root = number | string;
 /** One Int32 over a SharedArrayBuffer: non-zero aborts native loops between entries. */
 export type CancelFlag = Int32Array;
+/** (container, host, count) triples, flat; a missing side maps IDs to themselves. */
+export interface NativeIdMap {
+  uid?: Uint32Array;
+  gid?: Uint32Array;
+}
 
 export interface Native {
   /**
@@ -43,8 +50,8 @@ export interface Native {
    * roots. types: one char per rel: f regular, l symlink, c/b devices, p
    * fifo, s socket. A failure's rel is relative to base.
    */
-  copyEntries(src: Root, dst: Root, base: string, rels: string[], types: string, defer: boolean, cancel?: CancelFlag): CopyResult;
-  dirMeta(src: Root, dst: Root, base: string, rels: string[], keepRootMode: boolean, cancel?: CancelFlag): { done: number; failure?: NativeFailure };
+  copyEntries(src: Root, dst: Root, base: string, rels: string[], types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
+  dirMeta(src: Root, dst: Root, base: string, rels: string[], keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
   listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;

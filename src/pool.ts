@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { Piscina } from 'piscina';
-import type { CancelFlag, CopyResult, Root } from './native.cjs';
+import type { CancelFlag, CopyResult, NativeIdMap, Root } from './native.cjs';
 
 /**
  * A batch. `base` is the batch's common directory ('' for the root) and rels
@@ -8,9 +8,9 @@ import type { CancelFlag, CopyResult, Root } from './native.cjs';
  * per batch, not once per entry.
  */
 export type Task =
-  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string[]; types: string; defer: boolean; cancel?: CancelFlag }
+  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string[]; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'link'; dst: Root; rels: string[] }
-  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string[]; keepRootMode: boolean; cancel?: CancelFlag };
+  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string[]; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap };
 
 export type TaskResult = CopyResult;
 

@@ -18,10 +18,10 @@ function rebase<T extends { deferred?: string[]; failure?: { rel?: string } }>(b
 export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
-      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel));
+      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap));
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
     case 'meta':
-      return { bytes: 0, deferred: [], ...rebase(task.base, native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel)) };
+      return { bytes: 0, deferred: [], ...rebase(task.base, native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap)) };
   }
 }
