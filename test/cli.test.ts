@@ -127,7 +127,7 @@ describe('layercopy CLI', () => {
     expect((await run(['--version'])).stdout).toBe(pkg.version);
     const help = await run(['--help']);
     expect(help.exitCode).toBe(0);
-    expect(help.stdout).toMatch(/layercopy provision \[--strategy merged\|layered\] \[--concurrency N\]/);
+    expect(help.stdout).toMatch(/layercopy provision \[--strategy merged\|layered\] \[--uid-map C:H:N\]/);
     expect(help.stdout).toMatch(/--strategy S/);
   });
 });
