@@ -88,7 +88,7 @@ export function formatSummary(r: ProvisionSummary): string {
   return [
     `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
     `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
-    `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} entries replaced`,
+    `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
     `  time      ${s(t.totalMs)} s (plan ${s(t.planMs)}, copy ${s(t.copyMs)}, metadata ${s(t.metadataMs)}, commit ${s(t.commitMs)})`,
   ].join('\n');
 }
@@ -136,8 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    process.stderr.write(`layercopy: ${(error as Error).message}\n${USAGE.split('\n').slice(0, 5).join('\n')}\n`);
-    return 2;
+    return usageError((error as Error).message, argv.includes('--json'));
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -165,12 +164,16 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command '${command}'`);
     }
   } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`layercopy: ${error.message}\nTry 'layercopy --help'.\n`);
-      return 2;
-    }
+    if (error instanceof UsageError) return usageError(error.message, values.json === true);
     throw error;
   }
+}
+
+/** One line and a pointer to --help on stderr, exit 2; with --json, the error object on stdout too. */
+function usageError(message: string, json: boolean): number {
+  process.stderr.write(`layercopy: ${escapeForTerminal(message)}\nTry 'layercopy --help'.\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ error: { message, code: 'ERR_USAGE' } })}\n`);
+  return 2;
 }
 
 type Values = {
@@ -240,7 +243,9 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   try {
     const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, signal: controller.signal, onProgress: progress.update });
     progress.done();
-    process.stdout.write(values.json ? `${JSON.stringify(summary)}\n` : `${formatSummary(summary)}\n`);
+    // --quiet: nothing on success, as cp and rsync -q; errors still go to stderr.
+    if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else if (!values.quiet) process.stdout.write(`${formatSummary(summary)}\n`);
     return 0;
   } catch (error) {
     progress.done();
@@ -269,7 +274,8 @@ async function runDestroy(args: string[], values: Values): Promise<number> {
   }
   const result = await destroy(args[0]);
   if (!result.ok) return reportFailure(result.error, values);
-  process.stdout.write(values.json ? `${JSON.stringify({ destroyed: args[0] })}\n` : `destroyed ${args[0]}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ destroyed: args[0], removed: result.removed })}\n`);
+  else if (!values.quiet) process.stdout.write(result.removed ? `destroyed ${args[0]}\n` : `nothing to destroy: ${args[0]} does not exist\n`);
   return 0;
 }
 

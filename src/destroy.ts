@@ -4,11 +4,12 @@ import { LayercopyError } from './errors.js';
 import { removeInWorker } from './remove.js';
 import { nativeError, openParent, staleStagings } from './staging.js';
 
-export interface DestroyResult {
-  /** True when ROOTFS no longer exists. */
-  ok: boolean;
-  error?: LayercopyError;
-}
+/**
+ * ok: ROOTFS no longer exists (removed: whether there was anything to
+ * remove, as `rm -rf` succeeds on a missing path). Otherwise the error says
+ * why; nothing is thrown.
+ */
+export type DestroyResult = { ok: true; removed: boolean } | { ok: false; error: LayercopyError };
 
 /**
  * Removes a provisioned rootfs (and stale staging directories of it) on a
@@ -29,16 +30,22 @@ export async function destroy(rootfs: string): Promise<DestroyResult> {
   try {
     parentFd = openParent(target);
   } catch (error) {
-    if ((error as LayercopyError).code === 'ENOENT') return { ok: true };
+    if ((error as LayercopyError).code === 'ENOENT') return { ok: true, removed: false };
     return { ok: false, error: error as LayercopyError };
   }
   try {
     const base = Buffer.from(path.basename(target)).toString('latin1');
+    let existed = true;
+    try {
+      fs.lstatSync(target);
+    } catch {
+      existed = false;
+    }
     for (const name of [...staleStagings(parentFd, target), base]) {
       const failure = await removeInWorker(parentFd, name, true);
       if (failure) return { ok: false, error: nativeError({ ...failure, rel: failure.rel ?? name }, target, `destroy ${target}`) };
     }
-    return { ok: true };
+    return { ok: true, removed: existed };
   } finally {
     fs.closeSync(parentFd);
   }

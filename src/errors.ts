@@ -2,8 +2,23 @@ import util from 'node:util';
 import type { NativeFailure } from './native.cjs';
 import { displayPath } from './paths.js';
 
-/** Codes layercopy itself assigns; system failures carry the errno name (ENOSPC, EACCES…). */
+/** errno names a failed system call reports as its code (Linux, as libuv names them, plus a few libuv lacks). */
+export const SYSTEM_ERROR_CODES = [
+  'E2BIG', 'EACCES', 'EADDRINUSE', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EAGAIN', 'EALREADY', 'EBADF', 'EBUSY', 'ECANCELED',
+  'ECHARSET', 'ECONNABORTED', 'ECONNREFUSED', 'ECONNRESET', 'EDESTADDRREQ', 'EDQUOT', 'EEXIST', 'EFAULT', 'EFBIG', 'EFTYPE',
+  'EHOSTDOWN', 'EHOSTUNREACH', 'EILSEQ', 'EINTR', 'EINVAL', 'EIO', 'EISCONN', 'EISDIR', 'ELOOP', 'EMFILE', 'EMLINK',
+  'EMSGSIZE', 'ENAMETOOLONG', 'ENETDOWN', 'ENETUNREACH', 'ENFILE', 'ENOBUFS', 'ENODATA', 'ENODEV', 'ENOENT', 'ENOMEM',
+  'ENONET', 'ENOPROTOOPT', 'ENOSPC', 'ENOSYS', 'ENOTCONN', 'ENOTDIR', 'ENOTEMPTY', 'ENOTSOCK', 'ENOTSUP', 'ENOTTY', 'ENXIO',
+  'EOF', 'EOVERFLOW', 'EPERM', 'EPIPE', 'EPROTO', 'EPROTONOSUPPORT', 'EPROTOTYPE', 'ERANGE', 'EREMOTEIO', 'EROFS',
+  'ESHUTDOWN', 'ESOCKTNOSUPPORT', 'ESPIPE', 'ESRCH', 'ESTALE', 'ETIMEDOUT', 'ETXTBSY', 'EUNATCH', 'EXDEV',
+] as const;
+export type SystemErrorCode = (typeof SYSTEM_ERROR_CODES)[number];
+
+/** Every code a LayercopyError can carry: layercopy's own, a system call's errno name, or ERR_SYSTEM for an errno without a name. */
 export type LayercopyCode =
+  | SystemErrorCode
+  | 'ERR_SYSTEM'
+  | 'ERR_USAGE'
   | 'ERR_INVALID_OPTION'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_NO_LAYERS'
@@ -15,8 +30,8 @@ export type LayercopyCode =
   | 'ERR_MOUNT_POINT'
   | 'ERR_UNSUPPORTED_KERNEL'
   | 'ERR_UNMAPPED_ID'
-  | 'ABORT_ERR'
-  | string;
+  | 'ERR_INVALID_STATE'
+  | 'ABORT_ERR';
 
 export interface LayercopyErrorFields {
   code: LayercopyCode;
@@ -61,9 +76,30 @@ function layerLabel(ctx: LayerContext): string {
   return `layer ${ctx.layerIndex + 1} (${ctx.layer})`;
 }
 
+// errno values libuv's map lacks on Linux.
+const EXTRA_ERRNO: Record<number, [SystemErrorCode, string]> = { 116: ['ESTALE', 'stale file handle'], 122: ['EDQUOT', 'disk quota exceeded'] };
+
 /** The errno's name and description: 28 -> ['ENOSPC', 'no space left on device']. */
 export function systemError(errno: number): [string, string] {
-  return util.getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, 'unknown error'];
+  return util.getSystemErrorMap().get(-errno) ?? EXTRA_ERRNO[errno] ?? [`errno ${errno}`, 'unknown error'];
+}
+
+/** A code for an errno: its name when known, else ERR_SYSTEM. */
+export function errnoCode(name: string | undefined): LayercopyCode {
+  return (SYSTEM_ERROR_CODES as readonly string[]).includes(name ?? '') ? (name as SystemErrorCode) : 'ERR_SYSTEM';
+}
+
+/** Any error as a LayercopyError: raw fs errors from the JS side are wrapped, keeping the original as cause. */
+export function asLayercopyError(error: unknown, what: string): LayercopyError {
+  if (error instanceof LayercopyError) return error;
+  const e = error as NodeJS.ErrnoException;
+  return new LayercopyError(`${what}: ${e?.message ?? String(error)}`, {
+    code: errnoCode(e?.code),
+    path: e?.path,
+    syscall: e?.syscall,
+    errno: e?.errno,
+    cause: error,
+  });
 }
 
 /** Turns a native step's plain-data failure back into an error on the main thread. */
@@ -94,7 +130,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
     path: where,
   });
   return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})`, {
-    code: name,
+    code: errnoCode(name),
     layer: ctx.layer,
     layerIndex: ctx.layerIndex,
     path: where,

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LayercopyError } from './errors.js';
+import { LayercopyError, type LayercopyCode } from './errors.js';
 
 export interface ResolvedInputs {
   layers: string[];
   rootfs: string;
 }
 
-function invalid(message: string, code = 'ERR_INVALID_ARGUMENT'): LayercopyError {
+function invalid(message: string, code: LayercopyCode = 'ERR_INVALID_ARGUMENT'): LayercopyError {
   return new LayercopyError(message, { code });
 }
 
@@ -56,7 +56,11 @@ export function resolveInputs(layers: readonly string[], rootfs: string): Resolv
       throw new LayercopyError(`layer ${i + 1} (${abs}): does not exist`, { code: 'ERR_INVALID_ARGUMENT', path: abs, cause: error });
     }
     if (st.isSymbolicLink()) throw invalid(`layer ${i + 1} (${abs}): is a symbolic link; pass the directory it points to`);
-    if (!st.isDirectory()) throw invalid(`layer ${i + 1} (${abs}): is not a directory`);
+    if (!st.isDirectory()) {
+      // A layer as it comes from a registry is an archive: say what to do with it.
+      const archive = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.xz)$/.test(abs) ? `; layers are extracted directories: mkdir DIR && tar -xf ${path.basename(abs)} -C DIR` : '';
+      throw invalid(`layer ${i + 1} (${abs}): is not a directory${archive}`);
+    }
     const real = fs.realpathSync(abs);
     if (inside(rootfsReal, real)) throw invalid(`rootfs ${resolvedRootfs} lies inside layer ${i + 1} (${abs})`);
     return abs;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Provisioning, type LayerSummary, type Timings } from './apply.js';
-import { abortError, LayercopyError } from './errors.js';
+import { abortError, asLayercopyError, errnoCode, LayercopyError } from './errors.js';
 import { resolveInputs } from './inputs.js';
 import { applyLayered } from './layered.js';
 import { applyMerged } from './merged.js';
@@ -46,7 +46,7 @@ function openLayers(layers: string[]): number[] {
       } catch (error) {
         const e = error as NodeJS.ErrnoException;
         throw new LayercopyError(`layer ${i + 1} (${layers[i]}): cannot open: ${e.code}${e.code === 'ELOOP' ? ' (it became a symbolic link)' : ''}`, {
-          code: e.code ?? 'ERR_INVALID_ARGUMENT',
+          code: errnoCode(e.code),
           layer: layers[i],
           layerIndex: i,
           path: layers[i],
@@ -70,6 +70,15 @@ export async function provisionWith(
   rootfs: string,
   options: ProvisionOptions = {},
 ): Promise<ProvisionSummary> {
+  try {
+    return await provisionChecked(pool, layers, rootfs, options);
+  } catch (error) {
+    // Every failure is a LayercopyError with a code (docs/errors.md), a raw fs error from this side too.
+    throw asLayercopyError(error, `provision ${rootfs}`);
+  }
+}
+
+async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: string, options: ProvisionOptions): Promise<ProvisionSummary> {
   const started = performance.now();
   const opts = validateProvisionOptions(options);
   if (!native.hasOpenat2()) {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LayercopyError, systemError } from './errors.js';
+import { errnoCode, LayercopyError, systemError } from './errors.js';
 import { native, type CancelFlag, type NativeFailure } from './native.cjs';
 import { displayPath } from './paths.js';
 
@@ -32,7 +32,7 @@ export function openParent(rootfs: string): number {
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     throw new LayercopyError(`rootfs ${rootfs}: cannot open its parent directory: ${e.code}`, {
-      code: e.code ?? 'ERR_INVALID_ARGUMENT',
+      code: errnoCode(e.code),
       path: path.dirname(rootfs),
       syscall: 'open',
       errno: e.errno,
@@ -56,7 +56,16 @@ export interface Staging {
 export function createStaging(parentFd: number, rootfs: string): Staging {
   const name = stagingName(rootfs);
   const made = native.makeDir(parentFd, name);
-  if (made) throw nativeError(made, rootfs, `cannot create the staging directory beside ${rootfs}`);
+  if (made) {
+    // Name what the user typed, as cp does ("cannot create directory 'out/nb': Permission denied"), not the staging name.
+    const [code, description] = systemError(made.errno);
+    throw new LayercopyError(`cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${code})`, {
+      code: errnoCode(code),
+      path: rootfs,
+      syscall: 'mkdir',
+      errno: -made.errno,
+    });
+  }
   const opened = native.openDir(parentFd, name);
   if (!('fd' in opened)) throw nativeError(opened, rootfs, 'cannot open the staging directory');
   return { parentFd, name, fd: opened.fd };
@@ -94,7 +103,7 @@ export function nativeError(f: NativeFailure, rootfs: string, what: string, pare
   if (f.code === 'ECANCELED') return new LayercopyError(`${what}: interrupted`, { code: 'ABORT_ERR', path: where });
   const [name, description] = systemError(f.errno);
   return new LayercopyError(`${what}: ${f.syscall} ${where} failed: ${name} (${description})`, {
-    code: name,
+    code: errnoCode(name),
     path: where,
     syscall: f.syscall,
     errno: -f.errno,
@@ -116,7 +125,7 @@ export function commit(staging: Staging, rootfs: string): void {
     });
   }
   throw new LayercopyError(`commit ${rootfs}: rename failed: ${name} (${description})`, {
-    code: name,
+    code: errnoCode(name),
     path: rootfs,
     syscall: 'rename',
     errno: -errno,

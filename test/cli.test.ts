@@ -148,3 +148,64 @@ describe('--strategy', () => {
     expect(bad.stderr).toMatch(/--strategy must be one of merged, layered/);
   });
 });
+
+describe('the CLI keeps its promises', () => {
+  it('--json prints exactly one JSON object on stdout for a usage error too', async () => {
+    const r = await run(['provision', '--json', '--concurrency', '0', '/a', '/b']);
+    expect(r.exitCode).toBe(2);
+    expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'ERR_USAGE', message: expect.stringMatching(/--concurrency must be a positive integer/) } });
+    const unknown = await run(['provision', '--json', '--frobnicate', '/a', '/b']);
+    expect(unknown.exitCode).toBe(2);
+    expect(JSON.parse(unknown.stdout).error.code).toBe('ERR_USAGE');
+  });
+
+  it('an unknown option is one line and a pointer to --help', async () => {
+    const r = await run(['provision', '--frobnicate', '/a', '/b']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^layercopy: Unknown option '--frobnicate'/), "Try 'layercopy --help'."]);
+  });
+
+  it('--quiet prints nothing on success', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    const r = await run(['provision', '--quiet', l1, path.join(dir, 'root')]);
+    expect([r.exitCode, r.stdout, r.stderr]).toEqual([0, '', '']);
+    const d = await run(['destroy', '--quiet', path.join(dir, 'root')]);
+    expect([d.exitCode, d.stdout, d.stderr]).toEqual([0, '', '']);
+  });
+
+  it('destroy of a missing path says so, exit 0', async () => {
+    const dir = scratch();
+    const r = await run(['destroy', path.join(dir, 'nothing')]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^nothing to destroy: .*nothing does not exist/);
+  });
+
+  it('a .tar layer gets a hint', async () => {
+    const dir = scratch();
+    fs.writeFileSync(path.join(dir, 'layer.tar.gz'), '');
+    const r = await run(['provision', path.join(dir, 'layer.tar.gz'), path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/is not a directory; layers are extracted directories: mkdir DIR && tar -xf layer\.tar\.gz -C DIR/);
+  });
+
+  it('says "1 entry replaced"', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    const l2 = buildLayer(path.join(dir, 'l2'), { a: { symlink: 'x' } });
+    const r = await run(['provision', l1, l2, path.join(dir, 'root')]);
+    expect(r.stdout).toMatch(/, 1 entry replaced/);
+  });
+
+  it.runIf(process.getuid?.() === 0)('a rootfs that cannot be created is named as typed, like cp', async () => {
+    const dir = scratch();
+    fs.mkdirSync(path.join(dir, 'ro'), { mode: 0o555 });
+    fs.chmodSync(dir, 0o755);
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    fs.chmodSync(l1, 0o755);
+    const r = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'node', cli, 'provision', l1, path.join(dir, 'ro', 'nb')], { reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/cannot create rootfs '.*\/ro\/nb': Permission denied \(EACCES\)/);
+    expect(r.stderr).not.toMatch(/\.nb\.layercopy-/);
+  });
+});
