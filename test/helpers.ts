@@ -1,6 +1,7 @@
 // Fixture builders and filesystem inspection for the tests: real trees in
 // temp directories (tmpfs when available: the root filesystem of these
 // machines is slow at creating files), real lstat/xattr/readlink results.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,30 @@ import type { LayerSpec } from '../dist/bench/layers.js';
 export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../dist/bench/layers.js';
 
 export { native };
+
+/** Root can set any owner, make device nodes and set trusted.* xattrs; fixtures that need it say so. */
+export const isRoot = process.getuid?.() === 0;
+
+/**
+ * Whether `nobody` can run this checkout's CLI (root only): not when the
+ * clone lies under a 0700 directory such as root's home. Tests that run
+ * layercopy as nobody skip otherwise, saying so.
+ */
+export const nobodyCanRun: boolean = (() => {
+  if (!isRoot) return false;
+  const cli = new URL('../dist/src/index.js', import.meta.url).pathname;
+  try {
+    execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cli)}, require('fs').constants.R_OK)`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Owner fields for a fixture: as given when root, none otherwise (a non-root user cannot chown). */
+export function owner(uid: number, gid: number): { uid?: number; gid?: number } {
+  return isRoot ? { uid, gid } : {};
+}
 
 const base = fs.existsSync('/dev/shm') && fs.statSync('/dev/shm').isDirectory() ? '/dev/shm' : os.tmpdir();
 const made: string[] = [];
@@ -177,6 +202,19 @@ export function generateImage(seed: number): LayerSpec[] {
     'var/lib/dpkg/status': { file: 'upgraded', mode: 0o640 },
     'opt/app/index.js': { symlink: '../../usr/lib' },
   };
-  return [base, l2, l3];
+  const image = [base, l2, l3];
+  // Without root, keep what a user can build: no owners, device nodes or trusted.* xattrs.
+  if (!isRoot) {
+    for (const spec of image) {
+      for (const [rel, v] of Object.entries(spec)) {
+        if (typeof v !== 'object' || Buffer.isBuffer(v)) continue;
+        if (v.chr || v.blk) delete spec[rel];
+        delete v.uid;
+        delete v.gid;
+        if (v.xattrs) v.xattrs = Object.fromEntries(Object.entries(v.xattrs).filter(([k]) => !k.startsWith('trusted.')));
+      }
+    }
+  }
+  return image;
 }
 

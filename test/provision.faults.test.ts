@@ -8,11 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from '../dist/src/index.js';
 import { Pool } from '../dist/src/pool.js';
 import { provisionWith } from '../dist/src/provision.js';
-import { buildLayer, diffSnapshots, exists, scratch, snapshot, type EntryInfo } from './helpers.js';
+import { buildLayer, diffSnapshots, exists, nobodyCanRun, scratch, snapshot, type EntryInfo } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const faultyWorker = new URL('./fixtures/faulty-worker.cjs', import.meta.url).href;
-const isRoot = process.getuid?.() === 0;
 const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n.includes('layercopy') || n === 'root');
 
 function manyFiles(n: number): Record<string, string> {
@@ -99,7 +98,7 @@ describe('workers that fail', () => {
   });
 });
 
-describe.runIf(isRoot)('non-root runs (setpriv --reuid=nobody)', () => {
+describe.runIf(nobodyCanRun)('non-root runs (setpriv --reuid=nobody) [needs root and a checkout nobody can read]', () => {
   let dir: string;
   const asNobody = (cmd: string, args: string[]) =>
     execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', cmd, ...args], { reject: false });
