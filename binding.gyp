@@ -15,10 +15,6 @@
     {
       "target_name": "layercopy_native",
       "sources": ["native/addon.c", "native/common.c", "native/copy.c", "native/idmap.c", "native/list.c", "native/napi_util.c", "native/paths.c", "native/remove.c", "native/xattr.c"]
-    },
-    {
-      "target_name": "layercopy_fixtures",
-      "sources": ["native/fixtures.c", "native/napi_util.c"]
     }
   ]
 }

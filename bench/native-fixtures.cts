@@ -9,4 +9,5 @@ export interface Fixtures {
   mknod(path: string, mode: number, major: number, minor: number): void;
 }
 
-export const fixtures: Fixtures = require('../../build/Release/layercopy_fixtures.node');
+// Built by `npm install` in a clone (the prepare script): native/fixtures/binding.gyp.
+export const fixtures: Fixtures = require('../../native/fixtures/build/Release/layercopy_fixtures.node');

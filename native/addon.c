@@ -14,6 +14,7 @@
 // the rootfs or in a layer can never redirect a write (CVE-2018-15664,
 // CVE-2021-29136, CVE-2021-32760 are all variants of that).
 #include "common.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -438,7 +439,7 @@ static napi_value rename_noreplace(napi_env env, napi_callback_info info) {
   char *from = get_bytes(env, argv[1]);
   char *to = from ? get_bytes(env, argv[2]) : NULL;
   if (to) {
-    int e = renameat2(dir, from, dir, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
+    int e = lc_renameat2(dir, from, dir, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
     NAPI_OK(napi_create_int32(env, e, &v));
   }
   free(from);

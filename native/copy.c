@@ -1,4 +1,5 @@
 #include "copy.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -130,7 +131,7 @@ static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failu
       size_t want = (size_t)(end - pos) < COPY_CHUNK ? (size_t)(end - pos) : COPY_CHUNK;
       if (use_cfr) {
         loff_t in = pos, out = pos;
-        ssize_t n = copy_file_range(sfd, &in, dfd, &out, want, 0);
+        ssize_t n = lc_copy_file_range(sfd, &in, dfd, &out, want, 0);
         if (n > 0) {
           pos += n;
           continue;
@@ -214,7 +215,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, int
   copy_outcome result = COPY_FAILED;
   int dfd = -1;
   struct stat st;
-  if (fstat(sfd, &st) != 0) {
+  if (lc_fstat(sfd, &st) != 0) {
     fail_errno(f, errno, "fstat", 0, rel);
     goto out;
   }
@@ -292,7 +293,7 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
     return COPY_FAILED;
   }
   struct stat st;
-  if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+  if (lc_fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     fail_errno(f, errno, "lstat", 0, rel);
     return COPY_FAILED;
   }
@@ -331,7 +332,7 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
       fail_errno(f, errno, "symlink", 1, rel);
       return COPY_FAILED;
     }
-  } else if (mknodat(ddir, dname, (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0) {
+  } else if (lc_mknodat(ddir, dname, (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0) {
     fail_errno(f, errno, "mknod", 1, rel);
     return COPY_FAILED;
   }
@@ -375,7 +376,7 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
   }
   int rc = -1;
   struct stat st;
-  if (fstat(sfd, &st) != 0) {
+  if (lc_fstat(sfd, &st) != 0) {
     fail_errno(f, errno, "fstat", 0, rel);
     goto out;
   }

@@ -1,4 +1,5 @@
 #include "list.h"
+#include "sys.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -82,7 +83,7 @@ int list_dir(int root_fd, const char *rel, int side, listing *out, failure *f) {
     char type = dtype_letter(e->d_type);
     if (e->d_type == DT_UNKNOWN) {
       struct stat st;
-      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (lc_fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         fail_errno(f, errno, "lstat", side, rel);
         rc = -1;
         break;

@@ -1,4 +1,5 @@
 #include "paths.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,7 +65,7 @@ int parent_of(parent_cache *pc, const char *rel, const char **name) {
   pc->new_gid = lc_egid;
   pc->default_acl = -1;
   struct stat st;
-  if (fstat(pc->dir_fd, &st) == 0 && (st.st_mode & S_ISGID)) pc->new_gid = st.st_gid;
+  if (lc_fstat(pc->dir_fd, &st) == 0 && (st.st_mode & S_ISGID)) pc->new_gid = st.st_gid;
   return pc->dir_fd;
 }
 

@@ -1,4 +1,5 @@
 #include "remove.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,7 +92,7 @@ static int reopen(walk *w, size_t i) {
       return -1;
     }
     struct stat st;
-    if (fstat(next, &st) != 0 || st.st_dev != w->v[j].dev || st.st_ino != w->v[j].ino) {
+    if (lc_fstat(next, &st) != 0 || st.st_dev != w->v[j].dev || st.st_ino != w->v[j].ino) {
       close(next);
       fail_code(w->f, CODE_SRC_CHANGED, "open", 1, NULL);
       return -1;
@@ -134,7 +135,7 @@ static int push_frame(walk *w, char *name, int fd, const struct stat *st) {
 static int list_frame(walk *w, frame *fr, int force_writable) {
   if (force_writable) {
     struct stat st;
-    if (fstat(fr->fd, &st) == 0 && (st.st_mode & 0700) != 0700) (void)fchmod(fr->fd, (st.st_mode & 07777) | 0700);
+    if (lc_fstat(fr->fd, &st) == 0 && (st.st_mode & 0700) != 0700) (void)fchmod(fr->fd, (st.st_mode & 07777) | 0700);
   }
   char buf[32768];
   for (;;) {
@@ -179,7 +180,7 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
 // one (a bind mount shares st_dev with its source)?
 static int is_mount(walk *w, int fd) {
   struct statx sx;
-  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) return 1;
+  if (lc_statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) return 1;
   if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != w->dev) return 1;
   return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
@@ -225,7 +226,7 @@ static int step(walk *w, int force_writable) {
       return 0;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (lc_fstat(fd, &st) != 0) {
       fail_errno(w->f, errno, "fstat", 1, NULL);
       close(fd);
       free(name);
@@ -248,7 +249,7 @@ static int step(walk *w, int force_writable) {
     // a deep tree quadratic.
     int fd = openat(fr->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == parent->dev && st.st_ino == parent->ino) {
+    if (fd >= 0 && lc_fstat(fd, &st) == 0 && st.st_dev == parent->dev && st.st_ino == parent->ino) {
       parent->fd = fd;
       w->open_fds++;
     } else if (fd >= 0) {
@@ -288,7 +289,7 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
     return -1;
   }
   struct stat st;
-  if (fstat(fd, &st) != 0) {
+  if (lc_fstat(fd, &st) != 0) {
     fail_errno(f, errno, "fstat", 1, NULL);
     close(fd);
     return -1;

@@ -1,4 +1,5 @@
 import { destroy, type DestroyResult } from './destroy.js';
+export { native } from './native.cjs';
 import { LayercopyError } from './errors.js';
 import { validatePoolOptions, type PoolOptions, type ProvisionOptions } from './options.js';
 import { Pool } from './pool.js';

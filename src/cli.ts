@@ -1,10 +1,7 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CopyBackend } from './backend.js';
-import { destroy } from './destroy.js';
-import { LayercopyError } from './errors.js';
-import { native } from './native.cjs';
+import type { LayercopyError } from './errors.js';
 import { STRATEGIES, validateIdMap, type IdMap, type Progress, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
@@ -224,6 +221,9 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);
   const layers = args.slice(0, -1);
   const rootfs = args[args.length - 1];
+  // Loaded here, not at startup: --help, --version and usage errors work without the native helper.
+  // Not at startup: --help, --version and usage errors work without the native helper.
+  const { CopyBackend, native } = await import('./backend.js');
   const controller = new AbortController();
   let exitOnAbort = 130;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -272,6 +272,7 @@ async function runDestroy(args: string[], values: Values): Promise<number> {
   for (const flag of ['concurrency', 'batch-size', 'strategy', 'uid-map', 'gid-map', 'runs', 'scratch'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
+  const { destroy } = await import('./destroy.js');
   const result = await destroy(args[0]);
   if (!result.ok) return reportFailure(result.error, values);
   if (values.json) process.stdout.write(`${JSON.stringify({ destroyed: args[0], removed: result.removed })}\n`);

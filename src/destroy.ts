@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LayercopyError } from './errors.js';
+import { asLayercopyError, LayercopyError } from './errors.js';
 import { removeInWorker } from './remove.js';
 import { nativeError, openParent, staleStagings } from './staging.js';
 
@@ -19,6 +19,14 @@ export type DestroyResult = { ok: true; removed: boolean } | { ok: false; error:
  * is reported in the result, not thrown: the caller retries later.
  */
 export async function destroy(rootfs: string): Promise<DestroyResult> {
+  try {
+    return await destroyChecked(rootfs);
+  } catch (error) {
+    return { ok: false, error: asLayercopyError(error, `destroy ${rootfs}`) };
+  }
+}
+
+async function destroyChecked(rootfs: string): Promise<DestroyResult> {
   if (typeof rootfs !== 'string' || rootfs.trim() === '') {
     return { ok: false, error: new LayercopyError('destroy: rootfs must be a non-empty path', { code: 'ERR_INVALID_ARGUMENT' }) };
   }

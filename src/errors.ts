@@ -31,6 +31,7 @@ export type LayercopyCode =
   | 'ERR_UNSUPPORTED_KERNEL'
   | 'ERR_UNMAPPED_ID'
   | 'ERR_INVALID_STATE'
+  | 'ERR_NATIVE_HELPER'
   | 'ABORT_ERR';
 
 export interface LayercopyErrorFields {
@@ -93,8 +94,8 @@ export function errnoCode(name: string | undefined): LayercopyCode {
 export function asLayercopyError(error: unknown, what: string): LayercopyError {
   if (error instanceof LayercopyError) return error;
   const e = error as NodeJS.ErrnoException;
-  return new LayercopyError(`${what}: ${e?.message ?? String(error)}`, {
-    code: errnoCode(e?.code),
+  return new LayercopyError(e?.code === 'ERR_NATIVE_HELPER' ? e.message : `${what}: ${e?.message ?? String(error)}`, {
+    code: e?.code === 'ERR_NATIVE_HELPER' ? 'ERR_NATIVE_HELPER' : errnoCode(e?.code),
     path: e?.path,
     syscall: e?.syscall,
     errno: e?.errno,

@@ -66,6 +66,28 @@ export interface Native {
   shutdown(): void;
 }
 
-// Built by `node-gyp rebuild` at install time (binding.gyp at the package
-// root); LAYERCOPY_NATIVE names another build of it (the sanitizer job).
-export const native: Native = require(process.env.LAYERCOPY_NATIVE ?? '../../build/Release/layercopy_native.node');
+// Shipped prebuilt (prebuildify --napi) or built at install time by
+// node-gyp-build when no prebuild fits; LAYERCOPY_NATIVE names another
+// build of it (the sanitizer job).
+// A missing build does not fail the import (the CLI's --help and usage
+// errors need none of it): the first use throws ERR_NATIVE_HELPER instead.
+function load(): Native {
+  try {
+    if (process.env.LAYERCOPY_NATIVE) return require(process.env.LAYERCOPY_NATIVE);
+    // A prebuild shipped in the package (prebuilds/linux-<arch>/, glibc or
+    // musl) or the local build/Release: node-gyp-build picks what fits.
+    return require('node-gyp-build')(require('node:path').join(__dirname, '..', '..'));
+  } catch (error) {
+    const failure = Object.assign(
+      new Error(`layercopy's native helper could not be loaded (${(error as Error).message.split('\n')[0]}): rebuild it with \`npm rebuild layercopy\` (needs python3, make and a C compiler)`),
+      { code: 'ERR_NATIVE_HELPER', cause: error },
+    );
+    return new Proxy({} as Native, {
+      get() {
+        throw failure;
+      },
+    });
+  }
+}
+
+export const native: Native = load();

@@ -8,7 +8,7 @@ import { CopyBackend, provision, type IdMap } from '../dist/src/index.js';
 import { buildLayer, diffSnapshots, native, scratch, snapshot, type EntryInfo, type LayerSpec } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-const fixturesAddon = fileURLToPath(new URL('../build/Release/layercopy_fixtures.node', import.meta.url));
+const fixturesAddon = fileURLToPath(new URL('../native/fixtures/build/Release/layercopy_fixtures.node', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const MAP: IdMap = { uid: [{ containerID: 0, hostID: 100000, size: 65536 }], gid: [{ containerID: 0, hostID: 200000, size: 65536 }] };
 const mapUid = (id: number) => id + 100000;

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The package as a user gets it: packs the tarball (prebuilds included),
+# installs it with --ignore-scripts into a fresh project with PATH stripped
+# of compilers, and runs the CLI (--help, a real provision) and an ESM
+# import against it. Run by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d /tmp/layercopy-package-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+tarball=$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -n 1)
+echo "packed $tarball"
+tar -tzf "$work/$tarball" > "$work/contents"
+fail() { echo "check-package: $*" >&2; exit 1; }
+grep -q '^package/LICENSE$' "$work/contents" || fail "no LICENSE in the tarball"
+grep -q '^package/prebuilds/linux-x64/layercopy.glibc.node$' "$work/contents" || fail "no linux-x64 prebuild in the tarball"
+! grep -q '^package/dist/bench/' "$work/contents" || fail "dist/bench is in the tarball"
+! grep -q '\.map$' "$work/contents" || fail "source maps are in the tarball"
+
+# A PATH with node and npm only: no cc, gcc, g++, make, python3.
+mkdir "$work/bin"
+for tool in node npm npx sh env; do ln -s "$(command -v "$tool")" "$work/bin/$tool"; done
+for tool in cc gcc g++ make python3; do
+  ! PATH="$work/bin" command -v "$tool" >/dev/null || fail "$tool is reachable"
+done
+mkdir "$work/app" "$work/layer" "$work/layer/etc"
+echo hello > "$work/layer/etc/motd"
+cd "$work/app"
+echo '{ "name": "app", "version": "1.0.0", "type": "module" }' > package.json
+PATH="$work/bin" npm install --ignore-scripts --no-audit --no-fund --loglevel=error "$work/$tarball" >/dev/null
+PATH="$work/bin" node_modules/.bin/layercopy --help | grep -q 'layercopy provision' || fail "--help"
+PATH="$work/bin" node_modules/.bin/layercopy provision --quiet "$work/layer" "$work/rootfs"
+[ "$(cat "$work/rootfs/etc/motd")" = hello ] || fail "the CLI's provision"
+PATH="$work/bin" node -e "
+  import('layercopy').then(async ({ provision }) => {
+    const s = await provision(['$work/layer'], '$work/rootfs2');
+    if (s.entries !== 2) throw new Error('ESM import: ' + JSON.stringify(s));
+  });"
+PATH="$work/bin" node -e "try { require('layercopy'); process.exit(1) } catch (e) { if (e.code !== 'ERR_REQUIRE_ESM') throw e }"
+echo "check-package: ok (installed without scripts or compilers; CLI, provision, ESM import, require message)"
