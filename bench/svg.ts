@@ -1,5 +1,5 @@
 // A small dependency-free SVG line chart: time vs --concurrency per batch
-// size, one panel per workload, with the seed and cp -a as reference lines.
+// size, one panel per workload, with cp -aT per layer and cp -a as reference lines.
 export interface Panel {
   title: string;
   /** batch size -> [concurrency, seconds][] */

@@ -1,7 +1,7 @@
 import { inlineBudget, type InlineBudget, type LayerTasks } from './dispatch.js';
 import type { LayerContext } from './errors.js';
 import type { CancelFlag, CopyResult } from './native.cjs';
-import type { ResolvedProvisionOptions } from './options.js';
+import type { Progress, ResolvedProvisionOptions } from './options.js';
 import { joinRel } from './paths.js';
 import type { DirTable, EntryType } from './plan.js';
 import type { Pool, Task } from './pool.js';
@@ -39,6 +39,8 @@ export class Provisioning {
   readonly inline: InlineBudget;
   #entries = 0;
   #bytes = 0;
+  /** Set by the strategies as they go; reported with every progress event. */
+  phase: Progress['phase'] = 'copy';
 
   constructor(init: { pool: Pool; contexts: LayerContext[]; layerFds: number[]; staging: Staging; opts: ResolvedProvisionOptions; cancel: CancelFlag }) {
     this.pool = init.pool;
@@ -59,7 +61,13 @@ export class Provisioning {
     this.#entries += entries;
     this.#bytes += bytes;
     const ctx = this.contexts[layer];
-    this.opts.onProgress?.({ layerIndex: ctx.layerIndex, layers: this.contexts.length, layer: ctx.layer, entries: this.#entries, bytes: this.#bytes });
+    this.opts.onProgress?.({ phase: this.phase, layerIndex: ctx.layerIndex, layers: this.contexts.length, layer: ctx.layer, entries: this.#entries, bytes: this.#bytes });
+  }
+
+  /** The last progress event: totals equal the summary's. */
+  done(): void {
+    this.phase = 'done';
+    this.count(this.contexts.length - 1, 0, 0);
   }
 
   copyTask(layer: number, base: string, rels: string[], types: string, defer: boolean): Task {
@@ -134,6 +142,7 @@ export class Batcher {
  */
 export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Map<string, string[]>): Promise<void> {
   const { batchSize } = p.opts;
+  p.phase = 'links';
   const firsts = new Map<number, { rels: string[]; types: string }>();
   const pairs: { layer: number; existing: string; name: string }[] = [];
   const onCopied = (layer: number) => (r: CopyResult) => p.count(layer, r.done, r.bytes);
@@ -179,6 +188,7 @@ export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred
  */
 export async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
   const start = performance.now();
+  p.phase = 'metadata';
   const { batchSize } = p.opts;
   const buckets = new Map<number, number[]>();
   const submit = async (layer: number, indices: number[]) => {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
 import type { ChildRequest, ChildResult } from './bench-child.js';
-import { intList, positiveInt, UsageError } from './cli.js';
+import { intList, positiveInt, UsageError } from './args.js';
 import { resolveInputs } from './inputs.js';
 import { DEFAULT_BATCH_SIZE, defaultConcurrency, STRATEGIES, type Strategy } from './options.js';
 import { destroy } from './destroy.js';
@@ -14,7 +14,7 @@ import { destroy } from './destroy.js';
 export const CHILD = fileURLToPath(new URL('./bench-child.js', import.meta.url));
 
 export interface BenchConfig {
-  /** seed: the Mesos copy backend's method, cp -aT per layer; cp -a: one copy of the final (merged) tree. */
+  /** seed: the Mesos copy backend's method (its key in reports), cp -aT per layer; cp -a: one copy of the final (merged) tree. */
   method: 'layercopy' | 'seed' | 'cp -a';
   concurrency?: number;
   batchSize?: number;
@@ -116,7 +116,7 @@ export async function runChild(request: ChildRequest): Promise<ChildResult & { p
 
 /**
  * Provisions the layers with layercopy (each concurrency × batch size), with
- * the seed's method and optionally plain cp -a, alternating the order run by
+ * cp -aT per layer (the Mesos copy backend's method) and one cp -a of the final tree, alternating the order run by
  * run, and reports medians, ratios, throughput and peak RSS.
  */
 export async function bench(options: BenchOptions): Promise<BenchReport> {

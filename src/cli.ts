@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { intList, positiveInt, UsageError } from './args.js';
 import type { LayercopyError } from './errors.js';
 import { STRATEGIES, validateIdMap, type IdMap, type Progress, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
@@ -33,9 +34,7 @@ Options:
                     put it on the filesystem you provision to
 
 Exit status: 0 success, 1 failure, 2 usage error, 129 SIGHUP, 130 SIGINT, 143 SIGTERM.
-See docs/cli.md.`;
-
-export class UsageError extends Error {}
+Reference: docs/cli.md and docs/errors.md in the package.`;
 
 /**
  * Text for a terminal: entry names come from layers (untrusted) and may hold
@@ -57,19 +56,6 @@ export function escapeForTerminal(text: string): string {
 const SIGNAL_STATUS: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 const SIGNALS = Object.keys(SIGNAL_STATUS) as NodeJS.Signals[];
 
-export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
-  if (value === undefined) return fallback;
-  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
-  }
-  return Number(value);
-}
-
-export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {
-  if (value === undefined) return fallback;
-  return value.split(',').map((v) => positiveInt(flag, v.trim())!);
-}
-
 function version(): string {
   const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   return pkg.version;
@@ -90,6 +76,18 @@ export function formatSummary(r: ProvisionSummary): string {
   ].join('\n');
 }
 
+/** The status line: phase, layer, totals, elapsed time; at most columns - 1 characters. */
+export function formatProgress(p: Progress, elapsedMs: number, columns: number): string {
+  const line = `${p.phase} · layer ${p.layerIndex + 1}/${p.layers} · ${n(p.entries)} entries · ${mb(p.bytes)} · ${(elapsedMs / 1000).toFixed(1)} s`;
+  const width = Math.max(10, columns - 1);
+  return line.length > width ? `${line.slice(0, width - 1)}…` : line;
+}
+
+/**
+ * One status line on a terminal's stderr, redrawn at most every 100 ms: the
+ * phase, the layer, totals and elapsed time, cut to the terminal's width so
+ * it never wraps (a wrapped line would stack on every redraw).
+ */
 function progressLine(): { update(p: Progress): void; done(): void } {
   if (!process.stderr.isTTY) return { update() {}, done() {} };
   let last = 0;
@@ -98,11 +96,10 @@ function progressLine(): { update(p: Progress): void; done(): void } {
   return {
     update(p) {
       const now = Date.now();
-      if (now - last < 100) return;
+      if (now - last < 100 && p.phase !== 'done') return;
       last = now;
       shown = true;
-      const rate = p.entries / Math.max(0.001, (now - started) / 1000);
-      process.stderr.write(`\r\x1b[Klayer ${p.layerIndex + 1}/${p.layers}  ${n(p.entries)} entries  ${mb(p.bytes)}  ${n(Math.round(rate))} entries/s`);
+      process.stderr.write(`\r\x1b[K${formatProgress(p, now - started, process.stderr.columns || 80)}`);
     },
     done() {
       if (shown) process.stderr.write('\r\x1b[K');

@@ -21,6 +21,7 @@ export async function applyLayered(p: Provisioning): Promise<void> {
 }
 
 async function applyLayer(p: Provisioning, layer: number): Promise<void> {
+  p.phase = 'copy';
   const ctx = p.contexts[layer];
   const summary = p.perLayer[layer];
   const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline);

@@ -2,7 +2,13 @@ import os from 'node:os';
 import { LayercopyError } from './errors.js';
 
 export interface Progress {
-  /** 0-based index of the layer being applied, and the number of layers. */
+  /**
+   * What is being done: copying entries, linking hardlinks and copying big
+   * files after the barrier, setting directory metadata, or 'done' — the
+   * last event, sent once after the commit, whose totals equal the summary's.
+   */
+  phase: 'copy' | 'links' | 'metadata' | 'done';
+  /** 0-based index of the layer being applied (merged plan: of the layer the last entries came from), and the number of layers. */
   layerIndex: number;
   layers: number;
   layer: string;
@@ -61,7 +67,11 @@ export interface ProvisionOptions extends PoolOptions {
   batchSize?: number;
   /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
   signal?: AbortSignal;
-  /** Called after each finished batch, from the main thread. */
+  /**
+   * Called after each finished batch and once at the end, on the main
+   * thread. An exception it throws fails the provision (the staging directory
+   * is removed) with that exception as `cause`.
+   */
   onProgress?: (progress: Progress) => void;
 }
 

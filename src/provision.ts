@@ -166,5 +166,6 @@ async function build(run: {
   for (const layer of p.perLayer) {
     for (const key of ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const) summary[key] += layer[key];
   }
+  p.done();
   return summary;
 }

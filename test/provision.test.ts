@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../dist/src/index.js';
+import { provision, type Progress } from '../dist/src/index.js';
 import { buildLayer, diffSnapshots, exists, isRoot, listTree, lstat, native, owner, scratch, snapshot } from './helpers.js';
 
 function stagingLeft(dir: string): string[] {
@@ -340,6 +340,32 @@ describe('atomicity', () => {
     expect(summary).toMatchObject({ layers: 1, entries: 5, bytes: 8, directories: 2, whiteouts: 0, replaced: 0 });
     expect(seen.length).toBeGreaterThanOrEqual(3);
     expect(summary.timings.totalMs).toBeGreaterThan(0);
+  });
+
+  it.each(['merged', 'layered'] as const)('%s: progress names its phase and ends with one "done" event equal to the summary', async (strategy) => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'a/1': '12345', 'a/2': { link: 'a/1' }, 'b/x': { symlink: '../a/1' } });
+    const l2 = buildLayer(path.join(dir, 'l2'), { 'c/y': 'y' });
+    const events: Progress[] = [];
+    const summary = await provision([l1, l2], path.join(dir, 'root'), { strategy, batchSize: 1, onProgress: (p) => events.push(p) });
+    const phases = [...new Set(events.map((e) => e.phase))];
+    expect(phases).toEqual(expect.arrayContaining(['copy', 'links', 'metadata', 'done']));
+    const last = events[events.length - 1];
+    expect(events.filter((e) => e.phase === 'done')).toEqual([last]);
+    expect([last.entries, last.bytes]).toEqual([summary.entries, summary.bytes]);
+  });
+
+  it('an onProgress that throws fails the provision with that error as cause; nothing is left', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', b: 'b' });
+    const oops = new Error('callback failed');
+    const error = await provision([l1], path.join(dir, 'root'), {
+      onProgress: () => {
+        throw oops;
+      },
+    }).catch((e) => e);
+    expect(error.cause).toBe(oops);
+    expect(fs.readdirSync(dir)).toEqual(['l1']);
   });
 });
 
