@@ -219,7 +219,10 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     }
     defer_key key = {0};
     int64_t b = 0;
-    copy_outcome r = copy_entry(&c, rels[i], types[i], defer, defer && n > 1, &key, &b, &f);
+    // Big files go back to be copied as tasks of their own (in a batch of
+    // several) or in ranges by several workers (64 MiB and more, even alone).
+    uint64_t large = !defer ? 0 : n > 1 ? LARGE_FILE : RANGE_FILE;
+    copy_outcome r = copy_entry(&c, rels[i], types[i], defer, large, &key, &b, &f);
     if (r == COPY_FAILED) {
       failed = 1;
     } else if (r == COPY_DONE) {
@@ -228,7 +231,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     } else {
       char k[64];
       if (r == COPY_DEFER_LINKED) snprintf(k, sizeof k, "%c:%llu:%llu", key.type, (unsigned long long)key.dev, (unsigned long long)key.ino);
-      else snprintf(k, sizeof k, "large");
+      else snprintf(k, sizeof k, "large:%llu", (unsigned long long)key.size);
       napi_value rv, kv;
       if (!NAPI_OK(napi_create_string_latin1(env, rels[i], NAPI_AUTO_LENGTH, &rv)) ||
           !NAPI_OK(napi_create_string_latin1(env, k, NAPI_AUTO_LENGTH, &kv)) ||
@@ -297,6 +300,46 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   close_owned(dst, dst_owned);
   free_rels(rels, n);
   free(base);
+  return result;
+}
+
+// copyRange(srcRoot, dstRoot, rel, phase, offset, length, size, cancel?, idmap?) -> { done, bytes, failure? }
+// phase: 0 begin, 1 part, 2 end (see copy.h).
+static napi_value copy_range_js(napi_env env, napi_callback_info info) {
+  napi_value argv[9], result = NULL;
+  if (!get_args(env, info, 9, argv)) return NULL;
+  idmap map;
+  uint32_t phase = 0;
+  int64_t offset = 0, length = 0, size = 0;
+  if (!get_idmap(env, argv[8], &map) || !NAPI_OK(napi_get_value_uint32(env, argv[3], &phase)) || !NAPI_OK(napi_get_value_int64(env, argv[4], &offset)) ||
+      !NAPI_OK(napi_get_value_int64(env, argv[5], &length)) || !NAPI_OK(napi_get_value_int64(env, argv[6], &size))) {
+    return NULL;
+  }
+  if (phase > RANGE_END || offset < 0 || length < 0 || size < 0) {
+    napi_throw_range_error(env, "ERR_INVALID_ARG", "copyRange: bad phase, offset, length or size");
+    return NULL;
+  }
+  char *rel = get_bytes(env, argv[2]);
+  if (!rel) return NULL;
+  failure f = {0};
+  int failed = 0, src_owned = 0, dst_owned = 0;
+  copy_ctx c;
+  int src = get_root(env, argv[0], &src_owned, 0, &f);
+  int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
+  int have_ctx = dst >= 0;
+  if (!have_ctx || copy_ctx_init(&c, src, dst, NULL, get_cancel(env, argv[7]), &f) != 0) failed = 1;
+  c.map = map;
+  if (!failed && copy_ranged(&c, rel, (range_phase)phase, (uint64_t)offset, (uint64_t)length, (uint64_t)size, &f) != 0) failed = 1;
+  builder b = b_new(env);
+  b_num(&b, "done", !failed && phase == RANGE_END ? 1 : 0);
+  b_num(&b, "bytes", !failed && phase == RANGE_PART ? (double)(offset + length < size ? length : size - offset) : 0);
+  if (failed) b_val(&b, "failure", failure_value(env, &f));
+  result = b_done(&b);
+  if (have_ctx) copy_ctx_free(&c);
+  close_owned(src, src_owned);
+  close_owned(dst, dst_owned);
+  failure_clear(&f);
+  free(rel);
   return result;
 }
 
@@ -468,6 +511,7 @@ NAPI_MODULE_INIT() {
     {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
     {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
     {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
+    {"copyRange", NULL, copy_range_js, NULL, NULL, NULL, napi_default, NULL},
     {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
     {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
     {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},

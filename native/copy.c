@@ -11,11 +11,6 @@
 
 #include "xattr.h"
 
-// Files this large are not copied inside a batch but handed back, so that
-// each gets a task of its own and several big files copy on several
-// workers at once (a batch runs on one thread). 8 MiB copies in ~3 ms on
-// tmpfs: the extra open/fstat/close is noise next to that.
-#define LARGE_FILE (8 * 1024 * 1024)
 #define COPY_BUF (1024 * 1024)
 // copy_file_range is asked for at most this much per call, so an abort is
 // noticed within ~30 ms (tmpfs) even inside a multi-gigabyte file.
@@ -98,17 +93,17 @@ static mode_t chown_entry(const copy_ctx *c, int dir, const char *name, int fd, 
   return mode & ~(mode_t)(S_ISUID | S_ISGID);
 }
 
-static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failure *f, const char *rel) {
-  off_t size = st->st_size;
-  if (size == 0) return 0;
-  // Holes: st_blocks counts 512-byte units; fewer than the size needs means
-  // the file is sparse, so copy only its data extents and leave the rest as
-  // holes (copy_file_range alone would fill them in on some filesystems).
-  int sparse = (off_t)st->st_blocks * 512 < size;
-  off_t pos = 0;
+// Copies [start, end) of sfd to the same offsets of dfd. Holes: st_blocks
+// counts 512-byte units; fewer than the size needs means the file is
+// sparse, so only its data extents are copied and the rest stays holes
+// (copy_file_range alone would fill them in on some filesystems). On XFS
+// and btrfs, copy_file_range between files of one filesystem reflinks.
+static int copy_range(copy_ctx *c, int sfd, int dfd, const struct stat *st, off_t start, off_t stop, failure *f, const char *rel) {
+  int sparse = (off_t)st->st_blocks * 512 < st->st_size;
+  off_t pos = start;
   int use_cfr = 1;
-  while (pos < size) {
-    off_t end = size;
+  while (pos < stop) {
+    off_t end = stop;
     if (sparse) {
       off_t data = lseek(sfd, pos, SEEK_DATA);
       if (data < 0) {
@@ -117,10 +112,11 @@ static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failu
         data = pos;
       }
       if (sparse) {
+        if (data >= stop) break;
         off_t hole = lseek(sfd, data, SEEK_HOLE);
-        if (hole < 0) hole = size;
+        if (hole < 0) hole = stop;
         pos = data;
-        end = hole < size ? hole : size;
+        end = hole < stop ? hole : stop;
       }
     }
     while (pos < end) {
@@ -172,7 +168,14 @@ static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failu
       pos += n;
     }
   }
-  if (sparse && ftruncate(dfd, size) != 0) {
+  return 0;
+}
+
+static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failure *f, const char *rel) {
+  if (st->st_size == 0) return 0;
+  if (copy_range(c, sfd, dfd, st, 0, st->st_size, f, rel) != 0) return -1;
+  // A trailing hole leaves dst short: the size is set explicitly.
+  if ((off_t)st->st_blocks * 512 < st->st_size && ftruncate(dfd, st->st_size) != 0) {
     fail_errno(f, errno, "ftruncate", 1, rel);
     return -1;
   }
@@ -191,44 +194,89 @@ static int type_matches(char type, mode_t m) {
   }
 }
 
-// Regular file: open src, fstat, create dst O_EXCL, data, owner, mode,
-// xattrs, times, close.
-static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, int defer_large, defer_key *key, int64_t *bytes, failure *f) {
+// A regular file's metadata once its data is in: owner, mode, xattrs, times.
+// Most files of an image are root's, 0644 or 0755: created with that mode,
+// the new file already has the right owner and mode, so the chown and chmod
+// (two of the ~10 syscalls a file costs) are skipped — unless the directory
+// has a default ACL, which replaces the umask at creation, or force_mode
+// (a file created 0600 for a ranged copy).
+static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int force_mode, failure *f, const char *rel) {
+  mode_t want = st->st_mode & 07777;
+  int acl = pc_default_acl(&c->dst);
+  mode_t mode = want;
+  uid_t uid;
+  gid_t gid;
+  if (owner_of(c, st, &uid, &gid, f, rel) != 0) return -1;
+  if (!(uid == lc_euid && gid == c->dst.new_gid)) {
+    mode = chown_entry(c, -1, NULL, dfd, st, f, rel);
+    if (mode == (mode_t)-1) return -1;
+  }
+  if (acl) {
+    // The inherited access ACL goes before the chmod: removing it leaves the
+    // mask in the group bits, and the chmod then sets exactly the source's.
+    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) return -1;
+  }
+  if ((acl || force_mode || mode != (want & 0777 & ~lc_umask)) && fchmod(dfd, mode) != 0) {
+    fail_errno(f, errno, "fchmod", 1, rel);
+    return -1;
+  }
+  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) return -1;
+  struct timespec ts[2] = {st->st_atim, st->st_mtim};
+  if (futimens(dfd, ts) != 0) {
+    fail_errno(f, errno, "futimens", 1, rel);
+    return -1;
+  }
+  return 0;
+}
+
+// Opens a planned regular file of the layer: O_NONBLOCK | O_NOCTTY, because
+// a FIFO swapped in since would block open() forever (and a worker stuck in
+// a syscall keeps the process from exiting, even on SIGTERM) and a tty would
+// become our controlling terminal; then fstat must say regular file.
+static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f) {
   const char *name;
   int sdir = parent_of(&c->src, rel, &name);
   if (sdir < 0) {
     fail_errno(f, errno, "openat2", 0, rel);
-    return COPY_FAILED;
+    return -1;
   }
-  // O_NONBLOCK | O_NOCTTY: the entry was planned as a regular file, but a
-  // FIFO swapped in since would block open() forever (and a worker stuck in
-  // a syscall keeps the process from exiting, even on SIGTERM); a tty would
-  // become our controlling terminal. Both are refused after fstat below.
   int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int sfd = openat(sdir, name, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = openat(sdir, name, flags);
   if (sfd < 0) {
     if (errno == ELOOP) fail_code(f, CODE_SRC_CHANGED, "open", 0, rel);
     else fail_errno(f, errno, "open", 0, rel);
-    return COPY_FAILED;
+    return -1;
   }
+  if (lc_fstat(sfd, st) != 0) {
+    fail_errno(f, errno, "fstat", 0, rel);
+    close(sfd);
+    return -1;
+  }
+  if (!S_ISREG(st->st_mode)) {
+    fail_code(f, CODE_SRC_CHANGED, "fstat", 0, rel);
+    close(sfd);
+    return -1;
+  }
+  return sfd;
+}
+
+// Regular file: open src, fstat, create dst O_EXCL, data, owner, mode,
+// xattrs, times, close.
+static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f) {
+  struct stat st;
+  int sfd = open_source(c, rel, &st, f);
+  if (sfd < 0) return COPY_FAILED;
+  const char *name;
   copy_outcome result = COPY_FAILED;
   int dfd = -1;
-  struct stat st;
-  if (lc_fstat(sfd, &st) != 0) {
-    fail_errno(f, errno, "fstat", 0, rel);
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    fail_code(f, CODE_SRC_CHANGED, "fstat", 0, rel);
-    goto out;
-  }
   if (defer_links && st.st_nlink > 1) {
-    *key = (defer_key){'f', (uint64_t)st.st_dev, (uint64_t)st.st_ino};
+    *key = (defer_key){.type = 'f', .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
     result = COPY_DEFER_LINKED;
     goto out;
   }
-  if (defer_large && st.st_size >= LARGE_FILE) {
+  if (defer_large && (uint64_t)st.st_size >= defer_large) {
+    *key = (defer_key){.type = 'f', .size = (uint64_t)st.st_size};
     result = COPY_DEFER_LARGE;
     goto out;
   }
@@ -244,34 +292,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, int
     goto out;
   }
   if (copy_data(c, sfd, dfd, &st, f, rel) != 0) goto out;
-  // Most files of an image are root's, 0644 or 0755: created with that
-  // mode, the new file already has the right owner and mode, so the chown
-  // and chmod (two of the ~10 syscalls a file costs) are skipped — unless
-  // the directory has a default ACL, which replaces the umask at creation.
-  int acl = pc_default_acl(&c->dst);
-  mode_t mode = want;
-  uid_t uid;
-  gid_t gid;
-  if (owner_of(c, &st, &uid, &gid, f, rel) != 0) goto out;
-  if (!(uid == lc_euid && gid == c->dst.new_gid)) {
-    mode = chown_entry(c, -1, NULL, dfd, &st, f, rel);
-    if (mode == (mode_t)-1) goto out;
-  }
-  if (acl) {
-    // The inherited access ACL goes before the chmod: removing it leaves the
-    // mask in the group bits, and the chmod then sets exactly the source's.
-    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) goto out;
-  }
-  if ((acl || mode != (want & 0777 & ~lc_umask)) && fchmod(dfd, mode) != 0) {
-    fail_errno(f, errno, "fchmod", 1, rel);
-    goto out;
-  }
-  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) goto out;
-  struct timespec ts[2] = {st.st_atim, st.st_mtim};
-  if (futimens(dfd, ts) != 0) {
-    fail_errno(f, errno, "futimens", 1, rel);
-    goto out;
-  }
+  if (finish_file(c, sfd, dfd, &st, 0, f, rel) != 0) goto out;
   *bytes = st.st_size;
   result = COPY_DONE;
 out:
@@ -303,7 +324,7 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   }
   if (defer_links && st.st_nlink > 1) {
     // cp -a keeps hardlinks between symlinks, FIFOs and device nodes too.
-    *key = (defer_key){type, (uint64_t)st.st_dev, (uint64_t)st.st_ino};
+    *key = (defer_key){.type = type, .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
     return COPY_DEFER_LINKED;
   }
   char target[PATH_MAX + 1];
@@ -354,10 +375,52 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   return COPY_DONE;
 }
 
-copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, int defer_large, defer_key *key, int64_t *bytes, failure *f) {
+copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f) {
   *bytes = 0;
   if (type == 'f') return copy_file(c, rel, defer_links, defer_large, key, bytes, f);
   return copy_special(c, rel, type, defer_links, key, f);
+}
+
+int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f) {
+  struct stat st;
+  int sfd = open_source(c, rel, &st, f);
+  if (sfd < 0) return -1;
+  int rc = -1, dfd = -1;
+  if ((uint64_t)st.st_size != size) {
+    fail_code(f, CODE_SRC_CHANGED, "fstat", 0, rel);
+    goto out;
+  }
+  const char *name;
+  int ddir = parent_of(&c->dst, rel, &name);
+  if (ddir < 0) {
+    fail_errno(f, errno, "openat2", 1, rel);
+    goto out;
+  }
+  int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (phase == RANGE_BEGIN ? O_CREAT | O_EXCL : 0);
+  dfd = openat(ddir, name, flags, 0600);
+  if (dfd < 0) {
+    fail_errno(f, errno, "open", 1, rel);
+    goto out;
+  }
+  if (phase == RANGE_BEGIN) {
+    if (ftruncate(dfd, st.st_size) != 0) {
+      fail_errno(f, errno, "ftruncate", 1, rel);
+      goto out;
+    }
+  } else if (phase == RANGE_PART) {
+    uint64_t stop = offset + length < size ? offset + length : size;
+    if (copy_range(c, sfd, dfd, &st, (off_t)offset, (off_t)stop, f, rel) != 0) goto out;
+  } else if (finish_file(c, sfd, dfd, &st, 1, f, rel) != 0) {
+    goto out;
+  }
+  rc = 0;
+out:
+  close(sfd);
+  if (dfd >= 0 && close(dfd) != 0 && rc == 0) {
+    fail_errno(f, errno, "close", 1, rel);
+    rc = -1;
+  }
+  return rc;
 }
 
 int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {

@@ -4,21 +4,25 @@ import type { CopyResult } from './native.cjs';
 import type { Pool, Task } from './pool.js';
 
 /**
- * Entries a provision may copy on the main thread before it starts the pool:
- * a provision this small is done before piscina would have loaded and a
- * worker booted (~70 ms; docs/benchmarks.md, startup). Measured on tmpfs:
- * ~25 µs an entry inline, so 1,024 entries cost ~25 ms.
+ * A provision runs its first tasks on the main thread and starts the pool
+ * only once that work has taken INLINE_MS, or INLINE_ENTRIES entries:
+ * loading piscina and booting the workers costs ~50 ms, more than a small
+ * provision takes in all, or one that reflinks a 2 GB file on XFS (~1 ms).
+ * Measured on tmpfs: ~25 µs an entry inline, so 1,024 entries cost ~25 ms.
  */
 export const INLINE_ENTRIES = 1024;
+export const INLINE_MS = 20;
 
 /** What a provision may still run inline: shared by all of its task queues. */
 export interface InlineBudget {
   entries: number;
+  /** Milliseconds of inline work so far. */
+  ms: number;
 }
 
 /** A provision's budget: none when the pool is already running (another provision started it). */
 export function inlineBudget(pool: Pool): InlineBudget {
-  return { entries: pool.started || !pool.inlinable ? 0 : INLINE_ENTRIES };
+  return { entries: pool.started || !pool.inlinable ? 0 : INLINE_ENTRIES, ms: 0 };
 }
 
 /**
@@ -37,7 +41,7 @@ export class LayerTasks {
   #limit: number;
   #failed: unknown;
 
-  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, inline: InlineBudget = { entries: 0 }) {
+  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, inline: InlineBudget = { entries: 0, ms: 0 }) {
     this.#pool = pool;
     this.#ctx = ctx;
     this.#signal = signal;
@@ -59,20 +63,20 @@ export class LayerTasks {
   /** Queues a task, waiting first while the queue is full. `ctx` names the task's layer in errors (default: the queue's). */
   async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): Promise<void> {
     if (this.stopped) return;
-    const size = task.op === 'link' ? task.rels.length / 2 : task.rels.length;
-    if (this.#inline.entries >= size) {
-      // A second inline task means more may follow: start the threads now,
-      // so they have booted by the time the budget is spent.
-      if (this.#inline.entries < INLINE_ENTRIES) this.#pool.start();
-      this.#inline.entries -= size;
+    const size = task.op === 'link' ? task.rels.length / 2 : task.op === 'range' ? 1 : task.rels.length;
+    const inline = this.#inline;
+    if (!this.#pool.started && inline.entries >= size && inline.ms < INLINE_MS) {
+      inline.entries -= size;
+      const start = performance.now();
       try {
         this.#settle(this.#pool.runInline(task), operation, ctx, onResult);
       } catch (error) {
         this.fail(error);
       }
+      inline.ms += performance.now() - start;
       return;
     }
-    this.#inline.entries = 0;
+    inline.entries = 0;
     if (!this.#queue) {
       const { default: Queue } = await import('p-queue');
       this.#queue ??= new Queue({ concurrency: this.#limit });

@@ -27,8 +27,8 @@ export interface CopyResult {
   bytes: number;
   /**
    * Flat pairs: rel, key of the entries not copied: "T:dev:ino" for names of
-   * hardlink groups (T the type letter), "large" for big files in a batch of
-   * several.
+   * hardlink groups (T the type letter), "large:SIZE" for big files in a
+   * batch of several.
    */
   deferred: string[];
   failure?: NativeFailure;
@@ -53,6 +53,11 @@ export interface Native {
   copyEntries(src: Root, dst: Root, base: string, rels: string[], types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
   dirMeta(src: Root, dst: Root, base: string, rels: string[], keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
+  /**
+   * One big file by several workers: phase 0 creates rel at its full size,
+   * 1 copies [offset, offset+length), 2 sets owner, mode, xattrs and times.
+   */
+  copyRange(src: Root, dst: Root, rel: string, phase: 0 | 1 | 2, offset: number, length: number, size: number, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; bytes: number; failure?: NativeFailure };
   listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
   makeDir(root: Root, rel: string): NativeFailure | null;

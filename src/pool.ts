@@ -10,6 +10,7 @@ import type { CancelFlag, CopyResult, NativeIdMap, Root } from './native.cjs';
 export type Task =
   | { op: 'copy'; src: Root; dst: Root; base: string; rels: string[]; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'link'; dst: Root; rels: string[] }
+  | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'meta'; src: Root; dst: Root; base: string; rels: string[]; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap };
 
 export type TaskResult = CopyResult;

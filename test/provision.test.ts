@@ -256,6 +256,26 @@ describe('fidelity', () => {
     expect(summary).toMatchObject({ hardlinks: 1, bytes: 3 * 9 * 1024 * 1024 + 11 });
   });
 
+  it.each(['merged', 'layered'] as const)('%s: files of 64 MiB or more are copied in ranges by several workers, exactly, holes kept', async (strategy) => {
+    const dir = scratch();
+    const MiB = 1024 * 1024;
+    // 200 MiB: with 2 workers, ranges of 64, 64, 64 and 8 MiB.
+    const dense = Buffer.alloc(70 * MiB);
+    for (let i = 0; i < dense.length; i += 4096) dense.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const l1 = buildLayer(path.join(dir, 'l1'), {
+      'data/sparse': { sparse: { size: 200 * MiB, data: [[0, 'head'], [65 * MiB - 2, 'across a range boundary'], [150 * MiB, 'middle'], [200 * MiB - 4, 'tail']] }, mode: 0o4750, ...owner(3, 4), xattrs: { 'user.k': 'v' } },
+      'data/dense': { file: dense, mode: 0o600 },
+      'data/small': 'small',
+    });
+    const before = snapshot(l1);
+    const root = path.join(dir, 'root');
+    const summary = await provision([l1], root, { batchSize: 64, concurrency: 2, strategy });
+    expect(diffSnapshots(before, snapshot(root))).toEqual([]);
+    expect(summary.bytes).toBe(270 * MiB + 5);
+    const blocks = (p: string) => Number(lstat(p).blocks);
+    expect(blocks(path.join(root, 'data/sparse'))).toBeLessThanOrEqual(blocks(path.join(l1, 'data/sparse')));
+  });
+
   it('keeps nanosecond times of files, directories and symlinks', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), {

@@ -21,6 +21,8 @@ export default function run(task: Task): TaskResult {
       return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap));
     case 'link':
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
+    case 'range':
+      return { deferred: [], ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.idmap) };
     case 'meta':
       return { bytes: 0, deferred: [], ...rebase(task.base, native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap)) };
   }
