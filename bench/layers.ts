@@ -1,9 +1,10 @@
 // Builds layer directories from a compact spec: the sample image, the
 // benchmark workloads and the test fixtures all use it. Node has no xattr,
 // mknod or nanosecond-time API, so those go through the native helper.
+
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { fixtures as native } from './native-fixtures.cjs';
 
 export type Time = [sec: number, nsec: number];
@@ -93,4 +94,3 @@ export function buildLayer(dir: string, spec: LayerSpec, rootMeta: NodeSpec = {}
   }
   return dir;
 }
-

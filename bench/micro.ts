@@ -26,27 +26,43 @@ export async function microBench(work: string): Promise<string> {
   };
   const bench = new Bench({ time: 1500, iterations: 20, warmupIterations: 3 });
   bench
-    .add('layercopy native copyEntries (owner, mode, xattrs, ns times)', () => {
-      const r = native.copyEntries(src, dst, '', rels, types, false);
-      if (r.failure) throw new Error(JSON.stringify(r.failure));
-    }, { beforeEach: fresh })
-    .add('fs.copyFileSync + lchownSync + chmodSync + utimesSync (µs times, no xattrs)', () => {
-      for (const rel of rels) {
-        const from = path.join(src, rel);
-        const to = path.join(dst, rel);
-        const st = fs.lstatSync(from);
-        fs.copyFileSync(from, to);
-        fs.lchownSync(to, st.uid, st.gid);
-        fs.chmodSync(to, st.mode & 0o7777);
-        fs.utimesSync(to, st.atime, st.mtime);
-      }
-    }, { beforeEach: fresh })
-    .add('fs.cpSync (Node\'s lib/internal/fs/cp; no owner, no xattrs)', () => {
-      fs.cpSync(src, dst, { recursive: true, preserveTimestamps: true, force: true });
-    }, { beforeEach: fresh })
-    .add('cp -a process (one spawn per iteration)', async () => {
-      await execa('cp', ['-aT', src, dst]);
-    }, { beforeEach: fresh });
+    .add(
+      'layercopy native copyEntries (owner, mode, xattrs, ns times)',
+      () => {
+        const r = native.copyEntries(src, dst, '', rels, types, false);
+        if (r.failure) throw new Error(JSON.stringify(r.failure));
+      },
+      { beforeEach: fresh },
+    )
+    .add(
+      'fs.copyFileSync + lchownSync + chmodSync + utimesSync (µs times, no xattrs)',
+      () => {
+        for (const rel of rels) {
+          const from = path.join(src, rel);
+          const to = path.join(dst, rel);
+          const st = fs.lstatSync(from);
+          fs.copyFileSync(from, to);
+          fs.lchownSync(to, st.uid, st.gid);
+          fs.chmodSync(to, st.mode & 0o7777);
+          fs.utimesSync(to, st.atime, st.mtime);
+        }
+      },
+      { beforeEach: fresh },
+    )
+    .add(
+      "fs.cpSync (Node's lib/internal/fs/cp; no owner, no xattrs)",
+      () => {
+        fs.cpSync(src, dst, { recursive: true, preserveTimestamps: true, force: true });
+      },
+      { beforeEach: fresh },
+    )
+    .add(
+      'cp -a process (one spawn per iteration)',
+      async () => {
+        await execa('cp', ['-aT', src, dst]);
+      },
+      { beforeEach: fresh },
+    );
   await bench.run();
   fs.rmSync(dst, { recursive: true, force: true });
   fs.rmSync(src, { recursive: true, force: true });

@@ -11,10 +11,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { performance } from 'node:perf_hooks';
-import { bench, CHILD, formatTable, runChild, type BenchReport } from '../src/bench.js';
+import { type BenchReport, bench, CHILD, formatTable, runChild } from '../src/bench.js';
 import { microBench } from './micro.js';
 import { chart, type Panel } from './svg.js';
 import { deepAndWide, largeFiles, multiLayerImage, smallFiles, type Workload } from './workloads.js';
@@ -83,7 +83,8 @@ interface Result {
 }
 
 function countFiles(dirs: string[]): { files: number; entries: number } {
-  let files = 0, entries = 0;
+  let files = 0,
+    entries = 0;
   const walk = (p: string) => {
     for (const d of fs.readdirSync(p, { withFileTypes: true })) {
       entries++;
@@ -121,7 +122,11 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
   const rootfs = path.join(scratch, 'rootfs');
   await runOne('layercopy (node, whole process)', ['node', CHILD, JSON.stringify({ method: 'layercopy', layers: work.layers, rootfs })]);
   await runOne('cp -aT per layer (node walk + cp -aT, the Mesos method)', ['node', CHILD, JSON.stringify({ method: 'seed', layers: work.layers, rootfs })]);
-  await runOne('node start only (layercopy with no work)', ['node', '-e', `import(${JSON.stringify(path.join(repo, 'dist/src/index.js'))}).then(async (m) => { const b = new m.CopyBackend(); await b.close(); })`]);
+  await runOne('node start only (layercopy with no work)', [
+    'node',
+    '-e',
+    `import(${JSON.stringify(path.join(repo, 'dist/src/index.js'))}).then(async (m) => { const b = new m.CopyBackend(); await b.close(); })`,
+  ]);
   await runOne('cp -a of layer 1 alone', ['cp', '-a', work.layers[0], rootfs]);
   const layer1 = countFiles([work.layers[0]]);
   const names = [...new Set(out.flatMap((o) => o.rows.slice(0, 14).map(([n]) => n)))];
@@ -136,7 +141,10 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
   ];
   const ours = out[0].total - out[2].total;
   const seed = out[1].total - out[2].total;
-  lines.push('', `Net of Node's own start (${out[2].total.toLocaleString('en-US')} syscalls), layercopy makes ${ours.toLocaleString('en-US')} syscalls: ${(ours / entries).toFixed(1)} per entry; cp -aT per layer ${seed.toLocaleString('en-US')}: ${(seed / entries).toFixed(1)} per entry plain \`cp -a\` of layer 1 alone (${layer1.entries.toLocaleString('en-US')} entries) makes ${(out[3].total / layer1.entries).toFixed(1)} per entry. Per regular file the copy step costs: openat ×2, fstat, copy_file_range, flistxattr, futimens, close ×2 (8), plus fchown/fchmod only when owner or mode differ from what open() gives; cp -a makes ~15 (openat ×2, newfstatat ×3–4, ioctl(FICLONE), fadvise, copy_file_range ×2, flistxattr, fgetxattr, fsetxattr, utimensat, close ×2).`);
+  lines.push(
+    '',
+    `Net of Node's own start (${out[2].total.toLocaleString('en-US')} syscalls), layercopy makes ${ours.toLocaleString('en-US')} syscalls: ${(ours / entries).toFixed(1)} per entry; cp -aT per layer ${seed.toLocaleString('en-US')}: ${(seed / entries).toFixed(1)} per entry plain \`cp -a\` of layer 1 alone (${layer1.entries.toLocaleString('en-US')} entries) makes ${(out[3].total / layer1.entries).toFixed(1)} per entry. Per regular file the copy step costs: openat ×2, fstat, copy_file_range, flistxattr, futimens, close ×2 (8), plus fchown/fchmod only when owner or mode differ from what open() gives; cp -a makes ~15 (openat ×2, newfstatat ×3–4, ioctl(FICLONE), fadvise, copy_file_range ×2, flistxattr, fgetxattr, fsetxattr, utimensat, close ×2).`,
+  );
   return lines.join('\n');
 }
 
@@ -161,13 +169,15 @@ async function millionStudy(target: Target): Promise<string> {
   }
   lines.push('| files (0–1 KB) | layercopy s | µs per file | peak RSS MB | cp -a s | µs per file | layercopy / cp -a |', '|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    lines.push(`| ${r.count.toLocaleString('en-US')} | ${(r.ms / 1000).toFixed(2)} | ${((r.ms * 1000) / r.count).toFixed(1)} | ${r.rss.toFixed(0)} | ${(r.cpMs / 1000).toFixed(2)} | ${((r.cpMs * 1000) / r.count).toFixed(1)} | ${(r.ms / r.cpMs).toFixed(2)} |`);
+    lines.push(
+      `| ${r.count.toLocaleString('en-US')} | ${(r.ms / 1000).toFixed(2)} | ${((r.ms * 1000) / r.count).toFixed(1)} | ${r.rss.toFixed(0)} | ${(r.cpMs / 1000).toFixed(2)} | ${((r.cpMs * 1000) / r.count).toFixed(1)} | ${(r.ms / r.cpMs).toFixed(2)} |`,
+    );
   }
   const [a, b] = rows;
   lines.push(
     '',
-    `One run each, tmpfs, default flags. Per-file time at ${b.count.toLocaleString('en-US')} is ${((b.ms / b.count) / (a.ms / a.count)).toFixed(2)}x that at ${a.count.toLocaleString('en-US')} for layercopy and ${((b.cpMs / b.count) / (a.cpMs / a.count)).toFixed(2)}x for cp -a on the same trees: the filesystem itself slows down with a million more inodes; relative to cp -a, layercopy's time stays proportional to the entries (${(a.ms / a.cpMs).toFixed(2)} → ${(b.ms / b.cpMs).toFixed(2)}).`,
-    `Peak RSS grows by ${(b.rss - a.rss).toFixed(0)} MB for ${((b.count - a.count) / 1000).toFixed(0)}k more files: the list of the layer's directories kept for the metadata pass after the barrier (here ${Math.round(b.count / 100 * 6 / 1000)}k directories, a few MB) and V8 heap headroom; nothing per file is kept.`,
+    `One run each, tmpfs, default flags. Per-file time at ${b.count.toLocaleString('en-US')} is ${(b.ms / b.count / (a.ms / a.count)).toFixed(2)}x that at ${a.count.toLocaleString('en-US')} for layercopy and ${(b.cpMs / b.count / (a.cpMs / a.count)).toFixed(2)}x for cp -a on the same trees: the filesystem itself slows down with a million more inodes; relative to cp -a, layercopy's time stays proportional to the entries (${(a.ms / a.cpMs).toFixed(2)} → ${(b.ms / b.cpMs).toFixed(2)}).`,
+    `Peak RSS grows by ${(b.rss - a.rss).toFixed(0)} MB for ${((b.count - a.count) / 1000).toFixed(0)}k more files: the list of the layer's directories kept for the metadata pass after the barrier (here ${Math.round(((b.count / 100) * 6) / 1000)}k directories, a few MB) and V8 heap headroom; nothing per file is kept.`,
   );
   return lines.join('\n');
 }
@@ -304,9 +314,16 @@ function write({ date, machine: machineText, runs, results, straceText, millionT
     '',
   ];
   for (const r of results) {
-    doc.push(`## ${r.workload.name} on ${r.target}`, '', r.workload.title + '.', '', formatTable(r.report), '');
+    doc.push(`## ${r.workload.name} on ${r.target}`, '', `${r.workload.title}.`, '', formatTable(r.report), '');
   }
-  doc.push('## The copy step alone', '', microText || 'not run', '', 'Why a native step: Node has no xattr, mknod or nanosecond-time API, and doing each step from JS costs a boundary crossing and a path lookup per call; the native batch opens each directory once and works relative to it.', '');
+  doc.push(
+    '## The copy step alone',
+    '',
+    microText || 'not run',
+    '',
+    'Why a native step: Node has no xattr, mknod or nanosecond-time API, and doing each step from JS costs a boundary crossing and a path lookup per call; the native batch opens each directory once and works relative to it.',
+    '',
+  );
   doc.push('## Syscalls', '', straceText || 'not run', '');
   doc.push('## Memory does not grow with layer size', '', millionText || 'not run', '');
   doc.push(

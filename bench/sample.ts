@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CopyBackend } from '../src/index.js';
 import { formatSummary } from '../src/cli.js';
+import { CopyBackend } from '../src/index.js';
 import { buildLayer } from './layers.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.sample');
@@ -21,7 +21,7 @@ export function buildSample(dir: string): string[] {
     'etc/os-release': 'NAME="Sample"\n',
     'etc/motd': 'welcome\n',
     'etc/cache/old.db': 'stale cache',
-    'lib': { symlink: 'usr/lib' },
+    lib: { symlink: 'usr/lib' },
     'usr/lib/libc.so.6': { symlink: 'libc-2.36.so' },
     'usr/lib/libc-2.36.so': 'libc',
     tmp: { dir: true, mode: 0o1777 },

@@ -11,13 +11,21 @@ const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#9467bd', '#8c564b'];
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 export function chart(panels: Panel[], caption: string): string {
-  const pw = 360, ph = 240, m = { l: 50, r: 20, t: 30, b: 40 };
+  const pw = 360,
+    ph = 240,
+    m = { l: 50, r: 20, t: 30, b: 40 };
   const cols = 2;
   const rows = Math.ceil(panels.length / cols);
-  const W = cols * pw, H = rows * ph + 30;
-  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="100%" height="100%" fill="white"/>`, `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(caption)}</text>`];
+  const W = cols * pw,
+    H = rows * ph + 30;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(caption)}</text>`,
+  ];
   panels.forEach((p, idx) => {
-    const ox = (idx % cols) * pw, oy = 30 + Math.floor(idx / cols) * ph;
+    const ox = (idx % cols) * pw,
+      oy = 30 + Math.floor(idx / cols) * ph;
     const xs = [...new Set([...p.series.values()].flat().map(([c]) => c))].sort((a, b) => a - b);
     const ys = [...[...p.series.values()].flat().map(([, s]) => s), ...p.refs.map((r) => r.seconds)];
     const ymax = Math.max(...ys) * 1.1;

@@ -97,7 +97,12 @@ export async function multiLayerImage(work: string, cache: string): Promise<Work
     fs.closeSync(fd);
   }
   fs.writeFileSync(path.join(l3, 'app/server.js'), 'console.log("hi")\n');
-  return { name: 'debian', title: `Debian minbase + packages layer (${whiteouts} whiteouts, ${docs.length} opaque dirs) + app layer (node_modules, 2 × 64 MB)`, layers: [l1, l2, l3], cpBaseline: false };
+  return {
+    name: 'debian',
+    title: `Debian minbase + packages layer (${whiteouts} whiteouts, ${docs.length} opaque dirs) + app layer (node_modules, 2 × 64 MB)`,
+    layers: [l1, l2, l3],
+    cpBaseline: false,
+  };
 }
 
 /**
@@ -117,7 +122,11 @@ async function overlayLayer(lowers: string[], upper: string, script: string): Pr
     await execa('mount', ['-t', 'proc', 'proc', path.join(merged, 'proc')]);
     try {
       fs.copyFileSync('/etc/resolv.conf', path.join(merged, 'etc/resolv.conf'));
-      await execa('chroot', [merged, 'sh', '-c', script], { env: { DEBIAN_FRONTEND: 'noninteractive', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, stdout: 'ignore', stderr: 'inherit' });
+      await execa('chroot', [merged, 'sh', '-c', script], {
+        env: { DEBIAN_FRONTEND: 'noninteractive', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        stdout: 'ignore',
+        stderr: 'inherit',
+      });
     } finally {
       await execa('umount', [path.join(merged, 'proc')]);
     }
@@ -161,11 +170,24 @@ export async function overlappingImage(cache: string): Promise<Workload> {
   if (!fs.existsSync(path.join(dir, '.complete'))) {
     fs.rmSync(dir, { recursive: true, force: true });
     await overlayLayer(layers.slice(0, 1), layers[1], 'apt-get update && apt-get install -y --no-install-recommends python3 perl git curl ca-certificates');
-    await overlayLayer(layers.slice(0, 2), layers[2], 'apt-get install -y --reinstall python3 python3.11 libpython3.11-stdlib libpython3.11-minimal perl perl-modules-5.36 libperl5.36 git git-man curl coreutils libc6 libc-bin bash dpkg apt');
-    await overlayLayer(layers.slice(0, 3), layers[3], 'apt-get purge -y git git-man && apt-get autoremove -y && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*');
+    await overlayLayer(
+      layers.slice(0, 2),
+      layers[2],
+      'apt-get install -y --reinstall python3 python3.11 libpython3.11-stdlib libpython3.11-minimal perl perl-modules-5.36 libperl5.36 git git-man curl coreutils libc6 libc-bin bash dpkg apt',
+    );
+    await overlayLayer(
+      layers.slice(0, 3),
+      layers[3],
+      'apt-get purge -y git git-man && apt-get autoremove -y && apt-get clean && rm -rf /var/lib/apt/lists/* /usr/share/doc/* /usr/share/man/* /usr/share/locale/*',
+    );
     fs.writeFileSync(path.join(dir, '.complete'), '');
   }
-  return { name: 'overlapping', title: 'Debian minbase + python3/perl/git/curl + reinstall/upgrade of those + purge git, apt clean, no docs (real apt layers)', layers, cpBaseline: false };
+  return {
+    name: 'overlapping',
+    title: 'Debian minbase + python3/perl/git/curl + reinstall/upgrade of those + purge git, apt clean, no docs (real apt layers)',
+    layers,
+    cpBaseline: false,
+  };
 }
 
 /** Workload 2 (and the 1M-file layer): many small files of 0–4 KB in a node_modules-like shape. */

@@ -46,15 +46,19 @@ static builder b_new(napi_env env) {
 
 static void b_val(builder *b, const char *k, napi_value v) {
   napi_env env = b->env;
-  if (b->ok && v) b->ok = NAPI_OK(napi_set_named_property(env, b->obj, k, v));
-  else if (!v) b->ok = 0;
+  if (b->ok && v)
+    b->ok = NAPI_OK(napi_set_named_property(env, b->obj, k, v));
+  else if (!v)
+    b->ok = 0;
 }
 
 static void b_num(builder *b, const char *k, double d) {
   napi_env env = b->env;
   napi_value v = NULL;
-  if (b->ok && NAPI_OK(napi_create_double(env, d, &v))) b_val(b, k, v);
-  else b->ok = 0;
+  if (b->ok && NAPI_OK(napi_create_double(env, d, &v)))
+    b_val(b, k, v);
+  else
+    b->ok = 0;
 }
 
 // latin1: names and paths are bytes; NULL strings are left out.
@@ -62,8 +66,10 @@ static void b_str(builder *b, const char *k, const char *s) {
   napi_env env = b->env;
   napi_value v = NULL;
   if (!s) return;
-  if (b->ok && NAPI_OK(napi_create_string_latin1(env, s, NAPI_AUTO_LENGTH, &v))) b_val(b, k, v);
-  else b->ok = 0;
+  if (b->ok && NAPI_OK(napi_create_string_latin1(env, s, NAPI_AUTO_LENGTH, &v)))
+    b_val(b, k, v);
+  else
+    b->ok = 0;
 }
 
 static napi_value b_done(builder *b) { return b->ok ? b->obj : NULL; }
@@ -230,11 +236,12 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
       done++;
     } else {
       char k[64];
-      if (r == COPY_DEFER_LINKED) snprintf(k, sizeof k, "%c:%llu:%llu", key.type, (unsigned long long)key.dev, (unsigned long long)key.ino);
-      else snprintf(k, sizeof k, "large:%llu", (unsigned long long)key.size);
+      if (r == COPY_DEFER_LINKED)
+        snprintf(k, sizeof k, "%c:%llu:%llu", key.type, (unsigned long long)key.dev, (unsigned long long)key.ino);
+      else
+        snprintf(k, sizeof k, "large:%llu", (unsigned long long)key.size);
       napi_value rv, kv;
-      if (!NAPI_OK(napi_create_string_latin1(env, rels[i], NAPI_AUTO_LENGTH, &rv)) ||
-          !NAPI_OK(napi_create_string_latin1(env, k, NAPI_AUTO_LENGTH, &kv)) ||
+      if (!NAPI_OK(napi_create_string_latin1(env, rels[i], NAPI_AUTO_LENGTH, &rv)) || !NAPI_OK(napi_create_string_latin1(env, k, NAPI_AUTO_LENGTH, &kv)) ||
           !NAPI_OK(napi_set_element(env, deferred, ndef++, rv)) || !NAPI_OK(napi_set_element(env, deferred, ndef++, kv))) {
         failed = 2;
       }
@@ -288,8 +295,10 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
       break;
     }
     int is_root = base[0] == '\0' && (rels[i][0] == '\0' || strcmp(rels[i], ".") == 0);
-    if (dir_meta(&c, rels[i], keep_root && is_root, &f) != 0) failed = 1;
-    else done++;
+    if (dir_meta(&c, rels[i], keep_root && is_root, &f) != 0)
+      failed = 1;
+    else
+      done++;
   }
   builder b = b_new(env);
   b_num(&b, "done", done);
@@ -359,8 +368,10 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
   if (!have_ctx || copy_ctx_init(&c, -1, dst, NULL, NULL, &f) != 0) failed = 1;
   pc_init(&other, dst, O_PATH);
   for (uint32_t i = 0; i + 1 < n && !failed; i += 2) {
-    if (link_entry(&c, &other, rels[i], rels[i + 1], &f) != 0) failed = 1;
-    else done++;
+    if (link_entry(&c, &other, rels[i], rels[i + 1], &f) != 0)
+      failed = 1;
+    else
+      done++;
   }
   builder b = b_new(env);
   b_num(&b, "done", done);
@@ -386,8 +397,10 @@ static napi_value list_dir_js(napi_env env, napi_callback_info info) {
   int rc = root < 0 ? -1 : list_dir(root, rel, 0, &l, &f);
   builder b = b_new(env);
   if (rc != 0) {
-    if (f.syscall) b_val(&b, "failure", failure_value(env, &f));
-    else b.ok = 0;
+    if (f.syscall)
+      b_val(&b, "failure", failure_value(env, &f));
+    else
+      b.ok = 0;
   } else if (NAPI_OK(napi_create_array_with_length(env, l.count, &names))) {
     const char *p = l.names;
     for (size_t i = 0; i < l.count && b.ok; i++) {
@@ -508,18 +521,18 @@ static napi_value shutdown_js(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   lc_init_process();
   napi_property_descriptor props[] = {
-    {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
-    {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
-    {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
-    {"copyRange", NULL, copy_range_js, NULL, NULL, NULL, napi_default, NULL},
-    {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
-    {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
-    {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
-    {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
-    {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
-    {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
-    {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
-    {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
+      {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"copyRange", NULL, copy_range_js, NULL, NULL, NULL, napi_default, NULL},
+      {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
+      {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
+      {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
+      {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
+      {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
+      {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
+      {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
+      {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
   return exports;

@@ -26,12 +26,12 @@ typedef struct {
 } failure;
 
 // Layercopy conditions (failure.code).
-#define CODE_SRC_CHANGED "ESRCCHANGED"   // the layer entry changed type or shrank
-#define CODE_CANCELED "ECANCELED"        // the provision was aborted
-#define CODE_MOUNT "EMOUNTPOINT"         // removal met another filesystem and left it
-#define CODE_NO_OPENAT2 "ENOOPENAT2"     // kernel without openat2 (Linux < 5.6)
-#define CODE_UNMAPPED_UID "EUNMAPPEDUID" // an owner outside every uid range of the ID map (failure.id)
-#define CODE_UNMAPPED_GID "EUNMAPPEDGID" // the same for a gid
+#define CODE_SRC_CHANGED "ESRCCHANGED"    // the layer entry changed type or shrank
+#define CODE_CANCELED "ECANCELED"         // the provision was aborted
+#define CODE_MOUNT "EMOUNTPOINT"          // removal met another filesystem and left it
+#define CODE_NO_OPENAT2 "ENOOPENAT2"      // kernel without openat2 (Linux < 5.6)
+#define CODE_UNMAPPED_UID "EUNMAPPEDUID"  // an owner outside every uid range of the ID map (failure.id)
+#define CODE_UNMAPPED_GID "EUNMAPPEDGID"  // the same for a gid
 
 void fail_errno(failure *f, int err, const char *syscall, int side, const char *rel);
 void fail_code(failure *f, const char *code, const char *syscall, int side, const char *rel);

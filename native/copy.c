@@ -88,8 +88,10 @@ static mode_t chown_entry(const copy_ctx *c, int dir, const char *name, int fd, 
     fail_errno(f, errno, fd >= 0 ? "fchown" : "fchownat", 1, rel);
     return (mode_t)-1;
   }
-  if (fd >= 0) (void)fchown(fd, (uid_t)-1, gid);
-  else (void)fchownat(dir, name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW);
+  if (fd >= 0)
+    (void)fchown(fd, (uid_t)-1, gid);
+  else
+    (void)fchownat(dir, name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW);
   return mode & ~(mode_t)(S_ISUID | S_ISGID);
 }
 
@@ -184,13 +186,20 @@ static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failu
 
 static int type_matches(char type, mode_t m) {
   switch (type) {
-    case 'f': return S_ISREG(m);
-    case 'l': return S_ISLNK(m);
-    case 'c': return S_ISCHR(m);
-    case 'b': return S_ISBLK(m);
-    case 'p': return S_ISFIFO(m);
-    case 's': return S_ISSOCK(m);
-    default: return 0;
+    case 'f':
+      return S_ISREG(m);
+    case 'l':
+      return S_ISLNK(m);
+    case 'c':
+      return S_ISCHR(m);
+    case 'b':
+      return S_ISBLK(m);
+    case 'p':
+      return S_ISFIFO(m);
+    case 's':
+      return S_ISSOCK(m);
+    default:
+      return 0;
   }
 }
 
@@ -244,8 +253,10 @@ static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f
   int sfd = openat(sdir, name, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = openat(sdir, name, flags);
   if (sfd < 0) {
-    if (errno == ELOOP) fail_code(f, CODE_SRC_CHANGED, "open", 0, rel);
-    else fail_errno(f, errno, "open", 0, rel);
+    if (errno == ELOOP)
+      fail_code(f, CODE_SRC_CHANGED, "open", 0, rel);
+    else
+      fail_errno(f, errno, "open", 0, rel);
     return -1;
   }
   if (lc_fstat(sfd, st) != 0) {

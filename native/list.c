@@ -24,14 +24,22 @@ char mode_letter(mode_t m) {
 
 static char dtype_letter(unsigned char t) {
   switch (t) {
-    case DT_REG: return 'f';
-    case DT_DIR: return 'd';
-    case DT_LNK: return 'l';
-    case DT_CHR: return 'c';
-    case DT_BLK: return 'b';
-    case DT_FIFO: return 'p';
-    case DT_SOCK: return 's';
-    default: return '?';
+    case DT_REG:
+      return 'f';
+    case DT_DIR:
+      return 'd';
+    case DT_LNK:
+      return 'l';
+    case DT_CHR:
+      return 'c';
+    case DT_BLK:
+      return 'b';
+    case DT_FIFO:
+      return 'p';
+    case DT_SOCK:
+      return 's';
+    default:
+      return '?';
   }
 }
 

@@ -4,9 +4,9 @@
 #include "common.h"
 
 typedef struct {
-  char *names;     // NUL-separated
+  char *names;  // NUL-separated
   size_t names_len;
-  char *types;     // one letter per name: f d l c b p s, '?' unknown
+  char *types;  // one letter per name: f d l c b p s, '?' unknown
   size_t count;
 } listing;
 

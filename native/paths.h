@@ -19,9 +19,9 @@ typedef struct {
   int root_fd;
   int dir_fd;
   char *dir_rel;
-  int dir_flags;        // O_PATH (sources) or O_RDONLY (rootfs: fgetxattr needs a real fd)
-  gid_t new_gid;        // group a file created here gets (setgid dirs pass theirs on)
-  int default_acl;      // -1 unknown, else whether the dir has a default ACL
+  int dir_flags;    // O_PATH (sources) or O_RDONLY (rootfs: fgetxattr needs a real fd)
+  gid_t new_gid;    // group a file created here gets (setgid dirs pass theirs on)
+  int default_acl;  // -1 unknown, else whether the dir has a default ACL
 } parent_cache;
 
 void pc_init(parent_cache *pc, int root_fd, int dir_flags);

@@ -21,13 +21,13 @@
 #define KEEP_FDS 32
 
 typedef struct {
-  char *name;     // in the parent (NULL for the top)
+  char *name;  // in the parent (NULL for the top)
   dev_t dev;
   ino_t ino;
-  int fd;         // -1 when closed to bound the fds in use
+  int fd;  // -1 when closed to bound the fds in use
   int listed;
-  int kept;       // something below stays (a mount): the directory cannot go
-  char **subdirs; // found while listing, still to visit
+  int kept;        // something below stays (a mount): the directory cannot go
+  char **subdirs;  // found while listing, still to visit
   size_t nsub, capsub;
 } frame;
 
@@ -35,7 +35,7 @@ typedef struct {
   frame *v;
   size_t n, cap;
   int open_fds;
-  dev_t dev;      // the filesystem of the top: nothing on another is entered
+  dev_t dev;  // the filesystem of the top: nothing on another is entered
   int mounts;
   failure *f;
   const int32_t *cancel;
@@ -266,7 +266,8 @@ static int step(walk *w, int force_writable) {
   if (kept) {
     parent->kept = 1;
   } else {
-    if (parent->fd < 0 && reopen(w, i - 1) != 0) rc = -1;
+    if (parent->fd < 0 && reopen(w, i - 1) != 0)
+      rc = -1;
     else if (unlinkat(w->v[i - 1].fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
       fail_errno(w->f, errno, "rmdir", 1, NULL);
       rc = -1;
@@ -284,8 +285,10 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
   }
   int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
-    if (errno == ENOTDIR || errno == ELOOP) fail_errno(f, EPERM, "unlink", 1, NULL);
-    else fail_errno(f, errno, "open", 1, NULL);
+    if (errno == ENOTDIR || errno == ELOOP)
+      fail_errno(f, EPERM, "unlink", 1, NULL);
+    else
+      fail_errno(f, errno, "open", 1, NULL);
     return -1;
   }
   struct stat st;

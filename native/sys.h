@@ -24,7 +24,9 @@
 static inline int lc_fstat(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
 static inline int lc_fstatat(int dir, const char *name, struct stat *st, int flags) { return (int)syscall(SYS_newfstatat, dir, name, st, flags); }
 static inline int lc_mknodat(int dir, const char *name, mode_t mode, dev_t dev) { return (int)syscall(SYS_mknodat, dir, name, mode, dev); }
-static inline int lc_statx(int dir, const char *name, int flags, unsigned mask, struct statx *sx) { return (int)syscall(SYS_statx, dir, name, flags, mask, sx); }
+static inline int lc_statx(int dir, const char *name, int flags, unsigned mask, struct statx *sx) {
+  return (int)syscall(SYS_statx, dir, name, flags, mask, sx);
+}
 static inline int lc_renameat2(int from_dir, const char *from, int to_dir, const char *to, unsigned flags) {
   return (int)syscall(SYS_renameat2, from_dir, from, to_dir, to, flags);
 }

@@ -1,4 +1,4 @@
-import { inlineBudget, type InlineBudget, type LayerTasks } from './dispatch.js';
+import { type InlineBudget, inlineBudget, type LayerTasks } from './dispatch.js';
 import type { LayerContext } from './errors.js';
 import type { CancelFlag, CopyResult } from './native.cjs';
 import type { Progress, ResolvedProvisionOptions } from './options.js';
@@ -121,15 +121,20 @@ export class Batcher {
     this.#names = [];
     this.#types = '';
     const layer = this.#layer;
-    await this.#tasks.submit(task, 'copy', (r: CopyResult) => {
-      this.#p.count(layer, r.done, r.bytes);
-      for (let i = 0; i < r.deferred.length; i += 2) {
-        const key = `${layer}|${r.deferred[i + 1]}`;
-        const group = this.#deferred.get(key);
-        if (group) group.push(r.deferred[i]);
-        else this.#deferred.set(key, [r.deferred[i]]);
-      }
-    }, this.#p.contexts[layer]);
+    await this.#tasks.submit(
+      task,
+      'copy',
+      (r: CopyResult) => {
+        this.#p.count(layer, r.done, r.bytes);
+        for (let i = 0; i < r.deferred.length; i += 2) {
+          const key = `${layer}|${r.deferred[i + 1]}`;
+          const group = this.#deferred.get(key);
+          if (group) group.push(r.deferred[i]);
+          else this.#deferred.set(key, [r.deferred[i]]);
+        }
+      },
+      this.#p.contexts[layer],
+    );
   }
 }
 
@@ -193,13 +198,18 @@ export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred
   for (let i = 0; i < pairs.length && !tasks.stopped; i += batchSize) {
     const chunk = pairs.slice(i, i + batchSize);
     const rels = chunk.flatMap((x) => [x.existing, x.name]);
-    await tasks.submit({ op: 'link', dst: p.staging.fd, rels }, 'hardlink', (r) => {
-      // Links are counted for the layer of each pair; a chunk failing part way counts what was done.
-      for (let j = 0; j < r.done; j++) {
-        p.count(chunk[j].layer, 1, 0);
-        p.perLayer[chunk[j].layer].hardlinks++;
-      }
-    }, p.contexts[chunk[0].layer]);
+    await tasks.submit(
+      { op: 'link', dst: p.staging.fd, rels },
+      'hardlink',
+      (r) => {
+        // Links are counted for the layer of each pair; a chunk failing part way counts what was done.
+        for (let j = 0; j < r.done; j++) {
+          p.count(chunk[j].layer, 1, 0);
+          p.perLayer[chunk[j].layer].hardlinks++;
+        }
+      },
+      p.contexts[chunk[0].layer],
+    );
   }
   await tasks.barrier();
 }
@@ -207,7 +217,16 @@ export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred
 /** Big files in ranges: create each (barrier), copy every range on any worker (barrier), then its metadata. */
 async function rangedCopies(p: Provisioning, tasks: LayerTasks, files: { layer: number; rel: string; size: number }[]): Promise<void> {
   const task = (f: { layer: number; rel: string; size: number }, phase: 0 | 1 | 2, offset = 0, length = 0): Task => ({
-    op: 'range', src: p.layerFds[f.layer], dst: p.staging.fd, rel: f.rel, phase, offset, length, size: f.size, cancel: p.cancel, idmap: p.opts.idMap,
+    op: 'range',
+    src: p.layerFds[f.layer],
+    dst: p.staging.fd,
+    rel: f.rel,
+    phase,
+    offset,
+    length,
+    size: f.size,
+    cancel: p.cancel,
+    idmap: p.opts.idMap,
   });
   for (const f of files) if (!tasks.stopped) await tasks.submit(task(f, 0), 'copy', undefined, p.contexts[f.layer]);
   await tasks.barrier();
@@ -235,7 +254,12 @@ export async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: Di
     let base = indices[0];
     for (let j = 1; j < indices.length; j++) base = dirs.common(base, indices[j]);
     const rels = indices.map((j) => dirs.relFrom(j, base));
-    await tasks.submit({ op: 'meta', src: p.layerFds[layer], dst: p.staging.fd, base: dirs.rel(base), rels, keepRootMode: true, cancel: p.cancel, idmap: p.opts.idMap }, 'set directory metadata', undefined, p.contexts[layer]);
+    await tasks.submit(
+      { op: 'meta', src: p.layerFds[layer], dst: p.staging.fd, base: dirs.rel(base), rels, keepRootMode: true, cancel: p.cancel, idmap: p.opts.idMap },
+      'set directory metadata',
+      undefined,
+      p.contexts[layer],
+    );
   };
   for (let i = 0; i < dirs.size && !tasks.stopped; i++) {
     const layer = layerOf(i);

@@ -1,9 +1,11 @@
-import { destroy, type DestroyResult } from './destroy.js';
+import { type DestroyResult, destroy } from './destroy.js';
+
 export { native } from './native.cjs';
+
 import { LayercopyError } from './errors.js';
-import { validatePoolOptions, type PoolOptions, type ProvisionOptions } from './options.js';
+import { type PoolOptions, type ProvisionOptions, validatePoolOptions } from './options.js';
 import { Pool } from './pool.js';
-import { provisionWith, type ProvisionSummary } from './provision.js';
+import { type ProvisionSummary, provisionWith } from './provision.js';
 
 /**
  * Owns one worker pool shared by any number of concurrent provisions (each

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { ChildRequest, ChildResult } from './bench-child.js';
 import { intList, positiveInt, UsageError } from './args.js';
+import type { ChildRequest, ChildResult } from './bench-child.js';
+import { destroy } from './destroy.js';
 import { resolveInputs } from './inputs.js';
 import { DEFAULT_BATCH_SIZE, defaultConcurrency, STRATEGIES, type Strategy } from './options.js';
-import { destroy } from './destroy.js';
 
 /** The script that runs one timed provision in a process of its own. */
 export const CHILD = fileURLToPath(new URL('./bench-child.js', import.meta.url));
@@ -69,7 +69,11 @@ const median = (xs: number[]) => {
 
 export function filesystemOf(dir: string): string {
   try {
-    const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const mounts = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
     const real = fs.realpathSync(dir);
     let best = ['', '/', 'unknown'];
     for (const m of mounts) {
@@ -152,7 +156,14 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           await execa('cp', ['-a', finalTree, rootfs]);
           ms = proc = performance.now() - start;
         } else {
-          const r = await runChild({ method: config.method, layers: options.layers, rootfs, concurrency: config.concurrency, batchSize: config.batchSize, strategy: config.strategy });
+          const r = await runChild({
+            method: config.method,
+            layers: options.layers,
+            rootfs,
+            concurrency: config.concurrency,
+            batchSize: config.batchSize,
+            strategy: config.strategy,
+          });
           ms = r.ms;
           proc = r.processMs;
           if (config.method === 'layercopy') samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
@@ -216,7 +227,7 @@ export function formatTable(report: BenchReport): string {
   }
   lines.push(
     '',
-    'Ratios: layercopy\'s whole process (Node start included) over the baselines\' own time.',
+    "Ratios: layercopy's whole process (Node start included) over the baselines' own time.",
     `best flags: --strategy ${report.best.strategy} --concurrency ${report.best.concurrency} --batch-size ${report.best.batchSize} (${(report.best.processMedianMs / 1000).toFixed(3)} s, ${f2(report.best.ratioToSeed)}x cp -aT per layer, ${f2(report.best.ratioToCp)}x cp -a of the final tree)`,
   );
   return lines.join('\n');
@@ -229,7 +240,11 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   if (args.length < 1) throw new UsageError('bench needs at least one LAYER');
   const runs = positiveInt('--runs', values.runs, 5)!;
   const cpus = defaultConcurrency();
-  const concurrency = intList('--concurrency', values.concurrency, [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b));
+  const concurrency = intList(
+    '--concurrency',
+    values.concurrency,
+    [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
+  );
   const batchSize = intList('--batch-size', values['batch-size'], [64, DEFAULT_BATCH_SIZE, 1024]);
   let layers: string[];
   try {

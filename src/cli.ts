@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { intList, positiveInt, UsageError } from './args.js';
+import { positiveInt, UsageError } from './args.js';
 import type { LayercopyError } from './errors.js';
-import { STRATEGIES, validateIdMap, type IdMap, type Progress, type Strategy } from './options.js';
+import { type IdMap, type Progress, STRATEGIES, type Strategy, validateIdMap } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
 const USAGE = `Usage:
@@ -43,6 +43,7 @@ Reference: docs/cli.md and docs/errors.md in the package.`;
  * \t, \e, \xHH), as GNU tools quote them; --json output is left alone.
  */
 export function escapeForTerminal(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
     const code = c.charCodeAt(0);
     if (c === '\n') return '\\n';
@@ -109,29 +110,37 @@ function progressLine(): { update(p: Progress): void; done(): void } {
 
 /** Runs the CLI; returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCli>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        concurrency: { type: 'string' },
-        'batch-size': { type: 'string' },
-        strategy: { type: 'string' },
-        'uid-map': { type: 'string', multiple: true },
-        'gid-map': { type: 'string', multiple: true },
-        runs: { type: 'string' },
-        scratch: { type: 'string' },
-        json: { type: 'boolean' },
-        quiet: { type: 'boolean', short: 'q' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'V' },
-      },
-    });
+    parsed = parseCli(argv);
   } catch (error) {
     return usageError((error as Error).message, argv.includes('--json'));
   }
+  return run(parsed);
+}
+
+function parseCli(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
+      strategy: { type: 'string' },
+      'uid-map': { type: 'string', multiple: true },
+      'gid-map': { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      scratch: { type: 'string' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
+    },
+  });
+}
+
+async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   const { values, positionals } = parsed;
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);

@@ -1,5 +1,5 @@
 import type PQueue from 'p-queue';
-import { abortError, fromFailure, LayercopyError, type LayerContext } from './errors.js';
+import { abortError, fromFailure, type LayerContext, LayercopyError } from './errors.js';
 import type { CopyResult } from './native.cjs';
 import type { Pool, Task } from './pool.js';
 

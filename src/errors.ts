@@ -4,13 +4,77 @@ import { displayPath } from './paths.js';
 
 /** errno names a failed system call reports as its code (Linux, as libuv names them, plus a few libuv lacks). */
 export const SYSTEM_ERROR_CODES = [
-  'E2BIG', 'EACCES', 'EADDRINUSE', 'EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EAGAIN', 'EALREADY', 'EBADF', 'EBUSY', 'ECANCELED',
-  'ECHARSET', 'ECONNABORTED', 'ECONNREFUSED', 'ECONNRESET', 'EDESTADDRREQ', 'EDQUOT', 'EEXIST', 'EFAULT', 'EFBIG', 'EFTYPE',
-  'EHOSTDOWN', 'EHOSTUNREACH', 'EILSEQ', 'EINTR', 'EINVAL', 'EIO', 'EISCONN', 'EISDIR', 'ELOOP', 'EMFILE', 'EMLINK',
-  'EMSGSIZE', 'ENAMETOOLONG', 'ENETDOWN', 'ENETUNREACH', 'ENFILE', 'ENOBUFS', 'ENODATA', 'ENODEV', 'ENOENT', 'ENOMEM',
-  'ENONET', 'ENOPROTOOPT', 'ENOSPC', 'ENOSYS', 'ENOTCONN', 'ENOTDIR', 'ENOTEMPTY', 'ENOTSOCK', 'ENOTSUP', 'ENOTTY', 'ENXIO',
-  'EOF', 'EOVERFLOW', 'EPERM', 'EPIPE', 'EPROTO', 'EPROTONOSUPPORT', 'EPROTOTYPE', 'ERANGE', 'EREMOTEIO', 'EROFS',
-  'ESHUTDOWN', 'ESOCKTNOSUPPORT', 'ESPIPE', 'ESRCH', 'ESTALE', 'ETIMEDOUT', 'ETXTBSY', 'EUNATCH', 'EXDEV',
+  'E2BIG',
+  'EACCES',
+  'EADDRINUSE',
+  'EADDRNOTAVAIL',
+  'EAFNOSUPPORT',
+  'EAGAIN',
+  'EALREADY',
+  'EBADF',
+  'EBUSY',
+  'ECANCELED',
+  'ECHARSET',
+  'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EDESTADDRREQ',
+  'EDQUOT',
+  'EEXIST',
+  'EFAULT',
+  'EFBIG',
+  'EFTYPE',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'EILSEQ',
+  'EINTR',
+  'EINVAL',
+  'EIO',
+  'EISCONN',
+  'EISDIR',
+  'ELOOP',
+  'EMFILE',
+  'EMLINK',
+  'EMSGSIZE',
+  'ENAMETOOLONG',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'ENFILE',
+  'ENOBUFS',
+  'ENODATA',
+  'ENODEV',
+  'ENOENT',
+  'ENOMEM',
+  'ENONET',
+  'ENOPROTOOPT',
+  'ENOSPC',
+  'ENOSYS',
+  'ENOTCONN',
+  'ENOTDIR',
+  'ENOTEMPTY',
+  'ENOTSOCK',
+  'ENOTSUP',
+  'ENOTTY',
+  'ENXIO',
+  'EOF',
+  'EOVERFLOW',
+  'EPERM',
+  'EPIPE',
+  'EPROTO',
+  'EPROTONOSUPPORT',
+  'EPROTOTYPE',
+  'ERANGE',
+  'EREMOTEIO',
+  'EROFS',
+  'ESHUTDOWN',
+  'ESOCKTNOSUPPORT',
+  'ESPIPE',
+  'ESRCH',
+  'ESTALE',
+  'ETIMEDOUT',
+  'ETXTBSY',
+  'EUNATCH',
+  'EXDEV',
 ] as const;
 export type SystemErrorCode = (typeof SYSTEM_ERROR_CODES)[number];
 
@@ -118,10 +182,13 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
     });
   }
   if (f.errno === 0 && f.code === 'ESRCCHANGED') {
-    return new LayercopyError(
-      `${layerLabel(ctx)}: ${operation} ${where}: the source changed while it was being copied (${f.syscall})`,
-      { code: 'ERR_SOURCE_CHANGED', layer: ctx.layer, layerIndex: ctx.layerIndex, path: where, syscall: f.syscall },
-    );
+    return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: the source changed while it was being copied (${f.syscall})`, {
+      code: 'ERR_SOURCE_CHANGED',
+      layer: ctx.layer,
+      layerIndex: ctx.layerIndex,
+      path: where,
+      syscall: f.syscall,
+    });
   }
   const [name, description] = systemError(f.errno);
   const cause = Object.assign(new Error(`${f.syscall} ${where}: ${name} (${description})`), {
@@ -141,12 +208,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
   });
 }
 
-export function layerError(
-  ctx: LayerContext,
-  rel: string,
-  code: LayercopyCode,
-  what: string,
-): LayercopyError {
+export function layerError(ctx: LayerContext, rel: string, code: LayercopyCode, what: string): LayercopyError {
   const where = displayPath(ctx.layer, rel);
   return new LayercopyError(`${layerLabel(ctx)}: ${where}: ${what}`, {
     code,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LayercopyError, type LayercopyCode } from './errors.js';
+import { type LayercopyCode, LayercopyError } from './errors.js';
 
 export interface ResolvedInputs {
   layers: string[];

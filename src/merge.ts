@@ -1,7 +1,7 @@
 import type { LayerContext } from './errors.js';
 import { fromFailure } from './errors.js';
 import { native, type Root } from './native.cjs';
-import { DirTable, isMarker, isOpaqueMarker, validateListing, whiteoutTarget, type EntryType, type Listing } from './plan.js';
+import { type DirTable, type EntryType, isMarker, isOpaqueMarker, type Listing, validateListing, whiteoutTarget } from './plan.js';
 
 /**
  * The merged plan (strategy 'merged', the default): the image is walked

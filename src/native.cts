@@ -57,7 +57,17 @@ export interface Native {
    * One big file by several workers: phase 0 creates rel at its full size,
    * 1 copies [offset, offset+length), 2 sets owner, mode, xattrs and times.
    */
-  copyRange(src: Root, dst: Root, rel: string, phase: 0 | 1 | 2, offset: number, length: number, size: number, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; bytes: number; failure?: NativeFailure };
+  copyRange(
+    src: Root,
+    dst: Root,
+    rel: string,
+    phase: 0 | 1 | 2,
+    offset: number,
+    length: number,
+    size: number,
+    cancel?: CancelFlag,
+    idmap?: NativeIdMap,
+  ): { done: number; bytes: number; failure?: NativeFailure };
   listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
   makeDir(root: Root, rel: string): NativeFailure | null;
@@ -84,7 +94,9 @@ function load(): Native {
     return require('node-gyp-build')(require('node:path').join(__dirname, '..', '..'));
   } catch (error) {
     const failure = Object.assign(
-      new Error(`layercopy's native helper could not be loaded (${(error as Error).message.split('\n')[0]}): rebuild it with \`npm rebuild layercopy\` (needs python3, make and a C compiler)`),
+      new Error(
+        `layercopy's native helper could not be loaded (${(error as Error).message.split('\n')[0]}): rebuild it with \`npm rebuild layercopy\` (needs python3, make and a C compiler)`,
+      ),
       { code: 'ERR_NATIVE_HELPER', cause: error },
     );
     return new Proxy({} as Native, {

@@ -121,7 +121,13 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
       code: 'ERR_INVALID_OPTION',
     });
   }
-  return { strategy: options.strategy ?? 'merged', idMap: validateIdMap(options.idMap), batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE, signal: options.signal, onProgress: options.onProgress };
+  return {
+    strategy: options.strategy ?? 'merged',
+    idMap: validateIdMap(options.idMap),
+    batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  };
 }
 
 const U32 = 2 ** 32;

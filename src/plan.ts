@@ -1,6 +1,5 @@
-import { layerError, type LayerContext } from './errors.js';
+import { fromFailure, type LayerContext, layerError } from './errors.js';
 import { native, type Root } from './native.cjs';
-import { fromFailure } from './errors.js';
 import { joinRel } from './paths.js';
 
 /** Entry type letters shared with the native step: f d l c b p s, '?' unknown. */

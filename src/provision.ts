@@ -1,14 +1,14 @@
 import fs from 'node:fs';
-import { Provisioning, type LayerSummary, type Timings } from './apply.js';
+import { type LayerSummary, Provisioning, type Timings } from './apply.js';
 import { abortError, asLayercopyError, errnoCode, LayercopyError } from './errors.js';
 import { resolveInputs } from './inputs.js';
 import { applyLayered } from './layered.js';
 import { applyMerged } from './merged.js';
-import { native, type CancelFlag } from './native.cjs';
-import { validateProvisionOptions, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy } from './options.js';
+import { type CancelFlag, native } from './native.cjs';
+import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './options.js';
 import type { Pool } from './pool.js';
 import { removeInWorker } from './remove.js';
-import { commit, createStaging, openParent, staleStagings, type Staging } from './staging.js';
+import { commit, createStaging, openParent, type Staging, staleStagings } from './staging.js';
 
 export type { LayerSummary } from './apply.js';
 
@@ -64,12 +64,7 @@ function openLayers(layers: string[]): number[] {
 }
 
 /** Provisions ROOTFS from LAYERS using an existing pool (see CopyBackend). */
-export async function provisionWith(
-  pool: Pool,
-  layers: readonly string[],
-  rootfs: string,
-  options: ProvisionOptions = {},
-): Promise<ProvisionSummary> {
+export async function provisionWith(pool: Pool, layers: readonly string[], rootfs: string, options: ProvisionOptions = {}): Promise<ProvisionSummary> {
   try {
     return await provisionChecked(pool, layers, rootfs, options);
   } catch (error) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, LayercopyError, systemError } from './errors.js';
-import { native, type CancelFlag, type NativeFailure } from './native.cjs';
+import { type CancelFlag, type NativeFailure, native } from './native.cjs';
 import { displayPath } from './paths.js';
 
 // The rootfs is assembled in a sibling directory named
@@ -17,7 +17,9 @@ const bytes = (s: string) => Buffer.from(s).toString('latin1');
 export function stagingName(rootfs: string): string {
   // Uniqueness, not secrecy: the directory is made with mkdirat (an existing
   // name fails) and is 0700. Loading a crypto module cost 2-3 ms of startup.
-  const random = Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
+  const random = Math.floor(Math.random() * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0');
   return `.${bytes(path.basename(rootfs))}.layercopy-${process.pid}-${random}`;
 }
 

@@ -20,7 +20,9 @@ describe('load', () => {
       const rssBefore = process.resourceUsage().maxRSS;
       const summaries = await Promise.all(Array.from({ length: 16 }, (_, i) => backend.provision(layers, path.join(dir, `c${i}`), { batchSize: 8 })));
       const rssAfter = process.resourceUsage().maxRSS;
-      console.log(`16 concurrent provisions: ${summaries[0].entries} entries each, peak RSS of the test process ${(rssAfter / 1024).toFixed(0)} MB (was ${(rssBefore / 1024).toFixed(0)} MB)`);
+      console.log(
+        `16 concurrent provisions: ${summaries[0].entries} entries each, peak RSS of the test process ${(rssAfter / 1024).toFixed(0)} MB (was ${(rssBefore / 1024).toFixed(0)} MB)`,
+      );
       for (let i = 0; i < 16; i++) expect(diffSnapshots(reference, snapshot(path.join(dir, `c${i}`)))).toEqual([]);
     } finally {
       await backend.close();

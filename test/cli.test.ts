@@ -6,8 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildLayer, diffSnapshots, exists, listTree, nobodyCanRun, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
-const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
-  execa('node', [cli, ...args], { reject: false, ...options });
+const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) => execa('node', [cli, ...args], { reject: false, ...options });
 
 describe('layercopy CLI', () => {
   it('provisions and prints a summary on stdout', async () => {
@@ -93,7 +92,12 @@ describe('layercopy CLI', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.rows.map((row: { method: string; strategy?: string; concurrency?: number }) => [row.method, row.strategy, row.concurrency].filter(Boolean).join(' '))).toEqual([
-      'seed', 'cp -a', 'layercopy merged 1', 'layercopy merged 2', 'layercopy layered 1', 'layercopy layered 2',
+      'seed',
+      'cp -a',
+      'layercopy merged 1',
+      'layercopy merged 2',
+      'layercopy layered 1',
+      'layercopy layered 2',
     ]);
     expect(report.entries).toBe(4);
     expect(report.rows[2]).toMatchObject({ runs: 1, batchSize: 64 });

@@ -41,12 +41,30 @@ describe('destroy', () => {
 });
 
 describe.runIf(process.getuid?.() === 0)('destroy with mounts still in the rootfs (private mount namespace)', () => {
-  let r: Record<string, any>;
+  type Facts = {
+    first: { ok: boolean; code?: string; message?: string };
+    hostUnchanged: boolean;
+    tmpfsFileKept: boolean;
+    left: string[];
+    cli: { status: number; stderr?: string };
+    second: { ok: boolean };
+    rootfsGone: boolean;
+    hostUnchangedAtEnd: boolean;
+  };
+  let r: Facts;
   beforeAll(async () => {
     const harness = fileURLToPath(new URL('./fixtures/mounts.mjs', import.meta.url));
     const mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'layercopy-mnt-'));
     try {
-      const out = await execa('unshare', ['-m', 'sh', '-c', 'mount --make-rprivate / && mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs "$1" && exec node "$2" "$1"', 'sh', mountPoint, harness]);
+      const out = await execa('unshare', [
+        '-m',
+        'sh',
+        '-c',
+        'mount --make-rprivate / && mount -o remount,bind,ro / && mount -t tmpfs -o size=64m tmpfs "$1" && exec node "$2" "$1"',
+        'sh',
+        mountPoint,
+        harness,
+      ]);
       r = JSON.parse(out.stdout);
     } finally {
       fs.rmdirSync(mountPoint);

@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import { fixtures as native } from '../dist/bench/native-fixtures.cjs';
 import type { LayerSpec } from '../dist/bench/layers.js';
+import { fixtures as native } from '../dist/bench/native-fixtures.cjs';
+
 export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../dist/bench/layers.js';
 
 export { native };
@@ -25,7 +26,11 @@ export const nobodyCanRun: boolean = (() => {
   if (!isRoot) return false;
   const cli = new URL('../dist/src/index.js', import.meta.url).pathname;
   try {
-    execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cli)}, require('fs').constants.R_OK)`], { stdio: 'ignore' });
+    execFileSync(
+      'setpriv',
+      ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(cli)}, require('fs').constants.R_OK)`],
+      { stdio: 'ignore' },
+    );
     return true;
   } catch {
     return false;
@@ -91,7 +96,10 @@ export function snapshot(root: string, options: { atime?: boolean } = {}): Map<s
       mode: Number(st.mode & 0o7777n),
       uid: Number(st.uid),
       gid: Number(st.gid),
-      xattrs: Object.keys(xattrs).sort().map((k) => `${k}=${xattrs[k].toString('hex')}`).join(','),
+      xattrs: Object.keys(xattrs)
+        .sort()
+        .map((k) => `${k}=${xattrs[k].toString('hex')}`)
+        .join(','),
       atimeNs: options.atime === false ? 0n : st.atimeNs,
       mtimeNs: st.mtimeNs,
     };
@@ -169,7 +177,8 @@ export function generateImage(seed: number): LayerSpec[] {
     const d = pick(dirs);
     const rel = `${d}/f${i}`;
     const kind = r();
-    if (kind < 0.7) base[rel] = { file: `content ${i} `.repeat(Math.floor(r() * 50)), mode: pick([0o644, 0o755, 0o600, 0o4755, 0o2750]), uid: pick([0, 0, 1, 100]), gid: pick([0, 0, 5, 100]) };
+    if (kind < 0.7)
+      base[rel] = { file: `content ${i} `.repeat(Math.floor(r() * 50)), mode: pick([0o644, 0o755, 0o600, 0o4755, 0o2750]), uid: pick([0, 0, 1, 100]), gid: pick([0, 0, 5, 100]) };
     else if (kind < 0.85) base[rel] = { symlink: pick(['f1', '../x', '/abs/path', 'dangling/target']) };
     else if (kind < 0.9) base[rel] = { file: 'x', xattrs: { 'user.k': `v${i}`, 'trusted.t': 't' } };
     else if (kind < 0.95) base[rel] = { fifo: true };
@@ -180,7 +189,7 @@ export function generateImage(seed: number): LayerSpec[] {
   base['etc/ssl/hl3'] = { link: 'bin/hl1' };
   base['etc/ssl'] = { dir: true, mode: 0o700, uid: 1, gid: 1 };
   base['var/tmp'] = { dir: true, mode: 0o1777 };
-  base['lib'] = { symlink: 'usr/lib' };
+  base.lib = { symlink: 'usr/lib' };
 
   const l2: LayerSpec = {
     'etc/.wh.ssl': '',
@@ -217,4 +226,3 @@ export function generateImage(seed: number): LayerSpec[] {
   }
   return image;
 }
-

@@ -7,7 +7,9 @@ const listing = (entries: Record<string, string>) => ({ names: Object.keys(entri
 /** Feeds listings highest layer first (index = layer number) and returns the plan. */
 function merge(byLayer: Record<number, Record<string, string>>) {
   const dir = new MergedDirectory();
-  const layers = Object.keys(byLayer).map(Number).sort((a, b) => b - a);
+  const layers = Object.keys(byLayer)
+    .map(Number)
+    .sort((a, b) => b - a);
   let k = 0;
   for (; k < layers.length && dir.open; k++) dir.add(ctx(layers[k]), 'd', layers[k], listing(byLayer[layers[k]]));
   const plan = dir.finish(k < layers.length);

@@ -22,7 +22,11 @@ describe('planDirectory', () => {
     const plan = planDirectory(ctx, '', listing({ dd: 'd', df: 'd', fd: 'f', ff: 'f', lf: 'l', sl: 'd' }), lower({ dd: 'd', df: 'f', fd: 'd', ff: 'f', lf: 'l', sl: 'l' }));
     expect(plan.removals.sort()).toEqual(['df', 'fd', 'ff', 'lf', 'sl']);
     expect(plan.replaced).toBe(5);
-    expect(plan.subdirs).toEqual([{ name: 'dd', merge: true }, { name: 'df', merge: false }, { name: 'sl', merge: false }]);
+    expect(plan.subdirs).toEqual([
+      { name: 'dd', merge: true },
+      { name: 'df', merge: false },
+      { name: 'sl', merge: false },
+    ]);
   });
 
   it('plans nothing against an empty rootfs', () => {

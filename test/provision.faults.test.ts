@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from '../dist/src/index.js';
 import { Pool } from '../dist/src/pool.js';
 import { provisionWith } from '../dist/src/provision.js';
-import { buildLayer, diffSnapshots, exists, nobodyCanRun, scratch, snapshot, type EntryInfo } from './helpers.js';
+import { buildLayer, diffSnapshots, type EntryInfo, exists, nobodyCanRun, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const faultyWorker = new URL('./fixtures/faulty-worker.cjs', import.meta.url).href;
@@ -100,27 +100,30 @@ describe('workers that fail', () => {
 
 describe.runIf(nobodyCanRun)('non-root runs (setpriv --reuid=nobody) [needs root and a checkout nobody can read]', () => {
   let dir: string;
-  const asNobody = (cmd: string, args: string[]) =>
-    execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', cmd, ...args], { reject: false });
+  const asNobody = (cmd: string, args: string[]) => execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', cmd, ...args], { reject: false });
   beforeAll(() => {
     dir = scratch();
     fs.chmodSync(dir, 0o777);
   });
 
   it('works like cp -a run by that user: owner not kept, setuid/setgid dropped where the owner changed', async () => {
-    const l1 = buildLayer(path.join(dir, 'l1'), {
-      'bin/su': { file: 'su', mode: 0o4755 },
-      'bin/wall': { file: 'wall', mode: 0o2755, gid: 5 },
-      'home/u/f': { file: 'f', mode: 0o640, uid: 65534, gid: 65534 },
-      'home/u/suid-mine': { file: 'x', mode: 0o4750, uid: 65534, gid: 65534 },
-      'home/u': { dir: true, uid: 65534, gid: 65534, mode: 0o750 },
-      'data/sticky': { dir: true, mode: 0o1777 },
-      'data/setgid-dir': { dir: true, mode: 0o2775 },
-      'link': { symlink: 'bin/su' },
-      'pipe': { fifo: true },
-      'a': 'a',
-      'b': { link: 'a' },
-    }, { mode: 0o755 });
+    const l1 = buildLayer(
+      path.join(dir, 'l1'),
+      {
+        'bin/su': { file: 'su', mode: 0o4755 },
+        'bin/wall': { file: 'wall', mode: 0o2755, gid: 5 },
+        'home/u/f': { file: 'f', mode: 0o640, uid: 65534, gid: 65534 },
+        'home/u/suid-mine': { file: 'x', mode: 0o4750, uid: 65534, gid: 65534 },
+        'home/u': { dir: true, uid: 65534, gid: 65534, mode: 0o750 },
+        'data/sticky': { dir: true, mode: 0o1777 },
+        'data/setgid-dir': { dir: true, mode: 0o2775 },
+        link: { symlink: 'bin/su' },
+        pipe: { fifo: true },
+        a: 'a',
+        b: { link: 'a' },
+      },
+      { mode: 0o755 },
+    );
     // nobody must be able to read everything, as it would its own layers.
     fs.chmodSync(path.join(l1, 'home/u'), 0o755);
     fs.chmodSync(path.join(l1, 'home/u/f'), 0o644);

@@ -37,7 +37,15 @@ beforeAll(async () => {
   if (await canUseNamespace()) {
     const mountPoint = fs.mkdtempSync(path.join(os.tmpdir(), 'layercopy-ns-'));
     try {
-      const r = await execa('unshare', ['-m', 'sh', '-c', 'mount -o remount,bind,ro / && mount -t tmpfs -o size=512m tmpfs "$1" && LAYERCOPY_NS=1 exec node "$2" "$1"', 'sh', mountPoint, harness]);
+      const r = await execa('unshare', [
+        '-m',
+        'sh',
+        '-c',
+        'mount -o remount,bind,ro / && mount -t tmpfs -o size=512m tmpfs "$1" && LAYERCOPY_NS=1 exec node "$2" "$1"',
+        'sh',
+        mountPoint,
+        harness,
+      ]);
       results = JSON.parse(r.stdout);
     } finally {
       fs.rmdirSync(mountPoint);
@@ -49,7 +57,10 @@ beforeAll(async () => {
 }, 120_000);
 
 const escapes: [string, (tree: Record<string, string>) => void][] = [
-  ['absolute symlink to a host dir, then a directory and a file under it', (t) => expect(t).toMatchObject({ usr: 'dir', 'usr/bin/python3': 'file:evil', 'usr/lib/new/x': 'file:evil' })],
+  [
+    'absolute symlink to a host dir, then a directory and a file under it',
+    (t) => expect(t).toMatchObject({ usr: 'dir', 'usr/bin/python3': 'file:evil', 'usr/lib/new/x': 'file:evil' }),
+  ],
   ['symlink to a host file, then a file at its path', (t) => expect(t).toEqual({ bad: 'file:evil' })],
   ['relative symlink climbing out, then a directory under it', (t) => expect(t).toEqual({ a: 'dir', 'a/passwd': 'file:evil' })],
   ['whiteout under a symlink to a host dir', (t) => expect(t).toEqual({ usr: 'dir' })],
@@ -57,7 +68,10 @@ const escapes: [string, (tree: Record<string, string>) => void][] = [
   ['whiteout of a symlink pointing at a host file', (t) => expect(t).toEqual({})],
   ['symlink chain out of the rootfs', (t) => expect(t).toMatchObject({ a: 'dir', 'a/passwd': 'file:evil', b: 'dir', 'b/shadow': 'file:evil' })],
   ['symlink loop', (t) => expect(t).toEqual({ l1: 'dir', 'l1/f': 'file:x', l2: 'symlink:l1' })],
-  ['.. and / targets', (t) => expect(t).toEqual({ up: 'dir', 'up/escape': 'file:evil', root: 'dir', 'root/etc': 'dir', 'root/etc/passwd': 'file:evil', self: 'dir', 'self/inside': 'file:ok' })],
+  [
+    '.. and / targets',
+    (t) => expect(t).toEqual({ up: 'dir', 'up/escape': 'file:evil', root: 'dir', 'root/etc': 'dir', 'root/etc/passwd': 'file:evil', self: 'dir', 'self/inside': 'file:ok' }),
+  ],
   ['dangling symlink, then a directory under it', (t) => expect(t).toEqual({ d: 'dir', 'd/x': 'file:x' })],
   ['hardlinked file whose other name a later layer replaces', (t) => expect(t).toEqual({ a: 'file:original', b: 'file:replaced' })],
   ['rootfs root stays a directory', (t) => expect(t).toEqual({ y: 'file:y' })],

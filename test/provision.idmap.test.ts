@@ -4,8 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { CopyBackend, provision, type IdMap } from '../dist/src/index.js';
-import { buildLayer, diffSnapshots, native, scratch, snapshot, type EntryInfo, type LayerSpec } from './helpers.js';
+import { CopyBackend, type IdMap, provision } from '../dist/src/index.js';
+import { buildLayer, diffSnapshots, type EntryInfo, type LayerSpec, native, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const fixturesAddon = fileURLToPath(new URL('../native/fixtures/build/Release/layercopy_fixtures.node', import.meta.url));
@@ -22,13 +22,16 @@ const capV2 = () => {
   return b;
 };
 function acl(entries: [number, number, number?][]): Buffer {
-  return Buffer.concat([Buffer.from([2, 0, 0, 0]), ...entries.map(([tag, perm, id = 0xffffffff]) => {
-    const b = Buffer.alloc(8);
-    b.writeUInt16LE(tag, 0);
-    b.writeUInt16LE(perm, 2);
-    b.writeUInt32LE(id, 4);
-    return b;
-  })]);
+  return Buffer.concat([
+    Buffer.from([2, 0, 0, 0]),
+    ...entries.map(([tag, perm, id = 0xffffffff]) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(tag, 0);
+      b.writeUInt16LE(perm, 2);
+      b.writeUInt32LE(id, 4);
+      return b;
+    }),
+  ]);
 }
 const aclIds = (b: Buffer) => {
   const out: string[] = [];
@@ -47,7 +50,21 @@ function image(): LayerSpec[] {
       'bin/su': { file: 'su', mode: 0o4755 },
       'bin/wall': { file: 'wall', mode: 0o2755, gid: 5 },
       'home/app': { dir: true, uid: 1000, gid: 1000, mode: 0o750 },
-      'home/app/notes': { file: 'n', uid: 1000, gid: 1000, xattrs: { 'system.posix_acl_access': acl([[0x01, 6], [0x02, 4, 33], [0x04, 4], [0x08, 4, 1000], [0x10, 4], [0x20, 0]]) } },
+      'home/app/notes': {
+        file: 'n',
+        uid: 1000,
+        gid: 1000,
+        xattrs: {
+          'system.posix_acl_access': acl([
+            [0x01, 6],
+            [0x02, 4, 33],
+            [0x04, 4],
+            [0x08, 4, 1000],
+            [0x10, 4],
+            [0x20, 0],
+          ]),
+        },
+      },
       'home/app/link': { symlink: 'notes', uid: 1000, gid: 1000 },
       'var/www': { dir: true, uid: 33, gid: 33 },
       'var/www/pipe': { fifo: true, uid: 33, gid: 33 },
@@ -93,7 +110,11 @@ async function inUserNamespace(script: string): Promise<string> {
   // The namespace is made by host uid 100000 (which the map makes its root),
   // and sh waits for the map before it execs node: a process gets its
   // capabilities in the namespace at execve, as uid 0 only once the map exists.
-  const child = execa('setpriv', ['--reuid=100000', '--regid=200000', '--clear-groups', 'unshare', '-U', '--', 'sh', '-c', 'read go; exec "$0" -e "$1"', process.execPath, script], { stdin: 'pipe' });
+  const child = execa(
+    'setpriv',
+    ['--reuid=100000', '--regid=200000', '--clear-groups', 'unshare', '-U', '--', 'sh', '-c', 'read go; exec "$0" -e "$1"', process.execPath, script],
+    { stdin: 'pipe' },
+  );
   const mine = fs.readlinkSync('/proc/self/ns/user');
   for (let i = 0; i < 500; i++) {
     try {
@@ -123,7 +144,7 @@ describe.runIf(isRoot)('ID-mapped provisioning', () => {
     expect(su.mode & 0o7777).toBe(0o4755);
   });
 
-  it('seen from inside a user namespace with that mapping, owners, the capability and ACL entries are the layers\' own', async () => {
+  it("seen from inside a user namespace with that mapping, owners, the capability and ACL entries are the layers' own", async () => {
     const dir = scratch();
     const layers = image().map((spec, i) => buildLayer(path.join(dir, `l${i}`), spec));
     const rootfs = path.join(dir, 'mapped');
@@ -168,7 +189,9 @@ describe.runIf(isRoot)('ID-mapped provisioning', () => {
     const layers = image().map((spec, i) => buildLayer(path.join(dir, `l${i}`), spec));
     await provision(layers, path.join(dir, 'mapped'), { idMap: MAP });
     fs.chmodSync(dir, 0o755);
-    const out = await inUserNamespace(`process.stdout.write(require('child_process').execFileSync(${JSON.stringify(getcap)}, [${JSON.stringify(path.join(dir, 'mapped', 'bin/ping'))}]).toString())`);
+    const out = await inUserNamespace(
+      `process.stdout.write(require('child_process').execFileSync(${JSON.stringify(getcap)}, [${JSON.stringify(path.join(dir, 'mapped', 'bin/ping'))}]).toString())`,
+    );
     expect(out).toMatch(/cap_net_raw[=+]e?p/);
   });
 
@@ -195,7 +218,7 @@ describe.runIf(isRoot)('ID-mapped provisioning', () => {
     expect([st('a').uid, st('a').gid, st('b').uid, st('b').gid]).toEqual([100005, 7, 300000, 1000]);
   });
 
-  it('a shared CopyBackend applies each provision\'s own map', async () => {
+  it("a shared CopyBackend applies each provision's own map", async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { f: { file: 'f', uid: 1, gid: 2 } });
     const backend = new CopyBackend({ concurrency: 2 });
@@ -228,7 +251,9 @@ describe('ID map validation', () => {
   });
 
   it('the library names the option', async () => {
-    await expect(provision(['/tmp'], '/tmp/x-never', { idMap: { uid: [] } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: expect.stringMatching(/options\.idMap\.uid must be a non-empty array/) });
+    await expect(provision(['/tmp'], '/tmp/x-never', { idMap: { uid: [] } })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      message: expect.stringMatching(/options\.idMap\.uid must be a non-empty array/),
+    });
   });
 });
-

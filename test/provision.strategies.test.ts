@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../dist/src/index.js';
-import { buildLayer, diffSnapshots, generateImage, isRoot, lstat, native, nobodyCanRun, owner, scratch, snapshot, type LayerSpec } from './helpers.js';
+import { buildLayer, diffSnapshots, generateImage, isRoot, type LayerSpec, lstat, native, nobodyCanRun, owner, scratch, snapshot } from './helpers.js';
 
 async function both(specs: LayerSpec[], options: { batchSize?: number } = {}) {
   const dir = scratch();
@@ -17,23 +17,50 @@ async function both(specs: LayerSpec[], options: { batchSize?: number } = {}) {
 }
 
 const fixtures: [string, LayerSpec[]][] = [
-  ['whiteouts of a file, a symlink and a directory', [{ a: 'a', l: { symlink: 'a' }, 'd/x': 'x', keep: 'k' }, { '.wh.a': '', '.wh.l': '', '.wh.d': '' }]],
+  [
+    'whiteouts of a file, a symlink and a directory',
+    [
+      { a: 'a', l: { symlink: 'a' }, 'd/x': 'x', keep: 'k' },
+      { '.wh.a': '', '.wh.l': '', '.wh.d': '' },
+    ],
+  ],
   ['an opaque directory with same-layer entries', [{ 'd/a': 'a', 'd/sub/b': 'b' }, { 'd/.wh..wh..opq': '', 'd/c': 'c' }, { 'd/e': 'e' }]],
-  ['a whiteout and a same-layer entry of the same name', [{ x: 'lower', 'y/z': 'lz' }, { '.wh.x': '', x: 'upper', '.wh.y': '', 'y/w': 'uw' }]],
+  [
+    'a whiteout and a same-layer entry of the same name',
+    [
+      { x: 'lower', 'y/z': 'lz' },
+      { '.wh.x': '', x: 'upper', '.wh.y': '', 'y/w': 'uw' },
+    ],
+  ],
   ['directory, file, directory at one path', [{ 'p/a': 'a' }, { p: 'file' }, { 'p/b': 'b' }]],
   ['a middle whiteout between two directories', [{ 'p/a': 'a' }, { '.wh.p': '' }, { 'p/b': 'b' }]],
   ['file over directory over file', [{ p: 'f' }, { 'p/x': 'x' }, { p: { symlink: 'elsewhere' } }]],
-  ['merged directories take the top layer metadata', [
-    { d: { dir: true, mode: 0o700, ...owner(1, 2), xattrs: { 'user.low': 'l', 'user.both': 'low' }, mtime: [1000, 1] }, 'd/a': 'a' },
-    { d: { dir: true, mode: 0o750, ...owner(3, 4), xattrs: { 'user.both': 'mid' }, mtime: [2000, 2] }, 'd/b': 'b' },
-    { d: { dir: true, mode: 0o755, ...owner(5, 6), xattrs: { 'user.top': 't' }, mtime: [3000, 3] }, 'd/c': 'c' },
-  ]],
+  [
+    'merged directories take the top layer metadata',
+    [
+      { d: { dir: true, mode: 0o700, ...owner(1, 2), xattrs: { 'user.low': 'l', 'user.both': 'low' }, mtime: [1000, 1] }, 'd/a': 'a' },
+      { d: { dir: true, mode: 0o750, ...owner(3, 4), xattrs: { 'user.both': 'mid' }, mtime: [2000, 2] }, 'd/b': 'b' },
+      { d: { dir: true, mode: 0o755, ...owner(5, 6), xattrs: { 'user.top': 't' }, mtime: [3000, 3] }, 'd/c': 'c' },
+    ],
+  ],
   ['hardlinks whose first name a higher layer hides', [{ a: 'group', b: { link: 'a' }, c: { link: 'a' } }, { a: 'replaced' }]],
   ['hardlinks across a whiteout', [{ 'x/a': 'group', 'y/b': { link: 'x/a' } }, { '.wh.x': '' }]],
-  ['the same layer twice', [{ a: 'a', 'd/b': 'b', '.wh.none': '' }, { a: 'a', 'd/b': 'b', '.wh.none': '' }]],
+  [
+    'the same layer twice',
+    [
+      { a: 'a', 'd/b': 'b', '.wh.none': '' },
+      { a: 'a', 'd/b': 'b', '.wh.none': '' },
+    ],
+  ],
   ['lib symlink replaced by a directory', [{ lib: { symlink: 'usr/lib' }, 'usr/lib/x': 'x' }, { 'lib/y': 'y' }]],
   ['a whiteout naming a directory of the same layer', [{ 'etc/ssl/old': 'o' }, { 'etc/.wh.ssl': '', 'etc/ssl/new': 'n' }]],
-  ['opaque at the root', [{ a: 'a', 'b/c': 'c' }, { '.wh..wh..opq': '', d: 'd' }]],
+  [
+    'opaque at the root',
+    [
+      { a: 'a', 'b/c': 'c' },
+      { '.wh..wh..opq': '', d: 'd' },
+    ],
+  ],
 ];
 
 describe('merged and layered give identical trees', () => {
@@ -87,9 +114,16 @@ describe('the merged plan never writes what a higher layer hides', () => {
     fs.chmodSync(dir, 0o777);
     try {
       const asNobody = (strategy: string) =>
-        execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', `
+        execFileSync('setpriv', [
+          '--reuid=nobody',
+          '--regid=nogroup',
+          '--clear-groups',
+          process.execPath,
+          '-e',
+          `
           import(${JSON.stringify(new URL('../dist/src/index.js', import.meta.url).href)}).then((m) => m.provision(${JSON.stringify([l0, l1])}, ${JSON.stringify(path.join(dir, strategy))}, { strategy: '${strategy}' }))
-            .then(() => process.stdout.write('ok'), (e) => process.stdout.write(e.code));`]).toString();
+            .then(() => process.stdout.write('ok'), (e) => process.stdout.write(e.code));`,
+        ]).toString();
       expect(asNobody('layered')).toBe('EACCES');
       expect(asNobody('merged')).toBe('ok');
     } finally {
@@ -97,7 +131,7 @@ describe('the merged plan never writes what a higher layer hides', () => {
     }
   });
 
-  it('a merged directory gets the topmost layer\'s mode, owner, xattrs and ns times', async () => {
+  it("a merged directory gets the topmost layer's mode, owner, xattrs and ns times", async () => {
     const { dir, layers } = await both(fixtures.find(([n]) => n.startsWith('merged directories'))![1]);
     const d = lstat(path.join(dir, 'merged', 'd'));
     const top = lstat(path.join(layers[2], 'd'));

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision, type Progress } from '../dist/src/index.js';
+import { type Progress, provision } from '../dist/src/index.js';
 import { buildLayer, diffSnapshots, exists, isRoot, listTree, lstat, native, owner, scratch, snapshot } from './helpers.js';
 
 function stagingLeft(dir: string): string[] {
@@ -60,7 +60,13 @@ describe('whiteouts', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { 'd/old': 'old', 'd/x': 'lower x' });
     // Names sorting before and after the markers, in the marker's own layer.
     const l2 = buildLayer(path.join(dir, 'l2'), {
-      'd/.wh..wh..opq': '', 'd/.wh.x': '', 'd/x': 'upper x', 'd/a': 'a', 'd/zz/sub': 'z', '.wh.d2': '', d2: 'mine',
+      'd/.wh..wh..opq': '',
+      'd/.wh.x': '',
+      'd/x': 'upper x',
+      'd/a': 'a',
+      'd/zz/sub': 'z',
+      '.wh.d2': '',
+      d2: 'mine',
     });
     const root = path.join(dir, 'root');
     await provision([l1, l2], root);
@@ -100,7 +106,7 @@ describe('whiteouts', () => {
 });
 
 describe('conflicts', () => {
-  it('merges directories and gives the merged directory the upper layer\'s mode, owner and times', async () => {
+  it("merges directories and gives the merged directory the upper layer's mode, owner and times", async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { 'usr/a': 'a', usr: { dir: true, mode: 0o700, ...owner(5, 6) } });
     const l2 = buildLayer(path.join(dir, 'l2'), { 'usr/b': 'b', usr: { dir: true, mode: 0o751, ...owner(7, 8), mtime: [1500000000, 42] } });
@@ -177,7 +183,7 @@ describe('conflicts', () => {
 
 describe('fidelity', () => {
   const big = Buffer.alloc(3 * 1024 * 1024 + 17);
-  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
 
   it.skipIf(!isRoot)('a single layer comes out identical to its source, entry by entry [needs root: owners, devices, trusted.* xattrs]', async () => {
     const dir = scratch();
@@ -209,7 +215,16 @@ describe('fidelity', () => {
         'dev/loop0': { blk: [7, 0], mode: 0o660, gid: 6 },
         'run/fifo': { fifo: true, mode: 0o600 },
         'run/sock': { sock: true, mode: 0o755 },
-        'var/sparse': { sparse: { size: 64 * 1024 * 1024, data: [[0, 'head'], [32 * 1024 * 1024, 'middle'], [64 * 1024 * 1024 - 4, 'tail']] } },
+        'var/sparse': {
+          sparse: {
+            size: 64 * 1024 * 1024,
+            data: [
+              [0, 'head'],
+              [32 * 1024 * 1024, 'middle'],
+              [64 * 1024 * 1024 - 4, 'tail'],
+            ],
+          },
+        },
       },
       { mode: 0o755, mtime: [1234567890, 999999999] },
     );
@@ -263,7 +278,20 @@ describe('fidelity', () => {
     const dense = Buffer.alloc(70 * MiB);
     for (let i = 0; i < dense.length; i += 4096) dense.writeUInt32LE((i * 2654435761) >>> 0, i);
     const l1 = buildLayer(path.join(dir, 'l1'), {
-      'data/sparse': { sparse: { size: 200 * MiB, data: [[0, 'head'], [65 * MiB - 2, 'across a range boundary'], [150 * MiB, 'middle'], [200 * MiB - 4, 'tail']] }, mode: 0o4750, ...owner(3, 4), xattrs: { 'user.k': 'v' } },
+      'data/sparse': {
+        sparse: {
+          size: 200 * MiB,
+          data: [
+            [0, 'head'],
+            [65 * MiB - 2, 'across a range boundary'],
+            [150 * MiB, 'middle'],
+            [200 * MiB - 4, 'tail'],
+          ],
+        },
+        mode: 0o4750,
+        ...owner(3, 4),
+        xattrs: { 'user.k': 'v' },
+      },
       'data/dense': { file: dense, mode: 0o600 },
       'data/small': 'small',
     });
@@ -291,7 +319,7 @@ describe('fidelity', () => {
     expect(lstat(path.join(root, 'l')).mtimeNs).toBe(1200000000987654321n);
   });
 
-  it('sets a directory\'s times after everything the layer writes or removes in it', async () => {
+  it("sets a directory's times after everything the layer writes or removes in it", async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { 'etc/old': 'x', 'etc/keep': 'k' });
     const l2 = buildLayer(path.join(dir, 'l2'), { 'etc/.wh.old': '', 'etc/new': 'n', etc: { dir: true, mtime: [1300000000, 5] } });
@@ -300,7 +328,7 @@ describe('fidelity', () => {
     expect(lstat(path.join(root, 'etc')).mtimeNs).toBe(1300000000000000005n);
   });
 
-  it('gives the rootfs root the last layer\'s mode and times', async () => {
+  it("gives the rootfs root the last layer's mode and times", async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' }, { mode: 0o700 });
     const l2 = buildLayer(path.join(dir, 'l2'), { b: 'b' }, { mode: 0o755, mtime: [1400000000, 77] });

@@ -20,7 +20,13 @@ describe('removeInWorker', () => {
     const dir = scratch();
     const host = buildLayer(path.join(dir, 'host'), { keep: 'k', sub: { dir: true, mode: 0o555 } });
     const before = snapshot(host);
-    const tree = buildLayer(path.join(dir, 'tree'), { 'ro/f': { file: 'x', mode: 0o444 }, ro: { dir: true, mode: 0o555 }, link: { symlink: host }, 'a/b': { symlink: `${host}/keep` }, sub: { symlink: `${host}/sub` } });
+    const tree = buildLayer(path.join(dir, 'tree'), {
+      'ro/f': { file: 'x', mode: 0o444 },
+      ro: { dir: true, mode: 0o555 },
+      link: { symlink: host },
+      'a/b': { symlink: `${host}/keep` },
+      sub: { symlink: `${host}/sub` },
+    });
     expect(await removeInWorker(openDir(dir), 'tree', true)).toBeNull();
     expect(exists(tree)).toBe(false);
     expect(diffSnapshots(before, snapshot(host))).toEqual([]);
