@@ -41,6 +41,18 @@ export class Provisioning {
   #bytes = 0;
   /** Set by the strategies as they go; reported with every progress event. */
   phase: Progress['phase'] = 'copy';
+  /** Start of the current stretch of planning (timings.planMs excludes waits for a full queue). */
+  planMark = 0;
+
+  /** Starts counting plan time. */
+  planStart(): void {
+    this.planMark = performance.now();
+  }
+
+  /** Adds the stretch since planStart (or the last wait) to timings.planMs. */
+  planStop(): void {
+    this.timings.planMs += performance.now() - this.planMark;
+  }
 
   constructor(init: { pool: Pool; contexts: LayerContext[]; layerFds: number[]; staging: Staging; opts: ResolvedProvisionOptions; cancel: CancelFlag }) {
     this.pool = init.pool;
@@ -99,14 +111,17 @@ export class Batcher {
     this.#deferred = deferred;
   }
 
-  get full(): boolean {
-    return this.#names.length >= this.#p.opts.batchSize;
-  }
-
-  add(dir: number, name: string, type: EntryType): void {
+  /**
+   * Adds an entry; when the batch is full, submits it and returns the wait
+   * for room in the queue (not counted as plan time), else undefined.
+   */
+  add(dir: number, name: string, type: EntryType): Promise<void> | undefined {
     this.#dirIndex.push(dir);
     this.#names.push(name);
     this.#types += type;
+    if (this.#names.length < this.#p.opts.batchSize) return undefined;
+    this.#p.planStop();
+    return this.flush().then(() => this.#p.planStart());
   }
 
   async flush(): Promise<void> {

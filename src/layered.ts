@@ -32,7 +32,7 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
 
   const copyStart = performance.now();
   try {
-    let t = performance.now();
+    p.planStart();
     for (const { index, rel, plan } of walkLayer(ctx, p.layerFds[layer], staging, layer > 0, dirs)) {
       for (const name of plan.removals) {
         const failure = native.removeEntry(staging, joinRel(rel, name), false, p.cancel);
@@ -46,16 +46,12 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
         if (failure) throw fromFailure(failure, ctx, 'create directory');
       }
       for (const copy of plan.copies) {
-        batch.add(index, copy.name, copy.type);
-        if (batch.full) {
-          p.timings.planMs += performance.now() - t;
-          await batch.flush();
-          t = performance.now();
-        }
+        const waiting = batch.add(index, copy.name, copy.type);
+        if (waiting) await waiting;
       }
       if (tasks.stopped) break;
     }
-    p.timings.planMs += performance.now() - t;
+    p.planStop();
     if (!tasks.stopped) await batch.flush();
   } catch (error) {
     tasks.fail(error);

@@ -25,7 +25,7 @@ export async function applyMerged(p: Provisioning): Promise<void> {
 
   const copyStart = performance.now();
   try {
-    let t = performance.now();
+    p.planStart();
     for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner)) {
       for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
       for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
@@ -34,17 +34,12 @@ export async function applyMerged(p: Provisioning): Promise<void> {
         if (failure) throw fromFailure(failure, p.contexts[sub.layers[0]], 'create directory');
       }
       for (const copy of plan.copies) {
-        const batch = batches[copy.layer];
-        batch.add(index, copy.name, copy.type);
-        if (batch.full) {
-          p.timings.planMs += performance.now() - t;
-          await batch.flush();
-          t = performance.now();
-        }
+        const waiting = batches[copy.layer].add(index, copy.name, copy.type);
+        if (waiting) await waiting;
       }
       if (tasks.stopped) break;
     }
-    p.timings.planMs += performance.now() - t;
+    p.planStop();
     for (const batch of batches) if (!tasks.stopped) await batch.flush();
   } catch (error) {
     tasks.fail(error);
