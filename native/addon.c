@@ -157,7 +157,44 @@ static int get_idmap(napi_env env, napi_value v, idmap *m) {
 }
 
 // rels: a JS array of latin1 strings, copied out (NULL after throwing).
+// Packed rels: one latin1 string, each rel followed by a NUL (a rel never
+// holds one). A batch crosses the thread boundary as one string instead of
+// an array of strings: structured clone and N-API cost per element.
+static char **unpack_rels(napi_env env, napi_value packed, uint32_t *n) {
+  char *all = get_bytes(env, packed);
+  if (!all) return NULL;
+  size_t len = 0;
+  if (!NAPI_OK(napi_get_value_string_latin1(env, packed, NULL, 0, &len))) {
+    free(all);
+    return NULL;
+  }
+  *n = 0;
+  for (size_t i = 0; i < len; i++) *n += all[i] == '\0';
+  char **rels = calloc(*n ? *n : 1, sizeof *rels);
+  if (!rels) {
+    free(all);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  const char *p = all;
+  for (uint32_t i = 0; i < *n; i++) {
+    if (!(rels[i] = strdup(p))) {
+      for (uint32_t j = 0; j < i; j++) free(rels[j]);
+      free(rels);
+      free(all);
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
+    p += strlen(p) + 1;
+  }
+  free(all);
+  return rels;
+}
+
 static char **get_rels(napi_env env, napi_value arr, uint32_t *n) {
+  napi_valuetype t;
+  if (!NAPI_OK(napi_typeof(env, arr, &t))) return NULL;
+  if (t == napi_string) return unpack_rels(env, arr, n);
   if (!NAPI_OK(napi_get_array_length(env, arr, n))) return NULL;
   char **rels = calloc(*n ? *n : 1, sizeof *rels);
   if (!rels) {
@@ -484,6 +521,47 @@ static napi_value remove_entry(napi_env env, napi_callback_info info) { return a
 static napi_value make_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_MKDIR); }
 static napi_value open_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_OPEN); }
 
+// makeDirs(root, parentRel, packedNames) -> failure | null: mkdirat of each
+// name (mode 0700 until its metadata is set) in parentRel, opened once
+// beneath root; a directory's new subdirectories in one call.
+static napi_value make_dirs(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result = NULL;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  uint32_t n = 0;
+  char *parent = get_bytes(env, argv[1]);
+  char **names = parent ? get_rels(env, argv[2], &n) : NULL;
+  if (!names) {
+    free(parent);
+    return NULL;
+  }
+  failure f = {0};
+  int owned = 0, failed = 0, dir = -1;
+  int root = get_root(env, argv[0], &owned, 1, &f);
+  if (root < 0) {
+    failed = 1;
+  } else if ((dir = open_beneath(root, parent, O_PATH | O_DIRECTORY)) < 0) {
+    fail_errno(&f, errno, "openat2", 1, parent);
+    failed = 1;
+  }
+  for (uint32_t i = 0; i < n && !failed; i++) {
+    if (mkdirat(dir, names[i], 0700) != 0) {
+      size_t len = strlen(parent) + strlen(names[i]) + 2;
+      f.owned = malloc(len);
+      if (f.owned) snprintf(f.owned, len, "%s%s%s", parent, parent[0] ? "/" : "", names[i]);
+      fail_errno(&f, errno, "mkdir", 1, f.owned ? f.owned : parent);
+      failed = 1;
+    }
+  }
+  if (failed) result = failure_value(env, &f);
+  else NAPI_OK(napi_get_null(env, &result));
+  if (dir >= 0) close(dir);
+  close_owned(root, owned);
+  failure_clear(&f);
+  free_rels(names, n);
+  free(parent);
+  return result;
+}
+
 // renameNoReplace(dirFd, from, to) -> errno (0 on success). The commit step
 // must not replace a ROOTFS that appeared meanwhile, even an empty
 // directory, which plain rename(2) would do.
@@ -527,6 +605,7 @@ NAPI_MODULE_INIT() {
       {"copyRange", NULL, copy_range_js, NULL, NULL, NULL, napi_default, NULL},
       {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
       {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},

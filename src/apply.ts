@@ -2,7 +2,7 @@ import { type InlineBudget, inlineBudget, type LayerTasks } from './dispatch.js'
 import type { LayerContext } from './errors.js';
 import type { CancelFlag, CopyResult } from './native.cjs';
 import type { Progress, ResolvedProvisionOptions } from './options.js';
-import { joinRel } from './paths.js';
+import { joinRel, packRels } from './paths.js';
 import type { DirTable, EntryType } from './plan.js';
 import type { Pool, Task } from './pool.js';
 import type { Staging } from './staging.js';
@@ -83,7 +83,18 @@ export class Provisioning {
   }
 
   copyTask(layer: number, base: string, rels: string[], types: string, defer: boolean): Task {
-    return { op: 'copy', src: this.layerFds[layer], dst: this.staging.fd, base, rels, types, defer, cancel: this.cancel, idmap: this.opts.idMap };
+    return {
+      op: 'copy',
+      src: this.layerFds[layer],
+      dst: this.staging.fd,
+      base,
+      rels: packRels(rels),
+      count: rels.length,
+      types,
+      defer,
+      cancel: this.cancel,
+      idmap: this.opts.idMap,
+    };
   }
 }
 
@@ -270,7 +281,17 @@ export async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: Di
     for (let j = 1; j < indices.length; j++) base = dirs.common(base, indices[j]);
     const rels = indices.map((j) => dirs.relFrom(j, base));
     await tasks.submit(
-      { op: 'meta', src: p.layerFds[layer], dst: p.staging.fd, base: dirs.rel(base), rels, keepRootMode: true, cancel: p.cancel, idmap: p.opts.idMap },
+      {
+        op: 'meta',
+        src: p.layerFds[layer],
+        dst: p.staging.fd,
+        base: dirs.rel(base),
+        rels: packRels(rels),
+        count: rels.length,
+        keepRootMode: true,
+        cancel: p.cancel,
+        idmap: p.opts.idMap,
+      },
       'set directory metadata',
       undefined,
       p.contexts[layer],

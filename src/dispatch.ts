@@ -63,7 +63,7 @@ export class LayerTasks {
   /** Queues a task, waiting first while the queue is full. `ctx` names the task's layer in errors (default: the queue's). */
   async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): Promise<void> {
     if (this.stopped) return;
-    const size = task.op === 'link' ? task.rels.length / 2 : task.op === 'range' ? 1 : task.rels.length;
+    const size = task.op === 'link' ? task.rels.length / 2 : task.op === 'range' ? 1 : task.count;
     const inline = this.#inline;
     if (!this.#pool.started && inline.entries >= size && inline.ms < INLINE_MS) {
       inline.entries -= size;

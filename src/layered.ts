@@ -2,7 +2,7 @@ import { Batcher, deferredPhase, metadataPhase, type Provisioning } from './appl
 import { LayerTasks } from './dispatch.js';
 import { fromFailure } from './errors.js';
 import { native } from './native.cjs';
-import { joinRel } from './paths.js';
+import { joinRel, packRels } from './paths.js';
 import { DirTable, walkLayer } from './plan.js';
 
 /**
@@ -40,9 +40,9 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
       }
       summary.whiteouts += plan.whiteouts;
       summary.replaced += plan.replaced;
-      for (const sub of plan.subdirs) {
-        if (sub.merge) continue;
-        const failure = native.makeDir(staging, joinRel(rel, sub.name));
+      const made = plan.subdirs.filter((sub) => !sub.merge).map((sub) => sub.name);
+      if (made.length > 0) {
+        const failure = native.makeDirs(staging, rel, packRels(made));
         if (failure) throw fromFailure(failure, ctx, 'create directory');
       }
       for (const copy of plan.copies) {

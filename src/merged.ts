@@ -3,7 +3,7 @@ import { LayerTasks } from './dispatch.js';
 import { fromFailure } from './errors.js';
 import { walkMerged } from './merge.js';
 import { native } from './native.cjs';
-import { joinRel } from './paths.js';
+import { packRels } from './paths.js';
 import { DirTable } from './plan.js';
 
 /**
@@ -29,9 +29,9 @@ export async function applyMerged(p: Provisioning): Promise<void> {
     for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner)) {
       for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
       for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
-      for (const sub of plan.subdirs) {
-        const failure = native.makeDir(staging, joinRel(rel, sub.name));
-        if (failure) throw fromFailure(failure, p.contexts[sub.layers[0]], 'create directory');
+      if (plan.subdirs.length > 0) {
+        const failure = native.makeDirs(staging, rel, packRels(plan.subdirs.map((sub) => sub.name)));
+        if (failure) throw fromFailure(failure, p.contexts[plan.subdirs[0].layers[0]], 'create directory');
       }
       for (const copy of plan.copies) {
         const waiting = batches[copy.layer].add(index, copy.name, copy.type);

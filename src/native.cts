@@ -47,11 +47,12 @@ export interface NativeIdMap {
 export interface Native {
   /**
    * rels are relative to `base` ('' for the roots themselves) beneath both
-   * roots. types: one char per rel: f regular, l symlink, c/b devices, p
-   * fifo, s socket. A failure's rel is relative to base.
+   * roots, as an array or packed (src/paths.ts packRels). types: one char
+   * per rel: f regular, l symlink, c/b devices, p fifo, s socket. A
+   * failure's rel is relative to base.
    */
-  copyEntries(src: Root, dst: Root, base: string, rels: string[], types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
-  dirMeta(src: Root, dst: Root, base: string, rels: string[], keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
+  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
+  dirMeta(src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
   /**
    * One big file by several workers: phase 0 creates rel at its full size,
@@ -71,6 +72,8 @@ export interface Native {
   listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
   makeDir(root: Root, rel: string): NativeFailure | null;
+  /** mkdirat of each name (packed or an array) in parentRel, opened once. */
+  makeDirs(root: Root, parentRel: string, names: string[] | string): NativeFailure | null;
   /** Opens a directory beneath root, O_NOFOLLOW: the fd is the caller's to close. */
   openDir(root: Root, rel: string): { fd: number } | NativeFailure;
   renameNoReplace(dirFd: number, from: string, to: string): number;

@@ -13,3 +13,8 @@ export function displayPath(root: string, rel: string): string {
 export function joinRel(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }
+
+/** A batch's rels as one string, each followed by a NUL (a name never holds one): one string crosses threads far cheaper than an array of them. */
+export function packRels(rels: readonly string[]): string {
+  return rels.length === 0 ? '' : `${rels.join('\0')}\0`;
+}
