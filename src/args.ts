@@ -1,4 +1,5 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
+import { type IdMap, validateIdMap } from './options.js';
 
 /** A usage error: one line, exit status 2. */
 export class UsageError extends Error {}
@@ -14,4 +15,30 @@ export function positiveInt(flag: string, value: string | undefined, fallback?: 
 export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {
   if (value === undefined) return fallback;
   return value.split(',').map((v) => positiveInt(flag, v.trim())!);
+}
+
+/** --uid-map/--gid-map values (C:H:N) as an IdMap, checked as the library checks it, errors naming the flag. */
+export function parseIdMap(values: { 'uid-map'?: string[]; 'gid-map'?: string[] }): IdMap | undefined {
+  const map: IdMap = {};
+  for (const side of ['uid', 'gid'] as const) {
+    const flag = `--${side}-map`;
+    const given = values[`${side}-map`];
+    if (!given) continue;
+    map[side] = given.map((v) => {
+      const m = /^(\d+):(\d+):(\d+)$/.exec(v);
+      if (!m) throw new UsageError(`${flag} must be CONTAINER:HOST:COUNT, as in /proc/PID/${side}_map (got '${v}')`);
+      return { containerID: Number(m[1]), hostID: Number(m[2]), size: Number(m[3]) };
+    });
+  }
+  if (!map.uid && !map.gid) return undefined;
+  try {
+    validateIdMap(map);
+  } catch (error) {
+    const message = (error as Error).message.replace(/options\.idMap\.(uid|gid)\[(\d+)\](\.\w+)?/g, (_m, side: 'uid' | 'gid', i: string, key = '') => {
+      const what = key ? ` (${key.slice(1)})` : '';
+      return `--${side}-map ${values[`${side}-map`]![Number(i)]}${what}`;
+    });
+    throw new UsageError(message);
+  }
+  return map;
 }

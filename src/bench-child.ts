@@ -13,6 +13,8 @@ export interface ChildRequest {
   concurrency?: number;
   batchSize?: number;
   strategy?: Strategy;
+  /** --uid-map/--gid-map flags (layercopy runs as its CLI). */
+  idMapArgs?: string[];
 }
 
 export interface ChildResult {

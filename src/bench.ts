@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { intList, positiveInt, UsageError } from './args.js';
+import { intList, parseIdMap, positiveInt, UsageError } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
 import { destroy } from './destroy.js';
 import { resolveInputs } from './inputs.js';
@@ -19,6 +19,8 @@ export interface BenchConfig {
   concurrency?: number;
   batchSize?: number;
   strategy?: Strategy;
+  /** --uid-map/--gid-map flags: an ID-mapped row beside each layercopy row. */
+  idMapArgs?: string[];
 }
 
 export interface BenchRow extends BenchConfig {
@@ -47,6 +49,8 @@ export interface BenchOptions {
   batchSize: number[];
   /** layercopy strategies to time (default: both). */
   strategies?: Strategy[];
+  /** --uid-map/--gid-map flags: each layercopy configuration is also timed ID-mapped. */
+  idMapArgs?: string[];
   /** Where the temporary rootfs directories go (default: the OS temp dir). */
   scratch?: string;
   log?: (line: string) => void;
@@ -103,6 +107,7 @@ export async function runChild(request: ChildRequest): Promise<ChildResult & { p
   if (request.concurrency !== undefined) args.push('--concurrency', String(request.concurrency));
   if (request.batchSize !== undefined) args.push('--batch-size', String(request.batchSize));
   if (request.strategy !== undefined) args.push('--strategy', request.strategy);
+  if (request.idMapArgs) args.push(...request.idMapArgs);
   args.push(...request.layers, request.rootfs);
   const rssFile = `${request.rootfs}.rss`;
   const timed = fs.existsSync(GNU_TIME);
@@ -130,7 +135,10 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const configs: BenchConfig[] = [{ method: 'seed' }, { method: 'cp -a' }];
   for (const strategy of options.strategies ?? STRATEGIES) {
     for (const concurrency of options.concurrency) {
-      for (const batchSize of options.batchSize) configs.push({ method: 'layercopy', strategy, concurrency, batchSize });
+      for (const batchSize of options.batchSize) {
+        configs.push({ method: 'layercopy', strategy, concurrency, batchSize });
+        if (options.idMapArgs?.length) configs.push({ method: 'layercopy', strategy, concurrency, batchSize, idMapArgs: options.idMapArgs });
+      }
     }
   }
   // cp -a copies the final tree once: the layer itself, or the image merged
@@ -163,6 +171,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
             concurrency: config.concurrency,
             batchSize: config.batchSize,
             strategy: config.strategy,
+            idMapArgs: config.idMapArgs,
           });
           ms = r.ms;
           proc = r.processMs;
@@ -207,7 +216,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
 }
 
 export function describe(c: BenchConfig): string {
-  if (c.method === 'layercopy') return `layercopy --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}`;
+  if (c.method === 'layercopy')
+    return `layercopy --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}`;
   return c.method === 'seed' ? 'cp -aT per layer (Mesos copy backend)' : 'cp -a of the final tree';
 }
 
@@ -233,7 +243,17 @@ export function formatTable(report: BenchReport): string {
   return lines.join('\n');
 }
 
-type Values = { concurrency?: string; 'batch-size'?: string; strategy?: string; runs?: string; scratch?: string; json?: boolean; quiet?: boolean };
+type Values = {
+  concurrency?: string;
+  'batch-size'?: string;
+  strategy?: string;
+  'uid-map'?: string[];
+  'gid-map'?: string[];
+  runs?: string;
+  scratch?: string;
+  json?: boolean;
+  quiet?: boolean;
+};
 
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
 export async function runBench(args: string[], values: Values): Promise<number> {
@@ -258,7 +278,9 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   const log = values.quiet || values.json ? undefined : (line: string) => process.stderr.write(`${line}\n`);
   const strategies = (values.strategy?.split(',').map((v) => v.trim()) ?? [...STRATEGIES]) as Strategy[];
   for (const st of strategies) if (!STRATEGIES.includes(st)) throw new UsageError(`--strategy must list ${STRATEGIES.join(', ')} (got '${st}')`);
-  const report = await bench({ layers, runs, concurrency, batchSize, strategies, scratch: values.scratch, log });
+  parseIdMap(values); // validated here, passed on as the flags the user typed
+  const idMapArgs = [...(values['uid-map'] ?? []).flatMap((v) => ['--uid-map', v]), ...(values['gid-map'] ?? []).flatMap((v) => ['--gid-map', v])];
+  const report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log });
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatTable(report)}\n`);
   return 0;
 }

@@ -1,16 +1,16 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { positiveInt, UsageError } from './args.js';
+import { parseIdMap, positiveInt, UsageError } from './args.js';
 import type { LayercopyError } from './errors.js';
-import { type IdMap, type Progress, STRATEGIES, type Strategy, validateIdMap } from './options.js';
+import { type Progress, STRATEGIES, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
                      [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] ROOTFS
-  layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--scratch DIR] [--json] LAYER...
+  layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--uid-map C:H:N]... [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
 
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
@@ -190,32 +190,6 @@ type Values = {
   json?: boolean;
   quiet?: boolean;
 };
-
-/** --uid-map/--gid-map values (C:H:N) as an IdMap, checked as the library checks it, errors naming the flag. */
-export function parseIdMap(values: Values): IdMap | undefined {
-  const map: IdMap = {};
-  for (const side of ['uid', 'gid'] as const) {
-    const flag = `--${side}-map`;
-    const given = values[`${side}-map`];
-    if (!given) continue;
-    map[side] = given.map((v) => {
-      const m = /^(\d+):(\d+):(\d+)$/.exec(v);
-      if (!m) throw new UsageError(`${flag} must be CONTAINER:HOST:COUNT, as in /proc/PID/${side}_map (got '${v}')`);
-      return { containerID: Number(m[1]), hostID: Number(m[2]), size: Number(m[3]) };
-    });
-  }
-  if (!map.uid && !map.gid) return undefined;
-  try {
-    validateIdMap(map);
-  } catch (error) {
-    const message = (error as Error).message.replace(/options\.idMap\.(uid|gid)\[(\d+)\](\.\w+)?/g, (_m, side: 'uid' | 'gid', i: string, key = '') => {
-      const what = key ? ` (${key.slice(1)})` : '';
-      return `--${side}-map ${values[`${side}-map`]![Number(i)]}${what}`;
-    });
-    throw new UsageError(message);
-  }
-  return map;
-}
 
 async function runProvision(args: string[], values: Values): Promise<number> {
   if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');

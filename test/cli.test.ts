@@ -120,6 +120,17 @@ describe('layercopy CLI', () => {
     expect(fs.readdirSync(work)).toEqual([]);
   });
 
+  it.runIf(process.getuid?.() === 0)('bench --uid-map adds an ID-mapped row beside each layercopy row', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    const work = fs.mkdtempSync(path.join(dir, 'scratch-'));
+    const r = await run(['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', '64', '--uid-map', '0:100000:65536', '--scratch', work, '--json', l1]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout).rows.filter((row: { method: string }) => row.method === 'layercopy');
+    expect(rows.map((row: { idMapArgs?: string[] }) => row.idMapArgs ?? null)).toEqual([null, ['--uid-map', '0:100000:65536']]);
+    expect((await run(['bench', '--uid-map', 'x', l1])).exitCode).toBe(2);
+  });
+
   it('bench usage errors exit 2', async () => {
     expect((await run(['bench'])).exitCode).toBe(2);
     expect((await run(['bench', '--runs', '0', '/tmp'])).stderr).toMatch(/--runs must be a positive integer/);
