@@ -552,8 +552,10 @@ static napi_value make_dirs(napi_env env, napi_callback_info info) {
       failed = 1;
     }
   }
-  if (failed) result = failure_value(env, &f);
-  else NAPI_OK(napi_get_null(env, &result));
+  if (failed)
+    result = failure_value(env, &f);
+  else
+    NAPI_OK(napi_get_null(env, &result));
   if (dir >= 0) close(dir);
   close_owned(root, owned);
   failure_clear(&f);
@@ -605,7 +607,7 @@ NAPI_MODULE_INIT() {
       {"copyRange", NULL, copy_range_js, NULL, NULL, NULL, napi_default, NULL},
       {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
       {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
-    {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
+      {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},

@@ -124,7 +124,23 @@ describe('layercopy CLI', () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
     const work = fs.mkdtempSync(path.join(dir, 'scratch-'));
-    const r = await run(['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', '64', '--uid-map', '0:100000:65536', '--scratch', work, '--json', l1]);
+    const r = await run([
+      'bench',
+      '--runs',
+      '1',
+      '--strategy',
+      'merged',
+      '--concurrency',
+      '1',
+      '--batch-size',
+      '64',
+      '--uid-map',
+      '0:100000:65536',
+      '--scratch',
+      work,
+      '--json',
+      l1,
+    ]);
     expect(r.exitCode, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout).rows.filter((row: { method: string }) => row.method === 'layercopy');
     expect(rows.map((row: { idMapArgs?: string[] }) => row.idMapArgs ?? null)).toEqual([null, ['--uid-map', '0:100000:65536']]);
