@@ -207,13 +207,19 @@ static int step(walk *w, int force_writable) {
         free(name);
         return 0;
       }
-      // Not a directory after all (replaced meanwhile): unlink it.
-      if ((e == ENOTDIR || e == ELOOP) && (unlinkat(fr->fd, name, 0) == 0 || errno == ENOENT)) {
-        free(name);
-        return 0;
+      // Not a directory after all (replaced meanwhile, or a file unlink
+      // refused with EPERM): unlink it, and report that call if it fails.
+      const char *syscall = "open";
+      if (e == ENOTDIR || e == ELOOP) {
+        if (unlinkat(fr->fd, name, 0) == 0 || errno == ENOENT) {
+          free(name);
+          return 0;
+        }
+        e = errno;
+        syscall = "unlink";
       }
       free(name);
-      fail_errno(w->f, e, "open", 1, NULL);
+      fail_errno(w->f, e, syscall, 1, NULL);
       return -1;
     }
     if (is_mount(w, fd)) {
