@@ -37,6 +37,20 @@ export const nobodyCanRun: boolean = (() => {
   }
 })();
 
+/** A POSIX ACL xattr value (version 2; tag, perm, id per entry; id defaults to ACL_UNDEFINED_ID). */
+export function acl(entries: [tag: number, perm: number, id?: number][]): Buffer {
+  return Buffer.concat([
+    Buffer.from([2, 0, 0, 0]),
+    ...entries.map(([tag, perm, id = 0xffffffff]) => {
+      const b = Buffer.alloc(8);
+      b.writeUInt16LE(tag, 0);
+      b.writeUInt16LE(perm, 2);
+      b.writeUInt32LE(id, 4);
+      return b;
+    }),
+  ]);
+}
+
 /** Owner fields for a fixture: as given when root, none otherwise (a non-root user cannot chown). */
 export function owner(uid: number, gid: number): { uid?: number; gid?: number } {
   return isRoot ? { uid, gid } : {};

@@ -7,25 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../dist/src/index.js';
-import { buildLayer, diffSnapshots, exists, listTree, lstat, native, scratch, snapshot } from './helpers.js';
+import { acl, buildLayer, diffSnapshots, exists, listTree, lstat, native, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const isRoot = process.getuid?.() === 0;
 const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n.includes('layercopy') || n === 'root');
 
-/** A POSIX ACL xattr value (version 2; tag, perm, id per entry). */
-function acl(entries: [tag: number, perm: number, id?: number][]): Buffer {
-  return Buffer.concat([
-    Buffer.from([2, 0, 0, 0]),
-    ...entries.map(([tag, perm, id = 0xffffffff]) => {
-      const b = Buffer.alloc(8);
-      b.writeUInt16LE(tag, 0);
-      b.writeUInt16LE(perm, 2);
-      b.writeUInt32LE(id, 4);
-      return b;
-    }),
-  ]);
-}
 const USER_OBJ = 0x01,
   USER = 0x02,
   GROUP_OBJ = 0x04,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CopyBackend, type IdMap, provision } from '../dist/src/index.js';
-import { buildLayer, diffSnapshots, type EntryInfo, type LayerSpec, native, scratch, snapshot } from './helpers.js';
+import { acl, buildLayer, diffSnapshots, type EntryInfo, type LayerSpec, native, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const fixturesAddon = fileURLToPath(new URL('../native/fixtures/build/Release/layercopy_fixtures.node', import.meta.url));
@@ -21,18 +21,6 @@ const capV2 = () => {
   b.writeUInt32LE(1 << 13, 4);
   return b;
 };
-function acl(entries: [number, number, number?][]): Buffer {
-  return Buffer.concat([
-    Buffer.from([2, 0, 0, 0]),
-    ...entries.map(([tag, perm, id = 0xffffffff]) => {
-      const b = Buffer.alloc(8);
-      b.writeUInt16LE(tag, 0);
-      b.writeUInt16LE(perm, 2);
-      b.writeUInt32LE(id, 4);
-      return b;
-    }),
-  ]);
-}
 const aclIds = (b: Buffer) => {
   const out: string[] = [];
   for (let off = 4; off + 8 <= b.length; off += 8) {
