@@ -1,6 +1,19 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
 import { type IdMap, validateIdMap } from './options.js';
 
+/** The parsed flags of the CLI (provision, destroy and bench share one parser). */
+export type CliValues = {
+  concurrency?: string;
+  'batch-size'?: string;
+  strategy?: string;
+  'uid-map'?: string[];
+  'gid-map'?: string[];
+  runs?: string;
+  scratch?: string;
+  json?: boolean;
+  quiet?: boolean;
+};
+
 /** A usage error: one line, exit status 2. */
 export class UsageError extends Error {}
 
@@ -18,7 +31,7 @@ export function intList(flag: string, value: string | undefined, fallback: numbe
 }
 
 /** --uid-map/--gid-map values (C:H:N) as an IdMap, checked as the library checks it, errors naming the flag. */
-export function parseIdMap(values: { 'uid-map'?: string[]; 'gid-map'?: string[] }): IdMap | undefined {
+export function parseIdMap(values: Pick<CliValues, 'uid-map' | 'gid-map'>): IdMap | undefined {
   const map: IdMap = {};
   for (const side of ['uid', 'gid'] as const) {
     const flag = `--${side}-map`;

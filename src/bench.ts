@@ -4,7 +4,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { intList, parseIdMap, positiveInt, UsageError } from './args.js';
+import { intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
 import { destroy } from './destroy.js';
 import { resolveInputs } from './inputs.js';
@@ -242,18 +242,6 @@ export function formatTable(report: BenchReport): string {
   );
   return lines.join('\n');
 }
-
-type Values = {
-  concurrency?: string;
-  'batch-size'?: string;
-  strategy?: string;
-  'uid-map'?: string[];
-  'gid-map'?: string[];
-  runs?: string;
-  scratch?: string;
-  json?: boolean;
-  quiet?: boolean;
-};
 
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
 export async function runBench(args: string[], values: Values): Promise<number> {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseIdMap, positiveInt, UsageError } from './args.js';
+import { parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import type { LayercopyError } from './errors.js';
 import { type Progress, STRATEGIES, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
@@ -178,18 +178,6 @@ function usageError(message: string, json: boolean): number {
   if (json) process.stdout.write(`${JSON.stringify({ error: { message, code: 'ERR_USAGE' } })}\n`);
   return 2;
 }
-
-type Values = {
-  concurrency?: string;
-  'batch-size'?: string;
-  strategy?: string;
-  'uid-map'?: string[];
-  'gid-map'?: string[];
-  runs?: string;
-  scratch?: string;
-  json?: boolean;
-  quiet?: boolean;
-};
 
 async function runProvision(args: string[], values: Values): Promise<number> {
   if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { errnoCode, LayercopyError, systemError } from './errors.js';
-import { type CancelFlag, type NativeFailure, native } from './native.cjs';
+import { type NativeFailure, native } from './native.cjs';
 import { displayPath } from './paths.js';
 
 // The rootfs is assembled in a sibling directory named
@@ -111,9 +111,6 @@ export function nativeError(f: NativeFailure, rootfs: string, what: string, pare
     errno: -f.errno,
   });
 }
-
-/** Removal in the background: a worker thread, so the event loop (signals, timers) keeps running. */
-export type Remover = (root: number, rel: string, forceWritable: boolean, cancel?: CancelFlag) => Promise<NativeFailure | null>;
 
 /** Renames staging to ROOTFS, refusing to replace anything that appeared there meanwhile. */
 export function commit(staging: Staging, rootfs: string): void {
