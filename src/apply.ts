@@ -189,7 +189,7 @@ export function splitRanges(size: number, concurrency: number): [number, number]
  * then links the other names to it (cp -a keeps hardlinks). Keys are
  * "LAYER|large:SIZE" or "LAYER|T:dev:ino". Links are counted per layer.
  */
-export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Map<string, string[]>): Promise<void> {
+async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Map<string, string[]>): Promise<void> {
   const { batchSize } = p.opts;
   p.phase = 'links';
   const firsts = new Map<number, { rels: string[]; types: string }>();
@@ -266,12 +266,41 @@ async function rangedCopies(p: Provisioning, tasks: LayerTasks, files: { layer: 
 }
 
 /**
+ * What follows a walk, for both strategies: the barrier, the handed-back
+ * entries (hardlink groups, big files), then directory metadata from the
+ * layer `layerOf(i)` — last, after every write and removal inside the
+ * directories, so their times are the layer's (the Mesos backend's marker
+ * deletions bumped them). Directories are counted for that layer.
+ */
+export async function finishWalk(
+  p: Provisioning,
+  tasks: LayerTasks,
+  copyStart: number,
+  deferred: Map<string, string[]>,
+  dirs: DirTable,
+  layerOf: (i: number) => number,
+): Promise<void> {
+  await tasks.barrier();
+  p.timings.copyMs += performance.now() - copyStart;
+  const start = performance.now();
+  if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
+  p.timings.metadataMs += performance.now() - start;
+  await metadataPhase(p, tasks, dirs, layerOf);
+  const counts = new Map<number, number>();
+  for (let i = 1; i < dirs.size; i++) counts.set(layerOf(i), (counts.get(layerOf(i)) ?? 0) + 1);
+  for (const [layer, n] of counts) {
+    p.perLayer[layer].directories += n;
+    p.count(layer, n, 0);
+  }
+}
+
+/**
  * Directory metadata (owner, mode, xattrs, times) for every directory of
  * `dirs`, from the layer `layerOf(i)`, in batches per layer: after every
  * write inside them, so their times are the layer's. The root keeps its
  * 0700 mode until the commit.
  */
-export async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
+async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
   const start = performance.now();
   p.phase = 'metadata';
   const { batchSize } = p.opts;

@@ -1,4 +1,4 @@
-import { Batcher, deferredPhase, metadataPhase, type Provisioning } from './apply.js';
+import { Batcher, finishWalk, type Provisioning } from './apply.js';
 import { LayerTasks } from './dispatch.js';
 import { fromFailure } from './errors.js';
 import { native } from './native.cjs';
@@ -56,16 +56,5 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   } catch (error) {
     tasks.fail(error);
   }
-  await tasks.barrier();
-  p.timings.copyMs += performance.now() - copyStart;
-
-  const metaStart = performance.now();
-  if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
-  p.timings.metadataMs += performance.now() - metaStart;
-  // Directory metadata last: after every write and removal of this layer,
-  // so the times are the layer's (the Mesos backend's marker deletions
-  // bumped them).
-  await metadataPhase(p, tasks, dirs, () => layer);
-  summary.directories = dirs.size - 1;
-  p.count(layer, summary.directories, 0);
+  await finishWalk(p, tasks, copyStart, deferred, dirs, () => layer);
 }

@@ -1,4 +1,4 @@
-import { Batcher, deferredPhase, metadataPhase, type Provisioning } from './apply.js';
+import { Batcher, finishWalk, type Provisioning } from './apply.js';
 import { LayerTasks } from './dispatch.js';
 import { fromFailure } from './errors.js';
 import { walkMerged } from './merge.js';
@@ -44,15 +44,5 @@ export async function applyMerged(p: Provisioning): Promise<void> {
   } catch (error) {
     tasks.fail(error);
   }
-  await tasks.barrier();
-  p.timings.copyMs += performance.now() - copyStart;
-
-  const metaStart = performance.now();
-  if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
-  p.timings.metadataMs += performance.now() - metaStart;
-  await metadataPhase(p, tasks, dirs, (i) => winner[i]);
-  for (let i = 1; i < dirs.size; i++) {
-    p.perLayer[winner[i]].directories++;
-    p.count(winner[i], 1, 0);
-  }
+  await finishWalk(p, tasks, copyStart, deferred, dirs, (i) => winner[i]);
 }
