@@ -7,17 +7,24 @@ import type { DirTable, EntryType } from './plan.js';
 import type { Pool, Task } from './pool.js';
 import type { Staging } from './staging.js';
 
-export interface LayerSummary {
-  layer: string;
-  /** Entries this layer contributed: files, symlinks, special files, hardlinks and directories (the root excluded). */
+/** What a provision (or one layer of it) wrote. */
+export interface Counts {
+  /** Entries written: files, symlinks, special files, hardlinks and directories (the root excluded). */
   entries: number;
   bytes: number;
   directories: number;
   hardlinks: number;
   /** Whiteout and opaque markers that hid (or removed) lower content. */
   whiteouts: number;
-  /** Lower entries replaced by an entry of another kind or by a non-directory. */
+  /** Lower entries replaced (hidden) by an entry of another kind or by a non-directory. */
   replaced: number;
+}
+
+export const COUNT_KEYS = ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const satisfies readonly (keyof Counts)[];
+
+/** A layer's part of the summary: what it contributed. */
+export interface LayerSummary extends Counts {
+  layer: string;
   /** layered: time to apply the layer; merged: 0 (layers are not applied one by one). */
   ms: number;
 }

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { type LayerSummary, Provisioning, type Timings } from './apply.js';
+import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './apply.js';
 import { abortError, asLayercopyError, errnoCode, LayercopyError } from './errors.js';
 import { resolveInputs } from './inputs.js';
 import { applyLayered } from './layered.js';
@@ -12,20 +12,11 @@ import { commit, createStaging, openParent, type Staging, staleStagings } from '
 
 export type { LayerSummary } from './apply.js';
 
-export interface ProvisionSummary {
+export interface ProvisionSummary extends Counts {
   rootfs: string;
   layers: number;
   /** How the layers were applied (options.strategy). */
   strategy: Strategy;
-  /** Entries written: files, symlinks, special files, hardlinks and directories (the root excluded). */
-  entries: number;
-  bytes: number;
-  directories: number;
-  hardlinks: number;
-  /** Whiteout and opaque markers that hid lower content. */
-  whiteouts: number;
-  /** Lower entries replaced (hidden) by an entry of another kind or by a non-directory. */
-  replaced: number;
   /**
    * Milliseconds per phase. plan: main-thread walking, planning (and, for
    * 'layered', removals); copy: from the first task to the barrier
@@ -158,9 +149,7 @@ async function build(run: {
     timings: p.timings,
     perLayer: p.perLayer,
   };
-  for (const layer of p.perLayer) {
-    for (const key of ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const) summary[key] += layer[key];
-  }
+  for (const layer of p.perLayer) for (const key of COUNT_KEYS) summary[key] += layer[key];
   p.done();
   return summary;
 }
