@@ -222,6 +222,32 @@ static void close_owned(int fd, int owned) {
   if (owned && fd >= 0) close(fd);
 }
 
+// A copy context over the roots a binding was passed (fds, or paths opened
+// here), set up and torn down the same way by every binding that copies.
+typedef struct {
+  copy_ctx c;
+  int src, dst, src_owned, dst_owned, ready;
+} bound_ctx;
+
+// src_v may be NULL (no source root). Returns 0, or -1 with *f set or an
+// exception pending; unbind_ctx either way.
+static int bind_ctx(napi_env env, napi_value src_v, napi_value dst_v, const char *base, napi_value cancel_v, const idmap *map, bound_ctx *b, failure *f) {
+  memset(b, 0, sizeof *b);
+  b->src = b->dst = -1;
+  if (src_v && (b->src = get_root(env, src_v, &b->src_owned, 0, f)) < 0) return -1;
+  if ((b->dst = get_root(env, dst_v, &b->dst_owned, 1, f)) < 0) return -1;
+  b->ready = 1;
+  if (copy_ctx_init(&b->c, b->src, b->dst, base, cancel_v ? get_cancel(env, cancel_v) : NULL, f) != 0) return -1;
+  if (map) b->c.map = *map;
+  return 0;
+}
+
+static void unbind_ctx(bound_ctx *b) {
+  if (b->ready) copy_ctx_free(&b->c);
+  close_owned(b->src, b->src_owned);
+  close_owned(b->dst, b->dst_owned);
+}
+
 // ---- bindings --------------------------------------------------------------
 
 // copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?)
@@ -241,21 +267,17 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
   char **rels = types && get_bool(env, argv[5], &defer) ? get_rels(env, argv[3], &n) : NULL;
   if (!rels || !NAPI_OK(napi_create_array(env, &deferred))) goto out_free;
   failure f = {0};
-  int failed = 0, src_owned = 0, dst_owned = 0;
   uint32_t done = 0, ndef = 0;
   double bytes = 0;
-  copy_ctx c;
-  int src = get_root(env, argv[0], &src_owned, 0, &f);
-  int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
-  int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, src, dst, base, get_cancel(env, argv[6]), &f) != 0) failed = 1;
-  c.map = map;
+  bound_ctx bc;
+  int failed = bind_ctx(env, argv[0], argv[1], base, argv[6], &map, &bc, &f) != 0;
+  copy_ctx *c = &bc.c;
   if (!failed && strlen(types) < n) {
     fail_errno(&f, EINVAL, "copyEntries", 0, "");
     failed = 1;
   }
   for (uint32_t i = 0; i < n && !failed; i++) {
-    if (lc_cancelled(c.cancel)) {
+    if (lc_cancelled(c->cancel)) {
       fail_code(&f, CODE_CANCELED, "copy", 1, rels[i]);
       failed = 1;
       break;
@@ -265,7 +287,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     // Big files go back to be copied as tasks of their own (in a batch of
     // several) or in ranges by several workers (64 MiB and more, even alone).
     uint64_t large = !defer ? 0 : n > 1 ? LARGE_FILE : RANGE_FILE;
-    copy_outcome r = copy_entry(&c, rels[i], types[i], defer, large, &key, &b, &f);
+    copy_outcome r = copy_entry(c, rels[i], types[i], defer, large, &key, &b, &f);
     if (r == COPY_FAILED) {
       failed = 1;
     } else if (r == COPY_DONE) {
@@ -292,9 +314,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     if (failed) b_val(&b, "failure", failure_value(env, &f));
     result = b_done(&b);
   }
-  if (have_ctx) copy_ctx_free(&c);
-  close_owned(src, src_owned);
-  close_owned(dst, dst_owned);
+  unbind_ctx(&bc);
   failure_clear(&f);
 out_free:
   free_rels(rels, n);
@@ -318,21 +338,16 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
     return NULL;
   }
   failure f = {0};
-  int failed = 0, src_owned = 0, dst_owned = 0;
-  copy_ctx c;
-  int src = get_root(env, argv[0], &src_owned, 0, &f);
-  int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
-  int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, src, dst, base, get_cancel(env, argv[5]), &f) != 0) failed = 1;
-  c.map = map;
+  bound_ctx bc;
+  int failed = bind_ctx(env, argv[0], argv[1], base, argv[5], &map, &bc, &f) != 0;
   for (uint32_t i = 0; i < n && !failed; i++) {
-    if (lc_cancelled(c.cancel)) {
+    if (lc_cancelled(bc.c.cancel)) {
       fail_code(&f, CODE_CANCELED, "set directory metadata", 1, rels[i]);
       failed = 1;
       break;
     }
     int is_root = base[0] == '\0' && (rels[i][0] == '\0' || strcmp(rels[i], ".") == 0);
-    if (dir_meta(&c, rels[i], keep_root && is_root, &f) != 0)
+    if (dir_meta(&bc.c, rels[i], keep_root && is_root, &f) != 0)
       failed = 1;
     else
       done++;
@@ -341,9 +356,8 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   b_num(&b, "done", done);
   if (failed) b_val(&b, "failure", failure_value(env, &f));
   result = b_done(&b);
-  if (have_ctx) copy_ctx_free(&c);
-  close_owned(src, src_owned);
-  close_owned(dst, dst_owned);
+  unbind_ctx(&bc);
+  failure_clear(&f);
   free_rels(rels, n);
   free(base);
   return result;
@@ -368,22 +382,15 @@ static napi_value copy_range_js(napi_env env, napi_callback_info info) {
   char *rel = get_bytes(env, argv[2]);
   if (!rel) return NULL;
   failure f = {0};
-  int failed = 0, src_owned = 0, dst_owned = 0;
-  copy_ctx c;
-  int src = get_root(env, argv[0], &src_owned, 0, &f);
-  int dst = src < 0 ? -1 : get_root(env, argv[1], &dst_owned, 1, &f);
-  int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, src, dst, NULL, get_cancel(env, argv[7]), &f) != 0) failed = 1;
-  c.map = map;
-  if (!failed && copy_ranged(&c, rel, (range_phase)phase, (uint64_t)offset, (uint64_t)length, (uint64_t)size, &f) != 0) failed = 1;
+  bound_ctx bc;
+  int failed = bind_ctx(env, argv[0], argv[1], NULL, argv[7], &map, &bc, &f) != 0;
+  if (!failed && copy_ranged(&bc.c, rel, (range_phase)phase, (uint64_t)offset, (uint64_t)length, (uint64_t)size, &f) != 0) failed = 1;
   builder b = b_new(env);
   b_num(&b, "done", !failed && phase == RANGE_END ? 1 : 0);
   b_num(&b, "bytes", !failed && phase == RANGE_PART ? (double)(offset + length < size ? length : size - offset) : 0);
   if (failed) b_val(&b, "failure", failure_value(env, &f));
   result = b_done(&b);
-  if (have_ctx) copy_ctx_free(&c);
-  close_owned(src, src_owned);
-  close_owned(dst, dst_owned);
+  unbind_ctx(&bc);
   failure_clear(&f);
   free(rel);
   return result;
@@ -397,15 +404,12 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
   char **rels = get_rels(env, argv[1], &n);
   if (!rels) return NULL;
   failure f = {0};
-  int failed = 0, dst_owned = 0;
-  copy_ctx c;
+  bound_ctx bc;
   parent_cache other;
-  int dst = get_root(env, argv[0], &dst_owned, 1, &f);
-  int have_ctx = dst >= 0;
-  if (!have_ctx || copy_ctx_init(&c, -1, dst, NULL, NULL, &f) != 0) failed = 1;
-  pc_init(&other, dst, O_PATH);
+  int failed = bind_ctx(env, NULL, argv[0], NULL, NULL, NULL, &bc, &f) != 0;
+  pc_init(&other, bc.dst, O_PATH);
   for (uint32_t i = 0; i + 1 < n && !failed; i += 2) {
-    if (link_entry(&c, &other, rels[i], rels[i + 1], &f) != 0)
+    if (link_entry(&bc.c, &other, rels[i], rels[i + 1], &f) != 0)
       failed = 1;
     else
       done++;
@@ -415,8 +419,8 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
   if (failed) b_val(&b, "failure", failure_value(env, &f));
   result = b_done(&b);
   pc_close(&other);
-  if (have_ctx) copy_ctx_free(&c);
-  close_owned(dst, dst_owned);
+  unbind_ctx(&bc);
+  failure_clear(&f);
   free_rels(rels, n);
   return result;
 }
