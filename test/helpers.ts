@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll } from 'vitest';
 import type { LayerSpec } from '../dist/bench/layers.js';
 import { fixtures as native } from '../dist/bench/native-fixtures.cjs';
+import { provision } from '../dist/src/index.js';
 
 export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../dist/bench/layers.js';
 
@@ -36,6 +37,24 @@ export const nobodyCanRun: boolean = (() => {
     return false;
   }
 })();
+
+/**
+ * Provisions one layer an entry per batch on one worker and calls change()
+ * once, after the first batch: a source that changes between planning and
+ * copying. Resolves to the summary, or to the error.
+ */
+export function provisionWhileChanging(layer: string, rootfs: string, change: () => void) {
+  let first = true;
+  return provision([layer], rootfs, {
+    concurrency: 1,
+    batchSize: 1,
+    onProgress: () => {
+      if (!first) return;
+      first = false;
+      change();
+    },
+  }).catch((e) => e);
+}
 
 /** A POSIX ACL xattr value (version 2; tag, perm, id per entry; id defaults to ACL_UNDEFINED_ID). */
 export function acl(entries: [tag: number, perm: number, id?: number][]): Buffer {

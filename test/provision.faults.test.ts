@@ -5,10 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provision } from '../dist/src/index.js';
 import { Pool } from '../dist/src/pool.js';
 import { provisionWith } from '../dist/src/provision.js';
-import { buildLayer, diffSnapshots, type EntryInfo, exists, nobodyCanRun, scratch, snapshot } from './helpers.js';
+import { buildLayer, diffSnapshots, type EntryInfo, exists, nobodyCanRun, provisionWhileChanging, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const faultyWorker = new URL('./fixtures/faulty-worker.cjs', import.meta.url).href;
@@ -16,20 +15,6 @@ const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n.includes(
 
 function manyFiles(n: number): Record<string, string> {
   return Object.fromEntries(Array.from({ length: n }, (_, i) => [`f${String(i).padStart(3, '0')}`, `content ${i}`]));
-}
-
-/** Provisions l1 one entry per batch, calling change() once the first batch is done. */
-function provisionWhileChanging(l1: string, rootfs: string, change: () => void) {
-  let first = true;
-  return provision([l1], rootfs, {
-    concurrency: 1,
-    batchSize: 1,
-    onProgress: () => {
-      if (!first) return;
-      first = false;
-      change();
-    },
-  }).catch((e) => e);
 }
 
 describe('sources that change between planning and copying', () => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../dist/src/index.js';
-import { acl, buildLayer, diffSnapshots, exists, listTree, lstat, native, scratch, snapshot } from './helpers.js';
+import { acl, buildLayer, diffSnapshots, exists, listTree, lstat, native, provisionWhileChanging, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const isRoot = process.getuid?.() === 0;
@@ -33,18 +33,13 @@ describe('a source swapped for a FIFO', () => {
     // Hardlinked files are copied after the barrier: swap them in between.
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', b: { link: 'a' }, ...Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}`, 'x'])) });
     let swapped = false;
-    const error = await provision([l1], path.join(dir, 'root'), {
-      concurrency: 1,
-      batchSize: 1,
-      onProgress: () => {
-        if (swapped) return;
-        swapped = true;
-        for (const name of ['a', 'b']) {
-          fs.rmSync(path.join(l1, name));
-          execFileSync('mkfifo', [path.join(l1, name)]);
-        }
-      },
-    }).catch((e) => e);
+    const error = await provisionWhileChanging(l1, path.join(dir, 'root'), () => {
+      swapped = true;
+      for (const name of ['a', 'b']) {
+        fs.rmSync(path.join(l1, name));
+        execFileSync('mkfifo', [path.join(l1, name)]);
+      }
+    });
     expect(swapped).toBe(true);
     expect(error).toMatchObject({ code: 'ERR_SOURCE_CHANGED', layer: l1 });
     expect(error.path).toMatch(/\/l1\/[ab]$/);
@@ -60,16 +55,12 @@ describe('a layer path swapped for a symlink mid-provision', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), spec, { mode: 0o755 });
     const host = buildLayer(path.join(dir, 'host'), { ...Object.fromEntries(Object.keys(spec).map((k) => [k, 'HOST SECRET'])), 'd0/secret': 'HOST SECRET' }, { mode: 0o777 });
     let swapped = false;
-    await provision([l1], path.join(dir, 'root'), {
-      concurrency: 1,
-      batchSize: 1,
-      onProgress: () => {
-        if (swapped) return;
-        swapped = true;
-        fs.renameSync(l1, path.join(dir, 'l1.moved'));
-        fs.symlinkSync(host, l1);
-      },
+    const result = await provisionWhileChanging(l1, path.join(dir, 'root'), () => {
+      swapped = true;
+      fs.renameSync(l1, path.join(dir, 'l1.moved'));
+      fs.symlinkSync(host, l1);
     });
+    expect(result).not.toBeInstanceOf(Error);
     expect(swapped).toBe(true);
     const tree = snapshot(path.join(dir, 'root'));
     expect(tree.has('d0/secret')).toBe(false);
@@ -225,16 +216,11 @@ describe('a layer directory swapped for a symlink before its metadata is set', (
     for (let i = 0; i < 20; i++) spec[`sub/f${i}`] = 'f';
     const l1 = buildLayer(path.join(dir, 'l1'), spec);
     let swapped = false;
-    const error = await provision([l1], path.join(dir, 'root'), {
-      concurrency: 1,
-      batchSize: 1,
-      onProgress: () => {
-        if (swapped) return;
-        swapped = true;
-        fs.renameSync(path.join(l1, 'sub', 'deeper'), path.join(dir, 'deeper.moved'));
-        fs.symlinkSync('/etc', path.join(l1, 'sub', 'deeper'));
-      },
-    }).catch((e) => e);
+    const error = await provisionWhileChanging(l1, path.join(dir, 'root'), () => {
+      swapped = true;
+      fs.renameSync(path.join(l1, 'sub', 'deeper'), path.join(dir, 'deeper.moved'));
+      fs.symlinkSync('/etc', path.join(l1, 'sub', 'deeper'));
+    });
     expect(swapped).toBe(true);
     expect(error).toBeInstanceOf(Error);
     expect(error.code).toMatch(/^(ELOOP|ENOTDIR|ERR_SOURCE_CHANGED)$/);
