@@ -63,6 +63,8 @@ export class MergedDirectory {
   #counted = new Set<string>();
   #plan: MergedPlan = { copies: [], subdirs: [], whiteouts: new Map(), replaced: new Map() };
   #closed = false;
+  /** The layer whose opaque marker closed the directory, -1 if none did. */
+  #opaqueLayer = -1;
 
   /** Whether lower layers can still contribute (false after an opaque marker). */
   get open(): boolean {
@@ -113,8 +115,6 @@ export class MergedDirectory {
       this.#opaqueLayer = layer;
     }
   }
-
-  #opaqueLayer = -1;
 
   /** Called with whether a lower contributing layer was left unread because of an opaque marker. */
   finish(hidLower: boolean): MergedPlan {
