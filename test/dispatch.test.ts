@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LayerTasks } from '../dist/src/dispatch.js';
+import { INLINE_ENTRIES, LayerTasks, POOL_START_ENTRIES } from '../dist/src/dispatch.js';
+import { packRels } from '../dist/src/paths.js';
 import { Pool } from '../dist/src/pool.js';
 import { buildLayer, exists, scratch } from './helpers.js';
 
@@ -44,5 +45,41 @@ describe('LayerTasks', () => {
     await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['a'], types: 'f', defer: false }, 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     expect(exists(path.join(dst, 'a'))).toBe(false);
+  });
+
+  it("runs a provision's first entries on this thread, starts the pool part way through that budget and keeps running inline until it is spent", async () => {
+    const dir = scratch();
+    const names = Array.from({ length: POOL_START_ENTRIES + 2 }, (_, i) => `f${i}`);
+    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
+    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const own = new Pool(1);
+    try {
+      const budget = { entries: INLINE_ENTRIES, ms: 0 };
+      const tasks = new LayerTasks(own, { layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
+      const batch = (rels: string[]) => ({
+        op: 'copy' as const,
+        src: layer,
+        dst,
+        base: '',
+        rels: packRels(rels),
+        count: rels.length,
+        types: 'f'.repeat(rels.length),
+        defer: false,
+      });
+      const copied: number[] = [];
+      // Inline: the result is in before submit returns, with no thread started.
+      await tasks.submit(batch(names.slice(0, POOL_START_ENTRIES - 1)), 'copy', (r) => copied.push(r.done));
+      expect(copied).toEqual([POOL_START_ENTRIES - 1]);
+      expect(own.started).toBe(false);
+      await tasks.submit(batch(names.slice(POOL_START_ENTRIES - 1, POOL_START_ENTRIES + 1)), 'copy', (r) => copied.push(r.done));
+      expect(own.started).toBe(true);
+      await tasks.submit(batch(names.slice(POOL_START_ENTRIES + 1)), 'copy', (r) => copied.push(r.done));
+      expect(copied).toEqual([POOL_START_ENTRIES - 1, 2, 1]);
+      expect(budget.entries).toBe(INLINE_ENTRIES - names.length);
+      await tasks.barrier();
+      expect(names.every((n) => exists(path.join(dst, n)))).toBe(true);
+    } finally {
+      await own.close();
+    }
   });
 });
