@@ -10,4 +10,5 @@ export interface Fixtures {
 }
 
 // Built by `npm install` in a clone (the prepare script): native/fixtures/binding.gyp.
-export const fixtures: Fixtures = require('../../native/fixtures/build/Release/layercopy_fixtures.node');
+// The repository root is above dist/bench when built, above bench when vitest runs the sources.
+export const fixtures: Fixtures = require(`${__dirname}/${__filename.endsWith('.cts') ? '..' : '../..'}/native/fixtures/build/Release/layercopy_fixtures.node`);

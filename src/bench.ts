@@ -6,12 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
+import { distFile } from './compiled.js';
 import { destroy } from './destroy.js';
 import { resolveInputs } from './inputs.js';
 import { DEFAULT_BATCH_SIZE, defaultConcurrency, STRATEGIES, type Strategy } from './options.js';
 
 /** The script that runs one timed provision in a process of its own. */
-export const CHILD = fileURLToPath(new URL('./bench-child.js', import.meta.url));
+export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
 
 export interface BenchConfig {
   /** seed: the Mesos copy backend's method (its key in reports), cp -aT per layer; cp -a: one copy of the final (merged) tree. */
@@ -89,7 +90,7 @@ export function filesystemOf(dir: string): string {
   }
 }
 
-const CLI = fileURLToPath(new URL('./cli.js', import.meta.url));
+const CLI = fileURLToPath(distFile('src/cli.js'));
 const GNU_TIME = '/usr/bin/time';
 
 /**

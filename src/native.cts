@@ -94,7 +94,8 @@ function load(): Native {
     if (process.env.LAYERCOPY_NATIVE) return require(process.env.LAYERCOPY_NATIVE);
     // A prebuild shipped in the package (prebuilds/linux-<arch>/, glibc or
     // musl) or the local build/Release: node-gyp-build picks what fits.
-    return require('node-gyp-build')(require('node:path').join(__dirname, '..', '..'));
+    // The package root: above dist/src when built, above src when vitest runs the sources.
+    return require('node-gyp-build')(require('node:path').join(__dirname, __filename.endsWith('.cts') ? '..' : '../..'));
   } catch (error) {
     const failure = Object.assign(
       new Error(

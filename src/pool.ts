@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
+import { distFile } from './compiled.js';
 import type { CancelFlag, CopyResult, NativeIdMap, Root } from './native.cjs';
 
 /**
@@ -16,7 +18,7 @@ export type Task =
 
 export type TaskResult = CopyResult;
 
-const WORKER = new URL('../workers/copy.cjs', import.meta.url).href;
+const WORKER = distFile('workers/copy.cjs').href;
 
 /**
  * A fixed-size Piscina pool running the copy step; shared by every provision
@@ -91,6 +93,6 @@ export class Pool {
 
 let step: ((task: Task) => TaskResult) | undefined;
 function inlineStep(): (task: Task) => TaskResult {
-  step ??= (createRequire(import.meta.url)('../workers/copy.cjs') as { default: (task: Task) => TaskResult }).default;
+  step ??= (createRequire(import.meta.url)(fileURLToPath(WORKER)) as { default: (task: Task) => TaskResult }).default;
   return step;
 }

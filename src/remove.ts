@@ -1,6 +1,7 @@
+import { distFile } from './compiled.js';
 import type { CancelFlag, NativeFailure } from './native.cjs';
 
-const WORKER = new URL('../workers/remove.cjs', import.meta.url);
+const WORKER = distFile('workers/remove.cjs');
 
 /**
  * Removes rel (beneath the directory fd root) on a worker thread of its own:

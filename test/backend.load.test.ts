@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { CopyBackend } from '../dist/src/index.js';
+import { CopyBackend } from '../src/index.js';
 import { buildLayer, diffSnapshots, generateImage, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CopyBackend } from '../dist/src/index.js';
+import { CopyBackend } from '../src/index.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot } from './helpers.js';
 
 describe('CopyBackend', () => {

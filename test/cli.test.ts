@@ -244,11 +244,11 @@ describe('the CLI keeps its promises', () => {
 describe('the progress line', () => {
   const p = { phase: 'copy' as const, layerIndex: 1, layers: 4, layer: '/l', entries: 123456, bytes: 98_700_000 };
   it('shows the phase, layer, totals and elapsed time', async () => {
-    const { formatProgress } = await import('../dist/src/cli.js');
+    const { formatProgress } = await import('../src/cli.js');
     expect(formatProgress(p, 2500, 200)).toBe('copy · layer 2/4 · 123,456 entries · 98.7 MB · 2.5 s');
   });
   it.each([40, 20, 5])('fits a %i-column terminal (no wrap, so no stacked lines)', async (columns) => {
-    const { formatProgress } = await import('../dist/src/cli.js');
+    const { formatProgress } = await import('../src/cli.js');
     expect(formatProgress(p, 2500, columns).length).toBeLessThanOrEqual(Math.max(10, columns - 1));
   });
 });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { destroy } from '../dist/src/index.js';
+import { destroy } from '../src/index.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot } from './helpers.js';
 
 describe('destroy', () => {

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { INLINE_ENTRIES, LayerTasks, POOL_START_ENTRIES } from '../dist/src/dispatch.js';
-import { packRels } from '../dist/src/paths.js';
-import { Pool } from '../dist/src/pool.js';
+import { INLINE_ENTRIES, LayerTasks, POOL_START_ENTRIES } from '../src/dispatch.js';
+import { packRels } from '../src/paths.js';
+import { Pool } from '../src/pool.js';
 import { buildLayer, exists, scratch } from './helpers.js';
 
 const pool = new Pool(2);
@@ -15,12 +15,15 @@ function setup() {
   return { layer, dst, ctx: { layer, layerIndex: 0, rootfs: '/r' } };
 }
 
+/** A one-entry copy task. */
+const copy = (src: string, dst: string, rel: string) => ({ op: 'copy' as const, src, dst, base: '', rels: packRels([rel]), count: 1, types: 'f', defer: false });
+
 describe('LayerTasks', () => {
   it('the barrier waits for every task and reports each result once', async () => {
     const { layer, dst, ctx } = setup();
     const done: number[] = [];
     const tasks = new LayerTasks(pool, ctx, undefined);
-    for (const rel of ['a', 'b', 'c']) await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: [rel], types: 'f', defer: false }, 'copy', (r) => done.push(r.done));
+    for (const rel of ['a', 'b', 'c']) await tasks.submit(copy(layer, dst, rel), 'copy', (r) => done.push(r.done));
     await tasks.barrier();
     expect(done).toEqual([1, 1, 1]);
     expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
@@ -29,10 +32,10 @@ describe('LayerTasks', () => {
   it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
     const { layer, dst, ctx } = setup();
     const tasks = new LayerTasks(pool, ctx, undefined);
-    await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['missing'], types: 'f', defer: false }, 'copy');
+    await tasks.submit(copy(layer, dst, 'missing'), 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT', path: `${layer}/missing`, layerIndex: 0 });
     expect(tasks.stopped).toBe(true);
-    await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['a'], types: 'f', defer: false }, 'copy');
+    await tasks.submit(copy(layer, dst, 'a'), 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT' });
     expect(exists(path.join(dst, 'a'))).toBe(false);
   });
@@ -42,7 +45,7 @@ describe('LayerTasks', () => {
     const controller = new AbortController();
     const tasks = new LayerTasks(pool, ctx, controller.signal);
     controller.abort();
-    await tasks.submit({ op: 'copy', src: layer, dst, base: '', rels: ['a'], types: 'f', defer: false }, 'copy');
+    await tasks.submit(copy(layer, dst, 'a'), 'copy');
     await expect(tasks.barrier()).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     expect(exists(path.join(dst, 'a'))).toBe(false);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromFailure, LayercopyError } from '../dist/src/errors.js';
+import { fromFailure, LayercopyError } from '../src/errors.js';
 
 const ctx = { layer: '/l/2', layerIndex: 1, rootfs: '/srv/rootfs' };
 

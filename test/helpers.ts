@@ -7,11 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
-import type { LayerSpec } from '../dist/bench/layers.js';
-import { fixtures as native } from '../dist/bench/native-fixtures.cjs';
-import { provision } from '../dist/src/index.js';
+import type { LayerSpec } from '../bench/layers.js';
+import { fixtures as native } from '../bench/native-fixtures.cjs';
+import { provision } from '../src/index.js';
 
-export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../dist/bench/layers.js';
+export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../bench/layers.js';
 
 export { native };
 

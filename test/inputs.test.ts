@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveInputs } from '../dist/src/inputs.js';
+import { resolveInputs } from '../src/inputs.js';
 import { buildLayer, scratch } from './helpers.js';
 
 describe('resolveInputs', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MergedDirectory } from '../dist/src/merge.js';
+import { MergedDirectory } from '../src/merge.js';
 
 const ctx = (layer: number) => ({ layer: `/layers/l${layer}`, layerIndex: layer, rootfs: '/rootfs' });
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });

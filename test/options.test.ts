@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BATCH_SIZE, validatePoolOptions, validateProvisionOptions } from '../dist/src/options.js';
+import { DEFAULT_BATCH_SIZE, validatePoolOptions, validateProvisionOptions } from '../src/options.js';
 
 describe('options', () => {
   it('defaults concurrency to the available parallelism and batchSize to DEFAULT_BATCH_SIZE', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DirTable, planDirectory } from '../dist/src/plan.js';
+import { DirTable, planDirectory } from '../src/plan.js';
 
 const ctx = { layer: '/layers/l2', layerIndex: 1, rootfs: '/rootfs' };
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Pool } from '../dist/src/pool.js';
-import { provisionWith } from '../dist/src/provision.js';
+import { Pool } from '../src/pool.js';
+import { provisionWith } from '../src/provision.js';
 import { buildLayer, diffSnapshots, type EntryInfo, exists, nobodyCanRun, provisionWhileChanging, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../dist/src/index.js';
+import { provision } from '../src/index.js';
 import { acl, buildLayer, diffSnapshots, exists, listTree, lstat, native, provisionWhileChanging, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));

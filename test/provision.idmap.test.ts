@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { CopyBackend, type IdMap, provision } from '../dist/src/index.js';
+import { CopyBackend, type IdMap, provision } from '../src/index.js';
 import { acl, buildLayer, diffSnapshots, type EntryInfo, type LayerSpec, native, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../dist/src/index.js';
+import { provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, generateImage, isRoot, type LayerSpec, lstat, native, nobodyCanRun, owner, scratch, snapshot } from './helpers.js';
 
 async function both(specs: LayerSpec[], options: { batchSize?: number } = {}) {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type Progress, provision } from '../dist/src/index.js';
+import { type Progress, provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, exists, isRoot, listTree, lstat, native, owner, scratch, snapshot } from './helpers.js';
 
 function stagingLeft(dir: string): string[] {

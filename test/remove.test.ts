@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { removeInWorker } from '../dist/src/remove.js';
+import { removeInWorker } from '../src/remove.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot } from './helpers.js';
 
 const opened: number[] = [];

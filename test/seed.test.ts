@@ -3,8 +3,8 @@
 // identical entry by entry.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../dist/src/index.js';
-import { seedProvision } from '../dist/src/seed.js';
+import { provision } from '../src/index.js';
+import { seedProvision } from '../src/seed.js';
 import { buildLayer, diffSnapshots, generateImage, scratch, snapshot } from './helpers.js';
 
 describe('differential: layercopy vs the seed (cp -aT per layer)', () => {

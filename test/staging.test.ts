@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { commit, createStaging, openParent, stagingName, staleStagings } from '../dist/src/staging.js';
+import { commit, createStaging, openParent, stagingName, staleStagings } from '../src/staging.js';
 import { exists, lstat, scratch } from './helpers.js';
 
 const opened: number[] = [];

@@ -1,0 +1,9 @@
+/**
+ * A compiled file of this package by its path under dist/ (a worker, the
+ * CLI). From dist/src when built; from src when vitest runs the sources:
+ * worker threads and child processes need the compiled JavaScript either way.
+ */
+export function distFile(distPath: string): URL {
+  const fromSources = import.meta.url.endsWith('.ts');
+  return new URL(`${fromSources ? '../dist/' : '../'}${distPath}`, import.meta.url);
+}
