@@ -2,7 +2,8 @@
 # N-API prebuilds shipped in the package (prebuilds/<platform>-<arch>/),
 # loaded by node-gyp-build; installs compile only where none fits. Builds
 # every target whose toolchain is here (Debian: gcc-aarch64-linux-gnu,
-# musl-tools) and says which it skipped. Run by `npm pack` (prepack).
+# musl-tools, musl-dev:arm64) and says which it skipped. Run by `npm pack`
+# (prepack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf prebuilds
@@ -33,7 +34,18 @@ if command -v musl-gcc >/dev/null; then
 else
   skipped+=("linux-x64 musl (apt-get install musl-tools)")
 fi
-skipped+=("linux-arm64 musl (no cross toolchain in Debian): compiled at install there")
+arm64_musl_specs=/usr/lib/aarch64-linux-musl/musl-gcc.specs
+if command -v aarch64-linux-gnu-gcc >/dev/null && [ -f "$arm64_musl_specs" ]; then
+  # The arm64 cross gcc with musl's specs (musl-dev:arm64); kernel headers from the cross toolchain's.
+  inc=$(mktemp -d)
+  for d in linux asm asm-generic; do ln -s "/usr/aarch64-linux-gnu/include/$d" "$inc/$d"; done
+  cc="aarch64-linux-gnu-gcc -specs $arm64_musl_specs -idirafter $inc"
+  CC="$cc" CXX="$cc" LINK="$cc" \
+    prebuildify --arch arm64 --libc musl --strip-bin aarch64-linux-gnu-strip && built+=("linux-arm64 musl")
+  rm -rf "$inc"
+else
+  skipped+=("linux-arm64 musl (dpkg --add-architecture arm64; apt-get install gcc-aarch64-linux-gnu musl-dev:arm64)")
+fi
 
 # The prebuilds replaced build/Release with the last cross build: rebuild for this machine.
 node "$node_gyp" rebuild --silent >/dev/null 2>&1
