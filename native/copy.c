@@ -386,8 +386,30 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   return COPY_DONE;
 }
 
+// The layered strategy's replacement of a lower non-directory: unlinked, not
+// written into, so its other hardlinked names keep their content (as
+// overlayfs shows the layers). Done here, by the worker, just before the
+// copy: on the main thread 4,500 such removals cost ~100 ms of planning.
+static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
+  const char *name;
+  int ddir = parent_of(&c->dst, rel, &name);
+  if (ddir < 0) {
+    fail_errno(f, errno, "openat2", 1, rel);
+    return -1;
+  }
+  if (unlinkat(ddir, name, 0) != 0 && errno != ENOENT) {
+    fail_errno(f, errno, "unlink", 1, rel);
+    return -1;
+  }
+  return 0;
+}
+
 copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f) {
   *bytes = 0;
+  if (type >= 'A' && type <= 'Z') {
+    if (unlink_lower(c, rel, f) != 0) return COPY_FAILED;
+    type = (char)(type - 'A' + 'a');
+  }
   if (type == 'f') return copy_file(c, rel, defer_links, defer_large, key, bytes, f);
   return copy_special(c, rel, type, defer_links, key, f);
 }

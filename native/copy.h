@@ -48,8 +48,10 @@ typedef struct {
 #define RANGE_FILE ((uint64_t)64 * 1024 * 1024)
 
 // type: the planner's letter (f l c b p s); a source of another type now
-// fails with ESRCCHANGED. Regular files of defer_large bytes or more (0:
-// none) are handed back. *bytes gets the data bytes written.
+// fails with ESRCCHANGED. Upper-case (F L C B P S): a non-directory at rel
+// in the destination is unlinked first (the layered strategy's
+// replacements). Regular files of defer_large bytes or more (0: none) are
+// handed back. *bytes gets the data bytes written.
 copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f);
 
 // One big file copied by several workers at once: RANGE_BEGIN creates the

@@ -132,11 +132,13 @@ export class Batcher {
   /**
    * Adds an entry; when the batch is full, submits it and returns the wait
    * for room in the queue (not counted as plan time), else undefined.
+   * replace: a lower non-directory of that name is unlinked first (the type
+   * letter goes upper-case; see native/copy.c).
    */
-  add(dir: number, name: string, type: EntryType): Promise<void> | undefined {
+  add(dir: number, name: string, type: EntryType, replace = false): Promise<void> | undefined {
     this.#dirIndex.push(dir);
     this.#names.push(name);
-    this.#types += type;
+    this.#types += replace ? type.toUpperCase() : type;
     if (this.#names.length < this.#p.opts.batchSize) return undefined;
     this.#p.planStop();
     return this.flush().then(() => this.#p.planStart());

@@ -30,6 +30,14 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   const batch = new Batcher(p, tasks, dirs, layer, deferred);
   const staging = p.staging.fd;
 
+  // Entries hidden by whiteouts, removed by the workers (DirectoryPlan.deletions).
+  let deletions: string[] = [];
+  const flushDeletions = async () => {
+    const rels = deletions;
+    deletions = [];
+    if (rels.length > 0) await tasks.submit({ op: 'remove', dst: staging, rels: packRels(rels), count: rels.length, cancel: p.cancel }, 'remove');
+  };
+
   const copyStart = performance.now();
   try {
     p.planStart();
@@ -37,6 +45,12 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
       for (const name of plan.removals) {
         const failure = native.removeEntry(staging, joinRel(rel, name), false, p.cancel);
         if (failure) throw fromFailure(failure, ctx, 'remove');
+      }
+      for (const name of plan.deletions) deletions.push(joinRel(rel, name));
+      if (deletions.length >= p.opts.batchSize) {
+        p.planStop();
+        await flushDeletions();
+        p.planStart();
       }
       summary.whiteouts += plan.whiteouts;
       summary.replaced += plan.replaced;
@@ -46,13 +60,14 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
         if (failure) throw fromFailure(failure, ctx, 'create directory');
       }
       for (const copy of plan.copies) {
-        const waiting = batch.add(index, copy.name, copy.type);
+        const waiting = batch.add(index, copy.name, copy.type, copy.replace);
         if (waiting) await waiting;
       }
       if (tasks.stopped) break;
     }
     p.planStop();
     if (!tasks.stopped) await batch.flush();
+    if (!tasks.stopped) await flushDeletions();
   } catch (error) {
     tasks.fail(error);
   }

@@ -48,8 +48,9 @@ export interface Native {
   /**
    * rels are relative to `base` ('' for the roots themselves) beneath both
    * roots, as an array or packed (src/paths.ts packRels). types: one char
-   * per rel: f regular, l symlink, c/b devices, p fifo, s socket. A
-   * failure's rel is relative to base.
+   * per rel: f regular, l symlink, c/b devices, p fifo, s socket;
+   * upper-case unlinks a non-directory already at rel first. A failure's
+   * rel is relative to base.
    */
   copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
   dirMeta(src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };

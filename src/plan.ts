@@ -16,16 +16,35 @@ export interface SubdirPlan {
   merge: boolean;
 }
 
-/** What one layer directory does to the rootfs directory at the same path. */
+/**
+ * What one layer directory does to the rootfs directory at the same path.
+ * Lower entries are removed three ways, so that the main thread removes as
+ * little as it can (on the overlapping Debian image it spent ~185 ms of a
+ * ~700 ms provision removing 5,600 entries itself).
+ */
 export interface DirectoryPlan {
-  /** Names in the rootfs directory to remove (recursively) before this layer writes here. */
+  /**
+   * Names this layer puts back where a directory is (or becomes) involved:
+   * a directory over a non-directory or the reverse, a directory over a
+   * hidden one. Removed (recursively) on the main thread before this layer
+   * writes here.
+   */
   removals: string[];
+  /**
+   * Names hidden by a marker that this layer does not put back: removed
+   * (recursively) by the workers beside the copies; nothing of this layer
+   * is written there, and the layer's barrier waits for them.
+   */
+  deletions: string[];
   /** Whiteout markers (including an opaque marker) that removed something. */
   whiteouts: number;
   /** Lower entries replaced by an entry of a different kind or by a non-directory. */
   replaced: number;
-  /** Non-directory entries to copy. */
-  copies: { name: string; type: EntryType }[];
+  /**
+   * Non-directory entries to copy. replace: a lower non-directory has the
+   * name; the worker unlinks it just before the copy.
+   */
+  copies: { name: string; type: EntryType; replace: boolean }[];
   subdirs: SubdirPlan[];
 }
 
@@ -90,13 +109,15 @@ export function validateListing(ctx: LayerContext, rel: string, layer: Listing):
  * (moby#17766 deleted entries met before the opaque marker).
  */
 export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lower: Map<string, string> | null): DirectoryPlan {
-  const plan: DirectoryPlan = { removals: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
+  const plan: DirectoryPlan = { removals: [], deletions: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
   const below = lower ?? new Map<string, string>();
   const { names, types } = layer;
   validateListing(ctx, rel, layer);
+  // Lower entries hidden by a marker: name -> type.
+  const hidden = new Map<string, string>();
   if (below.size > 0 && names.includes(OPAQUE)) {
     // A loop, not push(...keys): a spread of 125,000 names overflowed the stack.
-    for (const name of below.keys()) plan.removals.push(name);
+    for (const [name, type] of below) hidden.set(name, type);
     plan.whiteouts++;
     below.clear();
   }
@@ -104,8 +125,9 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
     const name = names[i];
     if (!name.startsWith(WH) || name.startsWith(WH_META)) continue;
     const target = name.slice(WH.length);
-    if (below.has(target)) {
-      plan.removals.push(target);
+    const type = below.get(target);
+    if (type !== undefined) {
+      hidden.set(target, type);
       plan.whiteouts++;
       below.delete(target);
     }
@@ -114,17 +136,21 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
     const name = names[i];
     if (name.startsWith(WH)) continue;
     const type = types[i] as EntryType;
-    const lowerType = below.get(name);
-    if (lowerType !== undefined && !(type === 'd' && lowerType === 'd')) {
-      // Unlink and recreate, never write into the old inode: its other
-      // hardlinked names must keep their content; a lower symlink is never
-      // followed.
-      plan.removals.push(name);
-      plan.replaced++;
-    }
-    if (type === 'd') plan.subdirs.push({ name, merge: lowerType === 'd' });
-    else plan.copies.push({ name, type });
+    const visible = below.get(name);
+    const merge = type === 'd' && visible === 'd';
+    if (visible !== undefined && !merge) plan.replaced++;
+    // What lies there, visible or hidden (a hidden directory is not merged into).
+    const there = visible ?? hidden.get(name);
+    hidden.delete(name);
+    // Unlink and recreate, never write into the old inode: its other
+    // hardlinked names must keep their content; a lower symlink is never
+    // followed. Non-directory over non-directory: the worker unlinks.
+    const replace = there !== undefined && there !== 'd' && type !== 'd';
+    if (there !== undefined && !merge && !replace) plan.removals.push(name);
+    if (type === 'd') plan.subdirs.push({ name, merge });
+    else plan.copies.push({ name, type, replace });
   }
+  for (const name of hidden.keys()) plan.deletions.push(name);
   return plan;
 }
 

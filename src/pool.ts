@@ -7,14 +7,17 @@ import type { CancelFlag, CopyResult, NativeIdMap, Root } from './native.cjs';
 /**
  * A batch. `base` is the batch's common directory ('' for the root) and rels
  * are relative to it: a deep common prefix crosses the thread boundary once
- * per batch, not once per entry. Copy and metadata batches carry their rels
- * packed into one string (packRels) and their number as `count`.
+ * per batch, not once per entry. Copy, metadata and removal batches carry
+ * their rels packed into one string (packRels) and their number as `count`;
+ * a removal (layered strategy: entries hidden by whiteouts) removes each rel
+ * recursively.
  */
 export type Task =
   | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'link'; dst: Root; rels: string[] }
   | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; idmap?: NativeIdMap }
-  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap };
+  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
+  | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag };
 
 export type TaskResult = CopyResult;
 

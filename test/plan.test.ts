@@ -6,21 +6,38 @@ const listing = (entries: Record<string, string>) => ({ names: Object.keys(entri
 const lower = (entries: Record<string, string>) => new Map(Object.entries(entries));
 
 describe('planDirectory', () => {
-  it('removes whiteout targets that exist below and counts them', () => {
-    const plan = planDirectory(ctx, 'etc', listing({ '.wh.a': 'f', '.wh.missing': 'f' }), lower({ a: 'f', b: 'd' }));
-    expect(plan).toMatchObject({ removals: ['a'], whiteouts: 1, copies: [], subdirs: [] });
+  it('leaves whiteout targets that exist below to the workers (deletions) and counts them', () => {
+    const plan = planDirectory(ctx, 'etc', listing({ '.wh.a': 'f', '.wh.b': 'f', '.wh.missing': 'f' }), lower({ a: 'f', b: 'd', c: 'f' }));
+    expect(plan).toMatchObject({ removals: [], deletions: ['a', 'b'], whiteouts: 2, copies: [], subdirs: [] });
   });
 
-  it('an opaque marker removes every lower child before anything else', () => {
-    const plan = planDirectory(ctx, '', listing({ x: 'f', '.wh..wh..opq': 'f', d: 'd' }), lower({ x: 'f', d: 'd', y: 'l' }));
-    expect(plan.removals.sort()).toEqual(['d', 'x', 'y']);
+  it('an opaque marker hides every lower child: put back as a directory, removed here first; as a file, replaced by the worker; else deleted by the workers', () => {
+    const plan = planDirectory(ctx, '', listing({ x: 'f', '.wh..wh..opq': 'f', d: 'd' }), lower({ x: 'f', d: 'd', y: 'l', z: 'd' }));
+    expect(plan.removals).toEqual(['d']);
+    expect(plan.deletions.sort()).toEqual(['y', 'z']);
     expect(plan.subdirs).toEqual([{ name: 'd', merge: false }]);
-    expect(plan.copies).toEqual([{ name: 'x', type: 'f' }]);
+    expect(plan.copies).toEqual([{ name: 'x', type: 'f', replace: true }]);
+    expect(plan.whiteouts).toBe(1);
   });
 
-  it('merges directory over directory and replaces every other pairing', () => {
+  it('a whiteout and an entry of the same name in one layer: the entry replaces what was below', () => {
+    const plan = planDirectory(ctx, '', listing({ '.wh.f': 'f', f: 'l', '.wh.d': 'f', d: 'f' }), lower({ f: 'f', d: 'd' }));
+    expect(plan.deletions).toEqual([]);
+    expect(plan.removals).toEqual(['d']);
+    expect(plan.copies).toEqual([
+      { name: 'f', type: 'l', replace: true },
+      { name: 'd', type: 'f', replace: false },
+    ]);
+  });
+
+  it('merges directory over directory, replaces non-directory over non-directory in the worker and removes every pairing with one directory here', () => {
     const plan = planDirectory(ctx, '', listing({ dd: 'd', df: 'd', fd: 'f', ff: 'f', lf: 'l', sl: 'd' }), lower({ dd: 'd', df: 'f', fd: 'd', ff: 'f', lf: 'l', sl: 'l' }));
-    expect(plan.removals.sort()).toEqual(['df', 'fd', 'ff', 'lf', 'sl']);
+    expect(plan.removals.sort()).toEqual(['df', 'fd', 'sl']);
+    expect(plan.copies).toEqual([
+      { name: 'fd', type: 'f', replace: false },
+      { name: 'ff', type: 'f', replace: true },
+      { name: 'lf', type: 'l', replace: true },
+    ]);
     expect(plan.replaced).toBe(5);
     expect(plan.subdirs).toEqual([
       { name: 'dd', merge: true },
@@ -31,13 +48,14 @@ describe('planDirectory', () => {
 
   it('plans nothing against an empty rootfs', () => {
     const plan = planDirectory(ctx, 'a', listing({ '.wh.x': 'f', y: 'f' }), null);
-    expect(plan).toMatchObject({ removals: [], whiteouts: 0, copies: [{ name: 'y', type: 'f' }] });
+    expect(plan).toMatchObject({ removals: [], deletions: [], whiteouts: 0, copies: [{ name: 'y', type: 'f', replace: false }] });
   });
 
   it('skips other AUFS metadata markers without copying them', () => {
     const plan = planDirectory(ctx, '', listing({ '.wh..wh.plnk': 'f', '.wh..wh.aufs': 'f' }), lower({}));
     expect(plan.copies).toEqual([]);
     expect(plan.removals).toEqual([]);
+    expect(plan.deletions).toEqual([]);
   });
 
   it.each(['.wh.', '.wh..', '.wh...'])('rejects %j as an invalid whiteout', (name) => {
@@ -58,13 +76,13 @@ describe('planDirectory', () => {
 });
 
 describe('big directories', () => {
-  it('an opaque marker over 200,000 lower entries plans their removal (a spread overflowed the stack)', () => {
+  it('an opaque marker over 200,000 lower entries plans their deletion (a spread overflowed the stack)', () => {
     const lower = new Map<string, string>();
     for (let i = 0; i < 200_000; i++) lower.set(`f${i}`, 'f');
     const plan = planDirectory(ctx, 'big', { names: ['.wh..wh..opq', 'new'], types: 'ff' }, lower);
-    expect(plan.removals.length).toBe(200_000);
+    expect(plan.deletions.length).toBe(200_000);
     expect(plan.whiteouts).toBe(1);
-    expect(plan.copies).toEqual([{ name: 'new', type: 'f' }]);
+    expect(plan.copies).toEqual([{ name: 'new', type: 'f', replace: false }]);
   });
 });
 

@@ -46,6 +46,13 @@ const fixtures: [string, LayerSpec[]][] = [
   ['hardlinks whose first name a higher layer hides', [{ a: 'group', b: { link: 'a' }, c: { link: 'a' } }, { a: 'replaced' }]],
   ['hardlinks across a whiteout', [{ 'x/a': 'group', 'y/b': { link: 'x/a' } }, { '.wh.x': '' }]],
   [
+    'a hardlink group over lower files and symlinks of its names',
+    [
+      { a: 'lower a', b: { symlink: 'a' }, c: 'lower c', d: { link: 'c' } },
+      { a: 'group', b: { link: 'a' }, c: 'new c' },
+    ],
+  ],
+  [
     'the same layer twice',
     [
       { a: 'a', 'd/b': 'b', '.wh.none': '' },

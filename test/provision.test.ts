@@ -105,13 +105,14 @@ describe('whiteouts', () => {
   });
 });
 
-describe('conflicts', () => {
+// Both strategies: 'layered' removes and replaces what lies below (some of it in the workers), 'merged' never writes it.
+describe.each(['merged', 'layered'] as const)('conflicts (%s)', (strategy) => {
   it("merges directories and gives the merged directory the upper layer's mode, owner and times", async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { 'usr/a': 'a', usr: { dir: true, mode: 0o700, ...owner(5, 6) } });
     const l2 = buildLayer(path.join(dir, 'l2'), { 'usr/b': 'b', usr: { dir: true, mode: 0o751, ...owner(7, 8), mtime: [1500000000, 42] } });
     const root = path.join(dir, 'root');
-    await provision([l1, l2], root);
+    await provision([l1, l2], root, { strategy });
     expect(listTree(root)).toEqual(['usr', 'usr/a', 'usr/b']);
     const st = lstat(path.join(root, 'usr'));
     expect([Number(st.mode & 0o7777n), st.mtimeNs]).toEqual([0o751, 1500000000000000042n]);
@@ -123,7 +124,7 @@ describe('conflicts', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { 'x/inner': 'i', y: 'file' });
     const l2 = buildLayer(path.join(dir, 'l2'), { x: 'now a file', 'y/inner': 'now a dir' });
     const root = path.join(dir, 'root');
-    const summary = await provision([l1, l2], root);
+    const summary = await provision([l1, l2], root, { strategy });
     expect(listTree(root)).toEqual(['x', 'y', 'y/inner']);
     expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('now a file');
     expect(summary.replaced).toBe(2);
@@ -136,7 +137,7 @@ describe('conflicts', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { bad: { symlink: host } });
     const l2 = buildLayer(path.join(dir, 'l2'), { 'bad/bin/python': 'evil', 'bad/bin/new': 'evil' });
     const root = path.join(dir, 'root');
-    await provision([l1, l2], root);
+    await provision([l1, l2], root, { strategy });
     expect(lstat(path.join(root, 'bad')).isDirectory()).toBe(true);
     expect(listTree(path.join(root, 'bad'))).toEqual(['bin', 'bin/new', 'bin/python']);
     expect(diffSnapshots(hostBefore, snapshot(host))).toEqual([]);
@@ -149,7 +150,7 @@ describe('conflicts', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { bad: { symlink: path.join(host, 'python') } });
     const l2 = buildLayer(path.join(dir, 'l2'), { bad: 'evil' });
     const root = path.join(dir, 'root');
-    await provision([l1, l2], root);
+    await provision([l1, l2], root, { strategy });
     expect(lstat(path.join(root, 'bad')).isFile()).toBe(true);
     expect(fs.readFileSync(path.join(root, 'bad'), 'utf8')).toBe('evil');
     expect(diffSnapshots(hostBefore, snapshot(host))).toEqual([]);
@@ -162,7 +163,7 @@ describe('conflicts', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { usr: { symlink: host } });
     const l2 = buildLayer(path.join(dir, 'l2'), { 'usr/.wh.x': '', 'usr/.wh..wh..opq': '' });
     const root = path.join(dir, 'root');
-    await provision([l1, l2], root);
+    await provision([l1, l2], root, { strategy });
     expect(lstat(path.join(root, 'usr')).isDirectory()).toBe(true);
     expect(listTree(path.join(root, 'usr'))).toEqual([]);
     expect(diffSnapshots(hostBefore, snapshot(host))).toEqual([]);
@@ -173,7 +174,7 @@ describe('conflicts', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'original', b: { link: 'a' } });
     const l2 = buildLayer(path.join(dir, 'l2'), { a: 'replacement' });
     const root = path.join(dir, 'root');
-    await provision([l1, l2], root);
+    await provision([l1, l2], root, { strategy });
     expect(fs.readFileSync(path.join(root, 'a'), 'utf8')).toBe('replacement');
     expect(fs.readFileSync(path.join(root, 'b'), 'utf8')).toBe('original');
     expect(lstat(path.join(root, 'a')).ino).not.toBe(lstat(path.join(root, 'b')).ino);

@@ -2,7 +2,7 @@
 // synchronously in the native helper on this thread, so the shared libuv
 // threadpool (4 threads for the whole process) is never the bottleneck.
 // Results go back as plain data; the main thread turns failures into errors.
-import { native } from '../src/native.cjs';
+import { type CancelFlag, native, type Root } from '../src/native.cjs';
 import type { Task, TaskResult } from '../src/pool.js';
 
 const under = (base: string, rel: string) => (base === '' ? rel : rel === '' ? base : `${base}/${rel}`);
@@ -15,6 +15,18 @@ function rebase<T extends { deferred?: string[]; failure?: { rel?: string } }>(b
   return r;
 }
 
+/** Removes each packed rel recursively; stops at the first failure. */
+function removeEntries(dst: Root, packed: string, cancel?: CancelFlag): TaskResult {
+  const rels = packed.split('\0');
+  let done = 0;
+  for (let i = 0; i < rels.length - 1; i++) {
+    const failure = native.removeEntry(dst, rels[i], false, cancel);
+    if (failure) return { done, bytes: 0, deferred: [], failure };
+    done++;
+  }
+  return { done, bytes: 0, deferred: [] };
+}
+
 export default function run(task: Task): TaskResult {
   switch (task.op) {
     case 'copy':
@@ -23,6 +35,8 @@ export default function run(task: Task): TaskResult {
       return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
     case 'range':
       return { deferred: [], ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.idmap) };
+    case 'remove':
+      return removeEntries(task.dst, task.rels, task.cancel);
     case 'meta':
       return { bytes: 0, deferred: [], ...rebase(task.base, native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap)) };
   }
