@@ -4,11 +4,12 @@ import type { CopyResult } from './native.cjs';
 import type { Pool, Task } from './pool.js';
 
 /**
- * A provision runs its first tasks on the main thread and starts the pool
- * only once that work has taken INLINE_MS, or INLINE_ENTRIES entries:
- * loading piscina and booting the workers costs ~50 ms, more than a small
- * provision takes in all, or one that reflinks a 2 GB file on XFS (~1 ms).
- * Measured on tmpfs: ~25 µs an entry inline, so 1,024 entries cost ~25 ms.
+ * A provision runs its first tasks on the main thread, up to INLINE_MS of
+ * them or INLINE_ENTRIES entries, and starts the pool only when it needs one
+ * (POOL_START_ENTRIES): loading piscina and booting the workers costs
+ * ~50 ms, more than a small provision takes in all, or one that reflinks a
+ * 2 GB file on XFS (~1 ms). Measured on tmpfs: ~25 µs an entry inline, so
+ * 1,024 entries cost ~25 ms.
  */
 export const INLINE_ENTRIES = 1024;
 export const INLINE_MS = 20;
@@ -17,9 +18,10 @@ export const INLINE_MS = 20;
  * budget still runs inline: the threads boot (~30 ms CPU each) on the other
  * cores while this thread copies, instead of after it. Measured on the
  * overlapping Debian image (tmpfs, 2 cores, whole CLI, alternating runs):
- * 0.30 s at 256 and 0.33 s at 512 against 0.32 s and 0.35 s when the pool
- * started after the whole budget. Not lower: a 620-entry layer then pays
- * ~20 ms (0.13 s against 0.11 s) for threads it hardly uses.
+ * starting at 256 entries gave 0.30 s against 0.32 s for starting after the
+ * whole budget; at 512, 0.33 s against 0.35 s in a noisier set. Not lower:
+ * a 620-entry layer then pays ~20 ms (0.13 s against 0.11 s) for threads it
+ * hardly uses.
  */
 export const POOL_START_ENTRIES = 512;
 
