@@ -16,6 +16,14 @@
 // noticed within ~30 ms (tmpfs) even inside a multi-gigabyte file.
 #define COPY_CHUNK ((size_t)64 * 1024 * 1024)
 
+// parent_of, with a failure reported as openat2 of rel on `side` (0 the
+// layer, 1 the rootfs).
+static int parent_or_fail(parent_cache *pc, const char *rel, const char **name, int side, failure *f) {
+  int dir = parent_of(pc, rel, name);
+  if (dir < 0) fail_errno(f, errno, "openat2", side, rel);
+  return dir;
+}
+
 int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const char *base, const int32_t *cancel, failure *f) {
   memset(c, 0, sizeof *c);
   c->src_base = c->dst_base = -1;
@@ -244,11 +252,8 @@ static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int
 // become our controlling terminal; then fstat must say regular file.
 static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f) {
   const char *name;
-  int sdir = parent_of(&c->src, rel, &name);
-  if (sdir < 0) {
-    fail_errno(f, errno, "openat2", 0, rel);
-    return -1;
-  }
+  int sdir = parent_or_fail(&c->src, rel, &name, 0, f);
+  if (sdir < 0) return -1;
   int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int sfd = openat(sdir, name, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = openat(sdir, name, flags);
@@ -291,11 +296,8 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
     result = COPY_DEFER_LARGE;
     goto out;
   }
-  int ddir = parent_of(&c->dst, rel, &name);
-  if (ddir < 0) {
-    fail_errno(f, errno, "openat2", 1, rel);
-    goto out;
-  }
+  int ddir = parent_or_fail(&c->dst, rel, &name, 1, f);
+  if (ddir < 0) goto out;
   mode_t want = st.st_mode & 07777;
   dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, want & 0777);
   if (dfd < 0) {
@@ -319,11 +321,8 @@ out:
 // which is never opened.
 static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, failure *f) {
   const char *name;
-  int sdir = parent_of(&c->src, rel, &name);
-  if (sdir < 0) {
-    fail_errno(f, errno, "openat2", 0, rel);
-    return COPY_FAILED;
-  }
+  int sdir = parent_or_fail(&c->src, rel, &name, 0, f);
+  if (sdir < 0) return COPY_FAILED;
   struct stat st;
   if (lc_fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     fail_errno(f, errno, "lstat", 0, rel);
@@ -353,11 +352,8 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
     return COPY_FAILED;
   }
   const char *dname;
-  int ddir = parent_of(&c->dst, rel, &dname);
-  if (ddir < 0) {
-    fail_errno(f, errno, "openat2", 1, rel);
-    return COPY_FAILED;
-  }
+  int ddir = parent_or_fail(&c->dst, rel, &dname, 1, f);
+  if (ddir < 0) return COPY_FAILED;
   (void)fd_path(dpath, sizeof dpath, ddir, dname);
   if (S_ISLNK(st.st_mode)) {
     if (symlinkat(target, ddir, dname) != 0) {
@@ -392,11 +388,8 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
 // copy: on the main thread 4,500 such removals cost ~100 ms of planning.
 static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
   const char *name;
-  int ddir = parent_of(&c->dst, rel, &name);
-  if (ddir < 0) {
-    fail_errno(f, errno, "openat2", 1, rel);
-    return -1;
-  }
+  int ddir = parent_or_fail(&c->dst, rel, &name, 1, f);
+  if (ddir < 0) return -1;
   if (unlinkat(ddir, name, 0) != 0 && errno != ENOENT) {
     fail_errno(f, errno, "unlink", 1, rel);
     return -1;
@@ -424,11 +417,8 @@ int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset
     goto out;
   }
   const char *name;
-  int ddir = parent_of(&c->dst, rel, &name);
-  if (ddir < 0) {
-    fail_errno(f, errno, "openat2", 1, rel);
-    goto out;
-  }
+  int ddir = parent_or_fail(&c->dst, rel, &name, 1, f);
+  if (ddir < 0) goto out;
   int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (phase == RANGE_BEGIN ? O_CREAT | O_EXCL : 0);
   dfd = openat(ddir, name, flags, 0600);
   if (dfd < 0) {
@@ -499,16 +489,10 @@ out:
 
 int link_entry(copy_ctx *c, parent_cache *other, const char *existing, const char *new_rel, failure *f) {
   const char *an, *bn;
-  int ad = parent_of(other, existing, &an);
-  if (ad < 0) {
-    fail_errno(f, errno, "openat2", 1, existing);
-    return -1;
-  }
-  int bd = parent_of(&c->dst, new_rel, &bn);
-  if (bd < 0) {
-    fail_errno(f, errno, "openat2", 1, new_rel);
-    return -1;
-  }
+  int ad = parent_or_fail(other, existing, &an, 1, f);
+  if (ad < 0) return -1;
+  int bd = parent_or_fail(&c->dst, new_rel, &bn, 1, f);
+  if (bd < 0) return -1;
   if (linkat(ad, an, bd, bn, 0) != 0) {
     fail_errno(f, errno, "link", 1, new_rel);
     return -1;
