@@ -425,10 +425,63 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// listDir(root, rel) -> { names: string[], types: string } | { failure }
+// A listing as NUL-terminated names in two packed strings, directories
+// apart, for a directory only one layer contributes to (src/merge.ts): the
+// planner hands `files` to a copy batch and never makes a JS string per
+// name. NULL (nothing set) when a name is a marker or of an unknown type:
+// those take the general path.
+static int split_listing(builder *b, const listing *l) {
+  size_t total = l->names_len;
+  char *files = malloc(total + 1), *dirs = malloc(total + 1), *ftypes = malloc(l->count + 1);
+  int ok = files && dirs && ftypes, plain = 1;
+  size_t fl = 0, dl = 0, fc = 0;
+  const char *p = l->names;
+  for (size_t i = 0; ok && i < l->count; i++) {
+    size_t len = strlen(p) + 1;
+    char t = l->types[i];
+    if (t == '?' || strncmp(p, ".wh.", 4) == 0) {
+      plain = 0;
+      break;
+    }
+    if (t == 'd') {
+      memcpy(dirs + dl, p, len);
+      dl += len;
+    } else {
+      memcpy(files + fl, p, len);
+      fl += len;
+      ftypes[fc++] = t;
+    }
+    p += len;
+  }
+  if (!ok) {
+    napi_env env = b->env;
+    napi_throw_error(env, NULL, "out of memory");
+    b->ok = 0;
+  } else if (plain) {
+    napi_env env = b->env;
+    napi_value v;
+    b->ok = b->ok && NAPI_OK(napi_create_string_latin1(env, files, fl, &v));
+    b_val(b, "files", v);
+    b->ok = b->ok && NAPI_OK(napi_create_string_latin1(env, ftypes, fc, &v));
+    b_val(b, "fileTypes", v);
+    b->ok = b->ok && NAPI_OK(napi_create_string_latin1(env, dirs, dl, &v));
+    b_val(b, "dirs", v);
+  }
+  free(files);
+  free(dirs);
+  free(ftypes);
+  return plain;
+}
+
+// listDir(root, rel, split?) -> { names: string[], types: string } | { failure }
+//   | (split, no markers) { files, fileTypes, dirs }: see split_listing
 static napi_value list_dir_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2], names;
-  if (!get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3], names;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int split = 0;
+  napi_valuetype vt;
+  if (!NAPI_OK(napi_typeof(env, argv[2], &vt))) return NULL;
+  if (vt != napi_undefined && !get_bool(env, argv[2], &split)) return NULL;
   char *rel = get_bytes(env, argv[1]);
   if (!rel) return NULL;
   failure f = {0};
@@ -442,7 +495,9 @@ static napi_value list_dir_js(napi_env env, napi_callback_info info) {
       b_val(&b, "failure", failure_value(env, &f));
     else
       b.ok = 0;
-  } else if (NAPI_OK(napi_create_array_with_length(env, l.count, &names))) {
+  } else if (split && split_listing(&b, &l)) {
+    // b holds the split form (or a pending exception).
+  } else if (b.ok && NAPI_OK(napi_create_array_with_length(env, l.count, &names))) {
     const char *p = l.names;
     for (size_t i = 0; i < l.count && b.ok; i++) {
       napi_value v;

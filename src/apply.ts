@@ -2,8 +2,8 @@ import { type InlineBudget, inlineBudget, type LayerTasks } from './dispatch.js'
 import type { LayerContext } from './errors.js';
 import type { CancelFlag, CopyResult } from './native.cjs';
 import type { Progress, ResolvedProvisionOptions } from './options.js';
-import { joinRel, packRels } from './paths.js';
-import type { DirTable, EntryType } from './plan.js';
+import { packRels } from './paths.js';
+import type { DirTable, EntryType, PackedCopies } from './plan.js';
 import type { Pool, Task } from './pool.js';
 import type { Staging } from './staging.js';
 
@@ -105,18 +105,32 @@ export class Provisioning {
   }
 }
 
+/** Each packed name with `prefix/` in front. */
+function prefixPacked(prefix: string, packed: string): string {
+  return prefix === '' ? packed : `${prefix}/${packed.slice(0, -1).replaceAll('\0', `\0${prefix}/`)}\0`;
+}
+
+/** Where the count-th NUL of a packed string ends: the length of its first `count` names. */
+function packedLength(packed: string, count: number): number {
+  let at = -1;
+  for (let i = 0; i < count; i++) at = packed.indexOf('\0', at + 1);
+  return at + 1;
+}
+
 /**
  * Collects one source layer's entries into batches and submits them. A
  * batch names its entries' common directory once (base) and each entry
- * relative to it, so deep paths do not travel once per entry.
+ * relative to it, so deep paths do not travel once per entry. Entries are
+ * kept as runs of one directory, packed (one string a run, not one a name).
  */
 export class Batcher {
   #p: Provisioning;
   #tasks: LayerTasks;
   #dirs: DirTable;
   #layer: number;
-  #dirIndex: number[] = [];
-  #names: string[] = [];
+  /** Runs: the directory of each, and its names packed. */
+  #runDirs: number[] = [];
+  #runs: string[] = [];
   #types = '';
   #deferred: Map<string, string[]>;
 
@@ -136,26 +150,72 @@ export class Batcher {
    * letter goes upper-case; see native/copy.c).
    */
   add(dir: number, name: string, type: EntryType, replace = false): Promise<void> | undefined {
-    this.#dirIndex.push(dir);
-    this.#names.push(name);
+    const last = this.#runs.length - 1;
+    if (last >= 0 && this.#runDirs[last] === dir) this.#runs[last] += `${name}\0`;
+    else {
+      this.#runDirs.push(dir);
+      this.#runs.push(`${name}\0`);
+    }
     this.#types += replace ? type.toUpperCase() : type;
-    if (this.#names.length < this.#p.opts.batchSize) return undefined;
+    return this.#types.length < this.#p.opts.batchSize ? undefined : this.#submitFull();
+  }
+
+  /** Adds a directory's packed entries (none replacing); returns a wait as add does. */
+  addPacked(dir: number, packed: PackedCopies): Promise<void> | undefined {
+    if (packed.types.length === 0) return undefined;
+    if (this.#types.length + packed.types.length < this.#p.opts.batchSize) {
+      this.#runDirs.push(dir);
+      this.#runs.push(packed.names);
+      this.#types += packed.types;
+      return undefined;
+    }
+    return this.#addPackedFull(dir, packed.names, packed.types);
+  }
+
+  async #addPackedFull(dir: number, names: string, types: string): Promise<void> {
+    while (types.length > 0 && !this.#tasks.stopped) {
+      const room = this.#p.opts.batchSize - this.#types.length;
+      const take = Math.min(room, types.length);
+      const cut = take === types.length ? names.length : packedLength(names, take);
+      this.#runDirs.push(dir);
+      this.#runs.push(names.slice(0, cut));
+      this.#types += types.slice(0, take);
+      names = names.slice(cut);
+      types = types.slice(take);
+      if (this.#types.length >= this.#p.opts.batchSize) await this.#submitFull();
+    }
+  }
+
+  async #submitFull(): Promise<void> {
     this.#p.planStop();
-    return this.flush().then(() => this.#p.planStart());
+    await this.flush();
+    this.#p.planStart();
   }
 
   async flush(): Promise<void> {
-    if (this.#names.length === 0) return;
+    if (this.#types.length === 0) return;
     const dirs = this.#dirs;
-    const at = this.#dirIndex;
+    const at = this.#runDirs;
     let base = at[0];
     for (let i = 1; i < at.length; i++) if (at[i] !== at[i - 1]) base = dirs.common(base, at[i]);
-    const rels = this.#names.map((name, i) => joinRel(dirs.relFrom(at[i], base), name));
-    const task = this.#p.copyTask(this.#layer, dirs.rel(base), rels, this.#types, true);
-    this.#dirIndex = [];
-    this.#names = [];
-    this.#types = '';
+    let rels = '';
+    for (let i = 0; i < at.length; i++) rels += prefixPacked(dirs.relFrom(at[i], base), this.#runs[i]);
     const layer = this.#layer;
+    const task: Task = {
+      op: 'copy',
+      src: this.#p.layerFds[layer],
+      dst: this.#p.staging.fd,
+      base: dirs.rel(base),
+      rels,
+      count: this.#types.length,
+      types: this.#types,
+      defer: true,
+      cancel: this.#p.cancel,
+      idmap: this.#p.opts.idMap,
+    };
+    this.#runDirs = [];
+    this.#runs = [];
+    this.#types = '';
     await this.#tasks.submit(
       task,
       'copy',

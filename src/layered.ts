@@ -63,6 +63,10 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
         const waiting = batch.add(index, copy.name, copy.type, copy.replace);
         if (waiting) await waiting;
       }
+      if (plan.packed) {
+        const waiting = batch.addPacked(index, plan.packed);
+        if (waiting) await waiting;
+      }
       if (tasks.stopped) break;
     }
     p.planStop();

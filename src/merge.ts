@@ -1,7 +1,7 @@
 import type { LayerContext } from './errors.js';
 import { fromFailure } from './errors.js';
 import { native, type Root } from './native.cjs';
-import { type DirTable, type EntryType, isMarker, isOpaqueMarker, type Listing, validateListing, whiteoutTarget } from './plan.js';
+import { type DirTable, type EntryType, isMarker, isOpaqueMarker, type Listing, type PackedCopies, unpack, validateListing, whiteoutTarget } from './plan.js';
 
 /**
  * The merged plan (strategy 'merged', the default): the image is walked
@@ -28,10 +28,12 @@ export interface MergedSubdir {
 
 export interface MergedPlan {
   copies: MergedCopy[];
+  /** More copies, packed, all from one layer: a directory only that layer contributes to, without markers. */
+  packed?: PackedCopies & { layer: number };
   subdirs: MergedSubdir[];
   /** Per layer: markers that hid lower content, and lower entries an entry of that layer hid (kind change or non-directory). */
-  whiteouts: Map<number, number>;
-  replaced: Map<number, number>;
+  whiteouts: ReadonlyMap<number, number>;
+  replaced: ReadonlyMap<number, number>;
 }
 
 interface Decided {
@@ -42,6 +44,9 @@ interface Decided {
   /** No lower layer can contribute any more (a non-directory, a whiteout or a non-directory below a directory). */
   sealed: boolean;
 }
+
+/** Counts of a directory that hid nothing (never written to). */
+const NONE: ReadonlyMap<number, number> = new Map();
 
 const bump = (m: Map<number, number>, layer: number) => m.set(layer, (m.get(layer) ?? 0) + 1);
 
@@ -61,7 +66,7 @@ export class MergedDirectory {
   /** Names a higher layer's marker hides, and that marker's layer. */
   #whiteouts = new Map<string, number>();
   #counted = new Set<string>();
-  #plan: MergedPlan = { copies: [], subdirs: [], whiteouts: new Map(), replaced: new Map() };
+  #plan: MergedPlan & { whiteouts: Map<number, number>; replaced: Map<number, number> } = { copies: [], subdirs: [], whiteouts: new Map(), replaced: new Map() };
   #closed = false;
   /** The layer whose opaque marker closed the directory, -1 if none did. */
   #opaqueLayer = -1;
@@ -147,15 +152,31 @@ export function* walkMerged(contexts: LayerContext[], layers: Root[], dirs: DirT
   while (pending.length > 0) {
     const { index, layers: contributors } = pending.pop()!;
     const rel = index === 0 ? '' : dirs.rel(index);
-    const dir = new MergedDirectory();
-    let k = 0;
-    for (; k < contributors.length && dir.open; k++) {
-      const layer = contributors[k];
-      const listing = native.listDir(layers[layer], rel);
+    let plan: MergedPlan | undefined;
+    if (contributors.length === 1) {
+      // One layer decides everything here; without markers its listing is the plan.
+      const layer = contributors[0];
+      const listing = native.listDir(layers[layer], rel, true);
       if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
-      dir.add(contexts[layer], rel, layer, listing);
+      if (listing.names === undefined) {
+        const subdirs = unpack(listing.dirs).map((name) => ({ name, layers: [layer] }));
+        plan = { copies: [], subdirs, packed: { layer, names: listing.files, types: listing.fileTypes }, whiteouts: NONE, replaced: NONE };
+      } else {
+        const dir = new MergedDirectory();
+        dir.add(contexts[layer], rel, layer, listing);
+        plan = dir.finish(false);
+      }
+    } else {
+      const dir = new MergedDirectory();
+      let k = 0;
+      for (; k < contributors.length && dir.open; k++) {
+        const layer = contributors[k];
+        const listing = native.listDir(layers[layer], rel);
+        if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
+        dir.add(contexts[layer], rel, layer, listing);
+      }
+      plan = dir.finish(k < contributors.length);
     }
-    const plan = dir.finish(k < contributors.length);
     yield { index, rel, plan };
     for (let i = plan.subdirs.length - 1; i >= 0; i--) {
       const sub = plan.subdirs[i];

@@ -37,6 +37,10 @@ export async function applyMerged(p: Provisioning): Promise<void> {
         const waiting = batches[copy.layer].add(index, copy.name, copy.type);
         if (waiting) await waiting;
       }
+      if (plan.packed) {
+        const waiting = batches[plan.packed.layer].addPacked(index, plan.packed);
+        if (waiting) await waiting;
+      }
       if (tasks.stopped) break;
     }
     p.planStop();

@@ -71,6 +71,20 @@ export interface Native {
     idmap?: NativeIdMap,
   ): { done: number; bytes: number; failure?: NativeFailure };
   listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
+  /**
+   * split: a listing without markers or unknown types comes back as two
+   * packed strings (each name NUL-terminated), non-directories with their
+   * type letters and directories apart, so that no JS string is made per
+   * name; any other listing comes back as without split.
+   */
+  listDir(
+    root: Root,
+    rel: string,
+    split: true,
+  ):
+    | { names: string[]; types: string; failure?: undefined }
+    | { files: string; fileTypes: string; dirs: string; names?: undefined; failure?: undefined }
+    | { failure: NativeFailure };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
   makeDir(root: Root, rel: string): NativeFailure | null;
   /** mkdirat of each name (packed or an array) in parentRel, opened once. */

@@ -1,5 +1,9 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MergedDirectory } from '../src/merge.js';
+import { MergedDirectory, type MergedStep, walkMerged } from '../src/merge.js';
+import { DirTable, unpack } from '../src/plan.js';
+import { buildLayer, scratch } from './helpers.js';
 
 const ctx = (layer: number) => ({ layer: `/layers/l${layer}`, layerIndex: layer, rootfs: '/rootfs' });
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });
@@ -55,5 +59,47 @@ describe('MergedDirectory', () => {
   it('validates markers of every layer it reads', () => {
     const dir = new MergedDirectory();
     expect(() => dir.add(ctx(0), 'd', 0, listing({ '.wh..': 'f' }))).toThrow(/invalid whiteout/);
+  });
+});
+
+describe('walkMerged', () => {
+  /** The steps of a walk over real layer directories (lowest first), by path. */
+  function walk(specs: Parameters<typeof buildLayer>[1][]): Map<string, MergedStep['plan']> {
+    const dir = scratch();
+    const layers = specs.map((spec, i) => buildLayer(path.join(dir, `l${i}`), spec));
+    const fds = layers.map((l) => fs.openSync(l, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY));
+    try {
+      const steps = new Map<string, MergedStep['plan']>();
+      for (const step of walkMerged(
+        layers.map((layer, layerIndex) => ({ layer, layerIndex, rootfs: '/rootfs' })),
+        fds,
+        new DirTable(),
+        [],
+      ))
+        steps.set(step.rel, step.plan);
+      return steps;
+    } finally {
+      for (const fd of fds) fs.closeSync(fd);
+    }
+  }
+
+  it('a directory only one layer has is planned from its packed listing, not name by name', () => {
+    const steps = walk([{ 'a/x': 'x', 'a/y': { symlink: 'x' }, 'a/sub/z': 'z' }, { b: 'b' }]);
+    const a = steps.get('a')!;
+    expect(a.copies).toEqual([]);
+    expect(a.packed?.layer).toBe(0);
+    const names = unpack(a.packed!.names);
+    expect(names.map((name, i) => `${name}:${a.packed!.types[i]}`).sort()).toEqual(['x:f', 'y:l']);
+    expect(a.subdirs).toEqual([{ name: 'sub', layers: [0] }]);
+    // The root has two contributing layers: planned name by name.
+    expect(steps.get('')!.packed).toBeUndefined();
+    expect(steps.get('')!.copies.map((c) => `${c.name}@${c.layer}`)).toEqual(['b@1']);
+  });
+
+  it('a one-layer directory holding a marker is planned name by name, and its markers validated', () => {
+    const steps = walk([{ 'a/.wh.gone': '', 'a/x': 'x' }]);
+    expect(steps.get('a')!.packed).toBeUndefined();
+    expect(steps.get('a')!.copies.map((c) => c.name)).toEqual(['x']);
+    expect(() => walk([{ 'a/.wh.': '' }])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_WHITEOUT' }));
   });
 });

@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DirTable, planDirectory } from '../src/plan.js';
+import { DirTable, planDirectory, unpack, walkLayer } from '../src/plan.js';
+import { buildLayer, scratch } from './helpers.js';
 
 const ctx = { layer: '/layers/l2', layerIndex: 1, rootfs: '/rootfs' };
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });
@@ -95,5 +98,22 @@ describe('DirTable', () => {
     const c = dirs.add(root, 'c');
     expect([dirs.rel(root), dirs.rel(a), dirs.rel(b), dirs.rel(c)]).toEqual(['', 'a', 'a/b', 'c']);
     expect(dirs.size).toBe(4);
+  });
+});
+
+describe('walkLayer', () => {
+  it('a directory with nothing below and no marker is planned from its packed listing; one with a marker name by name', () => {
+    const dir = scratch();
+    const layer = buildLayer(path.join(dir, 'l'), { 'a/x': 'x', 'a/sub/y': 'y', 'b/.wh.q': '', 'b/z': 'z' });
+    const fd = fs.openSync(layer, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      const plans = new Map([...walkLayer({ layer, layerIndex: 0, rootfs: '/rootfs' }, fd, fd, false, new DirTable())].map((s) => [s.rel, s.plan]));
+      expect(plans.get('a')).toMatchObject({ copies: [], subdirs: [{ name: 'sub', merge: false }], packed: { types: 'f' } });
+      expect(unpack(plans.get('a')!.packed!.names)).toEqual(['x']);
+      expect(plans.get('b')!.packed).toBeUndefined();
+      expect(plans.get('b')!.copies).toEqual([{ name: 'z', type: 'f', replace: false }]);
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 });

@@ -250,6 +250,20 @@ describe('fidelity', () => {
     expect(lstat(path.join(root, 'shared')).gid).toBe(50n);
   });
 
+  it.each(['merged', 'layered'] as const)('%s: batches cut through directories and span several give the exact tree', async (strategy) => {
+    const dir = scratch();
+    const spec: Record<string, string> = {};
+    for (const d of ['a', 'a/b', 'a/b/c', 'e']) for (let i = 0; i < 7; i++) spec[`${d}/f${i}`] = `${d}${i}`;
+    const l1 = buildLayer(path.join(dir, 'l1'), spec);
+    const before = snapshot(l1);
+    for (const batchSize of [1, 3, 5, 256]) {
+      const root = path.join(dir, `root-${batchSize}`);
+      const summary = await provision([l1], root, { batchSize, strategy });
+      expect(diffSnapshots(before, snapshot(root))).toEqual([]);
+      expect(summary.entries).toBe(28 + 4);
+    }
+  });
+
   it('copies big files (each as a task of its own) exactly, beside small ones and hardlinks', async () => {
     const dir = scratch();
     const blob = (seed: number) => {
