@@ -1,7 +1,7 @@
 import type PQueue from 'p-queue';
 import { abortError, fromFailure, type LayerContext, LayercopyError } from './errors.js';
 import type { CopyResult } from './native.cjs';
-import type { Pool, Task } from './pool.js';
+import { type Pool, TASKS_PER_WORKER, type Task } from './pool.js';
 
 /**
  * A provision runs its first tasks on the main thread, up to INLINE_MS of
@@ -58,10 +58,12 @@ export class LayerTasks {
     this.#ctx = ctx;
     this.#signal = signal;
     this.#inline = inline;
-    // Two tasks per worker handed to the pool (one running, one ready), as
-    // many again waiting here: every worker stays busy while the main thread
-    // plans, and a huge layer never piles up in memory.
-    this.#limit = pool.concurrency * 2;
+    // Two tasks per worker handed to each worker (one running, one ready in
+    // its port: src/pool.ts), as many again queued in the pool: every worker
+    // stays busy while the main thread plans, and a huge layer never piles up
+    // in memory (100k small files: 1.00–1.04 s against 1.06–1.18 s with one
+    // task per worker and two per worker in flight).
+    this.#limit = pool.concurrency * TASKS_PER_WORKER * 2;
   }
 
   get stopped(): boolean {
