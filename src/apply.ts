@@ -222,7 +222,20 @@ export class Batcher {
       (r: CopyResult) => {
         this.#p.count(layer, r.done, r.bytes);
         for (let i = 0; i < r.deferred.length; i += 2) {
-          const key = `${layer}|${r.deferred[i + 1]}`;
+          const what = r.deferred[i + 1];
+          if (what.startsWith('large:') && (Number(what.slice('large:'.length)) < RANGE_MIN || this.#p.pool.concurrency === 1)) {
+            // A big file a batch handed back (8 MiB up to RANGE_MIN): a task
+            // of its own now, not after the barrier, where one 50 MB file
+            // (Debian minbase) kept one worker busy while the other idled.
+            this.#tasks.submitSoon(
+              this.#p.copyTask(layer, '', [r.deferred[i]], 'f', false),
+              'copy',
+              (done) => this.#p.count(layer, done.done, done.bytes),
+              this.#p.contexts[layer],
+            );
+            continue;
+          }
+          const key = `${layer}|${what}`;
           const group = this.#deferred.get(key);
           if (group) group.push(r.deferred[i]);
           else this.#deferred.set(key, [r.deferred[i]]);
@@ -252,8 +265,9 @@ export function splitRanges(size: number, concurrency: number): [number, number]
 }
 
 /**
- * Copies the entries the workers handed back, after a barrier: big files
- * (a task each, or in ranges by several workers when RANGE_MIN or more) and
+ * Copies the entries the workers handed back, after a barrier: files of
+ * RANGE_MIN or more (in ranges by several workers; smaller big files were
+ * submitted as tasks of their own as soon as a batch handed them back) and
  * one name of each hardlink group (files, symlinks, FIFOs, devices alike);
  * then links the other names to it (cp -a keeps hardlinks). Keys are
  * "LAYER|large:SIZE" or "LAYER|T:dev:ino". Links are counted per layer.
@@ -271,10 +285,8 @@ async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Map<s
     const what = key.slice(bar + 1);
     if (what.startsWith('large:')) {
       const size = Number(what.slice('large:'.length));
-      for (let i = 0; i < group.length && !tasks.stopped; i++) {
-        if (size >= RANGE_MIN && p.pool.concurrency > 1) ranged.push({ layer, rel: group[i], size });
-        else await tasks.submit(p.copyTask(layer, '', [group[i]], 'f', false), 'copy', onCopied(layer), p.contexts[layer]);
-      }
+      // Only files for ranges come here (smaller ones were submitted at once: Batcher).
+      for (const rel of group) ranged.push({ layer, rel, size });
       continue;
     }
     const f = firsts.get(layer) ?? { rels: [], types: '' };

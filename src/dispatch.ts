@@ -52,6 +52,8 @@ export class LayerTasks {
   #queue: PQueue | undefined;
   #limit: number;
   #failed: unknown;
+  /** submitSoon calls still waiting for room in the queue. */
+  #submitting = new Set<Promise<void>>();
 
   constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, inline: InlineBudget = { entries: 0, ms: 0 }) {
     this.#pool = pool;
@@ -101,9 +103,24 @@ export class LayerTasks {
     queue.add(() => this.#run(task, operation, ctx, onResult)).catch((error) => this.fail(error));
   }
 
-  /** Waits for every task submitted so far; then throws the first failure, or an AbortError. */
+  /**
+   * Queues a task without waiting for room: for tasks a result calls for
+   * (a big file a batch handed back), submitted from its callback. The
+   * barrier waits for it like for any other.
+   */
+  submitSoon(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): void {
+    const submitted = this.submit(task, operation, onResult, ctx).catch((error) => this.fail(error));
+    this.#submitting.add(submitted);
+    submitted.finally(() => this.#submitting.delete(submitted));
+  }
+
+  /** Waits for every task submitted so far (and those their results submit); then throws the first failure, or an AbortError. */
   async barrier(): Promise<void> {
-    await this.#queue?.onIdle();
+    for (;;) {
+      if (this.#submitting.size > 0) await Promise.all(this.#submitting);
+      await this.#queue?.onIdle();
+      if (this.#submitting.size === 0) break;
+    }
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#signal?.aborted) throw abortError(this.#signal.reason);
   }

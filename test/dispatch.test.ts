@@ -29,6 +29,18 @@ describe('LayerTasks', () => {
     expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
   });
 
+  it('the barrier also waits for a task a result submits (submitSoon) before any queue exists', async () => {
+    const { layer, dst, ctx } = setup();
+    // The first task runs inline (a budget of one entry); its result submits
+    // the next, which must wait for the queue to be made.
+    const tasks = new LayerTasks(pool, ctx, undefined, { entries: 1, ms: 0 });
+    const done: string[] = [];
+    await tasks.submit(copy(layer, dst, 'a'), 'copy', () => tasks.submitSoon(copy(layer, dst, 'b'), 'copy', () => done.push('b')));
+    await tasks.barrier();
+    expect(done).toEqual(['b']);
+    expect(exists(path.join(dst, 'b'))).toBe(true);
+  });
+
   it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
     const { layer, dst, ctx } = setup();
     const tasks = new LayerTasks(pool, ctx, undefined);
