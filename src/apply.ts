@@ -89,14 +89,15 @@ export class Provisioning {
     this.count(this.contexts.length - 1, 0, 0);
   }
 
-  copyTask(layer: number, base: string, rels: string[], types: string, defer: boolean): Task {
+  /** A copy task of `layer`: rels packed (packRels), relative to base. */
+  copyTask(layer: number, base: string, rels: string, count: number, types: string, defer: boolean): Task {
     return {
       op: 'copy',
       src: this.layerFds[layer],
       dst: this.staging.fd,
       base,
-      rels: packRels(rels),
-      count: rels.length,
+      rels,
+      count,
       types,
       defer,
       cancel: this.cancel,
@@ -201,18 +202,7 @@ export class Batcher {
     let rels = '';
     for (let i = 0; i < at.length; i++) rels += prefixPacked(dirs.relFrom(at[i], base), this.#runs[i]);
     const layer = this.#layer;
-    const task: Task = {
-      op: 'copy',
-      src: this.#p.layerFds[layer],
-      dst: this.#p.staging.fd,
-      base: dirs.rel(base),
-      rels,
-      count: this.#types.length,
-      types: this.#types,
-      defer: true,
-      cancel: this.#p.cancel,
-      idmap: this.#p.opts.idMap,
-    };
+    const task = this.#p.copyTask(layer, dirs.rel(base), rels, this.#types.length, this.#types, true);
     this.#runDirs = [];
     this.#runs = [];
     this.#types = '';
@@ -228,7 +218,7 @@ export class Batcher {
             // of its own now, not after the barrier, where one 50 MB file
             // (Debian minbase) kept one worker busy while the other idled.
             this.#tasks.submitSoon(
-              this.#p.copyTask(layer, '', [r.deferred[i]], 'f', false),
+              this.#p.copyTask(layer, '', packRels([r.deferred[i]]), 1, 'f', false),
               'copy',
               (done) => this.#p.count(layer, done.done, done.bytes),
               this.#p.contexts[layer],
@@ -297,7 +287,8 @@ async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Map<s
   }
   for (const [layer, f] of firsts) {
     for (let i = 0; i < f.rels.length && !tasks.stopped; i += batchSize) {
-      await tasks.submit(p.copyTask(layer, '', f.rels.slice(i, i + batchSize), f.types.slice(i, i + batchSize), false), 'copy', onCopied(layer), p.contexts[layer]);
+      const rels = f.rels.slice(i, i + batchSize);
+      await tasks.submit(p.copyTask(layer, '', packRels(rels), rels.length, f.types.slice(i, i + batchSize), false), 'copy', onCopied(layer), p.contexts[layer]);
     }
   }
   if (ranged.length > 0) await rangedCopies(p, tasks, ranged);

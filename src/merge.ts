@@ -152,31 +152,22 @@ export function* walkMerged(contexts: LayerContext[], layers: Root[], dirs: DirT
   while (pending.length > 0) {
     const { index, layers: contributors } = pending.pop()!;
     const rel = index === 0 ? '' : dirs.rel(index);
+    const dir = new MergedDirectory();
     let plan: MergedPlan | undefined;
-    if (contributors.length === 1) {
-      // One layer decides everything here; without markers its listing is the plan.
-      const layer = contributors[0];
-      const listing = native.listDir(layers[layer], rel, true);
+    let k = 0;
+    for (; k < contributors.length && dir.open; k++) {
+      const layer = contributors[k];
+      // One layer decides everything here: without markers its listing is the plan.
+      const listing = native.listDir(layers[layer], rel, contributors.length === 1);
       if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
       if (listing.names === undefined) {
         const subdirs = unpack(listing.dirs).map((name) => ({ name, layers: [layer] }));
         plan = { copies: [], subdirs, packed: { layer, names: listing.files, types: listing.fileTypes }, whiteouts: NONE, replaced: NONE };
-      } else {
-        const dir = new MergedDirectory();
-        dir.add(contexts[layer], rel, layer, listing);
-        plan = dir.finish(false);
+        break;
       }
-    } else {
-      const dir = new MergedDirectory();
-      let k = 0;
-      for (; k < contributors.length && dir.open; k++) {
-        const layer = contributors[k];
-        const listing = native.listDir(layers[layer], rel);
-        if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
-        dir.add(contexts[layer], rel, layer, listing);
-      }
-      plan = dir.finish(k < contributors.length);
+      dir.add(contexts[layer], rel, layer, listing);
     }
+    plan ??= dir.finish(k < contributors.length);
     yield { index, rel, plan };
     for (let i = plan.subdirs.length - 1; i >= 0; i--) {
       const sub = plan.subdirs[i];

@@ -80,7 +80,7 @@ export interface Native {
   listDir(
     root: Root,
     rel: string,
-    split: true,
+    split: boolean,
   ):
     | { names: string[]; types: string; failure?: undefined }
     | { files: string; fileTypes: string; dirs: string; names?: undefined; failure?: undefined }
