@@ -76,12 +76,16 @@ export class LayerTasks {
     this.#failed ??= error;
   }
 
-  /** Queues a task, waiting first while the queue is full. `ctx` names the task's layer in errors (default: the queue's). */
-  async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): Promise<void> {
+  /**
+   * Queues a task, waiting first while the queue is full. `ctx` names the
+   * task's layer in errors (default: the queue's); `mayInline: false` keeps
+   * it off this thread even within the inline budget.
+   */
+  async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx, mayInline = true): Promise<void> {
     if (this.stopped) return;
     const size = task.op === 'link' ? task.rels.length / 2 : task.op === 'range' ? 1 : task.count;
     const inline = this.#inline;
-    if (inline.entries >= size && inline.ms < INLINE_MS) {
+    if (mayInline && inline.entries >= size && inline.ms < INLINE_MS) {
       inline.entries -= size;
       const start = performance.now();
       try {
@@ -105,11 +109,12 @@ export class LayerTasks {
 
   /**
    * Queues a task without waiting for room: for tasks a result calls for
-   * (a big file a batch handed back), submitted from its callback. The
+   * (a big file a batch handed back), submitted from its callback; always
+   * to the pool (a 50 MB copy on this thread would stall the walk). The
    * barrier waits for it like for any other.
    */
   submitSoon(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): void {
-    const submitted = this.submit(task, operation, onResult, ctx).catch((error) => this.fail(error));
+    const submitted = this.submit(task, operation, onResult, ctx, false).catch((error) => this.fail(error));
     this.#submitting.add(submitted);
     submitted.finally(() => this.#submitting.delete(submitted));
   }

@@ -29,16 +29,22 @@ describe('LayerTasks', () => {
     expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
   });
 
-  it('the barrier also waits for a task a result submits (submitSoon) before any queue exists', async () => {
+  it('a task a result submits (submitSoon) goes to the pool, not this thread, and the barrier waits for it even before any queue exists', async () => {
     const { layer, dst, ctx } = setup();
-    // The first task runs inline (a budget of one entry); its result submits
-    // the next, which must wait for the queue to be made.
-    const tasks = new LayerTasks(pool, ctx, undefined, { entries: 1, ms: 0 });
-    const done: string[] = [];
-    await tasks.submit(copy(layer, dst, 'a'), 'copy', () => tasks.submitSoon(copy(layer, dst, 'b'), 'copy', () => done.push('b')));
-    await tasks.barrier();
-    expect(done).toEqual(['b']);
-    expect(exists(path.join(dst, 'b'))).toBe(true);
+    const own = new Pool(1);
+    try {
+      // The first task runs inline; its result submits the next, which must
+      // start the pool although the inline budget is not spent.
+      const tasks = new LayerTasks(own, ctx, undefined, { entries: INLINE_ENTRIES, ms: 0 });
+      const done: string[] = [];
+      await tasks.submit(copy(layer, dst, 'a'), 'copy', () => tasks.submitSoon(copy(layer, dst, 'b'), 'copy', () => done.push('b')));
+      await tasks.barrier();
+      expect(done).toEqual(['b']);
+      expect(exists(path.join(dst, 'b'))).toBe(true);
+      expect(own.started).toBe(true);
+    } finally {
+      await own.close();
+    }
   });
 
   it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
