@@ -19,6 +19,9 @@ export type Task =
   | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag };
 
+/** What crosses to a worker: a task, and the flag the worker sets as it starts it (Pool.run). */
+export type Posted = Task & { started?: Int32Array };
+
 export type TaskResult = CopyResult;
 
 const WORKER = distFile('workers/copy.cjs').href;
@@ -35,7 +38,7 @@ export const TASKS_PER_WORKER = 2;
 export class Pool {
   readonly concurrency: number;
   #worker: string;
-  #piscina: Piscina<Task, TaskResult> | undefined;
+  #piscina: Piscina<Posted, TaskResult> | undefined;
   #closed = false;
 
   /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
@@ -59,11 +62,11 @@ export class Pool {
    * require(), ~11 ms) so the threads boot in the background while this
    * thread goes on planning and copying inline.
    */
-  start(): Piscina<Task, TaskResult> {
+  start(): Piscina<Posted, TaskResult> {
     if (!this.#piscina) {
       const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina');
       const concurrency = this.concurrency;
-      this.#piscina = new Piscina<Task, TaskResult>({
+      this.#piscina = new Piscina<Posted, TaskResult>({
         filename: this.#worker,
         minThreads: concurrency,
         maxThreads: concurrency,
@@ -87,8 +90,23 @@ export class Pool {
     return this.#piscina;
   }
 
-  run(task: Task): Promise<TaskResult> {
-    return this.start().run(task);
+  /**
+   * Runs a task on a worker. A worker holds TASKS_PER_WORKER tasks at once,
+   * so when one dies (a crash in the task it runs) the task waiting behind
+   * it fails too without having run — possibly another provision's. Such a
+   * task runs again on another worker (the flag the worker sets as it starts
+   * a task tells the two apart), at most twice; a task that started is never
+   * run again.
+   */
+  async run(task: Task): Promise<TaskResult> {
+    for (let attempt = 0; ; attempt++) {
+      const started = new Int32Array(new SharedArrayBuffer(4));
+      try {
+        return await this.start().run({ ...task, started });
+      } catch (error) {
+        if (Atomics.load(started, 0) !== 0 || attempt >= 2 || this.#closed) throw error;
+      }
+    }
   }
 
   /** Runs a task on this thread, synchronously: the same code a worker runs. */

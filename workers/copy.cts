@@ -3,7 +3,7 @@
 // threadpool (4 threads for the whole process) is never the bottleneck.
 // Results go back as plain data; the main thread turns failures into errors.
 import { type CancelFlag, native, type Root } from '../src/native.cjs';
-import type { Task, TaskResult } from '../src/pool.js';
+import type { Posted, TaskResult } from '../src/pool.js';
 
 const under = (base: string, rel: string) => (base === '' ? rel : rel === '' ? base : `${base}/${rel}`);
 
@@ -27,7 +27,9 @@ function removeEntries(dst: Root, packed: string, cancel?: CancelFlag): TaskResu
   return { done, bytes: 0, deferred: [] };
 }
 
-export default function run(task: Task): TaskResult {
+export default function run(task: Posted): TaskResult {
+  // Started: from here on a failure of this worker is this task's (Pool.run never runs it again).
+  if (task.started) Atomics.store(task.started, 0, 1);
   switch (task.op) {
     case 'copy':
       return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap));
