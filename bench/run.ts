@@ -267,9 +267,11 @@ function write({ date, machine: machineText, runs, results, straceText, millionT
     .map((r) => {
       const series = new Map<number, [number, number][]>();
       for (const row of r.report.rows.filter((x) => x.method === 'layercopy')) {
-        const list = series.get(row.batchSize!) ?? [];
+        // This suite times numeric batch sizes only (batchSize above).
+        const size = row.batchSize as number;
+        const list = series.get(size) ?? [];
         list.push([row.concurrency!, row.medianMs / 1000]);
-        series.set(row.batchSize!, list);
+        series.set(size, list);
       }
       const refs = r.report.rows.filter((x) => x.method !== 'layercopy').map((x) => ({ label: x.method === 'seed' ? 'cp -aT per layer' : 'cp -a', seconds: x.medianMs / 1000 }));
       return { title: r.workload.name, series, refs };

@@ -1,5 +1,5 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
-import { type IdMap, validateIdMap } from './options.js';
+import { type BatchSize, type IdMap, validateIdMap } from './options.js';
 
 /** The parsed flags of the CLI (provision, destroy and bench share one parser). */
 export type CliValues = {
@@ -23,6 +23,13 @@ export function positiveInt(flag: string, value: string | undefined, fallback?: 
     throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
   }
   return Number(value);
+}
+
+/** --batch-size: a positive integer or 'auto'. */
+export function batchSizeArg(flag: string, value: string | undefined): BatchSize | undefined {
+  if (value === 'auto') return value;
+  if (value !== undefined && !/^[1-9][0-9]*$/.test(value)) throw new UsageError(`${flag} must be a positive integer or 'auto' (got '${value}')`);
+  return positiveInt(flag, value);
 }
 
 export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {

@@ -3,7 +3,7 @@
 // argv[2]: JSON { method: 'layercopy' | 'seed', layers, rootfs, concurrency?, batchSize? }
 import { performance } from 'node:perf_hooks';
 import { CopyBackend } from './backend.js';
-import type { Strategy } from './options.js';
+import type { BatchSize, Strategy } from './options.js';
 import { seedProvision } from './seed.js';
 
 export interface ChildRequest {
@@ -11,7 +11,7 @@ export interface ChildRequest {
   layers: string[];
   rootfs: string;
   concurrency?: number;
-  batchSize?: number;
+  batchSize?: BatchSize;
   strategy?: Strategy;
   /** --uid-map/--gid-map flags (layercopy runs as its CLI). */
   idMapArgs?: string[];

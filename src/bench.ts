@@ -4,12 +4,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
 import { distFile } from './compiled.js';
 import { destroy } from './destroy.js';
 import { resolveInputs } from './inputs.js';
-import { DEFAULT_BATCH_SIZE, defaultConcurrency, STRATEGIES, type Strategy } from './options.js';
+import { type BatchSize, defaultConcurrency, STRATEGIES, type Strategy } from './options.js';
 
 /** The script that runs one timed provision in a process of its own. */
 export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
@@ -18,7 +18,7 @@ export interface BenchConfig {
   /** seed: the Mesos copy backend's method (its key in reports), cp -aT per layer; cp -a: one copy of the final (merged) tree. */
   method: 'layercopy' | 'seed' | 'cp -a';
   concurrency?: number;
-  batchSize?: number;
+  batchSize?: BatchSize;
   strategy?: Strategy;
   /** --uid-map/--gid-map flags: an ID-mapped row beside each layercopy row. */
   idMapArgs?: string[];
@@ -47,7 +47,7 @@ export interface BenchOptions {
   layers: string[];
   runs: number;
   concurrency: number[];
-  batchSize: number[];
+  batchSize: BatchSize[];
   /** layercopy strategies to time (default: both). */
   strategies?: Strategy[];
   /** --uid-map/--gid-map flags: each layercopy configuration is also timed ID-mapped. */
@@ -254,7 +254,7 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     values.concurrency,
     [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
   );
-  const batchSize = intList('--batch-size', values['batch-size'], [64, DEFAULT_BATCH_SIZE, 1024]);
+  const batchSize = values['batch-size'] === undefined ? (['auto', 64, 1024] as BatchSize[]) : values['batch-size'].split(',').map((v) => batchSizeArg('--batch-size', v.trim())!);
   let layers: string[];
   try {
     layers = resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`)).layers;

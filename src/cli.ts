@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import type { LayercopyError } from './errors.js';
 import { type Progress, STRATEGIES, type Strategy } from './options.js';
 import type { ProvisionSummary } from './provision.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
-                     [--concurrency N] [--batch-size N] [--json] [--quiet] LAYER... ROOTFS
+                     [--concurrency N] [--batch-size N|auto] [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--uid-map C:H:N]... [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
@@ -20,7 +20,8 @@ bench      time layercopy against cp -aT per layer and cp -a of the final tree.
 
 Options:
   --concurrency N   worker threads (default: available CPUs)
-  --batch-size N    entries per worker task (default: 256)
+  --batch-size N    entries per worker task (default: auto: 256, up to 1,024
+                    on big images while the workers are behind)
   --strategy S      merged (default): copy each surviving entry once, from the
                     highest layer that has it; layered: copy every layer in
                     full over the lower ones (the cp -aT per layer method)
@@ -183,7 +184,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');
   if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
   const concurrency = positiveInt('--concurrency', values.concurrency);
-  const batchSize = positiveInt('--batch-size', values['batch-size']);
+  const batchSize = batchSizeArg('--batch-size', values['batch-size']);
   const idMap = parseIdMap(values);
   const strategy = values.strategy as Strategy | undefined;
   if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);

@@ -52,6 +52,8 @@ export class LayerTasks {
   #queue: PQueue | undefined;
   #limit: number;
   #failed: unknown;
+  /** Whether the last task submitted found the queue full (the workers are behind). */
+  waited = false;
   /** submitSoon calls still waiting for room in the queue. */
   #submitting = new Set<Promise<void>>();
 
@@ -103,7 +105,8 @@ export class LayerTasks {
       this.#queue ??= new Queue({ concurrency: this.#limit });
     }
     const queue = this.#queue;
-    if (queue.size >= this.#limit) await queue.onSizeLessThan(this.#limit);
+    this.waited = queue.size >= this.#limit;
+    if (this.waited) await queue.onSizeLessThan(this.#limit);
     queue.add(() => this.#run(task, operation, ctx, onResult)).catch((error) => this.fail(error));
   }
 

@@ -60,11 +60,14 @@ export interface ProvisionOptions extends PoolOptions {
   /** Default: none (owners copied as they are). */
   idMap?: IdMap;
   /**
-   * Entries per task sent to a worker. Default 256: smaller batches cost a
-   * thread round trip (~20-50 µs) per few files, larger ones leave workers
-   * idle at a layer's barrier (docs/benchmarks.md).
+   * Entries per task sent to a worker: a number, or 'auto' (the default):
+   * DEFAULT_BATCH_SIZE (256), growing up to 4 times that once a provision
+   * has batched 16,384 entries while the workers cannot keep up (the task
+   * queue is full). Smaller batches cost a thread round trip per few files;
+   * larger ones leave workers idle at a barrier, which only the growth on
+   * big images makes worth it (docs/benchmarks.md).
    */
-  batchSize?: number;
+  batchSize?: BatchSize;
   /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
   signal?: AbortSignal;
   /**
@@ -76,6 +79,8 @@ export interface ProvisionOptions extends PoolOptions {
 }
 
 export const DEFAULT_BATCH_SIZE = 256;
+
+export type BatchSize = number | 'auto';
 
 export function defaultConcurrency(): number {
   return os.availableParallelism();
@@ -102,14 +107,18 @@ export interface ResolvedProvisionOptions {
   strategy: Strategy;
   /** The ID map as the native step takes it; undefined when none. */
   idMap?: { uid?: Uint32Array; gid?: Uint32Array };
+  /** Entries per task; with growBatches, the size batches start at. */
   batchSize: number;
+  growBatches: boolean;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
 }
 
 export function validateProvisionOptions(options: ProvisionOptions): ResolvedProvisionOptions {
   validatePoolOptions(options);
-  positiveInteger('batchSize', options.batchSize);
+  if (options.batchSize !== 'auto' && options.batchSize !== undefined && !(Number.isSafeInteger(options.batchSize) && options.batchSize > 0)) {
+    throw new LayercopyError(`options.batchSize must be a positive integer or 'auto' (got ${String(options.batchSize)})`, { code: 'ERR_INVALID_OPTION' });
+  }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new LayercopyError('options.signal must be an AbortSignal', { code: 'ERR_INVALID_OPTION' });
   }
@@ -124,7 +133,8 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
   return {
     strategy: options.strategy ?? 'merged',
     idMap: validateIdMap(options.idMap),
-    batchSize: options.batchSize ?? DEFAULT_BATCH_SIZE,
+    batchSize: typeof options.batchSize === 'number' ? options.batchSize : DEFAULT_BATCH_SIZE,
+    growBatches: typeof options.batchSize !== 'number',
     signal: options.signal,
     onProgress: options.onProgress,
   };

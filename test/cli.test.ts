@@ -60,7 +60,8 @@ describe('layercopy CLI', () => {
 
   it.each([
     [['provision', '--concurrency', '0', 'L', 'R'], /--concurrency must be a positive integer/],
-    [['provision', '--batch-size', 'abc', 'L', 'R'], /--batch-size must be a positive integer/],
+    [['provision', '--batch-size', 'abc', 'L', 'R'], /--batch-size must be a positive integer or 'auto' \(got 'abc'\)/],
+    [['bench', '--batch-size', 'auto,0', 'L'], /--batch-size must be a positive integer or 'auto' \(got '0'\)/],
     [['provision', '--frobnicate', 'L', 'R'], /Unknown option '--frobnicate'/],
     [['provision', 'onlyone'], /at least one LAYER and a ROOTFS/],
     [['provision', '/nonexistent-layer', '/tmp/layercopy-nonexistent-root'], /layer 1 \(\/nonexistent-layer\): does not exist/],
