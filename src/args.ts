@@ -17,19 +17,19 @@ export type CliValues = {
 /** A usage error: one line, exit status 2. */
 export class UsageError extends Error {}
 
+const isPositiveInt = (value: string) => /^[1-9][0-9]*$/.test(value) && Number.isSafeInteger(Number(value));
+
 export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
-  if (!/^[1-9][0-9]*$/.test(value) || !Number.isSafeInteger(Number(value))) {
-    throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
-  }
+  if (!isPositiveInt(value)) throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
   return Number(value);
 }
 
 /** --batch-size: a positive integer or 'auto'. */
 export function batchSizeArg(flag: string, value: string | undefined): BatchSize | undefined {
-  if (value === 'auto') return value;
-  if (value !== undefined && !/^[1-9][0-9]*$/.test(value)) throw new UsageError(`${flag} must be a positive integer or 'auto' (got '${value}')`);
-  return positiveInt(flag, value);
+  if (value === undefined || value === 'auto') return value;
+  if (!isPositiveInt(value)) throw new UsageError(`${flag} must be a positive integer or 'auto' (got '${value}')`);
+  return Number(value);
 }
 
 export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {

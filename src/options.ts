@@ -86,10 +86,11 @@ export function defaultConcurrency(): number {
   return os.availableParallelism();
 }
 
-function positiveInteger(name: string, value: unknown): void {
-  if (value === undefined) return;
+/** Checks options[name]: undefined, a positive integer, or `word` where one is allowed ('auto'). */
+function positiveInteger(name: string, value: unknown, word?: string): void {
+  if (value === undefined || (word !== undefined && value === word)) return;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new LayercopyError(`options.${name} must be a positive integer (got ${String(value)})`, {
+    throw new LayercopyError(`options.${name} must be a positive integer${word ? ` or '${word}'` : ''} (got ${String(value)})`, {
       code: 'ERR_INVALID_OPTION',
     });
   }
@@ -116,9 +117,7 @@ export interface ResolvedProvisionOptions {
 
 export function validateProvisionOptions(options: ProvisionOptions): ResolvedProvisionOptions {
   validatePoolOptions(options);
-  if (options.batchSize !== 'auto' && options.batchSize !== undefined && !(Number.isSafeInteger(options.batchSize) && options.batchSize > 0)) {
-    throw new LayercopyError(`options.batchSize must be a positive integer or 'auto' (got ${String(options.batchSize)})`, { code: 'ERR_INVALID_OPTION' });
-  }
+  positiveInteger('batchSize', options.batchSize, 'auto');
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new LayercopyError('options.signal must be an AbortSignal', { code: 'ERR_INVALID_OPTION' });
   }

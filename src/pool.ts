@@ -77,7 +77,7 @@ export class Pool {
         // worker starts it the moment the first ends, without waiting for
         // this thread to read the result and send more (with three threads
         // on two cores that wait left each worker idle ~11% of a 100k-file
-        // provision; TASKS_PER_WORKER in src/dispatch.ts).
+        // provision; src/dispatch.ts sizes its queue by it).
         concurrentTasksPerWorker: TASKS_PER_WORKER,
         // Threads are reused across layers and provisions; starting one costs
         // ~30 ms, so never let them time out while the pool is open.
