@@ -113,11 +113,11 @@ export class Provisioning {
  * Batches grow only on big images: past this many entries batched by the
  * provision, while the workers are behind (the queue was full), each batch
  * doubles up to BATCH_GROWTH times the base size, and halves back when the
- * queue had room. 100k small files, tmpfs, 9 alternating runs twice: 1.237
- * against 1.175 s and 1.176 against 1.137 s (0.47–0.48x `cp -a`); images
- * under the threshold keep their 256-entry batches, whose balance at the
- * end of the walk they need (growing from the start cost 2–4% on Debian
- * minbase and the overlapping image).
+ * queue had room. 100k small files, tmpfs, 9 alternating runs: 1.237
+ * against 1.175 s (0.52x -> 0.50x `cp -a`); growing from the first batch
+ * gave 0.52x -> 0.47x and 0.50x -> 0.48x there but cost 2–4% on Debian
+ * minbase and the overlapping image, whose 256-entry batches keep the end
+ * of the walk balanced: images under the threshold keep them.
  */
 export const GROW_AFTER_ENTRIES = 16_384;
 export const BATCH_GROWTH = 4;
