@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,40 @@ int lc_have_openat2(void) {
 
 int open_beneath(int root_fd, const char *rel, int flags) {
   if (rel[0] == '\0' || (rel[0] == '.' && rel[1] == '\0')) return openat(root_fd, ".", flags | O_CLOEXEC);
-  return (int)sys_openat2(root_fd, rel, flags);
+  if (strlen(rel) < PATH_MAX) return (int)sys_openat2(root_fd, rel, flags);
+  // The kernel takes at most PATH_MAX bytes a call (ENAMETOOLONG past it),
+  // yet trees may be deeper (cp -a copies them). Walk down in pieces of
+  // whole components, each resolved beneath the directory fd the previous
+  // piece gave with the same rules: every fd held is beneath root_fd, so
+  // the path as a whole still is, and no symlink is crossed.
+  char piece[PATH_MAX];
+  int dir = root_fd;
+  const char *p = rel;
+  while (strlen(p) >= PATH_MAX) {
+    const char *cut = p + PATH_MAX - 1;
+    while (cut > p && *cut != '/') cut--;
+    if (cut == p) {
+      if (dir != root_fd) close(dir);
+      errno = ENAMETOOLONG;  // one component over PATH_MAX: no filesystem has it
+      return -1;
+    }
+    memcpy(piece, p, (size_t)(cut - p));
+    piece[cut - p] = '\0';
+    int next = (int)sys_openat2(dir, piece, O_PATH | O_DIRECTORY);
+    int e = errno;
+    if (dir != root_fd) close(dir);
+    if (next < 0) {
+      errno = e;
+      return -1;
+    }
+    dir = next;
+    p = cut + 1;
+  }
+  int fd = (int)sys_openat2(dir, p, flags);
+  int e = errno;
+  close(dir);
+  errno = e;
+  return fd;
 }
 
 void pc_init(parent_cache *pc, int root_fd, int dir_flags) {
