@@ -9,7 +9,7 @@ import type { ProvisionSummary } from './provision.js';
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
                      [--concurrency N] [--batch-size N|auto] [--json] [--quiet] LAYER... ROOTFS
-  layercopy destroy [--json] ROOTFS
+  layercopy destroy [--json] [--quiet] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--uid-map C:H:N]... [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
 
@@ -29,7 +29,8 @@ Options:
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
   --json            print one JSON object on stdout
-  --quiet           no progress on stderr
+  -q, --quiet       print nothing on success (no progress line, no summary);
+                    errors still go to stderr
   --runs N          bench: runs per configuration (default: 5)
   --scratch DIR     bench: where the temporary rootfs trees go (default: $TMPDIR);
                     put it on the filesystem you provision to
@@ -190,39 +191,81 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);
   const layers = args.slice(0, -1);
   const rootfs = args[args.length - 1];
-  // Loaded here, not at startup: --help, --version and usage errors work without the native helper.
   // Not at startup: --help, --version and usage errors work without the native helper.
   const { CopyBackend, native } = await import('./backend.js');
   const controller = new AbortController();
-  let exitOnAbort = 130;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      // A second signal: exit now. Every native loop stops at its next
-      // check, so no worker thread holds up the exit (Node joins them); the
-      // staging directory is left for the next provision or destroy.
-      native.shutdown();
-      process.exit(SIGNAL_STATUS[signal]);
-    }
-    exitOnAbort = SIGNAL_STATUS[signal];
-    controller.abort(new Error(`received ${signal}`));
-  };
-  for (const signal of SIGNALS) process.on(signal, onSignal);
+  const interrupt = interruptHandler(controller, { shutdown: native.shutdown });
+  for (const signal of SIGNALS) process.on(signal, interrupt.onSignal);
   const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
+  const onProgress = (p: Progress) => {
+    if (p.phase === 'done') interrupt.committed();
+    progress.update(p);
+  };
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, signal: controller.signal, onProgress: progress.update });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, signal: controller.signal, onProgress });
     progress.done();
-    // --quiet: nothing on success, as cp and rsync -q; errors still go to stderr.
+    if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
+    // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
     if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else if (!values.quiet) process.stdout.write(`${formatSummary(summary)}\n`);
     return 0;
   } catch (error) {
     progress.done();
-    return reportFailure(error, values, controller.signal.aborted ? exitOnAbort : undefined);
+    return reportFailure(error, values, interrupt.status());
   } finally {
     await backend.close();
-    for (const signal of SIGNALS) process.off(signal, onSignal);
+    for (const signal of SIGNALS) process.off(signal, interrupt.onSignal);
   }
+}
+
+/** A signal burst shorter than this is one interrupt (see interruptHandler). */
+export const SIGNAL_BURST_MS = 100;
+
+/**
+ * What a SIGINT, SIGTERM or SIGHUP does to a provision. The first aborts it:
+ * in-flight batches finish, the staging directory is removed, exit 128+N.
+ * The same interrupt often arrives twice within microseconds (`timeout -s
+ * INT`, or Ctrl-C under a shell script or npx: once to the process, once to
+ * its group); repeats within SIGNAL_BURST_MS of the first are that one
+ * interrupt, ignored. A later, separate signal exits at once (every native
+ * loop stops at its next check) and leaves the staging directory for the
+ * next provision or destroy of ROOTFS, which removes it and says so. Once
+ * the rootfs is committed, signals are ignored: the provision has
+ * succeeded, and the exit status (0) must agree with what is on disk.
+ */
+export function interruptHandler(
+  controller: AbortController,
+  { shutdown, exit = process.exit, now = () => performance.now() }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number },
+) {
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  let committed = false;
+  return {
+    onSignal(signal: NodeJS.Signals) {
+      if (committed) return;
+      if (first === undefined) {
+        first = { signal, at: now() };
+        controller.abort(new Error(`received ${signal}`));
+        return;
+      }
+      if (now() - first.at < SIGNAL_BURST_MS) return;
+      shutdown();
+      process.stderr.write(`layercopy: received ${signal} again: exiting now; the next provision or destroy of this ROOTFS removes what is left\n`);
+      exit(SIGNAL_STATUS[signal]);
+    },
+    committed() {
+      committed = true;
+    },
+    /** The exit status for an aborted provision, or undefined when no signal came. */
+    status(): number | undefined {
+      return first && controller.signal.aborted ? SIGNAL_STATUS[first.signal] : undefined;
+    },
+  };
+}
+
+function staleNote(stale: string): string {
+  const pid = /\.layercopy-(\d+)-[0-9a-f]{8}$/.exec(stale)?.[1];
+  return `removed ${stale}, left by an interrupted provision${pid ? ` (pid ${pid})` : ''}`;
 }
 
 function reportFailure(error: unknown, values: Values, abortStatus?: number): number {
@@ -231,7 +274,9 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
   const status = abortStatus ?? (usage ? 2 : 1);
   process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall } })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, layerIndex: e.layerIndex, path: e.path, syscall: e.syscall, errno: e.errno } })}\n`,
+    );
   }
   return status;
 }
@@ -244,8 +289,14 @@ async function runDestroy(args: string[], values: Values): Promise<number> {
   const { destroy } = await import('./destroy.js');
   const result = await destroy(args[0]);
   if (!result.ok) return reportFailure(result.error, values);
-  if (values.json) process.stdout.write(`${JSON.stringify({ destroyed: args[0], removed: result.removed })}\n`);
-  else if (!values.quiet) process.stdout.write(result.removed ? `destroyed ${args[0]}\n` : `nothing to destroy: ${args[0]} does not exist\n`);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ destroyed: args[0], removed: result.removed, staleRemoved: result.staleRemoved })}\n`);
+    return 0;
+  }
+  if (values.quiet) return 0;
+  for (const stale of result.staleRemoved) process.stdout.write(`${escapeForTerminal(staleNote(stale))}\n`);
+  if (result.removed) process.stdout.write(`destroyed ${args[0]}\n`);
+  else if (result.staleRemoved.length === 0) process.stdout.write(`nothing to destroy: ${args[0]} does not exist\n`);
   return 0;
 }
 

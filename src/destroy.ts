@@ -2,14 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { asLayercopyError, LayercopyError } from './errors.js';
 import { removeInWorker } from './remove.js';
-import { nativeError, openParent, staleStagings } from './staging.js';
+import { nativeError, openParent, removeStale } from './staging.js';
 
 /**
  * ok: ROOTFS no longer exists (removed: whether there was anything to
- * remove, as `rm -rf` succeeds on a missing path). Otherwise the error says
- * why; nothing is thrown.
+ * remove, as `rm -rf` succeeds on a missing path; staleRemoved: the staging
+ * directories of ROOTFS that killed provisions had left, removed too).
+ * Otherwise the error says why; nothing is thrown.
  */
-export type DestroyResult = { ok: true; removed: boolean } | { ok: false; error: LayercopyError };
+export type DestroyResult = { ok: true; removed: boolean; staleRemoved: string[] } | { ok: false; error: LayercopyError };
 
 /**
  * Removes a provisioned rootfs (and stale staging directories of it) on a
@@ -38,7 +39,7 @@ async function destroyChecked(rootfs: string): Promise<DestroyResult> {
   try {
     parentFd = openParent(target);
   } catch (error) {
-    if ((error as LayercopyError).code === 'ENOENT') return { ok: true, removed: false };
+    if ((error as LayercopyError).code === 'ENOENT') return { ok: true, removed: false, staleRemoved: [] };
     return { ok: false, error: error as LayercopyError };
   }
   try {
@@ -49,11 +50,10 @@ async function destroyChecked(rootfs: string): Promise<DestroyResult> {
     } catch {
       existed = false;
     }
-    for (const name of [...staleStagings(parentFd, target), base]) {
-      const failure = await removeInWorker(parentFd, name, true);
-      if (failure) return { ok: false, error: nativeError({ ...failure, rel: failure.rel ?? name }, target, `destroy ${target}`) };
-    }
-    return { ok: true, removed: existed };
+    const staleRemoved = await removeStale(parentFd, target, { strict: true });
+    const failure = await removeInWorker(parentFd, base, true);
+    if (failure) return { ok: false, error: nativeError({ ...failure, rel: failure.rel ?? base }, target, `destroy ${target}`) };
+    return { ok: true, removed: existed, staleRemoved };
   } finally {
     fs.closeSync(parentFd);
   }

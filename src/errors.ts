@@ -100,7 +100,10 @@ export type LayercopyCode =
 
 export interface LayercopyErrorFields {
   code: LayercopyCode;
-  /** The layer directory being applied, and its 0-based position. */
+  /**
+   * The layer being applied, as the caller gave it, and its 0-based
+   * position (messages count from 1: layerIndex 0 is "layer 1").
+   */
   layer?: string;
   layerIndex?: number;
   /** The path that failed: inside the layer, or inside ROOTFS. */
@@ -131,14 +134,18 @@ export class LayercopyError extends Error {
 }
 
 export interface LayerContext {
+  /** The layer as the caller gave it (absolute). */
   layer: string;
+  /** The directory it resolved to (symlinks followed once, at the start); paths in errors lie under it. */
+  dir: string;
+  /** 0-based; messages count from 1 ("layer 1"). */
   layerIndex: number;
   /** The ROOTFS the user asked for (messages name it, not the staging dir). */
   rootfs: string;
 }
 
 function layerLabel(ctx: LayerContext): string {
-  return `layer ${ctx.layerIndex + 1} (${ctx.layer})`;
+  return `layer ${ctx.layerIndex + 1} (${ctx.layer === ctx.dir ? ctx.layer : `${ctx.layer} -> ${ctx.dir}`})`;
 }
 
 // errno values libuv's map lacks on Linux.
@@ -169,7 +176,7 @@ export function asLayercopyError(error: unknown, what: string): LayercopyError {
 
 /** Turns a native step's plain-data failure back into an error on the main thread. */
 export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: string): LayercopyError {
-  const where = f.side === 'layer' ? displayPath(ctx.layer, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
+  const where = f.side === 'layer' ? displayPath(ctx.dir, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
   if (f.code === 'ECANCELED') return abortError();
   if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
     const kind = f.code === 'EUNMAPPEDUID' ? 'uid' : 'gid';
@@ -209,7 +216,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
 }
 
 export function layerError(ctx: LayerContext, rel: string, code: LayercopyCode, what: string): LayercopyError {
-  const where = displayPath(ctx.layer, rel);
+  const where = displayPath(ctx.dir, rel);
   return new LayercopyError(`${layerLabel(ctx)}: ${where}: ${what}`, {
     code,
     layer: ctx.layer,

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './apply.js';
 import { abortError, asLayercopyError, errnoCode, LayercopyError } from './errors.js';
-import { resolveInputs } from './inputs.js';
+import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
 import { applyLayered } from './layered.js';
 import { applyMerged } from './merged.js';
 import { type CancelFlag, native } from './native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './options.js';
 import type { Pool } from './pool.js';
 import { removeInWorker } from './remove.js';
-import { commit, createStaging, openParent, type Staging, staleStagings } from './staging.js';
+import { commit, createStaging, openParent, removeStale, type Staging } from './staging.js';
 
 export type { LayerSummary } from './apply.js';
 
@@ -25,22 +25,32 @@ export interface ProvisionSummary extends Counts {
    */
   timings: Timings;
   perLayer: LayerSummary[];
+  /**
+   * Staging directories of this ROOTFS left by provisions that were killed
+   * (SIGKILL, a second Ctrl-C, power loss), removed before building: paths.
+   */
+  staleRemoved: string[];
 }
 
-/** Opens each layer once; a layer swapped for a symlink after the checks fails here (ELOOP), not later. */
-function openLayers(layers: string[]): number[] {
+/**
+ * Opens each layer's resolved directory once; everything after works on
+ * these fds. A directory swapped for a symlink after the checks fails here
+ * (ELOOP), not later.
+ */
+function openLayers(inputs: ResolvedInputs): number[] {
   const fds: number[] = [];
   try {
-    for (let i = 0; i < layers.length; i++) {
+    for (let i = 0; i < inputs.layers.length; i++) {
+      const dir = inputs.layers[i];
       try {
-        fds.push(fs.openSync(layers[i], fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
+        fds.push(fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
       } catch (error) {
         const e = error as NodeJS.ErrnoException;
-        throw new LayercopyError(`layer ${i + 1} (${layers[i]}): cannot open: ${e.code}${e.code === 'ELOOP' ? ' (it became a symbolic link)' : ''}`, {
+        throw new LayercopyError(`layer ${i + 1} (${layerName(inputs.given[i], dir)}): cannot open: ${e.code}${e.code === 'ELOOP' ? ' (it became a symbolic link)' : ''}`, {
           code: errnoCode(e.code),
-          layer: layers[i],
+          layer: inputs.given[i],
           layerIndex: i,
-          path: layers[i],
+          path: dir,
           syscall: 'open',
           errno: e.errno,
           cause: error,
@@ -80,14 +90,14 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const layerFds = openLayers(inputs.layers);
+  const layerFds = openLayers(inputs);
   let parentFd = -1;
   let staging: Staging | undefined;
   try {
-    parentFd = openParent(inputs.rootfs);
-    for (const stale of staleStagings(parentFd, inputs.rootfs)) await removeInWorker(parentFd, stale, true);
+    parentFd = openParent(inputs.rootfs, inputs.parent);
+    const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);
-    const summary = await build({ pool, inputs, layerFds, staging, opts, cancel });
+    const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
     summary.timings.totalMs = performance.now() - started;
     return summary;
   } catch (error) {
@@ -108,16 +118,17 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
 
 async function build(run: {
   pool: Pool;
-  inputs: { layers: string[]; rootfs: string };
+  inputs: ResolvedInputs;
   layerFds: number[];
   staging: Staging;
   opts: ResolvedProvisionOptions;
   cancel: CancelFlag;
+  staleRemoved: string[];
 }): Promise<ProvisionSummary> {
   const { inputs, staging, opts } = run;
   const p = new Provisioning({
     pool: run.pool,
-    contexts: inputs.layers.map((layer, layerIndex) => ({ layer, layerIndex, rootfs: inputs.rootfs })),
+    contexts: inputs.layers.map((dir, layerIndex) => ({ layer: inputs.given[layerIndex], dir, layerIndex, rootfs: inputs.rootfs })),
     layerFds: run.layerFds,
     staging,
     opts,
@@ -148,6 +159,7 @@ async function build(run: {
     replaced: 0,
     timings: p.timings,
     perLayer: p.perLayer,
+    staleRemoved: run.staleRemoved,
   };
   for (const layer of p.perLayer) for (const key of COUNT_KEYS) summary[key] += layer[key];
   p.done();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { errnoCode, LayercopyError, systemError } from './errors.js';
 import { type NativeFailure, native } from './native.cjs';
 import { displayPath } from './paths.js';
+import { removeInWorker } from './remove.js';
 
 // The rootfs is assembled in a sibling directory named
 //   .<basename(ROOTFS)>.layercopy-<pid>-<random>
@@ -26,11 +27,13 @@ export function stagingName(rootfs: string): string {
 /**
  * ROOTFS's parent directory, opened once: the staging directory is created,
  * listed, removed and renamed relative to this fd, so a parent swapped for a
- * symlink after the checks changes nothing.
+ * symlink after the checks changes nothing. `resolved` is that parent with
+ * symlinks resolved (provision resolves them while checking its inputs).
  */
-export function openParent(rootfs: string): number {
+export function openParent(rootfs: string, resolved?: string): number {
   try {
-    return fs.openSync(path.dirname(rootfs), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
+    return resolved === undefined ? fs.openSync(path.dirname(rootfs), flags) : fs.openSync(resolved, flags | fs.constants.O_NOFOLLOW);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     throw new LayercopyError(`rootfs ${rootfs}: cannot open its parent directory: ${e.code}`, {
@@ -91,6 +94,23 @@ export function staleStagings(parentFd: number, rootfs: string): string[] {
     const m = STAGING_RE.exec(name);
     return m !== null && m[1] === base && !alive(Number(m[2]));
   });
+}
+
+/**
+ * Removes the stale staging directories of ROOTFS (see staleStagings) and
+ * returns their paths, for the caller to say what it removed. strict: a
+ * failure throws (destroy); otherwise that directory is skipped (provision
+ * builds beside it all the same).
+ */
+export async function removeStale(parentFd: number, rootfs: string, { strict }: { strict: boolean }): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of staleStagings(parentFd, rootfs)) {
+    const failure = await removeInWorker(parentFd, name, true);
+    if (failure && !strict) continue;
+    if (failure) throw nativeError({ ...failure, rel: failure.rel ?? name }, rootfs, `remove the stale staging directory of ${rootfs}`);
+    removed.push(displayPath(path.dirname(rootfs), name));
+  }
+  return removed;
 }
 
 /** A removal's or staging step's failure as an error naming the user's path. */

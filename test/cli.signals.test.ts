@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SIGNAL_BURST_MS } from '../src/cli.js';
 import { buildLayer, exists, scratch } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
@@ -66,8 +67,10 @@ describe('signals', () => {
     await waitForStaging(parent, 'root');
     child.kill('SIGKILL');
     await child;
+    const stale = fs.readdirSync(parent);
     const r = await execa('node', [cli, 'destroy', path.join(parent, 'root')], { reject: false });
     expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`removed ${path.join(parent, stale[0])}, left by an interrupted provision (pid ${child.pid})`);
     expect(fs.readdirSync(parent)).toEqual([]);
     expect(exists(path.join(parent, 'root'))).toBe(false);
   });
@@ -85,7 +88,7 @@ describe('SIGHUP and a second signal', () => {
     expect(fs.readdirSync(parent)).toEqual([]);
   });
 
-  it('a second SIGINT exits with 130 at once; what is left is removed by the next provision', async () => {
+  it('the same SIGINT twice at once (process and group, as timeout and a shell deliver it) is one interrupt: staging removed, exit 130', async () => {
     const parent = fs.mkdtempSync(path.join(dir, 'twice-'));
     const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
     await waitForStaging(parent, 'root');
@@ -93,9 +96,58 @@ describe('SIGHUP and a second signal', () => {
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);
+    expect(r.stderr).toMatch(/provision aborted/);
+    expect(fs.readdirSync(parent)).toEqual([]);
+  });
+
+  it('a separate second SIGINT exits 130 at once; what is left, the next provision removes and names', async () => {
+    const parent = fs.mkdtempSync(path.join(dir, 'again-'));
+    const child = execa('node', [cli, 'provision', '--batch-size', '16', layer, path.join(parent, 'root')], { reject: false });
+    await waitForStaging(parent, 'root');
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, SIGNAL_BURST_MS + 50));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
     expect(exists(path.join(parent, 'root'))).toBe(false);
-    const again = await execa('node', [cli, 'provision', '--quiet', layer, path.join(parent, 'root')], { reject: false });
+    const left = fs.readdirSync(parent);
+    const again = await execa('node', [cli, 'provision', layer, path.join(parent, 'root')], { reject: false });
     expect(again.exitCode, again.stderr).toBe(0);
+    for (const name of left) expect(again.stderr).toContain(`removed ${path.join(parent, name)}, left by an interrupted provision (pid ${child.pid})`);
     expect(fs.readdirSync(parent)).toEqual(['root']);
   });
+});
+
+describe('signal bursts at every point of a provision', () => {
+  // timeout(1) sends its signal to the child and then to the child's process
+  // group: a burst of two. Delays rise through the whole provision, startup
+  // and commit included; whatever the moment, the exit status must agree
+  // with the disk: 0 with a complete ROOTFS, non-zero with nothing at all.
+  it.each(['INT', 'HUP'])(
+    'SIG%s through timeout(1) with rising delays: status and disk always agree',
+    async (sig) => {
+      const start = performance.now();
+      const probe = await execa('node', [cli, 'provision', '-q', layer, path.join(fs.mkdtempSync(path.join(dir, 'probe-')), 'root')]);
+      const full = performance.now() - start;
+      expect(probe.exitCode).toBe(0);
+      const outcomes: string[] = [];
+      for (let k = 1; k <= 10; k++) {
+        const delay = ((full * 1.2 * k) / 10 / 1000).toFixed(3);
+        const parent = fs.mkdtempSync(path.join(dir, `burst-${sig}-`));
+        const rootfs = path.join(parent, 'root');
+        const r = await execa('timeout', ['--preserve-status', '-s', sig, delay, 'node', cli, 'provision', '-q', layer, rootfs], { reject: false });
+        const left = fs.readdirSync(parent);
+        outcomes.push(`${delay}s:${r.exitCode}`);
+        if (r.exitCode === 0) {
+          expect(left, `${delay} s`).toEqual(['root']);
+          expect(fs.readdirSync(rootfs)).toHaveLength(100);
+        } else {
+          expect(r.exitCode, `${delay} s: ${r.stderr}`).toBe(sig === 'INT' ? 130 : 129);
+          expect(left, `${delay} s: ${r.stderr}`).toEqual([]);
+        }
+      }
+      console.log(`SIG${sig} bursts (full run ${full.toFixed(0)} ms): ${outcomes.join(' ')}`);
+    },
+    60_000,
+  );
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { interruptHandler, SIGNAL_BURST_MS } from '../src/cli.js';
 import { buildLayer, diffSnapshots, exists, listTree, nobodyCanRun, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
@@ -121,7 +122,7 @@ describe('layercopy CLI', () => {
     expect(fs.readdirSync(work)).toEqual([]);
   });
 
-  it.runIf(process.getuid?.() === 0)('bench --uid-map adds an ID-mapped row beside each layercopy row', async () => {
+  it.runIf(process.getuid?.() === 0)('bench --uid-map adds an ID-mapped row beside each layercopy row [needs root: owners to map]', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
     const work = fs.mkdtempSync(path.join(dir, 'scratch-'));
@@ -229,7 +230,7 @@ describe('the CLI keeps its promises', () => {
     expect(r.stdout).toMatch(/, 1 entry replaced/);
   });
 
-  it.runIf(nobodyCanRun)('a rootfs that cannot be created is named as typed, like cp [needs root and a checkout nobody can read]', async () => {
+  it.runIf(nobodyCanRun)('a rootfs that cannot be created is named as typed, like cp [needs root, and a checkout user nobody can read: not under a 0700 directory]', async () => {
     const dir = scratch();
     fs.mkdirSync(path.join(dir, 'ro'), { mode: 0o555 });
     fs.chmodSync(dir, 0o755);
@@ -251,5 +252,45 @@ describe('the progress line', () => {
   it.each([40, 20, 5])('fits a %i-column terminal (no wrap, so no stacked lines)', async (columns) => {
     const { formatProgress } = await import('../src/cli.js');
     expect(formatProgress(p, 2500, columns).length).toBeLessThanOrEqual(Math.max(10, columns - 1));
+  });
+});
+
+describe('interruptHandler', () => {
+  function harness() {
+    let clock = 0;
+    const calls: string[] = [];
+    const controller = new AbortController();
+    const h = interruptHandler(controller, { shutdown: () => calls.push('shutdown'), exit: (s) => calls.push(`exit ${s}`), now: () => clock });
+    return { h, controller, calls, advance: (ms: number) => (clock += ms) };
+  }
+
+  it('the first signal aborts; repeats within the burst window are the same interrupt', () => {
+    const { h, controller, calls, advance } = harness();
+    h.onSignal('SIGINT');
+    advance(SIGNAL_BURST_MS - 1);
+    h.onSignal('SIGINT');
+    h.onSignal('SIGHUP');
+    expect(controller.signal.aborted).toBe(true);
+    expect(calls).toEqual([]);
+    expect(h.status()).toBe(130);
+  });
+
+  it('a separate later signal shuts the native loops down and exits with its own status', () => {
+    const { h, calls, advance } = harness();
+    h.onSignal('SIGHUP');
+    advance(SIGNAL_BURST_MS);
+    h.onSignal('SIGTERM');
+    expect(calls).toEqual(['shutdown', 'exit 143']);
+  });
+
+  it('after the commit every signal is ignored: the provision succeeded', () => {
+    const { h, controller, calls, advance } = harness();
+    h.committed();
+    h.onSignal('SIGINT');
+    advance(1000);
+    h.onSignal('SIGINT');
+    expect(controller.signal.aborted).toBe(false);
+    expect(calls).toEqual([]);
+    expect(h.status()).toBeUndefined();
   });
 });

@@ -13,7 +13,7 @@ describe('destroy', () => {
     const host = buildLayer(path.join(dir, 'host'), { 'etc/passwd': 'root:x:0:0' });
     const before = snapshot(host);
     const root = buildLayer(path.join(dir, 'root'), { etc: { symlink: `${host}/etc` }, 'usr/bin': { dir: true, mode: 0o555 }, 'usr/bin/x': 'x', abs: { symlink: '/' } });
-    expect(await destroy(root)).toEqual({ ok: true, removed: true });
+    expect(await destroy(root)).toEqual({ ok: true, removed: true, staleRemoved: [] });
     expect(exists(root)).toBe(false);
     expect(diffSnapshots(before, snapshot(host))).toEqual([]);
   });
@@ -21,7 +21,7 @@ describe('destroy', () => {
   it('also removes stale staging directories of that rootfs', async () => {
     const dir = scratch();
     fs.mkdirSync(path.join(dir, '.root.layercopy-999999999-deadbeef'));
-    expect(await destroy(path.join(dir, 'root'))).toEqual({ ok: true, removed: false });
+    expect(await destroy(path.join(dir, 'root'))).toEqual({ ok: true, removed: false, staleRemoved: [path.join(dir, '.root.layercopy-999999999-deadbeef')] });
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
@@ -40,7 +40,7 @@ describe('destroy', () => {
   });
 });
 
-describe.runIf(process.getuid?.() === 0)('destroy with mounts still in the rootfs (private mount namespace)', () => {
+describe.runIf(process.getuid?.() === 0)('destroy with mounts still in the rootfs (private mount namespace) [needs root: mount namespaces]', () => {
   type Facts = {
     first: { ok: boolean; code?: string; message?: string };
     hostUnchanged: boolean;
@@ -101,7 +101,7 @@ describe('destroy off the main thread', () => {
     const timer = setInterval(() => ticks++, 1);
     const result = await destroy(root);
     clearInterval(timer);
-    expect(result).toEqual({ ok: true, removed: true });
+    expect(result).toEqual({ ok: true, removed: true, staleRemoved: [] });
     expect(ticks).toBeGreaterThan(0);
   });
 });

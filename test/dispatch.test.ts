@@ -12,7 +12,7 @@ function setup() {
   const dir = scratch();
   const layer = buildLayer(path.join(dir, 'layer'), { a: 'a', b: 'b', c: 'c' });
   const dst = buildLayer(path.join(dir, 'dst'), {});
-  return { layer, dst, ctx: { layer, layerIndex: 0, rootfs: '/r' } };
+  return { layer, dst, ctx: { layer, dir: layer, layerIndex: 0, rootfs: '/r' } };
 }
 
 /** A one-entry copy task. */
@@ -76,7 +76,7 @@ describe('LayerTasks', () => {
     const own = new Pool(1);
     try {
       const budget = { entries: INLINE_ENTRIES, ms: 0 };
-      const tasks = new LayerTasks(own, { layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
+      const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
       const batch = (rels: string[]) => ({
         op: 'copy' as const,
         src: layer,

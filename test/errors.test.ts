@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromFailure, LayercopyError } from '../src/errors.js';
 
-const ctx = { layer: '/l/2', layerIndex: 1, rootfs: '/srv/rootfs' };
+const ctx = { layer: '/l/2', dir: '/l/2', layerIndex: 1, rootfs: '/srv/rootfs' };
 
 describe('fromFailure', () => {
   it('names the layer, the rootfs path, the operation and the system error, keeping a cause', () => {

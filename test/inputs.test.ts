@@ -11,7 +11,12 @@ describe('resolveInputs', () => {
     const cwd = process.cwd();
     process.chdir(dir);
     try {
-      expect(resolveInputs(['l1', './l1'], 'root')).toEqual({ layers: [path.join(dir, 'l1'), path.join(dir, 'l1')], rootfs: path.join(dir, 'root') });
+      expect(resolveInputs(['l1', './l1'], 'root')).toEqual({
+        layers: [path.join(dir, 'l1'), path.join(dir, 'l1')],
+        given: [path.join(dir, 'l1'), path.join(dir, 'l1')],
+        rootfs: path.join(dir, 'root'),
+        parent: dir,
+      });
     } finally {
       process.chdir(cwd);
     }
@@ -20,17 +25,39 @@ describe('resolveInputs', () => {
   it.each([
     ['a missing layer', (d: string) => [[path.join(d, 'nope')], path.join(d, 'root')], /layer 1 .*does not exist/],
     ['a layer that is a file', (d: string) => [[path.join(d, 'file')], path.join(d, 'root')], /layer 1 .*is not a directory/],
-    ['a layer that is a symlink', (d: string) => [[path.join(d, 'link')], path.join(d, 'root')], /layer 1 .*is a symbolic link/],
+    ['a dangling layer symlink', (d: string) => [[path.join(d, 'dangling')], path.join(d, 'root')], /layer 1 .*dangling\): is a symbolic link to nope, which does not exist/],
+    ['a layer symlink to a file', (d: string) => [[path.join(d, 'l1'), path.join(d, 'tofile')], path.join(d, 'root')], /layer 2 \(.*tofile -> .*\/file\): is not a directory/],
     ['ROOTFS inside a layer', (d: string) => [[path.join(d, 'l1')], path.join(d, 'l1/root')], /lies inside layer 1/],
     ['ROOTFS whose parent is missing', (d: string) => [[path.join(d, 'l1')], path.join(d, 'no/root')], /parent directory .* does not exist/],
+    ['ROOTFS whose parent is a file', (d: string) => [[path.join(d, 'l1')], path.join(d, 'file/root')], /parent .*\/file is not a directory/],
     ['ROOTFS = /', (d: string) => [[path.join(d, 'l1')], '/'], /must not be \//],
   ])('rejects %s with a message naming it', (_name, args, message) => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });
     fs.writeFileSync(path.join(dir, 'file'), 'x');
-    fs.symlinkSync('l1', path.join(dir, 'link'));
+    fs.symlinkSync('nope', path.join(dir, 'dangling'));
+    fs.symlinkSync('file', path.join(dir, 'tofile'));
     const [layers, rootfs] = args(dir) as [string[], string];
     expect(() => resolveInputs(layers, rootfs)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) }));
+  });
+
+  it('a missing layer names it in the error fields too (layer, 0-based layerIndex, path)', () => {
+    const dir = scratch();
+    buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    const missing = path.join(dir, 'nope');
+    expect(() => resolveInputs([path.join(dir, 'l1'), missing], path.join(dir, 'root'))).toThrow(
+      expect.objectContaining({ message: `layer 2 (${missing}): does not exist`, layer: missing, layerIndex: 1, path: missing }),
+    );
+  });
+
+  it("resolves a layer given through symlinks (a store's current -> sha256/...) once, keeping the path given", () => {
+    const dir = scratch();
+    buildLayer(path.join(dir, 'store/sha256/abc'), { a: 'a' });
+    fs.symlinkSync('sha256/abc', path.join(dir, 'store/current'));
+    fs.symlinkSync('store', path.join(dir, 'via'));
+    const r = resolveInputs([path.join(dir, 'via/current')], path.join(dir, 'root'));
+    expect(r.layers).toEqual([path.join(dir, 'store/sha256/abc')]);
+    expect(r.given).toEqual([path.join(dir, 'via/current')]);
   });
 
   it('refuses a ROOTFS that is a dangling symlink', () => {

@@ -5,7 +5,7 @@ import { MergedDirectory, type MergedStep, walkMerged } from '../src/merge.js';
 import { DirTable, unpack } from '../src/plan.js';
 import { buildLayer, scratch } from './helpers.js';
 
-const ctx = (layer: number) => ({ layer: `/layers/l${layer}`, layerIndex: layer, rootfs: '/rootfs' });
+const ctx = (layer: number) => ({ layer: `/layers/l${layer}`, dir: `/layers/l${layer}`, layerIndex: layer, rootfs: '/rootfs' });
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });
 
 /** Feeds listings highest layer first (index = layer number) and returns the plan. */
@@ -71,7 +71,7 @@ describe('walkMerged', () => {
     try {
       const steps = new Map<string, MergedStep['plan']>();
       for (const step of walkMerged(
-        layers.map((layer, layerIndex) => ({ layer, layerIndex, rootfs: '/rootfs' })),
+        layers.map((layer, layerIndex) => ({ layer, dir: layer, layerIndex, rootfs: '/rootfs' })),
         fds,
         new DirTable(),
         [],

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DirTable, planDirectory, unpack, walkLayer } from '../src/plan.js';
 import { buildLayer, scratch } from './helpers.js';
 
-const ctx = { layer: '/layers/l2', layerIndex: 1, rootfs: '/rootfs' };
+const ctx = { layer: '/layers/l2', dir: '/layers/l2', layerIndex: 1, rootfs: '/rootfs' };
 const listing = (entries: Record<string, string>) => ({ names: Object.keys(entries), types: Object.values(entries).join('') });
 const lower = (entries: Record<string, string>) => new Map(Object.entries(entries));
 
@@ -107,7 +107,7 @@ describe('walkLayer', () => {
     const layer = buildLayer(path.join(dir, 'l'), { 'a/x': 'x', 'a/sub/y': 'y', 'b/.wh.q': '', 'b/z': 'z' });
     const fd = fs.openSync(layer, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     try {
-      const plans = new Map([...walkLayer({ layer, layerIndex: 0, rootfs: '/rootfs' }, fd, fd, false, new DirTable())].map((s) => [s.rel, s.plan]));
+      const plans = new Map([...walkLayer({ layer, dir: layer, layerIndex: 0, rootfs: '/rootfs' }, fd, fd, false, new DirTable())].map((s) => [s.rel, s.plan]));
       expect(plans.get('a')).toMatchObject({ copies: [], subdirs: [{ name: 'sub', merge: false }], packed: { types: 'f' } });
       expect(unpack(plans.get('a')!.packed!.names)).toEqual(['x']);
       expect(plans.get('b')!.packed).toBeUndefined();

@@ -58,7 +58,7 @@ describe('paths longer than PATH_MAX', () => {
     expect(catDeep(merged, 'sub')).toBe('was-a-dir\n');
     expect(tarOf(layered)).toBe(tarOf(merged));
     for (const root of [path.join(dir, 'one'), merged, layered]) {
-      expect(await destroy(root)).toEqual({ ok: true, removed: true });
+      expect(await destroy(root)).toEqual({ ok: true, removed: true, staleRemoved: [] });
       expect(exists(root)).toBe(false);
     }
   });

@@ -83,7 +83,7 @@ describe('workers that fail', () => {
   });
 });
 
-describe.runIf(nobodyCanRun)('non-root runs (setpriv --reuid=nobody) [needs root and a checkout nobody can read]', () => {
+describe.runIf(nobodyCanRun)('non-root runs (setpriv --reuid=nobody) [needs root, and a checkout user nobody can read: not under a 0700 directory]', () => {
   let dir: string;
   const asNobody = (cmd: string, args: string[]) => execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', cmd, ...args], { reject: false });
   beforeAll(() => {

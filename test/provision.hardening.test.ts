@@ -70,6 +70,42 @@ describe('a layer path swapped for a symlink mid-provision', () => {
   });
 });
 
+describe('a layer given through a symlink', () => {
+  it('is resolved once: re-pointing the link mid-provision changes nothing', async () => {
+    const dir = scratch();
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) spec[`d${i}/f`] = `layer ${i}`;
+    buildLayer(path.join(dir, 'store/sha256-a'), spec, { mode: 0o750 });
+    const other = buildLayer(path.join(dir, 'store/sha256-b'), { ...Object.fromEntries(Object.keys(spec).map((k) => [k, 'OTHER'])), 'd0/extra': 'OTHER' });
+    const link = path.join(dir, 'current');
+    fs.symlinkSync('store/sha256-a', link);
+    let swapped = false;
+    const result = await provisionWhileChanging(link, path.join(dir, 'root'), () => {
+      swapped = true;
+      fs.unlinkSync(link);
+      fs.symlinkSync(other, link);
+    });
+    expect(result).not.toBeInstanceOf(Error);
+    expect(swapped).toBe(true);
+    expect(result.perLayer[0].layer).toBe(link);
+    const tree = snapshot(path.join(dir, 'root'));
+    expect(tree.has('d0/extra')).toBe(false);
+    for (let i = 0; i < 30; i++) expect(fs.readFileSync(path.join(dir, 'root', `d${i}/f`), 'utf8')).toBe(`layer ${i}`);
+    expect(Number(lstat(path.join(dir, 'root')).mode & 0o7777n)).toBe(0o750);
+  });
+
+  it('errors name the path given and the directory it resolved to', async () => {
+    const dir = scratch();
+    const real = buildLayer(path.join(dir, 'store/sha256-a'), { 'etc/.wh.': '' });
+    const link = path.join(dir, 'current');
+    fs.symlinkSync('store/sha256-a', link);
+    const error = await provision([link], path.join(dir, 'root')).catch((e) => e);
+    expect(error).toMatchObject({ code: 'ERR_INVALID_WHITEOUT', layer: link, layerIndex: 0, path: path.join(real, 'etc/.wh.') });
+    expect(error.message).toContain(`layer 1 (${link} -> ${real}): `);
+    expect(leftovers(dir)).toEqual([]);
+  });
+});
+
 describe('inherited ACLs', () => {
   it('an upper file and directory under a lower default ACL end with no ACL and their own modes', async () => {
     const dir = scratch();
@@ -136,7 +172,7 @@ describe('big opaque directories and AUFS metadata', () => {
 });
 
 describe('hardlink groups of every type', () => {
-  it.runIf(isRoot)('symlinks, FIFOs and device nodes keep their links, as cp -a keeps them', async () => {
+  it.runIf(isRoot)('symlinks, FIFOs and device nodes keep their links, as cp -a keeps them [needs root: device nodes]', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), {
       s1: { symlink: 'target' },
@@ -177,7 +213,7 @@ describe('raw names in human output', () => {
 });
 
 describe('kernels without openat2', () => {
-  it('refuse to run with a clear error instead of silently weakening the checks', async (ctx) => {
+  it('refuse to run with a clear error instead of silently weakening the checks [needs cc, for an LD_PRELOAD shim]', async (ctx) => {
     const dir = scratch();
     // An LD_PRELOAD shim makes syscall(SYS_openat2) fail with ENOSYS, as on Linux < 5.6.
     const shim = path.join(dir, 'no-openat2.c');

@@ -125,7 +125,7 @@ describe('hostile layers', () => {
     expect(Object.keys(r.tree!).length).toBeGreaterThan(25);
   });
 
-  it('out of space: ENOSPC naming the file, CLI exit 1, no rootfs and no staging left', (ctx) => {
+  it('out of space: ENOSPC naming the file, CLI exit 1, no rootfs and no staging left [needs root: a private mount namespace with a tiny tmpfs]', (ctx) => {
     if (!results.enospc) ctx.skip();
     const r = results.enospc!;
     expect(r.outcome).toBe('ENOSPC');

@@ -119,7 +119,7 @@ async function inUserNamespace(script: string): Promise<string> {
   return (await child).stdout;
 }
 
-describe.runIf(isRoot)('ID-mapped provisioning', () => {
+describe.runIf(isRoot)('ID-mapped provisioning [needs root: owners, user namespaces]', () => {
   it.each(['merged', 'layered'] as const)('%s: the mapped tree is the unmapped tree chowned by the map, capabilities and ACLs rewritten', async (strategy) => {
     const dir = scratch();
     const layers = image().map((spec, i) => buildLayer(path.join(dir, `l${i}`), spec));
@@ -170,7 +170,7 @@ describe.runIf(isRoot)('ID-mapped provisioning', () => {
     expect(aclIds(native.lgetxattrs(path.join(rootfs, 'home/app/notes'))['system.posix_acl_access'])).toBe(`u${mapUid(33)},g${mapGid(1000)}`);
   });
 
-  it('getcap inside the namespace shows the capability', async (ctx) => {
+  it('getcap inside the namespace shows the capability [needs getcap: libcap2-bin]', async (ctx) => {
     const getcap = ['/usr/sbin/getcap', '/sbin/getcap'].find((p) => fs.existsSync(p));
     if (!getcap) ctx.skip();
     const dir = scratch();
