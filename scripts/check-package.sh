@@ -15,6 +15,8 @@ grep -q '^package/LICENSE$' "$work/contents" || fail "no LICENSE in the tarball"
 grep -q '^package/prebuilds/linux-x64/layercopy.glibc.node$' "$work/contents" || fail "no linux-x64 prebuild in the tarball"
 ! grep -q '^package/dist/bench/' "$work/contents" || fail "dist/bench is in the tarball"
 ! grep -q '\.map$' "$work/contents" || fail "source maps are in the tarball"
+# docs/cli.md and the .d.ts comments link to these: they must ship.
+for doc in cli errors benchmarks design reliability; do grep -q "^package/docs/$doc.md$" "$work/contents" || fail "docs/$doc.md is not in the tarball"; done
 
 # A PATH with node and npm only: no cc, gcc, g++, make, python3.
 mkdir "$work/bin"
