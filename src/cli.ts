@@ -214,8 +214,10 @@ async function runProvision(args: string[], values: Values): Promise<number> {
     progress.done();
     return reportFailure(error, values, interrupt.status());
   } finally {
+    // The handlers stay until the process exits: without one, a signal
+    // arriving while the pool shuts down would kill the process (status
+    // 128+N) after a successful commit.
     await backend.close();
-    for (const signal of SIGNALS) process.off(signal, interrupt.onSignal);
   }
 }
 
@@ -302,13 +304,16 @@ async function runDestroy(args: string[], values: Values): Promise<number> {
 
 const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
 if (isMain) {
+  // process.exit, not exitCode: a natural exit closes libuv's signal handles
+  // first, which restores the default action, and a SIGINT in that last
+  // window killed the process (status 130) after a committed provision.
+  // process.exit keeps the handlers to the end (stdout and stderr are
+  // synchronous for files and pipes, so nothing written is lost).
   main(process.argv.slice(2)).then(
-    (status) => {
-      process.exitCode = status;
-    },
+    (status) => process.exit(status),
     (error) => {
       process.stderr.write(`layercopy: internal error: ${(error as Error).stack}\n`);
-      process.exitCode = 1;
+      process.exit(1);
     },
   );
 }
