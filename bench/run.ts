@@ -14,7 +14,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { type BenchReport, bench, CHILD, formatTable, runChild } from '../src/bench.js';
+import { type BenchReport, bench, buildMesosCopy, CHILD, formatTable, runChild } from '../src/bench.js';
 import { microBench } from './micro.js';
 import { chart, type Panel } from './svg.js';
 import { deepAndWide, largeFiles, multiLayerImage, smallFiles, type Workload } from './workloads.js';
@@ -121,7 +121,8 @@ async function straceStudy(work: Workload, scratch: string): Promise<string> {
   };
   const rootfs = path.join(scratch, 'rootfs');
   await runOne('layercopy (node, whole process)', ['node', CHILD, JSON.stringify({ method: 'layercopy', layers: work.layers, rootfs })]);
-  await runOne('cp -aT per layer (node walk + cp -aT, the Mesos method)', ['node', CHILD, JSON.stringify({ method: 'seed', layers: work.layers, rootfs })]);
+  const mesosCopy = await buildMesosCopy(scratch);
+  await runOne('cp -aT per layer (fts walk in C + cp -aT, the Mesos method)', [mesosCopy, ...work.layers, rootfs]);
   await runOne('node start only (layercopy with no work)', [
     'node',
     '-e',

@@ -1,10 +1,9 @@
 // One timed provision in a process of its own, so its peak RSS (worker
 // threads included) can be read: used by `layercopy bench` and bench/run.ts.
-// argv[2]: JSON { method: 'layercopy' | 'seed', layers, rootfs, concurrency?, batchSize? }
+// argv[2]: JSON { method: 'layercopy', layers, rootfs, concurrency?, batchSize? }
 import { performance } from 'node:perf_hooks';
 import { CopyBackend } from './backend.js';
 import type { BatchSize, Strategy } from './options.js';
-import { seedProvision } from './seed.js';
 
 export interface ChildRequest {
   method: 'layercopy' | 'seed';
@@ -27,10 +26,7 @@ export interface ChildResult {
 
 async function main(request: ChildRequest): Promise<ChildResult> {
   const start = performance.now();
-  if (request.method === 'seed') {
-    await seedProvision(request.layers, request.rootfs);
-    return { ms: performance.now() - start, maxRssKb: process.resourceUsage().maxRSS };
-  }
+  if (request.method !== 'layercopy') throw new Error(`bench-child runs layercopy only (the ${request.method} baseline runs as its own program)`);
   const backend = new CopyBackend({ concurrency: request.concurrency });
   try {
     const summary = await backend.provision(request.layers, request.rootfs, { batchSize: request.batchSize, strategy: request.strategy });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { batchSizeArg, intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
-import { distFile } from './compiled.js';
+import { distFile, packageFile } from './compiled.js';
 import { destroy } from './destroy.js';
 import { resolveInputs } from './inputs.js';
 import { type BatchSize, defaultConcurrency, STRATEGIES, type Strategy } from './options.js';
@@ -15,7 +15,11 @@ import { type BatchSize, defaultConcurrency, STRATEGIES, type Strategy } from '.
 export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
 
 export interface BenchConfig {
-  /** seed: the Mesos copy backend's method (its key in reports), cp -aT per layer; cp -a: one copy of the final (merged) tree. */
+  /**
+   * seed: the Mesos copy backend's method (its key in reports): an fts walk
+   * in C and cp -aT per layer, as a process of its own
+   * (native/baseline/mesos_copy.c); cp -a: one copy of the final (merged) tree.
+   */
   method: 'layercopy' | 'seed' | 'cp -a';
   concurrency?: number;
   batchSize?: BatchSize;
@@ -26,7 +30,7 @@ export interface BenchConfig {
 
 export interface BenchRow extends BenchConfig {
   runs: number;
-  /** Median of the provision call (layercopy, seed) or of the cp process (cp -a). */
+  /** Median of the provision call (layercopy) or of the baseline's whole process (seed, cp -a). */
   medianMs: number;
   /** Median wall time of the whole process, Node start included. */
   processMedianMs: number;
@@ -94,15 +98,45 @@ const CLI = fileURLToPath(distFile('src/cli.js'));
 const GNU_TIME = '/usr/bin/time';
 
 /**
- * Runs one timed provision in a fresh process: its figures and the process's
- * wall time. layercopy runs as its CLI, exactly as a user runs it (peak RSS
- * from GNU time where present); the cp -aT method in a Node child.
+ * Builds the Mesos method's baseline (native/baseline/mesos_copy.c) with cc
+ * into DIR, untimed; throws a clear error where no C compiler is at hand.
  */
-export async function runChild(request: ChildRequest): Promise<ChildResult & { processMs: number }> {
+export async function buildMesosCopy(dir: string): Promise<string> {
+  const source = fileURLToPath(packageFile('native/baseline/mesos_copy.c'));
+  const program = path.join(dir, 'mesos-copy');
+  const r = await execa('cc', ['-O2', '-o', program, source], { reject: false });
+  if (r.failed) {
+    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${r.stderr || r.shortMessage}`);
+  }
+  return program;
+}
+
+/** Runs argv as a whole process under GNU time (where present): wall ms and peak RSS. */
+async function timeProcess(argv: string[], rssFile: string): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
+  const timed = fs.existsSync(GNU_TIME);
+  const start = performance.now();
+  const r = timed ? await execa(GNU_TIME, ['-f', '%M', '-o', rssFile, ...argv]) : await execa(argv[0], argv.slice(1));
+  const processMs = performance.now() - start;
+  let maxRssKb = 0;
+  if (timed) {
+    maxRssKb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+    fs.rmSync(rssFile);
+  }
+  return { processMs, maxRssKb, stdout: r.stdout };
+}
+
+/**
+ * Runs one timed provision in a fresh process: its figures and the process's
+ * wall time. layercopy runs as its CLI, exactly as a user runs it; the
+ * Mesos method as its C program (mesosCopy, from buildMesosCopy), timed the
+ * same way (peak RSS from GNU time where present).
+ */
+export async function runChild(request: ChildRequest, mesosCopy?: string): Promise<ChildResult & { processMs: number }> {
+  const rssFile = `${request.rootfs}.rss`;
   if (request.method === 'seed') {
-    const start = performance.now();
-    const r = await execa(process.execPath, [CHILD, JSON.stringify(request)]);
-    return { ...(JSON.parse(r.stdout) as ChildResult), processMs: performance.now() - start };
+    if (!mesosCopy) throw new Error('runChild: the seed method needs the mesos-copy program (buildMesosCopy)');
+    const r = await timeProcess([mesosCopy, ...request.layers, request.rootfs], rssFile);
+    return { ms: r.processMs, maxRssKb: r.maxRssKb, processMs: r.processMs };
   }
   const args = [CLI, 'provision', '--json'];
   if (request.concurrency !== undefined) args.push('--concurrency', String(request.concurrency));
@@ -110,18 +144,9 @@ export async function runChild(request: ChildRequest): Promise<ChildResult & { p
   if (request.strategy !== undefined) args.push('--strategy', request.strategy);
   if (request.idMapArgs) args.push(...request.idMapArgs);
   args.push(...request.layers, request.rootfs);
-  const rssFile = `${request.rootfs}.rss`;
-  const timed = fs.existsSync(GNU_TIME);
-  const start = performance.now();
-  const r = timed ? await execa(GNU_TIME, ['-f', '%M', '-o', rssFile, process.execPath, ...args]) : await execa(process.execPath, args);
-  const processMs = performance.now() - start;
+  const r = await timeProcess([process.execPath, ...args], rssFile);
   const summary = JSON.parse(r.stdout);
-  let maxRssKb = 0;
-  if (timed) {
-    maxRssKb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
-    fs.rmSync(rssFile);
-  }
-  return { ms: summary.timings.totalMs, maxRssKb, entries: summary.entries, bytes: summary.bytes, processMs };
+  return { ms: summary.timings.totalMs, maxRssKb: r.maxRssKb, entries: summary.entries, bytes: summary.bytes, processMs: r.processMs };
 }
 
 /**
@@ -133,6 +158,13 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const log = options.log ?? (() => {});
   const scratchParent = options.scratch ?? os.tmpdir();
   const scratch = fs.mkdtempSync(path.join(scratchParent, 'layercopy-bench-'));
+  let mesosCopy: string;
+  try {
+    mesosCopy = await buildMesosCopy(scratch);
+  } catch (error) {
+    fs.rmSync(scratch, { recursive: true, force: true });
+    throw error;
+  }
   const configs: BenchConfig[] = [{ method: 'seed' }, { method: 'cp -a' }];
   for (const strategy of options.strategies ?? STRATEGIES) {
     for (const concurrency of options.concurrency) {
@@ -165,15 +197,18 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           await execa('cp', ['-a', finalTree, rootfs]);
           ms = proc = performance.now() - start;
         } else {
-          const r = await runChild({
-            method: config.method,
-            layers: options.layers,
-            rootfs,
-            concurrency: config.concurrency,
-            batchSize: config.batchSize,
-            strategy: config.strategy,
-            idMapArgs: config.idMapArgs,
-          });
+          const r = await runChild(
+            {
+              method: config.method,
+              layers: options.layers,
+              rootfs,
+              concurrency: config.concurrency,
+              batchSize: config.batchSize,
+              strategy: config.strategy,
+              idMapArgs: config.idMapArgs,
+            },
+            mesosCopy,
+          );
           ms = r.ms;
           proc = r.processMs;
           if (config.method === 'layercopy') samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
