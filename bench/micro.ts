@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { Bench } from 'tinybench';
-import { native } from '../src/native.cjs';
+import { native } from '../src/core/native.cjs';
 import { buildLayer } from './layers.js';
 
 const FILES = 500;

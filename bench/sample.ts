@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatSummary } from '../src/cli.js';
+import { formatSummary } from '../src/cli/output.js';
 import { CopyBackend } from '../src/index.js';
 import { buildLayer } from './layers.js';
 

@@ -1,22 +1,39 @@
-// Bundles tsc's output for the entry points (dist/src/cli.js, index.js,
-// bench.js) in place: one module each plus shared chunks, beside the other
-// files of dist/src. Node 20 loads ES modules one at a time (resolve, read,
-// compile, link), and the ~20 of a provision cost ~6 ms of every CLI run: an
-// empty provision took `node -e 0` + 32 ms unbundled, + 26 ms bundled (31
-// alternating runs, docs/benchmarks.md). Chunks stay in dist/src so that
-// paths made from import.meta.url (src/compiled.ts, the CLI's package.json)
-// resolve as from tsc's files; piscina, p-queue and execa stay external and
-// load on first need, and the CommonJS files (native.cjs, the workers) are
-// left as tsc wrote them.
+// Bundles tsc's output for the entry points (the CLI, the library, the bench
+// and its child) into dist/src/{cli,index,bench,bench-child}.js, with shared
+// chunks beside them. Node 20 loads ES modules one at a time (resolve, read,
+// compile, link), and the ~20 of a provision cost ~6 ms of every CLI run
+// (docs/benchmarks.md, "Startup"). Every output lies in dist/src, so the
+// CommonJS files left as tsc wrote them (core/native.cjs, the workers) are
+// imported as ./core/native.cjs from all of them; paths made from
+// import.meta.url go through packageRoot() (src/core/compiled.ts). piscina,
+// p-queue and execa stay external and load on first need.
 import fs from 'node:fs';
+import path from 'node:path';
 import { build } from 'esbuild';
 
 // Chunk names carry a hash: drop the previous build's.
 for (const name of fs.readdirSync('dist/src')) if (name.startsWith('chunk-')) fs.rmSync(`dist/src/${name}`);
 
+const outdir = path.resolve('dist/src');
+/** A .cjs import, kept external, as seen from dist/src where every output lies. */
+const cjsFromOutdir = {
+  name: 'cjs-from-outdir',
+  setup(b) {
+    b.onResolve({ filter: /\.cjs$/ }, (args) => ({
+      path: `./${path.relative(outdir, path.resolve(args.resolveDir, args.path))}`,
+      external: true,
+    }));
+  },
+};
+
 await build({
-  entryPoints: ['dist/src/cli.js', 'dist/src/index.js', 'dist/src/bench.js'],
-  outdir: 'dist/src',
+  entryPoints: [
+    { in: 'dist/src/cli/cli.js', out: 'cli' },
+    { in: 'dist/src/index.js', out: 'index' },
+    { in: 'dist/src/cli/bench.js', out: 'bench' },
+    { in: 'dist/src/cli/bench-child.js', out: 'bench-child' },
+  ],
+  outdir,
   allowOverwrite: true,
   bundle: true,
   splitting: true,
@@ -24,6 +41,7 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunk-[hash]',
-  external: ['piscina', 'p-queue', 'execa', 'node-gyp-build', '*.cjs'],
+  external: ['piscina', 'p-queue', 'execa', 'node-gyp-build'],
+  plugins: [cjsFromOutdir],
   logLevel: 'warning',
 });

@@ -14,5 +14,5 @@ export LAYERCOPY_NATIVE="$PWD/build-asan/build/Release/layercopy_native.node"
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-npx vitest run test/remove.test.ts test/staging.test.ts test/plan.test.ts test/dispatch.test.ts \
-  test/provision.test.ts test/provision.hardening.test.ts test/provision.faults.test.ts test/destroy.test.ts
+npx vitest run test/rootfs/remove.test.ts test/rootfs/staging.test.ts test/strategies/layered-plan.test.ts test/copy/dispatch.test.ts \
+  test/provision.test.ts test/provision.hardening.test.ts test/provision.faults.test.ts test/rootfs/destroy.test.ts test/provision.deep.test.ts

@@ -1,10 +1,10 @@
-import { type DestroyResult, destroy } from './destroy.js';
+import { type DestroyResult, destroy } from './rootfs/destroy.js';
 
-export { native } from './native.cjs';
+export { native } from './core/native.cjs';
 
-import { LayercopyError } from './errors.js';
-import { type PoolOptions, type ProvisionOptions, validatePoolOptions } from './options.js';
-import { Pool } from './pool.js';
+import { Pool } from './copy/pool.js';
+import { LayercopyError } from './core/errors.js';
+import { type PoolOptions, type ProvisionOptions, validatePoolOptions } from './core/options.js';
 import { type ProvisionSummary, provisionWith } from './provision.js';
 
 /**

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type LayercopyCode, LayercopyError } from './errors.js';
+import { type LayercopyCode, LayercopyError } from './core/errors.js';
 
 export interface ResolvedInputs {
   /** Each layer's directory, symlinks resolved once here: what is opened (and then held by fd). */

@@ -1,16 +1,16 @@
 import fs from 'node:fs';
-import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './apply.js';
-import { abortError, asLayercopyError, errnoCode, LayercopyError } from './errors.js';
+import type { Pool } from './copy/pool.js';
+import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './copy/provisioning.js';
+import { abortError, asLayercopyError, errnoCode, LayercopyError } from './core/errors.js';
+import { type CancelFlag, native } from './core/native.cjs';
+import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
-import { applyLayered } from './layered.js';
-import { applyMerged } from './merged.js';
-import { type CancelFlag, native } from './native.cjs';
-import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './options.js';
-import type { Pool } from './pool.js';
-import { removeInWorker } from './remove.js';
-import { commit, createStaging, openParent, removeStale, type Staging } from './staging.js';
+import { removeInWorker } from './rootfs/remove.js';
+import { commit, createStaging, openParent, removeStale, type Staging } from './rootfs/staging.js';
+import { applyLayered } from './strategies/layered.js';
+import { applyMerged } from './strategies/merged.js';
 
-export type { LayerSummary } from './apply.js';
+export type { LayerSummary } from './copy/provisioning.js';
 
 export interface ProvisionSummary extends Counts {
   rootfs: string;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Pool } from '../src/pool.js';
+import { Pool } from '../src/copy/pool.js';
 import { provisionWith } from '../src/provision.js';
 import { buildLayer, diffSnapshots, type EntryInfo, exists, nobodyCanRun, provisionWhileChanging, scratch, snapshot } from './helpers.js';
 

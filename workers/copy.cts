@@ -2,8 +2,9 @@
 // synchronously in the native helper on this thread, so the shared libuv
 // threadpool (4 threads for the whole process) is never the bottleneck.
 // Results go back as plain data; the main thread turns failures into errors.
-import { type CancelFlag, native, type Root } from '../src/native.cjs';
-import type { Posted, TaskResult } from '../src/pool.js';
+
+import type { Posted, TaskResult } from '../src/copy/pool.js';
+import { type CancelFlag, native, type Root } from '../src/core/native.cjs';
 
 const under = (base: string, rel: string) => (base === '' ? rel : rel === '' ? base : `${base}/${rel}`);
 

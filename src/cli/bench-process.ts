@@ -1,0 +1,68 @@
+// One timed provision as a whole process: layercopy's CLI, or the Mesos
+// method's program (native/baseline/mesos_copy.c), timed the same way.
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { distFile, packageFile } from '../core/compiled.js';
+import { UsageError } from './args.js';
+import type { ChildRequest, ChildResult } from './bench-child.js';
+
+/** The script that runs one timed provision in a process of its own. */
+export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
+
+const CLI = fileURLToPath(distFile('src/cli.js'));
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * Builds the Mesos method's baseline (native/baseline/mesos_copy.c) with cc
+ * into DIR, untimed; throws a clear error where no C compiler is at hand.
+ */
+export async function buildMesosCopy(dir: string): Promise<string> {
+  const source = fileURLToPath(packageFile('native/baseline/mesos_copy.c'));
+  const program = path.join(dir, 'mesos-copy');
+  const r = await execa('cc', ['-O2', '-o', program, source], { reject: false });
+  if (r.failed) {
+    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${r.stderr || r.shortMessage}`);
+  }
+  return program;
+}
+
+/** Runs argv as a whole process under GNU time (where present): wall ms and peak RSS. */
+async function timeProcess(argv: string[], rssFile: string): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
+  const timed = fs.existsSync(GNU_TIME);
+  const start = performance.now();
+  const r = timed ? await execa(GNU_TIME, ['-f', '%M', '-o', rssFile, ...argv]) : await execa(argv[0], argv.slice(1));
+  const processMs = performance.now() - start;
+  let maxRssKb = 0;
+  if (timed) {
+    maxRssKb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+    fs.rmSync(rssFile);
+  }
+  return { processMs, maxRssKb, stdout: r.stdout };
+}
+
+/**
+ * Runs one timed provision in a fresh process: its figures and the process's
+ * wall time. layercopy runs as its CLI, exactly as a user runs it; the
+ * Mesos method as its C program (mesosCopy, from buildMesosCopy), timed the
+ * same way (peak RSS from GNU time where present).
+ */
+export async function runChild(request: ChildRequest, mesosCopy?: string): Promise<ChildResult & { processMs: number }> {
+  const rssFile = `${request.rootfs}.rss`;
+  if (request.method === 'seed') {
+    if (!mesosCopy) throw new Error('runChild: the seed method needs the mesos-copy program (buildMesosCopy)');
+    const r = await timeProcess([mesosCopy, ...request.layers, request.rootfs], rssFile);
+    return { ms: r.processMs, maxRssKb: r.maxRssKb, processMs: r.processMs };
+  }
+  const args = [CLI, 'provision', '--json'];
+  if (request.concurrency !== undefined) args.push('--concurrency', String(request.concurrency));
+  if (request.batchSize !== undefined) args.push('--batch-size', String(request.batchSize));
+  if (request.strategy !== undefined) args.push('--strategy', request.strategy);
+  if (request.idMapArgs) args.push(...request.idMapArgs);
+  args.push(...request.layers, request.rootfs);
+  const r = await timeProcess([process.execPath, ...args], rssFile);
+  const summary = JSON.parse(r.stdout);
+  return { ms: summary.timings.totalMs, maxRssKb: r.maxRssKb, entries: summary.entries, bytes: summary.bytes, processMs: r.processMs };
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { packageFile } from '../core/compiled.js';
+import type { LayercopyError } from '../core/errors.js';
+import { type Progress, STRATEGIES, type Strategy } from '../core/options.js';
+import { batchSizeArg, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
+import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
+import { interruptHandler, SIGNALS } from './signals.js';
+
+const USAGE = `Usage:
+  layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
+                     [--concurrency N] [--batch-size N|auto] [--json] [--quiet] LAYER... ROOTFS
+  layercopy destroy [--json] [--quiet] ROOTFS
+  layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--uid-map C:H:N]... [--scratch DIR] [--json] LAYER...
+  layercopy --help | --version
+
+provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
+           must not exist. It is built beside ROOTFS and renamed into place.
+destroy    remove ROOTFS without following symlinks.
+bench      time layercopy against cp -aT per layer and cp -a of the final tree.
+
+Options:
+  --concurrency N   worker threads (default: available CPUs)
+  --batch-size N    entries per worker task (default: auto: 256, up to 1,024
+                    on big images while the workers are behind)
+  --strategy S      merged (default): copy each surviving entry once, from the
+                    highest layer that has it; layered: copy every layer in
+                    full over the lower ones (the cp -aT per layer method)
+  --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
+  --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
+                    for several ranges; also maps file capabilities and ACLs
+  --json            print one JSON object on stdout
+  -q, --quiet       print nothing on success (no progress line, no summary);
+                    errors still go to stderr
+  --runs N          bench: runs per configuration (default: 5)
+  --scratch DIR     bench: where the temporary rootfs trees go (default: $TMPDIR);
+                    put it on the filesystem you provision to
+
+Exit status: 0 success, 1 failure, 2 usage error, 129 SIGHUP, 130 SIGINT, 143 SIGTERM.
+Reference: docs/cli.md and docs/errors.md in the package.`;
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(packageFile('package.json'), 'utf8'));
+  return pkg.version;
+}
+
+/** Runs the CLI; returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli(argv);
+  } catch (error) {
+    return usageError((error as Error).message, argv.includes('--json'));
+  }
+  return run(parsed);
+}
+
+function parseCli(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      concurrency: { type: 'string' },
+      'batch-size': { type: 'string' },
+      strategy: { type: 'string' },
+      'uid-map': { type: 'string', multiple: true },
+      'gid-map': { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      scratch: { type: 'string' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'V' },
+    },
+  });
+}
+
+async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const [command, ...args] = positionals;
+  try {
+    switch (command) {
+      case 'provision':
+        return await runProvision(args, values);
+      case 'destroy':
+        return await runDestroy(args, values);
+      case 'bench': {
+        const { runBench } = await import('./bench.js');
+        return await runBench(args, values);
+      }
+      case undefined:
+        throw new UsageError('missing command');
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) return usageError(error.message, values.json === true);
+    throw error;
+  }
+}
+
+/** One line and a pointer to --help on stderr, exit 2; with --json, the error object on stdout too. */
+function usageError(message: string, json: boolean): number {
+  process.stderr.write(`layercopy: ${escapeForTerminal(message)}\nTry 'layercopy --help'.\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ error: { message, code: 'ERR_USAGE' } })}\n`);
+  return 2;
+}
+
+async function runProvision(args: string[], values: Values): Promise<number> {
+  if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');
+  if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
+  const concurrency = positiveInt('--concurrency', values.concurrency);
+  const batchSize = batchSizeArg('--batch-size', values['batch-size']);
+  const idMap = parseIdMap(values);
+  const strategy = values.strategy as Strategy | undefined;
+  if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);
+  const layers = args.slice(0, -1);
+  const rootfs = args[args.length - 1];
+  // Not at startup: --help, --version and usage errors work without the native helper.
+  const { CopyBackend, native } = await import('../backend.js');
+  const controller = new AbortController();
+  const interrupt = interruptHandler(controller, { shutdown: native.shutdown });
+  for (const signal of SIGNALS) process.on(signal, interrupt.onSignal);
+  const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
+  const onProgress = (p: Progress) => {
+    if (p.phase === 'done') interrupt.committed();
+    progress.update(p);
+  };
+  const backend = new CopyBackend({ concurrency });
+  try {
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, signal: controller.signal, onProgress });
+    progress.done();
+    if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
+    // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
+    if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    else if (!values.quiet) process.stdout.write(`${formatSummary(summary)}\n`);
+    return 0;
+  } catch (error) {
+    progress.done();
+    return reportFailure(error, values, interrupt.status());
+  } finally {
+    // The handlers stay until the process exits: without one, a signal
+    // arriving while the pool shuts down would kill the process (status
+    // 128+N) after a successful commit.
+    await backend.close();
+  }
+}
+
+function reportFailure(error: unknown, values: Values, abortStatus?: number): number {
+  const e = error as LayercopyError;
+  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION';
+  const status = abortStatus ?? (usage ? 2 : 1);
+  process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, layerIndex: e.layerIndex, path: e.path, syscall: e.syscall, errno: e.errno } })}\n`,
+    );
+  }
+  return status;
+}
+
+async function runDestroy(args: string[], values: Values): Promise<number> {
+  if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'uid-map', 'gid-map', 'runs', 'scratch'] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
+  }
+  const { destroy } = await import('../rootfs/destroy.js');
+  const result = await destroy(args[0]);
+  if (!result.ok) return reportFailure(result.error, values);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ destroyed: args[0], removed: result.removed, staleRemoved: result.staleRemoved })}\n`);
+    return 0;
+  }
+  if (values.quiet) return 0;
+  for (const stale of result.staleRemoved) process.stdout.write(`${escapeForTerminal(staleNote(stale))}\n`);
+  if (result.removed) process.stdout.write(`destroyed ${args[0]}\n`);
+  else if (result.staleRemoved.length === 0) process.stdout.write(`nothing to destroy: ${args[0]} does not exist\n`);
+  return 0;
+}
+
+const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
+if (isMain) {
+  // process.exit, not exitCode: a natural exit closes libuv's signal handles
+  // first, which restores the default action, and a SIGINT in that last
+  // window killed the process (status 130) after a committed provision.
+  // process.exit keeps the handlers to the end (stdout and stderr are
+  // synchronous for files and pipes, so nothing written is lost).
+  main(process.argv.slice(2)).then(
+    (status) => process.exit(status),
+    (error) => {
+      process.stderr.write(`layercopy: internal error: ${(error as Error).stack}\n`);
+      process.exit(1);
+    },
+  );
+}

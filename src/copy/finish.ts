@@ -1,0 +1,81 @@
+import { packRels } from '../core/paths.js';
+import { deferredPhase } from './deferred.js';
+import type { DirTable } from './dir-table.js';
+import type { LayerTasks } from './dispatch.js';
+import type { Provisioning } from './provisioning.js';
+
+/**
+ * What follows a walk, for both strategies: the barrier, the handed-back
+ * entries (hardlink groups, big files), then directory metadata from the
+ * layer `layerOf(i)` — last, after every write and removal inside the
+ * directories, so their times are the layer's (the Mesos backend's marker
+ * deletions bumped them). Directories are counted for that layer.
+ */
+export async function finishWalk(
+  p: Provisioning,
+  tasks: LayerTasks,
+  copyStart: number,
+  deferred: Map<string, string[]>,
+  dirs: DirTable,
+  layerOf: (i: number) => number,
+): Promise<void> {
+  await tasks.barrier();
+  p.timings.copyMs += performance.now() - copyStart;
+  const start = performance.now();
+  if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
+  p.timings.metadataMs += performance.now() - start;
+  await metadataPhase(p, tasks, dirs, layerOf);
+  const counts = new Map<number, number>();
+  for (let i = 1; i < dirs.size; i++) counts.set(layerOf(i), (counts.get(layerOf(i)) ?? 0) + 1);
+  for (const [layer, n] of counts) {
+    p.perLayer[layer].directories += n;
+    p.count(layer, n, 0);
+  }
+}
+
+/**
+ * Directory metadata (owner, mode, xattrs, times) for every directory of
+ * `dirs`, from the layer `layerOf(i)`, in batches per layer: after every
+ * write inside them, so their times are the layer's. The root keeps its
+ * 0700 mode until the commit.
+ */
+async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
+  const start = performance.now();
+  p.phase = 'metadata';
+  const { batchSize } = p.opts;
+  const buckets = new Map<number, number[]>();
+  const submit = async (layer: number, indices: number[]) => {
+    let base = indices[0];
+    for (let j = 1; j < indices.length; j++) base = dirs.common(base, indices[j]);
+    const rels = indices.map((j) => dirs.relFrom(j, base));
+    await tasks.submit(
+      {
+        op: 'meta',
+        src: p.layerFds[layer],
+        dst: p.staging.fd,
+        base: dirs.rel(base),
+        rels: packRels(rels),
+        count: rels.length,
+        keepRootMode: true,
+        cancel: p.cancel,
+        idmap: p.opts.idMap,
+      },
+      'set directory metadata',
+      undefined,
+      p.contexts[layer],
+    );
+  };
+  for (let i = 0; i < dirs.size && !tasks.stopped; i++) {
+    const layer = layerOf(i);
+    const bucket = buckets.get(layer) ?? [];
+    bucket.push(i);
+    buckets.set(layer, bucket);
+    if (bucket.length >= batchSize) {
+      buckets.delete(layer);
+      await submit(layer, bucket);
+    }
+  }
+  for (const [layer, bucket] of buckets) if (!tasks.stopped) await submit(layer, bucket);
+  await tasks.barrier();
+  p.timings.metadataMs += performance.now() - start;
+}

@@ -1,0 +1,128 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { Piscina } from 'piscina';
+import { distFile } from '../core/compiled.js';
+import type { CancelFlag, CopyResult, NativeIdMap, Root } from '../core/native.cjs';
+
+/**
+ * A batch. `base` is the batch's common directory ('' for the root) and rels
+ * are relative to it: a deep common prefix crosses the thread boundary once
+ * per batch, not once per entry. Copy, metadata and removal batches carry
+ * their rels packed into one string (packRels) and their number as `count`;
+ * a removal (layered strategy: entries hidden by whiteouts) removes each rel
+ * recursively.
+ */
+export type Task =
+  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
+  | { op: 'link'; dst: Root; rels: string[] }
+  | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; idmap?: NativeIdMap }
+  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
+  | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag };
+
+/** What crosses to a worker: a task, and the flag the worker sets as it starts it (Pool.run). */
+export type Posted = Task & { started?: Int32Array };
+
+export type TaskResult = CopyResult;
+
+const WORKER = distFile('workers/copy.cjs').href;
+
+/** Tasks handed to each worker at once: one running, one ready in its port. */
+export const TASKS_PER_WORKER = 2;
+
+/**
+ * A fixed-size Piscina pool running the copy step; shared by every provision
+ * of a CopyBackend. It starts on first use: importing piscina and booting a
+ * worker costs ~70 ms, more than a small provision takes in all, so small
+ * provisions run their tasks inline (runInline) and never start it.
+ */
+export class Pool {
+  readonly concurrency: number;
+  #worker: string;
+  #piscina: Piscina<Posted, TaskResult> | undefined;
+  #closed = false;
+
+  /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
+  constructor(concurrency: number, worker: string = WORKER) {
+    this.concurrency = concurrency;
+    this.#worker = worker;
+  }
+
+  /** True once the threads started. */
+  get started(): boolean {
+    return this.#piscina !== undefined;
+  }
+
+  /** Whether tasks may run inline: only the built-in step (tests' fault-injecting workers never run inline). */
+  get inlinable(): boolean {
+    return this.#worker === WORKER;
+  }
+
+  /**
+   * Starts the worker threads; idempotent. Synchronous (piscina loads with
+   * require(), ~11 ms) so the threads boot in the background while this
+   * thread goes on planning and copying inline.
+   */
+  start(): Piscina<Posted, TaskResult> {
+    if (!this.#piscina) {
+      const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina');
+      const concurrency = this.concurrency;
+      this.#piscina = new Piscina<Posted, TaskResult>({
+        filename: this.#worker,
+        minThreads: concurrency,
+        maxThreads: concurrency,
+        // Tasks are synchronous native calls: 'sync' lets an idle worker pick
+        // up the next task without a trip through its event loop.
+        atomics: 'sync',
+        // A second task waits in each worker's port while it runs one: the
+        // worker starts it the moment the first ends, without waiting for
+        // this thread to read the result and send more (with three threads
+        // on two cores that wait left each worker idle ~11% of a 100k-file
+        // provision; src/dispatch.ts sizes its queue by it).
+        concurrentTasksPerWorker: TASKS_PER_WORKER,
+        // Threads are reused across layers and provisions; starting one costs
+        // ~30 ms, so never let them time out while the pool is open.
+        idleTimeout: 2 ** 31 - 1,
+        // Tasks wait here until a worker is free; provisions bound their own
+        // in-flight count, so this queue stays small.
+        maxQueue: Infinity,
+      });
+    }
+    return this.#piscina;
+  }
+
+  /**
+   * Runs a task on a worker. A worker holds TASKS_PER_WORKER tasks at once,
+   * so when one dies (a crash in the task it runs) the task waiting behind
+   * it fails too without having run — possibly another provision's. Such a
+   * task runs again on another worker (the flag the worker sets as it starts
+   * a task tells the two apart), at most twice; a task that started is never
+   * run again.
+   */
+  async run(task: Task): Promise<TaskResult> {
+    for (let attempt = 0; ; attempt++) {
+      const started = new Int32Array(new SharedArrayBuffer(4));
+      try {
+        return await this.start().run({ ...task, started });
+      } catch (error) {
+        if (Atomics.load(started, 0) !== 0 || attempt >= 2 || this.#closed) throw error;
+      }
+    }
+  }
+
+  /** Runs a task on this thread, synchronously: the same code a worker runs. */
+  runInline(task: Task): TaskResult {
+    return inlineStep()(task);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#piscina) await this.#piscina.destroy();
+  }
+}
+
+let step: ((task: Task) => TaskResult) | undefined;
+function inlineStep(): (task: Task) => TaskResult {
+  step ??= (createRequire(import.meta.url)(fileURLToPath(WORKER)) as { default: (task: Task) => TaskResult }).default;
+  return step;
+}

@@ -1,0 +1,108 @@
+import type { LayerContext } from '../core/errors.js';
+import type { CancelFlag } from '../core/native.cjs';
+import type { Progress, ResolvedProvisionOptions } from '../core/options.js';
+import type { Staging } from '../rootfs/staging.js';
+import { type InlineBudget, inlineBudget } from './dispatch.js';
+import type { Pool, Task } from './pool.js';
+
+/** What a provision (or one layer of it) wrote. */
+export interface Counts {
+  /** Entries written: files, symlinks, special files, hardlinks and directories (the root excluded). */
+  entries: number;
+  bytes: number;
+  directories: number;
+  hardlinks: number;
+  /** Whiteout and opaque markers that hid (or removed) lower content. */
+  whiteouts: number;
+  /** Lower entries replaced (hidden) by an entry of another kind or by a non-directory. */
+  replaced: number;
+}
+
+export const COUNT_KEYS = ['entries', 'bytes', 'directories', 'hardlinks', 'whiteouts', 'replaced'] as const satisfies readonly (keyof Counts)[];
+
+/** A layer's part of the summary: what it contributed. */
+export interface LayerSummary extends Counts {
+  layer: string;
+  /** layered: time to apply the layer; merged: 0 (layers are not applied one by one). */
+  ms: number;
+}
+
+export type Timings = { planMs: number; copyMs: number; metadataMs: number; commitMs: number; totalMs: number };
+
+/** One provision's writing context, shared by both strategies. */
+export class Provisioning {
+  readonly pool: Pool;
+  readonly contexts: LayerContext[];
+  /** Layer directories, opened once (O_NOFOLLOW): never re-resolved by path. Lowest first. */
+  readonly layerFds: number[];
+  readonly staging: Staging;
+  readonly opts: ResolvedProvisionOptions;
+  readonly cancel: CancelFlag;
+  readonly perLayer: LayerSummary[];
+  readonly timings: Timings = { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 };
+  /** Entries still allowed to run on the main thread before the pool starts (src/dispatch.ts). */
+  readonly inline: InlineBudget;
+  #entries = 0;
+  #bytes = 0;
+  /** Set by the strategies as they go; reported with every progress event. */
+  phase: Progress['phase'] = 'copy';
+  /** Start of the current stretch of planning (timings.planMs excludes waits for a full queue). */
+  planMark = 0;
+
+  /** Starts counting plan time. */
+  planStart(): void {
+    this.planMark = performance.now();
+  }
+
+  /** Adds the stretch since planStart (or the last wait) to timings.planMs. */
+  planStop(): void {
+    this.timings.planMs += performance.now() - this.planMark;
+  }
+
+  constructor(init: { pool: Pool; contexts: LayerContext[]; layerFds: number[]; staging: Staging; opts: ResolvedProvisionOptions; cancel: CancelFlag }) {
+    this.pool = init.pool;
+    this.contexts = init.contexts;
+    this.layerFds = init.layerFds;
+    this.staging = init.staging;
+    this.opts = init.opts;
+    this.cancel = init.cancel;
+    this.inline = inlineBudget(init.pool);
+    this.perLayer = init.contexts.map((ctx) => ({ layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0 }));
+  }
+
+  /** Entries handed to copy batches so far (the batch size grows with it: nextBatchSize). */
+  batched = 0;
+
+  /** Counts what a finished task wrote for `layer` and reports progress. */
+  count(layer: number, entries: number, bytes: number): void {
+    const summary = this.perLayer[layer];
+    summary.entries += entries;
+    summary.bytes += bytes;
+    this.#entries += entries;
+    this.#bytes += bytes;
+    const ctx = this.contexts[layer];
+    this.opts.onProgress?.({ phase: this.phase, layerIndex: ctx.layerIndex, layers: this.contexts.length, layer: ctx.layer, entries: this.#entries, bytes: this.#bytes });
+  }
+
+  /** The last progress event: totals equal the summary's. */
+  done(): void {
+    this.phase = 'done';
+    this.count(this.contexts.length - 1, 0, 0);
+  }
+
+  /** A copy task of `layer`: rels packed (packRels), relative to base. */
+  copyTask(layer: number, base: string, rels: string, count: number, types: string, defer: boolean): Extract<Task, { op: 'copy' }> {
+    return {
+      op: 'copy',
+      src: this.layerFds[layer],
+      dst: this.staging.fd,
+      base,
+      rels,
+      count,
+      types,
+      defer,
+      cancel: this.cancel,
+      idmap: this.opts.idMap,
+    };
+  }
+}

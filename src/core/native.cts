@@ -1,0 +1,129 @@
+// CommonJS on purpose, like the worker that loads it (workers/copy.cts):
+// piscina loads a worker with require() first, and Node 20's require() of an
+// ES module intermittently aborts the whole process (an assertion in
+// ModuleWrap::CreateRequiredModuleFacade, seen here about 1 run in 3 when
+// many pools start). CommonJS never takes that path.
+/** Plain-data failure reported by the native helper (crosses threads as-is). */
+export interface NativeFailure {
+  /** errno, or 0 when `code` names a layercopy condition. */
+  errno: number;
+  /**
+   * ESRCCHANGED: a layer entry changed type or shrank; ECANCELED: aborted;
+   * EMOUNTPOINT: a removal left a mount point (named by rel);
+   * ENOOPENAT2: the kernel lacks openat2.
+   */
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID';
+  /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
+  id?: number;
+  syscall: string;
+  /** Which tree the failing path lives in. */
+  side: 'layer' | 'rootfs';
+  /** Path relative to the layer / rootfs root (or the removed entry's parent), as latin1-mapped bytes. */
+  rel?: string;
+}
+
+export interface CopyResult {
+  done: number;
+  bytes: number;
+  /**
+   * Flat pairs: rel, key of the entries not copied: "T:dev:ino" for names of
+   * hardlink groups (T the type letter), "large:SIZE" for big files in a
+   * batch of several.
+   */
+  deferred: string[];
+  failure?: NativeFailure;
+}
+
+/** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
+export type Root = number | string;
+/** One Int32 over a SharedArrayBuffer: non-zero aborts native loops between entries. */
+export type CancelFlag = Int32Array;
+/** (container, host, count) triples, flat; a missing side maps IDs to themselves. */
+export interface NativeIdMap {
+  uid?: Uint32Array;
+  gid?: Uint32Array;
+}
+
+export interface Native {
+  /**
+   * rels are relative to `base` ('' for the roots themselves) beneath both
+   * roots, as an array or packed (src/paths.ts packRels). types: one char
+   * per rel: f regular, l symlink, c/b devices, p fifo, s socket;
+   * upper-case unlinks a non-directory already at rel first. A failure's
+   * rel is relative to base.
+   */
+  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
+  dirMeta(src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
+  linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
+  /**
+   * One big file by several workers: phase 0 creates rel at its full size,
+   * 1 copies [offset, offset+length), 2 sets owner, mode, xattrs and times.
+   */
+  copyRange(
+    src: Root,
+    dst: Root,
+    rel: string,
+    phase: 0 | 1 | 2,
+    offset: number,
+    length: number,
+    size: number,
+    cancel?: CancelFlag,
+    idmap?: NativeIdMap,
+  ): { done: number; bytes: number; failure?: NativeFailure };
+  listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
+  /**
+   * split: a listing without markers or unknown types comes back as two
+   * packed strings (each name NUL-terminated), non-directories with their
+   * type letters and directories apart, so that no JS string is made per
+   * name; any other listing comes back as without split.
+   */
+  listDir(
+    root: Root,
+    rel: string,
+    split: boolean,
+  ):
+    | { names: string[]; types: string; failure?: undefined }
+    | { files: string; fileTypes: string; dirs: string; names?: undefined; failure?: undefined }
+    | { failure: NativeFailure };
+  removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
+  makeDir(root: Root, rel: string): NativeFailure | null;
+  /** mkdirat of each name (packed or an array) in parentRel, opened once. */
+  makeDirs(root: Root, parentRel: string, names: string[] | string): NativeFailure | null;
+  /** Opens a directory beneath root, O_NOFOLLOW: the fd is the caller's to close. */
+  openDir(root: Root, rel: string): { fd: number } | NativeFailure;
+  renameNoReplace(dirFd: number, from: string, to: string): number;
+  isRoot(): boolean;
+  /** false on Linux < 5.6: layercopy refuses to run there (docs/reliability.md). */
+  hasOpenat2(): boolean;
+  /** Stops every native loop of the process at its next check (the process is exiting). */
+  shutdown(): void;
+}
+
+// Shipped prebuilt (prebuildify --napi) or built at install time by
+// node-gyp-build when no prebuild fits; LAYERCOPY_NATIVE names another
+// build of it (the sanitizer job).
+// A missing build does not fail the import (the CLI's --help and usage
+// errors need none of it): the first use throws ERR_NATIVE_HELPER instead.
+function load(): Native {
+  try {
+    if (process.env.LAYERCOPY_NATIVE) return require(process.env.LAYERCOPY_NATIVE);
+    // A prebuild shipped in the package (prebuilds/linux-<arch>/, glibc or
+    // musl) or the local build/Release: node-gyp-build picks what fits.
+    // The package root: above dist/src/core when built, above src/core when vitest runs the sources.
+    return require('node-gyp-build')(require('node:path').join(__dirname, __filename.endsWith('.cts') ? '../..' : '../../..'));
+  } catch (error) {
+    const failure = Object.assign(
+      new Error(
+        `layercopy's native helper could not be loaded (${(error as Error).message.split('\n')[0]}): rebuild it with \`npm rebuild layercopy\` (needs python3, make and a C compiler)`,
+      ),
+      { code: 'ERR_NATIVE_HELPER', cause: error },
+    );
+    return new Proxy({} as Native, {
+      get() {
+        throw failure;
+      },
+    });
+  }
+}
+
+export const native: Native = load();

@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { asLayercopyError, LayercopyError } from '../core/errors.js';
+import { removeInWorker } from './remove.js';
+import { nativeError, openParent, removeStale } from './staging.js';
+
+/**
+ * ok: ROOTFS no longer exists (removed: whether there was anything to
+ * remove, as `rm -rf` succeeds on a missing path; staleRemoved: the staging
+ * directories of ROOTFS that killed provisions had left, removed too).
+ * Otherwise the error says why; nothing is thrown.
+ */
+export type DestroyResult = { ok: true; removed: boolean; staleRemoved: string[] } | { ok: false; error: LayercopyError };
+
+/**
+ * Removes a provisioned rootfs (and stale staging directories of it) on a
+ * worker thread: never following symlinks, never entering another
+ * filesystem or a mount point (a volume still mounted in the rootfs is left,
+ * and the error names it), at any depth. Like the Mesos backend, a failure
+ * is reported in the result, not thrown: the caller retries later.
+ */
+export async function destroy(rootfs: string): Promise<DestroyResult> {
+  try {
+    return await destroyChecked(rootfs);
+  } catch (error) {
+    return { ok: false, error: asLayercopyError(error, `destroy ${rootfs}`) };
+  }
+}
+
+async function destroyChecked(rootfs: string): Promise<DestroyResult> {
+  if (typeof rootfs !== 'string' || rootfs.trim() === '') {
+    return { ok: false, error: new LayercopyError('destroy: rootfs must be a non-empty path', { code: 'ERR_INVALID_ARGUMENT' }) };
+  }
+  const target = path.resolve(rootfs);
+  if (target === '/') {
+    return { ok: false, error: new LayercopyError('destroy: refusing to remove /', { code: 'ERR_INVALID_ARGUMENT', path: target }) };
+  }
+  let parentFd: number;
+  try {
+    parentFd = openParent(target);
+  } catch (error) {
+    if ((error as LayercopyError).code === 'ENOENT') return { ok: true, removed: false, staleRemoved: [] };
+    return { ok: false, error: error as LayercopyError };
+  }
+  try {
+    const base = Buffer.from(path.basename(target)).toString('latin1');
+    let existed = true;
+    try {
+      fs.lstatSync(target);
+    } catch {
+      existed = false;
+    }
+    const staleRemoved = await removeStale(parentFd, target, { strict: true });
+    const failure = await removeInWorker(parentFd, base, true);
+    if (failure) return { ok: false, error: nativeError({ ...failure, rel: failure.rel ?? base }, target, `destroy ${target}`) };
+    return { ok: true, removed: existed, staleRemoved };
+  } finally {
+    fs.closeSync(parentFd);
+  }
+}

@@ -1,0 +1,152 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { errnoCode, LayercopyError, systemError } from '../core/errors.js';
+import { type NativeFailure, native } from '../core/native.cjs';
+import { displayPath } from '../core/paths.js';
+import { removeInWorker } from './remove.js';
+
+// The rootfs is assembled in a sibling directory named
+//   .<basename(ROOTFS)>.layercopy-<pid>-<random>
+// and renamed into place at the end. A staging directory whose pid is no
+// longer running was left by a killed provision (SIGKILL, power loss): the
+// next provision of the same ROOTFS, or destroy(ROOTFS), removes it.
+const STAGING_RE = /^\.(.+)\.layercopy-(\d+)-[0-9a-f]{8}$/s;
+
+/** Names are carried as latin1-mapped bytes (src/paths.ts). */
+const bytes = (s: string) => Buffer.from(s).toString('latin1');
+
+export function stagingName(rootfs: string): string {
+  // Uniqueness, not secrecy: the directory is made with mkdirat (an existing
+  // name fails) and is 0700. Loading a crypto module cost 2-3 ms of startup.
+  const random = Math.floor(Math.random() * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0');
+  return `.${bytes(path.basename(rootfs))}.layercopy-${process.pid}-${random}`;
+}
+
+/**
+ * ROOTFS's parent directory, opened once: the staging directory is created,
+ * listed, removed and renamed relative to this fd, so a parent swapped for a
+ * symlink after the checks changes nothing. `resolved` is that parent with
+ * symlinks resolved (provision resolves them while checking its inputs).
+ */
+export function openParent(rootfs: string, resolved?: string): number {
+  try {
+    const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
+    return resolved === undefined ? fs.openSync(path.dirname(rootfs), flags) : fs.openSync(resolved, flags | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new LayercopyError(`rootfs ${rootfs}: cannot open its parent directory: ${e.code}`, {
+      code: errnoCode(e.code),
+      path: path.dirname(rootfs),
+      syscall: 'open',
+      errno: e.errno,
+      cause: error,
+    });
+  }
+}
+
+export interface Staging {
+  parentFd: number;
+  /** Name in the parent (latin1 bytes). */
+  name: string;
+  /** The staging directory, opened O_NOFOLLOW right after it was made. */
+  fd: number;
+}
+
+/**
+ * Creates the staging directory, mode 0700 until the commit: nothing
+ * unprivileged can reach into a half-built tree (CVE-2021-41103).
+ */
+export function createStaging(parentFd: number, rootfs: string): Staging {
+  const name = stagingName(rootfs);
+  const made = native.makeDir(parentFd, name);
+  if (made) {
+    // Name what the user typed, as cp does ("cannot create directory 'out/nb': Permission denied"), not the staging name.
+    const [code, description] = systemError(made.errno);
+    throw new LayercopyError(`cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${code})`, {
+      code: errnoCode(code),
+      path: rootfs,
+      syscall: 'mkdir',
+      errno: -made.errno,
+    });
+  }
+  const opened = native.openDir(parentFd, name);
+  if (!('fd' in opened)) throw nativeError(opened, rootfs, 'cannot open the staging directory');
+  return { parentFd, name, fd: opened.fd };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Names of the staging directories of ROOTFS (in parentFd) left by processes that no longer run. */
+export function staleStagings(parentFd: number, rootfs: string): string[] {
+  const listing = native.listDir(parentFd, '');
+  if (listing.failure) return [];
+  const base = bytes(path.basename(rootfs));
+  return listing.names.filter((name) => {
+    const m = STAGING_RE.exec(name);
+    return m !== null && m[1] === base && !alive(Number(m[2]));
+  });
+}
+
+/**
+ * Removes the stale staging directories of ROOTFS (see staleStagings) and
+ * returns their paths, for the caller to say what it removed. strict: a
+ * failure throws (destroy); otherwise that directory is skipped (provision
+ * builds beside it all the same).
+ */
+export async function removeStale(parentFd: number, rootfs: string, { strict }: { strict: boolean }): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of staleStagings(parentFd, rootfs)) {
+    const failure = await removeInWorker(parentFd, name, true);
+    if (failure && !strict) continue;
+    if (failure) throw nativeError({ ...failure, rel: failure.rel ?? name }, rootfs, `remove the stale staging directory of ${rootfs}`);
+    removed.push(displayPath(path.dirname(rootfs), name));
+  }
+  return removed;
+}
+
+/** A removal's or staging step's failure as an error naming the user's path. */
+export function nativeError(f: NativeFailure, rootfs: string, what: string, parent = path.dirname(rootfs)): LayercopyError {
+  const where = displayPath(parent, f.rel ?? '');
+  if (f.code === 'EMOUNTPOINT') {
+    return new LayercopyError(
+      `${what}: ${where} is a mount point (another filesystem, or a bind mount): it was not entered and stays, with the directories above it; unmount it and try again`,
+      { code: 'ERR_MOUNT_POINT', path: where, syscall: f.syscall },
+    );
+  }
+  if (f.code === 'ECANCELED') return new LayercopyError(`${what}: interrupted`, { code: 'ABORT_ERR', path: where });
+  const [name, description] = systemError(f.errno);
+  return new LayercopyError(`${what}: ${f.syscall} ${where} failed: ${name} (${description})`, {
+    code: errnoCode(name),
+    path: where,
+    syscall: f.syscall,
+    errno: -f.errno,
+  });
+}
+
+/** Renames staging to ROOTFS, refusing to replace anything that appeared there meanwhile. */
+export function commit(staging: Staging, rootfs: string): void {
+  const errno = native.renameNoReplace(staging.parentFd, staging.name, bytes(path.basename(rootfs)));
+  if (errno === 0) return;
+  const [name, description] = systemError(errno);
+  if (name === 'EEXIST' || name === 'ENOTEMPTY') {
+    throw new LayercopyError(`Rootfs is already provisioned: ${rootfs} appeared while provisioning`, {
+      code: 'ERR_ALREADY_PROVISIONED',
+      path: rootfs,
+    });
+  }
+  throw new LayercopyError(`commit ${rootfs}: rename failed: ${name} (${description})`, {
+    code: errnoCode(name),
+    path: rootfs,
+    syscall: 'rename',
+    errno: -errno,
+  });
+}

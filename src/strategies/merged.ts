@@ -1,0 +1,54 @@
+import { Batcher } from '../copy/batcher.js';
+import { DirTable } from '../copy/dir-table.js';
+import { LayerTasks } from '../copy/dispatch.js';
+import { finishWalk } from '../copy/finish.js';
+import type { Provisioning } from '../copy/provisioning.js';
+import { fromFailure } from '../core/errors.js';
+import { native } from '../core/native.cjs';
+import { packRels } from '../core/paths.js';
+import { walkMerged } from './merged-plan.js';
+
+/**
+ * Strategy 'merged' (the default): one top-down walk of the final tree
+ * (src/merge.ts); every surviving entry is copied once, from the highest
+ * layer that has it, and nothing is removed. Writes of different layers
+ * never touch the same path, so there is no per-layer barrier to keep: one
+ * barrier before the hardlinks and big files, one before directory
+ * metadata (docs/design.md).
+ */
+export async function applyMerged(p: Provisioning): Promise<void> {
+  // Errors name the layer of the entry at fault; the queue's own context is only a default.
+  const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal, p.inline);
+  const dirs = new DirTable();
+  const winner: number[] = [];
+  const deferred = new Map<string, string[]>();
+  const batches = p.layerFds.map((_, layer) => new Batcher(p, tasks, dirs, layer, deferred));
+  const staging = p.staging.fd;
+
+  const copyStart = performance.now();
+  try {
+    p.planStart();
+    for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner)) {
+      for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
+      for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
+      if (plan.subdirs.length > 0) {
+        const failure = native.makeDirs(staging, rel, packRels(plan.subdirs.map((sub) => sub.name)));
+        if (failure) throw fromFailure(failure, p.contexts[plan.subdirs[0].layers[0]], 'create directory');
+      }
+      for (const copy of plan.copies) {
+        const waiting = batches[copy.layer].add(index, copy.name, copy.type);
+        if (waiting) await waiting;
+      }
+      if (plan.packed) {
+        const waiting = batches[plan.packed.layer].addPacked(index, plan.packed);
+        if (waiting) await waiting;
+      }
+      if (tasks.stopped) break;
+    }
+    p.planStop();
+    for (const batch of batches) if (!tasks.stopped) await batch.flush();
+  } catch (error) {
+    tasks.fail(error);
+  }
+  await finishWalk(p, tasks, copyStart, deferred, dirs, (i) => winner[i]);
+}

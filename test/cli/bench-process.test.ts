@@ -1,0 +1,38 @@
+// The bench's Mesos-method baseline (native/baseline/mesos_copy.c, an fts
+// walk in C and cp -aT per layer) must do what the Node reproduction of the
+// method (src/seed.ts, checked against layercopy in seed.test.ts) does.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { buildMesosCopy } from '../../src/cli/bench-process.js';
+import { seedProvision } from '../fixtures/seed.js';
+import { buildLayer, diffSnapshots, type EntryInfo, generateImage, scratch, snapshot } from '../helpers.js';
+
+/** Deleting the copied markers bumps directory times (both do it, at different moments): compared without them. */
+function withoutDirTimes(tree: Map<string, EntryInfo>): Map<string, EntryInfo> {
+  for (const e of tree.values()) if (e.type === 'dir') e.mtimeNs = e.atimeNs = 0n;
+  return tree;
+}
+
+describe('the bench baseline mesos-copy', () => {
+  it.each([1, 2, 3])('gives the tree of the cp -aT per layer method (generated image %i)', async (seed) => {
+    const dir = scratch();
+    const program = await buildMesosCopy(dir);
+    const layers = generateImage(seed).map((spec, i) => buildLayer(path.join(dir, `l${i}`), spec));
+    await execa(program, [...layers, path.join(dir, 'c')]);
+    await seedProvision(layers, path.join(dir, 'node'));
+    const c = withoutDirTimes(snapshot(path.join(dir, 'c'), { atime: false }));
+    expect(c.size).toBeGreaterThan(60);
+    expect(diffSnapshots(c, withoutDirTimes(snapshot(path.join(dir, 'node'), { atime: false })))).toEqual([]);
+  });
+
+  it('refuses an existing ROOTFS, as the Mesos backend does', async () => {
+    const dir = scratch();
+    const program = await buildMesosCopy(dir);
+    const layer = buildLayer(path.join(dir, 'l0'), { a: 'a' });
+    fs.mkdirSync(path.join(dir, 'root'));
+    const r = await execa(program, [layer, path.join(dir, 'root')], { reject: false });
+    expect([r.exitCode, r.stderr]).toEqual([1, 'mesos-copy: Rootfs is already provisioned']);
+  });
+});

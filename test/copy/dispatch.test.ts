@@ -1,0 +1,106 @@
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { INLINE_ENTRIES, LayerTasks, POOL_START_ENTRIES } from '../../src/copy/dispatch.js';
+import { Pool } from '../../src/copy/pool.js';
+import { packRels } from '../../src/core/paths.js';
+import { buildLayer, exists, scratch } from '../helpers.js';
+
+const pool = new Pool(2);
+afterAll(() => pool.close());
+
+function setup() {
+  const dir = scratch();
+  const layer = buildLayer(path.join(dir, 'layer'), { a: 'a', b: 'b', c: 'c' });
+  const dst = buildLayer(path.join(dir, 'dst'), {});
+  return { layer, dst, ctx: { layer, dir: layer, layerIndex: 0, rootfs: '/r' } };
+}
+
+/** A one-entry copy task. */
+const copy = (src: string, dst: string, rel: string) => ({ op: 'copy' as const, src, dst, base: '', rels: packRels([rel]), count: 1, types: 'f', defer: false });
+
+describe('LayerTasks', () => {
+  it('the barrier waits for every task and reports each result once', async () => {
+    const { layer, dst, ctx } = setup();
+    const done: number[] = [];
+    const tasks = new LayerTasks(pool, ctx, undefined);
+    for (const rel of ['a', 'b', 'c']) await tasks.submit(copy(layer, dst, rel), 'copy', (r) => done.push(r.done));
+    await tasks.barrier();
+    expect(done).toEqual([1, 1, 1]);
+    expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
+  });
+
+  it('a task a result submits (submitSoon) goes to the pool, not this thread, and the barrier waits for it even before any queue exists', async () => {
+    const { layer, dst, ctx } = setup();
+    const own = new Pool(1);
+    try {
+      // The first task runs inline; its result submits the next, which must
+      // start the pool although the inline budget is not spent.
+      const tasks = new LayerTasks(own, ctx, undefined, { entries: INLINE_ENTRIES, ms: 0 });
+      const done: string[] = [];
+      await tasks.submit(copy(layer, dst, 'a'), 'copy', () => tasks.submitSoon(copy(layer, dst, 'b'), 'copy', () => done.push('b')));
+      await tasks.barrier();
+      expect(done).toEqual(['b']);
+      expect(exists(path.join(dst, 'b'))).toBe(true);
+      expect(own.started).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('the barrier throws the first failure as an error naming the layer, and later tasks do not run', async () => {
+    const { layer, dst, ctx } = setup();
+    const tasks = new LayerTasks(pool, ctx, undefined);
+    await tasks.submit(copy(layer, dst, 'missing'), 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT', path: `${layer}/missing`, layerIndex: 0 });
+    expect(tasks.stopped).toBe(true);
+    await tasks.submit(copy(layer, dst, 'a'), 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(exists(path.join(dst, 'a'))).toBe(false);
+  });
+
+  it('an aborted signal stops the tasks and the barrier throws an AbortError', async () => {
+    const { layer, dst, ctx } = setup();
+    const controller = new AbortController();
+    const tasks = new LayerTasks(pool, ctx, controller.signal);
+    controller.abort();
+    await tasks.submit(copy(layer, dst, 'a'), 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect(exists(path.join(dst, 'a'))).toBe(false);
+  });
+
+  it("runs a provision's first entries on this thread, starts the pool part way through that budget and keeps running inline until it is spent", async () => {
+    const dir = scratch();
+    const names = Array.from({ length: POOL_START_ENTRIES + 2 }, (_, i) => `f${i}`);
+    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
+    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const own = new Pool(1);
+    try {
+      const budget = { entries: INLINE_ENTRIES, ms: 0 };
+      const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
+      const batch = (rels: string[]) => ({
+        op: 'copy' as const,
+        src: layer,
+        dst,
+        base: '',
+        rels: packRels(rels),
+        count: rels.length,
+        types: 'f'.repeat(rels.length),
+        defer: false,
+      });
+      const copied: number[] = [];
+      // Inline: the result is in before submit returns, with no thread started.
+      await tasks.submit(batch(names.slice(0, POOL_START_ENTRIES - 1)), 'copy', (r) => copied.push(r.done));
+      expect(copied).toEqual([POOL_START_ENTRIES - 1]);
+      expect(own.started).toBe(false);
+      await tasks.submit(batch(names.slice(POOL_START_ENTRIES - 1, POOL_START_ENTRIES + 1)), 'copy', (r) => copied.push(r.done));
+      expect(own.started).toBe(true);
+      await tasks.submit(batch(names.slice(POOL_START_ENTRIES + 1)), 'copy', (r) => copied.push(r.done));
+      expect(copied).toEqual([POOL_START_ENTRIES - 1, 2, 1]);
+      expect(budget.entries).toBe(INLINE_ENTRIES - names.length);
+      await tasks.barrier();
+      expect(names.every((n) => exists(path.join(dst, n)))).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+});

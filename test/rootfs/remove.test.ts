@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { removeInWorker } from '../../src/rootfs/remove.js';
+import { buildLayer, diffSnapshots, exists, scratch, snapshot } from '../helpers.js';
+
+const opened: number[] = [];
+afterEach(() => {
+  for (const fd of opened.splice(0)) fs.closeSync(fd);
+});
+const openDir = (p: string) => {
+  const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  opened.push(fd);
+  return fd;
+};
+
+describe('removeInWorker', () => {
+  it('removes read-only directories and never follows symlinks', async () => {
+    const dir = scratch();
+    const host = buildLayer(path.join(dir, 'host'), { keep: 'k', sub: { dir: true, mode: 0o555 } });
+    const before = snapshot(host);
+    const tree = buildLayer(path.join(dir, 'tree'), {
+      'ro/f': { file: 'x', mode: 0o444 },
+      ro: { dir: true, mode: 0o555 },
+      link: { symlink: host },
+      'a/b': { symlink: `${host}/keep` },
+      sub: { symlink: `${host}/sub` },
+    });
+    expect(await removeInWorker(openDir(dir), 'tree', true)).toBeNull();
+    expect(exists(tree)).toBe(false);
+    expect(diffSnapshots(before, snapshot(host))).toEqual([]);
+  });
+
+  it('removes a 30,000-level tree (an fd per level failed with EMFILE)', async () => {
+    const dir = scratch();
+    fs.mkdirSync(path.join(dir, 'deep'));
+    // Paths this deep exceed PATH_MAX: a child process goes down 100 levels at a time.
+    const chunk = Array.from({ length: 100 }, () => 'd').join('/');
+    const script = `
+      const fs = require('node:fs');
+      process.chdir(${JSON.stringify(path.join(dir, 'deep'))});
+      for (let i = 0; i < 300; i++) { fs.mkdirSync('${chunk}', { recursive: true }); process.chdir('${chunk}'); }
+      fs.writeFileSync('leaf', 'x');`;
+    execFileSync(process.execPath, ['-e', script]);
+    expect(await removeInWorker(openDir(dir), 'deep', true)).toBeNull();
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('a directory with many subdirectories is removed (each listed once)', async () => {
+    const dir = scratch();
+    for (let i = 0; i < 2000; i++) fs.mkdirSync(path.join(dir, 'wide', `d${i}`, 'x'), { recursive: true });
+    expect(await removeInWorker(openDir(dir), 'wide', true)).toBeNull();
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('stops at once when cancelled, reporting ECANCELED', async () => {
+    const dir = scratch();
+    for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(dir, `f${i}`), 'x');
+    fs.mkdirSync(path.join(dir, 't'));
+    for (let i = 0; i < 50; i++) fs.renameSync(path.join(dir, `f${i}`), path.join(dir, 't', `f${i}`));
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(cancel, 0, 1);
+    expect(await removeInWorker(openDir(dir), 't', true, cancel)).toMatchObject({ code: 'ECANCELED' });
+    expect(fs.readdirSync(path.join(dir, 't')).length).toBe(50);
+  });
+});
