@@ -72,7 +72,19 @@ static void b_str(builder *b, const char *k, const char *s) {
     b->ok = 0;
 }
 
+static void b_u64(builder *b, const char *k, uint64_t u) {
+  napi_env env = b->env;
+  napi_value v = NULL;
+  if (b->ok && NAPI_OK(napi_create_bigint_uint64(env, u, &v)))
+    b_val(b, k, v);
+  else
+    b->ok = 0;
+}
+
 static napi_value b_done(builder *b) { return b->ok ? b->obj : NULL; }
+
+// Appends v to the array arr (length *n); 0 on an N-API failure.
+static int push(napi_env env, napi_value arr, uint32_t *n, napi_value v) { return v && NAPI_OK(napi_set_element(env, arr, (*n)++, v)); }
 
 // { errno, code?, syscall, side, rel? }: the one shape every failure takes
 // across the thread boundary (src/native.cts, NativeFailure).
@@ -81,7 +93,7 @@ static napi_value failure_value(napi_env env, const failure *f) {
   b_num(&b, "errno", f->err);
   b_str(&b, "code", f->code);
   b_str(&b, "syscall", f->syscall ? f->syscall : "unknown");
-  b_str(&b, "side", f->side ? "rootfs" : "layer");
+  b_str(&b, "side", f->side == SIDE_ROOTFS ? "rootfs" : "layer");
   b_str(&b, "rel", f->rel);
   if (f->code && (strcmp(f->code, CODE_UNMAPPED_UID) == 0 || strcmp(f->code, CODE_UNMAPPED_GID) == 0)) b_num(&b, "id", (double)f->id);
   return b_done(&b);
@@ -91,7 +103,7 @@ static napi_value failure_value(napi_env env, const failure *f) {
 
 // A root: an fd number (borrowed) or a path (opened here, owned). -1 after
 // a failure (*f set) or a thrown exception.
-static int get_root(napi_env env, napi_value v, int *owned, int side, failure *f) {
+static int get_root(napi_env env, napi_value v, int *owned, side_t side, failure *f) {
   napi_valuetype t;
   *owned = 0;
   if (!NAPI_OK(napi_typeof(env, v, &t))) return -1;
@@ -234,8 +246,8 @@ typedef struct {
 static int bind_ctx(napi_env env, napi_value src_v, napi_value dst_v, const char *base, napi_value cancel_v, const idmap *map, bound_ctx *b, failure *f) {
   memset(b, 0, sizeof *b);
   b->src = b->dst = -1;
-  if (src_v && (b->src = get_root(env, src_v, &b->src_owned, 0, f)) < 0) return -1;
-  if ((b->dst = get_root(env, dst_v, &b->dst_owned, 1, f)) < 0) return -1;
+  if (src_v && (b->src = get_root(env, src_v, &b->src_owned, SIDE_LAYER, f)) < 0) return -1;
+  if ((b->dst = get_root(env, dst_v, &b->dst_owned, SIDE_ROOTFS, f)) < 0) return -1;
   b->ready = 1;
   if (copy_ctx_init(&b->c, b->src, b->dst, base, cancel_v ? get_cancel(env, cancel_v) : NULL, f) != 0) return -1;
   if (map) b->c.map = *map;
@@ -251,12 +263,12 @@ static void unbind_ctx(bound_ctx *b) {
 // ---- bindings --------------------------------------------------------------
 
 // copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?)
-//   -> { done, bytes, deferred: [rel, key, ...], failure? }
-// With defer, names of hardlink groups come back with key "T:dev:ino" (T the
-// type letter) and, in batches of several entries, files of 8 MiB or more
-// with key "large"; neither is copied.
+//   -> { done, bytes, links: [{ rel, type, dev, ino }], large: [{ rel, size }], failure? }
+// With defer, names of hardlink groups come back in links (dev and ino as
+// BigInts: the group's inode) and, in batches of several entries, files of
+// LARGE_FILE or more (RANGE_FILE even alone) in large; neither is copied.
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[8], result = NULL, deferred;
+  napi_value argv[8], result = NULL, links_v, large_v;
   if (!get_args(env, info, 8, argv)) return NULL;
   idmap map;
   if (!get_idmap(env, argv[7], &map)) return NULL;
@@ -265,20 +277,20 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
   char *base = get_bytes(env, argv[2]);
   char *types = base ? get_bytes(env, argv[4]) : NULL;
   char **rels = types && get_bool(env, argv[5], &defer) ? get_rels(env, argv[3], &n) : NULL;
-  if (!rels || !NAPI_OK(napi_create_array(env, &deferred))) goto out_free;
+  if (!rels || !NAPI_OK(napi_create_array(env, &links_v)) || !NAPI_OK(napi_create_array(env, &large_v))) goto out_free;
   failure f = {0};
-  uint32_t done = 0, ndef = 0;
+  uint32_t done = 0, nlinks = 0, nlarge = 0;
   double bytes = 0;
   bound_ctx bc;
   int failed = bind_ctx(env, argv[0], argv[1], base, argv[6], &map, &bc, &f) != 0;
   copy_ctx *c = &bc.c;
   if (!failed && strlen(types) < n) {
-    fail_errno(&f, EINVAL, "copyEntries", 0, "");
+    fail_errno(&f, EINVAL, "copyEntries", SIDE_LAYER, "");
     failed = 1;
   }
   for (uint32_t i = 0; i < n && !failed; i++) {
     if (lc_cancelled(c->cancel)) {
-      fail_code(&f, CODE_CANCELED, "copy", 1, rels[i]);
+      fail_code(&f, CODE_CANCELED, "copy", SIDE_ROOTFS, rels[i]);
       failed = 1;
       break;
     }
@@ -294,23 +306,25 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
       bytes += (double)b;
       done++;
     } else {
-      char k[64];
-      if (r == COPY_DEFER_LINKED)
-        snprintf(k, sizeof k, "%c:%llu:%llu", key.type, (unsigned long long)key.dev, (unsigned long long)key.ino);
-      else
-        snprintf(k, sizeof k, "large:%llu", (unsigned long long)key.size);
-      napi_value rv, kv;
-      if (!NAPI_OK(napi_create_string_latin1(env, rels[i], NAPI_AUTO_LENGTH, &rv)) || !NAPI_OK(napi_create_string_latin1(env, k, NAPI_AUTO_LENGTH, &kv)) ||
-          !NAPI_OK(napi_set_element(env, deferred, ndef++, rv)) || !NAPI_OK(napi_set_element(env, deferred, ndef++, kv))) {
-        failed = 2;
+      builder d = b_new(env);
+      b_str(&d, "rel", rels[i]);
+      if (r == COPY_DEFER_LINKED) {
+        char type[2] = {key.type, '\0'};
+        b_str(&d, "type", type);
+        b_u64(&d, "dev", key.dev);
+        b_u64(&d, "ino", key.ino);
+      } else {
+        b_num(&d, "size", (double)key.size);
       }
+      if (!push(env, r == COPY_DEFER_LINKED ? links_v : large_v, r == COPY_DEFER_LINKED ? &nlinks : &nlarge, b_done(&d))) failed = 2;
     }
   }
   if (failed != 2) {
     builder b = b_new(env);
     b_num(&b, "done", done);
     b_num(&b, "bytes", bytes);
-    b_val(&b, "deferred", deferred);
+    b_val(&b, "links", links_v);
+    b_val(&b, "large", large_v);
     if (failed) b_val(&b, "failure", failure_value(env, &f));
     result = b_done(&b);
   }
@@ -342,7 +356,7 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   int failed = bind_ctx(env, argv[0], argv[1], base, argv[5], &map, &bc, &f) != 0;
   for (uint32_t i = 0; i < n && !failed; i++) {
     if (lc_cancelled(bc.c.cancel)) {
-      fail_code(&f, CODE_CANCELED, "set directory metadata", 1, rels[i]);
+      fail_code(&f, CODE_CANCELED, "set directory metadata", SIDE_ROOTFS, rels[i]);
       failed = 1;
       break;
     }
@@ -439,7 +453,7 @@ static int split_listing(builder *b, const listing *l) {
   for (size_t i = 0; ok && i < l->count; i++) {
     size_t len = strlen(p) + 1;
     char t = l->types[i];
-    if (t == '?' || strncmp(p, ".wh.", 4) == 0) {
+    if (t == '?' || strncmp(p, WHITEOUT_PREFIX, sizeof WHITEOUT_PREFIX - 1) == 0) {
       plain = 0;
       break;
     }
@@ -487,8 +501,8 @@ static napi_value list_dir_js(napi_env env, napi_callback_info info) {
   failure f = {0};
   listing l = {0};
   int owned = 0;
-  int root = get_root(env, argv[0], &owned, 0, &f);
-  int rc = root < 0 ? -1 : list_dir(root, rel, 0, &l, &f);
+  int root = get_root(env, argv[0], &owned, SIDE_LAYER, &f);
+  int rc = root < 0 ? -1 : list_dir(root, rel, SIDE_LAYER, &l, &f);
   builder b = b_new(env);
   if (rc != 0) {
     if (f.syscall)
@@ -534,7 +548,7 @@ static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
   failure f = {0};
   int failed = 0, owned = 0, fd = -1;
   parent_cache pc;
-  int root = get_root(env, argv[0], &owned, 1, &f);
+  int root = get_root(env, argv[0], &owned, SIDE_ROOTFS, &f);
   pc_init(&pc, root, O_PATH);
   const char *name = rel;
   int dir = root < 0 ? -1 : parent_of(&pc, rel, &name);
@@ -543,7 +557,7 @@ static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
   } else if (dir < 0) {
     // Removing what is not there is done; anything else is a failure.
     if (!(op == OP_REMOVE && errno == ENOENT)) {
-      fail_errno(&f, errno, "openat2", 1, rel);
+      fail_errno(&f, errno, "openat2", SIDE_ROOTFS, rel);
       failed = 1;
     }
   } else if (op == OP_REMOVE) {
@@ -553,11 +567,11 @@ static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
     }
   } else if (op == OP_MKDIR) {
     if (mkdirat(dir, name, 0700) != 0) {
-      fail_errno(&f, errno, "mkdir", 1, rel);
+      fail_errno(&f, errno, "mkdir", SIDE_ROOTFS, rel);
       failed = 1;
     }
   } else if ((fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)) < 0) {
-    fail_errno(&f, errno, "open", 1, rel);
+    fail_errno(&f, errno, "open", SIDE_ROOTFS, rel);
     failed = 1;
   }
   if (failed) {
@@ -595,11 +609,11 @@ static napi_value make_dirs(napi_env env, napi_callback_info info) {
   }
   failure f = {0};
   int owned = 0, failed = 0, dir = -1;
-  int root = get_root(env, argv[0], &owned, 1, &f);
+  int root = get_root(env, argv[0], &owned, SIDE_ROOTFS, &f);
   if (root < 0) {
     failed = 1;
   } else if ((dir = open_beneath(root, parent, O_PATH | O_DIRECTORY)) < 0) {
-    fail_errno(&f, errno, "openat2", 1, parent);
+    fail_errno(&f, errno, "openat2", SIDE_ROOTFS, parent);
     failed = 1;
   }
   for (uint32_t i = 0; i < n && !failed; i++) {
@@ -607,7 +621,7 @@ static napi_value make_dirs(napi_env env, napi_callback_info info) {
       size_t len = strlen(parent) + strlen(names[i]) + 2;
       f.owned = malloc(len);
       if (f.owned) snprintf(f.owned, len, "%s%s%s", parent, parent[0] ? "/" : "", names[i]);
-      fail_errno(&f, errno, "mkdir", 1, f.owned ? f.owned : parent);
+      fail_errno(&f, errno, "mkdir", SIDE_ROOTFS, f.owned ? f.owned : parent);
       failed = 1;
     }
   }
@@ -675,5 +689,13 @@ NAPI_MODULE_INIT() {
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
+  // What both sides must agree on, defined once here (copy.h, list.h).
+  builder c = b_new(env);
+  b_num(&c, "largeFile", (double)LARGE_FILE);
+  b_num(&c, "rangeFile", (double)RANGE_FILE);
+  b_str(&c, "whiteoutPrefix", WHITEOUT_PREFIX);
+  b_str(&c, "entryTypes", ENTRY_TYPES);
+  napi_value constants = b_done(&c);
+  if (!constants || !NAPI_OK(napi_set_named_property(env, exports, "constants", constants))) return NULL;
   return exports;
 }

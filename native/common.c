@@ -8,7 +8,7 @@ uid_t lc_euid;
 gid_t lc_egid;
 mode_t lc_umask;
 
-void fail_errno(failure *f, int err, const char *syscall, int side, const char *rel) {
+void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel) {
   f->err = err;
   f->code = NULL;
   f->syscall = syscall;
@@ -16,7 +16,7 @@ void fail_errno(failure *f, int err, const char *syscall, int side, const char *
   f->rel = rel;
 }
 
-void fail_code(failure *f, const char *code, const char *syscall, int side, const char *rel) {
+void fail_code(failure *f, const char *code, const char *syscall, side_t side, const char *rel) {
   f->err = 0;
   f->code = code;
   f->syscall = syscall;

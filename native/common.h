@@ -12,6 +12,9 @@
 // xattr lists and values: the VFS caps both at 64 KiB.
 #define XBUF (64 * 1024 + 1)
 
+// Which tree a failing path lives in; crosses to JS as "layer" / "rootfs".
+typedef enum { SIDE_LAYER = 0, SIDE_ROOTFS = 1 } side_t;
+
 // A failure: either an errno (code NULL), or a layercopy condition named by
 // code with err 0. rel points at a string that outlives the failure, or at
 // owned (freed by failure_clear).
@@ -19,7 +22,7 @@ typedef struct {
   int err;
   const char *code;
   const char *syscall;
-  int side;  // 0 source (layer), 1 rootfs
+  side_t side;
   const char *rel;
   char *owned;
   long long id;  // CODE_UNMAPPED_*: the ID outside every range
@@ -33,8 +36,8 @@ typedef struct {
 #define CODE_UNMAPPED_UID "EUNMAPPEDUID"  // an owner outside every uid range of the ID map (failure.id)
 #define CODE_UNMAPPED_GID "EUNMAPPEDGID"  // the same for a gid
 
-void fail_errno(failure *f, int err, const char *syscall, int side, const char *rel);
-void fail_code(failure *f, const char *code, const char *syscall, int side, const char *rel);
+void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel);
+void fail_code(failure *f, const char *code, const char *syscall, side_t side, const char *rel);
 void failure_clear(failure *f);
 
 // Process-wide, read once at load.

@@ -18,7 +18,7 @@
 
 // parent_of, with a failure reported as openat2 of rel on `side` (0 the
 // layer, 1 the rootfs).
-static int parent_or_fail(parent_cache *pc, const char *rel, const char **name, int side, failure *f) {
+static int parent_or_fail(parent_cache *pc, const char *rel, const char **name, side_t side, failure *f) {
   int dir = parent_of(pc, rel, name);
   if (dir < 0) fail_errno(f, errno, "openat2", side, rel);
   return dir;
@@ -32,11 +32,11 @@ int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const char *base, con
   c->cancel = cancel;
   if (base && base[0]) {
     if (src_root >= 0 && (c->src_base = open_beneath(src_root, base, O_PATH | O_DIRECTORY)) < 0) {
-      fail_errno(f, errno, "openat2", 0, "");
+      fail_errno(f, errno, "openat2", SIDE_LAYER, "");
       return -1;
     }
     if ((c->dst_base = open_beneath(dst_root, base, O_PATH | O_DIRECTORY)) < 0) {
-      fail_errno(f, errno, "openat2", 1, "");
+      fail_errno(f, errno, "openat2", SIDE_ROOTFS, "");
       return -1;
     }
     c->src.root_fd = c->src_base;
@@ -45,7 +45,7 @@ int copy_ctx_init(copy_ctx *c, int src_root, int dst_root, const char *base, con
   c->list = malloc(XBUF);
   c->val = malloc(XBUF);
   if (!c->list || !c->val) {
-    fail_errno(f, ENOMEM, "malloc", 1, "");
+    fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, "");
     return -1;
   }
   return 0;
@@ -68,12 +68,12 @@ void copy_ctx_free(copy_ctx *c) {
 static int owner_of(const copy_ctx *c, const struct stat *st, uid_t *uid, gid_t *gid, failure *f, const char *rel) {
   uint32_t u, g;
   if (map_uid(&c->map, st->st_uid, &u) != 0) {
-    fail_code(f, CODE_UNMAPPED_UID, "chown", 0, rel);
+    fail_code(f, CODE_UNMAPPED_UID, "chown", SIDE_LAYER, rel);
     f->id = st->st_uid;
     return -1;
   }
   if (map_gid(&c->map, st->st_gid, &g) != 0) {
-    fail_code(f, CODE_UNMAPPED_GID, "chown", 0, rel);
+    fail_code(f, CODE_UNMAPPED_GID, "chown", SIDE_LAYER, rel);
     f->id = st->st_gid;
     return -1;
   }
@@ -93,7 +93,7 @@ static mode_t chown_entry(const copy_ctx *c, int dir, const char *name, int fd, 
   int r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW);
   if (r == 0) return mode;
   if (errno != EPERM) {
-    fail_errno(f, errno, fd >= 0 ? "fchown" : "fchownat", 1, rel);
+    fail_errno(f, errno, fd >= 0 ? "fchown" : "fchownat", SIDE_ROOTFS, rel);
     return (mode_t)-1;
   }
   if (fd >= 0)
@@ -131,7 +131,7 @@ static int copy_range(copy_ctx *c, int sfd, int dfd, const struct stat *st, off_
     }
     while (pos < end) {
       if (lc_cancelled(c->cancel)) {
-        fail_code(f, CODE_CANCELED, "copy", 1, rel);
+        fail_code(f, CODE_CANCELED, "copy", SIDE_ROOTFS, rel);
         return -1;
       }
       size_t want = (size_t)(end - pos) < COPY_CHUNK ? (size_t)(end - pos) : COPY_CHUNK;
@@ -143,34 +143,34 @@ static int copy_range(copy_ctx *c, int sfd, int dfd, const struct stat *st, off_
           continue;
         }
         if (n == 0) {
-          fail_code(f, CODE_SRC_CHANGED, "copy_file_range", 0, rel);
+          fail_code(f, CODE_SRC_CHANGED, "copy_file_range", SIDE_LAYER, rel);
           return -1;
         }
         if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP || errno == EPERM) {
           use_cfr = 0;
         } else {
-          fail_errno(f, errno, "copy_file_range", errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? 1 : 0, rel);
+          fail_errno(f, errno, "copy_file_range", errno == ENOSPC || errno == EDQUOT || errno == EFBIG ? SIDE_ROOTFS : SIDE_LAYER, rel);
           return -1;
         }
       }
       if (!c->buf && !(c->buf = malloc(COPY_BUF))) {
-        fail_errno(f, ENOMEM, "malloc", 1, rel);
+        fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, rel);
         return -1;
       }
       if (want > COPY_BUF) want = COPY_BUF;
       ssize_t n = pread(sfd, c->buf, want, pos);
       if (n < 0) {
-        fail_errno(f, errno, "read", 0, rel);
+        fail_errno(f, errno, "read", SIDE_LAYER, rel);
         return -1;
       }
       if (n == 0) {
-        fail_code(f, CODE_SRC_CHANGED, "read", 0, rel);
+        fail_code(f, CODE_SRC_CHANGED, "read", SIDE_LAYER, rel);
         return -1;
       }
       for (ssize_t w = 0; w < n;) {
         ssize_t m = pwrite(dfd, c->buf + w, (size_t)(n - w), pos + w);
         if (m < 0) {
-          fail_errno(f, errno, "write", 1, rel);
+          fail_errno(f, errno, "write", SIDE_ROOTFS, rel);
           return -1;
         }
         w += m;
@@ -186,7 +186,7 @@ static int copy_data(copy_ctx *c, int sfd, int dfd, const struct stat *st, failu
   if (copy_range(c, sfd, dfd, st, 0, st->st_size, f, rel) != 0) return -1;
   // A trailing hole leaves dst short: the size is set explicitly.
   if ((off_t)st->st_blocks * 512 < st->st_size && ftruncate(dfd, st->st_size) != 0) {
-    fail_errno(f, errno, "ftruncate", 1, rel);
+    fail_errno(f, errno, "ftruncate", SIDE_ROOTFS, rel);
     return -1;
   }
   return 0;
@@ -234,13 +234,13 @@ static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int
     if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) return -1;
   }
   if ((acl || force_mode || mode != (want & 0777 & ~lc_umask)) && fchmod(dfd, mode) != 0) {
-    fail_errno(f, errno, "fchmod", 1, rel);
+    fail_errno(f, errno, "fchmod", SIDE_ROOTFS, rel);
     return -1;
   }
   if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) return -1;
   struct timespec ts[2] = {st->st_atim, st->st_mtim};
   if (futimens(dfd, ts) != 0) {
-    fail_errno(f, errno, "futimens", 1, rel);
+    fail_errno(f, errno, "futimens", SIDE_ROOTFS, rel);
     return -1;
   }
   return 0;
@@ -252,25 +252,25 @@ static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int
 // become our controlling terminal; then fstat must say regular file.
 static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f) {
   const char *name;
-  int sdir = parent_or_fail(&c->src, rel, &name, 0, f);
+  int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
   if (sdir < 0) return -1;
   int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int sfd = openat(sdir, name, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = openat(sdir, name, flags);
   if (sfd < 0) {
     if (errno == ELOOP)
-      fail_code(f, CODE_SRC_CHANGED, "open", 0, rel);
+      fail_code(f, CODE_SRC_CHANGED, "open", SIDE_LAYER, rel);
     else
-      fail_errno(f, errno, "open", 0, rel);
+      fail_errno(f, errno, "open", SIDE_LAYER, rel);
     return -1;
   }
   if (lc_fstat(sfd, st) != 0) {
-    fail_errno(f, errno, "fstat", 0, rel);
+    fail_errno(f, errno, "fstat", SIDE_LAYER, rel);
     close(sfd);
     return -1;
   }
   if (!S_ISREG(st->st_mode)) {
-    fail_code(f, CODE_SRC_CHANGED, "fstat", 0, rel);
+    fail_code(f, CODE_SRC_CHANGED, "fstat", SIDE_LAYER, rel);
     close(sfd);
     return -1;
   }
@@ -296,12 +296,12 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
     result = COPY_DEFER_LARGE;
     goto out;
   }
-  int ddir = parent_or_fail(&c->dst, rel, &name, 1, f);
+  int ddir = parent_or_fail(&c->dst, rel, &name, SIDE_ROOTFS, f);
   if (ddir < 0) goto out;
   mode_t want = st.st_mode & 07777;
   dfd = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, want & 0777);
   if (dfd < 0) {
-    fail_errno(f, errno, "open", 1, rel);
+    fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
     goto out;
   }
   if (copy_data(c, sfd, dfd, &st, f, rel) != 0) goto out;
@@ -311,7 +311,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
 out:
   close(sfd);
   if (dfd >= 0 && close(dfd) != 0 && result == COPY_DONE) {
-    fail_errno(f, errno, "close", 1, rel);
+    fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
     result = COPY_FAILED;
   }
   return result;
@@ -321,15 +321,15 @@ out:
 // which is never opened.
 static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, failure *f) {
   const char *name;
-  int sdir = parent_or_fail(&c->src, rel, &name, 0, f);
+  int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
   if (sdir < 0) return COPY_FAILED;
   struct stat st;
   if (lc_fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "lstat", 0, rel);
+    fail_errno(f, errno, "lstat", SIDE_LAYER, rel);
     return COPY_FAILED;
   }
   if (!type_matches(type, st.st_mode)) {
-    fail_code(f, CODE_SRC_CHANGED, "lstat", 0, rel);
+    fail_code(f, CODE_SRC_CHANGED, "lstat", SIDE_LAYER, rel);
     return COPY_FAILED;
   }
   if (defer_links && st.st_nlink > 1) {
@@ -341,27 +341,27 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   if (S_ISLNK(st.st_mode)) {
     ssize_t n = readlinkat(sdir, name, target, PATH_MAX);
     if (n < 0) {
-      fail_errno(f, errno, "readlink", 0, rel);
+      fail_errno(f, errno, "readlink", SIDE_LAYER, rel);
       return COPY_FAILED;
     }
     target[n] = '\0';
   }
   char spath[64 + NAME_MAX + 1], dpath[64 + NAME_MAX + 1];
   if (fd_path(spath, sizeof spath, sdir, name) != 0) {
-    fail_errno(f, ENAMETOOLONG, "lgetxattr", 0, rel);
+    fail_errno(f, ENAMETOOLONG, "lgetxattr", SIDE_LAYER, rel);
     return COPY_FAILED;
   }
   const char *dname;
-  int ddir = parent_or_fail(&c->dst, rel, &dname, 1, f);
+  int ddir = parent_or_fail(&c->dst, rel, &dname, SIDE_ROOTFS, f);
   if (ddir < 0) return COPY_FAILED;
   (void)fd_path(dpath, sizeof dpath, ddir, dname);
   if (S_ISLNK(st.st_mode)) {
     if (symlinkat(target, ddir, dname) != 0) {
-      fail_errno(f, errno, "symlink", 1, rel);
+      fail_errno(f, errno, "symlink", SIDE_ROOTFS, rel);
       return COPY_FAILED;
     }
   } else if (lc_mknodat(ddir, dname, (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0) {
-    fail_errno(f, errno, "mknod", 1, rel);
+    fail_errno(f, errno, "mknod", SIDE_ROOTFS, rel);
     return COPY_FAILED;
   }
   mode_t mode = chown_entry(c, ddir, dname, -1, &st, f, rel);
@@ -370,13 +370,13 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   int strip = !S_ISLNK(st.st_mode) && pc_default_acl(&c->dst);
   if (strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) return COPY_FAILED;
   if (!S_ISLNK(st.st_mode) && fchmodat(ddir, dname, mode, 0) != 0) {
-    fail_errno(f, errno, "chmod", 1, rel);
+    fail_errno(f, errno, "chmod", SIDE_ROOTFS, rel);
     return COPY_FAILED;
   }
   if (!strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) return COPY_FAILED;
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   if (utimensat(ddir, dname, ts, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "utimensat", 1, rel);
+    fail_errno(f, errno, "utimensat", SIDE_ROOTFS, rel);
     return COPY_FAILED;
   }
   return COPY_DONE;
@@ -388,10 +388,10 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
 // copy: on the main thread 4,500 such removals cost ~100 ms of planning.
 static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
   const char *name;
-  int ddir = parent_or_fail(&c->dst, rel, &name, 1, f);
+  int ddir = parent_or_fail(&c->dst, rel, &name, SIDE_ROOTFS, f);
   if (ddir < 0) return -1;
   if (unlinkat(ddir, name, 0) != 0 && errno != ENOENT) {
-    fail_errno(f, errno, "unlink", 1, rel);
+    fail_errno(f, errno, "unlink", SIDE_ROOTFS, rel);
     return -1;
   }
   return 0;
@@ -413,21 +413,21 @@ int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset
   if (sfd < 0) return -1;
   int rc = -1, dfd = -1;
   if ((uint64_t)st.st_size != size) {
-    fail_code(f, CODE_SRC_CHANGED, "fstat", 0, rel);
+    fail_code(f, CODE_SRC_CHANGED, "fstat", SIDE_LAYER, rel);
     goto out;
   }
   const char *name;
-  int ddir = parent_or_fail(&c->dst, rel, &name, 1, f);
+  int ddir = parent_or_fail(&c->dst, rel, &name, SIDE_ROOTFS, f);
   if (ddir < 0) goto out;
   int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (phase == RANGE_BEGIN ? O_CREAT | O_EXCL : 0);
   dfd = openat(ddir, name, flags, 0600);
   if (dfd < 0) {
-    fail_errno(f, errno, "open", 1, rel);
+    fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
     goto out;
   }
   if (phase == RANGE_BEGIN) {
     if (ftruncate(dfd, st.st_size) != 0) {
-      fail_errno(f, errno, "ftruncate", 1, rel);
+      fail_errno(f, errno, "ftruncate", SIDE_ROOTFS, rel);
       goto out;
     }
   } else if (phase == RANGE_PART) {
@@ -440,7 +440,7 @@ int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset
 out:
   close(sfd);
   if (dfd >= 0 && close(dfd) != 0 && rc == 0) {
-    fail_errno(f, errno, "close", 1, rel);
+    fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
     rc = -1;
   }
   return rc;
@@ -451,19 +451,19 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
   int sfd = open_beneath(c->src.root_fd, rel, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = open_beneath(c->src.root_fd, rel, flags);
   if (sfd < 0) {
-    fail_errno(f, errno, "open", 0, rel);
+    fail_errno(f, errno, "open", SIDE_LAYER, rel);
     return -1;
   }
   int dfd = open_beneath(c->dst.root_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   if (dfd < 0) {
-    fail_errno(f, errno, "open", 1, rel);
+    fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
     close(sfd);
     return -1;
   }
   int rc = -1;
   struct stat st;
   if (lc_fstat(sfd, &st) != 0) {
-    fail_errno(f, errno, "fstat", 0, rel);
+    fail_errno(f, errno, "fstat", SIDE_LAYER, rel);
     goto out;
   }
   mode_t mode = chown_entry(c, -1, NULL, dfd, &st, f, rel);
@@ -472,12 +472,12 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
   // and a merged directory takes the topmost layer's xattrs, not the lower's.
   if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ALL, &c->map, c->list, c->val, f, rel) != 0) goto out;
   if (!keep_mode && fchmod(dfd, mode) != 0) {
-    fail_errno(f, errno, "fchmod", 1, rel);
+    fail_errno(f, errno, "fchmod", SIDE_ROOTFS, rel);
     goto out;
   }
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   if (futimens(dfd, ts) != 0) {
-    fail_errno(f, errno, "futimens", 1, rel);
+    fail_errno(f, errno, "futimens", SIDE_ROOTFS, rel);
     goto out;
   }
   rc = 0;
@@ -489,12 +489,12 @@ out:
 
 int link_entry(copy_ctx *c, parent_cache *other, const char *existing, const char *new_rel, failure *f) {
   const char *an, *bn;
-  int ad = parent_or_fail(other, existing, &an, 1, f);
+  int ad = parent_or_fail(other, existing, &an, SIDE_ROOTFS, f);
   if (ad < 0) return -1;
-  int bd = parent_or_fail(&c->dst, new_rel, &bn, 1, f);
+  int bd = parent_or_fail(&c->dst, new_rel, &bn, SIDE_ROOTFS, f);
   if (bd < 0) return -1;
   if (linkat(ad, an, bd, bn, 0) != 0) {
-    fail_errno(f, errno, "link", 1, new_rel);
+    fail_errno(f, errno, "link", SIDE_ROOTFS, new_rel);
     return -1;
   }
   return 0;

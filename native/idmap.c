@@ -31,7 +31,7 @@ static void put32(unsigned char *p, uint32_t v) {
 }
 
 static int unmapped(failure *f, const char *code, uint32_t id, const char *rel) {
-  fail_code(f, code, "setxattr", 1, rel);
+  fail_code(f, code, "setxattr", SIDE_ROOTFS, rel);
   f->id = id;
   return -1;
 }

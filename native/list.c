@@ -60,7 +60,7 @@ void listing_free(listing *l) {
   memset(l, 0, sizeof *l);
 }
 
-int list_dir(int root_fd, const char *rel, int side, listing *out, failure *f) {
+int list_dir(int root_fd, const char *rel, side_t side, listing *out, failure *f) {
   memset(out, 0, sizeof *out);
   int flags = O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY;
   int fd = open_beneath(root_fd, rel, flags | O_NOATIME);

@@ -3,6 +3,14 @@
 #define LAYERCOPY_LIST_H
 #include "common.h"
 
+// The entry type letters, in the order of src/core/entries.ts ENTRY_TYPES:
+// regular file, directory, symlink, char device, block device, FIFO, socket
+// ('?' for anything else). Exported to JS as constants.entryTypes.
+#define ENTRY_TYPES "fdlcbps"
+// A name starting with this is a whiteout marker (or AUFS metadata); never
+// part of a packed listing. Exported as constants.whiteoutPrefix.
+#define WHITEOUT_PREFIX ".wh."
+
 typedef struct {
   char *names;  // NUL-separated
   size_t names_len;
@@ -12,7 +20,7 @@ typedef struct {
 
 // Lists rel beneath root_fd (never following a symlink). Returns 0, or -1
 // with *f set; free with listing_free either way.
-int list_dir(int root_fd, const char *rel, int side, listing *out, failure *f);
+int list_dir(int root_fd, const char *rel, side_t side, listing *out, failure *f);
 void listing_free(listing *l);
 
 // The type letter of an lstat mode.

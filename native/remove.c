@@ -88,13 +88,13 @@ static int reopen(walk *w, size_t i) {
     int e = errno;
     if (fd != w->v[k].fd) close(fd);
     if (next < 0) {
-      fail_errno(w->f, e, "open", 1, NULL);
+      fail_errno(w->f, e, "open", SIDE_ROOTFS, NULL);
       return -1;
     }
     struct stat st;
     if (lc_fstat(next, &st) != 0 || st.st_dev != w->v[j].dev || st.st_ino != w->v[j].ino) {
       close(next);
-      fail_code(w->f, CODE_SRC_CHANGED, "open", 1, NULL);
+      fail_code(w->f, CODE_SRC_CHANGED, "open", SIDE_ROOTFS, NULL);
       return -1;
     }
     fd = next;
@@ -141,7 +141,7 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
   for (;;) {
     long n = syscall(SYS_getdents64, fr->fd, buf, sizeof buf);
     if (n < 0) {
-      fail_errno(w->f, errno, "getdents64", 1, NULL);
+      fail_errno(w->f, errno, "getdents64", SIDE_ROOTFS, NULL);
       return -1;
     }
     if (n == 0) break;
@@ -156,18 +156,18 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
       off += e->reclen;
       if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0) continue;
       if (lc_cancelled(w->cancel)) {
-        fail_code(w->f, CODE_CANCELED, "remove", 1, NULL);
+        fail_code(w->f, CODE_CANCELED, "remove", SIDE_ROOTFS, NULL);
         return -1;
       }
       if (e->type != 4 /* DT_DIR */) {
         if (unlinkat(fr->fd, e->name, 0) == 0 || errno == ENOENT) continue;
         if (errno != EISDIR && errno != EPERM) {
-          fail_errno(w->f, errno, "unlink", 1, NULL);
+          fail_errno(w->f, errno, "unlink", SIDE_ROOTFS, NULL);
           return -1;
         }
       }
       if (push_subdir(fr, e->name) != 0) {
-        fail_errno(w->f, ENOMEM, "malloc", 1, NULL);
+        fail_errno(w->f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
         return -1;
       }
     }
@@ -219,7 +219,7 @@ static int step(walk *w, int force_writable) {
         syscall = "unlink";
       }
       free(name);
-      fail_errno(w->f, e, syscall, 1, NULL);
+      fail_errno(w->f, e, syscall, SIDE_ROOTFS, NULL);
       return -1;
     }
     if (is_mount(w, fd)) {
@@ -233,7 +233,7 @@ static int step(walk *w, int force_writable) {
     }
     struct stat st;
     if (lc_fstat(fd, &st) != 0) {
-      fail_errno(w->f, errno, "fstat", 1, NULL);
+      fail_errno(w->f, errno, "fstat", SIDE_ROOTFS, NULL);
       close(fd);
       free(name);
       return -1;
@@ -241,7 +241,7 @@ static int step(walk *w, int force_writable) {
     if (push_frame(w, name, fd, &st) != 0) {
       close(fd);
       free(name);
-      fail_errno(w->f, ENOMEM, "malloc", 1, NULL);
+      fail_errno(w->f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
       return -1;
     }
     return 0;
@@ -275,7 +275,7 @@ static int step(walk *w, int force_writable) {
     if (parent->fd < 0 && reopen(w, i - 1) != 0)
       rc = -1;
     else if (unlinkat(w->v[i - 1].fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
-      fail_errno(w->f, errno, "rmdir", 1, NULL);
+      fail_errno(w->f, errno, "rmdir", SIDE_ROOTFS, NULL);
       rc = -1;
     }
   }
@@ -286,20 +286,20 @@ static int step(walk *w, int force_writable) {
 int remove_tree(int parent_fd, const char *name, int force_writable, const int32_t *cancel, failure *f) {
   if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT) return 0;
   if (errno != EISDIR && errno != EPERM) {
-    fail_errno(f, errno, "unlink", 1, NULL);
+    fail_errno(f, errno, "unlink", SIDE_ROOTFS, NULL);
     return -1;
   }
   int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOTDIR || errno == ELOOP)
-      fail_errno(f, EPERM, "unlink", 1, NULL);
+      fail_errno(f, EPERM, "unlink", SIDE_ROOTFS, NULL);
     else
-      fail_errno(f, errno, "open", 1, NULL);
+      fail_errno(f, errno, "open", SIDE_ROOTFS, NULL);
     return -1;
   }
   struct stat st;
   if (lc_fstat(fd, &st) != 0) {
-    fail_errno(f, errno, "fstat", 1, NULL);
+    fail_errno(f, errno, "fstat", SIDE_ROOTFS, NULL);
     close(fd);
     return -1;
   }
@@ -308,7 +308,7 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
   if (!top || push_frame(&w, top, fd, &st) != 0) {
     free(top);
     close(fd);
-    fail_errno(f, ENOMEM, "malloc", 1, NULL);
+    fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
     return -1;
   }
   int rc;
@@ -319,11 +319,11 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
   free(w.v);
   if (rc < 0) return -1;
   if (kept) {
-    fail_code(f, CODE_MOUNT, "rmdir", 1, f->owned);
+    fail_code(f, CODE_MOUNT, "rmdir", SIDE_ROOTFS, f->owned);
     return -1;
   }
   if (unlinkat(parent_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
-    fail_errno(f, errno, "rmdir", 1, NULL);
+    fail_errno(f, errno, "rmdir", SIDE_ROOTFS, NULL);
     return -1;
   }
   return 0;

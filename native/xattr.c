@@ -35,7 +35,7 @@ static int remove_one(xref dst, const char *name, failure *f, const char *rel) {
   if (x_remove(dst, name) == 0) return 0;
   // Absent, unsupported, or not ours to remove (security.* as non-root).
   if (errno == ENODATA || errno == ENOTSUP || errno == EPERM || errno == EACCES || errno == EINVAL) return 0;
-  fail_errno(f, errno, dst.path ? "lremovexattr" : "fremovexattr", 1, rel);
+  fail_errno(f, errno, dst.path ? "lremovexattr" : "fremovexattr", SIDE_ROOTFS, rel);
   return -1;
 }
 
@@ -43,7 +43,7 @@ int copy_xattrs(xref src, xref dst, strip_mode strip, const idmap *map, char *li
   ssize_t n = x_list(src, list);
   if (n < 0) {
     if (errno != ENOTSUP) {
-      fail_errno(f, errno, src.path ? "llistxattr" : "flistxattr", 0, rel);
+      fail_errno(f, errno, src.path ? "llistxattr" : "flistxattr", SIDE_LAYER, rel);
       return -1;
     }
     n = 0;
@@ -69,14 +69,14 @@ int copy_xattrs(xref src, xref dst, strip_mode strip, const idmap *map, char *li
     ssize_t vn = x_get(src, list + i, val);
     if (vn < 0) {
       if (errno == ENODATA || errno == ENOTSUP) continue;
-      fail_errno(f, errno, src.path ? "lgetxattr" : "fgetxattr", 0, rel);
+      fail_errno(f, errno, src.path ? "lgetxattr" : "fgetxattr", SIDE_LAYER, rel);
       return -1;
     }
     size_t len = (size_t)vn;
     // A v2 capability grows by 4 bytes: val has XBUF - 1 >= 64 KiB of room.
     if (map && idmap_active(map) && map_xattr(map, list + i, val, &len, f, rel) != 0) return -1;
     if (x_set(dst, list + i, val, len) != 0 && !ignorable_set_error(errno)) {
-      fail_errno(f, errno, dst.path ? "lsetxattr" : "fsetxattr", 1, rel);
+      fail_errno(f, errno, dst.path ? "lsetxattr" : "fsetxattr", SIDE_ROOTFS, rel);
       return -1;
     }
   }

@@ -9,10 +9,11 @@ import { type CancelFlag, native, type Root } from '../src/core/native.cjs';
 const under = (base: string, rel: string) => (base === '' ? rel : rel === '' ? base : `${base}/${rel}`);
 
 /** Paths in results are relative to the roots again, as the main thread expects. */
-function rebase<T extends { deferred?: string[]; failure?: { rel?: string } }>(base: string, r: T): T {
+function rebase<T extends TaskResult>(base: string, r: T): T {
   if (base === '') return r;
   if (r.failure) r.failure.rel = under(base, r.failure.rel ?? '');
-  if (r.deferred) for (let i = 0; i < r.deferred.length; i += 2) r.deferred[i] = under(base, r.deferred[i]);
+  for (const link of r.links ?? []) link.rel = under(base, link.rel);
+  for (const file of r.large ?? []) file.rel = under(base, file.rel);
   return r;
 }
 
@@ -22,10 +23,10 @@ function removeEntries(dst: Root, packed: string, cancel?: CancelFlag): TaskResu
   let done = 0;
   for (let i = 0; i < rels.length - 1; i++) {
     const failure = native.removeEntry(dst, rels[i], false, cancel);
-    if (failure) return { done, bytes: 0, deferred: [], failure };
+    if (failure) return { done, bytes: 0, failure };
     done++;
   }
-  return { done, bytes: 0, deferred: [] };
+  return { done, bytes: 0 };
 }
 
 export default function run(task: Posted): TaskResult {
@@ -35,12 +36,12 @@ export default function run(task: Posted): TaskResult {
     case 'copy':
       return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap));
     case 'link':
-      return { bytes: 0, deferred: [], ...native.linkEntries(task.dst, task.rels) };
+      return { bytes: 0, ...native.linkEntries(task.dst, task.rels) };
     case 'range':
-      return { deferred: [], ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.idmap) };
+      return { ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.idmap) };
     case 'remove':
       return removeEntries(task.dst, task.rels, task.cancel);
     case 'meta':
-      return { bytes: 0, deferred: [], ...rebase(task.base, native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap)) };
+      return rebase(task.base, { bytes: 0, ...native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap) });
   }
 }

@@ -1,9 +1,9 @@
 import type { EntryType, PackedCopies } from '../core/entries.js';
-import type { CopyResult } from '../core/native.cjs';
 import { packRels } from '../core/paths.js';
-import { RANGE_MIN } from './deferred.js';
+import { type Deferred, rangeMin } from './deferred.js';
 import type { DirTable } from './dir-table.js';
 import type { LayerTasks } from './dispatch.js';
+import type { TaskResult } from './pool.js';
 import type { Provisioning } from './provisioning.js';
 
 /**
@@ -54,10 +54,10 @@ export class Batcher {
   #types = '';
   /** Entries that fill a batch (opts.batchSize, or more: nextBatchSize). */
   #size: number;
-  #deferred: Map<string, string[]>;
+  #deferred: Deferred;
 
-  /** Entries the workers hand back go into `deferred`, keyed "LAYER|KEY" (see deferredPhase). */
-  constructor(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layer: number, deferred: Map<string, string[]>) {
+  /** Entries the workers hand back go into `deferred` (see deferredPhase). */
+  constructor(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layer: number, deferred: Deferred) {
     this.#p = p;
     this.#tasks = tasks;
     this.#dirs = dirs;
@@ -124,37 +124,28 @@ export class Batcher {
     let rels = '';
     for (let i = 0; i < at.length; i++) rels += prefixPacked(dirs.relFrom(at[i], base), this.#runs[i]);
     const layer = this.#layer;
-    const task = this.#p.copyTask(layer, dirs.rel(base), rels, this.#types.length, this.#types, true);
+    const task = this.#p.copyTask(layer, { base: dirs.rel(base), rels, count: this.#types.length, types: this.#types, defer: true });
     this.#runDirs = [];
     this.#runs = [];
     this.#types = '';
-    await this.#tasks.submit(
-      task,
-      'copy',
-      (r: CopyResult) => {
-        this.#p.count(layer, r.done, r.bytes);
-        for (let i = 0; i < r.deferred.length; i += 2) {
-          const what = r.deferred[i + 1];
-          if (what.startsWith('large:') && (Number(what.slice('large:'.length)) < RANGE_MIN || this.#p.pool.concurrency === 1)) {
-            // A big file a batch handed back (8 MiB up to RANGE_MIN): a task
-            // of its own now, not after the barrier, where one 50 MB file
-            // (Debian minbase) kept one worker busy while the other idled.
-            this.#tasks.submitSoon(
-              this.#p.copyTask(layer, '', packRels([r.deferred[i]]), 1, 'f', false),
-              'copy',
-              (done) => this.#p.count(layer, done.done, done.bytes),
-              this.#p.contexts[layer],
-            );
-            continue;
-          }
-          const key = `${layer}|${what}`;
-          const group = this.#deferred.get(key);
-          if (group) group.push(r.deferred[i]);
-          else this.#deferred.set(key, [r.deferred[i]]);
+    const ctx = this.#p.contexts[layer];
+    const onResult = (r: TaskResult) => {
+      this.#p.count(layer, r.done, r.bytes);
+      for (const link of r.links ?? []) this.#deferred.addLink(layer, link);
+      for (const file of r.large ?? []) {
+        if (file.size >= rangeMin() && this.#p.pool.concurrency > 1) {
+          this.#deferred.addRanged(layer, file);
+          continue;
         }
-      },
-      this.#p.contexts[layer],
-    );
+        // A big file a batch handed back (constants.largeFile up to the
+        // range size): a task of its own now, not after the barrier, where
+        // one such file kept one worker busy while the other idled
+        // (docs/benchmarks.md, "big files at once").
+        const one = this.#p.copyTask(layer, { rels: packRels([file.rel]), count: 1, types: 'f', defer: false });
+        this.#tasks.submitSoon(one, 'copy', { onResult: (done) => this.#p.count(layer, done.done, done.bytes), ctx });
+      }
+    };
+    await this.#tasks.submit(task, 'copy', { onResult, ctx });
     this.#p.batched += task.count;
     if (this.#p.opts.growBatches) this.#size = nextBatchSize(this.#size, this.#p.opts.batchSize, this.#p.batched, this.#tasks.waited);
   }

@@ -1,7 +1,7 @@
 import type PQueue from 'p-queue';
-import { abortError, fromFailure, type LayerContext, LayercopyError } from '../core/errors.js';
-import type { CopyResult } from '../core/native.cjs';
-import { type Pool, TASKS_PER_WORKER, type Task } from './pool.js';
+import { abortError, fromFailure, type LayerContext, LayercopyError, layerLabel } from '../core/errors.js';
+
+import { type Pool, TASKS_PER_WORKER, type Task, type TaskResult } from './pool.js';
 
 /**
  * A provision runs its first tasks on the main thread, up to INLINE_MS of
@@ -35,6 +35,15 @@ export interface InlineBudget {
 /** A provision's budget: none when the pool is already running (another provision started it). */
 export function inlineBudget(pool: Pool): InlineBudget {
   return { entries: pool.started || !pool.inlinable ? 0 : INLINE_ENTRIES, ms: 0 };
+}
+
+export interface SubmitOptions {
+  /** Called with the task's result on this thread, before a failure in it is thrown. */
+  onResult?: (r: TaskResult) => void;
+  /** The layer named in errors (default: the queue's). */
+  ctx?: LayerContext;
+  /** false: run on the pool even within the inline budget (default true). */
+  mayInline?: boolean;
 }
 
 /**
@@ -79,12 +88,12 @@ export class LayerTasks {
   }
 
   /**
-   * Queues a task, waiting first while the queue is full. `ctx` names the
-   * task's layer in errors (default: the queue's); `mayInline: false` keeps
-   * it off this thread even within the inline budget.
+   * Queues a task, waiting first while the queue is full. `operation` names
+   * it in errors; see SubmitOptions for the rest.
    */
-  async submit(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx, mayInline = true): Promise<void> {
+  async submit(task: Task, operation: string, options: SubmitOptions = {}): Promise<void> {
     if (this.stopped) return;
+    const { onResult, ctx = this.#ctx, mayInline = true } = options;
     const size = task.op === 'link' ? task.rels.length / 2 : task.op === 'range' ? 1 : task.count;
     const inline = this.#inline;
     if (mayInline && inline.entries >= size && inline.ms < INLINE_MS) {
@@ -116,8 +125,8 @@ export class LayerTasks {
    * to the pool (a 50 MB copy on this thread would stall the walk). The
    * barrier waits for it like for any other.
    */
-  submitSoon(task: Task, operation: string, onResult?: (r: CopyResult) => void, ctx: LayerContext = this.#ctx): void {
-    const submitted = this.submit(task, operation, onResult, ctx, false).catch((error) => this.fail(error));
+  submitSoon(task: Task, operation: string, options: Omit<SubmitOptions, 'mayInline'> = {}): void {
+    const submitted = this.submit(task, operation, { ...options, mayInline: false }).catch((error) => this.fail(error));
     this.#submitting.add(submitted);
     submitted.finally(() => this.#submitting.delete(submitted));
   }
@@ -133,13 +142,13 @@ export class LayerTasks {
     if (this.#signal?.aborted) throw abortError(this.#signal.reason);
   }
 
-  async #run(task: Task, operation: string, ctx: LayerContext, onResult?: (r: CopyResult) => void): Promise<void> {
+  async #run(task: Task, operation: string, ctx: LayerContext, onResult?: (r: TaskResult) => void): Promise<void> {
     if (this.stopped) return;
-    let result: CopyResult;
+    let result: TaskResult;
     try {
       result = await this.#pool.run(task);
     } catch (error) {
-      throw new LayercopyError(`layer ${ctx.layerIndex + 1} (${ctx.layer}): ${operation}: worker failed: ${(error as Error).message}`, {
+      throw new LayercopyError(`${layerLabel(ctx)}: ${operation}: worker failed: ${(error as Error).message}`, {
         code: 'ERR_WORKER',
         layer: ctx.layer,
         layerIndex: ctx.layerIndex,
@@ -149,7 +158,7 @@ export class LayerTasks {
     this.#settle(result, operation, ctx, onResult);
   }
 
-  #settle(result: CopyResult, operation: string, ctx: LayerContext, onResult?: (r: CopyResult) => void): void {
+  #settle(result: TaskResult, operation: string, ctx: LayerContext, onResult?: (r: TaskResult) => void): void {
     onResult?.(result);
     if (result.failure) throw fromFailure(result.failure, ctx, operation);
   }

@@ -1,5 +1,5 @@
 import { packRels } from '../core/paths.js';
-import { deferredPhase } from './deferred.js';
+import { type Deferred, deferredPhase } from './deferred.js';
 import type { DirTable } from './dir-table.js';
 import type { LayerTasks } from './dispatch.js';
 import type { Provisioning } from './provisioning.js';
@@ -11,14 +11,7 @@ import type { Provisioning } from './provisioning.js';
  * directories, so their times are the layer's (the Mesos backend's marker
  * deletions bumped them). Directories are counted for that layer.
  */
-export async function finishWalk(
-  p: Provisioning,
-  tasks: LayerTasks,
-  copyStart: number,
-  deferred: Map<string, string[]>,
-  dirs: DirTable,
-  layerOf: (i: number) => number,
-): Promise<void> {
+export async function finishWalk(p: Provisioning, tasks: LayerTasks, copyStart: number, deferred: Deferred, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
   await tasks.barrier();
   p.timings.copyMs += performance.now() - copyStart;
   const start = performance.now();
@@ -61,8 +54,7 @@ async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable,
         idmap: p.opts.idMap,
       },
       'set directory metadata',
-      undefined,
-      p.contexts[layer],
+      { ctx: p.contexts[layer] },
     );
   };
   for (let i = 0; i < dirs.size && !tasks.stopped; i++) {

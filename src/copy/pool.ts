@@ -22,7 +22,8 @@ export type Task =
 /** What crosses to a worker: a task, and the flag the worker sets as it starts it (Pool.run). */
 export type Posted = Task & { started?: Int32Array };
 
-export type TaskResult = CopyResult;
+/** A task's result: a copy's also carries what it handed back (links, large); other tasks leave them out. */
+export type TaskResult = Omit<CopyResult, 'links' | 'large'> & Partial<Pick<CopyResult, 'links' | 'large'>>;
 
 const WORKER = distFile('workers/copy.cjs').href;
 

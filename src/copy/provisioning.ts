@@ -90,17 +90,21 @@ export class Provisioning {
     this.count(this.contexts.length - 1, 0, 0);
   }
 
-  /** A copy task of `layer`: rels packed (packRels), relative to base. */
-  copyTask(layer: number, base: string, rels: string, count: number, types: string, defer: boolean): Extract<Task, { op: 'copy' }> {
+  /**
+   * A copy task of `layer`: rels packed (packRels), relative to base ('' by
+   * default); defer: hardlink names and big files come back uncopied
+   * (links, large) instead of being copied one by one.
+   */
+  copyTask(layer: number, batch: { base?: string; rels: string; count: number; types: string; defer: boolean }): Extract<Task, { op: 'copy' }> {
     return {
       op: 'copy',
       src: this.layerFds[layer],
       dst: this.staging.fd,
-      base,
-      rels,
-      count,
-      types,
-      defer,
+      base: batch.base ?? '',
+      rels: batch.rels,
+      count: batch.count,
+      types: batch.types,
+      defer: batch.defer,
       cancel: this.cancel,
       idmap: this.opts.idMap,
     };

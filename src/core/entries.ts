@@ -1,7 +1,12 @@
 // The shapes of a native directory listing, shared by the planners and the batches.
 
-/** Entry type letters shared with the native step: f d l c b p s, '?' unknown. */
-export type EntryType = 'f' | 'd' | 'l' | 'c' | 'b' | 'p' | 's';
+/**
+ * Entry type letters shared with the native step (its constants.entryTypes,
+ * checked equal by a test): regular file, directory, symlink, char and block
+ * device, FIFO, socket; listings say '?' for anything else.
+ */
+export const ENTRY_TYPES = ['f', 'd', 'l', 'c', 'b', 'p', 's'] as const;
+export type EntryType = (typeof ENTRY_TYPES)[number];
 
 export interface Listing {
   names: string[];

@@ -144,7 +144,7 @@ export interface LayerContext {
   rootfs: string;
 }
 
-function layerLabel(ctx: LayerContext): string {
+export function layerLabel(ctx: LayerContext): string {
   return `layer ${ctx.layerIndex + 1} (${ctx.layer === ctx.dir ? ctx.layer : `${ctx.layer} -> ${ctx.dir}`})`;
 }
 

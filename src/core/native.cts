@@ -22,16 +22,43 @@ export interface NativeFailure {
   rel?: string;
 }
 
+/**
+ * A name of a hardlink group, handed back uncopied: after the barrier one
+ * name per inode is copied and the others are linked to it. dev and ino
+ * identify the inode (BigInt: inode numbers may pass 2^53).
+ */
+export interface DeferredLink {
+  rel: string;
+  /** The entry's type letter (constants.entryTypes): links join files, symlinks, FIFOs and devices alike. */
+  type: string;
+  dev: bigint;
+  ino: bigint;
+}
+
+/** A big file handed back uncopied (constants.largeFile or more): a task of its own, or copied in ranges. */
+export interface DeferredLarge {
+  rel: string;
+  size: number;
+}
+
 export interface CopyResult {
   done: number;
   bytes: number;
-  /**
-   * Flat pairs: rel, key of the entries not copied: "T:dev:ino" for names of
-   * hardlink groups (T the type letter), "large:SIZE" for big files in a
-   * batch of several.
-   */
-  deferred: string[];
+  links: DeferredLink[];
+  large: DeferredLarge[];
   failure?: NativeFailure;
+}
+
+/** What both sides must agree on, defined once in the native helper (native/copy.h, native/list.h). */
+export interface NativeConstants {
+  /** A file this big or more, in a batch of several, is handed back to be copied as a task of its own. */
+  largeFile: number;
+  /** A file this big or more is copied in ranges by several workers. */
+  rangeFile: number;
+  /** Names starting with it are whiteout markers (or AUFS metadata). */
+  whiteoutPrefix: string;
+  /** The entry type letters, in the order of src/core/entries.ts ENTRY_TYPES. */
+  entryTypes: string;
 }
 
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
@@ -45,12 +72,14 @@ export interface NativeIdMap {
 }
 
 export interface Native {
+  constants: NativeConstants;
   /**
    * rels are relative to `base` ('' for the roots themselves) beneath both
-   * roots, as an array or packed (src/paths.ts packRels). types: one char
+   * roots, as an array or packed (src/core/paths.ts packRels). types: one char
    * per rel: f regular, l symlink, c/b devices, p fifo, s socket;
    * upper-case unlinks a non-directory already at rel first. A failure's
-   * rel is relative to base.
+   * rel is relative to base. defer: names of hardlink groups and big files
+   * come back uncopied in links and large (rels relative to base).
    */
   copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
   dirMeta(src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };

@@ -1,4 +1,5 @@
 import { Batcher } from '../copy/batcher.js';
+import { Deferred } from '../copy/deferred.js';
 import { DirTable } from '../copy/dir-table.js';
 import { LayerTasks } from '../copy/dispatch.js';
 import { finishWalk } from '../copy/finish.js';
@@ -29,7 +30,7 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   const summary = p.perLayer[layer];
   const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline);
   const dirs = new DirTable();
-  const deferred = new Map<string, string[]>();
+  const deferred = new Deferred();
   const batch = new Batcher(p, tasks, dirs, layer, deferred);
   const staging = p.staging.fd;
 

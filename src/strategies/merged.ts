@@ -1,4 +1,5 @@
 import { Batcher } from '../copy/batcher.js';
+import { Deferred } from '../copy/deferred.js';
 import { DirTable } from '../copy/dir-table.js';
 import { LayerTasks } from '../copy/dispatch.js';
 import { finishWalk } from '../copy/finish.js';
@@ -21,7 +22,7 @@ export async function applyMerged(p: Provisioning): Promise<void> {
   const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal, p.inline);
   const dirs = new DirTable();
   const winner: number[] = [];
-  const deferred = new Map<string, string[]>();
+  const deferred = new Deferred();
   const batches = p.layerFds.map((_, layer) => new Batcher(p, tasks, dirs, layer, deferred));
   const staging = p.staging.fd;
 

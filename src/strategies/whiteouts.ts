@@ -1,10 +1,13 @@
 import type { Listing } from '../core/entries.js';
 import { type LayerContext, layerError } from '../core/errors.js';
+import { native } from '../core/native.cjs';
 import { joinRel } from '../core/paths.js';
 
-export const WH = '.wh.';
-export const WH_META = '.wh..wh.';
-export const OPAQUE = '.wh..wh..opq';
+/** The whiteout prefix, as the native listing knows it (constants.whiteoutPrefix): `.wh.`. */
+export const WH = native.constants.whiteoutPrefix;
+/** AUFS metadata (`.wh..wh.plnk`, …) and the opaque marker start with it. */
+export const WH_META = `${WH}${WH}`;
+export const OPAQUE = `${WH_META}.opq`;
 
 /** The name a whiteout marker hides, or null for entries that are not markers (and for AUFS metadata, which is skipped). */
 export function whiteoutTarget(name: string): string | null {

@@ -23,7 +23,7 @@ describe('LayerTasks', () => {
     const { layer, dst, ctx } = setup();
     const done: number[] = [];
     const tasks = new LayerTasks(pool, ctx, undefined);
-    for (const rel of ['a', 'b', 'c']) await tasks.submit(copy(layer, dst, rel), 'copy', (r) => done.push(r.done));
+    for (const rel of ['a', 'b', 'c']) await tasks.submit(copy(layer, dst, rel), 'copy', { onResult: (r) => done.push(r.done) });
     await tasks.barrier();
     expect(done).toEqual([1, 1, 1]);
     expect(['a', 'b', 'c'].every((n) => exists(path.join(dst, n)))).toBe(true);
@@ -37,7 +37,7 @@ describe('LayerTasks', () => {
       // start the pool although the inline budget is not spent.
       const tasks = new LayerTasks(own, ctx, undefined, { entries: INLINE_ENTRIES, ms: 0 });
       const done: string[] = [];
-      await tasks.submit(copy(layer, dst, 'a'), 'copy', () => tasks.submitSoon(copy(layer, dst, 'b'), 'copy', () => done.push('b')));
+      await tasks.submit(copy(layer, dst, 'a'), 'copy', { onResult: () => tasks.submitSoon(copy(layer, dst, 'b'), 'copy', { onResult: () => done.push('b') }) });
       await tasks.barrier();
       expect(done).toEqual(['b']);
       expect(exists(path.join(dst, 'b'))).toBe(true);
@@ -89,12 +89,12 @@ describe('LayerTasks', () => {
       });
       const copied: number[] = [];
       // Inline: the result is in before submit returns, with no thread started.
-      await tasks.submit(batch(names.slice(0, POOL_START_ENTRIES - 1)), 'copy', (r) => copied.push(r.done));
+      await tasks.submit(batch(names.slice(0, POOL_START_ENTRIES - 1)), 'copy', { onResult: (r) => copied.push(r.done) });
       expect(copied).toEqual([POOL_START_ENTRIES - 1]);
       expect(own.started).toBe(false);
-      await tasks.submit(batch(names.slice(POOL_START_ENTRIES - 1, POOL_START_ENTRIES + 1)), 'copy', (r) => copied.push(r.done));
+      await tasks.submit(batch(names.slice(POOL_START_ENTRIES - 1, POOL_START_ENTRIES + 1)), 'copy', { onResult: (r) => copied.push(r.done) });
       expect(own.started).toBe(true);
-      await tasks.submit(batch(names.slice(POOL_START_ENTRIES + 1)), 'copy', (r) => copied.push(r.done));
+      await tasks.submit(batch(names.slice(POOL_START_ENTRIES + 1)), 'copy', { onResult: (r) => copied.push(r.done) });
       expect(copied).toEqual([POOL_START_ENTRIES - 1, 2, 1]);
       expect(budget.entries).toBe(INLINE_ENTRIES - names.length);
       await tasks.barrier();
