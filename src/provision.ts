@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
 import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './copy/provisioning.js';
-import { abortError, asLayercopyError, errnoCode, LayercopyError } from './core/errors.js';
+import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
@@ -45,16 +45,8 @@ function openLayers(inputs: ResolvedInputs): number[] {
       try {
         fds.push(fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
       } catch (error) {
-        const e = error as NodeJS.ErrnoException;
-        throw new LayercopyError(`layer ${i + 1} (${layerName(inputs.given[i], dir)}): cannot open: ${e.code}${e.code === 'ELOOP' ? ' (it became a symbolic link)' : ''}`, {
-          code: errnoCode(e.code),
-          layer: inputs.given[i],
-          layerIndex: i,
-          path: dir,
-          syscall: 'open',
-          errno: e.errno,
-          cause: error,
-        });
+        const why = (name: string) => `layer ${i + 1} (${layerName(inputs.given[i], dir)}): cannot open: ${name}${name === 'ELOOP' ? ' (it became a symbolic link)' : ''}`;
+        throw errnoError(fromNodeError(error, 'open', dir), why, { layer: inputs.given[i], layerIndex: i, cause: error });
       }
     }
     return fds;

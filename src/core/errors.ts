@@ -161,6 +161,45 @@ export function errnoCode(name: string | undefined): LayercopyCode {
   return (SYSTEM_ERROR_CODES as readonly string[]).includes(name ?? '') ? (name as SystemErrorCode) : 'ERR_SYSTEM';
 }
 
+/** A failed system call: errno positive (as the kernel returns it), the call, the path it named. */
+export interface SystemFailure {
+  errno: number;
+  syscall: string;
+  path?: string;
+}
+
+/** A failed call of Node's fs as a SystemFailure (Node's errno is negative). */
+export function fromNodeError(error: unknown, syscall: string, path?: string): SystemFailure {
+  const e = error as NodeJS.ErrnoException;
+  return { errno: e.errno === undefined ? 0 : Math.abs(e.errno), syscall: e.syscall ?? syscall, path: path ?? e.path };
+}
+
+/**
+ * The one errno -> LayercopyError translation. `message` gets the errno's
+ * name and description ("ENOSPC", "no space left on device") and writes the
+ * line; the error gets code (the name, or ERR_SYSTEM), errno (negative, as
+ * Node's own errors), syscall, path, the layer fields given, and as cause
+ * the original error, or a Node-style error made from the failure.
+ */
+export function errnoError(
+  f: SystemFailure,
+  message: (name: string, description: string) => string,
+  fields: { layer?: string; layerIndex?: number; cause?: unknown } = {},
+): LayercopyError {
+  const [name, description] = systemError(f.errno);
+  const cause =
+    fields.cause ?? Object.assign(new Error(`${f.syscall} ${f.path ?? ''}: ${name} (${description})`), { code: name, errno: -f.errno, syscall: f.syscall, path: f.path });
+  return new LayercopyError(message(name, description), {
+    code: errnoCode(name),
+    layer: fields.layer,
+    layerIndex: fields.layerIndex,
+    path: f.path,
+    syscall: f.syscall,
+    errno: -f.errno,
+    cause,
+  });
+}
+
 /** Any error as a LayercopyError: raw fs errors from the JS side are wrapped, keeping the original as cause. */
 export function asLayercopyError(error: unknown, what: string): LayercopyError {
   if (error instanceof LayercopyError) return error;
@@ -197,22 +236,14 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
       syscall: f.syscall,
     });
   }
-  const [name, description] = systemError(f.errno);
-  const cause = Object.assign(new Error(`${f.syscall} ${where}: ${name} (${description})`), {
-    code: name,
-    errno: -f.errno,
-    syscall: f.syscall,
-    path: where,
-  });
-  return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})`, {
-    code: errnoCode(name),
-    layer: ctx.layer,
-    layerIndex: ctx.layerIndex,
-    path: where,
-    syscall: f.syscall,
-    errno: -f.errno,
-    cause,
-  });
+  return errnoError(
+    { errno: f.errno, syscall: f.syscall, path: where },
+    (name, description) => `${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})`,
+    {
+      layer: ctx.layer,
+      layerIndex: ctx.layerIndex,
+    },
+  );
 }
 
 export function layerError(ctx: LayerContext, rel: string, code: LayercopyCode, what: string): LayercopyError {

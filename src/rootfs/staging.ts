@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { errnoCode, LayercopyError, systemError } from '../core/errors.js';
+import { errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { removeInWorker } from './remove.js';
@@ -35,14 +35,7 @@ export function openParent(rootfs: string, resolved?: string): number {
     const flags = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
     return resolved === undefined ? fs.openSync(path.dirname(rootfs), flags) : fs.openSync(resolved, flags | fs.constants.O_NOFOLLOW);
   } catch (error) {
-    const e = error as NodeJS.ErrnoException;
-    throw new LayercopyError(`rootfs ${rootfs}: cannot open its parent directory: ${e.code}`, {
-      code: errnoCode(e.code),
-      path: path.dirname(rootfs),
-      syscall: 'open',
-      errno: e.errno,
-      cause: error,
-    });
+    throw errnoError(fromNodeError(error, 'open', resolved ?? path.dirname(rootfs)), (name) => `rootfs ${rootfs}: cannot open its parent directory: ${name}`, { cause: error });
   }
 }
 
@@ -63,13 +56,10 @@ export function createStaging(parentFd: number, rootfs: string): Staging {
   const made = native.makeDir(parentFd, name);
   if (made) {
     // Name what the user typed, as cp does ("cannot create directory 'out/nb': Permission denied"), not the staging name.
-    const [code, description] = systemError(made.errno);
-    throw new LayercopyError(`cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${code})`, {
-      code: errnoCode(code),
-      path: rootfs,
-      syscall: 'mkdir',
-      errno: -made.errno,
-    });
+    throw errnoError(
+      { errno: made.errno, syscall: 'mkdir', path: rootfs },
+      (name, description) => `cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${name})`,
+    );
   }
   const opened = native.openDir(parentFd, name);
   if (!('fd' in opened)) throw nativeError(opened, rootfs, 'cannot open the staging directory');
@@ -123,30 +113,20 @@ export function nativeError(f: NativeFailure, rootfs: string, what: string, pare
     );
   }
   if (f.code === 'ECANCELED') return new LayercopyError(`${what}: interrupted`, { code: 'ABORT_ERR', path: where });
-  const [name, description] = systemError(f.errno);
-  return new LayercopyError(`${what}: ${f.syscall} ${where} failed: ${name} (${description})`, {
-    code: errnoCode(name),
-    path: where,
-    syscall: f.syscall,
-    errno: -f.errno,
-  });
+  return errnoError({ errno: f.errno, syscall: f.syscall, path: where }, (name, description) => `${what}: ${f.syscall} ${where} failed: ${name} (${description})`);
 }
 
 /** Renames staging to ROOTFS, refusing to replace anything that appeared there meanwhile. */
 export function commit(staging: Staging, rootfs: string): void {
   const errno = native.renameNoReplace(staging.parentFd, staging.name, bytes(path.basename(rootfs)));
   if (errno === 0) return;
-  const [name, description] = systemError(errno);
-  if (name === 'EEXIST' || name === 'ENOTEMPTY') {
+  const error = errnoError({ errno, syscall: 'rename', path: rootfs }, (name, description) => `commit ${rootfs}: rename failed: ${name} (${description})`);
+  if (error.code === 'EEXIST' || error.code === 'ENOTEMPTY') {
     throw new LayercopyError(`Rootfs is already provisioned: ${rootfs} appeared while provisioning`, {
       code: 'ERR_ALREADY_PROVISIONED',
       path: rootfs,
+      cause: error,
     });
   }
-  throw new LayercopyError(`commit ${rootfs}: rename failed: ${name} (${description})`, {
-    code: errnoCode(name),
-    path: rootfs,
-    syscall: 'rename',
-    errno: -errno,
-  });
+  throw error;
 }

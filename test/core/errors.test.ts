@@ -1,5 +1,6 @@
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromFailure, LayercopyError } from '../../src/core/errors.js';
+import { errnoError, fromFailure, fromNodeError, LayercopyError } from '../../src/core/errors.js';
 
 const ctx = { layer: '/l/2', dir: '/l/2', layerIndex: 1, rootfs: '/srv/rootfs' };
 
@@ -27,5 +28,26 @@ describe('fromFailure', () => {
   it('shows non-UTF-8 names readably', () => {
     const error = fromFailure({ errno: 2, syscall: 'open', side: 'layer', rel: Buffer.from([0x61, 0xff]).toString('latin1') }, ctx, 'copy');
     expect(error.path).toBe('/l/2/a\uFFFD');
+  });
+});
+
+describe('errnoError: the one errno translation', () => {
+  it('names the errno and keeps code, negative errno, syscall, path, layer fields and a Node-style cause', () => {
+    const error = errnoError({ errno: 28, syscall: 'write', path: '/r/f' }, (name, description) => `copy /r/f: ${name} (${description})`, { layer: '/l', layerIndex: 0 });
+    expect(error).toMatchObject({ message: 'copy /r/f: ENOSPC (no space left on device)', code: 'ENOSPC', errno: -28, syscall: 'write', path: '/r/f', layer: '/l', layerIndex: 0 });
+    expect(error.cause).toMatchObject({ code: 'ENOSPC', errno: -28, syscall: 'write', path: '/r/f' });
+  });
+
+  it('an errno without a name gets ERR_SYSTEM; a Node fs error keeps itself as cause', () => {
+    expect(errnoError({ errno: 4095, syscall: 'x' }, (name) => name).code).toBe('ERR_SYSTEM');
+    let thrown: unknown;
+    try {
+      fs.openSync('/nonexistent-layercopy/x', 'r');
+    } catch (e) {
+      thrown = e;
+    }
+    const error = errnoError(fromNodeError(thrown, 'open'), (name) => `cannot open: ${name}`, { cause: thrown });
+    expect(error).toMatchObject({ code: 'ENOENT', errno: -2, syscall: 'open', path: '/nonexistent-layercopy/x' });
+    expect(error.cause).toBe(thrown);
   });
 });
