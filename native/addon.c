@@ -5,7 +5,8 @@
 // Node has no API for xattrs, mknod, nanosecond utimensat, SEEK_DATA/HOLE,
 // renameat2 or openat2, and calling fs functions one by one from JS costs a
 // boundary crossing and a stat per step; doing a whole batch here keeps each
-// regular file to ~10 syscalls (cp -a makes ~15, see docs/benchmarks.md).
+// regular file to fewer syscalls than cp -a makes (docs/benchmarks.md,
+// "Syscalls").
 //
 // Roots are passed as open directory fds (numbers; the main thread opens
 // each layer and the staging directory once, and workers share the fd
@@ -87,7 +88,7 @@ static napi_value b_done(builder *b) { return b->ok ? b->obj : NULL; }
 static int push(napi_env env, napi_value arr, uint32_t *n, napi_value v) { return v && NAPI_OK(napi_set_element(env, arr, (*n)++, v)); }
 
 // { errno, code?, syscall, side, rel? }: the one shape every failure takes
-// across the thread boundary (src/native.cts, NativeFailure).
+// across the thread boundary (src/core/native.cts, NativeFailure).
 static napi_value failure_value(napi_env env, const failure *f) {
   builder b = b_new(env);
   b_num(&b, "errno", f->err);
@@ -440,7 +441,7 @@ static napi_value link_entries(napi_env env, napi_callback_info info) {
 }
 
 // A listing as NUL-terminated names in two packed strings, directories
-// apart, for a directory only one layer contributes to (src/merge.ts): the
+// apart, for a directory only one layer contributes to (src/strategies/merged-plan.ts): the
 // planner hands `files` to a copy batch and never makes a JS string per
 // name. NULL (nothing set) when a name is a marker or of an unknown type:
 // those take the general path.

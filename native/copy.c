@@ -13,7 +13,8 @@
 
 #define COPY_BUF (1024 * 1024)
 // copy_file_range is asked for at most this much per call, so an abort is
-// noticed within ~30 ms (tmpfs) even inside a multi-gigabyte file.
+// noticed soon even inside a multi-gigabyte file (docs/benchmarks.md,
+// "Figures behind the code: Big files").
 #define COPY_CHUNK ((size_t)64 * 1024 * 1024)
 
 // parent_of, with a failure reported as openat2 of rel on `side` (0 the
@@ -214,7 +215,7 @@ static int type_matches(char type, mode_t m) {
 // A regular file's metadata once its data is in: owner, mode, xattrs, times.
 // Most files of an image are root's, 0644 or 0755: created with that mode,
 // the new file already has the right owner and mode, so the chown and chmod
-// (two of the ~10 syscalls a file costs) are skipped — unless the directory
+// are skipped (two of the few syscalls a file costs) — unless the directory
 // has a default ACL, which replaces the umask at creation, or force_mode
 // (a file created 0600 for a ranged copy).
 static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int force_mode, failure *f, const char *rel) {
@@ -385,7 +386,8 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
 // The layered strategy's replacement of a lower non-directory: unlinked, not
 // written into, so its other hardlinked names keep their content (as
 // overlayfs shows the layers). Done here, by the worker, just before the
-// copy: on the main thread 4,500 such removals cost ~100 ms of planning.
+// copy: on the main thread they were a large share of planning
+// (docs/benchmarks.md, "Figures behind the code: Main-thread removals").
 static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
   const char *name;
   int ddir = parent_or_fail(&c->dst, rel, &name, SIDE_ROOTFS, f);

@@ -41,9 +41,10 @@ typedef struct {
 
 // Files this large are handed back from a batch of several (so that each
 // gets a task of its own and several big files copy on several workers at
-// once: 8 MiB copies in ~3 ms on tmpfs, the extra open/fstat/close is noise
-// next to that), and from any batch at RANGE_FILE and more (copied in
-// ranges by several workers; src/apply.ts RANGE_MIN is the same figure).
+// once), and from any batch at RANGE_FILE and more (copied in ranges by
+// several workers). Exported to JS as constants.largeFile/rangeFile; the
+// figures behind them: docs/benchmarks.md, "Figures behind the code: Big
+// files".
 #define LARGE_FILE ((uint64_t)8 * 1024 * 1024)
 #define RANGE_FILE ((uint64_t)64 * 1024 * 1024)
 

@@ -1,8 +1,8 @@
 // Bundles tsc's output for the entry points (the CLI, the library, the bench
 // and its child) into dist/src/{cli,index,bench,bench-child}.js, with shared
 // chunks beside them. Node 20 loads ES modules one at a time (resolve, read,
-// compile, link), and the ~20 of a provision cost ~6 ms of every CLI run
-// (docs/benchmarks.md, "Startup"). Every output lies in dist/src, so the
+// compile, link), a cost every CLI run pays (docs/benchmarks.md, "Figures
+// behind the code: Startup"). Every output lies in dist/src, so the
 // CommonJS files left as tsc wrote them (core/native.cjs, the workers) are
 // imported as ./core/native.cjs from all of them; paths made from
 // import.meta.url go through packageRoot() (src/core/compiled.ts). piscina,

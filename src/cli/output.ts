@@ -22,7 +22,7 @@ export function escapeForTerminal(text: string): string {
 }
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-// Not toLocaleString: its first call loads ICU data, 15 ms of a 100 ms provision.
+// Not toLocaleString: its first call loads ICU data (docs/benchmarks.md, "Figures behind the code: Startup").
 const n = (v: number) => String(v).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 const s = (ms: number) => (ms / 1000).toFixed(2);
 

@@ -10,11 +10,9 @@ import type { Provisioning } from './provisioning.js';
  * Batches grow only on big images: past this many entries batched by the
  * provision, while the workers are behind (the queue was full), each batch
  * doubles up to BATCH_GROWTH times the base size, and halves back when the
- * queue had room. 100k small files, tmpfs, 9 alternating runs: 1.237
- * against 1.175 s (0.52x -> 0.50x `cp -a`); growing from the first batch
- * gave 0.52x -> 0.47x and 0.50x -> 0.48x there but cost 2–4% on Debian
- * minbase and the overlapping image, whose 256-entry batches keep the end
- * of the walk balanced: images under the threshold keep them.
+ * queue had room. Growing from the first batch cost mid-size images, whose
+ * 256-entry batches keep the end of the walk balanced: images under the
+ * threshold keep them (docs/benchmarks.md, "Figures behind the code: Batch growth").
  */
 export const GROW_AFTER_ENTRIES = 16_384;
 export const BATCH_GROWTH = 4;

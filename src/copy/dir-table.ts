@@ -1,7 +1,8 @@
 /**
  * The directories of one layer, as parent index + name: a full path per
- * directory held for the metadata pass cost 570 MB for 100,000 directories
- * under a 4 KB path. Paths are rebuilt when a batch needs them.
+ * directory, held for the metadata pass, made memory grow with path length
+ * times directories (docs/benchmarks.md, "Figures behind the code: Directory table").
+ * Paths are rebuilt when a batch needs them.
  */
 export class DirTable {
   readonly parent: number[] = [];

@@ -6,22 +6,17 @@ import { type Pool, TASKS_PER_WORKER, type Task, type TaskResult } from './pool.
 /**
  * A provision runs its first tasks on the main thread, up to INLINE_MS of
  * them or INLINE_ENTRIES entries, and starts the pool only when it needs one
- * (POOL_START_ENTRIES): loading piscina and booting the workers costs
- * ~50 ms, more than a small provision takes in all, or one that reflinks a
- * 2 GB file on XFS (~1 ms). Measured on tmpfs: ~25 µs an entry inline, so
- * 1,024 entries cost ~25 ms.
+ * (POOL_START_ENTRIES): loading piscina and booting the workers costs more
+ * than a small provision takes in all (docs/benchmarks.md, "Figures behind the code: Inline
+ * budget and pool start").
  */
 export const INLINE_ENTRIES = 1024;
 export const INLINE_MS = 20;
 /**
  * The pool starts once this many entries ran inline, and the rest of the
- * budget still runs inline: the threads boot (~30 ms CPU each) on the other
- * cores while this thread copies, instead of after it. Measured on the
- * overlapping Debian image (tmpfs, 2 cores, whole CLI, alternating runs):
- * starting at 256 entries gave 0.30 s against 0.32 s for starting after the
- * whole budget; at 512, 0.33 s against 0.35 s in a noisier set. Not lower:
- * a 620-entry layer then pays ~20 ms (0.13 s against 0.11 s) for threads it
- * hardly uses.
+ * budget still runs inline: the threads boot on the other cores while this
+ * thread copies, instead of after it. Not lower: a layer of a few hundred
+ * entries then pays for threads it hardly uses (same section).
  */
 export const POOL_START_ENTRIES = 512;
 
@@ -72,7 +67,7 @@ export class LayerTasks {
     this.#signal = signal;
     this.#inline = inline;
     // Two tasks per worker handed to each worker (one running, one ready in
-    // its port: src/pool.ts), as many again queued in the pool: every worker
+    // its port: src/copy/pool.ts), as many again queued in the pool: every worker
     // stays busy while the main thread plans, and a huge layer never piles up
     // in memory (100k small files: 1.00–1.04 s against 1.06–1.18 s with one
     // task per worker and two per worker in flight).

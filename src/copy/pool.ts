@@ -32,9 +32,10 @@ export const TASKS_PER_WORKER = 2;
 
 /**
  * A fixed-size Piscina pool running the copy step; shared by every provision
- * of a CopyBackend. It starts on first use: importing piscina and booting a
- * worker costs ~70 ms, more than a small provision takes in all, so small
- * provisions run their tasks inline (runInline) and never start it.
+ * of a CopyBackend. It starts on first use: importing piscina and booting the
+ * workers costs more than a small provision takes in all, so small
+ * provisions run their tasks inline (runInline) and never start it
+ * (docs/benchmarks.md, "Figures behind the code: Inline budget and pool start").
  */
 export class Pool {
   readonly concurrency: number;
@@ -60,8 +61,8 @@ export class Pool {
 
   /**
    * Starts the worker threads; idempotent. Synchronous (piscina loads with
-   * require(), ~11 ms) so the threads boot in the background while this
-   * thread goes on planning and copying inline.
+   * require()) so the threads boot in the background while this thread goes
+   * on planning and copying inline.
    */
   start(): Piscina<Posted, TaskResult> {
     if (!this.#piscina) {
@@ -76,12 +77,11 @@ export class Pool {
         atomics: 'sync',
         // A second task waits in each worker's port while it runs one: the
         // worker starts it the moment the first ends, without waiting for
-        // this thread to read the result and send more (with three threads
-        // on two cores that wait left each worker idle ~11% of a 100k-file
-        // provision; src/dispatch.ts sizes its queue by it).
+        // this thread to read the result and send more (docs/benchmarks.md, "Figures behind the code:
+        // Two tasks per worker"; src/copy/dispatch.ts sizes its queue by it).
         concurrentTasksPerWorker: TASKS_PER_WORKER,
-        // Threads are reused across layers and provisions; starting one costs
-        // ~30 ms, so never let them time out while the pool is open.
+        // Threads are reused across layers and provisions; starting one is
+        // costly, so never let them time out while the pool is open.
         idleTimeout: 2 ** 31 - 1,
         // Tasks wait here until a worker is free; provisions bound their own
         // in-flight count, so this queue stays small.

@@ -40,7 +40,7 @@ export class Provisioning {
   readonly cancel: CancelFlag;
   readonly perLayer: LayerSummary[];
   readonly timings: Timings = { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 };
-  /** Entries still allowed to run on the main thread before the pool starts (src/dispatch.ts). */
+  /** Entries still allowed to run on the main thread before the pool starts (src/copy/dispatch.ts). */
   readonly inline: InlineBudget;
   #entries = 0;
   #bytes = 0;

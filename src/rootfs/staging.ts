@@ -12,12 +12,13 @@ import { removeInWorker } from './remove.js';
 // next provision of the same ROOTFS, or destroy(ROOTFS), removes it.
 const STAGING_RE = /^\.(.+)\.layercopy-(\d+)-[0-9a-f]{8}$/s;
 
-/** Names are carried as latin1-mapped bytes (src/paths.ts). */
+/** Names are carried as latin1-mapped bytes (src/core/paths.ts). */
 const bytes = (s: string) => Buffer.from(s).toString('latin1');
 
 export function stagingName(rootfs: string): string {
   // Uniqueness, not secrecy: the directory is made with mkdirat (an existing
-  // name fails) and is 0700. Loading a crypto module cost 2-3 ms of startup.
+  // name fails) and is 0700. Not crypto: loading it slows startup
+  // (docs/benchmarks.md, "Figures behind the code: Startup").
   const random = Math.floor(Math.random() * 2 ** 32)
     .toString(16)
     .padStart(8, '0');

@@ -13,8 +13,8 @@ export interface SubdirPlan {
 /**
  * What one layer directory does to the rootfs directory at the same path.
  * Lower entries are removed three ways, so that the main thread removes as
- * little as it can (on the overlapping Debian image it spent ~185 ms of a
- * ~700 ms provision removing 5,600 entries itself).
+ * little as it can: removing them all itself was a large share of a
+ * layered provision (docs/benchmarks.md, "Figures behind the code: Main-thread removals").
  */
 export interface DirectoryPlan {
   /**

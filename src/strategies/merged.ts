@@ -11,7 +11,7 @@ import { walkMerged } from './merged-plan.js';
 
 /**
  * Strategy 'merged' (the default): one top-down walk of the final tree
- * (src/merge.ts); every surviving entry is copied once, from the highest
+ * (src/strategies/merged-plan.ts); every surviving entry is copied once, from the highest
  * layer that has it, and nothing is removed. Writes of different layers
  * never touch the same path, so there is no per-layer barrier to keep: one
  * barrier before the hardlinks and big files, one before directory

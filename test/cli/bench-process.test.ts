@@ -1,6 +1,6 @@
 // The bench's Mesos-method baseline (native/baseline/mesos_copy.c, an fts
 // walk in C and cp -aT per layer) must do what the Node reproduction of the
-// method (src/seed.ts, checked against layercopy in seed.test.ts) does.
+// method (test/fixtures/seed.ts, checked against layercopy in provision.seed.test.ts) does.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
