@@ -30,6 +30,9 @@
 #include "napi_util.h"
 #include "paths.h"
 #include "remove.h"
+#include "write.h"
+
+#include <sys/sysmacros.h>
 
 // ---- result objects ------------------------------------------------------
 
@@ -663,6 +666,129 @@ static napi_value boolean(napi_env env, int b) {
   return v;
 }
 
+// ---- writing entries from a tar stream (src/images/) ----------------------
+
+static int get_i64(napi_env env, napi_value v, int64_t *out) { return NAPI_OK(napi_get_value_int64(env, v, out)); }
+
+// A number root, or -1 having thrown.
+static int get_fd(napi_env env, napi_value v) {
+  int32_t fd = -1;
+  return NAPI_OK(napi_get_value_int32(env, v, &fd)) ? fd : -1;
+}
+
+static napi_value null_or_failure(napi_env env, int rc, failure *f) {
+  napi_value result = NULL;
+  if (rc != 0)
+    result = failure_value(env, f);
+  else
+    NAPI_OK(napi_get_null(env, &result));
+  failure_clear(f);
+  return result;
+}
+
+// createFile(root, rel) -> { fd } | failure: a new file beneath root
+// (O_EXCL, 0600); the caller writes its data and closes it.
+static napi_value create_file_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2], result = NULL;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int root = get_fd(env, argv[0]);
+  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  if (!rel) return NULL;
+  failure f = {0};
+  int fd = write_create_file(root, rel, &f);
+  if (fd < 0) {
+    result = failure_value(env, &f);
+  } else {
+    builder b = b_new(env);
+    b_num(&b, "fd", fd);
+    result = b_done(&b);
+  }
+  failure_clear(&f);
+  free(rel);
+  return result;
+}
+
+// makeEntry(root, rel, type, target, major, minor) -> failure | null
+static napi_value make_entry_js(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
+  int root = get_fd(env, argv[0]);
+  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  char *type = rel ? get_bytes(env, argv[2]) : NULL;
+  char *target = type ? get_bytes(env, argv[3]) : NULL;
+  int64_t major = 0, minor = 0;
+  napi_value result = NULL;
+  if (target && get_i64(env, argv[4], &major) && get_i64(env, argv[5], &minor)) {
+    failure f = {0};
+    int rc = write_make_entry(root, rel, type[0], target, (uint64_t)makedev((unsigned)major, (unsigned)minor), &f);
+    result = null_or_failure(env, rc, &f);
+  }
+  free(target);
+  free(type);
+  free(rel);
+  return result;
+}
+
+// setMeta(root, rel, uid, gid, mode, atimeSec, atimeNsec, mtimeSec,
+//   mtimeNsec, xattrs?: [name, Buffer, ...]) -> failure | null
+static napi_value set_meta_js(napi_env env, napi_callback_info info) {
+  napi_value argv[10];
+  if (!get_args(env, info, 10, argv)) return NULL;
+  int root = get_fd(env, argv[0]);
+  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  if (!rel) return NULL;
+  int64_t v[7];
+  for (int i = 0; i < 7; i++) {
+    if (!get_i64(env, argv[2 + i], &v[i])) {
+      free(rel);
+      return NULL;
+    }
+  }
+  write_meta m = {.uid = (uid_t)v[0], .gid = (gid_t)v[1], .mode = (mode_t)v[2], .atime_sec = v[3], .atime_nsec = v[4], .mtime_sec = v[5], .mtime_nsec = v[6]};
+  napi_valuetype t;
+  uint32_t n = 0;
+  int ok = NAPI_OK(napi_typeof(env, argv[9], &t));
+  if (ok && t == napi_object && NAPI_OK(napi_get_array_length(env, argv[9], &n)) && n >= 2) {
+    m.nxattrs = n / 2;
+    m.xattr_names = calloc(m.nxattrs, sizeof *m.xattr_names);
+    m.xattr_values = calloc(m.nxattrs, sizeof *m.xattr_values);
+    m.xattr_sizes = calloc(m.nxattrs, sizeof *m.xattr_sizes);
+    ok = m.xattr_names && m.xattr_values && m.xattr_sizes;
+    if (!ok) napi_throw_error(env, "ENOMEM", "out of memory");
+    for (uint32_t i = 0; ok && i < m.nxattrs; i++) {
+      napi_value name, value;
+      void *data = NULL;
+      ok = NAPI_OK(napi_get_element(env, argv[9], 2 * i, &name)) && (m.xattr_names[i] = get_bytes(env, name)) &&
+           NAPI_OK(napi_get_element(env, argv[9], 2 * i + 1, &value)) && NAPI_OK(napi_get_buffer_info(env, value, &data, &m.xattr_sizes[i]));
+      m.xattr_values[i] = data;
+    }
+  }
+  napi_value result = NULL;
+  if (ok) {
+    failure f = {0};
+    result = null_or_failure(env, write_set_meta(root, rel, &m, &f), &f);
+  }
+  for (uint32_t i = 0; m.xattr_names && i < m.nxattrs; i++) free(m.xattr_names[i]);
+  free(m.xattr_names);
+  free(m.xattr_values);
+  free(m.xattr_sizes);
+  free(rel);
+  return result;
+}
+
+// ensureDirs(root, rel) -> failure | null
+static napi_value ensure_dirs_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int root = get_fd(env, argv[0]);
+  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  if (!rel) return NULL;
+  failure f = {0};
+  napi_value result = null_or_failure(env, write_ensure_dirs(root, rel, &f), &f);
+  free(rel);
+  return result;
+}
+
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
 static napi_value has_openat2(napi_env env, napi_callback_info info) { return boolean(env, lc_have_openat2()); }
 
@@ -688,6 +814,10 @@ NAPI_MODULE_INIT() {
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
+      {"createFile", NULL, create_file_js, NULL, NULL, NULL, napi_default, NULL},
+      {"makeEntry", NULL, make_entry_js, NULL, NULL, NULL, napi_default, NULL},
+      {"setMeta", NULL, set_meta_js, NULL, NULL, NULL, napi_default, NULL},
+      {"ensureDirs", NULL, ensure_dirs_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
   // What both sides must agree on, defined once here (copy.h, list.h).

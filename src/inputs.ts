@@ -1,10 +1,20 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type LayercopyCode, LayercopyError } from './core/errors.js';
+import type { Platform } from './core/options.js';
+import { readHead, sniffCompression, type TarLayer } from './images/layer.js';
+import { hostPlatform, resolveOciLayout } from './images/oci.js';
+import { parseLayerArgument } from './images/reference.js';
 
 export interface ResolvedInputs {
-  /** Each layer's directory, symlinks resolved once here: what is opened (and then held by fd). */
+  /**
+   * Each layer's directory, or its tarball, symlinks resolved once here:
+   * what is opened (directories then held by fd). An image reference
+   * stands for its layers, lowest first.
+   */
   layers: string[];
+  /** For a layer that is a tarball (a file given, or an image's blob): what it is and must hash to; undefined for a directory. */
+  tars: (TarLayer | undefined)[];
   /** Each layer as given (made absolute): what messages and summaries call it. */
   given: string[];
   rootfs: string;
@@ -37,7 +47,7 @@ export function layerName(given: string, dir: string): string {
  * changes nothing. The same layer may appear twice: applying a layer again
  * is well defined.
  */
-export function resolveInputs(layers: readonly string[], rootfs: string): ResolvedInputs {
+export function resolveInputs(layers: readonly string[], rootfs: string, options: { platform?: Platform } = {}): ResolvedInputs {
   if (!Array.isArray(layers)) throw invalid('layers must be an array of directory paths');
   if (layers.length === 0) throw invalid('No filesystem layers provided', {}, 'ERR_NO_LAYERS');
   if (typeof rootfs !== 'string' || rootfs === '') throw invalid('rootfs must be a non-empty path');
@@ -62,11 +72,28 @@ export function resolveInputs(layers: readonly string[], rootfs: string): Resolv
     });
   }
   const rootfsReal = path.join(parentReal, path.basename(resolvedRootfs));
-  const given: string[] = [];
-  const resolvedLayers = layers.map((layer, layerIndex) => {
+  const out: ResolvedInputs = { layers: [], tars: [], given: [], rootfs: resolvedRootfs, parent: parentReal };
+  layers.forEach((layer) => {
+    const layerIndex = out.layers.length;
     const label = `layer ${layerIndex + 1}`;
     if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex });
-    const abs = path.resolve(layer);
+    const arg = parseLayerArgument(layer, layerIndex);
+    if (arg.kind === 'unsupported') {
+      throw invalid(
+        `${label} (${layer}): ${arg.transport}: images are not read yet; copy it to an OCI layout first (skopeo copy ${layer} oci:DIR:TAG)`,
+        { layer, layerIndex },
+        'ERR_UNSUPPORTED_IMAGE',
+      );
+    }
+    if (arg.kind === 'oci') {
+      for (const image of resolveOciLayout(layer, arg, options.platform ?? hostPlatform())) {
+        out.layers.push(image.file);
+        out.tars.push({ file: image.file, label: image.name, digest: image.digest, size: image.size, diffId: image.diffId });
+        out.given.push(image.name);
+      }
+      return;
+    }
+    const abs = path.resolve(arg.path);
     const fields = { layer: abs, layerIndex, path: abs };
     let real: string;
     try {
@@ -77,16 +104,23 @@ export function resolveInputs(layers: readonly string[], rootfs: string): Resolv
       const what = isSymlink(abs) ? `is a symbolic link to ${fs.readlinkSync(abs)}, which ${why}` : why;
       throw invalid(`${label} (${abs}): ${what}`, { ...fields, cause: error });
     }
-    if (!fs.statSync(real).isDirectory()) {
-      // A layer as it comes from a registry is an archive: say what to do with it.
-      const archive = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.xz)$/.test(real) ? `; layers are extracted directories: mkdir DIR && tar -xf ${path.basename(real)} -C DIR` : '';
-      throw invalid(`${label} (${layerName(abs, real)}): is not a directory${archive}`, fields);
+    const st = fs.statSync(real);
+    if (st.isFile()) {
+      // A layer tarball: tar, gzip or zstd, told by its magic bytes.
+      const kind = sniffCompression(readHead(real));
+      if (kind === 'unknown') throw invalid(`${label} (${layerName(abs, real)}): is neither a directory nor a tar layer (tar, gzip or zstd)`, fields);
+      out.layers.push(real);
+      out.tars.push({ file: real, label: layerName(abs, real) });
+      out.given.push(abs);
+      return;
     }
+    if (!st.isDirectory()) throw invalid(`${label} (${layerName(abs, real)}): is not a directory or a tar layer`, fields);
     if (inside(rootfsReal, real)) throw invalid(`rootfs ${resolvedRootfs} lies inside ${label} (${layerName(abs, real)})`, fields);
-    given.push(abs);
-    return real;
+    out.layers.push(real);
+    out.tars.push(undefined);
+    out.given.push(abs);
   });
-  return { layers: resolvedLayers, given, rootfs: resolvedRootfs, parent: parentReal };
+  return out;
 }
 
 function isSymlink(p: string): boolean {

@@ -4,9 +4,10 @@ import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings 
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
+import { extractLayerFile } from './images/layer.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
 import { removeInWorker } from './rootfs/remove.js';
-import { commit, createStaging, openParent, removeStale, type Staging } from './rootfs/staging.js';
+import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
 import { applyLayered } from './strategies/layered.js';
 import { applyMerged } from './strategies/merged.js';
 
@@ -42,6 +43,10 @@ function openLayers(inputs: ResolvedInputs): number[] {
   try {
     for (let i = 0; i < inputs.layers.length; i++) {
       const dir = inputs.layers[i];
+      if (inputs.tars[i]) {
+        fds.push(-1); // a tarball: extracted later (extractTars)
+        continue;
+      }
       try {
         fds.push(fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
       } catch (error) {
@@ -77,7 +82,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       syscall: 'openat2',
     });
   }
-  const inputs = resolveInputs(layers, rootfs);
+  const inputs = resolveInputs(layers, rootfs, { platform: opts.platform });
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
   const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
@@ -85,10 +90,19 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   const layerFds = openLayers(inputs);
   let parentFd = -1;
   let staging: Staging | undefined;
+  let scratch: Staging | undefined;
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);
+    if (inputs.tars.some((t) => t !== undefined)) {
+      // Tarballs are extracted beside the staging directory (a sibling of
+      // the same name pattern: private, on the same filesystem, removed
+      // with it, recognised as stale after a crash), then provisioned like
+      // directory layers.
+      scratch = createStaging(parentFd, inputs.rootfs);
+      await extractTars(inputs, scratch, layerFds, pool.concurrency, opts.signal);
+    }
     const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
     summary.timings.totalMs = performance.now() - started;
     return summary;
@@ -102,10 +116,37 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
     throw error;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
+    if (scratch) {
+      fs.closeSync(scratch.fd);
+      await removeInWorker(parentFd, scratch.name, true).catch(() => null);
+    }
     if (staging) fs.closeSync(staging.fd);
     if (parentFd >= 0) fs.closeSync(parentFd);
-    for (const fd of layerFds) fs.closeSync(fd);
+    for (const fd of layerFds) if (fd >= 0) fs.closeSync(fd);
   }
+}
+
+/**
+ * Extracts each tarball layer into its own directory of `scratch` (up to
+ * `concurrency` at once: gzip inflates on libuv's threads) and fills in its
+ * fd in layerFds. Its root is 0755 unless the tar's "./" entry says more.
+ */
+async function extractTars(inputs: ResolvedInputs, scratch: Staging, layerFds: number[], concurrency: number, signal?: AbortSignal): Promise<void> {
+  const todo = inputs.tars.flatMap((tar, i) => (tar ? [{ tar, i }] : []));
+  const worker = async () => {
+    for (let next = todo.shift(); next; next = todo.shift()) {
+      if (signal?.aborted) throw abortError(signal.reason);
+      const name = String(next.i);
+      const made = native.makeDir(scratch.fd, name);
+      if (made) throw nativeError(made, inputs.rootfs, `extract ${next.tar.label}`);
+      const opened = native.openDir(scratch.fd, name);
+      if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${next.tar.label}`);
+      layerFds[next.i] = opened.fd;
+      fs.fchmodSync(opened.fd, 0o755);
+      await extractLayerFile(next.tar, opened.fd);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
 }
 
 async function build(run: {
@@ -120,7 +161,12 @@ async function build(run: {
   const { inputs, staging, opts } = run;
   const p = new Provisioning({
     pool: run.pool,
-    contexts: inputs.layers.map((dir, layerIndex) => ({ layer: inputs.given[layerIndex], dir, layerIndex, rootfs: inputs.rootfs })),
+    contexts: inputs.layers.map((dir, layerIndex) => ({
+      layer: inputs.given[layerIndex],
+      dir: inputs.tars[layerIndex] ? `${inputs.given[layerIndex]}:` : dir,
+      layerIndex,
+      rootfs: inputs.rootfs,
+    })),
     layerFds: run.layerFds,
     staging,
     opts,

@@ -96,6 +96,11 @@ export type LayercopyCode =
   | 'ERR_UNMAPPED_ID'
   | 'ERR_INVALID_STATE'
   | 'ERR_NATIVE_HELPER'
+  | 'ERR_INVALID_IMAGE'
+  | 'ERR_IMAGE_NOT_FOUND'
+  | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_INVALID_TAR'
+  | 'ERR_UNSUPPORTED_IMAGE'
   | 'ABORT_ERR';
 
 export interface LayercopyErrorFields {

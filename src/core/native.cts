@@ -126,6 +126,25 @@ export interface Native {
   hasOpenat2(): boolean;
   /** Stops every native loop of the process at its next check (the process is exiting). */
   shutdown(): void;
+  /** Writing a tar layer (src/images/extract.ts), beneath root, never following a symlink: a new file (O_EXCL, 0600) whose data the caller writes. */
+  createFile(root: number, rel: string): { fd: number } | NativeFailure;
+  /** A directory (0700), symlink (to target), device (major, minor), FIFO, or hardlink (to target, a rel beneath root): type d l c b p h. */
+  makeEntry(root: number, rel: string, type: 'd' | 'l' | 'c' | 'b' | 'p' | 'h', target: string, major: number, minor: number): NativeFailure | null;
+  /** Owner, mode (not on symlinks), xattrs ([name, value, ...]) and ns times; as non-root, what may not be set is left. */
+  setMeta(
+    root: number,
+    rel: string,
+    uid: number,
+    gid: number,
+    mode: number,
+    atimeSec: number,
+    atimeNsec: number,
+    mtimeSec: number,
+    mtimeNsec: number,
+    xattrs: (string | Buffer)[] | undefined,
+  ): NativeFailure | null;
+  /** Makes each component of rel a real directory beneath root (0755 when new; a non-directory there is replaced). */
+  ensureDirs(root: number, rel: string): NativeFailure | null;
 }
 
 // Shipped prebuilt (prebuildify --napi) or built at install time by

@@ -68,6 +68,12 @@ export interface ProvisionOptions extends PoolOptions {
    * big images makes worth it (docs/benchmarks.md).
    */
   batchSize?: BatchSize;
+  /**
+   * For image references (oci:PATH[:REF]) whose index holds several
+   * platforms: 'os/arch[/variant]' as Docker and OCI name them
+   * ('linux/arm64/v8'). Default: the host's.
+   */
+  platform?: string;
   /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
   signal?: AbortSignal;
   /**
@@ -111,6 +117,7 @@ export interface ResolvedProvisionOptions {
   /** Entries per task; with growBatches, the size batches start at. */
   batchSize: number;
   growBatches: boolean;
+  platform?: Platform;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
 }
@@ -129,7 +136,16 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
       code: 'ERR_INVALID_OPTION',
     });
   }
+  let platform: Platform | undefined;
+  if (options.platform !== undefined) {
+    try {
+      platform = parsePlatform(options.platform);
+    } catch (error) {
+      throw new LayercopyError(`options.platform ${(error as Error).message}`, { code: 'ERR_INVALID_OPTION' });
+    }
+  }
   return {
+    platform,
     strategy: options.strategy ?? 'merged',
     idMap: validateIdMap(options.idMap),
     batchSize: typeof options.batchSize === 'number' ? options.batchSize : DEFAULT_BATCH_SIZE,
@@ -177,4 +193,19 @@ export function validateIdMap(idMap: IdMap | undefined): ResolvedProvisionOption
     out[side] = flat;
   }
   return out;
+}
+
+/** An image's platform, as OCI image indexes name it. */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** "os/arch[/variant]", as --platform and options.platform take it. */
+export function parsePlatform(text: string): Platform {
+  const parts = typeof text === 'string' ? text.split('/') : [];
+  const [os, architecture, variant] = parts;
+  if (!os || !architecture || parts.length > 3 || parts.some((p) => p === '')) throw new Error(`must be os/arch[/variant] (got '${String(text)}')`);
+  return variant ? { os, architecture, variant } : { os, architecture };
 }

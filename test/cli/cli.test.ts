@@ -213,12 +213,12 @@ describe('the CLI keeps its promises', () => {
     expect(r.stdout).toMatch(/^nothing to destroy: .*nothing does not exist/);
   });
 
-  it('a .tar layer gets a hint', async () => {
+  it('a file that is no tar layer is named as such, whatever its name', async () => {
     const dir = scratch();
-    fs.writeFileSync(path.join(dir, 'layer.tar.gz'), '');
+    fs.writeFileSync(path.join(dir, 'layer.tar.gz'), 'not gzip at all');
     const r = await run(['provision', path.join(dir, 'layer.tar.gz'), path.join(dir, 'root')]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/is not a directory; layers are extracted directories: mkdir DIR && tar -xf layer\.tar\.gz -C DIR/);
+    expect(r.stderr).toMatch(/layer 1 \(.*layer\.tar\.gz\): is neither a directory nor a tar layer \(tar, gzip or zstd\)/);
   });
 
   it('says "1 entry replaced"', async () => {

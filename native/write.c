@@ -1,0 +1,184 @@
+// Writing entries that come from a tar stream (image layers) beneath a root
+// fd: every parent is resolved with openat2(RESOLVE_BENEATH |
+// RESOLVE_NO_SYMLINKS), every entry is created with the *at calls on that
+// parent, never following a symlink. The data of a file is written by JS
+// through the fd createFile returns.
+#include "write.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "sys.h"
+#include "xattr.h"
+
+// The parent directory of rel beneath root (O_PATH), and rel's last name.
+static int parent_beneath(int root, const char *rel, const char **name, failure *f) {
+  const char *slash = strrchr(rel, '/');
+  *name = slash ? slash + 1 : rel;
+  char *parent = slash ? strndup(rel, (size_t)(slash - rel)) : strdup("");
+  if (!parent) {
+    fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, rel);
+    return -1;
+  }
+  int dir = open_beneath(root, parent, O_PATH | O_DIRECTORY);
+  if (dir < 0) fail_errno(f, errno, "openat2", SIDE_ROOTFS, rel);
+  free(parent);
+  return dir;
+}
+
+int write_create_file(int root, const char *rel, failure *f) {
+  const char *name;
+  int dir = parent_beneath(root, rel, &name, f);
+  if (dir < 0) return -1;
+  int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
+  close(dir);
+  return fd;
+}
+
+int write_make_entry(int root, const char *rel, char type, const char *target, uint64_t rdev, failure *f) {
+  const char *name;
+  int dir = parent_beneath(root, rel, &name, f);
+  if (dir < 0) return -1;
+  int rc = 0;
+  const char *call = "mknod";
+  switch (type) {
+    case 'd':
+      call = "mkdir";
+      rc = mkdirat(dir, name, 0700);
+      break;
+    case 'l':
+      call = "symlink";
+      rc = symlinkat(target, dir, name);
+      break;
+    case 'c':
+      rc = lc_mknodat(dir, name, S_IFCHR | 0600, (dev_t)rdev);
+      break;
+    case 'b':
+      rc = lc_mknodat(dir, name, S_IFBLK | 0600, (dev_t)rdev);
+      break;
+    case 'p':
+      rc = lc_mknodat(dir, name, S_IFIFO | 0600, 0);
+      break;
+    case 'h': {
+      // A hardlink to an entry already written beneath the same root: both
+      // ends resolved beneath it, so a link can never reach outside.
+      call = "link";
+      const char *tname;
+      int tdir = parent_beneath(root, target, &tname, f);
+      if (tdir < 0) {
+        close(dir);
+        return -1;
+      }
+      rc = linkat(tdir, tname, dir, name, 0);
+      int e = errno;
+      close(tdir);
+      errno = e;
+      break;
+    }
+    default:
+      errno = EINVAL;
+      rc = -1;
+  }
+  if (rc != 0) fail_errno(f, errno, call, SIDE_ROOTFS, rel);
+  close(dir);
+  return rc;
+}
+
+int write_set_meta(int root, const char *rel, const write_meta *m, failure *f) {
+  const char *name;
+  int dir = rel[0] ? parent_beneath(root, rel, &name, f) : -1;
+  if (rel[0] && dir < 0) return -1;
+  int at = rel[0] ? dir : root;
+  const char *entry = rel[0] ? name : ".";
+  struct stat st;
+  int rc = -1;
+  char path[64 + 4096];
+  if (lc_fstatat(at, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    fail_errno(f, errno, "lstat", SIDE_ROOTFS, rel);
+    goto out;
+  }
+  // Owner first (chown clears setuid/setgid and security.capability), then
+  // the mode (never on a symlink: chmod would follow it), then xattrs, then
+  // times (everything before changes them).
+  if (fchownat(at, entry, m->uid, m->gid, AT_SYMLINK_NOFOLLOW) != 0 && !(errno == EPERM && lc_euid != 0)) {
+    fail_errno(f, errno, "lchown", SIDE_ROOTFS, rel);
+    goto out;
+  }
+  if (!S_ISLNK(st.st_mode) && fchmodat(at, entry, m->mode & 07777, 0) != 0) {
+    fail_errno(f, errno, "chmod", SIDE_ROOTFS, rel);
+    goto out;
+  }
+  if (m->nxattrs > 0) {
+    if (fd_path(path, sizeof path, at, entry) != 0) {
+      fail_errno(f, ENAMETOOLONG, "lsetxattr", SIDE_ROOTFS, rel);
+      goto out;
+    }
+    for (uint32_t i = 0; i < m->nxattrs; i++) {
+      if (lsetxattr(path, m->xattr_names[i], m->xattr_values[i], m->xattr_sizes[i], 0) != 0) {
+        // As cp -a and tar as non-root: what this user may not set is left out.
+        if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
+        fail_errno(f, errno, "lsetxattr", SIDE_ROOTFS, rel);
+        goto out;
+      }
+    }
+  }
+  struct timespec ts[2] = {{.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec}, {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
+  if (utimensat(at, entry, ts, AT_SYMLINK_NOFOLLOW) != 0) {
+    fail_errno(f, errno, "utimensat", SIDE_ROOTFS, rel);
+    goto out;
+  }
+  rc = 0;
+out:
+  if (dir >= 0) close(dir);
+  return rc;
+}
+
+int write_ensure_dirs(int root, const char *rel, failure *f) {
+  // Each component of rel is made a real directory beneath root (0755, as
+  // an implied parent): a non-directory there (a file or a symlink of the
+  // same layer) is replaced, so nothing is ever written through it.
+  char *copy = strdup(rel);
+  if (!copy) {
+    fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, rel);
+    return -1;
+  }
+  int dir = open_beneath(root, "", O_PATH | O_DIRECTORY);
+  int rc = dir < 0 ? -1 : 0;
+  if (dir < 0) fail_errno(f, errno, "openat2", SIDE_ROOTFS, "");
+  for (char *part = copy, *next; rc == 0 && part && *part; part = next) {
+    next = strchr(part, '/');
+    if (next) *next++ = '\0';
+    struct stat st;
+    if (lc_fstatat(dir, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+      if (unlinkat(dir, part, 0) != 0) {
+        fail_errno(f, errno, "unlink", SIDE_ROOTFS, rel);
+        rc = -1;
+        break;
+      }
+    }
+    if (mkdirat(dir, part, 0755) != 0 && errno != EEXIST) {
+      fail_errno(f, errno, "mkdir", SIDE_ROOTFS, rel);
+      rc = -1;
+      break;
+    }
+    int sub = openat(dir, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) {
+      fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
+      rc = -1;
+      break;
+    }
+    close(dir);
+    dir = sub;
+  }
+  if (dir >= 0) close(dir);
+  free(copy);
+  return rc;
+}

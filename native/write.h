@@ -1,0 +1,33 @@
+// Writing entries that come from a tar stream (image layers) beneath a
+// root fd, never following a symlink: files, directories, symlinks,
+// hardlinks, devices and FIFOs, then their metadata.
+#ifndef LAYERCOPY_WRITE_H
+#define LAYERCOPY_WRITE_H
+#include "common.h"
+
+typedef struct {
+  uid_t uid;
+  gid_t gid;
+  mode_t mode;
+  int64_t atime_sec, atime_nsec, mtime_sec, mtime_nsec;
+  uint32_t nxattrs;
+  char **xattr_names;
+  char **xattr_values;
+  size_t *xattr_sizes;
+} write_meta;
+
+// A new regular file at rel (O_EXCL, 0600 until write_set_meta): its fd
+// for the data, or -1 with *f set.
+int write_create_file(int root, const char *rel, failure *f);
+// A directory (0700 until its metadata), symlink (to target), char or
+// block device (rdev), FIFO, or hardlink (to target, a rel beneath the same
+// root), by type letter d l c b p h. Returns 0, or -1 with *f set.
+int write_make_entry(int root, const char *rel, char type, const char *target, uint64_t rdev, failure *f);
+// Owner, mode (not on symlinks), xattrs and ns times of rel ("" the root).
+// As non-root, owners and xattrs the user may not set are left as they are.
+int write_set_meta(int root, const char *rel, const write_meta *m, failure *f);
+// Makes every component of rel a real directory beneath root (0755 for
+// new ones); a non-directory in the way is replaced.
+int write_ensure_dirs(int root, const char *rel, failure *f);
+
+#endif

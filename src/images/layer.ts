@@ -1,0 +1,130 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { type Readable, Transform } from 'node:stream';
+import zlib from 'node:zlib';
+import { LayercopyError } from '../core/errors.js';
+import { extractTar } from './extract.js';
+
+/** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
+export interface TarLayer {
+  file: string;
+  /** Names the layer in messages: the path given, or "oci:PATH:REF layer 2/5 (sha256:…)". */
+  label: string;
+  /** The blob's digest and size (an image's descriptor), checked as it streams. */
+  digest?: string;
+  size?: number;
+  /** The sha256 of the uncompressed tar (the config's diff_ids entry). */
+  diffId?: string;
+}
+
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** What a layer file is, by its first bytes (never by its name). */
+export function sniffCompression(head: Buffer): Compression | 'xz' | 'bzip2' | 'unknown' {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'none';
+  return 'unknown';
+}
+
+/** The first 512 bytes of a file (a tar header's worth). */
+export function readHead(file: string): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const head = Buffer.alloc(512);
+    return head.subarray(0, fs.readSync(fd, head, 0, 512, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * zstd: Node's own decompressor where the runtime has one (Node 22.15+,
+ * 23.8+), else fzstd, a maintained pure-JS decoder: no compiler at install
+ * and no download beyond the npm registry.
+ */
+function zstdDecompressor(): Transform {
+  const own = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+  if (own) return own();
+  const { Decompress } = createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
+  let out: Transform;
+  const d = new Decompress((chunk) => out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+  out = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      try {
+        d.push(chunk);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+    flush(done) {
+      try {
+        d.push(new Uint8Array(0), true);
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  });
+  return out;
+}
+
+/** A stream's bytes into a sha256, counted. */
+function tap(stream: Readable): { digest: () => string; bytes: () => number } {
+  const hash = crypto.createHash('sha256');
+  let n = 0;
+  stream.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    n += chunk.length;
+  });
+  let digest: string | undefined;
+  return { digest: () => (digest ??= `sha256:${hash.digest('hex')}`), bytes: () => n };
+}
+
+/**
+ * Streams a layer tarball (tar, gzip or zstd, told by its magic bytes) into
+ * an extracted layer directory beneath `root`, checking the blob's digest
+ * and size and the uncompressed digest (diff_id) on the way. Nothing is
+ * held whole in memory. A mismatch fails after the layer is written, before
+ * the provision commits anything.
+ */
+export async function extractLayerFile(layer: TarLayer, root: number): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
+  const bad = (message: string, cause?: unknown) => new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
+  const compression = sniffCompression(readHead(layer.file));
+  if (compression === 'xz' || compression === 'bzip2') throw bad(`${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
+  if (compression === 'unknown') throw bad('not a tar layer (no tar, gzip or zstd magic bytes)');
+  const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
+  const blob = tap(input);
+  const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 1 << 20 }) : compression === 'zstd' ? zstdDecompressor() : undefined;
+  const tar = decompressor ? input.pipe(decompressor) : input;
+  if (decompressor) input.on('error', (error) => decompressor.destroy(error));
+  const plain = tap(tar);
+  let result: { entries: number; bytes: number };
+  try {
+    result = await extractTar(tar, root, layer.label);
+    // The tar ends before its padding and a compressed stream's trailer:
+    // read the rest, so that the digests cover every byte.
+    if (!tar.readableEnded) {
+      tar.resume();
+      await new Promise<void>((resolve, reject) => {
+        tar.once('end', resolve);
+        tar.once('error', reject);
+      });
+    }
+  } catch (error) {
+    input.destroy();
+    if (error instanceof LayercopyError) throw error;
+    const message = (error as Error).message;
+    throw bad(`${compression === 'none' ? 'tar' : compression}: ${message}`, error);
+  }
+  const mismatch = (what: string, want: string, got: string) =>
+    new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
+  if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
+  if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
+  if (layer.diffId !== undefined && plain.digest() !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, plain.digest());
+  return { ...result, compressedBytes: blob.bytes() };
+}

@@ -1,0 +1,172 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LayercopyError } from '../core/errors.js';
+import type { Platform } from '../core/options.js';
+
+// An OCI image layout (image-spec image-layout.md): `oci-layout`,
+// `index.json`, and content-addressed blobs under `blobs/<alg>/<hex>`.
+
+export interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { os: string; architecture: string; variant?: string };
+}
+
+/** One layer of a resolved image: its blob, what it must hash to, and its name in messages. */
+export interface ImageLayer {
+  /** The blob file. */
+  file: string;
+  /** The descriptor's digest and size, checked as the blob streams. */
+  digest: string;
+  size: number;
+  mediaType: string;
+  /** The config's rootfs.diff_ids entry: the sha256 of the uncompressed tar. */
+  diffId: string;
+  /** "oci:PATH:REF layer 2/5 (sha256:abcd…)" */
+  name: string;
+}
+
+const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
+const MANIFEST = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+/** Layer media types read (tar, gzip and zstd; OCI and Docker names; the non-distributable ones too). */
+export const LAYER_TYPES = [
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.zstd',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+];
+
+/** The host's platform in OCI terms (GOARCH names). */
+export function hostPlatform(): Platform {
+  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return { os: 'linux', architecture: arch[process.arch] ?? process.arch, ...(process.arch === 'arm64' ? { variant: 'v8' } : {}) };
+}
+
+const showPlatform = (p?: Platform) => (p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'no platform');
+
+function matches(p: Platform | undefined, want: Platform): boolean {
+  if (!p) return false;
+  if (p.os !== want.os || p.architecture !== want.architecture) return false;
+  // arm64's v8 is the default variant: a missing one matches it.
+  const variant = (v?: string) => v ?? (p.architecture === 'arm64' ? 'v8' : undefined);
+  return want.variant === undefined || variant(p.variant) === variant(want.variant);
+}
+
+/** A blob of the layout, read whole (manifests, indexes, configs: small), checked against its descriptor. */
+function readJsonBlob(layout: string, d: Descriptor, what: string, label: string): unknown {
+  const file = blobPath(layout, d.digest, label);
+  let data: Buffer;
+  try {
+    data = fs.readFileSync(file);
+  } catch (error) {
+    throw new LayercopyError(`${label}: ${what} ${d.digest}: blob missing (${(error as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_IMAGE', path: file, cause: error });
+  }
+  const digest = `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+  if (digest !== d.digest || data.length !== d.size) {
+    throw new LayercopyError(`${label}: ${what} blob does not match its descriptor: expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`, {
+      code: 'ERR_DIGEST_MISMATCH',
+      path: file,
+    });
+  }
+  return JSON.parse(data.toString('utf8'));
+}
+
+export function blobPath(layout: string, digest: string, label: string): string {
+  const m = /^(sha256):([0-9a-f]{64})$/.exec(digest);
+  if (!m) throw new LayercopyError(`${label}: unsupported or malformed digest '${digest}' (sha256:<64 hex> only)`, { code: 'ERR_INVALID_IMAGE' });
+  return path.join(layout, 'blobs', m[1], m[2]);
+}
+
+/**
+ * Resolves oci:LAYOUT[:REFERENCE] or oci:LAYOUT@DIGEST to its layers,
+ * lowest first: index.json, nested indexes, the manifest chosen by its
+ * org.opencontainers.image.ref.name annotation (or digest) and by platform,
+ * its config's diff_ids. Every JSON blob is checked against its descriptor.
+ */
+export function resolveOciLayout(arg: string, sel: { layout: string; reference?: string; digest?: string }, platform: Platform): ImageLayer[] {
+  const label = arg;
+  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.layout });
+  let layoutFile: { imageLayoutVersion?: string };
+  let index: { manifests?: Descriptor[] };
+  try {
+    layoutFile = JSON.parse(fs.readFileSync(path.join(sel.layout, 'oci-layout'), 'utf8'));
+    index = JSON.parse(fs.readFileSync(path.join(sel.layout, 'index.json'), 'utf8'));
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    throw new LayercopyError(`${label}: not an OCI image layout (${e.code === 'ENOENT' ? `no ${path.basename(e.path ?? 'index.json')}` : e.message})`, {
+      code: 'ERR_INVALID_IMAGE',
+      path: sel.layout,
+      cause: error,
+    });
+  }
+  if (layoutFile.imageLayoutVersion !== '1.0.0') throw fail(`unsupported imageLayoutVersion '${layoutFile.imageLayoutVersion}'`);
+  let candidates = index.manifests ?? [];
+  const refName = (d: Descriptor) => d.annotations?.['org.opencontainers.image.ref.name'];
+  if (sel.digest) {
+    candidates = candidates.filter((d) => d.digest === sel.digest);
+    if (candidates.length === 0) throw fail(`no manifest ${sel.digest}; the layout holds: ${listing(index.manifests ?? [])}`, 'ERR_IMAGE_NOT_FOUND');
+  } else if (sel.reference !== undefined) {
+    candidates = candidates.filter((d) => refName(d) === sel.reference);
+    if (candidates.length === 0) throw fail(`no image named '${sel.reference}'; the layout holds: ${listing(index.manifests ?? [])}`, 'ERR_IMAGE_NOT_FOUND');
+  } else if (candidates.length > 1 && new Set(candidates.map(refName)).size > 1) {
+    throw fail(`holds several images; name one (oci:${sel.layout}:REFERENCE): ${listing(candidates)}`, 'ERR_IMAGE_NOT_FOUND');
+  }
+  // Indexes (nested ones too) are narrowed down by platform to one manifest.
+  let manifest: Descriptor | undefined;
+  for (let depth = 0; depth < 8 && !manifest; depth++) {
+    const manifests = candidates.filter((d) => MANIFEST.includes(d.mediaType) || d.mediaType === undefined);
+    const indexes = candidates.filter((d) => INDEX.includes(d.mediaType));
+    const withPlatform = manifests.filter((d) => d.platform !== undefined);
+    if (manifests.length === 1 && indexes.length === 0 && (withPlatform.length === 0 || matches(manifests[0].platform, platform))) {
+      manifest = manifests[0];
+      break;
+    }
+    const fitting = manifests.filter((d) => matches(d.platform, platform));
+    if (fitting.length > 0) {
+      manifest = fitting[0];
+      break;
+    }
+    if (indexes.length === 0) {
+      throw fail(
+        `no image for ${showPlatform(platform)}; there are: ${candidates.map((d) => showPlatform(d.platform)).join(', ')} (choose with --platform)`,
+        'ERR_IMAGE_NOT_FOUND',
+      );
+    }
+    candidates = indexes.flatMap((d) => (readJsonBlob(sel.layout, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
+  }
+  if (!manifest) throw fail('indexes nested too deep');
+  const m = readJsonBlob(sel.layout, manifest, 'manifest', label) as { config?: Descriptor; layers?: Descriptor[] };
+  if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
+  const config = readJsonBlob(sel.layout, m.config, 'config', label) as { rootfs?: { type?: string; diff_ids?: string[] } };
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== m.layers.length) {
+    throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
+  }
+  return m.layers.map((d, i) => {
+    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
+    return {
+      file: blobPath(sel.layout, d.digest, label),
+      digest: d.digest,
+      size: d.size,
+      mediaType: d.mediaType,
+      diffId: diffIds[i],
+      name: `${arg} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)`,
+    };
+  });
+}
+
+function listing(ds: Descriptor[]): string {
+  if (ds.length === 0) return 'nothing';
+  return ds
+    .map((d) => `${d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)'} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`)
+    .join(', ');
+}

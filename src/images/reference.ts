@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { LayercopyError } from '../core/errors.js';
+
+/**
+ * A LAYER argument, classified: an extracted layer directory; a layer
+ * tarball (tar, tar+gzip or tar+zstd, told by its magic bytes); or an image
+ * reference in the containers-transports(5) syntax skopeo and podman use.
+ */
+export type LayerArgument = { kind: 'path'; path: string } | { kind: 'oci'; layout: string; reference?: string; digest?: string } | { kind: 'unsupported'; transport: string };
+
+/** Transports layercopy reads, and those it names but does not read yet. */
+export const TRANSPORTS = ['oci'] as const;
+const LATER = ['oci-archive', 'docker-archive'];
+const OTHER = ['docker', 'docker-daemon', 'containers-storage', 'dir', 'sif', 'ostree'];
+
+/**
+ * Parses one LAYER. `TRANSPORT:REST` is an image reference when TRANSPORT is
+ * a transport name; anything else (or a path that exists, colon or not) is
+ * a path.
+ */
+export function parseLayerArgument(arg: string, index: number): LayerArgument {
+  const m = /^([a-z][a-z0-9-]*):(.*)$/s.exec(arg);
+  if (!m || fs.existsSync(arg)) return { kind: 'path', path: arg };
+  const [, transport, rest] = m;
+  if (transport === 'oci') return { kind: 'oci', ...splitReference(rest, index, arg) };
+  if (LATER.includes(transport)) return { kind: 'unsupported', transport };
+  if (OTHER.includes(transport)) {
+    throw new LayercopyError(
+      `layer ${index + 1} (${arg}): the ${transport}: transport is not read by layercopy; copy the image to an OCI layout first (skopeo copy ${arg} oci:DIR:TAG)`,
+      {
+        code: 'ERR_INVALID_ARGUMENT',
+        layer: arg,
+        layerIndex: index,
+      },
+    );
+  }
+  // An unknown word before a colon: a path that does not exist, most likely.
+  return { kind: 'path', path: arg };
+}
+
+/** oci:PATH[:REFERENCE] or oci:PATH@sha256:HEX (containers-transports(5)). */
+function splitReference(rest: string, index: number, arg: string): { layout: string; reference?: string; digest?: string } {
+  const at = rest.lastIndexOf('@');
+  if (at > 0 && /^sha256:[0-9a-f]{64}$/.test(rest.slice(at + 1))) return { layout: path.resolve(rest.slice(0, at)), digest: rest.slice(at + 1) };
+  if (rest === '') {
+    throw new LayercopyError(`layer ${index + 1} (${arg}): an oci: reference needs a path: oci:PATH[:REFERENCE]`, { code: 'ERR_INVALID_ARGUMENT', layer: arg, layerIndex: index });
+  }
+  // The reference is what follows the last colon, unless that colon is part
+  // of an existing path (a directory named a:b).
+  const colon = rest.lastIndexOf(':');
+  if (colon > 0 && !fs.existsSync(rest)) return { layout: path.resolve(rest.slice(0, colon)), reference: rest.slice(colon + 1) };
+  return { layout: path.resolve(rest) };
+}
