@@ -27,7 +27,11 @@ describe('resolveInputs', () => {
     ['a missing layer', (d: string) => [[path.join(d, 'nope')], path.join(d, 'root')], /layer 1 .*does not exist/],
     ['a layer that is a file but no tar', (d: string) => [[path.join(d, 'file')], path.join(d, 'root')], /layer 1 .*is neither a directory nor a tar layer/],
     ['a dangling layer symlink', (d: string) => [[path.join(d, 'dangling')], path.join(d, 'root')], /layer 1 .*dangling\): is a symbolic link to nope, which does not exist/],
-    ['a layer symlink to a file that is no tar', (d: string) => [[path.join(d, 'l1'), path.join(d, 'tofile')], path.join(d, 'root')], /layer 2 \(.*tofile -> .*\/file\): is neither a directory nor a tar layer/],
+    [
+      'a layer symlink to a file that is no tar',
+      (d: string) => [[path.join(d, 'l1'), path.join(d, 'tofile')], path.join(d, 'root')],
+      /layer 2 \(.*tofile -> .*\/file\): is neither a directory nor a tar layer/,
+    ],
     ['ROOTFS inside a layer', (d: string) => [[path.join(d, 'l1')], path.join(d, 'l1/root')], /lies inside layer 1/],
     ['ROOTFS whose parent is missing', (d: string) => [[path.join(d, 'l1')], path.join(d, 'no/root')], /parent directory .* does not exist/],
     ['ROOTFS whose parent is a file', (d: string) => [[path.join(d, 'l1')], path.join(d, 'file/root')], /parent .*\/file is not a directory/],

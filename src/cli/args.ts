@@ -6,6 +6,7 @@ export type CliValues = {
   concurrency?: string;
   'batch-size'?: string;
   strategy?: string;
+  platform?: string;
   'uid-map'?: string[];
   'gid-map'?: string[];
   runs?: string;

@@ -3,20 +3,24 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { packageFile } from '../core/compiled.js';
 import type { LayercopyError } from '../core/errors.js';
-import { type Progress, STRATEGIES, type Strategy } from '../core/options.js';
+import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import { batchSizeArg, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
-                     [--concurrency N] [--batch-size N|auto] [--json] [--quiet] LAYER... ROOTFS
+                     [--platform OS/ARCH[/VARIANT]] [--concurrency N] [--batch-size N|auto]
+                     [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] [--quiet] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--uid-map C:H:N]... [--scratch DIR] [--json] LAYER...
   layercopy --help | --version
 
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            must not exist. It is built beside ROOTFS and renamed into place.
+           A LAYER is an extracted layer directory, a layer tarball (tar,
+           tar.gz or tar.zst: told by its content), or oci:PATH[:REF] (an
+           OCI image layout; also oci:PATH@sha256:DIGEST): its layers.
 destroy    remove ROOTFS without following symlinks.
 bench      time layercopy against cp -aT per layer and cp -a of the final tree.
 
@@ -27,6 +31,8 @@ Options:
   --strategy S      merged (default): copy each surviving entry once, from the
                     highest layer that has it; layered: copy every layer in
                     full over the lower ones (the cp -aT per layer method)
+  --platform P      for an image index of several platforms: os/arch[/variant]
+                    (default: this host's, e.g. linux/amd64)
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
@@ -65,6 +71,7 @@ function parseCli(argv: string[]) {
       concurrency: { type: 'string' },
       'batch-size': { type: 'string' },
       strategy: { type: 'string' },
+      platform: { type: 'string' },
       'uid-map': { type: 'string', multiple: true },
       'gid-map': { type: 'string', multiple: true },
       runs: { type: 'string' },
@@ -123,6 +130,14 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const batchSize = batchSizeArg('--batch-size', values['batch-size']);
   const idMap = parseIdMap(values);
   const strategy = values.strategy as Strategy | undefined;
+  const platform = values.platform;
+  if (platform !== undefined) {
+    try {
+      parsePlatform(platform);
+    } catch (error) {
+      throw new UsageError(`--platform ${(error as Error).message}`);
+    }
+  }
   if (strategy !== undefined && !STRATEGIES.includes(strategy)) throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')} (got '${values.strategy}')`);
   const layers = args.slice(0, -1);
   const rootfs = args[args.length - 1];
@@ -138,7 +153,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   };
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, signal: controller.signal, onProgress });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, signal: controller.signal, onProgress });
     progress.done();
     if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
     // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
@@ -171,7 +186,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'uid-map', 'gid-map', 'runs', 'scratch'] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const { destroy } = await import('../rootfs/destroy.js');

@@ -1,0 +1,158 @@
+// Tar layers as real images use them, and as hostile ones abuse them: each
+// provisioned from a tarball, the result checked on the filesystem.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { provision } from '../../src/index.js';
+import { buildLayer, diffSnapshots, isRoot, lstat, native, scratch, snapshot } from '../helpers.js';
+import { rawTar, tarDir } from './fixtures.js';
+
+/** Provisions one tar layer (written to a file) into dir/root; resolves to the summary or the error. */
+async function fromTar(dir: string, tar: Buffer, lower?: string) {
+  const file = path.join(dir, 'layer.tar');
+  fs.writeFileSync(file, tar);
+  return provision(lower ? [lower, file] : [file], path.join(dir, 'root')).catch((e) => e);
+}
+
+describe('a tar layer', () => {
+  it('equals its source directory: modes, owners, ns times, xattrs (binary too), hardlinks, symlinks verbatim, FIFOs', async () => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), {
+      'etc/motd': { file: 'hello', mode: 0o640, mtime: [1_000_000_000, 123_456_789], xattrs: { 'user.bin': Buffer.from([0, 255, 10, 1]) } },
+      'etc/link': { link: 'etc/motd' },
+      'usr/bin/tool': { file: '#!/bin/sh', mode: 0o4755 },
+      'usr/lib/abs': { symlink: '/usr/lib/x86_64-linux-gnu/libc.so.6' },
+      'usr/lib/dangling': { symlink: '../nowhere' },
+      [`${'d'.repeat(120)}/${'n'.repeat(200)}`]: 'a long name (PAX path)',
+      pipe: { fifo: true },
+      'empty/': { dir: true, mode: 0o1777, mtime: [1_200_000_000, 5] },
+    });
+    const r = await fromTar(dir, tarDir(src));
+    expect(r).not.toBeInstanceOf(Error);
+    const diff = diffSnapshots(snapshot(src, { atime: false }), snapshot(path.join(dir, 'root'), { atime: false }));
+    expect(diff).toEqual([]);
+    expect(lstat(path.join(dir, 'root/etc/motd')).mtimeNs % 1_000_000_000n).toBe(123_456_789n);
+    expect(native.lgetxattrs(path.join(dir, 'root/etc/motd'))['user.bin']).toEqual(Buffer.from([0, 255, 10, 1]));
+  });
+
+  it.runIf(isRoot)('device nodes keep their numbers [needs root: mknod]', async () => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), { 'dev/null': { chr: [1, 3] } });
+    await fromTar(dir, tarDir(src));
+    expect(Number(lstat(path.join(dir, 'root/dev/null')).rdev)).toBe(Number(lstat('/dev/null').rdev));
+  });
+
+  it('the same name twice: the later entry wins (file over file, file over directory, directory over file)', async () => {
+    const dir = scratch();
+    const r = await fromTar(
+      dir,
+      rawTar([
+        { name: 'a', data: 'first' },
+        { name: 'a', data: 'second' },
+        { name: 'd/', type: '5' },
+        { name: 'd/x', data: 'x' },
+        { name: 'd', data: 'now a file' },
+        { name: 'f', data: 'a file' },
+        { name: 'f/', type: '5', mode: 0o711 },
+      ]),
+    );
+    expect(r).not.toBeInstanceOf(Error);
+    expect(fs.readFileSync(path.join(dir, 'root/a'), 'utf8')).toBe('second');
+    expect(fs.readFileSync(path.join(dir, 'root/d'), 'utf8')).toBe('now a file');
+    expect(Number(lstat(path.join(dir, 'root/f')).mode & 0o7777n)).toBe(0o711);
+  });
+
+  it('implied parents are made 0755; a directory header after its children still sets its metadata', async () => {
+    const dir = scratch();
+    await fromTar(
+      dir,
+      rawTar([
+        { name: 'implied/deep/file', data: 'x' },
+        { name: 'late/child', data: 'c' },
+        { name: 'late/', type: '5', mode: 0o700, mtime: 1_100_000_000 },
+      ]),
+    );
+    expect(Number(lstat(path.join(dir, 'root/implied/deep')).mode & 0o7777n)).toBe(0o755);
+    const late = lstat(path.join(dir, 'root/late'));
+    expect([Number(late.mode & 0o7777n), late.mtimeNs]).toEqual([0o700, 1_100_000_000n * 1_000_000_000n]);
+  });
+
+  it('PAX: ns times, owners, a path longer than 100 bytes and LIBARCHIVE.xattr', async () => {
+    const dir = scratch();
+    const long = `${'p'.repeat(150)}/file`;
+    await fromTar(
+      dir,
+      rawTar([
+        { name: 'short', data: 'x', pax: { path: long, mtime: '1234567890.5', atime: '1234567891.25', 'LIBARCHIVE.xattr.user.b64': Buffer.from('v\0w').toString('base64') } },
+      ]),
+    );
+    const st = lstat(path.join(dir, 'root', long));
+    expect([st.mtimeNs, st.atimeNs]).toEqual([1_234_567_890_500_000_000n, 1_234_567_891_250_000_000n]);
+    expect(native.lgetxattrs(path.join(dir, 'root', long))['user.b64']).toEqual(Buffer.from('v\0w'));
+  });
+
+  it('leading / and ./ are dropped; whiteouts of the tar apply to the layer below', async () => {
+    const dir = scratch();
+    const lower = buildLayer(path.join(dir, 'lower'), { 'etc/old': 'o', 'etc/keep': 'k', 'var/cache/x': 'x' });
+    const r = await fromTar(
+      dir,
+      rawTar([
+        { name: '/etc/.wh.old', data: '' },
+        { name: './var/cache/.wh..wh..opq', data: '' },
+        { name: '/etc/new', data: 'n' },
+      ]),
+      lower,
+    );
+    expect(r).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(dir, 'root/etc')).sort()).toEqual(['keep', 'new']);
+    expect(fs.readdirSync(path.join(dir, 'root/var/cache'))).toEqual([]);
+  });
+});
+
+describe('a hostile tar layer', () => {
+  const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
+
+  it('a file under a symlink of the same layer is written into a real directory, never through the link', async () => {
+    const dir = scratch();
+    const outside = buildLayer(path.join(dir, 'outside'), { canary: 'safe' });
+    const before = snapshot(outside);
+    const r = await fromTar(
+      dir,
+      rawTar([
+        { name: 'esc', type: '2', linkname: outside },
+        { name: 'esc/canary', data: 'owned' },
+        { name: 'up', type: '2', linkname: '../../..' },
+        { name: 'up/evil', data: 'owned' },
+      ]),
+    );
+    expect(r).not.toBeInstanceOf(Error);
+    expect(diffSnapshots(before, snapshot(outside))).toEqual([]);
+    expect(lstat(path.join(dir, 'root/esc')).isDirectory()).toBe(true);
+    expect(fs.readFileSync(path.join(dir, 'root/esc/canary'), 'utf8')).toBe('owned');
+    expect(fs.existsSync(path.join(dir, 'evil'))).toBe(false);
+  });
+
+  it.each([
+    ['a .. component', [{ name: '../escape', data: 'x' }], /\.\.\/escape.*climb out|climb out/],
+    ['a hardlink target with ..', [{ name: 'h', type: '1' as const, linkname: '../../etc/passwd' }], /hardlink target .* would climb out/],
+    ['a hardlink to a name the layer does not hold', [{ name: 'h', type: '1' as const, linkname: 'etc/shadow' }], /hardlink target \/etc\/shadow is not in this layer/],
+    ['a GNU sparse entry', [{ name: 's', type: 'S' as const, data: 'x' }], /unsupported tar entry type/],
+  ])('%s: a clear error naming the layer and entry; nothing left', async (_name, entries, message) => {
+    const dir = scratch();
+    const r = await fromTar(dir, rawTar(entries as Parameters<typeof rawTar>[0]));
+    expect(r).toBeInstanceOf(Error);
+    expect(r.message).toMatch(/layer\.tar/);
+    expect(r.message).toMatch(message);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('a bad header checksum is an error; nothing left', async () => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'a', data: 'x' }]);
+    tar[0] ^= 0x20;
+    const r = await fromTar(dir, tar);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR' });
+    expect(r.message).toMatch(/Invalid tar header/);
+    expect(leftovers(dir)).toEqual([]);
+  });
+});

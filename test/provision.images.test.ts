@@ -1,0 +1,84 @@
+// Provisioning from images: against umoci's unpack of the same OCI layout,
+// and LAYER lists that mix directories, tarballs and image references.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { provision } from '../src/index.js';
+import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
+import { hasUmoci, ociImage, rawTar, tarDir } from './images/fixtures.js';
+
+describe('images against umoci unpack', () => {
+  it.runIf(isRoot && hasUmoci)('a three-layer image umoci built equals its umoci unpack, entry by entry [needs root and umoci]', async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'img');
+    const umoci = (...args: string[]) => execFileSync('umoci', args, { cwd: dir, stdio: 'pipe' });
+    umoci('init', '--layout', layout);
+    umoci('new', '--image', `${layout}:t`);
+    const layers: Record<string, Parameters<typeof buildLayer>[1]> = {
+      base: {
+        'etc/passwd': { file: 'root:x:0:0', mode: 0o644 },
+        'etc/shadow': { file: 'root:*:', mode: 0o640, uid: 0, gid: 42 },
+        'usr/bin/su': { file: 'su', mode: 0o4755 },
+        'usr/bin/sulink': { link: 'usr/bin/su' },
+        'usr/lib/libc.so.6': { symlink: 'libc-2.36.so' },
+        'usr/lib/libc-2.36.so': 'libc',
+        'var/cache/apt/pkgcache.bin': 'cache',
+        'tmp/': { dir: true, mode: 0o1777 },
+        'dev/null': { chr: [1, 3] },
+        'run/fifo': { fifo: true },
+        'home/app/': { dir: true, mode: 0o750, uid: 1000, gid: 1000 },
+        'home/app/notes': { file: 'n', uid: 1000, gid: 1000, xattrs: { 'user.note': 'v' } },
+      },
+      packages: { 'usr/bin/python3': { file: 'py', mode: 0o755 }, 'usr/lib/libc-2.36.so': 'libc upgraded', 'etc/passwd': 'root:x:0:0\napp:x:1000:1000' },
+      cleanup: { 'var/cache/apt/': { dir: true }, 'usr/bin/sulink': 'no longer a link' },
+    };
+    for (const [name, spec] of Object.entries(layers)) {
+      const bundle = path.join(dir, `bundle-${name}`);
+      umoci('unpack', '--image', `${layout}:t`, bundle);
+      const rootfs = path.join(bundle, 'rootfs');
+      if (name === 'cleanup') fs.rmSync(path.join(rootfs, 'var/cache/apt/pkgcache.bin'));
+      const staged = buildLayer(path.join(dir, `spec-${name}`), spec);
+      execFileSync('cp', ['-a', `${staged}/.`, rootfs]);
+      umoci('repack', '--image', `${layout}:t`, bundle);
+    }
+    umoci('unpack', '--image', `${layout}:t`, path.join(dir, 'unpacked'));
+    await provision([`oci:${layout}:t`], path.join(dir, 'root'));
+    const theirs = snapshot(path.join(dir, 'unpacked', 'rootfs'), { atime: false });
+    const ours = snapshot(path.join(dir, 'root'), { atime: false });
+    expect(ours.size).toBeGreaterThan(15);
+    expect(diffSnapshots(theirs, ours)).toEqual([]);
+  });
+});
+
+describe('LAYER lists that mix inputs', () => {
+  it('a directory, a gzip tarball and an image reference, in order, equal the same layers as directories', async () => {
+    const dir = scratch();
+    const l0 = buildLayer(path.join(dir, 'l0'), { 'etc/a': 'a', 'etc/b': 'b', 'opt/x': 'x' });
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'etc/.wh.a': '', 'etc/c': 'c' });
+    const l2 = buildLayer(path.join(dir, 'l2'), { 'opt/.wh..wh..opq': '', 'opt/y': 'y' });
+    const tarball = path.join(dir, 'l1.tgz');
+    execFileSync('sh', ['-c', 'tar --format=posix --numeric-owner -C "$1" -czf "$2" .', 'sh', l1, tarball]);
+    const layout = ociImage(path.join(dir, 'img'), { layers: [tarDir(l2)] });
+    await provision([l0, l1, l2], path.join(dir, 'dirs'));
+    const summary = await provision([l0, tarball, `oci:${layout}:latest`], path.join(dir, 'mixed'));
+    expect(summary.perLayer.map((l) => l.layer)).toEqual([l0, tarball, expect.stringMatching(/^oci:.*:latest layer 1\/1/)]);
+    expect(diffSnapshots(snapshot(path.join(dir, 'dirs'), { atime: false }), snapshot(path.join(dir, 'mixed'), { atime: false }))).toEqual([]);
+    expect(fs.readdirSync(dir).filter((n) => n.includes('layercopy'))).toEqual([]);
+  });
+
+  it.each(['docker-archive', 'oci-archive'])('%s: images are named as not read yet, with the way round it', async (transport) => {
+    const dir = scratch();
+    fs.writeFileSync(path.join(dir, 'image.tar'), rawTar([]));
+    const r = await provision([`${transport}:${path.join(dir, 'image.tar')}`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_UNSUPPORTED_IMAGE', layerIndex: 0 });
+    expect(r.message).toMatch(new RegExp(`${transport}: images are not read yet; copy it to an OCI layout first \\(skopeo copy`));
+  });
+
+  it('a directory whose name has a colon is still a directory', async () => {
+    const dir = scratch();
+    const l0 = buildLayer(path.join(dir, 'oci:weird'), { a: 'a' });
+    await provision([l0], path.join(dir, 'root'));
+    expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['a']);
+  });
+});
