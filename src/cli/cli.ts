@@ -173,7 +173,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
 
 function reportFailure(error: unknown, values: Values, abortStatus?: number): number {
   const e = error as LayercopyError;
-  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION';
+  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION' || e.code === 'ERR_UNSUPPORTED_IMAGE';
   const status = abortStatus ?? (usage ? 2 : 1);
   process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
   if (values.json) {
