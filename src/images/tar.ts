@@ -81,15 +81,23 @@ export function paxTime(value: string | undefined, fallback: Date | undefined): 
   return [Math.floor(ms / 1000), 0];
 }
 
-/** Extended attributes of an entry: PAX SCHILY.xattr.NAME (GNU tar, bsdtar) and LIBARCHIVE.xattr.NAME (base64). */
+/**
+ * Extended attributes of an entry: PAX SCHILY.xattr.NAME (GNU tar, bsdtar)
+ * and LIBARCHIVE.xattr.NAME (base64). trusted.overlay.* are left out, as
+ * umoci leaves them: overlayfs's own (opaque, redirect, origin), they would
+ * change what an overlay mount built on the rootfs shows.
+ */
 export function paxXattrs(pax: Record<string, string> | null | undefined): (string | Buffer)[] | undefined {
   if (!pax) return undefined;
   const out: (string | Buffer)[] = [];
+  const add = (name: string, value: Buffer) => {
+    if (!name.startsWith('trusted.overlay.')) out.push(name, value);
+  };
   for (const [key, value] of Object.entries(pax)) {
-    if (key.startsWith('SCHILY.xattr.')) out.push(key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'latin1'));
+    if (key.startsWith('SCHILY.xattr.')) add(key.slice('SCHILY.xattr.'.length), Buffer.from(value, 'latin1'));
     else if (key.startsWith('LIBARCHIVE.xattr.')) {
       const name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length));
-      if (!pax[`SCHILY.xattr.${name}`]) out.push(name, Buffer.from(value, 'base64'));
+      if (!pax[`SCHILY.xattr.${name}`]) add(name, Buffer.from(value, 'base64'));
     }
   }
   return out.length > 0 ? out : undefined;
