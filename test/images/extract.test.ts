@@ -91,7 +91,7 @@ describe('a tar layer', () => {
     expect(native.lgetxattrs(path.join(dir, 'root', long))['user.b64']).toEqual(Buffer.from('v\0w'));
   });
 
-  it('overlayfs\'s own xattrs (trusted.overlay.*) are left out, as umoci leaves them; others kept', async () => {
+  it("overlayfs's own xattrs (trusted.overlay.*) are left out, as umoci leaves them; others kept", async () => {
     const dir = scratch();
     await fromTar(dir, rawTar([{ name: 'd/', type: '5', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.k': 'v' } }]));
     expect(Object.keys(native.lgetxattrs(path.join(dir, 'root/d'))).sort()).toEqual(['user.k']);
