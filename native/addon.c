@@ -776,6 +776,17 @@ static napi_value set_meta_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// closeFd(fd): closes an fd the native helper opened (createFile). From a
+// worker thread, fs.closeSync warns about every fd Node did not open there.
+static napi_value close_fd_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int fd = get_fd(env, argv[0]);
+  if (fd < 0) return NULL;
+  NAPI_OK(napi_create_int32(env, close(fd) == 0 ? 0 : errno, &result));
+  return result;
+}
+
 // ensureDirs(root, rel) -> failure | null
 static napi_value ensure_dirs_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -818,6 +829,7 @@ NAPI_MODULE_INIT() {
       {"makeEntry", NULL, make_entry_js, NULL, NULL, NULL, napi_default, NULL},
       {"setMeta", NULL, set_meta_js, NULL, NULL, NULL, napi_default, NULL},
       {"ensureDirs", NULL, ensure_dirs_js, NULL, NULL, NULL, napi_default, NULL},
+      {"closeFd", NULL, close_fd_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
   // What both sides must agree on, defined once here (copy.h, list.h).

@@ -4,7 +4,8 @@ import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings 
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
-import { extractLayerFile } from './images/layer.js';
+import type { TarLayer } from './images/layer.js';
+import { extractOnThreads } from './images/run.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
@@ -127,26 +128,24 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
 }
 
 /**
- * Extracts each tarball layer into its own directory of `scratch` (up to
- * `concurrency` at once: gzip inflates on libuv's threads) and fills in its
- * fd in layerFds. Its root is 0755 unless the tar's "./" entry says more.
+ * Extracts each tarball layer into its own directory of `scratch`, on up to
+ * `concurrency` threads at once (src/images/run.ts), and fills in its fd in
+ * layerFds. Its root is 0755 unless the tar's "./" entry says more.
  */
 async function extractTars(inputs: ResolvedInputs, scratch: Staging, layerFds: number[], concurrency: number, signal?: AbortSignal): Promise<void> {
-  const todo = inputs.tars.flatMap((tar, i) => (tar ? [{ tar, i }] : []));
-  const worker = async () => {
-    for (let next = todo.shift(); next; next = todo.shift()) {
-      if (signal?.aborted) throw abortError(signal.reason);
-      const name = String(next.i);
-      const made = native.makeDir(scratch.fd, name);
-      if (made) throw nativeError(made, inputs.rootfs, `extract ${next.tar.label}`);
-      const opened = native.openDir(scratch.fd, name);
-      if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${next.tar.label}`);
-      layerFds[next.i] = opened.fd;
-      fs.fchmodSync(opened.fd, 0o755);
-      await extractLayerFile(next.tar, opened.fd);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, todo.length)) }, worker));
+  const jobs: { tar: TarLayer; root: number }[] = [];
+  inputs.tars.forEach((tar, i) => {
+    if (!tar) return;
+    const name = String(i);
+    const made = native.makeDir(scratch.fd, name);
+    if (made) throw nativeError(made, inputs.rootfs, `extract ${tar.label}`);
+    const opened = native.openDir(scratch.fd, name);
+    if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${tar.label}`);
+    layerFds[i] = opened.fd;
+    fs.fchmodSync(opened.fd, 0o755);
+    jobs.push({ tar, root: opened.fd });
+  });
+  await extractOnThreads(jobs, concurrency, signal);
 }
 
 async function build(run: {

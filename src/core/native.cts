@@ -143,6 +143,8 @@ export interface Native {
     mtimeNsec: number,
     xattrs: (string | Buffer)[] | undefined,
   ): NativeFailure | null;
+  /** Closes an fd createFile opened; the errno, or 0. */
+  closeFd(fd: number): number;
   /** Makes each component of rel a real directory beneath root (0755 when new; a non-directory there is replaced). */
   ensureDirs(root: number, rel: string): NativeFailure | null;
 }

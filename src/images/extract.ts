@@ -72,7 +72,8 @@ export async function extractTar(input: Readable, root: number, label: string): 
             bytes += (chunk as Buffer).length;
           }
         } finally {
-          fs.closeSync(opened.fd);
+          // Not fs.closeSync: on a worker thread it warns for every fd Node did not open there.
+          native.closeFd(opened.fd);
         }
         setMeta(root, rel, h, check);
         break;
@@ -128,7 +129,7 @@ export function cleanName(name: string, fail: () => Error): string {
 function isDirectory(root: number, rel: string): boolean {
   const opened = native.openDir(root, rel);
   if (!('fd' in opened)) return false;
-  fs.closeSync(opened.fd);
+  native.closeFd(opened.fd);
   return true;
 }
 
