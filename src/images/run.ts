@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { distFile } from '../core/compiled.js';
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { ExtractReply } from './extract-worker.js';
@@ -6,14 +7,18 @@ import type { TarLayer } from './layer.js';
 const WORKER = distFile('src/images/extract-worker.js');
 
 /**
- * Extracts tarball layers on up to `threads` worker threads at once, each
- * into the directory fd given with it. Resolves when all are written and
- * verified; rejects with the first failure (the others are stopped).
+ * Extracts tarball layers, largest first, on up to twice `threads` worker
+ * threads at once (each extraction keeps a worker and a libuv thread half
+ * busy: gzip inflates on one, tar parses and writes on the other; figures
+ * in docs/benchmarks.md, "Images"), each into the directory fd given with
+ * it. Resolves when all are written and verified; rejects with the first
+ * failure (the others are stopped).
  */
 export async function extractOnThreads(jobs: { tar: TarLayer; root: number }[], threads: number, signal?: AbortSignal): Promise<void> {
   if (jobs.length === 0) return;
   const { Worker } = await import('node:worker_threads');
-  const queue = [...jobs];
+  // Largest first: a big layer started last would run alone at the end.
+  const queue = [...jobs].sort((a, b) => size(b.tar) - size(a.tar));
   const workers: InstanceType<typeof Worker>[] = [];
   const stopAll = () => {
     for (const w of workers) void w.terminate();
@@ -21,7 +26,7 @@ export async function extractOnThreads(jobs: { tar: TarLayer; root: number }[], 
   signal?.addEventListener('abort', stopAll, { once: true });
   try {
     await Promise.all(
-      Array.from({ length: Math.max(1, Math.min(threads, jobs.length)) }, async () => {
+      Array.from({ length: Math.max(1, Math.min(2 * threads, jobs.length)) }, async () => {
         const worker = new Worker(WORKER);
         workers.push(worker);
         try {
@@ -57,5 +62,14 @@ export async function extractOnThreads(jobs: { tar: TarLayer; root: number }[], 
     throw error;
   } finally {
     signal?.removeEventListener('abort', stopAll);
+  }
+}
+
+function size(tar: TarLayer): number {
+  if (tar.size !== undefined) return tar.size;
+  try {
+    return fs.statSync(tar.file).size;
+  } catch {
+    return 0;
   }
 }
