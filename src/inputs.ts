@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type LayercopyCode, LayercopyError } from './core/errors.js';
 import type { Platform } from './core/options.js';
+import { resolveDockerArchive } from './images/archive.js';
 import { readHead, sniffCompression, type TarLayer } from './images/layer.js';
 import { hostPlatform, resolveOciLayout } from './images/oci.js';
 import { parseLayerArgument } from './images/reference.js';
@@ -84,6 +85,14 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
         { layer, layerIndex },
         'ERR_UNSUPPORTED_IMAGE',
       );
+    }
+    if (arg.kind === 'docker-archive') {
+      for (const image of resolveDockerArchive(layer, arg)) {
+        out.layers.push(image.file);
+        out.tars.push({ file: image.file, start: image.start, label: image.name, digest: image.digest || undefined, size: image.size, diffId: image.diffId });
+        out.given.push(image.name);
+      }
+      return;
     }
     if (arg.kind === 'oci') {
       for (const image of resolveOciLayout(layer, arg, options.platform ?? hostPlatform())) {

@@ -19,8 +19,9 @@ const USAGE = `Usage:
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            must not exist. It is built beside ROOTFS and renamed into place.
            A LAYER is an extracted layer directory, a layer tarball (tar,
-           tar.gz or tar.zst: told by its content), or oci:PATH[:REF] (an
-           OCI image layout; also oci:PATH@sha256:DIGEST): its layers.
+           tar.gz or tar.zst: told by its content), oci:PATH[:REF] (an OCI
+           image layout; also oci:PATH@sha256:DIGEST) or
+           docker-archive:FILE[:NAME:TAG] (docker save): its layers.
 destroy    remove ROOTFS without following symlinks.
 bench      time layercopy against cp -aT per layer and cp -a of the final tree.
 

@@ -9,6 +9,8 @@ import { extractTar } from './extract.js';
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
 export interface TarLayer {
   file: string;
+  /** Where the layer starts in `file` (a docker-archive member), and `size` bytes from there; default the whole file. */
+  start?: number;
   /** Names the layer in messages: the path given, or "oci:PATH:REF layer 2/5 (sha256:…)". */
   label: string;
   /** The blob's digest and size (an image's descriptor), checked as it streams. */
@@ -30,12 +32,12 @@ export function sniffCompression(head: Buffer): Compression | 'xz' | 'bzip2' | '
   return 'unknown';
 }
 
-/** The first 512 bytes of a file (a tar header's worth). */
-export function readHead(file: string): Buffer {
+/** The first 512 bytes of a file, or from `start` in it (a tar header's worth). */
+export function readHead(file: string, start = 0): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const head = Buffer.alloc(512);
-    return head.subarray(0, fs.readSync(fd, head, 0, 512, 0));
+    return head.subarray(0, fs.readSync(fd, head, 0, 512, start));
   } finally {
     fs.closeSync(fd);
   }
@@ -94,10 +96,11 @@ function tap(stream: Readable): { digest: () => string; bytes: () => number } {
  */
 export async function extractLayerFile(layer: TarLayer, root: number): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
   const bad = (message: string, cause?: unknown) => new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
-  const compression = sniffCompression(readHead(layer.file));
+  const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw bad(`${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw bad('not a tar layer (no tar, gzip or zstd magic bytes)');
-  const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20 });
+  const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
+  const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const blob = tap(input);
   const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 1 << 20 }) : compression === 'zstd' ? zstdDecompressor() : undefined;
   const tar = decompressor ? input.pipe(decompressor) : input;
@@ -124,7 +127,7 @@ export async function extractLayerFile(layer: TarLayer, root: number): Promise<{
   const mismatch = (what: string, want: string, got: string) =>
     new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
   if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
-  if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
+  if (layer.digest && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
   if (layer.diffId !== undefined && plain.digest() !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, plain.digest());
   return { ...result, compressedBytes: blob.bytes() };
 }

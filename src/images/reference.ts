@@ -7,11 +7,15 @@ import { LayercopyError } from '../core/errors.js';
  * tarball (tar, tar+gzip or tar+zstd, told by its magic bytes); or an image
  * reference in the containers-transports(5) syntax skopeo and podman use.
  */
-export type LayerArgument = { kind: 'path'; path: string } | { kind: 'oci'; layout: string; reference?: string; digest?: string } | { kind: 'unsupported'; transport: string };
+export type LayerArgument =
+  | { kind: 'path'; path: string }
+  | { kind: 'oci'; layout: string; reference?: string; digest?: string }
+  | { kind: 'docker-archive'; file: string; reference?: string }
+  | { kind: 'unsupported'; transport: string };
 
 /** Transports layercopy reads, and those it names but does not read yet. */
-export const TRANSPORTS = ['oci'] as const;
-const LATER = ['oci-archive', 'docker-archive'];
+export const TRANSPORTS = ['oci', 'docker-archive'] as const;
+const LATER = ['oci-archive'];
 const OTHER = ['docker', 'docker-daemon', 'containers-storage', 'dir', 'sif', 'ostree'];
 
 /**
@@ -24,6 +28,12 @@ export function parseLayerArgument(arg: string, index: number): LayerArgument {
   if (!m || fs.existsSync(arg)) return { kind: 'path', path: arg };
   const [, transport, rest] = m;
   if (transport === 'oci') return { kind: 'oci', ...splitReference(rest, index, arg) };
+  if (transport === 'docker-archive') {
+    // docker-archive:PATH[:NAME:TAG|:@N]: the path ends at the first colon, unless a file has the whole name.
+    const colon = rest.indexOf(':');
+    if (colon < 0 || fs.existsSync(rest)) return { kind: 'docker-archive', file: path.resolve(rest) };
+    return { kind: 'docker-archive', file: path.resolve(rest.slice(0, colon)), reference: rest.slice(colon + 1) };
+  }
   if (LATER.includes(transport)) return { kind: 'unsupported', transport };
   if (OTHER.includes(transport)) {
     throw new LayercopyError(

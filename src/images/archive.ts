@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import { LayercopyError } from '../core/errors.js';
+import type { ImageLayer } from './oci.js';
+
+// docker-archive: what `docker save` and `skopeo copy … docker-archive:`
+// write: an uncompressed tar holding manifest.json, each image's config and
+// its layer tars (which may themselves be compressed). Members are found by
+// reading the archive's headers only; each layer then streams straight out
+// of the archive file by offset, never copied out of it.
+
+export interface Member {
+  offset: number;
+  size: number;
+}
+
+/** Regular-file members of an uncompressed tar by name: headers read, data skipped. */
+export function scanTar(file: string, label: string): Map<string, Member> {
+  const fail = (message: string) => new LayercopyError(`${label}: ${message}`, { code: 'ERR_INVALID_IMAGE', path: file });
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const members = new Map<string, Member>();
+  try {
+    const size = fs.fstatSync(fd).size;
+    const block = Buffer.alloc(512);
+    let at = 0;
+    let longName: string | undefined;
+    let paxPath: string | undefined;
+    while (at + 512 <= size) {
+      if (fs.readSync(fd, block, 0, 512, at) !== 512) throw fail('truncated archive');
+      if (block.every((b) => b === 0)) break;
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : block[i];
+      if (sum !== Number.parseInt(block.subarray(148, 156).toString('latin1').trim() || '0', 8)) throw fail(`bad tar header checksum at byte ${at}`);
+      const field = (from: number, len: number) =>
+        block
+          .subarray(from, from + len)
+          .toString('latin1')
+          .replace(/\0.*$/s, '');
+      const bytes = Number.parseInt(field(124, 12).trim() || '0', 8);
+      const type = field(156, 1) || '0';
+      const data = at + 512;
+      const readData = () => {
+        const buf = Buffer.alloc(bytes);
+        fs.readSync(fd, buf, 0, bytes, data);
+        return buf;
+      };
+      if (type === 'L') longName = readData().toString('latin1').replace(/\0.*$/s, '');
+      else if (type === 'x') paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(readData().toString('latin1'))?.[1];
+      else {
+        const prefix = field(345, 155);
+        const name = paxPath ?? longName ?? (prefix ? `${prefix}/${field(0, 100)}` : field(0, 100));
+        if (type === '0' || type === '7') members.set(name.replace(/^\.\//, ''), { offset: data, size: bytes });
+        longName = paxPath = undefined;
+      }
+      at = data + Math.ceil(bytes / 512) * 512;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return members;
+}
+
+function readMember(file: string, m: Member): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const buf = Buffer.alloc(m.size);
+    fs.readSync(fd, buf, 0, m.size, m.offset);
+    return buf;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface ManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+/** docker-archive:FILE[:NAME:TAG] (or :@N, the Nth image) to its layers, lowest first. */
+export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }): (ImageLayer & { start: number })[] {
+  const label = arg;
+  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
+  const members = scanTar(sel.file, label);
+  const manifestMember = members.get('manifest.json');
+  if (!manifestMember) throw fail('not a docker-archive (no manifest.json)');
+  const manifest = JSON.parse(readMember(sel.file, manifestMember).toString('utf8')) as ManifestEntry[];
+  const tags = (e: ManifestEntry) => e.RepoTags ?? [];
+  // docker.io/library/ is the short names' long form.
+  const short = (t: string) => t.replace(/^docker\.io\/(library\/)?/, '');
+  const listing = () => manifest.map((e, i) => (tags(e).length > 0 ? tags(e).join(', ') : `@${i} (untagged)`)).join('; ') || 'nothing';
+  let entry: ManifestEntry | undefined;
+  if (sel.reference?.startsWith('@')) entry = manifest[Number(sel.reference.slice(1))];
+  else if (sel.reference !== undefined) entry = manifest.find((e) => tags(e).some((t) => t === sel.reference || short(t) === short(sel.reference!)));
+  else if (manifest.length === 1) entry = manifest[0];
+  else throw fail(`holds several images; name one (docker-archive:${sel.file}:NAME:TAG): ${listing()}`, 'ERR_IMAGE_NOT_FOUND');
+  if (!entry) throw fail(`no image '${sel.reference}'; the archive holds: ${listing()}`, 'ERR_IMAGE_NOT_FOUND');
+  const configMember = members.get(entry.Config);
+  if (!configMember) throw fail(`config ${entry.Config} is not in the archive`);
+  const config = JSON.parse(readMember(sel.file, configMember).toString('utf8')) as { rootfs?: { diff_ids?: string[] } };
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== entry.Layers.length) throw fail(`the config lists ${diffIds.length} diff_ids for ${entry.Layers.length} layers`);
+  return entry.Layers.map((name, i) => {
+    const m = members.get(name);
+    if (!m) throw fail(`layer ${name} is not in the archive`);
+    // A layer stored under its digest (blobs/sha256/HEX, as newer docker save writes) is checked against it.
+    const hex = /(?:^|\/)sha256\/([0-9a-f]{64})$/.exec(name)?.[1];
+    return {
+      file: sel.file,
+      start: m.offset,
+      size: m.size,
+      digest: hex ? `sha256:${hex}` : '',
+      mediaType: '',
+      diffId: diffIds[i],
+      name: `${arg} layer ${i + 1}/${entry!.Layers.length} (${name})`,
+    };
+  });
+}

@@ -1,0 +1,94 @@
+// docker-archive: images as `docker save` and `skopeo copy … docker-archive:`
+// write them, layers streamed out of the archive by offset.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { scanTar } from '../../src/images/archive.js';
+import { provision } from '../../src/index.js';
+import { buildLayer, diffSnapshots, scratch, snapshot } from '../helpers.js';
+import { compress, rawTar, tarDir } from './fixtures.js';
+
+const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+
+/** A docker-archive of images, each { tags, layers (uncompressed tars), gzip?: compress the layer tars }. */
+function dockerArchive(dir: string, images: { tags: string[]; layers: Buffer[]; gzip?: boolean }[]): string {
+  const root = path.join(dir, 'archive-src');
+  fs.mkdirSync(root, { recursive: true });
+  const manifest = images.map((image) => {
+    const layers = image.layers.map((tar) => {
+      const data = image.gzip ? compress(tar, 'gzip') : tar;
+      const name = `blobs/sha256/${sha(data)}`;
+      fs.mkdirSync(path.join(root, 'blobs/sha256'), { recursive: true });
+      fs.writeFileSync(path.join(root, name), data);
+      return name;
+    });
+    const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: image.layers.map((t) => `sha256:${sha(t)}`) } }));
+    const configName = `blobs/sha256/${sha(config)}`;
+    fs.writeFileSync(path.join(root, configName), config);
+    return { Config: configName, RepoTags: image.tags, Layers: layers };
+  });
+  fs.writeFileSync(path.join(root, 'manifest.json'), JSON.stringify(manifest));
+  const file = path.join(dir, 'image.tar');
+  execFileSync('tar', ['-C', root, '-cf', file, '.']);
+  return file;
+}
+
+describe('docker-archive:FILE[:NAME:TAG]', () => {
+  it('provisions the tagged image; its layers (gzip inside the archive too) equal the same layers as directories', async () => {
+    const dir = scratch();
+    const l0 = buildLayer(path.join(dir, 'l0'), { 'etc/a': 'a', 'usr/bin/x': { file: 'x', mode: 0o755 }, 'usr/lib/l': { symlink: '../bin/x' } });
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'etc/.wh.a': '', 'etc/b': 'b' });
+    const file = dockerArchive(dir, [
+      { tags: ['example/other:1'], layers: [rawTar([{ name: 'other', data: 'o' }])] },
+      { tags: ['docker.io/library/app:1.0'], layers: [tarDir(l0), tarDir(l1)], gzip: true },
+    ]);
+    await provision([l0, l1], path.join(dir, 'dirs'));
+    const summary = await provision([`docker-archive:${file}:app:1.0`], path.join(dir, 'image'));
+    expect(summary.perLayer.map((l) => l.layer)).toEqual([expect.stringMatching(/layer 1\/2 \(blobs\/sha256\//), expect.stringMatching(/layer 2\/2/)]);
+    expect(diffSnapshots(snapshot(path.join(dir, 'dirs'), { atime: false }), snapshot(path.join(dir, 'image'), { atime: false }))).toEqual([]);
+    await provision([`docker-archive:${file}:@0`], path.join(dir, 'first'));
+    expect(fs.readdirSync(path.join(dir, 'first'))).toEqual(['other']);
+  });
+
+  it('a missing tag, or several images and none named: the error lists the tags', async () => {
+    const dir = scratch();
+    const file = dockerArchive(dir, [
+      { tags: ['a:1'], layers: [rawTar([{ name: 'x', data: 'x' }])] },
+      { tags: ['b:2'], layers: [rawTar([{ name: 'y', data: 'y' }])] },
+    ]);
+    const missing = await provision([`docker-archive:${file}:c:3`], path.join(dir, 'root')).catch((e) => e);
+    expect(missing).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
+    expect(missing.message).toMatch(/no image 'c:3'; the archive holds: a:1; b:2/);
+    const none = await provision([`docker-archive:${file}`], path.join(dir, 'root')).catch((e) => e);
+    expect(none.message).toMatch(/holds several images; name one/);
+  });
+
+  it('a layer stored under its digest that does not match it fails; a layer whose diff_id does not match fails', async () => {
+    const dir = scratch();
+    const file = dockerArchive(dir, [{ tags: ['a:1'], layers: [rawTar([{ name: 'x', data: 'x' }])], gzip: true }]);
+    const members = scanTar(file, 'test');
+    const layerName = [...members.keys()].find((n) => n.startsWith('blobs/') && members.get(n)!.size > 100 && !n.endsWith('.json'))!;
+    const m = members.get(layerName)!;
+    // Flip a byte inside the gzip stream's compressed data: the blob no longer matches the digest it is stored under.
+    const fd = fs.openSync(file, 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, m.offset + m.size - 12);
+    b[0] ^= 0xff;
+    fs.writeSync(fd, b, 0, 1, m.offset + m.size - 12);
+    fs.closeSync(fd);
+    const r = await provision([`docker-archive:${file}:a:1`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toBeInstanceOf(Error);
+    expect(r.code).toMatch(/^(ERR_DIGEST_MISMATCH|ERR_INVALID_TAR)$/);
+    expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
+  });
+
+  it('not a docker-archive: named so', async () => {
+    const dir = scratch();
+    fs.writeFileSync(path.join(dir, 'x.tar'), rawTar([{ name: 'a', data: 'a' }]));
+    const r = await provision([`docker-archive:${path.join(dir, 'x.tar')}`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.message).toMatch(/not a docker-archive \(no manifest\.json\)/);
+  });
+});
