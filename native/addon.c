@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "remove.h"
 #include "write.h"
+#include "zstd.h"
 
 #include <sys/sysmacros.h>
 
@@ -787,6 +788,50 @@ static napi_value close_fd_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// ---- zstd through the system's libzstd (native/zstd.c) ----------------------
+
+static void zstd_finalize(napi_env env, void *data, void *hint) { zstd_close(data); }
+static void free_buffer(napi_env env, void *data, void *hint) { free(data); }
+
+// zstdOpen() -> handle | null (libzstd.so.1 not found)
+static napi_value zstd_open_js(napi_env env, napi_callback_info info) {
+  napi_value result = NULL;
+  zstd_stream *z = zstd_open();
+  if (!z) {
+    NAPI_OK(napi_get_null(env, &result));
+  } else if (!NAPI_OK(napi_create_external(env, z, zstd_finalize, NULL, &result))) {
+    zstd_close(z);
+    result = NULL;
+  }
+  return result;
+}
+
+// zstdFeed(handle, chunk) -> { data: Buffer, frameDone }; throws on corrupt input.
+static napi_value zstd_feed_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  void *z = NULL, *in = NULL;
+  size_t in_len = 0;
+  if (!NAPI_OK(napi_get_value_external(env, argv[0], &z)) || !NAPI_OK(napi_get_buffer_info(env, argv[1], &in, &in_len))) return NULL;
+  char *out = NULL;
+  size_t out_len = 0;
+  int frame_done = 0;
+  const char *error = zstd_feed(z, in, in_len, &out, &out_len, &frame_done);
+  if (error) {
+    napi_throw_error(env, "ERR_ZSTD", error);
+    return NULL;
+  }
+  napi_value data = NULL;
+  if (!NAPI_OK(napi_create_external_buffer(env, out_len, out, free_buffer, NULL, &data))) {
+    free(out);
+    return NULL;
+  }
+  builder b = b_new(env);
+  b_val(&b, "data", data);
+  b_val(&b, "frameDone", boolean(env, frame_done));
+  return b_done(&b);
+}
+
 // ensureDirs(root, rel) -> failure | null
 static napi_value ensure_dirs_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -830,6 +875,8 @@ NAPI_MODULE_INIT() {
       {"setMeta", NULL, set_meta_js, NULL, NULL, NULL, napi_default, NULL},
       {"ensureDirs", NULL, ensure_dirs_js, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, close_fd_js, NULL, NULL, NULL, napi_default, NULL},
+      {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"zstdFeed", NULL, zstd_feed_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
   // What both sides must agree on, defined once here (copy.h, list.h).

@@ -61,6 +61,9 @@ export interface NativeConstants {
   entryTypes: string;
 }
 
+/** An opaque native zstd stream (freed when collected). */
+export type ZstdStream = { readonly zstd: unique symbol };
+
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
 export type Root = number | string;
 /** One Int32 over a SharedArrayBuffer: non-zero aborts native loops between entries. */
@@ -145,6 +148,10 @@ export interface Native {
   ): NativeFailure | null;
   /** Closes an fd createFile opened; the errno, or 0. */
   closeFd(fd: number): number;
+  /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */
+  zstdOpen(): ZstdStream | null;
+  /** Decompresses a chunk; frameDone: the data so far ends a frame. Throws (code ERR_ZSTD) on corrupt input. */
+  zstdFeed(stream: ZstdStream, chunk: Buffer): { data: Buffer; frameDone: boolean };
   /** Makes each component of rel a real directory beneath root (0755 when new; a non-directory there is replaced). */
   ensureDirs(root: number, rel: string): NativeFailure | null;
 }

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { type Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { LayercopyError } from '../core/errors.js';
+import { native } from '../core/native.cjs';
 import { extractTar } from './extract.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
@@ -45,12 +46,31 @@ export function readHead(file: string, start = 0): Buffer {
 
 /**
  * zstd: Node's own decompressor where the runtime has one (Node 22.15+,
- * 23.8+), else fzstd, a maintained pure-JS decoder: no compiler at install
- * and no download beyond the npm registry.
+ * 23.8+); else the system's libzstd, loaded at run time by the native helper
+ * (no compiler, headers or download); else fzstd, a maintained pure-JS
+ * decoder, much slower (docs/benchmarks.md, "Images").
  */
-function zstdDecompressor(): Transform {
+export function zstdDecompressor(use: 'best' | 'libzstd' | 'js' = 'best'): Transform {
   const own = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (own) return own();
+  if (own && use === 'best') return own();
+  const stream = use === 'js' ? null : native.zstdOpen();
+  if (stream) {
+    let frameDone = true;
+    return new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        try {
+          const r = native.zstdFeed(stream, chunk);
+          frameDone = r.frameDone;
+          done(null, r.data.length > 0 ? r.data : undefined);
+        } catch (error) {
+          done(error as Error);
+        }
+      },
+      flush(done) {
+        done(frameDone ? null : new Error('unexpected end of the compressed stream (truncated zstd frame)'));
+      },
+    });
+  }
   const { Decompress } = createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
   let out: Transform;
   const d = new Decompress((chunk) => out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));

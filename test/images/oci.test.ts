@@ -179,3 +179,25 @@ describe('verification', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 });
+
+describe('zstd decoders', () => {
+  it.runIf(hasZstd)('the system libzstd (loaded at run time) and the pure-JS fallback give the same bytes [needs the zstd command for fixtures]', async () => {
+    const { zstdDecompressor } = await import('../../src/images/layer.js');
+    const { native } = await import('../../src/core/native.cjs');
+    const plain = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.alloc(32 * 1024, i)));
+    const packed = compress(plain, 'zstd');
+    const decode = async (use: 'libzstd' | 'js') => {
+      const t = zstdDecompressor(use);
+      const out: Buffer[] = [];
+      t.on('data', (b: Buffer) => out.push(b));
+      const done = new Promise((resolve, reject) => t.on('end', resolve).on('error', reject));
+      for (let i = 0; i < packed.length; i += 1000) t.write(packed.subarray(i, i + 1000));
+      t.end();
+      await done;
+      return Buffer.concat(out);
+    };
+    expect(native.zstdOpen()).not.toBeNull();
+    expect((await decode('libzstd')).equals(plain)).toBe(true);
+    expect((await decode('js')).equals(plain)).toBe(true);
+  });
+});
