@@ -4,7 +4,7 @@ import { type LayercopyCode, LayercopyError } from './core/errors.js';
 import type { Platform } from './core/options.js';
 import { resolveDockerArchive } from './images/archive.js';
 import { readHead, sniffCompression, type TarLayer } from './images/layer.js';
-import { hostPlatform, resolveOciLayout } from './images/oci.js';
+import { archiveSource, directorySource, hostPlatform, resolveOciLayout } from './images/oci.js';
 import { parseLayerArgument } from './images/reference.js';
 
 export interface ResolvedInputs {
@@ -79,13 +79,6 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
     const label = `layer ${layerIndex + 1}`;
     if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex });
     const arg = parseLayerArgument(layer, layerIndex);
-    if (arg.kind === 'unsupported') {
-      throw invalid(
-        `${label} (${layer}): ${arg.transport}: images are not read yet; copy it to an OCI layout first (skopeo copy ${layer} oci:DIR:TAG)`,
-        { layer, layerIndex },
-        'ERR_UNSUPPORTED_IMAGE',
-      );
-    }
     if (arg.kind === 'docker-archive') {
       for (const image of resolveDockerArchive(layer, arg)) {
         out.layers.push(image.file);
@@ -94,10 +87,11 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
       }
       return;
     }
-    if (arg.kind === 'oci') {
-      for (const image of resolveOciLayout(layer, arg, options.platform ?? hostPlatform())) {
+    if (arg.kind === 'oci' || arg.kind === 'oci-archive') {
+      const source = arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, layer);
+      for (const image of resolveOciLayout(layer, source, arg, options.platform ?? hostPlatform())) {
         out.layers.push(image.file);
-        out.tars.push({ file: image.file, label: image.name, digest: image.digest, size: image.size, diffId: image.diffId });
+        out.tars.push({ file: image.file, start: image.start, label: image.name, digest: image.digest, size: image.size, diffId: image.diffId });
         out.given.push(image.name);
       }
       return;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
-import { hasUmoci, ociImage, rawTar, tarDir } from './images/fixtures.js';
+import { hasUmoci, ociImage, tarDir } from './images/fixtures.js';
 
 describe('images against umoci unpack', () => {
   it.runIf(isRoot && hasUmoci)('a three-layer image umoci built equals its umoci unpack, entry by entry [needs root and umoci]', async () => {
@@ -67,12 +67,26 @@ describe('LAYER lists that mix inputs', () => {
     expect(fs.readdirSync(dir).filter((n) => n.includes('layercopy'))).toEqual([]);
   });
 
-  it.each(['oci-archive'])('%s: images are named as not read yet, with the way round it', async (transport) => {
+  it('oci-archive: a tar of a layout provisions as the layout does, its blobs read out of the archive by offset', async () => {
     const dir = scratch();
-    fs.writeFileSync(path.join(dir, 'image.tar'), rawTar([]));
-    const r = await provision([`${transport}:${path.join(dir, 'image.tar')}`], path.join(dir, 'root')).catch((e) => e);
-    expect(r).toMatchObject({ code: 'ERR_UNSUPPORTED_IMAGE', layerIndex: 0 });
-    expect(r.message).toMatch(new RegExp(`${transport}: images are not read yet; copy it to an OCI layout first \\(skopeo copy`));
+    const l0 = buildLayer(path.join(dir, 'l0'), { 'etc/a': 'a', 'usr/bin/x': { file: 'x', mode: 0o755 } });
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'etc/.wh.a': '', 'etc/b': 'b' });
+    const layout = ociImage(path.join(dir, 'img'), { layers: [tarDir(l0), tarDir(l1)], ref: 'v1' });
+    const archive = path.join(dir, 'img.tar');
+    execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
+    await provision([`oci:${layout}:v1`], path.join(dir, 'layout'));
+    const summary = await provision([`oci-archive:${archive}:v1`], path.join(dir, 'archive'));
+    expect(summary.perLayer[0].layer).toMatch(/^oci-archive:.*img\.tar:v1 layer 1\/2/);
+    expect(diffSnapshots(snapshot(path.join(dir, 'layout'), { atime: false }), snapshot(path.join(dir, 'archive'), { atime: false }))).toEqual([]);
+    const missing = await provision([`oci-archive:${archive}:v2`], path.join(dir, 'none')).catch((e) => e);
+    expect(missing.message).toMatch(/no image named 'v2'; the layout holds: v1 /);
+  });
+
+  it('a transport layercopy does not read (docker://) is named, with the way round it', async () => {
+    const dir = scratch();
+    const r = await provision(['docker://alpine:3'], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', layerIndex: 0 });
+    expect(r.message).toMatch(/the docker: transport is not read by layercopy; copy the image to an OCI layout first \(skopeo copy docker:\/\/alpine:3 oci:DIR:TAG\)/);
   });
 
   it('a directory whose name has a colon is still a directory', async () => {

@@ -20,8 +20,9 @@ provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            must not exist. It is built beside ROOTFS and renamed into place.
            A LAYER is an extracted layer directory, a layer tarball (tar,
            tar.gz or tar.zst: told by its content), oci:PATH[:REF] (an OCI
-           image layout; also oci:PATH@sha256:DIGEST) or
-           docker-archive:FILE[:NAME:TAG] (docker save): its layers.
+           image layout; also oci:PATH@sha256:DIGEST), oci-archive:FILE[:REF]
+           (a tar of one) or docker-archive:FILE[:NAME:TAG] (docker save):
+           its layers.
 destroy    remove ROOTFS without following symlinks.
 bench      time layercopy against cp -aT per layer and cp -a of the final tree.
 
@@ -174,7 +175,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
 
 function reportFailure(error: unknown, values: Values, abortStatus?: number): number {
   const e = error as LayercopyError;
-  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION' || e.code === 'ERR_UNSUPPORTED_IMAGE';
+  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION';
   const status = abortStatus ?? (usage ? 2 : 1);
   process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
   if (values.json) {

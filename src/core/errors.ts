@@ -100,7 +100,6 @@ export type LayercopyCode =
   | 'ERR_IMAGE_NOT_FOUND'
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_INVALID_TAR'
-  | 'ERR_UNSUPPORTED_IMAGE'
   | 'ABORT_ERR';
 
 export interface LayercopyErrorFields {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import { readMember, scanTar } from './members.js';
 
 // An OCI image layout (image-spec image-layout.md): `oci-layout`,
 // `index.json`, and content-addressed blobs under `blobs/<alg>/<hex>`.
@@ -17,8 +18,9 @@ export interface Descriptor {
 
 /** One layer of a resolved image: its blob, what it must hash to, and its name in messages. */
 export interface ImageLayer {
-  /** The blob file. */
+  /** The blob file (or the archive holding it, from `start`). */
   file: string;
+  start?: number;
   /** The descriptor's digest and size, checked as the blob streams. */
   digest: string;
   size: number;
@@ -61,29 +63,65 @@ function matches(p: Platform | undefined, want: Platform): boolean {
   return want.variant === undefined || variant(p.variant) === variant(want.variant);
 }
 
+/**
+ * Where a layout's files are: a directory (oci:) or the members of a tar of
+ * one (oci-archive:, read by offset, never unpacked).
+ */
+export interface LayoutSource {
+  /** The layout directory or the archive file, for errors. */
+  path: string;
+  /** A file of the layout by its name in it ("index.json", "blobs/sha256/HEX"); ENOENT when missing. */
+  read(name: string): Buffer;
+  /** Where a blob's bytes are: a file, from `start` for `size` bytes (archives). */
+  locate(name: string): { file: string; start?: number };
+}
+
+export function directorySource(layout: string): LayoutSource {
+  return {
+    path: layout,
+    read: (name) => fs.readFileSync(path.join(layout, name)),
+    locate: (name) => ({ file: path.join(layout, name) }),
+  };
+}
+
+export function archiveSource(file: string, label: string): LayoutSource {
+  const members = scanTar(file, label);
+  const member = (name: string) => {
+    const m = members.get(name);
+    if (!m) throw Object.assign(new Error(`${name} is not in the archive`), { code: 'ENOENT', path: name });
+    return m;
+  };
+  return {
+    path: file,
+    read: (name) => readMember(file, member(name)),
+    locate: (name) => ({ file, start: member(name).offset }),
+  };
+}
+
 /** A blob of the layout, read whole (manifests, indexes, configs: small), checked against its descriptor. */
-function readJsonBlob(layout: string, d: Descriptor, what: string, label: string): unknown {
-  const file = blobPath(layout, d.digest, label);
+function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: string): unknown {
+  const name = blobName(d.digest, label);
   let data: Buffer;
   try {
-    data = fs.readFileSync(file);
+    data = source.read(name);
   } catch (error) {
-    throw new LayercopyError(`${label}: ${what} ${d.digest}: blob missing (${(error as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_IMAGE', path: file, cause: error });
+    throw new LayercopyError(`${label}: ${what} ${d.digest}: blob missing (${(error as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
   }
   const digest = `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
   if (digest !== d.digest || data.length !== d.size) {
     throw new LayercopyError(`${label}: ${what} blob does not match its descriptor: expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`, {
       code: 'ERR_DIGEST_MISMATCH',
-      path: file,
+      path: name,
     });
   }
   return JSON.parse(data.toString('utf8'));
 }
 
-export function blobPath(layout: string, digest: string, label: string): string {
+/** blobs/sha256/HEX for a digest. */
+export function blobName(digest: string, label: string): string {
   const m = /^(sha256):([0-9a-f]{64})$/.exec(digest);
   if (!m) throw new LayercopyError(`${label}: unsupported or malformed digest '${digest}' (sha256:<64 hex> only)`, { code: 'ERR_INVALID_IMAGE' });
-  return path.join(layout, 'blobs', m[1], m[2]);
+  return `blobs/${m[1]}/${m[2]}`;
 }
 
 /**
@@ -92,19 +130,20 @@ export function blobPath(layout: string, digest: string, label: string): string 
  * org.opencontainers.image.ref.name annotation (or digest) and by platform,
  * its config's diff_ids. Every JSON blob is checked against its descriptor.
  */
-export function resolveOciLayout(arg: string, sel: { layout: string; reference?: string; digest?: string }, platform: Platform): ImageLayer[] {
+export function resolveOciLayout(arg: string, source: LayoutSource, sel: { reference?: string; digest?: string }, platform: Platform): ImageLayer[] {
   const label = arg;
-  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.layout });
+  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') =>
+    new LayercopyError(`${label}: ${message}`, { code, path: source.path });
   let layoutFile: { imageLayoutVersion?: string };
   let index: { manifests?: Descriptor[] };
   try {
-    layoutFile = JSON.parse(fs.readFileSync(path.join(sel.layout, 'oci-layout'), 'utf8'));
-    index = JSON.parse(fs.readFileSync(path.join(sel.layout, 'index.json'), 'utf8'));
+    layoutFile = JSON.parse(source.read('oci-layout').toString('utf8'));
+    index = JSON.parse(source.read('index.json').toString('utf8'));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     throw new LayercopyError(`${label}: not an OCI image layout (${e.code === 'ENOENT' ? `no ${path.basename(e.path ?? 'index.json')}` : e.message})`, {
       code: 'ERR_INVALID_IMAGE',
-      path: sel.layout,
+      path: source.path,
       cause: error,
     });
   }
@@ -118,7 +157,7 @@ export function resolveOciLayout(arg: string, sel: { layout: string; reference?:
     candidates = candidates.filter((d) => refName(d) === sel.reference);
     if (candidates.length === 0) throw fail(`no image named '${sel.reference}'; the layout holds: ${listing(index.manifests ?? [])}`, 'ERR_IMAGE_NOT_FOUND');
   } else if (candidates.length > 1 && new Set(candidates.map(refName)).size > 1) {
-    throw fail(`holds several images; name one (oci:${sel.layout}:REFERENCE): ${listing(candidates)}`, 'ERR_IMAGE_NOT_FOUND');
+    throw fail(`holds several images; name one (${arg.slice(0, arg.indexOf(':'))}:${source.path}:REFERENCE): ${listing(candidates)}`, 'ERR_IMAGE_NOT_FOUND');
   }
   // Indexes (nested ones too) are narrowed down by platform to one manifest.
   let manifest: Descriptor | undefined;
@@ -141,12 +180,12 @@ export function resolveOciLayout(arg: string, sel: { layout: string; reference?:
         'ERR_IMAGE_NOT_FOUND',
       );
     }
-    candidates = indexes.flatMap((d) => (readJsonBlob(sel.layout, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
+    candidates = indexes.flatMap((d) => (readJsonBlob(source, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
   }
   if (!manifest) throw fail('indexes nested too deep');
-  const m = readJsonBlob(sel.layout, manifest, 'manifest', label) as { config?: Descriptor; layers?: Descriptor[] };
+  const m = readJsonBlob(source, manifest, 'manifest', label) as { config?: Descriptor; layers?: Descriptor[] };
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
-  const config = readJsonBlob(sel.layout, m.config, 'config', label) as { rootfs?: { type?: string; diff_ids?: string[] } };
+  const config = readJsonBlob(source, m.config, 'config', label) as { rootfs?: { type?: string; diff_ids?: string[] } };
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== m.layers.length) {
     throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
@@ -154,7 +193,7 @@ export function resolveOciLayout(arg: string, sel: { layout: string; reference?:
   return m.layers.map((d, i) => {
     if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
     return {
-      file: blobPath(sel.layout, d.digest, label),
+      ...source.locate(blobName(d.digest, label)),
       digest: d.digest,
       size: d.size,
       mediaType: d.mediaType,

@@ -10,12 +10,11 @@ import { LayercopyError } from '../core/errors.js';
 export type LayerArgument =
   | { kind: 'path'; path: string }
   | { kind: 'oci'; layout: string; reference?: string; digest?: string }
-  | { kind: 'docker-archive'; file: string; reference?: string }
-  | { kind: 'unsupported'; transport: string };
+  | { kind: 'oci-archive'; file: string; reference?: string; digest?: string }
+  | { kind: 'docker-archive'; file: string; reference?: string };
 
-/** Transports layercopy reads, and those it names but does not read yet. */
-export const TRANSPORTS = ['oci', 'docker-archive'] as const;
-const LATER = ['oci-archive'];
+/** Transports layercopy reads; others of containers-transports(5) it names as such. */
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
 const OTHER = ['docker', 'docker-daemon', 'containers-storage', 'dir', 'sif', 'ostree'];
 
 /**
@@ -28,13 +27,16 @@ export function parseLayerArgument(arg: string, index: number): LayerArgument {
   if (!m || fs.existsSync(arg)) return { kind: 'path', path: arg };
   const [, transport, rest] = m;
   if (transport === 'oci') return { kind: 'oci', ...splitReference(rest, index, arg) };
+  if (transport === 'oci-archive') {
+    const { layout, ...sel } = splitReference(rest, index, arg);
+    return { kind: 'oci-archive', file: layout, ...sel };
+  }
   if (transport === 'docker-archive') {
     // docker-archive:PATH[:NAME:TAG|:@N]: the path ends at the first colon, unless a file has the whole name.
     const colon = rest.indexOf(':');
     if (colon < 0 || fs.existsSync(rest)) return { kind: 'docker-archive', file: path.resolve(rest) };
     return { kind: 'docker-archive', file: path.resolve(rest.slice(0, colon)), reference: rest.slice(colon + 1) };
   }
-  if (LATER.includes(transport)) return { kind: 'unsupported', transport };
   if (OTHER.includes(transport)) {
     throw new LayercopyError(
       `layer ${index + 1} (${arg}): the ${transport}: transport is not read by layercopy; copy the image to an OCI layout first (skopeo copy ${arg} oci:DIR:TAG)`,
@@ -51,10 +53,15 @@ export function parseLayerArgument(arg: string, index: number): LayerArgument {
 
 /** oci:PATH[:REFERENCE] or oci:PATH@sha256:HEX (containers-transports(5)). */
 function splitReference(rest: string, index: number, arg: string): { layout: string; reference?: string; digest?: string } {
+  const transport = arg.slice(0, arg.indexOf(':'));
   const at = rest.lastIndexOf('@');
   if (at > 0 && /^sha256:[0-9a-f]{64}$/.test(rest.slice(at + 1))) return { layout: path.resolve(rest.slice(0, at)), digest: rest.slice(at + 1) };
   if (rest === '') {
-    throw new LayercopyError(`layer ${index + 1} (${arg}): an oci: reference needs a path: oci:PATH[:REFERENCE]`, { code: 'ERR_INVALID_ARGUMENT', layer: arg, layerIndex: index });
+    throw new LayercopyError(`layer ${index + 1} (${arg}): an ${transport}: reference needs a path: ${transport}:PATH[:REFERENCE]`, {
+      code: 'ERR_INVALID_ARGUMENT',
+      layer: arg,
+      layerIndex: index,
+    });
   }
   // The reference is what follows the last colon, unless that colon is part
   // of an existing path (a directory named a:b).

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { scanTar } from '../../src/images/archive.js';
+import { scanTar } from '../../src/images/members.js';
 import { provision } from '../../src/index.js';
 import { buildLayer, diffSnapshots, scratch, snapshot } from '../helpers.js';
 import { compress, rawTar, tarDir } from './fixtures.js';
