@@ -25,7 +25,7 @@ type Facts = {
   canariesIntact: boolean;
   layeredSame?: boolean | string;
 };
-let results: Record<string, Facts> & { host: { unchanged: boolean; inNamespace: boolean }; enospc?: Record<string, unknown> };
+let results: Record<string, Facts> & { host: { unchanged: boolean; inNamespace: boolean }; enospc?: Record<string, unknown>; enospcTar?: Record<string, unknown> };
 
 async function canUseNamespace(): Promise<boolean> {
   if (process.getuid?.() !== 0) return false;
@@ -134,5 +134,13 @@ describe('hostile layers', () => {
     expect(r.cliStatus).toBe(1);
     expect(String(r.cliStderr).trim().split('\n')).toHaveLength(1);
     expect(r.leftAfterCli).toEqual([]);
+  });
+
+  it('out of space while extracting a tarball layer: ENOSPC naming the layer and file; no rootfs, staging or scratch left [needs root: a private mount namespace with a tiny tmpfs]', (ctx) => {
+    if (!results.enospcTar) ctx.skip();
+    const r = results.enospcTar!;
+    expect(r.outcome).toBe('ENOSPC');
+    expect(r.message).toMatch(/enospc-layer\.tar\.gz.*\/big\/blob\.bin: .*ENOSPC/);
+    expect(r.left).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { errnoError, LayercopyError } from '../core/errors.js';
+import { errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { parseTar, paxTime, paxXattrs, type TarEntry, type TarHeader } from './tar.js';
@@ -68,7 +68,16 @@ export async function extractTar(input: Readable, root: number, label: string): 
         if (!('fd' in opened)) throw systemFailure(opened, label, rel, 'create');
         try {
           for await (const chunk of entry) {
-            fs.writeSync(opened.fd, chunk as Buffer);
+            try {
+              fs.writeSync(opened.fd, chunk as Buffer);
+            } catch (error) {
+              // ENOSPC, EDQUOT, EIO: the system's word, naming the layer and the file.
+              const where = displayPath('/', rel);
+              throw errnoError(fromNodeError(error, 'write', where), (name, description) => `${label}: ${where}: write failed: ${name} (${description})`, {
+                layer: label,
+                cause: error,
+              });
+            }
             bytes += (chunk as Buffer).length;
           }
         } finally {
