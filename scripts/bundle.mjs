@@ -32,6 +32,7 @@ await build({
     { in: 'dist/src/index.js', out: 'index' },
     { in: 'dist/src/cli/bench.js', out: 'bench' },
     { in: 'dist/src/cli/bench-child.js', out: 'bench-child' },
+    { in: 'dist/src/cli/bench-floor.js', out: 'bench-floor' },
   ],
   outdir,
   allowOverwrite: true,

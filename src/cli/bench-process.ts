@@ -30,7 +30,7 @@ export async function buildMesosCopy(dir: string): Promise<string> {
 }
 
 /** Runs argv as a whole process under GNU time (where present): wall ms and peak RSS. */
-async function timeProcess(argv: string[], rssFile: string): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
+export async function timeProcess(argv: string[], rssFile: string): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
   const timed = fs.existsSync(GNU_TIME);
   const start = performance.now();
   const r = timed ? await execa(GNU_TIME, ['-f', '%M', '-o', rssFile, ...argv]) : await execa(argv[0], argv.slice(1));

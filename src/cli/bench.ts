@@ -3,44 +3,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa } from 'execa';
-import { type BatchSize, defaultConcurrency, STRATEGIES, type Strategy } from '../core/options.js';
+import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
+import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
 import { batchSizeArg, intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
-import { buildMesosCopy, runChild } from './bench-process.js';
+import { buildMesosCopy, runChild, timeProcess } from './bench-process.js';
+import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable } from './bench-report.js';
 
-export interface BenchConfig {
-  /**
-   * seed: the Mesos copy backend's method (its key in reports): an fts walk
-   * in C and cp -aT per layer, as a process of its own
-   * (native/baseline/mesos_copy.c); cp -a: one copy of the final (merged) tree.
-   */
-  method: 'layercopy' | 'seed' | 'cp -a';
-  concurrency?: number;
-  batchSize?: BatchSize;
-  strategy?: Strategy;
-  /** --uid-map/--gid-map flags: an ID-mapped row beside each layercopy row. */
-  idMapArgs?: string[];
-}
+export { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable };
 
-export interface BenchRow extends BenchConfig {
-  runs: number;
-  /** Median of the provision call (layercopy) or of the baseline's whole process (seed, cp -a). */
-  medianMs: number;
-  /** Median wall time of the whole process, Node start included. */
-  processMedianMs: number;
-  /**
-   * layercopy's whole process (median) over the median of cp -aT per layer
-   * (its own time: no Node start counted against it) and over one cp -a of
-   * the final tree (process).
-   */
-  ratioToSeed?: number;
-  ratioToCp?: number;
-  entriesPerSec?: number;
-  mbPerSec?: number;
-  peakRssMb?: number;
-  samplesMs: number[];
-}
+import { hasUmoci, type ImageMethod, imageBaselineArgv, umociImage } from './bench-images.js';
 
 export interface BenchOptions {
   layers: string[];
@@ -53,17 +26,9 @@ export interface BenchOptions {
   idMapArgs?: string[];
   /** Where the temporary rootfs directories go (default: the OS temp dir). */
   scratch?: string;
+  /** LAYERs that are tarballs or images: the arguments as given, their layers, and umoci's --image where it applies. */
+  images?: { args: string[]; tars: TarLayer[]; umoci?: string };
   log?: (line: string) => void;
-}
-
-export interface BenchReport {
-  layers: string[];
-  scratch: string;
-  filesystem: string;
-  entries: number;
-  bytes: number;
-  rows: BenchRow[];
-  best: BenchRow;
 }
 
 const median = (xs: number[]) => {
@@ -98,14 +63,17 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const log = options.log ?? (() => {});
   const scratchParent = options.scratch ?? os.tmpdir();
   const scratch = fs.mkdtempSync(path.join(scratchParent, 'layercopy-bench-'));
-  let mesosCopy: string;
+  const images = options.images;
+  let mesosCopy: string | undefined;
   try {
-    mesosCopy = await buildMesosCopy(scratch);
+    if (!images) mesosCopy = await buildMesosCopy(scratch);
   } catch (error) {
     fs.rmSync(scratch, { recursive: true, force: true });
     throw error;
   }
-  const configs: BenchConfig[] = [{ method: 'seed' }, { method: 'cp -a' }];
+  const configs: BenchConfig[] = images
+    ? [{ method: 'extract-then-copy' }, { method: 'floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
+    : [{ method: 'seed' }, { method: 'cp -a' }];
   for (const strategy of options.strategies ?? STRATEGIES) {
     for (const concurrency of options.concurrency) {
       for (const batchSize of options.batchSize) {
@@ -117,7 +85,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   // cp -a copies the final tree once: the layer itself, or the image merged
   // beforehand (untimed) — the floor a copier of the result could reach.
   let finalTree = options.layers[0];
-  if (options.layers.length > 1) {
+  if (!images && options.layers.length > 1) {
     finalTree = path.join(scratch, 'final');
     await runChild({ method: 'layercopy', layers: options.layers, rootfs: finalTree });
   }
@@ -136,11 +104,15 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           const start = performance.now();
           await execa('cp', ['-a', finalTree, rootfs]);
           ms = proc = performance.now() - start;
+        } else if (images && config.method !== 'layercopy') {
+          const r = await timeProcess(imageBaselineArgv(config.method as ImageMethod, images.tars, rootfs, images.umoci), `${rootfs}.rss`);
+          ms = proc = r.processMs;
+          if (fs.existsSync(`${rootfs}.x`)) await removeOrThrow(`${rootfs}.x`);
         } else {
           const r = await runChild(
             {
-              method: config.method,
-              layers: options.layers,
+              method: config.method as 'layercopy' | 'seed',
+              layers: images ? images.args : options.layers,
               rootfs,
               concurrency: config.concurrency,
               batchSize: config.batchSize,
@@ -167,8 +139,12 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   } finally {
     await removeOrThrow(scratch);
   }
-  const seedMs = median(samples[0].ms);
-  const cpMs = median(samples[1].ms);
+  const baseline = (method: BenchConfig['method']) => {
+    const i = configs.findIndex((c) => c.method === method);
+    return i < 0 ? undefined : median(samples[i].ms);
+  };
+  const [seedMs, cpMs, umociMs, extractMs, floorMs] = (['seed', 'cp -a', 'umoci', 'extract-then-copy', 'floor'] as const).map(baseline);
+  const ratio = (charged: number, base?: number) => (base === undefined ? undefined : charged / base);
   const rows: BenchRow[] = configs.map((config, i) => {
     const medianMs = median(samples[i].ms);
     const processMedianMs = median(samples[i].proc);
@@ -179,8 +155,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       runs: samples[i].ms.length,
       medianMs,
       processMedianMs,
-      ratioToSeed: charged / seedMs,
-      ratioToCp: charged / cpMs,
+      ratioToSeed: ratio(charged, seedMs),
+      ratioToCp: ratio(charged, cpMs),
+      ratioToUmoci: ratio(charged, umociMs),
+      ratioToExtract: ratio(charged, extractMs),
+      ratioToFloor: ratio(charged, floorMs),
       entriesPerSec: entries ? entries / (medianMs / 1000) : undefined,
       mbPerSec: bytes ? bytes / 1e6 / (medianMs / 1000) : undefined,
       peakRssMb: samples[i].rss ? samples[i].rss / 1024 : undefined,
@@ -189,34 +168,6 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   });
   const best = rows.filter((r) => r.method === 'layercopy').sort((a, b) => a.processMedianMs - b.processMedianMs)[0];
   return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best };
-}
-
-export function describe(c: BenchConfig): string {
-  if (c.method === 'layercopy')
-    return `layercopy --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}`;
-  return c.method === 'seed' ? 'cp -aT per layer (Mesos copy backend)' : 'cp -a of the final tree';
-}
-
-const f2 = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
-
-export function formatTable(report: BenchReport): string {
-  const lines = [
-    `${report.layers.length} layer(s), ${report.entries.toLocaleString('en-US')} entries, ${(report.bytes / 1e6).toFixed(1)} MB; rootfs on ${report.filesystem}`,
-    '',
-    '| method | median s | process s | / cp -aT per layer | / cp -a final tree | entries/s | MB/s | peak RSS MB |',
-    '|---|---|---|---|---|---|---|---|',
-  ];
-  for (const r of report.rows) {
-    lines.push(
-      `| ${describe(r)} | ${(r.medianMs / 1000).toFixed(3)} | ${(r.processMedianMs / 1000).toFixed(3)} | ${f2(r.ratioToSeed)} | ${f2(r.ratioToCp)} | ${r.entriesPerSec ? Math.round(r.entriesPerSec).toLocaleString('en-US') : '—'} | ${r.mbPerSec ? r.mbPerSec.toFixed(0) : '—'} | ${r.peakRssMb ? r.peakRssMb.toFixed(0) : '—'} |`,
-    );
-  }
-  lines.push(
-    '',
-    "Ratios: layercopy's whole process (Node start included) over the baselines' own time.",
-    `best flags: --strategy ${report.best.strategy} --concurrency ${report.best.concurrency} --batch-size ${report.best.batchSize} (${(report.best.processMedianMs / 1000).toFixed(3)} s, ${f2(report.best.ratioToSeed)}x cp -aT per layer, ${f2(report.best.ratioToCp)}x cp -a of the final tree)`,
-  );
-  return lines.join('\n');
 }
 
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
@@ -230,12 +181,18 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
   );
   const batchSize = values['batch-size'] === undefined ? (['auto', 64, 1024] as BatchSize[]) : values['batch-size'].split(',').map((v) => batchSizeArg('--batch-size', v.trim())!);
-  let layers: string[];
+  let inputs: ReturnType<typeof resolveInputs>;
   try {
-    layers = resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`)).layers;
+    inputs = resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`), {
+      platform: values.platform === undefined ? undefined : parsePlatform(values.platform),
+    });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  const tars = inputs.tars.filter((t): t is TarLayer => t !== undefined);
+  if (tars.length > 0 && tars.length !== inputs.tars.length) throw new UsageError('bench takes directories, or tarballs and images, not both');
+  const images = tars.length > 0 ? { args, tars, umoci: umociImage(args, hasUmoci()) } : undefined;
+  const layers = inputs.layers;
   if (values.scratch !== undefined && !fs.statSync(values.scratch, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--scratch ${values.scratch}: not a directory`);
   }
@@ -244,7 +201,7 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   for (const st of strategies) if (!STRATEGIES.includes(st)) throw new UsageError(`--strategy must list ${STRATEGIES.join(', ')} (got '${st}')`);
   parseIdMap(values); // validated here, passed on as the flags the user typed
   const idMapArgs = [...(values['uid-map'] ?? []).flatMap((v) => ['--uid-map', v]), ...(values['gid-map'] ?? []).flatMap((v) => ['--gid-map', v])];
-  const report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log });
+  const report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, images });
   process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatTable(report)}\n`);
   return 0;
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { buildLayer, diffSnapshots, exists, listTree, nobodyCanRun, scratch, snapshot } from '../helpers.js';
+import { hasUmoci, ociImage, tarDir } from '../images/fixtures.js';
 
 const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const run = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) => execa('node', [cli, ...args], { reject: false, ...options });
@@ -100,7 +101,7 @@ describe('layercopy CLI', () => {
       'layercopy layered 1',
       'layercopy layered 2',
     ]);
-    expect(report.entries).toBe(4);
+    expect(report.entries).toBe(3); // d, d/b, c: a is whited out
     expect(report.rows[2]).toMatchObject({ runs: 1, batchSize: 64 });
     expect(report.rows[2].ratioToCp).toBeGreaterThan(0);
     expect(report.rows[2].ratioToSeed).toBeGreaterThan(0);
@@ -118,6 +119,24 @@ describe('layercopy CLI', () => {
     const report = JSON.parse(r.stdout);
     expect(report.rows.map((row: { method: string }) => row.method)).toEqual(['seed', 'cp -a', 'layercopy']);
     expect(report.rows[2]).toMatchObject({ strategy: 'merged' });
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
+
+  it('bench on an image compares with umoci unpack (where on PATH), tar -x then layercopy, and the decompression floor', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', 'd/b': 'b' });
+    const l2 = buildLayer(path.join(dir, 'l2'), { '.wh.a': '', c: 'c' });
+    const layout = ociImage(path.join(dir, 'img'), { layers: [tarDir(l1), tarDir(l2)], ref: 't' });
+    const work = fs.mkdtempSync(path.join(dir, 'scratch-'));
+    const r = await run(['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', 'auto', '--scratch', work, '--json', `oci:${layout}:t`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.rows.map((row: { method: string }) => row.method)).toEqual(['extract-then-copy', 'floor', ...(hasUmoci ? ['umoci'] : []), 'layercopy']);
+    const ours = report.rows.at(-1);
+    expect(ours.ratioToExtract).toBeGreaterThan(0);
+    expect(ours.ratioToFloor).toBeGreaterThan(0);
+    if (hasUmoci) expect(ours.ratioToUmoci).toBeGreaterThan(0);
+    expect(report.entries).toBe(3); // d, d/b, c: a is whited out
     expect(fs.readdirSync(work)).toEqual([]);
   });
 

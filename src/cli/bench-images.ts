@@ -1,0 +1,50 @@
+// `layercopy bench` on images and tarballs: the baselines there are what a
+// user would run instead — umoci's unpack, extracting each layer with GNU
+// tar and then provisioning the directories — and the floor no extractor
+// can pass: decompressing every layer at once, writing nothing.
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { distFile } from '../core/compiled.js';
+import { readHead, sniffCompression, type TarLayer } from '../images/layer.js';
+import { parseLayerArgument } from '../images/reference.js';
+
+export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor';
+
+/** The CLI, and the floor's script (bundled into dist/src). */
+const CLI = fileURLToPath(distFile('src/cli.js'));
+const FLOOR = fileURLToPath(distFile('src/bench-floor.js'));
+
+/** umoci's --image argument for a lone oci:PATH[:REF] LAYER with umoci on PATH, else undefined. */
+export function umociImage(args: string[], hasUmoci: boolean): string | undefined {
+  if (!hasUmoci || args.length !== 1) return undefined;
+  const arg = parseLayerArgument(args[0], 0);
+  if (arg.kind !== 'oci' || arg.digest) return undefined;
+  return `${arg.layout}:${arg.reference ?? 'latest'}`;
+}
+
+function tarFlag(layer: TarLayer): string {
+  const kind = sniffCompression(readHead(layer.file, layer.start));
+  return kind === 'gzip' ? '-z' : kind === 'zstd' ? '--zstd' : '';
+}
+
+/** The whole process a baseline runs, writing into rootfs (extract-then-copy also into rootfs.x/). */
+export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs: string, umoci?: string): string[] {
+  if (method === 'umoci') return ['umoci', 'unpack', '--image', umoci!, rootfs];
+  if (method === 'floor') return [process.execPath, FLOOR, JSON.stringify(tars)];
+  // GNU tar and gzip/zstd, one layer after the other, as a user scripts it; then layercopy of the directories.
+  const script = [
+    'set -e; cli=$1; out=$2; shift 2; mkdir "$out.x"; i=0; dirs=""',
+    'while [ $# -gt 0 ]; do file=$1 start=$2 size=$3 flag=$4; shift 4; d="$out.x/$i"; mkdir "$d"',
+    '  if [ "$size" = - ]; then tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf "$file" -C "$d"',
+    '  else tail -c +$((start + 1)) "$file" | head -c "$size" | tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf - -C "$d"; fi',
+    '  dirs="$dirs $d"; i=$((i + 1)); done',
+    'node "$cli" provision -q $dirs "$out"',
+  ].join('\n');
+  const layerArgs = tars.flatMap((t) => [t.file, String(t.start ?? 0), t.start === undefined ? '-' : String(t.size), tarFlag(t)]);
+  return ['sh', '-c', script, 'sh', CLI, rootfs, ...layerArgs];
+}
+
+/** Whether umoci is on PATH. */
+export function hasUmoci(): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && fs.existsSync(`${dir}/umoci`));
+}

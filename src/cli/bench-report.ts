@@ -1,0 +1,98 @@
+// What `layercopy bench` prints: a table of medians and ratios.
+import type { BatchSize, Strategy } from '../core/options.js';
+import type { ImageMethod } from './bench-images.js';
+
+export interface BenchConfig {
+  /**
+   * seed: the Mesos copy backend's method (its key in reports): an fts walk
+   * in C and cp -aT per layer, as a process of its own
+   * (native/baseline/mesos_copy.c); cp -a: one copy of the final (merged) tree.
+   */
+  method: 'layercopy' | 'seed' | 'cp -a' | ImageMethod;
+  concurrency?: number;
+  batchSize?: BatchSize;
+  strategy?: Strategy;
+  /** --uid-map/--gid-map flags: an ID-mapped row beside each layercopy row. */
+  idMapArgs?: string[];
+}
+
+export interface BenchRow extends BenchConfig {
+  runs: number;
+  /** Median of the provision call (layercopy) or of the baseline's whole process (seed, cp -a). */
+  medianMs: number;
+  /** Median wall time of the whole process, Node start included. */
+  processMedianMs: number;
+  /**
+   * layercopy's whole process (median) over the median of cp -aT per layer
+   * (its own time: no Node start counted against it) and over one cp -a of
+   * the final tree (process).
+   */
+  ratioToSeed?: number;
+  ratioToCp?: number;
+  /** Images: over umoci unpack, extracting each layer with tar then provisioning, and the decompression floor. */
+  ratioToUmoci?: number;
+  ratioToExtract?: number;
+  ratioToFloor?: number;
+  entriesPerSec?: number;
+  mbPerSec?: number;
+  peakRssMb?: number;
+  samplesMs: number[];
+}
+
+export interface BenchReport {
+  layers: string[];
+  scratch: string;
+  filesystem: string;
+  entries: number;
+  bytes: number;
+  rows: BenchRow[];
+  best: BenchRow;
+}
+
+export function describe(c: BenchConfig): string {
+  if (c.method === 'layercopy')
+    return `layercopy --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}`;
+  const names: Record<string, string> = {
+    seed: 'cp -aT per layer (Mesos copy backend)',
+    'cp -a': 'cp -a of the final tree',
+    umoci: 'umoci unpack',
+    'extract-then-copy': 'tar -x of each layer, then layercopy of the directories',
+    floor: 'decompression floor (every layer at once, nothing written)',
+  };
+  return names[c.method];
+}
+
+const f2 = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
+
+export function formatTable(report: BenchReport): string {
+  const images = report.rows.some((r) => r.method === 'floor');
+  const columns: [string, (r: BenchRow) => number | undefined][] = images
+    ? [
+        ['/ umoci unpack', (r) => r.ratioToUmoci],
+        ['/ tar -x then layercopy', (r) => r.ratioToExtract],
+        ['/ decompression floor', (r) => r.ratioToFloor],
+      ]
+    : [
+        ['/ cp -aT per layer', (r) => r.ratioToSeed],
+        ['/ cp -a final tree', (r) => r.ratioToCp],
+      ];
+  const lines = [
+    `${report.layers.length} layer(s), ${report.entries.toLocaleString('en-US')} entries, ${(report.bytes / 1e6).toFixed(1)} MB; rootfs on ${report.filesystem}`,
+    '',
+    `| method | median s | process s | ${columns.map(([name]) => name).join(' | ')} | entries/s | MB/s | peak RSS MB |`,
+    `|---|---|---|${columns.map(() => '---|').join('')}---|---|---|`,
+  ];
+  for (const r of report.rows) {
+    const cells = columns.map(([, get]) => f2(get(r))).join(' | ');
+    lines.push(
+      `| ${describe(r)} | ${(r.medianMs / 1000).toFixed(3)} | ${(r.processMedianMs / 1000).toFixed(3)} | ${cells} | ${r.entriesPerSec ? Math.round(r.entriesPerSec).toLocaleString('en-US') : '—'} | ${r.mbPerSec ? r.mbPerSec.toFixed(0) : '—'} | ${r.peakRssMb ? r.peakRssMb.toFixed(0) : '—'} |`,
+    );
+  }
+  const b = report.best;
+  lines.push(
+    '',
+    "Ratios: layercopy's whole process (Node start included) over the baselines' own whole process.",
+    `best flags: --strategy ${b.strategy} --concurrency ${b.concurrency} --batch-size ${b.batchSize} (${(b.processMedianMs / 1000).toFixed(3)} s, ${columns.map(([name, get]) => `${f2(get(b))}x ${name.slice(2)}`).join(', ')})`,
+  );
+  return lines.join('\n');
+}
