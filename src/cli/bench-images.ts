@@ -29,7 +29,8 @@ function tarFlag(layer: TarLayer): string {
 
 /** The whole process a baseline runs, writing into rootfs (extract-then-copy also into rootfs.x/). */
 export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs: string, umoci?: string): string[] {
-  if (method === 'umoci') return ['umoci', 'unpack', '--image', umoci!, rootfs];
+  // Not root: umoci cannot chown, and says to unpack --rootless (owners then become the user's).
+  if (method === 'umoci') return ['umoci', 'unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', umoci!, rootfs];
   if (method === 'floor') return [process.execPath, FLOOR, JSON.stringify(tars)];
   // GNU tar and gzip/zstd, one layer after the other, as a user scripts it; then layercopy of the directories.
   const script = [
