@@ -91,6 +91,13 @@ describe('a tar layer', () => {
     expect(native.lgetxattrs(path.join(dir, 'root', long))['user.b64']).toEqual(Buffer.from('v\0w'));
   });
 
+  it('a PAX path with bytes that are not UTF-8 keeps them (names are bytes)', async () => {
+    const dir = scratch();
+    await fromTar(dir, rawTar([{ name: 'short', data: 'x', pax: { path: 'caf\xe9-\xff.txt' } }]));
+    const names = fs.readdirSync(path.join(dir, 'root'), { encoding: 'buffer' });
+    expect(names).toEqual([Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2d, 0xff, 0x2e, 0x74, 0x78, 0x74])]);
+  });
+
   it("overlayfs's own xattrs (trusted.overlay.*) are left out, as umoci leaves them; others kept", async () => {
     const dir = scratch();
     await fromTar(dir, rawTar([{ name: 'd/', type: '5', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.k': 'v' } }]));
