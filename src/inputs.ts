@@ -79,20 +79,16 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
     const label = `layer ${layerIndex + 1}`;
     if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex });
     const arg = parseLayerArgument(layer, layerIndex);
-    if (arg.kind === 'docker-archive') {
-      for (const image of resolveDockerArchive(layer, arg)) {
-        out.layers.push(image.file);
-        out.tars.push({ file: image.file, start: image.start, label: image.name, digest: image.digest || undefined, size: image.size, diffId: image.diffId });
-        out.given.push(image.name);
-      }
-      return;
-    }
-    if (arg.kind === 'oci' || arg.kind === 'oci-archive') {
-      const source = arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, layer);
-      for (const image of resolveOciLayout(layer, source, arg, options.platform ?? hostPlatform())) {
-        out.layers.push(image.file);
-        out.tars.push({ file: image.file, start: image.start, label: image.name, digest: image.digest, size: image.size, diffId: image.diffId });
-        out.given.push(image.name);
+    if (arg.kind !== 'path') {
+      // An image reference stands for its layers, each a tarball (a blob, or an archive's member).
+      const images =
+        arg.kind === 'docker-archive'
+          ? resolveDockerArchive(layer, arg)
+          : resolveOciLayout(layer, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, layer), arg, options.platform ?? hostPlatform());
+      for (const tar of images) {
+        out.layers.push(tar.file);
+        out.tars.push(tar);
+        out.given.push(tar.label);
       }
       return;
     }

@@ -1,6 +1,6 @@
 import { LayercopyError } from '../core/errors.js';
+import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
-import type { ImageLayer } from './oci.js';
 
 // docker-archive: what `docker save` and `skopeo copy … docker-archive:`
 // write: an uncompressed tar holding manifest.json, each image's config and
@@ -15,7 +15,7 @@ interface ManifestEntry {
 }
 
 /** docker-archive:FILE[:NAME:TAG] (or :@N, the Nth image) to its layers, lowest first. */
-export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }): (ImageLayer & { start: number })[] {
+export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }): TarLayer[] {
   const label = arg;
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
   const members = scanTar(sel.file, label);
@@ -46,10 +46,9 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
       file: sel.file,
       start: m.offset,
       size: m.size,
-      digest: hex ? `sha256:${hex}` : '',
-      mediaType: '',
+      digest: hex ? `sha256:${hex}` : undefined,
       diffId: diffIds[i],
-      name: `${arg} layer ${i + 1}/${entry!.Layers.length} (${name})`,
+      label: `${arg} layer ${i + 1}/${entry!.Layers.length} (${name})`,
     };
   });
 }

@@ -147,7 +147,7 @@ export async function extractLayerFile(layer: TarLayer, root: number): Promise<{
   const mismatch = (what: string, want: string, got: string) =>
     new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
   if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
-  if (layer.digest && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
+  if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
   if (layer.diffId !== undefined && plain.digest() !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, plain.digest());
   return { ...result, compressedBytes: blob.bytes() };
 }

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
 
 // An OCI image layout (image-spec image-layout.md): `oci-layout`,
@@ -14,21 +15,6 @@ export interface Descriptor {
   size: number;
   annotations?: Record<string, string>;
   platform?: { os: string; architecture: string; variant?: string };
-}
-
-/** One layer of a resolved image: its blob, what it must hash to, and its name in messages. */
-export interface ImageLayer {
-  /** The blob file (or the archive holding it, from `start`). */
-  file: string;
-  start?: number;
-  /** The descriptor's digest and size, checked as the blob streams. */
-  digest: string;
-  size: number;
-  mediaType: string;
-  /** The config's rootfs.diff_ids entry: the sha256 of the uncompressed tar. */
-  diffId: string;
-  /** "oci:PATH:REF layer 2/5 (sha256:abcd…)" */
-  name: string;
 }
 
 const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -130,7 +116,7 @@ export function blobName(digest: string, label: string): string {
  * org.opencontainers.image.ref.name annotation (or digest) and by platform,
  * its config's diff_ids. Every JSON blob is checked against its descriptor.
  */
-export function resolveOciLayout(arg: string, source: LayoutSource, sel: { reference?: string; digest?: string }, platform: Platform): ImageLayer[] {
+export function resolveOciLayout(arg: string, source: LayoutSource, sel: { reference?: string; digest?: string }, platform: Platform): TarLayer[] {
   const label = arg;
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') =>
     new LayercopyError(`${label}: ${message}`, { code, path: source.path });
@@ -196,9 +182,8 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
       ...source.locate(blobName(d.digest, label)),
       digest: d.digest,
       size: d.size,
-      mediaType: d.mediaType,
       diffId: diffIds[i],
-      name: `${arg} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)`,
+      label: `${arg} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)`,
     };
   });
 }
