@@ -1,6 +1,8 @@
 // What the CLI shows a person: the summary, the progress line, names made
 // safe for a terminal. Results go to stdout, progress and logs to stderr.
+import path from 'node:path';
 import type { Progress } from '../core/options.js';
+import { parseStagingName } from '../core/staging-name.js';
 import type { ProvisionSummary } from '../provision.js';
 
 /**
@@ -68,6 +70,6 @@ export function progressLine(): { update(p: Progress): void; done(): void } {
 }
 
 export function staleNote(stale: string): string {
-  const pid = /\.layercopy-(\d+)-[0-9a-f]{8}$/.exec(stale)?.[1];
+  const pid = parseStagingName(path.basename(stale))?.pid;
   return `removed ${stale}, left by an interrupted provision${pid ? ` (pid ${pid})` : ''}`;
 }

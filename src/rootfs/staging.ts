@@ -3,18 +3,13 @@ import path from 'node:path';
 import { errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
+import { parseStagingName } from '../core/staging-name.js';
 import { removeInWorker } from './remove.js';
-
-// The rootfs is assembled in a sibling directory named
-//   .<basename(ROOTFS)>.layercopy-<pid>-<random>
-// and renamed into place at the end. A staging directory whose pid is no
-// longer running was left by a killed provision (SIGKILL, power loss): the
-// next provision of the same ROOTFS, or destroy(ROOTFS), removes it.
-const STAGING_RE = /^\.(.+)\.layercopy-(\d+)-[0-9a-f]{8}$/s;
 
 /** Names are carried as latin1-mapped bytes (src/core/paths.ts). */
 const bytes = (s: string) => Buffer.from(s).toString('latin1');
 
+/** A new staging directory's name for ROOTFS (the format: src/core/staging-name.ts). */
 export function stagingName(rootfs: string): string {
   // Uniqueness, not secrecy: the directory is made with mkdirat (an existing
   // name fails) and is 0700. Not crypto: loading it slows startup
@@ -82,8 +77,8 @@ export function staleStagings(parentFd: number, rootfs: string): string[] {
   if (listing.failure) return [];
   const base = bytes(path.basename(rootfs));
   return listing.names.filter((name) => {
-    const m = STAGING_RE.exec(name);
-    return m !== null && m[1] === base && !alive(Number(m[2]));
+    const staging = parseStagingName(name);
+    return staging !== undefined && staging.base === base && !alive(staging.pid);
   });
 }
 
