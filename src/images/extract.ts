@@ -24,13 +24,27 @@ import { parseTar, paxTime, paxXattrs, type TarEntry, type TarHeader } from './t
  * and, when not root, device nodes.
  */
 export async function extractTar(input: Readable, root: number, label: string): Promise<{ entries: number; bytes: number }> {
-  const dirs = new Map<string, TarHeader>();
   let entries = 0;
   let bytes = 0;
   const fail = (rel: string, message: string, code: 'ERR_INVALID_TAR' | 'ERR_UNSUPPORTED_ENTRY' = 'ERR_INVALID_TAR') =>
     new LayercopyError(`${label}: ${displayPath('/', rel)}: ${message}`, { code, layer: label, path: displayPath('/', rel) });
   const check = (f: NativeFailure | null, rel: string, what: string) => {
     if (f) throw systemFailure(f, label, rel, what);
+  };
+  // Directory headers, for their metadata at the end; and the directories
+  // known to stand now (made by a header or as a parent), so that parents
+  // are checked once. A name replaced by another kind drops out of both,
+  // with everything below it.
+  const dirs = new Map<string, TarHeader>();
+  const standing = new Set<string>(['']);
+  const forget = (rel: string) => {
+    // Only a directory has anything below it: a file replaced is one key.
+    if (!standing.has(rel)) return;
+    for (const set of [dirs, standing]) for (const key of set.keys()) if (key === rel || key.startsWith(`${rel}/`)) set.delete(key);
+  };
+  const replace = (rel: string) => {
+    check(native.removeEntry(root, rel, true), rel, 'replace');
+    forget(rel);
   };
   for await (const entry of parseTar(input) as AsyncIterable<TarEntry>) {
     const h = entry.header;
@@ -43,7 +57,10 @@ export async function extractTar(input: Readable, root: number, label: string): 
       continue;
     }
     const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
-    if (parent !== '' && !dirs.has(parent)) check(native.ensureDirs(root, parent), rel, 'make its parent directories');
+    if (!standing.has(parent)) {
+      check(native.ensureDirs(root, parent), rel, 'make its parent directories');
+      for (let p = parent; !standing.has(p); p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') standing.add(p);
+    }
     entries++;
     switch (type) {
       case 'directory': {
@@ -51,18 +68,19 @@ export async function extractTar(input: Readable, root: number, label: string): 
         if (made && made.errno === EEXIST) {
           // A directory stays (its children too); anything else is replaced.
           if (!isDirectory(root, rel)) {
-            check(native.removeEntry(root, rel, true), rel, 'replace');
+            replace(rel);
             check(native.makeEntry(root, rel, 'd', '', 0, 0), rel, 'make the directory');
           }
         } else check(made, rel, 'make the directory');
         dirs.set(rel, h);
+        standing.add(rel);
         break;
       }
       case 'file':
       case 'contiguous-file': {
         let opened = native.createFile(root, rel);
         if (!('fd' in opened) && opened.errno === EEXIST) {
-          check(native.removeEntry(root, rel, true), rel, 'replace');
+          replace(rel);
           opened = native.createFile(root, rel);
         }
         if (!('fd' in opened)) throw systemFailure(opened, label, rel, 'create');
@@ -88,13 +106,13 @@ export async function extractTar(input: Readable, root: number, label: string): 
         break;
       }
       case 'symlink':
-        replaceable(root, rel, check, () => native.makeEntry(root, rel, 'l', h.linkname ?? '', 0, 0), 'make the symlink');
+        replaceable(rel, replace, check, () => native.makeEntry(root, rel, 'l', h.linkname ?? '', 0, 0), 'make the symlink');
         setMeta(root, rel, h, check);
         break;
       case 'link': {
         const target = cleanName(h.linkname ?? '', () => fail(rel, `hardlink target ${h.linkname} would climb out of the layer`));
         if (target === '' || target === rel) throw fail(rel, `hardlink to ${h.linkname || 'nothing'}`);
-        const made = replaceable(root, rel, check, () => native.makeEntry(root, rel, 'h', target, 0, 0), null);
+        const made = replaceable(rel, replace, check, () => native.makeEntry(root, rel, 'h', target, 0, 0), null);
         if (made?.errno === ENOENT) throw fail(rel, `hardlink target ${displayPath('/', target)} is not in this layer (above it in the tar)`);
         check(made, rel, 'make the hardlink');
         break;
@@ -103,7 +121,7 @@ export async function extractTar(input: Readable, root: number, label: string): 
       case 'block-device':
       case 'fifo': {
         const letter = type === 'fifo' ? 'p' : type === 'character-device' ? 'c' : 'b';
-        const made = replaceable(root, rel, check, () => native.makeEntry(root, rel, letter, '', h.devmajor ?? 0, h.devminor ?? 0), null);
+        const made = replaceable(rel, replace, check, () => native.makeEntry(root, rel, letter, '', h.devmajor ?? 0, h.devminor ?? 0), null);
         if (made?.errno === EPERM && letter !== 'p') throw fail(rel, 'a device node: only root can make one (mknod: EPERM)');
         check(made, rel, 'make the node');
         setMeta(root, rel, h, check);
@@ -142,17 +160,17 @@ function isDirectory(root: number, rel: string): boolean {
   return true;
 }
 
-/** Runs make(); where something already has the name (the same name twice in a tar), removes it and runs make() again. */
+/** Runs make(); where something already has the name (the same name twice in a tar), replaces it and runs make() again. */
 function replaceable(
-  root: number,
   rel: string,
+  replace: (rel: string) => void,
   check: (f: NativeFailure | null, rel: string, what: string) => void,
   make: () => NativeFailure | null,
   what: string | null,
 ): NativeFailure | null {
   let made = make();
   if (made?.errno === EEXIST) {
-    check(native.removeEntry(root, rel, true), rel, 'replace');
+    replace(rel);
     made = make();
   }
   if (what !== null) check(made, rel, what);

@@ -42,7 +42,7 @@ describe('a tar layer', () => {
     expect(Number(lstat(path.join(dir, 'root/dev/null')).rdev)).toBe(Number(lstat('/dev/null').rdev));
   });
 
-  it('the same name twice: the later entry wins (file over file, file over directory, directory over file)', async () => {
+  it('the same name twice: the later entry wins (file over file, file over directory, directory over file), its metadata too', async () => {
     const dir = scratch();
     const r = await fromTar(
       dir,
@@ -54,12 +54,19 @@ describe('a tar layer', () => {
         { name: 'd', data: 'now a file' },
         { name: 'f', data: 'a file' },
         { name: 'f/', type: '5', mode: 0o711 },
+        { name: 'g/', type: '5', mode: 0o700 },
+        { name: 'g', data: 'a file for now', mode: 0o640 },
+        { name: 'g/y', data: 'y' },
       ]),
     );
     expect(r).not.toBeInstanceOf(Error);
     expect(fs.readFileSync(path.join(dir, 'root/a'), 'utf8')).toBe('second');
     expect(fs.readFileSync(path.join(dir, 'root/d'), 'utf8')).toBe('now a file');
+    expect(Number(lstat(path.join(dir, 'root/d')).mode & 0o7777n)).toBe(0o644);
     expect(Number(lstat(path.join(dir, 'root/f')).mode & 0o7777n)).toBe(0o711);
+    // A directory, then a file, then a name under it: the parent is made a directory again (0755, implied).
+    expect(fs.readFileSync(path.join(dir, 'root/g/y'), 'utf8')).toBe('y');
+    expect(Number(lstat(path.join(dir, 'root/g')).mode & 0o7777n)).toBe(0o755);
   });
 
   it('implied parents are made 0755; a directory header after its children still sets its metadata', async () => {
