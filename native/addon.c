@@ -104,6 +104,17 @@ static napi_value failure_value(napi_env env, const failure *f) {
   return b_done(&b);
 }
 
+// null when rc is 0, else the failure; *f is cleared either way.
+static napi_value null_or_failure(napi_env env, int rc, failure *f) {
+  napi_value result = NULL;
+  if (rc != 0)
+    result = failure_value(env, f);
+  else
+    NAPI_OK(napi_get_null(env, &result));
+  failure_clear(f);
+  return result;
+}
+
 // ---- arguments -------------------------------------------------------------
 
 // A root: an fd number (borrowed) or a path (opened here, owned). -1 after
@@ -630,13 +641,9 @@ static napi_value make_dirs(napi_env env, napi_callback_info info) {
       failed = 1;
     }
   }
-  if (failed)
-    result = failure_value(env, &f);
-  else
-    NAPI_OK(napi_get_null(env, &result));
+  result = null_or_failure(env, failed, &f);
   if (dir >= 0) close(dir);
   close_owned(root, owned);
-  failure_clear(&f);
   free_rels(names, n);
   free(parent);
   return result;
@@ -677,14 +684,11 @@ static int get_fd(napi_env env, napi_value v) {
   return NAPI_OK(napi_get_value_int32(env, v, &fd)) ? fd : -1;
 }
 
-static napi_value null_or_failure(napi_env env, int rc, failure *f) {
-  napi_value result = NULL;
-  if (rc != 0)
-    result = failure_value(env, f);
-  else
-    NAPI_OK(napi_get_null(env, &result));
-  failure_clear(f);
-  return result;
+// The (root fd, rel) arguments every writer binding starts with: rel
+// malloc'd, or NULL having thrown.
+static char *get_root_rel(napi_env env, const napi_value *argv, int *root) {
+  *root = get_fd(env, argv[0]);
+  return *root < 0 ? NULL : get_bytes(env, argv[1]);
 }
 
 // createFile(root, rel) -> { fd } | failure: a new file beneath root
@@ -692,8 +696,8 @@ static napi_value null_or_failure(napi_env env, int rc, failure *f) {
 static napi_value create_file_js(napi_env env, napi_callback_info info) {
   napi_value argv[2], result = NULL;
   if (!get_args(env, info, 2, argv)) return NULL;
-  int root = get_fd(env, argv[0]);
-  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  int root;
+  char *rel = get_root_rel(env, argv, &root);
   if (!rel) return NULL;
   failure f = {0};
   int fd = write_create_file(root, rel, &f);
@@ -713,8 +717,8 @@ static napi_value create_file_js(napi_env env, napi_callback_info info) {
 static napi_value make_entry_js(napi_env env, napi_callback_info info) {
   napi_value argv[6];
   if (!get_args(env, info, 6, argv)) return NULL;
-  int root = get_fd(env, argv[0]);
-  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  int root;
+  char *rel = get_root_rel(env, argv, &root);
   char *type = rel ? get_bytes(env, argv[2]) : NULL;
   char *target = type ? get_bytes(env, argv[3]) : NULL;
   int64_t major = 0, minor = 0;
@@ -735,8 +739,8 @@ static napi_value make_entry_js(napi_env env, napi_callback_info info) {
 static napi_value set_meta_js(napi_env env, napi_callback_info info) {
   napi_value argv[10];
   if (!get_args(env, info, 10, argv)) return NULL;
-  int root = get_fd(env, argv[0]);
-  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  int root;
+  char *rel = get_root_rel(env, argv, &root);
   if (!rel) return NULL;
   int64_t v[7];
   for (int i = 0; i < 7; i++) {
@@ -836,8 +840,8 @@ static napi_value zstd_feed_js(napi_env env, napi_callback_info info) {
 static napi_value ensure_dirs_js(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv)) return NULL;
-  int root = get_fd(env, argv[0]);
-  char *rel = root < 0 ? NULL : get_bytes(env, argv[1]);
+  int root;
+  char *rel = get_root_rel(env, argv, &root);
   if (!rel) return NULL;
   failure f = {0};
   napi_value result = null_or_failure(env, write_ensure_dirs(root, rel, &f), &f);
