@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "remove.h"
 #include "write.h"
+#include "tar.h"
 #include "zstd.h"
 
 #include <sys/sysmacros.h>
@@ -100,6 +101,7 @@ static napi_value failure_value(napi_env env, const failure *f) {
   b_str(&b, "syscall", f->syscall ? f->syscall : "unknown");
   b_str(&b, "side", f->side == SIDE_ROOTFS ? "rootfs" : "layer");
   b_str(&b, "rel", f->rel);
+  b_str(&b, "detail", f->detail);
   if (f->code && (strcmp(f->code, CODE_UNMAPPED_UID) == 0 || strcmp(f->code, CODE_UNMAPPED_GID) == 0)) b_num(&b, "id", (double)f->id);
   return b_done(&b);
 }
@@ -676,122 +678,6 @@ static napi_value boolean(napi_env env, int b) {
 
 // ---- writing entries from a tar stream (src/images/) ----------------------
 
-static int get_i64(napi_env env, napi_value v, int64_t *out) { return NAPI_OK(napi_get_value_int64(env, v, out)); }
-
-// A number root, or -1 having thrown.
-static int get_fd(napi_env env, napi_value v) {
-  int32_t fd = -1;
-  return NAPI_OK(napi_get_value_int32(env, v, &fd)) ? fd : -1;
-}
-
-// The (root fd, rel) arguments every writer binding starts with: rel
-// malloc'd, or NULL having thrown.
-static char *get_root_rel(napi_env env, const napi_value *argv, int *root) {
-  *root = get_fd(env, argv[0]);
-  return *root < 0 ? NULL : get_bytes(env, argv[1]);
-}
-
-// createFile(root, rel) -> { fd } | failure: a new file beneath root
-// (O_EXCL, 0600); the caller writes its data and closes it.
-static napi_value create_file_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2], result = NULL;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  int root;
-  char *rel = get_root_rel(env, argv, &root);
-  if (!rel) return NULL;
-  failure f = {0};
-  int fd = write_create_file(root, rel, &f);
-  if (fd < 0) {
-    result = failure_value(env, &f);
-  } else {
-    builder b = b_new(env);
-    b_num(&b, "fd", fd);
-    result = b_done(&b);
-  }
-  failure_clear(&f);
-  free(rel);
-  return result;
-}
-
-// makeEntry(root, rel, type, target, major, minor) -> failure | null
-static napi_value make_entry_js(napi_env env, napi_callback_info info) {
-  napi_value argv[6];
-  if (!get_args(env, info, 6, argv)) return NULL;
-  int root;
-  char *rel = get_root_rel(env, argv, &root);
-  char *type = rel ? get_bytes(env, argv[2]) : NULL;
-  char *target = type ? get_bytes(env, argv[3]) : NULL;
-  int64_t major = 0, minor = 0;
-  napi_value result = NULL;
-  if (target && get_i64(env, argv[4], &major) && get_i64(env, argv[5], &minor)) {
-    failure f = {0};
-    int rc = write_make_entry(root, rel, type[0], target, (uint64_t)makedev((unsigned)major, (unsigned)minor), &f);
-    result = null_or_failure(env, rc, &f);
-  }
-  free(target);
-  free(type);
-  free(rel);
-  return result;
-}
-
-// setMeta(root, rel, uid, gid, mode, atimeSec, atimeNsec, mtimeSec,
-//   mtimeNsec, xattrs?: [name, Buffer, ...]) -> failure | null
-static napi_value set_meta_js(napi_env env, napi_callback_info info) {
-  napi_value argv[10];
-  if (!get_args(env, info, 10, argv)) return NULL;
-  int root;
-  char *rel = get_root_rel(env, argv, &root);
-  if (!rel) return NULL;
-  int64_t v[7];
-  for (int i = 0; i < 7; i++) {
-    if (!get_i64(env, argv[2 + i], &v[i])) {
-      free(rel);
-      return NULL;
-    }
-  }
-  write_meta m = {.uid = (uid_t)v[0], .gid = (gid_t)v[1], .mode = (mode_t)v[2], .atime_sec = v[3], .atime_nsec = v[4], .mtime_sec = v[5], .mtime_nsec = v[6]};
-  napi_valuetype t;
-  uint32_t n = 0;
-  int ok = NAPI_OK(napi_typeof(env, argv[9], &t));
-  if (ok && t == napi_object && NAPI_OK(napi_get_array_length(env, argv[9], &n)) && n >= 2) {
-    m.nxattrs = n / 2;
-    m.xattr_names = calloc(m.nxattrs, sizeof *m.xattr_names);
-    m.xattr_values = calloc(m.nxattrs, sizeof *m.xattr_values);
-    m.xattr_sizes = calloc(m.nxattrs, sizeof *m.xattr_sizes);
-    ok = m.xattr_names && m.xattr_values && m.xattr_sizes;
-    if (!ok) napi_throw_error(env, "ENOMEM", "out of memory");
-    for (uint32_t i = 0; ok && i < m.nxattrs; i++) {
-      napi_value name, value;
-      void *data = NULL;
-      ok = NAPI_OK(napi_get_element(env, argv[9], 2 * i, &name)) && (m.xattr_names[i] = get_bytes(env, name)) &&
-           NAPI_OK(napi_get_element(env, argv[9], 2 * i + 1, &value)) && NAPI_OK(napi_get_buffer_info(env, value, &data, &m.xattr_sizes[i]));
-      m.xattr_values[i] = data;
-    }
-  }
-  napi_value result = NULL;
-  if (ok) {
-    failure f = {0};
-    result = null_or_failure(env, write_set_meta(root, rel, &m, &f), &f);
-  }
-  for (uint32_t i = 0; m.xattr_names && i < m.nxattrs; i++) free(m.xattr_names[i]);
-  free(m.xattr_names);
-  free(m.xattr_values);
-  free(m.xattr_sizes);
-  free(rel);
-  return result;
-}
-
-// closeFd(fd): closes an fd the native helper opened (createFile). From a
-// worker thread, fs.closeSync warns about every fd Node did not open there.
-static napi_value close_fd_js(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result = NULL;
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int fd = get_fd(env, argv[0]);
-  if (fd < 0) return NULL;
-  NAPI_OK(napi_create_int32(env, close(fd) == 0 ? 0 : errno, &result));
-  return result;
-}
-
 // ---- zstd through the system's libzstd (native/zstd.c) ----------------------
 
 static void zstd_finalize(napi_env env, void *data, void *hint) { zstd_close(data); }
@@ -836,17 +722,93 @@ static napi_value zstd_feed_js(napi_env env, napi_callback_info info) {
   return b_done(&b);
 }
 
-// ensureDirs(root, rel) -> failure | null
-static napi_value ensure_dirs_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
-  int root;
-  char *rel = get_root_rel(env, argv, &root);
-  if (!rel) return NULL;
-  failure f = {0};
-  napi_value result = null_or_failure(env, write_ensure_dirs(root, rel, &f), &f);
-  free(rel);
+// ---- tar layers (native/tar.c) ---------------------------------------------
+
+static void tar_finalize(napi_env env, void *data, void *hint) {
+  tar_close(*(tar_reader **)data);
+  free(data);
+}
+
+// The reader behind a handle; NULL (after throwing) when it is closed.
+static tar_reader **tar_handle(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (!NAPI_OK(napi_get_value_external(env, v, &p))) return NULL;
+  return p;
+}
+
+// tarOpen(rootFd) -> handle: a tar stream written beneath the directory fd
+// (borrowed: it must stay open until tarClose).
+static napi_value tar_open_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  int32_t root = -1;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root))) return NULL;
+  tar_reader **h = malloc(sizeof *h);
+  if (h) *h = tar_open(root);
+  if (!h || !*h) {
+    free(h);
+    return throw_errno(env, ENOMEM, "malloc", NULL);
+  }
+  if (!NAPI_OK(napi_create_external(env, h, tar_finalize, NULL, &result))) {
+    tar_close(*h);
+    free(h);
+    return NULL;
+  }
   return result;
+}
+
+// tarFeed(handle, chunk, cancel?) -> failure | null
+static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  tar_reader **h = tar_handle(env, argv[0]);
+  void *data = NULL;
+  size_t len = 0;
+  if (!h || !NAPI_OK(napi_get_buffer_info(env, argv[1], &data, &len))) return NULL;
+  failure f = {0};
+  int rc = -1;
+  if (*h)
+    rc = tar_feed(*h, data, len, get_cancel(env, argv[2]), &f);
+  else
+    fail_errno(&f, EBADF, "tar", SIDE_ROOTFS, NULL);
+  return null_or_failure(env, rc, &f);
+}
+
+// tarFinish(handle) -> { entries, bytes, ended } | { failure }: the input
+// ended; directories get their metadata. The reader is closed either way.
+static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  tar_reader **h = tar_handle(env, argv[0]);
+  if (!h) return NULL;
+  failure f = {0};
+  uint64_t entries = 0, bytes = 0;
+  int ended = *h && tar_ended(*h);
+  int rc = *h ? tar_finish(*h, &entries, &bytes, &f) : -1;
+  if (!*h) fail_errno(&f, EBADF, "tar", SIDE_ROOTFS, NULL);
+  tar_close(*h);
+  *h = NULL;
+  builder b = b_new(env);
+  if (rc != 0) {
+    b_val(&b, "failure", failure_value(env, &f));
+  } else {
+    b_num(&b, "entries", (double)entries);
+    b_num(&b, "bytes", (double)bytes);
+    b_val(&b, "ended", boolean(env, ended));
+  }
+  failure_clear(&f);
+  return b_done(&b);
+}
+
+// tarClose(handle): closes the file being written and frees the reader (a failed or abandoned stream).
+static napi_value tar_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  tar_reader **h = tar_handle(env, argv[0]);
+  if (!h) return NULL;
+  tar_close(*h);
+  *h = NULL;
+  return NULL;
 }
 
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
@@ -874,11 +836,10 @@ NAPI_MODULE_INIT() {
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
-      {"createFile", NULL, create_file_js, NULL, NULL, NULL, napi_default, NULL},
-      {"makeEntry", NULL, make_entry_js, NULL, NULL, NULL, napi_default, NULL},
-      {"setMeta", NULL, set_meta_js, NULL, NULL, NULL, napi_default, NULL},
-      {"ensureDirs", NULL, ensure_dirs_js, NULL, NULL, NULL, napi_default, NULL},
-      {"closeFd", NULL, close_fd_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarOpen", NULL, tar_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarFeed", NULL, tar_feed_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarFinish", NULL, tar_finish_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarClose", NULL, tar_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdFeed", NULL, zstd_feed_js, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -26,7 +26,9 @@ void fail_code(failure *f, const char *code, const char *syscall, side_t side, c
 
 void failure_clear(failure *f) {
   free(f->owned);
+  free(f->detail);
   f->owned = NULL;
+  f->detail = NULL;
 }
 
 // The umask without changing it (umask(2) would race with other threads

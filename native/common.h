@@ -25,16 +25,19 @@ typedef struct {
   side_t side;
   const char *rel;
   char *owned;
+  char *detail;  // CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY: what is wrong (owned)
   long long id;  // CODE_UNMAPPED_*: the ID outside every range
 } failure;
 
 // Layercopy conditions (failure.code).
-#define CODE_SRC_CHANGED "ESRCCHANGED"    // the layer entry changed type or shrank
-#define CODE_CANCELED "ECANCELED"         // the provision was aborted
-#define CODE_MOUNT "EMOUNTPOINT"          // removal met another filesystem and left it
-#define CODE_NO_OPENAT2 "ENOOPENAT2"      // kernel without openat2 (Linux < 5.6)
-#define CODE_UNMAPPED_UID "EUNMAPPEDUID"  // an owner outside every uid range of the ID map (failure.id)
-#define CODE_UNMAPPED_GID "EUNMAPPEDGID"  // the same for a gid
+#define CODE_SRC_CHANGED "ESRCCHANGED"              // the layer entry changed type or shrank
+#define CODE_CANCELED "ECANCELED"                   // the provision was aborted
+#define CODE_MOUNT "EMOUNTPOINT"                    // removal met another filesystem and left it
+#define CODE_NO_OPENAT2 "ENOOPENAT2"                // kernel without openat2 (Linux < 5.6)
+#define CODE_UNMAPPED_UID "EUNMAPPEDUID"            // an owner outside every uid range of the ID map (failure.id)
+#define CODE_UNMAPPED_GID "EUNMAPPEDGID"            // the same for a gid
+#define CODE_INVALID_TAR "EINVALIDTAR"              // a tar stream that breaks the format or would climb out (failure.detail)
+#define CODE_UNSUPPORTED_ENTRY "EUNSUPPORTEDENTRY"  // a tar entry layercopy does not write (failure.detail)
 
 void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel);
 void fail_code(failure *f, const char *code, const char *syscall, side_t side, const char *rel);

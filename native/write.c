@@ -1,8 +1,7 @@
 // Writing entries that come from a tar stream (image layers) beneath a root
-// fd: every parent is resolved with openat2(RESOLVE_BENEATH |
+// fd (native/tar.c): every parent is resolved with openat2(RESOLVE_BENEATH |
 // RESOLVE_NO_SYMLINKS), every entry is created with the *at calls on that
-// parent, never following a symlink. The data of a file is written by JS
-// through the fd createFile returns.
+// parent, never following a symlink.
 #include "write.h"
 
 #include <errno.h>
@@ -31,16 +30,6 @@ static int parent_beneath(int root, const char *rel, const char **name, failure 
   if (dir < 0) fail_errno(f, errno, "openat2", SIDE_ROOTFS, rel);
   free(parent);
   return dir;
-}
-
-int write_create_file(int root, const char *rel, failure *f) {
-  const char *name;
-  int dir = parent_beneath(root, rel, &name, f);
-  if (dir < 0) return -1;
-  int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
-  close(dir);
-  return fd;
 }
 
 int write_make_entry(int root, const char *rel, char type, const char *target, uint64_t rdev, failure *f) {
@@ -96,49 +85,75 @@ int write_set_meta(int root, const char *rel, const write_meta *m, failure *f) {
   const char *name;
   int dir = rel[0] ? parent_beneath(root, rel, &name, f) : -1;
   if (rel[0] && dir < 0) return -1;
-  int at = rel[0] ? dir : root;
-  const char *entry = rel[0] ? name : ".";
+  int rc = write_set_meta_at(rel[0] ? dir : root, rel[0] ? name : ".", rel, m, f);
+  if (dir >= 0) close(dir);
+  return rc;
+}
+
+int write_set_meta_at(int at, const char *entry, const char *rel, const write_meta *m, failure *f) {
   struct stat st;
-  int rc = -1;
   char path[64 + 4096];
   if (lc_fstatat(at, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     fail_errno(f, errno, "lstat", SIDE_ROOTFS, rel);
-    goto out;
+    return -1;
   }
   // Owner first (chown clears setuid/setgid and security.capability), then
   // the mode (never on a symlink: chmod would follow it), then xattrs, then
   // times (everything before changes them).
   if (fchownat(at, entry, m->uid, m->gid, AT_SYMLINK_NOFOLLOW) != 0 && !(errno == EPERM && lc_euid != 0)) {
     fail_errno(f, errno, "lchown", SIDE_ROOTFS, rel);
-    goto out;
+    return -1;
   }
   if (!S_ISLNK(st.st_mode) && fchmodat(at, entry, m->mode & 07777, 0) != 0) {
     fail_errno(f, errno, "chmod", SIDE_ROOTFS, rel);
-    goto out;
+    return -1;
   }
   if (m->nxattrs > 0) {
     if (fd_path(path, sizeof path, at, entry) != 0) {
       fail_errno(f, ENAMETOOLONG, "lsetxattr", SIDE_ROOTFS, rel);
-      goto out;
+      return -1;
     }
     for (uint32_t i = 0; i < m->nxattrs; i++) {
       if (lsetxattr(path, m->xattr_names[i], m->xattr_values[i], m->xattr_sizes[i], 0) != 0) {
         // As cp -a and tar as non-root: what this user may not set is left out.
         if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
         fail_errno(f, errno, "lsetxattr", SIDE_ROOTFS, rel);
-        goto out;
+        return -1;
       }
     }
   }
   struct timespec ts[2] = {{.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec}, {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
   if (utimensat(at, entry, ts, AT_SYMLINK_NOFOLLOW) != 0) {
     fail_errno(f, errno, "utimensat", SIDE_ROOTFS, rel);
-    goto out;
+    return -1;
   }
-  rc = 0;
-out:
-  if (dir >= 0) close(dir);
-  return rc;
+  return 0;
+}
+
+int write_set_meta_fd(int fd, const char *rel, const write_meta *m, failure *f) {
+  // The order and the non-root leniency of write_set_meta_at, through the
+  // file's own fd: no path is resolved again.
+  if (fchown(fd, m->uid, m->gid) != 0 && !(errno == EPERM && lc_euid != 0)) {
+    fail_errno(f, errno, "fchown", SIDE_ROOTFS, rel);
+    return -1;
+  }
+  if (fchmod(fd, m->mode & 07777) != 0) {
+    fail_errno(f, errno, "fchmod", SIDE_ROOTFS, rel);
+    return -1;
+  }
+  for (uint32_t i = 0; i < m->nxattrs; i++) {
+    if (fsetxattr(fd, m->xattr_names[i], m->xattr_values[i], m->xattr_sizes[i], 0) != 0) {
+      if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
+      fail_errno(f, errno, "fsetxattr", SIDE_ROOTFS, rel);
+      return -1;
+    }
+  }
+  struct timespec ts[2] = {{.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec}, {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
+  if (futimens(fd, ts) != 0) {
+    fail_errno(f, errno, "futimens", SIDE_ROOTFS, rel);
+    return -1;
+  }
+  return 0;
 }
 
 int write_ensure_dirs(int root, const char *rel, failure *f) {

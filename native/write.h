@@ -16,9 +16,6 @@ typedef struct {
   size_t *xattr_sizes;
 } write_meta;
 
-// A new regular file at rel (O_EXCL, 0600 until write_set_meta): its fd
-// for the data, or -1 with *f set.
-int write_create_file(int root, const char *rel, failure *f);
 // A directory (0700 until its metadata), symlink (to target), char or
 // block device (rdev), FIFO, or hardlink (to target, a rel beneath the same
 // root), by type letter d l c b p h. Returns 0, or -1 with *f set.
@@ -26,6 +23,10 @@ int write_make_entry(int root, const char *rel, char type, const char *target, u
 // Owner, mode (not on symlinks), xattrs and ns times of rel ("" the root).
 // As non-root, owners and xattrs the user may not set are left as they are.
 int write_set_meta(int root, const char *rel, const write_meta *m, failure *f);
+// The same for the entry name in the directory fd at (rel names it in a failure).
+int write_set_meta_at(int at, const char *entry, const char *rel, const write_meta *m, failure *f);
+// The same through a regular file's own open fd (written, not yet closed).
+int write_set_meta_fd(int fd, const char *rel, const write_meta *m, failure *f);
 // Makes every component of rel a real directory beneath root (0755 for
 // new ones); a non-directory in the way is replaced.
 int write_ensure_dirs(int root, const char *rel, failure *f);

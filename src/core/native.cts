@@ -12,7 +12,9 @@ export interface NativeFailure {
    * EMOUNTPOINT: a removal left a mount point (named by rel);
    * ENOOPENAT2: the kernel lacks openat2.
    */
-  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID';
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY';
+  /** EINVALIDTAR / EUNSUPPORTEDENTRY: what is wrong with the tar (a sentence). */
+  detail?: string;
   /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
   id?: number;
   syscall: string;
@@ -60,6 +62,9 @@ export interface NativeConstants {
   /** The entry type letters, in the order of src/core/entries.ts ENTRY_TYPES. */
   entryTypes: string;
 }
+
+/** An opaque native tar reader (src/images/extract.ts; freed when closed or collected). */
+export type TarReader = { readonly tar: unique symbol };
 
 /** An opaque native zstd stream (freed when collected). */
 export type ZstdStream = { readonly zstd: unique symbol };
@@ -129,31 +134,18 @@ export interface Native {
   hasOpenat2(): boolean;
   /** Stops every native loop of the process at its next check (the process is exiting). */
   shutdown(): void;
-  /** Writing a tar layer (src/images/extract.ts), beneath root, never following a symlink: a new file (O_EXCL, 0600) whose data the caller writes. */
-  createFile(root: number, rel: string): { fd: number } | NativeFailure;
-  /** A directory (0700), symlink (to target), device (major, minor), FIFO, or hardlink (to target, a rel beneath root): type d l c b p h. */
-  makeEntry(root: number, rel: string, type: 'd' | 'l' | 'c' | 'b' | 'p' | 'h', target: string, major: number, minor: number): NativeFailure | null;
-  /** Owner, mode (not on symlinks), xattrs ([name, value, ...]) and ns times; as non-root, what may not be set is left. */
-  setMeta(
-    root: number,
-    rel: string,
-    uid: number,
-    gid: number,
-    mode: number,
-    atimeSec: number,
-    atimeNsec: number,
-    mtimeSec: number,
-    mtimeNsec: number,
-    xattrs: (string | Buffer)[] | undefined,
-  ): NativeFailure | null;
-  /** Closes an fd createFile opened; the errno, or 0. */
-  closeFd(fd: number): number;
+  /** A tar layer's stream written beneath root (an open directory fd, kept open until tarClose) as it is fed (native/tar.c). */
+  tarOpen(root: number): TarReader;
+  /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
+  tarFeed(reader: TarReader, chunk: Buffer, cancel?: CancelFlag): NativeFailure | null;
+  /** The input ended: directories get their metadata; the reader is closed. ended: the end-of-archive blocks were read. */
+  tarFinish(reader: TarReader): { entries: number; bytes: number; ended: boolean } | { failure: NativeFailure };
+  /** Closes the file being written and frees the reader (idempotent). */
+  tarClose(reader: TarReader): void;
   /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */
   zstdOpen(): ZstdStream | null;
   /** Decompresses a chunk; frameDone: the data so far ends a frame. Throws (code ERR_ZSTD) on corrupt input. */
   zstdFeed(stream: ZstdStream, chunk: Buffer): { data: Buffer; frameDone: boolean };
-  /** Makes each component of rel a real directory beneath root (0755 when new; a non-directory there is replaced). */
-  ensureDirs(root: number, rel: string): NativeFailure | null;
 }
 
 // Shipped prebuilt (prebuildify --napi) or built at install time by

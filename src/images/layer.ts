@@ -125,19 +125,11 @@ export async function extractLayerFile(layer: TarLayer, root: number): Promise<{
   const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 1 << 20 }) : compression === 'zstd' ? zstdDecompressor() : undefined;
   const tar = decompressor ? input.pipe(decompressor) : input;
   if (decompressor) input.on('error', (error) => decompressor.destroy(error));
-  const plain = tap(tar);
+  const plain = crypto.createHash('sha256');
   let result: { entries: number; bytes: number };
   try {
-    result = await extractTar(tar, root, layer.label);
-    // The tar ends before its padding and a compressed stream's trailer:
-    // read the rest, so that the digests cover every byte.
-    if (!tar.readableEnded) {
-      tar.resume();
-      await new Promise<void>((resolve, reject) => {
-        tar.once('end', resolve);
-        tar.once('error', reject);
-      });
-    }
+    // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
+    result = await extractTar(tar as AsyncIterable<Buffer>, root, layer.label, (chunk) => plain.update(chunk));
   } catch (error) {
     input.destroy();
     if (error instanceof LayercopyError) throw error;
@@ -148,6 +140,7 @@ export async function extractLayerFile(layer: TarLayer, root: number): Promise<{
     new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
   if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
   if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
-  if (layer.diffId !== undefined && plain.digest() !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, plain.digest());
+  const diffId = `sha256:${plain.digest('hex')}`;
+  if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, diffId);
   return { ...result, compressedBytes: blob.bytes() };
 }

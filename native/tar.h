@@ -1,0 +1,28 @@
+// Extracting a layer's tar stream beneath a root fd, fed in chunks as it is
+// decompressed: ustar, GNU long names and links, PAX. What the tar holds is
+// written as an extracted layer directory (whiteout markers stay files).
+#ifndef LAYERCOPY_TAR_H
+#define LAYERCOPY_TAR_H
+#include "common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tar_reader tar_reader;
+
+// A reader writing beneath root (borrowed: it must stay open until
+// tar_close). NULL when out of memory.
+tar_reader *tar_open(int root);
+// Parses and writes the next len bytes of the tar. Returns 0, or -1 with
+// *f set (an errno, or CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY with
+// f->detail); after a failure every call fails again.
+int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
+// The input ended: fails if it ended inside an entry; else sets the
+// directories' metadata (deepest first) and gives the counts.
+int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f);
+// 1 once the end-of-archive blocks were read (the rest is padding).
+int tar_ended(const tar_reader *t);
+// Closes what is open and frees t (NULL is fine).
+void tar_close(tar_reader *t);
+
+#endif
