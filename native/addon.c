@@ -743,11 +743,12 @@ static napi_value tar_open_js(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv)) return NULL;
   int32_t root = -1;
   if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root))) return NULL;
+  failure f = {0};
   tar_reader **h = malloc(sizeof *h);
-  if (h) *h = tar_open(root);
-  if (!h || !*h) {
+  if (!h) return throw_errno(env, ENOMEM, "malloc", NULL);
+  if (!(*h = tar_open(root, &f))) {
     free(h);
-    return throw_errno(env, ENOMEM, "malloc", NULL);
+    return throw_errno(env, f.err, f.syscall, NULL);
   }
   if (!NAPI_OK(napi_create_external(env, h, tar_finalize, NULL, &result))) {
     tar_close(*h);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "paths.h"
@@ -843,15 +844,31 @@ static int header(tar_reader *t, uint64_t at, failure *f) {
 
 // ---- the stream ------------------------------------------------------------
 
-tar_reader *tar_open(int root) {
+tar_reader *tar_open(int root, failure *f) {
+  // The layer's directory was made in a private scratch directory beside
+  // ROOTFS: under a default ACL there, every entry the tar makes would
+  // inherit an access ACL its layer never had (and the copy step would
+  // carry it into the rootfs: docs/reliability.md, inherited ACLs). The
+  // root loses both ACLs, so nothing below inherits.
+  static const char *const acls[] = {"system.posix_acl_default", "system.posix_acl_access"};
+  for (int i = 0; i < 2; i++) {
+    if (fremovexattr(root, acls[i]) != 0 && errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP) {
+      fail_errno(f, errno, "fremovexattr", SIDE_ROOTFS, "");
+      return NULL;
+    }
+  }
   tar_reader *t = calloc(1, sizeof *t);
-  if (!t) return NULL;
+  if (!t) {
+    fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, "");
+    return NULL;
+  }
   t->root = root;
   t->fd = -1;
   pc_init(&t->pc, root, O_PATH);
   slot *s = NULL;
   if (grow(t) != 0 || !(s = get(t, ""))) {
     tar_close(t);
+    fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, "");
     return NULL;
   }
   s->standing = 1;

@@ -11,8 +11,8 @@
 typedef struct tar_reader tar_reader;
 
 // A reader writing beneath root (borrowed: it must stay open until
-// tar_close). NULL when out of memory.
-tar_reader *tar_open(int root);
+// tar_close), which loses its ACLs first. NULL with *f set on failure.
+tar_reader *tar_open(int root, failure *f);
 // Parses and writes the next len bytes of the tar. Returns 0, or -1 with
 // *f set (an errno, or CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY with
 // f->detail); after a failure every call fails again.

@@ -1,5 +1,5 @@
-import { abortError, errnoError, LayercopyError } from '../core/errors.js';
-import { type NativeFailure, native } from '../core/native.cjs';
+import { abortError, errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
+import { type NativeFailure, native, type TarReader } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 
 /**
@@ -14,7 +14,13 @@ import { displayPath } from '../core/paths.js';
  * (the diff_id hash), the padding after the end-of-archive blocks too.
  */
 export async function extractTar(input: AsyncIterable<Buffer>, root: number, label: string, onChunk?: (chunk: Buffer) => void): Promise<{ entries: number; bytes: number }> {
-  const reader = native.tarOpen(root);
+  let reader: TarReader;
+  try {
+    reader = native.tarOpen(root);
+  } catch (error) {
+    const f = fromNodeError(error, 'fremovexattr', '/');
+    throw errnoError(f, (name, description) => `${label}: the layer's scratch directory: ${f.syscall} failed: ${name} (${description})`, { layer: label, cause: error });
+  }
   try {
     for await (const chunk of input) {
       onChunk?.(chunk);

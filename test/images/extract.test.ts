@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
-import { buildLayer, diffSnapshots, isRoot, lstat, native, scratch, snapshot } from '../helpers.js';
+import { acl, buildLayer, diffSnapshots, isRoot, lstat, native, scratch, snapshot } from '../helpers.js';
 import { rawTar, tarDir } from './fixtures.js';
 
 /** Provisions one tar layer (written to a file) into dir/root; resolves to the summary or the error. */
@@ -40,6 +40,20 @@ describe('a tar layer', () => {
     const src = buildLayer(path.join(dir, 'src'), { 'dev/null': { chr: [1, 3] } });
     await fromTar(dir, tarDir(src));
     expect(Number(lstat(path.join(dir, 'root/dev/null')).rdev)).toBe(Number(lstat('/dev/null').rdev));
+  });
+
+  it('a default ACL on the directory ROOTFS is made in is not inherited by what the tar holds', async () => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), { 'd/secret': { file: 's', mode: 0o640 }, d: { dir: true, mode: 0o750 }, pipe: { fifo: true, mode: 0o600 } });
+    const tar = tarDir(src);
+    const parent = path.join(dir, 'shared');
+    fs.mkdirSync(parent);
+    // Grants uid 65534 rwx on everything created below.
+    native.lsetxattr(parent, 'system.posix_acl_default', acl([[0x01, 7], [0x02, 7, 65534], [0x04, 5], [0x10, 7], [0x20, 5]]));
+    fs.writeFileSync(path.join(dir, 'layer.tar'), tar);
+    await provision([path.join(dir, 'layer.tar')], path.join(parent, 'root'));
+    const tree = snapshot(path.join(parent, 'root'));
+    for (const [rel, mode] of [['d', 0o750], ['d/secret', 0o640], ['pipe', 0o600]] as const) expect(tree.get(rel), rel).toMatchObject({ mode, xattrs: '' });
   });
 
   it('the same name twice: the later entry wins (file over file, file over directory, directory over file), its metadata too', async () => {
