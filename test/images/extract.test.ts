@@ -49,11 +49,26 @@ describe('a tar layer', () => {
     const parent = path.join(dir, 'shared');
     fs.mkdirSync(parent);
     // Grants uid 65534 rwx on everything created below.
-    native.lsetxattr(parent, 'system.posix_acl_default', acl([[0x01, 7], [0x02, 7, 65534], [0x04, 5], [0x10, 7], [0x20, 5]]));
+    native.lsetxattr(
+      parent,
+      'system.posix_acl_default',
+      acl([
+        [0x01, 7],
+        [0x02, 7, 65534],
+        [0x04, 5],
+        [0x10, 7],
+        [0x20, 5],
+      ]),
+    );
     fs.writeFileSync(path.join(dir, 'layer.tar'), tar);
     await provision([path.join(dir, 'layer.tar')], path.join(parent, 'root'));
     const tree = snapshot(path.join(parent, 'root'));
-    for (const [rel, mode] of [['d', 0o750], ['d/secret', 0o640], ['pipe', 0o600]] as const) expect(tree.get(rel), rel).toMatchObject({ mode, xattrs: '' });
+    for (const [rel, mode] of [
+      ['d', 0o750],
+      ['d/secret', 0o640],
+      ['pipe', 0o600],
+    ] as const)
+      expect(tree.get(rel), rel).toMatchObject({ mode, xattrs: '' });
   });
 
   it('the same name twice: the later entry wins (file over file, file over directory, directory over file), its metadata too', async () => {

@@ -33,9 +33,11 @@ export function compress(data: Buffer, how: Compression): Buffer {
   return data;
 }
 
-/** A tar of a directory's contents as umoci and skopeo write layers: PAX, xattrs, numeric owners, sorted. */
-export function tarDir(dir: string): Buffer {
-  return execFileSync('tar', ['--format=posix', '--xattrs', '--xattrs-include=*', '--numeric-owner', '--sort=name', '-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
+/** A tar of a directory's contents as umoci and skopeo write layers: PAX, xattrs, numeric owners, sorted (or GNU tar's own format: long names as 'L'/'K' records, big numbers in base-256). */
+export function tarDir(dir: string, format: 'posix' | 'gnu' = 'posix'): Buffer {
+  // --xattrs would make GNU tar write PAX records whatever the format.
+  const xattrs = format === 'posix' ? ['--xattrs', '--xattrs-include=*'] : [];
+  return execFileSync('tar', [`--format=${format}`, ...xattrs, '--numeric-owner', '--sort=name', '-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
 }
 
 export interface RawEntry {

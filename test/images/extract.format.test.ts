@@ -1,0 +1,184 @@
+// The tar format as the native reader (native/tar.c) takes it: GNU records,
+// base-256 numbers, the end of the archive, header-only types, and what a
+// broken or hostile tar gets (a clear error, nothing outside, nothing left),
+// down to random corruptions of a real layer (run under the sanitizers too).
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { provision } from '../../src/index.js';
+import { buildLayer, diffSnapshots, isRoot, lstat, scratch, snapshot } from '../helpers.js';
+import { rawTar, tarDir } from './fixtures.js';
+
+const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
+
+/** Provisions the tar layers (written to files) into dir/root; resolves to the summary or the error. */
+async function fromTars(dir: string, ...tars: Buffer[]) {
+  const files = tars.map((tar, i) => {
+    const file = path.join(dir, `layer${i}.tar`);
+    fs.writeFileSync(file, tar);
+    return file;
+  });
+  return provision(files, path.join(dir, 'root')).catch((e) => e);
+}
+
+/** The tar with header block `block` changed by edit, its checksum made right again. */
+function patchHeader(tar: Buffer, block: number, edit: (h: Buffer) => void): Buffer {
+  const out = Buffer.from(tar);
+  const h = out.subarray(block * 512, block * 512 + 512);
+  edit(h);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return out;
+}
+
+describe('the tar format', () => {
+  it("GNU tar's own format: long names and link targets as 'L'/'K' records", async () => {
+    const dir = scratch();
+    const long = `${'d'.repeat(90)}/${'n'.repeat(150)}`;
+    const src = buildLayer(path.join(dir, 'src'), { [long]: 'long', [`${long}-hard`]: { link: long }, sym: { symlink: `../${'t'.repeat(180)}` } });
+    // GNU's format keeps whole seconds.
+    for (const rel of [long, `${long}-hard`, 'sym', path.dirname(long), '.']) fs.lutimesSync(path.join(src, rel), 1_600_000_000, 1_600_000_000);
+    const tar = tarDir(src, 'gnu');
+    expect(tar.includes('././@LongLink')).toBe(true);
+    expect(tar.includes('PaxHeaders')).toBe(false);
+    const r = await fromTars(dir, tar);
+    expect(r).not.toBeInstanceOf(Error);
+    expect(diffSnapshots(snapshot(src, { atime: false }), snapshot(path.join(dir, 'root'), { atime: false }))).toEqual([]);
+    expect(lstat(path.join(dir, 'root', long)).ino).toBe(lstat(path.join(dir, 'root', `${long}-hard`)).ino);
+  });
+
+  it.runIf(isRoot)('owners past 8^8 in base-256 fields (GNU), kept [needs root: chown]', async () => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), { f: 'x' });
+    fs.chownSync(path.join(src, 'f'), 3_000_000_000, 4_000_000_000);
+    const tar = tarDir(src, 'gnu');
+    expect(tar[512 + 108] & 0x80).toBe(0x80); // ./f follows ./
+    await fromTars(dir, tar);
+    expect(lstat(path.join(dir, 'root/f'))).toMatchObject({ uid: 3_000_000_000n, gid: 4_000_000_000n });
+  });
+
+  it('a header-only type carries no data, whatever its size field says (as Go archive/tar reads it)', async () => {
+    const dir = scratch();
+    const tar = patchHeader(
+      rawTar([
+        { name: 'link', type: '2', linkname: 'target' },
+        { name: 'after', data: 'a' },
+      ]),
+      0,
+      (h) => h.write('00000001750\0', 124, 'latin1'),
+    );
+    expect(await fromTars(dir, tar)).not.toBeInstanceOf(Error);
+    expect(fs.readlinkSync(path.join(dir, 'root/link'))).toBe('target');
+    expect(fs.readFileSync(path.join(dir, 'root/after'), 'utf8')).toBe('a');
+  });
+
+  it('what follows the two zero blocks that end the archive is not read', async () => {
+    const dir = scratch();
+    expect(await fromTars(dir, Buffer.concat([rawTar([{ name: 'in', data: 'i' }]), rawTar([{ name: 'after-the-end', data: 'x' }])]))).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['in']);
+  });
+
+  it('a tar without end blocks ends where its last entry does', async () => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'a', data: 'a' }]);
+    expect(await fromTars(dir, tar.subarray(0, tar.length - 1024))).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['a']);
+  });
+
+  it('a hardlink whose first name a higher layer hides keeps the content', async () => {
+    const dir = scratch();
+    const r = await fromTars(
+      dir,
+      rawTar([
+        { name: 'a', data: 'group' },
+        { name: 'b', type: '1', linkname: 'a' },
+        { name: 'c', type: '1', linkname: 'a' },
+      ]),
+      rawTar([{ name: '.wh.a', data: '' }]),
+    );
+    expect(r).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(dir, 'root')).sort()).toEqual(['b', 'c']);
+    expect(fs.readFileSync(path.join(dir, 'root/b'), 'utf8')).toBe('group');
+    expect(lstat(path.join(dir, 'root/b')).ino).toBe(lstat(path.join(dir, 'root/c')).ino);
+  });
+
+  it.each([
+    ['a truncated tar', () => rawTar([{ name: 'big', data: 'x'.repeat(2000) }]).subarray(0, 1500), /big: unexpected end of data: the tar is truncated/],
+    [
+      'a lone zero block before a header',
+      () => Buffer.concat([rawTar([{ name: 'a', data: 'a' }]).subarray(0, 1024), Buffer.alloc(512), rawTar([{ name: 'b', data: 'b' }])]),
+      /a lone zero block/,
+    ],
+    [
+      'a PAX header claiming 2 MiB',
+      () => patchHeader(rawTar([{ name: 'a', data: 'a', pax: { path: 'b' } }]), 0, (h) => h.write('00010000000\0', 124, 'latin1')),
+      /PAX header of 2097152 bytes .*more than 1 MiB/,
+    ],
+    ['a malformed PAX record', () => rawTar([{ name: 'a', data: 'a', pax: { path: 'b' } }]).fill('9', 512, 514), /invalid PAX record/],
+    ['a PAX size that is not a number', () => rawTar([{ name: 'a', data: 'a', pax: { size: '12abc' } }]), /invalid PAX size/],
+    ['records with no header after them', () => rawTar([{ name: 'a', data: 'a', pax: { path: 'b' } }]).subarray(0, 1024), /truncated/],
+    ['a bad base-256 field', () => patchHeader(rawTar([{ name: 'a', data: 'a' }]), 0, (h) => h.fill(0xff, 124, 136).writeUInt8(0x80, 124)), /bad size field/],
+    [
+      'an unknown format (no ustar magic)',
+      () =>
+        patchHeader(
+          rawTar([
+            { name: 'a', data: 'a' },
+            { name: 'b', data: 'b' },
+          ]),
+          2,
+          (h) => h.write('tar\0\0\0', 257, 'latin1'),
+        ),
+      /unknown format/,
+    ],
+    ['a PAX sparse file', () => rawTar([{ name: 'a', data: 'a', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }]), /unsupported tar entry type sparse/],
+  ])('%s: ERR_INVALID_TAR or ERR_UNSUPPORTED_ENTRY naming the layer; nothing left', async (_name, make, message) => {
+    const dir = scratch();
+    const r = await fromTars(dir, make());
+    expect(r).toBeInstanceOf(Error);
+    expect(r.code).toMatch(/^ERR_(INVALID_TAR|UNSUPPORTED_ENTRY)$/);
+    expect(r.message).toMatch(/layer0\.tar/);
+    expect(r.message).toMatch(message);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('random corruptions of a real layer: each provisions or fails with a layercopy error; nothing outside, nothing left', async () => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), {
+      'etc/motd': { file: 'hello', mode: 0o640, xattrs: { 'user.a': Buffer.from([1, 2, 3]) } },
+      'etc/hard': { link: 'etc/motd' },
+      [`${'d'.repeat(120)}/${'n'.repeat(120)}`]: 'long',
+      'usr/sym': { symlink: '../../../outside' },
+      'usr/.wh.gone': '',
+      big: Buffer.alloc(3000, 7),
+    });
+    const tar = tarDir(src);
+    const outside = path.join(dir, 'outside');
+    fs.mkdirSync(outside);
+    // A deterministic generator: a failure is reproducible from its index.
+    let seed = 12345;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    const codes = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const bad = Buffer.from(tar);
+      for (let n = 1 + (next() % 4); n > 0; n--) bad[next() % Math.min(bad.length, 8192)] = next() & 0xff;
+      const cut = next() % 5 === 0 ? bad.subarray(0, next() % bad.length) : bad;
+      const run = path.join(dir, `run${i}`);
+      fs.mkdirSync(run);
+      const r = await fromTars(run, cut);
+      if (r instanceof Error) {
+        codes.add(String((r as { code?: string }).code));
+        expect((r as { code?: string }).code, `run ${i}: ${r.message}`).toMatch(/^(ERR_INVALID_TAR|ERR_UNSUPPORTED_ENTRY|ERR_INVALID_WHITEOUT|E[A-Z]+)$/);
+        expect(leftovers(run), `run ${i}`).toEqual([]);
+      }
+      fs.rmSync(run, { recursive: true, force: true });
+    }
+    expect(fs.readdirSync(outside)).toEqual([]);
+    expect(codes.has('ERR_INVALID_TAR')).toBe(true);
+  });
+});
