@@ -280,17 +280,21 @@ static void unbind_ctx(bound_ctx *b) {
 
 // ---- bindings --------------------------------------------------------------
 
-// copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?)
+// copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?, move?)
 //   -> { done, bytes, links: [{ rel, type, dev, ino }], large: [{ rel, size }], failure? }
 // With defer, names of hardlink groups come back in links (dev and ino as
 // BigInts: the group's inode) and, in batches of several entries, files of
 // LARGE_FILE or more (RANGE_FILE even alone) in large; neither is copied.
+// With move, non-directories are hardlinked from the source instead (no
+// file is big: a link writes no data).
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[8], result = NULL, links_v, large_v;
-  if (!get_args(env, info, 8, argv)) return NULL;
+  napi_value argv[9], result = NULL, links_v, large_v;
+  if (!get_args(env, info, 9, argv)) return NULL;
   idmap map;
   if (!get_idmap(env, argv[7], &map)) return NULL;
-  int defer = 0;
+  napi_valuetype move_t;
+  int defer = 0, move = 0;
+  if (!NAPI_OK(napi_typeof(env, argv[8], &move_t)) || (move_t != napi_undefined && !get_bool(env, argv[8], &move))) return NULL;
   uint32_t n = 0;
   char *base = get_bytes(env, argv[2]);
   char *types = base ? get_bytes(env, argv[4]) : NULL;
@@ -302,6 +306,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
   bound_ctx bc;
   int failed = bind_ctx(env, argv[0], argv[1], base, argv[6], &map, &bc, &f) != 0;
   copy_ctx *c = &bc.c;
+  c->move = move;
   if (!failed && strlen(types) < n) {
     fail_errno(&f, EINVAL, "copyEntries", SIDE_LAYER, "");
     failed = 1;
@@ -316,7 +321,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     int64_t b = 0;
     // Big files go back to be copied as tasks of their own (in a batch of
     // several) or in ranges by several workers (64 MiB and more, even alone).
-    uint64_t large = !defer ? 0 : n > 1 ? LARGE_FILE : RANGE_FILE;
+    uint64_t large = !defer || move ? 0 : n > 1 ? LARGE_FILE : RANGE_FILE;
     copy_outcome r = copy_entry(c, rels[i], types[i], defer, large, &key, &b, &f);
     if (r == COPY_FAILED) {
       failed = 1;

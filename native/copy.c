@@ -399,12 +399,48 @@ static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
   return 0;
 }
 
+// A non-directory of a tar layer's scratch extraction linked into place:
+// the entry keeps its inode, so its metadata and its hardlinks come with
+// it, and nothing is written. A link rather than a rename: a rename would
+// change the scratch directory's times, which the directory's metadata is
+// copied from at the end. (linkat fails with EEXIST: the plan writes each
+// name once.)
+static copy_outcome link_scratch_entry(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, int64_t *bytes, failure *f) {
+  const char *name, *dname;
+  int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
+  if (sdir < 0) return COPY_FAILED;
+  struct stat st;
+  if (lc_fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    fail_errno(f, errno, "lstat", SIDE_LAYER, rel);
+    return COPY_FAILED;
+  }
+  if (!type_matches(type, st.st_mode)) {
+    fail_code(f, CODE_SRC_CHANGED, "lstat", SIDE_LAYER, rel);
+    return COPY_FAILED;
+  }
+  // Names of a hardlink group still go back, so that the summary counts
+  // them as the copy path does (one name linked from here, the others to it).
+  if (defer_links && st.st_nlink > 1) {
+    *key = (defer_key){.type = type, .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
+    return COPY_DEFER_LINKED;
+  }
+  int ddir = parent_or_fail(&c->dst, rel, &dname, SIDE_ROOTFS, f);
+  if (ddir < 0) return COPY_FAILED;
+  if (linkat(sdir, name, ddir, dname, 0) != 0) {
+    fail_errno(f, errno, "link", SIDE_ROOTFS, rel);
+    return COPY_FAILED;
+  }
+  *bytes = S_ISREG(st.st_mode) ? st.st_size : 0;
+  return COPY_DONE;
+}
+
 copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f) {
   *bytes = 0;
   if (type >= 'A' && type <= 'Z') {
     if (unlink_lower(c, rel, f) != 0) return COPY_FAILED;
     type = (char)(type - 'A' + 'a');
   }
+  if (c->move) return link_scratch_entry(c, rel, type, defer_links, key, bytes, f);
   if (type == 'f') return copy_file(c, rel, defer_links, defer_large, key, bytes, f);
   return copy_special(c, rel, type, defer_links, key, f);
 }

@@ -11,6 +11,10 @@ typedef struct {
   char *list, *val, *buf;
   const int32_t *cancel;
   idmap map;  // all-empty: owners kept as they are
+  // Non-directories are hardlinked from the source instead of copied: the
+  // source is a private scratch extraction of a tar layer on the same
+  // filesystem, already carrying the metadata a copy would give.
+  int move;
 } copy_ctx;
 
 // Sets up a context over two open root fds (src may be -1 for link-only

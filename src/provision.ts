@@ -167,6 +167,7 @@ async function build(run: {
       rootfs: inputs.rootfs,
     })),
     layerFds: run.layerFds,
+    movable: inputs.tars.map((tar) => tar !== undefined),
     staging,
     opts,
     cancel: run.cancel,

@@ -34,7 +34,7 @@ export default function run(task: Posted): TaskResult {
   if (task.started) Atomics.store(task.started, 0, 1);
   switch (task.op) {
     case 'copy':
-      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap));
+      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap, task.move));
     case 'link':
       return { bytes: 0, ...native.linkEntries(task.dst, task.rels) };
     case 'range':

@@ -13,7 +13,7 @@ import type { CancelFlag, CopyResult, NativeIdMap, Root } from '../core/native.c
  * recursively.
  */
 export type Task =
-  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
+  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap; move?: boolean }
   | { op: 'link'; dst: Root; rels: string[] }
   | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }

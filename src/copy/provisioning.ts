@@ -35,6 +35,13 @@ export class Provisioning {
   readonly contexts: LayerContext[];
   /** Layer directories, opened once (O_NOFOLLOW): never re-resolved by path. Lowest first. */
   readonly layerFds: number[];
+  /**
+   * Layers whose directory is a tar layer's private scratch extraction
+   * beside the staging directory: their entries are hardlinked into place,
+   * not copied (they already carry their metadata), unless an ID map must
+   * change their owners.
+   */
+  readonly movable: readonly boolean[];
   readonly staging: Staging;
   readonly opts: ResolvedProvisionOptions;
   readonly cancel: CancelFlag;
@@ -59,10 +66,19 @@ export class Provisioning {
     this.timings.planMs += performance.now() - this.planMark;
   }
 
-  constructor(init: { pool: Pool; contexts: LayerContext[]; layerFds: number[]; staging: Staging; opts: ResolvedProvisionOptions; cancel: CancelFlag }) {
+  constructor(init: {
+    pool: Pool;
+    contexts: LayerContext[];
+    layerFds: number[];
+    movable?: readonly boolean[];
+    staging: Staging;
+    opts: ResolvedProvisionOptions;
+    cancel: CancelFlag;
+  }) {
     this.pool = init.pool;
     this.contexts = init.contexts;
     this.layerFds = init.layerFds;
+    this.movable = init.opts.idMap ? [] : (init.movable ?? []);
     this.staging = init.staging;
     this.opts = init.opts;
     this.cancel = init.cancel;
@@ -107,6 +123,7 @@ export class Provisioning {
       defer: batch.defer,
       cancel: this.cancel,
       idmap: this.opts.idMap,
+      move: this.movable[layer] === true,
     };
   }
 }

@@ -87,9 +87,11 @@ export interface Native {
    * per rel: f regular, l symlink, c/b devices, p fifo, s socket;
    * upper-case unlinks a non-directory already at rel first. A failure's
    * rel is relative to base. defer: names of hardlink groups and big files
-   * come back uncopied in links and large (rels relative to base).
+   * come back uncopied in links and large (rels relative to base). move:
+   * non-directories are hardlinked from src (a tar layer's private scratch
+   * extraction on the same filesystem) instead, and no file is big.
    */
-  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): CopyResult;
+  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap, move?: boolean): CopyResult;
   dirMeta(src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
   /**
