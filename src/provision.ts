@@ -3,9 +3,9 @@ import type { Pool } from './copy/pool.js';
 import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './copy/provisioning.js';
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
-import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
+import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import type { TarLayer } from './images/layer.js';
-import { extractOnThreads } from './images/run.js';
+import { extractOnPool } from './images/run.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
@@ -102,7 +102,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       // with it, recognised as stale after a crash), then provisioned like
       // directory layers.
       scratch = createStaging(parentFd, inputs.rootfs);
-      await extractTars(inputs, scratch, layerFds, pool.concurrency, opts.signal);
+      await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress });
     }
     const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
     summary.timings.totalMs = performance.now() - started;
@@ -128,12 +128,21 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
 }
 
 /**
- * Extracts each tarball layer into its own directory of `scratch`, on up to
- * `concurrency` threads at once (src/images/run.ts), and fills in its fd in
- * layerFds. Its root is 0755 unless the tar's "./" entry says more.
+ * Extracts each tarball layer into its own directory of `scratch`, as tasks
+ * of the pool (src/images/run.ts), and fills in its fd in layerFds. Its
+ * root is 0755 unless the tar's "./" entry says more.
  */
-async function extractTars(inputs: ResolvedInputs, scratch: Staging, layerFds: number[], concurrency: number, signal?: AbortSignal): Promise<void> {
-  const jobs: { tar: TarLayer; root: number }[] = [];
+async function extractTars(run: {
+  inputs: ResolvedInputs;
+  scratch: Staging;
+  layerFds: number[];
+  pool: Pool;
+  cancel: CancelFlag;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}): Promise<void> {
+  const { inputs, scratch, layerFds } = run;
+  const jobs: { tar: TarLayer; root: number; layerIndex: number }[] = [];
   inputs.tars.forEach((tar, i) => {
     if (!tar) return;
     const name = String(i);
@@ -143,9 +152,9 @@ async function extractTars(inputs: ResolvedInputs, scratch: Staging, layerFds: n
     if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${tar.label}`);
     layerFds[i] = opened.fd;
     fs.fchmodSync(opened.fd, 0o755);
-    jobs.push({ tar, root: opened.fd });
+    jobs.push({ tar, root: opened.fd, layerIndex: i });
   });
-  await extractOnThreads(jobs, concurrency, signal);
+  await extractOnPool(run.pool, jobs, { cancel: run.cancel, signal: run.signal, layers: inputs.layers.length, onProgress: run.onProgress });
 }
 
 async function build(run: {

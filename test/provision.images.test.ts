@@ -1,12 +1,14 @@
 // Provisioning from images: against umoci's unpack of the same OCI layout,
 // and LAYER lists that mix directories, tarballs and image references.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../src/index.js';
+import { type Progress, provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
-import { hasUmoci, ociImage, tarDir } from './images/fixtures.js';
+import { hasUmoci, ociImage, rawTar, tarDir } from './images/fixtures.js';
 
 describe('images against umoci unpack', () => {
   it.runIf(isRoot && hasUmoci)('a three-layer image umoci built equals its umoci unpack, entry by entry [needs root and umoci]', async () => {
@@ -80,6 +82,47 @@ describe('LAYER lists that mix inputs', () => {
     expect(diffSnapshots(snapshot(path.join(dir, 'layout'), { atime: false }), snapshot(path.join(dir, 'archive'), { atime: false }))).toEqual([]);
     const missing = await provision([`oci-archive:${archive}:v2`], path.join(dir, 'none')).catch((e) => e);
     expect(missing.message).toMatch(/no image named 'v2'; the layout holds: v1 /);
+  });
+
+  it('progress: each tarball layer reports its bytes read, up to its size, before the copy starts', async () => {
+    const dir = scratch();
+    const big = buildLayer(path.join(dir, 'big'), Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`f${i}`, crypto.randomBytes(512 * 1024)])));
+    const small = buildLayer(path.join(dir, 'small'), { a: 'a' });
+    const [t1, t2] = [big, small].map((d, i) => {
+      const file = path.join(dir, `l${i}.tgz`);
+      execFileSync('tar', ['-C', d, '-czf', file, '.']);
+      return file;
+    });
+    const events: Progress[] = [];
+    await provision([t1, t2], path.join(dir, 'root'), { onProgress: (p) => events.push(p) });
+    const extract = events.filter((e) => e.phase === 'extract');
+    for (const [layerIndex, file] of [t1, t2].entries()) {
+      const mine = extract.filter((e) => e.layerIndex === layerIndex);
+      expect(mine.at(-1), file).toMatchObject({ layer: file, layers: 2, read: fs.statSync(file).size, size: fs.statSync(file).size });
+      expect(mine.map((e) => e.read)).toEqual([...mine.map((e) => e.read!)].sort((a, b) => a - b));
+    }
+    expect(events.findIndex((e) => e.phase !== 'extract')).toBeGreaterThan(events.findLastIndex((e) => e.phase === 'extract'));
+  });
+
+  it('an abort while extracting stops it: AbortError, and no rootfs, staging or scratch left', async () => {
+    const dir = scratch();
+    // The first event (0 bytes read) comes as the extraction starts: aborted there, it stops at its next chunk.
+    const tar = zlib.gzipSync(rawTar(Array.from({ length: 5000 }, (_, i) => ({ name: `d${i % 50}/f${i}`, data: crypto.randomBytes(600).toString('latin1') }))));
+    const file = path.join(dir, 'l.tgz');
+    fs.writeFileSync(file, tar);
+    const controller = new AbortController();
+    const extract: Progress[] = [];
+    const error = await provision([file], path.join(dir, 'root'), {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase !== 'extract') return;
+        extract.push(p);
+        controller.abort();
+      },
+    }).catch((e) => e);
+    expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect(extract.at(-1)!.read).toBeLessThan(tar.length);
+    expect(fs.readdirSync(dir).filter((n) => n.includes('layercopy') || n === 'root')).toEqual([]);
   });
 
   it('a transport layercopy does not read (docker://) is named, with the way round it', async () => {

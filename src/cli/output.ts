@@ -40,7 +40,8 @@ export function formatSummary(r: ProvisionSummary): string {
 
 /** The status line: phase, layer, totals, elapsed time; at most columns - 1 characters. */
 export function formatProgress(p: Progress, elapsedMs: number, columns: number): string {
-  const line = `${p.phase} · layer ${p.layerIndex + 1}/${p.layers} · ${n(p.entries)} entries · ${mb(p.bytes)} · ${(elapsedMs / 1000).toFixed(1)} s`;
+  const what = p.phase === 'extract' ? `${mb(p.read ?? 0)} of ${mb(p.size ?? 0)} read · ${mb(p.bytes)} in all` : `${n(p.entries)} entries · ${mb(p.bytes)}`;
+  const line = `${p.phase} · layer ${p.layerIndex + 1}/${p.layers} · ${what} · ${(elapsedMs / 1000).toFixed(1)} s`;
   const width = Math.max(10, columns - 1);
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }

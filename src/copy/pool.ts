@@ -100,10 +100,24 @@ export class Pool {
    * run again.
    */
   async run(task: Task): Promise<TaskResult> {
+    return this.#run(task) as Promise<TaskResult>;
+  }
+
+  /**
+   * Runs a task of another module (a file URL of a CommonJS module whose
+   * default export takes the task and sets `started` as it starts) on the
+   * same workers, under the same rules: the tarball extractions of
+   * src/images/run.ts.
+   */
+  async runModule<T extends object, R>(filename: string, task: T): Promise<R> {
+    return this.#run(task, filename) as Promise<R>;
+  }
+
+  async #run(task: object, filename?: string): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       const started = new Int32Array(new SharedArrayBuffer(4));
       try {
-        return await this.start().run({ ...task, started });
+        return await this.start().run({ ...task, started } as Posted, filename ? { filename } : undefined);
       } catch (error) {
         if (Atomics.load(started, 0) !== 0 || attempt >= 2 || this.#closed) throw error;
       }

@@ -3,18 +3,23 @@ import { LayercopyError } from './errors.js';
 
 export interface Progress {
   /**
-   * What is being done: copying entries, linking hardlinks and copying big
-   * files after the barrier, setting directory metadata, or 'done' — the
-   * last event, sent once after the commit, whose totals equal the summary's.
+   * What is being done: reading tarball layers (decompressing, checking
+   * their digests, extracting them), copying entries, linking hardlinks and
+   * copying big files after the barrier, setting directory metadata, or
+   * 'done' — the last event, sent once after the commit, whose totals equal
+   * the summary's.
    */
-  phase: 'copy' | 'links' | 'metadata' | 'done';
+  phase: 'extract' | 'copy' | 'links' | 'metadata' | 'done';
   /** 0-based index of the layer being applied (merged plan: of the layer the last entries came from), and the number of layers. */
   layerIndex: number;
   layers: number;
   layer: string;
-  /** Totals for the whole provision so far. */
+  /** Totals for the whole provision so far (extract: entries 0, bytes the tarballs' bytes read so far, as stored). */
   entries: number;
   bytes: number;
+  /** extract: bytes of this layer's tarball read so far, and its size (as stored: compressed). */
+  read?: number;
+  size?: number;
 }
 
 export interface PoolOptions {

@@ -1,5 +1,5 @@
 import { abortError, errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
-import { type NativeFailure, native, type TarReader } from '../core/native.cjs';
+import { type CancelFlag, type NativeFailure, native, type TarReader } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 
 /**
@@ -13,7 +13,12 @@ import { displayPath } from '../core/paths.js';
  * planners apply them, as for directory layers. `onChunk` sees every byte
  * (the diff_id hash), the padding after the end-of-archive blocks too.
  */
-export async function extractTar(input: AsyncIterable<Buffer>, root: number, label: string, onChunk?: (chunk: Buffer) => void): Promise<{ entries: number; bytes: number }> {
+export async function extractTar(
+  input: AsyncIterable<Buffer>,
+  root: number,
+  label: string,
+  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag } = {},
+): Promise<{ entries: number; bytes: number }> {
   let reader: TarReader;
   try {
     reader = native.tarOpen(root);
@@ -23,8 +28,8 @@ export async function extractTar(input: AsyncIterable<Buffer>, root: number, lab
   }
   try {
     for await (const chunk of input) {
-      onChunk?.(chunk);
-      const failed = native.tarFeed(reader, chunk);
+      opts.onChunk?.(chunk);
+      const failed = native.tarFeed(reader, chunk, opts.cancel);
       if (failed) throw tarError(failed, label);
     }
     const done = native.tarFinish(reader);

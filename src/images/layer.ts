@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { type Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { LayercopyError } from '../core/errors.js';
-import { native } from '../core/native.cjs';
+import { type CancelFlag, native } from '../core/native.cjs';
 import { extractTar } from './extract.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
@@ -95,13 +95,14 @@ export function zstdDecompressor(use: 'best' | 'libzstd' | 'js' = 'best'): Trans
   return out;
 }
 
-/** A stream's bytes into a sha256, counted. */
-function tap(stream: Readable): { digest: () => string; bytes: () => number } {
+/** A stream's bytes into a sha256, counted (onBytes: the count so far, after each chunk). */
+function tap(stream: Readable, onBytes?: (bytes: number) => void): { digest: () => string; bytes: () => number } {
   const hash = crypto.createHash('sha256');
   let n = 0;
   stream.on('data', (chunk: Buffer) => {
     hash.update(chunk);
     n += chunk.length;
+    onBytes?.(n);
   });
   let digest: string | undefined;
   return { digest: () => (digest ??= `sha256:${hash.digest('hex')}`), bytes: () => n };
@@ -114,14 +115,18 @@ function tap(stream: Readable): { digest: () => string; bytes: () => number } {
  * held whole in memory. A mismatch fails after the layer is written, before
  * the provision commits anything.
  */
-export async function extractLayerFile(layer: TarLayer, root: number): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
+export async function extractLayerFile(
+  layer: TarLayer,
+  root: number,
+  opts: { cancel?: CancelFlag; onRead?: (bytes: number) => void } = {},
+): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
   const bad = (message: string, cause?: unknown) => new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
   const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw bad(`${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw bad('not a tar layer (no tar, gzip or zstd magic bytes)');
   const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
   const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
-  const blob = tap(input);
+  const blob = tap(input, opts.onRead);
   const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 1 << 20 }) : compression === 'zstd' ? zstdDecompressor() : undefined;
   const tar = decompressor ? input.pipe(decompressor) : input;
   if (decompressor) input.on('error', (error) => decompressor.destroy(error));
@@ -129,7 +134,7 @@ export async function extractLayerFile(layer: TarLayer, root: number): Promise<{
   let result: { entries: number; bytes: number };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(tar as AsyncIterable<Buffer>, root, layer.label, (chunk) => plain.update(chunk));
+    result = await extractTar(tar as AsyncIterable<Buffer>, root, layer.label, { onChunk: (chunk) => plain.update(chunk), cancel: opts.cancel });
   } catch (error) {
     input.destroy();
     if (error instanceof LayercopyError) throw error;

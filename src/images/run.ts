@@ -1,67 +1,68 @@
 import fs from 'node:fs';
+import type { Pool } from '../copy/pool.js';
 import { distFile } from '../core/compiled.js';
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
-import type { ExtractReply } from './extract-worker.js';
+import type { CancelFlag } from '../core/native.cjs';
+import type { Progress } from '../core/options.js';
+import type { ExtractResult, ExtractTask } from './extract-task.cjs';
 import type { TarLayer } from './layer.js';
 
-const WORKER = distFile('src/images/extract-worker.js');
+const TASK = distFile('src/images/extract-task.cjs').href;
 
 /**
- * Extracts tarball layers, largest first, on up to twice `threads` worker
- * threads at once (each extraction keeps a worker and a libuv thread half
- * busy: gzip inflates on one, tar parses and writes on the other; figures
- * in docs/benchmarks.md, "Images"), each into the directory fd given with
- * it. Resolves when all are written and verified; rejects with the first
- * failure (the others are stopped).
+ * Extracts tarball layers as tasks of the provision's pool, largest first
+ * (a big layer started last would run alone at the end), each into the
+ * directory fd given with it. The pool runs two tasks per worker at once:
+ * an extraction keeps its worker and one libuv thread about half busy each
+ * (gzip inflates on libuv's, hashing and the native tar writer run on the
+ * worker; figures in docs/benchmarks.md, "Images"). Progress: an 'extract'
+ * event per layer whose bytes read moved. Resolves when all are written and
+ * verified; rejects with the first failure, the others stopped through the
+ * cancel flag.
  */
-export async function extractOnThreads(jobs: { tar: TarLayer; root: number }[], threads: number, signal?: AbortSignal): Promise<void> {
-  if (jobs.length === 0) return;
-  const { Worker } = await import('node:worker_threads');
-  // Largest first: a big layer started last would run alone at the end.
-  const queue = [...jobs].sort((a, b) => size(b.tar) - size(a.tar));
-  const workers: InstanceType<typeof Worker>[] = [];
-  const stopAll = () => {
-    for (const w of workers) void w.terminate();
+export async function extractOnPool(
+  pool: Pool,
+  jobs: { tar: TarLayer; root: number; layerIndex: number }[],
+  run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void },
+): Promise<void> {
+  const { cancel, signal } = run;
+  const sizes = jobs.map((job) => size(job.tar));
+  const queue = jobs.map((job, slot) => ({ ...job, slot })).sort((a, b) => sizes[b.slot] - sizes[a.slot]);
+  // Each task stores the bytes of its tarball read so far in its slot; this
+  // thread turns them into progress events at most every 100 ms.
+  const read = new BigInt64Array(new SharedArrayBuffer(8 * jobs.length));
+  const shown = jobs.map(() => -1);
+  const report = () => {
+    const now = Array.from(read, Number);
+    const total = now.reduce((a, b) => a + b, 0);
+    now.forEach((bytes, slot) => {
+      if (bytes === shown[slot]) return;
+      shown[slot] = bytes;
+      const { layerIndex, tar } = jobs[slot];
+      run.onProgress?.({ phase: 'extract', layerIndex, layers: run.layers, layer: tar.label, entries: 0, bytes: total, read: bytes, size: sizes[slot] });
+    });
   };
-  signal?.addEventListener('abort', stopAll, { once: true });
+  const timer = run.onProgress ? setInterval(report, 100) : undefined;
+  // A first event for each layer (0 bytes read): the phase shows from the start.
+  if (timer) report();
   try {
     await Promise.all(
-      Array.from({ length: Math.max(1, Math.min(2 * threads, jobs.length)) }, async () => {
-        const worker = new Worker(WORKER);
-        workers.push(worker);
-        try {
-          for (let job = queue.shift(); job; job = queue.shift()) {
-            if (signal?.aborted) throw abortError(signal.reason);
-            const reply = await new Promise<ExtractReply>((resolve, reject) => {
-              const settle = (done: () => void) => {
-                worker.off('message', onMessage);
-                worker.off('error', onError);
-                worker.off('exit', onExit);
-                done();
-              };
-              const onMessage = (r: ExtractReply) => settle(() => resolve(r));
-              const onError = (error: Error) => settle(() => reject(error));
-              const onExit = (code: number) => settle(() => reject(signal?.aborted ? abortError(signal.reason) : new Error(`extraction thread exited with code ${code}`)));
-              worker.on('message', onMessage);
-              worker.on('error', onError);
-              worker.on('exit', onExit);
-              worker.postMessage(job);
-            });
-            if ('error' in reply) {
-              const e = reply.error;
-              throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno });
-            }
-          }
-        } finally {
-          worker.postMessage({ done: true });
+      queue.map(async ({ tar, root, slot }) => {
+        const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, { tar, root, cancel, read, slot });
+        if ('error' in reply) {
+          const e = reply.error;
+          if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
+          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno });
         }
       }),
     );
+    if (timer) report();
   } catch (error) {
-    stopAll();
+    // The first failure stops the others at their next chunk.
+    Atomics.store(cancel, 0, 1);
     throw error;
   } finally {
-    signal?.removeEventListener('abort', stopAll);
+    clearInterval(timer);
   }
 }
 

@@ -1,0 +1,39 @@
+// An extraction as a task of the provision's Piscina pool (src/images/run.ts):
+// one tarball layer streamed into its scratch directory on a pool worker,
+// while zlib inflates on libuv's threads. Asynchronous from start to end, so
+// several run on one worker at once (the pool's concurrentTasksPerWorker);
+// piscina's atomics wait only while a worker has no task. CommonJS for the
+// reason src/core/native.cts gives; the extraction itself is loaded with
+// import(). Failures go back as plain data and become errors again on the
+// main thread.
+import type { CancelFlag } from '../core/native.cjs';
+import type { TarLayer } from './layer.js';
+
+export interface ExtractTask {
+  tar: TarLayer;
+  /** The layer's scratch directory, an fd of the main thread's (same process). */
+  root: number;
+  cancel?: CancelFlag;
+  /** Where the bytes of the tarball read so far go (progress: slot `slot`). */
+  read?: BigInt64Array;
+  slot?: number;
+  /** Set as the task starts (src/copy/pool.ts: a task that started never runs again). */
+  started?: Int32Array;
+}
+
+export type ExtractResult =
+  | { ok: { entries: number; bytes: number; compressedBytes: number } }
+  | { error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number } };
+
+export default async function extract(task: ExtractTask): Promise<ExtractResult> {
+  if (task.started) Atomics.store(task.started, 0, 1);
+  try {
+    const { extractLayerFile } = await import('./layer.js');
+    const { read, slot = 0 } = task;
+    const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
+    return { ok: await extractLayerFile(task.tar, task.root, { cancel: task.cancel, onRead }) };
+  } catch (error) {
+    const e = error as { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number };
+    return { error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno } };
+  }
+}
