@@ -4,6 +4,7 @@ import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings 
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
+import { packRels } from './core/paths.js';
 import type { TarLayer } from './images/layer.js';
 import { extractOnPool } from './images/run.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
@@ -92,6 +93,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   let parentFd = -1;
   let staging: Staging | undefined;
   let scratch: Staging | undefined;
+  let scratchEmptied = false;
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
@@ -105,6 +107,15 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress });
     }
     const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
+    if (scratch) {
+      // Each layer's scratch directory a task of the pool, at once: a
+      // thread of its own (removeInWorker) cost a thread's start, and one
+      // thread removed them one after the other.
+      const layers = inputs.tars.flatMap((tar, i) => (tar ? [String(i)] : []));
+      const results = await Promise.all(layers.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true })));
+      // What a failed task left, the removal below takes.
+      scratchEmptied = results.every((r) => !r.failure);
+    }
     summary.timings.totalMs = performance.now() - started;
     return summary;
   } catch (error) {
@@ -119,7 +130,8 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
     opts.signal?.removeEventListener('abort', onAbort);
     if (scratch) {
       fs.closeSync(scratch.fd);
-      await removeInWorker(parentFd, scratch.name, true).catch(() => null);
+      if (scratchEmptied) native.removeEntry(parentFd, scratch.name, true);
+      else await removeInWorker(parentFd, scratch.name, true).catch(() => null);
     }
     if (staging) fs.closeSync(staging.fd);
     if (parentFd >= 0) fs.closeSync(parentFd);

@@ -18,11 +18,11 @@ function rebase<T extends TaskResult>(base: string, r: T): T {
 }
 
 /** Removes each packed rel recursively; stops at the first failure. */
-function removeEntries(dst: Root, packed: string, cancel?: CancelFlag): TaskResult {
+function removeEntries(dst: Root, packed: string, cancel?: CancelFlag, forceWritable = false): TaskResult {
   const rels = packed.split('\0');
   let done = 0;
   for (let i = 0; i < rels.length - 1; i++) {
-    const failure = native.removeEntry(dst, rels[i], false, cancel);
+    const failure = native.removeEntry(dst, rels[i], forceWritable, cancel);
     if (failure) return { done, bytes: 0, failure };
     done++;
   }
@@ -40,7 +40,7 @@ export default function run(task: Posted): TaskResult {
     case 'range':
       return { ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.idmap) };
     case 'remove':
-      return removeEntries(task.dst, task.rels, task.cancel);
+      return removeEntries(task.dst, task.rels, task.cancel, task.forceWritable);
     case 'meta':
       return rebase(task.base, { bytes: 0, ...native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap) });
   }

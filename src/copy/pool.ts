@@ -9,15 +9,15 @@ import type { CancelFlag, CopyResult, NativeIdMap, Root } from '../core/native.c
  * are relative to it: a deep common prefix crosses the thread boundary once
  * per batch, not once per entry. Copy, metadata and removal batches carry
  * their rels packed into one string (packRels) and their number as `count`;
- * a removal (layered strategy: entries hidden by whiteouts) removes each rel
- * recursively.
+ * a removal (layered strategy: entries hidden by whiteouts; tar layers'
+ * scratch directories, forceWritable) removes each rel recursively.
  */
 export type Task =
   | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap; move?: boolean }
   | { op: 'link'; dst: Root; rels: string[] }
   | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; idmap?: NativeIdMap }
   | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
-  | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag };
+  | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag; forceWritable?: boolean };
 
 /** What crosses to a worker: a task, and the flag the worker sets as it starts it (Pool.run). */
 export type Posted = Task & { started?: Int32Array };
