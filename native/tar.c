@@ -31,6 +31,7 @@
 
 #include "paths.h"
 #include "remove.h"
+#include "sparse.h"
 #include "sys.h"
 #include "write.h"
 
@@ -61,9 +62,14 @@ typedef struct {
   write_meta m;
   int64_t devmajor, devminor;
   uint32_t xcap;
+  // A sparse file: 0 no, 1 its map is known (old GNU, PAX 0.0 and 0.1),
+  // 2 its map starts its data (PAX 1.0); GNU.sparse.name replaces the name.
+  int sparse;
+  sparse_map map;
+  char *sparse_name;
 } entry;
 
-enum { S_HEADER, S_DATA, S_SPECIAL, S_PAD, S_END };
+enum { S_HEADER, S_DATA, S_SPECIAL, S_PAD, S_END, S_SPARSE_EXT, S_SPARSE_MAP };
 
 struct tar_reader {
   int root;
@@ -389,6 +395,36 @@ static int add_xattr(entry *e, const char *name, const char *value, size_t size)
   return 0;
 }
 
+// GNU's sparse records (PAX 0.0: offset and numbytes pairs; 0.1: map; 1.0:
+// major 1, the map in the data), as Go's archive/tar reads them.
+static int apply_sparse(entry *e, const char *key, const char *val, failure *f) {
+  int64_t v = 0;
+  int number = strcmp(key, "name") != 0 && strcmp(key, "map") != 0;
+  if (number && pax_uint(val, &v) != 0) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX GNU.sparse.%s '%.40s'", key, val);
+  if (strcmp(key, "name") == 0) {
+    free(e->sparse_name);
+    if (!(e->sparse_name = strdup(val))) return sys_fail(f, ENOMEM, "malloc", NULL);
+  } else if (strcmp(key, "size") == 0 || strcmp(key, "realsize") == 0) {
+    e->map.realsize = (uint64_t)v;
+  } else if (strcmp(key, "major") == 0) {
+    if (v != 0 && v != 1) return tar_fail(f, CODE_UNSUPPORTED_ENTRY, NULL, "unsupported tar entry type sparse (PAX version %lld)", (long long)v);
+    if (v == 1) e->sparse = 2;
+  } else if (strcmp(key, "offset") == 0) {
+    if (e->map.offset_pending || sparse_add(&e->map, (uint64_t)v, 0) != 0) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX sparse map (offset)");
+    e->map.offset_pending = 1;
+    if (!e->sparse) e->sparse = 1;
+  } else if (strcmp(key, "numbytes") == 0) {
+    if (!e->map.offset_pending) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX sparse map (numbytes before its offset)");
+    e->map.segs[e->map.n - 1].len = (uint64_t)v;
+    e->map.offset_pending = 0;
+  } else if (strcmp(key, "map") == 0) {
+    e->map.n = 0;
+    if (sparse_parse_list(&e->map, val) != 0) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX GNU.sparse.map");
+    if (!e->sparse) e->sparse = 1;
+  }
+  return 0;
+}
+
 // Applies PAX records ("LEN key=value\n" each) to e. Returns 0, or -1 with *f set.
 static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure *f) {
   while (len > 0) {
@@ -452,7 +488,7 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
         free(raw);
       }
     } else if (strncmp(key, "GNU.sparse.", 11) == 0) {
-      rc = tar_fail(f, CODE_UNSUPPORTED_ENTRY, NULL, "unsupported tar entry type sparse (PAX %s)", key);
+      rc = apply_sparse(e, key + 11, sval, f);
     }
     free(key);
     free(sval);
@@ -513,6 +549,8 @@ static void entry_free(entry *e) {
   free(e->name);
   free(e->link);
   free(e->rel);
+  free(e->sparse_name);
+  sparse_free(&e->map);
   free_meta(&e->m);
   memset(e, 0, sizeof *e);
 }
@@ -696,7 +734,10 @@ static int begin_entry(tar_reader *t, failure *f) {
 
 // The file's data is all written: its metadata, through its fd, then close.
 static int end_file(tar_reader *t, failure *f) {
-  int rc = write_set_meta_fd(t->fd, t->cur.rel, &t->cur.m, f) != 0 ? own_rel(f) : 0;
+  int rc = 0;
+  // A sparse file's last hole: the size, without data.
+  if (t->cur.sparse && ftruncate(t->fd, (off_t)t->cur.map.realsize) != 0) rc = sys_fail(f, errno, "ftruncate", t->cur.rel);
+  if (rc == 0) rc = write_set_meta_fd(t->fd, t->cur.rel, &t->cur.m, f) != 0 ? own_rel(f) : 0;
   close(t->fd);
   t->fd = -1;
   return rc;
@@ -710,6 +751,19 @@ static int all_zero_n(const uint8_t *b, size_t n) {
 
 static int all_zero(const uint8_t *b) { return all_zero_n(b, BLOCK); }
 
+// Old GNU sparse segments: count (offset, numbytes) pairs of 12-byte
+// numeric fields; an empty offset ends the list.
+static int sparse_entries(entry *e, const uint8_t *p, int count, failure *f) {
+  for (int i = 0; i < count; i++, p += 24) {
+    if (p[0] == 0) break;
+    int64_t off, len;
+    if (field_num(p, 12, &off) != 0 || field_num(p + 12, 12, &len) != 0 || off < 0 || len < 0)
+      return tar_fail(f, CODE_INVALID_TAR, e->name, "invalid sparse map (GNU)");
+    if (sparse_add(&e->map, (uint64_t)off, (uint64_t)len) != 0) return tar_fail(f, CODE_INVALID_TAR, e->name, "a sparse map of too many segments");
+  }
+  return 0;
+}
+
 // A PAX or GNU record read whole: kept for the next header.
 static int special_done(tar_reader *t, failure *f) {
   t->buf[t->buf_len] = 0;
@@ -720,6 +774,7 @@ static int special_done(tar_reader *t, failure *f) {
       t->pax = t->buf;
       t->pax_len = t->buf_len;
       t->buf = NULL;
+      t->buf_cap = 0;
       break;
     case 'L':
     case 'K': {
@@ -727,6 +782,7 @@ static int special_done(tar_reader *t, failure *f) {
       free(*slotp);
       *slotp = t->buf;  // ends at its first NUL, as GNU tar writes it
       t->buf = NULL;
+      t->buf_cap = 0;
       break;
     }
     default:
@@ -832,13 +888,89 @@ static int header(tar_reader *t, uint64_t at, failure *f) {
     e->m.atime_sec = e->m.mtime_sec;
     e->m.atime_nsec = e->m.mtime_nsec;
   }
+  int extended = 0;
+  if (type == 'S') {
+    // Old GNU sparse: four segments in the header, more in extension
+    // blocks when isextended is set, the real size after them.
+    int64_t real;
+    if (sparse_entries(e, b + 386, 4, f) != 0) return -1;
+    if (field_num(b + 483, 12, &real) != 0 || real < 0)
+      return tar_fail(f, CODE_INVALID_TAR, e->name, "Invalid tar header at byte %llu: bad sparse size", (unsigned long long)at);
+    e->map.realsize = (uint64_t)real;
+    e->sparse = 1;
+    e->type = '0';
+    extended = b[482] != 0;
+  }
+  if (e->sparse) {
+    if (e->type != '0' && e->type != '7' && e->type != 0) return tar_fail(f, CODE_INVALID_TAR, e->name, "a sparse map on an entry that is not a file");
+    if (e->sparse_name) {
+      free(e->name);
+      e->name = e->sparse_name;
+      e->sparse_name = NULL;
+    }
+  }
   // Header-only types carry no data, whatever their size says (Go's archive/tar).
-  if (type != '0' && type != '7' && type != 0) e->size = 0;
+  if (e->type != '0' && e->type != '7' && e->type != 0) e->size = 0;
+  if (e->map.offset_pending) return tar_fail(f, CODE_INVALID_TAR, e->name, "invalid PAX sparse map (an offset without its numbytes)");
+  if (e->sparse == 1 && !extended) {
+    const char *bad = sparse_check(&e->map, e->size);
+    if (bad) return tar_fail(f, CODE_INVALID_TAR, e->name, "%s", bad);
+  }
   if (begin_entry(t, f) != 0) return -1;
   t->left = e->size;
   t->pad = (BLOCK - e->size % BLOCK) % BLOCK;
+  if (extended) {
+    t->state = S_SPARSE_EXT;
+    return 0;
+  }
+  if (e->sparse == 2) {
+    t->buf_len = 0;
+    t->state = e->size > 0 ? S_SPARSE_MAP : S_DATA;
+    if (e->size == 0) return tar_fail(f, CODE_INVALID_TAR, e->rel, "a sparse file without its map");
+    return 0;
+  }
   t->state = e->size > 0 ? S_DATA : t->pad > 0 ? S_PAD : S_HEADER;
   if (t->fd >= 0 && e->size == 0) return end_file(t, f);
+  return 0;
+}
+
+// An old GNU extension block of sparse segments (21, then isextended) in
+// t->block: its segments added; then the data, once the last one is read.
+static int sparse_ext(tar_reader *t, failure *f) {
+  entry *e = &t->cur;
+  if (sparse_entries(e, t->block, 21, f) != 0) return -1;
+  if (t->block[504]) return 0;
+  const char *bad = sparse_check(&e->map, e->size);
+  if (bad) return tar_fail(f, CODE_INVALID_TAR, e->rel, "%s", bad);
+  t->state = e->size > 0 ? S_DATA : t->pad > 0 ? S_PAD : S_HEADER;
+  if (e->size == 0) return end_file(t, f);
+  return 0;
+}
+
+// PAX 1.0: a block of the map that starts the data, in t->block. Once the
+// map is whole, the rest of the data goes to its segments.
+static int sparse_map_block(tar_reader *t, failure *f) {
+  entry *e = &t->cur;
+  if (t->buf_len + BLOCK > MAX_SPECIAL) return tar_fail(f, CODE_INVALID_TAR, e->rel, "a sparse map of more than 1 MiB");
+  size_t need = t->buf_len + BLOCK + 1;
+  if (!t->buf || t->buf_cap < need) {
+    char *grown = realloc(t->buf, need * 2);
+    if (!grown) return sys_fail(f, ENOMEM, "malloc", e->rel);
+    t->buf = grown;
+    t->buf_cap = need * 2;
+  }
+  memcpy(t->buf + t->buf_len, t->block, BLOCK);
+  t->buf_len += BLOCK;
+  long used = sparse_parse_text(&e->map, t->buf, t->buf_len);
+  if (used < 0) return tar_fail(f, CODE_INVALID_TAR, e->rel, "invalid sparse map (PAX 1.0)");
+  if (used == 0) {
+    if (t->left == 0) return tar_fail(f, CODE_INVALID_TAR, e->rel, "invalid sparse map (PAX 1.0): it runs past the data");
+    return 0;
+  }
+  const char *bad = sparse_check(&e->map, t->left);
+  if (bad) return tar_fail(f, CODE_INVALID_TAR, e->rel, "%s", bad);
+  t->state = t->left > 0 ? S_DATA : t->pad > 0 ? S_PAD : S_HEADER;
+  if (t->left == 0) return end_file(t, f);
   return 0;
 }
 
@@ -885,18 +1017,27 @@ static int feed(tar_reader *t, const uint8_t *buf, size_t len, failure *f) {
         t->offset += len;
         return 0;
       case S_HEADER:
+      case S_SPARSE_EXT:
+      case S_SPARSE_MAP:
+        if (t->state == S_SPARSE_MAP && t->have == 0 && t->left < BLOCK)
+          return tar_fail(f, CODE_INVALID_TAR, t->cur.rel, "invalid sparse map (PAX 1.0): it runs past the data");
         n = BLOCK - t->have < len ? BLOCK - t->have : len;
         memcpy(t->block + t->have, buf, n);
         t->have += n;
         t->offset += n;
+        if (t->state == S_SPARSE_MAP) t->left -= n;
         if (t->have == BLOCK) {
           t->have = 0;
-          if (header(t, t->offset - BLOCK, f) != 0) return -1;
+          int rc = t->state == S_HEADER ? header(t, t->offset - BLOCK, f) : t->state == S_SPARSE_EXT ? sparse_ext(t, f) : sparse_map_block(t, f);
+          if (rc != 0) return -1;
         }
         break;
       case S_DATA: {
         n = t->left < len ? (size_t)t->left : len;
-        for (const uint8_t *p = buf, *end = buf + n; t->fd >= 0 && p < end;) {
+        if (t->fd >= 0 && t->cur.sparse) {
+          if (sparse_write(&t->cur.map, t->fd, buf, n) != 0) return sys_fail(f, errno, "pwrite", t->cur.rel);
+        }
+        for (const uint8_t *p = buf, *end = buf + n; t->fd >= 0 && !t->cur.sparse && p < end;) {
           ssize_t w = write(t->fd, p, (size_t)(end - p));
           if (w < 0 && errno == EINTR) continue;
           if (w < 0) return sys_fail(f, errno, "write", t->cur.rel);
@@ -958,8 +1099,8 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f) {
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
   if (t->state != S_END && !(t->state == S_HEADER && t->have == 0 && !t->long_name && !t->long_link && !t->pax)) {
     t->failed = 1;
-    return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA ? t->cur.rel : NULL, "unexpected end of data: the tar is truncated (at byte %llu)",
-                    (unsigned long long)t->offset);
+    return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA || t->state == S_SPARSE_MAP ? t->cur.rel : NULL,
+                    "unexpected end of data: the tar is truncated (at byte %llu)", (unsigned long long)t->offset);
   }
   // Directory metadata last, deepest first: writing inside a directory
   // changes its times, and a 0555 directory would refuse its children.

@@ -2,6 +2,7 @@
 // base-256 numbers, the end of the archive, header-only types, and what a
 // broken or hostile tar gets (a clear error, nothing outside, nothing left),
 // down to random corruptions of a real layer (run under the sanitizers too).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -57,6 +58,37 @@ describe('the tar format', () => {
     expect(tar[512 + 108] & 0x80).toBe(0x80); // ./f follows ./
     await fromTars(dir, tar);
     expect(lstat(path.join(dir, 'root/f'))).toMatchObject({ uid: 3_000_000_000n, gid: 4_000_000_000n });
+  });
+
+  it.each([
+    ['old GNU (type S)', ['--format=gnu']],
+    ['PAX 0.0', ['--format=posix', '--sparse-version=0.0']],
+    ['PAX 0.1', ['--format=posix', '--sparse-version=0.1']],
+    ['PAX 1.0', ['--format=posix', '--sparse-version=1.0']],
+  ])('a sparse file, %s: its data at its offsets, its holes kept, its size', async (_name, format) => {
+    const dir = scratch();
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(src);
+    const file = path.join(src, 'sparse.img');
+    const fd = fs.openSync(file, 'w');
+    fs.writeSync(fd, Buffer.alloc(5000, 'A'), 0, 5000, 1 << 20);
+    fs.writeSync(fd, Buffer.alloc(100, 'B'), 0, 100, 3 << 20);
+    fs.ftruncateSync(fd, (4 << 20) + 123);
+    fs.closeSync(fd);
+    // Many segments too (an old GNU header holds four; the rest go in extension blocks).
+    const many = path.join(src, 'many.img');
+    const fd2 = fs.openSync(many, 'w');
+    for (let i = 0; i < 30; i++) fs.writeSync(fd2, Buffer.from(`segment-${String(i).padStart(2, '0')}`), 0, 10, i * 65536 * 2);
+    fs.closeSync(fd2);
+    const tar = execFileSync('tar', [...format, '--sparse', '--numeric-owner', '-C', src, '-cf', '-', '.'], { maxBuffer: 1 << 26 });
+    expect(tar.length).toBeLessThan(1 << 20);
+    const r = await fromTars(dir, tar);
+    expect(r).not.toBeInstanceOf(Error);
+    for (const name of ['sparse.img', 'many.img']) {
+      const out = path.join(dir, 'root', name);
+      expect(fs.readFileSync(out).equals(fs.readFileSync(path.join(src, name))), name).toBe(true);
+      expect(Number(lstat(out).blocks) * 512, name).toBeLessThan(fs.statSync(out).size / 4);
+    }
   });
 
   it('a header-only type carries no data, whatever its size field says (as Go archive/tar reads it)', async () => {
@@ -133,7 +165,18 @@ describe('the tar format', () => {
         ),
       /unknown format/,
     ],
-    ['a PAX sparse file', () => rawTar([{ name: 'a', data: 'a', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0' } }]), /unsupported tar entry type sparse/],
+    ['a sparse map past the file', () => rawTar([{ name: 'a', data: 'a', pax: { 'GNU.sparse.map': '100,1', 'GNU.sparse.size': '50' } }]), /sparse map segment lies past/],
+    [
+      'a sparse map that does not match the data',
+      () => rawTar([{ name: 'a', data: 'ab', pax: { 'GNU.sparse.map': '0,1', 'GNU.sparse.size': '10' } }]),
+      /does not match the data stored/,
+    ],
+    ['sparse segments out of order', () => rawTar([{ name: 'a', data: 'ab', pax: { 'GNU.sparse.map': '5,1,0,1', 'GNU.sparse.size': '10' } }]), /overlap or are out of order/],
+    [
+      'a PAX 1.0 map that runs past the data',
+      () => rawTar([{ name: 'a', data: '3\n0\n', pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '9' } }]),
+      /runs past the data/,
+    ],
   ])('%s: ERR_INVALID_TAR or ERR_UNSUPPORTED_ENTRY naming the layer; nothing left', async (_name, make, message) => {
     const dir = scratch();
     const r = await fromTars(dir, make());

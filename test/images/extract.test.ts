@@ -185,7 +185,8 @@ describe('a hostile tar layer', () => {
     ['a .. component', [{ name: '../escape', data: 'x' }], /\.\.\/escape.*climb out|climb out/],
     ['a hardlink target with ..', [{ name: 'h', type: '1' as const, linkname: '../../etc/passwd' }], /hardlink target .* would climb out/],
     ['a hardlink to a name the layer does not hold', [{ name: 'h', type: '1' as const, linkname: 'etc/shadow' }], /hardlink target \/etc\/shadow is not in this layer/],
-    ['a GNU sparse entry', [{ name: 's', type: 'S' as const, data: 'x' }], /unsupported tar entry type/],
+    ['a GNU sparse entry whose map does not hold its data', [{ name: 's', type: 'S' as const, data: 'x' }], /the sparse map does not match the data stored/],
+    ['a volume header', [{ name: 'v', type: 'V' as const, data: '' }], /unsupported tar entry type volume header/],
   ])('%s: a clear error naming the layer and entry; nothing left', async (_name, entries, message) => {
     const dir = scratch();
     const r = await fromTar(dir, rawTar(entries as Parameters<typeof rawTar>[0]));

@@ -42,7 +42,7 @@ export function tarDir(dir: string, format: 'posix' | 'gnu' = 'posix'): Buffer {
 
 export interface RawEntry {
   name: string;
-  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'S';
+  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6' | 'x' | 'S' | 'V';
   data?: string | Buffer;
   linkname?: string;
   mode?: number;
