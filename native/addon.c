@@ -686,7 +686,6 @@ static napi_value boolean(napi_env env, int b) {
 // ---- zstd through the system's libzstd (native/zstd.c) ----------------------
 
 static void zstd_finalize(napi_env env, void *data, void *hint) { zstd_close(data); }
-static void free_buffer(napi_env env, void *data, void *hint) { free(data); }
 
 // zstdOpen() -> handle | null (libzstd.so.1 not found)
 static napi_value zstd_open_js(napi_env env, napi_callback_info info) {
@@ -701,28 +700,35 @@ static napi_value zstd_open_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// zstdFeed(handle, chunk) -> { data: Buffer, frameDone }; throws on corrupt input.
+// zstdFeed(handle, chunk, pos) -> { data: Buffer, pos, frameDone }: at
+// most ZSTD_OUT bytes from chunk[pos..]; throws on corrupt input.
+#define ZSTD_OUT (1 << 20)
 static napi_value zstd_feed_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
   void *z = NULL, *in = NULL;
   size_t in_len = 0;
-  if (!NAPI_OK(napi_get_value_external(env, argv[0], &z)) || !NAPI_OK(napi_get_buffer_info(env, argv[1], &in, &in_len))) return NULL;
-  char *out = NULL;
+  double pos_d = 0;
+  if (!NAPI_OK(napi_get_value_external(env, argv[0], &z)) || !NAPI_OK(napi_get_buffer_info(env, argv[1], &in, &in_len)) ||
+      !NAPI_OK(napi_get_value_double(env, argv[2], &pos_d)))
+    return NULL;
+  size_t pos = pos_d < 0 ? 0 : pos_d > (double)in_len ? in_len : (size_t)pos_d;
+  // A buffer V8 allocates and counts: malloc'd external buffers are not
+  // counted, so GC did not run while a bomb's pieces piled up (2 GiB RSS).
+  void *out = NULL;
+  napi_value data = NULL;
+  if (!NAPI_OK(napi_create_buffer(env, ZSTD_OUT, &out, &data))) return NULL;
   size_t out_len = 0;
   int frame_done = 0;
-  const char *error = zstd_feed(z, in, in_len, &out, &out_len, &frame_done);
+  const char *error = zstd_feed(z, in, in_len, &pos, out, ZSTD_OUT, &out_len, &frame_done);
   if (error) {
     napi_throw_error(env, "ERR_ZSTD", error);
     return NULL;
   }
-  napi_value data = NULL;
-  if (!NAPI_OK(napi_create_external_buffer(env, out_len, out, free_buffer, NULL, &data))) {
-    free(out);
-    return NULL;
-  }
   builder b = b_new(env);
   b_val(&b, "data", data);
+  b_num(&b, "length", (double)out_len);
+  b_num(&b, "pos", (double)pos);
   b_val(&b, "frameDone", boolean(env, frame_done));
   return b_done(&b);
 }

@@ -66,36 +66,20 @@ void zstd_close(zstd_stream *z) {
   free(z);
 }
 
-const char *zstd_feed(zstd_stream *z, const void *in, size_t in_len, char **out, size_t *out_len, int *frame_done) {
-  size_t cap = lib.out_size() * 2, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) return "out of memory";
-  zin src = {in, in_len, 0};
+const char *zstd_feed(zstd_stream *z, const void *in, size_t in_len, size_t *in_pos, char *out, size_t out_cap, size_t *out_len, int *frame_done) {
+  zin src = {in, in_len, *in_pos};
+  zout dst = {out, out_cap, 0};
   size_t ret = 1;
-  for (;;) {
-    if (cap - len < lib.out_size()) {
-      char *grown = realloc(buf, cap * 2);
-      if (!grown) {
-        free(buf);
-        return "out of memory";
-      }
-      buf = grown;
-      cap *= 2;
-    }
-    zout dst = {buf + len, cap - len, 0};
+  while (dst.pos < dst.size) {
     ret = lib.decompress(z->ds, &dst, &src);
-    if (lib.is_error(ret)) {
-      free(buf);
-      return lib.error_name(ret);
-    }
-    len += dst.pos;
-    // 0: a frame ended and is flushed. Otherwise, done for now when the
-    // input is used up and the output had room (nothing left buffered);
-    // another call past a frame's end would start reading the next one.
+    if (lib.is_error(ret)) return lib.error_name(ret);
+    // Done for now when the input is used up and the output had room
+    // (nothing left buffered); another call past a frame's end would start
+    // reading the next one.
     if (src.pos == src.size && (ret == 0 || dst.pos < dst.size)) break;
   }
-  *out = buf;
-  *out_len = len;
+  *in_pos = src.pos;
+  *out_len = dst.pos;
   *frame_done = ret == 0;
   return NULL;
 }

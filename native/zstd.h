@@ -11,9 +11,11 @@ typedef struct zstd_stream zstd_stream;
 // A new decompression stream, or NULL when libzstd cannot be loaded.
 zstd_stream *zstd_open(void);
 void zstd_close(zstd_stream *z);
-// Decompresses all of in into *out (malloc'd, *out_len bytes; the caller
-// frees it). *frame_done: the last frame fed so far is complete. Returns
+// Decompresses in from *in_pos on into out, at most out_cap bytes (a
+// decompression bomb never makes more than that at once): *out_len bytes
+// made, *in_pos advanced. Call again while input is left or the output came
+// back full. *frame_done: the last frame fed so far is complete. Returns
 // NULL, or an error message (libzstd's name for it).
-const char *zstd_feed(zstd_stream *z, const void *in, size_t in_len, char **out, size_t *out_len, int *frame_done);
+const char *zstd_feed(zstd_stream *z, const void *in, size_t in_len, size_t *in_pos, char *out, size_t out_cap, size_t *out_len, int *frame_done);
 
 #endif

@@ -25,7 +25,13 @@ type Facts = {
   canariesIntact: boolean;
   layeredSame?: boolean | string;
 };
-let results: Record<string, Facts> & { host: { unchanged: boolean; inNamespace: boolean }; enospc?: Record<string, unknown>; enospcTar?: Record<string, unknown> };
+type Measured = { outcome: string; maxRssKiB: number; size: number };
+let results: Record<string, Facts> & {
+  host: { unchanged: boolean; inNamespace: boolean };
+  enospc?: Record<string, unknown>;
+  enospcTar?: Record<string, unknown>;
+  bomb?: Record<string, unknown> & { roomy: Measured; roomyZstd?: Measured };
+};
 
 async function canUseNamespace(): Promise<boolean> {
   if (process.getuid?.() !== 0) return false;
@@ -142,5 +148,19 @@ describe('hostile layers', () => {
     expect(r.outcome).toBe('ENOSPC');
     expect(r.message).toMatch(/enospc-layer\.tar\.gz.*\/big\/blob\.bin: .*ENOSPC/);
     expect(r.left).toEqual([]);
+  });
+
+  it('a decompression bomb (512 MiB of zeros in half a megabyte of gzip): ENOSPC where it does not fit, nothing left; where it fits, written with a bounded peak RSS [needs root: a private mount namespace with tmpfs mounts]', (ctx) => {
+    if (!results.bomb) ctx.skip();
+    const b = results.bomb!;
+    expect(b.compressed as number).toBeLessThan(1024 * 1024);
+    expect(b.outcome).toBe('ENOSPC');
+    expect(b.message).toMatch(/bomb\.tar\.gz.*\/zeros: .*ENOSPC/);
+    expect(b.left).toEqual([]);
+    // The layer is streamed: never held whole, whatever it inflates to (gzip; zstd where the zstd CLI could make one).
+    for (const r of [b.roomy, ...(b.roomyZstd ? [b.roomyZstd] : [])]) {
+      expect(r).toMatchObject({ outcome: 'ok', size: 512 * 1024 * 1024 });
+      expect(r.maxRssKiB).toBeLessThan(300 * 1024);
+    }
   });
 });

@@ -146,8 +146,13 @@ export interface Native {
   tarClose(reader: TarReader): void;
   /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */
   zstdOpen(): ZstdStream | null;
-  /** Decompresses a chunk; frameDone: the data so far ends a frame. Throws (code ERR_ZSTD) on corrupt input. */
-  zstdFeed(stream: ZstdStream, chunk: Buffer): { data: Buffer; frameDone: boolean };
+  /**
+   * Decompresses chunk from pos on into a new 1 MiB buffer, its first
+   * `length` bytes made: pos comes back advanced; call again while input is
+   * left or the buffer came back full. frameDone: the data so far ends a
+   * frame. Throws (code ERR_ZSTD) on corrupt input.
+   */
+  zstdFeed(stream: ZstdStream, chunk: Buffer, pos: number): { data: Buffer; length: number; pos: number; frameDone: boolean };
 }
 
 // Shipped prebuilt (prebuildify --napi) or built at install time by

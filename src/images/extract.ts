@@ -23,6 +23,7 @@ export async function extractTar(
   try {
     reader = native.tarOpen(root);
   } catch (error) {
+    if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
     const f = fromNodeError(error, 'fremovexattr', '/');
     throw errnoError(f, (name, description) => `${label}: the layer's scratch directory: ${f.syscall} failed: ${name} (${description})`, { layer: label, cause: error });
   }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { type Readable, Transform } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { LayercopyError } from '../core/errors.js';
 import { type CancelFlag, native } from '../core/native.cjs';
@@ -46,53 +46,50 @@ export function readHead(file: string, start = 0): Buffer {
 
 /**
  * zstd: Node's own decompressor where the runtime has one (Node 22.15+,
- * 23.8+); else the system's libzstd, loaded at run time by the native helper
- * (no compiler, headers or download); else fzstd, a maintained pure-JS
- * decoder, much slower (docs/benchmarks.md, "Images").
+ * 23.8+); else the system's libzstd, loaded at run time by the native
+ * helper (no compiler, headers or download); else fzstd, a maintained
+ * pure-JS decoder, much slower (docs/benchmarks.md, "Images"). Each step
+ * yields a bounded piece (1 MiB from libzstd, what 512 input bytes make
+ * from fzstd): a decompression bomb never makes more at once than the
+ * consumer asked for (the whole input chunk's output made 2 GiB in one
+ * buffer before).
  */
-export function zstdDecompressor(use: 'best' | 'libzstd' | 'js' = 'best'): Transform {
+export async function* zstdChunks(input: AsyncIterable<Buffer>, use: 'best' | 'libzstd' | 'js' = 'best'): AsyncGenerator<Buffer> {
   const own = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (own && use === 'best') return own();
+  if (own && use === 'best') {
+    const t = own();
+    const source = Readable.from(input);
+    source.on('error', (error) => t.destroy(error));
+    yield* source.pipe(t) as AsyncIterable<Buffer>;
+    return;
+  }
   const stream = use === 'js' ? null : native.zstdOpen();
   if (stream) {
     let frameDone = true;
-    return new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        try {
-          const r = native.zstdFeed(stream, chunk);
-          frameDone = r.frameDone;
-          done(null, r.data.length > 0 ? r.data : undefined);
-        } catch (error) {
-          done(error as Error);
-        }
-      },
-      flush(done) {
-        done(frameDone ? null : new Error('unexpected end of the compressed stream (truncated zstd frame)'));
-      },
-    });
+    for await (const chunk of input) {
+      for (let pos = 0, full = true; pos < chunk.length || full; ) {
+        const r = native.zstdFeed(stream, chunk, pos);
+        pos = r.pos;
+        frameDone = r.frameDone;
+        // Full, and the frame not known complete: more may be waiting inside.
+        full = r.length === r.data.length && !r.frameDone;
+        if (r.length > 0) yield r.data.subarray(0, r.length);
+      }
+    }
+    if (!frameDone) throw new Error('unexpected end of the compressed stream (truncated zstd frame)');
+    return;
   }
   const { Decompress } = createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
-  let out: Transform;
-  const d = new Decompress((chunk) => out.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
-  out = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      try {
-        d.push(chunk);
-        done();
-      } catch (error) {
-        done(error as Error);
-      }
-    },
-    flush(done) {
-      try {
-        d.push(new Uint8Array(0), true);
-        done();
-      } catch (error) {
-        done(error as Error);
-      }
-    },
-  });
-  return out;
+  const made: Buffer[] = [];
+  const d = new Decompress((out) => made.push(Buffer.from(out.buffer, out.byteOffset, out.byteLength)));
+  for await (const chunk of input) {
+    for (let i = 0; i < chunk.length; i += 512) {
+      d.push(chunk.subarray(i, i + 512));
+      yield* made.splice(0);
+    }
+  }
+  d.push(new Uint8Array(0), true);
+  yield* made.splice(0);
 }
 
 /** A stream's bytes into a sha256, counted (onBytes: the count so far, after each chunk). */
@@ -127,14 +124,19 @@ export async function extractLayerFile(
   const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
   const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const blob = tap(input, opts.onRead);
-  const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: 1 << 20 }) : compression === 'zstd' ? zstdDecompressor() : undefined;
-  const tar = decompressor ? input.pipe(decompressor) : input;
-  if (decompressor) input.on('error', (error) => decompressor.destroy(error));
+  let tar: AsyncIterable<Buffer> = input;
+  if (compression === 'gzip') {
+    const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
+    input.on('error', (error) => gunzip.destroy(error));
+    tar = input.pipe(gunzip);
+  } else if (compression === 'zstd') {
+    tar = zstdChunks(input);
+  }
   const plain = crypto.createHash('sha256');
   let result: { entries: number; bytes: number };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(tar as AsyncIterable<Buffer>, root, layer.label, { onChunk: (chunk) => plain.update(chunk), cancel: opts.cancel });
+    result = await extractTar(tar, root, layer.label, { onChunk: (chunk) => plain.update(chunk), cancel: opts.cancel });
   } catch (error) {
     input.destroy();
     if (error instanceof LayercopyError) throw error;
