@@ -32,13 +32,15 @@ export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs:
   // Not root: umoci cannot chown, and says to unpack --rootless (owners then become the user's).
   if (method === 'umoci') return ['umoci', 'unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', umoci!, rootfs];
   if (method === 'floor') return [process.execPath, FLOOR, JSON.stringify(tars)];
-  // GNU tar and gzip/zstd, one layer after the other, as a user scripts it; then layercopy of the directories.
+  // GNU tar and gzip/zstd, every layer at once (its best speed on several
+  // cores: one after another took 1.5x as long here), then layercopy of the directories.
   const script = [
-    'set -e; cli=$1; out=$2; shift 2; mkdir "$out.x"; i=0; dirs=""',
+    'set -e; cli=$1; out=$2; shift 2; mkdir "$out.x"; i=0; dirs=""; pids=""',
     'while [ $# -gt 0 ]; do file=$1 start=$2 size=$3 flag=$4; shift 4; d="$out.x/$i"; mkdir "$d"',
-    '  if [ "$size" = - ]; then tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf "$file" -C "$d"',
-    '  else tail -c +$((start + 1)) "$file" | head -c "$size" | tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf - -C "$d"; fi',
-    '  dirs="$dirs $d"; i=$((i + 1)); done',
+    '  if [ "$size" = - ]; then tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf "$file" -C "$d" &',
+    '  else tail -c +$((start + 1)) "$file" | head -c "$size" | tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf - -C "$d" & fi',
+    '  pids="$pids $!"; dirs="$dirs $d"; i=$((i + 1)); done',
+    'for p in $pids; do wait "$p"; done',
     'node "$cli" provision -q $dirs "$out"',
   ].join('\n');
   const layerArgs = tars.flatMap((t) => [t.file, String(t.start ?? 0), t.start === undefined ? '-' : String(t.size), tarFlag(t)]);
