@@ -31,6 +31,7 @@
 #include "paths.h"
 #include "remove.h"
 #include "write.h"
+#include "claims.h"
 #include "tar.h"
 #include "zstd.h"
 
@@ -747,17 +748,20 @@ static tar_reader **tar_handle(napi_env env, napi_value v) {
   return p;
 }
 
-// tarOpen(rootFd) -> handle: a tar stream written beneath the directory fd
-// (borrowed: it must stay open until tarClose).
+// tarOpen(rootFd, claims?, layer?) -> handle: a tar stream written beneath
+// the directory fd (borrowed: it must stay open until tarClose), as layer
+// `layer` of the claims set (claimsOpen) when given.
 static napi_value tar_open_js(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result = NULL;
-  if (!get_args(env, info, 1, argv)) return NULL;
-  int32_t root = -1;
-  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root))) return NULL;
+  napi_value argv[3], result = NULL;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int32_t root = -1, claims_id = 0, layer = 0;
+  napi_valuetype t;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root)) || !NAPI_OK(napi_typeof(env, argv[1], &t))) return NULL;
+  if (t != napi_undefined && (!NAPI_OK(napi_get_value_int32(env, argv[1], &claims_id)) || !NAPI_OK(napi_get_value_int32(env, argv[2], &layer)))) return NULL;
   failure f = {0};
   tar_reader **h = malloc(sizeof *h);
   if (!h) return throw_errno(env, ENOMEM, "malloc", NULL);
-  if (!(*h = tar_open(root, &f))) {
+  if (!(*h = tar_open(root, claims_id, layer, &f))) {
     free(h);
     return throw_errno(env, f.err, f.syscall, NULL);
   }
@@ -767,6 +771,24 @@ static napi_value tar_open_js(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return result;
+}
+
+// claimsOpen() -> id: a set the tar layers of one provision share (native/claims.h).
+static napi_value claims_open_js(napi_env env, napi_callback_info info) {
+  napi_value result = NULL;
+  int id = claims_open();
+  if (id < 0) return throw_errno(env, ENOMEM, "claims", NULL);
+  NAPI_OK(napi_create_int32(env, id, &result));
+  return result;
+}
+
+// claimsClose(id): freed once the last reader holding it closes.
+static napi_value claims_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t id = 0;
+  if (!get_args(env, info, 1, argv) || !NAPI_OK(napi_get_value_int32(env, argv[0], &id))) return NULL;
+  claims_close(id);
+  return NULL;
 }
 
 // tarFeed(handle, chunk, cancel?) -> failure | null
@@ -848,6 +870,8 @@ NAPI_MODULE_INIT() {
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
+      {"claimsOpen", NULL, claims_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"claimsClose", NULL, claims_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarOpen", NULL, tar_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarFeed", NULL, tar_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarFinish", NULL, tar_finish_js, NULL, NULL, NULL, napi_default, NULL},

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "paths.h"
+#include "claims.h"
 #include "remove.h"
 #include "sparse.h"
 #include "sys.h"
@@ -44,7 +45,8 @@ typedef struct {
   char *rel;  // NULL: empty slot
   int tomb;   // a removed key (probing continues past it)
   int standing;
-  int dir;  // index in dirs, or -1
+  int dir;          // index in dirs, or -1
+  int placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
 } slot;
 
 typedef struct {
@@ -95,6 +97,8 @@ struct tar_reader {
   size_t ndirs, dcap;
   uint64_t entries, bytes;
   int failed;
+  claims *claims;  // the provision's other tar layers, or NULL
+  int layer;       // this one's index among all layers
 };
 
 // ---- failures ----------------------------------------------------------
@@ -167,6 +171,7 @@ static slot *get(tar_reader *t, const char *rel) {
   s->tomb = 0;
   s->standing = 0;
   s->dir = -1;
+  s->placeholder = 0;
   return s;
 }
 
@@ -565,7 +570,37 @@ static int replace(tar_reader *t, const char *rel, failure *f) {
     return own_rel(f);
   }
   forget(t, rel);
+  slot *s = find(t, rel);
+  if (s) s->placeholder = 0;
   return 0;
+}
+
+// Tells the provision's other layers what this entry hides: an entry at
+// rel, or for a marker the whiteout or opaque directory it names.
+static int claim(tar_reader *t, const char *rel, failure *f) {
+  if (!t->claims || !rel[0]) return 0;
+  const char *slash = strrchr(rel, '/');
+  const char *name = slash ? slash + 1 : rel;
+  int rc = 0;
+  if (strncmp(name, ".wh.", 4) != 0) {
+    rc = claims_entry(t->claims, rel, t->layer);
+  } else if (strcmp(name, ".wh..wh..opq") == 0) {
+    char *dir = strndup(rel, slash ? (size_t)(slash - rel) : 0);
+    rc = dir ? claims_opaque(t->claims, dir, t->layer) : -1;
+    free(dir);
+  } else if (strncmp(name, ".wh..wh.", 8) != 0) {
+    // rel without the marker's prefix: dir/.wh.NAME -> dir/NAME
+    size_t at = (size_t)(name - rel);
+    char *target = malloc(strlen(rel) - 3);
+    if (target) {
+      memcpy(target, rel, at);
+      strcpy(target + at, name + 4);
+      rc = claims_whiteout(t->claims, target, t->layer);
+    }
+    free(target);
+    if (!target) rc = -1;
+  }
+  return rc != 0 ? sys_fail(f, ENOMEM, "malloc", rel) : 0;
 }
 
 // Makes rel's parent directories (implied parents, 0755) unless known to stand.
@@ -661,7 +696,7 @@ static int begin_entry(tar_reader *t, failure *f) {
     if (e->type == '0' && e->size == 0) return 0;
     return tar_fail(f, CODE_INVALID_TAR, rel, "the layer root must be a directory (got type '%c')", e->type);
   }
-  if (ensure_parent(t, rel, f) != 0) return -1;
+  if (ensure_parent(t, rel, f) != 0 || claim(t, rel, f) != 0) return -1;
   t->entries++;
   const char *name;
   int dir = parent_of(&t->pc, rel, &name);
@@ -687,6 +722,15 @@ static int begin_entry(tar_reader *t, failure *f) {
       int fd;
       MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ? -1 : 0);
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
+      if (e->size > 0 && t->claims && strncmp(name, ".wh.", 4) != 0 && claims_hidden(t->claims, rel, t->layer)) {
+        // A higher layer hides it: it stays, empty, for the plan to see
+        // (and count) as now, and its data is read past.
+        close(fd);
+        slot *s = get(t, rel);
+        if (!s) return sys_fail(f, ENOMEM, "malloc", rel);
+        s->placeholder = 1;
+        return 0;
+      }
       t->fd = fd;
       return 0;
     }
@@ -700,8 +744,12 @@ static int begin_entry(tar_reader *t, failure *f) {
         if (dotdot) return tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target %s would climb out of the layer", e->link);
         return sys_fail(f, ENOMEM, "malloc", rel);
       }
+      slot *ts = find(t, target);
       if (target[0] == 0 || strcmp(target, rel) == 0) {
         rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink to %s", e->link && e->link[0] ? e->link : "nothing");
+      } else if (ts && ts->placeholder && !claims_hidden(t->claims, rel, t->layer)) {
+        // A name that stays, of a file made empty: read the layer again, writing everything.
+        rc = tar_fail(f, CODE_RESTART, rel, "hardlink to /%s, a file a higher layer hides", target);
       } else {
         rc = write_make_entry(t->root, rel, 'h', target, 0, f);
         if (rc != 0 && f->err == EEXIST) {
@@ -734,6 +782,7 @@ static int begin_entry(tar_reader *t, failure *f) {
 
 // The file's data is all written: its metadata, through its fd, then close.
 static int end_file(tar_reader *t, failure *f) {
+  if (t->fd < 0) return 0;  // a hidden file, left empty
   int rc = 0;
   // A sparse file's last hole: the size, without data.
   if (t->cur.sparse && ftruncate(t->fd, (off_t)t->cur.map.realsize) != 0) rc = sys_fail(f, errno, "ftruncate", t->cur.rel);
@@ -976,7 +1025,7 @@ static int sparse_map_block(tar_reader *t, failure *f) {
 
 // ---- the stream ------------------------------------------------------------
 
-tar_reader *tar_open(int root, failure *f) {
+tar_reader *tar_open(int root, int claims_id, int layer, failure *f) {
   // The layer's directory was made in a private scratch directory beside
   // ROOTFS: under a default ACL there, every entry the tar makes would
   // inherit an access ACL its layer never had (and the copy step would
@@ -996,6 +1045,8 @@ tar_reader *tar_open(int root, failure *f) {
   }
   t->root = root;
   t->fd = -1;
+  t->layer = layer;
+  if (claims_id > 0) t->claims = claims_get(claims_id);
   pc_init(&t->pc, root, O_PATH);
   slot *s = NULL;
   if (grow(t) != 0 || !(s = get(t, ""))) {
@@ -1125,6 +1176,7 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f) {
 
 void tar_close(tar_reader *t) {
   if (!t) return;
+  claims_put(t->claims);
   if (t->fd >= 0) close(t->fd);
   pc_close(&t->pc);
   entry_free(&t->cur);

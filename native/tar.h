@@ -11,8 +11,13 @@
 typedef struct tar_reader tar_reader;
 
 // A reader writing beneath root (borrowed: it must stay open until
-// tar_close), which loses its ACLs first. NULL with *f set on failure.
-tar_reader *tar_open(int root, failure *f);
+// tar_close), which loses its ACLs first. With a claims set (claims_id > 0,
+// native/claims.h), it is layer `layer` of a provision whose tar layers are
+// read at once: it tells the set what it holds, and a file a higher layer
+// already hides is made empty (a hardlink to one that must be kept fails
+// with CODE_RESTART: read the layer again without the set). NULL with *f
+// set on failure.
+tar_reader *tar_open(int root, int claims_id, int layer, failure *f);
 // Parses and writes the next len bytes of the tar. Returns 0, or -1 with
 // *f set (an errno, or CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY with
 // f->detail); after a failure every call fails again.

@@ -12,7 +12,7 @@ export interface NativeFailure {
    * EMOUNTPOINT: a removal left a mount point (named by rel);
    * ENOOPENAT2: the kernel lacks openat2.
    */
-  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY';
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | 'ERESTARTLAYER';
   /** EINVALIDTAR / EUNSUPPORTEDENTRY: what is wrong with the tar (a sentence). */
   detail?: string;
   /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
@@ -136,8 +136,20 @@ export interface Native {
   hasOpenat2(): boolean;
   /** Stops every native loop of the process at its next check (the process is exiting). */
   shutdown(): void;
-  /** A tar layer's stream written beneath root (an open directory fd, kept open until tarClose) as it is fed (native/tar.c). */
-  tarOpen(root: number): TarReader;
+  /**
+   * A set the tar layers of one provision share as they are read at once
+   * (native/claims.h): what each holds, so that a lower layer's file a
+   * higher one already hides gets no data. Closed by claimsClose.
+   */
+  claimsOpen(): number;
+  claimsClose(id: number): void;
+  /**
+   * A tar layer's stream written beneath root (an open directory fd, kept
+   * open until tarClose) as it is fed (native/tar.c); with a claims set, as
+   * layer `layer` of it (a failure with code ERESTARTLAYER: read the layer
+   * again without the set).
+   */
+  tarOpen(root: number, claims?: number, layer?: number): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
   tarFeed(reader: TarReader, chunk: Buffer, cancel?: CancelFlag): NativeFailure | null;
   /** The input ended: directories get their metadata; the reader is closed. ended: the end-of-archive blocks were read. */

@@ -17,6 +17,8 @@ export interface ExtractTask {
   /** Where the bytes of the tarball read so far go (progress: slot `slot`). */
   read?: BigInt64Array;
   slot?: number;
+  /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
+  claims?: { id: number; layer: number };
   /** Set as the task starts (src/copy/pool.ts: a task that started never runs again). */
   started?: Int32Array;
 }
@@ -28,10 +30,10 @@ export type ExtractResult =
 export default async function extract(task: ExtractTask): Promise<ExtractResult> {
   if (task.started) Atomics.store(task.started, 0, 1);
   try {
-    const { extractLayerFile } = await import('./layer.js');
+    const { extractLayer } = await import('./layer.js');
     const { read, slot = 0 } = task;
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
-    return { ok: await extractLayerFile(task.tar, task.root, { cancel: task.cancel, onRead }) };
+    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims }) };
   } catch (error) {
     const e = error as { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number };
     return { error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno } };

@@ -12,16 +12,19 @@ import { displayPath } from '../core/paths.js';
  * symlink of the tar reaches outside it. Whiteout markers stay files: the
  * planners apply them, as for directory layers. `onChunk` sees every byte
  * (the diff_id hash), the padding after the end-of-archive blocks too.
+ * With `claims` (the provision's set and this layer's index), a file a
+ * higher layer already hides is left empty; RestartLayer: a hardlink that
+ * stays needs one, so the layer must be read again without claims.
  */
 export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
-  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag } = {},
+  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: { id: number; layer: number } } = {},
 ): Promise<{ entries: number; bytes: number }> {
   let reader: TarReader;
   try {
-    reader = native.tarOpen(root);
+    reader = opts.claims ? native.tarOpen(root, opts.claims.id, opts.claims.layer) : native.tarOpen(root);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
     const f = fromNodeError(error, 'fremovexattr', '/');
@@ -41,8 +44,11 @@ export async function extractTar(
   }
 }
 
+/** Not a failure: the layer must be extracted again, writing every file (see extractTar). */
+export class RestartLayer extends Error {}
+
 /** A native failure of a tar layer as an error naming the layer and the entry. */
-function tarError(f: NativeFailure, label: string): LayercopyError {
+function tarError(f: NativeFailure, label: string): Error {
   const where = f.rel === undefined ? undefined : displayPath('/', f.rel);
   const at = where === undefined ? '' : `${where}: `;
   if (f.code === 'EINVALIDTAR' || f.code === 'EUNSUPPORTEDENTRY') {
@@ -53,6 +59,7 @@ function tarError(f: NativeFailure, label: string): LayercopyError {
     });
   }
   if (f.code === 'ECANCELED') return abortError();
+  if (f.code === 'ERESTARTLAYER') return new RestartLayer(`${label}: ${at}${f.detail}`);
   // ENOSPC, EDQUOT, EIO, EACCES: the system's word, naming the layer and the entry.
   return errnoError({ errno: f.errno, syscall: f.syscall, path: where }, (name, description) => `${label}: ${at}${f.syscall} failed: ${name} (${description})`, {
     layer: label,

@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { LayercopyError } from '../core/errors.js';
-import { type CancelFlag, native } from '../core/native.cjs';
-import { extractTar } from './extract.js';
+import { errnoError, LayercopyError } from '../core/errors.js';
+import { type CancelFlag, type NativeFailure, native } from '../core/native.cjs';
+import { displayPath } from '../core/paths.js';
+import { extractTar, RestartLayer } from './extract.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
 export interface TarLayer {
@@ -105,6 +106,41 @@ function tap(stream: Readable, onBytes?: (bytes: number) => void): { digest: () 
   return { digest: () => (digest ??= `sha256:${hash.digest('hex')}`), bytes: () => n };
 }
 
+export interface ExtractOptions {
+  cancel?: CancelFlag;
+  /** The bytes of the layer file read so far, after each chunk. */
+  onRead?: (bytes: number) => void;
+  /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
+  claims?: { id: number; layer: number };
+}
+
+/** extractLayerFile, and once more without claims where a hidden file turned out to be needed (a hardlink to it stays). */
+export async function extractLayer(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
+  try {
+    return await extractLayerFile(layer, root, opts);
+  } catch (error) {
+    if (!(error instanceof RestartLayer)) throw error;
+  }
+  emptyDirectory(root, layer.label);
+  return extractLayerFile(layer, root, { ...opts, claims: undefined });
+}
+
+/** Removes everything in the directory fd root (a layer's scratch directory). */
+function emptyDirectory(root: number, label: string): void {
+  const fail = (f: NativeFailure) =>
+    errnoError(
+      { errno: f.errno, syscall: f.syscall, path: displayPath('/', f.rel ?? '') },
+      (name, description) => `${label}: emptying the layer's scratch directory to read it again: ${f.syscall} failed: ${name} (${description})`,
+      { layer: label },
+    );
+  const listing = native.listDir(root, '');
+  if (listing.failure) throw fail(listing.failure);
+  for (const name of listing.names) {
+    const failed = native.removeEntry(root, name, true);
+    if (failed) throw fail(failed);
+  }
+}
+
 /**
  * Streams a layer tarball (tar, gzip or zstd, told by its magic bytes) into
  * an extracted layer directory beneath `root`, checking the blob's digest
@@ -112,11 +148,7 @@ function tap(stream: Readable, onBytes?: (bytes: number) => void): { digest: () 
  * held whole in memory. A mismatch fails after the layer is written, before
  * the provision commits anything.
  */
-export async function extractLayerFile(
-  layer: TarLayer,
-  root: number,
-  opts: { cancel?: CancelFlag; onRead?: (bytes: number) => void } = {},
-): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
+export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
   const bad = (message: string, cause?: unknown) => new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
   const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw bad(`${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
@@ -136,10 +168,10 @@ export async function extractLayerFile(
   let result: { entries: number; bytes: number };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(tar, root, layer.label, { onChunk: (chunk) => plain.update(chunk), cancel: opts.cancel });
+    result = await extractTar(tar, root, layer.label, { onChunk: (chunk) => plain.update(chunk), cancel: opts.cancel, claims: opts.claims });
   } catch (error) {
     input.destroy();
-    if (error instanceof LayercopyError) throw error;
+    if (error instanceof LayercopyError || error instanceof RestartLayer) throw error;
     const message = (error as Error).message;
     throw bad(`${compression === 'none' ? 'tar' : compression}: ${message}`, error);
   }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Pool } from '../copy/pool.js';
 import { distFile } from '../core/compiled.js';
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
-import type { CancelFlag } from '../core/native.cjs';
+import { type CancelFlag, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { ExtractResult, ExtractTask } from './extract-task.cjs';
 import type { TarLayer } from './layer.js';
@@ -26,6 +26,9 @@ export async function extractOnPool(
   run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void },
 ): Promise<void> {
   const { cancel, signal } = run;
+  // What each layer holds, shared as they are read: a lower layer's file a
+  // higher one already hides gets no data (native/claims.h).
+  const claims = native.claimsOpen();
   const sizes = jobs.map((job) => size(job.tar));
   const queue = jobs.map((job, slot) => ({ ...job, slot })).sort((a, b) => sizes[b.slot] - sizes[a.slot]);
   // Each task stores the bytes of its tarball read so far in its slot; this
@@ -47,8 +50,8 @@ export async function extractOnPool(
   if (timer) report();
   try {
     await Promise.all(
-      queue.map(async ({ tar, root, slot }) => {
-        const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, { tar, root, cancel, read, slot });
+      queue.map(async ({ tar, root, slot, layerIndex }) => {
+        const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, { tar, root, cancel, read, slot, claims: { id: claims, layer: layerIndex } });
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
@@ -63,6 +66,7 @@ export async function extractOnPool(
     throw error;
   } finally {
     clearInterval(timer);
+    native.claimsClose(claims);
   }
 }
 

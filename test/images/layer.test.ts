@@ -1,0 +1,118 @@
+// Tar layers read at once share what each holds (native/claims.h): a lower
+// layer's file that a higher layer already hides is left empty in its
+// scratch directory, and a hardlink that stays to such a file makes the
+// layer be read again in full. Driven one layer after the other here, so
+// that what a higher layer claims is known when the lower one is read.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { native } from '../../src/core/native.cjs';
+import { extractLayer } from '../../src/images/layer.js';
+import { lstat, scratch } from '../helpers.js';
+import { type RawEntry, rawTar } from './fixtures.js';
+
+const open: number[] = [];
+afterEach(() => {
+  for (const fd of open.splice(0)) fs.closeSync(fd);
+});
+
+/** Extracts a tar (written to dir/NAME.tar) into dir/NAME as layer `layer` of the claims set. */
+async function layer(dir: string, name: string, entries: RawEntry[], claims: { id: number; layer: number }) {
+  const file = path.join(dir, `${name}.tar`);
+  fs.writeFileSync(file, rawTar(entries));
+  fs.mkdirSync(path.join(dir, name));
+  const fd = fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  open.push(fd);
+  await extractLayer({ file, label: name }, fd, { claims });
+  return path.join(dir, name);
+}
+
+describe('tar layers read with a claims set', () => {
+  it('a file a higher layer replaces, whites out or hides under an opaque directory is left empty; the others are written', async () => {
+    const dir = scratch();
+    const id = native.claimsOpen();
+    try {
+      await layer(
+        dir,
+        'upper',
+        [
+          { name: 'replaced', data: 'upper' },
+          { name: '.wh.gone', data: '' },
+          { name: 'etc/.wh..wh..opq', data: '' },
+          { name: '.wh.tree', data: '' },
+        ],
+        { id, layer: 1 },
+      );
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'replaced', data: 'lower data' },
+          { name: 'gone', data: 'lower data' },
+          { name: 'etc/conf', data: 'lower data' },
+          { name: 'tree/deep/file', data: 'lower data' },
+          { name: 'kept', data: 'lower data' },
+        ],
+        { id, layer: 0 },
+      );
+      for (const rel of ['replaced', 'gone', 'etc/conf', 'tree/deep/file']) expect(fs.statSync(path.join(lower, rel)).size, rel).toBe(0);
+      expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
+    } finally {
+      native.claimsClose(id);
+    }
+  });
+
+  it('a hardlink that stays, to a file a higher layer hides: the layer is read again in full', async () => {
+    const dir = scratch();
+    const id = native.claimsOpen();
+    try {
+      await layer(dir, 'upper', [{ name: 'a', data: 'upper' }], { id, layer: 1 });
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'a', data: 'group' },
+          { name: 'b', type: '1', linkname: 'a' },
+        ],
+        { id, layer: 0 },
+      );
+      expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
+      expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'a')).ino);
+    } finally {
+      native.claimsClose(id);
+    }
+  });
+
+  it('a hardlink that a higher layer hides too, to a hidden file: no second read (both left as they are)', async () => {
+    const dir = scratch();
+    const id = native.claimsOpen();
+    try {
+      await layer(dir, 'upper', [{ name: '.wh.d', data: '' }], { id, layer: 1 });
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'd/a', data: 'group' },
+          { name: 'd/b', type: '1', linkname: 'd/a' },
+        ],
+        { id, layer: 0 },
+      );
+      expect(fs.statSync(path.join(lower, 'd/b')).size).toBe(0);
+      expect(lstat(path.join(lower, 'd/b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
+    } finally {
+      native.claimsClose(id);
+    }
+  });
+
+  it('a lower layer read first, or without a set, writes everything', async () => {
+    const dir = scratch();
+    const id = native.claimsOpen();
+    try {
+      const lower = await layer(dir, 'lower', [{ name: 'a', data: 'lower' }], { id, layer: 0 });
+      await layer(dir, 'upper', [{ name: 'a', data: 'upper' }], { id, layer: 1 });
+      expect(fs.readFileSync(path.join(lower, 'a'), 'utf8')).toBe('lower');
+    } finally {
+      native.claimsClose(id);
+    }
+  });
+});
