@@ -90,6 +90,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     await runChild({ method: 'layercopy', layers: options.layers, rootfs: finalTree });
   }
   const samples = configs.map(() => ({ ms: [] as number[], proc: [] as number[], rss: 0 }));
+  // A baseline that cannot read the image (umoci and zstd layers) is left out, with a note.
+  const dropped = new Set<number>();
   let entries = 0;
   let bytes = 0;
   try {
@@ -97,6 +99,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       for (let k = 0; k < configs.length; k++) {
         const i = (k + run) % configs.length;
         const config = configs[i];
+        if (dropped.has(i)) continue;
         const rootfs = path.join(scratch, 'rootfs');
         let ms: number;
         let proc: number;
@@ -105,9 +108,22 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           await execa('cp', ['-a', finalTree, rootfs]);
           ms = proc = performance.now() - start;
         } else if (images && config.method !== 'layercopy') {
-          const r = await timeProcess(imageBaselineArgv(config.method as ImageMethod, images.tars, rootfs, images.umoci), `${rootfs}.rss`);
-          ms = proc = r.processMs;
+          const r = await timeProcess(imageBaselineArgv(config.method as ImageMethod, images.tars, rootfs, images.umoci), `${rootfs}.rss`).catch((error) => {
+            if (config.method !== 'umoci') throw error;
+            const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
+              .trim()
+              .split('\n')
+              .pop();
+            log(`umoci unpack failed on this image, left out: ${why}`);
+            dropped.add(i);
+            return undefined;
+          });
           if (fs.existsSync(`${rootfs}.x`)) await removeOrThrow(`${rootfs}.x`);
+          if (!r) {
+            await removeOrThrow(rootfs);
+            continue;
+          }
+          ms = proc = r.processMs;
         } else {
           const r = await runChild(
             {
@@ -138,6 +154,10 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     }
   } finally {
     await removeOrThrow(scratch);
+  }
+  for (const i of [...dropped].sort((a, b) => b - a)) {
+    configs.splice(i, 1);
+    samples.splice(i, 1);
   }
   const baseline = (method: BenchConfig['method']) => {
     const i = configs.findIndex((c) => c.method === method);

