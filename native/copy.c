@@ -318,26 +318,39 @@ out:
   return result;
 }
 
+// The lstat of a planned entry of the layer, through its parent: the
+// parent's fd, or -1 with *f set (ESRCCHANGED when its type is no longer
+// the planned one).
+static int stat_source(copy_ctx *c, const char *rel, char type, const char **name, struct stat *st, failure *f) {
+  int sdir = parent_or_fail(&c->src, rel, name, SIDE_LAYER, f);
+  if (sdir < 0) return -1;
+  if (lc_fstatat(sdir, *name, st, AT_SYMLINK_NOFOLLOW) != 0) {
+    fail_errno(f, errno, "lstat", SIDE_LAYER, rel);
+    return -1;
+  }
+  if (!type_matches(type, st->st_mode)) {
+    fail_code(f, CODE_SRC_CHANGED, "lstat", SIDE_LAYER, rel);
+    return -1;
+  }
+  return sdir;
+}
+
+// 1 with *key set when the entry is a name of a hardlink group to hand back.
+static int defer_link(int defer_links, char type, const struct stat *st, defer_key *key) {
+  if (!defer_links || st->st_nlink <= 1) return 0;
+  *key = (defer_key){.type = type, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino};
+  return 1;
+}
+
 // Symlinks, devices, FIFOs, sockets: made from the lstat of the source,
 // which is never opened.
 static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, failure *f) {
   const char *name;
-  int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
-  if (sdir < 0) return COPY_FAILED;
   struct stat st;
-  if (lc_fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "lstat", SIDE_LAYER, rel);
-    return COPY_FAILED;
-  }
-  if (!type_matches(type, st.st_mode)) {
-    fail_code(f, CODE_SRC_CHANGED, "lstat", SIDE_LAYER, rel);
-    return COPY_FAILED;
-  }
-  if (defer_links && st.st_nlink > 1) {
-    // cp -a keeps hardlinks between symlinks, FIFOs and device nodes too.
-    *key = (defer_key){.type = type, .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
-    return COPY_DEFER_LINKED;
-  }
+  int sdir = stat_source(c, rel, type, &name, &st, f);
+  if (sdir < 0) return COPY_FAILED;
+  // cp -a keeps hardlinks between symlinks, FIFOs and device nodes too.
+  if (defer_link(defer_links, type, &st, key)) return COPY_DEFER_LINKED;
   char target[PATH_MAX + 1];
   if (S_ISLNK(st.st_mode)) {
     ssize_t n = readlinkat(sdir, name, target, PATH_MAX);
@@ -407,23 +420,12 @@ static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
 // name once.)
 static copy_outcome link_scratch_entry(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, int64_t *bytes, failure *f) {
   const char *name, *dname;
-  int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
-  if (sdir < 0) return COPY_FAILED;
   struct stat st;
-  if (lc_fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "lstat", SIDE_LAYER, rel);
-    return COPY_FAILED;
-  }
-  if (!type_matches(type, st.st_mode)) {
-    fail_code(f, CODE_SRC_CHANGED, "lstat", SIDE_LAYER, rel);
-    return COPY_FAILED;
-  }
+  int sdir = stat_source(c, rel, type, &name, &st, f);
+  if (sdir < 0) return COPY_FAILED;
   // Names of a hardlink group still go back, so that the summary counts
   // them as the copy path does (one name linked from here, the others to it).
-  if (defer_links && st.st_nlink > 1) {
-    *key = (defer_key){.type = type, .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
-    return COPY_DEFER_LINKED;
-  }
+  if (defer_link(defer_links, type, &st, key)) return COPY_DEFER_LINKED;
   int ddir = parent_or_fail(&c->dst, rel, &dname, SIDE_ROOTFS, f);
   if (ddir < 0) return COPY_FAILED;
   if (linkat(sdir, name, ddir, dname, 0) != 0) {
