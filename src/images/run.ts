@@ -27,8 +27,15 @@ export async function extractOnPool(
 ): Promise<void> {
   const { cancel, signal } = run;
   // What each layer holds, shared as they are read: a lower layer's file a
-  // higher one already hides gets no data (native/claims.h).
-  const claims = native.claimsOpen();
+  // higher one already hides gets no data (native/claims.h). Only a saving:
+  // past 64 provisions at once in one process there is no set, and every
+  // file is written.
+  let claims: number | undefined;
+  try {
+    claims = native.claimsOpen();
+  } catch {
+    claims = undefined;
+  }
   const sizes = jobs.map((job) => size(job.tar));
   const queue = jobs.map((job, slot) => ({ ...job, slot })).sort((a, b) => sizes[b.slot] - sizes[a.slot]);
   // Each task stores the bytes of its tarball read so far in its slot; this
@@ -51,7 +58,14 @@ export async function extractOnPool(
   try {
     await Promise.all(
       queue.map(async ({ tar, root, slot, layerIndex }) => {
-        const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, { tar, root, cancel, read, slot, claims: { id: claims, layer: layerIndex } });
+        const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, {
+          tar,
+          root,
+          cancel,
+          read,
+          slot,
+          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex },
+        });
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
@@ -66,7 +80,7 @@ export async function extractOnPool(
     throw error;
   } finally {
     clearInterval(timer);
-    native.claimsClose(claims);
+    if (claims !== undefined) native.claimsClose(claims);
   }
 }
 
