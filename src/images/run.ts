@@ -37,7 +37,11 @@ export async function extractOnPool(
     claims = undefined;
   }
   const sizes = jobs.map((job) => size(job.tar));
-  const queue = jobs.map((job, slot) => ({ ...job, slot })).sort((a, b) => sizes[b.slot] - sizes[a.slot]);
+  const queue = balance(
+    jobs.map((job, slot) => ({ ...job, slot })),
+    (job) => sizes[job.slot],
+    pool.concurrency,
+  );
   // Each task stores the bytes of its tarball read so far in its slot; this
   // thread turns them into progress events at most every 100 ms.
   const read = new BigInt64Array(new SharedArrayBuffer(8 * jobs.length));
@@ -82,6 +86,30 @@ export async function extractOnPool(
     clearInterval(timer);
     if (claims !== undefined) native.claimsClose(claims);
   }
+}
+
+/**
+ * The order to hand extractions to the pool in. The pool gives each new
+ * task to the worker with the fewest (the first of equals), two at once
+ * each: handed largest first, the largest and the third went to one worker
+ * (212 MB of gzip against 96 MB on the overlapping image; that worker's
+ * thread, which hashes and writes for both, finished 0.6 s after the
+ * other). So the first two per worker are placed largest first on the
+ * worker with the fewest bytes so far, and handed over in the order that
+ * puts them there; the rest follow largest first, to whichever frees first.
+ */
+export function balance<T>(jobs: T[], size: (job: T) => number, workers: number): T[] {
+  const sorted = [...jobs].sort((a, b) => size(b) - size(a));
+  const first = sorted.slice(0, 2 * workers);
+  const bins = Array.from({ length: Math.min(workers, first.length) }, () => ({ bytes: 0, jobs: [] as T[] }));
+  for (const job of first) {
+    const bin = bins.filter((b) => b.jobs.length < 2).reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    bin.jobs.push(job);
+    bin.bytes += size(job);
+  }
+  const order: T[] = [];
+  for (let round = 0; round < 2; round++) for (const bin of bins) if (bin.jobs[round] !== undefined) order.push(bin.jobs[round]);
+  return [...order, ...sorted.slice(2 * workers)];
 }
 
 function size(tar: TarLayer): number {
