@@ -42,17 +42,21 @@
 #define MAX_SPECIAL (1 << 20)
 
 typedef struct {
-  char *rel;  // NULL: empty slot
-  int tomb;   // a removed key (probing continues past it)
+  char *rel;  // NULL: empty slot (names are never removed: see forget)
   int standing;
   int dir;          // index in dirs, or -1
   int placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
+  // Epochs (tar_reader.epoch): when the name last became a standing
+  // directory, and when it was last replaced. What was born under it
+  // before that replacement is gone with it.
+  uint64_t born, killed;
 } slot;
 
 typedef struct {
   char *rel;
   write_meta m;
   int live;
+  uint64_t born;
 } dir_rec;
 
 // One entry's fields, from its header and the PAX or GNU records before it.
@@ -99,6 +103,7 @@ struct tar_reader {
   int failed;
   claims *claims;  // the provision's other tar layers, or NULL
   int layer;       // this one's index among all layers
+  uint64_t epoch;  // counts directories replaced
 };
 
 // ---- failures ----------------------------------------------------------
@@ -150,7 +155,7 @@ static slot *find(tar_reader *t, const char *rel) {
   size_t mask = t->nslots - 1;
   for (size_t i = hash(rel) & mask;; i = (i + 1) & mask) {
     slot *s = &t->slots[i];
-    if (!s->rel && !s->tomb) return NULL;
+    if (!s->rel) return NULL;
     if (s->rel && strcmp(s->rel, rel) == 0) return s;
   }
 }
@@ -167,11 +172,11 @@ static slot *get(tar_reader *t, const char *rel) {
   while (t->slots[i].rel) i = (i + 1) & mask;
   s = &t->slots[i];
   if (!(s->rel = strdup(rel))) return NULL;
-  if (!s->tomb) t->used++;
-  s->tomb = 0;
+  t->used++;
   s->standing = 0;
   s->dir = -1;
   s->placeholder = 0;
+  s->born = s->killed = 0;
   return s;
 }
 
@@ -194,9 +199,31 @@ static int grow(tar_reader *t) {
   return 0;
 }
 
+// rel was replaced after epoch `born`.
+static int find_killed_after(tar_reader *t, const char *rel, uint64_t born) {
+  slot *s = find(t, rel);
+  return s && s->killed > born;
+}
+
+// Whether what was born under rel's directories at epoch `born` is still
+// there: no directory above rel was replaced since.
+static int alive(tar_reader *t, const char *rel, uint64_t born) {
+  // Nothing replaced yet; or a top-level name (the root is never replaced).
+  if (t->epoch == 0 || !strchr(rel, '/')) return 1;
+  char *p = strdup(rel);
+  if (!p) return 0;
+  int ok = 1;
+  for (char *cut = strrchr(p, '/'); ok && cut; cut = strrchr(p, '/')) {
+    *cut = 0;
+    ok = !find_killed_after(t, p, born);
+  }
+  free(p);
+  return ok;
+}
+
 static int is_standing(tar_reader *t, const char *rel) {
   slot *s = find(t, rel);
-  return s && s->standing;
+  return s && s->standing && alive(t, rel, s->born);
 }
 
 static void free_meta(write_meta *m) {
@@ -211,22 +238,19 @@ static void free_meta(write_meta *m) {
 }
 
 // A name replaced by another kind: it and everything below it drop out of
-// the table (only a directory has anything below it).
+// the table — in O(1): the name's epoch of replacement outdates what was
+// born under it (alive). A scan of the table for the names below it, once
+// a replacement, made a tar of many directories replaced many times
+// quadratic (a hostile layer could pin a CPU).
 static void forget(tar_reader *t, const char *rel) {
-  if (!is_standing(t, rel)) return;
-  size_t len = strlen(rel);
-  for (size_t i = 0; i < t->nslots; i++) {
-    slot *s = &t->slots[i];
-    if (!s->rel) continue;
-    if (strcmp(s->rel, rel) == 0 || (strncmp(s->rel, rel, len) == 0 && s->rel[len] == '/')) {
-      if (s->dir >= 0) {
-        t->dirs[s->dir].live = 0;
-        free_meta(&t->dirs[s->dir].m);
-      }
-      free(s->rel);
-      s->rel = NULL;
-      s->tomb = 1;
-    }
+  slot *s = find(t, rel);
+  if (!s || !is_standing(t, rel)) return;
+  s->standing = 0;
+  s->killed = ++t->epoch;
+  if (s->dir >= 0) {
+    t->dirs[s->dir].live = 0;
+    free_meta(&t->dirs[s->dir].m);
+    s->dir = -1;
   }
 }
 
@@ -623,8 +647,9 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
           rc = sys_fail(f, ENOMEM, "malloc", rel);
           break;
         }
-        if (s->standing) break;
+        if (s->standing && alive(t, p, s->born)) break;
         s->standing = 1;
+        s->born = t->epoch;
         char *cut = strrchr(p, '/');
         if (!cut) {
           p[0] = 0;
@@ -642,6 +667,7 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
   slot *s = get(t, e->rel);
   if (!s) return sys_fail(f, ENOMEM, "malloc", e->rel);
   s->standing = 1;
+  s->born = t->epoch;
   if (s->dir >= 0) {
     free_meta(&t->dirs[s->dir].m);
   } else {
@@ -658,6 +684,7 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
   }
   t->dirs[s->dir].m = e->m;
   t->dirs[s->dir].live = 1;
+  t->dirs[s->dir].born = t->epoch;
   memset(&e->m, 0, sizeof e->m);
   e->xcap = 0;
   return 0;
@@ -1159,7 +1186,7 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f) {
   if (!order) return sys_fail(f, ENOMEM, "malloc", NULL);
   size_t n = 0;
   for (size_t i = 0; i < t->ndirs; i++)
-    if (t->dirs[i].live) order[n++] = &t->dirs[i];
+    if (t->dirs[i].live && alive(t, t->dirs[i].rel, t->dirs[i].born)) order[n++] = &t->dirs[i];
   qsort(order, n, sizeof *order, deeper_first);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++)

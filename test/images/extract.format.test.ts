@@ -119,6 +119,25 @@ describe('the tar format', () => {
     expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['a']);
   });
 
+  it('a directory replaced by a file and made again by a later name: nothing of the old one stays, its metadata neither', async () => {
+    const dir = scratch();
+    const r = await fromTars(
+      dir,
+      rawTar([
+        { name: 'd', type: '5', mode: 0o700 },
+        { name: 'd/e', type: '5', mode: 0o750 },
+        { name: 'd/e/old', data: 'old' },
+        { name: 'd', data: 'now a file' },
+        { name: 'd/e/new', data: 'new' },
+      ]),
+    );
+    expect(r).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(dir, 'root/d/e'))).toEqual(['new']);
+    // Implied parents again (0755), not the modes of the directories the file replaced.
+    expect(Number(lstat(path.join(dir, 'root/d')).mode) & 0o7777).toBe(0o755);
+    expect(Number(lstat(path.join(dir, 'root/d/e')).mode) & 0o7777).toBe(0o755);
+  });
+
   it('a hardlink whose first name a higher layer hides keeps the content', async () => {
     const dir = scratch();
     const r = await fromTars(
