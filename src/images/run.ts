@@ -10,13 +10,14 @@ import type { TarLayer } from './layer.js';
 const TASK = distFile('src/images/extract-task.cjs').href;
 
 /**
- * Extracts tarball layers as tasks of the provision's pool, largest first
- * (a big layer started last would run alone at the end), each into the
- * directory fd given with it. The pool runs two tasks per worker at once:
- * an extraction keeps its worker and one libuv thread about half busy each
- * (gzip inflates on libuv's, hashing and the native tar writer run on the
- * worker; figures in docs/benchmarks.md, "Images"). Progress: an 'extract'
- * event per layer whose bytes read moved. Resolves when all are written and
+ * Extracts tarball layers as tasks of the provision's pool, the big ones
+ * first and spread by bytes over the workers (balance: a big layer started
+ * last would run alone at the end), each into the directory fd given with
+ * it. The pool runs two tasks per worker at once: an extraction keeps its
+ * worker and one libuv thread about half busy each (gzip inflates on
+ * libuv's, hashing and the native tar reader run on the worker; figures in
+ * docs/benchmarks.md). Progress: an 'extract' event per layer whose bytes
+ * read moved. Resolves when all are written and
  * verified; rejects with the first failure, the others stopped through the
  * cancel flag.
  */
