@@ -16,6 +16,16 @@ afterEach(() => {
   for (const fd of open.splice(0)) fs.closeSync(fd);
 });
 
+/** Runs fn with a claims set of its own, closed after. */
+async function withClaims(fn: (id: number) => Promise<void>): Promise<void> {
+  const id = native.claimsOpen();
+  try {
+    await fn(id);
+  } finally {
+    native.claimsClose(id);
+  }
+}
+
 /** Extracts a tar (written to dir/NAME.tar) into dir/NAME as layer `layer` of the claims set. */
 async function layer(dir: string, name: string, entries: RawEntry[], claims: { id: number; layer: number }) {
   const file = path.join(dir, `${name}.tar`);
@@ -30,8 +40,7 @@ async function layer(dir: string, name: string, entries: RawEntry[], claims: { i
 describe('tar layers read with a claims set', () => {
   it('a file a higher layer replaces, whites out or hides under an opaque directory is left empty; the others are written', async () => {
     const dir = scratch();
-    const id = native.claimsOpen();
-    try {
+    await withClaims(async (id) => {
       await layer(
         dir,
         'upper',
@@ -57,15 +66,12 @@ describe('tar layers read with a claims set', () => {
       );
       for (const rel of ['replaced', 'gone', 'etc/conf', 'tree/deep/file']) expect(fs.statSync(path.join(lower, rel)).size, rel).toBe(0);
       expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
-    } finally {
-      native.claimsClose(id);
-    }
+    });
   });
 
   it('a hardlink that stays, to a file a higher layer hides: the layer is read again in full', async () => {
     const dir = scratch();
-    const id = native.claimsOpen();
-    try {
+    await withClaims(async (id) => {
       await layer(dir, 'upper', [{ name: 'a', data: 'upper' }], { id, layer: 1 });
       const lower = await layer(
         dir,
@@ -78,15 +84,12 @@ describe('tar layers read with a claims set', () => {
       );
       expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
       expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'a')).ino);
-    } finally {
-      native.claimsClose(id);
-    }
+    });
   });
 
   it('a hardlink that a higher layer hides too, to a hidden file: no second read (both left as they are)', async () => {
     const dir = scratch();
-    const id = native.claimsOpen();
-    try {
+    await withClaims(async (id) => {
       await layer(dir, 'upper', [{ name: '.wh.d', data: '' }], { id, layer: 1 });
       const lower = await layer(
         dir,
@@ -99,20 +102,15 @@ describe('tar layers read with a claims set', () => {
       );
       expect(fs.statSync(path.join(lower, 'd/b')).size).toBe(0);
       expect(lstat(path.join(lower, 'd/b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
-    } finally {
-      native.claimsClose(id);
-    }
+    });
   });
 
   it('a lower layer read first, or without a set, writes everything', async () => {
     const dir = scratch();
-    const id = native.claimsOpen();
-    try {
+    await withClaims(async (id) => {
       const lower = await layer(dir, 'lower', [{ name: 'a', data: 'lower' }], { id, layer: 0 });
       await layer(dir, 'upper', [{ name: 'a', data: 'upper' }], { id, layer: 1 });
       expect(fs.readFileSync(path.join(lower, 'a'), 'utf8')).toBe('lower');
-    } finally {
-      native.claimsClose(id);
-    }
+    });
   });
 });
