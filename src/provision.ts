@@ -104,7 +104,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       // with it, recognised as stale after a crash), then provisioned like
       // directory layers.
       scratch = createStaging(parentFd, inputs.rootfs);
-      await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress });
+      await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress, shareClaims: opts.strategy === 'merged' });
     }
     const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
     if (scratch) {
@@ -152,6 +152,8 @@ async function extractTars(run: {
   cancel: CancelFlag;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
+  /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
+  shareClaims: boolean;
 }): Promise<void> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number }[] = [];
@@ -166,7 +168,7 @@ async function extractTars(run: {
     fs.fchmodSync(opened.fd, 0o755);
     jobs.push({ tar, root: opened.fd, layerIndex: i });
   });
-  await extractOnPool(run.pool, jobs, { cancel: run.cancel, signal: run.signal, layers: inputs.layers.length, onProgress: run.onProgress });
+  await extractOnPool(run.pool, jobs, { cancel: run.cancel, signal: run.signal, layers: inputs.layers.length, onProgress: run.onProgress, shareClaims: run.shareClaims });
 }
 
 async function build(run: {

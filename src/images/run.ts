@@ -24,7 +24,7 @@ const TASK = distFile('src/images/extract-task.cjs').href;
 export async function extractOnPool(
   pool: Pool,
   jobs: { tar: TarLayer; root: number; layerIndex: number }[],
-  run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void },
+  run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void; shareClaims?: boolean },
 ): Promise<void> {
   const { cancel, signal } = run;
   // What each layer holds, shared as they are read: a lower layer's file a
@@ -33,7 +33,7 @@ export async function extractOnPool(
   // file is written.
   let claims: number | undefined;
   try {
-    claims = native.claimsOpen();
+    if (run.shareClaims !== false) claims = native.claimsOpen();
   } catch {
     claims = undefined;
   }
