@@ -413,22 +413,36 @@ static int unlink_lower(copy_ctx *c, const char *rel, failure *f) {
 }
 
 // A non-directory of a tar layer's scratch extraction linked into place:
-// the entry keeps its inode, so its metadata and its hardlinks come with
-// it, and nothing is written. A link rather than a rename: a rename would
-// change the scratch directory's times, which the directory's metadata is
-// copied from at the end. (linkat fails with EEXIST: the plan writes each
-// name once.)
-static copy_outcome link_scratch_entry(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, int64_t *bytes, failure *f) {
+// the entry keeps its inode, so its metadata comes with it, and nothing is
+// written. A link rather than a rename: a rename would change the scratch
+// directory's times, which the directory's metadata is copied from at the
+// end. (linkat fails with EEXIST: the plan writes each name once.) *copy:
+// the entry is to be copied instead (see below).
+static copy_outcome link_scratch_entry(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, int64_t *bytes, int *copy, failure *f) {
   const char *name, *dname;
   struct stat st;
+  *copy = 0;
   int sdir = stat_source(c, rel, type, &name, &st, f);
   if (sdir < 0) return COPY_FAILED;
   // Names of a hardlink group still go back, so that the summary counts
-  // them as the copy path does (one name linked from here, the others to it).
+  // them as the copy path does (one name copied, the others linked to it).
   if (defer_link(defer_links, type, &st, key)) return COPY_DEFER_LINKED;
+  // That one name is copied, not linked: linking every name of a group to
+  // the scratch inode would double its link count, past ext4's 65,000 for
+  // a big group.
+  if (st.st_nlink > 1) {
+    *copy = 1;
+    return COPY_FAILED;
+  }
   int ddir = parent_or_fail(&c->dst, rel, &dname, SIDE_ROOTFS, f);
   if (ddir < 0) return COPY_FAILED;
   if (linkat(sdir, name, ddir, dname, 0) != 0) {
+    // A filesystem that refuses the link (no hardlinks, or the inode at its
+    // limit): copied instead.
+    if (errno == EMLINK || errno == EPERM || errno == EOPNOTSUPP || errno == EXDEV) {
+      *copy = 1;
+      return COPY_FAILED;
+    }
     fail_errno(f, errno, "link", SIDE_ROOTFS, rel);
     return COPY_FAILED;
   }
@@ -442,7 +456,11 @@ copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links
     if (unlink_lower(c, rel, f) != 0) return COPY_FAILED;
     type = (char)(type - 'A' + 'a');
   }
-  if (c->move) return link_scratch_entry(c, rel, type, defer_links, key, bytes, f);
+  if (c->move) {
+    int copy;
+    copy_outcome r = link_scratch_entry(c, rel, type, defer_links, key, bytes, &copy, f);
+    if (!copy) return r;
+  }
   if (type == 'f') return copy_file(c, rel, defer_links, defer_large, key, bytes, f);
   return copy_special(c, rel, type, defer_links, key, f);
 }
