@@ -808,7 +808,7 @@ static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
   return null_or_failure(env, rc, &f);
 }
 
-// tarFinish(handle) -> { entries, bytes, ended } | { failure }: the input
+// tarFinish(handle) -> { entries, bytes } | { failure }: the input
 // ended; directories get their metadata. The reader is closed either way.
 static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -817,7 +817,6 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   if (!h) return NULL;
   failure f = {0};
   uint64_t entries = 0, bytes = 0;
-  int ended = *h && tar_ended(*h);
   int rc = *h ? tar_finish(*h, &entries, &bytes, &f) : -1;
   if (!*h) fail_errno(&f, EBADF, "tar", SIDE_ROOTFS, NULL);
   tar_close(*h);
@@ -828,7 +827,6 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   } else {
     b_num(&b, "entries", (double)entries);
     b_num(&b, "bytes", (double)bytes);
-    b_val(&b, "ended", boolean(env, ended));
   }
   failure_clear(&f);
   return b_done(&b);

@@ -557,8 +557,6 @@ static char *clean_name(const char *name, int *dotdot) {
 
 static const char *type_name(char type) {
   switch (type) {
-    case 'S':
-      return "GNU sparse";
     case 'V':
       return "volume header";
     case 'M':
@@ -1084,8 +1082,6 @@ tar_reader *tar_open(int root, int claims_id, int layer, failure *f) {
   s->standing = 1;
   return t;
 }
-
-int tar_ended(const tar_reader *t) { return t->state == S_END; }
 
 static int feed(tar_reader *t, const uint8_t *buf, size_t len, failure *f) {
   while (len > 0) {

@@ -25,8 +25,6 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
 // The input ended: fails if it ended inside an entry; else sets the
 // directories' metadata (deepest first) and gives the counts.
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f);
-// 1 once the end-of-archive blocks were read (the rest is padding).
-int tar_ended(const tar_reader *t);
 // Closes what is open and frees t (NULL is fine).
 void tar_close(tar_reader *t);
 

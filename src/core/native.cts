@@ -152,8 +152,8 @@ export interface Native {
   tarOpen(root: number, claims?: number, layer?: number): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
   tarFeed(reader: TarReader, chunk: Buffer, cancel?: CancelFlag): NativeFailure | null;
-  /** The input ended: directories get their metadata; the reader is closed. ended: the end-of-archive blocks were read. */
-  tarFinish(reader: TarReader): { entries: number; bytes: number; ended: boolean } | { failure: NativeFailure };
+  /** The input ended: directories get their metadata; the reader is closed. */
+  tarFinish(reader: TarReader): { entries: number; bytes: number } | { failure: NativeFailure };
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */
