@@ -26,11 +26,12 @@ const size = (layer: TarLayer) => layer.size ?? fs.statSync(layer.file).size;
 
 const ownZstd = typeof (zlib as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
 const isZstd = (layer: TarLayer) => sniffCompression(readHead(layer.file, layer.start)) === 'zstd';
+const layers: TarLayer[] = isMainThread ? JSON.parse(process.argv[2]) : [];
 
-if (isMainThread && ((layers: TarLayer[]) => ownZstd || !layers.some(isZstd))(JSON.parse(process.argv[2]))) {
-  await Promise.all((JSON.parse(process.argv[2]) as TarLayer[]).map(inflate));
+if (isMainThread && (ownZstd || !layers.some(isZstd))) {
+  await Promise.all(layers.map(inflate));
 } else if (isMainThread) {
-  const queue = (JSON.parse(process.argv[2]) as TarLayer[]).sort((a, b) => size(b) - size(a));
+  const queue = [...layers].sort((a, b) => size(b) - size(a));
   const threads = Math.max(1, Math.min(os.availableParallelism(), Math.ceil(queue.length / 2)));
   await Promise.all(
     Array.from({ length: threads }, async () => {
