@@ -7,23 +7,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 
-export const hasZstd = (() => {
+/** Whether a command runs (`CMD --version`). */
+function runs(command: string): boolean {
   try {
-    execFileSync('zstd', ['--version'], { stdio: 'ignore' });
+    execFileSync(command, ['--version'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
-})();
+}
 
-export const hasUmoci = (() => {
-  try {
-    execFileSync('umoci', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+export const hasZstd = runs('zstd');
+export const hasUmoci = runs('umoci');
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
