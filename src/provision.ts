@@ -112,9 +112,10 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       // thread of its own (removeInWorker) cost a thread's start, and one
       // thread removed them one after the other.
       const layers = inputs.tars.flatMap((tar, i) => (tar ? [String(i)] : []));
-      const results = await Promise.all(layers.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true })));
-      // What a failed task left, the removal below takes.
-      scratchEmptied = results.every((r) => !r.failure);
+      // ROOTFS is committed by now: a failed or lost task is no failure of
+      // the provision; what it left, the removal below takes.
+      const results = await Promise.all(layers.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)));
+      scratchEmptied = results.every((r) => r !== null && !r.failure);
     }
     summary.timings.totalMs = performance.now() - started;
     return summary;
