@@ -90,71 +90,55 @@ int write_set_meta(int root, const char *rel, const write_meta *m, failure *f) {
   return rc;
 }
 
-int write_set_meta_at(int at, const char *entry, const char *rel, const write_meta *m, failure *f) {
-  struct stat st;
-  char path[64 + 4096];
-  if (lc_fstatat(at, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "lstat", SIDE_ROOTFS, rel);
-    return -1;
+// The metadata of an entry, through fd when fd >= 0 (a regular file being
+// written: no path resolved again), else of the name entry in the directory
+// fd at, never following it.
+static int set_meta(int at, const char *entry, int fd, const char *rel, const write_meta *m, failure *f) {
+  int symlink = 0;
+  if (fd < 0) {
+    struct stat st;
+    if (lc_fstatat(at, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      fail_errno(f, errno, "lstat", SIDE_ROOTFS, rel);
+      return -1;
+    }
+    symlink = S_ISLNK(st.st_mode);
   }
   // Owner first (chown clears setuid/setgid and security.capability), then
   // the mode (never on a symlink: chmod would follow it), then xattrs, then
-  // times (everything before changes them).
-  if (fchownat(at, entry, m->uid, m->gid, AT_SYMLINK_NOFOLLOW) != 0 && !(errno == EPERM && lc_euid != 0)) {
-    fail_errno(f, errno, "lchown", SIDE_ROOTFS, rel);
+  // times (everything before changes them). As cp -a and tar as non-root:
+  // owners and xattrs this user may not set are left as they are.
+  if ((fd >= 0 ? fchown(fd, m->uid, m->gid) : fchownat(at, entry, m->uid, m->gid, AT_SYMLINK_NOFOLLOW)) != 0 && !(errno == EPERM && lc_euid != 0)) {
+    fail_errno(f, errno, fd >= 0 ? "fchown" : "lchown", SIDE_ROOTFS, rel);
     return -1;
   }
-  if (!S_ISLNK(st.st_mode) && fchmodat(at, entry, m->mode & 07777, 0) != 0) {
-    fail_errno(f, errno, "chmod", SIDE_ROOTFS, rel);
+  if (!symlink && (fd >= 0 ? fchmod(fd, m->mode & 07777) : fchmodat(at, entry, m->mode & 07777, 0)) != 0) {
+    fail_errno(f, errno, fd >= 0 ? "fchmod" : "chmod", SIDE_ROOTFS, rel);
     return -1;
   }
-  if (m->nxattrs > 0) {
-    if (fd_path(path, sizeof path, at, entry) != 0) {
-      fail_errno(f, ENAMETOOLONG, "lsetxattr", SIDE_ROOTFS, rel);
+  char path[64 + 4096];
+  if (fd < 0 && m->nxattrs > 0 && fd_path(path, sizeof path, at, entry) != 0) {
+    fail_errno(f, ENAMETOOLONG, "lsetxattr", SIDE_ROOTFS, rel);
+    return -1;
+  }
+  for (uint32_t i = 0; i < m->nxattrs; i++) {
+    const char *name = m->xattr_names[i];
+    if ((fd >= 0 ? fsetxattr(fd, name, m->xattr_values[i], m->xattr_sizes[i], 0) : lsetxattr(path, name, m->xattr_values[i], m->xattr_sizes[i], 0)) != 0) {
+      if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
+      fail_errno(f, errno, fd >= 0 ? "fsetxattr" : "lsetxattr", SIDE_ROOTFS, rel);
       return -1;
-    }
-    for (uint32_t i = 0; i < m->nxattrs; i++) {
-      if (lsetxattr(path, m->xattr_names[i], m->xattr_values[i], m->xattr_sizes[i], 0) != 0) {
-        // As cp -a and tar as non-root: what this user may not set is left out.
-        if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
-        fail_errno(f, errno, "lsetxattr", SIDE_ROOTFS, rel);
-        return -1;
-      }
     }
   }
   struct timespec ts[2] = {{.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec}, {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
-  if (utimensat(at, entry, ts, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "utimensat", SIDE_ROOTFS, rel);
+  if ((fd >= 0 ? futimens(fd, ts) : utimensat(at, entry, ts, AT_SYMLINK_NOFOLLOW)) != 0) {
+    fail_errno(f, errno, fd >= 0 ? "futimens" : "utimensat", SIDE_ROOTFS, rel);
     return -1;
   }
   return 0;
 }
 
-int write_set_meta_fd(int fd, const char *rel, const write_meta *m, failure *f) {
-  // The order and the non-root leniency of write_set_meta_at, through the
-  // file's own fd: no path is resolved again.
-  if (fchown(fd, m->uid, m->gid) != 0 && !(errno == EPERM && lc_euid != 0)) {
-    fail_errno(f, errno, "fchown", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  if (fchmod(fd, m->mode & 07777) != 0) {
-    fail_errno(f, errno, "fchmod", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  for (uint32_t i = 0; i < m->nxattrs; i++) {
-    if (fsetxattr(fd, m->xattr_names[i], m->xattr_values[i], m->xattr_sizes[i], 0) != 0) {
-      if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
-      fail_errno(f, errno, "fsetxattr", SIDE_ROOTFS, rel);
-      return -1;
-    }
-  }
-  struct timespec ts[2] = {{.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec}, {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
-  if (futimens(fd, ts) != 0) {
-    fail_errno(f, errno, "futimens", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  return 0;
-}
+int write_set_meta_at(int at, const char *entry, const char *rel, const write_meta *m, failure *f) { return set_meta(at, entry, -1, rel, m, f); }
+
+int write_set_meta_fd(int fd, const char *rel, const write_meta *m, failure *f) { return set_meta(-1, NULL, fd, rel, m, f); }
 
 int write_ensure_dirs(int root, const char *rel, failure *f) {
   // Each component of rel is made a real directory beneath root (0755, as
