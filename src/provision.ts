@@ -93,6 +93,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   let parentFd = -1;
   let staging: Staging | undefined;
   let scratch: Staging | undefined;
+  let scratchDirs: string[] = [];
   let scratchEmptied = false;
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
@@ -104,17 +105,18 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       // with it, recognised as stale after a crash), then provisioned like
       // directory layers.
       scratch = createStaging(parentFd, inputs.rootfs);
-      await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress, shareClaims: opts.strategy === 'merged' });
+      scratchDirs = await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress, shareClaims: opts.strategy === 'merged' });
     }
     const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
     if (scratch) {
       // Each layer's scratch directory a task of the pool, at once: a
       // thread of its own (removeInWorker) cost a thread's start, and one
       // thread removed them one after the other.
-      const layers = inputs.tars.flatMap((tar, i) => (tar ? [String(i)] : []));
       // ROOTFS is committed by now: a failed or lost task is no failure of
       // the provision; what it left, the removal below takes.
-      const results = await Promise.all(layers.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)));
+      const results = await Promise.all(
+        scratchDirs.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)),
+      );
       scratchEmptied = results.every((r) => r !== null && !r.failure);
     }
     summary.timings.totalMs = performance.now() - started;
@@ -143,7 +145,8 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
 /**
  * Extracts each tarball layer into its own directory of `scratch`, as tasks
  * of the pool (src/images/run.ts), and fills in its fd in layerFds. Its
- * root is 0755 unless the tar's "./" entry says more.
+ * root is 0755 unless the tar's "./" entry says more. Returns the
+ * directories' names, for their removal.
  */
 async function extractTars(run: {
   inputs: ResolvedInputs;
@@ -155,12 +158,14 @@ async function extractTars(run: {
   onProgress?: (p: Progress) => void;
   /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
   shareClaims: boolean;
-}): Promise<void> {
+}): Promise<string[]> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number }[] = [];
+  const names: string[] = [];
   inputs.tars.forEach((tar, i) => {
     if (!tar) return;
     const name = String(i);
+    names.push(name);
     const made = native.makeDir(scratch.fd, name);
     if (made) throw nativeError(made, inputs.rootfs, `extract ${tar.label}`);
     const opened = native.openDir(scratch.fd, name);
@@ -170,6 +175,7 @@ async function extractTars(run: {
     jobs.push({ tar, root: opened.fd, layerIndex: i });
   });
   await extractOnPool(run.pool, jobs, { cancel: run.cancel, signal: run.signal, layers: inputs.layers.length, onProgress: run.onProgress, shareClaims: run.shareClaims });
+  return names;
 }
 
 async function build(run: {
