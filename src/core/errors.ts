@@ -102,7 +102,7 @@ export type LayercopyCode =
   | 'ERR_INVALID_TAR'
   | 'ABORT_ERR';
 
-export interface LayercopyErrorFields {
+export class LayercopyError extends Error {
   code: LayercopyCode;
   /**
    * The layer being applied, as the caller gave it, and its 0-based
@@ -111,16 +111,6 @@ export interface LayercopyErrorFields {
   layer?: string;
   layerIndex?: number;
   /** The path that failed: inside the layer, or inside ROOTFS. */
-  path?: string;
-  syscall?: string;
-  errno?: number;
-  cause?: unknown;
-}
-
-export class LayercopyError extends Error {
-  code: LayercopyCode;
-  layer?: string;
-  layerIndex?: number;
   path?: string;
   syscall?: string;
   errno?: number;
@@ -136,6 +126,9 @@ export class LayercopyError extends Error {
     this.errno = fields.errno;
   }
 }
+
+/** What a LayercopyError is made from: its fields (declared once, on the class) and the original error. */
+export type LayercopyErrorFields = Pick<LayercopyError, 'code' | 'layer' | 'layerIndex' | 'path' | 'syscall' | 'errno'> & { cause?: unknown };
 
 export interface LayerContext {
   /** The layer as the caller gave it (absolute). */
