@@ -808,8 +808,10 @@ static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
   return null_or_failure(env, rc, &f);
 }
 
-// tarFinish(handle) -> { entries, bytes } | { failure }: the input
-// ended; directories get their metadata. The reader is closed either way.
+// tarFinish(handle) -> { entries, bytes, implied } | { failure }: the
+// input ended; directories get their metadata; implied: the directories no
+// header described, packed (latin1, as listDir's names). The reader is
+// closed either way.
 static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -817,7 +819,9 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   if (!h) return NULL;
   failure f = {0};
   uint64_t entries = 0, bytes = 0;
-  int rc = *h ? tar_finish(*h, &entries, &bytes, &f) : -1;
+  char *implied = NULL;
+  size_t implied_len = 0;
+  int rc = *h ? tar_finish(*h, &entries, &bytes, &implied, &implied_len, &f) : -1;
   if (!*h) fail_errno(&f, EBADF, "tar", SIDE_ROOTFS, NULL);
   tar_close(*h);
   *h = NULL;
@@ -827,7 +831,11 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   } else {
     b_num(&b, "entries", (double)entries);
     b_num(&b, "bytes", (double)bytes);
+    napi_value v;
+    b.ok = b.ok && NAPI_OK(napi_create_string_latin1(env, implied, implied_len, &v));
+    b_val(&b, "implied", v);
   }
+  free(implied);
   failure_clear(&f);
   return b_done(&b);
 }

@@ -1169,7 +1169,38 @@ static int deeper_first(const void *a, const void *b) {
   return dx < dy ? 1 : dx > dy ? -1 : 0;
 }
 
-int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f) {
+// The directories of the layer that no header gave metadata to, as packed
+// names ("a\0b/c\0"; the root as ""), for the plan: such a directory
+// leaves a lower layer's directory as it was, as umoci restores a parent
+// after each entry written into it. NULL when out of memory.
+static char *implied_dirs(tar_reader *t, size_t *len) {
+  size_t cap = 256, n = 0;
+  char *out = malloc(cap);
+  if (!out) return NULL;
+  for (size_t i = 0; i < t->nslots; i++) {
+    // A standing name without a directory record was made by ensure_parent
+    // (the root stands from the start: implied unless "./" had a header).
+    const slot *s = &t->slots[i];
+    if (!s->rel || !s->standing || s->dir >= 0) continue;
+    if (s->rel[0] && !alive(t, s->rel, s->born)) continue;
+    size_t k = strlen(s->rel) + 1;
+    if (n + k > cap) {
+      while (n + k > cap) cap *= 2;
+      char *grown = realloc(out, cap);
+      if (!grown) {
+        free(out);
+        return NULL;
+      }
+      out = grown;
+    }
+    memcpy(out + n, s->rel, k);
+    n += k;
+  }
+  *len = n;
+  return out;
+}
+
+int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f) {
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
   if (t->state != S_END && !(t->state == S_HEADER && t->have == 0 && !t->long_name && !t->long_link && !t->pax)) {
     t->failed = 1;
@@ -1192,6 +1223,8 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f) {
     t->failed = 1;
     return -1;
   }
+  *implied = implied_dirs(t, implied_len);
+  if (!*implied) return sys_fail(f, ENOMEM, "malloc", NULL);
   *entries = t->entries;
   *bytes = t->bytes;
   return 0;

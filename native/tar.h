@@ -23,8 +23,9 @@ tar_reader *tar_open(int root, int claims_id, int layer, failure *f);
 // f->detail); after a failure every call fails again.
 int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
 // The input ended: fails if it ended inside an entry; else sets the
-// directories' metadata (deepest first) and gives the counts.
-int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, failure *f);
+// directories' metadata (deepest first) and gives the counts, and the
+// directories no header described (packed names, malloc'd: *implied).
+int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f);
 // Closes what is open and frees t (NULL is fine).
 void tar_close(tar_reader *t);
 

@@ -94,6 +94,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   let staging: Staging | undefined;
   let scratch: Staging | undefined;
   let scratchDirs: string[] = [];
+  let implied = new Map<number, ReadonlySet<string>>();
   let scratchEmptied = false;
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
@@ -105,9 +106,18 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       // with it, recognised as stale after a crash), then provisioned like
       // directory layers.
       scratch = createStaging(parentFd, inputs.rootfs);
-      scratchDirs = await extractTars({ inputs, scratch, layerFds, pool, cancel, signal: opts.signal, onProgress: opts.onProgress, shareClaims: opts.strategy === 'merged' });
+      ({ names: scratchDirs, implied } = await extractTars({
+        inputs,
+        scratch,
+        layerFds,
+        pool,
+        cancel,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        shareClaims: opts.strategy === 'merged',
+      }));
     }
-    const summary = await build({ pool, inputs, layerFds, staging, opts, cancel, staleRemoved });
+    const summary = await build({ pool, inputs, layerFds, implied, staging, opts, cancel, staleRemoved });
     if (scratch) {
       // Each layer's scratch directory a task of the pool, at once: a
       // thread of its own (removeInWorker) cost a thread's start, and one
@@ -146,7 +156,8 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
  * Extracts each tarball layer into its own directory of `scratch`, as tasks
  * of the pool (src/images/run.ts), and fills in its fd in layerFds. Its
  * root is 0755 unless the tar's "./" entry says more. Returns the
- * directories' names, for their removal.
+ * directories' names, for their removal, and per layer the directories no
+ * header described.
  */
 async function extractTars(run: {
   inputs: ResolvedInputs;
@@ -158,7 +169,7 @@ async function extractTars(run: {
   onProgress?: (p: Progress) => void;
   /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
   shareClaims: boolean;
-}): Promise<string[]> {
+}): Promise<{ names: string[]; implied: Map<number, ReadonlySet<string>> }> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number }[] = [];
   const names: string[] = [];
@@ -174,14 +185,21 @@ async function extractTars(run: {
     fs.fchmodSync(opened.fd, 0o755);
     jobs.push({ tar, root: opened.fd, layerIndex: i });
   });
-  await extractOnPool(run.pool, jobs, { cancel: run.cancel, signal: run.signal, layers: inputs.layers.length, onProgress: run.onProgress, shareClaims: run.shareClaims });
-  return names;
+  const implied = await extractOnPool(run.pool, jobs, {
+    cancel: run.cancel,
+    signal: run.signal,
+    layers: inputs.layers.length,
+    onProgress: run.onProgress,
+    shareClaims: run.shareClaims,
+  });
+  return { names, implied };
 }
 
 async function build(run: {
   pool: Pool;
   inputs: ResolvedInputs;
   layerFds: number[];
+  implied: ReadonlyMap<number, ReadonlySet<string>>;
   staging: Staging;
   opts: ResolvedProvisionOptions;
   cancel: CancelFlag;
@@ -198,6 +216,7 @@ async function build(run: {
     })),
     layerFds: run.layerFds,
     movable: inputs.tars.map((tar) => tar !== undefined),
+    implied: inputs.layers.map((_, i) => run.implied.get(i)),
     staging,
     opts,
     cancel: run.cancel,
@@ -206,10 +225,11 @@ async function build(run: {
   else await applyMerged(p);
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
   const commitStart = performance.now();
-  // The root stays 0700 while it is built; it takes the last layer's mode
-  // (as cp -aT gives it) only now, just before it becomes visible. Read from
-  // the layer's fd: a layer path swapped for a symlink cannot lend its mode.
-  const last = fs.fstatSync(run.layerFds[run.layerFds.length - 1]);
+  // The root stays 0700 while it is built; it takes the mode of the layer
+  // its metadata comes from (the last, as cp -aT gives it, unless that is a
+  // tar without a "./" entry) only now, just before it becomes visible. Read
+  // from the layer's fd: a layer path swapped for a symlink cannot lend its mode.
+  const last = fs.fstatSync(run.layerFds[p.rootLayer]);
   let mode = last.mode & 0o7777;
   if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
   fs.fchmodSync(staging.fd, mode);

@@ -42,6 +42,15 @@ export class Provisioning {
    * change their owners.
    */
   readonly movable: readonly boolean[];
+  /**
+   * Per tar layer, its directories no header described (made for entries
+   * below them; "" the root unless "./" had one). Such a directory leaves a
+   * lower layer's as it was: umoci restores each parent's metadata after
+   * writing into it.
+   */
+  readonly implied: readonly (ReadonlySet<string> | undefined)[];
+  /** The layer the root's metadata comes from (metaLayer over all layers). */
+  readonly rootLayer: number;
   readonly staging: Staging;
   readonly opts: ResolvedProvisionOptions;
   readonly cancel: CancelFlag;
@@ -71,6 +80,7 @@ export class Provisioning {
     contexts: LayerContext[];
     layerFds: number[];
     movable?: readonly boolean[];
+    implied?: readonly (ReadonlySet<string> | undefined)[];
     staging: Staging;
     opts: ResolvedProvisionOptions;
     cancel: CancelFlag;
@@ -79,11 +89,27 @@ export class Provisioning {
     this.contexts = init.contexts;
     this.layerFds = init.layerFds;
     this.movable = init.opts.idMap ? [] : (init.movable ?? []);
+    this.implied = init.implied ?? [];
+    this.rootLayer = this.metaLayer(
+      init.layerFds.map((_, i) => init.layerFds.length - 1 - i),
+      '',
+    );
     this.staging = init.staging;
     this.opts = init.opts;
     this.cancel = init.cancel;
     this.inline = inlineBudget(init.pool);
     this.perLayer = init.contexts.map((ctx) => ({ layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0 }));
+  }
+
+  /**
+   * The layer a directory takes its metadata from, of `layers` (highest
+   * first: the layers that hold it as a directory, one over the other with
+   * nothing else between): the highest whose directory a header described;
+   * where none did, the lowest, which made it.
+   */
+  metaLayer(layers: readonly number[], rel: string): number {
+    for (const layer of layers) if (!this.implied[layer]?.has(rel)) return layer;
+    return layers[layers.length - 1];
   }
 
   /** Entries handed to copy batches so far (the batch size grows with it: nextBatchSize). */

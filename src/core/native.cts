@@ -152,8 +152,12 @@ export interface Native {
   tarOpen(root: number, claims?: number, layer?: number): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
   tarFeed(reader: TarReader, chunk: Buffer, cancel?: CancelFlag): NativeFailure | null;
-  /** The input ended: directories get their metadata; the reader is closed. */
-  tarFinish(reader: TarReader): { entries: number; bytes: number } | { failure: NativeFailure };
+  /**
+   * The input ended: directories get their metadata; the reader is closed.
+   * implied: the directories no header described (made for entries below
+   * them; the root unless "./" had one), packed as listDir's names.
+   */
+  tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string } | { failure: NativeFailure };
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */

@@ -7,7 +7,7 @@
 // import(). Failures go back as plain data and become errors again on the
 // main thread.
 import type { CancelFlag } from '../core/native.cjs';
-import type { TarLayer } from './layer.js';
+import type { ExtractedLayer, TarLayer } from './layer.js';
 
 export interface ExtractTask {
   tar: TarLayer;
@@ -23,9 +23,7 @@ export interface ExtractTask {
   started?: Int32Array;
 }
 
-export type ExtractResult =
-  | { ok: { entries: number; bytes: number; compressedBytes: number } }
-  | { error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number } };
+export type ExtractResult = { ok: ExtractedLayer } | { error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number } };
 
 export default async function extract(task: ExtractTask): Promise<ExtractResult> {
   if (task.started) Atomics.store(task.started, 0, 1);

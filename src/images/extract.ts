@@ -15,13 +15,15 @@ import { displayPath } from '../core/paths.js';
  * With `claims` (the provision's set and this layer's index), a file a
  * higher layer already hides is left empty; RestartLayer: a hardlink that
  * stays needs one, so the layer must be read again without claims.
+ * Resolves with the counts and the directories no header described
+ * (packed names, src/core/entries.ts unpack).
  */
 export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
   opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: { id: number; layer: number } } = {},
-): Promise<{ entries: number; bytes: number }> {
+): Promise<{ entries: number; bytes: number; implied: string }> {
   let reader: TarReader;
   try {
     reader = opts.claims ? native.tarOpen(root, opts.claims.id, opts.claims.layer) : native.tarOpen(root);
@@ -38,7 +40,7 @@ export async function extractTar(
     }
     const done = native.tarFinish(reader);
     if ('failure' in done) throw tarError(done.failure, label);
-    return { entries: done.entries, bytes: done.bytes };
+    return { entries: done.entries, bytes: done.bytes, implied: done.implied };
   } finally {
     native.tarClose(reader);
   }

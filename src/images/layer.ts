@@ -114,8 +114,16 @@ export interface ExtractOptions {
   claims?: { id: number; layer: number };
 }
 
+export interface ExtractedLayer {
+  entries: number;
+  bytes: number;
+  compressedBytes: number;
+  /** The directories no header described, packed (src/images/extract.ts). */
+  implied: string;
+}
+
 /** extractLayerFile, and once more without claims where a hidden file turned out to be needed (a hardlink to it stays). */
-export async function extractLayer(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
+export async function extractLayer(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
   try {
     return await extractLayerFile(layer, root, opts);
   } catch (error) {
@@ -148,7 +156,7 @@ function emptyDirectory(root: number, label: string): void {
  * held whole in memory. A mismatch fails after the layer is written, before
  * the provision commits anything.
  */
-export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<{ entries: number; bytes: number; compressedBytes: number }> {
+export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
   const bad = (message: string, cause?: unknown) => new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
   const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw bad(`${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
@@ -168,7 +176,7 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
   }
   // An uncompressed layer is its own tar: one hash serves both digests (hashing it twice cost 0.45 CPU-s on a 731 MB docker-archive).
   const plain = uncompressed || layer.diffId === undefined ? undefined : crypto.createHash('sha256');
-  let result: { entries: number; bytes: number };
+  let result: { entries: number; bytes: number; implied: string };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
     result = await extractTar(tar, root, layer.label, { onChunk: plain && ((chunk) => plain.update(chunk)), cancel: opts.cancel, claims: opts.claims });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Pool } from '../copy/pool.js';
 import { distFile } from '../core/compiled.js';
+import { unpack } from '../core/entries.js';
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import { type CancelFlag, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
@@ -18,15 +19,17 @@ const TASK = distFile('src/images/extract-task.cjs').href;
  * libuv's, hashing and the native tar reader run on the worker; figures in
  * docs/benchmarks.md). Progress: an 'extract' event per layer whose bytes
  * read moved. Resolves when all are written and
- * verified; rejects with the first failure, the others stopped through the
+ * verified, with each layer's directories no header described (by layer
+ * index); rejects with the first failure, the others stopped through the
  * cancel flag.
  */
 export async function extractOnPool(
   pool: Pool,
   jobs: { tar: TarLayer; root: number; layerIndex: number }[],
   run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void; shareClaims?: boolean },
-): Promise<void> {
+): Promise<Map<number, ReadonlySet<string>>> {
   const { cancel, signal } = run;
+  const implied = new Map<number, ReadonlySet<string>>();
   // What each layer holds, shared as they are read: a lower layer's file a
   // higher one already hides gets no data (native/claims.h). Only a saving:
   // past 64 provisions at once in one process there is no set, and every
@@ -76,9 +79,11 @@ export async function extractOnPool(
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
           throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno });
         }
+        implied.set(layerIndex, new Set(unpack(reply.ok.implied)));
       }),
     );
     if (timer) report();
+    return implied;
   } catch (error) {
     // The first failure stops the others at their next chunk.
     Atomics.store(cancel, 0, 1);

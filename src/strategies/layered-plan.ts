@@ -104,6 +104,8 @@ export interface WalkStep {
   /** The directory's index in the DirTable, and its path. */
   index: number;
   rel: string;
+  /** Whether the rootfs already held it (from lower layers): the layer merges into it. */
+  merge: boolean;
   plan: DirectoryPlan;
 }
 
@@ -147,7 +149,7 @@ export function* walkLayer(ctx: LayerContext, layer: Root, staging: Root, hasLow
             }
           : planDirectory(ctx, rel, listing, null);
     }
-    yield { index, rel, plan };
+    yield { index, rel, merge, plan };
     for (let i = plan.subdirs.length - 1; i >= 0; i--) {
       const sub = plan.subdirs[i];
       stack.push(dirs.add(index, sub.name), sub.merge ? 1 : 0);

@@ -17,14 +17,16 @@ import { walkLayer } from './layered-plan.js';
  * entry once instead.
  */
 export async function applyLayered(p: Provisioning): Promise<void> {
+  // Per directory of the rootfs, the layer its metadata came from.
+  const source = new Map<string, number>();
   for (let layer = 0; layer < p.layerFds.length; layer++) {
     const start = performance.now();
-    await applyLayer(p, layer);
+    await applyLayer(p, layer, source);
     p.perLayer[layer].ms = performance.now() - start;
   }
 }
 
-async function applyLayer(p: Provisioning, layer: number): Promise<void> {
+async function applyLayer(p: Provisioning, layer: number, source: Map<string, number>): Promise<void> {
   p.phase = 'copy';
   const ctx = p.contexts[layer];
   const summary = p.perLayer[layer];
@@ -33,6 +35,9 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   const deferred = new Deferred();
   const batch = new Batcher(p, tasks, dirs, layer, deferred);
   const staging = p.staging.fd;
+  // A tar layer's directory no header described keeps the metadata of the
+  // one it merges into (p.metaLayer); any other takes this layer's.
+  const meta: number[] = [];
 
   // Entries hidden by whiteouts, removed by the workers (DirectoryPlan.deletions).
   let deletions: string[] = [];
@@ -45,7 +50,9 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   const copyStart = performance.now();
   try {
     p.planStart();
-    for (const { index, rel, plan } of walkLayer(ctx, p.layerFds[layer], staging, layer > 0, dirs)) {
+    for (const { index, rel, merge, plan } of walkLayer(ctx, p.layerFds[layer], staging, layer > 0, dirs)) {
+      meta[index] = merge && p.implied[layer]?.has(rel) ? (source.get(rel) ?? layer) : layer;
+      source.set(rel, meta[index]);
       for (const name of plan.removals) {
         const failure = native.removeEntry(staging, joinRel(rel, name), false, p.cancel);
         if (failure) throw fromFailure(failure, ctx, 'remove');
@@ -79,5 +86,5 @@ async function applyLayer(p: Provisioning, layer: number): Promise<void> {
   } catch (error) {
     tasks.fail(error);
   }
-  await finishWalk(p, tasks, copyStart, deferred, dirs, () => layer);
+  await finishWalk(p, tasks, copyStart, deferred, dirs, (i) => meta[i] ?? layer);
 }

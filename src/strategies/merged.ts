@@ -29,7 +29,7 @@ export async function applyMerged(p: Provisioning): Promise<void> {
   const copyStart = performance.now();
   try {
     p.planStart();
-    for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner)) {
+    for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner, (layers, rel) => p.metaLayer(layers, rel))) {
       for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
       for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
       if (plan.subdirs.length > 0) {
