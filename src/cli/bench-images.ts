@@ -1,14 +1,16 @@
 // `layercopy bench` on images and tarballs: the baselines there are what a
 // user would run instead — umoci's unpack, extracting each layer with GNU
-// tar and then provisioning the directories — and the floor no extractor
-// can pass: decompressing every layer at once, writing nothing.
+// tar and then provisioning the directories — and the floors no extractor
+// can pass: decompressing every layer at once, writing nothing; and the
+// same checking every digest layercopy checks, the floor of a verified
+// extraction.
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { distFile } from '../core/compiled.js';
 import { readHead, sniffCompression, type TarLayer } from '../images/layer.js';
 import { parseLayerArgument } from '../images/reference.js';
 
-export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor';
+export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor' | 'verified-floor';
 
 /** The CLI, and the floor's script (bundled into dist/src). */
 const CLI = fileURLToPath(distFile('src/cli.js'));
@@ -32,6 +34,7 @@ export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs:
   // Not root: umoci cannot chown, and says to unpack --rootless (owners then become the user's).
   if (method === 'umoci') return ['umoci', 'unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', umoci!, rootfs];
   if (method === 'floor') return [process.execPath, FLOOR, JSON.stringify(tars)];
+  if (method === 'verified-floor') return [process.execPath, FLOOR, JSON.stringify(tars), 'verify'];
   // GNU tar and gzip/zstd, every layer at once (its best speed on several
   // cores: one after another took 1.5x as long here), then layercopy of the directories.
   const script = [

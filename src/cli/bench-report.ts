@@ -29,10 +29,11 @@ export interface BenchRow extends BenchConfig {
    */
   ratioToSeed?: number;
   ratioToCp?: number;
-  /** Images: over umoci unpack, extracting each layer with tar then provisioning, and the decompression floor. */
+  /** Images: over umoci unpack, extracting each layer with tar then provisioning, the decompression floor, and that floor with every digest checked. */
   ratioToUmoci?: number;
   ratioToExtract?: number;
   ratioToFloor?: number;
+  ratioToVerifiedFloor?: number;
   entriesPerSec?: number;
   mbPerSec?: number;
   peakRssMb?: number;
@@ -58,6 +59,7 @@ export function describe(c: BenchConfig): string {
     umoci: 'umoci unpack',
     'extract-then-copy': 'tar -x of each layer, then layercopy of the directories',
     floor: 'decompression floor (every layer at once, nothing written)',
+    'verified-floor': 'verified floor (the same, checking every digest layercopy checks)',
   };
   return names[c.method];
 }
@@ -71,6 +73,7 @@ export function formatTable(report: BenchReport): string {
         ['/ umoci unpack', (r) => r.ratioToUmoci],
         ['/ tar -x then layercopy', (r) => r.ratioToExtract],
         ['/ decompression floor', (r) => r.ratioToFloor],
+        ['/ verified floor', (r) => r.ratioToVerifiedFloor],
       ]
     : [
         ['/ cp -aT per layer', (r) => r.ratioToSeed],

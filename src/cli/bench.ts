@@ -72,7 +72,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     throw error;
   }
   const configs: BenchConfig[] = images
-    ? [{ method: 'extract-then-copy' }, { method: 'floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
+    ? [{ method: 'extract-then-copy' }, { method: 'floor' }, { method: 'verified-floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
     : [{ method: 'seed' }, { method: 'cp -a' }];
   for (const strategy of options.strategies ?? STRATEGIES) {
     for (const concurrency of options.concurrency) {
@@ -163,7 +163,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     const i = configs.findIndex((c) => c.method === method);
     return i < 0 ? undefined : median(samples[i].ms);
   };
-  const [seedMs, cpMs, umociMs, extractMs, floorMs] = (['seed', 'cp -a', 'umoci', 'extract-then-copy', 'floor'] as const).map(baseline);
+  const [seedMs, cpMs, umociMs, extractMs, floorMs, verifiedFloorMs] = (['seed', 'cp -a', 'umoci', 'extract-then-copy', 'floor', 'verified-floor'] as const).map(baseline);
   const ratio = (charged: number, base?: number) => (base === undefined ? undefined : charged / base);
   const rows: BenchRow[] = configs.map((config, i) => {
     const medianMs = median(samples[i].ms);
@@ -180,6 +180,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       ratioToUmoci: ratio(charged, umociMs),
       ratioToExtract: ratio(charged, extractMs),
       ratioToFloor: ratio(charged, floorMs),
+      ratioToVerifiedFloor: ratio(charged, verifiedFloorMs),
       entriesPerSec: entries ? entries / (medianMs / 1000) : undefined,
       mbPerSec: bytes ? bytes / 1e6 / (medianMs / 1000) : undefined,
       peakRssMb: samples[i].rss ? samples[i].rss / 1024 : undefined,

@@ -122,7 +122,7 @@ describe('layercopy CLI', () => {
     expect(fs.readdirSync(work)).toEqual([]);
   });
 
-  it('bench on an image compares with umoci unpack (where on PATH), tar -x then layercopy, and the decompression floor', async () => {
+  it('bench on an image compares with umoci unpack (where on PATH), tar -x then layercopy, and the decompression floors', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', 'd/b': 'b' });
     const l2 = buildLayer(path.join(dir, 'l2'), { '.wh.a': '', c: 'c' });
@@ -131,10 +131,11 @@ describe('layercopy CLI', () => {
     const r = await run(['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', 'auto', '--scratch', work, '--json', `oci:${layout}:t`]);
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.rows.map((row: { method: string }) => row.method)).toEqual(['extract-then-copy', 'floor', ...(hasUmoci ? ['umoci'] : []), 'layercopy']);
+    expect(report.rows.map((row: { method: string }) => row.method)).toEqual(['extract-then-copy', 'floor', 'verified-floor', ...(hasUmoci ? ['umoci'] : []), 'layercopy']);
     const ours = report.rows.at(-1);
     expect(ours.ratioToExtract).toBeGreaterThan(0);
     expect(ours.ratioToFloor).toBeGreaterThan(0);
+    expect(ours.ratioToVerifiedFloor).toBeGreaterThan(0);
     if (hasUmoci) expect(ours.ratioToUmoci).toBeGreaterThan(0);
     expect(report.entries).toBe(3); // d, d/b, c: a is whited out
     expect(fs.readdirSync(work)).toEqual([]);

@@ -1,0 +1,44 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { scratch } from '../helpers.js';
+import { rawTar } from '../images/fixtures.js';
+
+const floor = fileURLToPath(new URL('../../dist/src/bench-floor.js', import.meta.url));
+const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+
+/** A gzip layer and its TarLayer, its digests as an image's descriptor and config give them. */
+function layer() {
+  const tar = rawTar([{ name: 'a', data: 'x'.repeat(5000) }]);
+  const blob = zlib.gzipSync(tar);
+  const file = path.join(scratch(), 'layer.tar.gz');
+  fs.writeFileSync(file, blob);
+  return { file, label: 'layer 1', digest: sha(blob), size: blob.length, diffId: sha(tar) };
+}
+
+const runFloor = (layers: unknown[], ...how: string[]) => execa('node', [floor, JSON.stringify(layers), ...how], { reject: false });
+
+describe('bench-floor', () => {
+  it('verified: checks the blob digest, and fails on one that does not match', async () => {
+    const good = layer();
+    expect((await runFloor([good], 'verify')).exitCode).toBe(0);
+    const r = await runFloor([{ ...good, digest: sha(Buffer.from('other')) }], 'verify');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('blob digest');
+  });
+
+  it('verified: checks the diff_id of the decompressed tar', async () => {
+    const r = await runFloor([{ ...layer(), diffId: sha(Buffer.from('other')) }], 'verify');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('diff_id');
+  });
+
+  it('plain: decompresses only, no digest checked', async () => {
+    const r = await runFloor([{ ...layer(), diffId: sha(Buffer.from('other')) }]);
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+});
