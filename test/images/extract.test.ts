@@ -148,7 +148,7 @@ describe('a tar layer', () => {
     expect(fs.readFileSync(path.join(dir, 'root/usr/bin/tool'), 'utf8')).toBe('x');
   });
 
-  it('a directory header after its children is no implied parent: its metadata wins over the lower layer\'s', async () => {
+  it("a directory header after its children is no implied parent: its metadata wins over the lower layer's", async () => {
     const dir = scratch();
     const lower = buildLayer(path.join(dir, 'lower'), { 'usr/': { dir: true, mode: 0o750, mtime: [1_000_000_000, 5] }, 'usr/old': 'old' });
     const r = await fromTar(
