@@ -148,6 +148,24 @@ describe('a tar layer', () => {
     expect(fs.readFileSync(path.join(dir, 'root/usr/bin/tool'), 'utf8')).toBe('x');
   });
 
+  it.each(['merged', 'layered'] as const)('%s: an opaque marker in a directory no header describes hides the lower entries, not the lower metadata', async (strategy) => {
+    const dir = scratch();
+    const lower = buildLayer(path.join(dir, 'lower'), { 'etc/': { dir: true, mode: 0o750, mtime: [1_000_000_000, 5] }, 'etc/old': 'old' });
+    const file = path.join(dir, 'layer.tar');
+    fs.writeFileSync(
+      file,
+      rawTar([
+        { name: 'etc/.wh..wh..opq', data: '' },
+        { name: 'etc/new', data: 'n' },
+      ]),
+    );
+    const r = await provision([lower, file], path.join(dir, 'root'), { strategy }).catch((e) => e);
+    expect(r).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(dir, 'root/etc'))).toEqual(['new']);
+    const etc = lstat(path.join(dir, 'root/etc'));
+    expect([Number(etc.mode & 0o7777n), etc.mtimeNs]).toEqual([0o750, 1_000_000_000_000_000_005n]);
+  });
+
   it("a directory header after its children is no implied parent: its metadata wins over the lower layer's", async () => {
     const dir = scratch();
     const lower = buildLayer(path.join(dir, 'lower'), { 'usr/': { dir: true, mode: 0o750, mtime: [1_000_000_000, 5] }, 'usr/old': 'old' });
