@@ -7,32 +7,21 @@
 // once on each, largest first, as layercopy extracts them (on one thread
 // the zstd floor was a serial one: 1.29 s against 0.86-1.0 s; workers made
 // the gzip floor slower, 1.56-1.79 s against 1.37-1.43 s). argv[2]: JSON
-// TarLayer[]; argv[3] "verify": also each digest layercopy checks (the
-// blob's and the tar's sha256, one where they are the same bytes), checked
-// as layercopy checks them: the floor of a verified extraction.
-import crypto from 'node:crypto';
+// TarLayer[]; argv[3] "verify": also each digest layercopy checks, by the
+// same code (openLayer: the blob's size and sha256, the tar's diff_id): the
+// floor of a verified extraction.
 import fs from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { readHead, sniffCompression, type TarLayer, zstdChunks } from '../images/layer.js';
+import { openLayer, readHead, sniffCompression, type TarLayer } from '../images/layer.js';
 
 const verify = process.argv[3] === 'verify' || (!isMainThread && workerData === 'verify');
 
 async function inflate(layer: TarLayer): Promise<void> {
-  const kind = sniffCompression(readHead(layer.file, layer.start));
-  const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
-  const input = fs.createReadStream(layer.file, { highWaterMark: 1 << 20, ...range });
-  const blob = verify && (layer.digest !== undefined || (kind === 'none' && layer.diffId !== undefined)) ? crypto.createHash('sha256') : undefined;
-  if (blob) input.on('data', (chunk) => blob.update(chunk));
-  const out: AsyncIterable<Buffer> = kind === 'gzip' ? input.pipe(zlib.createGunzip({ chunkSize: 1 << 20 })) : kind === 'zstd' ? zstdChunks(input) : input;
-  const tar = verify && kind !== 'none' && layer.diffId !== undefined ? crypto.createHash('sha256') : undefined;
-  for await (const chunk of out) tar?.update(chunk);
-  const want = layer.digest ?? layer.diffId;
-  const got = blob && `sha256:${blob.digest('hex')}`;
-  if (got && got !== want) throw new Error(`${layer.label}: blob digest ${got}, expected ${want}`);
-  const plain = tar && `sha256:${tar.digest('hex')}`;
-  if (plain && plain !== layer.diffId) throw new Error(`${layer.label}: diff_id ${plain}, expected ${layer.diffId}`);
+  const opened = openLayer(layer, { digests: verify });
+  for await (const chunk of opened.tar) opened.onTar?.(chunk);
+  if (verify) opened.verify();
 }
 
 const size = (layer: TarLayer) => layer.size ?? fs.statSync(layer.file).size;

@@ -149,23 +149,41 @@ function emptyDirectory(root: number, label: string): void {
   }
 }
 
+const invalidTar = (layer: TarLayer, message: string, cause?: unknown) =>
+  new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
+
+/** A layer file opened for reading (openLayer). */
+export interface OpenedLayer {
+  compression: Compression;
+  /** Its bytes as stored: 1 MiB reads, from its offset in an archive. */
+  input: fs.ReadStream;
+  /** The tar: decompressed as its magic bytes say. */
+  tar: AsyncIterable<Buffer>;
+  /** What every byte of `tar` must be fed to (a compressed layer's diff_id); undefined where nothing is hashed there. */
+  onTar?: (chunk: Buffer) => void;
+  /** Bytes of the file read so far. */
+  blobBytes(): number;
+  /** After the last byte (digests on): throws ERR_DIGEST_MISMATCH for a size or digest that does not match. */
+  verify(): void;
+}
+
 /**
- * Streams a layer tarball (tar, gzip or zstd, told by its magic bytes) into
- * an extracted layer directory beneath `root`, checking the blob's digest
- * and size and the uncompressed digest (diff_id) on the way. Nothing is
- * held whole in memory. A mismatch fails after the layer is written, before
- * the provision commits anything.
+ * Opens a layer tarball (tar, gzip or zstd, told by its magic bytes, never
+ * its name) for streaming, with the digests checked on it: the blob's
+ * sha256 and size, and the uncompressed sha256 (diff_id) — each only where
+ * there is one to check (a tarball given as a file has none). The
+ * extraction and the bench's verified floor read layers through this one
+ * path. `digests: false` hashes nothing (the bench's decompression floor).
  */
-export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
-  const bad = (message: string, cause?: unknown) => new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
+export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (bytes: number) => void } = {}): OpenedLayer {
   const compression = sniffCompression(readHead(layer.file, layer.start));
-  if (compression === 'xz' || compression === 'bzip2') throw bad(`${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
-  if (compression === 'unknown') throw bad('not a tar layer (no tar, gzip or zstd magic bytes)');
+  if (compression === 'xz' || compression === 'bzip2') throw invalidTar(layer, `${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
+  if (compression === 'unknown') throw invalidTar(layer, 'not a tar layer (no tar, gzip or zstd magic bytes)');
   const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
   const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
-  // Hashes only where there is a digest to check: a tarball given as a file has none.
+  const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
-  const blob = tap(input, layer.digest !== undefined || (uncompressed && layer.diffId !== undefined), opts.onRead);
+  const blob = tap(input, digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined)), opts.onRead);
   let tar: AsyncIterable<Buffer> = input;
   if (compression === 'gzip') {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
@@ -175,22 +193,42 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     tar = zstdChunks(input);
   }
   // An uncompressed layer is its own tar: one hash serves both digests (hashing it twice cost 0.45 CPU-s on a 731 MB docker-archive).
-  const plain = uncompressed || layer.diffId === undefined ? undefined : crypto.createHash('sha256');
+  const plain = !digests || uncompressed || layer.diffId === undefined ? undefined : crypto.createHash('sha256');
+  return {
+    compression,
+    input,
+    tar,
+    onTar: plain && ((chunk) => plain.update(chunk)),
+    blobBytes: blob.bytes,
+    verify() {
+      const mismatch = (what: string, want: string, got: string) =>
+        new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
+      if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
+      if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
+      const diffId = plain ? `sha256:${plain.digest('hex')}` : blob.digest();
+      if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, diffId);
+    },
+  };
+}
+
+/**
+ * Streams a layer tarball into an extracted layer directory beneath `root`,
+ * checking its digests on the way (openLayer). Nothing is held whole in
+ * memory. A mismatch fails after the layer is written, before the
+ * provision commits anything.
+ */
+export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
+  const opened = openLayer(layer, { onRead: opts.onRead });
   let result: { entries: number; bytes: number; implied: string };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(tar, root, layer.label, { onChunk: plain && ((chunk) => plain.update(chunk)), cancel: opts.cancel, claims: opts.claims });
+    result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims });
   } catch (error) {
-    input.destroy();
+    opened.input.destroy();
     if (error instanceof LayercopyError || error instanceof RestartLayer) throw error;
     const message = (error as Error).message;
-    throw bad(`${compression === 'none' ? 'tar' : compression}: ${message}`, error);
+    throw invalidTar(layer, `${opened.compression === 'none' ? 'tar' : opened.compression}: ${message}`, error);
   }
-  const mismatch = (what: string, want: string, got: string) =>
-    new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
-  if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
-  if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
-  const diffId = plain ? `sha256:${plain.digest('hex')}` : blob.digest();
-  if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, diffId);
-  return { ...result, compressedBytes: blob.bytes() };
+  opened.verify();
+  return { ...result, compressedBytes: opened.blobBytes() };
 }

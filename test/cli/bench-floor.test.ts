@@ -31,6 +31,13 @@ describe('bench-floor', () => {
     expect(r.stderr).toContain('blob digest');
   });
 
+  it('verified: checks the blob size, as layercopy does', async () => {
+    const good = layer();
+    const r = await runFloor([{ ...good, size: good.size + 1 }], 'verify');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('blob size');
+  });
+
   it('verified: checks the diff_id of the decompressed tar', async () => {
     const r = await runFloor([{ ...layer(), diffId: sha(Buffer.from('other')) }], 'verify');
     expect(r.exitCode).toBe(1);
