@@ -3,15 +3,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../../src/index.js';
+import { type ProvisionOptions, provision } from '../../src/index.js';
 import { acl, buildLayer, diffSnapshots, isRoot, lstat, native, owner, scratch, snapshot } from '../helpers.js';
 import { rawTar, tarDir } from './fixtures.js';
 
 /** Provisions one tar layer (written to a file) into dir/root; resolves to the summary or the error. */
-async function fromTar(dir: string, tar: Buffer, lower?: string) {
+async function fromTar(dir: string, tar: Buffer, lower?: string, options?: ProvisionOptions) {
   const file = path.join(dir, 'layer.tar');
   fs.writeFileSync(file, tar);
-  return provision(lower ? [lower, file] : [file], path.join(dir, 'root')).catch((e) => e);
+  return provision(lower ? [lower, file] : [file], path.join(dir, 'root'), options).catch((e) => e);
 }
 
 describe('a tar layer', () => {
@@ -126,15 +126,15 @@ describe('a tar layer', () => {
       'usr/bin/old': 'old',
     });
     fs.utimesSync(lower, 1_000_000_200, 1_000_000_200);
-    const file = path.join(dir, 'layer.tar');
-    fs.writeFileSync(
-      file,
+    const r = await fromTar(
+      dir,
       rawTar([
         { name: 'usr/bin/tool', data: 'x' },
         { name: 'usr/new/f', data: 'y' },
       ]),
+      lower,
+      { strategy },
     );
-    const r = await provision([lower, file], path.join(dir, 'root'), { strategy }).catch((e) => e);
     expect(r).not.toBeInstanceOf(Error);
     const meta = (rel: string) => {
       const st = lstat(path.join(dir, 'root', rel));
@@ -151,15 +151,15 @@ describe('a tar layer', () => {
   it.each(['merged', 'layered'] as const)('%s: an opaque marker in a directory no header describes hides the lower entries, not the lower metadata', async (strategy) => {
     const dir = scratch();
     const lower = buildLayer(path.join(dir, 'lower'), { 'etc/': { dir: true, mode: 0o750, mtime: [1_000_000_000, 5] }, 'etc/old': 'old' });
-    const file = path.join(dir, 'layer.tar');
-    fs.writeFileSync(
-      file,
+    const r = await fromTar(
+      dir,
       rawTar([
         { name: 'etc/.wh..wh..opq', data: '' },
         { name: 'etc/new', data: 'n' },
       ]),
+      lower,
+      { strategy },
     );
-    const r = await provision([lower, file], path.join(dir, 'root'), { strategy }).catch((e) => e);
     expect(r).not.toBeInstanceOf(Error);
     expect(fs.readdirSync(path.join(dir, 'root/etc'))).toEqual(['new']);
     const etc = lstat(path.join(dir, 'root/etc'));
