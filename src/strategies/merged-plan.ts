@@ -3,7 +3,6 @@ import { type EntryType, type Listing, type PackedCopies, unpack } from '../core
 import type { LayerContext } from '../core/errors.js';
 import { fromFailure } from '../core/errors.js';
 import { native, type Root } from '../core/native.cjs';
-import { joinRel } from '../core/paths.js';
 import { isMarker, isOpaqueMarker, validateListing, whiteoutTarget } from './whiteouts.js';
 
 /**
@@ -146,9 +145,10 @@ export interface MergedStep {
  * Walks the final tree directory by directory (depth first), listing each
  * directory in its contributing layers only. `layers` are the layer fds,
  * lowest first; `dirs` records the directories (index 0 is the root) and
- * `winner[i]` the layer whose metadata directory i takes: metaLayer of its
- * contributing layers (by default the highest; a tar layer's directory no
- * header described passes, src/copy/provisioning.ts).
+ * `winner[i]` the layer whose metadata directory i takes, set as i is
+ * walked: metaLayer of its contributing layers (by default the highest; a
+ * tar layer's directory no header described passes,
+ * src/copy/provisioning.ts).
  */
 export function* walkMerged(
   contexts: LayerContext[],
@@ -159,10 +159,10 @@ export function* walkMerged(
 ): Generator<MergedStep> {
   const all = layers.map((_, i) => layers.length - 1 - i);
   const pending: { index: number; layers: number[] }[] = [{ index: dirs.add(-1, ''), layers: all }];
-  winner.push(metaLayer(all, ''));
   while (pending.length > 0) {
     const { index, layers: contributors } = pending.pop()!;
     const rel = index === 0 ? '' : dirs.rel(index);
+    winner[index] = metaLayer(contributors, rel);
     const dir = new MergedDirectory();
     let plan: MergedPlan | undefined;
     let k = 0;
@@ -183,7 +183,6 @@ export function* walkMerged(
     for (let i = plan.subdirs.length - 1; i >= 0; i--) {
       const sub = plan.subdirs[i];
       pending.push({ index: dirs.add(index, sub.name), layers: sub.layers });
-      winner.push(metaLayer(sub.layers, joinRel(rel, sub.name)));
     }
   }
 }
