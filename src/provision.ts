@@ -94,7 +94,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   let staging: Staging | undefined;
   let scratch: Staging | undefined;
   let scratchDirs: string[] = [];
-  let implied = new Map<number, ReadonlySet<string>>();
+  let implied: (ReadonlySet<string> | undefined)[] = [];
   let scratchEmptied = false;
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
@@ -169,7 +169,7 @@ async function extractTars(run: {
   onProgress?: (p: Progress) => void;
   /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
   shareClaims: boolean;
-}): Promise<{ names: string[]; implied: Map<number, ReadonlySet<string>> }> {
+}): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[] }> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number }[] = [];
   const names: string[] = [];
@@ -199,7 +199,7 @@ async function build(run: {
   pool: Pool;
   inputs: ResolvedInputs;
   layerFds: number[];
-  implied: ReadonlyMap<number, ReadonlySet<string>>;
+  implied: readonly (ReadonlySet<string> | undefined)[];
   staging: Staging;
   opts: ResolvedProvisionOptions;
   cancel: CancelFlag;
@@ -216,7 +216,7 @@ async function build(run: {
     })),
     layerFds: run.layerFds,
     movable: inputs.tars.map((tar) => tar !== undefined),
-    implied: inputs.layers.map((_, i) => run.implied.get(i)),
+    implied: run.implied,
     staging,
     opts,
     cancel: run.cancel,

@@ -18,18 +18,18 @@ const TASK = distFile('src/images/extract-task.cjs').href;
  * worker and one libuv thread about half busy each (gzip inflates on
  * libuv's, hashing and the native tar reader run on the worker; figures in
  * docs/benchmarks.md). Progress: an 'extract' event per layer whose bytes
- * read moved. Resolves when all are written and
- * verified, with each layer's directories no header described (by layer
- * index); rejects with the first failure, the others stopped through the
- * cancel flag.
+ * read moved. Resolves when all are written and verified, with each tar
+ * layer's directories no header described (indexed by layer; undefined for
+ * the others); rejects with the first failure, the others stopped through
+ * the cancel flag.
  */
 export async function extractOnPool(
   pool: Pool,
   jobs: { tar: TarLayer; root: number; layerIndex: number }[],
   run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void; shareClaims?: boolean },
-): Promise<Map<number, ReadonlySet<string>>> {
+): Promise<(ReadonlySet<string> | undefined)[]> {
   const { cancel, signal } = run;
-  const implied = new Map<number, ReadonlySet<string>>();
+  const implied: (ReadonlySet<string> | undefined)[] = Array.from({ length: run.layers });
   // What each layer holds, shared as they are read: a lower layer's file a
   // higher one already hides gets no data (native/claims.h). Only a saving:
   // past 64 provisions at once in one process there is no set, and every
@@ -79,7 +79,7 @@ export async function extractOnPool(
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
           throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno });
         }
-        implied.set(layerIndex, new Set(unpack(reply.ok.implied)));
+        implied[layerIndex] = new Set(unpack(reply.ok.implied));
       }),
     );
     if (timer) report();
