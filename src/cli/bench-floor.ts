@@ -1,5 +1,6 @@
 // The decompression floor of `layercopy bench` on images: every layer
-// decompressed with the libraries layercopy uses (zlib; zstd as
+// decompressed with the libraries layercopy uses (zlib, gzip inflated raw
+// without its CRC as layercopy does where a diff_id covers the tar; zstd as
 // src/images/layer.ts picks it), writing nothing, each the fastest way: gzip
 // all at once on this thread (zlib inflates on libuv's threads); zstd
 // through libzstd or fzstd, which decode on the thread that calls them, on
@@ -14,13 +15,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { openLayer, readHead, sniffCompression, type TarLayer } from '../images/layer.js';
+import { GzipFallback, openLayer, readHead, sniffCompression, type TarLayer } from '../images/layer.js';
 
 const verify = process.argv[3] === 'verify' || (!isMainThread && workerData === 'verify');
 
-async function inflate(layer: TarLayer): Promise<void> {
-  const opened = openLayer(layer, { digests: verify });
-  for await (const chunk of opened.tar) opened.onTar?.(chunk);
+async function inflate(layer: TarLayer, gunzip?: 'checked'): Promise<void> {
+  const opened = openLayer(layer, { digests: verify, gunzip });
+  try {
+    for await (const chunk of opened.tar) opened.onTar?.(chunk);
+  } catch (error) {
+    // As the extraction does: a gzip that is not one plain member is read again through zlib's gunzip.
+    if (error instanceof GzipFallback && !gunzip) return inflate(layer, 'checked');
+    throw error;
+  }
   if (verify) opened.verify();
 }
 
@@ -31,7 +38,7 @@ const isZstd = (layer: TarLayer) => sniffCompression(readHead(layer.file, layer.
 const layers: TarLayer[] = isMainThread ? JSON.parse(process.argv[2]) : [];
 
 if (isMainThread && (ownZstd || !layers.some(isZstd))) {
-  await Promise.all(layers.map(inflate));
+  await Promise.all(layers.map((layer) => inflate(layer)));
 } else if (isMainThread) {
   const queue = [...layers].sort((a, b) => size(b) - size(a));
   const threads = Math.max(1, Math.min(os.availableParallelism(), Math.ceil(queue.length / 2)));
