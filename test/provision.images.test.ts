@@ -5,10 +5,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { type Progress, provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
 import { hasUmoci, ociImage, rawTar, tarDir } from './images/fixtures.js';
+
+const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 
 describe('images against umoci unpack', () => {
   it.runIf(isRoot && hasUmoci)('a three-layer image umoci built equals its umoci unpack, entry by entry [needs root and umoci]', async () => {
@@ -138,5 +142,64 @@ describe('LAYER lists that mix inputs', () => {
     const l0 = buildLayer(path.join(dir, 'oci:weird'), { a: 'a' });
     await provision([l0], path.join(dir, 'root'));
     expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['a']);
+  });
+});
+
+describe('a filesystem that refuses the links from scratch into the rootfs', () => {
+  // No filesystem here refuses linkat (vfat is not in this kernel), so an
+  // LD_PRELOAD shim makes every linkat fail with the errno given, and
+  // counts the refusals. The layer has no hardlinks: the tar reader links
+  // those in scratch with linkat too.
+  it.each([
+    ['EPERM', 1],
+    ['EOPNOTSUPP', 95],
+    ['EXDEV', 18],
+  ])('%s: each survivor is copied instead, the same tree as with links [needs cc, for an LD_PRELOAD shim]', async (_name, errno, ctx) => {
+    const dir = scratch();
+    const shim = path.join(dir, 'refuse-link.c');
+    fs.writeFileSync(
+      shim,
+      `
+      #define _GNU_SOURCE
+      #include <errno.h>
+      #include <fcntl.h>
+      #include <stdlib.h>
+      #include <unistd.h>
+      int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags) {
+        int fd = open(getenv("REFUSE_LOG"), O_WRONLY | O_APPEND | O_CREAT, 0600);
+        if (fd >= 0) { (void)!write(fd, "r", 1); close(fd); }
+        errno = atoi(getenv("REFUSE_ERRNO"));
+        return -1;
+      }`,
+    );
+    const so = path.join(dir, 'refuse-link.so');
+    const cc = await execa('cc', ['-shared', '-fPIC', '-o', so, shim], { reject: false });
+    if (cc.exitCode !== 0) ctx.skip();
+    const layer = path.join(dir, 'layer.tar.gz');
+    fs.writeFileSync(
+      layer,
+      zlib.gzipSync(
+        rawTar([
+          { name: './', type: '5', mode: 0o755 },
+          { name: 'etc/', type: '5', mode: 0o755 },
+          { name: 'etc/conf', data: 'x'.repeat(100_000), mode: 0o640, mtime: 1_500_000_000 },
+          { name: 'empty', data: '' },
+          { name: 'link', type: '2', linkname: 'etc/conf' },
+          { name: 'fifo', type: '6', mode: 0o600 },
+        ]),
+      ),
+    );
+    const log = path.join(dir, 'refusals');
+    const r = await execa('node', [cli, 'provision', layer, path.join(dir, 'copied')], {
+      reject: false,
+      env: { LD_PRELOAD: [process.env.LD_PRELOAD, so].filter(Boolean).join(' '), REFUSE_ERRNO: String(errno), REFUSE_LOG: log },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(fs.readFileSync(log, 'utf8').length).toBeGreaterThanOrEqual(4);
+    await provision([layer], path.join(dir, 'linked'));
+    const copied = snapshot(path.join(dir, 'copied'), { atime: false });
+    expect(copied.size).toBeGreaterThanOrEqual(5);
+    expect(diffSnapshots(snapshot(path.join(dir, 'linked'), { atime: false }), copied)).toEqual([]);
+    expect(fs.readFileSync(path.join(dir, 'copied', 'etc/conf'), 'utf8')).toBe('x'.repeat(100_000));
   });
 });
