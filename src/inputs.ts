@@ -3,7 +3,8 @@ import path from 'node:path';
 import { type LayercopyCode, LayercopyError } from './core/errors.js';
 import type { Platform } from './core/options.js';
 import { resolveDockerArchive } from './images/archive.js';
-import { readHead, sniffCompression, type TarLayer } from './images/layer.js';
+import { sniffCompression } from './images/decompress.js';
+import { readHead, type TarLayer } from './images/layer.js';
 import { archiveSource, directorySource, hostPlatform, resolveOciLayout } from './images/oci.js';
 import { parseLayerArgument } from './images/reference.js';
 

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { type Progress, provision } from '../src/index.js';
@@ -150,11 +150,11 @@ describe('a filesystem that refuses the links from scratch into the rootfs', () 
   // LD_PRELOAD shim makes every linkat fail with the errno given, and
   // counts the refusals. The layer has no hardlinks: the tar reader links
   // those in scratch with linkat too.
-  it.each([
+  it.for([
     ['EPERM', 1],
     ['EOPNOTSUPP', 95],
     ['EXDEV', 18],
-  ])('%s: each survivor is copied instead, the same tree as with links [needs cc, for an LD_PRELOAD shim]', async (_name, errno, ctx) => {
+  ] as const)('%s: each survivor is copied instead, the same tree as with links [needs cc, for an LD_PRELOAD shim]', async ([, errno], ctx) => {
     const dir = scratch();
     const shim = path.join(dir, 'refuse-link.c');
     fs.writeFileSync(

@@ -1,7 +1,7 @@
 // The decompression floor of `layercopy bench` on images: every layer
 // decompressed with the libraries layercopy uses (zlib, gzip inflated raw
 // without its CRC as layercopy does where a diff_id covers the tar; zstd as
-// src/images/layer.ts picks it), writing nothing, each the fastest way: gzip
+// src/images/decompress.ts picks it), writing nothing, each the fastest way: gzip
 // all at once on this thread (zlib inflates on libuv's threads); zstd
 // through libzstd or fzstd, which decode on the thread that calls them, on
 // as many worker threads as layercopy's pool has by default, two layers at
@@ -15,7 +15,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { GzipFallback, openLayer, readHead, sniffCompression, type TarLayer } from '../images/layer.js';
+import { GzipFallback, sniffCompression } from '../images/decompress.js';
+import { openLayer, readHead, type TarLayer } from '../images/layer.js';
 
 const verify = process.argv[3] === 'verify' || (!isMainThread && workerData === 'verify');
 

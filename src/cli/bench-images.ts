@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { distFile } from '../core/compiled.js';
-import { readHead, sniffCompression, type TarLayer } from '../images/layer.js';
+import { sniffCompression } from '../images/decompress.js';
+import { readHead, type TarLayer } from '../images/layer.js';
 import { parseLayerArgument } from '../images/reference.js';
 
 export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor' | 'verified-floor';

@@ -1,11 +1,11 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import { Readable, type Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, LayercopyError } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
+import { type Compression, GzipFallback, gunzipRaw, sniffCompression, zstdChunks } from './decompress.js';
 import { extractTar, RestartLayer } from './extract.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
@@ -22,18 +22,6 @@ export interface TarLayer {
   diffId?: string;
 }
 
-export type Compression = 'gzip' | 'zstd' | 'none';
-
-/** What a layer file is, by its first bytes (never by its name). */
-export function sniffCompression(head: Buffer): Compression | 'xz' | 'bzip2' | 'unknown' {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'none';
-  return 'unknown';
-}
-
 /** The first 512 bytes of a file, or from `start` in it (a tar header's worth). */
 export function readHead(file: string, start = 0): Buffer {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -43,130 +31,6 @@ export function readHead(file: string, start = 0): Buffer {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/**
- * zstd: Node's own decompressor where the runtime has one (Node 22.15+,
- * 23.8+); else the system's libzstd, loaded at run time by the native
- * helper (no compiler, headers or download); else fzstd, a maintained
- * pure-JS decoder, much slower (docs/benchmarks.md, "Images"). Each step
- * yields a bounded piece (1 MiB from libzstd, what 512 input bytes make
- * from fzstd): a decompression bomb never makes more at once than the
- * consumer asked for (the whole input chunk's output made 2 GiB in one
- * buffer before).
- */
-export async function* zstdChunks(input: AsyncIterable<Buffer>, use: 'best' | 'libzstd' | 'js' = 'best'): AsyncGenerator<Buffer> {
-  const own = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  if (own && use === 'best') {
-    const t = own();
-    const source = Readable.from(input);
-    source.on('error', (error) => t.destroy(error));
-    yield* source.pipe(t) as AsyncIterable<Buffer>;
-    return;
-  }
-  const stream = use === 'js' ? null : native.zstdOpen();
-  if (stream) {
-    let frameDone = true;
-    for await (const chunk of input) {
-      for (let pos = 0, full = true; pos < chunk.length || full; ) {
-        const r = native.zstdFeed(stream, chunk, pos);
-        pos = r.pos;
-        frameDone = r.frameDone;
-        // Full, and the frame not known complete: more may be waiting inside.
-        full = r.length === r.data.length && !r.frameDone;
-        if (r.length > 0) yield r.data.subarray(0, r.length);
-      }
-    }
-    if (!frameDone) throw new Error('unexpected end of the compressed stream (truncated zstd frame)');
-    return;
-  }
-  const { Decompress } = createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
-  const made: Buffer[] = [];
-  const d = new Decompress((out) => made.push(Buffer.from(out.buffer, out.byteOffset, out.byteLength)));
-  for await (const chunk of input) {
-    for (let i = 0; i < chunk.length; i += 512) {
-      d.push(chunk.subarray(i, i + 512));
-      yield* made.splice(0);
-    }
-  }
-  d.push(new Uint8Array(0), true);
-  yield* made.splice(0);
-}
-
-/** Not a failure: the gzip layer must be read again through zlib's own gunzip (gunzipRaw). */
-export class GzipFallback extends Error {}
-
-/**
- * The length of the gzip member header at the start of `head` (RFC 1952):
- * undefined while more bytes are needed, null for a header this does not
- * read (not deflate, reserved flags, past 64 KiB).
- */
-export function gzipHeaderLength(head: Buffer): number | null | undefined {
-  if (head.length < 10) return undefined;
-  if (head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 8 || (head[3] & 0xe0) !== 0) return null;
-  const flags = head[3];
-  let at = 10;
-  if (flags & 4) {
-    if (head.length < at + 2) return undefined;
-    at += 2 + head.readUInt16LE(at);
-  }
-  for (const bit of [8, 16]) {
-    if (!(flags & bit)) continue;
-    const end = head.indexOf(0, at);
-    if (end < 0) return head.length > 1 << 16 ? null : undefined;
-    at = end + 1;
-  }
-  if (flags & 2) at += 2;
-  if (at > 1 << 16) return null;
-  return head.length < at ? undefined : at;
-}
-
-/**
- * gzip without zlib's CRC-32, where the layer's diff_id is checked (its
- * sha256 covers every inflated byte, so the CRC proves nothing more) or
- * nothing is (the bench's floor). perf put crc32_z at 5.9% of a provision's
- * CPU on a 385 MB umoci image, and the decompression floor of its three big
- * layers went from 1.94 to 1.80 s (medians of 5). The member header is read
- * here, the deflate data inflated raw and the trailer's length checked. Any
- * other shape (concatenated members, trailing bytes, a header this does not
- * read) throws GzipFallback after the input's last byte, so the layer is
- * read again through createGunzip, which knows every case.
- */
-async function* gunzipRaw(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const raw = zlib.createInflateRaw({ chunkSize: 1 << 20 });
-  let header = -1;
-  let total = 0;
-  let tail = Buffer.alloc(0);
-  async function* body(): AsyncGenerator<Buffer> {
-    let head = Buffer.alloc(0);
-    for await (const chunk of input) {
-      total += chunk.length;
-      tail = Buffer.from(chunk.length >= 8 ? chunk.subarray(chunk.length - 8) : Buffer.concat([tail, chunk]).subarray(-8));
-      if (header >= 0) {
-        yield chunk;
-        continue;
-      }
-      head = Buffer.concat([head, chunk]);
-      const length = gzipHeaderLength(head);
-      if (length === null) throw new GzipFallback('a gzip header this reader does not read');
-      if (length === undefined) continue;
-      header = length;
-      yield head.subarray(length);
-      head = Buffer.alloc(0);
-    }
-    if (header < 0) throw new Error('unexpected end of file');
-  }
-  const source = Readable.from(body());
-  source.on('error', (error) => raw.destroy(error));
-  let out = 0;
-  for await (const chunk of source.pipe(raw) as AsyncIterable<Buffer>) {
-    out += chunk.length;
-    yield chunk;
-  }
-  const rest = total - header - raw.bytesWritten;
-  if (rest < 8) throw new Error('unexpected end of file');
-  if (rest > 8) throw new GzipFallback('more after the first gzip member');
-  if (tail.readUInt32LE(4) !== out % 2 ** 32) throw new Error('incorrect length check');
 }
 
 /** A stream's bytes counted (onBytes: the count so far, after each chunk), and when `hashed` into a sha256. */

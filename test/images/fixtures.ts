@@ -150,3 +150,24 @@ export function ociImage(layout: string, spec: ImageSpec): string {
   writeIndex(layout, [{ ...addImage(layout, spec), ref: spec.ref ?? 'latest' }]);
   return layout;
 }
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+};
+
+/** One gzip member of data, written field by field (RFC 1952); `header` replaces the plain 10-byte one, `crc`/`isize` the true trailer values. */
+export function gzipMember(data: Buffer, opts: { header?: Buffer; crc?: number; isize?: number } = {}): Buffer {
+  const header = opts.header ?? Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+  return Buffer.concat([header, zlib.deflateRawSync(data), u32(opts.crc ?? zlib.crc32(data)), u32(opts.isize ?? data.length)]);
+}
+
+/** A gzip member header with every optional field: FEXTRA, FNAME, FCOMMENT and FHCRC. */
+export function gzipFullHeader(): Buffer {
+  const fixed = Buffer.from([0x1f, 0x8b, 8, 4 | 8 | 16 | 2, 0, 0, 0, 0, 0, 3]);
+  const head = Buffer.concat([fixed, Buffer.from([4, 0]), Buffer.from('abcd'), Buffer.from('layer.tar\0'), Buffer.from('a comment\0')]);
+  const crc16 = Buffer.alloc(2);
+  crc16.writeUInt16LE(zlib.crc32(head) & 0xffff);
+  return Buffer.concat([head, crc16]);
+}

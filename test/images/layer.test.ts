@@ -3,16 +3,17 @@
 // scratch directory, and a hardlink that stays to such a file makes the
 // layer be read again in full. Driven one layer after the other here, so
 // that what a higher layer claims is known when the lower one is read.
-// And gzip layers whose diff_id is checked, inflated without zlib's CRC.
+// And gzip layers whose diff_id is checked, inflated without zlib's CRC:
+// the fallback to zlib's gunzip for what is not one plain member.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/core/native.cjs';
-import { extractLayer, gzipHeaderLength } from '../../src/images/layer.js';
+import { extractLayer } from '../../src/images/layer.js';
 import { lstat, scratch } from '../helpers.js';
-import { type RawEntry, rawTar } from './fixtures.js';
+import { gzipMember, type RawEntry, rawTar } from './fixtures.js';
 
 const open: number[] = [];
 afterEach(() => {
@@ -119,26 +120,6 @@ describe('tar layers read with a claims set', () => {
 });
 
 const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n >>> 0);
-  return b;
-};
-
-/** One gzip member of data, written field by field (RFC 1952); `header` replaces the plain 10-byte one, `crc`/`isize` the true trailer values. */
-function member(data: Buffer, opts: { header?: Buffer; crc?: number; isize?: number } = {}): Buffer {
-  const header = opts.header ?? Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
-  return Buffer.concat([header, zlib.deflateRawSync(data), u32(opts.crc ?? zlib.crc32(data)), u32(opts.isize ?? data.length)]);
-}
-
-/** A header with every optional field: FEXTRA, FNAME, FCOMMENT and FHCRC. */
-function fullHeader(): Buffer {
-  const fixed = Buffer.from([0x1f, 0x8b, 8, 4 | 8 | 16 | 2, 0, 0, 0, 0, 0, 3]);
-  const head = Buffer.concat([fixed, Buffer.from([4, 0]), Buffer.from('abcd'), Buffer.from('layer.tar\0'), Buffer.from('a comment\0')]);
-  const crc16 = Buffer.alloc(2);
-  crc16.writeUInt16LE(zlib.crc32(head) & 0xffff);
-  return Buffer.concat([head, crc16]);
-}
 
 /** Extracts `blob` (a gzip of `tar`) as a layer whose diff_id is the tar's sha256 (or none); the directory it went to. */
 async function gzipLayer(blob: Buffer, tar: Buffer | undefined): Promise<string> {
@@ -158,49 +139,22 @@ describe('gzip layers whose diff_id is checked (inflated without the CRC)', () =
     { name: 'b', data: 'b'.repeat(3000) },
   ]);
 
-  it('a header with every optional field (extra, name, comment, header CRC) is read past', async () => {
-    const out = await gzipLayer(member(tar, { header: fullHeader() }), tar);
-    expect(fs.readFileSync(path.join(out, 'b'), 'utf8')).toBe('b'.repeat(3000));
-  });
-
   it('concatenated members: all of them, as gunzip reads them', async () => {
-    const out = await gzipLayer(Buffer.concat([member(tar.subarray(0, 2048)), member(tar.subarray(2048))]), tar);
+    const out = await gzipLayer(Buffer.concat([gzipMember(tar.subarray(0, 2048)), gzipMember(tar.subarray(2048))]), tar);
     expect(fs.readFileSync(path.join(out, 'a'), 'utf8')).toBe('a'.repeat(3000));
     expect(fs.readFileSync(path.join(out, 'b'), 'utf8')).toBe('b'.repeat(3000));
   });
 
   it('zeros after the member are ignored, as gunzip does', async () => {
-    const out = await gzipLayer(Buffer.concat([member(tar), Buffer.alloc(100)]), tar);
+    const out = await gzipLayer(Buffer.concat([gzipMember(tar), Buffer.alloc(100)]), tar);
     expect(fs.readFileSync(path.join(out, 'b'), 'utf8')).toBe('b'.repeat(3000));
   });
 
-  it('a trailer whose length is wrong fails, naming the layer', async () => {
-    const r = await gzipLayer(member(tar, { isize: tar.length + 1 }), tar).catch((e) => e);
-    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', layer: 'layer 1/1' });
-    expect(r.message).toMatch(/^layer 1\/1: gzip: incorrect length check/);
-  });
-
-  it('a trailer cut short fails as a truncated gzip', async () => {
-    const r = await gzipLayer(member(tar).subarray(0, -4), tar).catch((e) => e);
-    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR' });
-    expect(r.message).toMatch(/gzip: unexpected end of file/);
-  });
-
   it('a wrong CRC is left to the diff_id, which covers every byte; without a diff_id the CRC is checked', async () => {
-    const blob = member(tar, { crc: zlib.crc32(tar) ^ 1 });
+    const blob = gzipMember(tar, { crc: zlib.crc32(tar) ^ 1 });
     expect(fs.readFileSync(path.join(await gzipLayer(blob, tar), 'a'), 'utf8')).toBe('a'.repeat(3000));
     const r = await gzipLayer(blob, undefined).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_TAR' });
     expect(r.message).toMatch(/gzip: incorrect data check/);
-  });
-});
-
-describe('gzipHeaderLength', () => {
-  it('the plain header, every optional field, more needed, and what it does not read', () => {
-    expect(gzipHeaderLength(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xaa]))).toBe(10);
-    expect(gzipHeaderLength(fullHeader())).toBe(fullHeader().length);
-    expect(gzipHeaderLength(fullHeader().subarray(0, 20))).toBeUndefined();
-    expect(gzipHeaderLength(Buffer.from([0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3]))).toBeNull();
-    expect(gzipHeaderLength(Buffer.from([0x1f, 0x8b, 8, 0x20, 0, 0, 0, 0, 0, 3]))).toBeNull();
   });
 });

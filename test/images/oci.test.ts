@@ -179,27 +179,3 @@ describe('verification', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 });
-
-describe('zstd decoders', () => {
-  it.runIf(hasZstd)('the system libzstd (loaded at run time) and the pure-JS fallback give the same bytes [needs the zstd command for fixtures]', async () => {
-    const { zstdChunks } = await import('../../src/images/layer.js');
-    const { native } = await import('../../src/core/native.cjs');
-    const plain = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.alloc(32 * 1024, i)));
-    const packed = compress(plain, 'zstd');
-    const decode = async (use: 'libzstd' | 'js') => {
-      const pieces = Array.from({ length: Math.ceil(packed.length / 1000) }, (_, i) => packed.subarray(i * 1000, i * 1000 + 1000));
-      const out: Buffer[] = [];
-      for await (const b of zstdChunks(
-        (async function* () {
-          yield* pieces;
-        })(),
-        use,
-      ))
-        out.push(b);
-      return Buffer.concat(out);
-    };
-    expect(native.zstdOpen()).not.toBeNull();
-    expect((await decode('libzstd')).equals(plain)).toBe(true);
-    expect((await decode('js')).equals(plain)).toBe(true);
-  });
-});

@@ -1,0 +1,70 @@
+// Layer decompression: gzip inflated raw (its header read by hand, the
+// trailer's length checked, anything but one plain member sent back to
+// zlib's gunzip) and the zstd decoders.
+import { describe, expect, it } from 'vitest';
+import { GzipFallback, gunzipRaw, gzipHeaderLength, zstdChunks } from '../../src/images/decompress.js';
+import { compress, gzipFullHeader, gzipMember, hasZstd, rawTar } from './fixtures.js';
+
+/** Everything gunzipRaw makes of `blob`, fed in 1000-byte pieces. */
+async function inflate(blob: Buffer): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const b of gunzipRaw(
+    (async function* () {
+      for (let i = 0; i < blob.length; i += 1000) yield blob.subarray(i, i + 1000);
+    })(),
+  ))
+    out.push(b);
+  return Buffer.concat(out);
+}
+
+describe('gzip inflated raw', () => {
+  const tar = rawTar([{ name: 'a', data: 'a'.repeat(3000) }]);
+
+  it('a header with every optional field (extra, name, comment, header CRC) is read past', async () => {
+    expect((await inflate(gzipMember(tar, { header: gzipFullHeader() }))).equals(tar)).toBe(true);
+  });
+
+  it("a second member, or zeros after the first: GzipFallback, for zlib's gunzip to read", async () => {
+    await expect(inflate(Buffer.concat([gzipMember(tar), gzipMember(tar)]))).rejects.toBeInstanceOf(GzipFallback);
+    await expect(inflate(Buffer.concat([gzipMember(tar), Buffer.alloc(100)]))).rejects.toBeInstanceOf(GzipFallback);
+  });
+
+  it('a trailer whose length is wrong fails as zlib says it', async () => {
+    await expect(inflate(gzipMember(tar, { isize: tar.length + 1 }))).rejects.toThrow(/^incorrect length check$/);
+  });
+
+  it('a trailer cut short fails as a truncated gzip', async () => {
+    await expect(inflate(gzipMember(tar).subarray(0, -4))).rejects.toThrow(/^unexpected end of file$/);
+  });
+
+  it('gzipHeaderLength: the plain header, every optional field, more needed, and what it does not read', () => {
+    expect(gzipHeaderLength(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xaa]))).toBe(10);
+    expect(gzipHeaderLength(gzipFullHeader())).toBe(gzipFullHeader().length);
+    expect(gzipHeaderLength(gzipFullHeader().subarray(0, 20))).toBeUndefined();
+    expect(gzipHeaderLength(Buffer.from([0x1f, 0x8b, 7, 0, 0, 0, 0, 0, 0, 3]))).toBeNull();
+    expect(gzipHeaderLength(Buffer.from([0x1f, 0x8b, 8, 0x20, 0, 0, 0, 0, 0, 3]))).toBeNull();
+  });
+});
+
+describe('zstd decoders', () => {
+  it.runIf(hasZstd)('the system libzstd (loaded at run time) and the pure-JS fallback give the same bytes [needs the zstd command for fixtures]', async () => {
+    const { native } = await import('../../src/core/native.cjs');
+    const plain = Buffer.concat(Array.from({ length: 64 }, (_, i) => Buffer.alloc(32 * 1024, i)));
+    const packed = compress(plain, 'zstd');
+    const decode = async (use: 'libzstd' | 'js') => {
+      const pieces = Array.from({ length: Math.ceil(packed.length / 1000) }, (_, i) => packed.subarray(i * 1000, i * 1000 + 1000));
+      const out: Buffer[] = [];
+      for await (const b of zstdChunks(
+        (async function* () {
+          yield* pieces;
+        })(),
+        use,
+      ))
+        out.push(b);
+      return Buffer.concat(out);
+    };
+    expect(native.zstdOpen()).not.toBeNull();
+    expect((await decode('libzstd')).equals(plain)).toBe(true);
+    expect((await decode('js')).equals(plain)).toBe(true);
+  });
+});
