@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { scratch } from '../helpers.js';
-import { rawTar } from '../images/fixtures.js';
+import { compress, hasZstd, rawTar } from '../images/fixtures.js';
 
 const floor = fileURLToPath(new URL('../../dist/src/bench-floor.js', import.meta.url));
 const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
@@ -48,4 +48,26 @@ describe('bench-floor', () => {
     const r = await runFloor([{ ...layer(), diffId: sha(Buffer.from('other')) }]);
     expect(r.exitCode, r.stderr).toBe(0);
   });
+
+  it.runIf(hasZstd)(
+    'zstd layers on worker threads, placed as the pool places them: each decoded and checked, a mismatch in any fails [needs the zstd command for fixtures]',
+    async () => {
+      const dir = scratch();
+      const layers = [3000, 9000, 1000, 5000, 7000].map((n, i) => {
+        const tar = rawTar([{ name: `f${i}`, data: 'z'.repeat(n) }]);
+        const blob = compress(tar, 'zstd');
+        const file = path.join(dir, `l${i}.tar.zst`);
+        fs.writeFileSync(file, blob);
+        return { file, label: `layer ${i + 1}`, digest: sha(blob), size: blob.length, diffId: sha(tar) };
+      });
+      const good = await runFloor(layers, 'verify');
+      expect(good.exitCode, good.stderr).toBe(0);
+      const bad = await runFloor(
+        layers.map((l, i) => (i === 4 ? { ...l, diffId: sha(Buffer.from('other')) } : l)),
+        'verify',
+      );
+      expect(bad.exitCode).toBe(1);
+      expect(bad.stderr).toContain('layer 5: uncompressed digest (diff_id) does not match');
+    },
+  );
 });
