@@ -82,10 +82,11 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
     const arg = parseLayerArgument(layer, layerIndex);
     if (arg.kind !== 'path') {
       // An image reference stands for its layers, each a tarball (a blob, or an archive's member).
+      const platform = options.platform ?? hostPlatform();
       const images =
         arg.kind === 'docker-archive'
-          ? resolveDockerArchive(layer, arg)
-          : resolveOciLayout(layer, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, layer), arg, options.platform ?? hostPlatform());
+          ? resolveDockerArchive(layer, arg, platform)
+          : resolveOciLayout(layer, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, layer), arg, platform);
       for (const tar of images) {
         out.layers.push(tar.file);
         out.tars.push(tar);

@@ -50,6 +50,20 @@ function matches(p: Platform | undefined, want: Platform): boolean {
 }
 
 /**
+ * Why an image's config is for another platform than `want`, or undefined
+ * where it fits or does not say (its os and architecture fields). A single
+ * image carries its platform only there; containerd refuses such an image
+ * for another platform, and so does layercopy, rather than provision a
+ * tree whose programs cannot run here.
+ */
+export function otherPlatform(config: { os?: unknown; architecture?: unknown; variant?: unknown }, want: Platform): string | undefined {
+  if (typeof config.os !== 'string' || typeof config.architecture !== 'string') return undefined;
+  const p: Platform = { os: config.os, architecture: config.architecture, ...(typeof config.variant === 'string' ? { variant: config.variant } : {}) };
+  if (matches(p, want)) return undefined;
+  return `the image is for ${showPlatform(p)}, not ${showPlatform(want)} (choose with --platform ${showPlatform(p)})`;
+}
+
+/**
  * Where a layout's files are: a directory (oci:) or the members of a tar of
  * one (oci-archive:, read by offset, never unpacked).
  */
@@ -171,7 +185,10 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
   if (!manifest) throw fail('indexes nested too deep');
   const m = readJsonBlob(source, manifest, 'manifest', label) as { config?: Descriptor; layers?: Descriptor[] };
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
-  const config = readJsonBlob(source, m.config, 'config', label) as { rootfs?: { type?: string; diff_ids?: string[] } };
+  const config = readJsonBlob(source, m.config, 'config', label) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { type?: string; diff_ids?: string[] } };
+  // An index's entry said its platform; a lone manifest says it in its config.
+  const mismatch = manifest.platform === undefined ? otherPlatform(config, platform) : undefined;
+  if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
   const diffIds = config.rootfs?.diff_ids ?? [];
   if (diffIds.length !== m.layers.length) {
     throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);

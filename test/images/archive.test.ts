@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scanTar } from '../../src/images/members.js';
+import { hostPlatform } from '../../src/images/oci.js';
 import { provision } from '../../src/index.js';
 import { buildLayer, diffSnapshots, scratch, snapshot } from '../helpers.js';
 import { compress, rawTar, tarDir } from './fixtures.js';
@@ -13,7 +14,7 @@ import { compress, rawTar, tarDir } from './fixtures.js';
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 /** A docker-archive of images, each { tags, layers (uncompressed tars), gzip?: compress the layer tars }. */
-function dockerArchive(dir: string, images: { tags: string[]; layers: Buffer[]; gzip?: boolean }[]): string {
+function dockerArchive(dir: string, images: { tags: string[]; layers: Buffer[]; gzip?: boolean; architecture?: string }[]): string {
   const root = path.join(dir, 'archive-src');
   fs.mkdirSync(root, { recursive: true });
   const manifest = images.map((image) => {
@@ -24,7 +25,8 @@ function dockerArchive(dir: string, images: { tags: string[]; layers: Buffer[]; 
       fs.writeFileSync(path.join(root, name), data);
       return name;
     });
-    const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: image.layers.map((t) => `sha256:${sha(t)}`) } }));
+    const platform = image.architecture ? { os: 'linux', architecture: image.architecture } : {};
+    const config = Buffer.from(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: image.layers.map((t) => `sha256:${sha(t)}`) } }));
     const configName = `blobs/sha256/${sha(config)}`;
     fs.writeFileSync(path.join(root, configName), config);
     return { Config: configName, RepoTags: image.tags, Layers: layers };
@@ -90,5 +92,16 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     const r = await provision([`docker-archive:${path.join(dir, 'x.tar')}`], path.join(dir, 'root')).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
     expect(r.message).toMatch(/not a docker-archive \(no manifest\.json\)/);
+  });
+
+  it('an image whose config names another platform is refused; options.platform provisions it', async () => {
+    const dir = scratch();
+    const other = hostPlatform().architecture === 's390x' ? 'ppc64le' : 's390x';
+    const file = dockerArchive(dir, [{ tags: ['a:1'], layers: [rawTar([{ name: 'x', data: 'x' }])], architecture: other }]);
+    const r = await provision([`docker-archive:${file}`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
+    expect(r.message).toContain(`the image is for linux/${other}, not linux/`);
+    await provision([`docker-archive:${file}`], path.join(dir, 'root'), { platform: `linux/${other}` });
+    expect(fs.readFileSync(path.join(dir, 'root/x'), 'utf8')).toBe('x');
   });
 });

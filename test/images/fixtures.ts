@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { hostPlatform } from '../../src/images/oci.js';
 
 /** Whether a command runs (`CMD --version`). */
 function runs(command: string): boolean {
@@ -105,7 +106,10 @@ export interface ImageSpec {
   layers: Buffer[];
   compression?: Compression;
   ref?: string;
+  /** The image's platform, in its config and its descriptor (for an index). */
   platform?: { os: string; architecture: string; variant?: string };
+  /** The platform its config names where the descriptor names none (a lone image); default: platform, else the host's. */
+  configPlatform?: { os: string; architecture: string; variant?: string };
 }
 
 const LAYER_TYPE: Record<Compression, string> = {
@@ -118,7 +122,7 @@ const LAYER_TYPE: Record<Compression, string> = {
 export function addImage(layout: string, spec: ImageSpec): { mediaType: string; digest: string; size: number; platform?: ImageSpec['platform'] } {
   const how = spec.compression ?? 'gzip';
   const layers = spec.layers.map((tar) => ({ mediaType: LAYER_TYPE[how], ...writeBlob(layout, compress(tar, how)) }));
-  const platform = spec.platform ?? { os: 'linux', architecture: 'amd64' };
+  const platform = spec.configPlatform ?? spec.platform ?? hostPlatform();
   const config = Buffer.from(JSON.stringify({ architecture: platform.architecture, os: platform.os, rootfs: { type: 'layers', diff_ids: spec.layers.map(sha) } }));
   const manifest = Buffer.from(
     JSON.stringify({

@@ -82,6 +82,21 @@ describe('oci:PATH[:REFERENCE]', () => {
     expect(none.message).toMatch(new RegExp(`no image for windows/amd64; there are: linux/${host.architecture}.*, linux/${other.architecture}`));
   });
 
+  it('a lone image whose config names another platform is refused, naming both; options.platform provisions it', async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'img');
+    const other = hostPlatform().architecture === 's390x' ? 'ppc64le' : 's390x';
+    writeIndex(layout, [{ ...addImage(layout, { layers: [one('a', 'a')], configPlatform: { os: 'linux', architecture: other } }), ref: 't' }]);
+    const r = await provision([`oci:${layout}:t`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
+    expect(r.message).toBe(
+      `oci:${layout}:t: the image is for linux/${other}, not ${[hostPlatform().os, hostPlatform().architecture, hostPlatform().variant].filter(Boolean).join('/')} (choose with --platform linux/${other})`,
+    );
+    expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
+    await provision([`oci:${layout}:t`], path.join(dir, 'root'), { platform: `linux/${other}` });
+    expect(fs.readFileSync(path.join(dir, 'root/a'), 'utf8')).toBe('a');
+  });
+
   async function sameAsDirectories(compression: 'none' | 'gzip' | 'zstd') {
     const dir = scratch();
     const l0 = buildLayer(path.join(dir, 'l0'), {
