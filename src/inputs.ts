@@ -6,7 +6,7 @@ import { resolveDockerArchive } from './images/archive.js';
 import { sniffCompression } from './images/decompress.js';
 import { readHead, type TarLayer } from './images/layer.js';
 import { archiveSource, directorySource, hostPlatform, resolveOciLayout } from './images/oci.js';
-import { parseLayerArgument } from './images/reference.js';
+import { parseLayerArgument, TRANSPORTS } from './images/reference.js';
 
 export interface ResolvedInputs {
   /**
@@ -102,7 +102,10 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'does not exist' : code === 'ELOOP' ? 'is a symbolic link loop' : `cannot be resolved (${code})`;
-      const what = isSymlink(abs) ? `is a symbolic link to ${fs.readlinkSync(abs)}, which ${why}` : why;
+      // A word and a colon in front (ocj:img:t): a mistyped transport as likely as a missing path.
+      const word = code === 'ENOENT' ? /^([a-z][a-z0-9-]*):/.exec(arg.path)?.[1] : undefined;
+      const unknown = word ? `, and ${word}: is not a transport layercopy reads (${TRANSPORTS.map((t) => `${t}:`).join(', ')})` : '';
+      const what = isSymlink(abs) ? `is a symbolic link to ${fs.readlinkSync(abs)}, which ${why}` : `${why}${unknown}`;
       throw invalid(`${label} (${abs}): ${what}`, { ...fields, cause: error });
     }
     const st = fs.statSync(real);

@@ -137,6 +137,13 @@ describe('LAYER lists that mix inputs', () => {
     expect(r.message).toMatch(/the docker: transport is not read by layercopy; copy the image to an OCI layout first \(skopeo copy docker:\/\/alpine:3 oci:DIR:TAG\)/);
   });
 
+  it('an unknown word before a colon, with no such path: both named, with the transports there are', async () => {
+    const dir = scratch();
+    const r = await provision(['ocj:img:t'], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', layerIndex: 0 });
+    expect(r.message).toMatch(/^layer 1 \(.*\/ocj:img:t\): does not exist, and ocj: is not a transport layercopy reads \(oci:, oci-archive:, docker-archive:\)$/);
+  });
+
   it('a directory whose name has a colon is still a directory', async () => {
     const dir = scratch();
     const l0 = buildLayer(path.join(dir, 'oci:weird'), { a: 'a' });
