@@ -67,4 +67,24 @@ describe('zstd decoders', () => {
     expect((await decode('libzstd')).equals(plain)).toBe(true);
     expect((await decode('js')).equals(plain)).toBe(true);
   });
+
+  it.runIf(hasZstd)(
+    'frames one after another with skippable frames between (as zstd:chunked layers are): every frame decoded, the skippable ones skipped, by both [needs the zstd command for fixtures]',
+    async () => {
+      const plain = Buffer.concat(Array.from({ length: 8 }, (_, i) => Buffer.alloc(20_000, i)));
+      const skippable = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 16, 0, 0, 0]), Buffer.from('a table of parts')]);
+      const packed = Buffer.concat([compress(plain.subarray(0, 70_000), 'zstd'), skippable, compress(plain.subarray(70_000), 'zstd'), skippable]);
+      for (const use of ['libzstd', 'js'] as const) {
+        const out: Buffer[] = [];
+        for await (const b of zstdChunks(
+          (async function* () {
+            for (let i = 0; i < packed.length; i += 777) yield packed.subarray(i, i + 777);
+          })(),
+          use,
+        ))
+          out.push(b);
+        expect(Buffer.concat(out).equals(plain), use).toBe(true);
+      }
+    },
+  );
 });
