@@ -124,7 +124,7 @@ export async function* gunzipRaw(input: AsyncIterable<Buffer>): AsyncGenerator<B
       if (length === null) throw new GzipFallback('a gzip header this reader does not read');
       if (length === undefined) continue;
       header = length;
-      yield head.subarray(length);
+      if (head.length > length) yield head.subarray(length);
       head = Buffer.alloc(0);
     }
     if (header < 0) throw new Error('unexpected end of file');

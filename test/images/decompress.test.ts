@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { GzipFallback, gunzipRaw, gzipHeaderLength, zstdChunks } from '../../src/images/decompress.js';
 import { compress, gzipFullHeader, gzipMember, hasZstd, rawTar } from './fixtures.js';
 
-/** Everything gunzipRaw makes of `blob`, fed in 1000-byte pieces. */
-async function inflate(blob: Buffer): Promise<Buffer> {
+/** Everything gunzipRaw makes of `blob`, fed in pieces of `piece` bytes. */
+async function inflate(blob: Buffer, piece = 1000): Promise<Buffer> {
   const out: Buffer[] = [];
   for await (const b of gunzipRaw(
     (async function* () {
-      for (let i = 0; i < blob.length; i += 1000) yield blob.subarray(i, i + 1000);
+      for (let i = 0; i < blob.length; i += piece) yield blob.subarray(i, i + piece);
     })(),
   ))
     out.push(b);
@@ -22,6 +22,10 @@ describe('gzip inflated raw', () => {
 
   it('a header with every optional field (extra, name, comment, header CRC) is read past', async () => {
     expect((await inflate(gzipMember(tar, { header: gzipFullHeader() }))).equals(tar)).toBe(true);
+  });
+
+  it('a header that comes a byte at a time is gathered until it is whole', async () => {
+    expect((await inflate(gzipMember(tar, { header: gzipFullHeader() }), 1)).equals(tar)).toBe(true);
   });
 
   it("a second member, or zeros after the first: GzipFallback, for zlib's gunzip to read", async () => {
