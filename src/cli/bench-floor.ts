@@ -27,6 +27,7 @@ async function inflate(layer: TarLayer, gunzip?: 'checked'): Promise<void> {
     for await (const chunk of opened.tar) opened.onTar?.(chunk);
   } catch (error) {
     // As the extraction does: a gzip that is not one plain member is read again through zlib's gunzip.
+    opened.input.destroy();
     if (error instanceof GzipFallback && !gunzip) return inflate(layer, 'checked');
     throw error;
   }

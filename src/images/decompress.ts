@@ -101,9 +101,9 @@ export function gzipHeaderLength(head: Buffer): number | null | undefined {
  * CPU on a 385 MB umoci image, and the decompression floor of its three big
  * layers went from 1.94 to 1.80 s (medians of 5). The member header is read
  * here, the deflate data inflated raw and the trailer's length checked. Any
- * other shape (concatenated members, trailing bytes, a header this does not
- * read) throws GzipFallback after the input's last byte, so the layer is
- * read again through createGunzip, which knows every case.
+ * other shape throws GzipFallback — a header this does not read at once,
+ * concatenated members or trailing bytes after the input's last byte — so
+ * the layer is read again through createGunzip, which knows every case.
  */
 export async function* gunzipRaw(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   const raw = zlib.createInflateRaw({ chunkSize: 1 << 20 });
