@@ -109,15 +109,20 @@ describe('LAYER lists that mix inputs', () => {
     expect(events.findIndex((e) => e.phase !== 'extract')).toBeGreaterThan(lastExtract);
   });
 
-  it('an abort while extracting stops it: AbortError, and no rootfs, staging or scratch left', async () => {
+  it.each([
+    ['a gzip tarball (its CRC checked)', false],
+    ['an OCI image (inflated raw)', true],
+  ])('an abort while extracting %s stops it: AbortError, and no rootfs, staging or scratch left', async (_what, image) => {
     const dir = scratch();
     // The first event (0 bytes read) comes as the extraction starts: aborted there, it stops at its next chunk.
-    const tar = zlib.gzipSync(rawTar(Array.from({ length: 5000 }, (_, i) => ({ name: `d${i % 50}/f${i}`, data: crypto.randomBytes(600).toString('latin1') }))));
+    const plain = rawTar(Array.from({ length: 5000 }, (_, i) => ({ name: `d${i % 50}/f${i}`, data: crypto.randomBytes(600).toString('latin1') })));
+    const tar = zlib.gzipSync(plain);
     const file = path.join(dir, 'l.tgz');
     fs.writeFileSync(file, tar);
+    const layer = image ? `oci:${ociImage(path.join(dir, 'img'), { layers: [plain] })}` : file;
     const controller = new AbortController();
     const extract: Progress[] = [];
-    const error = await provision([file], path.join(dir, 'root'), {
+    const error = await provision([layer], path.join(dir, 'root'), {
       signal: controller.signal,
       onProgress: (p) => {
         if (p.phase !== 'extract') return;
