@@ -150,6 +150,15 @@ describe('gzip layers whose diff_id is checked (inflated without the CRC)', () =
     expect(fs.readFileSync(path.join(out, 'b'), 'utf8')).toBe('b'.repeat(3000));
   });
 
+  it.each([
+    ['cut inside its deflate data', (b: Buffer) => b.subarray(0, 40), /^layer 1\/1: gzip: unexpected end of file/],
+    ['corrupt deflate data', (b: Buffer) => Buffer.concat([b.subarray(0, 12), Buffer.alloc(64, 0x41)]), /^layer 1\/1: gzip: /],
+  ])('a gzip %s is a clear error naming the layer', async (_what, mangle, message) => {
+    const r = await gzipLayer(mangle(gzipMember(tar)), tar).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', layer: 'layer 1/1' });
+    expect(r.message).toMatch(message);
+  });
+
   it('a wrong CRC is left to the diff_id, which covers every byte; without a diff_id the CRC is checked', async () => {
     const blob = gzipMember(tar, { crc: zlib.crc32(tar) ^ 1 });
     expect(fs.readFileSync(path.join(await gzipLayer(blob, tar), 'a'), 'utf8')).toBe('a'.repeat(3000));
