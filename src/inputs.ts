@@ -102,8 +102,7 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'does not exist' : code === 'ELOOP' ? 'is a symbolic link loop' : `cannot be resolved (${code})`;
-      // A word and a colon in front (ocj:img:t): a mistyped transport as likely as a missing path.
-      const word = code === 'ENOENT' ? /^([a-z][a-z0-9-]*):/.exec(arg.path)?.[1] : undefined;
+      const word = code === 'ENOENT' ? arg.unknownTransport : undefined;
       const unknown = word ? `, and ${word}: is not a transport layercopy reads (${TRANSPORTS.map((t) => `${t}:`).join(', ')})` : '';
       const what = isSymlink(abs) ? `is a symbolic link to ${fs.readlinkSync(abs)}, which ${why}` : `${why}${unknown}`;
       throw invalid(`${label} (${abs}): ${what}`, { ...fields, cause: error });

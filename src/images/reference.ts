@@ -6,9 +6,11 @@ import { LayercopyError } from '../core/errors.js';
  * A LAYER argument, classified: an extracted layer directory; a layer
  * tarball (tar, tar+gzip or tar+zstd, told by its magic bytes); or an image
  * reference in the containers-transports(5) syntax skopeo and podman use.
+ * A path's unknownTransport: the word before its colon where that is no
+ * transport and no such path exists (ocj:img:t), for the error to name.
  */
 export type LayerArgument =
-  | { kind: 'path'; path: string }
+  | { kind: 'path'; path: string; unknownTransport?: string }
   | { kind: 'oci'; layout: string; reference?: string; digest?: string }
   | { kind: 'oci-archive'; file: string; reference?: string; digest?: string }
   | { kind: 'docker-archive'; file: string; reference?: string };
@@ -47,8 +49,8 @@ export function parseLayerArgument(arg: string, index: number): LayerArgument {
       },
     );
   }
-  // An unknown word before a colon: a path that does not exist, most likely.
-  return { kind: 'path', path: arg };
+  // An unknown word before a colon: a path that does not exist, most likely, or a mistyped transport.
+  return { kind: 'path', path: arg, unknownTransport: transport };
 }
 
 /** oci:PATH[:REFERENCE] or oci:PATH@sha256:HEX (containers-transports(5)). */
