@@ -126,7 +126,7 @@ export interface OpenedLayer {
  * extraction and the bench's verified floor read layers through this one
  * path. `digests: false` hashes nothing (the bench's decompression floor).
  */
-export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (bytes: number) => void; gunzip?: 'raw' | 'checked' } = {}): OpenedLayer {
+export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (bytes: number) => void; gunzip?: 'checked' } = {}): OpenedLayer {
   const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw invalidTar(layer, `${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw invalidTar(layer, 'not a tar layer (no tar, gzip or zstd magic bytes)');
