@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,11 +5,9 @@ import zlib from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { scratch } from '../helpers.js';
-import { compress, gzipMember, hasZstd, rawTar } from '../images/fixtures.js';
+import { compress, gzipMember, hasZstd, rawTar, sha } from '../images/fixtures.js';
 
 const floor = fileURLToPath(new URL('../../dist/src/bench-floor.js', import.meta.url));
-const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
-
 /** A gzip layer and its TarLayer, its digests as an image's descriptor and config give them. */
 function layer() {
   const tar = rawTar([{ name: 'a', data: 'x'.repeat(5000) }]);

@@ -92,7 +92,8 @@ export function rawTar(entries: RawEntry[]): Buffer {
   return Buffer.concat(parts);
 }
 
-const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+/** A digest as descriptors and diff_ids write it. */
+export const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
 function writeBlob(layout: string, data: Buffer): { digest: string; size: number } {
   const digest = sha(data);

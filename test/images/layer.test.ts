@@ -5,7 +5,6 @@
 // that what a higher layer claims is known when the lower one is read.
 // And gzip layers whose diff_id is checked, inflated without zlib's CRC:
 // the fallback to zlib's gunzip for what is not one plain member.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -13,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/core/native.cjs';
 import { extractLayer } from '../../src/images/layer.js';
 import { lstat, scratch } from '../helpers.js';
-import { gzipMember, type RawEntry, rawTar } from './fixtures.js';
+import { gzipMember, type RawEntry, rawTar, sha } from './fixtures.js';
 
 const open: number[] = [];
 afterEach(() => {
@@ -118,8 +117,6 @@ describe('tar layers read with a claims set', () => {
     });
   });
 });
-
-const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
 /** Extracts `blob` (a gzip of `tar`) as a layer whose diff_id is the tar's sha256 (or none); the directory it went to. */
 async function gzipLayer(blob: Buffer, tar: Buffer | undefined): Promise<string> {
