@@ -27,14 +27,48 @@ export async function destroy(rootfs: string): Promise<DestroyResult> {
   }
 }
 
+/**
+ * Why ROOTFS must not be removed, or undefined. `rm -rf` refuses `.` and
+ * `..`; a rootfs is never the directory the caller stands in or one above
+ * it, whatever path leads there (compared by device and inode: `a/b/..`,
+ * a bind mount of the working directory), and never a plain file (a typo
+ * such as `layer/etc/hostname` would delete a layer's file).
+ */
+function refusal(given: string, target: string): string | undefined {
+  if (target === '/') return 'refusing to remove /';
+  const last = given.replace(/\/+$/, '').split('/').pop();
+  if (last === '.' || last === '..') return `refusing to remove a path that ends in '${last}' (name the rootfs directory itself)`;
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(target);
+  } catch {
+    return undefined; // missing, or unreadable: the removal says which
+  }
+  if (!st.isDirectory()) {
+    const what = st.isSymbolicLink() ? 'a symbolic link' : st.isFile() ? 'a regular file' : 'not a directory';
+    return `is ${what}, not a rootfs directory; nothing was removed`;
+  }
+  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+    let here: fs.Stats | undefined;
+    try {
+      here = fs.statSync(dir);
+    } catch {
+      here = undefined;
+    }
+    if (here && here.dev === st.dev && here.ino === st.ino) {
+      return dir === process.cwd() ? 'refusing to remove the current working directory' : `refusing to remove ${dir}, a directory above the current working directory`;
+    }
+    if (dir === '/') return undefined;
+  }
+}
+
 async function destroyChecked(rootfs: string): Promise<DestroyResult> {
   if (typeof rootfs !== 'string' || rootfs.trim() === '') {
     return { ok: false, error: new LayercopyError('destroy: rootfs must be a non-empty path', { code: 'ERR_INVALID_ARGUMENT' }) };
   }
   const target = path.resolve(rootfs);
-  if (target === '/') {
-    return { ok: false, error: new LayercopyError('destroy: refusing to remove /', { code: 'ERR_INVALID_ARGUMENT', path: target }) };
-  }
+  const refused = refusal(rootfs, target);
+  if (refused) return { ok: false, error: new LayercopyError(`destroy ${rootfs}: ${refused}`, { code: 'ERR_INVALID_ARGUMENT', path: target }) };
   let parentFd: number;
   try {
     parentFd = openParent(target);

@@ -226,6 +226,34 @@ describe('the CLI keeps its promises', () => {
     expect([d.exitCode, d.stdout, d.stderr]).toEqual([0, '', '']);
   });
 
+  it('destroy . in the directory to remove is refused: exit 2, nothing removed', async () => {
+    const dir = scratch();
+    const c = buildLayer(path.join(dir, 'c'), { a: 'a' });
+    const r = await run(['destroy', '.'], { cwd: c });
+    expect([r.exitCode, r.stdout]).toEqual([2, '']);
+    expect(r.stderr).toMatch(/destroy \.: refusing to remove a path that ends in '\.'/);
+    expect(fs.readdirSync(c)).toEqual(['a']);
+  });
+
+  it('destroy of a directory above the working directory, reached through a symlink, is refused (device and inode, not strings)', async () => {
+    const dir = scratch();
+    buildLayer(path.join(dir, 'a'), { 'b/c/x': 'x' });
+    fs.symlinkSync('a', path.join(dir, 'l'));
+    const r = await run(['destroy', path.join(dir, 'l', 'b')], { cwd: path.join(dir, 'a', 'b', 'c') });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/a directory above the current working directory/);
+    expect(fs.readFileSync(path.join(dir, 'a', 'b', 'c', 'x'), 'utf8')).toBe('x');
+  });
+
+  it('destroy of the working directory by its absolute path is refused', async () => {
+    const dir = scratch();
+    const c = buildLayer(path.join(dir, 'c'), { a: 'a' });
+    const r = await run(['destroy', c], { cwd: c });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/refusing to remove the current working directory/);
+    expect(fs.readdirSync(c)).toEqual(['a']);
+  });
+
   it('destroy of a missing path says so, exit 0', async () => {
     const dir = scratch();
     const r = await run(['destroy', path.join(dir, 'nothing')]);

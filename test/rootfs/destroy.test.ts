@@ -31,6 +31,36 @@ describe('destroy', () => {
     expect(result.ok ? undefined : result.error.code).toBe('ERR_INVALID_ARGUMENT');
   });
 
+  // Each resolves inside the scratch directory: a test that fails must not remove more than that.
+  it.each(['a/b/.', 'a/b/..', 'a/b/./', 'a/b/../'])('refuses %j (a path ending in . or ..), removing nothing', async (given) => {
+    const dir = scratch();
+    fs.mkdirSync(path.join(dir, 'a', 'b'), { recursive: true });
+    const result = await destroy(`${dir}/${given}`); // not path.join: it would normalize the dots away
+    expect(result.ok ? undefined : result.error.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(result.ok ? '' : result.error.message).toMatch(/ends in '\.\.?'/);
+    expect(fs.existsSync(path.join(dir, 'a', 'b'))).toBe(true);
+  });
+
+  it('refuses a regular file (a path inside a layer, mistyped) and leaves it', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'hostname');
+    fs.writeFileSync(file, 'x');
+    const result = await destroy(file);
+    expect(result.ok ? undefined : result.error.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(result.ok ? '' : result.error.message).toMatch(/is a regular file, not a rootfs directory/);
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  it('refuses a symbolic link and leaves it and its target', async () => {
+    const dir = scratch();
+    fs.mkdirSync(path.join(dir, 'real'));
+    fs.symlinkSync('real', path.join(dir, 'link'));
+    const result = await destroy(path.join(dir, 'link'));
+    expect(result.ok ? undefined : result.error.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(fs.lstatSync(path.join(dir, 'link')).isSymbolicLink()).toBe(true);
+    expect(fs.statSync(path.join(dir, 'real')).isDirectory()).toBe(true);
+  });
+
   it('reports a failure instead of throwing', async () => {
     const dir = scratch();
     fs.writeFileSync(path.join(dir, 'file'), 'x');
