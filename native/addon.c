@@ -657,18 +657,23 @@ static napi_value make_dirs(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// renameNoReplace(dirFd, from, to) -> errno (0 on success). The commit step
-// must not replace a ROOTFS that appeared meanwhile, even an empty
-// directory, which plain rename(2) would do.
+// renameNoReplace(dirFd, from, to, overEmpty?) -> errno (0 on success). The
+// commit step must not replace a ROOTFS that appeared meanwhile, even an
+// empty directory, which plain rename(2) would do. overEmpty: ROOTFS was an
+// empty directory when the provision began: plain renameat, which replaces
+// it only while it is still an empty directory (ENOTEMPTY otherwise).
 static napi_value rename_noreplace(napi_env env, napi_callback_info info) {
-  napi_value argv[3], v = NULL;
-  if (!get_args(env, info, 3, argv)) return NULL;
+  napi_value argv[4], v = NULL;
+  if (!get_args(env, info, 4, argv)) return NULL;
   int32_t dir = -1;
+  bool over_empty = false;
   if (!NAPI_OK(napi_get_value_int32(env, argv[0], &dir))) return NULL;
+  napi_valuetype t;
+  if (NAPI_OK(napi_typeof(env, argv[3], &t)) && t == napi_boolean && !NAPI_OK(napi_get_value_bool(env, argv[3], &over_empty))) return NULL;
   char *from = get_bytes(env, argv[1]);
   char *to = from ? get_bytes(env, argv[2]) : NULL;
   if (to) {
-    int e = lc_renameat2(dir, from, dir, to, RENAME_NOREPLACE) == 0 ? 0 : errno;
+    int e = lc_renameat2(dir, from, dir, to, over_empty ? 0 : RENAME_NOREPLACE) == 0 ? 0 : errno;
     NAPI_OK(napi_create_int32(env, e, &v));
   }
   free(from);

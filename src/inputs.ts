@@ -1,27 +1,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type LayercopyCode, LayercopyError } from './core/errors.js';
+import { type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
 import type { Platform } from './core/options.js';
-import { resolveDockerArchive } from './images/archive.js';
 import { sniffCompression } from './images/decompress.js';
 import { readHead, type TarLayer } from './images/layer.js';
-import { archiveSource, directorySource, hostPlatform, resolveOciLayout } from './images/oci.js';
+import { hostPlatform } from './images/oci.js';
 import { parseLayerArgument, TRANSPORTS } from './images/reference.js';
+import { resolveImage } from './images/resolve.js';
+import { archiveShapes, directoryShape, references } from './images/shape.js';
+
+/** One layer to apply, lowest first: an image reference stands for its layers. */
+export interface InputLayer {
+  /** What is opened: the layer's directory, or the file holding its tarball (symlinks resolved once, here). */
+  path: string;
+  /** For a tarball (a file given, or an image's blob): what it is and must hash to; undefined for a directory. */
+  tar?: TarLayer;
+  /** What messages call it: the path given (made absolute), or an image layer's "oci:PATH:REF layer 2/5 (sha256:…)". */
+  label: string;
+  source: LayerSource;
+}
 
 export interface ResolvedInputs {
-  /**
-   * Each layer's directory, or its tarball, symlinks resolved once here:
-   * what is opened (directories then held by fd). An image reference
-   * stands for its layers, lowest first.
-   */
-  layers: string[];
-  /** For a layer that is a tarball (a file given, or an image's blob): what it is and must hash to; undefined for a directory. */
-  tars: (TarLayer | undefined)[];
-  /** Each layer as given (made absolute): what messages and summaries call it. */
-  given: string[];
+  layers: InputLayer[];
   rootfs: string;
   /** ROOTFS's parent directory, symlinks resolved: where the staging directory is made. */
   parent: string;
+  /** ROOTFS exists as an empty directory (not a mount point): the commit renames over it. */
+  rootfsEmpty: boolean;
 }
 
 function invalid(
@@ -47,7 +52,10 @@ export function layerName(given: string, dir: string): string {
  * (a layer store's `current -> sha256/...`) are resolved here, once: the
  * provision opens the directories they led to, so a link swapped later
  * changes nothing. The same layer may appear twice: applying a layer again
- * is well defined.
+ * is well defined. Inputs fail by one rule (docs/errors.md): missing or of
+ * the wrong kind, ERR_INVALID_ARGUMENT; the right kind but malformed,
+ * ERR_INVALID_IMAGE; unreadable, the system's code; each error names the
+ * argument as given and its position.
  */
 export function resolveInputs(layers: readonly string[], rootfs: string, options: { platform?: Platform } = {}): ResolvedInputs {
   if (!Array.isArray(layers)) throw invalid('layers must be an array of directory paths');
@@ -67,35 +75,20 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
   if (!fs.statSync(parentReal).isDirectory()) {
     throw invalid(`rootfs ${resolvedRootfs}: parent ${layerName(parent, parentReal)} is not a directory`, { path: parent });
   }
-  if (fs.existsSync(resolvedRootfs) || isSymlink(resolvedRootfs)) {
-    throw new LayercopyError(`Rootfs is already provisioned: ${resolvedRootfs} exists`, {
-      code: 'ERR_ALREADY_PROVISIONED',
-      path: resolvedRootfs,
-    });
-  }
+  const rootfsEmpty = checkRootfs(resolvedRootfs, parentReal);
   const rootfsReal = path.join(parentReal, path.basename(resolvedRootfs));
-  const out: ResolvedInputs = { layers: [], tars: [], given: [], rootfs: resolvedRootfs, parent: parentReal };
-  layers.forEach((layer) => {
-    const layerIndex = out.layers.length;
-    const label = `layer ${layerIndex + 1}`;
-    if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex });
-    const arg = parseLayerArgument(layer, layerIndex);
+  const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty };
+  layers.forEach((layer, argIndex) => {
+    const label = `layer ${argIndex + 1}`;
+    if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex: argIndex });
+    const arg = parseLayerArgument(layer, argIndex);
     if (arg.kind !== 'path') {
-      // An image reference stands for its layers, each a tarball (a blob, or an archive's member).
-      const platform = options.platform ?? hostPlatform();
-      const images =
-        arg.kind === 'docker-archive'
-          ? resolveDockerArchive(layer, arg, platform)
-          : resolveOciLayout(layer, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, layer), arg, platform);
-      for (const tar of images) {
-        out.layers.push(tar.file);
-        out.tars.push(tar);
-        out.given.push(tar.label);
-      }
+      for (const { tar, source } of resolveImage(layer, argIndex, arg, options.platform ?? hostPlatform())) out.layers.push({ path: tar.file, tar, label: tar.label, source });
       return;
     }
     const abs = path.resolve(arg.path);
-    const fields = { layer: abs, layerIndex, path: abs };
+    const fields = { layer: abs, layerIndex: argIndex, path: abs };
+    const source = { arg: abs, argIndex };
     let real: string;
     try {
       real = fs.realpathSync(abs);
@@ -112,18 +105,65 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
       // A layer tarball: tar, gzip or zstd, told by its magic bytes.
       const kind = sniffCompression(readHead(real));
       if (kind === 'unknown') throw invalid(`${label} (${layerName(abs, real)}): is neither a directory nor a tar layer (tar, gzip or zstd)`, fields);
-      out.layers.push(real);
-      out.tars.push({ file: real, label: layerName(abs, real) });
-      out.given.push(abs);
+      const shapes = kind === 'none' ? archiveShapes(real) : [];
+      if (shapes.length > 0) {
+        const what = shapes.length > 1 ? 'an image archive (docker save of Docker 25 or later)' : `an image archive (${shapes[0]})`;
+        throw invalid(`${label} (${layer}): is ${what}, not a layer tarball; did you mean ${references(shapes, layer)}?`, fields);
+      }
+      out.layers.push({ path: real, tar: { file: real, label: layerName(abs, real) }, label: abs, source });
       return;
     }
     if (!st.isDirectory()) throw invalid(`${label} (${layerName(abs, real)}): is not a directory or a tar layer`, fields);
+    const shape = directoryShape(real);
+    if (shape === 'oci') throw invalid(`${label} (${layer}): is an OCI image layout, not a layer directory; did you mean oci:${layer}?`, fields);
+    if (shape === 'dir') {
+      throw invalid(
+        `${label} (${layer}): is an image in skopeo's dir: format, not a layer directory; layercopy does not read dir: images: copy it to an OCI layout first (skopeo copy dir:${layer} oci:DIR:TAG)`,
+        fields,
+      );
+    }
     if (inside(rootfsReal, real)) throw invalid(`rootfs ${resolvedRootfs} lies inside ${label} (${layerName(abs, real)})`, fields);
-    out.layers.push(real);
-    out.tars.push(undefined);
-    out.given.push(abs);
+    out.layers.push({ path: real, label: abs, source });
   });
   return out;
+}
+
+/**
+ * Whether ROOTFS is an empty directory the commit may rename over (runc
+ * bundles and scripts make it first); absent: false. Anything else there
+ * is refused: a non-empty directory, a file, a symlink (never followed), a
+ * mount point (rename(2) cannot replace one, and what is mounted there
+ * would be hidden).
+ */
+function checkRootfs(rootfs: string, parentReal: string): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(rootfs);
+  } catch {
+    return false;
+  }
+  const already = (why: string) => new LayercopyError(`Rootfs is already provisioned: ${rootfs} ${why}`, { code: 'ERR_ALREADY_PROVISIONED', path: rootfs });
+  if (!st.isDirectory()) throw already(`exists and is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; remove it first`);
+  if (st.dev !== fs.statSync(parentReal).dev || isMountPoint(path.join(parentReal, path.basename(rootfs)))) {
+    throw invalid(`rootfs ${rootfs} is a mount point; layercopy replaces ROOTFS by a rename, which cannot replace a mount point: unmount it, or name a directory inside it`, {
+      path: rootfs,
+    });
+  }
+  if (fs.readdirSync(rootfs).length > 0) throw already(`exists and is not empty; \`layercopy destroy ${rootfs}\` first`);
+  return true;
+}
+
+/** A bind mount on the same filesystem keeps st_dev: the mount table says. */
+function isMountPoint(dir: string): boolean {
+  try {
+    const octal = (p: string) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+    return fs
+      .readFileSync('/proc/self/mountinfo', 'latin1')
+      .split('\n')
+      .some((line) => octal(line.split(' ')[4] ?? '') === Buffer.from(dir).toString('latin1'));
+  } catch {
+    return false;
+  }
 }
 
 function isSymlink(p: string): boolean {

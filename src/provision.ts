@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
 import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './copy/provisioning.js';
-import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
+import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError, type LayerSource } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { packRels } from './core/paths.js';
@@ -43,17 +43,17 @@ export interface ProvisionSummary extends Counts {
 function openLayers(inputs: ResolvedInputs): number[] {
   const fds: number[] = [];
   try {
-    for (let i = 0; i < inputs.layers.length; i++) {
-      const dir = inputs.layers[i];
-      if (inputs.tars[i]) {
+    for (const layer of inputs.layers) {
+      if (layer.tar) {
         fds.push(-1); // a tarball: extracted later (extractTars)
         continue;
       }
       try {
-        fds.push(fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
+        fds.push(fs.openSync(layer.path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
       } catch (error) {
-        const why = (name: string) => `layer ${i + 1} (${layerName(inputs.given[i], dir)}): cannot open: ${name}${name === 'ELOOP' ? ' (it became a symbolic link)' : ''}`;
-        throw errnoError(fromNodeError(error, 'open', dir), why, { layer: inputs.given[i], layerIndex: i, cause: error });
+        const why = (name: string) =>
+          `layer ${layer.source.argIndex + 1} (${layerName(layer.label, layer.path)}): cannot open: ${name}${name === 'ELOOP' ? ' (it became a symbolic link)' : ''}`;
+        throw errnoError(fromNodeError(error, 'open', layer.path), why, { layer: layer.source.arg, layerIndex: layer.source.argIndex, cause: error });
       }
     }
     return fds;
@@ -100,7 +100,7 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);
-    if (inputs.tars.some((t) => t !== undefined)) {
+    if (inputs.layers.some((layer) => layer.tar !== undefined)) {
       // Tarballs are extracted beside the staging directory (a sibling of
       // the same name pattern: private, on the same filesystem, removed
       // with it, recognised as stale after a crash), then provisioned like
@@ -171,9 +171,9 @@ async function extractTars(run: {
   shareClaims: boolean;
 }): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[] }> {
   const { inputs, scratch, layerFds } = run;
-  const jobs: { tar: TarLayer; root: number; layerIndex: number }[] = [];
+  const jobs: { tar: TarLayer; root: number; layerIndex: number; source: LayerSource }[] = [];
   const names: string[] = [];
-  inputs.tars.forEach((tar, i) => {
+  inputs.layers.forEach(({ tar, source }, i) => {
     if (!tar) return;
     const name = String(i);
     names.push(name);
@@ -183,7 +183,7 @@ async function extractTars(run: {
     if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${tar.label}`);
     layerFds[i] = opened.fd;
     fs.fchmodSync(opened.fd, 0o755);
-    jobs.push({ tar, root: opened.fd, layerIndex: i });
+    jobs.push({ tar, root: opened.fd, layerIndex: i, source });
   });
   const implied = await extractOnPool(run.pool, jobs, {
     cancel: run.cancel,
@@ -208,14 +208,15 @@ async function build(run: {
   const { inputs, staging, opts } = run;
   const p = new Provisioning({
     pool: run.pool,
-    contexts: inputs.layers.map((dir, layerIndex) => ({
-      layer: inputs.given[layerIndex],
-      dir: inputs.tars[layerIndex] ? `${inputs.given[layerIndex]}:` : dir,
+    contexts: inputs.layers.map((layer, layerIndex) => ({
+      layer: layer.label,
+      dir: layer.tar ? `${layer.label}:` : layer.path,
       layerIndex,
       rootfs: inputs.rootfs,
+      source: layer.source,
     })),
     layerFds: run.layerFds,
-    movable: inputs.tars.map((tar) => tar !== undefined),
+    movable: inputs.layers.map((layer) => layer.tar !== undefined),
     implied: run.implied,
     staging,
     opts,
@@ -233,7 +234,7 @@ async function build(run: {
   let mode = last.mode & 0o7777;
   if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
   fs.fchmodSync(staging.fd, mode);
-  commit(staging, inputs.rootfs);
+  commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
   p.timings.commitMs = performance.now() - commitStart;
   const summary: ProvisionSummary = {
     rootfs: inputs.rootfs,

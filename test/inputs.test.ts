@@ -11,12 +11,15 @@ describe('resolveInputs', () => {
     const cwd = process.cwd();
     process.chdir(dir);
     try {
+      const l1 = path.join(dir, 'l1');
       expect(resolveInputs(['l1', './l1'], 'root')).toEqual({
-        layers: [path.join(dir, 'l1'), path.join(dir, 'l1')],
-        tars: [undefined, undefined],
-        given: [path.join(dir, 'l1'), path.join(dir, 'l1')],
+        layers: [
+          { path: l1, label: l1, source: { arg: l1, argIndex: 0 } },
+          { path: l1, label: l1, source: { arg: l1, argIndex: 1 } },
+        ],
         rootfs: path.join(dir, 'root'),
         parent: dir,
+        rootfsEmpty: false,
       });
     } finally {
       process.chdir(cwd);
@@ -61,8 +64,7 @@ describe('resolveInputs', () => {
     fs.symlinkSync('sha256/abc', path.join(dir, 'store/current'));
     fs.symlinkSync('store', path.join(dir, 'via'));
     const r = resolveInputs([path.join(dir, 'via/current')], path.join(dir, 'root'));
-    expect(r.layers).toEqual([path.join(dir, 'store/sha256/abc')]);
-    expect(r.given).toEqual([path.join(dir, 'via/current')]);
+    expect(r.layers.map((l) => [l.path, l.label])).toEqual([[path.join(dir, 'store/sha256/abc'), path.join(dir, 'via/current')]]);
   });
 
   it('refuses a ROOTFS that is a dangling symlink', () => {

@@ -20,8 +20,54 @@ describe('inputs', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'new' });
     const root = buildLayer(path.join(dir, 'root'), { a: 'old', keep: 'x' });
     const before = snapshot(root);
-    await expect(provision([l1], root)).rejects.toMatchObject({ code: 'ERR_ALREADY_PROVISIONED', message: expect.stringMatching(/already provisioned/) });
+    await expect(provision([l1], root)).rejects.toMatchObject({
+      code: 'ERR_ALREADY_PROVISIONED',
+      message: `Rootfs is already provisioned: ${root} exists and is not empty; \`layercopy destroy ${root}\` first`,
+    });
     expect(diffSnapshots(before, snapshot(root))).toEqual([]);
+  });
+
+  it("accepts an empty ROOTFS directory made beforehand and replaces it: the new root has the layer root's mode", async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' }, { mode: 0o751 });
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(root, { mode: 0o700 });
+    const old = fs.lstatSync(root);
+    await provision([l1], root);
+    const now = fs.lstatSync(root);
+    expect(now.ino).not.toBe(old.ino);
+    expect(now.mode & 0o7777).toBe(0o751);
+    expect(fs.readFileSync(path.join(root, 'a'), 'utf8')).toBe('a');
+    expect(fs.readdirSync(dir).sort()).toEqual(['l1', 'root']);
+  });
+
+  it('an empty ROOTFS that is written into while provisioning is not replaced: ERR_ALREADY_PROVISIONED, nothing of the provision left', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a', b: 'b' });
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(root);
+    let wrote = false;
+    const error = await provision([l1], root, {
+      onProgress: () => {
+        if (wrote) return;
+        wrote = true;
+        fs.writeFileSync(path.join(root, 'theirs'), 'x');
+      },
+    }).catch((e) => e);
+    expect(error).toMatchObject({ code: 'ERR_ALREADY_PROVISIONED', message: expect.stringMatching(/is no longer empty/) });
+    expect(fs.readdirSync(root)).toEqual(['theirs']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['l1', 'root']);
+  });
+
+  it('refuses a ROOTFS that is a regular file or a symbolic link to an empty directory', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    fs.mkdirSync(path.join(dir, 'empty'));
+    fs.symlinkSync('empty', path.join(dir, 'link'));
+    fs.writeFileSync(path.join(dir, 'file'), '');
+    await expect(provision([l1], path.join(dir, 'link'))).rejects.toMatchObject({ code: 'ERR_ALREADY_PROVISIONED', message: expect.stringMatching(/is a symbolic link/) });
+    await expect(provision([l1], path.join(dir, 'file'))).rejects.toMatchObject({ code: 'ERR_ALREADY_PROVISIONED', message: expect.stringMatching(/is not a directory/) });
+    expect(fs.readdirSync(path.join(dir, 'empty'))).toEqual([]);
   });
 });
 

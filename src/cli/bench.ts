@@ -210,10 +210,10 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const tars = inputs.tars.filter((t): t is TarLayer => t !== undefined);
-  if (tars.length > 0 && tars.length !== inputs.tars.length) throw new UsageError('bench takes directories, or tarballs and images, not both');
+  const tars = inputs.layers.flatMap((layer) => (layer.tar ? [layer.tar] : []));
+  if (tars.length > 0 && tars.length !== inputs.layers.length) throw new UsageError('bench takes directories, or tarballs and images, not both');
   const images = tars.length > 0 ? { args, tars, umoci: umociImage(args, hasUmoci()) } : undefined;
-  const layers = inputs.layers;
+  const layers = inputs.layers.map((layer) => layer.path);
   if (values.scratch !== undefined && !fs.statSync(values.scratch, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--scratch ${values.scratch}: not a directory`);
   }

@@ -17,7 +17,8 @@ const USAGE = `Usage:
   layercopy --help | --version
 
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
-           must not exist. It is built beside ROOTFS and renamed into place.
+           must not exist or be an empty directory. It is built beside
+           ROOTFS and renamed into place.
            A LAYER is an extracted layer directory, a layer tarball (tar,
            tar.gz or tar.zst: told by its content), oci:PATH[:REF] (an OCI
            image layout; also oci:PATH@sha256:DIGEST), oci-archive:FILE[:REF]

@@ -1,5 +1,5 @@
 import type PQueue from 'p-queue';
-import { abortError, fromFailure, type LayerContext, LayercopyError, layerLabel } from '../core/errors.js';
+import { abortError, fromFailure, type LayerContext, LayercopyError, layerLabel, sourceFields } from '../core/errors.js';
 
 import { type Pool, TASKS_PER_WORKER, type Task, type TaskResult } from './pool.js';
 
@@ -145,8 +145,7 @@ export class LayerTasks {
     } catch (error) {
       throw new LayercopyError(`${layerLabel(ctx)}: ${operation}: worker failed: ${(error as Error).message}`, {
         code: 'ERR_WORKER',
-        layer: ctx.layer,
-        layerIndex: ctx.layerIndex,
+        ...sourceFields(ctx),
         cause: error,
       });
     }

@@ -114,6 +114,9 @@ export class LayercopyError extends Error {
   path?: string;
   syscall?: string;
   errno?: number;
+  /** An image layer's blob digest and diff_id, in full (the layer's own; `layer` is the image's argument). */
+  digest?: string;
+  diffId?: string;
 
   constructor(message: string, fields: LayercopyErrorFields) {
     super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
@@ -124,11 +127,24 @@ export class LayercopyError extends Error {
     this.path = fields.path;
     this.syscall = fields.syscall;
     this.errno = fields.errno;
+    if (fields.digest !== undefined) this.digest = fields.digest;
+    if (fields.diffId !== undefined) this.diffId = fields.diffId;
   }
 }
 
 /** What a LayercopyError is made from: its fields (declared once, on the class) and the original error. */
-export type LayercopyErrorFields = Pick<LayercopyError, 'code' | 'layer' | 'layerIndex' | 'path' | 'syscall' | 'errno'> & { cause?: unknown };
+export type LayercopyErrorFields = Pick<LayercopyError, 'code' | 'layer' | 'layerIndex' | 'path' | 'syscall' | 'errno' | 'digest' | 'diffId'> & { cause?: unknown };
+
+/** Where a layer came from: what its errors and its line of the summary carry. */
+export interface LayerSource {
+  /** The LAYER argument as given (a directory or tarball path made absolute; an image reference as typed). */
+  arg: string;
+  /** That argument's 0-based position among the LAYER arguments (an image's layers share it). */
+  argIndex: number;
+  /** An image layer's blob digest and diff_id, in full. */
+  digest?: string;
+  diffId?: string;
+}
 
 export interface LayerContext {
   /** The layer as the caller gave it (absolute). */
@@ -139,10 +155,22 @@ export interface LayerContext {
   layerIndex: number;
   /** The ROOTFS the user asked for (messages name it, not the staging dir). */
   rootfs: string;
+  /** The argument the layer came from, for the error fields; default: `layer` at `layerIndex`. */
+  source?: LayerSource;
 }
 
+/** How messages name a layer: "layer 2 (/layers/app)", or an image's layer by its own label ("oci:PATH:REF layer 2/5 (sha256:…)"). */
 export function layerLabel(ctx: LayerContext): string {
-  return `layer ${ctx.layerIndex + 1} (${ctx.layer === ctx.dir ? ctx.layer : `${ctx.layer} -> ${ctx.dir}`})`;
+  if (ctx.source?.digest !== undefined || ctx.source?.diffId !== undefined) return ctx.layer;
+  const n = (ctx.source?.argIndex ?? ctx.layerIndex) + 1;
+  // A tarball's entries are shown as "FILE:/path" (dir is "FILE:"): no "->" for that.
+  return `layer ${n} (${ctx.layer === ctx.dir || ctx.dir === `${ctx.layer}:` ? ctx.layer : `${ctx.layer} -> ${ctx.dir}`})`;
+}
+
+/** The error fields naming a layer's source: the argument as given, its position, an image layer's digests. */
+export function sourceFields(ctx: LayerContext): Pick<LayercopyError, 'layer' | 'layerIndex' | 'digest' | 'diffId'> {
+  const source = ctx.source ?? { arg: ctx.layer, argIndex: ctx.layerIndex };
+  return { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId };
 }
 
 // errno values libuv's map lacks on Linux.
@@ -181,7 +209,7 @@ export function fromNodeError(error: unknown, syscall: string, path?: string): S
 export function errnoError(
   f: SystemFailure,
   message: (name: string, description: string) => string,
-  fields: { layer?: string; layerIndex?: number; cause?: unknown } = {},
+  fields: { layer?: string; layerIndex?: number; digest?: string; diffId?: string; cause?: unknown } = {},
 ): LayercopyError {
   const [name, description] = systemError(f.errno);
   const cause =
@@ -190,6 +218,8 @@ export function errnoError(
     code: errnoCode(name),
     layer: fields.layer,
     layerIndex: fields.layerIndex,
+    digest: fields.digest,
+    diffId: fields.diffId,
     path: f.path,
     syscall: f.syscall,
     errno: -f.errno,
@@ -218,8 +248,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
     const kind = f.code === 'EUNMAPPEDUID' ? 'uid' : 'gid';
     return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${kind} ${f.id} is outside every --${kind}-map range`, {
       code: 'ERR_UNMAPPED_ID',
-      layer: ctx.layer,
-      layerIndex: ctx.layerIndex,
+      ...sourceFields(ctx),
       path: where,
       syscall: f.syscall,
     });
@@ -227,8 +256,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
   if (f.errno === 0 && f.code === 'ESRCCHANGED') {
     return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: the source changed while it was being copied (${f.syscall})`, {
       code: 'ERR_SOURCE_CHANGED',
-      layer: ctx.layer,
-      layerIndex: ctx.layerIndex,
+      ...sourceFields(ctx),
       path: where,
       syscall: f.syscall,
     });
@@ -237,8 +265,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
     { errno: f.errno, syscall: f.syscall, path: where },
     (name, description) => `${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})`,
     {
-      layer: ctx.layer,
-      layerIndex: ctx.layerIndex,
+      ...sourceFields(ctx),
     },
   );
 }
@@ -247,8 +274,7 @@ export function layerError(ctx: LayerContext, rel: string, code: LayercopyCode, 
   const where = displayPath(ctx.dir, rel);
   return new LayercopyError(`${layerLabel(ctx)}: ${where}: ${what}`, {
     code,
-    layer: ctx.layer,
-    layerIndex: ctx.layerIndex,
+    ...sourceFields(ctx),
     path: where,
   });
 }

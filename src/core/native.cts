@@ -130,7 +130,8 @@ export interface Native {
   makeDirs(root: Root, parentRel: string, names: string[] | string): NativeFailure | null;
   /** Opens a directory beneath root, O_NOFOLLOW: the fd is the caller's to close. */
   openDir(root: Root, rel: string): { fd: number } | NativeFailure;
-  renameNoReplace(dirFd: number, from: string, to: string): number;
+  /** renameat2 RENAME_NOREPLACE; overEmpty: plain renameat (replaces an empty directory only). */
+  renameNoReplace(dirFd: number, from: string, to: string, overEmpty?: boolean): number;
   isRoot(): boolean;
   /** false on Linux < 5.6: layercopy refuses to run there (docs/reliability.md). */
   hasOpenat2(): boolean;

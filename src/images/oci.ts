@@ -105,6 +105,7 @@ function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: 
   try {
     data = source.read(name);
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new LayercopyError(`${label}: ${what} ${d.digest}: blob missing (${(error as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
   }
   const digest = `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
@@ -141,6 +142,8 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     index = JSON.parse(source.read('index.json').toString('utf8'));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
+    // EACCES, EIO: the system's word, under its own code (src/images/resolve.ts), not "malformed".
+    if (!(error instanceof SyntaxError) && e.code !== 'ENOENT') throw error;
     throw new LayercopyError(`${label}: not an OCI image layout (${e.code === 'ENOENT' ? `no ${path.basename(e.path ?? 'index.json')}` : e.message})`, {
       code: 'ERR_INVALID_IMAGE',
       path: source.path,

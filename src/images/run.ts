@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { Pool } from '../copy/pool.js';
 import { distFile } from '../core/compiled.js';
 import { unpack } from '../core/entries.js';
-import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
+import { abortError, type LayercopyCode, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { ExtractResult, ExtractTask } from './extract-task.cjs';
@@ -25,7 +25,7 @@ const TASK = distFile('src/images/extract-task.cjs').href;
  */
 export async function extractOnPool(
   pool: Pool,
-  jobs: { tar: TarLayer; root: number; layerIndex: number }[],
+  jobs: { tar: TarLayer; root: number; layerIndex: number; source?: LayerSource }[],
   run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void; shareClaims?: boolean },
 ): Promise<(ReadonlySet<string> | undefined)[]> {
   const { cancel, signal } = run;
@@ -65,7 +65,7 @@ export async function extractOnPool(
   if (timer) report();
   try {
     await Promise.all(
-      queue.map(async ({ tar, root, slot, layerIndex }) => {
+      queue.map(async ({ tar, root, slot, layerIndex, source }) => {
         const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, {
           tar,
           root,
@@ -77,7 +77,9 @@ export async function extractOnPool(
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
-          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno });
+          // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
+          const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
+          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno });
         }
         implied[layerIndex] = new Set(unpack(reply.ok.implied));
       }),

@@ -112,13 +112,18 @@ export function nativeError(f: NativeFailure, rootfs: string, what: string, pare
   return errnoError({ errno: f.errno, syscall: f.syscall, path: where }, (name, description) => `${what}: ${f.syscall} ${where} failed: ${name} (${description})`);
 }
 
-/** Renames staging to ROOTFS, refusing to replace anything that appeared there meanwhile. */
-export function commit(staging: Staging, rootfs: string): void {
-  const errno = native.renameNoReplace(staging.parentFd, staging.name, bytes(path.basename(rootfs)));
+/**
+ * Renames staging to ROOTFS, refusing to replace anything that appeared
+ * there meanwhile. overEmpty: ROOTFS was an empty directory at the start;
+ * the rename replaces it only while it still is one.
+ */
+export function commit(staging: Staging, rootfs: string, { overEmpty = false }: { overEmpty?: boolean } = {}): void {
+  const errno = native.renameNoReplace(staging.parentFd, staging.name, bytes(path.basename(rootfs)), overEmpty);
   if (errno === 0) return;
   const error = errnoError({ errno, syscall: 'rename', path: rootfs }, (name, description) => `commit ${rootfs}: rename failed: ${name} (${description})`);
   if (error.code === 'EEXIST' || error.code === 'ENOTEMPTY') {
-    throw new LayercopyError(`Rootfs is already provisioned: ${rootfs} appeared while provisioning`, {
+    const what = overEmpty ? 'is no longer empty: something was written into it while provisioning' : 'appeared while provisioning';
+    throw new LayercopyError(`Rootfs is already provisioned: ${rootfs} ${what}`, {
       code: 'ERR_ALREADY_PROVISIONED',
       path: rootfs,
       cause: error,

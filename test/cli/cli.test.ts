@@ -50,13 +50,25 @@ describe('layercopy CLI', () => {
     expect(fs.readdirSync(dir)).toEqual(['l1']);
   });
 
-  it('exits 1 when ROOTFS is already provisioned', async () => {
+  it('exits 1 when ROOTFS is already provisioned (not empty), saying to destroy it first', async () => {
     const dir = scratch();
     const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
-    fs.mkdirSync(path.join(dir, 'root'));
+    buildLayer(path.join(dir, 'root'), { old: 'x' });
     const r = await run(['provision', l1, path.join(dir, 'root')]);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/already provisioned/);
+    expect(r.stderr).toMatch(/already provisioned: .*root exists and is not empty; `layercopy destroy .*root` first/);
+  });
+
+  it.runIf(process.getuid?.() === 0)('refuses a ROOTFS that is a mount point: exit 2, the mount untouched [needs root: mount namespace]', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(root);
+    const script = `mount -t tmpfs none "$2" && node "$1" provision "$3" "$2"; s=$?; ls -A "$2"; exit $s`;
+    const r = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', cli, root, l1], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/root is a mount point/);
+    expect(r.stdout).toBe('');
   });
 
   it.each([

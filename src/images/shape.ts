@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { sniffCompression } from './decompress.js';
+import { readHead } from './layer.js';
+import { readMember, scanTar } from './members.js';
+
+// What an input is by its whole shape, not one name: an image given where a
+// layer was expected (the transport left off) must be refused, and a layer
+// that merely holds a file called index.json or manifest.json must not be.
+
+/** The references an image input could have been given as. */
+export type ImageShape = 'oci' | 'oci-archive' | 'docker-archive' | 'dir';
+
+/** An OCI image layout (image-layout.md): oci-layout, index.json and blobs/ together. */
+function isOciLayoutDir(dir: string): boolean {
+  return isFile(path.join(dir, 'oci-layout')) && isFile(path.join(dir, 'index.json')) && isDir(path.join(dir, 'blobs'));
+}
+
+/** skopeo's dir: transport: manifest.json and a version file ("Directory Transport Version: …"). */
+function isSkopeoDir(dir: string): boolean {
+  if (!isFile(path.join(dir, 'manifest.json')) || !isFile(path.join(dir, 'version'))) return false;
+  try {
+    return fs.readFileSync(path.join(dir, 'version'), 'latin1').startsWith('Directory Transport Version');
+  } catch {
+    return false;
+  }
+}
+
+/** The image a directory is, or undefined for anything else (a layer directory). */
+export function directoryShape(dir: string): ImageShape | undefined {
+  if (isOciLayoutDir(dir)) return 'oci';
+  if (isSkopeoDir(dir)) return 'dir';
+  return undefined;
+}
+
+// Top-level names an image archive may hold besides its markers: docker save
+// writes <hex>/{layer.tar,json,VERSION} (older), <hex>.json configs,
+// repositories, and since Docker 25 an OCI layout beside manifest.json.
+const DOCKER_NAMES = /^(manifest\.json|repositories|[0-9a-f]{64}(\.json)?|blobs|oci-layout|index\.json)$/;
+const OCI_NAMES = /^(oci-layout|index\.json|blobs)$/;
+
+/**
+ * The images an uncompressed tar holds, judged by all of its top-level
+ * member names (a layer holds etc/, usr/…; an archive nothing but its
+ * markers) and by its markers' content. Docker ≥ 25 archives are both a
+ * docker-archive and an oci-archive. Empty for anything else, a tar that
+ * cannot be read included (the provision then reports it as a layer).
+ */
+export function archiveShapes(file: string): ImageShape[] {
+  try {
+    if (sniffCompression(readHead(file)) !== 'none') return [];
+    const members = scanTar(file, file);
+    const top = new Set([...members.keys()].map((name) => name.split('/')[0]));
+    const shapes: ImageShape[] = [];
+    const manifest = members.get('manifest.json');
+    if (manifest && [...top].every((n) => DOCKER_NAMES.test(n))) {
+      const entries = JSON.parse(readMember(file, manifest).toString('utf8'));
+      if (Array.isArray(entries) && entries.every((e) => Array.isArray(e?.Layers))) shapes.push('docker-archive');
+    }
+    const layout = members.get('oci-layout');
+    if (layout && members.has('index.json') && top.has('blobs') && [...top].every((n) => OCI_NAMES.test(n) || DOCKER_NAMES.test(n))) {
+      if (typeof JSON.parse(readMember(file, layout).toString('utf8'))?.imageLayoutVersion === 'string') shapes.push('oci-archive');
+    }
+    return shapes;
+  } catch {
+    return [];
+  }
+}
+
+/** "oci:PATH", "docker-archive:PATH or oci-archive:PATH": what to give instead. */
+export function references(shapes: readonly ImageShape[], given: string): string {
+  return shapes.map((s) => `${s}:${given}`).join(' or ');
+}
+
+function isFile(p: string): boolean {
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
