@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
-import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning, type Timings } from './copy/provisioning.js';
+import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning } from './copy/provisioning.js';
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError, type LayerSource } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { packRels } from './core/paths.js';
+import { Stopwatch, type Timings } from './core/stopwatch.js';
 import type { TarLayer } from './images/layer.js';
 import { extractOnPool } from './images/run.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
@@ -20,12 +21,7 @@ export interface ProvisionSummary extends Counts {
   layers: number;
   /** How the layers were applied (options.strategy). */
   strategy: Strategy;
-  /**
-   * Milliseconds per phase. plan: main-thread walking, planning (and, for
-   * 'layered', removals); copy: from the first task to the barrier
-   * (overlaps plan); metadata: hardlinks, big files and directory metadata
-   * after the barriers; commit: the rename.
-   */
+  /** Milliseconds per phase, disjoint: they add up to totalMs (src/core/stopwatch.ts). */
   timings: Timings;
   perLayer: LayerSummary[];
   /**
@@ -74,7 +70,7 @@ export async function provisionWith(pool: Pool, layers: readonly string[], rootf
 }
 
 async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: string, options: ProvisionOptions): Promise<ProvisionSummary> {
-  const started = performance.now();
+  const clock = new Stopwatch();
   const opts = validateProvisionOptions(options);
   if (!native.hasOpenat2()) {
     // Without openat2 a symlinked parent could redirect writes out of the
@@ -95,18 +91,23 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   let scratch: Staging | undefined;
   let scratchDirs: string[] = [];
   let implied: (ReadonlySet<string> | undefined)[] = [];
-  let scratchEmptied = false;
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);
+    clock.lap('resolve');
+    let extractMs: (number | undefined)[] = [];
     if (inputs.layers.some((layer) => layer.tar !== undefined)) {
       // Tarballs are extracted beside the staging directory (a sibling of
       // the same name pattern: private, on the same filesystem, removed
       // with it, recognised as stale after a crash), then provisioned like
       // directory layers.
       scratch = createStaging(parentFd, inputs.rootfs);
-      ({ names: scratchDirs, implied } = await extractTars({
+      ({
+        names: scratchDirs,
+        implied,
+        ms: extractMs,
+      } = await extractTars({
         inputs,
         scratch,
         layerFds,
@@ -116,8 +117,12 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
         onProgress: opts.onProgress,
         shareClaims: opts.strategy === 'merged',
       }));
+      clock.lap('extract');
     }
-    const summary = await build({ pool, inputs, layerFds, implied, staging, opts, cancel, staleRemoved });
+    const summary = await build({ pool, inputs, layerFds, implied, staging, opts, cancel, staleRemoved, clock });
+    extractMs.forEach((ms, i) => {
+      if (ms !== undefined) summary.perLayer[i].extractMs = ms;
+    });
     if (scratch) {
       // Each layer's scratch directory a task of the pool, at once: a
       // thread of its own (removeInWorker) cost a thread's start, and one
@@ -127,9 +132,14 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       const results = await Promise.all(
         scratchDirs.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)),
       );
-      scratchEmptied = results.every((r) => r !== null && !r.failure);
+      const scratchEmptied = results.every((r) => r !== null && !r.failure);
+      fs.closeSync(scratch.fd);
+      if (scratchEmptied) native.removeEntry(parentFd, scratch.name, true);
+      else await removeInWorker(parentFd, scratch.name, true).catch(() => null);
+      scratch = undefined;
     }
-    summary.timings.totalMs = performance.now() - started;
+    clock.lap('cleanup');
+    summary.timings = clock.stop();
     return summary;
   } catch (error) {
     // The provision's own cancel flag may be set (an abort): the removal
@@ -142,9 +152,9 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     if (scratch) {
+      // A failure: the scratch extractions go with the staging directory.
       fs.closeSync(scratch.fd);
-      if (scratchEmptied) native.removeEntry(parentFd, scratch.name, true);
-      else await removeInWorker(parentFd, scratch.name, true).catch(() => null);
+      await removeInWorker(parentFd, scratch.name, true).catch(() => null);
     }
     if (staging) fs.closeSync(staging.fd);
     if (parentFd >= 0) fs.closeSync(parentFd);
@@ -169,7 +179,7 @@ async function extractTars(run: {
   onProgress?: (p: Progress) => void;
   /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
   shareClaims: boolean;
-}): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[] }> {
+}): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number; source: LayerSource }[] = [];
   const names: string[] = [];
@@ -185,14 +195,14 @@ async function extractTars(run: {
     fs.fchmodSync(opened.fd, 0o755);
     jobs.push({ tar, root: opened.fd, layerIndex: i, source });
   });
-  const implied = await extractOnPool(run.pool, jobs, {
+  const { implied, ms } = await extractOnPool(run.pool, jobs, {
     cancel: run.cancel,
     signal: run.signal,
     layers: inputs.layers.length,
     onProgress: run.onProgress,
     shareClaims: run.shareClaims,
   });
-  return { names, implied };
+  return { names, implied, ms };
 }
 
 async function build(run: {
@@ -204,6 +214,7 @@ async function build(run: {
   opts: ResolvedProvisionOptions;
   cancel: CancelFlag;
   staleRemoved: string[];
+  clock: Stopwatch;
 }): Promise<ProvisionSummary> {
   const { inputs, staging, opts } = run;
   const p = new Provisioning({
@@ -221,11 +232,11 @@ async function build(run: {
     staging,
     opts,
     cancel: run.cancel,
+    clock: run.clock,
   });
   if (opts.strategy === 'layered') await applyLayered(p);
   else await applyMerged(p);
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
-  const commitStart = performance.now();
   // The root stays 0700 while it is built; it takes the mode of the layer
   // its metadata comes from (the last, as cp -aT gives it, unless that is a
   // tar without a "./" entry) only now, just before it becomes visible. Read
@@ -235,7 +246,7 @@ async function build(run: {
   if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
   fs.fchmodSync(staging.fd, mode);
   commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
-  p.timings.commitMs = performance.now() - commitStart;
+  run.clock.lap('commit');
   const summary: ProvisionSummary = {
     rootfs: inputs.rootfs,
     layers: inputs.layers.length,
@@ -246,7 +257,7 @@ async function build(run: {
     hardlinks: 0,
     whiteouts: 0,
     replaced: 0,
-    timings: p.timings,
+    timings: p.clock.timings,
     perLayer: p.perLayer,
     staleRemoved: run.staleRemoved,
   };

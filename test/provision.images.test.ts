@@ -68,7 +68,7 @@ describe('LAYER lists that mix inputs', () => {
     const layout = ociImage(path.join(dir, 'img'), { layers: [tarDir(l2)] });
     await provision([l0, l1, l2], path.join(dir, 'dirs'));
     const summary = await provision([l0, tarball, `oci:${layout}:latest`], path.join(dir, 'mixed'));
-    expect(summary.perLayer.map((l) => l.layer)).toEqual([l0, tarball, expect.stringMatching(/^oci:.*:latest layer 1\/1/)]);
+    expect(summary.perLayer.map((l) => l.layer)).toEqual([l0, tarball, `oci:${layout}:latest`]);
     expect(diffSnapshots(snapshot(path.join(dir, 'dirs'), { atime: false }), snapshot(path.join(dir, 'mixed'), { atime: false }))).toEqual([]);
     expect(fs.readdirSync(dir).filter((n) => n.includes('layercopy'))).toEqual([]);
   });
@@ -82,7 +82,7 @@ describe('LAYER lists that mix inputs', () => {
     execFileSync('tar', ['-C', layout, '-cf', archive, '.']);
     await provision([`oci:${layout}:v1`], path.join(dir, 'layout'));
     const summary = await provision([`oci-archive:${archive}:v1`], path.join(dir, 'archive'));
-    expect(summary.perLayer[0].layer).toMatch(/^oci-archive:.*img\.tar:v1 layer 1\/2/);
+    expect(summary.perLayer[0].layer).toMatch(/^oci-archive:.*img\.tar:v1$/);
     expect(diffSnapshots(snapshot(path.join(dir, 'layout'), { atime: false }), snapshot(path.join(dir, 'archive'), { atime: false }))).toEqual([]);
     const missing = await provision([`oci-archive:${archive}:v2`], path.join(dir, 'none')).catch((e) => e);
     expect(missing.message).toMatch(/no image named 'v2'; the layout holds: v1 /);

@@ -181,7 +181,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
   process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, layerIndex: e.layerIndex, path: e.path, syscall: e.syscall, errno: e.errno } })}\n`,
+      `${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, layerIndex: e.layerIndex, digest: e.digest, diffId: e.diffId, path: e.path, syscall: e.syscall, errno: e.errno } })}\n`,
     );
   }
   return status;

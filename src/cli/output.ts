@@ -28,20 +28,37 @@ const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const n = (v: number) => String(v).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 const s = (ms: number) => (ms / 1000).toFixed(2);
 
+/** The disjoint phases that add up to the total; extract and cleanup only where there were tarball layers. */
+function phases(r: ProvisionSummary): string {
+  const t = r.timings;
+  const tars = r.perLayer.some((l) => l.extractMs !== undefined);
+  const parts: [string, number][] = [
+    ['resolve', t.resolveMs],
+    ...(tars ? [['extract', t.extractMs] as [string, number]] : []),
+    ['walk', t.walkMs],
+    ['copy', t.copyMs],
+    ['finish', t.finishMs],
+    ['commit', t.commitMs],
+    ...(tars ? [['cleanup', t.cleanupMs] as [string, number]] : []),
+  ];
+  return parts.map(([name, ms]) => `${name} ${s(ms)}`).join(' + ');
+}
+
 export function formatSummary(r: ProvisionSummary): string {
   const t = r.timings;
   return [
     `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
     `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
-    `  time      ${s(t.totalMs)} s (plan ${s(t.planMs)}, copy ${s(t.copyMs)}, metadata ${s(t.metadataMs)}, commit ${s(t.commitMs)})`,
+    `  time      ${s(t.totalMs)} s (${phases(r)})`,
   ].join('\n');
 }
 
 /** The status line: phase, layer, totals, elapsed time; at most columns - 1 characters. */
 export function formatProgress(p: Progress, elapsedMs: number, columns: number): string {
-  const what = p.phase === 'extract' ? `${mb(p.read ?? 0)} of ${mb(p.size ?? 0)} read · ${mb(p.bytes)} in all` : `${n(p.entries)} entries · ${mb(p.bytes)}`;
-  const line = `${p.phase} · layer ${p.layerIndex + 1}/${p.layers} · ${what} · ${(elapsedMs / 1000).toFixed(1)} s`;
+  // Tarball layers are extracted at once: one line for all of them (naming whichever layer spoke last made the line jump between layers).
+  const what = p.phase === 'extract' ? `${mb(p.bytes)} of ${mb(p.total ?? p.size ?? 0)} read` : `layer ${p.layerIndex + 1}/${p.layers} · ${n(p.entries)} entries · ${mb(p.bytes)}`;
+  const line = `${p.phase} · ${what} · ${(elapsedMs / 1000).toFixed(1)} s`;
   const width = Math.max(10, columns - 1);
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }

@@ -108,9 +108,7 @@ export class Batcher {
   }
 
   async #submitFull(): Promise<void> {
-    this.#p.planStop();
     await this.flush();
-    this.#p.planStart();
   }
 
   async flush(): Promise<void> {

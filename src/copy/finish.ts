@@ -11,13 +11,12 @@ import type { Provisioning } from './provisioning.js';
  * directories, so their times are the layer's (the Mesos backend's marker
  * deletions bumped them). Directories are counted for that layer.
  */
-export async function finishWalk(p: Provisioning, tasks: LayerTasks, copyStart: number, deferred: Deferred, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
+export async function finishWalk(p: Provisioning, tasks: LayerTasks, deferred: Deferred, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
   await tasks.barrier();
-  p.timings.copyMs += performance.now() - copyStart;
-  const start = performance.now();
+  p.clock.lap('copy');
   if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
-  p.timings.metadataMs += performance.now() - start;
   await metadataPhase(p, tasks, dirs, layerOf);
+  p.clock.lap('finish');
   const counts = new Map<number, number>();
   for (let i = 1; i < dirs.size; i++) counts.set(layerOf(i), (counts.get(layerOf(i)) ?? 0) + 1);
   for (const [layer, n] of counts) {
@@ -33,7 +32,6 @@ export async function finishWalk(p: Provisioning, tasks: LayerTasks, copyStart: 
  * 0700 mode until the commit.
  */
 async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
-  const start = performance.now();
   p.phase = 'metadata';
   const { batchSize } = p.opts;
   const buckets = new Map<number, number[]>();
@@ -69,5 +67,4 @@ async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable,
   }
   for (const [layer, bucket] of buckets) if (!tasks.stopped) await submit(layer, bucket);
   await tasks.barrier();
-  p.timings.metadataMs += performance.now() - start;
 }

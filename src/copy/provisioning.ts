@@ -1,6 +1,7 @@
 import type { LayerContext } from '../core/errors.js';
 import type { CancelFlag } from '../core/native.cjs';
 import type { Progress, ResolvedProvisionOptions } from '../core/options.js';
+import { Stopwatch } from '../core/stopwatch.js';
 import type { Staging } from '../rootfs/staging.js';
 import { type InlineBudget, inlineBudget } from './dispatch.js';
 import type { Pool, Task } from './pool.js';
@@ -22,12 +23,16 @@ export const COUNT_KEYS = ['entries', 'bytes', 'directories', 'hardlinks', 'whit
 
 /** A layer's part of the summary: what it contributed. */
 export interface LayerSummary extends Counts {
+  /** The LAYER argument it came from, as given (an image's layers share it). */
   layer: string;
-  /** layered: time to apply the layer; merged: 0 (layers are not applied one by one). */
-  ms: number;
+  /** An image layer's blob digest and diff_id, in full. */
+  digest?: string;
+  diffId?: string;
+  /** A tarball layer: the time its extraction ran on the pool (layers are extracted at once: these overlap). */
+  extractMs?: number;
+  /** 'layered' only: the time to apply the layer over the lower ones ('merged' applies no layer by itself). */
+  applyMs?: number;
 }
-
-export type Timings = { planMs: number; copyMs: number; metadataMs: number; commitMs: number; totalMs: number };
 
 /** One provision's writing context, shared by both strategies. */
 export class Provisioning {
@@ -55,26 +60,14 @@ export class Provisioning {
   readonly opts: ResolvedProvisionOptions;
   readonly cancel: CancelFlag;
   readonly perLayer: LayerSummary[];
-  readonly timings: Timings = { planMs: 0, copyMs: 0, metadataMs: 0, commitMs: 0, totalMs: 0 };
+  /** The provision's wall time, lapped by phase (src/core/stopwatch.ts). */
+  readonly clock: Stopwatch;
   /** Entries still allowed to run on the main thread before the pool starts (src/copy/dispatch.ts). */
   readonly inline: InlineBudget;
   #entries = 0;
   #bytes = 0;
   /** Set by the strategies as they go; reported with every progress event. */
   phase: Progress['phase'] = 'copy';
-  /** Start of the current stretch of planning (timings.planMs excludes waits for a full queue). */
-  planMark = 0;
-
-  /** Starts counting plan time. */
-  planStart(): void {
-    this.planMark = performance.now();
-  }
-
-  /** Adds the stretch since planStart (or the last wait) to timings.planMs. */
-  planStop(): void {
-    this.timings.planMs += performance.now() - this.planMark;
-  }
-
   constructor(init: {
     pool: Pool;
     contexts: LayerContext[];
@@ -84,7 +77,9 @@ export class Provisioning {
     staging: Staging;
     opts: ResolvedProvisionOptions;
     cancel: CancelFlag;
+    clock?: Stopwatch;
   }) {
+    this.clock = init.clock ?? new Stopwatch();
     this.pool = init.pool;
     this.contexts = init.contexts;
     this.layerFds = init.layerFds;
@@ -98,7 +93,10 @@ export class Provisioning {
     this.opts = init.opts;
     this.cancel = init.cancel;
     this.inline = inlineBudget(init.pool);
-    this.perLayer = init.contexts.map((ctx) => ({ layer: ctx.layer, entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0, ms: 0 }));
+    this.perLayer = init.contexts.map((ctx) => {
+      const { arg, digest, diffId } = ctx.source ?? { arg: ctx.layer };
+      return { layer: arg, ...(digest ? { digest } : {}), ...(diffId ? { diffId } : {}), entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 };
+    });
   }
 
   /**

@@ -20,6 +20,8 @@ export interface Progress {
   /** extract: bytes of this layer's tarball read so far, and its size (as stored: compressed). */
   read?: number;
   size?: number;
+  /** extract: the size of every tarball being extracted, together (the layers are read at once: `bytes` of `total`). */
+  total?: number;
 }
 
 export interface PoolOptions {

@@ -27,9 +27,10 @@ export async function extractOnPool(
   pool: Pool,
   jobs: { tar: TarLayer; root: number; layerIndex: number; source?: LayerSource }[],
   run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void; shareClaims?: boolean },
-): Promise<(ReadonlySet<string> | undefined)[]> {
+): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
   const { cancel, signal } = run;
   const implied: (ReadonlySet<string> | undefined)[] = Array.from({ length: run.layers });
+  const ms: (number | undefined)[] = Array.from({ length: run.layers });
   // What each layer holds, shared as they are read: a lower layer's file a
   // higher one already hides gets no data (native/claims.h). Only a saving:
   // past 64 provisions at once in one process there is no set, and every
@@ -41,6 +42,7 @@ export async function extractOnPool(
     claims = undefined;
   }
   const sizes = jobs.map((job) => size(job.tar));
+  const all = sizes.reduce((a, b) => a + b, 0);
   const queue = balance(
     jobs.map((job, slot) => ({ ...job, slot })),
     (job) => sizes[job.slot],
@@ -57,7 +59,7 @@ export async function extractOnPool(
       if (bytes === shown[slot]) return;
       shown[slot] = bytes;
       const { layerIndex, tar } = jobs[slot];
-      run.onProgress?.({ phase: 'extract', layerIndex, layers: run.layers, layer: tar.label, entries: 0, bytes: total, read: bytes, size: sizes[slot] });
+      run.onProgress?.({ phase: 'extract', layerIndex, layers: run.layers, layer: tar.label, entries: 0, bytes: total, read: bytes, size: sizes[slot], total: all });
     });
   };
   const timer = run.onProgress ? setInterval(report, 100) : undefined;
@@ -66,6 +68,7 @@ export async function extractOnPool(
   try {
     await Promise.all(
       queue.map(async ({ tar, root, slot, layerIndex, source }) => {
+        const started = performance.now();
         const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, {
           tar,
           root,
@@ -82,10 +85,12 @@ export async function extractOnPool(
           throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno });
         }
         implied[layerIndex] = new Set(unpack(reply.ok.implied));
+        // From the hand-over to the reply: time queued behind other extractions included.
+        ms[layerIndex] = performance.now() - started;
       }),
     );
     if (timer) report();
-    return implied;
+    return { implied, ms };
   } catch (error) {
     // The first failure stops the others at their next chunk.
     Atomics.store(cancel, 0, 1);

@@ -22,7 +22,7 @@ export async function applyLayered(p: Provisioning): Promise<void> {
   for (let layer = 0; layer < p.layerFds.length; layer++) {
     const start = performance.now();
     await applyLayer(p, layer, source);
-    p.perLayer[layer].ms = performance.now() - start;
+    p.perLayer[layer].applyMs = performance.now() - start;
   }
 }
 
@@ -47,9 +47,7 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
     if (rels.length > 0) await tasks.submit({ op: 'remove', dst: staging, rels: packRels(rels), count: rels.length, cancel: p.cancel }, 'remove');
   };
 
-  const copyStart = performance.now();
   try {
-    p.planStart();
     for (const { index, rel, merge, plan } of walkLayer(ctx, p.layerFds[layer], staging, layer > 0, dirs)) {
       meta[index] = merge && p.implied[layer]?.has(rel) ? (source.get(rel) ?? layer) : layer;
       source.set(rel, meta[index]);
@@ -59,9 +57,7 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
       }
       for (const name of plan.deletions) deletions.push(joinRel(rel, name));
       if (deletions.length >= p.opts.batchSize) {
-        p.planStop();
         await flushDeletions();
-        p.planStart();
       }
       summary.whiteouts += plan.whiteouts;
       summary.replaced += plan.replaced;
@@ -80,11 +76,11 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
       }
       if (tasks.stopped) break;
     }
-    p.planStop();
     if (!tasks.stopped) await batch.flush();
     if (!tasks.stopped) await flushDeletions();
+    p.clock.lap('walk');
   } catch (error) {
     tasks.fail(error);
   }
-  await finishWalk(p, tasks, copyStart, deferred, dirs, (i) => meta[i] ?? layer);
+  await finishWalk(p, tasks, deferred, dirs, (i) => meta[i] ?? layer);
 }

@@ -26,9 +26,7 @@ export async function applyMerged(p: Provisioning): Promise<void> {
   const batches = p.layerFds.map((_, layer) => new Batcher(p, tasks, dirs, layer, deferred));
   const staging = p.staging.fd;
 
-  const copyStart = performance.now();
   try {
-    p.planStart();
     for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner, (layers, rel) => p.metaLayer(layers, rel))) {
       for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
       for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
@@ -46,10 +44,10 @@ export async function applyMerged(p: Provisioning): Promise<void> {
       }
       if (tasks.stopped) break;
     }
-    p.planStop();
     for (const batch of batches) if (!tasks.stopped) await batch.flush();
+    p.clock.lap('walk');
   } catch (error) {
     tasks.fail(error);
   }
-  await finishWalk(p, tasks, copyStart, deferred, dirs, (i) => winner[i]);
+  await finishWalk(p, tasks, deferred, dirs, (i) => winner[i]);
 }

@@ -48,7 +48,11 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     ]);
     await provision([l0, l1], path.join(dir, 'dirs'));
     const summary = await provision([`docker-archive:${file}:app:1.0`], path.join(dir, 'image'));
-    expect(summary.perLayer.map((l) => l.layer)).toEqual([expect.stringMatching(/layer 1\/2 \(blobs\/sha256\//), expect.stringMatching(/layer 2\/2/)]);
+    // Each layer's line names the argument as given, with its full digests beside it.
+    expect(summary.perLayer.map((l) => [l.layer, l.diffId])).toEqual([
+      [`docker-archive:${file}:app:1.0`, `sha256:${sha(tarDir(l0))}`],
+      [`docker-archive:${file}:app:1.0`, `sha256:${sha(tarDir(l1))}`],
+    ]);
     expect(diffSnapshots(snapshot(path.join(dir, 'dirs'), { atime: false }), snapshot(path.join(dir, 'image'), { atime: false }))).toEqual([]);
     await provision([`docker-archive:${file}:@0`], path.join(dir, 'first'));
     expect(fs.readdirSync(path.join(dir, 'first'))).toEqual(['other']);
