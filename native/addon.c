@@ -33,6 +33,7 @@
 #include "write.h"
 #include "claims.h"
 #include "tar.h"
+#include "tarscan.h"
 #include "zstd.h"
 
 #include <sys/sysmacros.h>
@@ -856,6 +857,56 @@ static napi_value tar_close_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// tarMembers(file: path | fd) -> { members: [{ name, type, offset, size }] }
+// | { failure }: the members of an uncompressed tar, from its headers only
+// (native/tarscan.c). A path is opened O_NOFOLLOW; an fd is borrowed.
+static napi_value tar_members_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  napi_valuetype t;
+  if (!NAPI_OK(napi_typeof(env, argv[0], &t))) return NULL;
+  failure f = {0};
+  int fd = -1, owned = 0;
+  if (t == napi_number) {
+    if (!NAPI_OK(napi_get_value_int32(env, argv[0], &fd))) return NULL;
+  } else {
+    char *path = get_utf8(env, argv[0]);
+    if (!path) return NULL;
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    free(path);
+    owned = 1;
+  }
+  tar_members m = {0};
+  int rc = -1;
+  if (fd < 0)
+    fail_errno(&f, errno, "open", SIDE_LAYER, NULL);
+  else
+    rc = tarscan(fd, &m, &f);
+  if (owned && fd >= 0) close(fd);
+  builder b = b_new(env);
+  if (rc != 0) {
+    b_val(&b, "failure", failure_value(env, &f));
+  } else {
+    napi_value list = NULL;
+    uint32_t n = 0;
+    b.ok = b.ok && NAPI_OK(napi_create_array_with_length(env, m.n, &list));
+    for (size_t i = 0; b.ok && i < m.n; i++) {
+      builder e = b_new(env);
+      char type[2] = {m.v[i].type, 0};
+      b_str(&e, "name", m.v[i].name);
+      b_str(&e, "type", type);
+      // Below 2^53 (tarscan.h): exact as doubles.
+      b_num(&e, "offset", (double)m.v[i].offset);
+      b_num(&e, "size", (double)m.v[i].size);
+      b.ok = e.ok && push(env, list, &n, b_done(&e));
+    }
+    b_val(&b, "members", list);
+  }
+  tarscan_free(&m);
+  failure_clear(&f);
+  return b_done(&b);
+}
+
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
 static napi_value has_openat2(napi_env env, napi_callback_info info) { return boolean(env, lc_have_openat2()); }
 
@@ -887,6 +938,7 @@ NAPI_MODULE_INIT() {
       {"tarFeed", NULL, tar_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarFinish", NULL, tar_finish_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarClose", NULL, tar_close_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarMembers", NULL, tar_members_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdFeed", NULL, zstd_feed_js, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -5,17 +5,19 @@
 // on every extraction thread); docs/design.md, "Why a native tar reader".
 //
 // The format rules follow Go's archive/tar, which containerd and umoci
-// read layers with: a header-only type (link, symlink, devices, directory,
-// FIFO) has no data whatever its size field says; PAX and GNU long-name
-// records are capped at 1 MiB; two zero blocks end the archive and a lone
-// zero block before a header is an error; both checksums (unsigned and
-// signed bytes) are accepted. The meanings of extract.ts's comment hold: a
-// name given twice is the later entry, a directory over a directory keeps
-// its children, missing parents are made 0755 (a later header sets them),
-// a parent that is a symlink or file of the layer is replaced by a
-// directory, `..` climbs are errors, and nothing is resolved through a
-// symlink: every parent is opened with openat2(RESOLVE_BENEATH |
-// RESOLVE_NO_SYMLINKS).
+// read layers with. Those of headers (checksums, numbers, names, the GNU
+// and PAX records, which types carry data, where the archive ends) live in
+// tarhdr.c, which the scanner of archive members (tarscan.c) shares: a
+// header-only type (link, symlink, devices, directory, FIFO) has no data
+// whatever its size field says; PAX and GNU long-name records are capped at
+// 1 MiB; two zero blocks end the archive and a lone zero block before a
+// header is an error; both checksums (unsigned and signed bytes) are
+// accepted. The meanings of extract.ts's comment hold: a name given twice
+// is the later entry, a directory over a directory keeps its children,
+// missing parents are made 0755 (a later header sets them), a parent that
+// is a symlink or file of the layer is replaced by a directory, `..` climbs
+// are errors, and nothing is resolved through a symlink: every parent is
+// opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
 #include "tar.h"
 
 #include <errno.h>
@@ -34,12 +36,11 @@
 #include "remove.h"
 #include "sparse.h"
 #include "sys.h"
+#include "tarhdr.h"
 #include "write.h"
 
-#define BLOCK 512
-// Go's archive/tar caps PAX and GNU long-name records at 1 MiB
-// (maxSpecialFileSize): a header claiming more is refused, not buffered.
-#define MAX_SPECIAL (1 << 20)
+#define BLOCK TARHDR_BLOCK
+#define MAX_SPECIAL TARHDR_MAX_SPECIAL
 
 typedef struct {
   char *rel;  // NULL: empty slot (names are never removed: see forget)
@@ -92,9 +93,7 @@ struct tar_reader {
   char special;  // 'x', 'g', 'L' or 'K' being read
   char *buf;
   size_t buf_len, buf_cap;
-  char *long_name, *long_link;  // GNU records for the next entry
-  char *pax;                    // the PAX records for the next entry
-  size_t pax_len;
+  tarhdr_pending pend;  // GNU and PAX records for the next entry
   slot *slots;
   size_t nslots, used;
   dir_rec *dirs;
@@ -256,45 +255,6 @@ static void forget(tar_reader *t, const char *rel) {
 
 // ---- numbers and names -------------------------------------------------
 
-// A numeric header field: octal (spaces and NULs around it), or base-256
-// when the high bit of its first byte is set (GNU, star). -1 when invalid.
-static int field_num(const uint8_t *p, size_t n, int64_t *out) {
-  if (p[0] & 0x80) {
-    // Two's complement, big-endian, the marker bit dropped when positive.
-    int neg = (p[0] & 0x40) != 0;
-    uint64_t v = (uint64_t)(p[0] & 0x7f) & (neg ? 0x7f : 0x3f);
-    if (neg) v |= 0x80;
-    for (size_t i = 1; i < n; i++) {
-      if (v >> 55) return -1;
-      v = (v << 8) | p[i];
-    }
-    if (neg) {
-      if (n < 8) return -1;
-      *out = (int64_t)v;
-      return 0;
-    }
-    if (v > INT64_MAX) return -1;
-    *out = (int64_t)v;
-    return 0;
-  }
-  size_t i = 0, end = n;
-  while (i < end && (p[i] == ' ' || p[i] == 0)) i++;
-  while (end > i && (p[end - 1] == ' ' || p[end - 1] == 0)) end--;
-  uint64_t v = 0;
-  for (; i < end; i++) {
-    if (p[i] < '0' || p[i] > '7' || v >> 60) return -1;
-    v = v * 8 + (uint64_t)(p[i] - '0');
-  }
-  *out = (int64_t)v;
-  return 0;
-}
-
-// A NUL-terminated copy of a fixed-size header field.
-static char *field_str(const uint8_t *p, size_t n) {
-  size_t len = strnlen((const char *)p, n);
-  return strndup((const char *)p, len);
-}
-
 // A PAX decimal ("1700000000.123456789", "-1.5") as seconds and ns.
 static int pax_time(const char *v, int64_t *sec, int64_t *nsec) {
   int neg = *v == '-';
@@ -321,17 +281,6 @@ static int pax_time(const char *v, int64_t *sec, int64_t *nsec) {
   }
   *sec = s;
   *nsec = ns;
-  return 0;
-}
-
-static int pax_uint(const char *v, int64_t *out) {
-  if (!*v) return -1;
-  uint64_t x = 0;
-  for (; *v; v++) {
-    if (*v < '0' || *v > '9' || x > (uint64_t)INT64_MAX / 10 - 10) return -1;
-    x = x * 10 + (uint64_t)(*v - '0');
-  }
-  *out = (int64_t)x;
   return 0;
 }
 
@@ -429,7 +378,7 @@ static int add_xattr(entry *e, const char *name, const char *value, size_t size)
 static int apply_sparse(entry *e, const char *key, const char *val, failure *f) {
   int64_t v = 0;
   int number = strcmp(key, "name") != 0 && strcmp(key, "map") != 0;
-  if (number && pax_uint(val, &v) != 0) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX GNU.sparse.%s '%.40s'", key, val);
+  if (number && tarhdr_pax_uint(val, &v) != 0) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX GNU.sparse.%s '%.40s'", key, val);
   if (strcmp(key, "name") == 0) {
     free(e->sparse_name);
     if (!(e->sparse_name = strdup(val))) return sys_fail(f, ENOMEM, "malloc", NULL);
@@ -456,36 +405,21 @@ static int apply_sparse(entry *e, const char *key, const char *val, failure *f) 
 
 // Applies PAX records ("LEN key=value\n" each) to e. Returns 0, or -1 with *f set.
 static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure *f) {
-  while (len > 0) {
-    size_t i = 0, n = 0;
-    while (i < len && p[i] >= '0' && p[i] <= '9' && n < MAX_SPECIAL) n = n * 10 + (size_t)(p[i++] - '0');
-    if (i == 0 || i >= len || p[i] != ' ' || n <= i + 1 || n > len || p[n - 1] != '\n')
-      return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX record at byte %llu of the tar", (unsigned long long)t->offset);
-    const char *kv = p + i + 1, *end = p + n - 1;
-    const char *eq = memchr(kv, '=', (size_t)(end - kv));
-    if (!eq || eq == kv) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX record at byte %llu of the tar", (unsigned long long)t->offset);
-    char *key = strndup(kv, (size_t)(eq - kv));
-    const char *val = eq + 1;
-    size_t vlen = (size_t)(end - val);
-    char *sval = strndup(val, vlen);  // ends at a NUL inside, if any
-    int rc = 0;
-    if (!key || !sval) {
-      rc = sys_fail(f, ENOMEM, "malloc", NULL);
-    } else if (strcmp(key, "path") == 0 || strcmp(key, "linkpath") == 0) {
-      if (memchr(val, 0, vlen)) {
-        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "a PAX %s with a NUL byte", key);
-      } else {
-        char **slotp = key[0] == 'p' ? &e->name : &e->link;
-        free(*slotp);
-        *slotp = sval;
-        sval = NULL;
-      }
-    } else if (strcmp(key, "size") == 0 || strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0) {
+  tarhdr_kv kv;
+  int next;
+  while ((next = tarhdr_pax_next(&p, &len, &kv)) == 1) {
+    const char *key = kv.key, *val = kv.val;
+    size_t vlen = kv.vlen;
+    char why[160];
+    int rc = 0, placed = tarhdr_pax_place(&kv, &e->name, &e->link, &e->size, why, sizeof why);
+    if (placed < 0) {
+      rc = tar_fail(f, CODE_INVALID_TAR, NULL, "%s", why);
+    } else if (placed > 0) {
+      // path, linkpath or size: tarhdr.c's rules.
+    } else if (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0) {
       int64_t v;
-      if (pax_uint(sval, &v) != 0) {
-        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX %s '%.40s'", key, sval);
-      } else if (key[0] == 's') {
-        e->size = (uint64_t)v;
+      if (tarhdr_pax_uint(kv.sval, &v) != 0) {
+        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX %s '%.40s'", key, kv.sval);
       } else if (v > UINT32_MAX) {
         rc = tar_fail(f, CODE_INVALID_TAR, NULL, "PAX %s %lld is out of range", key, (long long)v);
       } else if (key[0] == 'u') {
@@ -495,8 +429,8 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
       }
     } else if (strcmp(key, "mtime") == 0 || strcmp(key, "atime") == 0) {
       int64_t s, ns;
-      if (pax_time(sval, &s, &ns) != 0) {
-        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX %s '%.40s'", key, sval);
+      if (pax_time(kv.sval, &s, &ns) != 0) {
+        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX %s '%.40s'", key, kv.sval);
       } else if (key[0] == 'm') {
         e->m.mtime_sec = s;
         e->m.mtime_nsec = ns;
@@ -507,7 +441,7 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
     } else if (strncmp(key, "SCHILY.xattr.", 13) == 0) {
       if (key[13] && add_xattr(e, key + 13, val, vlen) != 0) rc = sys_fail(f, ENOMEM, "malloc", NULL);
     } else if (strncmp(key, "LIBARCHIVE.xattr.", 17) == 0) {
-      unescape(key + 17);
+      unescape(kv.key + 17);
       char *raw = malloc(vlen + 1);
       if (!raw) {
         rc = sys_fail(f, ENOMEM, "malloc", NULL);
@@ -517,14 +451,13 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
         free(raw);
       }
     } else if (strncmp(key, "GNU.sparse.", 11) == 0) {
-      rc = apply_sparse(e, key + 11, sval, f);
+      rc = apply_sparse(e, key + 11, kv.sval, f);
     }
-    free(key);
-    free(sval);
+    tarhdr_kv_free(&kv);
     if (rc != 0) return rc;
-    p += n;
-    len -= n;
   }
+  if (next == -2) return sys_fail(f, ENOMEM, "malloc", NULL);
+  if (next == -1) return tar_fail(f, CODE_INVALID_TAR, NULL, "invalid PAX record at byte %llu of the tar", (unsigned long long)t->offset);
   return 0;
 }
 
@@ -709,8 +642,7 @@ static int begin_entry(tar_reader *t, failure *f) {
     return sys_fail(f, ENOMEM, "malloc", e->name);
   }
   const char *rel = e->rel;
-  if (e->type == 0) e->type = e->name[0] && e->name[strlen(e->name) - 1] == '/' ? '5' : '0';
-  if (e->type == '7') e->type = '0';
+  e->type = tarhdr_kind(e->type, e->name);
   if (!strchr("0123456", e->type)) {
     const char *what = type_name(e->type);
     if (what) return tar_fail(f, CODE_UNSUPPORTED_ENTRY, rel, "unsupported tar entry type %s", what);
@@ -817,54 +749,26 @@ static int end_file(tar_reader *t, failure *f) {
   return rc;
 }
 
-static int all_zero_n(const uint8_t *b, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (b[i]) return 0;
-  return 1;
-}
-
-static int all_zero(const uint8_t *b) { return all_zero_n(b, BLOCK); }
-
 // Old GNU sparse segments: count (offset, numbytes) pairs of 12-byte
 // numeric fields; an empty offset ends the list.
 static int sparse_entries(entry *e, const uint8_t *p, int count, failure *f) {
   for (int i = 0; i < count; i++, p += 24) {
     if (p[0] == 0) break;
     int64_t off, len;
-    if (field_num(p, 12, &off) != 0 || field_num(p + 12, 12, &len) != 0 || off < 0 || len < 0)
+    if (tarhdr_num(p, 12, &off) != 0 || tarhdr_num(p + 12, 12, &len) != 0 || off < 0 || len < 0)
       return tar_fail(f, CODE_INVALID_TAR, e->name, "invalid sparse map (GNU)");
     if (sparse_add(&e->map, (uint64_t)off, (uint64_t)len) != 0) return tar_fail(f, CODE_INVALID_TAR, e->name, "a sparse map of too many segments");
   }
   return 0;
 }
 
-// A PAX or GNU record read whole: kept for the next header.
+// A PAX or GNU record read whole: kept for the next header (a global
+// one is not applied: tarhdr.h).
 static int special_done(tar_reader *t, failure *f) {
   t->buf[t->buf_len] = 0;
-  switch (t->special) {
-    case 'x':
-      // A second set before a header replaces the first (Go's archive/tar).
-      free(t->pax);
-      t->pax = t->buf;
-      t->pax_len = t->buf_len;
-      t->buf = NULL;
-      t->buf_cap = 0;
-      break;
-    case 'L':
-    case 'K': {
-      char **slotp = t->special == 'L' ? &t->long_name : &t->long_link;
-      free(*slotp);
-      *slotp = t->buf;  // ends at its first NUL, as GNU tar writes it
-      t->buf = NULL;
-      t->buf_cap = 0;
-      break;
-    }
-    default:
-      // 'g': global PAX records. Go's archive/tar hands them to its caller
-      // as an entry of their own, and umoci and containerd skip it: they
-      // are not applied to later entries here either.
-      break;
-  }
+  tarhdr_keep(&t->pend, t->special, t->buf, t->buf_len);
+  t->buf = NULL;
+  t->buf_cap = 0;
   t->state = t->pad > 0 ? S_PAD : S_HEADER;
   return 0;
 }
@@ -872,84 +776,53 @@ static int special_done(tar_reader *t, failure *f) {
 // A complete header block in t->block, starting at byte at of the tar.
 static int header(tar_reader *t, uint64_t at, failure *f) {
   const uint8_t *b = t->block;
-  if (all_zero(b)) {
-    if (t->long_name || t->long_link || t->pax)
+  switch (tarhdr_place(b, &t->zero_block, &t->pend)) {
+    case TARHDR_ORPHAN_RECORDS:
       return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar ends after a header's records, without the header (byte %llu)", (unsigned long long)at);
-    if (t->zero_block) t->state = S_END;
-    t->zero_block = 1;
-    return 0;
+    case TARHDR_END:
+      t->state = S_END;
+      return 0;
+    case TARHDR_ZERO:
+      return 0;
+    case TARHDR_LONE_ZERO:
+      return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: a lone zero block before it", (unsigned long long)at);
   }
-  if (t->zero_block) return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: a lone zero block before it", (unsigned long long)at);
-  int64_t stored;
-  unsigned long usum = 0;
-  long ssum = 0;
-  for (int i = 0; i < BLOCK; i++) {
-    uint8_t c = i >= 148 && i < 156 ? ' ' : b[i];
-    usum += c;
-    ssum += (int8_t)c;
-  }
-  if (field_num(b + 148, 8, &stored) != 0 || (stored != (int64_t)usum && stored != (int64_t)ssum))
-    return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: bad checksum (a corrupt tar, or one still compressed)",
-                    (unsigned long long)at);
-  int ustar = memcmp(b + 257, "ustar\0", 6) == 0, gnu = memcmp(b + 257, "ustar  \0", 8) == 0, v7 = all_zero_n(b + 257, 8);
-  if (!ustar && !gnu && !v7) return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: unknown format (magic)", (unsigned long long)at);
-  char type = (char)b[156];
-  int64_t size;
-  if (field_num(b + 124, 12, &size) != 0 || size < 0)
-    return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: bad size field", (unsigned long long)at);
-  if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
-    if (size > MAX_SPECIAL)
-      return tar_fail(f, CODE_INVALID_TAR, NULL, "a %s of %lld bytes at byte %llu (more than 1 MiB)",
-                      type == 'x' || type == 'g' ? "PAX header" : "GNU long name", (long long)size, (unsigned long long)at);
+  tarhdr h;
+  const char *bad = tarhdr_check(b, &h);
+  if (bad) return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: %s", (unsigned long long)at, bad);
+  char type = h.type;
+  int64_t size = h.size;
+  if (tarhdr_is_record(type)) {
+    char why[160];
+    if (tarhdr_record_bound(&h, at, why, sizeof why) != 0) return tar_fail(f, CODE_INVALID_TAR, NULL, "%s", why);
     free(t->buf);
     if (!(t->buf = malloc((size_t)size + 1))) return sys_fail(f, ENOMEM, "malloc", NULL);
     t->buf_len = 0;
     t->buf_cap = (size_t)size;
     t->special = type;
     t->left = (uint64_t)size;
-    t->pad = (BLOCK - (uint64_t)size % BLOCK) % BLOCK;
+    t->pad = tarhdr_pad((uint64_t)size);
     t->state = S_SPECIAL;
     return size == 0 ? special_done(t, f) : 0;
   }
   entry *e = &t->cur;
   entry_free(e);
   e->type = type;
-  int64_t mode, uid, gid, mtime, devmajor = 0, devminor = 0;
-  if (field_num(b + 100, 8, &mode) != 0 || field_num(b + 108, 8, &uid) != 0 || field_num(b + 116, 8, &gid) != 0 || field_num(b + 136, 12, &mtime) != 0 ||
-      (!v7 && (field_num(b + 329, 8, &devmajor) != 0 || field_num(b + 337, 8, &devminor) != 0)))
-    return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: bad numeric field", (unsigned long long)at);
-  if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX)
-    return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: owner out of range", (unsigned long long)at);
+  tarhdr_meta hm;
+  if ((bad = tarhdr_fields(b, &h, &hm))) return tar_fail(f, CODE_INVALID_TAR, NULL, "Invalid tar header at byte %llu: %s", (unsigned long long)at, bad);
   e->size = (uint64_t)size;
-  e->m.mode = (mode_t)(mode & 07777);
-  e->m.uid = (uid_t)uid;
-  e->m.gid = (gid_t)gid;
-  e->m.mtime_sec = mtime;
+  e->m.mode = (mode_t)(hm.mode & 07777);
+  e->m.uid = (uid_t)hm.uid;
+  e->m.gid = (gid_t)hm.gid;
+  e->m.mtime_sec = hm.mtime;
   e->m.atime_sec = INT64_MIN;  // none yet: the mtime, unless PAX gives one
-  e->devmajor = devmajor;
-  e->devminor = devminor;
-  if (t->long_name) {
-    e->name = t->long_name;
-    t->long_name = NULL;
-  } else if (ustar && b[345]) {
-    char *prefix = field_str(b + 345, 155), *name = field_str(b, 100);
-    if (prefix && name && (e->name = malloc(strlen(prefix) + strlen(name) + 2))) sprintf(e->name, "%s/%s", prefix, name);
-    free(prefix);
-    free(name);
-  } else {
-    e->name = field_str(b, 100);
-  }
-  if (t->long_link) {
-    e->link = t->long_link;
-    t->long_link = NULL;
-  } else {
-    e->link = field_str(b + 157, 100);
-  }
-  if (!e->name || !e->link) return sys_fail(f, ENOMEM, "malloc", NULL);
-  if (t->pax) {
-    int rc = apply_pax(t, e, t->pax, t->pax_len, f);
-    free(t->pax);
-    t->pax = NULL;
+  e->devmajor = hm.devmajor;
+  e->devminor = hm.devminor;
+  if (tarhdr_names(b, &h, &t->pend, &e->name, &e->link) != 0) return sys_fail(f, ENOMEM, "malloc", NULL);
+  if (t->pend.pax) {
+    int rc = apply_pax(t, e, t->pend.pax, t->pend.pax_len, f);
+    free(t->pend.pax);
+    t->pend.pax = NULL;
     if (rc != 0) {
       if (!f->rel) {
         f->owned = strdup(e->name);
@@ -968,7 +841,7 @@ static int header(tar_reader *t, uint64_t at, failure *f) {
     // blocks when isextended is set, the real size after them.
     int64_t real;
     if (sparse_entries(e, b + 386, 4, f) != 0) return -1;
-    if (field_num(b + 483, 12, &real) != 0 || real < 0)
+    if (tarhdr_num(b + 483, 12, &real) != 0 || real < 0)
       return tar_fail(f, CODE_INVALID_TAR, e->name, "Invalid tar header at byte %llu: bad sparse size", (unsigned long long)at);
     e->map.realsize = (uint64_t)real;
     e->sparse = 1;
@@ -983,8 +856,8 @@ static int header(tar_reader *t, uint64_t at, failure *f) {
       e->sparse_name = NULL;
     }
   }
-  // Header-only types carry no data, whatever their size says (Go's archive/tar).
-  if (e->type != '0' && e->type != '7' && e->type != 0) e->size = 0;
+  // Header-only types carry no data, whatever their size says (tarhdr.h).
+  if (tarhdr_header_only(e->type)) e->size = 0;
   if (e->map.offset_pending) return tar_fail(f, CODE_INVALID_TAR, e->name, "invalid PAX sparse map (an offset without its numbytes)");
   if (e->sparse == 1 && !extended) {
     const char *bad = sparse_check(&e->map, e->size);
@@ -992,7 +865,7 @@ static int header(tar_reader *t, uint64_t at, failure *f) {
   }
   if (begin_entry(t, f) != 0) return -1;
   t->left = e->size;
-  t->pad = (BLOCK - e->size % BLOCK) % BLOCK;
+  t->pad = tarhdr_pad(e->size);
   if (extended) {
     t->state = S_SPARSE_EXT;
     return 0;
@@ -1202,7 +1075,7 @@ static char *implied_dirs(tar_reader *t, size_t *len) {
 
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f) {
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
-  if (t->state != S_END && !(t->state == S_HEADER && t->have == 0 && !t->long_name && !t->long_link && !t->pax)) {
+  if (t->state != S_END && !(t->state == S_HEADER && t->have == 0 && !tarhdr_pending_any(&t->pend))) {
     t->failed = 1;
     return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA || t->state == S_SPARSE_MAP ? t->cur.rel : NULL,
                     "unexpected end of data: the tar is truncated (at byte %llu)", (unsigned long long)t->offset);
@@ -1237,9 +1110,7 @@ void tar_close(tar_reader *t) {
   pc_close(&t->pc);
   entry_free(&t->cur);
   free(t->buf);
-  free(t->long_name);
-  free(t->long_link);
-  free(t->pax);
+  tarhdr_pending_free(&t->pend);
   for (size_t i = 0; i < t->nslots; i++) free(t->slots[i].rel);
   free(t->slots);
   for (size_t i = 0; i < t->ndirs; i++) {

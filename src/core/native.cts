@@ -66,6 +66,14 @@ export interface NativeConstants {
 /** An opaque native tar reader (src/images/extract.ts; freed when closed or collected). */
 export type TarReader = { readonly tar: unique symbol };
 
+/** A member of a tar file: its data is `size` bytes at `offset` of the file. */
+export interface TarMember {
+  name: string;
+  type: string;
+  offset: number;
+  size: number;
+}
+
 /** An opaque native zstd stream (freed when collected). */
 export type ZstdStream = { readonly zstd: unique symbol };
 
@@ -161,6 +169,15 @@ export interface Native {
   tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string } | { failure: NativeFailure };
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
+  /**
+   * The members of an uncompressed tar (a path, opened O_NOFOLLOW, or an fd)
+   * from its headers only, by tar.c's header rules (native/tarscan.c).
+   * type: '0' regular file, '5' directory, the other tar type letters, 'S'
+   * a sparse file (its data is not its contents). Offsets and sizes are
+   * below 2^53. A failure with code EINVALIDTAR says in detail what is
+   * wrong, at which byte, or that the file is cut short.
+   */
+  tarMembers(file: string | number): { members: TarMember[]; failure?: undefined } | { failure: NativeFailure };
   /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */
   zstdOpen(): ZstdStream | null;
   /**

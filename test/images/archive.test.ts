@@ -90,6 +90,18 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
   });
 
+  it('an archive cut short inside a layer: ERR_INVALID_IMAGE saying so, naming the member, its offset and where the file ends', async () => {
+    const dir = scratch();
+    const file = dockerArchive(dir, [{ tags: ['a:1'], layers: [rawTar([{ name: 'x', data: 'x'.repeat(5000) }])] }]);
+    // The layer tar: the one member over 5000 bytes (the config and manifest.json are small).
+    const [name, m] = [...scanTar(file, 'test')].find(([, member]) => member.size > 5000)!;
+    fs.truncateSync(file, m.offset + 100);
+    const r = await provision([`docker-archive:${file}`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.message).toBe(`docker-archive:${file}: the archive is cut short: member ./${name} needs ${m.size} bytes at offset ${m.offset}, the file ends at ${m.offset + 100}`);
+    expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
+  });
+
   it('not a docker-archive: named so', async () => {
     const dir = scratch();
     fs.writeFileSync(path.join(dir, 'x.tar'), rawTar([{ name: 'a', data: 'a' }]));
