@@ -77,7 +77,8 @@ export async function extractOnPool(
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
-          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno });
+          const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
+          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno, cause });
         }
         implied[layerIndex] = new Set(unpack(reply.ok.implied));
       }),

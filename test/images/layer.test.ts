@@ -246,6 +246,11 @@ describe('a corrupt blob is ERR_DIGEST_MISMATCH, whatever failed while it stream
     expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', cause: { code: 'ERR_INVALID_TAR', message: expect.stringMatching(/^L: gzip: /) } });
   });
 
+  it("through the provision's pool too, the reader's error is the cause", async () => {
+    const { error } = await provisionFlipped(small, 'gzip', () => 12);
+    expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', cause: { code: 'ERR_INVALID_TAR', message: expect.stringMatching(/ layer 1\/1 .*: gzip: /) } });
+  });
+
   it("a blob that matches its digest keeps the reader's error", async () => {
     const bad = flipped(compress(small, 'gzip'), 12);
     const file = path.join(scratch(), 'layer');
