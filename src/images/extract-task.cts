@@ -23,7 +23,10 @@ export interface ExtractTask {
   started?: Int32Array;
 }
 
-export type ExtractResult = { ok: ExtractedLayer } | { error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number } };
+/** A failure as plain data; `cause`: its cause's message and code (a corrupt blob's ERR_DIGEST_MISMATCH keeps the reader's error there). */
+export type ExtractResult =
+  | { ok: ExtractedLayer }
+  | { error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number; cause?: { message: string; code?: string } } };
 
 export default async function extract(task: ExtractTask): Promise<ExtractResult> {
   if (task.started) Atomics.store(task.started, 0, 1);
@@ -33,7 +36,8 @@ export default async function extract(task: ExtractTask): Promise<ExtractResult>
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
     return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims }) };
   } catch (error) {
-    const e = error as { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number };
-    return { error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno } };
+    const e = error as { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number; cause?: { message?: unknown; code?: unknown } };
+    const cause = typeof e.cause?.message === 'string' ? { message: e.cause.message, code: typeof e.cause.code === 'string' ? e.cause.code : undefined } : undefined;
+    return { error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno, cause } };
   }
 }

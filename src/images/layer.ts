@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, LayercopyError } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
+import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
 import { type Compression, GzipFallback, gunzipRaw, sniffCompression, zstdChunks } from './decompress.js';
 import { extractTar, RestartLayer } from './extract.js';
 
@@ -31,19 +31,6 @@ export function readHead(file: string, start = 0): Buffer {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** A stream's bytes counted (onBytes: the count so far, after each chunk), and when `hashed` into a sha256. */
-function tap(stream: Readable, hashed: boolean, onBytes?: (bytes: number) => void): { digest: () => string; bytes: () => number } {
-  const hash = hashed ? crypto.createHash('sha256') : undefined;
-  let n = 0;
-  stream.on('data', (chunk: Buffer) => {
-    hash?.update(chunk);
-    n += chunk.length;
-    onBytes?.(n);
-  });
-  let digest: string | undefined;
-  return { digest: () => (digest ??= hash ? `sha256:${hash.digest('hex')}` : ''), bytes: () => n };
 }
 
 export interface ExtractOptions {
@@ -116,6 +103,8 @@ export interface OpenedLayer {
   blobBytes(): number;
   /** After the last byte (digests on): throws ERR_DIGEST_MISMATCH for a size or digest that does not match. */
   verify(): void;
+  /** After the tar reader or the decompressor failed, `input` destroyed: the blob checked all the same (checkBlob; digests on). */
+  checkAfter(failure: LayercopyError, cancel?: CancelFlag): Promise<LayercopyError>;
 }
 
 /**
@@ -134,7 +123,9 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
   const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
-  const blob = tap(input, digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined)), opts.onRead);
+  const blob = blobCount(digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined)), opts.onRead);
+  // No encoding is set: every chunk is a Buffer.
+  input.on('data', (chunk) => blob.feed(chunk as Buffer));
   let tar: AsyncIterable<Buffer> = input;
   if (compression === 'gzip' && opts.gunzip !== 'checked' && (!digests || layer.diffId !== undefined)) {
     tar = gunzipRaw(input);
@@ -154,12 +145,16 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
     onTar: plain && ((chunk) => plain.update(chunk)),
     blobBytes: blob.bytes,
     verify() {
-      const mismatch = (what: string, want: string, got: string) =>
-        new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}`, { code: 'ERR_DIGEST_MISMATCH', layer: layer.label, path: layer.file });
-      if (layer.size !== undefined && blob.bytes() !== layer.size) throw mismatch('blob size', `${layer.size} bytes`, `${blob.bytes()} bytes`);
-      if (layer.digest !== undefined && blob.digest() !== layer.digest) throw mismatch('blob digest', layer.digest, blob.digest());
+      const blobFailed = blobMismatch(layer, blob);
+      if (blobFailed) throw blobFailed;
       const diffId = plain ? `sha256:${plain.digest('hex')}` : blob.digest();
-      if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch('uncompressed digest (diff_id)', layer.diffId, diffId);
+      if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch(layer, 'uncompressed digest (diff_id)', layer.diffId, diffId);
+    },
+    async checkAfter(failure, cancel) {
+      if (!digests) return failure;
+      // 'close' follows the last 'data': from then on `blob` holds exactly the bytes it counted.
+      if (!input.closed) await new Promise<void>((resolve) => input.once('close', () => resolve()));
+      return checkBlob(layer, failure, blob, cancel);
     },
   };
 }
@@ -168,19 +163,35 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
  * Streams a layer tarball into an extracted layer directory beneath `root`,
  * checking its digests on the way (openLayer). Nothing is held whole in
  * memory. A mismatch fails after the layer is written, before the
- * provision commits anything.
+ * provision commits anything. Where the data fails to read (no magic
+ * bytes, the decompressor, the tar reader), the blob is checked before the
+ * error is chosen: one that is not its descriptor's is ERR_DIGEST_MISMATCH
+ * (checkBlob), as a corrupt blob is whichever byte was flipped.
  */
 export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
-  const opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip });
+  let opened: OpenedLayer;
+  try {
+    opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip });
+  } catch (error) {
+    if (error instanceof LayercopyError && error.code === 'ERR_INVALID_TAR') throw await checkBlob(layer, error, blobCount(true), opts.cancel);
+    throw error;
+  }
   let result: { entries: number; bytes: number; implied: string };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
     result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims });
   } catch (error) {
     opened.input.destroy();
-    if (error instanceof LayercopyError || error instanceof RestartLayer || error instanceof GzipFallback) throw error;
-    const message = (error as Error).message;
-    throw invalidTar(layer, `${opened.compression === 'none' ? 'tar' : opened.compression}: ${message}`, error);
+    if (error instanceof RestartLayer || error instanceof GzipFallback) throw error;
+    const failure =
+      error instanceof LayercopyError ? error : invalidTar(layer, `${opened.compression === 'none' ? 'tar' : opened.compression}: ${(error as Error).message}`, error);
+    // What the reader made of the bytes may come from a corrupt blob, so the
+    // blob is checked first. A write that failed (ENOSPC, EIO, EACCES in the
+    // scratch directory) says nothing about the blob, the bytes read so far
+    // having parsed, and is not held back while the rest of a big blob is
+    // read; an abort is no failure of the layer.
+    if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY') throw await opened.checkAfter(failure, opts.cancel);
+    throw failure;
   }
   opened.verify();
   return { ...result, compressedBytes: opened.blobBytes() };

@@ -80,9 +80,10 @@ export async function extractOnPool(
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
+          const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
           // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
           const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
-          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno });
+          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno, cause });
         }
         implied[layerIndex] = new Set(unpack(reply.ok.implied));
         // From the hand-over to the reply: time queued behind other extractions included.

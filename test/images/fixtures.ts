@@ -176,3 +176,17 @@ export function gzipFullHeader(): Buffer {
   crc16.writeUInt16LE(zlib.crc32(head) & 0xffff);
   return Buffer.concat([head, crc16]);
 }
+
+/** `length` hex digits from a fixed generator: the same on every run, and compressible, so that a flipped byte of its gzip or zstd breaks the decoding. */
+export function hexText(length: number, seed = 1): Buffer {
+  const out = Buffer.alloc(length);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    // xorshift32
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = '0123456789abcdef'.charCodeAt((s >>> 0) & 15);
+  }
+  return out;
+}

@@ -4,15 +4,17 @@
 // layer be read again in full. Driven one layer after the other here, so
 // that what a higher layer claims is known when the lower one is read.
 // And gzip layers whose diff_id is checked, inflated without zlib's CRC:
-// the fallback to zlib's gunzip for what is not one plain member.
+// the fallback to zlib's gunzip for what is not one plain member. And a
+// corrupt blob: ERR_DIGEST_MISMATCH, whatever failed while it streamed.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/core/native.cjs';
-import { extractLayer } from '../../src/images/layer.js';
+import { extractLayer, type TarLayer } from '../../src/images/layer.js';
+import { provision } from '../../src/index.js';
 import { lstat, scratch } from '../helpers.js';
-import { gzipMember, type RawEntry, rawTar, sha } from './fixtures.js';
+import { type Compression, compress, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
 
 const open: number[] = [];
 afterEach(() => {
@@ -162,5 +164,141 @@ describe('gzip layers whose diff_id is checked (inflated without the CRC)', () =
     const r = await gzipLayer(blob, undefined).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_TAR' });
     expect(r.message).toMatch(/gzip: incorrect data check/);
+  });
+});
+
+/** Extracts a layer into a fresh directory; the error it fails with, or undefined. */
+async function extractFails(
+  layer: TarLayer,
+  opts: { cancel?: Int32Array } = {},
+): Promise<{ code?: string; message: string; cause?: { code?: string; message: string } } | undefined> {
+  const out = path.join(scratch(), 'out');
+  fs.mkdirSync(out);
+  const fd = fs.openSync(out, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  open.push(fd);
+  return extractLayer(layer, fd, opts).then(
+    () => undefined,
+    (e) => e,
+  );
+}
+
+/** `blob` with the byte at `at` flipped (a copy). */
+function flipped(blob: Buffer, at: number): Buffer {
+  const b = Buffer.from(blob);
+  b[at] ^= 0x55;
+  return b;
+}
+
+describe('a corrupt blob is ERR_DIGEST_MISMATCH, whatever failed while it streamed', () => {
+  // Hex text: a flipped byte of its gzip or zstd breaks the decoding (or the tar) before the end.
+  const small = rawTar([
+    { name: 'a', data: hexText(3000, 1) },
+    { name: 'b', data: hexText(3000, 2) },
+  ]);
+  let big: Buffer | undefined;
+  // 6 MiB of tar, over 3 MB compressed: several of the stream's 1 MiB reads are left when the reader fails.
+  const large = () =>
+    (big ??= rawTar([
+      { name: 'a', data: hexText(3 << 20, 3) },
+      { name: 'b', data: hexText(3 << 20, 4) },
+    ]));
+
+  /** The image's one layer blob, `compression` of `tar`, with the byte at `at` flipped: provisioned, the error it fails with; what the directory holds after. */
+  async function provisionFlipped(tar: Buffer, compression: Compression, at: (blob: Buffer) => number) {
+    const dir = scratch();
+    const blob = compress(tar, compression);
+    const bad = flipped(blob, at(blob));
+    const layout = ociImage(path.join(dir, 'img'), { layers: [tar], compression });
+    fs.writeFileSync(path.join(layout, 'blobs', sha(blob).replace(':', '/')), bad);
+    const error = await provision([`oci:${layout}:latest`], path.join(dir, 'root')).catch((e) => e);
+    return { error, blob, bad, left: fs.readdirSync(dir).filter((n) => n !== 'img') };
+  }
+
+  async function expectMismatch(tar: Buffer, compression: Compression, at: (blob: Buffer) => number, reader: RegExp) {
+    const { error, blob, bad, left } = await provisionFlipped(tar, compression, at);
+    expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', layer: expect.stringMatching(/ layer 1\/1 /) });
+    expect(error.message).toContain(`blob digest does not match: expected ${sha(blob)}, got ${sha(bad)} (the data also failed to read as a tar: `);
+    expect(error.message.slice(error.message.indexOf('(the data also'))).toMatch(reader);
+    expect(left).toEqual([]);
+  }
+
+  it.each<[string, () => Buffer, Compression, (blob: Buffer) => number, RegExp]>([
+    ['a small gzip layer, its deflate data broken', () => small, 'gzip', () => 12, /gzip: /],
+    ['a large gzip layer, its deflate data broken at the start', large, 'gzip', () => 12, /gzip: /],
+    ['an uncompressed tar layer, its first header broken', () => small, 'none', () => 148, /bad checksum/],
+    ['a gzip layer whose first byte is no magic', () => small, 'gzip', () => 0, /not a tar layer/],
+  ])("%s: ERR_DIGEST_MISMATCH naming the layer, the reader's error told too; nothing is left", async (_what, tar, compression, at, reader) => {
+    await expectMismatch(tar(), compression, at, reader);
+  });
+
+  it.runIf(hasZstd).each<[string, () => Buffer, (blob: Buffer) => number]>([
+    ['a small zstd layer', () => small, (b) => b.length >> 1],
+    ['a large zstd layer', large, () => 100],
+  ])("%s: ERR_DIGEST_MISMATCH naming the layer, the decompressor's error told too; nothing is left [needs the zstd command for fixtures]", async (_what, tar, at) => {
+    await expectMismatch(tar(), 'zstd', at, /zstd: /);
+  });
+
+  it("the reader's error is the cause", async () => {
+    const blob = compress(small, 'gzip');
+    const file = path.join(scratch(), 'layer');
+    fs.writeFileSync(file, flipped(blob, 12));
+    const r = await extractFails({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(small) });
+    expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', cause: { code: 'ERR_INVALID_TAR', message: expect.stringMatching(/^L: gzip: /) } });
+  });
+
+  it("through the provision's pool too, the reader's error is the cause", async () => {
+    const { error } = await provisionFlipped(small, 'gzip', () => 12);
+    expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', cause: { code: 'ERR_INVALID_TAR', message: expect.stringMatching(/ layer 1\/1 .*: gzip: /) } });
+  });
+
+  it("a blob that matches its digest keeps the reader's error", async () => {
+    const bad = flipped(compress(small, 'gzip'), 12);
+    const file = path.join(scratch(), 'layer');
+    fs.writeFileSync(file, bad);
+    const r = await extractFails({ file, label: 'L', digest: sha(bad), size: bad.length, diffId: sha(small) });
+    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringMatching(/^L: gzip: /) });
+  });
+
+  it.each<[string, Compression, RegExp]>([
+    ['an uncompressed one', 'none', /^L: Invalid tar header at byte 0: bad checksum/],
+    ['a gzip one', 'gzip', /^L: gzip: /],
+  ])("a layer with only a diff_id (a docker-archive's), %s, keeps the reader's error", async (_what, compression, message) => {
+    const blob = compress(small, compression);
+    const file = path.join(scratch(), 'archive');
+    // A member of an archive: 512 bytes before it, more after.
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(512), flipped(blob, compression === 'none' ? 148 : 12), Buffer.alloc(1024)]));
+    const r = await extractFails({ file, label: 'L', start: 512, size: blob.length, diffId: sha(small) });
+    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringMatching(message) });
+  });
+
+  it("the rest of a member is read to its size only: the digest told is of the member's bytes", async () => {
+    const blob = compress(small, 'gzip');
+    const bad = flipped(blob, 12);
+    const file = path.join(scratch(), 'archive');
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(512), bad, hexText(2 << 20)]));
+    const r = await extractFails({ file, label: 'L', start: 512, size: blob.length, digest: sha(blob), diffId: sha(small) });
+    expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(r?.message).toContain(`blob digest does not match: expected ${sha(blob)}, got ${sha(bad)} (`);
+  });
+
+  it("a whole blob file longer than its size: a size mismatch, the file's length told", async () => {
+    const blob = compress(small, 'gzip');
+    const file = path.join(scratch(), 'layer');
+    fs.writeFileSync(file, Buffer.concat([flipped(blob, 12), Buffer.alloc(100)]));
+    const r = await extractFails({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(small) });
+    expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(r?.message).toMatch(
+      new RegExp(`^L: blob size does not match: expected ${blob.length} bytes, got ${blob.length + 100} bytes \\(the data also failed to read as a tar: gzip: `),
+    );
+  });
+
+  it('the cancel flag stops the reading of the rest: ABORT_ERR', async () => {
+    const blob = compress(large(), 'gzip');
+    const file = path.join(scratch(), 'layer');
+    fs.writeFileSync(file, flipped(blob, 12));
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    cancel[0] = 1;
+    const r = await extractFails({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(large()) }, { cancel });
+    expect(r).toMatchObject({ code: 'ABORT_ERR' });
   });
 });
