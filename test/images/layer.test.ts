@@ -211,12 +211,13 @@ describe('a corrupt blob is ERR_DIGEST_MISMATCH, whatever failed while it stream
     const layout = ociImage(path.join(dir, 'img'), { layers: [tar], compression });
     fs.writeFileSync(path.join(layout, 'blobs', sha(blob).replace(':', '/')), bad);
     const error = await provision([`oci:${layout}:latest`], path.join(dir, 'root')).catch((e) => e);
-    return { error, blob, bad, left: fs.readdirSync(dir).filter((n) => n !== 'img') };
+    return { error, blob, bad, layout, left: fs.readdirSync(dir).filter((n) => n !== 'img') };
   }
 
   async function expectMismatch(tar: Buffer, compression: Compression, at: (blob: Buffer) => number, reader: RegExp) {
-    const { error, blob, bad, left } = await provisionFlipped(tar, compression, at);
-    expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', layer: expect.stringMatching(/ layer 1\/1 /) });
+    const { error, blob, bad, layout, left } = await provisionFlipped(tar, compression, at);
+    expect(error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', layer: `oci:${layout}:latest`, digest: sha(blob) });
+    expect(error.message).toMatch(/ layer 1\/1 /);
     expect(error.message).toContain(`blob digest does not match: expected ${sha(blob)}, got ${sha(bad)} (the data also failed to read as a tar: `);
     expect(error.message.slice(error.message.indexOf('(the data also'))).toMatch(reader);
     expect(left).toEqual([]);
