@@ -13,8 +13,10 @@ const USAGE = `Usage:
                      [--platform OS/ARCH[/VARIANT]] [--concurrency N] [--batch-size N|auto]
                      [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] [--quiet] ROOTFS
-  layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST] [--uid-map C:H:N]... [--scratch DIR] [--json] LAYER...
-  layercopy --help | --version
+  layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST]
+                  [--uid-map C:H:N]... [--gid-map C:H:N]... [--platform P] [--scratch DIR] [--json] LAYER...
+  layercopy -h | --help
+  layercopy -V | --version
 
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            must not exist or be an empty directory. It is built beside
@@ -39,9 +41,12 @@ Options:
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
-  --json            print one JSON object on stdout
+  --json            print one JSON object on stdout (with --quiet too: --json
+                    wins, the object is still printed)
   -q, --quiet       print nothing on success (no progress line, no summary);
                     errors still go to stderr
+  -h, --help        this text
+  -V, --version     the version
   --runs N          bench: runs per configuration (default: 5)
   --scratch DIR     bench: where the temporary rootfs trees go (default: $TMPDIR);
                     put it on the filesystem you provision to
@@ -60,9 +65,22 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseCli(argv);
   } catch (error) {
-    return usageError((error as Error).message, argv.includes('--json'));
+    return usageError(parseArgsMessage(error as Error & { code?: string }, argv), argv.includes('--json'));
   }
   return run(parsed);
+}
+
+/** parseArgs's own words, made one line that names the option: its unknown-option text runs on with an unclosed quote. */
+function parseArgsMessage(error: Error & { code?: string }, argv: string[]): string {
+  const unknown = /^Unknown option '([^']*)'/.exec(error.message)?.[1];
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined) {
+    if (unknown === '-v') return "unknown option '-v' (the version is -V or --version)";
+    const hint = unknown.startsWith('-') && argv.includes(unknown) ? ` (a path that begins with '-': put it after '--', as in -- ${unknown})` : '';
+    return `unknown option '${unknown}'${hint}`;
+  }
+  const missing = /^Option '([^']*)' argument missing/.exec(error.message)?.[1];
+  if (missing) return `option ${missing} needs a value`;
+  return error.message;
 }
 
 function parseCli(argv: string[]) {

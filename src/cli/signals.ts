@@ -20,7 +20,12 @@ export const SIGNAL_BURST_MS = 100;
  */
 export function interruptHandler(
   controller: AbortController,
-  { shutdown, exit = process.exit, now = () => performance.now() }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number },
+  {
+    shutdown,
+    exit = process.exit,
+    now = () => performance.now(),
+    log = (line: string) => process.stderr.write(line),
+  }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number; log?: (line: string) => void },
 ) {
   let first: { signal: NodeJS.Signals; at: number } | undefined;
   let committed = false;
@@ -34,7 +39,7 @@ export function interruptHandler(
       }
       if (now() - first.at < SIGNAL_BURST_MS) return;
       shutdown();
-      process.stderr.write(`layercopy: received ${signal} again: exiting now; the next provision or destroy of this ROOTFS removes what is left\n`);
+      log(`layercopy: received ${signal} again: exiting now; the next provision or destroy of this ROOTFS removes what is left\n`);
       exit(SIGNAL_STATUS[signal]);
     },
     committed() {

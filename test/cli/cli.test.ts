@@ -75,7 +75,9 @@ describe('layercopy CLI', () => {
     [['provision', '--concurrency', '0', 'L', 'R'], /--concurrency must be a positive integer/],
     [['provision', '--batch-size', 'abc', 'L', 'R'], /--batch-size must be a positive integer or 'auto' \(got 'abc'\)/],
     [['bench', '--batch-size', 'auto,0', 'L'], /--batch-size must be a positive integer or 'auto' \(got '0'\)/],
-    [['provision', '--frobnicate', 'L', 'R'], /Unknown option '--frobnicate'/],
+    [['provision', '--frobnicate', 'L', 'R'], /^layercopy: unknown option '--frobnicate' \(a path that begins with '-': put it after '--', as in -- --frobnicate\)$/m],
+    [['provision', 'L', 'R', '--concurrency'], /^layercopy: option --concurrency <value> needs a value$/m],
+    [['-v'], /^layercopy: unknown option '-v' \(the version is -V or --version\)$/m],
     [['provision', 'onlyone'], /at least one LAYER and a ROOTFS/],
     [['provision', '/nonexistent-layer', '/tmp/layercopy-nonexistent-root'], /layer 1 \(\/nonexistent-layer\): does not exist/],
     [['destroy'], /exactly one ROOTFS/],
@@ -193,6 +195,8 @@ describe('layercopy CLI', () => {
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toMatch(/layercopy provision \[--strategy merged\|layered\] \[--uid-map C:H:N\]/);
     expect(help.stdout).toMatch(/--strategy S/);
+    expect(help.stdout).toMatch(/-V, --version/);
+    expect(help.stdout).toMatch(/layercopy bench .*\n.*\[--gid-map C:H:N\]/);
   });
 });
 
@@ -226,7 +230,7 @@ describe('the CLI keeps its promises', () => {
   it('an unknown option is one line and a pointer to --help', async () => {
     const r = await run(['provision', '--frobnicate', '/a', '/b']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^layercopy: Unknown option '--frobnicate'/), "Try 'layercopy --help'."]);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^layercopy: unknown option '--frobnicate'/), "Try 'layercopy --help'."]);
   });
 
   it('--quiet prints nothing on success', async () => {

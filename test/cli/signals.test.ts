@@ -6,7 +6,12 @@ describe('interruptHandler', () => {
     let clock = 0;
     const calls: string[] = [];
     const controller = new AbortController();
-    const h = interruptHandler(controller, { shutdown: () => calls.push('shutdown'), exit: (s) => calls.push(`exit ${s}`), now: () => clock });
+    const h = interruptHandler(controller, {
+      shutdown: () => calls.push('shutdown'),
+      exit: (s) => calls.push(`exit ${s}`),
+      now: () => clock,
+      log: (line) => calls.push(line.trim()),
+    });
     return { h, controller, calls, advance: (ms: number) => (clock += ms) };
   }
 
@@ -26,7 +31,7 @@ describe('interruptHandler', () => {
     h.onSignal('SIGHUP');
     advance(SIGNAL_BURST_MS);
     h.onSignal('SIGTERM');
-    expect(calls).toEqual(['shutdown', 'exit 143']);
+    expect(calls).toEqual(['shutdown', 'layercopy: received SIGTERM again: exiting now; the next provision or destroy of this ROOTFS removes what is left', 'exit 143']);
   });
 
   it('after the commit every signal is ignored: the provision succeeded', () => {
