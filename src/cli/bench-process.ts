@@ -24,9 +24,17 @@ export async function buildMesosCopy(dir: string): Promise<string> {
   const program = path.join(dir, 'mesos-copy');
   const r = await execa('cc', ['-O2', '-o', program, source], { reject: false });
   if (r.failed) {
-    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${r.stderr || r.shortMessage}`);
+    // One line: the CLI shows a message's line breaks as \n.
+    const why = r.code === 'ENOENT' ? 'cc is not on PATH' : `cc failed: ${firstError(String(r.stderr || r.shortMessage))}`;
+    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${why}`);
   }
   return program;
+}
+
+/** The line of a compiler's output that says what went wrong, else its last. */
+function firstError(output: string): string {
+  const lines = output.trim().split('\n');
+  return lines.find((line) => /\berror\b/.test(line)) ?? lines[lines.length - 1];
 }
 
 /** Runs argv as a whole process under GNU time (where present): wall ms and peak RSS. */
