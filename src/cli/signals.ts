@@ -1,4 +1,5 @@
-// What SIGINT, SIGTERM and SIGHUP do to a provision run from the CLI.
+// What SIGINT, SIGTERM and SIGHUP do to a provision run from the CLI (and,
+// with its own words for what a second signal leaves, to a bench).
 
 export const SIGNAL_STATUS: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 export const SIGNALS = Object.keys(SIGNAL_STATUS) as NodeJS.Signals[];
@@ -20,7 +21,12 @@ export const SIGNAL_BURST_MS = 100;
  */
 export function interruptHandler(
   controller: AbortController,
-  { shutdown, exit = process.exit, now = () => performance.now() }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number },
+  {
+    shutdown,
+    exit = process.exit,
+    now = () => performance.now(),
+    left = 'the next provision or destroy of this ROOTFS removes what is left',
+  }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number; left?: string },
 ) {
   let first: { signal: NodeJS.Signals; at: number } | undefined;
   let committed = false;
@@ -34,7 +40,7 @@ export function interruptHandler(
       }
       if (now() - first.at < SIGNAL_BURST_MS) return;
       shutdown();
-      process.stderr.write(`layercopy: received ${signal} again: exiting now; the next provision or destroy of this ROOTFS removes what is left\n`);
+      process.stderr.write(`layercopy: received ${signal} again: exiting now; ${left}\n`);
       exit(SIGNAL_STATUS[signal]);
     },
     committed() {
