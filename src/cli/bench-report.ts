@@ -48,6 +48,8 @@ export interface BenchReport {
   bytes: number;
   rows: BenchRow[];
   best: BenchRow;
+  /** Scratch directories of benches that no longer run, removed before this one started. */
+  staleRemoved: string[];
 }
 
 export function describe(c: BenchConfig): string {

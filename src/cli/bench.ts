@@ -16,6 +16,7 @@ import { interruptHandler, SIGNALS } from './signals.js';
 export { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable };
 
 import { hasUmoci, type ImageMethod, imageBaselineArgv, umociImage } from './bench-images.js';
+import { makeScratch, removeStaleScratch } from './bench-scratch.js';
 
 export interface BenchOptions {
   layers: string[];
@@ -31,6 +32,8 @@ export interface BenchOptions {
   /** LAYERs that are tarballs or images: the arguments as given, their layers, and umoci's --image where it applies. */
   images?: { args: string[]; tars: TarLayer[]; umoci?: string };
   log?: (line: string) => void;
+  /** Where the removal of a stale scratch directory (one whose bench no longer runs) is told. */
+  note?: (line: string) => void;
   /**
    * Aborting it ends the program being timed and every process it started,
    * removes the scratch directory, and makes bench throw signal.reason.
@@ -70,7 +73,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const log = options.log ?? (() => {});
   const signal = options.signal;
   const scratchParent = options.scratch ?? os.tmpdir();
-  const scratch = fs.mkdtempSync(path.join(scratchParent, 'layercopy-bench-'));
+  const staleRemoved = await removeStaleScratch(scratchParent, options.note ?? (() => {}));
+  signal?.throwIfAborted();
+  const scratch = makeScratch(scratchParent);
   const images = options.images;
   const configs: BenchConfig[] = images
     ? [{ method: 'extract-then-copy' }, { method: 'floor' }, { method: 'verified-floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
@@ -193,7 +198,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     };
   });
   const best = rows.filter((r) => r.method === 'layercopy').sort((a, b) => a.processMedianMs - b.processMedianMs)[0];
-  return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best };
+  return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best, staleRemoved };
 }
 
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
@@ -227,16 +232,17 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   for (const st of strategies) if (!STRATEGIES.includes(st)) throw new UsageError(`--strategy must list ${STRATEGIES.join(', ')} (got '${st}')`);
   parseIdMap(values); // validated here, passed on as the flags the user typed
   const idMapArgs = [...(values['uid-map'] ?? []).flatMap((v) => ['--uid-map', v]), ...(values['gid-map'] ?? []).flatMap((v) => ['--gid-map', v])];
+  const note = values.quiet ? undefined : (line: string) => process.stderr.write(`layercopy: ${escapeForTerminal(line)}\n`);
   // The first signal ends the running program's whole process group and
   // removes the scratch; a later one exits at once, its programs killed,
-  // and leaves the scratch.
+  // and leaves the scratch for the next bench (it is named after this pid).
   const controller = new AbortController();
-  const interrupt = interruptHandler(controller, { shutdown: killAllGroups, left: 'its scratch directory is left' });
+  const interrupt = interruptHandler(controller, { shutdown: killAllGroups, left: 'the next bench on the same --scratch (default $TMPDIR) removes what is left' });
   for (const signal of SIGNALS) process.on(signal, interrupt.onSignal);
   let report: BenchReport | undefined;
   let cleanup: unknown;
   try {
-    report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, images, signal: controller.signal });
+    report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, note, images, signal: controller.signal });
   } catch (error) {
     if (interrupt.status() === undefined) throw error;
     // Not the abort itself: what went wrong while cleaning up after it.

@@ -15,6 +15,7 @@ describe('the bench table', () => {
       bytes: 100,
       rows: [row({ method: 'extract-then-copy' }), row({ method: 'floor' }), row({ method: 'verified-floor' }), best],
       best,
+      staleRemoved: [],
     };
     const line = formatTable(report).split('\n').at(-1);
     expect(line).toBe('best flags: --strategy merged --concurrency 2 --batch-size auto (1.000 s, 0.50x tar -x then layercopy, 1.50x decompression floor, 1.20x verified floor)');

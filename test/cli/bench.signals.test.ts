@@ -1,6 +1,7 @@
 // `layercopy bench` owns its children and its scratch (docs/cli.md, bench):
 // a signal ends whatever program it is timing, grandchildren included, and
-// removes its scratch directory.
+// removes its scratch directory; a scratch left by a bench that no longer
+// runs is removed by the next one.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FORCE_KILL_AFTER_MS } from '../../src/cli/bench-group.js';
-import { scratch } from '../helpers.js';
+import { buildLayer, scratch } from '../helpers.js';
 import { hasUmoci } from '../images/fixtures.js';
 
 const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -123,7 +124,7 @@ describe('bench and signals', () => {
     expect(benchDirs(parent)).toEqual([]);
   });
 
-  it.runIf(hasUmoci)('a second signal exits at once, its programs killed, and leaves the scratch [needs umoci]', async () => {
+  it.runIf(hasUmoci)('a second signal exits at once, its programs killed, and leaves the scratch for the next bench [needs umoci]', async () => {
     const parent = scratch();
     const { bench, mark, umoci } = await benchInUmoci(parent);
     // Stopped, it holds the bench in its cleanup until FORCE_KILL_AFTER_MS: time for a second signal.
@@ -133,9 +134,25 @@ describe('bench and signals', () => {
     bench.kill('SIGINT');
     const r = await bench;
     expect(r.exitCode, r.stderr).toBe(130);
-    expect(r.stderr).toMatch(/received SIGINT again: exiting now; its scratch directory is left/);
+    expect(r.stderr).toMatch(/received SIGINT again: exiting now; the next bench on the same --scratch \(default \$TMPDIR\) removes what is left/);
     // SIGKILL was sent, not waited for: a moment for the kernel to end them.
     await waitFor('the end of every process of the bench', () => (leftOver(mark, bench.pid!).length === 0 ? true : undefined), 1000);
-    expect(benchDirs(parent)).toHaveLength(1);
+    expect(benchDirs(parent)).toEqual([expect.stringMatching(new RegExp(`^layercopy-bench-${bench.pid}-`))]);
+  });
+
+  it('removes a scratch directory whose bench no longer runs, and says so; a running one is left alone', async () => {
+    const parent = scratch();
+    const gone = execa('true');
+    await gone;
+    const stale = path.join(parent, `layercopy-bench-${gone.pid}-AbC123`);
+    buildLayer(path.join(stale, 'rootfs'), { 'a/b': 'left by a killed bench' });
+    const live = path.join(parent, `layercopy-bench-${process.pid}-XyZ789`);
+    fs.mkdirSync(live);
+    const layer = buildLayer(path.join(scratch(), 'l1'), { a: 'a' });
+    const r = await execa('node', [cli, 'bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', '64', '--scratch', parent, layer], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`layercopy: removed a stale bench scratch ${stale} (its bench, pid ${gone.pid}, no longer runs)`);
+    expect(r.stderr).not.toContain(live);
+    expect(benchDirs(parent)).toEqual([path.basename(live)]);
   });
 });
