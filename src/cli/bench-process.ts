@@ -4,10 +4,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { distFile, packageFile } from '../core/compiled.js';
 import { UsageError } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
+import { runInGroup } from './bench-group.js';
 
 /** The script that runs one timed provision in a process of its own. */
 export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
@@ -19,28 +19,36 @@ const GNU_TIME = '/usr/bin/time';
  * Builds the Mesos method's baseline (native/baseline/mesos_copy.c) with cc
  * into DIR, untimed; throws a clear error where no C compiler is at hand.
  */
-export async function buildMesosCopy(dir: string): Promise<string> {
+export async function buildMesosCopy(dir: string, signal?: AbortSignal): Promise<string> {
   const source = fileURLToPath(packageFile('native/baseline/mesos_copy.c'));
   const program = path.join(dir, 'mesos-copy');
-  const r = await execa('cc', ['-O2', '-o', program, source], { reject: false });
+  const r = await runInGroup(['cc', '-O2', '-o', program, source], { reject: false, signal });
   if (r.failed) {
-    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${r.stderr || r.shortMessage}`);
+    // One line: the CLI shows a message's line breaks as \n.
+    const why = r.code === 'ENOENT' ? 'cc is not on PATH' : `cc failed: ${firstError(String(r.stderr || r.shortMessage))}`;
+    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${why}`);
   }
   return program;
 }
 
+/** The line of a compiler's output that says what went wrong, else its last. */
+function firstError(output: string): string {
+  const lines = output.trim().split('\n');
+  return lines.find((line) => /\berror\b/.test(line)) ?? lines[lines.length - 1];
+}
+
 /** Runs argv as a whole process under GNU time (where present): wall ms and peak RSS. */
-export async function timeProcess(argv: string[], rssFile: string): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
+export async function timeProcess(argv: string[], rssFile: string, signal?: AbortSignal): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
   const timed = fs.existsSync(GNU_TIME);
   const start = performance.now();
-  const r = timed ? await execa(GNU_TIME, ['-f', '%M', '-o', rssFile, ...argv]) : await execa(argv[0], argv.slice(1));
+  const r = await runInGroup(timed ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...argv] : argv, { signal });
   const processMs = performance.now() - start;
   let maxRssKb = 0;
   if (timed) {
     maxRssKb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').pop());
     fs.rmSync(rssFile);
   }
-  return { processMs, maxRssKb, stdout: r.stdout };
+  return { processMs, maxRssKb, stdout: String(r.stdout) };
 }
 
 /**
@@ -49,11 +57,11 @@ export async function timeProcess(argv: string[], rssFile: string): Promise<{ pr
  * Mesos method as its C program (mesosCopy, from buildMesosCopy), timed the
  * same way (peak RSS from GNU time where present).
  */
-export async function runChild(request: ChildRequest, mesosCopy?: string): Promise<ChildResult & { processMs: number }> {
+export async function runChild(request: ChildRequest, mesosCopy?: string, signal?: AbortSignal): Promise<ChildResult & { processMs: number }> {
   const rssFile = `${request.rootfs}.rss`;
   if (request.method === 'seed') {
     if (!mesosCopy) throw new Error('runChild: the seed method needs the mesos-copy program (buildMesosCopy)');
-    const r = await timeProcess([mesosCopy, ...request.layers, request.rootfs], rssFile);
+    const r = await timeProcess([mesosCopy, ...request.layers, request.rootfs], rssFile, signal);
     return { ms: r.processMs, maxRssKb: r.maxRssKb, processMs: r.processMs };
   }
   const args = [CLI, 'provision', '--json'];
@@ -62,7 +70,7 @@ export async function runChild(request: ChildRequest, mesosCopy?: string): Promi
   if (request.strategy !== undefined) args.push('--strategy', request.strategy);
   if (request.idMapArgs) args.push(...request.idMapArgs);
   args.push(...request.layers, request.rootfs);
-  const r = await timeProcess([process.execPath, ...args], rssFile);
+  const r = await timeProcess([process.execPath, ...args], rssFile, signal);
   const summary = JSON.parse(r.stdout);
   return { ms: summary.timings.totalMs, maxRssKb: r.maxRssKb, entries: summary.entries, bytes: summary.bytes, processMs: r.processMs };
 }

@@ -48,6 +48,8 @@ export interface BenchReport {
   bytes: number;
   rows: BenchRow[];
   best: BenchRow;
+  /** Scratch directories of benches that no longer run, removed before this one started. */
+  staleRemoved: string[];
 }
 
 export function describe(c: BenchConfig): string {
@@ -92,10 +94,12 @@ export function formatTable(report: BenchReport): string {
     );
   }
   const b = report.best;
+  // Only the ratios there are: a baseline that did not run (umoci) has none.
+  const bestRatios = columns.flatMap(([name, get]) => (get(b) === undefined ? [] : [`${f2(get(b))}x ${name.slice(2)}`]));
   lines.push(
     '',
     "Ratios: layercopy's whole process (Node start included) over the baselines' own whole process.",
-    `best flags: --strategy ${b.strategy} --concurrency ${b.concurrency} --batch-size ${b.batchSize} (${(b.processMedianMs / 1000).toFixed(3)} s, ${columns.map(([name, get]) => `${f2(get(b))}x ${name.slice(2)}`).join(', ')})`,
+    `best flags: --strategy ${b.strategy} --concurrency ${b.concurrency} --batch-size ${b.batchSize} (${[`${(b.processMedianMs / 1000).toFixed(3)} s`, ...bestRatios].join(', ')})`,
   );
   return lines.join('\n');
 }

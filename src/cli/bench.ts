@@ -2,18 +2,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execa } from 'execa';
 import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
 import { batchSizeArg, intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
+import { killAllGroups, runInGroup } from './bench-group.js';
 import { buildMesosCopy, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable } from './bench-report.js';
+import { escapeForTerminal } from './output.js';
+import { interruptHandler, SIGNALS } from './signals.js';
 
 export { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable };
 
 import { hasUmoci, type ImageMethod, imageBaselineArgv, umociImage } from './bench-images.js';
+import { makeScratch, removeStaleScratch } from './bench-scratch.js';
 
 export interface BenchOptions {
   layers: string[];
@@ -29,6 +32,13 @@ export interface BenchOptions {
   /** LAYERs that are tarballs or images: the arguments as given, their layers, and umoci's --image where it applies. */
   images?: { args: string[]; tars: TarLayer[]; umoci?: string };
   log?: (line: string) => void;
+  /** Where the removal of a stale scratch directory (one whose bench no longer runs) is told. */
+  note?: (line: string) => void;
+  /**
+   * Aborting it ends the program being timed and every process it started,
+   * removes the scratch directory, and makes bench throw signal.reason.
+   */
+  signal?: AbortSignal;
 }
 
 const median = (xs: number[]) => {
@@ -61,16 +71,12 @@ export function filesystemOf(dir: string): string {
  */
 export async function bench(options: BenchOptions): Promise<BenchReport> {
   const log = options.log ?? (() => {});
+  const signal = options.signal;
   const scratchParent = options.scratch ?? os.tmpdir();
-  const scratch = fs.mkdtempSync(path.join(scratchParent, 'layercopy-bench-'));
+  const staleRemoved = await removeStaleScratch(scratchParent, options.note ?? (() => {}));
+  signal?.throwIfAborted();
+  const scratch = makeScratch(scratchParent);
   const images = options.images;
-  let mesosCopy: string | undefined;
-  try {
-    if (!images) mesosCopy = await buildMesosCopy(scratch);
-  } catch (error) {
-    fs.rmSync(scratch, { recursive: true, force: true });
-    throw error;
-  }
   const configs: BenchConfig[] = images
     ? [{ method: 'extract-then-copy' }, { method: 'floor' }, { method: 'verified-floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
     : [{ method: 'seed' }, { method: 'cp -a' }];
@@ -82,34 +88,36 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       }
     }
   }
-  // cp -a copies the final tree once: the layer itself, or the image merged
-  // beforehand (untimed) — the floor a copier of the result could reach.
-  let finalTree = options.layers[0];
-  if (!images && options.layers.length > 1) {
-    finalTree = path.join(scratch, 'final');
-    await runChild({ method: 'layercopy', layers: options.layers, rootfs: finalTree });
-  }
   const samples = configs.map(() => ({ ms: [] as number[], proc: [] as number[], rss: 0 }));
   // A baseline that cannot read the image (umoci and zstd layers) is left out, with a note.
   const dropped = new Set<number>();
   let entries = 0;
   let bytes = 0;
   try {
+    const mesosCopy = images ? undefined : await buildMesosCopy(scratch, signal);
+    // cp -a copies the final tree once: the layer itself, or the image merged
+    // beforehand (untimed) — the floor a copier of the result could reach.
+    let finalTree = options.layers[0];
+    if (!images && options.layers.length > 1) {
+      finalTree = path.join(scratch, 'final');
+      await runChild({ method: 'layercopy', layers: options.layers, rootfs: finalTree }, undefined, signal);
+    }
     for (let run = 0; run < options.runs; run++) {
       for (let k = 0; k < configs.length; k++) {
         const i = (k + run) % configs.length;
         const config = configs[i];
         if (dropped.has(i)) continue;
+        signal?.throwIfAborted();
         const rootfs = path.join(scratch, 'rootfs');
         let ms: number;
         let proc: number;
         if (config.method === 'cp -a') {
           const start = performance.now();
-          await execa('cp', ['-a', finalTree, rootfs]);
+          await runInGroup(['cp', '-a', finalTree, rootfs], { signal });
           ms = proc = performance.now() - start;
         } else if (images && config.method !== 'layercopy') {
-          const r = await timeProcess(imageBaselineArgv(config.method as ImageMethod, images.tars, rootfs, images.umoci), `${rootfs}.rss`).catch((error) => {
-            if (config.method !== 'umoci') throw error;
+          const r = await timeProcess(imageBaselineArgv(config.method as ImageMethod, images.tars, rootfs, images.umoci), `${rootfs}.rss`, signal).catch((error) => {
+            if (config.method !== 'umoci' || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
               .trim()
               .split('\n')
@@ -136,6 +144,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
               idMapArgs: config.idMapArgs,
             },
             mesosCopy,
+            signal,
           );
           ms = r.ms;
           proc = r.processMs;
@@ -153,6 +162,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       }
     }
   } finally {
+    // Every child has ended here (runInGroup waits for its whole group): nothing writes into the scratch any more.
     await removeOrThrow(scratch);
   }
   for (const i of [...dropped].sort((a, b) => b - a)) {
@@ -188,7 +198,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     };
   });
   const best = rows.filter((r) => r.method === 'layercopy').sort((a, b) => a.processMedianMs - b.processMedianMs)[0];
-  return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best };
+  return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best, staleRemoved };
 }
 
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
@@ -222,8 +232,29 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   for (const st of strategies) if (!STRATEGIES.includes(st)) throw new UsageError(`--strategy must list ${STRATEGIES.join(', ')} (got '${st}')`);
   parseIdMap(values); // validated here, passed on as the flags the user typed
   const idMapArgs = [...(values['uid-map'] ?? []).flatMap((v) => ['--uid-map', v]), ...(values['gid-map'] ?? []).flatMap((v) => ['--gid-map', v])];
-  const report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, images });
-  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatTable(report)}\n`);
+  const note = values.quiet ? undefined : (line: string) => process.stderr.write(`layercopy: ${escapeForTerminal(line)}\n`);
+  // The first signal ends the running program's whole process group and
+  // removes the scratch; a later one exits at once, its programs killed,
+  // and leaves the scratch for the next bench (it is named after this pid).
+  const controller = new AbortController();
+  const interrupt = interruptHandler(controller, { shutdown: killAllGroups, left: 'the next bench on the same --scratch (default $TMPDIR) removes what is left' });
+  for (const signal of SIGNALS) process.on(signal, interrupt.onSignal);
+  let report: BenchReport | undefined;
+  let cleanup: unknown;
+  try {
+    report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, note, images, signal: controller.signal });
+  } catch (error) {
+    if (interrupt.status() === undefined) throw error;
+    // Not the abort itself: what went wrong while cleaning up after it.
+    if (error !== controller.signal.reason) cleanup = error;
+  }
+  const status = interrupt.status();
+  if (status !== undefined) {
+    const how = cleanup === undefined ? 'no program of it runs any more, and its scratch directory is removed' : escapeForTerminal((cleanup as Error).message);
+    process.stderr.write(`layercopy: bench interrupted: ${how}\n`);
+    return status;
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatTable(report as BenchReport)}\n`);
   return 0;
 }
 

@@ -1,4 +1,5 @@
-// What SIGINT, SIGTERM and SIGHUP do to a provision run from the CLI.
+// What SIGINT, SIGTERM and SIGHUP do to a provision run from the CLI (and,
+// with its own words for what a second signal leaves, to a bench).
 
 export const SIGNAL_STATUS: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 export const SIGNALS = Object.keys(SIGNAL_STATUS) as NodeJS.Signals[];
@@ -24,8 +25,9 @@ export function interruptHandler(
     shutdown,
     exit = process.exit,
     now = () => performance.now(),
+    left = 'the next provision or destroy of this ROOTFS removes what is left',
     log = (line: string) => process.stderr.write(line),
-  }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number; log?: (line: string) => void },
+  }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number; left?: string; log?: (line: string) => void },
 ) {
   let first: { signal: NodeJS.Signals; at: number } | undefined;
   let committed = false;
@@ -39,7 +41,7 @@ export function interruptHandler(
       }
       if (now() - first.at < SIGNAL_BURST_MS) return;
       shutdown();
-      log(`layercopy: received ${signal} again: exiting now; the next provision or destroy of this ROOTFS removes what is left\n`);
+      log(`layercopy: received ${signal} again: exiting now; ${left}\n`);
       exit(SIGNAL_STATUS[signal]);
     },
     committed() {

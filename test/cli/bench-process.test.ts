@@ -3,6 +3,7 @@
 // method (test/fixtures/seed.ts, checked against layercopy in provision.seed.test.ts) does.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { buildMesosCopy } from '../../src/cli/bench-process.js';
@@ -34,5 +35,17 @@ describe('the bench baseline mesos-copy', () => {
     fs.mkdirSync(path.join(dir, 'root'));
     const r = await execa(program, [layer, path.join(dir, 'root')], { reject: false });
     expect([r.exitCode, r.stderr]).toEqual([1, 'mesos-copy: Rootfs is already provisioned']);
+  });
+
+  it('bench without a C compiler says so in one line: cc is not on PATH', async () => {
+    const dir = scratch();
+    const layer = buildLayer(path.join(dir, 'l0'), { a: 'a' });
+    const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+    // An empty PATH: node is started by its full path, and the bench stops at cc.
+    const r = await execa(process.execPath, [cli, 'bench', '--runs', '1', '--scratch', dir, layer], { reject: false, env: { PATH: path.join(dir, 'l0') }, extendEnv: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.split('\n')[0]).toMatch(
+      /^layercopy: bench needs a C compiler \(cc\) to build its cp -aT per layer baseline at native speed \(\S+mesos_copy\.c\): cc is not on PATH$/,
+    );
   });
 });

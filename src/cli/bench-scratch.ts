@@ -1,0 +1,58 @@
+// The scratch directory of `layercopy bench`: named after the bench's pid,
+// so that what a bench killed outright (SIGKILL, a second signal, a crash)
+// left behind can be told from a running bench's, and removed by the next
+// bench in the same parent directory.
+import fs from 'node:fs';
+import path from 'node:path';
+import { destroy } from '../rootfs/destroy.js';
+
+const PREFIX = 'layercopy-bench-';
+const NAME = /^layercopy-bench-(\d+)-./;
+
+/** A new scratch directory in parent: layercopy-bench-<pid>-<random>. */
+export function makeScratch(parent: string): string {
+  return fs.mkdtempSync(path.join(parent, `${PREFIX}${process.pid}-`));
+}
+
+/**
+ * Removes the scratch directories in parent whose bench no longer runs:
+ * named layercopy-bench-<pid>-…, a directory (not a link to one), owned by
+ * this user, and no process <pid>. Returns the paths removed; note says
+ * what it removed, and what it could not.
+ */
+export async function removeStaleScratch(parent: string, note: (line: string) => void): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(parent)) {
+    const pid = NAME.exec(name)?.[1];
+    if (pid === undefined || pidRuns(Number(pid))) continue;
+    const dir = path.resolve(parent, name);
+    const st = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory() || st.uid !== process.getuid?.()) continue;
+    const r = await destroy(dir);
+    if (r.ok) {
+      removed.push(dir);
+      note(`removed a stale bench scratch ${dir} (its bench, pid ${pid}, no longer runs)`);
+    } else {
+      note(`could not remove the stale bench scratch ${dir}: ${r.error.message}`);
+    }
+  }
+  return removed;
+}
+
+/** Whether process pid runs (EPERM: it does, as another user's; a zombie does not). */
+function pidRuns(pid: number): boolean {
+  // pid 0 would signal this bench's own group: never a bench's pid.
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+  try {
+    // A bench killed under a PID 1 that never reaps stays a zombie for good.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true;
+  }
+}
