@@ -86,7 +86,8 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     fs.closeSync(fd);
     const r = await provision([`docker-archive:${file}:a:1`], path.join(dir, 'root')).catch((e) => e);
     expect(r).toBeInstanceOf(Error);
-    expect(r.code).toMatch(/^(ERR_DIGEST_MISMATCH|ERR_INVALID_TAR)$/);
+    // Stored under its digest, the corrupt blob is a mismatch whatever the gzip reader made of it.
+    expect(r.code).toBe('ERR_DIGEST_MISMATCH');
     expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
   });
 

@@ -78,6 +78,20 @@ describe('an image of the right kind that is malformed: ERR_INVALID_IMAGE', () =
     expect(await failure(dir, [`oci:${layout}`])).toMatchObject({ code: 'ERR_INVALID_IMAGE', layer: `oci:${layout}`, layerIndex: 0 });
   });
 
+  it('an oci-archive cut short says so (it said "no oci-layout")', async () => {
+    const dir = scratch();
+    const layout = ociImage(path.join(dir, 'app'), { layers: [layer()] });
+    const file = path.join(dir, 'app.tar');
+    execFileSync('tar', ['-C', layout, '-cf', file, '.']);
+    fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+    expect(await failure(dir, [`oci-archive:${file}`])).toMatchObject({
+      code: 'ERR_INVALID_IMAGE',
+      layer: `oci-archive:${file}`,
+      layerIndex: 0,
+      message: expect.stringContaining('the archive is cut short'),
+    });
+  });
+
   it.each([
     ['extracted (the tar reader)', rawTar([{ name: '../escape', data: 'x' }]), 'ERR_INVALID_TAR'],
     ['planned (a whiteout without a name)', rawTar([{ name: '.wh.', data: '' }]), 'ERR_INVALID_WHITEOUT'],
