@@ -7,6 +7,7 @@ import { readHead, type TarLayer } from './images/layer.js';
 import { hostPlatform } from './images/oci.js';
 import { parseLayerArgument, TRANSPORTS } from './images/reference.js';
 import { resolveImage } from './images/resolve.js';
+import type { PulledLayer, PullOptions } from './registry/pull.js';
 import { archiveShapes, directoryShape, references } from './images/shape.js';
 
 /** One layer to apply, lowest first: an image reference stands for its layers. */
@@ -18,6 +19,8 @@ export interface InputLayer {
   /** What messages call it: the path given (made absolute), or an image layer's "oci:PATH:REF layer 2/5 (sha256:…)". */
   label: string;
   source: LayerSource;
+  /** A registry's layer (docker://): fetches its blob into the spool file `tar.file` will name. */
+  download?: PulledLayer['download'];
 }
 
 export interface ResolvedInputs {
@@ -27,6 +30,8 @@ export interface ResolvedInputs {
   parent: string;
   /** ROOTFS exists as an empty directory (not a mount point): the commit renames over it. */
   rootfsEmpty: boolean;
+  /** Ends what resolving opened (a registry's connections); called once the provision is done with the inputs. */
+  close(): Promise<void>;
 }
 
 function invalid(
@@ -57,7 +62,7 @@ export function layerName(given: string, dir: string): string {
  * ERR_INVALID_IMAGE; unreadable, the system's code; each error names the
  * argument as given and its position.
  */
-export function resolveInputs(layers: readonly string[], rootfs: string, options: { platform?: Platform } = {}): ResolvedInputs {
+export async function resolveInputs(layers: readonly string[], rootfs: string, options: { platform?: Platform; pull?: PullOptions } = {}): Promise<ResolvedInputs> {
   if (!Array.isArray(layers)) throw invalid('layers must be an array of directory paths');
   if (layers.length === 0) throw invalid('No filesystem layers provided', {}, 'ERR_NO_LAYERS');
   if (typeof rootfs !== 'string' || rootfs === '') throw invalid('rootfs must be a non-empty path');
@@ -77,14 +82,42 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
   }
   const rootfsEmpty = checkRootfs(resolvedRootfs, parentReal);
   const rootfsReal = path.join(parentReal, path.basename(resolvedRootfs));
-  const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty };
-  layers.forEach((layer, argIndex) => {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    await Promise.all(closers.splice(0).map((c) => c()));
+  };
+  const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty, close };
+  try {
+    await resolveEach(layers, out, rootfsReal, closers, options);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return out;
+}
+
+async function resolveEach(
+  layers: readonly string[],
+  out: ResolvedInputs,
+  rootfsReal: string,
+  closers: (() => Promise<void>)[],
+  options: { platform?: Platform; pull?: PullOptions },
+): Promise<void> {
+  const resolvedRootfs = out.rootfs;
+  for (const [argIndex, layer] of layers.entries()) {
     const label = `layer ${argIndex + 1}`;
     if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex: argIndex });
     const arg = parseLayerArgument(layer, argIndex);
+    if (arg.kind === 'docker') {
+      const { resolveDocker } = await import('./registry/pull.js');
+      const pulled = await resolveDocker(layer, argIndex, options.platform ?? hostPlatform(), options.pull);
+      closers.push(pulled.close);
+      for (const { tar, source, download } of pulled.layers) out.layers.push({ path: '', tar, label: tar.label, source, download });
+      continue;
+    }
     if (arg.kind !== 'path') {
       for (const { tar, source } of resolveImage(layer, argIndex, arg, options.platform ?? hostPlatform())) out.layers.push({ path: tar.file, tar, label: tar.label, source });
-      return;
+      continue;
     }
     const abs = path.resolve(arg.path);
     const fields = { layer: abs, layerIndex: argIndex, path: abs };
@@ -111,7 +144,7 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
         throw invalid(`${label} (${layer}): is ${what}, not a layer tarball; did you mean ${references(shapes, layer)}?`, fields);
       }
       out.layers.push({ path: real, tar: { file: real, label: layerName(abs, real) }, label: abs, source });
-      return;
+      continue;
     }
     if (!st.isDirectory()) throw invalid(`${label} (${layerName(abs, real)}): is not a directory or a tar layer`, fields);
     const shape = directoryShape(real);
@@ -124,8 +157,7 @@ export function resolveInputs(layers: readonly string[], rootfs: string, options
     }
     if (inside(rootfsReal, real)) throw invalid(`rootfs ${resolvedRootfs} lies inside ${label} (${layerName(abs, real)})`, fields);
     out.layers.push({ path: real, label: abs, source });
-  });
-  return out;
+  }
 }
 
 /**

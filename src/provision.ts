@@ -9,6 +9,7 @@ import { Stopwatch, type Timings } from './core/stopwatch.js';
 import type { TarLayer } from './images/layer.js';
 import { extractOnPool } from './images/run.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
+import { startDownloads } from './registry/spool.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
 import { applyLayered } from './strategies/layered.js';
@@ -80,7 +81,19 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
       syscall: 'openat2',
     });
   }
-  const inputs = resolveInputs(layers, rootfs, { platform: opts.platform });
+  // Stops a pull's requests: the caller's abort, or a failure of the provision.
+  const pullAbort = new AbortController();
+  const pullSignal = opts.signal ? AbortSignal.any([opts.signal, pullAbort.signal]) : pullAbort.signal;
+  const inputs = await resolveInputs(layers, rootfs, { platform: opts.platform, pull: { ...opts.registry, signal: pullSignal } });
+  try {
+    return await provisionResolved(pool, inputs, opts, clock, pullAbort);
+  } finally {
+    pullAbort.abort();
+    await inputs.close();
+  }
+}
+
+async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: ResolvedProvisionOptions, clock: Stopwatch, pullAbort: AbortController): Promise<ProvisionSummary> {
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
   const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
@@ -116,6 +129,8 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
         signal: opts.signal,
         onProgress: opts.onProgress,
         shareClaims: opts.strategy === 'merged',
+        maxDownloads: opts.maxDownloads,
+        abortPull: () => pullAbort.abort(),
       }));
       clock.lap('extract');
     }
@@ -179,6 +194,8 @@ async function extractTars(run: {
   onProgress?: (p: Progress) => void;
   /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
   shareClaims: boolean;
+  maxDownloads: number;
+  abortPull: () => void;
 }): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number; source: LayerSource }[] = [];
@@ -195,14 +212,31 @@ async function extractTars(run: {
     fs.fchmodSync(opened.fd, 0o755);
     jobs.push({ tar, root: opened.fd, layerIndex: i, source });
   });
-  const { implied, ms } = await extractOnPool(run.pool, jobs, {
+  const downloads = inputs.layers.some((layer) => layer.download) ? startDownloads(inputs.layers, scratch.fd, run.maxDownloads) : undefined;
+  try {
+    await downloads?.ready;
+  } catch (error) {
+    await downloads?.close();
+    throw error;
+  }
+  const extraction = extractOnPool(run.pool, jobs, {
     cancel: run.cancel,
     signal: run.signal,
     layers: inputs.layers.length,
     onProgress: run.onProgress,
     shareClaims: run.shareClaims,
+    onDone: downloads?.discard,
+    downloaded: downloads?.downloaded,
   });
-  return { names, implied, ms };
+  if (!downloads) return { names, implied: (await extraction).implied, ms: (await extraction).ms };
+  // Whichever fails first stops the other: a download's failure the extractions following it, an extraction's the downloads.
+  downloads.done.catch(() => Atomics.store(run.cancel, 0, 1));
+  extraction.catch(() => run.abortPull());
+  const [pulled, extracted] = await Promise.allSettled([downloads.done, extraction]);
+  const aborted = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && (r.reason as LayercopyError)?.code === 'ABORT_ERR';
+  if (pulled.status === 'rejected' && (!aborted(pulled) || extracted.status !== 'rejected')) throw pulled.reason;
+  if (extracted.status === 'rejected') throw extracted.reason;
+  return { names, implied: extracted.value.implied, ms: extracted.value.ms };
 }
 
 async function build(run: {

@@ -5,14 +5,14 @@ import { resolveInputs } from '../src/inputs.js';
 import { buildLayer, scratch } from './helpers.js';
 
 describe('resolveInputs', () => {
-  it('resolves relative paths against the working directory', () => {
+  it('resolves relative paths against the working directory', async () => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });
     const cwd = process.cwd();
     process.chdir(dir);
     try {
       const l1 = path.join(dir, 'l1');
-      expect(resolveInputs(['l1', './l1'], 'root')).toEqual({
+      expect(await resolveInputs(['l1', './l1'], 'root')).toMatchObject({
         layers: [
           { path: l1, label: l1, source: { arg: l1, argIndex: 0 } },
           { path: l1, label: l1, source: { arg: l1, argIndex: 1 } },
@@ -39,38 +39,41 @@ describe('resolveInputs', () => {
     ['ROOTFS whose parent is missing', (d: string) => [[path.join(d, 'l1')], path.join(d, 'no/root')], /parent directory .* does not exist/],
     ['ROOTFS whose parent is a file', (d: string) => [[path.join(d, 'l1')], path.join(d, 'file/root')], /parent .*\/file is not a directory/],
     ['ROOTFS = /', (d: string) => [[path.join(d, 'l1')], '/'], /must not be \//],
-  ])('rejects %s with a message naming it', (_name, args, message) => {
+  ])('rejects %s with a message naming it', async (_name, args, message) => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });
     fs.writeFileSync(path.join(dir, 'file'), 'x');
     fs.symlinkSync('nope', path.join(dir, 'dangling'));
     fs.symlinkSync('file', path.join(dir, 'tofile'));
     const [layers, rootfs] = args(dir) as [string[], string];
-    expect(() => resolveInputs(layers, rootfs)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) }));
+    await expect(resolveInputs(layers, rootfs)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) });
   });
 
-  it('a missing layer names it in the error fields too (layer, 0-based layerIndex, path)', () => {
+  it('a missing layer names it in the error fields too (layer, 0-based layerIndex, path)', async () => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });
     const missing = path.join(dir, 'nope');
-    expect(() => resolveInputs([path.join(dir, 'l1'), missing], path.join(dir, 'root'))).toThrow(
-      expect.objectContaining({ message: `layer 2 (${missing}): does not exist`, layer: missing, layerIndex: 1, path: missing }),
-    );
+    await expect(resolveInputs([path.join(dir, 'l1'), missing], path.join(dir, 'root'))).rejects.toMatchObject({
+      message: `layer 2 (${missing}): does not exist`,
+      layer: missing,
+      layerIndex: 1,
+      path: missing,
+    });
   });
 
-  it("resolves a layer given through symlinks (a store's current -> sha256/...) once, keeping the path given", () => {
+  it("resolves a layer given through symlinks (a store's current -> sha256/...) once, keeping the path given", async () => {
     const dir = scratch();
     buildLayer(path.join(dir, 'store/sha256/abc'), { a: 'a' });
     fs.symlinkSync('sha256/abc', path.join(dir, 'store/current'));
     fs.symlinkSync('store', path.join(dir, 'via'));
-    const r = resolveInputs([path.join(dir, 'via/current')], path.join(dir, 'root'));
+    const r = await resolveInputs([path.join(dir, 'via/current')], path.join(dir, 'root'));
     expect(r.layers.map((l) => [l.path, l.label])).toEqual([[path.join(dir, 'store/sha256/abc'), path.join(dir, 'via/current')]]);
   });
 
-  it('refuses a ROOTFS that is a dangling symlink', () => {
+  it('refuses a ROOTFS that is a dangling symlink', async () => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });
     fs.symlinkSync('/nonexistent', path.join(dir, 'root'));
-    expect(() => resolveInputs([path.join(dir, 'l1')], path.join(dir, 'root'))).toThrow(expect.objectContaining({ code: 'ERR_ALREADY_PROVISIONED' }));
+    await expect(resolveInputs([path.join(dir, 'l1')], path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_ALREADY_PROVISIONED' });
   });
 });

@@ -1,5 +1,5 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
-import { type BatchSize, type IdMap, validateIdMap } from '../core/options.js';
+import { type BatchSize, type IdMap, type RegistryOptions, validateIdMap } from '../core/options.js';
 
 /** The parsed flags of the CLI (provision, destroy and bench share one parser). */
 export type CliValues = {
@@ -7,6 +7,11 @@ export type CliValues = {
   'batch-size'?: string;
   strategy?: string;
   platform?: string;
+  creds?: string;
+  authfile?: string;
+  'cert-dir'?: string;
+  'tls-verify'?: string;
+  'max-downloads'?: string;
   'uid-map'?: string[];
   'gid-map'?: string[];
   runs?: string;
@@ -62,4 +67,37 @@ export function parseIdMap(values: Pick<CliValues, 'uid-map' | 'gid-map'>): IdMa
     throw new UsageError(message);
   }
   return map;
+}
+
+/** The flags of docker:// pulls (provision only). */
+export const REGISTRY_FLAGS = ['creds', 'authfile', 'cert-dir', 'tls-verify', 'max-downloads'] as const;
+
+/**
+ * `--tls-verify` as podman takes it: `--tls-verify=false`, `--tls-verify
+ * false`, or bare (true). parseArgs takes the next argument as a string
+ * option's value, so a bare one gets its 'true' here.
+ */
+export function tlsVerifyValue(argv: string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((arg, i) => {
+    out.push(arg);
+    if (arg === '--tls-verify' && !['true', 'false'].includes(argv[i + 1] ?? '')) out.push('true');
+  });
+  return out;
+}
+
+/** --creds, --authfile, --cert-dir, --tls-verify as the library's options.registry. */
+export function registryArgs(values: CliValues): RegistryOptions | undefined {
+  const tls = values['tls-verify'];
+  if (tls !== undefined && tls !== 'true' && tls !== 'false') throw new UsageError(`--tls-verify must be true or false (got '${tls}')`);
+  for (const flag of ['creds', 'authfile', 'cert-dir'] as const) {
+    if (values[flag] === '') throw new UsageError(`--${flag} must not be empty`);
+  }
+  const options: RegistryOptions = {
+    ...(values.creds !== undefined ? { creds: values.creds } : {}),
+    ...(values.authfile !== undefined ? { authfile: values.authfile } : {}),
+    ...(values['cert-dir'] !== undefined ? { certDir: values['cert-dir'] } : {}),
+    ...(tls !== undefined ? { tlsVerify: tls === 'true' } : {}),
+  };
+  return Object.keys(options).length > 0 ? options : undefined;
 }

@@ -212,14 +212,18 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
   );
   const batchSize = values['batch-size'] === undefined ? (['auto', 64, 1024] as BatchSize[]) : values['batch-size'].split(',').map((v) => batchSizeArg('--batch-size', v.trim())!);
-  let inputs: ReturnType<typeof resolveInputs>;
+  if (args.some((a) => a.startsWith('docker://'))) {
+    throw new UsageError('bench does not pull: copy the image to an OCI layout first (skopeo copy docker://… oci:DIR:TAG), then bench oci:DIR:TAG');
+  }
+  let inputs: Awaited<ReturnType<typeof resolveInputs>>;
   try {
-    inputs = resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`), {
+    inputs = await resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`), {
       platform: values.platform === undefined ? undefined : parsePlatform(values.platform),
     });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  await inputs.close();
   const tars = inputs.layers.flatMap((layer) => (layer.tar ? [layer.tar] : []));
   if (tars.length > 0 && tars.length !== inputs.layers.length) throw new UsageError('bench takes directories, or tarballs and images, not both');
   const images = tars.length > 0 ? { args, tars, umoci: umociImage(args, hasUmoci()) } : undefined;

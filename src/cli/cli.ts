@@ -4,14 +4,15 @@ import { parseArgs } from 'node:util';
 import { packageFile } from '../core/compiled.js';
 import type { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
-import { batchSizeArg, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
                      [--platform OS/ARCH[/VARIANT]] [--concurrency N] [--batch-size N|auto]
-                     [--json] [--quiet] LAYER... ROOTFS
+                     [--creds USER:PASS] [--authfile F] [--cert-dir D] [--tls-verify=false]
+                     [--max-downloads N] [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] [--quiet] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST]
                   [--uid-map C:H:N]... [--gid-map C:H:N]... [--platform P] [--scratch DIR] [--json] LAYER...
@@ -24,8 +25,9 @@ provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            A LAYER is an extracted layer directory, a layer tarball (tar,
            tar.gz or tar.zst: told by its content), oci:PATH[:REF] (an OCI
            image layout; also oci:PATH@sha256:DIGEST), oci-archive:FILE[:REF]
-           (a tar of one) or docker-archive:FILE[:NAME:TAG] (docker save):
-           its layers.
+           (a tar of one), docker-archive:FILE[:NAME:TAG] (docker save) or
+           docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST] (a registry's image,
+           extracted as it downloads): its layers.
 destroy    remove ROOTFS without following symlinks.
 bench      time layercopy against cp -aT per layer and cp -a of the final tree.
 
@@ -38,6 +40,14 @@ Options:
                     full over the lower ones (the cp -aT per layer method)
   --platform P      for an image index of several platforms: os/arch[/variant]
                     (default: this host's, e.g. linux/amd64)
+  --creds U:P       docker://: the registry's user and password (default: the
+                    auth files: $REGISTRY_AUTH_FILE, containers' auth.json,
+                    ~/.docker/config.json, credential helpers)
+  --authfile F      docker://: read credentials from F only
+  --cert-dir D      docker://: CAs (*.crt) and a client certificate (*.cert,
+                    *.key) for the registry (default /etc/containers/certs.d/HOST)
+  --tls-verify=false  docker://: allow plain HTTP and unverified TLS
+  --max-downloads N docker:// layers downloaded at once (default: 6)
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
@@ -85,7 +95,7 @@ function parseArgsMessage(error: Error & { code?: string }, argv: string[]): str
 
 function parseCli(argv: string[]) {
   return parseArgs({
-    args: argv,
+    args: tlsVerifyValue(argv),
     allowPositionals: true,
     strict: true,
     options: {
@@ -93,6 +103,11 @@ function parseCli(argv: string[]) {
       'batch-size': { type: 'string' },
       strategy: { type: 'string' },
       platform: { type: 'string' },
+      creds: { type: 'string' },
+      authfile: { type: 'string' },
+      'cert-dir': { type: 'string' },
+      'tls-verify': { type: 'string' },
+      'max-downloads': { type: 'string' },
       'uid-map': { type: 'string', multiple: true },
       'gid-map': { type: 'string', multiple: true },
       runs: { type: 'string' },
@@ -152,6 +167,8 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const idMap = parseIdMap(values);
   const strategy = values.strategy as Strategy | undefined;
   const platform = values.platform;
+  const maxDownloads = positiveInt('--max-downloads', values['max-downloads']);
+  const registry = registryArgs(values);
   if (platform !== undefined) {
     try {
       parsePlatform(platform);
@@ -174,7 +191,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   };
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, signal: controller.signal, onProgress });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, registry, maxDownloads, signal: controller.signal, onProgress });
     progress.done();
     if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
     // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
@@ -207,7 +224,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch'] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', ...REGISTRY_FLAGS] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const { destroy } = await import('../rootfs/destroy.js');

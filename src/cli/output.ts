@@ -57,8 +57,10 @@ export function formatSummary(r: ProvisionSummary): string {
 /** The status line: phase, layer, totals, elapsed time; at most columns - 1 characters. */
 export function formatProgress(p: Progress, elapsedMs: number, columns: number): string {
   // Tarball layers are extracted at once: one line for all of them (naming whichever layer spoke last made the line jump between layers).
-  const what = p.phase === 'extract' ? `${mb(p.bytes)} of ${mb(p.total ?? p.size ?? 0)} read` : `layer ${p.layerIndex + 1}/${p.layers} · ${n(p.entries)} entries · ${mb(p.bytes)}`;
-  const line = `${p.phase} · ${what} · ${(elapsedMs / 1000).toFixed(1)} s`;
+  const total = mb(p.total ?? p.size ?? 0);
+  const extracting = p.downloaded === undefined ? `${mb(p.bytes)} of ${total} read` : `${mb(p.downloaded)} of ${total} downloaded · ${mb(p.bytes)} extracted`;
+  const what = p.phase === 'extract' ? extracting : `layer ${p.layerIndex + 1}/${p.layers} · ${n(p.entries)} entries · ${mb(p.bytes)}`;
+  const line = `${p.phase === 'extract' && p.downloaded !== undefined ? 'pull' : p.phase} · ${what} · ${(elapsedMs / 1000).toFixed(1)} s`;
   const width = Math.max(10, columns - 1);
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }

@@ -22,6 +22,8 @@ export interface Progress {
   size?: number;
   /** extract: the size of every tarball being extracted, together (the layers are read at once: `bytes` of `total`). */
   total?: number;
+  /** extract, with docker:// layers: bytes downloaded so far, all layers together. */
+  downloaded?: number;
 }
 
 export interface PoolOptions {
@@ -81,6 +83,10 @@ export interface ProvisionOptions extends PoolOptions {
    * ('linux/arm64/v8'). Default: the host's.
    */
   platform?: string;
+  /** For docker:// references: how to reach registries (docs/cli.md, "Registries"). */
+  registry?: RegistryOptions;
+  /** docker:// layers downloaded at once. Default 6 (as containers/image). */
+  maxDownloads?: number;
   /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
   signal?: AbortSignal;
   /**
@@ -91,7 +97,20 @@ export interface ProvisionOptions extends PoolOptions {
   onProgress?: (progress: Progress) => void;
 }
 
+/** Credentials and TLS for registries; each as the CLI flag of the same name. */
+export interface RegistryOptions {
+  /** 'USER:PASS' (--creds). Default: the auth files. */
+  creds?: string;
+  /** Read credentials from this file only (--authfile). */
+  authfile?: string;
+  /** CAs (*.crt) and client certificates (*.cert + *.key) for the registry (--cert-dir). */
+  certDir?: string;
+  /** false: plain HTTP and unverified TLS allowed (--tls-verify=false). Default true. */
+  tlsVerify?: boolean;
+}
+
 export const DEFAULT_BATCH_SIZE = 256;
+export const DEFAULT_MAX_DOWNLOADS = 6;
 
 export type BatchSize = number | 'auto';
 
@@ -125,13 +144,26 @@ export interface ResolvedProvisionOptions {
   batchSize: number;
   growBatches: boolean;
   platform?: Platform;
+  registry: RegistryOptions;
+  maxDownloads: number;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
+}
+
+function validateRegistry(registry: RegistryOptions | undefined): RegistryOptions {
+  if (registry === undefined) return {};
+  if (registry === null || typeof registry !== 'object') throw invalidOption('options.registry must be an object { creds?, authfile?, certDir?, tlsVerify? }');
+  for (const key of ['creds', 'authfile', 'certDir'] as const) {
+    if (registry[key] !== undefined && (typeof registry[key] !== 'string' || registry[key] === '')) throw invalidOption(`options.registry.${key} must be a non-empty string`);
+  }
+  if (registry.tlsVerify !== undefined && typeof registry.tlsVerify !== 'boolean') throw invalidOption('options.registry.tlsVerify must be a boolean');
+  return { ...registry };
 }
 
 export function validateProvisionOptions(options: ProvisionOptions): ResolvedProvisionOptions {
   validatePoolOptions(options);
   positiveInteger('batchSize', options.batchSize, 'auto');
+  positiveInteger('maxDownloads', options.maxDownloads);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new LayercopyError('options.signal must be an AbortSignal', { code: 'ERR_INVALID_OPTION' });
   }
@@ -157,6 +189,8 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
     idMap: validateIdMap(options.idMap),
     batchSize: typeof options.batchSize === 'number' ? options.batchSize : DEFAULT_BATCH_SIZE,
     growBatches: typeof options.batchSize !== 'number',
+    registry: validateRegistry(options.registry),
+    maxDownloads: options.maxDownloads ?? DEFAULT_MAX_DOWNLOADS,
     signal: options.signal,
     onProgress: options.onProgress,
   };

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, LayercopyError } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, native } from '../core/native.cjs';
@@ -7,6 +8,7 @@ import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
 import { type Compression, GzipFallback, gunzipRaw, sniffCompression, zstdChunks } from './decompress.js';
 import { extractTar, RestartLayer } from './extract.js';
+import { followed, followStream } from './follow.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
 export interface TarLayer {
@@ -20,6 +22,8 @@ export interface TarLayer {
   size?: number;
   /** The sha256 of the uncompressed tar (the config's diff_ids entry). */
   diffId?: string;
+  /** A blob still being downloaded into `file`: read as it grows (src/images/follow.ts). */
+  follow?: BigInt64Array;
 }
 
 /** The first 512 bytes of a file, or from `start` in it (a tar header's worth). */
@@ -93,8 +97,8 @@ const invalidTar = (layer: TarLayer, message: string, cause?: unknown) =>
 /** A layer file opened for reading (openLayer). */
 export interface OpenedLayer {
   compression: Compression;
-  /** Its bytes as stored: 1 MiB reads, from its offset in an archive. */
-  input: fs.ReadStream;
+  /** Its bytes as stored: 1 MiB reads, from its offset in an archive, or as a download writes them. */
+  input: Readable;
   /** The tar: decompressed as its magic bytes say. Throws GzipFallback at its end where gzip read raw must be read again checked. */
   tar: AsyncIterable<Buffer>;
   /** What every byte of `tar` must be fed to (a compressed layer's diff_id); undefined where nothing is hashed there. */
@@ -115,12 +119,14 @@ export interface OpenedLayer {
  * extraction and the bench's verified floor read layers through this one
  * path. `digests: false` hashes nothing (the bench's decompression floor).
  */
-export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (bytes: number) => void; gunzip?: 'checked' } = {}): OpenedLayer {
+export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (bytes: number) => void; gunzip?: 'checked'; cancel?: CancelFlag } = {}): OpenedLayer {
   const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw invalidTar(layer, `${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw invalidTar(layer, 'not a tar layer (no tar, gzip or zstd magic bytes)');
   const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
-  const input = fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
+  const input: Readable = layer.follow
+    ? followStream(layer.file, layer.follow, opts.cancel)
+    : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
   const blob = blobCount(digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined)), opts.onRead);
@@ -154,6 +160,8 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
       if (!digests) return failure;
       // 'close' follows the last 'data': from then on `blob` holds exactly the bytes it counted.
       if (!input.closed) await new Promise<void>((resolve) => input.once('close', () => resolve()));
+      // The rest of a blob still downloading is checked once it is all there.
+      if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, cancel);
       return checkBlob(layer, failure, blob, cancel);
     },
   };
@@ -171,9 +179,14 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
 export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
   let opened: OpenedLayer;
   try {
-    opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip });
+    // A download's first bytes must be there before its magic bytes are read.
+    if (layer.follow) await followed(layer.follow, Math.min(512, layer.size ?? 512), opts.cancel);
+    opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip, cancel: opts.cancel });
   } catch (error) {
-    if (error instanceof LayercopyError && error.code === 'ERR_INVALID_TAR') throw await checkBlob(layer, error, blobCount(true), opts.cancel);
+    if (error instanceof LayercopyError && error.code === 'ERR_INVALID_TAR') {
+      if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);
+      throw await checkBlob(layer, error, blobCount(true), opts.cancel);
+    }
     throw error;
   }
   let result: { entries: number; bytes: number; implied: string };

@@ -17,8 +17,8 @@ export interface Descriptor {
   platform?: { os: string; architecture: string; variant?: string };
 }
 
-const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
-const MANIFEST = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
+export const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
+export const MANIFEST = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
 /** Layer media types read (tar, gzip and zstd; OCI and Docker names; the non-distributable ones too). */
 export const LAYER_TYPES = [
   'application/vnd.oci.image.layer.v1.tar',
@@ -39,9 +39,9 @@ export function hostPlatform(): Platform {
   return { os: 'linux', architecture: arch[process.arch] ?? process.arch, ...(process.arch === 'arm64' ? { variant: 'v8' } : {}) };
 }
 
-const showPlatform = (p?: Platform) => (p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'no platform');
+export const showPlatform = (p?: Platform) => (p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'no platform');
 
-function matches(p: Platform | undefined, want: Platform): boolean {
+export function matches(p: Platform | undefined, want: Platform): boolean {
   if (!p) return false;
   if (p.os !== want.os || p.architecture !== want.architecture) return false;
   // arm64's v8 is the default variant: a missing one matches it.

@@ -13,11 +13,12 @@ export type LayerArgument =
   | { kind: 'path'; path: string; unknownTransport?: string }
   | { kind: 'oci'; layout: string; reference?: string; digest?: string }
   | { kind: 'oci-archive'; file: string; reference?: string; digest?: string }
-  | { kind: 'docker-archive'; file: string; reference?: string };
+  | { kind: 'docker-archive'; file: string; reference?: string }
+  | { kind: 'docker'; reference: string };
 
 /** Transports layercopy reads; others of containers-transports(5) it names as such. */
-export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
-const OTHER = ['docker', 'docker-daemon', 'containers-storage', 'dir', 'sif', 'ostree'];
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const;
+const OTHER = ['docker-daemon', 'containers-storage', 'dir', 'sif', 'ostree'];
 
 /**
  * Parses one LAYER. `TRANSPORT:REST` is an image reference when TRANSPORT is
@@ -38,6 +39,15 @@ export function parseLayerArgument(arg: string, index: number): LayerArgument {
     const colon = rest.indexOf(':');
     if (colon < 0 || fs.existsSync(rest)) return { kind: 'docker-archive', file: path.resolve(rest) };
     return { kind: 'docker-archive', file: path.resolve(rest.slice(0, colon)), reference: rest.slice(colon + 1) };
+  }
+  if (transport === 'docker') {
+    // A registry's image (src/registry): parsed and normalized there.
+    if (rest.startsWith('//')) return { kind: 'docker', reference: arg };
+    throw new LayercopyError(`layer ${index + 1} (${arg}): a registry's image is written docker://[HOST[:PORT]/]REPOSITORY[:TAG|@DIGEST]`, {
+      code: 'ERR_INVALID_ARGUMENT',
+      layer: arg,
+      layerIndex: index,
+    });
   }
   if (OTHER.includes(transport)) {
     throw new LayercopyError(

@@ -7,7 +7,7 @@ import { archiveSource, directorySource, resolveOciLayout } from './oci.js';
 import type { LayerArgument } from './reference.js';
 import { archiveShapes, directoryShape, references } from './shape.js';
 
-type ImageArgument = Exclude<LayerArgument, { kind: 'path' }>;
+type ImageArgument = Exclude<LayerArgument, { kind: 'path' } | { kind: 'docker' }>;
 
 /**
  * An image reference (oci:, oci-archive:, docker-archive:) to its layers,

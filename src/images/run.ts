@@ -26,7 +26,17 @@ const TASK = distFile('src/images/extract-task.cjs').href;
 export async function extractOnPool(
   pool: Pool,
   jobs: { tar: TarLayer; root: number; layerIndex: number; source?: LayerSource }[],
-  run: { cancel: CancelFlag; signal?: AbortSignal; layers: number; onProgress?: (p: Progress) => void; shareClaims?: boolean },
+  run: {
+    cancel: CancelFlag;
+    signal?: AbortSignal;
+    layers: number;
+    onProgress?: (p: Progress) => void;
+    shareClaims?: boolean;
+    /** Called as each layer is extracted and verified. */
+    onDone?: (layerIndex: number) => void;
+    /** Bytes downloaded so far (docker:// layers), for progress. */
+    downloaded?: () => number;
+  },
 ): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
   const { cancel, signal } = run;
   const implied: (ReadonlySet<string> | undefined)[] = Array.from({ length: run.layers });
@@ -59,7 +69,8 @@ export async function extractOnPool(
       if (bytes === shown[slot]) return;
       shown[slot] = bytes;
       const { layerIndex, tar } = jobs[slot];
-      run.onProgress?.({ phase: 'extract', layerIndex, layers: run.layers, layer: tar.label, entries: 0, bytes: total, read: bytes, size: sizes[slot], total: all });
+      const downloaded = run.downloaded?.();
+      run.onProgress?.({ phase: 'extract', layerIndex, layers: run.layers, layer: tar.label, entries: 0, bytes: total, read: bytes, size: sizes[slot], total: all, downloaded });
     });
   };
   const timer = run.onProgress ? setInterval(report, 100) : undefined;
@@ -88,6 +99,7 @@ export async function extractOnPool(
         implied[layerIndex] = new Set(unpack(reply.ok.implied));
         // From the hand-over to the reply: time queued behind other extractions included.
         ms[layerIndex] = performance.now() - started;
+        run.onDone?.(layerIndex);
       }),
     );
     if (timer) report();

@@ -37,3 +37,10 @@ describe('the summary', () => {
     expect(dirs).toMatch(/\(resolve 0\.03 \+ walk 0\.46 \+ copy 0\.55 \+ finish 0\.02 \+ commit 0\.00\)$/);
   });
 });
+
+describe('the progress line of a pull', () => {
+  it('shows bytes downloaded of the blobs and bytes extracted', () => {
+    const e = { phase: 'extract' as const, layerIndex: 0, layers: 2, layer: 'docker://x', entries: 0, bytes: 40_000_000, total: 150_000_000, downloaded: 90_000_000 };
+    expect(formatProgress(e, 1200, 200)).toBe('pull · 90.0 MB of 150.0 MB downloaded · 40.0 MB extracted · 1.2 s');
+  });
+});

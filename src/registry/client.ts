@@ -1,0 +1,235 @@
+import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
+import type { PullSource } from './config.js';
+import type { Credentials } from './credentials.js';
+import { backoff, DEFAULT_RETRY, Dispatchers, type HttpResponse, isNetworkError, networkReason, type RetryPolicy, request, retriable, sleep } from './http.js';
+import type { TlsConfig } from './tls.js';
+
+// A registry's distribution API (v2) for one repository, from its sources
+// in order: the mirrors (registries.conf), then the registry itself. Auth
+// as the registry asks (WWW-Authenticate): Bearer tokens from its realm
+// (fetched again when one expires mid-pull), or Basic.
+
+export interface ClientOptions {
+  credentials?: Credentials;
+  /** The TLS configuration for a host (the registry's, a mirror's, a token realm's). */
+  tls: (host: string) => TlsConfig;
+  retry?: RetryPolicy;
+  signal?: AbortSignal;
+  /** Names the image in errors: the argument as given, and its position. */
+  label: string;
+  fields: { layer: string; layerIndex: number };
+}
+
+interface Token {
+  header: string;
+  /** When it stops being good (ms since the epoch). */
+  expires: number;
+}
+
+export class RegistryClient {
+  readonly #sources: PullSource[];
+  readonly #opts: ClientOptions;
+  readonly #retry: RetryPolicy;
+  /** The source that last answered: later requests start there. */
+  #current = 0;
+  /** Authorization per source host; a Bearer token per realm and scope. */
+  readonly #auth = new Map<string, string>();
+  readonly #tokens = new Map<string, Token>();
+  /** The scheme each host answered on (http only where TLS may be skipped). */
+  readonly #scheme = new Map<string, 'https' | 'http'>();
+  readonly #dispatchers = new Dispatchers();
+
+  constructor(sources: PullSource[], opts: ClientOptions) {
+    this.#sources = sources;
+    this.#opts = opts;
+    this.#retry = opts.retry ?? DEFAULT_RETRY;
+  }
+
+  /** Ends the pull's connections. */
+  close(): Promise<void> {
+    return this.#dispatchers.close();
+  }
+
+  /**
+   * GET /v2/REPOSITORY/PATH ('manifests/latest', 'blobs/sha256:…') from the
+   * first source that answers it. A mirror that fails or lacks it (404) is
+   * passed over for the next source; the registry's own answer is final.
+   * `range`: from that byte on (a resumed blob). Resolves with a 2xx
+   * response; 404 from the registry itself resolves too (the caller names
+   * what was missing); anything else throws ERR_AUTH or ERR_REGISTRY.
+   */
+  async get(path: string, init: { accept?: string; range?: number; what: string }): Promise<HttpResponse> {
+    const errors: string[] = [];
+    for (let i = this.#current; i < this.#sources.length; i++) {
+      const source = this.#sources[i];
+      const last = i === this.#sources.length - 1;
+      try {
+        const response = await this.#fromSource(source, path, init);
+        if (response.ok || (response.status === 404 && last)) {
+          this.#current = i;
+          return response;
+        }
+        await response.body?.cancel().catch(() => undefined);
+        const error = this.#httpError(source, response, init.what);
+        if (last) throw error;
+        errors.push(`${source.host}: ${response.status}`);
+      } catch (error) {
+        if (error instanceof LayercopyError && (error.code === 'ABORT_ERR' || last)) throw error;
+        if (last) throw this.#networkError(source, error, init.what);
+        errors.push(`${source.host}: ${error instanceof LayercopyError ? error.message : networkReason(error)}`);
+      }
+    }
+    throw new LayercopyError(`${this.#opts.label}: ${init.what}: no source answered (${errors.join('; ')})`, { code: 'ERR_REGISTRY', ...this.#opts.fields });
+  }
+
+  #url(source: PullSource, scheme: string, path: string): string {
+    // Per-node mirrors (Spegel, Dragonfly) serve several registries: ?ns= says which.
+    const ns = source.mirror && source.ns ? `?ns=${encodeURIComponent(source.ns)}` : '';
+    return `${scheme}://${source.host}/v2/${source.repository}/${path}${ns}`;
+  }
+
+  /** One source: its scheme found, auth as it asks, retried while it answers 429/5xx or the connection fails. */
+  async #fromSource(source: PullSource, path: string, init: { accept?: string; range?: number; what: string }): Promise<HttpResponse> {
+    const tls = this.#opts.tls(source.host);
+    const started = Date.now();
+    let authTried = false;
+    for (let attempt = 1; ; attempt++) {
+      const headers: Record<string, string> = {};
+      if (init.accept) headers.accept = init.accept;
+      if (init.range) headers.range = `bytes=${init.range}-`;
+      const auth = this.#auth.get(source.host);
+      if (auth) headers.authorization = auth;
+      let response: HttpResponse | undefined;
+      try {
+        response = await this.#send(source, tls, path, headers);
+      } catch (error) {
+        if (this.#opts.signal?.aborted) throw abortError(this.#opts.signal.reason);
+        if (!isNetworkError(error) || attempt >= this.#retry.attempts || Date.now() - started > this.#retry.budgetMs) throw error;
+        await sleep(backoff(this.#retry, attempt), this.#opts.signal);
+        continue;
+      }
+      if (response.status === 401 && !authTried) {
+        authTried = true;
+        await response.body?.cancel().catch(() => undefined);
+        await this.#authenticate(source, response);
+        attempt--;
+        continue;
+      }
+      if (retriable(response.status) && attempt < this.#retry.attempts && Date.now() - started <= this.#retry.budgetMs) {
+        await response.body?.cancel().catch(() => undefined);
+        await sleep(backoff(this.#retry, attempt, response), this.#opts.signal);
+        continue;
+      }
+      return response;
+    }
+  }
+
+  /** https, or where TLS may be skipped (insecure, --tls-verify=false) http when https fails to connect, as containers/image does. */
+  async #send(source: PullSource, tls: TlsConfig, path: string, headers: Record<string, string>): Promise<HttpResponse> {
+    const known = this.#scheme.get(source.host);
+    const signal = this.#opts.signal;
+    const dispatcher = this.#dispatchers.for(tls);
+    if (known === 'http' || (known === undefined && !tls.allowHttp)) return request(this.#url(source, known ?? 'https', path), dispatcher, { headers, signal });
+    try {
+      const response = await request(this.#url(source, 'https', path), dispatcher, { headers, signal });
+      this.#scheme.set(source.host, 'https');
+      return response;
+    } catch (error) {
+      if (known === 'https' || !isNetworkError(error)) throw error;
+      const response = await request(this.#url(source, 'http', path), dispatcher, { headers, signal });
+      this.#scheme.set(source.host, 'http');
+      return response;
+    }
+  }
+
+  /** Answers a 401's challenge: a Bearer token from its realm, or Basic credentials. */
+  async #authenticate(source: PullSource, response: HttpResponse): Promise<void> {
+    const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
+    const creds = this.#opts.credentials;
+    if (challenge?.scheme === 'basic') {
+      if (!creds || !('username' in creds)) throw this.#authError(source, 401, 'the registry asks for a user name and password (--creds USER:PASS, or an auth file)');
+      this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
+      return;
+    }
+    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw this.#authError(source, 401, `unsupported authentication challenge '${response.headers.get('www-authenticate') ?? ''}'`);
+    const scope = challenge.params.scope ?? `repository:${source.repository}:pull`;
+    const key = `${challenge.params.realm} ${challenge.params.service ?? ''} ${scope}`;
+    const cached = this.#tokens.get(key);
+    // A token that a 401 just refused is spent, whatever its expiry said: ask again.
+    if (cached && cached.header !== this.#auth.get(source.host) && cached.expires > Date.now()) {
+      this.#auth.set(source.host, cached.header);
+      return;
+    }
+    const token = await this.#token(source, challenge.params.realm, challenge.params.service, scope);
+    this.#tokens.set(key, token);
+    this.#auth.set(source.host, token.header);
+  }
+
+  async #token(source: PullSource, realm: string, service: string | undefined, scope: string): Promise<Token> {
+    const url = new URL(realm);
+    if (service) url.searchParams.set('service', service);
+    url.searchParams.set('scope', scope);
+    const creds = this.#opts.credentials;
+    const headers: Record<string, string> = {};
+    if (creds && 'username' in creds) {
+      url.searchParams.set('account', creds.username);
+      headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    }
+    let response: HttpResponse;
+    const dispatcher = this.#dispatchers.for(this.#opts.tls(url.host));
+    try {
+      if (creds && 'identityToken' in creds) {
+        // An identity token is an OAuth2 refresh token (docker login's).
+        const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, service: service ?? '', scope, client_id: 'layercopy' });
+        response = await request(realm, dispatcher, { method: 'POST', body, signal: this.#opts.signal });
+      } else {
+        response = await request(url.href, dispatcher, { headers, signal: this.#opts.signal });
+      }
+    } catch (error) {
+      throw this.#networkError(source, error, `a token from ${url.origin}`);
+    }
+    if (response.status === 401 || response.status === 403) throw this.#authError(source, response.status, `the token server ${url.origin} refused the credentials`);
+    if (!response.ok) throw this.#httpError(source, response, `a token from ${url.origin}`);
+    const json = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
+    const token = json.token ?? json.access_token;
+    if (!token) throw this.#authError(source, response.status, `the token server ${url.origin} answered without a token`);
+    // A token without expires_in is good for 60 s (the distribution token spec).
+    return { header: `Bearer ${token}`, expires: Date.now() + (json.expires_in ?? 60) * 1000 - 5_000 };
+  }
+
+  #where(source: PullSource): string {
+    return `${source.host}/${source.repository}${source.mirror ? ' (a mirror)' : ''}`;
+  }
+
+  #authError(source: PullSource, status: number, why: string): LayercopyError {
+    return new LayercopyError(`${this.#opts.label}: ${this.#where(source)}: HTTP ${status}: ${why}`, { code: 'ERR_AUTH', ...this.#opts.fields });
+  }
+
+  /** An HTTP status as an error: 401/403 (after the auth flow) ERR_AUTH, anything else ERR_REGISTRY. */
+  #httpError(source: PullSource, response: HttpResponse, what: string): LayercopyError {
+    const code: LayercopyCode = response.status === 401 || response.status === 403 ? 'ERR_AUTH' : 'ERR_REGISTRY';
+    const retried = retriable(response.status) ? ` (after ${this.#retry.attempts} tries)` : '';
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: HTTP ${response.status} ${response.statusText}${retried}`, {
+      code,
+      ...this.#opts.fields,
+    });
+  }
+
+  #networkError(source: PullSource, error: unknown, what: string): LayercopyError {
+    if (error instanceof LayercopyError) return error;
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)} (after ${this.#retry.attempts} tries)`, {
+      code: 'ERR_REGISTRY',
+      ...this.#opts.fields,
+      cause: error,
+    });
+  }
+}
+
+/** `Bearer realm="…",service="…",scope="…"` (RFC 7235 auth-params; quoted values may hold commas). */
+export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } | undefined {
+  const m = /^\s*([A-Za-z]+)\s*(.*)$/s.exec(header);
+  if (!m) return undefined;
+  const params: Record<string, string> = {};
+  for (const p of m[2].matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+  return { scheme: m[1].toLowerCase(), params };
+}

@@ -1,0 +1,119 @@
+import tls from 'node:tls';
+import { Agent, type Dispatcher, EnvHttpProxyAgent, fetch } from 'undici';
+import { abortError, LayercopyError } from '../core/errors.js';
+import type { TlsConfig } from './tls.js';
+
+// The HTTP side of a pull: one dispatcher per host with that host's TLS
+// (containers-certs.d CAs, a client certificate, --tls-verify=false),
+// proxies from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (Node's own fetch ignores
+// them), and retries: a reset connection, 429 and 5xx are tried again with
+// backoff, Retry-After honoured, bounded in count and in time.
+
+export interface RetryPolicy {
+  /** Tries per request, the first included. */
+  attempts: number;
+  /** No retry starts later than this after the first try. */
+  budgetMs: number;
+  /** The first backoff; doubled each time, capped at 5 s. */
+  baseMs: number;
+}
+
+// containers/image tries 5 times (pkg/docker: maxRetries = 5 with exponential backoff); so do we.
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, budgetMs: 60_000, baseMs: 200 };
+
+/**
+ * The dispatchers of one pull, one per TLS configuration (requests with the
+ * same one share it: keep-alive across layers); closed when the pull ends,
+ * so that no socket outlives it.
+ */
+export class Dispatchers {
+  readonly #all = new Map<string, Dispatcher>();
+
+  for(config: TlsConfig): Dispatcher {
+    const key = JSON.stringify([config.ca, config.cert, config.key, config.verify]);
+    let d = this.#all.get(key);
+    if (!d) {
+      // Extra CAs are added to Node's own, not put in their place.
+      const connect = {
+        ca: config.ca?.length ? [...tls.rootCertificates, ...config.ca] : undefined,
+        cert: config.cert,
+        key: config.key,
+        rejectUnauthorized: config.verify,
+      };
+      const proxied = process.env.HTTPS_PROXY || process.env.https_proxy || process.env.HTTP_PROXY || process.env.http_proxy;
+      // Through a proxy the registry's TLS is requestTls (undici's ProxyAgent, which EnvHttpProxyAgent passes its options to).
+      d = proxied ? new EnvHttpProxyAgent({ connect, requestTls: connect } as EnvHttpProxyAgent.Options) : new Agent({ connect });
+      this.#all.set(key, d);
+    }
+    return d;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#all.values()];
+    this.#all.clear();
+    await Promise.all(all.map((d) => d.destroy().catch(() => undefined)));
+  }
+}
+
+export type HttpResponse = Awaited<ReturnType<typeof fetch>>;
+
+/** A status worth another try: too many requests, and server errors but 501 (never implemented: no use asking again). */
+export const retriable = (status: number) => status === 429 || status === 408 || (status >= 500 && status !== 501);
+
+/** Network failures: a connection reset, refused, cut or timed out; what a retry may cure. */
+export function isNetworkError(error: unknown): boolean {
+  if (error instanceof LayercopyError) return false;
+  const e = error as { name?: string; cause?: { code?: string }; code?: string };
+  if (e?.name === 'AbortError') return false;
+  return e?.name === 'TypeError' || typeof e?.cause?.code === 'string' || typeof e?.code === 'string';
+}
+
+/** Why a fetch failed at the network level, in a few words ("ECONNREFUSED", "other side closed"). */
+export function networkReason(error: unknown): string {
+  const e = error as { message?: string; cause?: { code?: string; message?: string } };
+  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
+}
+
+/** The wait a 429/503 asks for (Retry-After: seconds or an HTTP date), in ms, capped at 30 s; undefined where none. */
+export function retryAfter(response: HttpResponse | undefined): number | undefined {
+  const value = response?.headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 30_000) : undefined;
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal.reason));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal?.reason));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The backoff before try `attempt` (1: the second try). */
+export function backoff(policy: RetryPolicy, attempt: number, response?: HttpResponse): number {
+  return retryAfter(response) ?? Math.min(policy.baseMs * 2 ** (attempt - 1), 5_000);
+}
+
+export interface RequestInit {
+  method?: 'GET' | 'HEAD' | 'POST';
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * One HTTP request, redirects followed (fetch drops Authorization when a
+ * redirect leaves the origin: blob stores behind S3 or a CDN reject it).
+ * No retry here: the caller decides what a status means.
+ */
+export function request(url: string, dispatcher: Dispatcher, init: RequestInit & { body?: URLSearchParams } = {}): Promise<HttpResponse> {
+  return fetch(url, { method: init.method ?? 'GET', headers: init.headers, body: init.body, signal: init.signal, redirect: 'follow', dispatcher });
+}

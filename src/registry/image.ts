@@ -1,0 +1,131 @@
+import crypto from 'node:crypto';
+import { LayercopyError, type LayerSource } from '../core/errors.js';
+import type { Platform } from '../core/options.js';
+import type { TarLayer } from '../images/layer.js';
+import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, otherPlatform, showPlatform } from '../images/oci.js';
+import type { RegistryClient } from './client.js';
+import type { HttpResponse } from './http.js';
+import { type DockerReference, showReference } from './reference.js';
+
+// An image in a registry to its layers: the manifest by content
+// negotiation (OCI index and manifest, Docker manifest list and schema 2;
+// schema 1 refused), the platform chosen as for oci:, every manifest and
+// config checked against its digest.
+
+const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws'];
+const ACCEPT = [...INDEX, ...MANIFEST, ...SCHEMA1].join(', ');
+// Manifests and configs are small; a registry sending more is refused rather than held in memory (containers/image caps manifests at 4 MiB).
+const JSON_LIMIT = 4 << 20;
+
+export interface RemoteLayer {
+  tar: TarLayer;
+  source: LayerSource;
+}
+
+const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+
+/** A response's body, whole, at most JSON_LIMIT bytes. */
+async function readSmall(response: HttpResponse, what: string, fail: (m: string) => LayercopyError): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of response.body ?? []) {
+    n += chunk.length;
+    if (n > JSON_LIMIT) {
+      await response.body?.cancel().catch(() => undefined);
+      throw fail(`${what} is larger than ${JSON_LIMIT} bytes`);
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Resolves a docker:// reference to its layers, lowest first, each a
+ * TarLayer whose blob is yet to be downloaded (file set by the caller).
+ */
+export async function resolveRemote(given: string, argIndex: number, ref: DockerReference, platform: Platform, client: RegistryClient): Promise<RemoteLayer[]> {
+  const fields = { layer: given, layerIndex: argIndex };
+  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' | 'ERR_DIGEST_MISMATCH' | 'ERR_REGISTRY' = 'ERR_INVALID_IMAGE') =>
+    new LayercopyError(`${given}: ${message}`, { code, ...fields });
+
+  /** A manifest by tag or digest, checked: by its digest, or by the registry's Docker-Content-Digest for a tag. */
+  const manifest = async (reference: string, expected?: Descriptor) => {
+    const what = `manifest ${reference}`;
+    const response = await client.get(`manifests/${reference}`, { accept: ACCEPT, what });
+    if (response.status === 404) {
+      await response.body?.cancel().catch(() => undefined);
+      throw fail(`${showReference(ref)}: no such image (${what} not found)`, 'ERR_IMAGE_NOT_FOUND');
+    }
+    const data = await readSmall(response, what, fail);
+    const digest = sha256(data);
+    const want = expected?.digest ?? (reference.startsWith('sha256:') ? reference : (response.headers.get('docker-content-digest') ?? undefined));
+    if (want !== undefined && digest !== want) throw fail(`${what} does not match its digest: expected ${want}, got ${digest}`, 'ERR_DIGEST_MISMATCH');
+    if (expected && data.length !== expected.size) throw fail(`${what} is ${data.length} bytes, its descriptor says ${expected.size}`, 'ERR_DIGEST_MISMATCH');
+    let json: { mediaType?: string; schemaVersion?: number; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    try {
+      json = JSON.parse(data.toString('utf8'));
+    } catch (error) {
+      throw fail(`${what} is not JSON (${(error as Error).message})`);
+    }
+    const type = json.mediaType ?? response.headers.get('content-type')?.split(';')[0].trim() ?? '';
+    if (json.schemaVersion === 1 || SCHEMA1.includes(type)) {
+      throw fail(`${what} is a Docker schema 1 manifest, which layercopy does not read (deprecated since 2017: push the image again with a current client)`);
+    }
+    return { json, type, digest, size: data.length };
+  };
+
+  let current = await manifest(ref.digest ?? ref.tag ?? 'latest');
+  let indexPlatform: Platform | undefined;
+  // An index (nested ones too) is narrowed down to this platform's manifest.
+  for (let depth = 0; INDEX.includes(current.type) || Array.isArray(current.json.manifests); depth++) {
+    if (depth >= 8) throw fail('image indexes nested too deep');
+    const candidates = (current.json.manifests ?? []).filter((d) => MANIFEST.includes(d.mediaType) || INDEX.includes(d.mediaType));
+    const chosen = candidates.find((d) => matches(d.platform, platform)) ?? (candidates.length === 1 && !candidates[0].platform ? candidates[0] : undefined);
+    if (!chosen) {
+      throw fail(
+        `no image for ${showPlatform(platform)}; there are: ${candidates.map((d) => showPlatform(d.platform)).join(', ') || 'none'} (choose with --platform)`,
+        'ERR_IMAGE_NOT_FOUND',
+      );
+    }
+    indexPlatform = chosen.platform;
+    current = await manifest(chosen.digest, chosen);
+  }
+  const m = current.json;
+  if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${current.digest} has no config or layers`);
+  const config = await blobJson(client, m.config, fail);
+  // An index's entry said its platform; a lone manifest says it in its config.
+  const mismatch = indexPlatform === undefined ? otherPlatform(config, platform) : undefined;
+  if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
+  const diffIds = config.rootfs?.diff_ids ?? [];
+  if (diffIds.length !== m.layers.length) throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
+  return m.layers.map((d, i) => {
+    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw fail(`layer ${i + 1}: unsupported or malformed digest '${d.digest}' (sha256 only)`);
+    return {
+      tar: { file: '', digest: d.digest, size: d.size, diffId: diffIds[i], label: `${given} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)` },
+      source: { arg: given, argIndex, digest: d.digest, diffId: diffIds[i] },
+    };
+  });
+}
+
+type Config = { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
+
+/** The config blob, whole, checked against its descriptor. */
+async function blobJson(client: RegistryClient, d: Descriptor, fail: (m: string, code?: 'ERR_DIGEST_MISMATCH' | 'ERR_IMAGE_NOT_FOUND') => LayercopyError): Promise<Config> {
+  const what = `config ${d.digest}`;
+  const response = await client.get(`blobs/${d.digest}`, { what });
+  if (response.status === 404) {
+    await response.body?.cancel().catch(() => undefined);
+    throw fail(`${what}: blob not found`, 'ERR_IMAGE_NOT_FOUND');
+  }
+  const data = await readSmall(response, what, fail);
+  const digest = sha256(data);
+  if (digest !== d.digest || data.length !== d.size) {
+    throw fail(`${what} does not match its descriptor: expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`, 'ERR_DIGEST_MISMATCH');
+  }
+  try {
+    return JSON.parse(data.toString('utf8')) as Config;
+  } catch (error) {
+    throw fail(`${what} is not JSON (${(error as Error).message})`);
+  }
+}

@@ -1,0 +1,69 @@
+import type { FileHandle } from 'node:fs/promises';
+import type { LayerSource } from '../core/errors.js';
+import type { Platform } from '../core/options.js';
+import type { TarLayer } from '../images/layer.js';
+import { RegistryClient } from './client.js';
+import { loadRegistriesConf, pullSources } from './config.js';
+import { credentialsFor } from './credentials.js';
+import { downloadBlob } from './download.js';
+import type { RetryPolicy } from './http.js';
+import { resolveRemote } from './image.js';
+import { parseDockerReference } from './reference.js';
+import { tlsFor } from './tls.js';
+
+/** How to reach registries (docker://): the CLI's --creds, --authfile, --cert-dir, --tls-verify. */
+export interface PullOptions {
+  /** 'USER:PASS' for the registry (else the auth files, docs/cli.md). */
+  creds?: string;
+  /** The auth file to read, and only it. */
+  authfile?: string;
+  /** A directory of CAs (*.crt) and client pairs (*.cert, *.key), in place of /etc/containers/certs.d/HOST. */
+  certDir?: string;
+  /** false: plain HTTP and unverified TLS for this provision. Default true. */
+  tlsVerify?: boolean;
+  retry?: RetryPolicy;
+  signal?: AbortSignal;
+}
+
+/** A layer of a registry's image: what it is, and how its blob is fetched into a spool file (progress: src/images/follow.ts). */
+export interface PulledLayer {
+  tar: TarLayer;
+  source: LayerSource;
+  download(out: FileHandle, progress: BigInt64Array, onBytes?: (bytes: number) => void): Promise<void>;
+}
+
+/**
+ * docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST] to its layers, lowest first:
+ * the reference normalized (docker.io, library/), its sources in order
+ * (registries.conf's mirrors, then the registry), credentials and TLS per
+ * host, the manifest chosen for `platform` and checked.
+ */
+export async function resolveDocker(given: string, argIndex: number, platform: Platform, opts: PullOptions = {}): Promise<{ layers: PulledLayer[]; close(): Promise<void> }> {
+  const ref = parseDockerReference(given, argIndex);
+  const sources = pullSources(loadRegistriesConf(), ref);
+  const credentials = await credentialsFor(ref.registry, { creds: opts.creds, authfile: opts.authfile });
+  const insecure = new Map(sources.map((s) => [s.host, s.insecure]));
+  const fields = { layer: given, layerIndex: argIndex };
+  const client = new RegistryClient(sources, {
+    credentials,
+    tls: (host) => tlsFor(host, { certDir: opts.certDir, tlsVerify: opts.tlsVerify, insecure: insecure.get(host) ?? false }),
+    retry: opts.retry,
+    signal: opts.signal,
+    label: given,
+    fields,
+  });
+  try {
+    const layers = await resolveRemote(given, argIndex, ref, platform, client);
+    return {
+      layers: layers.map(({ tar, source }) => ({
+        tar,
+        source,
+        download: (out, progress, onBytes) => downloadBlob(client, tar, out, progress, { label: given, fields, onBytes }),
+      })),
+      close: () => client.close(),
+    };
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+}

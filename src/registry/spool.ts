@@ -1,0 +1,68 @@
+import fs from 'node:fs/promises';
+import PQueue from 'p-queue';
+import { followProgress } from '../images/follow.js';
+import type { TarLayer } from '../images/layer.js';
+import type { PulledLayer } from './pull.js';
+
+/**
+ * A provision's downloads (docker:// layers), at most `max` at once (as
+ * containers/image's 6 by default), largest first as the extractions are
+ * handed out. Each blob goes to a spool file of the scratch directory,
+ * named through the directory's fd, which its extraction follows as it
+ * grows (src/images/follow.ts): a layer is extracted while it downloads.
+ * The spool file is removed as soon as its layer is extracted. `done`
+ * rejects with the first failure; the caller aborts the others.
+ */
+export function startDownloads(layers: readonly { tar?: TarLayer; download?: PulledLayer['download'] }[], scratchFd: number, max: number) {
+  let bytes = 0;
+  const queue = new PQueue({ concurrency: max });
+  const spools = new Map<number, string>();
+  const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => (layers[b].tar?.size ?? 0) - (layers[a].tar?.size ?? 0));
+  const handles = new Map<number, fs.FileHandle>();
+  // Every spool file exists before any extraction starts: a follower may open it before its download's turn comes.
+  const ready = Promise.all(
+    order.map(async (i) => {
+      const tar = layers[i].tar!;
+      tar.file = `/proc/self/fd/${scratchFd}/${i}.blob`;
+      handles.set(i, await fs.open(tar.file, 'wx', 0o600));
+    }),
+  );
+  const jobs: Promise<void>[] = [];
+  for (const i of order) {
+    const { tar, download } = layers[i];
+    if (!tar || !download) continue;
+    // The scratch directory is 0700 and this process's: the name is reached through its fd, never re-resolved by path.
+    tar.follow = followProgress();
+    spools.set(i, `/proc/self/fd/${scratchFd}/${i}.blob`);
+    const progress = tar.follow;
+    jobs.push(
+      queue.add(async () => {
+        await ready;
+        const out = handles.get(i)!;
+        try {
+          await download(out, progress, (n) => {
+            bytes += n;
+          });
+        } finally {
+          await out.close();
+          handles.delete(i);
+        }
+      }),
+    );
+  }
+  return {
+    ready: ready.then(() => undefined),
+    done: Promise.all(jobs).then(() => undefined),
+    downloaded: () => bytes,
+    /** Closes what a failed start left open. */
+    close: async () => {
+      queue.clear();
+      await Promise.all([...handles.values()].map((h) => h.close().catch(() => undefined)));
+    },
+    /** Removes a layer's spool file once it is extracted (a later failure finds nothing to remove). */
+    discard: (i: number) => {
+      const file = spools.get(i);
+      if (file) fs.rm(file, { force: true }).catch(() => undefined);
+    },
+  };
+}
