@@ -857,14 +857,19 @@ static napi_value tar_close_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// tarMembers(file: path | fd) -> { members: [{ name, type, offset, size }] }
-// | { failure }: the members of an uncompressed tar, from its headers only
-// (native/tarscan.c). A path is opened O_NOFOLLOW; an fd is borrowed.
+// tarMembers(file: path | fd, limit?) -> { members: [{ name, type, offset,
+// size }] } | { failure }: the members of an uncompressed tar, from its
+// headers only (native/tarscan.c), the first `limit` where given. A path is
+// opened O_NOFOLLOW; an fd is borrowed.
 static napi_value tar_members_js(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv)) return NULL;
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
   napi_valuetype t;
   if (!NAPI_OK(napi_typeof(env, argv[0], &t))) return NULL;
+  napi_valuetype lt;
+  uint32_t limit = 0;
+  if (!NAPI_OK(napi_typeof(env, argv[1], &lt))) return NULL;
+  if (lt == napi_number && !NAPI_OK(napi_get_value_uint32(env, argv[1], &limit))) return NULL;
   failure f = {0};
   int fd = -1, owned = 0;
   if (t == napi_number) {
@@ -881,7 +886,7 @@ static napi_value tar_members_js(napi_env env, napi_callback_info info) {
   if (fd < 0)
     fail_errno(&f, errno, "open", SIDE_LAYER, NULL);
   else
-    rc = tarscan(fd, &m, &f);
+    rc = tarscan(fd, limit, &m, &f);
   if (owned && fd >= 0) close(fd);
   builder b = b_new(env);
   if (rc != 0) {

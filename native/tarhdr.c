@@ -7,21 +7,19 @@
 
 int tarhdr_num(const uint8_t *p, size_t n, int64_t *out) {
   if (p[0] & 0x80) {
-    // Two's complement, big-endian, the marker bit dropped when positive.
-    int neg = (p[0] & 0x40) != 0;
-    uint64_t v = (uint64_t)(p[0] & 0x7f) & (neg ? 0x7f : 0x3f);
-    if (neg) v |= 0x80;
-    for (size_t i = 1; i < n; i++) {
-      if (v >> 55) return -1;
-      v = (v << 8) | p[i];
+    // Base-256, two's complement, big-endian (GNU, star): a negative number
+    // is read inverted (-a-1 == ~a), so that its leading 0xff bytes do not
+    // count against the 63 bits a value may use (as Go's archive/tar does).
+    uint8_t inv = (p[0] & 0x40) ? 0xff : 0x00;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+      uint8_t c = p[i] ^ inv;
+      if (i == 0) c &= 0x7f;
+      if (v >> 56) return -1;
+      v = (v << 8) | c;
     }
-    if (neg) {
-      if (n < 8) return -1;
-      *out = (int64_t)v;
-      return 0;
-    }
-    if (v > INT64_MAX) return -1;
-    *out = (int64_t)v;
+    if (v >> 63) return -1;
+    *out = inv ? ~(int64_t)v : (int64_t)v;
     return 0;
   }
   size_t i = 0, end = n;

@@ -182,7 +182,7 @@ done:
   return rc;
 }
 
-int tarscan(int fd, tar_members *out, failure *f) {
+int tarscan(int fd, size_t limit, tar_members *out, failure *f) {
   struct stat st;
   memset(out, 0, sizeof *out);
   if (lc_fstat(fd, &st) != 0) {
@@ -246,6 +246,10 @@ int tarscan(int fd, tar_members *out, failure *f) {
       continue;
     }
     if (entry(&s, b, &h, at, &p, out, &at) != 0) break;
+    if (limit != 0 && out->n >= limit) {
+      rc = 0;
+      break;
+    }
   }
   tarhdr_pending_free(&p);
   if (rc != 0) tarscan_free(out);

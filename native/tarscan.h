@@ -28,8 +28,10 @@ typedef struct {
 // which byte; a file that ends inside a header or a member's data is "cut
 // short". A file that ends where a header would start, without the two
 // zero blocks, is whole (GNU tar reads it with a warning). Offsets and
-// sizes are below 2^53, so that they fit a JS number.
-int tarscan(int fd, tar_members *out, failure *f);
+// sizes are below 2^53, so that they fit a JS number. limit: stop after
+// that many members (0: all), as whole: telling a layer from an image
+// archive needs only its first names.
+int tarscan(int fd, size_t limit, tar_members *out, failure *f);
 void tarscan_free(tar_members *m);
 
 #endif

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
+import { errnoError, fromNodeError, type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
+import { isMountPoint } from './core/mounts.js';
 import type { Platform } from './core/options.js';
 import { sniffCompression } from './images/decompress.js';
 import { readHead, type TarLayer } from './images/layer.js';
@@ -68,6 +69,9 @@ export async function resolveInputs(layers: readonly string[], rootfs: string, o
   if (typeof rootfs !== 'string' || rootfs === '') throw invalid('rootfs must be a non-empty path');
   const resolvedRootfs = path.resolve(rootfs);
   if (resolvedRootfs === '/') throw invalid('rootfs must not be /');
+  const last = rootfs.replace(/\/+$/, '').split('/').pop();
+  // The commit replaces an empty ROOTFS: never the directory the caller stands in (as destroy refuses it).
+  if (last === '.' || last === '..' || resolvedRootfs === safeCwd()) throw invalid(`rootfs ${rootfs}: name the rootfs directory itself, not . or .. or the working directory`, { path: resolvedRootfs });
   const parent = path.dirname(resolvedRootfs);
   let parentReal: string;
   try {
@@ -136,7 +140,18 @@ async function resolveEach(
     const st = fs.statSync(real);
     if (st.isFile()) {
       // A layer tarball: tar, gzip or zstd, told by its magic bytes.
-      const kind = sniffCompression(readHead(real));
+      let head: Buffer;
+      try {
+        head = readHead(real);
+      } catch (error) {
+        // EACCES, EIO: the system's word, naming the layer (never ROOTFS).
+        throw errnoError(fromNodeError(error, 'open', real), (name, description) => `${label} (${layerName(abs, real)}): cannot read: ${name} (${description})`, {
+          layer: abs,
+          layerIndex: argIndex,
+          cause: error,
+        });
+      }
+      const kind = sniffCompression(head);
       if (kind === 'unknown') throw invalid(`${label} (${layerName(abs, real)}): is neither a directory nor a tar layer (tar, gzip or zstd)`, fields);
       const shapes = kind === 'none' ? archiveShapes(real) : [];
       if (shapes.length > 0) {
@@ -176,7 +191,7 @@ function checkRootfs(rootfs: string, parentReal: string): boolean {
   }
   const already = (why: string) => new LayercopyError(`Rootfs is already provisioned: ${rootfs} ${why}`, { code: 'ERR_ALREADY_PROVISIONED', path: rootfs });
   if (!st.isDirectory()) throw already(`exists and is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; remove it first`);
-  if (st.dev !== fs.statSync(parentReal).dev || isMountPoint(path.join(parentReal, path.basename(rootfs)))) {
+  if (isMountPoint(path.join(parentReal, path.basename(rootfs)))) {
     throw invalid(`rootfs ${rootfs} is a mount point; layercopy replaces ROOTFS by a rename, which cannot replace a mount point: unmount it, or name a directory inside it`, {
       path: rootfs,
     });
@@ -185,16 +200,11 @@ function checkRootfs(rootfs: string, parentReal: string): boolean {
   return true;
 }
 
-/** A bind mount on the same filesystem keeps st_dev: the mount table says. */
-function isMountPoint(dir: string): boolean {
+function safeCwd(): string | undefined {
   try {
-    const octal = (p: string) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-    return fs
-      .readFileSync('/proc/self/mountinfo', 'latin1')
-      .split('\n')
-      .some((line) => octal(line.split(' ')[4] ?? '') === Buffer.from(dir).toString('latin1'));
+    return process.cwd();
   } catch {
-    return false;
+    return undefined;
   }
 }
 

@@ -177,7 +177,8 @@ export interface Native {
    * below 2^53. A failure with code EINVALIDTAR says in detail what is
    * wrong, at which byte, or that the file is cut short.
    */
-  tarMembers(file: string | number): { members: TarMember[]; failure?: undefined } | { failure: NativeFailure };
+  /** The members of an uncompressed tar from its headers (native/tarscan.c); the first `limit` only where given. */
+  tarMembers(file: string | number, limit?: number): { members: TarMember[]; failure?: undefined } | { failure: NativeFailure };
   /** A zstd decompression stream over the system's libzstd (loaded at run time), or null where libzstd.so.1 is missing. */
   zstdOpen(): ZstdStream | null;
   /**

@@ -62,6 +62,8 @@ export function resolveImage(given: string, argIndex: number, arg: ImageArgument
     if (error instanceof LayercopyError) {
       error.layer = given;
       error.layerIndex = argIndex;
+      // Every input's message starts as a missing one's does: "layer N (ARG): …".
+      error.message = `${where}: ${error.message.startsWith(`${given}: `) ? error.message.slice(given.length + 2) : error.message}`;
       throw error;
     }
     if (error instanceof SyntaxError) {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sniffCompression } from './decompress.js';
 import { readHead } from './layer.js';
+import { native } from '../core/native.cjs';
 import { readMember, scanTar } from './members.js';
 
 // What an input is by its whole shape, not one name: an image given where a
@@ -35,8 +36,11 @@ export function directoryShape(dir: string): ImageShape | undefined {
 
 // Top-level names an image archive may hold besides its markers: docker save
 // writes <hex>/{layer.tar,json,VERSION} (older), <hex>.json configs,
-// repositories, and since Docker 25 an OCI layout beside manifest.json.
-const DOCKER_NAMES = /^(manifest\.json|repositories|[0-9a-f]{64}(\.json)?|blobs|oci-layout|index\.json)$/;
+// repositories, and since Docker 25 an OCI layout beside manifest.json;
+// skopeo and podman (containers/image) write <hex>.tar layers.
+const DOCKER_NAMES = /^(manifest\.json|repositories|[0-9a-f]{64}(\.json|\.tar)?|blobs|oci-layout|index\.json)$/;
+// A layer's first members already show names no archive has (etc/, usr/, bin): only a tar whose first ones are all an archive's is read whole.
+const FIRST = 32;
 const OCI_NAMES = /^(oci-layout|index\.json|blobs)$/;
 
 /**
@@ -49,8 +53,14 @@ const OCI_NAMES = /^(oci-layout|index\.json|blobs)$/;
 export function archiveShapes(file: string): ImageShape[] {
   try {
     if (sniffCompression(readHead(file)) !== 'none') return [];
+    const allowed = (n: string) => n === '' || OCI_NAMES.test(n) || DOCKER_NAMES.test(n);
+    const first = native.tarMembers(file, FIRST);
+    if (first.failure || !first.members.every((m) => allowed(topName(m.name)))) return [];
+    const all = native.tarMembers(file);
+    if (all.failure) return [];
+    // Every member counts, directories and symlinks too (a layer's bin -> usr/bin).
+    const top = new Set(all.members.map((m) => topName(m.name)).filter((n) => n !== ''));
     const members = scanTar(file, file);
-    const top = new Set([...members.keys()].map((name) => name.split('/')[0]));
     const shapes: ImageShape[] = [];
     const manifest = members.get('manifest.json');
     if (manifest && [...top].every((n) => DOCKER_NAMES.test(n))) {
@@ -58,7 +68,7 @@ export function archiveShapes(file: string): ImageShape[] {
       if (Array.isArray(entries) && entries.every((e) => Array.isArray(e?.Layers))) shapes.push('docker-archive');
     }
     const layout = members.get('oci-layout');
-    if (layout && members.has('index.json') && top.has('blobs') && [...top].every((n) => OCI_NAMES.test(n) || DOCKER_NAMES.test(n))) {
+    if (layout && members.has('index.json') && top.has('blobs') && [...top].every(allowed)) {
       if (typeof JSON.parse(readMember(file, layout).toString('utf8'))?.imageLayoutVersion === 'string') shapes.push('oci-archive');
     }
     return shapes;
@@ -66,6 +76,9 @@ export function archiveShapes(file: string): ImageShape[] {
     return [];
   }
 }
+
+/** A member's first path component ("./blobs/sha256/…" -> "blobs"; "./" -> ""). */
+const topName = (name: string) => name.replace(/^(\.\/)+/, '').split('/')[0];
 
 /** "oci:PATH", "docker-archive:PATH or oci-archive:PATH": what to give instead. */
 export function references(shapes: readonly ImageShape[], given: string): string {

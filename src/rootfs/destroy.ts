@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
+import { isMountPoint } from '../core/mounts.js';
 import { removeInWorker } from './remove.js';
 import { nativeError, openParent, removeStale } from './staging.js';
 
@@ -48,7 +49,15 @@ function refusal(given: string, target: string): string | undefined {
     const what = st.isSymbolicLink() ? 'a symbolic link' : st.isFile() ? 'a regular file' : 'not a directory';
     return `is ${what}, not a rootfs directory; nothing was removed`;
   }
-  for (let dir = process.cwd(); ; dir = path.dirname(dir)) {
+  // Removing it would empty what is mounted there (a volume, a bind mount of other data); no provision makes one.
+  if (isMountPoint(target)) return 'is a mount point, not a provisioned rootfs; unmount it first; nothing was removed';
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch {
+    return undefined; // the working directory was removed: nothing above it to protect
+  }
+  for (let dir = cwd; ; dir = path.dirname(dir)) {
     let here: fs.Stats | undefined;
     try {
       here = fs.statSync(dir);
@@ -56,7 +65,7 @@ function refusal(given: string, target: string): string | undefined {
       here = undefined;
     }
     if (here && here.dev === st.dev && here.ino === st.ino) {
-      return dir === process.cwd() ? 'refusing to remove the current working directory' : `refusing to remove ${dir}, a directory above the current working directory`;
+      return dir === cwd ? 'refusing to remove the current working directory' : `refusing to remove ${dir}, a directory above the current working directory`;
     }
     if (dir === '/') return undefined;
   }

@@ -270,6 +270,26 @@ describe('the CLI keeps its promises', () => {
     expect(fs.readdirSync(c)).toEqual(['a']);
   });
 
+  it('destroy works from a working directory that was removed', async () => {
+    const dir = scratch();
+    const root = buildLayer(path.join(dir, 'root'), { a: 'a' });
+    fs.mkdirSync(path.join(dir, 'gone'));
+    const r = await execa('sh', ['-c', 'cd "$1" && rmdir "$1" && node "$2" destroy "$3"', 'sh', path.join(dir, 'gone'), cli, root], { reject: false });
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    expect(exists(root)).toBe(false);
+  });
+
+  it('provision into . (an empty working directory) is refused: exit 2, nothing replaced', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    fs.mkdirSync(path.join(dir, 'here'));
+    const before = fs.statSync(path.join(dir, 'here')).ino;
+    const r = await run(['provision', l1, '.'], { cwd: path.join(dir, 'here') });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/name the rootfs directory itself, not \. or \.\. or the working directory/);
+    expect(fs.statSync(path.join(dir, 'here')).ino).toBe(before);
+  });
+
   it('destroy of a missing path says so, exit 0', async () => {
     const dir = scratch();
     const r = await run(['destroy', path.join(dir, 'nothing')]);

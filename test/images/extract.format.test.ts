@@ -91,6 +91,17 @@ describe('the tar format', () => {
     }
   });
 
+  it('a time before 1970 in a negative base-256 field (GNU tar) is kept, to the second', async () => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), { old: 'x' });
+    execFileSync('touch', ['-h', '-d', '1960-01-01 00:00:00Z', path.join(src, 'old')]);
+    const tar = path.join(dir, 'neg.tar');
+    execFileSync('tar', ['--format=gnu', '-C', src, '-cf', tar, 'old']);
+    expect(fs.readFileSync(tar)[136]).toBe(0xff); // the field is base-256, negative
+    await provision([tar], path.join(dir, 'root'));
+    expect(Math.floor(fs.lstatSync(path.join(dir, 'root', 'old')).mtimeMs / 1000)).toBe(-315619200);
+  });
+
   it('a header-only type carries no data, whatever its size field says (as Go archive/tar reads it)', async () => {
     const dir = scratch();
     const tar = patchHeader(

@@ -94,7 +94,7 @@ describe('oci:PATH[:REFERENCE]', () => {
     const r = await provision([`oci:${layout}:t`], path.join(dir, 'root')).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
     expect(r.message).toBe(
-      `oci:${layout}:t: the image is for linux/${other}, not ${[hostPlatform().os, hostPlatform().architecture, hostPlatform().variant].filter(Boolean).join('/')} (choose with --platform linux/${other})`,
+      `layer 1 (oci:${layout}:t): the image is for linux/${other}, not ${[hostPlatform().os, hostPlatform().architecture, hostPlatform().variant].filter(Boolean).join('/')} (choose with --platform linux/${other})`,
     );
     expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
     await provision([`oci:${layout}:t`], path.join(dir, 'root'), { platform: `linux/${other}` });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
+import { onPath } from '../fixtures/registry-process.js';
 import { buildLayer, scratch } from '../helpers.js';
 import { ociImage, rawTar } from './fixtures.js';
 
@@ -98,5 +99,15 @@ describe('an image given as a plain LAYER', () => {
     );
     await provision([file], path.join(dir, 'root'));
     expect(fs.readdirSync(path.join(dir, 'root')).sort()).toEqual(['etc', 'manifest.json']);
+  });
+});
+
+describe.runIf(onPath('skopeo'))('image archives as skopeo writes them [needs skopeo]', () => {
+  it('a docker-archive written by skopeo (<hex>.tar layers, <hex>.json config) is refused: did you mean docker-archive:?', async () => {
+    const dir = scratch();
+    const layout = ociImage(path.join(dir, 'app'), { layers: [layer()] });
+    const file = path.join(dir, 'da.tar');
+    execFileSync('skopeo', ['--insecure-policy', 'copy', '-q', `oci:${layout}:latest`, `docker-archive:${file}:img:t`]);
+    expect(await refusal(dir, file)).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining(`did you mean docker-archive:${file}?`) });
   });
 });

@@ -61,6 +61,18 @@ describe('destroy', () => {
     expect(fs.statSync(path.join(dir, 'real')).isDirectory()).toBe(true);
   });
 
+  it.runIf(process.getuid?.() === 0)('refuses a ROOTFS that is a mount point (a bind mount of other data), emptying nothing [needs root: mount namespace]', async () => {
+    const dir = scratch();
+    buildLayer(path.join(dir, 'important'), { 'sub/f': 'data' });
+    fs.mkdirSync(path.join(dir, 'R'));
+    const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+    const script = 'mount --bind "$2" "$3" && node "$1" destroy "$3"';
+    const r = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', cli, path.join(dir, 'important'), path.join(dir, 'R')], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/is a mount point, not a provisioned rootfs/);
+    expect(fs.readFileSync(path.join(dir, 'important', 'sub', 'f'), 'utf8')).toBe('data');
+  });
+
   it('reports a failure instead of throwing', async () => {
     const dir = scratch();
     fs.writeFileSync(path.join(dir, 'file'), 'x');

@@ -1,0 +1,134 @@
+// docker:// against a real registry (Debian's docker-registry, distribution
+// 2.8) on 127.0.0.1: what is provisioned equals provision oci: of the same
+// image, and each fault, auth flow and TLS setup a user meets.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provision } from '../../src/index.js';
+import { diffSnapshots, scratch, snapshot } from '../helpers.js';
+import { hasRegistry, missingRegistryTools, pushImage, type Registry, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
+
+const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH; Debian: apt-get install docker-registry apache2-utils openssl skopeo)`;
+
+/** An environment that reads no registries.conf, auth file or certs.d of this machine's, but what the test writes. */
+export function isolated(extra: Record<string, string> = {}): Record<string, string> {
+  const home = scratch();
+  const conf = path.join(home, 'registries.conf');
+  fs.writeFileSync(conf, '');
+  return { HOME: home, CONTAINERS_REGISTRIES_CONF: conf, REGISTRY_AUTH_FILE: path.join(home, 'auth.json'), XDG_RUNTIME_DIR: home, ...extra };
+}
+
+/** `layercopy provision --json ARGS…` as a process; the parsed stdout. */
+export async function pull(args: string[], env: Record<string, string> = isolated()) {
+  const r = await execa('node', [cli, 'provision', '--json', ...args], { reject: false, env, extendEnv: true });
+  let json: { error?: { code: string; message: string; layer?: string; layerIndex?: number } } & Record<string, unknown> = {};
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    json = {};
+  }
+  return { status: r.exitCode, json, stderr: r.stderr };
+}
+
+/** What a failed provision left beside ROOTFS: must be nothing. */
+const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
+
+describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
+  let registry: Registry;
+  let gzip: string;
+  let zstd: string;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    gzip = testImage(path.join(scratch(), 'gzip'), { layers: 3, sizeMb: 1, seed: 11 });
+    zstd = testImage(path.join(scratch(), 'zstd'), { layers: 2, sizeMb: 1, seed: 12, compression: 'zstd' });
+    await pushImage(gzip, registry, 'app/gzip:1');
+    await pushImage(zstd, registry, 'app/zstd:1');
+  });
+  afterAll(() => registry?.stop());
+
+  it.each([
+    ['gzip', () => gzip, 'app/gzip:1'],
+    ['zstd', () => zstd, 'app/zstd:1'],
+  ])('%s layers: provision docker:// equals provision oci: of the same image', async (_kind, image, ref) => {
+    const dir = scratch();
+    await provision([image()], path.join(dir, 'local'));
+    const r = await pull(['--tls-verify=false', `docker://${registry.host}/${ref}`, path.join(dir, 'pulled')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(diffSnapshots(snapshot(path.join(dir, 'local')), snapshot(path.join(dir, 'pulled')))).toEqual([]);
+    const perLayer = r.json.perLayer as { layer: string; digest: string; extractMs: number }[];
+    expect(perLayer.every((l) => l.layer === `docker://${registry.host}/${ref}` && /^sha256:[0-9a-f]{64}$/.test(l.digest) && l.extractMs > 0)).toBe(true);
+  });
+
+  it('a tag the registry does not have: ERR_IMAGE_NOT_FOUND naming the reference, exit 1, nothing left', async () => {
+    const dir = scratch();
+    const given = `docker://${registry.host}/app/gzip:nope`;
+    const r = await pull(['--tls-verify=false', given, path.join(dir, 'root')]);
+    expect(r.status).toBe(1);
+    expect(r.json.error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', layer: given, layerIndex: 0 });
+    expect(r.json.error?.message).toMatch(/app\/gzip:nope/);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('without --tls-verify=false a plain-HTTP registry is refused (no silent downgrade): ERR_REGISTRY', async () => {
+    const dir = scratch();
+    const r = await pull([`docker://${registry.host}/app/gzip:1`, path.join(dir, 'root')]);
+    expect(r.status).toBe(1);
+    expect(r.json.error?.code).toBe('ERR_REGISTRY');
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('--tls-verify false (two arguments) parses as --tls-verify=false', async () => {
+    const dir = scratch();
+    const r = await pull(['--tls-verify', 'false', `docker://${registry.host}/app/zstd:1`, path.join(dir, 'root')]);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it('a 503 and a 429 with Retry-After, then success: retried', async () => {
+    const proxy = await startFaultProxy(registry.url, { status: { path: /\/blobs\/sha256:/, code: 503, times: 2, retryAfter: 0 } });
+    try {
+      const dir = scratch();
+      const r = await pull(['--tls-verify=false', `docker://${proxy.host}/app/gzip:1`, path.join(dir, 'root')]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.requests().filter((q) => q.status === 503)).toHaveLength(2);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a connection cut at 50% of the largest blob is resumed with Range: at most 1.1x its size fetched, the same tree', async () => {
+    const big = testImage(path.join(scratch(), 'big'), { layers: 1, sizeMb: 6, seed: 13 });
+    await pushImage(big, registry, 'app/big:1');
+    const blob = JSON.parse(fs.readFileSync(path.join(big.split(':')[1], 'index.json'), 'utf8')).manifests[0].digest as string;
+    const manifest = JSON.parse(fs.readFileSync(path.join(big.split(':')[1], 'blobs/sha256', blob.slice(7)), 'utf8'));
+    const layer = manifest.layers[0] as { digest: string; size: number };
+    const proxy = await startFaultProxy(registry.url, { cutAfter: { path: new RegExp(layer.digest), bytes: Math.floor(layer.size / 2) } });
+    try {
+      const dir = scratch();
+      await provision([big], path.join(dir, 'local'));
+      const r = await pull(['--tls-verify=false', `docker://${proxy.host}/app/big:1`, path.join(dir, 'pulled')]);
+      expect(r.status, r.stderr).toBe(0);
+      const fetched = [...proxy.sent()].filter(([p]) => p.includes(layer.digest)).reduce((a, [, n]) => a + n, 0);
+      expect(proxy.requests().some((q) => q.path.includes(layer.digest) && q.range === `bytes=${Math.floor(layer.size / 2)}-`)).toBe(true);
+      expect(fetched).toBeLessThanOrEqual(1.1 * layer.size);
+      expect(diffSnapshots(snapshot(path.join(dir, 'local')), snapshot(path.join(dir, 'pulled')))).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a flipped byte in a layer blob: ERR_DIGEST_MISMATCH, nothing left', async () => {
+    const proxy = await startFaultProxy(registry.url, { flipByte: { path: /\/blobs\/sha256:/, at: 700 } });
+    try {
+      const dir = scratch();
+      const r = await pull(['--tls-verify=false', `docker://${proxy.host}/app/gzip:1`, path.join(dir, 'root')]);
+      expect(r.status).toBe(1);
+      expect(r.json.error?.code).toBe('ERR_DIGEST_MISMATCH');
+      expect(leftovers(dir)).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
