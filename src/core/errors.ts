@@ -100,6 +100,8 @@ export type LayercopyCode =
   | 'ERR_IMAGE_NOT_FOUND'
   | 'ERR_DIGEST_MISMATCH'
   | 'ERR_INVALID_TAR'
+  | 'ERR_AUTH'
+  | 'ERR_REGISTRY'
   | 'ABORT_ERR';
 
 export class LayercopyError extends Error {
