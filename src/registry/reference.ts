@@ -67,22 +67,31 @@ export function parseDockerReference(given: string, index: number): DockerRefere
   if (tag !== undefined && !TAG.test(tag)) throw fail(`invalid tag "${tag}": at most 128 of [A-Za-z0-9_.-], not starting with '.' or '-'`);
   if (IDENTIFIER.test(name)) throw fail(`"${name}" is an image ID, not a repository name: name the image by its repository (and @sha256:${name} for this digest)`);
 
-  const { registry, repository } = splitRegistry(name);
-  if (!DOMAIN.test(registry)) throw fail(`invalid registry "${registry}": HOST[:PORT]`);
-  if (repository !== repository.toLowerCase()) throw fail(`repository name must be lowercase ("${repository}")`);
-  const bad = repository.split('/').find((c) => !NAME_COMPONENT.test(c));
-  if (bad !== undefined) {
-    throw fail(`invalid repository name "${repository}": each /-separated component is lowercase letters and digits, joined by '.', '_', '__' or dashes`);
-  }
-  const normalized = registry.toLowerCase() === LEGACY_DOCKER_HUB ? DOCKER_HUB : registry.toLowerCase();
-  const full = normalized === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository;
-  if (normalized.length + 1 + full.length > NAME_TOTAL_LENGTH_MAX) throw fail(`repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters`);
-
-  const ref: DockerReference = { registry: normalized, repository: full, given };
+  const named = normalizeName(name);
+  if ('problem' in named) throw fail(named.problem);
+  const ref: DockerReference = { registry: named.registry, repository: named.repository, given };
   if (tag !== undefined) ref.tag = tag;
   if (digest !== undefined) ref.digest = digest;
   if (tag === undefined && digest === undefined) ref.tag = 'latest';
   return ref;
+}
+
+/**
+ * A repository name, `[HOST[:PORT]/]PATH`, normalized (docker.io and
+ * library/ where no registry is named; the host lowercased), or why it is
+ * none (the reason reads after "layer N (ARG): ").
+ */
+export function normalizeName(name: string): { registry: string; repository: string } | { problem: string } {
+  const { registry, repository } = splitRegistry(name);
+  if (!DOMAIN.test(registry)) return { problem: `invalid registry "${registry}": HOST[:PORT]` };
+  if (repository !== repository.toLowerCase()) return { problem: `repository name must be lowercase ("${repository}")` };
+  if (repository.split('/').some((c) => !NAME_COMPONENT.test(c))) {
+    return { problem: `invalid repository name "${repository}": each /-separated component is lowercase letters and digits, joined by '.', '_', '__' or dashes` };
+  }
+  const host = registry.toLowerCase() === LEGACY_DOCKER_HUB ? DOCKER_HUB : registry.toLowerCase();
+  const path = host === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository;
+  if (host.length + 1 + path.length > NAME_TOTAL_LENGTH_MAX) return { problem: `repository name must not be more than ${NAME_TOTAL_LENGTH_MAX} characters` };
+  return { registry: host, repository: path };
 }
 
 /** The first component is a registry where it holds '.' or ':' or is 'localhost' (splitDockerDomain). */
