@@ -109,7 +109,8 @@ describe('loadRegistriesConf: tables', () => {
   });
 
   it('keeps the first of two tables with one prefix in one file', () => {
-    expect(conf('[[registry]]\nlocation = "a.example"\n[[registry]]\nprefix = "a.example"\nlocation = "a.example"\n').registries).toHaveLength(1);
+    const c = conf('[[registry]]\nprefix = "quay.io"\nlocation = "first.example"\n[[registry]]\nprefix = "quay.io"\nlocation = "second.example"\n');
+    expect(c.registries).toMatchObject([{ prefix: 'quay.io', location: 'first.example' }]);
   });
 
   it("reads the registry's mirror-by-digest-only as digest-only on each mirror", () => {
