@@ -1,0 +1,97 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { asLayercopyError, LayercopyError } from '../core/errors.js';
+import { apiHost } from './reference.js';
+
+/**
+ * How to connect to one registry host. `ca` holds only the extra CAs of
+ * certs.d: Node's `ca` option replaces the system's, so the caller passes
+ * `[...tls.rootCertificates, ...ca]`.
+ */
+export interface TlsConfig {
+  /** Extra CA certificates (PEM), from the `*.crt` files. */
+  ca?: string[];
+  /** The client certificate and its key (PEM), from a `NAME.cert` and `NAME.key` pair. */
+  cert?: string;
+  key?: string;
+  /** false: any certificate accepted (--tls-verify=false, or the registry is insecure in registries.conf). */
+  verify: boolean;
+  /** Plain http:// allowed (as verify is false). */
+  allowHttp: boolean;
+  /** The files read, for messages. */
+  files: string[];
+}
+
+/** Where containers/image looks for HOST[:PORT]/, in order; the first that exists is read, alone. */
+export function certsDirs(): string[] {
+  return [path.join(os.homedir(), '.config/containers/certs.d'), '/etc/containers/certs.d', '/etc/docker/certs.d'];
+}
+
+/**
+ * The TLS settings for `host` (host[:port], as connected to) by
+ * containers-certs.d(5): `--cert-dir DIR` is the directory holding the
+ * files (as podman's and skopeo's flag), else HOST[:PORT]/ under the first
+ * of `systemDirs` (default certsDirs()) where it exists. Docker Hub's files
+ * are under docker.io/, the name users know, as containers/image reads them.
+ * `tlsVerify` is --tls-verify: given, it decides; left out, `insecure`
+ * (registries.conf) does.
+ */
+export function tlsFor(host: string, opts: { certDir?: string; tlsVerify?: boolean; insecure?: boolean; systemDirs?: string[] }): TlsConfig {
+  const verify = opts.tlsVerify ?? !opts.insecure;
+  const dir = opts.certDir ?? hostDir(host === apiHost('docker.io') ? 'docker.io' : host, opts.systemDirs ?? certsDirs());
+  const config: TlsConfig = { verify, allowHttp: !verify, files: [] };
+  if (dir === undefined) return config;
+  const names = listDir(dir, opts.certDir !== undefined);
+  const read = (name: string) => {
+    const file = path.join(dir, name);
+    try {
+      const text = fs.readFileSync(file, 'utf8');
+      config.files.push(file);
+      return text;
+    } catch (e) {
+      throw asLayercopyError(e, `reading ${file} (TLS files for ${host})`);
+    }
+  };
+  const ca = names.filter((n) => n.endsWith('.crt')).map(read);
+  if (ca.length > 0) config.ca = ca;
+  const pair = clientPair(dir, names);
+  if (pair !== undefined) {
+    config.cert = read(pair.cert);
+    config.key = read(pair.key);
+  }
+  return config;
+}
+
+function hostDir(name: string, dirs: string[]): string | undefined {
+  return dirs.map((d) => path.join(d, name)).find((d) => fs.existsSync(d));
+}
+
+/** The directory's names, sorted; a --cert-dir that does not exist is an error (the user named it), a certs.d entry that vanished is none. */
+function listDir(dir: string, named: boolean): string[] {
+  try {
+    return fs.readdirSync(dir).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !named) return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new LayercopyError(`--cert-dir ${dir}: no such directory`, { code: 'ERR_INVALID_ARGUMENT', path: dir, cause: e });
+    }
+    throw asLayercopyError(e, `reading the TLS directory ${dir}`);
+  }
+}
+
+/** The one NAME.cert + NAME.key pair; either half alone, or more than one pair, is refused (one client certificate is what is sent). */
+function clientPair(dir: string, names: string[]): { cert: string; key: string } | undefined {
+  const fail = (what: string) => new LayercopyError(`${dir}: ${what}`, { code: 'ERR_INVALID_ARGUMENT', path: dir });
+  const certs = names.filter((n) => n.endsWith('.cert'));
+  for (const cert of certs) {
+    const key = `${cert.slice(0, -'.cert'.length)}.key`;
+    if (!names.includes(key)) throw fail(`client certificate ${cert} has no key ${key} beside it (CA certificates are named *.crt)`);
+  }
+  for (const key of names.filter((n) => n.endsWith('.key'))) {
+    const cert = `${key.slice(0, -'.key'.length)}.cert`;
+    if (!names.includes(cert)) throw fail(`key ${key} has no client certificate ${cert} beside it`);
+  }
+  if (certs.length > 1) throw fail(`${certs.length} client certificates (${certs.join(', ')}); layercopy sends one: keep one NAME.cert and NAME.key pair`);
+  return certs.length === 0 ? undefined : { cert: certs[0], key: `${certs[0].slice(0, -'.cert'.length)}.key` };
+}

@@ -1,0 +1,123 @@
+// containers-certs.d(5) read from real directories: CAs (*.crt), the client
+// pair (NAME.cert + NAME.key) made with openssl, --cert-dir, and what
+// --tls-verify and registries.conf's insecure decide.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import tls from 'node:tls';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { LayercopyError } from '../../src/core/errors.js';
+import { tlsFor } from '../../src/registry/tls.js';
+import { scratch } from '../helpers.js';
+
+let pem: { ca: string; cert: string; key: string };
+
+beforeAll(() => {
+  const dir = scratch();
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run('req', '-x509', ...ec, '-subj', '/CN=test CA', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2');
+  run('req', ...ec, '-subj', '/CN=client', '-keyout', 'client.key', '-out', 'client.csr');
+  run('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.cert', '-days', '2');
+  const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8');
+  pem = { ca: read('ca.crt'), cert: read('client.cert'), key: read('client.key') };
+});
+
+/** A certs.d root with HOST/ holding the files given (name -> PEM). */
+function certsD(host: string, files: Record<string, string>): string {
+  const root = scratch();
+  fs.mkdirSync(path.join(root, host));
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(root, host, name), text);
+  return root;
+}
+
+function failure(f: () => unknown): LayercopyError {
+  try {
+    f();
+  } catch (e) {
+    return e as LayercopyError;
+  }
+  throw new Error('no error');
+}
+
+describe('tlsFor: files', () => {
+  it('has no files and verifies where no directory exists for the host', () => {
+    expect(tlsFor('quay.io', { systemDirs: [scratch()] })).toEqual({ verify: true, allowHttp: false, files: [] });
+  });
+
+  it('reads *.crt files as extra CAs, in name order', () => {
+    const root = certsD('127.0.0.1:5000', { 'b.crt': pem.ca, 'a.crt': `${pem.ca}\n` });
+    const config = tlsFor('127.0.0.1:5000', { systemDirs: [root] });
+    expect(config.ca).toEqual([`${pem.ca}\n`, pem.ca]);
+    expect(config.files).toEqual([path.join(root, '127.0.0.1:5000/a.crt'), path.join(root, '127.0.0.1:5000/b.crt')]);
+  });
+
+  it('reads a NAME.cert and NAME.key pair as the client certificate', () => {
+    const root = certsD('reg.example', { 'client.cert': pem.cert, 'client.key': pem.key });
+    expect(tlsFor('reg.example', { systemDirs: [root] })).toMatchObject({ cert: pem.cert, key: pem.key });
+  });
+
+  it("returns PEM that Node's TLS takes, the CAs after the system's", () => {
+    const root = certsD('reg.example', { 'ca.crt': pem.ca, 'client.cert': pem.cert, 'client.key': pem.key });
+    const config = tlsFor('reg.example', { systemDirs: [root] });
+    expect(() => tls.createSecureContext({ ca: [...tls.rootCertificates, ...(config.ca ?? [])], cert: config.cert, key: config.key })).not.toThrow();
+  });
+
+  it('refuses a client certificate without its key, naming both files', () => {
+    const root = certsD('reg.example', { 'client.cert': pem.cert });
+    const e = failure(() => tlsFor('reg.example', { systemDirs: [root] }));
+    expect(e).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', path: path.join(root, 'reg.example') });
+    expect(e.message).toBe(`${path.join(root, 'reg.example')}: client certificate client.cert has no key client.key beside it (CA certificates are named *.crt)`);
+  });
+
+  it('refuses a key without its client certificate, naming both files', () => {
+    const root = certsD('reg.example', { 'client.key': pem.key });
+    expect(failure(() => tlsFor('reg.example', { systemDirs: [root] })).message).toMatch(/key client.key has no client certificate client.cert beside it/);
+  });
+
+  it('refuses two client certificates', () => {
+    const root = certsD('reg.example', { 'a.cert': pem.cert, 'a.key': pem.key, 'b.cert': pem.cert, 'b.key': pem.key });
+    expect(failure(() => tlsFor('reg.example', { systemDirs: [root] })).message).toMatch(/2 client certificates \(a.cert, b.cert\)/);
+  });
+
+  it('reads only the first directory that has the host', () => {
+    const first = certsD('reg.example', { 'first.crt': 'FIRST' });
+    const second = certsD('reg.example', { 'second.crt': 'SECOND' });
+    expect(tlsFor('reg.example', { systemDirs: [scratch(), first, second] }).ca).toEqual(['FIRST']);
+  });
+
+  it("reads Docker Hub's files under docker.io/ when connecting to registry-1.docker.io", () => {
+    const root = certsD('docker.io', { 'hub.crt': pem.ca });
+    expect(tlsFor('registry-1.docker.io', { systemDirs: [root] }).ca).toEqual([pem.ca]);
+  });
+
+  it('reads the files of --cert-dir directly from it, not from a HOST/ below it', () => {
+    const dir = scratch();
+    fs.writeFileSync(path.join(dir, 'ca.crt'), pem.ca);
+    const root = certsD('reg.example', { 'system.crt': 'SYSTEM' });
+    expect(tlsFor('reg.example', { certDir: dir, systemDirs: [root] }).ca).toEqual([pem.ca]);
+  });
+
+  it('refuses a --cert-dir that does not exist', () => {
+    expect(failure(() => tlsFor('reg.example', { certDir: '/no/such/certs' }))).toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      message: '--cert-dir /no/such/certs: no such directory',
+    });
+  });
+});
+
+describe('tlsFor: verification', () => {
+  const none = { systemDirs: [] as string[] };
+
+  it('turns verification off and allows plain http with --tls-verify=false', () => {
+    expect(tlsFor('reg.example', { ...none, tlsVerify: false })).toMatchObject({ verify: false, allowHttp: true });
+  });
+
+  it('turns verification off and allows plain http for a registry insecure in registries.conf', () => {
+    expect(tlsFor('reg.example', { ...none, insecure: true })).toMatchObject({ verify: false, allowHttp: true });
+  });
+
+  it('verifies with --tls-verify=true even where registries.conf says insecure', () => {
+    expect(tlsFor('reg.example', { ...none, insecure: true, tlsVerify: true })).toMatchObject({ verify: true, allowHttp: false });
+  });
+});
