@@ -8,8 +8,8 @@ import { readHead, type TarLayer } from './images/layer.js';
 import { hostPlatform } from './images/oci.js';
 import { parseLayerArgument, TRANSPORTS } from './images/reference.js';
 import { resolveImage } from './images/resolve.js';
-import type { PulledLayer, PullOptions } from './registry/pull.js';
 import { archiveShapes, directoryShape, references } from './images/shape.js';
+import type { PulledLayer, PullOptions } from './registry/pull.js';
 
 /** One layer to apply, lowest first: an image reference stands for its layers. */
 export interface InputLayer {
@@ -71,7 +71,8 @@ export async function resolveInputs(layers: readonly string[], rootfs: string, o
   if (resolvedRootfs === '/') throw invalid('rootfs must not be /');
   const last = rootfs.replace(/\/+$/, '').split('/').pop();
   // The commit replaces an empty ROOTFS: never the directory the caller stands in (as destroy refuses it).
-  if (last === '.' || last === '..' || resolvedRootfs === safeCwd()) throw invalid(`rootfs ${rootfs}: name the rootfs directory itself, not . or .. or the working directory`, { path: resolvedRootfs });
+  if (last === '.' || last === '..' || resolvedRootfs === safeCwd())
+    throw invalid(`rootfs ${rootfs}: name the rootfs directory itself, not . or .. or the working directory`, { path: resolvedRootfs });
   const parent = path.dirname(resolvedRootfs);
   let parentReal: string;
   try {

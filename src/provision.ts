@@ -9,7 +9,7 @@ import { Stopwatch, type Timings } from './core/stopwatch.js';
 import type { TarLayer } from './images/layer.js';
 import { extractOnPool } from './images/run.js';
 import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
-import { startDownloads } from './registry/spool.js';
+import { alongside, startDownloads } from './registry/spool.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
 import { applyLayered } from './strategies/layered.js';
@@ -228,15 +228,8 @@ async function extractTars(run: {
     onDone: downloads?.discard,
     downloaded: downloads?.downloaded,
   });
-  if (!downloads) return { names, implied: (await extraction).implied, ms: (await extraction).ms };
-  // Whichever fails first stops the other: a download's failure the extractions following it, an extraction's the downloads.
-  downloads.done.catch(() => Atomics.store(run.cancel, 0, 1));
-  extraction.catch(() => run.abortPull());
-  const [pulled, extracted] = await Promise.allSettled([downloads.done, extraction]);
-  const aborted = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && (r.reason as LayercopyError)?.code === 'ABORT_ERR';
-  if (pulled.status === 'rejected' && (!aborted(pulled) || extracted.status !== 'rejected')) throw pulled.reason;
-  if (extracted.status === 'rejected') throw extracted.reason;
-  return { names, implied: extracted.value.implied, ms: extracted.value.ms };
+  const { implied, ms } = downloads ? await alongside(downloads.done, extraction, { cancel: run.cancel, abortPull: run.abortPull }) : await extraction;
+  return { names, implied, ms };
 }
 
 async function build(run: {

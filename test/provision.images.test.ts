@@ -135,18 +135,26 @@ describe('LAYER lists that mix inputs', () => {
     expect(fs.readdirSync(dir).filter((n) => n.includes('layercopy') || n === 'root')).toEqual([]);
   });
 
-  it('a transport layercopy does not read (docker://) is named, with the way round it', async () => {
+  it('a transport layercopy does not read (containers-storage:) is named, with the way round it', async () => {
     const dir = scratch();
-    const r = await provision(['docker://alpine:3'], path.join(dir, 'root')).catch((e) => e);
+    const r = await provision(['containers-storage:alpine:3'], path.join(dir, 'root')).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', layerIndex: 0 });
-    expect(r.message).toMatch(/the docker: transport is not read by layercopy; copy the image to an OCI layout first \(skopeo copy docker:\/\/alpine:3 oci:DIR:TAG\)/);
+    expect(r.message).toMatch(
+      /the containers-storage: transport is not read by layercopy; copy the image to an OCI layout first \(skopeo copy containers-storage:alpine:3 oci:DIR:TAG\)/,
+    );
+  });
+
+  it('docker: without // is named, with how a registry reference is written', async () => {
+    const dir = scratch();
+    const r = await provision(['docker:alpine'], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', layerIndex: 0, message: expect.stringMatching(/is written docker:\/\/\[HOST\[:PORT\]\/\]REPOSITORY/) });
   });
 
   it('an unknown word before a colon, with no such path: both named, with the transports there are', async () => {
     const dir = scratch();
     const r = await provision(['ocj:img:t'], path.join(dir, 'root')).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', layerIndex: 0 });
-    expect(r.message).toMatch(/^layer 1 \(.*\/ocj:img:t\): does not exist, and ocj: is not a transport layercopy reads \(oci:, oci-archive:, docker-archive:\)$/);
+    expect(r.message).toMatch(/^layer 1 \(.*\/ocj:img:t\): does not exist, and ocj: is not a transport layercopy reads \(oci:, oci-archive:, docker-archive:, docker:\)$/);
   });
 
   it('a directory whose name has a colon is still a directory', async () => {

@@ -132,6 +132,7 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   }
   const [command, ...args] = positionals;
   try {
+    leaveRemovedCwd(args);
     switch (command) {
       case 'provision':
         return await runProvision(args, values);
@@ -149,6 +150,23 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError) return usageError(error.message, values.json === true);
     throw error;
+  }
+}
+
+/**
+ * Worker threads cannot start in a removed working directory (Node reads
+ * it as each starts): from one, the CLI moves to /, where only absolute
+ * paths mean what they meant; a relative one is refused rather than read
+ * against / (`destroy root` would name /root).
+ */
+function leaveRemovedCwd(args: string[]): void {
+  try {
+    process.cwd();
+    return;
+  } catch {
+    const relative = args.find((a) => !a.startsWith('/') && !/^[a-z][a-z0-9-]*:/.test(a));
+    if (relative !== undefined) throw new UsageError(`the working directory was removed: give absolute paths ('${relative}' is relative)`);
+    process.chdir('/');
   }
 }
 

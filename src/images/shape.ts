@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { native } from '../core/native.cjs';
 import { sniffCompression } from './decompress.js';
 import { readHead } from './layer.js';
-import { native } from '../core/native.cjs';
 import { readMember, scanTar } from './members.js';
 
 // What an input is by its whole shape, not one name: an image given where a

@@ -1,7 +1,20 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
 import type { Credentials } from './credentials.js';
-import { backoff, DEFAULT_RETRY, Dispatchers, type HttpResponse, isNetworkError, networkReason, type RetryPolicy, request, retriable, sleep } from './http.js';
+import {
+  backoff,
+  DEFAULT_RETRY,
+  Dispatchers,
+  type HttpResponse,
+  isNetworkError,
+  isTransient,
+  networkReason,
+  type RetryPolicy,
+  request,
+  retriable,
+  sleep,
+  tlsHint,
+} from './http.js';
 import type { TlsConfig } from './tls.js';
 
 // A registry's distribution API (v2) for one repository, from its sources
@@ -104,7 +117,7 @@ export class RegistryClient {
         response = await this.#send(source, tls, path, headers);
       } catch (error) {
         if (this.#opts.signal?.aborted) throw abortError(this.#opts.signal.reason);
-        if (!isNetworkError(error) || attempt >= this.#retry.attempts || Date.now() - started > this.#retry.budgetMs) throw error;
+        if (!isTransient(error) || attempt >= this.#retry.attempts || Date.now() - started > this.#retry.budgetMs) throw error;
         await sleep(backoff(this.#retry, attempt), this.#opts.signal);
         continue;
       }
@@ -151,7 +164,8 @@ export class RegistryClient {
       this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
       return;
     }
-    if (challenge?.scheme !== 'bearer' || !challenge.params.realm) throw this.#authError(source, 401, `unsupported authentication challenge '${response.headers.get('www-authenticate') ?? ''}'`);
+    if (challenge?.scheme !== 'bearer' || !challenge.params.realm)
+      throw this.#authError(source, 401, `unsupported authentication challenge '${response.headers.get('www-authenticate') ?? ''}'`);
     const scope = challenge.params.scope ?? `repository:${source.repository}:pull`;
     const key = `${challenge.params.realm} ${challenge.params.service ?? ''} ${scope}`;
     const cached = this.#tokens.get(key);
@@ -217,7 +231,8 @@ export class RegistryClient {
 
   #networkError(source: PullSource, error: unknown, what: string): LayercopyError {
     if (error instanceof LayercopyError) return error;
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)} (after ${this.#retry.attempts} tries)`, {
+    const tries = isTransient(error) ? ` (after ${this.#retry.attempts} tries)` : '';
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${tlsHint(error)}${tries}`, {
       code: 'ERR_REGISTRY',
       ...this.#opts.fields,
       cause: error,

@@ -3,7 +3,7 @@ import { LayercopyError } from '../core/errors.js';
 import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { RegistryClient } from './client.js';
-import { isNetworkError, networkReason } from './http.js';
+import { isTransient, networkReason } from './http.js';
 
 // A resumed download starts from the bytes already written, never from zero
 // where the registry answers Range with 206. A connection that keeps failing
@@ -69,7 +69,7 @@ export async function downloadBlob(
         // The body ended: the whole blob, or a cut the registry closed cleanly.
         if (written >= size || tar.size === undefined) return;
       } catch (error) {
-        if (error instanceof LayercopyError || !isNetworkError(error)) throw error;
+        if (error instanceof LayercopyError || !isTransient(error)) throw error;
         if (written === before ? ++stalls >= MAX_STALLS : ++resumes > MAX_RESUMES) {
           throw new LayercopyError(`${tar.label}: ${what}: the connection failed at byte ${written} of ${tar.size}: ${networkReason(error)}`, {
             code: 'ERR_REGISTRY',

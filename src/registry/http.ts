@@ -68,6 +68,23 @@ export function isNetworkError(error: unknown): boolean {
   return e?.name === 'TypeError' || typeof e?.cause?.code === 'string' || typeof e?.code === 'string';
 }
 
+// TLS failures (a certificate not trusted, a plain-HTTP port): no retry cures them.
+const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_INVALID_URL)/;
+
+/** The code of the failure a fetch's TypeError carries ('ECONNRESET', 'ERR_SSL_WRONG_VERSION_NUMBER'). */
+const causeCode = (error: unknown) => (error as { cause?: { code?: string } })?.cause?.code ?? '';
+
+/** A failure worth another try: the network's, not TLS's. */
+export const isTransient = (error: unknown) => isNetworkError(error) && !TLS_FAILURE.test(causeCode(error));
+
+/** Where TLS failed, what to do about it. */
+export function tlsHint(error: unknown): string {
+  const code = causeCode(error);
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return ' (the registry speaks plain HTTP? --tls-verify=false allows it)';
+  if (TLS_FAILURE.test(code)) return " (the registry's certificate: its CA goes in --cert-dir or /etc/containers/certs.d/HOST/ as *.crt; --tls-verify=false skips the check)";
+  return '';
+}
+
 /** Why a fetch failed at the network level, in a few words ("ECONNREFUSED", "other side closed"). */
 export function networkReason(error: unknown): string {
   const e = error as { message?: string; cause?: { code?: string; message?: string } };

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import PQueue from 'p-queue';
+import type { CancelFlag } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { PulledLayer } from './pull.js';
@@ -65,4 +66,20 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
       if (file) fs.rm(file, { force: true }).catch(() => undefined);
     },
   };
+}
+
+/**
+ * The extraction, and the downloads it follows: whichever fails first stops
+ * the other (a download's failure the extractions waiting on its bytes,
+ * through the cancel flag; an extraction's the downloads), and a
+ * download's own failure is the one reported, not the abort it caused.
+ */
+export async function alongside<T>(downloads: Promise<void>, extraction: Promise<T>, stop: { cancel: CancelFlag; abortPull(): void }): Promise<T> {
+  downloads.catch(() => Atomics.store(stop.cancel, 0, 1));
+  extraction.catch(() => stop.abortPull());
+  const [pulled, extracted] = await Promise.allSettled([downloads, extraction]);
+  const aborted = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && (r.reason as { code?: string })?.code === 'ABORT_ERR';
+  if (pulled.status === 'rejected' && (!aborted(pulled) || extracted.status !== 'rejected')) throw pulled.reason;
+  if (extracted.status === 'rejected') throw extracted.reason;
+  return extracted.value;
 }

@@ -52,14 +52,11 @@ export function createStaging(parentFd: number, rootfs: string): Staging {
   const made = native.makeDir(parentFd, name);
   if (made) {
     // Name what the user typed, as cp does ("cannot create directory 'out/nb': Permission denied"), not the staging name.
-    throw errnoError(
-      { errno: made.errno, syscall: 'mkdir', path: rootfs },
-      (name, description) => {
-        // The rootfs is built beside ROOTFS: an empty ROOTFS of the user's own is not enough.
-        const where = ['EACCES', 'EPERM', 'EROFS'].includes(name) ? ` (it is built beside ROOTFS, in ${path.dirname(rootfs)}, which must be writable)` : '';
-        return `cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${name})${where}`;
-      },
-    );
+    throw errnoError({ errno: made.errno, syscall: 'mkdir', path: rootfs }, (name, description) => {
+      // The rootfs is built beside ROOTFS: an empty ROOTFS of the user's own is not enough.
+      const where = ['EACCES', 'EPERM', 'EROFS'].includes(name) ? ` (it is built beside ROOTFS, in ${path.dirname(rootfs)}, which must be writable)` : '';
+      return `cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${name})${where}`;
+    });
   }
   const opened = native.openDir(parentFd, name);
   if (!('fd' in opened)) throw nativeError(opened, rootfs, 'cannot open the staging directory');

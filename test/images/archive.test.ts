@@ -99,7 +99,9 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     fs.truncateSync(file, m.offset + 100);
     const r = await provision([`docker-archive:${file}`], path.join(dir, 'root')).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
-    expect(r.message).toBe(`layer 1 (docker-archive:${file}): the archive is cut short: member ./${name} needs ${m.size} bytes at offset ${m.offset}, the file ends at ${m.offset + 100}`);
+    expect(r.message).toBe(
+      `layer 1 (docker-archive:${file}): the archive is cut short: member ./${name} needs ${m.size} bytes at offset ${m.offset}, the file ends at ${m.offset + 100}`,
+    );
     expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
   });
 
