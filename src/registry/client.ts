@@ -117,7 +117,8 @@ export class RegistryClient {
         response = await this.#send(source, tls, path, headers);
       } catch (error) {
         if (this.#opts.signal?.aborted) throw abortError(this.#opts.signal.reason);
-        if (!isTransient(error) || attempt >= this.#retry.attempts || Date.now() - started > this.#retry.budgetMs) throw error;
+        // A mirror that cannot be reached is passed over at once for the next source (as containers/image does), not retried.
+        if (!isTransient(error) || source.mirror || attempt >= this.#retry.attempts || Date.now() - started > this.#retry.budgetMs) throw error;
         await sleep(backoff(this.#retry, attempt), this.#opts.signal);
         continue;
       }

@@ -3,36 +3,13 @@
 // image, and each fault, auth flow and TLS setup a user meets.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
 import { diffSnapshots, scratch, snapshot } from '../helpers.js';
+import { pull } from './pull-helpers.js';
 
-const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH; Debian: apt-get install docker-registry apache2-utils openssl skopeo)`;
-
-/** An environment that reads no registries.conf, auth file or certs.d of this machine's, but what the test writes. */
-export function isolated(extra: Record<string, string> = {}): Record<string, string> {
-  const home = scratch();
-  const conf = path.join(home, 'registries.conf');
-  fs.writeFileSync(conf, '');
-  fs.writeFileSync(path.join(home, 'auth.json'), '{}');
-  return { HOME: home, CONTAINERS_REGISTRIES_CONF: conf, REGISTRY_AUTH_FILE: path.join(home, 'auth.json'), XDG_RUNTIME_DIR: home, ...extra };
-}
-
-/** `layercopy provision --json ARGS…` as a process; the parsed stdout. */
-export async function pull(args: string[], env: Record<string, string> = isolated()) {
-  const r = await execa('node', [cli, 'provision', '--json', ...args], { reject: false, env, extendEnv: true });
-  let json: { error?: { code: string; message: string; layer?: string; layerIndex?: number } } & Record<string, unknown> = {};
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = {};
-  }
-  return { status: r.exitCode, json, stderr: r.stderr };
-}
 
 /** A provisioned tree; the root's times left out: the test images' tars have no "./" entry, so it is made when provisioned. */
 function tree(dir: string) {

@@ -1,0 +1,31 @@
+// Running `layercopy provision --json` against the test registries, in an
+// environment of the test's own (no registries.conf, auth file or certs.d of
+// this machine's).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { scratch } from '../helpers.js';
+
+const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+
+/** An environment that reads no registries.conf, auth file or certs.d of this machine's, but what the test writes. */
+export function isolated(extra: Record<string, string> = {}): Record<string, string> {
+  const home = scratch();
+  const conf = path.join(home, 'registries.conf');
+  fs.writeFileSync(conf, '');
+  fs.writeFileSync(path.join(home, 'auth.json'), '{}');
+  return { HOME: home, CONTAINERS_REGISTRIES_CONF: conf, REGISTRY_AUTH_FILE: path.join(home, 'auth.json'), XDG_RUNTIME_DIR: home, ...extra };
+}
+
+/** `layercopy provision --json ARGS…` as a process; the parsed stdout. */
+export async function pull(args: string[], env: Record<string, string> = isolated()) {
+  const r = await execa('node', [cli, 'provision', '--json', ...args], { reject: false, env, extendEnv: true });
+  let json: { error?: { code: string; message: string; layer?: string; layerIndex?: number } } & Record<string, unknown> = {};
+  try {
+    json = JSON.parse(r.stdout);
+  } catch {
+    json = {};
+  }
+  return { status: r.exitCode, json, stderr: r.stderr };
+}

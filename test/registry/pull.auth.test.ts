@@ -1,0 +1,160 @@
+// docker:// behind the auth and TLS setups users have: Bearer tokens
+// (anonymous, with credentials, expiring mid-pull), Basic (htpasswd), a
+// credential helper, a private CA with a client certificate, and a blob
+// store on another origin that must not see the registry's credentials.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  hasRegistry,
+  missingRegistryTools,
+  pushImage,
+  type Registry,
+  startBlobStore,
+  startFaultProxy,
+  startRegistry,
+  startTokenServer,
+  type TokenServer,
+  testImage,
+} from '../fixtures/registry.js';
+import { scratch } from '../helpers.js';
+import { isolated, pull } from './pull-helpers.js';
+
+const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH)`;
+const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
+
+describe.skipIf(!hasRegistry)(`Bearer tokens${why}`, () => {
+  let anonymous: { token: TokenServer; registry: Registry };
+  let private_: { token: TokenServer; registry: Registry };
+  let image: string;
+  beforeAll(async () => {
+    image = testImage(path.join(scratch(), 'img'), { layers: 3, sizeMb: 1, seed: 21 });
+    const t1 = await startTokenServer();
+    anonymous = { token: t1, registry: await startRegistry({ token: t1 }) };
+    const t2 = await startTokenServer({ users: { alice: 'secret' } });
+    private_ = { token: t2, registry: await startRegistry({ token: t2 }) };
+    await pushImage(image, anonymous.registry, 'app/img:1');
+    await pushImage(image, private_.registry, 'app/img:1', { creds: 'alice:secret' });
+  });
+  afterAll(async () => {
+    for (const s of [anonymous?.registry, anonymous?.token, private_?.registry, private_?.token]) await s?.stop();
+  });
+
+  it('anonymous: a pull token for the repository, asked without credentials', async () => {
+    const before = anonymous.token.issued().length;
+    const r = await pull(['--tls-verify=false', `docker://${anonymous.registry.host}/app/img:1`, path.join(scratch(), 'root')]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(anonymous.token.issued().slice(before)).toEqual([{ scope: 'repository:app/img:pull', basic: false }]);
+  });
+
+  it('with --creds: the token asked with Basic credentials; without them ERR_AUTH naming the registry and repository, exit 1', async () => {
+    const dir = scratch();
+    const denied = await pull(['--tls-verify=false', `docker://${private_.registry.host}/app/img:1`, path.join(dir, 'root')]);
+    expect(denied.status).toBe(1);
+    expect(denied.json.error).toMatchObject({ code: 'ERR_AUTH' });
+    expect(denied.json.error?.message).toContain(`${private_.registry.host}/app/img`);
+    expect(leftovers(dir)).toEqual([]);
+    const before = private_.token.issued().length;
+    const ok = await pull(['--tls-verify=false', '--creds', 'alice:secret', `docker://${private_.registry.host}/app/img:1`, path.join(dir, 'root')]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(
+      private_.token
+        .issued()
+        .slice(before)
+        .every((t) => t.basic),
+    ).toBe(true);
+  });
+
+  it('a token that expires mid-pull is asked for again (a later blob answered 401)', async () => {
+    // One download at a time over a 1 MB/s link: the later blobs are asked for after the first token has expired.
+    const proxy = await startFaultProxy(anonymous.registry.url, { rateBytesPerSec: 1 << 20 });
+    try {
+      anonymous.token.setExpiry(1);
+      const before = anonymous.token.issued().length;
+      const r = await pull(['--tls-verify=false', '--max-downloads', '1', `docker://${proxy.host}/app/img:1`, path.join(scratch(), 'root')]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.requests().some((q) => q.status === 401 && q.path.includes('/blobs/'))).toBe(true);
+      expect(anonymous.token.issued().length - before).toBeGreaterThanOrEqual(2);
+    } finally {
+      anonymous.token.setExpiry(300);
+      await proxy.stop();
+    }
+  });
+});
+
+describe.skipIf(!hasRegistry)(`Basic auth (htpasswd) and credential helpers${why}`, () => {
+  let registry: Registry;
+  beforeAll(async () => {
+    registry = await startRegistry({ htpasswd: { user: 'bob', password: 'pw' } });
+    await pushImage(testImage(path.join(scratch(), 'img'), { layers: 2, sizeMb: 0.5, seed: 22 }), registry, 'team/app:2', { creds: 'bob:pw' });
+  });
+  afterAll(() => registry?.stop());
+
+  it('--creds USER:PASS answers the Basic challenge; a wrong password is ERR_AUTH', async () => {
+    const ok = await pull(['--tls-verify=false', '--creds', 'bob:pw', `docker://${registry.host}/team/app:2`, path.join(scratch(), 'root')]);
+    expect(ok.status, ok.stderr).toBe(0);
+    const bad = await pull(['--tls-verify=false', '--creds', 'bob:nope', `docker://${registry.host}/team/app:2`, path.join(scratch(), 'root')]);
+    expect(bad.json.error?.code).toBe('ERR_AUTH');
+  });
+
+  it('a credential helper named in the auth file (credHelpers) is run for the registry', async () => {
+    const bin = scratch();
+    const helper = path.join(bin, 'docker-credential-test');
+    fs.writeFileSync(helper, `#!/bin/sh\nread server\necho "$server" >> "${bin}/asked"\necho '{"ServerURL":"'$server'","Username":"bob","Secret":"pw"}'\n`, { mode: 0o755 });
+    const env = isolated({ PATH: `${bin}:${process.env.PATH}` });
+    fs.writeFileSync(env.REGISTRY_AUTH_FILE, JSON.stringify({ credHelpers: { [registry.host]: 'test' } }));
+    const r = await pull(['--tls-verify=false', `docker://${registry.host}/team/app:2`, path.join(scratch(), 'root')], env);
+    expect(r.status, r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(bin, 'asked'), 'utf8')).toContain(registry.host);
+  });
+
+  it('a blob redirected to another origin gets no Authorization header there', async () => {
+    const store = await startBlobStore(registry);
+    const proxy = await startFaultProxy(registry.url, { redirectBlobsTo: store.url });
+    try {
+      const r = await pull(['--tls-verify=false', '--creds', 'bob:pw', `docker://${proxy.host}/team/app:2`, path.join(scratch(), 'root')]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(store.requests().length).toBeGreaterThan(0);
+      expect(store.requests().filter((q) => q.authorization)).toEqual([]);
+      expect(proxy.requests().some((q) => q.authorization)).toBe(true);
+    } finally {
+      await proxy.stop();
+      await store.stop();
+    }
+  });
+});
+
+describe.skipIf(!hasRegistry)(`TLS${why}`, () => {
+  let tls: Registry;
+  let mutual: Registry;
+  beforeAll(async () => {
+    const image = testImage(path.join(scratch(), 'img'), { layers: 1, sizeMb: 0.5, seed: 23 });
+    tls = await startRegistry({ tls: true });
+    mutual = await startRegistry({ clientAuth: true });
+    await pushImage(image, tls, 'app:1');
+    await pushImage(image, mutual, 'app:1');
+  });
+  afterAll(async () => {
+    await tls?.stop();
+    await mutual?.stop();
+  });
+
+  it('a private CA and a client certificate from --cert-dir', async () => {
+    const r = await pull(['--cert-dir', mutual.certDir!, `docker://${mutual.host}/app:1`, path.join(scratch(), 'root')]);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it("without the CA: ERR_REGISTRY saying where the registry's CA goes, exit 1", async () => {
+    const dir = scratch();
+    const r = await pull([`docker://${tls.host}/app:1`, path.join(dir, 'root')]);
+    expect(r.status).toBe(1);
+    expect(r.json.error?.code).toBe('ERR_REGISTRY');
+    expect(r.json.error?.message).toMatch(/--cert-dir/);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('--tls-verify=false accepts a certificate no CA vouches for', async () => {
+    const r = await pull(['--tls-verify=false', `docker://${tls.host}/app:1`, path.join(scratch(), 'root')]);
+    expect(r.status, r.stderr).toBe(0);
+  });
+});
