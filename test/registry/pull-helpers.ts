@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { scratch } from '../helpers.js';
 
-const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+export const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 
 /** An environment that reads no registries.conf, auth file or certs.d of this machine's, but what the test writes. */
 export function isolated(extra: Record<string, string> = {}): Record<string, string> {

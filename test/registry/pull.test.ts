@@ -3,11 +3,12 @@
 // image, and each fault, auth flow and TLS setup a user meets.
 import fs from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
 import { diffSnapshots, scratch, snapshot } from '../helpers.js';
-import { pull } from './pull-helpers.js';
+import { cli, isolated, pull } from './pull-helpers.js';
 
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH; Debian: apt-get install docker-registry apache2-utils openssl skopeo)`;
 
@@ -72,7 +73,7 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     expect(r.status, r.stderr).toBe(0);
   });
 
-  it('a 503 and a 429 with Retry-After, then success: retried', async () => {
+  it('two 503s with Retry-After, then success: retried', async () => {
     const proxy = await startFaultProxy(registry.url, { status: { path: /\/blobs\/sha256:/, code: 503, times: 2, retryAfter: 0 } });
     try {
       const dir = scratch();
@@ -113,6 +114,27 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
       expect(r.status).toBe(1);
       expect(r.json.error?.code).toBe('ERR_DIGEST_MISMATCH');
       expect(leftovers(dir)).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('Ctrl-C while layers download: exit 130, the downloads stopped, nothing left', async () => {
+    const proxy = await startFaultProxy(registry.url, { rateBytesPerSec: 256 << 10 });
+    try {
+      const dir = scratch();
+      const child = execa('node', [cli, 'provision', '--tls-verify=false', `docker://${proxy.host}/app/gzip:1`, path.join(dir, 'root')], { reject: false, env: isolated() });
+      // Once blob bytes flow, the spool files exist beside ROOTFS.
+      while (!proxy.requests().some((q) => q.path.includes('/blobs/')) || [...proxy.sent().values()].reduce((a, b) => a + b, 0) < 100_000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+      expect(leftovers(dir)).toEqual([]);
+      const sent = [...proxy.sent().values()].reduce((a, b) => a + b, 0);
+      await new Promise((r) => setTimeout(r, 300));
+      expect([...proxy.sent().values()].reduce((a, b) => a + b, 0)).toBe(sent);
     } finally {
       await proxy.stop();
     }
