@@ -36,6 +36,7 @@
 #include "tarscan.h"
 #include "zstd.h"
 
+#include <sys/file.h>
 #include <sys/sysmacros.h>
 
 // ---- result objects ------------------------------------------------------
@@ -912,6 +913,83 @@ static napi_value tar_members_js(napi_env env, napi_callback_info info) {
   return b_done(&b);
 }
 
+// ---- file locks (the store's per-digest locks, src/store/lock.ts) ---------
+
+// flock(2) locks belong to the open file description: a process that dies,
+// however it dies, releases them, so no lock file a crash leaves is ever
+// held. The wait runs on a libuv thread (napi_create_async_work), never on
+// the event loop.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int op;
+  int err;
+} flock_job;
+
+static void flock_execute(napi_env env, void *data) {
+  flock_job *j = data;
+  int rc;
+  do rc = flock(j->fd, j->op);
+  while (rc != 0 && errno == EINTR);
+  j->err = rc == 0 ? 0 : errno;
+}
+
+static void flock_complete(napi_env env, napi_status status, void *data) {
+  flock_job *j = data;
+  napi_value v = NULL;
+  if (NAPI_OK(napi_create_int32(env, status == napi_ok ? j->err : ECANCELED, &v))) NAPI_OK(napi_resolve_deferred(env, j->deferred, v));
+  NAPI_OK(napi_delete_async_work(env, j->work));
+  free(j);
+}
+
+// flock(fd, exclusive, wait) -> Promise<errno>: 0 once the lock is held;
+// without wait, EWOULDBLOCK where another holds a conflicting one.
+static napi_value flock_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3], promise = NULL, name = NULL;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int32_t fd = -1;
+  int exclusive = 0, wait = 0;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &fd)) || !get_bool(env, argv[1], &exclusive) || !get_bool(env, argv[2], &wait)) return NULL;
+  flock_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "flock", NULL);
+  j->fd = fd;
+  j->op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+  if (!NAPI_OK(napi_create_promise(env, &j->deferred, &promise)) || !NAPI_OK(napi_create_string_utf8(env, "layercopy:flock", NAPI_AUTO_LENGTH, &name)) ||
+      !NAPI_OK(napi_create_async_work(env, NULL, name, flock_execute, flock_complete, j, &j->work))) {
+    free(j);
+    return NULL;
+  }
+  if (!NAPI_OK(napi_queue_async_work(env, j->work))) {
+    NAPI_OK(napi_delete_async_work(env, j->work));
+    free(j);
+    return NULL;
+  }
+  return promise;
+}
+
+// flockTry(fd, mode) -> errno: mode 'sh' or 'ex' (never waits: EWOULDBLOCK
+// where another holds a conflicting lock), or 'un'.
+static napi_value flock_try_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2], v = NULL;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  int32_t fd = -1;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &fd))) return NULL;
+  char *mode = get_utf8(env, argv[1]);
+  if (!mode) return NULL;
+  int op = strcmp(mode, "ex") == 0 ? LOCK_EX | LOCK_NB : strcmp(mode, "sh") == 0 ? LOCK_SH | LOCK_NB : strcmp(mode, "un") == 0 ? LOCK_UN : -1;
+  free(mode);
+  if (op < 0) {
+    napi_throw_type_error(env, NULL, "flockTry: mode must be 'sh', 'ex' or 'un'");
+    return NULL;
+  }
+  int rc;
+  do rc = flock(fd, op);
+  while (rc != 0 && errno == EINTR);
+  NAPI_OK(napi_create_int32(env, rc == 0 ? 0 : errno, &v));
+  return v;
+}
+
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
 static napi_value has_openat2(napi_env env, napi_callback_info info) { return boolean(env, lc_have_openat2()); }
 
@@ -946,6 +1024,8 @@ NAPI_MODULE_INIT() {
       {"tarMembers", NULL, tar_members_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdFeed", NULL, zstd_feed_js, NULL, NULL, NULL, napi_default, NULL},
+      {"flock", NULL, flock_js, NULL, NULL, NULL, napi_default, NULL},
+      {"flockTry", NULL, flock_try_js, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!NAPI_OK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props))) return NULL;
   // What both sides must agree on, defined once here (copy.h, list.h).

@@ -102,6 +102,7 @@ export type LayercopyCode =
   | 'ERR_INVALID_TAR'
   | 'ERR_AUTH'
   | 'ERR_REGISTRY'
+  | 'ERR_STORE'
   | 'ABORT_ERR';
 
 export class LayercopyError extends Error {

@@ -188,6 +188,15 @@ export interface Native {
    * frame. Throws (code ERR_ZSTD) on corrupt input.
    */
   zstdFeed(stream: ZstdStream, chunk: Buffer, pos: number): { data: Buffer; length: number; pos: number; frameDone: boolean };
+  /**
+   * flock(2) on fd, shared or exclusive, waited for on a libuv thread (off
+   * the event loop) where `wait`: resolves to 0 once held, or the errno
+   * (EWOULDBLOCK without wait where another holds a conflicting lock).
+   * Converting a held lock is not atomic (flock(2)): it may be released first.
+   */
+  flock(fd: number, exclusive: boolean, wait: boolean): Promise<number>;
+  /** flock(2) without waiting: 'sh', 'ex' (EWOULDBLOCK where held), 'un'; the errno, 0 on success. */
+  flockTry(fd: number, mode: 'sh' | 'ex' | 'un'): number;
 }
 
 // Shipped prebuilt (prebuildify --napi) or built at install time by

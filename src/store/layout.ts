@@ -1,0 +1,192 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LayercopyError } from '../core/errors.js';
+import { native } from '../core/native.cjs';
+import { removeInWorker } from '../rootfs/remove.js';
+
+// The store's directory (docs/design.md, "The store"):
+//
+//   .layercopy-store      marker: destroy refuses any path beneath it
+//   oci-layout            {"imageLayoutVersion": "1.0.0"}
+//   index.json            one manifest per reference held (an OCI layout: skopeo and umoci read it)
+//   blobs/sha256/HEX      verified blobs: compressed layers, manifests, configs
+//   layers/keep/HEX/      a layer extracted, by diff_id and owner mode ("keep": owners as the tar says)
+//       rootfs/           the tree as the tar wrote it, whiteout markers kept
+//       implied           its directories no tar header described (NUL-terminated names)
+//       listing           every entry's path, type, mode, size, mtime at extraction (verify)
+//   refs.json             reference as given -> manifest digest, platform, last use
+//   locks/                flock(2) files: blob-HEX, layer-keep-HEX, refs
+//   tmp/PID-RANDOM...     entries being built; renamed into place whole
+
+export const MARKER = '.layercopy-store';
+/** How owners were written: 'keep' (as the tar says) is the only mode today; the key leaves room for others. */
+export type OwnerMode = 'keep';
+export const OWNER_MODE: OwnerMode = 'keep';
+export const STORE_VERSION = 1;
+
+export interface Store {
+  /** The store's directory, symlinks resolved. */
+  root: string;
+}
+
+export const hexOf = (digest: string) => {
+  const m = /^sha256:([0-9a-f]{64})$/.exec(digest);
+  if (!m) throw new LayercopyError(`unsupported or malformed digest '${digest}' (sha256:<64 hex> only)`, { code: 'ERR_INVALID_IMAGE' });
+  return m[1];
+};
+
+export const blobPath = (store: Store, digest: string) => path.join(store.root, 'blobs', 'sha256', hexOf(digest));
+export const layerPath = (store: Store, diffId: string, mode: OwnerMode = OWNER_MODE) => path.join(store.root, 'layers', mode, hexOf(diffId));
+export const lockPath = (store: Store, what: 'blob' | 'layer', digest: string, mode: OwnerMode = OWNER_MODE) =>
+  path.join(store.root, 'locks', what === 'blob' ? `blob-${hexOf(digest)}` : `layer-${mode}-${hexOf(digest)}`);
+export const refsLockPath = (store: Store) => path.join(store.root, 'locks', 'refs');
+
+/** The store the CLI's commands use without --store or $LAYERCOPY_STORE: /var/lib/layercopy as root, else under XDG_DATA_HOME. */
+export function defaultStoreDir(): string {
+  if (native.isRoot()) return '/var/lib/layercopy';
+  const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'layercopy');
+}
+
+const storeError = (message: string, fields: { path?: string; cause?: unknown } = {}) => new LayercopyError(message, { code: 'ERR_STORE', ...fields });
+
+/** Writes `data` to `file` unless it exists, atomically (a temporary file linked into place): concurrent openers race harmlessly. */
+function createOnce(dir: string, name: string, data: string): void {
+  const file = path.join(dir, name);
+  if (fs.existsSync(file)) return;
+  const tmp = path.join(dir, 'tmp', tmpName(name));
+  fs.writeFileSync(tmp, data, { mode: 0o644 });
+  try {
+    fs.linkSync(tmp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * Opens the store at `dir`, making it where it is missing or an empty
+ * directory. A directory holding other things is refused: the store removes
+ * what it does not hold (prune), so it never adopts a directory of someone
+ * else's.
+ */
+export function openStore(dir: string): Store {
+  if (typeof dir !== 'string' || dir === '') throw new LayercopyError('store: must be a non-empty path', { code: 'ERR_INVALID_OPTION' });
+  const given = path.resolve(dir);
+  try {
+    fs.mkdirSync(given, { recursive: true, mode: 0o700 });
+    const root = fs.realpathSync(given);
+    const names = fs.readdirSync(root);
+    if (!names.includes(MARKER) && names.some((n) => !['blobs', 'layers', 'locks', 'tmp', 'oci-layout', 'index.json', 'refs.json'].includes(n))) {
+      throw storeError(`store ${given}: is not empty and not a layercopy store (no ${MARKER}); name an empty or new directory`, { path: given });
+    }
+    for (const sub of ['blobs/sha256', `layers/${OWNER_MODE}`, 'locks', 'tmp']) fs.mkdirSync(path.join(root, sub), { recursive: true, mode: 0o700 });
+    createOnce(root, 'oci-layout', `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`);
+    createOnce(root, 'index.json', `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] })}\n`);
+    createOnce(root, 'refs.json', `${JSON.stringify({ version: STORE_VERSION, refs: [] })}\n`);
+    // Last: a store is recognised by its marker only once it is whole.
+    createOnce(root, MARKER, `${JSON.stringify({ version: STORE_VERSION })}\n`);
+    return { root };
+  } catch (error) {
+    if (error instanceof LayercopyError) throw error;
+    const e = error as NodeJS.ErrnoException;
+    throw storeError(`store ${given}: ${e.code ?? ''} ${e.message}`.replace(/ +/g, ' '), { path: e.path ?? given, cause: error });
+  }
+}
+
+/** The store holding `target` (its marker found on target or an ancestor), or undefined. */
+export function storeAbove(target: string): string | undefined {
+  for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, MARKER))) return dir;
+    if (dir === '/') return undefined;
+  }
+}
+
+/** A name of tmp/: the pid first (whose leftovers they are), then randomness. */
+export function tmpName(what: string): string {
+  return `${process.pid}-${crypto.randomBytes(6).toString('hex')}-${what}`;
+}
+
+/** A directory of tmp/ this process builds in, flock'd for its life: a cleaner that gets the lock knows its owner is gone. */
+export interface TmpDir {
+  path: string;
+  fd: number;
+  remove(): Promise<void>;
+}
+
+export function makeTmpDir(store: Store, what: string): TmpDir {
+  const dir = path.join(store.root, 'tmp', tmpName(what));
+  fs.mkdirSync(dir, { mode: 0o700 });
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
+  native.flockTry(fd, 'ex');
+  let removed = false;
+  return {
+    path: dir,
+    fd,
+    async remove() {
+      if (removed) return;
+      removed = true;
+      fs.closeSync(fd);
+      await removeTree(dir);
+    },
+  };
+}
+
+/** Removes a tree of the store on a worker thread (a big layer takes a while). */
+export async function removeTree(dir: string): Promise<void> {
+  const parent = fs.openSync(path.dirname(dir), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const failure = await removeInWorker(parent, Buffer.from(path.basename(dir)).toString('latin1'), true);
+    if (failure && failure.errno !== 2) throw storeError(`store: removing ${dir}: ${failure.syscall} failed (errno ${failure.errno})`, { path: dir });
+  } finally {
+    fs.closeSync(parent);
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+// A live process's entry younger than this is never taken for a leftover, whoever holds its pid now.
+const GRACE_MS = 10 * 60_000;
+
+/**
+ * Removes what dead processes left in tmp/: an entry whose flock nobody
+ * holds and whose pid is gone (or that is old: a pid reused, another pid
+ * namespace). This process's own entries are its to remove. Returns the
+ * paths removed.
+ */
+export async function cleanTmp(store: Store): Promise<string[]> {
+  const tmp = path.join(store.root, 'tmp');
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(tmp)) {
+    const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+    if (pid === process.pid) continue;
+    const full = path.join(tmp, name);
+    let fd: number;
+    try {
+      fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch {
+      continue;
+    }
+    let leftover = false;
+    try {
+      const st = fs.fstatSync(fd);
+      leftover = native.flockTry(fd, 'ex') === 0 && (!(pid > 0) || !alive(pid) || Date.now() - st.mtimeMs > GRACE_MS);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (!leftover) continue;
+    await removeTree(full).catch(() => undefined);
+    removed.push(full);
+  }
+  return removed;
+}
