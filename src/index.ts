@@ -1,5 +1,20 @@
 export { CopyBackend, provision } from './backend.js';
 export { type LayercopyCode, LayercopyError } from './core/errors.js';
-export { DEFAULT_BATCH_SIZE, type IdMap, type IdMapping, type PoolOptions, type Progress, type ProvisionOptions, type Strategy } from './core/options.js';
+export { DEFAULT_BATCH_SIZE, type IdMap, type IdMapping, type PoolOptions, type Progress, type ProvisionOptions, type PullPolicy, type Strategy } from './core/options.js';
 export type { LayerSummary, ProvisionSummary } from './provision.js';
 export { type DestroyResult, destroy } from './rootfs/destroy.js';
+export {
+  type Damage,
+  type ImageInfo,
+  images,
+  type PruneResult,
+  type PullImageOptions,
+  type PullResult,
+  prune,
+  pull,
+  rmi,
+  type StoreCounts,
+  type StoreOptions,
+  type VerifyResult,
+  verify,
+} from './store/api.js';

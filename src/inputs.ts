@@ -6,7 +6,7 @@ import type { Platform } from './core/options.js';
 import { sniffCompression } from './images/decompress.js';
 import { readHead, type TarLayer } from './images/layer.js';
 import { hostPlatform } from './images/oci.js';
-import { parseLayerArgument, TRANSPORTS } from './images/reference.js';
+import { type LayerArgument, parseLayerArgument, TRANSPORTS } from './images/reference.js';
 import { resolveImage } from './images/resolve.js';
 import { archiveShapes, directoryShape, references } from './images/shape.js';
 import type { PulledLayer, PullOptions } from './registry/pull.js';
@@ -22,7 +22,16 @@ export interface InputLayer {
   source: LayerSource;
   /** A registry's layer (docker://): fetches its blob into the spool file `tar.file` will name. */
   download?: PulledLayer['download'];
+  /** A layer extracted in a store: its directories no tar header described (Provisioning.implied). */
+  implied?: ReadonlySet<string>;
 }
+
+/** An image reference resolved through a store (src/store/): its layers as extracted directories, held until close(). */
+export type ImageHook = (
+  given: string,
+  argIndex: number,
+  arg: Exclude<LayerArgument, { kind: 'path' }>,
+) => Promise<{ layers: Required<Pick<InputLayer, 'path' | 'label' | 'source' | 'implied'>>[]; close(): Promise<void> }>;
 
 export interface ResolvedInputs {
   layers: InputLayer[];
@@ -63,7 +72,11 @@ export function layerName(given: string, dir: string): string {
  * ERR_INVALID_IMAGE; unreadable, the system's code; each error names the
  * argument as given and its position.
  */
-export async function resolveInputs(layers: readonly string[], rootfs: string, options: { platform?: Platform; pull?: PullOptions } = {}): Promise<ResolvedInputs> {
+export async function resolveInputs(
+  layers: readonly string[],
+  rootfs: string,
+  options: { platform?: Platform; pull?: PullOptions; image?: ImageHook } = {},
+): Promise<ResolvedInputs> {
   if (!Array.isArray(layers)) throw invalid('layers must be an array of directory paths');
   if (layers.length === 0) throw invalid('No filesystem layers provided', {}, 'ERR_NO_LAYERS');
   if (typeof rootfs !== 'string' || rootfs === '') throw invalid('rootfs must be a non-empty path');
@@ -106,13 +119,19 @@ async function resolveEach(
   out: ResolvedInputs,
   rootfsReal: string,
   closers: (() => Promise<void>)[],
-  options: { platform?: Platform; pull?: PullOptions },
+  options: { platform?: Platform; pull?: PullOptions; image?: ImageHook },
 ): Promise<void> {
   const resolvedRootfs = out.rootfs;
   for (const [argIndex, layer] of layers.entries()) {
     const label = `layer ${argIndex + 1}`;
     if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex: argIndex });
     const arg = parseLayerArgument(layer, argIndex);
+    if (arg.kind !== 'path' && options.image) {
+      const image = await options.image(layer, argIndex, arg);
+      closers.push(image.close);
+      out.layers.push(...image.layers);
+      continue;
+    }
     if (arg.kind === 'docker') {
       const { resolveDocker } = await import('./registry/pull.js');
       const pulled = await resolveDocker(layer, argIndex, options.platform ?? hostPlatform(), options.pull);

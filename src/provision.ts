@@ -12,6 +12,7 @@ import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
 import { alongside, startDownloads } from './registry/spool.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
+import type { StoreCounts } from './store/fill.js';
 import { applyLayered } from './strategies/layered.js';
 import { applyMerged } from './strategies/merged.js';
 
@@ -30,6 +31,8 @@ export interface ProvisionSummary extends Counts {
    * (SIGKILL, a second Ctrl-C, power loss), removed before building: paths.
    */
   staleRemoved: string[];
+  /** With a store (options.store): what it fetched, extracted and reused, and how long others' locks held this provision. */
+  store?: StoreCounts;
 }
 
 /**
@@ -84,9 +87,11 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   // Stops a pull's requests: the caller's abort, or a failure of the provision.
   const pullAbort = new AbortController();
   const pullSignal = opts.signal ? AbortSignal.any([opts.signal, pullAbort.signal]) : pullAbort.signal;
-  const inputs = await resolveInputs(layers, rootfs, { platform: opts.platform, pull: { ...opts.registry, signal: pullSignal } });
+  const store = opts.store === undefined ? undefined : (await import('./store/provide.js')).storeSession(opts.store, opts, { rootfs, pool, signal: pullSignal });
+  const inputs = await resolveInputs(layers, rootfs, { platform: opts.platform, pull: { ...opts.registry, signal: pullSignal }, image: store?.image });
+  if (store && store.session.counts.layersExtracted > 0) clock.lap('extract');
   try {
-    return await provisionResolved(pool, inputs, opts, clock, pullAbort);
+    return Object.assign(await provisionResolved(pool, inputs, opts, clock, pullAbort), store ? { store: store.session.counts } : {});
   } finally {
     pullAbort.abort();
     await inputs.close();
@@ -134,7 +139,8 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
       }));
       clock.lap('extract');
     }
-    const summary = await build({ pool, inputs, layerFds, implied, staging, opts, cancel, staleRemoved, clock });
+    // A store's layers come with their implied sets; tarballs got theirs as they were extracted.
+    const summary = await build({ pool, inputs, layerFds, implied: inputs.layers.map((l, i) => implied[i] ?? l.implied), staging, opts, cancel, staleRemoved, clock });
     extractMs.forEach((ms, i) => {
       if (ms !== undefined) summary.perLayer[i].extractMs = ms;
     });

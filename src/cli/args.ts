@@ -12,6 +12,8 @@ export type CliValues = {
   'cert-dir'?: string;
   'tls-verify'?: string;
   'max-downloads'?: string;
+  store?: string;
+  pull?: string;
   'uid-map'?: string[];
   'gid-map'?: string[];
   runs?: string;

@@ -7,15 +7,18 @@ import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core
 import { batchSizeArg, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
+import { PULL_FLAGS, pullPolicy, STORE_HELP, STORE_USAGE } from './store.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
                      [--platform OS/ARCH[/VARIANT]] [--concurrency N] [--batch-size N|auto]
                      [--creds USER:PASS] [--authfile F] [--cert-dir D] [--tls-verify=false]
-                     [--max-downloads N] [--json] [--quiet] LAYER... ROOTFS
+                     [--max-downloads N] [--store DIR [--pull missing|always|never]]
+                     [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] [--quiet] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST]
                   [--uid-map C:H:N]... [--gid-map C:H:N]... [--platform P] [--scratch DIR] [--json] LAYER...
+${STORE_USAGE}
   layercopy -h | --help
   layercopy -V | --version
 
@@ -30,6 +33,7 @@ provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            extracted as it downloads): its layers.
 destroy    remove ROOTFS without following symlinks.
 bench      time layercopy against cp -aT per layer and cp -a of the final tree.
+${STORE_HELP}
 
 Options:
   --concurrency N   worker threads (default: available CPUs)
@@ -48,6 +52,10 @@ Options:
                     *.key) for the registry (default /etc/containers/certs.d/HOST)
   --tls-verify=false  docker://: allow plain HTTP and unverified TLS
   --max-downloads N docker:// layers downloaded at once (default: 6)
+  --store DIR       a store (default for provision: $LAYERCOPY_STORE, else none):
+                    images pulled and extracted there once, rootfs copied from it
+  --pull P          with a store: missing (default: no request for an image it
+                    holds), always (resolve at the source again), never
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
@@ -108,6 +116,7 @@ function parseCli(argv: string[]) {
       'cert-dir': { type: 'string' },
       'tls-verify': { type: 'string' },
       'max-downloads': { type: 'string' },
+      ...PULL_FLAGS,
       'uid-map': { type: 'string', multiple: true },
       'gid-map': { type: 'string', multiple: true },
       runs: { type: 'string' },
@@ -142,6 +151,12 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
         const { runBench } = await import('./bench.js');
         return await runBench(args, values);
       }
+      case 'pull':
+      case 'images':
+      case 'rmi':
+      case 'prune':
+      case 'verify':
+        return await (await import('./store.js')).runStore(command, args, values);
       case undefined:
         throw new UsageError('missing command');
       default:
@@ -187,6 +202,8 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const platform = values.platform;
   const maxDownloads = positiveInt('--max-downloads', values['max-downloads']);
   const registry = registryArgs(values);
+  const store = values.store ?? (process.env.LAYERCOPY_STORE || undefined);
+  const pull = pullPolicy(values, store);
   if (platform !== undefined) {
     try {
       parsePlatform(platform);
@@ -209,7 +226,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   };
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, registry, maxDownloads, signal: controller.signal, onProgress });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, registry, maxDownloads, store, pull, signal: controller.signal, onProgress });
     progress.done();
     if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
     // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
@@ -242,7 +259,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', ...REGISTRY_FLAGS] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', 'store', 'pull', ...REGISTRY_FLAGS] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const { destroy } = await import('../rootfs/destroy.js');

@@ -51,7 +51,13 @@ export function formatSummary(r: ProvisionSummary): string {
     `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
     `  time      ${s(t.totalMs)} s (${phases(r)})`,
+    ...(r.store ? [storeLine(r.store)] : []),
   ].join('\n');
+}
+
+function storeLine(st: NonNullable<ProvisionSummary['store']>): string {
+  const waited = st.waitedMs > 0 ? `, waited ${s(st.waitedMs)} s for others` : '';
+  return `  store     ${st.layersReused} layer${st.layersReused === 1 ? '' : 's'} reused, ${st.layersExtracted} extracted, ${st.blobsFetched} blob${st.blobsFetched === 1 ? '' : 's'} fetched${waited}`;
 }
 
 /** The status line: phase, layer, totals, elapsed time; at most columns - 1 characters. */

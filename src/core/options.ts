@@ -87,6 +87,15 @@ export interface ProvisionOptions extends PoolOptions {
   registry?: RegistryOptions;
   /** docker:// layers downloaded at once. Default 6 (as containers/image). */
   maxDownloads?: number;
+  /**
+   * A store directory (docs/cli.md, "The store"): image references are
+   * pulled into it, each layer extracted there once, and the rootfs copied
+   * from its extracted layers. Default: none (each provision extracts its
+   * image again).
+   */
+  store?: string;
+  /** With a store: 'missing' (default: a reference the store holds makes no request), 'always', 'never'. */
+  pull?: PullPolicy;
   /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
   signal?: AbortSignal;
   /**
@@ -108,6 +117,10 @@ export interface RegistryOptions {
   /** false: plain HTTP and unverified TLS allowed (--tls-verify=false). Default true. */
   tlsVerify?: boolean;
 }
+
+/** With a store: when to go to an image's source (docs/cli.md, "The store"). */
+export type PullPolicy = 'missing' | 'always' | 'never';
+export const PULL_POLICIES: readonly PullPolicy[] = ['missing', 'always', 'never'];
 
 export const DEFAULT_BATCH_SIZE = 256;
 export const DEFAULT_MAX_DOWNLOADS = 6;
@@ -146,6 +159,8 @@ export interface ResolvedProvisionOptions {
   platform?: Platform;
   registry: RegistryOptions;
   maxDownloads: number;
+  store?: string;
+  pull: PullPolicy;
   signal?: AbortSignal;
   onProgress?: (progress: Progress) => void;
 }
@@ -175,6 +190,10 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
       code: 'ERR_INVALID_OPTION',
     });
   }
+  if (options.store !== undefined && (typeof options.store !== 'string' || options.store === '')) throw invalidOption('options.store must be a non-empty path');
+  if (options.pull !== undefined && !PULL_POLICIES.includes(options.pull)) {
+    throw invalidOption(`options.pull must be one of ${PULL_POLICIES.map((p) => `'${p}'`).join(', ')} (got ${String(options.pull)})`);
+  }
   let platform: Platform | undefined;
   if (options.platform !== undefined) {
     try {
@@ -191,6 +210,8 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
     growBatches: typeof options.batchSize !== 'number',
     registry: validateRegistry(options.registry),
     maxDownloads: options.maxDownloads ?? DEFAULT_MAX_DOWNLOADS,
+    store: options.store,
+    pull: options.pull ?? 'missing',
     signal: options.signal,
     onProgress: options.onProgress,
   };

@@ -1,8 +1,9 @@
+import crypto from 'node:crypto';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
-import { otherPlatform } from './oci.js';
+import { otherPlatform, type SeenImage } from './oci.js';
 
 // docker-archive: what `docker save` and `skopeo copy … docker-archive:`
 // write: an uncompressed tar holding manifest.json, each image's config and
@@ -17,7 +18,7 @@ interface ManifestEntry {
 }
 
 /** docker-archive:FILE[:NAME:TAG] (or :@N, the Nth image) to its layers, lowest first; an image whose config names another platform is refused. */
-export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }, platform: Platform): TarLayer[] {
+export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }, platform: Platform, seen?: SeenImage): TarLayer[] {
   const label = arg;
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
   const members = scanTar(sel.file, label);
@@ -36,7 +37,11 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   if (!entry) throw fail(`no image '${sel.reference}'; the archive holds: ${listing()}`, 'ERR_IMAGE_NOT_FOUND');
   const configMember = members.get(entry.Config);
   if (!configMember) throw fail(`config ${entry.Config} is not in the archive`);
-  const config = JSON.parse(readMember(sel.file, configMember).toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
+  const configData = readMember(sel.file, configMember);
+  // No manifest in a docker-archive: a store makes one (src/store/).
+  if (seen)
+    seen.config = { digest: `sha256:${crypto.createHash('sha256').update(configData).digest('hex')}`, mediaType: 'application/vnd.oci.image.config.v1+json', data: configData };
+  const config = JSON.parse(configData.toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
   const mismatch = otherPlatform(config, platform);
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
   const diffIds = config.rootfs?.diff_ids ?? [];

@@ -17,6 +17,12 @@ export interface Descriptor {
   platform?: { os: string; architecture: string; variant?: string };
 }
 
+/** An image's manifest and config as read, checked against their digests: what a store keeps (src/store/). */
+export interface SeenImage {
+  manifest?: { digest: string; mediaType: string; data: Buffer };
+  config?: { digest: string; mediaType: string; data: Buffer };
+}
+
 export const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
 export const MANIFEST = ['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json'];
 /** Layer media types read (tar, gzip and zstd; OCI and Docker names; the non-distributable ones too). */
@@ -99,7 +105,7 @@ export function archiveSource(file: string, label: string): LayoutSource {
 }
 
 /** A blob of the layout, read whole (manifests, indexes, configs: small), checked against its descriptor. */
-function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: string): unknown {
+function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: string, keep?: (data: Buffer) => void): unknown {
   const name = blobName(d.digest, label);
   let data: Buffer;
   try {
@@ -115,6 +121,7 @@ function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: 
       path: name,
     });
   }
+  keep?.(data);
   return JSON.parse(data.toString('utf8'));
 }
 
@@ -131,7 +138,7 @@ export function blobName(digest: string, label: string): string {
  * org.opencontainers.image.ref.name annotation (or digest) and by platform,
  * its config's diff_ids. Every JSON blob is checked against its descriptor.
  */
-export function resolveOciLayout(arg: string, source: LayoutSource, sel: { reference?: string; digest?: string }, platform: Platform): TarLayer[] {
+export function resolveOciLayout(arg: string, source: LayoutSource, sel: { reference?: string; digest?: string }, platform: Platform, seen?: SeenImage): TarLayer[] {
   const label = arg;
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') =>
     new LayercopyError(`${label}: ${message}`, { code, path: source.path });
@@ -186,9 +193,15 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     candidates = indexes.flatMap((d) => (readJsonBlob(source, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
   }
   if (!manifest) throw fail('indexes nested too deep');
-  const m = readJsonBlob(source, manifest, 'manifest', label) as { config?: Descriptor; layers?: Descriptor[] };
+  const chosen = manifest;
+  const m = readJsonBlob(source, manifest, 'manifest', label, (data) => {
+    if (seen) seen.manifest = { digest: chosen.digest, mediaType: chosen.mediaType ?? MANIFEST[0], data };
+  }) as { config?: Descriptor; layers?: Descriptor[] };
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
-  const config = readJsonBlob(source, m.config, 'config', label) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { type?: string; diff_ids?: string[] } };
+  const configDescriptor = m.config;
+  const config = readJsonBlob(source, m.config, 'config', label, (data) => {
+    if (seen) seen.config = { digest: configDescriptor.digest, mediaType: configDescriptor.mediaType, data };
+  }) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { type?: string; diff_ids?: string[] } };
   // An index's entry said its platform; a lone manifest says it in its config.
   const mismatch = manifest.platform === undefined ? otherPlatform(config, platform) : undefined;
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');

@@ -3,7 +3,7 @@ import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../
 import type { Platform } from '../core/options.js';
 import { resolveDockerArchive } from './archive.js';
 import type { TarLayer } from './layer.js';
-import { archiveSource, directorySource, resolveOciLayout } from './oci.js';
+import { archiveSource, directorySource, resolveOciLayout, type SeenImage } from './oci.js';
 import type { LayerArgument } from './reference.js';
 import { archiveShapes, directoryShape, references } from './shape.js';
 
@@ -19,7 +19,7 @@ type ImageArgument = Exclude<LayerArgument, { kind: 'path' } | { kind: 'docker' 
  * permission is EACCES. Every error carries the argument as given and its
  * position among the LAYER arguments, never ROOTFS.
  */
-export function resolveImage(given: string, argIndex: number, arg: ImageArgument, platform: Platform): { tar: TarLayer; source: LayerSource }[] {
+export function resolveImage(given: string, argIndex: number, arg: ImageArgument, platform: Platform, seen?: SeenImage): { tar: TarLayer; source: LayerSource }[] {
   const where = `layer ${argIndex + 1} (${given})`;
   const fields = { layer: given, layerIndex: argIndex };
   const target = arg.kind === 'oci' ? arg.layout : arg.file;
@@ -55,8 +55,8 @@ export function resolveImage(given: string, argIndex: number, arg: ImageArgument
   try {
     const tars =
       arg.kind === 'docker-archive'
-        ? resolveDockerArchive(given, arg, platform)
-        : resolveOciLayout(given, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, given), arg, platform);
+        ? resolveDockerArchive(given, arg, platform, seen)
+        : resolveOciLayout(given, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, given), arg, platform, seen);
     return tars.map((tar) => ({ tar, source: { arg: given, argIndex, digest: tar.digest, diffId: tar.diffId } }));
   } catch (error) {
     if (error instanceof LayercopyError) {

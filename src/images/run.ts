@@ -32,8 +32,8 @@ export async function extractOnPool(
     layers: number;
     onProgress?: (p: Progress) => void;
     shareClaims?: boolean;
-    /** Called as each layer is extracted and verified. */
-    onDone?: (layerIndex: number) => void;
+    /** Called as each layer is extracted and verified, with its implied directories. */
+    onDone?: (layerIndex: number, implied: ReadonlySet<string>) => void;
     /** Bytes downloaded so far (docker:// layers), for progress. */
     downloaded?: () => number;
   },
@@ -96,10 +96,11 @@ export async function extractOnPool(
           const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
           throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno, cause });
         }
-        implied[layerIndex] = new Set(unpack(reply.ok.implied));
+        const set = new Set(unpack(reply.ok.implied));
+        implied[layerIndex] = set;
         // From the hand-over to the reply: time queued behind other extractions included.
         ms[layerIndex] = performance.now() - started;
-        run.onDone?.(layerIndex);
+        run.onDone?.(layerIndex, set);
       }),
     );
     if (timer) report();

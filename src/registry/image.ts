@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
-import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, otherPlatform, showPlatform } from '../images/oci.js';
+import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
 import type { RegistryClient } from './client.js';
 import type { HttpResponse } from './http.js';
 import { type DockerReference, showReference } from './reference.js';
@@ -21,6 +21,9 @@ export interface RemoteLayer {
   tar: TarLayer;
   source: LayerSource;
 }
+
+/** The manifest chosen and its config, as the registry sent them (checked): what a store keeps (src/store/). */
+export type RemoteImage = SeenImage;
 
 const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
 
@@ -43,7 +46,7 @@ async function readSmall(response: HttpResponse, what: string, fail: (m: string)
  * Resolves a docker:// reference to its layers, lowest first, each a
  * TarLayer whose blob is yet to be downloaded (file set by the caller).
  */
-export async function resolveRemote(given: string, argIndex: number, ref: DockerReference, platform: Platform, client: RegistryClient): Promise<RemoteLayer[]> {
+export async function resolveRemote(given: string, argIndex: number, ref: DockerReference, platform: Platform, client: RegistryClient, seen?: RemoteImage): Promise<RemoteLayer[]> {
   const fields = { layer: given, layerIndex: argIndex };
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' | 'ERR_DIGEST_MISMATCH' | 'ERR_REGISTRY' = 'ERR_INVALID_IMAGE') =>
     new LayercopyError(`${given}: ${message}`, { code, ...fields });
@@ -71,7 +74,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     if (json.schemaVersion === 1 || SCHEMA1.includes(type)) {
       throw fail(`${what} is a Docker schema 1 manifest, which layercopy does not read (deprecated since 2017: push the image again with a current client)`);
     }
-    return { json, type, digest, size: data.length };
+    return { json, type, digest, size: data.length, data };
   };
 
   let current = await manifest(ref.digest ?? ref.tag ?? 'latest');
@@ -92,7 +95,10 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   }
   const m = current.json;
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${current.digest} has no config or layers`);
-  const config = await blobJson(client, m.config, fail);
+  const config = await blobJson(client, m.config, fail, (data) => {
+    if (seen) seen.config = { digest: m.config!.digest, mediaType: m.config!.mediaType, data };
+  });
+  if (seen) seen.manifest = { digest: current.digest, mediaType: current.type, data: current.data };
   // An index's entry said its platform; a lone manifest says it in its config.
   const mismatch = indexPlatform === undefined ? otherPlatform(config, platform) : undefined;
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
@@ -111,7 +117,12 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
 type Config = { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
 
 /** The config blob, whole, checked against its descriptor. */
-async function blobJson(client: RegistryClient, d: Descriptor, fail: (m: string, code?: 'ERR_DIGEST_MISMATCH' | 'ERR_IMAGE_NOT_FOUND') => LayercopyError): Promise<Config> {
+async function blobJson(
+  client: RegistryClient,
+  d: Descriptor,
+  fail: (m: string, code?: 'ERR_DIGEST_MISMATCH' | 'ERR_IMAGE_NOT_FOUND') => LayercopyError,
+  keep?: (data: Buffer) => void,
+): Promise<Config> {
   const what = `config ${d.digest}`;
   const response = await client.get(`blobs/${d.digest}`, { what });
   if (response.status === 404) {
@@ -123,6 +134,7 @@ async function blobJson(client: RegistryClient, d: Descriptor, fail: (m: string,
   if (digest !== d.digest || data.length !== d.size) {
     throw fail(`${what} does not match its descriptor: expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`, 'ERR_DIGEST_MISMATCH');
   }
+  keep?.(data);
   try {
     return JSON.parse(data.toString('utf8')) as Config;
   } catch (error) {

@@ -7,7 +7,7 @@ import { loadRegistriesConf, pullSources } from './config.js';
 import { credentialsFor } from './credentials.js';
 import { downloadBlob } from './download.js';
 import type { RetryPolicy } from './http.js';
-import { resolveRemote } from './image.js';
+import { type RemoteImage, resolveRemote } from './image.js';
 import { parseDockerReference } from './reference.js';
 import { tlsFor } from './tls.js';
 
@@ -38,7 +38,12 @@ export interface PulledLayer {
  * (registries.conf's mirrors, then the registry), credentials and TLS per
  * host, the manifest chosen for `platform` and checked.
  */
-export async function resolveDocker(given: string, argIndex: number, platform: Platform, opts: PullOptions = {}): Promise<{ layers: PulledLayer[]; close(): Promise<void> }> {
+export async function resolveDocker(
+  given: string,
+  argIndex: number,
+  platform: Platform,
+  opts: PullOptions = {},
+): Promise<{ layers: PulledLayer[]; image: RemoteImage; close(): Promise<void> }> {
   const ref = parseDockerReference(given, argIndex);
   const sources = pullSources(loadRegistriesConf(), ref);
   const credentials = await credentialsFor(ref.registry, { creds: opts.creds, authfile: opts.authfile });
@@ -53,8 +58,10 @@ export async function resolveDocker(given: string, argIndex: number, platform: P
     fields,
   });
   try {
-    const layers = await resolveRemote(given, argIndex, ref, platform, client);
+    const image: RemoteImage = {};
+    const layers = await resolveRemote(given, argIndex, ref, platform, client, image);
     return {
+      image,
       layers: layers.map(({ tar, source }) => ({
         tar,
         source,

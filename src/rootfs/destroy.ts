@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { isMountPoint } from '../core/mounts.js';
+import { storeAbove } from '../core/store-marker.js';
 import { removeInWorker } from './remove.js';
 import { nativeError, openParent, removeStale } from './staging.js';
 
@@ -37,6 +38,9 @@ export async function destroy(rootfs: string): Promise<DestroyResult> {
  */
 function refusal(given: string, target: string): string | undefined {
   if (target === '/') return 'refusing to remove /';
+  // A store's layers are what later provisions copy from: only prune and rmi change it.
+  const store = storeAbove(target);
+  if (store !== undefined) return `lies inside the layercopy store ${store}; refusing (use layercopy rmi and prune)`;
   const last = given.replace(/\/+$/, '').split('/').pop();
   if (last === '.' || last === '..') return `refusing to remove a path that ends in '${last}' (name the rootfs directory itself)`;
   let st: fs.Stats;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
+import { STORE_MARKER } from '../core/store-marker.js';
 import { removeInWorker } from '../rootfs/remove.js';
 
 // The store's directory (docs/design.md, "The store"):
@@ -20,7 +21,7 @@ import { removeInWorker } from '../rootfs/remove.js';
 //   locks/                flock(2) files: blob-HEX, layer-keep-HEX, refs
 //   tmp/PID-RANDOM...     entries being built; renamed into place whole
 
-export const MARKER = '.layercopy-store';
+export const MARKER = STORE_MARKER;
 /** How owners were written: 'keep' (as the tar says) is the only mode today; the key leaves room for others. */
 export type OwnerMode = 'keep';
 export const OWNER_MODE: OwnerMode = 'keep';
@@ -42,6 +43,9 @@ export const layerPath = (store: Store, diffId: string, mode: OwnerMode = OWNER_
 export const lockPath = (store: Store, what: 'blob' | 'layer', digest: string, mode: OwnerMode = OWNER_MODE) =>
   path.join(store.root, 'locks', what === 'blob' ? `blob-${hexOf(digest)}` : `layer-${mode}-${hexOf(digest)}`);
 export const refsLockPath = (store: Store) => path.join(store.root, 'locks', 'refs');
+/** Held while one process resolves a reference at its source (docs/design.md, "Locking"). */
+export const refLockPath = (store: Store, ref: string, platform: string) =>
+  path.join(store.root, 'locks', `ref-${crypto.createHash('sha256').update(`${ref}\n${platform}`).digest('hex')}`);
 
 /** The store the CLI's commands use without --store or $LAYERCOPY_STORE: /var/lib/layercopy as root, else under XDG_DATA_HOME. */
 export function defaultStoreDir(): string {
@@ -94,14 +98,6 @@ export function openStore(dir: string): Store {
     if (error instanceof LayercopyError) throw error;
     const e = error as NodeJS.ErrnoException;
     throw storeError(`store ${given}: ${e.code ?? ''} ${e.message}`.replace(/ +/g, ' '), { path: e.path ?? given, cause: error });
-  }
-}
-
-/** The store holding `target` (its marker found on target or an ancestor), or undefined. */
-export function storeAbove(target: string): string | undefined {
-  for (let dir = path.resolve(target); ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, MARKER))) return dir;
-    if (dir === '/') return undefined;
   }
 }
 

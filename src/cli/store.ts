@@ -1,0 +1,124 @@
+// The store's commands: pull, images, rmi, prune, verify (docs/cli.md, "The store").
+import type { LayercopyError } from '../core/errors.js';
+import { PULL_POLICIES, type PullPolicy, parsePlatform } from '../core/options.js';
+import { positiveInt, REGISTRY_FLAGS, registryArgs, UsageError, type CliValues as Values } from './args.js';
+import { escapeForTerminal, progressLine } from './output.js';
+import { interruptHandler, SIGNALS } from './signals.js';
+
+export const STORE_COMMANDS = ['pull', 'images', 'rmi', 'prune', 'verify'] as const;
+/** The flags parseArgs takes for the store. */
+export const PULL_FLAGS = { store: { type: 'string' }, pull: { type: 'string' } } as const;
+
+export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [registry flags] [--json] IMAGE
+  layercopy images [--store DIR] [--json]
+  layercopy rmi [--store DIR] [--json] REF...
+  layercopy prune [--store DIR] [--json]
+  layercopy verify [--store DIR] [--json]`;
+
+export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers into the store (each fetched
+           and extracted once, whoever else pulls it at the same time) and
+           print its manifest digest
+images     list the references the store holds
+rmi        drop references (REF as pulled, or a manifest digest)
+prune      remove what no reference holds and no running provision uses
+verify     hash every blob again, check every layer against its listing`;
+
+const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** --pull: one of the policies, and only with a store. */
+export function pullPolicy(values: Values, store: string | undefined): PullPolicy | undefined {
+  if (values.pull === undefined) return undefined;
+  if (!PULL_POLICIES.includes(values.pull as PullPolicy)) throw new UsageError(`--pull must be one of ${PULL_POLICIES.join(', ')} (got '${values.pull}')`);
+  if (store === undefined) throw new UsageError('--pull needs a store (--store DIR or $LAYERCOPY_STORE)');
+  return values.pull as PullPolicy;
+}
+
+function reject(command: string, values: Values, allowed: readonly string[]): void {
+  const given = Object.entries(values).filter(([k, v]) => v !== undefined && !['json', 'quiet', 'store', ...allowed].includes(k));
+  if (given.length > 0) throw new UsageError(`--${given[0][0]} is not a ${command} option`);
+}
+
+export async function runStore(command: (typeof STORE_COMMANDS)[number], args: string[], values: Values): Promise<number> {
+  const api = await import('../store/api.js');
+  const store = values.store ?? (process.env.LAYERCOPY_STORE || undefined);
+  const out = (json: unknown, text: () => string) => {
+    if (values.json) process.stdout.write(`${JSON.stringify(json)}\n`);
+    else if (!values.quiet) process.stdout.write(`${text()}\n`);
+  };
+  try {
+    if (command === 'pull') {
+      reject(command, values, ['pull', 'platform', 'concurrency', ...REGISTRY_FLAGS]);
+      if (args.length !== 1) throw new UsageError('pull needs exactly one IMAGE');
+      if (values.platform !== undefined) {
+        try {
+          parsePlatform(values.platform);
+        } catch (error) {
+          throw new UsageError(`--platform ${(error as Error).message}`);
+        }
+      }
+      const controller = new AbortController();
+      const { native } = await import('../core/native.cjs');
+      const interrupt = interruptHandler(controller, { shutdown: native.shutdown, left: 'the next pull, provision or prune of this store removes what is left' });
+      for (const signal of SIGNALS) process.on(signal, interrupt.onSignal);
+      const progress = values.quiet || values.json ? { update() {}, done() {} } : progressLine();
+      try {
+        const r = await api.pull(args[0], {
+          store,
+          pull: pullPolicy(values, store ?? api.storeDir()),
+          platform: values.platform,
+          registry: registryArgs(values),
+          maxDownloads: positiveInt('--max-downloads', values['max-downloads']),
+          concurrency: positiveInt('--concurrency', values.concurrency),
+          signal: controller.signal,
+          onProgress: (p) => progress.update(p),
+        });
+        progress.done();
+        out(r, () => r.digest);
+        return 0;
+      } catch (error) {
+        progress.done();
+        return failure(error, values, interrupt.status());
+      }
+    }
+    reject(command, values, []);
+    if (command === 'images') {
+      if (args.length > 0) throw new UsageError('images takes no arguments');
+      const list = await api.images({ store });
+      out(list, () =>
+        [
+          'REFERENCE\tPLATFORM\tDIGEST\tSIZE\tLAST USED',
+          ...list.map((i) => [escapeForTerminal(i.reference), i.platform, i.digest.slice(0, 19), mb(i.size), i.lastUsed].join('\t')),
+        ].join('\n'),
+      );
+    } else if (command === 'rmi') {
+      if (args.length === 0) throw new UsageError('rmi needs at least one REF');
+      const removed = await api.rmi(args, { store });
+      out({ removed }, () => removed.map((r) => `untagged ${escapeForTerminal(r)}`).join('\n'));
+    } else if (command === 'prune') {
+      if (args.length > 0) throw new UsageError('prune takes no arguments');
+      const r = await api.prune({ store });
+      out(r, () => `freed ${mb(r.bytes)}: ${r.blobs} blobs, ${r.layers} layers removed${r.skipped ? `; ${r.skipped} in use, kept` : ''}`);
+    } else {
+      if (args.length > 0) throw new UsageError('verify takes no arguments');
+      const r = await api.verify({ store });
+      out(r, () =>
+        [
+          `checked ${r.blobs} blobs, ${r.layers} layers, ${r.refs} references: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}`,
+          ...r.damaged.flatMap((d) => [`damaged ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`, ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
+        ].join('\n'),
+      );
+      return r.damaged.length === 0 ? 0 : 1;
+    }
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    return failure(error, values);
+  }
+}
+
+function failure(error: unknown, values: Values, abortStatus?: number): number {
+  const e = error as LayercopyError;
+  process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
+  if (values.json) process.stdout.write(`${JSON.stringify({ error: { message: e.message, code: e.code, layer: e.layer, path: e.path, digest: e.digest } })}\n`);
+  return abortStatus ?? (e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_INVALID_OPTION' ? 2 : 1);
+}

@@ -1,0 +1,126 @@
+import { Pool } from '../copy/pool.js';
+import { asLayercopyError, LayercopyError } from '../core/errors.js';
+import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
+import { hostPlatform } from '../images/oci.js';
+import { parseLayerArgument } from '../images/reference.js';
+import { noCounts, type StoreCounts } from './fill.js';
+import { type PruneResult, pruneStore, removeRefs } from './gc.js';
+import { defaultStoreDir, openStore } from './layout.js';
+import { pullImage } from './pull.js';
+import { type RefRecord, readRefs } from './refs.js';
+import { type VerifyResult, verifyStore } from './verify.js';
+
+// The store's operations for a runtime that embeds layercopy (and the CLI's
+// pull, images, rmi, prune, verify). Each opens the store itself: options.store,
+// else $LAYERCOPY_STORE, else the default (docs/cli.md, "The store").
+
+export interface StoreOptions {
+  /** The store's directory. Default: $LAYERCOPY_STORE, else /var/lib/layercopy as root, ${XDG_DATA_HOME:-~/.local/share}/layercopy otherwise. */
+  store?: string;
+}
+
+export interface PullImageOptions extends StoreOptions {
+  /** 'missing' (default): nothing is fetched for a reference the store holds; 'always': resolved at its source again; 'never': fails unless held. */
+  pull?: PullPolicy;
+  /** 'os/arch[/variant]'. Default: the host's. */
+  platform?: string;
+  registry?: RegistryOptions;
+  maxDownloads?: number;
+  /** Worker threads extracting layers. Default: available CPUs. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface PullResult {
+  /** The reference as recorded (a local image's path made absolute). */
+  reference: string;
+  /** The manifest's digest (for an index, the platform's manifest). */
+  digest: string;
+  platform: string;
+  store: StoreCounts;
+}
+
+export type ImageInfo = Pick<RefRecord, 'digest' | 'platform' | 'size' | 'pulled' | 'lastUsed'> & { reference: string };
+
+export function storeDir(options: StoreOptions = {}): string {
+  return options.store ?? (process.env.LAYERCOPY_STORE || defaultStoreDir());
+}
+
+async function run<T>(what: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    throw asLayercopyError(error, what);
+  }
+}
+
+/** Puts IMAGE into the store (what it lacks: blobs fetched once, layers extracted once) and records its reference. */
+export function pull(image: string, options: PullImageOptions = {}): Promise<PullResult> {
+  return run(`pull ${image}`, async () => {
+    if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
+    const arg = parseLayerArgument(image, 0);
+    if (arg.kind === 'path') {
+      throw new LayercopyError(`pull ${image}: not an image reference (docker://…, oci:…, oci-archive:…, docker-archive:…)`, {
+        code: 'ERR_INVALID_ARGUMENT',
+        layer: image,
+        layerIndex: 0,
+      });
+    }
+    const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
+    let platform = hostPlatform();
+    if (options.platform !== undefined) {
+      try {
+        platform = parsePlatform(options.platform);
+      } catch (error) {
+        throw new LayercopyError(`options.platform ${(error as Error).message}`, { code: 'ERR_INVALID_OPTION' });
+      }
+    }
+    const pool = new Pool(concurrency);
+    const session = {
+      store: openStore(storeDir(options)),
+      pool,
+      policy: options.pull ?? 'missing',
+      platform,
+      pull: { ...options.registry, signal: options.signal },
+      maxDownloads: options.maxDownloads ?? DEFAULT_MAX_DOWNLOADS,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      counts: noCounts(),
+    };
+    try {
+      const pulled = await pullImage(session, image, 0, arg);
+      pulled.release();
+      return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, store: session.counts };
+    } finally {
+      await pool.close();
+    }
+  });
+}
+
+/** The references the store holds, most recently used first. */
+export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
+  return run('images', async () =>
+    readRefs(openStore(storeDir(options)))
+      .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({ reference: ref, digest, platform, size, pulled, lastUsed }))
+      .sort((a, b) => b.lastUsed.localeCompare(a.lastUsed)),
+  );
+}
+
+/** Drops references (as pulled, or manifest digests); what they held stays until prune. Returns the references dropped. */
+export function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
+  return run('rmi', async () => (await removeRefs(openStore(storeDir(options)), references)).map((r) => r.ref));
+}
+
+/** Removes every blob and layer no reference holds and no running provision or pull uses. */
+export function prune(options: StoreOptions = {}): Promise<PruneResult> {
+  return run('prune', () => pruneStore(openStore(storeDir(options))));
+}
+
+/** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged. */
+export function verify(options: StoreOptions = {}): Promise<VerifyResult> {
+  return run('verify', () => verifyStore(openStore(storeDir(options))));
+}
+
+export type { Damage, VerifyResult } from './verify.js';
+export type { PruneResult, StoreCounts };

@@ -1,0 +1,54 @@
+import path from 'node:path';
+import type { Pool } from '../copy/pool.js';
+import { LayercopyError } from '../core/errors.js';
+import type { ResolvedProvisionOptions } from '../core/options.js';
+import { storeAbove } from '../core/store-marker.js';
+import { hostPlatform } from '../images/oci.js';
+import type { LayerArgument } from '../images/reference.js';
+import { noCounts } from './fill.js';
+import { openStore } from './layout.js';
+import { pullImage, type StoreSession } from './pull.js';
+
+/**
+ * A provision's store: opened (made where new), ROOTFS checked to lie
+ * outside it (a rootfs inside would be written into the store's tree), and
+ * the hook that turns each image reference into its stored layers.
+ */
+export function storeSession(
+  dir: string,
+  opts: ResolvedProvisionOptions,
+  run: { rootfs: string; pool: Pool; signal: AbortSignal },
+): { session: StoreSession; image: (given: string, argIndex: number, arg: Exclude<LayerArgument, { kind: 'path' }>) => Promise<ImageLayers> } {
+  const store = openStore(dir);
+  const inside = storeAbove(path.resolve(run.rootfs));
+  if (inside !== undefined) {
+    throw new LayercopyError(`rootfs ${run.rootfs} lies inside the store ${inside}; provision it elsewhere`, { code: 'ERR_INVALID_ARGUMENT', path: run.rootfs });
+  }
+  const session: StoreSession = {
+    store,
+    pool: run.pool,
+    policy: opts.pull,
+    platform: opts.platform ?? hostPlatform(),
+    pull: { ...opts.registry, signal: run.signal },
+    maxDownloads: opts.maxDownloads,
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+    counts: noCounts(),
+  };
+  return {
+    session,
+    image: async (given, argIndex, arg) => {
+      const pulled = await pullImage(session, given, argIndex, arg);
+      return {
+        // Directory layers, never movable: a rootfs gets copies (or reflinks), so a container writing in place cannot change the store.
+        layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied })),
+        close: async () => pulled.release(),
+      };
+    },
+  };
+}
+
+type ImageLayers = {
+  layers: { path: string; label: string; source: { arg: string; argIndex: number; digest?: string; diffId?: string }; implied: ReadonlySet<string> }[];
+  close(): Promise<void>;
+};

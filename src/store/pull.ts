@@ -1,0 +1,109 @@
+import type { Pool } from '../copy/pool.js';
+import type { Platform, Progress, PullPolicy } from '../core/options.js';
+import type { LayerArgument } from '../images/reference.js';
+import type { PullOptions } from '../registry/pull.js';
+import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
+import { type ImagePlan, planImage } from './image.js';
+import { cleanTmp, type Store } from './layout.js';
+import type { StoreLock } from './lock.js';
+import { recordRef, updateRefs } from './refs.js';
+
+/** One process's work with a store: pulls and provisions through it share a pool and counts. */
+export interface StoreSession {
+  store: Store;
+  pool: Pool;
+  policy: PullPolicy;
+  platform: Platform;
+  pull?: PullOptions;
+  maxDownloads: number;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  counts: StoreCounts;
+  /** Set once tmp/ has been cleaned of dead processes' leftovers. */
+  cleaned?: boolean;
+}
+
+export interface PulledImage {
+  ref: string;
+  platform: string;
+  digest: string;
+  /** The image's layers in the store, lowest first, pinned until `release`. */
+  layers: (StoredLayer & { label: string; source: WantedSource })[];
+  release(): void;
+}
+
+type WantedSource = ImagePlan['layers'][number]['source'];
+
+/**
+ * Puts an image into the store (what it lacks), records its reference, and
+ * returns its extracted layers pinned: prune passes them over until
+ * release().
+ */
+export async function pullImage(session: StoreSession, given: string, argIndex: number, arg: Exclude<LayerArgument, { kind: 'path' }>): Promise<PulledImage> {
+  const { store, counts } = session;
+  if (!session.cleaned) {
+    session.cleaned = true;
+    await cleanTmp(store);
+  }
+  // Stops the registry's requests when an extraction fails (or the caller aborts).
+  const pullAbort = new AbortController();
+  const signal = session.signal ? AbortSignal.any([session.signal, pullAbort.signal]) : pullAbort.signal;
+  const onWait = (ms: number) => {
+    counts.waitedMs += ms;
+  };
+  const opts = { platform: session.platform, pull: { ...session.pull, signal }, onWait };
+  const fill: FillContext = {
+    store,
+    pool: session.pool,
+    counts,
+    maxDownloads: session.maxDownloads,
+    signal: session.signal,
+    onProgress: session.onProgress,
+    abortPull: () => pullAbort.abort(),
+  };
+  let plan = await planImage(store, given, argIndex, arg, { ...opts, policy: session.policy });
+  const refLock = plan.refLock;
+  const pins: StoreLock[] = [];
+  const release = () => {
+    for (const pin of pins.splice(0)) pin.release();
+  };
+  try {
+    let found: Map<string, StoredLayer>;
+    for (;;) {
+      pins.push(...plan.pins);
+      const reused = counts.layersReused;
+      try {
+        // A plan read from the store names no source: a layer to build whose blob is missing too (a pull that died, a
+        // damaged store) sends it to the source. A layer another process is extracting is waited for, not fetched again.
+        found = await fillLayers(fill, plan.layers, pins);
+        break;
+      } catch (error) {
+        if (!(error instanceof MissingBlob && plan.fromStore && session.policy === 'missing')) throw error;
+        release();
+        // Found again on the second pass: counted once.
+        counts.layersReused = reused;
+        await plan.close();
+        plan = await planImage(store, given, argIndex, arg, { ...opts, policy: 'always' });
+      }
+    }
+    // Its last use (a plan from the source was recorded as it was made).
+    if (plan.fromStore) await recordRef(store, plan, session.signal);
+    return {
+      ref: plan.ref,
+      platform: plan.platform,
+      digest: plan.manifest.digest,
+      layers: plan.layers.map((l) => ({ ...found.get(l.diffId)!, label: l.label, source: l.source })),
+      release,
+    };
+  } catch (error) {
+    release();
+    // A reference this pull recorded, new, whose layers it could not fill: dropped (best effort).
+    const { ref, platform, manifest } = plan;
+    if (plan.created) await updateRefs(store, (refs) => refs.filter((r) => !(r.ref === ref && r.platform === platform && r.digest === manifest.digest))).catch(() => undefined);
+    throw error;
+  } finally {
+    refLock?.release();
+    pullAbort.abort();
+    await plan.close();
+  }
+}

@@ -1,0 +1,73 @@
+// The store's commands from the CLI: pull prints the manifest digest, images
+// lists it, rmi and prune empty the store (prune says how much it freed),
+// verify exits 1 on damage; --json on each; usage errors.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { testImage } from '../fixtures/registry.js';
+import { scratch } from '../helpers.js';
+import { cli } from '../registry/pull-helpers.js';
+import { held } from './helpers.js';
+
+const run = (args: string[], env: Record<string, string> = {}) => execa('node', [cli, ...args], { reject: false, env, extendEnv: true });
+
+describe('layercopy pull, images, rmi, prune, verify', () => {
+  it('pull, images, verify, rmi, prune: each as text and as --json', async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 2, sizeMb: 1, seed: 41 });
+    const store = path.join(dir, 'store');
+    const pulled = await run(['pull', '--store', store, image]);
+    expect(pulled.exitCode, pulled.stderr).toBe(0);
+    expect(pulled.stdout).toMatch(/^sha256:[0-9a-f]{64}$/);
+    // $LAYERCOPY_STORE as --store.
+    const again = await run(['pull', '--json', image], { LAYERCOPY_STORE: store });
+    expect(JSON.parse(again.stdout)).toMatchObject({ reference: image, digest: pulled.stdout, platform: expect.any(String), store: { layersReused: 2, layersExtracted: 0 } });
+    const list = await run(['images', '--json', '--store', store]);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ reference: image, digest: pulled.stdout })]);
+    expect((await run(['images', '--store', store])).stdout).toContain(pulled.stdout.slice(0, 19));
+    const ok = await run(['verify', '--store', store]);
+    expect([ok.exitCode, ok.stdout]).toEqual([0, 'checked 4 blobs, 2 layers, 1 references: no damage']);
+    const layer = held(store).layers[0];
+    fs.chmodSync(path.join(store, 'layers/keep', layer, 'rootfs/etc/layer'), 0o600);
+    const bad = await run(['verify', '--json', '--store', store]);
+    expect(bad.exitCode).toBe(1);
+    expect(JSON.parse(bad.stdout).damaged).toEqual([
+      { kind: 'layer', id: `sha256:${layer}`, path: path.join(store, 'layers/keep', layer), problems: ['etc/layer: mode 600, listed 644'] },
+    ]);
+    const rmi = await run(['rmi', '--store', store, image]);
+    expect([rmi.exitCode, rmi.stdout]).toEqual([0, `untagged ${image}`]);
+    const pruned = await run(['prune', '--store', store]);
+    expect(pruned.exitCode).toBe(0);
+    expect(pruned.stdout).toMatch(/^freed \d+\.\d MB: 4 blobs, 2 layers removed$/);
+    expect(JSON.parse((await run(['prune', '--json', '--store', store])).stdout)).toMatchObject({ blobs: 0, layers: 0, bytes: 0 });
+    const unknown = await run(['rmi', '--json', '--store', store, image]);
+    expect([unknown.exitCode, JSON.parse(unknown.stdout).error.code]).toEqual([1, 'ERR_IMAGE_NOT_FOUND']);
+  });
+
+  it('usage: --pull needs a store; a store command takes only its options; a store refuses a directory of other things', async () => {
+    const dir = scratch();
+    const noStore = await run(['provision', '--pull', 'never', path.join(dir, 'l'), path.join(dir, 'r')], { LAYERCOPY_STORE: '' });
+    expect([noStore.exitCode, noStore.stderr]).toEqual([2, "layercopy: --pull needs a store (--store DIR or $LAYERCOPY_STORE)\nTry 'layercopy --help'."]);
+    const bad = await run(['provision', '--store', dir, '--pull', 'sometimes', path.join(dir, 'l'), path.join(dir, 'r')]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--pull must be one of missing, always, never/);
+    expect((await run(['prune', '--strategy', 'merged', '--store', dir])).stderr).toMatch(/--strategy is not a prune option/);
+    fs.writeFileSync(path.join(dir, 'other'), 'x');
+    const notStore = await run(['images', '--json', '--store', dir]);
+    expect([notStore.exitCode, JSON.parse(notStore.stdout).error.code]).toEqual([1, 'ERR_STORE']);
+    expect(fs.readdirSync(dir)).toEqual(['other']);
+  });
+
+  it('--pull never: a reference the store lacks fails with ERR_IMAGE_NOT_FOUND and nothing is fetched', async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 42 });
+    const store = path.join(dir, 'store');
+    const r = await run(['provision', '--json', '--store', store, '--pull', 'never', image, path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', layerIndex: 0 });
+    expect(held(store)).toEqual({ blobs: [], layers: [], locks: [], tmp: [] });
+    const destroy = await run(['destroy', '--json', path.join(store, 'blobs')]);
+    expect([destroy.exitCode, JSON.parse(destroy.stdout).error.code]).toEqual([2, 'ERR_INVALID_ARGUMENT']);
+  });
+});
