@@ -31,7 +31,8 @@ const s = (ms: number) => (ms / 1000).toFixed(2);
 /** The disjoint phases that add up to the total; extract and cleanup only where there were tarball layers. */
 function phases(r: ProvisionSummary): string {
   const t = r.timings;
-  const tars = r.perLayer.some((l) => l.extractMs !== undefined);
+  // A store's extractions have no per-layer time (they may be another process's): the phase shows where it took any.
+  const tars = r.perLayer.some((l) => l.extractMs !== undefined) || (r.store?.layersExtracted ?? 0) > 0;
   const parts: [string, number][] = [
     ['resolve', t.resolveMs],
     ...(tars ? [['extract', t.extractMs] as [string, number]] : []),

@@ -36,6 +36,13 @@ describe('the summary', () => {
     const dirs = formatSummary({ ...base, perLayer: [{ layer: '/l', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 }] });
     expect(dirs).toMatch(/\(resolve 0\.03 \+ walk 0\.46 \+ copy 0\.55 \+ finish 0\.02 \+ commit 0\.00\)$/);
   });
+  it('with a store: its line, and the extract phase where it extracted layers', () => {
+    const layer = { layer: 'oci:/i', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 };
+    const cold = formatSummary({ ...base, perLayer: [layer], store: { blobsFetched: 1, layersExtracted: 1, layersReused: 2, waitedMs: 1500 } });
+    expect(cold).toMatch(/\(resolve 0\.03 \+ extract 10\.04 \+ walk .*\)\n {2}store {5}2 layers reused, 1 extracted, 1 blob fetched, waited 1\.50 s for others$/);
+    const warm = formatSummary({ ...base, perLayer: [layer], store: { blobsFetched: 0, layersExtracted: 0, layersReused: 3, waitedMs: 0 } });
+    expect(warm).toMatch(/\(resolve 0\.03 \+ walk .*\)\n {2}store {5}3 layers reused, 0 extracted, 0 blobs fetched$/);
+  });
 });
 
 describe('the progress line of a pull', () => {
