@@ -5,7 +5,7 @@
 # run's wall time and peak RSS, then the medians and their ratios.
 #   warm:  provision --store S IMAGE (S holds IMAGE)  vs  provision of S's extracted layers given as directories
 #   cold:  provision --store S IMAGE (S empty)        vs  provision IMAGE (no store)
-# usage: scripts/bench-store.sh RUNS DIR IMAGE [provision flags…]
+# usage: scripts/bench-store.sh RUNS DIR IMAGE [registry flags…] (given to pull and provision)
 set -euo pipefail
 runs=$1 dir=$2 image=$3
 shift 3
@@ -13,7 +13,7 @@ cli="$(cd "$(dirname "$0")/.." && pwd)/dist/src/cli.js"
 mkdir -p "$dir"
 store="$dir/store" cold="$dir/cold-store" root="$dir/root"
 rm -rf "$store" "$cold" "$root"
-node "$cli" pull --quiet --store "$store" "$image"
+node "$cli" pull --quiet "$@" --store "$store" "$image"
 # The image's layers in the store, lowest first (its config's diff_ids).
 mapfile -t layers < <(node -e '
   const fs = require("fs"), path = require("path"), s = process.argv[1];
