@@ -142,7 +142,7 @@ export class RegistryClient {
   async #send(source: PullSource, tls: TlsConfig, path: string, headers: Record<string, string>): Promise<HttpResponse> {
     const known = this.#scheme.get(source.host);
     const signal = this.#opts.signal;
-    const dispatcher = this.#dispatchers.for(tls);
+    const dispatcher = this.#dispatchers.for(tls, source.host);
     if (known === 'http' || (known === undefined && !tls.allowHttp)) return request(this.#url(source, known ?? 'https', path), dispatcher, { headers, signal });
     try {
       const response = await request(this.#url(source, 'https', path), dispatcher, { headers, signal });
@@ -191,7 +191,7 @@ export class RegistryClient {
       headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     }
     let response: HttpResponse;
-    const dispatcher = this.#dispatchers.for(this.#opts.tls(url.host));
+    const dispatcher = this.#dispatchers.for(this.#opts.tls(url.host), url.host);
     try {
       if (creds && 'identityToken' in creds) {
         // An identity token is an OAuth2 refresh token (docker login's).
