@@ -2,7 +2,7 @@
 #ifndef LAYERCOPY_COPY_H
 #define LAYERCOPY_COPY_H
 #include "common.h"
-#include "idmap.h"
+#include "meta.h"
 #include "paths.h"
 
 typedef struct {
@@ -10,7 +10,11 @@ typedef struct {
   int src_base, dst_base;  // the batch's base directory beneath each root, or -1
   char *list, *val, *buf;
   const int32_t *cancel;
-  idmap map;  // all-empty: owners kept as they are
+  // What entries get of their sources' metadata (native/meta.h); zeroed:
+  // keep, devices error, owners exactly as they are. changes counts what it
+  // changed in this context's calls.
+  meta_policy policy;
+  meta_changes changes;
   // Non-directories are hardlinked from the source instead of copied: the
   // source is a private scratch extraction of a tar layer on the same
   // filesystem, already carrying the metadata a copy would give.

@@ -1,6 +1,7 @@
 import type { LayerContext } from '../core/errors.js';
-import type { CancelFlag } from '../core/native.cjs';
+import type { CancelFlag, NativePolicy } from '../core/native.cjs';
 import type { Progress, ResolvedProvisionOptions } from '../core/options.js';
+import { Changes } from '../core/rootless.js';
 import { Stopwatch } from '../core/stopwatch.js';
 import type { Staging } from '../rootfs/staging.js';
 import { type InlineBudget, inlineBudget } from './dispatch.js';
@@ -47,6 +48,10 @@ export class Provisioning {
    * change their owners.
    */
   readonly movable: readonly boolean[];
+  /** Layers that are a tar layer's scratch extraction, which already holds what the metadata policy made of it. */
+  readonly #scratch: readonly boolean[];
+  /** What the metadata policy changed, from every task's result (src/core/rootless.ts). */
+  readonly changes: Changes;
   /**
    * Per tar layer, its directories no header described (made for entries
    * below them; "" the root unless "./" had one). Such a directory leaves a
@@ -78,12 +83,16 @@ export class Provisioning {
     opts: ResolvedProvisionOptions;
     cancel: CancelFlag;
     clock?: Stopwatch;
+    /** Where what the metadata policy changes is counted (the tar layers' extractions add theirs). */
+    changes?: Changes;
   }) {
     this.clock = init.clock ?? new Stopwatch();
     this.pool = init.pool;
     this.contexts = init.contexts;
     this.layerFds = init.layerFds;
     this.movable = init.opts.idMap ? [] : (init.movable ?? []);
+    this.#scratch = init.movable ?? [];
+    this.changes = init.changes ?? new Changes();
     this.implied = init.implied ?? [];
     this.rootLayer = this.metaLayer(
       init.layerFds.map((_, i) => init.layerFds.length - 1 - i),
@@ -108,6 +117,15 @@ export class Provisioning {
   metaLayer(layers: readonly number[], rel: string): number {
     for (const layer of layers) if (!this.implied[layer]?.has(rel)) return layer;
     return layers[layers.length - 1];
+  }
+
+  /**
+   * The metadata policy for entries of `layer`: the provision's, or for a
+   * tar layer's scratch extraction, whose entries got it as they were
+   * extracted, their metadata as it is (only the ID map applied).
+   */
+  policyFor(layer: number): NativePolicy | undefined {
+    return this.#scratch[layer] ? this.opts.idMap : this.opts.policy;
   }
 
   /** Entries handed to copy batches so far (the batch size grows with it: nextBatchSize). */
@@ -146,7 +164,7 @@ export class Provisioning {
       types: batch.types,
       defer: batch.defer,
       cancel: this.cancel,
-      idmap: this.opts.idMap,
+      policy: this.policyFor(layer),
       move: this.movable[layer] === true,
     };
   }

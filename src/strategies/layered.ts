@@ -30,7 +30,7 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
   p.phase = 'copy';
   const ctx = p.contexts[layer];
   const summary = p.perLayer[layer];
-  const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline);
+  const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline, p.changes);
   const dirs = new DirTable();
   const deferred = new Deferred();
   const batch = new Batcher(p, tasks, dirs, layer, deferred);
