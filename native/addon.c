@@ -27,6 +27,7 @@
 
 #include "copy.h"
 #include "meta.h"
+#include "unlock.h"
 #include "list.h"
 #include "napi_util.h"
 #include "paths.h"
@@ -434,7 +435,10 @@ out_free:
   return result;
 }
 
-// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?, idmap?) -> { done, failure? }
+// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?, policy?)
+//   -> { done, changes?, later?: [{ rel, mode }], failure? }
+// later: directories set u+rwx for now, their modes due at the end
+// (setModes; native/meta.h, meta_dst.later).
 static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   napi_value argv[7], result = NULL;
   if (!get_args(env, info, 7, argv)) return NULL;
@@ -450,6 +454,9 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   }
   failure f = {0};
   bound_ctx bc;
+  napi_value later_v = NULL;
+  uint32_t nlater = 0;
+  if (!NAPI_OK(napi_create_array(env, &later_v))) later_v = NULL;
   int failed = bind_ctx(env, argv[0], argv[1], base, argv[5], &policy, &bc, &f) != 0;
   for (uint32_t i = 0; i < n && !failed; i++) {
     if (lc_cancelled(bc.c.cancel)) {
@@ -458,13 +465,22 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
       break;
     }
     int is_root = base[0] == '\0' && (rels[i][0] == '\0' || strcmp(rels[i], ".") == 0);
-    if (dir_meta(&bc.c, rels[i], keep_root && is_root, &f) != 0)
+    mode_t later;
+    if (dir_meta(&bc.c, rels[i], keep_root && is_root, &later, &f) != 0) {
       failed = 1;
-    else
+    } else {
       done++;
+      if (later != (mode_t)-1 && later_v) {
+        builder l = b_new(env);
+        b_str(&l, "rel", rels[i]);
+        b_num(&l, "mode", later);
+        if (!push(env, later_v, &nlater, b_done(&l))) later_v = NULL;
+      }
+    }
   }
   builder b = b_new(env);
   b_num(&b, "done", done);
+  if (nlater > 0) b_val(&b, "later", later_v);
   b_changes(&b, &bc.c.changes);
   if (failed) b_val(&b, "failure", failure_value(env, &f));
   result = b_done(&b);
@@ -586,22 +602,23 @@ static int split_listing(builder *b, const listing *l) {
   return plain;
 }
 
-// listDir(root, rel, split?) -> { names: string[], types: string } | { failure }
+// listDir(root, rel, split?, unlock?) -> { names: string[], types: string } | { failure }
 //   | (split, no markers) { files, fileTypes, dirs }: see split_listing
 static napi_value list_dir_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3], names;
-  if (!get_args(env, info, 3, argv)) return NULL;
-  int split = 0;
-  napi_valuetype vt;
-  if (!NAPI_OK(napi_typeof(env, argv[2], &vt))) return NULL;
+  napi_value argv[4], names;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int split = 0, unlock = 0;
+  napi_valuetype vt, ut;
+  if (!NAPI_OK(napi_typeof(env, argv[2], &vt)) || !NAPI_OK(napi_typeof(env, argv[3], &ut))) return NULL;
   if (vt != napi_undefined && !get_bool(env, argv[2], &split)) return NULL;
+  if (ut != napi_undefined && !get_bool(env, argv[3], &unlock)) return NULL;
   char *rel = get_bytes(env, argv[1]);
   if (!rel) return NULL;
   failure f = {0};
   listing l = {0};
   int owned = 0;
   int root = get_root(env, argv[0], &owned, SIDE_LAYER, &f);
-  int rc = root < 0 ? -1 : list_dir(root, rel, SIDE_LAYER, &l, &f);
+  int rc = root < 0 ? -1 : list_dir(root, rel, SIDE_LAYER, unlock, &l, &f);
   builder b = b_new(env);
   if (rc != 0) {
     if (f.syscall)
@@ -992,6 +1009,56 @@ static napi_value tar_members_js(napi_env env, napi_callback_info info) {
 
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
 
+// setModes(root, rels[], modes: Uint32Array) -> failure | null: each
+// directory rel beneath root gets its mode, through an O_PATH fd (a 0000
+// directory cannot be opened to read); one no longer there, or no longer
+// a directory, is passed over.
+static napi_value set_modes_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  uint32_t n = 0;
+  size_t nmodes = 0;
+  void *data = NULL;
+  napi_typedarray_type type;
+  if (!NAPI_OK(napi_get_typedarray_info(env, argv[2], &type, &nmodes, &data, NULL, NULL))) return NULL;
+  char **rels = get_rels(env, argv[1], &n);
+  if (!rels) return NULL;
+  failure f = {0};
+  int owned = 0, rc = 0;
+  int root = get_root(env, argv[0], &owned, SIDE_ROOTFS, &f);
+  if (root < 0 || type != napi_uint32_array || nmodes < n) {
+    if (root >= 0) fail_errno(&f, EINVAL, "setModes", SIDE_ROOTFS, NULL);
+    rc = -1;
+  }
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    int p = open_beneath(root, rels[i], O_PATH | O_DIRECTORY);
+    if (p < 0 && (errno == ENOENT || errno == ENOTDIR)) continue;
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p);
+    if (p < 0 || chmod(path, ((const uint32_t *)data)[i] & 07777) != 0) {
+      fail_errno(&f, errno, "chmod", SIDE_ROOTFS, rels[i]);
+      f.owned = strdup(rels[i]);
+      f.rel = f.owned;
+      rc = -1;
+    }
+    if (p >= 0) close(p);
+  }
+  napi_value result = null_or_failure(env, rc, &f);
+  close_owned(root, owned);
+  free_rels(rels, n);
+  return result;
+}
+
+// relockDirs(root) -> failure | null: every directory of the layer root
+// that a listing unlocked gets its mode back (native/unlock.h).
+static napi_value relock_dirs_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t root = -1;
+  if (!get_args(env, info, 1, argv) || !NAPI_OK(napi_get_value_int32(env, argv[0], &root))) return NULL;
+  failure f = {0};
+  return null_or_failure(env, relock_dirs(root, &f), &f);
+}
+
 // metaMode(policy, mode) -> the mode the policy gives an entry of that
 // source mode (the rootfs root, set at the commit: meta_mode).
 static napi_value meta_mode_js(napi_env env, napi_callback_info info) {
@@ -1025,6 +1092,8 @@ NAPI_MODULE_INIT() {
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
       {"metaMode", NULL, meta_mode_js, NULL, NULL, NULL, napi_default, NULL},
+      {"relockDirs", NULL, relock_dirs_js, NULL, NULL, NULL, napi_default, NULL},
+      {"setModes", NULL, set_modes_js, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsOpen", NULL, claims_open_js, NULL, NULL, NULL, napi_default, NULL},

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "meta.h"
+#include "unlock.h"
 #include "xattr.h"
 
 #define COPY_BUF (1024 * 1024)
@@ -200,17 +201,29 @@ static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int
   return meta_apply(&c->policy, &d, &s, &x, f, rel);
 }
 
+// Closes a source file opened by open_source, its mode given back first
+// where it was unlocked.
+static void restore_source(int sfd, mode_t locked) {
+  if (locked != (mode_t)-1) (void)fchmod(sfd, locked);
+  close(sfd);
+}
+
 // Opens a planned regular file of the layer: O_NONBLOCK | O_NOCTTY, because
 // a FIFO swapped in since would block open() forever (and a worker stuck in
 // a syscall keeps the process from exiting, even on SIGTERM) and a tty would
-// become our controlling terminal; then fstat must say regular file.
-static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f) {
+// become our controlling terminal; then fstat must say regular file. A file
+// of this user's own that it may not read is opened with u+r added
+// (native/unlock.h): *locked gets its mode, which restore_source gives
+// back, and so does st; else (mode_t)-1.
+static int open_source(copy_ctx *c, const char *rel, struct stat *st, mode_t *locked, failure *f) {
   const char *name;
   int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
   if (sdir < 0) return -1;
   int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int sfd = openat(sdir, name, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = openat(sdir, name, flags);
+  *locked = (mode_t)-1;
+  if (sfd < 0 && errno == EACCES) sfd = unlock_open_file(sdir, name, flags | O_NOATIME, locked);
   if (sfd < 0) {
     if (errno == ELOOP)
       fail_code(f, CODE_SRC_CHANGED, "open", SIDE_LAYER, rel);
@@ -220,14 +233,15 @@ static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f
   }
   if (lc_fstat(sfd, st) != 0) {
     fail_errno(f, errno, "fstat", SIDE_LAYER, rel);
-    close(sfd);
+    restore_source(sfd, *locked);
     return -1;
   }
   if (!S_ISREG(st->st_mode)) {
     fail_code(f, CODE_SRC_CHANGED, "fstat", SIDE_LAYER, rel);
-    close(sfd);
+    restore_source(sfd, *locked);
     return -1;
   }
+  if (*locked != (mode_t)-1) st->st_mode = (st->st_mode & S_IFMT) | *locked;
   return sfd;
 }
 
@@ -235,7 +249,8 @@ static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f
 // xattrs, times, close.
 static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f) {
   struct stat st;
-  int sfd = open_source(c, rel, &st, f);
+  mode_t locked;
+  int sfd = open_source(c, rel, &st, &locked, f);
   if (sfd < 0) return COPY_FAILED;
   const char *name;
   copy_outcome result = COPY_FAILED;
@@ -263,7 +278,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
   *bytes = st.st_size;
   result = COPY_DONE;
 out:
-  close(sfd);
+  restore_source(sfd, locked);
   if (dfd >= 0 && close(dfd) != 0 && result == COPY_DONE) {
     fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
     result = COPY_FAILED;
@@ -438,7 +453,8 @@ copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links
 
 int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f) {
   struct stat st;
-  int sfd = open_source(c, rel, &st, f);
+  mode_t locked;
+  int sfd = open_source(c, rel, &st, &locked, f);
   if (sfd < 0) return -1;
   int rc = -1, dfd = -1;
   if ((uint64_t)st.st_size != size) {
@@ -467,7 +483,7 @@ int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset
   }
   rc = 0;
 out:
-  close(sfd);
+  restore_source(sfd, locked);
   if (dfd >= 0 && close(dfd) != 0 && rc == 0) {
     fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
     rc = -1;
@@ -475,7 +491,7 @@ out:
   return rc;
 }
 
-int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
+int dir_meta(copy_ctx *c, const char *rel, int keep_mode, mode_t *later, failure *f) {
   int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
   int sfd = open_beneath(c->src.root_fd, rel, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = open_beneath(c->src.root_fd, rel, flags);
@@ -495,11 +511,15 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
     fail_errno(f, errno, "fstat", SIDE_LAYER, rel);
     goto out;
   }
+  // A directory the plan unlocked to list it: its own mode (native/unlock.h).
+  mode_t orig;
+  if (unlock_lookup(st.st_dev, st.st_ino, &orig)) st.st_mode = (st.st_mode & S_IFMT) | orig;
   // Directories always replace the xattrs: one made under a default ACL
   // inherits both ACLs, and a merged directory takes the topmost layer's
   // xattrs, not the lower's.
   meta_src s = src_of(&st, 'd');
-  meta_dst d = {.fd = dfd, .dir = -1, .have_uid = (uid_t)-1, .have_gid = (gid_t)-1, .have_mode = (mode_t)-1, .strip = STRIP_ALL, .keep_mode = keep_mode};
+  meta_dst d = {
+      .fd = dfd, .dir = -1, .have_uid = (uid_t)-1, .have_gid = (gid_t)-1, .have_mode = (mode_t)-1, .strip = STRIP_ALL, .keep_mode = keep_mode, .later = later};
   xref from = {sfd, NULL};
   meta_xattrs x = {.from = &from, .list = c->list, .val = c->val};
   if (meta_apply(&c->policy, &d, &s, &x, f, rel) != 0) goto out;

@@ -72,8 +72,9 @@ typedef enum { RANGE_BEGIN, RANGE_PART, RANGE_END } range_phase;
 int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f);
 
 // Directory metadata (owner, mode unless keep_mode, xattrs, times), applied
-// after everything the layer writes inside the directory.
-int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f);
+// after everything the layer writes inside the directory. *later: a mode
+// to set at the end of the provision (meta_dst.later), or (mode_t)-1.
+int dir_meta(copy_ctx *c, const char *rel, int keep_mode, mode_t *later, failure *f);
 
 // linkat(dst/existing, dst/new), both beneath the rootfs.
 int link_entry(copy_ctx *c, parent_cache *other, const char *existing, const char *new_rel, failure *f);

@@ -378,11 +378,16 @@ int meta_apply(const meta_policy *p, const meta_dst *d, const meta_src *s, const
   if (d->strip != STRIP_NONE && x->from && xattr_strip(dst, d->strip, x->list, n, x->val, f, rel) != 0) return -1;
   if (put_xattrs(p, d, dst, s, x, x->list, n, &forced, f, rel) != 0) return -1;
   if (p->owners != OWNERS_KEEP && record_owner(p, d, dst, s, uid, gid, had_record, &forced, f, rel) != 0) return -1;
+  if (d->later) *d->later = (mode_t)-1;
   if (s->kind != 'l' && !d->keep_mode) {
     mode_t mode = meta_mode(p, s->mode);
     if (mode != (s->mode & 07777) &&
         change(p, CH_SPECIAL_BITS, rel, f, "mode %04o written %04o: setuid/setgid cleared (--owners drop)", (unsigned)(s->mode & 07777), (unsigned)mode) != 0)
       return -1;
+    if (d->later && lc_euid != 0 && (mode & S_IRWXU) != S_IRWXU) {
+      *d->later = mode;
+      mode |= S_IRWXU;
+    }
     if ((forced || chowned || mode != d->have_mode) && (d->fd >= 0 ? fchmod(d->fd, mode) : fchmodat(d->dir, d->name, mode, 0)) != 0) {
       fail_errno(f, errno, d->fd >= 0 ? "fchmod" : "chmod", SIDE_ROOTFS, rel);
       return -1;

@@ -88,6 +88,11 @@ typedef struct {
   mode_t have_mode;
   strip_mode strip;  // what of the entry's own xattrs goes first
   int keep_mode;     // the mode is not set (the rootfs root until the commit)
+  // A directory, as non-root: a mode without u+rwx is set with it, and
+  // *later gets the mode to set once nothing is written below it any more
+  // (else (mode_t)-1): a 0555 directory would refuse the next layer's
+  // entries, a 0000 one its children's metadata. NULL: set as it is.
+  mode_t *later;
 } meta_dst;
 
 // Owner, xattrs (the owner's record among them), mode, times, in that order:

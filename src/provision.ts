@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
-import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning } from './copy/provisioning.js';
+import { COUNT_KEYS, type Counts, closeLayers, type LayerSummary, Provisioning } from './copy/provisioning.js';
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError, type LayerSource } from './core/errors.js';
 import { type CancelFlag, type NativePolicy, native } from './core/native.cjs';
 import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
@@ -177,7 +177,7 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     }
     if (staging) fs.closeSync(staging.fd);
     if (parentFd >= 0) fs.closeSync(parentFd);
-    for (const fd of layerFds) if (fd >= 0) fs.closeSync(fd);
+    closeLayers(layerFds);
   }
 }
 

@@ -3,6 +3,7 @@
 // podman unshare and unshare --map-auto give), with tar layers.
 import fs from 'node:fs';
 import path from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { diffSnapshots, nobodyCanRun, snapshot } from './helpers.js';
 import { asNobody, inUserNamespace, layerPair, openScratch, xattrsHex } from './rootless-fixtures.js';
@@ -56,5 +57,35 @@ describe.runIf(nobodyCanRun)('user namespaces [needs root, and a checkout user n
     expect(r.json.error?.code).toBe('ERR_UNMAPPED_ID');
     expect(r.stderr).toMatch(/opt\/big: uid 70000 is not mapped in this user namespace \(\/proc\/self\/uid_map: 0 100000 65536\)/);
     expect(fs.readdirSync(dir).filter((n) => n.includes('root'))).toEqual([]);
+  });
+});
+
+describe.runIf(nobodyCanRun)('directory layers as nobody [needs root, and a checkout user nobody can read]', () => {
+  it('a tree nobody extracted rootless (records, a 0000 file, 0000 and 0300 directories) gives the same tree, and keeps its own modes', async () => {
+    const dir = openScratch();
+    const l = layerPair(dir, 'l', { 'etc/shadow': { file: 's', mode: 0o640, gid: 42 }, 'home/u/f': { file: 'f', uid: 1000, gid: 1000 }, secret: 'x', 'locked/in/f': 'y' });
+    const first = await asNobody(['provision', '--json', l.tar, path.join(dir, 'first')]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const lock = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'chmod', '0', `${dir}/first/secret`, `${dir}/first/locked`]);
+    await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'chmod', '0300', `${dir}/first/home`]);
+    expect(lock.exitCode).toBe(0);
+    const before = snapshot(path.join(dir, 'first'), { atime: false });
+    for (const strategy of ['merged', 'layered']) {
+      const r = await asNobody(['provision', '--json', '--strategy', strategy, path.join(dir, 'first'), path.join(dir, strategy)]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(diffSnapshots(before, snapshot(path.join(dir, strategy), { atime: false }))).toEqual([]);
+    }
+    expect(diffSnapshots(before, snapshot(path.join(dir, 'first'), { atime: false }))).toEqual([]);
+    expect([st(path.join(dir, 'first/secret')).mode & 0o7777, st(path.join(dir, 'first/home')).mode & 0o7777]).toEqual([0, 0o300]);
+  });
+
+  it('a 0555 directory of a lower layer takes the upper layer entries, then keeps its mode (layered)', async () => {
+    const dir = openScratch();
+    const lower = layerPair(dir, 'lower', { 'ro/a': 'a', ro: { dir: true, mode: 0o555 } });
+    const upper = layerPair(dir, 'upper', { 'ro/b': 'b', ro: { dir: true, mode: 0o555 } });
+    const r = await asNobody(['provision', '--json', '--strategy', 'layered', lower.tar, upper.tar, path.join(dir, 'root')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(fs.readdirSync(path.join(dir, 'root/ro')).sort()).toEqual(['a', 'b']);
+    expect(st(path.join(dir, 'root/ro')).mode & 0o7777).toBe(0o555);
   });
 });

@@ -15,6 +15,7 @@ function rebase<T extends TaskResult>(base: string, r: T): T {
   for (const link of r.links ?? []) link.rel = under(base, link.rel);
   for (const file of r.large ?? []) file.rel = under(base, file.rel);
   for (const c of Object.values(r.changes ?? {})) c.paths = c.paths.map((rel) => under(base, rel));
+  for (const dir of r.later ?? []) dir.rel = under(base, dir.rel);
   return r;
 }
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { distFile } from '../core/compiled.js';
-import type { CancelFlag, CopyResult, NativePolicy, Root } from '../core/native.cjs';
+import type { CancelFlag, CopyResult, LaterMode, NativePolicy, Root } from '../core/native.cjs';
 
 /**
  * A batch. `base` is the batch's common directory ('' for the root) and rels
@@ -23,7 +23,7 @@ export type Task =
 export type Posted = Task & { started?: Int32Array };
 
 /** A task's result: a copy's also carries what it handed back (links, large); other tasks leave them out. */
-export type TaskResult = Omit<CopyResult, 'links' | 'large'> & Partial<Pick<CopyResult, 'links' | 'large'>>;
+export type TaskResult = Omit<CopyResult, 'links' | 'large'> & Partial<Pick<CopyResult, 'links' | 'large'>> & { later?: LaterMode[] };
 
 const WORKER = distFile('workers/copy.cjs').href;
 

@@ -1,5 +1,6 @@
-import type { LayerContext } from '../core/errors.js';
-import type { CancelFlag, NativePolicy } from '../core/native.cjs';
+import fs from 'node:fs';
+import { fromFailure, type LayerContext } from '../core/errors.js';
+import { type CancelFlag, type LaterMode, type NativePolicy, native } from '../core/native.cjs';
 import type { Progress, ResolvedProvisionOptions } from '../core/options.js';
 import { Changes } from '../core/rootless.js';
 import { Stopwatch } from '../core/stopwatch.js';
@@ -33,6 +34,19 @@ export interface LayerSummary extends Counts {
   extractMs?: number;
   /** 'layered' only: the time to apply the layer over the lower ones ('merged' applies no layer by itself). */
   applyMs?: number;
+}
+
+/**
+ * Closes a provision's layer fds (-1: none), once every task is done: the
+ * directories its listings unlocked get their modes back first. Best
+ * effort: a directory replaced meanwhile keeps what it has.
+ */
+export function closeLayers(fds: readonly number[]): void {
+  for (const fd of fds) {
+    if (fd < 0) continue;
+    native.relockDirs(fd);
+    fs.closeSync(fd);
+  }
 }
 
 /** One provision's writing context, shared by both strategies. */
@@ -126,6 +140,29 @@ export class Provisioning {
    */
   policyFor(layer: number): NativePolicy | undefined {
     return this.#scratch[layer] ? this.opts.idMap : this.opts.policy;
+  }
+
+  /** Directories whose modes are due at the end, as non-root (LaterMode), by rel. */
+  readonly #later = new Map<string, number>();
+
+  /** A metadata batch of `rels` is done: the modes it left for later replace theirs (a layer's directory over a lower one's). */
+  laterModes(rels: readonly string[], later: readonly LaterMode[] | undefined): void {
+    if (this.#later.size === 0 && !later) return;
+    for (const rel of rels) this.#later.delete(rel);
+    for (const dir of later ?? []) this.#later.set(dir.rel, dir.mode);
+  }
+
+  /** The modes left for later, set once everything is written: deepest first, so that each is still open to its children until set. */
+  setLaterModes(): void {
+    if (this.#later.size === 0) return;
+    const depth = (rel: string) => rel.split('/').length;
+    const rels = [...this.#later.keys()].sort((a, b) => depth(b) - depth(a));
+    const failure = native.setModes(
+      this.staging.fd,
+      rels,
+      Uint32Array.from(rels, (rel) => this.#later.get(rel)!),
+    );
+    if (failure) throw fromFailure(failure, this.contexts[this.contexts.length - 1], 'set directory modes');
   }
 
   /** Entries handed to copy batches so far (the batch size grows with it: nextBatchSize). */

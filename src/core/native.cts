@@ -59,6 +59,15 @@ export type ChangeKind = (typeof CHANGE_KINDS)[number];
 /** Per kind that changed: how many entries, and the first few rels (latin1-mapped bytes). */
 export type NativeChanges = Partial<Record<ChangeKind, { count: number; paths: string[] }>>;
 
+/**
+ * A directory given u+rwx for now, as non-root, its mode due once nothing
+ * is written below it any more (native/meta.h, meta_dst.later).
+ */
+export interface LaterMode {
+  rel: string;
+  mode: number;
+}
+
 /** What both sides must agree on, defined once in the native helper (native/copy.h, native/list.h). */
 export interface NativeConstants {
   /** A file this big or more, in a batch of several, is handed back to be copied as a task of its own. */
@@ -127,7 +136,9 @@ export interface Native {
     keepRootMode: boolean,
     cancel?: CancelFlag,
     policy?: NativePolicy,
-  ): { done: number; changes?: NativeChanges; failure?: NativeFailure };
+  ): { done: number; changes?: NativeChanges; later?: LaterMode[]; failure?: NativeFailure };
+  /** Each directory rel beneath root gets its mode (one no longer there, or no longer a directory, is passed over). */
+  setModes(root: Root, rels: string[] | string, modes: Uint32Array): NativeFailure | null;
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
   /**
    * One big file by several workers: phase 0 creates rel at its full size,
@@ -144,7 +155,12 @@ export interface Native {
     cancel?: CancelFlag,
     policy?: NativePolicy,
   ): { done: number; bytes: number; changes?: NativeChanges; failure?: NativeFailure };
-  listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
+  /**
+   * unlock: a layer directory of this user's own that it may not list or
+   * enter gets u+rx until relockDirs(root) (native/unlock.h), its own mode
+   * still what its metadata copies.
+   */
+  listDir(root: Root, rel: string, split?: false, unlock?: boolean): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   /**
    * split: a listing without markers or unknown types comes back as two
    * packed strings (each name NUL-terminated), non-directories with their
@@ -155,6 +171,7 @@ export interface Native {
     root: Root,
     rel: string,
     split: boolean,
+    unlock?: boolean,
   ):
     | { names: string[]; types: string; failure?: undefined }
     | { files: string; fileTypes: string; dirs: string; names?: undefined; failure?: undefined }
@@ -168,6 +185,8 @@ export interface Native {
   /** renameat2 RENAME_NOREPLACE; overEmpty: plain renameat (replaces an empty directory only). */
   renameNoReplace(dirFd: number, from: string, to: string, overEmpty?: boolean): number;
   isRoot(): boolean;
+  /** Gives the directories of the layer root that listings unlocked their modes back, deepest first. */
+  relockDirs(root: number): NativeFailure | null;
   /** The mode the policy gives an entry whose source mode is `mode` (the rootfs root, at the commit). */
   metaMode(policy: NativePolicy | undefined, mode: number): number;
   /** false on Linux < 5.6: layercopy refuses to run there (docs/reliability.md). */

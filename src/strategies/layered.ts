@@ -24,6 +24,7 @@ export async function applyLayered(p: Provisioning): Promise<void> {
     await applyLayer(p, layer, source);
     p.perLayer[layer].applyMs = performance.now() - start;
   }
+  p.setLaterModes();
 }
 
 async function applyLayer(p: Provisioning, layer: number, source: Map<string, number>): Promise<void> {

@@ -50,4 +50,5 @@ export async function applyMerged(p: Provisioning): Promise<void> {
     tasks.fail(error);
   }
   await finishWalk(p, tasks, deferred, dirs, (i) => winner[i]);
+  p.setLaterModes();
 }
