@@ -8,7 +8,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasRegistry, pushImage, type Registry, skopeoPolicy, startRegistry } from './fixtures/registry.js';
 import { diffSnapshots, nobodyCanRun, snapshot } from './helpers.js';
 import { hasUmoci } from './images/fixtures.js';
 import { asNobody, openScratch } from './rootless-fixtures.js';
@@ -44,17 +45,22 @@ function layerBlobs(layout: string): string[] {
   return manifest.layers.map((l: { digest: string }) => blob(l.digest));
 }
 
+/** The image built in a scratch directory nobody may write into, and what umoci unpack --rootless makes of it as nobody. */
+async function imageAndUmoci(): Promise<{ dir: string; umoci: ReturnType<typeof snapshot> }> {
+  const dir = openScratch();
+  execFileSync('bash', ['-c', BUILD, 'build', dir], { stdio: 'ignore' });
+  const r = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'umoci', 'unpack', '--rootless', '--image', `${dir}/img:t`, `${dir}/umoci`], {
+    reject: false,
+  });
+  expect(r.exitCode, r.stderr).toBe(0);
+  return { dir, umoci: snapshot(path.join(dir, 'umoci/rootfs'), { atime: false }) };
+}
+
 describe.runIf(nobodyCanRun && hasUmoci && hasSetcap)('as nobody, equal to umoci unpack --rootless [needs root, umoci, setcap, a checkout nobody can read]', () => {
   let dir: string;
   let umoci: ReturnType<typeof snapshot>;
   beforeAll(async () => {
-    dir = openScratch();
-    execFileSync('bash', ['-c', BUILD, 'build', dir], { stdio: 'ignore' });
-    const r = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', 'umoci', 'unpack', '--rootless', '--image', `${dir}/img:t`, `${dir}/umoci`], {
-      reject: false,
-    });
-    expect(r.exitCode, r.stderr).toBe(0);
-    umoci = snapshot(path.join(dir, 'umoci/rootfs'), { atime: false });
+    ({ dir, umoci } = await imageAndUmoci());
   });
 
   it('the image has what the comparison is about', () => {
@@ -85,3 +91,41 @@ describe.runIf(nobodyCanRun && hasUmoci && hasSetcap)('as nobody, equal to umoci
     expect(diffSnapshots(umoci, snapshot(path.join(dir, 'again'), { atime: false }))).toEqual([]);
   });
 });
+
+describe.runIf(nobodyCanRun && hasUmoci && hasSetcap && hasRegistry)(
+  'as nobody, the other input kinds: the same tree as umoci [needs root, umoci, setcap, skopeo, docker-registry, a checkout nobody can read]',
+  () => {
+    let dir: string;
+    let umoci: ReturnType<typeof snapshot>;
+    let registry: Registry;
+    beforeAll(async () => {
+      ({ dir, umoci } = await imageAndUmoci());
+      for (const dest of [`docker-archive:${dir}/image.tar:rl/img:t`, `oci-archive:${dir}/image-oci.tar:t`]) {
+        execFileSync('skopeo', ['--policy', skopeoPolicy(), 'copy', '--quiet', `oci:${dir}/img:t`, dest]);
+      }
+      fs.chmodSync(`${dir}/image.tar`, 0o644);
+      fs.chmodSync(`${dir}/image-oci.tar`, 0o644);
+      registry = await startRegistry();
+      await pushImage(`oci:${dir}/img:t`, registry, 'rl/img:t');
+    });
+    afterAll(async () => {
+      await registry?.stop();
+    });
+
+    it.each(['docker-archive', 'oci-archive', 'docker://'])('from %s', async (kind) => {
+      const layer = { 'docker-archive': `docker-archive:${dir}/image.tar`, 'oci-archive': `oci-archive:${dir}/image-oci.tar:t`, 'docker://': `docker://${registry.host}/rl/img:t` }[
+        kind
+      ]!;
+      // No registries.conf, auth file or certs.d of this machine's: a HOME of the test's own.
+      const home = path.join(dir, `home-${kind.replace(/\W/g, '')}`);
+      fs.mkdirSync(home, { mode: 0o755 });
+      fs.writeFileSync(path.join(home, 'registries.conf'), '', { mode: 0o644 });
+      fs.writeFileSync(path.join(home, 'auth.json'), '{}', { mode: 0o644 });
+      const env = ['env', `HOME=${home}`, `CONTAINERS_REGISTRIES_CONF=${home}/registries.conf`, `REGISTRY_AUTH_FILE=${home}/auth.json`, `XDG_RUNTIME_DIR=${home}`];
+      const out = path.join(dir, `from-${kind.replace(/\W/g, '')}`);
+      const r = await asNobody(['provision', '--json', '--tls-verify=false', layer, out], env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(diffSnapshots(umoci, snapshot(out, { atime: false }))).toEqual([]);
+    });
+  },
+);
