@@ -4,12 +4,13 @@ import { parseArgs } from 'node:util';
 import { packageFile } from '../core/compiled.js';
 import type { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
-import { batchSizeArg, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, PROVISION_FLAGS, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
+                     [--owners keep|xattr|drop] [--devices error|empty|skip] [--strict]
                      [--platform OS/ARCH[/VARIANT]] [--concurrency N] [--batch-size N|auto]
                      [--creds USER:PASS] [--authfile F] [--cert-dir D] [--tls-verify=false]
                      [--max-downloads N] [--json] [--quiet] LAYER... ROOTFS
@@ -51,6 +52,14 @@ Options:
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
+  --owners M        keep: owners as the layers give them (default as root with
+                    IDs 0-65535 mapped); xattr: files owned by you, other owners
+                    recorded in user.rootlesscontainers as umoci --rootless
+                    (default otherwise); drop: owners and setuid/setgid dropped
+  --devices M       device nodes: error (default as real root), empty (an empty
+                    file: the default otherwise) or skip
+  --strict          fail at the first owner, device, xattr or setuid bit the
+                    modes would change
   --json            print one JSON object on stdout (with --quiet too: --json
                     wins, the object is still printed)
   -q, --quiet       print nothing on success (no progress line, no summary);
@@ -110,6 +119,9 @@ function parseCli(argv: string[]) {
       'max-downloads': { type: 'string' },
       'uid-map': { type: 'string', multiple: true },
       'gid-map': { type: 'string', multiple: true },
+      owners: { type: 'string' },
+      devices: { type: 'string' },
+      strict: { type: 'boolean' },
       runs: { type: 'string' },
       scratch: { type: 'string' },
       json: { type: 'boolean' },
@@ -187,6 +199,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const platform = values.platform;
   const maxDownloads = positiveInt('--max-downloads', values['max-downloads']);
   const registry = registryArgs(values);
+  const rootless = rootlessArgs(values);
   if (platform !== undefined) {
     try {
       parsePlatform(platform);
@@ -209,7 +222,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   };
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, registry, maxDownloads, signal: controller.signal, onProgress });
+    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, ...rootless, platform, registry, maxDownloads, signal: controller.signal, onProgress });
     progress.done();
     if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
     // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
@@ -242,7 +255,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', ...REGISTRY_FLAGS] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', ...PROVISION_FLAGS] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const { destroy } = await import('../rootfs/destroy.js');
