@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include "copy.h"
+#include "meta.h"
+#include "unlock.h"
 #include "list.h"
 #include "napi_util.h"
 #include "paths.h"
@@ -189,6 +191,74 @@ static int get_idmap(napi_env env, napi_value v, idmap *m) {
   return get_u32s(env, v, "uid", &m->uid, &m->nuid) && get_u32s(env, v, "gid", &m->gid, &m->ngid);
 }
 
+// A small integer property of obj in [0, max], or 0 where absent.
+static int get_choice(napi_env env, napi_value obj, const char *key, uint32_t max, uint32_t *out) {
+  bool has = false;
+  napi_value v;
+  *out = 0;
+  if (!NAPI_OK(napi_has_named_property(env, obj, key, &has))) return 0;
+  if (!has) return 1;
+  if (!NAPI_OK(napi_get_named_property(env, obj, key, &v))) return 0;
+  napi_valuetype t;
+  if (!NAPI_OK(napi_typeof(env, v, &t))) return 0;
+  if (t == napi_undefined) return 1;
+  if (t == napi_boolean) {
+    int b = 0;
+    if (!get_bool(env, v, &b)) return 0;
+    *out = (uint32_t)b;
+  } else if (!NAPI_OK(napi_get_value_uint32(env, v, out))) {
+    return 0;
+  }
+  if (*out > max) {
+    napi_throw_range_error(env, "ERR_INVALID_ARG", "a metadata policy's owners, devices or strict is out of range");
+    return 0;
+  }
+  return 1;
+}
+
+// The metadata policy (native/meta.h): { uid?, gid? (the ID map), owners?:
+// 0 keep | 1 xattr | 2 drop, devices?: 0 error | 1 empty | 2 skip, strict?:
+// boolean }, or undefined (keep, error). 0 after throwing.
+static int get_policy(napi_env env, napi_value v, meta_policy *p) {
+  memset(p, 0, sizeof *p);
+  if (!get_idmap(env, v, &p->map)) return 0;
+  napi_valuetype t;
+  if (!v || napi_typeof(env, v, &t) != napi_ok || t != napi_object) return 1;
+  uint32_t owners, devices, strict;
+  if (!get_choice(env, v, "owners", OWNERS_DROP, &owners) || !get_choice(env, v, "devices", DEVICES_SKIP, &devices) ||
+      !get_choice(env, v, "strict", 1, &strict))
+    return 0;
+  p->owners = (owners_mode)owners;
+  p->devices = (devices_mode)devices;
+  p->strict = (int)strict;
+  return 1;
+}
+
+// { ownersRecorded: { count, paths }, ... } for the kinds that changed, as
+// the property "changes" of b; nothing when none did.
+static void b_changes(builder *b, const meta_changes *c) {
+  napi_env env = b->env;
+  int any = 0;
+  for (int k = 0; k < CH_KINDS; k++) any |= c->count[k] > 0;
+  if (!any || !b->ok) return;
+  builder all = b_new(env);
+  for (int k = 0; k < CH_KINDS && all.ok; k++) {
+    if (!c->count[k]) continue;
+    builder one = b_new(env);
+    b_num(&one, "count", (double)c->count[k]);
+    napi_value paths = NULL;
+    uint32_t n = 0;
+    one.ok = one.ok && NAPI_OK(napi_create_array(env, &paths));
+    for (int i = 0; i < CH_PATHS && one.ok && c->paths[k][i]; i++) {
+      napi_value str = NULL;
+      one.ok = NAPI_OK(napi_create_string_latin1(env, c->paths[k][i], NAPI_AUTO_LENGTH, &str)) && push(env, paths, &n, str);
+    }
+    b_val(&one, "paths", paths);
+    b_val(&all, meta_change_names[k], b_done(&one));
+  }
+  b_val(b, "changes", b_done(&all));
+}
+
 // rels: a JS array of latin1 strings, copied out (NULL after throwing).
 // Packed rels: one latin1 string, each rel followed by a NUL (a rel never
 // holds one). A batch crosses the thread boundary as one string instead of
@@ -264,14 +334,16 @@ typedef struct {
 
 // src_v may be NULL (no source root). Returns 0, or -1 with *f set or an
 // exception pending; unbind_ctx either way.
-static int bind_ctx(napi_env env, napi_value src_v, napi_value dst_v, const char *base, napi_value cancel_v, const idmap *map, bound_ctx *b, failure *f) {
+static int bind_ctx(napi_env env, napi_value src_v, napi_value dst_v, const char *base, napi_value cancel_v, const meta_policy *policy, bound_ctx *b,
+                    failure *f) {
   memset(b, 0, sizeof *b);
   b->src = b->dst = -1;
   if (src_v && (b->src = get_root(env, src_v, &b->src_owned, SIDE_LAYER, f)) < 0) return -1;
   if ((b->dst = get_root(env, dst_v, &b->dst_owned, SIDE_ROOTFS, f)) < 0) return -1;
   b->ready = 1;
   if (copy_ctx_init(&b->c, b->src, b->dst, base, cancel_v ? get_cancel(env, cancel_v) : NULL, f) != 0) return -1;
-  if (map) b->c.map = *map;
+  if (policy) b->c.policy = *policy;
+  b->c.policy.changes = &b->c.changes;
   return 0;
 }
 
@@ -293,8 +365,8 @@ static void unbind_ctx(bound_ctx *b) {
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
   napi_value argv[9], result = NULL, links_v, large_v;
   if (!get_args(env, info, 9, argv)) return NULL;
-  idmap map;
-  if (!get_idmap(env, argv[7], &map)) return NULL;
+  meta_policy policy;
+  if (!get_policy(env, argv[7], &policy)) return NULL;
   napi_valuetype move_t;
   int defer = 0, move = 0;
   if (!NAPI_OK(napi_typeof(env, argv[8], &move_t)) || (move_t != napi_undefined && !get_bool(env, argv[8], &move))) return NULL;
@@ -307,7 +379,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
   uint32_t done = 0, nlinks = 0, nlarge = 0;
   double bytes = 0;
   bound_ctx bc;
-  int failed = bind_ctx(env, argv[0], argv[1], base, argv[6], &map, &bc, &f) != 0;
+  int failed = bind_ctx(env, argv[0], argv[1], base, argv[6], &policy, &bc, &f) != 0;
   copy_ctx *c = &bc.c;
   c->move = move;
   if (!failed && strlen(types) < n) {
@@ -351,6 +423,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     b_num(&b, "bytes", bytes);
     b_val(&b, "links", links_v);
     b_val(&b, "large", large_v);
+    b_changes(&b, &c->changes);
     if (failed) b_val(&b, "failure", failure_value(env, &f));
     result = b_done(&b);
   }
@@ -363,12 +436,15 @@ out_free:
   return result;
 }
 
-// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?, idmap?) -> { done, failure? }
+// dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?, policy?)
+//   -> { done, changes?, later?: [{ rel, mode }], failure? }
+// later: directories set u+rwx for now, their modes due at the end
+// (setModes; native/meta.h, meta_dst.later).
 static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   napi_value argv[7], result = NULL;
   if (!get_args(env, info, 7, argv)) return NULL;
-  idmap map;
-  if (!get_idmap(env, argv[6], &map)) return NULL;
+  meta_policy policy;
+  if (!get_policy(env, argv[6], &policy)) return NULL;
   int keep_root = 0;
   uint32_t n = 0, done = 0;
   char *base = get_bytes(env, argv[2]);
@@ -379,7 +455,10 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   }
   failure f = {0};
   bound_ctx bc;
-  int failed = bind_ctx(env, argv[0], argv[1], base, argv[5], &map, &bc, &f) != 0;
+  napi_value later_v = NULL;
+  uint32_t nlater = 0;
+  if (!NAPI_OK(napi_create_array(env, &later_v))) later_v = NULL;
+  int failed = bind_ctx(env, argv[0], argv[1], base, argv[5], &policy, &bc, &f) != 0;
   for (uint32_t i = 0; i < n && !failed; i++) {
     if (lc_cancelled(bc.c.cancel)) {
       fail_code(&f, CODE_CANCELED, "set directory metadata", SIDE_ROOTFS, rels[i]);
@@ -387,13 +466,23 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
       break;
     }
     int is_root = base[0] == '\0' && (rels[i][0] == '\0' || strcmp(rels[i], ".") == 0);
-    if (dir_meta(&bc.c, rels[i], keep_root && is_root, &f) != 0)
+    mode_t later;
+    if (dir_meta(&bc.c, rels[i], keep_root && is_root, &later, &f) != 0) {
       failed = 1;
-    else
+    } else {
       done++;
+      if (later != (mode_t)-1 && later_v) {
+        builder l = b_new(env);
+        b_str(&l, "rel", rels[i]);
+        b_num(&l, "mode", later);
+        if (!push(env, later_v, &nlater, b_done(&l))) later_v = NULL;
+      }
+    }
   }
   builder b = b_new(env);
   b_num(&b, "done", done);
+  if (nlater > 0) b_val(&b, "later", later_v);
+  b_changes(&b, &bc.c.changes);
   if (failed) b_val(&b, "failure", failure_value(env, &f));
   result = b_done(&b);
   unbind_ctx(&bc);
@@ -408,10 +497,10 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
 static napi_value copy_range_js(napi_env env, napi_callback_info info) {
   napi_value argv[9], result = NULL;
   if (!get_args(env, info, 9, argv)) return NULL;
-  idmap map;
+  meta_policy policy;
   uint32_t phase = 0;
   int64_t offset = 0, length = 0, size = 0;
-  if (!get_idmap(env, argv[8], &map) || !NAPI_OK(napi_get_value_uint32(env, argv[3], &phase)) || !NAPI_OK(napi_get_value_int64(env, argv[4], &offset)) ||
+  if (!get_policy(env, argv[8], &policy) || !NAPI_OK(napi_get_value_uint32(env, argv[3], &phase)) || !NAPI_OK(napi_get_value_int64(env, argv[4], &offset)) ||
       !NAPI_OK(napi_get_value_int64(env, argv[5], &length)) || !NAPI_OK(napi_get_value_int64(env, argv[6], &size))) {
     return NULL;
   }
@@ -423,11 +512,12 @@ static napi_value copy_range_js(napi_env env, napi_callback_info info) {
   if (!rel) return NULL;
   failure f = {0};
   bound_ctx bc;
-  int failed = bind_ctx(env, argv[0], argv[1], NULL, argv[7], &map, &bc, &f) != 0;
+  int failed = bind_ctx(env, argv[0], argv[1], NULL, argv[7], &policy, &bc, &f) != 0;
   if (!failed && copy_ranged(&bc.c, rel, (range_phase)phase, (uint64_t)offset, (uint64_t)length, (uint64_t)size, &f) != 0) failed = 1;
   builder b = b_new(env);
   b_num(&b, "done", !failed && phase == RANGE_END ? 1 : 0);
   b_num(&b, "bytes", !failed && phase == RANGE_PART ? (double)(offset + length < size ? length : size - offset) : 0);
+  b_changes(&b, &bc.c.changes);
   if (failed) b_val(&b, "failure", failure_value(env, &f));
   result = b_done(&b);
   unbind_ctx(&bc);
@@ -513,22 +603,23 @@ static int split_listing(builder *b, const listing *l) {
   return plain;
 }
 
-// listDir(root, rel, split?) -> { names: string[], types: string } | { failure }
+// listDir(root, rel, split?, unlock?) -> { names: string[], types: string } | { failure }
 //   | (split, no markers) { files, fileTypes, dirs }: see split_listing
 static napi_value list_dir_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3], names;
-  if (!get_args(env, info, 3, argv)) return NULL;
-  int split = 0;
-  napi_valuetype vt;
-  if (!NAPI_OK(napi_typeof(env, argv[2], &vt))) return NULL;
+  napi_value argv[4], names;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  int split = 0, unlock = 0;
+  napi_valuetype vt, ut;
+  if (!NAPI_OK(napi_typeof(env, argv[2], &vt)) || !NAPI_OK(napi_typeof(env, argv[3], &ut))) return NULL;
   if (vt != napi_undefined && !get_bool(env, argv[2], &split)) return NULL;
+  if (ut != napi_undefined && !get_bool(env, argv[3], &unlock)) return NULL;
   char *rel = get_bytes(env, argv[1]);
   if (!rel) return NULL;
   failure f = {0};
   listing l = {0};
   int owned = 0;
   int root = get_root(env, argv[0], &owned, SIDE_LAYER, &f);
-  int rc = root < 0 ? -1 : list_dir(root, rel, SIDE_LAYER, &l, &f);
+  int rc = root < 0 ? -1 : list_dir(root, rel, SIDE_LAYER, unlock, &l, &f);
   builder b = b_new(env);
   if (rc != 0) {
     if (f.syscall)
@@ -755,20 +846,22 @@ static tar_reader **tar_handle(napi_env env, napi_value v) {
   return p;
 }
 
-// tarOpen(rootFd, claims?, layer?) -> handle: a tar stream written beneath
-// the directory fd (borrowed: it must stay open until tarClose), as layer
-// `layer` of the claims set (claimsOpen) when given.
+// tarOpen(rootFd, claims?, layer?, policy?) -> handle: a tar stream written
+// beneath the directory fd (borrowed: it must stay open until tarClose), as
+// layer `layer` of the claims set (claimsOpen) when given, entries getting
+// their metadata by the policy (get_policy).
 static napi_value tar_open_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3], result = NULL;
-  if (!get_args(env, info, 3, argv)) return NULL;
+  napi_value argv[4], result = NULL;
+  if (!get_args(env, info, 4, argv)) return NULL;
   int32_t root = -1, claims_id = 0, layer = 0;
   napi_valuetype t;
-  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root)) || !NAPI_OK(napi_typeof(env, argv[1], &t))) return NULL;
+  meta_policy policy;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root)) || !NAPI_OK(napi_typeof(env, argv[1], &t)) || !get_policy(env, argv[3], &policy)) return NULL;
   if (t != napi_undefined && (!NAPI_OK(napi_get_value_int32(env, argv[1], &claims_id)) || !NAPI_OK(napi_get_value_int32(env, argv[2], &layer)))) return NULL;
   failure f = {0};
   tar_reader **h = malloc(sizeof *h);
   if (!h) return throw_errno(env, ENOMEM, "malloc", NULL);
-  if (!(*h = tar_open(root, claims_id, layer, &f))) {
+  if (!(*h = tar_open(root, claims_id, layer, &policy, &f))) {
     free(h);
     return throw_errno(env, f.err, f.syscall, NULL);
   }
@@ -815,10 +908,11 @@ static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
   return null_or_failure(env, rc, &f);
 }
 
-// tarFinish(handle) -> { entries, bytes, implied } | { failure }: the
-// input ended; directories get their metadata; implied: the directories no
-// header described, packed (latin1, as listDir's names). The reader is
-// closed either way.
+// tarFinish(handle) -> { entries, bytes, implied, changes? } | { failure }:
+// the input ended; directories get their metadata; implied: the
+// directories no header described, packed (latin1, as listDir's names);
+// changes: what the policy changed (b_changes). The reader is closed
+// either way.
 static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -830,9 +924,10 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   size_t implied_len = 0;
   int rc = *h ? tar_finish(*h, &entries, &bytes, &implied, &implied_len, &f) : -1;
   if (!*h) fail_errno(&f, EBADF, "tar", SIDE_ROOTFS, NULL);
+  builder b = b_new(env);
+  if (rc == 0) b_changes(&b, tar_changes(*h));
   tar_close(*h);
   *h = NULL;
-  builder b = b_new(env);
   if (rc != 0) {
     b_val(&b, "failure", failure_value(env, &f));
   } else {
@@ -991,6 +1086,67 @@ static napi_value flock_try_js(napi_env env, napi_callback_info info) {
 }
 
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
+
+// setModes(root, rels[], modes: Uint32Array) -> failure | null: each
+// directory rel beneath root gets its mode, through an O_PATH fd (a 0000
+// directory cannot be opened to read); one no longer there, or no longer
+// a directory, is passed over.
+static napi_value set_modes_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
+  uint32_t n = 0;
+  size_t nmodes = 0;
+  void *data = NULL;
+  napi_typedarray_type type;
+  if (!NAPI_OK(napi_get_typedarray_info(env, argv[2], &type, &nmodes, &data, NULL, NULL))) return NULL;
+  char **rels = get_rels(env, argv[1], &n);
+  if (!rels) return NULL;
+  failure f = {0};
+  int owned = 0, rc = 0;
+  int root = get_root(env, argv[0], &owned, SIDE_ROOTFS, &f);
+  if (root < 0 || type != napi_uint32_array || nmodes < n) {
+    if (root >= 0) fail_errno(&f, EINVAL, "setModes", SIDE_ROOTFS, NULL);
+    rc = -1;
+  }
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    int p = open_beneath(root, rels[i], O_PATH | O_DIRECTORY);
+    if (p < 0 && (errno == ENOENT || errno == ENOTDIR)) continue;
+    char path[40];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p);
+    if (p < 0 || chmod(path, ((const uint32_t *)data)[i] & 07777) != 0) {
+      fail_errno(&f, errno, "chmod", SIDE_ROOTFS, rels[i]);
+      f.owned = strdup(rels[i]);
+      f.rel = f.owned;
+      rc = -1;
+    }
+    if (p >= 0) close(p);
+  }
+  napi_value result = null_or_failure(env, rc, &f);
+  close_owned(root, owned);
+  free_rels(rels, n);
+  return result;
+}
+
+// relockDirs(root) -> failure | null: every directory of the layer root
+// that a listing unlocked gets its mode back (native/unlock.h).
+static napi_value relock_dirs_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int32_t root = -1;
+  if (!get_args(env, info, 1, argv) || !NAPI_OK(napi_get_value_int32(env, argv[0], &root))) return NULL;
+  failure f = {0};
+  return null_or_failure(env, relock_dirs(root, &f), &f);
+}
+
+// metaMode(policy, mode) -> the mode the policy gives an entry of that
+// source mode (the rootfs root, set at the commit: meta_mode).
+static napi_value meta_mode_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2], v = NULL;
+  uint32_t mode = 0;
+  meta_policy policy;
+  if (!get_args(env, info, 2, argv) || !get_policy(env, argv[0], &policy) || !NAPI_OK(napi_get_value_uint32(env, argv[1], &mode))) return NULL;
+  NAPI_OK(napi_create_uint32(env, (uint32_t)meta_mode(&policy, (mode_t)mode), &v));
+  return v;
+}
 static napi_value has_openat2(napi_env env, napi_callback_info info) { return boolean(env, lc_have_openat2()); }
 
 // shutdown(): stops every native loop of the process at its next check.
@@ -1013,6 +1169,9 @@ NAPI_MODULE_INIT() {
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
+      {"metaMode", NULL, meta_mode_js, NULL, NULL, NULL, napi_default, NULL},
+      {"relockDirs", NULL, relock_dirs_js, NULL, NULL, NULL, napi_default, NULL},
+      {"setModes", NULL, set_modes_js, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsOpen", NULL, claims_open_js, NULL, NULL, NULL, napi_default, NULL},

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "meta.h"
+#include "unlock.h"
 #include "xattr.h"
 
 #define COPY_BUF (1024 * 1024)
@@ -62,46 +64,12 @@ void copy_ctx_free(copy_ctx *c) {
   free(c->val);
   free(c->buf);
   c->list = c->val = c->buf = NULL;
+  meta_changes_free(&c->changes);
 }
 
-// The owner an entry gets: the source's, shifted by the ID map. -1 with *f
-// set when an ID lies outside every range (nothing is squashed to 65534).
-static int owner_of(const copy_ctx *c, const struct stat *st, uid_t *uid, gid_t *gid, failure *f, const char *rel) {
-  uint32_t u, g;
-  if (map_uid(&c->map, st->st_uid, &u) != 0) {
-    fail_code(f, CODE_UNMAPPED_UID, "chown", SIDE_LAYER, rel);
-    f->id = st->st_uid;
-    return -1;
-  }
-  if (map_gid(&c->map, st->st_gid, &g) != 0) {
-    fail_code(f, CODE_UNMAPPED_GID, "chown", SIDE_LAYER, rel);
-    f->id = st->st_gid;
-    return -1;
-  }
-  *uid = u;
-  *gid = g;
-  return 0;
-}
-
-// Owner then mode (chown clears setuid/setgid). As non-root do what cp -a
-// does: keep the group if we may, ignore EPERM, and drop setuid/setgid when
-// ownership could not be kept. Returns the mode to set, or -1.
-static mode_t chown_entry(const copy_ctx *c, int dir, const char *name, int fd, const struct stat *st, failure *f, const char *rel) {
-  mode_t mode = st->st_mode & 07777;
-  uid_t uid;
-  gid_t gid;
-  if (owner_of(c, st, &uid, &gid, f, rel) != 0) return (mode_t)-1;
-  int r = fd >= 0 ? fchown(fd, uid, gid) : fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-  if (r == 0) return mode;
-  if (errno != EPERM) {
-    fail_errno(f, errno, fd >= 0 ? "fchown" : "fchownat", SIDE_ROOTFS, rel);
-    return (mode_t)-1;
-  }
-  if (fd >= 0)
-    (void)fchown(fd, (uid_t)-1, gid);
-  else
-    (void)fchownat(dir, name, (uid_t)-1, gid, AT_SYMLINK_NOFOLLOW);
-  return mode & ~(mode_t)(S_ISUID | S_ISGID);
+// The metadata policy's view of a source entry read from disk.
+static meta_src src_of(const struct stat *st, char kind) {
+  return (meta_src){.kind = kind, .uid = st->st_uid, .gid = st->st_gid, .disk = 1, .mode = st->st_mode & 07777, .atime = st->st_atim, .mtime = st->st_mtim};
 }
 
 // Copies [start, end) of sfd to the same offsets of dfd. Holes: st_blocks
@@ -212,52 +180,50 @@ static int type_matches(char type, mode_t m) {
   }
 }
 
-// A regular file's metadata once its data is in: owner, mode, xattrs, times.
-// Most files of an image are root's, 0644 or 0755: created with that mode,
-// the new file already has the right owner and mode, so the chown and chmod
-// are skipped (two of the few syscalls a file costs) — unless the directory
-// has a default ACL, which replaces the umask at creation, or force_mode
-// (a file created 0600 for a ranged copy).
+// A regular file's metadata once its data is in (meta_apply: owner, xattrs,
+// mode, times). Most files of an image are root's, 0644 or 0755: created
+// with that mode, the new file already has the right owner and mode, so the
+// chown and chmod are skipped (two of the few syscalls a file costs) —
+// unless the directory has a default ACL, which replaces the umask at
+// creation (the inherited ACLs go first), or force_mode (a file created
+// 0600 for a ranged copy).
 static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int force_mode, failure *f, const char *rel) {
-  mode_t want = st->st_mode & 07777;
   int acl = pc_default_acl(&c->dst);
-  mode_t mode = want;
-  uid_t uid;
-  gid_t gid;
-  if (owner_of(c, st, &uid, &gid, f, rel) != 0) return -1;
-  if (!(uid == lc_euid && gid == c->dst.new_gid)) {
-    mode = chown_entry(c, -1, NULL, dfd, st, f, rel);
-    if (mode == (mode_t)-1) return -1;
-  }
-  if (acl) {
-    // The inherited access ACL goes before the chmod: removing it leaves the
-    // mask in the group bits, and the chmod then sets exactly the source's.
-    if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) return -1;
-  }
-  if ((acl || force_mode || mode != (want & 0777 & ~lc_umask)) && fchmod(dfd, mode) != 0) {
-    fail_errno(f, errno, "fchmod", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  if (!acl && copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) return -1;
-  struct timespec ts[2] = {st->st_atim, st->st_mtim};
-  if (futimens(dfd, ts) != 0) {
-    fail_errno(f, errno, "futimens", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  return 0;
+  meta_src s = src_of(st, 'f');
+  meta_dst d = {.fd = dfd,
+                .dir = -1,
+                .have_uid = lc_euid,
+                .have_gid = c->dst.new_gid,
+                .have_mode = acl || force_mode ? (mode_t)-1 : st->st_mode & 0777 & ~lc_umask,
+                .strip = acl ? STRIP_ACLS : STRIP_NONE};
+  xref from = {sfd, NULL};
+  meta_xattrs x = {.from = &from, .list = c->list, .val = c->val};
+  return meta_apply(&c->policy, &d, &s, &x, f, rel);
+}
+
+// Closes a source file opened by open_source, its mode given back first
+// where it was unlocked.
+static void restore_source(int sfd, mode_t locked) {
+  if (locked != (mode_t)-1) (void)fchmod(sfd, locked);
+  close(sfd);
 }
 
 // Opens a planned regular file of the layer: O_NONBLOCK | O_NOCTTY, because
 // a FIFO swapped in since would block open() forever (and a worker stuck in
 // a syscall keeps the process from exiting, even on SIGTERM) and a tty would
-// become our controlling terminal; then fstat must say regular file.
-static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f) {
+// become our controlling terminal; then fstat must say regular file. A file
+// of this user's own that it may not read is opened with u+r added
+// (native/unlock.h): *locked gets its mode, which restore_source gives
+// back, and so does st; else (mode_t)-1.
+static int open_source(copy_ctx *c, const char *rel, struct stat *st, mode_t *locked, failure *f) {
   const char *name;
   int sdir = parent_or_fail(&c->src, rel, &name, SIDE_LAYER, f);
   if (sdir < 0) return -1;
   int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
   int sfd = openat(sdir, name, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = openat(sdir, name, flags);
+  *locked = (mode_t)-1;
+  if (sfd < 0 && errno == EACCES) sfd = unlock_open_file(sdir, name, flags | O_NOATIME, locked);
   if (sfd < 0) {
     if (errno == ELOOP)
       fail_code(f, CODE_SRC_CHANGED, "open", SIDE_LAYER, rel);
@@ -267,14 +233,15 @@ static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f
   }
   if (lc_fstat(sfd, st) != 0) {
     fail_errno(f, errno, "fstat", SIDE_LAYER, rel);
-    close(sfd);
+    restore_source(sfd, *locked);
     return -1;
   }
   if (!S_ISREG(st->st_mode)) {
     fail_code(f, CODE_SRC_CHANGED, "fstat", SIDE_LAYER, rel);
-    close(sfd);
+    restore_source(sfd, *locked);
     return -1;
   }
+  if (*locked != (mode_t)-1) st->st_mode = (st->st_mode & S_IFMT) | *locked;
   return sfd;
 }
 
@@ -282,7 +249,8 @@ static int open_source(copy_ctx *c, const char *rel, struct stat *st, failure *f
 // xattrs, times, close.
 static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f) {
   struct stat st;
-  int sfd = open_source(c, rel, &st, f);
+  mode_t locked;
+  int sfd = open_source(c, rel, &st, &locked, f);
   if (sfd < 0) return COPY_FAILED;
   const char *name;
   copy_outcome result = COPY_FAILED;
@@ -310,7 +278,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
   *bytes = st.st_size;
   result = COPY_DONE;
 out:
-  close(sfd);
+  restore_source(sfd, locked);
   if (dfd >= 0 && close(dfd) != 0 && result == COPY_DONE) {
     fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
     result = COPY_FAILED;
@@ -343,12 +311,18 @@ static int defer_link(int defer_links, char type, const struct stat *st, defer_k
 }
 
 // Symlinks, devices, FIFOs, sockets: made from the lstat of the source,
-// which is never opened.
+// which is never opened. A device node is what the policy makes of it
+// (meta_device): the node, an empty file, or nothing.
 static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int defer_links, defer_key *key, failure *f) {
   const char *name;
   struct stat st;
   int sdir = stat_source(c, rel, type, &name, &st, f);
   if (sdir < 0) return COPY_FAILED;
+  int device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
+  int act = device ? meta_device(&c->policy, type, (uint64_t)st.st_rdev, rel, f) : DEVICE_MAKE;
+  if (act < 0) return COPY_FAILED;
+  // Every name of a skipped node is left out, each counted: none is linked.
+  if (act == DEVICE_SKIP) return COPY_DONE;
   // cp -a keeps hardlinks between symlinks, FIFOs and device nodes too.
   if (defer_link(defer_links, type, &st, key)) return COPY_DEFER_LINKED;
   char target[PATH_MAX + 1];
@@ -369,31 +343,43 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   int ddir = parent_or_fail(&c->dst, rel, &dname, SIDE_ROOTFS, f);
   if (ddir < 0) return COPY_FAILED;
   (void)fd_path(dpath, sizeof dpath, ddir, dname);
+  int fd = -1;
   if (S_ISLNK(st.st_mode)) {
     if (symlinkat(target, ddir, dname) != 0) {
       fail_errno(f, errno, "symlink", SIDE_ROOTFS, rel);
       return COPY_FAILED;
     }
+  } else if (act == DEVICE_EMPTY) {
+    if ((fd = openat(ddir, dname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
+      fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
+      return COPY_FAILED;
+    }
   } else if (lc_mknodat(ddir, dname, (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0) {
-    fail_errno(f, errno, "mknod", SIDE_ROOTFS, rel);
+    if (device)
+      meta_device_refused(&c->policy, errno, type, (uint64_t)st.st_rdev, rel, f);
+    else
+      fail_errno(f, errno, "mknod", SIDE_ROOTFS, rel);
     return COPY_FAILED;
   }
-  mode_t mode = chown_entry(c, ddir, dname, -1, &st, f, rel);
-  if (mode == (mode_t)-1) return COPY_FAILED;
   // Symlinks carry no ACL; a node made under a default ACL inherits one.
-  int strip = !S_ISLNK(st.st_mode) && pc_default_acl(&c->dst);
-  if (strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_ACLS, &c->map, c->list, c->val, f, rel) != 0) return COPY_FAILED;
-  if (!S_ISLNK(st.st_mode) && fchmodat(ddir, dname, mode, 0) != 0) {
-    fail_errno(f, errno, "chmod", SIDE_ROOTFS, rel);
-    return COPY_FAILED;
+  int acl = !S_ISLNK(st.st_mode) && pc_default_acl(&c->dst);
+  meta_src s = src_of(&st, act == DEVICE_EMPTY ? 'f' : type);
+  meta_dst d = {.fd = fd,
+                .dir = ddir,
+                .name = dname,
+                .path = dpath,
+                .have_uid = lc_euid,
+                .have_gid = c->dst.new_gid,
+                .have_mode = acl || S_ISLNK(st.st_mode) ? (mode_t)-1 : 0600 & ~lc_umask,
+                .strip = acl ? STRIP_ACLS : STRIP_NONE};
+  xref from = {-1, spath};
+  meta_xattrs x = {.from = &from, .list = c->list, .val = c->val};
+  int rc = meta_apply(&c->policy, &d, &s, &x, f, rel);
+  if (fd >= 0 && close(fd) != 0 && rc == 0) {
+    fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
+    rc = -1;
   }
-  if (!strip && copy_xattrs((xref){-1, spath}, (xref){-1, dpath}, STRIP_NONE, &c->map, c->list, c->val, f, rel) != 0) return COPY_FAILED;
-  struct timespec ts[2] = {st.st_atim, st.st_mtim};
-  if (utimensat(ddir, dname, ts, AT_SYMLINK_NOFOLLOW) != 0) {
-    fail_errno(f, errno, "utimensat", SIDE_ROOTFS, rel);
-    return COPY_FAILED;
-  }
-  return COPY_DONE;
+  return rc == 0 ? COPY_DONE : COPY_FAILED;
 }
 
 // The layered strategy's replacement of a lower non-directory: unlinked, not
@@ -467,7 +453,8 @@ copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links
 
 int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f) {
   struct stat st;
-  int sfd = open_source(c, rel, &st, f);
+  mode_t locked;
+  int sfd = open_source(c, rel, &st, &locked, f);
   if (sfd < 0) return -1;
   int rc = -1, dfd = -1;
   if ((uint64_t)st.st_size != size) {
@@ -496,7 +483,7 @@ int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset
   }
   rc = 0;
 out:
-  close(sfd);
+  restore_source(sfd, locked);
   if (dfd >= 0 && close(dfd) != 0 && rc == 0) {
     fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
     rc = -1;
@@ -504,7 +491,7 @@ out:
   return rc;
 }
 
-int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
+int dir_meta(copy_ctx *c, const char *rel, int keep_mode, mode_t *later, failure *f) {
   int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
   int sfd = open_beneath(c->src.root_fd, rel, flags | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = open_beneath(c->src.root_fd, rel, flags);
@@ -524,20 +511,18 @@ int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f) {
     fail_errno(f, errno, "fstat", SIDE_LAYER, rel);
     goto out;
   }
-  mode_t mode = chown_entry(c, -1, NULL, dfd, &st, f, rel);
-  if (mode == (mode_t)-1) goto out;
-  // Directories always: one made under a default ACL inherits both ACLs,
-  // and a merged directory takes the topmost layer's xattrs, not the lower's.
-  if (copy_xattrs((xref){sfd, NULL}, (xref){dfd, NULL}, STRIP_ALL, &c->map, c->list, c->val, f, rel) != 0) goto out;
-  if (!keep_mode && fchmod(dfd, mode) != 0) {
-    fail_errno(f, errno, "fchmod", SIDE_ROOTFS, rel);
-    goto out;
-  }
-  struct timespec ts[2] = {st.st_atim, st.st_mtim};
-  if (futimens(dfd, ts) != 0) {
-    fail_errno(f, errno, "futimens", SIDE_ROOTFS, rel);
-    goto out;
-  }
+  // A directory the plan unlocked to list it: its own mode (native/unlock.h).
+  mode_t orig;
+  if (unlock_lookup(st.st_dev, st.st_ino, &orig)) st.st_mode = (st.st_mode & S_IFMT) | orig;
+  // Directories always replace the xattrs: one made under a default ACL
+  // inherits both ACLs, and a merged directory takes the topmost layer's
+  // xattrs, not the lower's.
+  meta_src s = src_of(&st, 'd');
+  meta_dst d = {
+      .fd = dfd, .dir = -1, .have_uid = (uid_t)-1, .have_gid = (gid_t)-1, .have_mode = (mode_t)-1, .strip = STRIP_ALL, .keep_mode = keep_mode, .later = later};
+  xref from = {sfd, NULL};
+  meta_xattrs x = {.from = &from, .list = c->list, .val = c->val};
+  if (meta_apply(&c->policy, &d, &s, &x, f, rel) != 0) goto out;
   rc = 0;
 out:
   close(sfd);

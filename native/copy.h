@@ -2,7 +2,7 @@
 #ifndef LAYERCOPY_COPY_H
 #define LAYERCOPY_COPY_H
 #include "common.h"
-#include "idmap.h"
+#include "meta.h"
 #include "paths.h"
 
 typedef struct {
@@ -10,7 +10,11 @@ typedef struct {
   int src_base, dst_base;  // the batch's base directory beneath each root, or -1
   char *list, *val, *buf;
   const int32_t *cancel;
-  idmap map;  // all-empty: owners kept as they are
+  // What entries get of their sources' metadata (native/meta.h); zeroed:
+  // keep, devices error, owners exactly as they are. changes counts what it
+  // changed in this context's calls.
+  meta_policy policy;
+  meta_changes changes;
   // Non-directories are hardlinked from the source instead of copied: the
   // source is a private scratch extraction of a tar layer on the same
   // filesystem, already carrying the metadata a copy would give.
@@ -68,8 +72,9 @@ typedef enum { RANGE_BEGIN, RANGE_PART, RANGE_END } range_phase;
 int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f);
 
 // Directory metadata (owner, mode unless keep_mode, xattrs, times), applied
-// after everything the layer writes inside the directory.
-int dir_meta(copy_ctx *c, const char *rel, int keep_mode, failure *f);
+// after everything the layer writes inside the directory. *later: a mode
+// to set at the end of the provision (meta_dst.later), or (mode_t)-1.
+int dir_meta(copy_ctx *c, const char *rel, int keep_mode, mode_t *later, failure *f);
 
 // linkat(dst/existing, dst/new), both beneath the rootfs.
 int link_entry(copy_ctx *c, parent_cache *other, const char *existing, const char *new_rel, failure *f);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "paths.h"
+#include "unlock.h"
 
 char mode_letter(mode_t m) {
   if (S_ISREG(m)) return 'f';
@@ -60,11 +61,19 @@ void listing_free(listing *l) {
   memset(l, 0, sizeof *l);
 }
 
-int list_dir(int root_fd, const char *rel, side_t side, listing *out, failure *f) {
+int list_dir(int root_fd, const char *rel, side_t side, int unlock, listing *out, failure *f) {
   memset(out, 0, sizeof *out);
   int flags = O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY;
   int fd = open_beneath(root_fd, rel, flags | O_NOATIME);
   if (fd < 0 && errno == EPERM) fd = open_beneath(root_fd, rel, flags);
+  if (fd < 0 && errno == EACCES && unlock && unlock_dir(root_fd, rel) == 0) fd = open_beneath(root_fd, rel, flags);
+  // Listed but not to be entered (0400): its entries could not be copied.
+  struct stat own;
+  if (fd >= 0 && unlock && lc_euid != 0 && lc_fstat(fd, &own) == 0 && own.st_uid == lc_euid && (own.st_mode & (S_IRUSR | S_IXUSR)) != (S_IRUSR | S_IXUSR) &&
+      unlock_dir(root_fd, rel) == 0) {
+    close(fd);
+    fd = open_beneath(root_fd, rel, flags);
+  }
   if (fd < 0) {
     fail_errno(f, errno, "opendir", side, rel);
     return -1;

@@ -18,9 +18,11 @@ typedef struct {
   size_t count;
 } listing;
 
-// Lists rel beneath root_fd (never following a symlink). Returns 0, or -1
-// with *f set; free with listing_free either way.
-int list_dir(int root_fd, const char *rel, side_t side, listing *out, failure *f);
+// Lists rel beneath root_fd (never following a symlink); with unlock, a
+// directory of this user's own it may not list is opened to it for the
+// rest of the provision (native/unlock.h). Returns 0, or -1 with *f set;
+// free with listing_free either way.
+int list_dir(int root_fd, const char *rel, side_t side, int unlock, listing *out, failure *f);
 void listing_free(listing *l);
 
 // The type letter of an lstat mode.

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ typedef struct {
   int standing;
   int dir;          // index in dirs, or -1
   int placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
+  char skipped;     // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
   // Epochs (tar_reader.epoch): when the name last became a standing
   // directory, and when it was last replaced. What was born under it
   // before that replacement is gone with it.
@@ -103,6 +105,9 @@ struct tar_reader {
   claims *claims;  // the provision's other tar layers, or NULL
   int layer;       // this one's index among all layers
   uint64_t epoch;  // counts directories replaced
+  meta_policy policy;
+  meta_changes changes;
+  int skipped;  // some device node was left out (slot.skipped)
 };
 
 // ---- failures ----------------------------------------------------------
@@ -175,6 +180,7 @@ static slot *get(tar_reader *t, const char *rel) {
   s->standing = 0;
   s->dir = -1;
   s->placeholder = 0;
+  s->skipped = 0;
   s->born = s->killed = 0;
   return s;
 }
@@ -632,6 +638,40 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
     }                                                       \
   } while (0)
 
+// A device node left out (--devices skip): nothing at rel, and the marker
+// .wh.NAME in its place, so that what lower layers have at rel stays hidden
+// as the node hid it (a directory layer's skipped node hides it the same
+// way: the plan decides the name by this layer, and nothing is written). A
+// name too long for a marker leaves the lower layers' entry showing.
+static int skip_entry(tar_reader *t, int dir, const char *name, const char *rel, char letter, failure *f) {
+  struct stat st;
+  if (lc_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (replace(t, rel, f) != 0) return -1;
+    if ((dir = parent_of(&t->pc, rel, &name)) < 0) return sys_fail(f, errno, "openat2", rel);
+  }
+  if (strlen(name) + 4 <= NAME_MAX) {
+    char marker[NAME_MAX + 1];
+    snprintf(marker, sizeof marker, ".wh.%s", name);
+    int fd = openat(dir, marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return sys_fail(f, errno, "open", rel);
+    close(fd);
+  }
+  slot *s = get(t, rel);
+  if (!s) return sys_fail(f, ENOMEM, "malloc", rel);
+  s->skipped = letter;
+  t->skipped = 1;
+  return 0;
+}
+
+// A name given again after its device node was left out: the marker goes.
+static void unskip(tar_reader *t, int dir, const char *name, const char *rel) {
+  slot *s = find(t, rel);
+  if (!s || !s->skipped) return;
+  s->skipped = 0;
+  char marker[NAME_MAX + 1];
+  if (strlen(name) + 4 <= NAME_MAX && snprintf(marker, sizeof marker, ".wh.%s", name) > 0) (void)unlinkat(dir, marker, 0);
+}
+
 // The entry in t->cur, its header and records read: made (a file is then
 // open for its data), or a failure.
 static int begin_entry(tar_reader *t, failure *f) {
@@ -658,6 +698,7 @@ static int begin_entry(tar_reader *t, failure *f) {
   const char *name;
   int dir = parent_of(&t->pc, rel, &name);
   if (dir < 0) return sys_fail(f, errno, "openat2", rel);
+  if (t->skipped) unskip(t, dir, name, rel);
   int rc = 0;
   switch (e->type) {
     case '5': {
@@ -694,7 +735,7 @@ static int begin_entry(tar_reader *t, failure *f) {
     case '2':
       MAKE_REPLACING(symlinkat(e->link ? e->link : "", dir, name));
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "symlink", rel);
-      return write_set_meta_at(dir, name, rel, &e->m, f) != 0 ? own_rel(f) : 0;
+      return write_set_meta_at(&t->policy, dir, name, rel, 'l', &e->m, f) != 0 ? own_rel(f) : 0;
     case '1': {
       char *target = clean_name(e->link ? e->link : "", &dotdot);
       if (!target) {
@@ -704,6 +745,9 @@ static int begin_entry(tar_reader *t, failure *f) {
       slot *ts = find(t, target);
       if (target[0] == 0 || strcmp(target, rel) == 0) {
         rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink to %s", e->link && e->link[0] ? e->link : "nothing");
+      } else if (ts && ts->skipped) {
+        // A hardlink to a device node left out: left out too.
+        rc = meta_device(&t->policy, ts->skipped, UINT64_MAX, rel, f) < 0 ? own_rel(f) : skip_entry(t, dir, name, rel, ts->skipped, f);
       } else if (ts && ts->placeholder && !claims_hidden(t->claims, rel, t->layer)) {
         // A name that stays, of a file made empty: read the layer again, writing everything.
         rc = tar_fail(f, CODE_RESTART, rel, "hardlink to /%s, a file a higher layer hides", target);
@@ -727,12 +771,28 @@ static int begin_entry(tar_reader *t, failure *f) {
     }
     default: {  // '3' '4' '6'
       mode_t kind = e->type == '3' ? S_IFCHR : e->type == '4' ? S_IFBLK : S_IFIFO;
+      char letter = e->type == '3' ? 'c' : e->type == '4' ? 'b' : 'p';
       dev_t dev = kind == S_IFIFO ? 0 : makedev((unsigned)e->devmajor, (unsigned)e->devminor);
+      // A device node is what the policy makes of it (native/meta.h).
+      int act = kind == S_IFIFO ? DEVICE_MAKE : meta_device(&t->policy, letter, (uint64_t)dev, rel, f);
+      if (act < 0) return own_rel(f);
+      if (act == DEVICE_SKIP) return skip_entry(t, dir, name, rel, letter, f);
+      if (act == DEVICE_EMPTY) {
+        int fd;
+        MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ? -1 : 0);
+        if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
+        rc = write_set_meta_fd(&t->policy, fd, rel, &e->m, f) != 0 ? own_rel(f) : 0;
+        close(fd);
+        return rc;
+      }
       MAKE_REPLACING(lc_mknodat(dir, name, kind | 0600, dev));
       if (dir < 0) return sys_fail(f, errno, "openat2", rel);
-      if (rc != 0 && errno == EPERM && kind != S_IFIFO) return tar_fail(f, CODE_INVALID_TAR, rel, "a device node: only root can make one (mknod: EPERM)");
+      if (rc != 0 && kind != S_IFIFO) {
+        meta_device_refused(&t->policy, errno, letter, (uint64_t)dev, rel, f);
+        return own_rel(f);
+      }
       if (rc != 0) return sys_fail(f, errno, "mknod", rel);
-      return write_set_meta_at(dir, name, rel, &e->m, f) != 0 ? own_rel(f) : 0;
+      return write_set_meta_at(&t->policy, dir, name, rel, letter, &e->m, f) != 0 ? own_rel(f) : 0;
     }
   }
 }
@@ -743,7 +803,7 @@ static int end_file(tar_reader *t, failure *f) {
   int rc = 0;
   // A sparse file's last hole: the size, without data.
   if (t->cur.sparse && ftruncate(t->fd, (off_t)t->cur.map.realsize) != 0) rc = sys_fail(f, errno, "ftruncate", t->cur.rel);
-  if (rc == 0) rc = write_set_meta_fd(t->fd, t->cur.rel, &t->cur.m, f) != 0 ? own_rel(f) : 0;
+  if (rc == 0) rc = write_set_meta_fd(&t->policy, t->fd, t->cur.rel, &t->cur.m, f) != 0 ? own_rel(f) : 0;
   close(t->fd);
   t->fd = -1;
   return rc;
@@ -923,7 +983,7 @@ static int sparse_map_block(tar_reader *t, failure *f) {
 
 // ---- the stream ------------------------------------------------------------
 
-tar_reader *tar_open(int root, int claims_id, int layer, failure *f) {
+tar_reader *tar_open(int root, int claims_id, int layer, const meta_policy *policy, failure *f) {
   // The layer's directory was made in a private scratch directory beside
   // ROOTFS: under a default ACL there, every entry the tar makes would
   // inherit an access ACL its layer never had (and the copy step would
@@ -944,6 +1004,10 @@ tar_reader *tar_open(int root, int claims_id, int layer, failure *f) {
   t->root = root;
   t->fd = -1;
   t->layer = layer;
+  if (policy) t->policy = *policy;
+  // The scratch extraction keeps a tar's own IDs: the copy out of it maps them.
+  memset(&t->policy.map, 0, sizeof t->policy.map);
+  t->policy.changes = &t->changes;
   if (claims_id > 0) t->claims = claims_get(claims_id);
   pc_init(&t->pc, root, O_PATH);
   slot *s = NULL;
@@ -1090,7 +1154,7 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
   qsort(order, n, sizeof *order, deeper_first);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++)
-    if (write_set_meta(t->root, order[i]->rel, &order[i]->m, f) != 0) rc = own_rel(f);
+    if (write_set_meta(&t->policy, t->root, order[i]->rel, 'd', &order[i]->m, f) != 0) rc = own_rel(f);
   free(order);
   if (rc != 0) {
     t->failed = 1;
@@ -1118,5 +1182,8 @@ void tar_close(tar_reader *t) {
     free_meta(&t->dirs[i].m);
   }
   free(t->dirs);
+  meta_changes_free(&t->changes);
   free(t);
 }
+
+const meta_changes *tar_changes(const tar_reader *t) { return &t->changes; }

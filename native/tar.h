@@ -4,6 +4,7 @@
 #ifndef LAYERCOPY_TAR_H
 #define LAYERCOPY_TAR_H
 #include "common.h"
+#include "meta.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,9 +16,12 @@ typedef struct tar_reader tar_reader;
 // native/claims.h), it is layer `layer` of a provision whose tar layers are
 // read at once: it tells the set what it holds, and a file a higher layer
 // already hides is made empty (a hardlink to one that must be kept fails
-// with CODE_RESTART: read the layer again without the set). NULL with *f
-// set on failure.
-tar_reader *tar_open(int root, int claims_id, int layer, failure *f);
+// with CODE_RESTART: read the layer again without the set). Entries get
+// their metadata by policy (NULL: keep, devices error), and what it
+// changes is counted (tar_changes). NULL with *f set on failure.
+tar_reader *tar_open(int root, int claims_id, int layer, const meta_policy *policy, failure *f);
+// What the policy changed so far.
+const meta_changes *tar_changes(const tar_reader *t);
 // Parses and writes the next len bytes of the tar. Returns 0, or -1 with
 // *f set (an errno, or CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY with
 // f->detail); after a failure every call fails again.

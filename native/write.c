@@ -10,11 +10,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "paths.h"
 #include "sys.h"
+#include "meta.h"
 #include "xattr.h"
 
 // The parent directory of rel beneath root (O_PATH), and rel's last name.
@@ -81,64 +81,42 @@ int write_make_entry(int root, const char *rel, char type, const char *target, u
   return rc;
 }
 
-int write_set_meta(int root, const char *rel, const write_meta *m, failure *f) {
+int write_set_meta(const meta_policy *p, int root, const char *rel, char kind, const write_meta *m, failure *f) {
   const char *name;
   int dir = rel[0] ? parent_beneath(root, rel, &name, f) : -1;
   if (rel[0] && dir < 0) return -1;
-  int rc = write_set_meta_at(rel[0] ? dir : root, rel[0] ? name : ".", rel, m, f);
+  int rc = write_set_meta_at(p, rel[0] ? dir : root, rel[0] ? name : ".", rel, kind, m, f);
   if (dir >= 0) close(dir);
   return rc;
 }
 
-// The metadata of an entry, through fd when fd >= 0 (a regular file being
-// written: no path resolved again), else of the name entry in the directory
-// fd at, never following it.
-static int set_meta(int at, const char *entry, int fd, const char *rel, const write_meta *m, failure *f) {
-  int symlink = 0;
-  if (fd < 0) {
-    struct stat st;
-    if (lc_fstatat(at, entry, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      fail_errno(f, errno, "lstat", SIDE_ROOTFS, rel);
-      return -1;
-    }
-    symlink = S_ISLNK(st.st_mode);
-  }
-  // Owner first (chown clears setuid/setgid and security.capability), then
-  // the mode (never on a symlink: chmod would follow it), then xattrs, then
-  // times (everything before changes them). As cp -a and tar as non-root:
-  // owners and xattrs this user may not set are left as they are.
-  if ((fd >= 0 ? fchown(fd, m->uid, m->gid) : fchownat(at, entry, m->uid, m->gid, AT_SYMLINK_NOFOLLOW)) != 0 && !(errno == EPERM && lc_euid != 0)) {
-    fail_errno(f, errno, fd >= 0 ? "fchown" : "lchown", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  if (!symlink && (fd >= 0 ? fchmod(fd, m->mode & 07777) : fchmodat(at, entry, m->mode & 07777, 0)) != 0) {
-    fail_errno(f, errno, fd >= 0 ? "fchmod" : "chmod", SIDE_ROOTFS, rel);
-    return -1;
-  }
+// The metadata of an entry by the policy (native/meta.h), through fd when
+// fd >= 0 (a regular file being written: no path resolved again), else of
+// the name entry in the directory fd at, never following it. A tar entry's
+// owner is always set (what it was made with is not tracked) and its
+// xattrs are PAX records, never the entry's own.
+static int set_meta(const meta_policy *p, int at, const char *entry, int fd, const char *rel, char kind, const write_meta *m, failure *f) {
   char path[64 + 4096];
-  if (fd < 0 && m->nxattrs > 0 && fd_path(path, sizeof path, at, entry) != 0) {
+  if (fd < 0 && fd_path(path, sizeof path, at, entry) != 0) {
     fail_errno(f, ENAMETOOLONG, "lsetxattr", SIDE_ROOTFS, rel);
     return -1;
   }
-  for (uint32_t i = 0; i < m->nxattrs; i++) {
-    const char *name = m->xattr_names[i];
-    if ((fd >= 0 ? fsetxattr(fd, name, m->xattr_values[i], m->xattr_sizes[i], 0) : lsetxattr(path, name, m->xattr_values[i], m->xattr_sizes[i], 0)) != 0) {
-      if (lc_euid != 0 && (errno == EPERM || errno == ENOTSUP)) continue;
-      fail_errno(f, errno, fd >= 0 ? "fsetxattr" : "lsetxattr", SIDE_ROOTFS, rel);
-      return -1;
-    }
-  }
-  struct timespec ts[2] = {{.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec}, {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
-  if ((fd >= 0 ? futimens(fd, ts) : utimensat(at, entry, ts, AT_SYMLINK_NOFOLLOW)) != 0) {
-    fail_errno(f, errno, fd >= 0 ? "futimens" : "utimensat", SIDE_ROOTFS, rel);
-    return -1;
-  }
-  return 0;
+  meta_src s = {.kind = kind,
+                .uid = m->uid,
+                .gid = m->gid,
+                .mode = m->mode & 07777,
+                .atime = {.tv_sec = m->atime_sec, .tv_nsec = m->atime_nsec},
+                .mtime = {.tv_sec = m->mtime_sec, .tv_nsec = m->mtime_nsec}};
+  meta_dst d = {.fd = fd, .dir = at, .name = entry, .path = fd < 0 ? path : NULL, .have_uid = (uid_t)-1, .have_gid = (gid_t)-1, .have_mode = (mode_t)-1};
+  meta_xattrs x = {.n = m->nxattrs, .names = m->xattr_names, .values = m->xattr_values, .sizes = m->xattr_sizes};
+  return meta_apply(p, &d, &s, &x, f, rel);
 }
 
-int write_set_meta_at(int at, const char *entry, const char *rel, const write_meta *m, failure *f) { return set_meta(at, entry, -1, rel, m, f); }
+int write_set_meta_at(const meta_policy *p, int at, const char *entry, const char *rel, char kind, const write_meta *m, failure *f) {
+  return set_meta(p, at, entry, -1, rel, kind, m, f);
+}
 
-int write_set_meta_fd(int fd, const char *rel, const write_meta *m, failure *f) { return set_meta(-1, NULL, fd, rel, m, f); }
+int write_set_meta_fd(const meta_policy *p, int fd, const char *rel, const write_meta *m, failure *f) { return set_meta(p, -1, NULL, fd, rel, 'f', m, f); }
 
 int write_ensure_dirs(int root, const char *rel, failure *f) {
   // Each component of rel is made a real directory beneath root (0755, as

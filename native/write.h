@@ -4,6 +4,7 @@
 #ifndef LAYERCOPY_WRITE_H
 #define LAYERCOPY_WRITE_H
 #include "common.h"
+#include "meta.h"
 
 typedef struct {
   uid_t uid;
@@ -20,13 +21,13 @@ typedef struct {
 // block device (rdev), FIFO, or hardlink (to target, a rel beneath the same
 // root), by type letter d l c b p h. Returns 0, or -1 with *f set.
 int write_make_entry(int root, const char *rel, char type, const char *target, uint64_t rdev, failure *f);
-// Owner, mode (not on symlinks), xattrs and ns times of rel ("" the root).
-// As non-root, owners and xattrs the user may not set are left as they are.
-int write_set_meta(int root, const char *rel, const write_meta *m, failure *f);
+// Owner, xattrs, mode (not on symlinks) and ns times of rel ("" the root),
+// an entry of kind (meta_src.kind), by the policy p (native/meta.h).
+int write_set_meta(const meta_policy *p, int root, const char *rel, char kind, const write_meta *m, failure *f);
 // The same for the entry name in the directory fd at (rel names it in a failure).
-int write_set_meta_at(int at, const char *entry, const char *rel, const write_meta *m, failure *f);
+int write_set_meta_at(const meta_policy *p, int at, const char *entry, const char *rel, char kind, const write_meta *m, failure *f);
 // The same through a regular file's own open fd (written, not yet closed).
-int write_set_meta_fd(int fd, const char *rel, const write_meta *m, failure *f);
+int write_set_meta_fd(const meta_policy *p, int fd, const char *rel, const write_meta *m, failure *f);
 // Makes every component of rel a real directory beneath root (0755 for
 // new ones); a non-directory in the way is replaced.
 int write_ensure_dirs(int root, const char *rel, failure *f);

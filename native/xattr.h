@@ -1,8 +1,10 @@
-// Copying extended attributes (capabilities, ACLs, user.*, trusted.*).
+// Extended attributes of an entry, through its fd or a path: the calls the
+// metadata policy (meta.c) makes, and what is removed before a copy.
 #ifndef LAYERCOPY_XATTR_H
 #define LAYERCOPY_XATTR_H
+#include <sys/types.h>
+
 #include "common.h"
-#include "idmap.h"
 
 // An xattr endpoint: an open fd (files, directories), or a path for entries
 // that cannot be opened for it (symlinks, devices, FIFOs, sockets).
@@ -22,10 +24,17 @@ typedef enum {
   STRIP_ALL,
 } strip_mode;
 
-// Copies every xattr of src to dst (after chown: chown clears
-// security.capability). Returns 0 or -1 with *f set.
-// With an active ID map, IDs stored in values are shifted (map_xattr).
-int copy_xattrs(xref src, xref dst, strip_mode strip, const idmap *map, char *list, char *val, failure *f, const char *rel);
+// The l*/f* xattr calls on an endpoint (buffers of XBUF bytes).
+ssize_t xattr_list(xref r, char *buf);
+ssize_t xattr_get(xref r, const char *name, char *val);
+int xattr_set(xref r, const char *name, const void *val, size_t len);
+
+// Removes from dst what strip says and the source lacks: src_list holds
+// the source's names (n bytes, NUL-separated), buf is scratch (XBUF).
+// Returns 0, or -1 with *f set.
+int xattr_strip(xref dst, strip_mode strip, const char *src_list, ssize_t n, char *buf, failure *f, const char *rel);
+// Removes one xattr; absent or not ours to remove is no failure.
+int xattr_remove_one(xref dst, const char *name, failure *f, const char *rel);
 
 // "/proc/self/fd/DIR/NAME": reaches an entry through a directory fd already
 // opened beneath its root, for the l*xattr calls, which do not follow the

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Pool } from './copy/pool.js';
 import { errnoError, fromNodeError, type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
 import { isMountPoint } from './core/mounts.js';
-import type { Platform } from './core/options.js';
+import type { Platform, ResolvedProvisionOptions } from './core/options.js';
+import type { Stopwatch } from './core/stopwatch.js';
 import { sniffCompression } from './images/decompress.js';
 import { readHead, type TarLayer } from './images/layer.js';
 import { hostPlatform } from './images/oci.js';
@@ -10,6 +12,7 @@ import { type LayerArgument, parseLayerArgument, TRANSPORTS } from './images/ref
 import { resolveImage } from './images/resolve.js';
 import { archiveShapes, directoryShape, references } from './images/shape.js';
 import type { PulledLayer, PullOptions } from './registry/pull.js';
+import type { StoreCounts } from './store/fill.js';
 
 /** One layer to apply, lowest first: an image reference stands for its layers. */
 export interface InputLayer {
@@ -33,6 +36,15 @@ export type ImageHook = (
   arg: Exclude<LayerArgument, { kind: 'path' }>,
 ) => Promise<{ layers: Required<Pick<InputLayer, 'path' | 'label' | 'source' | 'implied'>>[]; close(): Promise<void> }>;
 
+/** A provision's store (opts.store, where set): its session is opened once ROOTFS is checked (src/store/provide.ts). */
+export interface StoreInput {
+  opts: ResolvedProvisionOptions;
+  pool: Pool;
+  clock: Stopwatch;
+}
+
+export type { StoreSummary } from './store/fill.js';
+
 export interface ResolvedInputs {
   layers: InputLayer[];
   rootfs: string;
@@ -40,6 +52,8 @@ export interface ResolvedInputs {
   parent: string;
   /** ROOTFS exists as an empty directory (not a mount point): the commit renames over it. */
   rootfsEmpty: boolean;
+  /** With a store: what it fetched, extracted and reused (the summary's `store`). */
+  store?: StoreCounts;
   /** Ends what resolving opened (a registry's connections); called once the provision is done with the inputs. */
   close(): Promise<void>;
 }
@@ -75,7 +89,7 @@ export function layerName(given: string, dir: string): string {
 export async function resolveInputs(
   layers: readonly string[],
   rootfs: string,
-  options: { platform?: Platform; pull?: PullOptions; image?: ImageHook } = {},
+  options: { platform?: Platform; pull?: PullOptions; store?: StoreInput } = {},
 ): Promise<ResolvedInputs> {
   if (!Array.isArray(layers)) throw invalid('layers must be an array of directory paths');
   if (layers.length === 0) throw invalid('No filesystem layers provided', {}, 'ERR_NO_LAYERS');
@@ -105,8 +119,15 @@ export async function resolveInputs(
     await Promise.all(closers.splice(0).map((c) => c()));
   };
   const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty, close };
+  let image: ImageHook | undefined;
+  if (options.store?.opts.store !== undefined) {
+    const { opts, pool, clock } = options.store;
+    const store = (await import('./store/provide.js')).storeSession(opts.store!, opts, { rootfs, pool, signal: options.pull?.signal, clock });
+    image = store.image;
+    out.store = store.session.counts;
+  }
   try {
-    await resolveEach(layers, out, rootfsReal, closers, options);
+    await resolveEach(layers, out, rootfsReal, closers, { ...options, image });
   } catch (error) {
     await close();
     throw error;

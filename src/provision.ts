@@ -1,24 +1,24 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
-import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning } from './copy/provisioning.js';
+import { COUNT_KEYS, type Counts, closeLayers, type LayerSummary, Provisioning } from './copy/provisioning.js';
 import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError, type LayerSource } from './core/errors.js';
-import { type CancelFlag, native } from './core/native.cjs';
+import { type CancelFlag, type NativePolicy, native } from './core/native.cjs';
 import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { packRels } from './core/paths.js';
+import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
 import type { TarLayer } from './images/layer.js';
 import { extractOnPool } from './images/run.js';
-import { layerName, type ResolvedInputs, resolveInputs } from './inputs.js';
+import { layerName, type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
 import { alongside, startDownloads } from './registry/spool.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
-import type { StoreCounts } from './store/fill.js';
 import { applyLayered } from './strategies/layered.js';
 import { applyMerged } from './strategies/merged.js';
 
 export type { LayerSummary } from './copy/provisioning.js';
 
-export interface ProvisionSummary extends Counts {
+export interface ProvisionSummary extends Counts, Partial<StoreSummary> {
   rootfs: string;
   layers: number;
   /** How the layers were applied (options.strategy). */
@@ -31,8 +31,7 @@ export interface ProvisionSummary extends Counts {
    * (SIGKILL, a second Ctrl-C, power loss), removed before building: paths.
    */
   staleRemoved: string[];
-  /** With a store (options.store): what it fetched, extracted and reused, and how long others' locks held this provision. */
-  store?: StoreCounts;
+  rootless: RootlessSummary;
 }
 
 /**
@@ -87,11 +86,9 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   // Stops a pull's requests: the caller's abort, or a failure of the provision.
   const pullAbort = new AbortController();
   const pullSignal = opts.signal ? AbortSignal.any([opts.signal, pullAbort.signal]) : pullAbort.signal;
-  const store = opts.store === undefined ? undefined : (await import('./store/provide.js')).storeSession(opts.store, opts, { rootfs, pool, signal: pullSignal });
-  const inputs = await resolveInputs(layers, rootfs, { platform: opts.platform, pull: { ...opts.registry, signal: pullSignal }, image: store?.image });
-  if (store && store.session.counts.layersExtracted > 0) clock.lap('extract');
+  const inputs = await resolveInputs(layers, rootfs, { platform: opts.platform, pull: { ...opts.registry, signal: pullSignal }, store: { opts, pool, clock } });
   try {
-    return Object.assign(await provisionResolved(pool, inputs, opts, clock, pullAbort), store ? { store: store.session.counts } : {});
+    return { ...(await provisionResolved(pool, inputs, opts, clock, pullAbort)), ...(inputs.store ? { store: inputs.store } : {}) };
   } finally {
     pullAbort.abort();
     await inputs.close();
@@ -109,6 +106,7 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
   let scratch: Staging | undefined;
   let scratchDirs: string[] = [];
   let implied: (ReadonlySet<string> | undefined)[] = [];
+  const changes = new Changes();
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
@@ -136,11 +134,11 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
         shareClaims: opts.strategy === 'merged',
         maxDownloads: opts.maxDownloads,
         abortPull: () => pullAbort.abort(),
+        rootless: { policy: opts.policy, changes },
       }));
       clock.lap('extract');
     }
-    // A store's layers come with their implied sets; tarballs got theirs as they were extracted.
-    const summary = await build({ pool, inputs, layerFds, implied: inputs.layers.map((l, i) => implied[i] ?? l.implied), staging, opts, cancel, staleRemoved, clock });
+    const summary = await build({ pool, inputs, layerFds, implied: inputs.layers.map((l, i) => implied[i] ?? l.implied), staging, opts, cancel, staleRemoved, clock, changes });
     extractMs.forEach((ms, i) => {
       if (ms !== undefined) summary.perLayer[i].extractMs = ms;
     });
@@ -179,7 +177,7 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     }
     if (staging) fs.closeSync(staging.fd);
     if (parentFd >= 0) fs.closeSync(parentFd);
-    for (const fd of layerFds) if (fd >= 0) fs.closeSync(fd);
+    closeLayers(layerFds);
   }
 }
 
@@ -202,6 +200,7 @@ async function extractTars(run: {
   shareClaims: boolean;
   maxDownloads: number;
   abortPull: () => void;
+  rootless: { policy: NativePolicy; changes: Changes };
 }): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number; source: LayerSource }[] = [];
@@ -233,6 +232,7 @@ async function extractTars(run: {
     shareClaims: run.shareClaims,
     onDone: downloads?.discard,
     downloaded: downloads?.downloaded,
+    ...run.rootless,
   });
   const { implied, ms } = downloads ? await alongside(downloads.done, extraction, { cancel: run.cancel, abortPull: run.abortPull }) : await extraction;
   return { names, implied, ms };
@@ -248,6 +248,7 @@ async function build(run: {
   cancel: CancelFlag;
   staleRemoved: string[];
   clock: Stopwatch;
+  changes: Changes;
 }): Promise<ProvisionSummary> {
   const { inputs, staging, opts } = run;
   const p = new Provisioning({
@@ -266,6 +267,7 @@ async function build(run: {
     opts,
     cancel: run.cancel,
     clock: run.clock,
+    changes: run.changes,
   });
   if (opts.strategy === 'layered') await applyLayered(p);
   else await applyMerged(p);
@@ -274,10 +276,7 @@ async function build(run: {
   // its metadata comes from (the last, as cp -aT gives it, unless that is a
   // tar without a "./" entry) only now, just before it becomes visible. Read
   // from the layer's fd: a layer path swapped for a symlink cannot lend its mode.
-  const last = fs.fstatSync(run.layerFds[p.rootLayer]);
-  let mode = last.mode & 0o7777;
-  if (!native.isRoot() && last.uid !== process.geteuid?.()) mode &= ~0o6000;
-  fs.fchmodSync(staging.fd, mode);
+  fs.fchmodSync(staging.fd, native.metaMode(p.policyFor(p.rootLayer), fs.fstatSync(run.layerFds[p.rootLayer]).mode & 0o7777));
   commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
   run.clock.lap('commit');
   const summary: ProvisionSummary = {
@@ -293,6 +292,7 @@ async function build(run: {
     timings: p.clock.timings,
     perLayer: p.perLayer,
     staleRemoved: run.staleRemoved,
+    rootless: p.changes.summary(opts.rootless),
   };
   for (const layer of p.perLayer) for (const key of COUNT_KEYS) summary[key] += layer[key];
   p.done();

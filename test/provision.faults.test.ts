@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pool } from '../src/copy/pool.js';
 import { provisionWith } from '../src/provision.js';
-import { buildLayer, diffSnapshots, type EntryInfo, exists, nobodyCanRun, provisionWhileChanging, scratch, snapshot } from './helpers.js';
+import { buildLayer, diffSnapshots, exists, nobodyCanRun, provisionWhileChanging, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const faultyWorker = new URL('./fixtures/faulty-worker.cjs', import.meta.url).href;
@@ -89,44 +89,6 @@ describe.runIf(nobodyCanRun)('non-root runs (setpriv --reuid=nobody) [needs root
   beforeAll(() => {
     dir = scratch();
     fs.chmodSync(dir, 0o777);
-  });
-
-  it('works like cp -a run by that user: owner not kept, setuid/setgid dropped where the owner changed', async () => {
-    const l1 = buildLayer(
-      path.join(dir, 'l1'),
-      {
-        'bin/su': { file: 'su', mode: 0o4755 },
-        'bin/wall': { file: 'wall', mode: 0o2755, gid: 5 },
-        'home/u/f': { file: 'f', mode: 0o640, uid: 65534, gid: 65534 },
-        'home/u/suid-mine': { file: 'x', mode: 0o4750, uid: 65534, gid: 65534 },
-        'home/u': { dir: true, uid: 65534, gid: 65534, mode: 0o750 },
-        'data/sticky': { dir: true, mode: 0o1777 },
-        'data/setgid-dir': { dir: true, mode: 0o2775 },
-        link: { symlink: 'bin/su' },
-        pipe: { fifo: true },
-        a: 'a',
-        b: { link: 'a' },
-      },
-      { mode: 0o755 },
-    );
-    // nobody must be able to read everything, as it would its own layers.
-    fs.chmodSync(path.join(l1, 'home/u'), 0o755);
-    fs.chmodSync(path.join(l1, 'home/u/f'), 0o644);
-    const ours = await asNobody('node', [cli, 'provision', '--quiet', l1, path.join(dir, 'ours')]);
-    expect(ours.exitCode, ours.stderr).toBe(0);
-    const cp = await asNobody('cp', ['-a', l1, path.join(dir, 'cp')]);
-    expect(cp.exitCode, cp.stderr).toBe(0);
-    expect(diffSnapshots(snapshot(path.join(dir, 'cp')), snapshot(path.join(dir, 'ours')))).toEqual([]);
-    const su = snapshot(path.join(dir, 'ours')).get('bin/su') as EntryInfo;
-    expect([su.uid, su.mode]).toEqual([65534, 0o755]);
-  });
-
-  it('a device node is reported (EPERM, exit 1) and nothing is left', async () => {
-    const l1 = buildLayer(path.join(dir, 'dev-layer'), { 'dev/null': { chr: [1, 3] } });
-    const r = await asNobody('node', [cli, 'provision', l1, path.join(dir, 'dev-root')]);
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/dev\/null: mknod failed: EPERM/);
-    expect(fs.readdirSync(dir).filter((n) => n.startsWith('.dev-root') || n === 'dev-root')).toEqual([]);
   });
 
   it('an unreadable source file is a clear EACCES error, exit 1, no rootfs', async () => {

@@ -14,6 +14,8 @@ function rebase<T extends TaskResult>(base: string, r: T): T {
   if (r.failure) r.failure.rel = under(base, r.failure.rel ?? '');
   for (const link of r.links ?? []) link.rel = under(base, link.rel);
   for (const file of r.large ?? []) file.rel = under(base, file.rel);
+  for (const c of Object.values(r.changes ?? {})) c.paths = c.paths.map((rel) => under(base, rel));
+  for (const dir of r.later ?? []) dir.rel = under(base, dir.rel);
   return r;
 }
 
@@ -34,14 +36,14 @@ export default function run(task: Posted): TaskResult {
   if (task.started) Atomics.store(task.started, 0, 1);
   switch (task.op) {
     case 'copy':
-      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.idmap, task.move));
+      return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.policy, task.move));
     case 'link':
       return { bytes: 0, ...native.linkEntries(task.dst, task.rels) };
     case 'range':
-      return { ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.idmap) };
+      return { ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.policy) };
     case 'remove':
       return removeEntries(task.dst, task.rels, task.cancel, task.forceWritable);
     case 'meta':
-      return rebase(task.base, { bytes: 0, ...native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.idmap) });
+      return rebase(task.base, { bytes: 0, ...native.dirMeta(task.src, task.dst, task.base, task.rels, task.keepRootMode, task.cancel, task.policy) });
   }
 }

@@ -1,5 +1,6 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
 import { type BatchSize, type IdMap, type RegistryOptions, validateIdMap } from '../core/options.js';
+import { DEVICES, type Devices, OWNERS, type Owners, type RootlessOptions } from '../core/rootless.js';
 
 /** The parsed flags of the CLI (provision, destroy and bench share one parser). */
 export type CliValues = {
@@ -16,6 +17,9 @@ export type CliValues = {
   pull?: string;
   'uid-map'?: string[];
   'gid-map'?: string[];
+  owners?: string;
+  devices?: string;
+  strict?: boolean;
   runs?: string;
   scratch?: string;
   json?: boolean;
@@ -71,8 +75,22 @@ export function parseIdMap(values: Pick<CliValues, 'uid-map' | 'gid-map'>): IdMa
   return map;
 }
 
+/** --owners, --devices, --strict as the library's options (docs/cli.md, "Rootless"). */
+export function rootlessArgs(values: CliValues): RootlessOptions {
+  const { owners, devices } = values;
+  if (owners !== undefined && !OWNERS.includes(owners as Owners)) throw new UsageError(`--owners must be one of ${OWNERS.join(', ')} (got '${owners}')`);
+  if (devices !== undefined && !DEVICES.includes(devices as Devices)) throw new UsageError(`--devices must be one of ${DEVICES.join(', ')} (got '${devices}')`);
+  if (owners !== undefined && owners !== 'keep' && (values['uid-map'] || values['gid-map'])) {
+    throw new UsageError(`--owners ${owners} cannot be used with --uid-map or --gid-map: an ID map shifts owners that are kept (--owners keep)`);
+  }
+  return { owners: owners as Owners | undefined, devices: devices as Devices | undefined, strict: values.strict };
+}
+
 /** The flags of docker:// pulls (provision only). */
 export const REGISTRY_FLAGS = ['creds', 'authfile', 'cert-dir', 'tls-verify', 'max-downloads'] as const;
+
+/** Flags of provision alone, beyond those bench shares: docker:// pulls, --owners, --devices, --strict. */
+export const PROVISION_FLAGS = [...REGISTRY_FLAGS, 'owners', 'devices', 'strict'] as const;
 
 /**
  * `--tls-verify` as podman takes it: `--tls-verify=false`, `--tls-verify

@@ -4,13 +4,14 @@ import { parseArgs } from 'node:util';
 import { packageFile } from '../core/compiled.js';
 import type { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
-import { batchSizeArg, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, PROVISION_FLAGS, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
-import { PULL_FLAGS, pullPolicy, STORE_HELP, STORE_USAGE } from './store.js';
+import { isStoreCommand, PULL_FLAGS, STORE_HELP, STORE_OPTIONS, STORE_USAGE, storeArgs } from './store.js';
 
 const USAGE = `Usage:
   layercopy provision [--strategy merged|layered] [--uid-map C:H:N]... [--gid-map C:H:N]...
+                     [--owners keep|xattr|drop] [--devices error|empty|skip] [--strict]
                      [--platform OS/ARCH[/VARIANT]] [--concurrency N] [--batch-size N|auto]
                      [--creds USER:PASS] [--authfile F] [--cert-dir D] [--tls-verify=false]
                      [--max-downloads N] [--store DIR [--pull missing|always|never]]
@@ -52,13 +53,18 @@ Options:
                     *.key) for the registry (default /etc/containers/certs.d/HOST)
   --tls-verify=false  docker://: allow plain HTTP and unverified TLS
   --max-downloads N docker:// layers downloaded at once (default: 6)
-  --store DIR       a store (default for provision: $LAYERCOPY_STORE, else none):
-                    images pulled and extracted there once, rootfs copied from it
-  --pull P          with a store: missing (default: no request for an image it
-                    holds), always (resolve at the source again), never
+${STORE_OPTIONS}
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat
                     for several ranges; also maps file capabilities and ACLs
+  --owners M        keep: owners as the layers give them (default as root with
+                    IDs 0-65535 mapped); xattr: files owned by you, other owners
+                    recorded in user.rootlesscontainers as umoci --rootless
+                    (default otherwise); drop: owners and setuid/setgid dropped
+  --devices M       device nodes: error (default as real root), empty (an empty
+                    file: the default otherwise) or skip
+  --strict          fail at the first owner, device, xattr or setuid bit the
+                    modes would change
   --json            print one JSON object on stdout (with --quiet too: --json
                     wins, the object is still printed)
   -q, --quiet       print nothing on success (no progress line, no summary);
@@ -119,6 +125,9 @@ function parseCli(argv: string[]) {
       ...PULL_FLAGS,
       'uid-map': { type: 'string', multiple: true },
       'gid-map': { type: 'string', multiple: true },
+      owners: { type: 'string' },
+      devices: { type: 'string' },
+      strict: { type: 'boolean' },
       runs: { type: 'string' },
       scratch: { type: 'string' },
       json: { type: 'boolean' },
@@ -151,15 +160,10 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
         const { runBench } = await import('./bench.js');
         return await runBench(args, values);
       }
-      case 'pull':
-      case 'images':
-      case 'rmi':
-      case 'prune':
-      case 'verify':
-        return await (await import('./store.js')).runStore(command, args, values);
       case undefined:
         throw new UsageError('missing command');
       default:
+        if (isStoreCommand(command)) return await (await import('./store.js')).runStore(command, args, values);
         throw new UsageError(`unknown command '${command}'`);
     }
   } catch (error) {
@@ -202,8 +206,8 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   const platform = values.platform;
   const maxDownloads = positiveInt('--max-downloads', values['max-downloads']);
   const registry = registryArgs(values);
-  const store = values.store ?? (process.env.LAYERCOPY_STORE || undefined);
-  const pull = pullPolicy(values, store);
+  const rootless = rootlessArgs(values);
+  const store = storeArgs(values);
   if (platform !== undefined) {
     try {
       parsePlatform(platform);
@@ -226,7 +230,8 @@ async function runProvision(args: string[], values: Values): Promise<number> {
   };
   const backend = new CopyBackend({ concurrency });
   try {
-    const summary = await backend.provision(layers, rootfs, { batchSize, strategy, idMap, platform, registry, maxDownloads, store, pull, signal: controller.signal, onProgress });
+    const options = { batchSize, strategy, idMap, ...rootless, ...store, platform, registry, maxDownloads, signal: controller.signal, onProgress };
+    const summary = await backend.provision(layers, rootfs, options);
     progress.done();
     if (!values.quiet && !values.json) for (const stale of summary.staleRemoved) process.stderr.write(`layercopy: ${escapeForTerminal(staleNote(stale))}\n`);
     // --quiet: nothing on success, as rsync -q and curl -s; errors still go to stderr.
@@ -259,7 +264,7 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', 'store', 'pull', ...REGISTRY_FLAGS] as const) {
+  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', 'store', 'pull', ...PROVISION_FLAGS] as const) {
     if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
   }
   const { destroy } = await import('../rootfs/destroy.js');

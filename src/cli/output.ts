@@ -45,12 +45,29 @@ function phases(r: ProvisionSummary): string {
   return parts.map(([name, ms]) => `${name} ${s(ms)}`).join(' + ');
 }
 
+/** What the owners and devices modes changed, in words; undefined where they change nothing by design (keep, error) and changed nothing. */
+export function rootlessLine(r: ProvisionSummary['rootless']): string | undefined {
+  const words: [number, string, string][] = [
+    [r.ownersRecorded.count, 'owner recorded in user.rootlesscontainers', 'owners recorded in user.rootlesscontainers'],
+    [r.ownersDropped.count, 'owner dropped', 'owners dropped'],
+    [r.devicesEmptied.count, 'device node written as an empty file', 'device nodes written as empty files'],
+    [r.devicesSkipped.count, 'device node left out', 'device nodes left out'],
+    [r.xattrsSkipped.count, 'xattr not set', 'xattrs not set'],
+    [r.specialBitsCleared.count, 'setuid/setgid mode cleared', 'setuid/setgid modes cleared'],
+  ];
+  const changed = words.filter(([count]) => count > 0).map(([count, one, many]) => `${n(count)} ${count === 1 ? one : many}`);
+  if (changed.length === 0 && r.owners === 'keep' && r.devices === 'error') return undefined;
+  return `--owners ${r.owners}, --devices ${r.devices}: ${changed.length > 0 ? changed.join(', ') : 'nothing changed'}`;
+}
+
 export function formatSummary(r: ProvisionSummary): string {
   const t = r.timings;
+  const rootless = rootlessLine(r.rootless);
   return [
     `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
     `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
+    ...(rootless ? [`  rootless  ${rootless}`] : []),
     `  time      ${s(t.totalMs)} s (${phases(r)})`,
     ...(r.store ? [storeLine(r.store)] : []),
   ].join('\n');

@@ -1,7 +1,7 @@
 // The store's commands: pull, images, rmi, prune, verify (docs/cli.md, "The store").
 import type { LayercopyError } from '../core/errors.js';
 import { PULL_POLICIES, type PullPolicy, parsePlatform } from '../core/options.js';
-import { positiveInt, REGISTRY_FLAGS, registryArgs, UsageError, type CliValues as Values } from './args.js';
+import { positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, progressLine } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 
@@ -9,7 +9,7 @@ export const STORE_COMMANDS = ['pull', 'images', 'rmi', 'prune', 'verify'] as co
 /** The flags parseArgs takes for the store. */
 export const PULL_FLAGS = { store: { type: 'string' }, pull: { type: 'string' } } as const;
 
-export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [registry flags] [--json] IMAGE
+export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--devices D] [registry flags] [--json] IMAGE
   layercopy images [--store DIR] [--json]
   layercopy rmi [--store DIR] [--json] REF...
   layercopy prune [--store DIR] [--json]
@@ -22,6 +22,20 @@ images     list the references the store holds
 rmi        drop references (REF as pulled, or a manifest digest)
 prune      remove what no reference holds and no running provision uses
 verify     hash every blob again, check every layer against its listing`;
+
+export const STORE_OPTIONS = `  --store DIR       a store (default for provision: $LAYERCOPY_STORE, else none):
+                    images pulled and extracted there once, rootfs copied from it
+  --pull P          with a store: missing (default: no request for an image it
+                    holds), always (resolve at the source again), never`;
+
+export const isStoreCommand = (command: string): command is (typeof STORE_COMMANDS)[number] => (STORE_COMMANDS as readonly string[]).includes(command);
+
+/** provision's --store (else $LAYERCOPY_STORE) and --pull, as its options. */
+export function storeArgs(values: Values): { store?: string; pull?: PullPolicy } {
+  const store = values.store ?? (process.env.LAYERCOPY_STORE || undefined);
+  const pull = pullPolicy(values, store);
+  return { ...(store !== undefined ? { store } : {}), ...(pull !== undefined ? { pull } : {}) };
+}
 
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -47,7 +61,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
   };
   try {
     if (command === 'pull') {
-      reject(command, values, ['pull', 'platform', 'concurrency', ...REGISTRY_FLAGS]);
+      reject(command, values, ['pull', 'platform', 'concurrency', 'devices', ...REGISTRY_FLAGS]);
       if (args.length !== 1) throw new UsageError('pull needs exactly one IMAGE');
       if (values.platform !== undefined) {
         try {
@@ -66,6 +80,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
           store,
           pull: pullPolicy(values, store ?? api.storeDir()),
           platform: values.platform,
+          devices: rootlessArgs(values).devices,
           registry: registryArgs(values),
           maxDownloads: positiveInt('--max-downloads', values['max-downloads']),
           concurrency: positiveInt('--concurrency', values.concurrency),

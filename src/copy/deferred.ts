@@ -123,7 +123,7 @@ async function rangedCopies(p: Provisioning, tasks: LayerTasks, files: readonly 
     length,
     size: f.size,
     cancel: p.cancel,
-    idmap: p.opts.idMap,
+    policy: p.policyFor(f.layer),
   });
   for (const f of files) if (!tasks.stopped) await tasks.submit(task(f, 0), 'copy', { ctx: p.contexts[f.layer] });
   await tasks.barrier();

@@ -1,5 +1,6 @@
 import type PQueue from 'p-queue';
 import { abortError, fromFailure, type LayerContext, LayercopyError, layerLabel, sourceFields } from '../core/errors.js';
+import type { Changes } from '../core/rootless.js';
 
 import { type Pool, TASKS_PER_WORKER, type Task, type TaskResult } from './pool.js';
 
@@ -53,6 +54,7 @@ export class LayerTasks {
   #ctx: LayerContext;
   #signal?: AbortSignal;
   #inline: InlineBudget;
+  #changes?: Changes;
   #queue: PQueue | undefined;
   #limit: number;
   #failed: unknown;
@@ -61,8 +63,10 @@ export class LayerTasks {
   /** submitSoon calls still waiting for room in the queue. */
   #submitting = new Set<Promise<void>>();
 
-  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, inline: InlineBudget = { entries: 0, ms: 0 }) {
+  /** changes: where what the metadata policy changed goes (the provision's). */
+  constructor(pool: Pool, ctx: LayerContext, signal: AbortSignal | undefined, inline: InlineBudget = { entries: 0, ms: 0 }, changes?: Changes) {
     this.#pool = pool;
+    this.#changes = changes;
     this.#ctx = ctx;
     this.#signal = signal;
     this.#inline = inline;
@@ -153,6 +157,7 @@ export class LayerTasks {
   }
 
   #settle(result: TaskResult, operation: string, ctx: LayerContext, onResult?: (r: TaskResult) => void): void {
+    this.#changes?.add(result.changes);
     onResult?.(result);
     if (result.failure) throw fromFailure(result.failure, ctx, operation);
   }

@@ -39,6 +39,7 @@ async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable,
     let base = indices[0];
     for (let j = 1; j < indices.length; j++) base = dirs.common(base, indices[j]);
     const rels = indices.map((j) => dirs.relFrom(j, base));
+    const full = indices.map((j) => dirs.rel(j));
     await tasks.submit(
       {
         op: 'meta',
@@ -49,10 +50,10 @@ async function metadataPhase(p: Provisioning, tasks: LayerTasks, dirs: DirTable,
         count: rels.length,
         keepRootMode: true,
         cancel: p.cancel,
-        idmap: p.opts.idMap,
+        policy: p.policyFor(layer),
       },
       'set directory metadata',
-      { ctx: p.contexts[layer] },
+      { ctx: p.contexts[layer], onResult: (r) => p.laterModes(full, r.later) },
     );
   };
   for (let i = 0; i < dirs.size && !tasks.stopped; i++) {

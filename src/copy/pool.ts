@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Piscina } from 'piscina';
 import { distFile } from '../core/compiled.js';
-import type { CancelFlag, CopyResult, NativeIdMap, Root } from '../core/native.cjs';
+import type { CancelFlag, CopyResult, LaterMode, NativePolicy, Root } from '../core/native.cjs';
 
 /**
  * A batch. `base` is the batch's common directory ('' for the root) and rels
@@ -13,17 +13,17 @@ import type { CancelFlag, CopyResult, NativeIdMap, Root } from '../core/native.c
  * scratch directories, forceWritable) removes each rel recursively.
  */
 export type Task =
-  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; idmap?: NativeIdMap; move?: boolean }
+  | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; policy?: NativePolicy; move?: boolean }
   | { op: 'link'; dst: Root; rels: string[] }
-  | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; idmap?: NativeIdMap }
-  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; idmap?: NativeIdMap }
+  | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; policy?: NativePolicy }
+  | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; policy?: NativePolicy }
   | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag; forceWritable?: boolean };
 
 /** What crosses to a worker: a task, and the flag the worker sets as it starts it (Pool.run). */
 export type Posted = Task & { started?: Int32Array };
 
 /** A task's result: a copy's also carries what it handed back (links, large); other tasks leave them out. */
-export type TaskResult = Omit<CopyResult, 'links' | 'large'> & Partial<Pick<CopyResult, 'links' | 'large'>>;
+export type TaskResult = Omit<CopyResult, 'links' | 'large'> & Partial<Pick<CopyResult, 'links' | 'large'>> & { later?: LaterMode[] };
 
 const WORKER = distFile('workers/copy.cjs').href;
 

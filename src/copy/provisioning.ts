@@ -1,6 +1,8 @@
-import type { LayerContext } from '../core/errors.js';
-import type { CancelFlag } from '../core/native.cjs';
+import fs from 'node:fs';
+import { fromFailure, type LayerContext } from '../core/errors.js';
+import { type CancelFlag, type LaterMode, type NativePolicy, native } from '../core/native.cjs';
 import type { Progress, ResolvedProvisionOptions } from '../core/options.js';
+import { Changes } from '../core/rootless.js';
 import { Stopwatch } from '../core/stopwatch.js';
 import type { Staging } from '../rootfs/staging.js';
 import { type InlineBudget, inlineBudget } from './dispatch.js';
@@ -34,6 +36,19 @@ export interface LayerSummary extends Counts {
   applyMs?: number;
 }
 
+/**
+ * Closes a provision's layer fds (-1: none), once every task is done: the
+ * directories its listings unlocked get their modes back first. Best
+ * effort: a directory replaced meanwhile keeps what it has.
+ */
+export function closeLayers(fds: readonly number[]): void {
+  for (const fd of fds) {
+    if (fd < 0) continue;
+    native.relockDirs(fd);
+    fs.closeSync(fd);
+  }
+}
+
 /** One provision's writing context, shared by both strategies. */
 export class Provisioning {
   readonly pool: Pool;
@@ -47,6 +62,10 @@ export class Provisioning {
    * change their owners.
    */
   readonly movable: readonly boolean[];
+  /** Layers that are a tar layer's scratch extraction, which already holds what the metadata policy made of it. */
+  readonly #scratch: readonly boolean[];
+  /** What the metadata policy changed, from every task's result (src/core/rootless.ts). */
+  readonly changes: Changes;
   /**
    * Per tar layer, its directories no header described (made for entries
    * below them; "" the root unless "./" had one). Such a directory leaves a
@@ -78,12 +97,16 @@ export class Provisioning {
     opts: ResolvedProvisionOptions;
     cancel: CancelFlag;
     clock?: Stopwatch;
+    /** Where what the metadata policy changes is counted (the tar layers' extractions add theirs). */
+    changes?: Changes;
   }) {
     this.clock = init.clock ?? new Stopwatch();
     this.pool = init.pool;
     this.contexts = init.contexts;
     this.layerFds = init.layerFds;
     this.movable = init.opts.idMap ? [] : (init.movable ?? []);
+    this.#scratch = init.movable ?? [];
+    this.changes = init.changes ?? new Changes();
     this.implied = init.implied ?? [];
     this.rootLayer = this.metaLayer(
       init.layerFds.map((_, i) => init.layerFds.length - 1 - i),
@@ -108,6 +131,38 @@ export class Provisioning {
   metaLayer(layers: readonly number[], rel: string): number {
     for (const layer of layers) if (!this.implied[layer]?.has(rel)) return layer;
     return layers[layers.length - 1];
+  }
+
+  /**
+   * The metadata policy for entries of `layer`: the provision's, or for a
+   * tar layer's scratch extraction, whose entries got it as they were
+   * extracted, their metadata as it is (only the ID map applied).
+   */
+  policyFor(layer: number): NativePolicy | undefined {
+    return this.#scratch[layer] ? this.opts.idMap : this.opts.policy;
+  }
+
+  /** Directories whose modes are due at the end, as non-root (LaterMode), by rel. */
+  readonly #later = new Map<string, number>();
+
+  /** A metadata batch of `rels` is done: the modes it left for later replace theirs (a layer's directory over a lower one's). */
+  laterModes(rels: readonly string[], later: readonly LaterMode[] | undefined): void {
+    if (this.#later.size === 0 && !later) return;
+    for (const rel of rels) this.#later.delete(rel);
+    for (const dir of later ?? []) this.#later.set(dir.rel, dir.mode);
+  }
+
+  /** The modes left for later, set once everything is written: deepest first, so that each is still open to its children until set. */
+  setLaterModes(): void {
+    if (this.#later.size === 0) return;
+    const depth = (rel: string) => rel.split('/').length;
+    const rels = [...this.#later.keys()].sort((a, b) => depth(b) - depth(a));
+    const failure = native.setModes(
+      this.staging.fd,
+      rels,
+      Uint32Array.from(rels, (rel) => this.#later.get(rel)!),
+    );
+    if (failure) throw fromFailure(failure, this.contexts[this.contexts.length - 1], 'set directory modes');
   }
 
   /** Entries handed to copy batches so far (the batch size grows with it: nextBatchSize). */
@@ -146,7 +201,7 @@ export class Provisioning {
       types: batch.types,
       defer: batch.defer,
       cancel: this.cancel,
-      idmap: this.opts.idMap,
+      policy: this.policyFor(layer),
       move: this.movable[layer] === true,
     };
   }

@@ -249,8 +249,18 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
   if (f.code === 'ECANCELED') return abortError();
   if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
     const kind = f.code === 'EUNMAPPEDUID' ? 'uid' : 'gid';
-    return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${kind} ${f.id} is outside every --${kind}-map range`, {
+    // detail: the kernel refused the owner (native/meta.c says why); else the ID map lacks it.
+    const why = f.detail ?? `${kind} ${f.id} is outside every --${kind}-map range`;
+    return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${why}`, {
       code: 'ERR_UNMAPPED_ID',
+      ...sourceFields(ctx),
+      path: where,
+      syscall: f.syscall,
+    });
+  }
+  if (f.errno === 0 && f.code === 'EUNSUPPORTEDENTRY') {
+    return new LayercopyError(`${layerLabel(ctx)}: ${operation} ${where}: ${f.detail}`, {
+      code: 'ERR_UNSUPPORTED_ENTRY',
       ...sourceFields(ctx),
       path: where,
       syscall: f.syscall,
@@ -266,7 +276,7 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
   }
   return errnoError(
     { errno: f.errno, syscall: f.syscall, path: where },
-    (name, description) => `${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})`,
+    (name, description) => `${layerLabel(ctx)}: ${operation} ${where}: ${f.syscall} failed: ${name} (${description})${f.detail ? `: ${f.detail}` : ''}`,
     {
       ...sourceFields(ctx),
     },

@@ -48,7 +48,24 @@ export interface CopyResult {
   bytes: number;
   links: DeferredLink[];
   large: DeferredLarge[];
+  /** What the metadata policy changed in this call (native/meta.h); absent when nothing. */
+  changes?: NativeChanges;
   failure?: NativeFailure;
+}
+
+/** The kinds of change the metadata policy counts (native/meta.h), in the summary's words. */
+export const CHANGE_KINDS = ['ownersRecorded', 'ownersDropped', 'devicesEmptied', 'devicesSkipped', 'xattrsSkipped', 'specialBitsCleared'] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+/** Per kind that changed: how many entries, and the first few rels (latin1-mapped bytes). */
+export type NativeChanges = Partial<Record<ChangeKind, { count: number; paths: string[] }>>;
+
+/**
+ * A directory given u+rwx for now, as non-root, its mode due once nothing
+ * is written below it any more (native/meta.h, meta_dst.later).
+ */
+export interface LaterMode {
+  rel: string;
+  mode: number;
 }
 
 /** What both sides must agree on, defined once in the native helper (native/copy.h, native/list.h). */
@@ -87,6 +104,17 @@ export interface NativeIdMap {
   gid?: Uint32Array;
 }
 
+/**
+ * The metadata policy of native/meta.h: the ID map (keep only), owners 0
+ * keep | 1 xattr | 2 drop, devices 0 error | 1 empty | 2 skip, strict. Left
+ * out: keep, error, not strict.
+ */
+export interface NativePolicy extends NativeIdMap {
+  owners?: 0 | 1 | 2;
+  devices?: 0 | 1 | 2;
+  strict?: boolean;
+}
+
 export interface Native {
   constants: NativeConstants;
   /**
@@ -99,8 +127,18 @@ export interface Native {
    * non-directories are hardlinked from src (a tar layer's private scratch
    * extraction on the same filesystem) instead, and no file is big.
    */
-  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, idmap?: NativeIdMap, move?: boolean): CopyResult;
-  dirMeta(src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, idmap?: NativeIdMap): { done: number; failure?: NativeFailure };
+  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, policy?: NativePolicy, move?: boolean): CopyResult;
+  dirMeta(
+    src: Root,
+    dst: Root,
+    base: string,
+    rels: string[] | string,
+    keepRootMode: boolean,
+    cancel?: CancelFlag,
+    policy?: NativePolicy,
+  ): { done: number; changes?: NativeChanges; later?: LaterMode[]; failure?: NativeFailure };
+  /** Each directory rel beneath root gets its mode (one no longer there, or no longer a directory, is passed over). */
+  setModes(root: Root, rels: string[] | string, modes: Uint32Array): NativeFailure | null;
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
   /**
    * One big file by several workers: phase 0 creates rel at its full size,
@@ -115,9 +153,14 @@ export interface Native {
     length: number,
     size: number,
     cancel?: CancelFlag,
-    idmap?: NativeIdMap,
-  ): { done: number; bytes: number; failure?: NativeFailure };
-  listDir(root: Root, rel: string): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
+    policy?: NativePolicy,
+  ): { done: number; bytes: number; changes?: NativeChanges; failure?: NativeFailure };
+  /**
+   * unlock: a layer directory of this user's own that it may not list or
+   * enter gets u+rx until relockDirs(root) (native/unlock.h), its own mode
+   * still what its metadata copies.
+   */
+  listDir(root: Root, rel: string, split?: false, unlock?: boolean): { names: string[]; types: string; failure?: undefined } | { failure: NativeFailure };
   /**
    * split: a listing without markers or unknown types comes back as two
    * packed strings (each name NUL-terminated), non-directories with their
@@ -128,6 +171,7 @@ export interface Native {
     root: Root,
     rel: string,
     split: boolean,
+    unlock?: boolean,
   ):
     | { names: string[]; types: string; failure?: undefined }
     | { files: string; fileTypes: string; dirs: string; names?: undefined; failure?: undefined }
@@ -141,6 +185,10 @@ export interface Native {
   /** renameat2 RENAME_NOREPLACE; overEmpty: plain renameat (replaces an empty directory only). */
   renameNoReplace(dirFd: number, from: string, to: string, overEmpty?: boolean): number;
   isRoot(): boolean;
+  /** Gives the directories of the layer root that listings unlocked their modes back, deepest first. */
+  relockDirs(root: number): NativeFailure | null;
+  /** The mode the policy gives an entry whose source mode is `mode` (the rootfs root, at the commit). */
+  metaMode(policy: NativePolicy | undefined, mode: number): number;
   /** false on Linux < 5.6: layercopy refuses to run there (docs/reliability.md). */
   hasOpenat2(): boolean;
   /** Stops every native loop of the process at its next check (the process is exiting). */
@@ -156,9 +204,10 @@ export interface Native {
    * A tar layer's stream written beneath root (an open directory fd, kept
    * open until tarClose) as it is fed (native/tar.c); with a claims set, as
    * layer `layer` of it (a failure with code ERESTARTLAYER: read the layer
-   * again without the set).
+   * again without the set). Entries get their metadata by `policy` (its ID
+   * map is not applied: the copy out of the scratch directory applies it).
    */
-  tarOpen(root: number, claims?: number, layer?: number): TarReader;
+  tarOpen(root: number, claims?: number, layer?: number, policy?: NativePolicy): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
   tarFeed(reader: TarReader, chunk: Buffer, cancel?: CancelFlag): NativeFailure | null;
   /**
@@ -166,7 +215,7 @@ export interface Native {
    * implied: the directories no header described (made for entries below
    * them; the root unless "./" had one), packed as listDir's names.
    */
-  tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string } | { failure: NativeFailure };
+  tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string; changes?: NativeChanges } | { failure: NativeFailure };
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /**

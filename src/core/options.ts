@@ -1,5 +1,7 @@
 import os from 'node:os';
 import { LayercopyError } from './errors.js';
+import type { NativePolicy } from './native.cjs';
+import { nativePolicy, type ResolvedRootless, type RootlessOptions, resolveRootless } from './rootless.js';
 
 export interface Progress {
   /**
@@ -63,7 +65,7 @@ export interface IdMap {
   gid?: IdMapping[];
 }
 
-export interface ProvisionOptions extends PoolOptions {
+export interface ProvisionOptions extends PoolOptions, RootlessOptions {
   /** How layers are applied. Default 'merged'. */
   strategy?: Strategy;
   /** Default: none (owners copied as they are). */
@@ -153,6 +155,9 @@ export interface ResolvedProvisionOptions {
   strategy: Strategy;
   /** The ID map as the native step takes it; undefined when none. */
   idMap?: { uid?: Uint32Array; gid?: Uint32Array };
+  /** owners, devices, strict, and the native policy they make with the ID map (src/core/rootless.ts). */
+  rootless: ResolvedRootless;
+  policy: NativePolicy;
   /** Entries per task; with growBatches, the size batches start at. */
   batchSize: number;
   growBatches: boolean;
@@ -202,10 +207,14 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
       throw new LayercopyError(`options.platform ${(error as Error).message}`, { code: 'ERR_INVALID_OPTION' });
     }
   }
+  const idMap = validateIdMap(options.idMap);
+  const rootless = resolveRootless(options, idMap !== undefined);
   return {
     platform,
     strategy: options.strategy ?? 'merged',
-    idMap: validateIdMap(options.idMap),
+    idMap,
+    rootless,
+    policy: nativePolicy(rootless, idMap),
     batchSize: typeof options.batchSize === 'number' ? options.batchSize : DEFAULT_BATCH_SIZE,
     growBatches: typeof options.batchSize !== 'number',
     registry: validateRegistry(options.registry),

@@ -6,7 +6,7 @@
 // reason src/core/native.cts gives; the extraction itself is loaded with
 // import(). Failures go back as plain data and become errors again on the
 // main thread.
-import type { CancelFlag } from '../core/native.cjs';
+import type { CancelFlag, NativePolicy } from '../core/native.cjs';
 import type { ExtractedLayer, TarLayer } from './layer.js';
 
 export interface ExtractTask {
@@ -19,6 +19,8 @@ export interface ExtractTask {
   slot?: number;
   /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
   claims?: { id: number; layer: number };
+  /** The metadata policy entries are written by (native/meta.h). */
+  policy?: NativePolicy;
   /** Set as the task starts (src/copy/pool.ts: a task that started never runs again). */
   started?: Int32Array;
 }
@@ -34,7 +36,7 @@ export default async function extract(task: ExtractTask): Promise<ExtractResult>
     const { extractLayer } = await import('./layer.js');
     const { read, slot = 0 } = task;
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
-    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims }) };
+    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy }) };
   } catch (error) {
     const e = error as { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number; cause?: { message?: unknown; code?: unknown } };
     const cause = typeof e.cause?.message === 'string' ? { message: e.cause.message, code: typeof e.cause.code === 'string' ? e.cause.code : undefined } : undefined;

@@ -1,5 +1,5 @@
 import { abortError, errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
-import { type CancelFlag, type NativeFailure, native, type TarReader } from '../core/native.cjs';
+import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 
 /**
@@ -15,18 +15,19 @@ import { displayPath } from '../core/paths.js';
  * With `claims` (the provision's set and this layer's index), a file a
  * higher layer already hides is left empty; RestartLayer: a hardlink that
  * stays needs one, so the layer must be read again without claims.
- * Resolves with the counts and the directories no header described
- * (packed names, src/core/entries.ts unpack).
+ * Entries get their metadata by `policy` (native/meta.h). Resolves with
+ * the counts, the directories no header described (packed names,
+ * src/core/entries.ts unpack) and what the policy changed.
  */
 export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
-  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: { id: number; layer: number } } = {},
-): Promise<{ entries: number; bytes: number; implied: string }> {
+  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: { id: number; layer: number }; policy?: NativePolicy } = {},
+): Promise<{ entries: number; bytes: number; implied: string; changes?: NativeChanges }> {
   let reader: TarReader;
   try {
-    reader = opts.claims ? native.tarOpen(root, opts.claims.id, opts.claims.layer) : native.tarOpen(root);
+    reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
     const f = fromNodeError(error, 'fremovexattr', '/');
@@ -40,7 +41,7 @@ export async function extractTar(
     }
     const done = native.tarFinish(reader);
     if ('failure' in done) throw tarError(done.failure, label);
-    return { entries: done.entries, bytes: done.bytes, implied: done.implied };
+    return { entries: done.entries, bytes: done.bytes, implied: done.implied, changes: done.changes };
   } finally {
     native.tarClose(reader);
   }
@@ -62,8 +63,12 @@ function tarError(f: NativeFailure, label: string): Error {
   }
   if (f.code === 'ECANCELED') return abortError();
   if (f.code === 'ERESTARTLAYER') return new RestartLayer(`${label}: ${at}${f.detail}`);
+  if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
+    return new LayercopyError(`${label}: ${at}${f.detail}`, { code: 'ERR_UNMAPPED_ID', layer: label, path: where, syscall: f.syscall });
+  }
   // ENOSPC, EDQUOT, EIO, EACCES: the system's word, naming the layer and the entry.
-  return errnoError({ errno: f.errno, syscall: f.syscall, path: where }, (name, description) => `${label}: ${at}${f.syscall} failed: ${name} (${description})`, {
+  const detail = f.detail ? `: ${f.detail}` : '';
+  return errnoError({ errno: f.errno, syscall: f.syscall, path: where }, (name, description) => `${label}: ${at}${f.syscall} failed: ${name} (${description})${detail}`, {
     layer: label,
   });
 }

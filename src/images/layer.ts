@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, LayercopyError } from '../core/errors.js';
-import { type CancelFlag, type NativeFailure, native } from '../core/native.cjs';
+import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
 import { type Compression, GzipFallback, gunzipRaw, sniffCompression, zstdChunks } from './decompress.js';
@@ -43,6 +43,8 @@ export interface ExtractOptions {
   onRead?: (bytes: number) => void;
   /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
   claims?: { id: number; layer: number };
+  /** The metadata policy entries are written by (native/meta.h). */
+  policy?: NativePolicy;
   /** 'checked': gzip through zlib's gunzip, its CRC-32 checked (after a GzipFallback); default: openLayer's choice. */
   gunzip?: 'checked';
 }
@@ -53,6 +55,8 @@ export interface ExtractedLayer {
   compressedBytes: number;
   /** The directories no header described, packed (src/images/extract.ts). */
   implied: string;
+  /** What the metadata policy changed (absent: nothing). */
+  changes?: NativeChanges;
 }
 
 /**
@@ -189,10 +193,10 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     }
     throw error;
   }
-  let result: { entries: number; bytes: number; implied: string };
+  let result: { entries: number; bytes: number; implied: string; changes?: NativeChanges };
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims });
+    result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims, policy: opts.policy });
   } catch (error) {
     opened.input.destroy();
     if (error instanceof RestartLayer || error instanceof GzipFallback) throw error;

@@ -3,8 +3,9 @@ import type { Pool } from '../copy/pool.js';
 import { distFile } from '../core/compiled.js';
 import { unpack } from '../core/entries.js';
 import { abortError, type LayercopyCode, LayercopyError, type LayerSource } from '../core/errors.js';
-import { type CancelFlag, native } from '../core/native.cjs';
+import { type CancelFlag, type NativePolicy, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
+import type { Changes } from '../core/rootless.js';
 import type { ExtractResult, ExtractTask } from './extract-task.cjs';
 import type { TarLayer } from './layer.js';
 
@@ -36,6 +37,9 @@ export async function extractOnPool(
     onDone?: (layerIndex: number, implied: ReadonlySet<string>) => void;
     /** Bytes downloaded so far (docker:// layers), for progress. */
     downloaded?: () => number;
+    /** The metadata policy entries are written by, and where what it changes is counted. */
+    policy?: NativePolicy;
+    changes?: Changes;
   },
 ): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
   const { cancel, signal } = run;
@@ -87,6 +91,7 @@ export async function extractOnPool(
           read,
           slot,
           claims: claims === undefined ? undefined : { id: claims, layer: layerIndex },
+          policy: run.policy,
         });
         if ('error' in reply) {
           const e = reply.error;
@@ -98,6 +103,7 @@ export async function extractOnPool(
         }
         const set = new Set(unpack(reply.ok.implied));
         implied[layerIndex] = set;
+        run.changes?.add(reply.ok.changes);
         // From the hand-over to the reply: time queued behind other extractions included.
         ms[layerIndex] = performance.now() - started;
         run.onDone?.(layerIndex, set);

@@ -23,7 +23,8 @@ import type { TlsConfig } from './tls.js';
 // (fetched again when one expires mid-pull), or Basic.
 
 export interface ClientOptions {
-  credentials?: Credentials;
+  /** The credentials for a source (a mirror has its own entries in the auth files). */
+  credentials: (source: PullSource) => Promise<Credentials | undefined>;
   /** The TLS configuration for a host (the registry's, a mirror's, a token realm's). */
   tls: (host: string) => TlsConfig;
   retry?: RetryPolicy;
@@ -142,7 +143,7 @@ export class RegistryClient {
   async #send(source: PullSource, tls: TlsConfig, path: string, headers: Record<string, string>): Promise<HttpResponse> {
     const known = this.#scheme.get(source.host);
     const signal = this.#opts.signal;
-    const dispatcher = this.#dispatchers.for(tls);
+    const dispatcher = this.#dispatchers.for(tls, source.host);
     if (known === 'http' || (known === undefined && !tls.allowHttp)) return request(this.#url(source, known ?? 'https', path), dispatcher, { headers, signal });
     try {
       const response = await request(this.#url(source, 'https', path), dispatcher, { headers, signal });
@@ -159,7 +160,7 @@ export class RegistryClient {
   /** Answers a 401's challenge: a Bearer token from its realm, or Basic credentials. */
   async #authenticate(source: PullSource, response: HttpResponse): Promise<void> {
     const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
-    const creds = this.#opts.credentials;
+    const creds = await this.#opts.credentials(source);
     if (challenge?.scheme === 'basic') {
       if (!creds || !('username' in creds)) throw this.#authError(source, 401, 'the registry asks for a user name and password (--creds USER:PASS, or an auth file)');
       this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
@@ -175,23 +176,22 @@ export class RegistryClient {
       this.#auth.set(source.host, cached.header);
       return;
     }
-    const token = await this.#token(source, challenge.params.realm, challenge.params.service, scope);
+    const token = await this.#token(source, creds, challenge.params.realm, challenge.params.service, scope);
     this.#tokens.set(key, token);
     this.#auth.set(source.host, token.header);
   }
 
-  async #token(source: PullSource, realm: string, service: string | undefined, scope: string): Promise<Token> {
+  async #token(source: PullSource, creds: Credentials | undefined, realm: string, service: string | undefined, scope: string): Promise<Token> {
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
     url.searchParams.set('scope', scope);
-    const creds = this.#opts.credentials;
     const headers: Record<string, string> = {};
     if (creds && 'username' in creds) {
       url.searchParams.set('account', creds.username);
       headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     }
     let response: HttpResponse;
-    const dispatcher = this.#dispatchers.for(this.#opts.tls(url.host));
+    const dispatcher = this.#dispatchers.for(this.#opts.tls(url.host), url.host);
     try {
       if (creds && 'identityToken' in creds) {
         // An identity token is an OAuth2 refresh token (docker login's).

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { LayercopyError } from '../core/errors.js';
+import { abortError, LayercopyError } from '../core/errors.js';
 import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { RegistryClient } from './client.js';
@@ -69,6 +69,8 @@ export async function downloadBlob(
         // The body ended: the whole blob, or a cut the registry closed cleanly.
         if (written >= size || tar.size === undefined) return;
       } catch (error) {
+        // An abort (Ctrl-C, or the provision failing elsewhere) is no failure of this download.
+        if ((error as Error)?.name === 'AbortError') throw abortError();
         if (error instanceof LayercopyError || !isTransient(error)) throw error;
         if (written === before ? ++stalls >= MAX_STALLS : ++resumes > MAX_RESUMES) {
           throw new LayercopyError(`${tar.label}: ${what}: the connection failed at byte ${written} of ${tar.size}: ${networkReason(error)}`, {

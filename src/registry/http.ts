@@ -1,12 +1,12 @@
 import tls from 'node:tls';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, fetch } from 'undici';
+import { Agent, type Dispatcher, fetch, ProxyAgent } from 'undici';
 import { abortError, LayercopyError } from '../core/errors.js';
 import type { TlsConfig } from './tls.js';
 
 // The HTTP side of a pull: one dispatcher per host with that host's TLS
 // (containers-certs.d CAs, a client certificate, --tls-verify=false),
 // proxies from HTTPS_PROXY/HTTP_PROXY/NO_PROXY (Node's own fetch ignores
-// them), and retries: a reset connection, 429 and 5xx are tried again with
+// them; undici's EnvHttpProxyAgent is experimental and warns on stderr), and retries: a reset connection, 429 and 5xx are tried again with
 // backoff, Retry-After honoured, bounded in count and in time.
 
 export interface RetryPolicy {
@@ -29,8 +29,10 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, budgetMs: 60_000, baseM
 export class Dispatchers {
   readonly #all = new Map<string, Dispatcher>();
 
-  for(config: TlsConfig): Dispatcher {
-    const key = JSON.stringify([config.ca, config.cert, config.key, config.verify]);
+  /** The dispatcher for a host (host[:port]) with its TLS configuration: through the proxy the environment names for it, or direct. */
+  for(config: TlsConfig, host: string): Dispatcher {
+    const proxy = proxyFor(host, config.allowHttp);
+    const key = JSON.stringify([config.ca, config.cert, config.key, config.verify, proxy]);
     let d = this.#all.get(key);
     if (!d) {
       // Extra CAs are added to Node's own, not put in their place.
@@ -40,9 +42,8 @@ export class Dispatchers {
         key: config.key,
         rejectUnauthorized: config.verify,
       };
-      const proxied = process.env.HTTPS_PROXY || process.env.https_proxy || process.env.HTTP_PROXY || process.env.http_proxy;
-      // Through a proxy the registry's TLS is requestTls (undici's ProxyAgent, which EnvHttpProxyAgent passes its options to).
-      d = proxied ? new EnvHttpProxyAgent({ connect, requestTls: connect } as EnvHttpProxyAgent.Options) : new Agent({ connect });
+      // Through a proxy the registry's TLS is requestTls (undici's ProxyAgent tunnels with CONNECT).
+      d = proxy ? new ProxyAgent({ uri: proxy, requestTls: connect }) : new Agent({ connect });
       this.#all.set(key, d);
     }
     return d;
@@ -53,6 +54,27 @@ export class Dispatchers {
     this.#all.clear();
     await Promise.all(all.map((d) => d.destroy().catch(() => undefined)));
   }
+}
+
+/**
+ * The proxy for a host, as curl and Go read the environment: HTTPS_PROXY
+ * (or HTTP_PROXY where plain HTTP may be tried), lower case too; none for a
+ * host NO_PROXY names (`*`, a host, a domain suffix such as `.corp` or
+ * `corp`, with an optional port).
+ */
+export function proxyFor(host: string, allowHttp: boolean, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const proxy = env.HTTPS_PROXY || env.https_proxy || (allowHttp ? env.HTTP_PROXY || env.http_proxy : undefined);
+  if (!proxy) return undefined;
+  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(/[,\s]+/).filter(Boolean);
+  const [name, port] = host.startsWith('[') ? [host.slice(0, host.indexOf(']') + 1), host.split(']:')[1]] : host.split(':');
+  for (const entry of noProxy) {
+    if (entry === '*') return undefined;
+    const [ename, eport] = entry.startsWith('[') ? [entry.slice(0, entry.indexOf(']') + 1), entry.split(']:')[1]] : entry.split(':');
+    if (eport !== undefined && eport !== port) continue;
+    const domain = ename.replace(/^\*?\./, '');
+    if (name === domain || name.endsWith(`.${domain}`)) return undefined;
+  }
+  return proxy;
 }
 
 export type HttpResponse = Awaited<ReturnType<typeof fetch>>;

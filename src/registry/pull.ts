@@ -3,8 +3,8 @@ import type { LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { RegistryClient } from './client.js';
-import { loadRegistriesConf, pullSources } from './config.js';
-import { credentialsFor } from './credentials.js';
+import { loadRegistriesConf, type PullSource, pullSources } from './config.js';
+import { type Credentials, credentialsFor } from './credentials.js';
 import { downloadBlob } from './download.js';
 import type { RetryPolicy } from './http.js';
 import { type RemoteImage, resolveRemote } from './image.js';
@@ -46,7 +46,15 @@ export async function resolveDocker(
 ): Promise<{ layers: PulledLayer[]; image: RemoteImage; close(): Promise<void> }> {
   const ref = parseDockerReference(given, argIndex);
   const sources = pullSources(loadRegistriesConf(), ref);
-  const credentials = await credentialsFor(ref.registry, { creds: opts.creds, authfile: opts.authfile });
+  // Looked up once per host, when a challenge asks: a registry's most specific entry (REGISTRY/REPOSITORY first), a mirror's own.
+  const found = new Map<string, Promise<Credentials | undefined>>();
+  const credentials = (source: PullSource) => {
+    const key = source.mirror ? source.host : `${ref.registry}/${ref.repository}`;
+    if (!found.has(key)) found.set(key, credentialsFor(key, { creds: opts.creds, authfile: opts.authfile }));
+    return found.get(key)!;
+  };
+  // The registry's own, asked for now: a bad --creds or auth file fails before any request.
+  await credentials(sources[sources.length - 1]);
   const insecure = new Map(sources.map((s) => [s.host, s.insecure]));
   const fields = { layer: given, layerIndex: argIndex };
   const client = new RegistryClient(sources, {

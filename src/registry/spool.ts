@@ -75,11 +75,18 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
  * download's own failure is the one reported, not the abort it caused.
  */
 export async function alongside<T>(downloads: Promise<void>, extraction: Promise<T>, stop: { cancel: CancelFlag; abortPull(): void }): Promise<T> {
-  downloads.catch(() => Atomics.store(stop.cancel, 0, 1));
-  extraction.catch(() => stop.abortPull());
+  // The first to fail is the cause; what it stops fails after it, and is not reported.
+  let first: 'pull' | 'extract' | undefined;
+  downloads.catch(() => {
+    first ??= 'pull';
+    Atomics.store(stop.cancel, 0, 1);
+  });
+  extraction.catch(() => {
+    first ??= 'extract';
+    stop.abortPull();
+  });
   const [pulled, extracted] = await Promise.allSettled([downloads, extraction]);
-  const aborted = (r: PromiseSettledResult<unknown>) => r.status === 'rejected' && (r.reason as { code?: string })?.code === 'ABORT_ERR';
-  if (pulled.status === 'rejected' && (!aborted(pulled) || extracted.status !== 'rejected')) throw pulled.reason;
+  if (pulled.status === 'rejected' && (first === 'pull' || extracted.status !== 'rejected')) throw pulled.reason;
   if (extracted.status === 'rejected') throw extracted.reason;
   return extracted.value;
 }

@@ -1,12 +1,13 @@
 import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
+import { type Devices, resolveRootless } from '../core/rootless.js';
 import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore, removeRefs } from './gc.js';
 import { defaultStoreDir, openStore } from './layout.js';
-import { pullImage } from './pull.js';
+import { pullImage, storeMode } from './pull.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { type VerifyResult, verifyStore } from './verify.js';
 
@@ -26,6 +27,8 @@ export interface PullImageOptions extends StoreOptions {
   platform?: string;
   registry?: RegistryOptions;
   maxDownloads?: number;
+  /** Device nodes in layers: as provision's options.devices (default: 'error' as root of the initial user namespace, else 'empty'). */
+  devices?: Devices;
   /** Worker threads extracting layers. Default: available CPUs. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -79,6 +82,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     const pool = new Pool(concurrency);
     const session = {
       store: openStore(storeDir(options)),
+      ...storeMode(resolveRootless({ devices: options.devices }, false)),
       pool,
       policy: options.pull ?? 'missing',
       platform,

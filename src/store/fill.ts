@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
 import { abortError, LayercopyError } from '../core/errors.js';
-import type { CancelFlag } from '../core/native.cjs';
+import type { CancelFlag, NativePolicy } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { extractOnPool } from '../images/run.js';
 import { alongside, startDownloads } from '../registry/spool.js';
 import { hasBlob } from './blobs.js';
 import type { WantedLayer } from './image.js';
-import { blobPath, layerPath, lockPath, makeTmpDir, type Store } from './layout.js';
+import { blobPath, layerPath, lockPath, makeTmpDir, type OwnerMode, type Store } from './layout.js';
 import { formatListing, LISTING, ROOTFS, readImplied, walk, writeImplied } from './listing.js';
 import { StoreLock } from './lock.js';
 
@@ -25,10 +25,19 @@ export interface StoreCounts {
   waitedMs: number;
 }
 
+/** The summary's part a store adds (ProvisionSummary). */
+export interface StoreSummary {
+  /** With a store (options.store): what it fetched, extracted and reused, and how long others' locks held this provision. */
+  store: StoreCounts;
+}
+
 export const noCounts = (): StoreCounts => ({ blobsFetched: 0, layersExtracted: 0, layersReused: 0, waitedMs: 0 });
 
 export interface FillContext {
   store: Store;
+  /** The owner mode layers are extracted in and looked up by, and the metadata policy that writes them so. */
+  mode: OwnerMode;
+  meta: NativePolicy;
   pool: Pool;
   counts: StoreCounts;
   maxDownloads: number;
@@ -47,7 +56,7 @@ export interface StoredLayer {
 /** A layer to build whose blob the store lacks, and no source to fetch it from (a plan read from the store): the caller goes to the source. */
 export class MissingBlob extends LayercopyError {}
 
-const complete = (store: Store, diffId: string) => fs.existsSync(layerPath(store, diffId));
+const complete = (ctx: FillContext, diffId: string) => fs.existsSync(layerPath(ctx.store, diffId, ctx.mode));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -68,7 +77,7 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
   };
   const pin = (diffId: string, lock: StoreLock) => {
     pins.push(lock);
-    const dir = layerPath(store, diffId);
+    const dir = layerPath(store, diffId, ctx.mode);
     found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir) });
   };
   let pending = [...new Map(wanted.map((w) => [w.diffId, w])).values()];
@@ -77,9 +86,9 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
     const build: { layer: WantedLayer; lock: StoreLock }[] = [];
     const busy: WantedLayer[] = [];
     for (const layer of pending) {
-      const file = lockPath(store, 'layer', layer.diffId);
+      const file = lockPath(store, 'layer', layer.diffId, ctx.mode);
       const shared = await StoreLock.acquire(file, 'sh', { wait: false });
-      if (shared && complete(store, layer.diffId)) {
+      if (shared && complete(ctx, layer.diffId)) {
         counts.layersReused++;
         pin(layer.diffId, shared);
         continue;
@@ -87,10 +96,10 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
       shared?.release();
       const exclusive = shared && (await StoreLock.acquire(file, 'ex', { wait: false }));
       if (!exclusive) busy.push(layer);
-      else if (!complete(store, layer.diffId)) build.push({ layer, lock: exclusive });
+      else if (!complete(ctx, layer.diffId)) build.push({ layer, lock: exclusive });
       else {
         exclusive.downgrade();
-        if (complete(store, layer.diffId)) {
+        if (complete(ctx, layer.diffId)) {
           counts.layersReused++;
           pin(layer.diffId, exclusive);
         } else {
@@ -109,7 +118,7 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
           counts.layersExtracted++;
           lock.downgrade();
           // A prune between the conversion's release and its new lock may have taken it: built again.
-          if (complete(store, layer.diffId)) pin(layer.diffId, lock);
+          if (complete(ctx, layer.diffId)) pin(layer.diffId, lock);
           else {
             lock.release();
             busy.push(layer);
@@ -124,8 +133,8 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
     } else if (busy.length > 0) {
       // Holding no exclusive lock: wait for whoever holds the first (a build or a prune) to finish.
       const first = busy[0];
-      const lock = (await StoreLock.acquire(lockPath(store, 'layer', first.diffId), 'sh', { wait: true, signal: ctx.signal, onWait }))!;
-      if (complete(store, first.diffId)) {
+      const lock = (await StoreLock.acquire(lockPath(store, 'layer', first.diffId, ctx.mode), 'sh', { wait: true, signal: ctx.signal, onWait }))!;
+      if (complete(ctx, first.diffId)) {
         counts.layersReused++;
         pin(first.diffId, lock);
         busy.shift();
@@ -187,11 +196,13 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
         ctx.counts.blobsFetched++;
       }
       // Renamed into place whole, after everything in it is written: a layer entry exists only complete.
-      fs.renameSync(dir, layerPath(store, layer.diffId));
+      fs.renameSync(dir, layerPath(store, layer.diffId, ctx.mode));
       onBuilt(i);
     };
+    fs.mkdirSync(path.join(store.root, 'layers', ctx.mode), { recursive: true, mode: 0o700 });
     // No claims: a stored layer serves every image that has it, so a file another layer hides still gets its data.
     const extraction = extractOnPool(ctx.pool, jobs, {
+      policy: ctx.meta,
       cancel,
       signal: ctx.signal,
       layers: jobs.length,

@@ -4,7 +4,7 @@ import { LayercopyError } from '../core/errors.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { readSmallBlob } from './blobs.js';
 import { refKey } from './image.js';
-import { blobPath, cleanTmp, hexOf, layerPath, lockPath, OWNER_MODE, removeTree, type Store, tmpName } from './layout.js';
+import { blobPath, cleanTmp, hexOf, layerModes, layerPath, lockPath, MODE_NAME, removeTree, type Store, tmpName } from './layout.js';
 import { LISTING, listedBytes, parseListing } from './listing.js';
 import { StoreLock } from './lock.js';
 import { type RefRecord, readRefs, updateRefs } from './refs.js';
@@ -73,16 +73,18 @@ export async function pruneStore(store: Store): Promise<PruneResult> {
     ...fs
       .readdirSync(path.join(store.root, 'blobs', 'sha256'))
       .filter((n) => hex(n) && !first.blobs.has(`sha256:${n}`))
-      .map((n) => ({ kind: 'blob' as const, digest: `sha256:${n}` })),
-    ...fs
-      .readdirSync(path.join(store.root, 'layers', OWNER_MODE))
-      .filter((n) => hex(n) && !first.layers.has(`sha256:${n}`))
-      .map((n) => ({ kind: 'layer' as const, digest: `sha256:${n}` })),
+      .map((n) => ({ kind: 'blob' as const, digest: `sha256:${n}`, mode: undefined as string | undefined })),
+    ...layerModes(store).flatMap((mode) =>
+      fs
+        .readdirSync(path.join(store.root, 'layers', mode))
+        .filter((n) => hex(n) && !first.layers.has(`sha256:${n}`))
+        .map((n) => ({ kind: 'layer' as const, digest: `sha256:${n}`, mode })),
+    ),
   ];
-  const held: { kind: 'blob' | 'layer'; digest: string; lock: StoreLock }[] = [];
+  const held: { kind: 'blob' | 'layer'; digest: string; mode?: string; lock: StoreLock }[] = [];
   try {
     for (const c of candidates) {
-      const lock = await StoreLock.acquire(lockPath(store, c.kind, c.digest), 'ex', { wait: false });
+      const lock = await StoreLock.acquire(lockPath(store, c.kind, c.digest, c.mode), 'ex', { wait: false });
       if (lock) held.push({ ...c, lock });
       else result.skipped++;
     }
@@ -96,7 +98,7 @@ export async function pruneStore(store: Store): Promise<PruneResult> {
         fs.rmSync(file, { force: true });
         result.blobs++;
       } else {
-        const dir = layerPath(store, h.digest);
+        const dir = layerPath(store, h.digest, h.mode!);
         try {
           result.bytes += listedBytes(parseListing(fs.readFileSync(path.join(dir, LISTING), 'utf8')));
         } catch {
@@ -127,16 +129,16 @@ async function removeIdleLocks(store: Store, now: { blobs: Set<string>; layers: 
       lock?.release();
       continue;
     }
-    const m = /^(blob|layer-keep)-([0-9a-f]{64})$/.exec(name);
-    if (!m) continue;
+    const m = /^(?:blob|layer-(.+))-([0-9a-f]{64})$/.exec(name);
+    if (!m || (m[1] !== undefined && !MODE_NAME.test(m[1]))) continue;
     const digest = `sha256:${m[2]}`;
-    const kind = m[1] === 'blob' ? 'blob' : 'layer';
-    if ((kind === 'blob' ? now.blobs : now.layers).has(digest)) continue;
-    if (fs.existsSync(kind === 'blob' ? blobPath(store, digest) : layerPath(store, digest))) continue;
-    const lock = await StoreLock.acquire(lockPath(store, kind, digest), 'ex', { wait: false });
+    const kind = m[1] === undefined ? 'blob' : 'layer';
+    const entry = kind === 'blob' ? blobPath(store, digest) : layerPath(store, digest, m[1]);
+    if ((kind === 'blob' ? now.blobs : now.layers).has(digest) || fs.existsSync(entry)) continue;
+    const lock = await StoreLock.acquire(lockPath(store, kind, digest, m[1]), 'ex', { wait: false });
     if (!lock) continue;
     try {
-      if (!fs.existsSync(kind === 'blob' ? blobPath(store, digest) : layerPath(store, digest))) lock.unlink();
+      if (!fs.existsSync(entry)) lock.unlink();
     } finally {
       lock.release();
     }

@@ -8,7 +8,7 @@ import type { LayerArgument } from '../images/reference.js';
 import { resolveImage } from '../images/resolve.js';
 import type { PulledLayer, PullOptions } from '../registry/pull.js';
 import { copyFrom, hashRange, pinSmallBlob, readSmallBlob, sha256 } from './blobs.js';
-import { layerPath, refLockPath, type Store } from './layout.js';
+import { layerPath, type OwnerMode, refLockPath, type Store } from './layout.js';
 import { StoreLock } from './lock.js';
 import { readRefs, recordRef } from './refs.js';
 
@@ -77,7 +77,7 @@ export async function planImage(
   given: string,
   argIndex: number,
   arg: ImageArgument,
-  opts: { policy: PullPolicy; platform: Platform; pull?: PullOptions; onWait?: (ms: number) => void },
+  opts: { policy: PullPolicy; platform: Platform; pull?: PullOptions; onWait?: (ms: number) => void; mode: OwnerMode },
 ): Promise<ImagePlan> {
   const ref = refKey(arg);
   const platform = showPlatform(opts.platform);
@@ -91,7 +91,7 @@ export async function planImage(
     });
   const held = await fromStore(store, ref, platform, given, argIndex, signal);
   // Every layer extracted: the warm path, no lock taken.
-  if (held?.layers.every((l) => fs.existsSync(layerPath(store, l.diffId)))) return held;
+  if (held?.layers.every((l) => fs.existsSync(layerPath(store, l.diffId, opts.mode)))) return held;
   if (!held && opts.policy === 'never') throw notHeld();
   for (const pin of held?.pins ?? []) pin.release();
   const lock = (await StoreLock.acquire(refLockPath(store, ref, platform), 'ex', { wait: true, signal, onWait: opts.onWait }))!;

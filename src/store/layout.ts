@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
+import type { Devices } from '../core/rootless.js';
 import { STORE_MARKER } from '../core/store-marker.js';
 import { removeInWorker } from '../rootfs/remove.js';
 
@@ -22,9 +23,23 @@ import { removeInWorker } from '../rootfs/remove.js';
 //   tmp/PID-RANDOM...     entries being built; renamed into place whole
 
 export const MARKER = STORE_MARKER;
-/** How owners were written: 'keep' (as the tar says) is the only mode today; the key leaves room for others. */
-export type OwnerMode = 'keep';
+/**
+ * How a layer's entries were written, the directory above its entries: owners
+ * as the tar says ('keep', the only owners mode of the store today), device
+ * nodes made ('keep') or, where mknod is refused, written as empty files or
+ * left out ('keep-devices-empty', 'keep-devices-skip'). An entry serves only
+ * a request of its own mode; a mode that records owners instead (rootless)
+ * would get a directory of its own beside these.
+ */
+export type OwnerMode = string;
 export const OWNER_MODE: OwnerMode = 'keep';
+export const ownerMode = (devices: Devices): OwnerMode => (devices === 'error' ? OWNER_MODE : `${OWNER_MODE}-devices-${devices}`);
+export const MODE_NAME = /^keep(?:-devices-(?:empty|skip))?$/;
+
+/** The owner modes the store has layers in (directories of layers/). */
+export function layerModes(store: Store): OwnerMode[] {
+  return fs.readdirSync(path.join(store.root, 'layers')).filter((n) => MODE_NAME.test(n));
+}
 export const STORE_VERSION = 1;
 
 export interface Store {
@@ -39,8 +54,8 @@ export const hexOf = (digest: string) => {
 };
 
 export const blobPath = (store: Store, digest: string) => path.join(store.root, 'blobs', 'sha256', hexOf(digest));
-export const layerPath = (store: Store, diffId: string, mode: OwnerMode = OWNER_MODE) => path.join(store.root, 'layers', mode, hexOf(diffId));
-export const lockPath = (store: Store, what: 'blob' | 'layer', digest: string, mode: OwnerMode = OWNER_MODE) =>
+export const layerPath = (store: Store, diffId: string, mode: OwnerMode) => path.join(store.root, 'layers', mode, hexOf(diffId));
+export const lockPath = (store: Store, what: 'blob' | 'layer', digest: string, mode: OwnerMode = '') =>
   path.join(store.root, 'locks', what === 'blob' ? `blob-${hexOf(digest)}` : `layer-${mode}-${hexOf(digest)}`);
 export const refsLockPath = (store: Store) => path.join(store.root, 'locks', 'refs');
 /** Held while one process resolves a reference at its source (docs/design.md, "Locking"). */

@@ -2,12 +2,13 @@ import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
 import { LayercopyError } from '../core/errors.js';
 import type { ResolvedProvisionOptions } from '../core/options.js';
+import type { Stopwatch } from '../core/stopwatch.js';
 import { storeAbove } from '../core/store-marker.js';
 import { hostPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { noCounts } from './fill.js';
 import { openStore } from './layout.js';
-import { pullImage, type StoreSession } from './pull.js';
+import { pullImage, type StoreSession, storeMode } from './pull.js';
 
 /**
  * A provision's store: opened (made where new), ROOTFS checked to lie
@@ -17,7 +18,7 @@ import { pullImage, type StoreSession } from './pull.js';
 export function storeSession(
   dir: string,
   opts: ResolvedProvisionOptions,
-  run: { rootfs: string; pool: Pool; signal: AbortSignal },
+  run: { rootfs: string; pool: Pool; signal?: AbortSignal; clock: Stopwatch },
 ): { session: StoreSession; image: (given: string, argIndex: number, arg: Exclude<LayerArgument, { kind: 'path' }>) => Promise<ImageLayers> } {
   const store = openStore(dir);
   const inside = storeAbove(path.resolve(run.rootfs));
@@ -26,6 +27,7 @@ export function storeSession(
   }
   const session: StoreSession = {
     store,
+    ...storeMode(opts.rootless),
     pool: run.pool,
     policy: opts.pull,
     platform: opts.platform ?? hostPlatform(),
@@ -38,7 +40,11 @@ export function storeSession(
   return {
     session,
     image: async (given, argIndex, arg) => {
+      // What came before is resolving; an image's layers extracted into the store are the extract phase.
+      run.clock.lap('resolve');
+      const extracted = session.counts.layersExtracted;
       const pulled = await pullImage(session, given, argIndex, arg);
+      if (session.counts.layersExtracted > extracted) run.clock.lap('extract');
       return {
         // Directory layers, never movable: a rootfs gets copies (or reflinks), so a container writing in place cannot change the store.
         layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied })),

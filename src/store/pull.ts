@@ -1,16 +1,22 @@
 import type { Pool } from '../copy/pool.js';
+import { LayercopyError } from '../core/errors.js';
+import type { NativePolicy } from '../core/native.cjs';
 import type { Platform, Progress, PullPolicy } from '../core/options.js';
+import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
 import { type ImagePlan, planImage } from './image.js';
-import { cleanTmp, type Store } from './layout.js';
+import { cleanTmp, type OwnerMode, ownerMode, type Store } from './layout.js';
 import type { StoreLock } from './lock.js';
 import { recordRef, updateRefs } from './refs.js';
 
 /** One process's work with a store: pulls and provisions through it share a pool and counts. */
 export interface StoreSession {
   store: Store;
+  /** The owner mode layers are extracted in, and the metadata policy that writes them so (storeMode). */
+  mode: OwnerMode;
+  meta: NativePolicy;
   pool: Pool;
   policy: PullPolicy;
   platform: Platform;
@@ -35,6 +41,23 @@ export interface PulledImage {
 type WantedSource = ImagePlan['layers'][number]['source'];
 
 /**
+ * How a store extracts layers for a request: owners as the tar says
+ * (the store's only owners mode today: a request to record or drop them is
+ * refused rather than served from, or written into, entries of another
+ * mode), devices as the request says; never shifted by an ID map (the copy
+ * out of the store shifts them).
+ */
+export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: NativePolicy } {
+  if (rootless.owners !== 'keep') {
+    throw new LayercopyError(
+      `the store keeps layers with their owners as their tars say (--owners keep); --owners ${rootless.owners} (the default without root or a full ID map) cannot go through a store yet: provision without --store`,
+      { code: 'ERR_STORE' },
+    );
+  }
+  return { mode: ownerMode(rootless.devices), meta: nativePolicy({ ...rootless, strict: false }) };
+}
+
+/**
  * Puts an image into the store (what it lacks), records its reference, and
  * returns its extracted layers pinned: prune passes them over until
  * release().
@@ -51,9 +74,11 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
   const onWait = (ms: number) => {
     counts.waitedMs += ms;
   };
-  const opts = { platform: session.platform, pull: { ...session.pull, signal }, onWait };
+  const opts = { platform: session.platform, pull: { ...session.pull, signal }, onWait, mode: session.mode };
   const fill: FillContext = {
     store,
+    mode: session.mode,
+    meta: session.meta,
     pool: session.pool,
     counts,
     maxDownloads: session.maxDownloads,

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { rehash } from './blobs.js';
 import { referenced } from './gc.js';
-import { blobPath, layerPath, OWNER_MODE, type Store } from './layout.js';
+import { blobPath, layerModes, layerPath, type Store } from './layout.js';
 import { compareListing, LISTING, parseListing, ROOTFS, walk } from './listing.js';
 import { readRefs } from './refs.js';
 
@@ -38,10 +38,15 @@ export async function verifyStore(store: Store): Promise<VerifyResult> {
     if (got === undefined && !fs.existsSync(file)) continue;
     if (got !== `sha256:${hex}`) damaged.push({ kind: 'blob', id: `sha256:${hex}`, path: file, problems: [got ? `its content hashes to ${got}` : 'unreadable'] });
   }
-  const layerDir = path.join(store.root, 'layers', OWNER_MODE);
-  const layers = fs.readdirSync(layerDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
-  for (const hex of layers) {
-    const dir = path.join(layerDir, hex);
+  const modes = layerModes(store);
+  const layers = modes.flatMap((mode) =>
+    fs
+      .readdirSync(path.join(store.root, 'layers', mode))
+      .filter((n) => /^[0-9a-f]{64}$/.test(n))
+      .map((hex) => ({ mode, hex })),
+  );
+  for (const { mode, hex } of layers) {
+    const dir = path.join(store.root, 'layers', mode, hex);
     let problems: string[];
     try {
       const listed = parseListing(fs.readFileSync(path.join(dir, LISTING), 'utf8'));
@@ -57,7 +62,7 @@ export async function verifyStore(store: Store): Promise<VerifyResult> {
     const { blobs: want, layers: wantLayers } = referenced(store, [r]);
     const problems = [
       ...[...want].filter((d) => !fs.existsSync(blobPath(store, d))).map((d) => `blob ${d} is missing`),
-      ...[...wantLayers].filter((d) => !fs.existsSync(layerPath(store, d))).map((d) => `layer ${d} is not extracted`),
+      ...[...wantLayers].filter((d) => !modes.some((mode) => fs.existsSync(layerPath(store, d, mode)))).map((d) => `layer ${d} is not extracted`),
     ];
     if (problems.length > 0) damaged.push({ kind: 'ref', id: r.ref, path: path.join(store.root, 'refs.json'), problems });
   }

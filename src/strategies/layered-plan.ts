@@ -125,7 +125,7 @@ export function* walkLayer(ctx: LayerContext, layer: Root, staging: Root, hasLow
     const rel = index === 0 ? '' : dirs.rel(index);
     let plan: DirectoryPlan;
     if (merge) {
-      const listing = native.listDir(layer, rel);
+      const listing = native.listDir(layer, rel, false, true);
       if (listing.failure) throw fromFailure(listing.failure, ctx, 'read directory');
       const below = native.listDir(staging, rel);
       if (below.failure) throw fromFailure({ ...below.failure, side: 'rootfs' }, ctx, 'read directory');
@@ -134,7 +134,7 @@ export function* walkLayer(ctx: LayerContext, layer: Root, staging: Root, hasLow
       plan = planDirectory(ctx, rel, listing, lower);
     } else {
       // Nothing below: a listing without markers is copied as it is.
-      const listing = native.listDir(layer, rel, true);
+      const listing = native.listDir(layer, rel, true, true);
       if (listing.failure) throw fromFailure(listing.failure, ctx, 'read directory');
       plan =
         listing.names === undefined

@@ -24,13 +24,14 @@ export async function applyLayered(p: Provisioning): Promise<void> {
     await applyLayer(p, layer, source);
     p.perLayer[layer].applyMs = performance.now() - start;
   }
+  p.setLaterModes();
 }
 
 async function applyLayer(p: Provisioning, layer: number, source: Map<string, number>): Promise<void> {
   p.phase = 'copy';
   const ctx = p.contexts[layer];
   const summary = p.perLayer[layer];
-  const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline);
+  const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline, p.changes);
   const dirs = new DirTable();
   const deferred = new Deferred();
   const batch = new Batcher(p, tasks, dirs, layer, deferred);

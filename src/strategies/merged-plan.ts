@@ -169,7 +169,7 @@ export function* walkMerged(
     for (; k < contributors.length && dir.open; k++) {
       const layer = contributors[k];
       // One layer decides everything here: without markers its listing is the plan.
-      const listing = native.listDir(layers[layer], rel, contributors.length === 1);
+      const listing = native.listDir(layers[layer], rel, contributors.length === 1, true);
       if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
       if (listing.names === undefined) {
         const subdirs = unpack(listing.dirs).map((name) => ({ name, layers: [layer] }));

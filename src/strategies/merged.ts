@@ -19,7 +19,7 @@ import { walkMerged } from './merged-plan.js';
  */
 export async function applyMerged(p: Provisioning): Promise<void> {
   // Errors name the layer of the entry at fault; the queue's own context is only a default.
-  const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal, p.inline);
+  const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal, p.inline, p.changes);
   const dirs = new DirTable();
   const winner: number[] = [];
   const deferred = new Deferred();
@@ -50,4 +50,5 @@ export async function applyMerged(p: Provisioning): Promise<void> {
     tasks.fail(error);
   }
   await finishWalk(p, tasks, deferred, dirs, (i) => winner[i]);
+  p.setLaterModes();
 }

@@ -16,6 +16,18 @@ describe('the progress line', () => {
   });
 });
 
+const none = { count: 0, paths: [] };
+const noChanges = {
+  owners: 'keep' as const,
+  devices: 'error' as const,
+  ownersRecorded: none,
+  ownersDropped: none,
+  devicesEmptied: none,
+  devicesSkipped: none,
+  xattrsSkipped: none,
+  specialBitsCleared: none,
+};
+
 describe('the summary', () => {
   const base = {
     rootfs: '/r',
@@ -28,6 +40,7 @@ describe('the summary', () => {
     whiteouts: 0,
     replaced: 0,
     staleRemoved: [],
+    rootless: noChanges,
     timings: { resolveMs: 30, extractMs: 10_040, walkMs: 460, copyMs: 550, finishMs: 20, commitMs: 1, cleanupMs: 40, totalMs: 11_141 },
   };
   it('shows the phases that add up to the time, extract and cleanup where there were tarball layers', () => {

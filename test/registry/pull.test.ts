@@ -98,7 +98,12 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
       const r = await pull(['--tls-verify=false', `docker://${proxy.host}/app/big:1`, path.join(dir, 'pulled')]);
       expect(r.status, r.stderr).toBe(0);
       const fetched = [...proxy.sent()].filter(([p]) => p.includes(layer.digest)).reduce((a, [, n]) => a + n, 0);
-      expect(proxy.requests().some((q) => q.path.includes(layer.digest) && q.range === `bytes=${Math.floor(layer.size / 2)}-`)).toBe(true);
+      // Resumed from what arrived before the cut (the bytes in flight when the socket was destroyed may be lost), never from zero.
+      const resumed = proxy.requests().filter((q) => q.path.includes(layer.digest) && q.range !== undefined);
+      expect(resumed).toHaveLength(1);
+      const from = Number(/^bytes=(\d+)-$/.exec(resumed[0].range ?? '')?.[1]);
+      expect(from).toBeGreaterThan(layer.size / 4);
+      expect(from).toBeLessThanOrEqual(Math.floor(layer.size / 2));
       expect(fetched).toBeLessThanOrEqual(1.1 * layer.size);
       expect(diffSnapshots(tree(path.join(dir, 'local')), tree(path.join(dir, 'pulled')))).toEqual([]);
     } finally {
