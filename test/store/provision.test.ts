@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { destroy, images, provision, prune, pull, rmi, verify } from '../../src/index.js';
 import { skopeoPolicy, testImage } from '../fixtures/registry.js';
-import { diffSnapshots, scratch, snapshot } from '../helpers.js';
+import { diffSnapshots, isRoot, scratch, snapshot } from '../helpers.js';
 import { ociImage, rawTar } from '../images/fixtures.js';
 import { cli } from '../registry/pull-helpers.js';
 import { held, tree } from './helpers.js';
@@ -86,6 +86,20 @@ describe('provision with a store', () => {
     expect(plain.get('usr')).toMatchObject({ mode: 0o700, mtimeNs: 1_000_000_100_000_000_000n });
     expect([...plain.keys()].filter((k) => k.startsWith('opt/'))).toEqual(['opt/new']);
     for (const root of ['cold', 'warm']) expect(diffSnapshots(plain, shot(root))).toEqual([]);
+  });
+
+  it.skipIf(!isRoot)('with an ID map (root): owners shifted as they are copied out of the store, the store keeping them as the tar says', async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 2, sizeMb: 1, seed: 27 });
+    const store = path.join(dir, 'store');
+    const idMap = { uid: [{ containerID: 0, hostID: 100000, size: 65536 }], gid: [{ containerID: 0, hostID: 100000, size: 65536 }] };
+    await provision([image], path.join(dir, 'plain'), { idMap });
+    await provision([image], path.join(dir, 'stored'), { idMap, store });
+    const plain = tree(path.join(dir, 'plain'));
+    expect(plain.get('etc/layer')).toMatchObject({ uid: 100000, gid: 100000 });
+    expect(diffSnapshots(plain, tree(path.join(dir, 'stored')))).toEqual([]);
+    const layer = held(store).layers[0];
+    expect(fs.lstatSync(path.join(store, 'layers/keep', layer, 'rootfs/etc/layer')).uid).toBe(0);
   });
 
   it('oci-archive and docker-archive: the same tree through the store as straight from the archive', async () => {
