@@ -16,6 +16,7 @@ const USAGE = `Usage:
   layercopy destroy [--json] [--quiet] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST]
                   [--uid-map C:H:N]... [--gid-map C:H:N]... [--platform P] [--scratch DIR] [--json] LAYER...
+  layercopy bench [options above] [--creds U:P] [--tls-verify=false] ... docker://IMAGE
   layercopy -h | --help
   layercopy -V | --version
 
@@ -29,7 +30,11 @@ provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS
            docker://[HOST[:PORT]/]REPO[:TAG|@DIGEST] (a registry's image,
            extracted as it downloads): its layers.
 destroy    remove ROOTFS without following symlinks.
-bench      time layercopy against cp -aT per layer and cp -a of the final tree.
+bench      time layercopy against cp -aT per layer and cp -a of the final tree;
+           on images, against umoci unpack, tar -x and decompression floors;
+           on docker://IMAGE, against skopeo copy then layercopy provision
+           oci: (or umoci unpack), the download floor, and itself on the
+           image copied beforehand to an OCI layout.
 
 Options:
   --concurrency N   worker threads (default: available CPUs)
