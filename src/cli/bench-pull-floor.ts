@@ -18,11 +18,12 @@ try {
       let size = 0;
       // Where the download writes its spool file: the bytes hashed in order (a resumed download writes on from where it was).
       const sink = {
-        write: async (buffer: Buffer, offset: number, length: number, position: number) => {
+        writev: async (buffers: Buffer[], position: number) => {
           if (position !== size) throw new Error(`bench-pull-floor: a write at ${position}, ${size} bytes hashed`);
-          hash.update(buffer.subarray(offset, offset + length));
-          size += length;
-          return { bytesWritten: length, buffer };
+          for (const buffer of buffers) hash.update(buffer);
+          const bytesWritten = buffers.reduce((n, b) => n + b.length, 0);
+          size += bytesWritten;
+          return { bytesWritten, buffers };
         },
       } as unknown as FileHandle;
       await download(sink, new BigInt64Array(2));
