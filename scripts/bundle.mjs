@@ -1,5 +1,5 @@
 // Bundles tsc's output for the entry points (the CLI, the library, the bench
-// and its child) into dist/src/{cli,index,bench,bench-child}.js, with shared
+// and its child) into dist/src/{cli,index,bench,bench-child,bench-floor,bench-pull-floor}.js, with shared
 // chunks beside them. Node 20 loads ES modules one at a time (resolve, read,
 // compile, link), a cost every CLI run pays (docs/benchmarks.md, "Figures
 // behind the code: Startup"). Every output lies in dist/src, so the
@@ -33,6 +33,7 @@ await build({
     { in: 'dist/src/cli/bench.js', out: 'bench' },
     { in: 'dist/src/cli/bench-child.js', out: 'bench-child' },
     { in: 'dist/src/cli/bench-floor.js', out: 'bench-floor' },
+    { in: 'dist/src/cli/bench-pull-floor.js', out: 'bench-pull-floor' },
   ],
   outdir,
   allowOverwrite: true,

@@ -1,6 +1,7 @@
 // What `layercopy bench` prints: a table of medians and ratios.
 import type { BatchSize, Strategy } from '../core/options.js';
 import type { ImageMethod } from './bench-images.js';
+import type { PullMethod } from './bench-pull.js';
 
 export interface BenchConfig {
   /**
@@ -8,7 +9,9 @@ export interface BenchConfig {
    * in C and cp -aT per layer, as a process of its own
    * (native/baseline/mesos_copy.c); cp -a: one copy of the final (merged) tree.
    */
-  method: 'layercopy' | 'seed' | 'cp -a' | ImageMethod;
+  method: 'layercopy' | 'seed' | 'cp -a' | ImageMethod | PullMethod;
+  /** docker:// benches: a layercopy row on the image copied beforehand into an OCI layout (untimed), not pulled. */
+  local?: boolean;
   concurrency?: number;
   batchSize?: BatchSize;
   strategy?: Strategy;
@@ -34,6 +37,16 @@ export interface BenchRow extends BenchConfig {
   ratioToExtract?: number;
   ratioToFloor?: number;
   ratioToVerifiedFloor?: number;
+  /**
+   * docker://: over skopeo copy then layercopy provision oci:, skopeo copy
+   * then umoci unpack, the download floor, the same flags on the local
+   * layout, and the larger of the download floor and that local row.
+   */
+  ratioToSkopeoLayercopy?: number;
+  ratioToSkopeoUmoci?: number;
+  ratioToDownloadFloor?: number;
+  ratioToLocal?: number;
+  ratioToPullFloor?: number;
   entriesPerSec?: number;
   mbPerSec?: number;
   peakRssMb?: number;
@@ -54,7 +67,7 @@ export interface BenchReport {
 
 export function describe(c: BenchConfig): string {
   if (c.method === 'layercopy')
-    return `layercopy --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}`;
+    return `layercopy${c.local ? ' (local oci: layout)' : ''} --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}`;
   const names: Record<string, string> = {
     seed: 'cp -aT per layer (Mesos copy backend)',
     'cp -a': 'cp -a of the final tree',
@@ -62,6 +75,9 @@ export function describe(c: BenchConfig): string {
     'extract-then-copy': 'tar -x of each layer, then layercopy of the directories',
     floor: 'decompression floor (every layer at once, nothing written)',
     'verified-floor': 'verified floor (the same, checking every digest layercopy checks)',
+    'skopeo-then-layercopy': 'skopeo copy to oci:, then layercopy provision oci:',
+    'skopeo-then-umoci': 'skopeo copy to oci:, then umoci unpack',
+    'download-floor': 'download floor (every blob at once, sha256, nothing written)',
   };
   return names[c.method];
 }
@@ -70,17 +86,26 @@ const f2 = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
 
 export function formatTable(report: BenchReport): string {
   const images = report.rows.some((r) => r.method === 'floor');
-  const columns: [string, (r: BenchRow) => number | undefined][] = images
+  const pull = report.rows.some((r) => r.method === 'download-floor');
+  const columns: [string, (r: BenchRow) => number | undefined][] = pull
     ? [
-        ['/ umoci unpack', (r) => r.ratioToUmoci],
-        ['/ tar -x then layercopy', (r) => r.ratioToExtract],
-        ['/ decompression floor', (r) => r.ratioToFloor],
-        ['/ verified floor', (r) => r.ratioToVerifiedFloor],
+        ['/ skopeo then layercopy', (r) => r.ratioToSkopeoLayercopy],
+        ['/ skopeo then umoci', (r) => r.ratioToSkopeoUmoci],
+        ['/ download floor', (r) => r.ratioToDownloadFloor],
+        ['/ local oci:', (r) => r.ratioToLocal],
+        ['/ max(floor, local)', (r) => r.ratioToPullFloor],
       ]
-    : [
-        ['/ cp -aT per layer', (r) => r.ratioToSeed],
-        ['/ cp -a final tree', (r) => r.ratioToCp],
-      ];
+    : images
+      ? [
+          ['/ umoci unpack', (r) => r.ratioToUmoci],
+          ['/ tar -x then layercopy', (r) => r.ratioToExtract],
+          ['/ decompression floor', (r) => r.ratioToFloor],
+          ['/ verified floor', (r) => r.ratioToVerifiedFloor],
+        ]
+      : [
+          ['/ cp -aT per layer', (r) => r.ratioToSeed],
+          ['/ cp -a final tree', (r) => r.ratioToCp],
+        ];
   const lines = [
     `${report.layers.length} layer(s), ${report.entries.toLocaleString('en-US')} entries, ${(report.bytes / 1e6).toFixed(1)} MB; rootfs on ${report.filesystem}`,
     '',

@@ -6,16 +6,18 @@ import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Str
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
-import { batchSizeArg, intList, parseIdMap, positiveInt, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, intList, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, UsageError, type CliValues as Values } from './args.js';
 import { killAllGroups, runInGroup } from './bench-group.js';
 import { buildMesosCopy, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable } from './bench-report.js';
+import { type Samples, toRows } from './bench-rows.js';
 import { escapeForTerminal } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 
 export { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable };
 
 import { hasUmoci, type ImageMethod, imageBaselineArgv, umociImage } from './bench-images.js';
+import { copyLayout, type PullBench, type PullMethod, pullBaselineArgv, pullBench } from './bench-pull.js';
 import { makeScratch, removeStaleScratch } from './bench-scratch.js';
 
 export interface BenchOptions {
@@ -31,6 +33,8 @@ export interface BenchOptions {
   scratch?: string;
   /** LAYERs that are tarballs or images: the arguments as given, their layers, and umoci's --image where it applies. */
   images?: { args: string[]; tars: TarLayer[]; umoci?: string };
+  /** A docker:// image: its reference, the registry flags, and whether umoci is at hand (bench-pull.ts). */
+  pull?: PullBench;
   log?: (line: string) => void;
   /** Where the removal of a stale scratch directory (one whose bench no longer runs) is told. */
   note?: (line: string) => void;
@@ -40,11 +44,6 @@ export interface BenchOptions {
    */
   signal?: AbortSignal;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 export function filesystemOf(dir: string): string {
   try {
@@ -76,29 +75,37 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const staleRemoved = await removeStaleScratch(scratchParent, options.note ?? (() => {}));
   signal?.throwIfAborted();
   const scratch = makeScratch(scratchParent);
-  const images = options.images;
-  const configs: BenchConfig[] = images
-    ? [{ method: 'extract-then-copy' }, { method: 'floor' }, { method: 'verified-floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
-    : [{ method: 'seed' }, { method: 'cp -a' }];
+  const { images, pull } = options;
+  const configs: BenchConfig[] = pull
+    ? [{ method: 'skopeo-then-layercopy' }, { method: 'download-floor' }, ...(pull.umoci ? [{ method: 'skopeo-then-umoci' as const }] : [])]
+    : images
+      ? [{ method: 'extract-then-copy' }, { method: 'floor' }, { method: 'verified-floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
+      : [{ method: 'seed' }, { method: 'cp -a' }];
   for (const strategy of options.strategies ?? STRATEGIES) {
     for (const concurrency of options.concurrency) {
       for (const batchSize of options.batchSize) {
-        configs.push({ method: 'layercopy', strategy, concurrency, batchSize });
-        if (options.idMapArgs?.length) configs.push({ method: 'layercopy', strategy, concurrency, batchSize, idMapArgs: options.idMapArgs });
+        // A pull is also timed on the image's local copy (same flags): what the pull adds.
+        for (const local of pull ? [false, true] : [false]) {
+          const where = local ? { local } : {};
+          configs.push({ method: 'layercopy', strategy, concurrency, batchSize, ...where });
+          if (options.idMapArgs?.length) configs.push({ method: 'layercopy', strategy, concurrency, batchSize, idMapArgs: options.idMapArgs, ...where });
+        }
       }
     }
   }
-  const samples = configs.map(() => ({ ms: [] as number[], proc: [] as number[], rss: 0 }));
+  const samples: Samples[] = configs.map(() => ({ ms: [], proc: [], rss: 0 }));
   // A baseline that cannot read the image (umoci and zstd layers) is left out, with a note.
   const dropped = new Set<number>();
   let entries = 0;
   let bytes = 0;
   try {
-    const mesosCopy = images ? undefined : await buildMesosCopy(scratch, signal);
+    const mesosCopy = images || pull ? undefined : await buildMesosCopy(scratch, signal);
+    // The image copied once (untimed) for layercopy's rows on local files.
+    const layout = pull ? await copyLayout(pull, scratch, signal) : undefined;
     // cp -a copies the final tree once: the layer itself, or the image merged
     // beforehand (untimed) — the floor a copier of the result could reach.
     let finalTree = options.layers[0];
-    if (!images && options.layers.length > 1) {
+    if (!images && !pull && options.layers.length > 1) {
       finalTree = path.join(scratch, 'final');
       await runChild({ method: 'layercopy', layers: options.layers, rootfs: finalTree }, undefined, signal);
     }
@@ -115,9 +122,10 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           const start = performance.now();
           await runInGroup(['cp', '-a', finalTree, rootfs], { signal });
           ms = proc = performance.now() - start;
-        } else if (images && config.method !== 'layercopy') {
-          const r = await timeProcess(imageBaselineArgv(config.method as ImageMethod, images.tars, rootfs, images.umoci), `${rootfs}.rss`, signal).catch((error) => {
-            if (config.method !== 'umoci' || signal?.aborted) throw error;
+        } else if ((images || pull) && config.method !== 'layercopy') {
+          const argv = pull ? pullBaselineArgv(config.method as PullMethod, pull, rootfs) : imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci);
+          const r = await timeProcess(argv, `${rootfs}.rss`, signal).catch((error) => {
+            if ((config.method !== 'umoci' && config.method !== 'skopeo-then-umoci') || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
               .trim()
               .split('\n')
@@ -126,22 +134,24 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
             dropped.add(i);
             return undefined;
           });
-          if (fs.existsSync(`${rootfs}.x`)) await removeOrThrow(`${rootfs}.x`);
+          for (const beside of ['x', 'oci']) if (fs.existsSync(`${rootfs}.${beside}`)) await removeOrThrow(`${rootfs}.${beside}`);
           if (!r) {
             await removeOrThrow(rootfs);
             continue;
           }
           ms = proc = r.processMs;
+          samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
         } else {
           const r = await runChild(
             {
               method: config.method as 'layercopy' | 'seed',
-              layers: images ? images.args : options.layers,
+              layers: config.local ? [layout!] : pull ? [pull.arg] : images ? images.args : options.layers,
               rootfs,
               concurrency: config.concurrency,
               batchSize: config.batchSize,
               strategy: config.strategy,
               idMapArgs: config.idMapArgs,
+              registryArgs: pull && !config.local ? pull.layercopyArgs : undefined,
             },
             mesosCopy,
             signal,
@@ -169,35 +179,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     configs.splice(i, 1);
     samples.splice(i, 1);
   }
-  const baseline = (method: BenchConfig['method']) => {
-    const i = configs.findIndex((c) => c.method === method);
-    return i < 0 ? undefined : median(samples[i].ms);
-  };
-  const [seedMs, cpMs, umociMs, extractMs, floorMs, verifiedFloorMs] = (['seed', 'cp -a', 'umoci', 'extract-then-copy', 'floor', 'verified-floor'] as const).map(baseline);
-  const ratio = (charged: number, base?: number) => (base === undefined ? undefined : charged / base);
-  const rows: BenchRow[] = configs.map((config, i) => {
-    const medianMs = median(samples[i].ms);
-    const processMedianMs = median(samples[i].proc);
-    // layercopy is charged its whole process; the baselines only their own work.
-    const charged = config.method === 'layercopy' ? processMedianMs : medianMs;
-    return {
-      ...config,
-      runs: samples[i].ms.length,
-      medianMs,
-      processMedianMs,
-      ratioToSeed: ratio(charged, seedMs),
-      ratioToCp: ratio(charged, cpMs),
-      ratioToUmoci: ratio(charged, umociMs),
-      ratioToExtract: ratio(charged, extractMs),
-      ratioToFloor: ratio(charged, floorMs),
-      ratioToVerifiedFloor: ratio(charged, verifiedFloorMs),
-      entriesPerSec: entries ? entries / (medianMs / 1000) : undefined,
-      mbPerSec: bytes ? bytes / 1e6 / (medianMs / 1000) : undefined,
-      peakRssMb: samples[i].rss ? samples[i].rss / 1024 : undefined,
-      samplesMs: samples[i].ms,
-    };
-  });
-  const best = rows.filter((r) => r.method === 'layercopy').sort((a, b) => a.processMedianMs - b.processMedianMs)[0];
+  const rows = toRows(configs, samples, entries, bytes);
+  const best = rows.filter((r) => r.method === 'layercopy' && !r.local).sort((a, b) => a.processMedianMs - b.processMedianMs)[0];
   return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best, staleRemoved };
 }
 
@@ -212,22 +195,25 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
   );
   const batchSize = values['batch-size'] === undefined ? (['auto', 64, 1024] as BatchSize[]) : values['batch-size'].split(',').map((v) => batchSizeArg('--batch-size', v.trim())!);
-  if (args.some((a) => a.startsWith('docker://'))) {
-    throw new UsageError('bench does not pull: copy the image to an OCI layout first (skopeo copy docker://… oci:DIR:TAG), then bench oci:DIR:TAG');
-  }
+  const docker = args.some((a) => a.startsWith('docker://'));
+  if (docker && args.length > 1) throw new UsageError('bench pulls one docker:// image, alone');
+  if (!docker) for (const flag of REGISTRY_FLAGS) if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to a docker:// bench only`);
+  positiveInt('--max-downloads', values['max-downloads']);
+  const platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
   let inputs: Awaited<ReturnType<typeof resolveInputs>>;
   try {
-    inputs = await resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`), {
-      platform: values.platform === undefined ? undefined : parsePlatform(values.platform),
-    });
+    // A docker:// image: its manifest and config fetched and checked, nothing downloaded.
+    inputs = await resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`), { platform, pull: registryArgs(values) });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   await inputs.close();
   const tars = inputs.layers.flatMap((layer) => (layer.tar ? [layer.tar] : []));
   if (tars.length > 0 && tars.length !== inputs.layers.length) throw new UsageError('bench takes directories, or tarballs and images, not both');
-  const images = tars.length > 0 ? { args, tars, umoci: umociImage(args, hasUmoci()) } : undefined;
-  const layers = inputs.layers.map((layer) => layer.path);
+  const pull = docker ? pullBench(args[0], values, platform, hasUmoci()) : undefined;
+  const images = tars.length > 0 && !docker ? { args, tars, umoci: umociImage(args, hasUmoci()) } : undefined;
+  // A pulled layer has no path yet: its label (the reference and the blob's digest) stands for it.
+  const layers = inputs.layers.map((layer) => (docker ? layer.label : layer.path));
   if (values.scratch !== undefined && !fs.statSync(values.scratch, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UsageError(`--scratch ${values.scratch}: not a directory`);
   }
@@ -246,7 +232,7 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   let report: BenchReport | undefined;
   let cleanup: unknown;
   try {
-    report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, note, images, signal: controller.signal });
+    report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, note, images, pull, signal: controller.signal });
   } catch (error) {
     if (interrupt.status() === undefined) throw error;
     // Not the abort itself: what went wrong while cleaning up after it.

@@ -11,6 +11,75 @@ import { isTransient, networkReason } from './http.js';
 // this many times in all (a flaky link over a big blob).
 const MAX_RESUMES = 20;
 const MAX_STALLS = 5;
+// What a download may hold in memory while its spool file is written: more waits for the write.
+const MAX_QUEUED = 4 << 20;
+
+/**
+ * A download's spool file, written in order: what arrives while a write is
+ * under way goes into the next one, all of it in one writev. One write per
+ * chunk (64 KiB from undici) was a round trip through libuv's thread pool
+ * each, and on a machine busy extracting, the download waited on them. At
+ * most MAX_QUEUED bytes wait in memory; `flushed` bytes are on file and
+ * published in progress[0].
+ */
+export class SpoolWriter {
+  flushed = 0;
+  #queue: Buffer[] = [];
+  #queued = 0;
+  #writing: Promise<void> | undefined;
+  #error: unknown;
+
+  constructor(
+    private readonly out: { writev(buffers: Buffer[], position: number): Promise<{ bytesWritten: number }> },
+    private readonly progress: BigInt64Array,
+  ) {}
+
+  /** Queues a chunk (written after everything queued before it); resolves once there is room for more. */
+  async push(chunk: Buffer): Promise<void> {
+    if (this.#error !== undefined) throw this.#error;
+    this.#queue.push(chunk);
+    this.#queued += chunk.length;
+    this.#next();
+    while (this.#queued >= MAX_QUEUED && this.#writing) await this.#writing;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  /** Waits until everything queued is on file; throws the write's error, if one failed. */
+  async drain(): Promise<void> {
+    while (this.#writing) await this.#writing;
+    if (this.#error !== undefined) throw this.#error;
+  }
+
+  #next(): void {
+    if (this.#writing || this.#queued === 0 || this.#error !== undefined) return;
+    const buffers = this.#queue;
+    const bytes = this.#queued;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#writing = this.#write(buffers, bytes).then(
+      () => {
+        this.flushed += bytes;
+        Atomics.store(this.progress, 0, BigInt(this.flushed));
+        this.#writing = undefined;
+        this.#next();
+      },
+      (error) => {
+        this.#error = error;
+        this.#writing = undefined;
+      },
+    );
+  }
+
+  async #write(buffers: Buffer[], bytes: number): Promise<void> {
+    let done = (await this.out.writev(buffers, this.flushed)).bytesWritten;
+    // A short write (a full filesystem): the rest again, for the error it then gets.
+    while (done < bytes) {
+      const n = (await this.out.writev([Buffer.concat(buffers).subarray(done)], this.flushed + done)).bytesWritten;
+      if (n === 0) throw new Error(`spool file: wrote ${done} of ${bytes} bytes`);
+      done += n;
+    }
+  }
+}
 
 /**
  * Downloads a layer's blob into `out` (its spool file in the scratch
@@ -29,6 +98,8 @@ export async function downloadBlob(
 ): Promise<void> {
   const size = tar.size ?? Number.POSITIVE_INFINITY;
   const what = `blob ${tar.digest}`;
+  const spool = new SpoolWriter(out, progress);
+  // Bytes received (queued or on file): where a resumed request starts.
   let written = 0;
   let resumes = 0;
   let stalls = 0;
@@ -60,15 +131,19 @@ export async function downloadBlob(
           }
           // More than the descriptor says: the size check fails it; nothing past it is kept.
           if (written + chunk.length > size) chunk = chunk.subarray(0, size - written + 1);
-          await out.write(chunk, 0, chunk.length, written);
+          await spool.push(chunk);
           written += chunk.length;
-          Atomics.store(progress, 0, BigInt(written));
           run.onBytes?.(chunk.length);
-          if (written > size) return;
+          if (written > size) break;
         }
         // The body ended: the whole blob, or a cut the registry closed cleanly.
-        if (written >= size || tar.size === undefined) return;
+        if (written >= size || tar.size === undefined) {
+          await spool.drain();
+          return;
+        }
       } catch (error) {
+        // What was received before the failure is written all the same (a resume starts after it).
+        await spool.drain();
         // An abort (Ctrl-C, or the provision failing elsewhere) is no failure of this download.
         if ((error as Error)?.name === 'AbortError') throw abortError();
         if (error instanceof LayercopyError || !isTransient(error)) throw error;
@@ -83,6 +158,10 @@ export async function downloadBlob(
       }
     }
   } finally {
-    Atomics.store(progress, 1, BigInt(written >= size ? FOLLOW_DONE : FOLLOW_FAILED));
+    // No write outlives the download (the spool file is closed after it); a failed one fails it.
+    await spool.drain().catch(() => {
+      written = -1;
+    });
+    Atomics.store(progress, 1, BigInt(written >= size && spool.flushed === written ? FOLLOW_DONE : FOLLOW_FAILED));
   }
 }

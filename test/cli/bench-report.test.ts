@@ -21,3 +21,28 @@ describe('the bench table', () => {
     expect(line).toBe('best flags: --strategy merged --concurrency 2 --batch-size auto (1.000 s, 0.50x tar -x then layercopy, 1.50x decompression floor, 1.20x verified floor)');
   });
 });
+
+describe('the bench table of a docker:// pull', () => {
+  it('has the pull baselines as its columns, the local row marked, and the best flags over them', () => {
+    const best = row({ strategy: 'merged', concurrency: 2, batchSize: 'auto', ratioToSkopeoLayercopy: 0.7, ratioToDownloadFloor: 2, ratioToLocal: 1.1, ratioToPullFloor: 1.1 });
+    const local = row({ strategy: 'merged', concurrency: 2, batchSize: 'auto', local: true });
+    const report: BenchReport = {
+      layers: ['docker://127.0.0.1:5000/app:1'],
+      scratch: '/tmp',
+      filesystem: 'tmpfs (/tmp)',
+      entries: 3,
+      bytes: 100,
+      rows: [row({ method: 'skopeo-then-layercopy' }), row({ method: 'download-floor' }), best, local],
+      best,
+      staleRemoved: [],
+    };
+    const lines = formatTable(report).split('\n');
+    expect(lines[2]).toBe(
+      '| method | median s | process s | / skopeo then layercopy | / skopeo then umoci | / download floor | / local oci: | / max(floor, local) | entries/s | MB/s | peak RSS MB |',
+    );
+    expect(lines.find((l) => l.startsWith('| layercopy (local oci: layout) --strategy merged --concurrency 2 --batch-size auto |'))).toBeDefined();
+    expect(lines.at(-1)).toBe(
+      'best flags: --strategy merged --concurrency 2 --batch-size auto (1.000 s, 0.70x skopeo then layercopy, 2.00x download floor, 1.10x local oci:, 1.10x max(floor, local))',
+    );
+  });
+});

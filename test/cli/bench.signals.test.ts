@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FORCE_KILL_AFTER_MS } from '../../src/cli/bench-group.js';
+import { hasRegistry, pushImage, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
 import { buildLayer, scratch } from '../helpers.js';
 import { hasUmoci } from '../images/fixtures.js';
 
@@ -155,4 +156,28 @@ describe('bench and signals', () => {
     expect(r.stderr).not.toContain(live);
     expect(benchDirs(parent)).toEqual([path.basename(live)]);
   });
+
+  it.runIf(hasRegistry)(
+    'a signal while the skopeo copy of a docker:// baseline runs (a grandchild, under GNU time and sh): exit 130, nothing left [needs docker-registry, skopeo]',
+    async () => {
+      const registry = await startRegistry();
+      await pushImage(testImage(path.join(scratch(), 'image'), { layers: 1, sizeMb: 4, seed: 41 }), registry, 'bench/slow:1');
+      // A slow link: each skopeo copy takes seconds.
+      const proxy = await startFaultProxy(registry.url, { rateBytesPerSec: 2 << 20 });
+      const parent = scratch();
+      const mark = `LAYERCOPY_BENCH_TEST=${crypto.randomUUID()}`;
+      const [key, value] = mark.split('=');
+      const args = ['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', 'auto', '--tls-verify=false', '--scratch', parent];
+      const bench = execa('node', [cli, ...args, `docker://${proxy.host}/bench/slow:1`], { detached: true, reject: false, env: { [key]: value } });
+      // The timed baseline's skopeo (into rootfs.oci), not the untimed copy before the runs.
+      const isTimedSkopeo = (p: Proc) => p.state !== 'Z' && p.env.includes(mark) && p.argv[0] === 'skopeo' && p.argv.some((a) => a.endsWith('rootfs.oci:bench'));
+      await waitFor('the timed skopeo copy, started by the bench', () => processes().find(isTimedSkopeo), 30_000);
+      process.kill(-bench.pid!, 'SIGINT');
+      const r = await bench;
+      expect(r.exitCode, r.stderr).toBe(130);
+      expect(r.stderr).toMatch(/bench interrupted: no program of it runs any more, and its scratch directory is removed/);
+      expect(leftOver(mark, bench.pid!)).toEqual([]);
+      expect(benchDirs(parent)).toEqual([]);
+    },
+  );
 });

@@ -1,0 +1,72 @@
+// `layercopy bench docker://…` against a real registry (test/fixtures/registry.ts):
+// layercopy's pull beside skopeo copy then layercopy provision oci:, skopeo
+// copy then umoci unpack, the download floor, and layercopy on the image
+// copied beforehand; every method really fetched the image, and the bench
+// leaves no scratch behind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../src/cli/bench-report.js';
+import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
+import { scratch } from '../helpers.js';
+import { hasUmoci } from '../images/fixtures.js';
+
+const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
+const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH; Debian: apt-get install docker-registry apache2-utils openssl skopeo)`;
+
+/** The digests of an OCI layout's layers (its one manifest). */
+function layerDigests(layout: string): string[] {
+  const blob = (digest: string) => JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', digest.slice('sha256:'.length)), 'utf8'));
+  const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8'));
+  return blob(index.manifests[0].digest).layers.map((l: { digest: string }) => l.digest);
+}
+
+describe.skipIf(!hasRegistry)(`bench docker://${why}`, () => {
+  let registry: Registry;
+  let layers: string[];
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const layout = path.join(scratch(), 'image');
+    await pushImage(testImage(layout, { layers: 2, sizeMb: 1, seed: 31 }), registry, 'bench/tiny:1');
+    layers = layerDigests(layout);
+  });
+  afterAll(() => registry?.stop());
+
+  it('times the pull beside skopeo copy then provision oci: (and umoci unpack), the download floor and the local copy; prints JSON, cleans up', async () => {
+    const work = scratch();
+    const image = `docker://${registry.host}/bench/tiny:1`;
+    const args = ['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', 'auto', '--tls-verify=false', '--scratch', work, '--json', image];
+    const r = await execa('node', [cli, ...args], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as BenchReport;
+    const methods = report.rows.map((row) => `${row.method}${row.local ? ' (local)' : ''}`);
+    expect(methods.sort()).toEqual(['download-floor', 'layercopy', 'layercopy (local)', 'skopeo-then-layercopy', ...(hasUmoci ? ['skopeo-then-umoci'] : [])].sort());
+    const pulled = report.rows.find((row) => row.method === 'layercopy' && !row.local)!;
+    const local = report.rows.find((row) => row.local)!;
+    expect(report.best).toEqual(pulled);
+    for (const ratio of ['ratioToSkopeoLayercopy', 'ratioToDownloadFloor', 'ratioToLocal', 'ratioToPullFloor'] as const) expect(pulled[ratio]).toBeGreaterThan(0);
+    expect(pulled.ratioToSkopeoUmoci === undefined).toBe(!hasUmoci);
+    expect(pulled.ratioToLocal).toBeCloseTo(pulled.processMedianMs / local.processMedianMs, 6);
+    const floor = report.rows.find((row) => row.method === 'download-floor')!;
+    expect(pulled.ratioToPullFloor).toBeCloseTo(pulled.processMedianMs / Math.max(floor.medianMs, local.processMedianMs), 6);
+    // Two layers, each 1 MiB out (30 entries or so: see testImage), and peak RSS from GNU time for every process timed.
+    expect(report.entries).toBeGreaterThan(4);
+    if (fs.existsSync('/usr/bin/time')) for (const row of report.rows) expect(row.peakRssMb, row.method).toBeGreaterThan(1);
+    // Every layer blob fetched once by each method that pulls, and once more for the local copy: none by the local row.
+    const pulls = 1 + 1 + (hasUmoci ? 1 : 0) + 1 + 1;
+    const gets = registry.requests().filter((q) => q.method === 'GET' && q.status === 200);
+    for (const digest of layers) expect(gets.filter((q) => q.path === `/v2/bench/tiny/blobs/${digest}`).length, digest).toBe(pulls);
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
+
+  it('refuses a docker:// image beside other LAYERs, and registry flags without one (exit 2)', async () => {
+    const work = scratch();
+    const image = `docker://${registry.host}/bench/tiny:1`;
+    const both = await execa('node', [cli, 'bench', '--tls-verify=false', '--scratch', work, image, work], { reject: false });
+    expect([both.exitCode, both.stderr.split('\n')[0]]).toEqual([2, 'layercopy: bench pulls one docker:// image, alone']);
+    const flags = await execa('node', [cli, 'bench', '--creds', 'u:p', '--scratch', work, work], { reject: false });
+    expect([flags.exitCode, flags.stderr.split('\n')[0]]).toEqual([2, 'layercopy: --creds applies to a docker:// bench only']);
+  });
+});
