@@ -69,7 +69,7 @@ export function parseIdMap(values: Pick<CliValues, 'uid-map' | 'gid-map'>): IdMa
   return map;
 }
 
-/** The flags of docker:// pulls (provision only). */
+/** The flags of docker:// pulls (provision, and bench on a docker:// image). */
 export const REGISTRY_FLAGS = ['creds', 'authfile', 'cert-dir', 'tls-verify', 'max-downloads'] as const;
 
 /**
