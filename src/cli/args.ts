@@ -86,7 +86,7 @@ export function rootlessArgs(values: CliValues): RootlessOptions {
   return { owners: owners as Owners | undefined, devices: devices as Devices | undefined, strict: values.strict };
 }
 
-/** The flags of docker:// pulls (provision only). */
+/** The flags of docker:// pulls (provision, and bench on a docker:// image). */
 export const REGISTRY_FLAGS = ['creds', 'authfile', 'cert-dir', 'tls-verify', 'max-downloads'] as const;
 
 /** Flags of provision alone, beyond those bench shares: docker:// pulls, --owners, --devices, --strict. */
