@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 uid_t lc_euid;
@@ -22,6 +23,13 @@ void fail_code(failure *f, const char *code, const char *syscall, side_t side, c
   f->syscall = syscall;
   f->side = side;
   f->rel = rel;
+}
+
+void fail_vdetail(failure *f, const char *fmt, va_list ap) {
+  char msg[640];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  free(f->detail);
+  f->detail = strdup(msg);
 }
 
 void failure_clear(failure *f) {

@@ -6,6 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,9 @@ typedef struct {
 void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel);
 void fail_code(failure *f, const char *code, const char *syscall, side_t side, const char *rel);
 void failure_clear(failure *f);
+// The failure's message (failure.detail), printf-style: the one place a
+// detail is formatted and owned (tar.c, tarscan.c and meta.c each had one).
+void fail_vdetail(failure *f, const char *fmt, va_list ap);
 
 // Process-wide, read once at load.
 extern uid_t lc_euid;

@@ -24,13 +24,6 @@ void meta_changes_free(meta_changes *c) {
   }
 }
 
-static void set_detail(failure *f, const char *fmt, va_list ap) {
-  char msg[640];
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  free(f->detail);
-  f->detail = strdup(msg);
-}
-
 // A change of kind k at rel: counted, or with strict a failure saying what
 // would have changed. Returns 0, or -1 with *f set.
 static int change(const meta_policy *p, int k, const char *rel, failure *f, const char *fmt, ...) {
@@ -53,14 +46,14 @@ static int change(const meta_policy *p, int k, const char *rel, failure *f, cons
   return 0;
 }
 
-static int fail_detail(failure *f, const char *code, int err, const char *syscall, const char *rel, const char *fmt, ...) {
+static int meta_fail(failure *f, const char *code, int err, const char *syscall, const char *rel, const char *fmt, ...) {
   if (code)
     fail_code(f, code, syscall, SIDE_ROOTFS, rel);
   else
     fail_errno(f, err, syscall, SIDE_ROOTFS, rel);
   va_list ap;
   va_start(ap, fmt);
-  set_detail(f, fmt, ap);
+  fail_vdetail(f, fmt, ap);
   va_end(ap);
   return -1;
 }
@@ -190,10 +183,10 @@ static int unsupported_user_xattr(const meta_dst *d, int err, const char *name, 
   const char *fs = have ? fs_name((long)sf.f_type) : NULL;
   char type[40];
   if (!fs) snprintf(type, sizeof type, have ? "type 0x%lx" : "unknown type", have ? (unsigned long)sf.f_type : 0ul);
-  return fail_detail(f, NULL, err, d->fd >= 0 ? "fsetxattr" : "lsetxattr", rel,
-                     "this filesystem (%s) cannot hold user.* xattrs (setting %s: %s), which --owners xattr needs to record owners "
-                     "(tmpfs holds them from Linux 6.6); use --owners drop, or a filesystem that can",
-                     fs ? fs : type, name, strerror(err));
+  return meta_fail(f, NULL, err, d->fd >= 0 ? "fsetxattr" : "lsetxattr", rel,
+                   "this filesystem (%s) cannot hold user.* xattrs (setting %s: %s), which --owners xattr needs to record owners "
+                   "(tmpfs holds them from Linux 6.6); use --owners drop, or a filesystem that can",
+                   fs ? fs : type, name, strerror(err));
 }
 
 // Whether id is in /proc/self/<side>_map; the map, one line, into text.
@@ -222,15 +215,15 @@ static int owner_refused(const meta_dst *d, int err, uint32_t uid, uint32_t gid,
     int uid_ok = mapped_here("uid", uid, map, sizeof map);
     if (uid_ok) mapped_here("gid", gid, map, sizeof map);
     const char *side = uid_ok ? "gid" : "uid";
-    fail_detail(f, uid_ok ? CODE_UNMAPPED_GID : CODE_UNMAPPED_UID, 0, "chown", rel,
-                "%s %u is not mapped in this user namespace (/proc/self/%s_map: %s); --owners xattr records such owners instead", side, uid_ok ? gid : uid,
-                side, map);
+    meta_fail(f, uid_ok ? CODE_UNMAPPED_GID : CODE_UNMAPPED_UID, 0, "chown", rel,
+              "%s %u is not mapped in this user namespace (/proc/self/%s_map: %s); --owners xattr records such owners instead", side, uid_ok ? gid : uid, side,
+              map);
     f->id = uid_ok ? gid : uid;
     return -1;
   }
   if (err == EPERM) {
-    fail_detail(f, uid != lc_euid ? CODE_UNMAPPED_UID : CODE_UNMAPPED_GID, 0, "chown", rel,
-                "owner %u:%u cannot be set: only root may give files away (chown: EPERM); --owners xattr records owners instead", uid, gid);
+    meta_fail(f, uid != lc_euid ? CODE_UNMAPPED_UID : CODE_UNMAPPED_GID, 0, "chown", rel,
+              "owner %u:%u cannot be set: only root may give files away (chown: EPERM); --owners xattr records owners instead", uid, gid);
     f->id = uid != lc_euid ? uid : gid;
     return -1;
   }
@@ -268,7 +261,7 @@ static int put_xattr(const meta_policy *p, const meta_dst *d, xref dst, char kin
     e = errno;
   }
   const char *call = dst.path ? "lsetxattr" : "fsetxattr";
-  if (p->owners == OWNERS_KEEP) return fail_detail(f, NULL, e, call, rel, "xattr %s cannot be set (--owners keep sets every xattr)", name);
+  if (p->owners == OWNERS_KEEP) return meta_fail(f, NULL, e, call, rel, "xattr %s cannot be set (--owners keep sets every xattr)", name);
   if (e == ENOTSUP || e == EOPNOTSUPP) {
     if (user && p->owners == OWNERS_XATTR) return unsupported_user_xattr(d, e, name, f, rel);
     return change(p, CH_XATTRS_SKIPPED, rel, f, "xattr %s not set: the filesystem cannot hold it", name);
@@ -422,7 +415,7 @@ int meta_device_refused(const meta_policy *p, int err, char type, uint64_t rdev,
     fail_errno(f, err, "mknod", SIDE_ROOTFS, rel);
     return -1;
   }
-  return fail_detail(f, CODE_UNSUPPORTED_ENTRY, 0, "mknod", rel,
-                     "a %s (%u, %u): only real root can make one (mknod: EPERM); --devices empty writes it as an empty file, --devices skip leaves it out",
-                     kind_name(type), major((dev_t)rdev), minor((dev_t)rdev));
+  return meta_fail(f, CODE_UNSUPPORTED_ENTRY, 0, "mknod", rel,
+                   "a %s (%u, %u): only real root can make one (mknod: EPERM); --devices empty writes it as an empty file, --devices skip leaves it out",
+                   kind_name(type), major((dev_t)rdev), minor((dev_t)rdev));
 }

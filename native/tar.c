@@ -114,13 +114,11 @@ struct tar_reader {
 
 // A tar condition: code, rel (owned copy, may be NULL) and a message.
 static int tar_fail(failure *f, const char *code, const char *rel, const char *fmt, ...) {
-  char msg[512];
+  fail_code(f, code, "tar", SIDE_ROOTFS, NULL);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  fail_vdetail(f, fmt, ap);
   va_end(ap);
-  fail_code(f, code, "tar", SIDE_ROOTFS, NULL);
-  f->detail = strdup(msg);
   if (rel) {
     f->owned = strdup(rel);
     f->rel = f->owned;

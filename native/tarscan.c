@@ -21,13 +21,11 @@
 typedef unsigned long long ull;
 
 static int scan_fail(failure *f, const char *fmt, ...) {
-  char msg[640];
+  fail_code(f, CODE_INVALID_TAR, "tar", SIDE_LAYER, NULL);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  fail_vdetail(f, fmt, ap);
   va_end(ap);
-  fail_code(f, CODE_INVALID_TAR, "tar", SIDE_LAYER, NULL);
-  f->detail = strdup(msg);
   return -1;
 }
 
