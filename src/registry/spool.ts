@@ -17,40 +17,30 @@ import type { PulledLayer } from './pull.js';
 export function startDownloads(layers: readonly { tar?: TarLayer; download?: PulledLayer['download'] }[], scratchFd: number, max: number) {
   let bytes = 0;
   const queue = new PQueue({ concurrency: max });
-  const spools = new Map<number, string>();
   const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => (layers[b].tar?.size ?? 0) - (layers[a].tar?.size ?? 0));
+  for (const i of order) {
+    const tar = layers[i].tar!;
+    // The scratch directory is 0700 and this process's: the name is reached through its fd, never re-resolved by path.
+    tar.file = `/proc/self/fd/${scratchFd}/${i}.blob`;
+    tar.follow = followProgress();
+  }
   const handles = new Map<number, fs.FileHandle>();
   // Every spool file exists before any extraction starts: a follower may open it before its download's turn comes.
-  const ready = Promise.all(
-    order.map(async (i) => {
-      const tar = layers[i].tar!;
-      tar.file = `/proc/self/fd/${scratchFd}/${i}.blob`;
-      handles.set(i, await fs.open(tar.file, 'wx', 0o600));
+  const ready = Promise.all(order.map(async (i) => handles.set(i, await fs.open(layers[i].tar!.file, 'wx', 0o600))));
+  const jobs = order.map((i) =>
+    queue.add(async () => {
+      await ready;
+      const out = handles.get(i)!;
+      try {
+        await layers[i].download!(out, layers[i].tar!.follow!, (n) => {
+          bytes += n;
+        });
+      } finally {
+        await out.close();
+        handles.delete(i);
+      }
     }),
   );
-  const jobs: Promise<void>[] = [];
-  for (const i of order) {
-    const { tar, download } = layers[i];
-    if (!tar || !download) continue;
-    // The scratch directory is 0700 and this process's: the name is reached through its fd, never re-resolved by path.
-    tar.follow = followProgress();
-    spools.set(i, `/proc/self/fd/${scratchFd}/${i}.blob`);
-    const progress = tar.follow;
-    jobs.push(
-      queue.add(async () => {
-        await ready;
-        const out = handles.get(i)!;
-        try {
-          await download(out, progress, (n) => {
-            bytes += n;
-          });
-        } finally {
-          await out.close();
-          handles.delete(i);
-        }
-      }),
-    );
-  }
   return {
     ready: ready.then(() => undefined),
     done: Promise.all(jobs).then(() => undefined),
@@ -62,8 +52,7 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
     },
     /** Removes a layer's spool file once it is extracted (a later failure finds nothing to remove). */
     discard: (i: number) => {
-      const file = spools.get(i);
-      if (file) fs.rm(file, { force: true }).catch(() => undefined);
+      if (layers[i].download) fs.rm(layers[i].tar!.file, { force: true }).catch(() => undefined);
     },
   };
 }
