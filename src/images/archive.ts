@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { sha256 } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from './layer.js';
@@ -39,8 +39,7 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   if (!configMember) throw fail(`config ${entry.Config} is not in the archive`);
   const configData = readMember(sel.file, configMember);
   // No manifest in a docker-archive: a store makes one (src/store/).
-  if (seen)
-    seen.config = { digest: `sha256:${crypto.createHash('sha256').update(configData).digest('hex')}`, mediaType: 'application/vnd.oci.image.config.v1+json', data: configData };
+  if (seen) seen.config = { digest: sha256(configData), mediaType: 'application/vnd.oci.image.config.v1+json', data: configData };
   const config = JSON.parse(configData.toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
   const mismatch = otherPlatform(config, platform);
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');

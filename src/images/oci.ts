@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { descriptorMismatch } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from './layer.js';
@@ -114,9 +114,9 @@ function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: 
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     throw new LayercopyError(`${label}: ${what} ${d.digest}: blob missing (${(error as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
   }
-  const digest = `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
-  if (digest !== d.digest || data.length !== d.size) {
-    throw new LayercopyError(`${label}: ${what} blob does not match its descriptor: expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`, {
+  const mismatch = descriptorMismatch(data, d);
+  if (mismatch) {
+    throw new LayercopyError(`${label}: ${what} blob does not match its descriptor: ${mismatch}`, {
       code: 'ERR_DIGEST_MISMATCH',
       path: name,
     });

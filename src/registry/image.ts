@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { descriptorMismatch, sha256 } from '../core/digest.js';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
@@ -24,8 +24,6 @@ export interface RemoteLayer {
 
 /** The manifest chosen and its config, as the registry sent them (checked): what a store keeps (src/store/). */
 export type RemoteImage = SeenImage;
-
-const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
 
 /** A response's body, whole, at most JSON_LIMIT bytes. */
 async function readSmall(response: HttpResponse, what: string, fail: (m: string) => LayercopyError): Promise<Buffer> {
@@ -130,10 +128,8 @@ async function blobJson(
     throw fail(`${what}: blob not found`, 'ERR_IMAGE_NOT_FOUND');
   }
   const data = await readSmall(response, what, fail);
-  const digest = sha256(data);
-  if (digest !== d.digest || data.length !== d.size) {
-    throw fail(`${what} does not match its descriptor: expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`, 'ERR_DIGEST_MISMATCH');
-  }
+  const mismatch = descriptorMismatch(data, d);
+  if (mismatch) throw fail(`${what} does not match its descriptor: ${mismatch}`, 'ERR_DIGEST_MISMATCH');
   keep?.(data);
   try {
     return JSON.parse(data.toString('utf8')) as Config;

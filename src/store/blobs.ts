@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256 } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
 import { blobPath, lockPath, type Store, tmpName } from './layout.js';
@@ -10,7 +11,7 @@ import { StoreLock } from './lock.js';
 // The store's blobs (blobs/sha256/HEX): written to tmp/ and renamed into
 // place only once their bytes are known to hash to their name.
 
-export const sha256 = (data: Buffer) => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+export { sha256 };
 
 export function hasBlob(store: Store, digest: string): boolean {
   return fs.existsSync(blobPath(store, digest));

@@ -1,0 +1,15 @@
+import crypto from 'node:crypto';
+
+/** A small blob's digest as OCI writes it: "sha256:<hex>". */
+export const sha256 = (data: Buffer): string => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+
+/**
+ * Why a blob read whole is not what its descriptor says ("expected D (N
+ * bytes), got E (M bytes)"), or undefined where digest and size match:
+ * the one check of a manifest, index or config, from a layout or a registry.
+ */
+export function descriptorMismatch(data: Buffer, d: { digest: string; size: number }): string | undefined {
+  const digest = sha256(data);
+  if (digest === d.digest && data.length === d.size) return undefined;
+  return `expected ${d.digest} (${d.size} bytes), got ${digest} (${data.length} bytes)`;
+}
