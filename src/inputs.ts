@@ -4,6 +4,7 @@ import type { Pool } from './copy/pool.js';
 import { errnoError, fromNodeError, type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
 import { isMountPoint } from './core/mounts.js';
 import type { Platform, ResolvedProvisionOptions } from './core/options.js';
+import { dotEnding, workingDirectory } from './core/paths.js';
 import type { Stopwatch } from './core/stopwatch.js';
 import { sniffCompression } from './images/decompress.js';
 import { readHead, type TarLayer } from './images/layer.js';
@@ -96,9 +97,8 @@ export async function resolveInputs(
   if (typeof rootfs !== 'string' || rootfs === '') throw invalid('rootfs must be a non-empty path');
   const resolvedRootfs = path.resolve(rootfs);
   if (resolvedRootfs === '/') throw invalid('rootfs must not be /');
-  const last = rootfs.replace(/\/+$/, '').split('/').pop();
   // The commit replaces an empty ROOTFS: never the directory the caller stands in (as destroy refuses it).
-  if (last === '.' || last === '..' || resolvedRootfs === safeCwd())
+  if (dotEnding(rootfs) || resolvedRootfs === workingDirectory())
     throw invalid(`rootfs ${rootfs}: name the rootfs directory itself, not . or .. or the working directory`, { path: resolvedRootfs });
   const parent = path.dirname(resolvedRootfs);
   let parentReal: string;
@@ -239,14 +239,6 @@ function checkRootfs(rootfs: string, parentReal: string): boolean {
   }
   if (fs.readdirSync(rootfs).length > 0) throw already(`exists and is not empty; \`layercopy destroy ${rootfs}\` first`);
   return true;
-}
-
-function safeCwd(): string | undefined {
-  try {
-    return process.cwd();
-  } catch {
-    return undefined;
-  }
 }
 
 function isSymlink(p: string): boolean {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { packageFile } from '../core/compiled.js';
 import type { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
+import { workingDirectory } from '../core/paths.js';
 import { batchSizeArg, PROVISION_FLAGS, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
@@ -111,14 +112,10 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
  * against / (`destroy root` would name /root).
  */
 function leaveRemovedCwd(args: string[]): void {
-  try {
-    process.cwd();
-    return;
-  } catch {
-    const relative = args.find((a) => !a.startsWith('/') && !/^[a-z][a-z0-9-]*:/.test(a));
-    if (relative !== undefined) throw new UsageError(`the working directory was removed: give absolute paths ('${relative}' is relative)`);
-    process.chdir('/');
-  }
+  if (workingDirectory() !== undefined) return;
+  const relative = args.find((a) => !a.startsWith('/') && !/^[a-z][a-z0-9-]*:/.test(a));
+  if (relative !== undefined) throw new UsageError(`the working directory was removed: give absolute paths ('${relative}' is relative)`);
+  process.chdir('/');
 }
 
 /** One line and a pointer to --help on stderr, exit 2; with --json, the error object on stdout too. */

@@ -18,3 +18,18 @@ export function joinRel(dir: string, name: string): string {
 export function packRels(rels: readonly string[]): string {
   return rels.length === 0 ? '' : `${rels.join('\0')}\0`;
 }
+
+/** '.' or '..' where a path as given ends in one ("a/b/..", "./"), else undefined: such a path names a directory by where the caller stands. */
+export function dotEnding(given: string): '.' | '..' | undefined {
+  const last = given.replace(/\/+$/, '').split('/').pop();
+  return last === '.' || last === '..' ? last : undefined;
+}
+
+/** The working directory, or undefined where it was removed (process.cwd() throws ENOENT then). */
+export function workingDirectory(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}

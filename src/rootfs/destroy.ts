@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { isMountPoint } from '../core/mounts.js';
+import { dotEnding, workingDirectory } from '../core/paths.js';
 import { storeAbove } from '../core/store-marker.js';
 import { removeInWorker } from './remove.js';
 import { nativeError, openParent, removeStale } from './staging.js';
@@ -41,8 +42,8 @@ function refusal(given: string, target: string): string | undefined {
   // A store's layers are what later provisions copy from: only prune and rmi change it.
   const store = storeAbove(target);
   if (store !== undefined) return `lies inside the layercopy store ${store}; refusing (use layercopy rmi and prune)`;
-  const last = given.replace(/\/+$/, '').split('/').pop();
-  if (last === '.' || last === '..') return `refusing to remove a path that ends in '${last}' (name the rootfs directory itself)`;
+  const last = dotEnding(given);
+  if (last) return `refusing to remove a path that ends in '${last}' (name the rootfs directory itself)`;
   let st: fs.Stats;
   try {
     st = fs.lstatSync(target);
@@ -55,12 +56,8 @@ function refusal(given: string, target: string): string | undefined {
   }
   // Removing it would empty what is mounted there (a volume, a bind mount of other data); no provision makes one.
   if (isMountPoint(target)) return 'is a mount point, not a provisioned rootfs; unmount it first; nothing was removed';
-  let cwd: string;
-  try {
-    cwd = process.cwd();
-  } catch {
-    return undefined; // the working directory was removed: nothing above it to protect
-  }
+  const cwd = workingDirectory();
+  if (cwd === undefined) return undefined; // the working directory was removed: nothing above it to protect
   for (let dir = cwd; ; dir = path.dirname(dir)) {
     let here: fs.Stats | undefined;
     try {
