@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll } from 'vitest';
 import type { LayerSpec } from '../bench/layers.js';
 import { fixtures as native } from '../bench/native-fixtures.cjs';
+import type { LayercopyError } from '../src/core/errors.js';
 import { provision } from '../src/index.js';
 
 export { buildLayer, type LayerSpec, type NodeSpec, type Time } from '../bench/layers.js';
@@ -259,4 +260,14 @@ export function generateImage(seed: number): LayerSpec[] {
     }
   }
   return image;
+}
+
+/** The error a synchronous call throws, for assertions on its fields; a call that does not throw fails the test. */
+export function failure(f: () => unknown): LayercopyError {
+  try {
+    f();
+  } catch (e) {
+    return e as LayercopyError;
+  }
+  throw new Error('no error');
 }

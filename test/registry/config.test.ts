@@ -3,10 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { LayercopyError } from '../../src/core/errors.js';
 import { loadRegistriesConf, pullSources, type RegistriesConf } from '../../src/registry/config.js';
 import { parseDockerReference } from '../../src/registry/reference.js';
-import { scratch } from '../helpers.js';
+import { failure, scratch } from '../helpers.js';
 
 const hex = 'b'.repeat(64);
 
@@ -27,15 +26,6 @@ function conf(text: string): RegistriesConf {
   const p = places();
   const file = write(path.join(p.dir, 'registries.conf'), text);
   return loadRegistriesConf({ ...p, env: { CONTAINERS_REGISTRIES_CONF: file } });
-}
-
-function failure(f: () => unknown): LayercopyError {
-  try {
-    f();
-  } catch (e) {
-    return e as LayercopyError;
-  }
-  throw new Error('no error');
 }
 
 const sources = (c: RegistriesConf, given: string) => pullSources(c, parseDockerReference(given, 0));

@@ -6,9 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { LayercopyError } from '../../src/core/errors.js';
 import { tlsFor } from '../../src/registry/tls.js';
-import { scratch } from '../helpers.js';
+import { failure, scratch } from '../helpers.js';
 
 let pem: { ca: string; cert: string; key: string };
 
@@ -29,15 +28,6 @@ function certsD(host: string, files: Record<string, string>): string {
   fs.mkdirSync(path.join(root, host));
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(root, host, name), text);
   return root;
-}
-
-function failure(f: () => unknown): LayercopyError {
-  try {
-    f();
-  } catch (e) {
-    return e as LayercopyError;
-  }
-  throw new Error('no error');
 }
 
 describe('tlsFor: files', () => {
