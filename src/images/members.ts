@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { errnoError, LayercopyError } from '../core/errors.js';
-import { native } from '../core/native.cjs';
+import { native, type TarMember } from '../core/native.cjs';
 
 // The members of an uncompressed tar (a docker-archive, an oci-archive),
 // found by reading its headers only; each member is then read, or streamed,
@@ -22,9 +22,13 @@ export function scanTar(file: string, label: string): Map<string, Member> {
     if (f.code === 'EINVALIDTAR') throw new LayercopyError(`${label}: ${f.detail}`, { code: 'ERR_INVALID_IMAGE', path: file });
     throw errnoError({ errno: f.errno, syscall: f.syscall, path: file }, (name, description) => `${label}: ${f.syscall} ${file} failed: ${name} (${description})`);
   }
+  return regularMembers(result.members, file, label);
+}
+
+/** The regular-file members of a scan, by name; a sparse one refused (its bytes in the archive are its data segments, not its contents). */
+export function regularMembers(list: readonly TarMember[], file: string, label: string): Map<string, Member> {
   const members = new Map<string, Member>();
-  for (const m of result.members) {
-    // Its bytes in the archive are its data segments, not its contents.
+  for (const m of list) {
     if (m.type === 'S')
       throw new LayercopyError(`${label}: member ${m.name} is a sparse file, which cannot be read out of the archive by offset`, { code: 'ERR_INVALID_IMAGE', path: file });
     if (m.type === '0') members.set(m.name.replace(/^\.\//, ''), { offset: m.offset, size: m.size });

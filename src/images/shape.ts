@@ -3,7 +3,7 @@ import path from 'node:path';
 import { native } from '../core/native.cjs';
 import { sniffCompression } from './decompress.js';
 import { readHead } from './layer.js';
-import { readMember, scanTar } from './members.js';
+import { readMember, regularMembers } from './members.js';
 
 // What an input is by its whole shape, not one name: an image given where a
 // layer was expected (the transport left off) must be refused, and a layer
@@ -60,7 +60,8 @@ export function archiveShapes(file: string): ImageShape[] {
     if (all.failure) return [];
     // Every member counts, directories and symlinks too (a layer's bin -> usr/bin).
     const top = new Set(all.members.map((m) => topName(m.name)).filter((n) => n !== ''));
-    const members = scanTar(file, file);
+    // The same scan gives the regular members: the archive is read once more only for its markers.
+    const members = regularMembers(all.members, file, file);
     const shapes: ImageShape[] = [];
     const manifest = members.get('manifest.json');
     if (manifest && [...top].every((n) => DOCKER_NAMES.test(n))) {
