@@ -271,3 +271,16 @@ export function failure(f: () => unknown): LayercopyError {
   }
   throw new Error('no error');
 }
+
+/** Resolves once process `pid` runs in a user namespace other than this one's (after its `unshare -U`), or after 2.5 s: its maps can be written then. */
+export async function enteredUserNamespace(pid: number): Promise<void> {
+  const mine = fs.readlinkSync('/proc/self/ns/user');
+  for (let i = 0; i < 500; i++) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/ns/user`) !== mine) return;
+    } catch {
+      // not started yet
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

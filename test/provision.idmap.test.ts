@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CopyBackend, type IdMap, provision } from '../src/index.js';
-import { acl, buildLayer, diffSnapshots, type EntryInfo, type LayerSpec, native, scratch, snapshot } from './helpers.js';
+import { acl, buildLayer, diffSnapshots, type EntryInfo, enteredUserNamespace, type LayerSpec, native, scratch, snapshot } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 const fixturesAddon = fileURLToPath(new URL('../native/fixtures/build/Release/layercopy_fixtures.node', import.meta.url));
@@ -103,15 +103,7 @@ async function inUserNamespace(script: string): Promise<string> {
     ['--reuid=100000', '--regid=200000', '--clear-groups', 'unshare', '-U', '--', 'sh', '-c', 'read go; exec "$0" -e "$1"', process.execPath, script],
     { stdin: 'pipe' },
   );
-  const mine = fs.readlinkSync('/proc/self/ns/user');
-  for (let i = 0; i < 500; i++) {
-    try {
-      if (fs.readlinkSync(`/proc/${child.pid}/ns/user`) !== mine) break;
-    } catch {
-      // not started yet
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await enteredUserNamespace(child.pid!);
   // Written from outside (root in the parent namespace): no newuidmap needed.
   fs.writeFileSync(`/proc/${child.pid}/uid_map`, '0 100000 65536\n');
   fs.writeFileSync(`/proc/${child.pid}/gid_map`, '0 200000 65536\n');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { ProvisionSummary } from '../src/index.js';
-import { buildLayer, type LayerSpec, native, scratch } from './helpers.js';
+import { buildLayer, enteredUserNamespace, type LayerSpec, native, scratch } from './helpers.js';
 import { tarDir } from './images/fixtures.js';
 
 export const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
@@ -56,15 +56,7 @@ export async function inUserNamespace(map: string, args: string[]): Promise<CliR
     [`--reuid=${host}`, `--regid=${host}`, '--clear-groups', 'unshare', '-U', '--', 'sh', '-c', 'read go; exec "$@"', 'sh', process.execPath, cli, ...args],
     { stdin: 'pipe', reject: false },
   );
-  const mine = fs.readlinkSync('/proc/self/ns/user');
-  for (let i = 0; i < 500; i++) {
-    try {
-      if (fs.readlinkSync(`/proc/${child.pid}/ns/user`) !== mine) break;
-    } catch {
-      // not started yet
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await enteredUserNamespace(child.pid!);
   fs.writeFileSync(`/proc/${child.pid}/uid_map`, `${map}\n`);
   fs.writeFileSync(`/proc/${child.pid}/gid_map`, `${map}\n`);
   child.stdin!.end('go\n');
