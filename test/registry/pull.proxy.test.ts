@@ -5,7 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxyFor } from '../../src/registry/http.js';
+import { proxyFor } from '../../src/registry/tunnel.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
 import { scratch } from '../helpers.js';
 import { isolated, pull } from './pull-helpers.js';
@@ -56,7 +56,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       const env = isolated({ HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '' });
       const r = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
       expect(r.status, r.stderr).toBe(0);
-      // undici's ProxyAgent tunnels plain HTTP too: the proxy sees CONNECT to the registry.
+      // Plain HTTP is tunnelled too (src/registry/tunnel.ts): the proxy sees CONNECT to the registry.
       expect(proxy.seen).toContain(`CONNECT ${registry.host}`);
       expect(r.stderr).toBe('');
       const before = proxy.seen.length;
