@@ -12,9 +12,12 @@ import { isolated, pull } from './pull-helpers.js';
 
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH)`;
 
-/** A forward proxy on loopback: absolute-URI requests forwarded, CONNECT tunnelled; what it was asked, recorded. */
+/** A forward proxy on loopback: absolute-URI requests forwarded, CONNECT tunnelled; what it was asked, recorded (and the Proxy-Authorization of each CONNECT). */
 async function startProxy() {
   const seen: string[] = [];
+  const auth: (string | undefined)[] = [];
+  // Tunnels are closed on stop: server.close() does not wait for them then.
+  const tunnels = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
     const target = new URL(req.url ?? '');
@@ -27,8 +30,10 @@ async function startProxy() {
   });
   server.on('connect', (req, socket, head) => {
     seen.push(`CONNECT ${req.url}`);
+    auth.push(req.headers['proxy-authorization']);
     const [host, port] = (req.url ?? '').split(':');
     const up = net.connect(Number(port), host, () => {
+      tunnels.add(up).add(socket as net.Socket);
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       up.write(head);
       up.pipe(socket);
@@ -39,16 +44,33 @@ async function startProxy() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, seen, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    seen,
+    auth,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const t of tunnels) t.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
   let registry: Registry;
+  let tls: Registry;
   beforeAll(async () => {
+    const image = testImage(path.join(scratch(), 'img'), { layers: 1, sizeMb: 0.5, seed: 41 });
     registry = await startRegistry();
-    await pushImage(testImage(path.join(scratch(), 'img'), { layers: 1, sizeMb: 0.5, seed: 41 }), registry, 'app:1');
+    tls = await startRegistry({ tls: true });
+    await pushImage(image, registry, 'app:1');
+    await pushImage(image, tls, 'app:1');
   });
-  afterAll(() => registry?.stop());
+  afterAll(async () => {
+    await registry?.stop();
+    await tls?.stop();
+  });
 
   it('HTTP_PROXY and HTTPS_PROXY carry every request; NO_PROXY naming the registry goes around them', async () => {
     const proxy = await startProxy();
@@ -63,6 +85,47 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       const direct = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], { ...env, NO_PROXY: '127.0.0.1' });
       expect(direct.status, direct.stderr).toBe(0);
       expect(proxy.seen.length).toBe(before);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("an https registry through HTTPS_PROXY: a CONNECT tunnel, TLS inside it checked against the registry's CA", async () => {
+    const proxy = await startProxy();
+    try {
+      const env = isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' });
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.seen.filter((s) => !s.startsWith('CONNECT '))).toEqual([]);
+      expect(proxy.seen).toContain(`CONNECT ${tls.host}`);
+      // Without the CA the same tunnel fails on the certificate: TLS is the registry's, end to end.
+      const untrusted = await pull([`docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(untrusted.status).toBe(1);
+      expect(untrusted.json.error?.message).toMatch(/--cert-dir/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('keep-alive: the manifest, the config and the blob of a one-layer pull go over one connection (one tunnel)', async () => {
+    const proxy = await startProxy();
+    try {
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.seen).toEqual([`CONNECT ${tls.host}`]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("the proxy URL's user and password go as Basic Proxy-Authorization on every CONNECT", async () => {
+    const proxy = await startProxy();
+    try {
+      const env = isolated({ HTTPS_PROXY: `http://us%40er:p%3Aw@127.0.0.1:${proxy.port}`, NO_PROXY: '' });
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.auth.length).toBeGreaterThan(0);
+      expect(new Set(proxy.auth)).toEqual(new Set([`Basic ${Buffer.from('us@er:p:w').toString('base64')}`]));
     } finally {
       await proxy.stop();
     }
