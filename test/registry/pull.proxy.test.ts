@@ -132,6 +132,29 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
   });
 });
 
+describe('a proxy refusing CONNECT', () => {
+  it('407: ERR_REGISTRY naming the proxy and its answer, at once (no retry)', async () => {
+    let connects = 0;
+    const server = http.createServer();
+    server.on('connect', (_req, socket) => {
+      connects++;
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const dir = scratch();
+      const r = await pull(['docker://registry.invalid:5000/app:1', path.join(dir, 'root')], isolated({ HTTPS_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '' }));
+      expect(r.status).toBe(1);
+      expect(r.json.error?.code).toBe('ERR_REGISTRY');
+      expect(r.json.error?.message).toMatch(/the proxy 127\.0\.0\.1:\d+ answered CONNECT registry\.invalid:5000 with 407/);
+      expect(connects).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('proxyFor', () => {
   const env = { HTTPS_PROXY: 'http://p:3128', HTTP_PROXY: 'http://h:3128' };
   it.each([
