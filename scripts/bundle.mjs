@@ -6,7 +6,7 @@
 // CommonJS files left as tsc wrote them (core/native.cjs, the workers) are
 // imported as ./core/native.cjs from all of them; paths made from
 // import.meta.url go through packageRoot() (src/core/compiled.ts). piscina,
-// p-queue, execa, undici and smol-toml stay external and load on first need.
+// p-queue, execa and smol-toml stay external and load on first need.
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -43,7 +43,7 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunk-[hash]',
-  external: ['piscina', 'p-queue', 'execa', 'node-gyp-build', 'undici', 'smol-toml'],
+  external: ['piscina', 'p-queue', 'execa', 'node-gyp-build', 'smol-toml'],
   plugins: [cjsFromOutdir],
   logLevel: 'warning',
 });

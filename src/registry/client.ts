@@ -1,21 +1,9 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
 import type { Credentials } from './credentials.js';
-import {
-  backoff,
-  DEFAULT_RETRY,
-  Dispatchers,
-  type HttpResponse,
-  isNetworkError,
-  isTransient,
-  networkReason,
-  type RetryPolicy,
-  request,
-  retriable,
-  sleep,
-  tlsHint,
-} from './http.js';
+import { backoff, DEFAULT_RETRY, type HttpResponse, isNetworkError, isTransient, networkReason, type RetryPolicy, retriable, sleep, tlsHint } from './http.js';
 import type { TlsConfig } from './tls.js';
+import { Transport } from './transport.js';
 
 // A registry's distribution API (v2) for one repository, from its sources
 // in order: the mirrors (registries.conf), then the registry itself. Auth
@@ -51,17 +39,29 @@ export class RegistryClient {
   readonly #tokens = new Map<string, Token>();
   /** The scheme each host answered on (http only where TLS may be skipped). */
   readonly #scheme = new Map<string, 'https' | 'http'>();
-  readonly #dispatchers = new Dispatchers();
+  /** Each host's TLS files, read once. */
+  readonly #tlsConfigs = new Map<string, TlsConfig>();
+  readonly #transport: Transport;
 
   constructor(sources: PullSource[], opts: ClientOptions) {
     this.#sources = sources;
     this.#opts = opts;
     this.#retry = opts.retry ?? DEFAULT_RETRY;
+    this.#transport = new Transport((host) => this.#tls(host), opts.signal);
   }
 
   /** Ends the pull's connections. */
   close(): Promise<void> {
-    return this.#dispatchers.close();
+    return this.#transport.close();
+  }
+
+  #tls(host: string): TlsConfig {
+    let config = this.#tlsConfigs.get(host);
+    if (!config) {
+      config = this.#opts.tls(host);
+      this.#tlsConfigs.set(host, config);
+    }
+    return config;
   }
 
   /**
@@ -83,7 +83,7 @@ export class RegistryClient {
           this.#current = i;
           return response;
         }
-        await response.body?.cancel().catch(() => undefined);
+        await response.cancel();
         const error = this.#httpError(source, response, init.what);
         if (last) throw error;
         errors.push(`${source.host}: ${response.status}`);
@@ -104,7 +104,7 @@ export class RegistryClient {
 
   /** One source: its scheme found, auth as it asks, retried while it answers 429/5xx or the connection fails. */
   async #fromSource(source: PullSource, path: string, init: { accept?: string; range?: number; what: string }): Promise<HttpResponse> {
-    const tls = this.#opts.tls(source.host);
+    const tls = this.#tls(source.host);
     const started = Date.now();
     let authTried = false;
     for (let attempt = 1; ; attempt++) {
@@ -125,13 +125,13 @@ export class RegistryClient {
       }
       if (response.status === 401 && !authTried) {
         authTried = true;
-        await response.body?.cancel().catch(() => undefined);
+        await response.cancel();
         await this.#authenticate(source, response);
         attempt--;
         continue;
       }
       if (retriable(response.status) && attempt < this.#retry.attempts && Date.now() - started <= this.#retry.budgetMs) {
-        await response.body?.cancel().catch(() => undefined);
+        await response.cancel();
         await sleep(backoff(this.#retry, attempt, response), this.#opts.signal);
         continue;
       }
@@ -142,16 +142,15 @@ export class RegistryClient {
   /** https, or where TLS may be skipped (insecure, --tls-verify=false) http when https fails to connect, as containers/image does. */
   async #send(source: PullSource, tls: TlsConfig, path: string, headers: Record<string, string>): Promise<HttpResponse> {
     const known = this.#scheme.get(source.host);
-    const signal = this.#opts.signal;
-    const dispatcher = this.#dispatchers.for(tls, source.host);
-    if (known === 'http' || (known === undefined && !tls.allowHttp)) return request(this.#url(source, known ?? 'https', path), dispatcher, { headers, signal });
+    const transport = this.#transport;
+    if (known === 'http' || (known === undefined && !tls.allowHttp)) return transport.request(this.#url(source, known ?? 'https', path), { headers });
     try {
-      const response = await request(this.#url(source, 'https', path), dispatcher, { headers, signal });
+      const response = await transport.request(this.#url(source, 'https', path), { headers });
       this.#scheme.set(source.host, 'https');
       return response;
     } catch (error) {
       if (known === 'https' || !isNetworkError(error)) throw error;
-      const response = await request(this.#url(source, 'http', path), dispatcher, { headers, signal });
+      const response = await transport.request(this.#url(source, 'http', path), { headers });
       this.#scheme.set(source.host, 'http');
       return response;
     }
@@ -191,14 +190,13 @@ export class RegistryClient {
       headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
     }
     let response: HttpResponse;
-    const dispatcher = this.#dispatchers.for(this.#opts.tls(url.host), url.host);
     try {
       if (creds && 'identityToken' in creds) {
         // An identity token is an OAuth2 refresh token (docker login's).
-        const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, service: service ?? '', scope, client_id: 'layercopy' });
-        response = await request(realm, dispatcher, { method: 'POST', body, signal: this.#opts.signal });
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, service: service ?? '', scope, client_id: 'layercopy' });
+        response = await this.#transport.request(realm, { method: 'POST', form });
       } else {
-        response = await request(url.href, dispatcher, { headers, signal: this.#opts.signal });
+        response = await this.#transport.request(url.href, { headers });
       }
     } catch (error) {
       throw this.#networkError(source, error, `a token from ${url.origin}`);

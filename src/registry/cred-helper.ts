@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { LayercopyError } from '../core/errors.js';
 import type { Credentials } from './auth-files.js';
 
@@ -17,6 +16,8 @@ const NOT_FOUND = 'credentials not found in native keychain';
 export async function askCredentialHelper(name: string, serverURL: string, env: NodeJS.ProcessEnv, origin: string): Promise<Credentials | undefined> {
   const program = `docker-credential-${name}`;
   const fail = (what: string, cause?: unknown) => new LayercopyError(`credential helper ${program} (${origin}): ${what}`, { code: 'ERR_AUTH', cause });
+  // Loaded here, not with the module: execa takes ~90 ms to load, which a pull without a helper (most) would pay at start.
+  const { execa } = await import('execa');
   // The helper is looked up on the PATH of `env`; nothing else of this process's environment is added.
   const result = await execa(program, ['get'], { input: serverURL, env, extendEnv: false, reject: false });
   if (result.code === 'ENOENT') throw fail('not found on PATH: install it, or remove it from the auth file', result);

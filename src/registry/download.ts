@@ -17,7 +17,7 @@ const MAX_QUEUED = 4 << 20;
 /**
  * A download's spool file, written in order: what arrives while a write is
  * under way goes into the next one, all of it in one writev. One write per
- * chunk (64 KiB from undici) was a round trip through libuv's thread pool
+ * chunk (up to 64 KiB from a socket) was a round trip through libuv's thread pool
  * each, and on a machine busy extracting, the download waited on them. At
  * most MAX_QUEUED bytes wait in memory; `flushed` bytes are on file and
  * published in progress[0].
@@ -109,20 +109,19 @@ export async function downloadBlob(
       try {
         const response = await client.get(`blobs/${tar.digest}`, { what, range: written > 0 ? written : undefined });
         if (response.status === 404) {
-          await response.body?.cancel().catch(() => undefined);
+          await response.cancel();
           throw new LayercopyError(`${tar.label}: ${what}: not found in the registry`, { code: 'ERR_IMAGE_NOT_FOUND', ...run.fields });
         }
         // A 200 to a Range request is the whole blob again: what is already written is skipped.
         let skip = written > 0 && response.status !== 206 ? written : 0;
         if (response.status === 206 && !(response.headers.get('content-range') ?? '').startsWith(`bytes ${written}-`)) {
-          await response.body?.cancel().catch(() => undefined);
+          await response.cancel();
           throw new LayercopyError(`${tar.label}: ${what}: the registry answered a range from byte ${written} with ${response.headers.get('content-range')}`, {
             code: 'ERR_REGISTRY',
             ...run.fields,
           });
         }
-        for await (const part of response.body ?? []) {
-          let chunk = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+        for await (let chunk of response.body) {
           if (skip > 0) {
             const n = Math.min(skip, chunk.length);
             skip -= n;

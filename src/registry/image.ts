@@ -4,8 +4,8 @@ import type { Platform } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
 import type { RegistryClient } from './client.js';
-import type { HttpResponse } from './http.js';
 import { type DockerReference, showReference } from './reference.js';
+import type { HttpResponse } from './transport.js';
 
 // An image in a registry to its layers: the manifest by content
 // negotiation (OCI index and manifest, Docker manifest list and schema 2;
@@ -29,13 +29,13 @@ export type RemoteImage = SeenImage;
 async function readSmall(response: HttpResponse, what: string, fail: (m: string) => LayercopyError): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const chunk of response.body ?? []) {
+  for await (const chunk of response.body) {
     n += chunk.length;
     if (n > JSON_LIMIT) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.cancel();
       throw fail(`${what} is larger than ${JSON_LIMIT} bytes`);
     }
-    chunks.push(Buffer.from(chunk));
+    chunks.push(chunk);
   }
   return Buffer.concat(chunks);
 }
@@ -54,7 +54,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     const what = `manifest ${reference}`;
     const response = await client.get(`manifests/${reference}`, { accept: ACCEPT, what });
     if (response.status === 404) {
-      await response.body?.cancel().catch(() => undefined);
+      await response.cancel();
       throw fail(`${showReference(ref)}: no such image (${what} not found)`, 'ERR_IMAGE_NOT_FOUND');
     }
     const data = await readSmall(response, what, fail);
@@ -124,7 +124,7 @@ async function blobJson(
   const what = `config ${d.digest}`;
   const response = await client.get(`blobs/${d.digest}`, { what });
   if (response.status === 404) {
-    await response.body?.cancel().catch(() => undefined);
+    await response.cancel();
     throw fail(`${what}: blob not found`, 'ERR_IMAGE_NOT_FOUND');
   }
   const data = await readSmall(response, what, fail);

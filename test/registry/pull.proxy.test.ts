@@ -5,16 +5,19 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxyFor } from '../../src/registry/http.js';
+import { proxyFor } from '../../src/registry/tunnel.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
 import { scratch } from '../helpers.js';
 import { isolated, pull } from './pull-helpers.js';
 
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH)`;
 
-/** A forward proxy on loopback: absolute-URI requests forwarded, CONNECT tunnelled; what it was asked, recorded. */
+/** A forward proxy on loopback: absolute-URI requests forwarded, CONNECT tunnelled; what it was asked, recorded (and the Proxy-Authorization of each CONNECT). */
 async function startProxy() {
   const seen: string[] = [];
+  const auth: (string | undefined)[] = [];
+  // Tunnels are closed on stop: server.close() does not wait for them then.
+  const tunnels = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
     const target = new URL(req.url ?? '');
@@ -27,8 +30,10 @@ async function startProxy() {
   });
   server.on('connect', (req, socket, head) => {
     seen.push(`CONNECT ${req.url}`);
+    auth.push(req.headers['proxy-authorization']);
     const [host, port] = (req.url ?? '').split(':');
     const up = net.connect(Number(port), host, () => {
+      tunnels.add(up).add(socket as net.Socket);
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       up.write(head);
       up.pipe(socket);
@@ -39,16 +44,33 @@ async function startProxy() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
-  return { url: `http://127.0.0.1:${port}`, seen, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    seen,
+    auth,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const t of tunnels) t.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
   let registry: Registry;
+  let tls: Registry;
   beforeAll(async () => {
+    const image = testImage(path.join(scratch(), 'img'), { layers: 1, sizeMb: 0.5, seed: 41 });
     registry = await startRegistry();
-    await pushImage(testImage(path.join(scratch(), 'img'), { layers: 1, sizeMb: 0.5, seed: 41 }), registry, 'app:1');
+    tls = await startRegistry({ tls: true });
+    await pushImage(image, registry, 'app:1');
+    await pushImage(image, tls, 'app:1');
   });
-  afterAll(() => registry?.stop());
+  afterAll(async () => {
+    await registry?.stop();
+    await tls?.stop();
+  });
 
   it('HTTP_PROXY and HTTPS_PROXY carry every request; NO_PROXY naming the registry goes around them', async () => {
     const proxy = await startProxy();
@@ -56,7 +78,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       const env = isolated({ HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '' });
       const r = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
       expect(r.status, r.stderr).toBe(0);
-      // undici's ProxyAgent tunnels plain HTTP too: the proxy sees CONNECT to the registry.
+      // Plain HTTP is tunnelled too (src/registry/tunnel.ts): the proxy sees CONNECT to the registry.
       expect(proxy.seen).toContain(`CONNECT ${registry.host}`);
       expect(r.stderr).toBe('');
       const before = proxy.seen.length;
@@ -65,6 +87,70 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       expect(proxy.seen.length).toBe(before);
     } finally {
       await proxy.stop();
+    }
+  });
+
+  it("an https registry through HTTPS_PROXY: a CONNECT tunnel, TLS inside it checked against the registry's CA", async () => {
+    const proxy = await startProxy();
+    try {
+      const env = isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' });
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.seen.filter((s) => !s.startsWith('CONNECT '))).toEqual([]);
+      expect(proxy.seen).toContain(`CONNECT ${tls.host}`);
+      // Without the CA the same tunnel fails on the certificate: TLS is the registry's, end to end.
+      const untrusted = await pull([`docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(untrusted.status).toBe(1);
+      expect(untrusted.json.error?.message).toMatch(/--cert-dir/);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('keep-alive: the manifest, the config and the blob of a one-layer pull go over one connection (one tunnel)', async () => {
+    const proxy = await startProxy();
+    try {
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.seen).toEqual([`CONNECT ${tls.host}`]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("the proxy URL's user and password go as Basic Proxy-Authorization on every CONNECT", async () => {
+    const proxy = await startProxy();
+    try {
+      const env = isolated({ HTTPS_PROXY: `http://us%40er:p%3Aw@127.0.0.1:${proxy.port}`, NO_PROXY: '' });
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.auth.length).toBeGreaterThan(0);
+      expect(new Set(proxy.auth)).toEqual(new Set([`Basic ${Buffer.from('us@er:p:w').toString('base64')}`]));
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe('a proxy refusing CONNECT', () => {
+  it('407: ERR_REGISTRY naming the proxy and its answer, at once (no retry)', async () => {
+    let connects = 0;
+    const server = http.createServer();
+    server.on('connect', (_req, socket) => {
+      connects++;
+      socket.end('HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const dir = scratch();
+      const r = await pull(['docker://registry.invalid:5000/app:1', path.join(dir, 'root')], isolated({ HTTPS_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '' }));
+      expect(r.status).toBe(1);
+      expect(r.json.error?.code).toBe('ERR_REGISTRY');
+      expect(r.json.error?.message).toMatch(/the proxy 127\.0\.0\.1:\d+ answered CONNECT registry\.invalid:5000 with 407/);
+      expect(connects).toBe(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -64,6 +64,8 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     const r = await pull([`docker://${registry.host}/app/gzip:1`, path.join(dir, 'root')]);
     expect(r.status).toBe(1);
     expect(r.json.error?.code).toBe('ERR_REGISTRY');
+    // Said as TLS meeting plain HTTP, with what to do, and not retried as a network failure.
+    expect(r.json.error?.message).toMatch(/ERR_SSL_WRONG_VERSION_NUMBER \(the registry speaks plain HTTP\? --tls-verify=false allows it\)$/);
     expect(leftovers(dir)).toEqual([]);
   });
 

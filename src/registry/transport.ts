@@ -1,0 +1,190 @@
+import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
+import { abortError } from '../core/errors.js';
+import type { TlsConfig } from './tls.js';
+import { proxyFor, tunnelAgent } from './tunnel.js';
+
+// The HTTP client of a pull, on node:http and node:https. undici's fetch
+// (WHATWG streams) took 0.56–0.61 CPU-s to receive and hash the 116 MB of
+// the *usr* image, node:http 0.34–0.37 (docs/benchmarks.md), on two cores
+// the extraction already keeps busy; loading undici also took ~60 ms of
+// start-up. Keep-alive agents, one per TLS configuration and proxy (layers
+// share connections); redirects followed here, Authorization dropped when
+// one leaves the origin (blob stores behind S3 or a CDN reject it, and it
+// must not leak to them).
+
+/** A response: its status and headers, and its body to read once (or cancel). */
+export interface HttpResponse {
+  readonly status: number;
+  readonly statusText: string;
+  /** 2xx */
+  readonly ok: boolean;
+  readonly headers: { get(name: string): string | null };
+  /** The body's bytes, as they arrive. */
+  readonly body: AsyncIterable<Buffer>;
+  /** Gives the body up: a small one is drained so that its connection serves again, a big one's connection is closed. */
+  cancel(): Promise<void>;
+  /** The body, whole, parsed as JSON. */
+  json(): Promise<unknown>;
+}
+
+export interface RequestInit {
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  /** A form (application/x-www-form-urlencoded), for POST. */
+  form?: URLSearchParams;
+}
+
+// As undici's defaults (headersTimeout, bodyTimeout): a connection silent this long is given up (and retried).
+const IDLE_MS = 300_000;
+// As fetch: more redirects than this is a loop.
+const MAX_REDIRECTS = 20;
+// A body at most this big is read to its end when cancelled (an error's, a 401's), keeping its connection.
+const DRAIN_LIMIT = 64 << 10;
+const USER_AGENT = 'layercopy';
+
+/**
+ * A TLS failure met while the request was being written is `EPROTO` with
+ * OpenSSL's reason in the message only ("…:wrong version number:…", a
+ * plain-HTTP port); it gets the code it has when met while reading
+ * (ERR_SSL_WRONG_VERSION_NUMBER), which says it is no network failure a
+ * retry cures, and what to do.
+ */
+function sslCode(error: Error & { code?: string }): Error {
+  const reason = error.code === 'EPROTO' ? /SSL routines:[^:]*:([a-z0-9 ]+):/.exec(error.message)?.[1] : undefined;
+  if (reason) error.code = `ERR_SSL_${reason.toUpperCase().replaceAll(' ', '_')}`;
+  return error;
+}
+
+class NodeResponse implements HttpResponse {
+  readonly status: number;
+  readonly statusText: string;
+  readonly ok: boolean;
+  readonly headers: { get(name: string): string | null };
+  constructor(readonly body: http.IncomingMessage) {
+    this.status = body.statusCode ?? 0;
+    this.statusText = body.statusMessage ?? '';
+    this.ok = this.status >= 200 && this.status < 300;
+    this.headers = {
+      get: (name) => {
+        const value = body.headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+      },
+    };
+  }
+
+  async cancel(): Promise<void> {
+    if (this.body.complete || this.body.destroyed) return;
+    const length = Number(this.body.headers['content-length']);
+    if (Number.isFinite(length) && length <= DRAIN_LIMIT) this.body.resume();
+    else this.body.destroy();
+  }
+
+  async json(): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.body) chunks.push(chunk);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  }
+}
+
+/**
+ * A pull's connections: its agents (one per TLS configuration and proxy:
+ * keep-alive across layers), its requests in flight (an abort of `signal`
+ * ends them all, through one listener), closed when the pull ends so that
+ * no socket outlives it.
+ */
+export class Transport {
+  readonly #agents = new Map<string, http.Agent>();
+  readonly #live = new Set<{ req: http.ClientRequest; res?: http.IncomingMessage }>();
+  readonly #tls: (host: string) => TlsConfig;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => {
+    const error = abortError(this.#signal?.reason);
+    for (const { req, res } of this.#live) (res ?? req).destroy(error);
+  };
+
+  constructor(tlsFor: (host: string) => TlsConfig, signal?: AbortSignal) {
+    this.#tls = tlsFor;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** One request, redirects followed. No retry here: the caller decides what a status or a failure means. */
+  async request(url: string, init: RequestInit = {}): Promise<HttpResponse> {
+    let target = new URL(url);
+    let method = init.method ?? 'GET';
+    let form = init.form;
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...init.headers };
+    for (let redirects = 0; ; redirects++) {
+      const response = await this.#once(target, method, headers, form);
+      const location = response.headers.get('location');
+      if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
+      await response.cancel();
+      if (redirects >= MAX_REDIRECTS) throw Object.assign(new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`), { code: 'ERR_TOO_MANY_REDIRECTS' });
+      const next = new URL(location, target);
+      // Credentials stay with their origin (as fetch and containers/image do).
+      if (next.origin !== target.origin) delete headers.authorization;
+      // A 303, or a 301/302 to a POST, is fetched with GET (RFC 9110 15.4).
+      if (response.status === 303 || (method === 'POST' && response.status <= 302)) {
+        method = 'GET';
+        form = undefined;
+      }
+      target = next;
+    }
+  }
+
+  #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined): Promise<HttpResponse> {
+    if (this.#signal?.aborted) return Promise.reject(abortError(this.#signal.reason));
+    const body = form?.toString();
+    const all = body === undefined ? headers : { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) };
+    const secure = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (secure ? https : http).request(url, { method, headers: all, agent: this.#agent(url, secure) });
+      const live: { req: http.ClientRequest; res?: http.IncomingMessage } = { req };
+      this.#live.add(live);
+      req.setTimeout(IDLE_MS, () => req.destroy(Object.assign(new Error(`no answer from ${url.host} in ${IDLE_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+      req.on('error', (error) => {
+        if (!live.res) this.#live.delete(live);
+        reject(sslCode(error));
+      });
+      req.once('response', (res) => {
+        live.res = res;
+        // The reader of the body gets its errors; this keeps one arriving while nobody reads from being an uncaught exception.
+        res.on('error', () => undefined);
+        res.once('close', () => this.#live.delete(live));
+        resolve(new NodeResponse(res));
+      });
+      req.end(body);
+    });
+  }
+
+  /** The agent for a URL: its host's TLS configuration, through the proxy the environment names for it, or direct. */
+  #agent(url: URL, secure: boolean): http.Agent {
+    const config = this.#tls(url.host);
+    const proxy = proxyFor(url.host, config.allowHttp);
+    const key = JSON.stringify([secure, proxy, config.ca, config.cert, config.key, config.verify]);
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      // Extra CAs are added to Node's own, not put in their place.
+      const options: https.AgentOptions = {
+        keepAlive: true,
+        ca: config.ca?.length ? [...tls.rootCertificates, ...config.ca] : undefined,
+        cert: config.cert,
+        key: config.key,
+        rejectUnauthorized: config.verify,
+      };
+      agent = proxy ? tunnelAgent(new URL(proxy), secure, options) : secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    for (const { req, res } of this.#live) (res ?? req).destroy();
+    this.#live.clear();
+    for (const agent of this.#agents.values()) agent.destroy();
+    this.#agents.clear();
+  }
+}
