@@ -125,7 +125,7 @@ export class Batcher {
    * alone in it would hold up the walk on this thread). A layer with few
    * entries met early in the walk kept its batch until the end, and a big
    * file in it was copied there alone while the other workers idled
-   * (docs/benchmarks.md, "Figures behind the code: Big files first").
+   * (docs/benchmarks.md, "Figures behind the code: Big files").
    */
   flushIfStale(): Promise<void> | undefined {
     if (this.#types.length === 0 || !this.#p.pool.started || this.#p.planned - this.#since < this.#size) return undefined;

@@ -67,8 +67,8 @@ export class Deferred {
  * (the longest copy starts first and the other workers share the rest); the
  * first names of small hardlink groups in batches. Hardlinked or big files
  * kept for the end of a walk ran there alone while the other workers idled
- * behind a barrier (docs/benchmarks.md, "Figures behind the code: Big files
- * first").
+ * behind a barrier (docs/benchmarks.md, "Figures behind the code: Big
+ * files").
  */
 export function copyHandedBack(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, r: TaskResult): void {
   const ctx = p.contexts[layer];
