@@ -356,10 +356,10 @@ static void unbind_ctx(bound_ctx *b) {
 // ---- bindings --------------------------------------------------------------
 
 // copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?, move?)
-//   -> { done, bytes, links: [{ rel, type, dev, ino }], large: [{ rel, size }], failure? }
+//   -> { done, bytes, links: [{ rel, type, dev, ino, size }], large: [{ rel, size }], failure? }
 // With defer, names of hardlink groups come back in links (dev and ino as
-// BigInts: the group's inode) and, in batches of several entries, files of
-// LARGE_FILE or more (RANGE_FILE even alone) in large; neither is copied.
+// BigInts: the group's inode; size: a regular file's) and, in batches of
+// several entries, files of LARGE_FILE or more in large; neither is copied.
 // With move, non-directories are hardlinked from the source instead (no
 // file is big: a link writes no data).
 static napi_value copy_entries(napi_env env, napi_callback_info info) {
@@ -394,9 +394,9 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
     }
     defer_key key = {0};
     int64_t b = 0;
-    // Big files go back to be copied as tasks of their own (in a batch of
-    // several) or in ranges by several workers (64 MiB and more, even alone).
-    uint64_t large = !defer || move ? 0 : n > 1 ? LARGE_FILE : RANGE_FILE;
+    // Big files in a batch of several go back to be copied as tasks of
+    // their own, longest first (src/copy/deferred.ts).
+    uint64_t large = !defer || move || n < 2 ? 0 : LARGE_FILE;
     copy_outcome r = copy_entry(c, rels[i], types[i], defer, large, &key, &b, &f);
     if (r == COPY_FAILED) {
       failed = 1;
@@ -411,9 +411,8 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
         b_str(&d, "type", type);
         b_u64(&d, "dev", key.dev);
         b_u64(&d, "ino", key.ino);
-      } else {
-        b_num(&d, "size", (double)key.size);
       }
+      b_num(&d, "size", (double)key.size);
       if (!push(env, r == COPY_DEFER_LINKED ? links_v : large_v, r == COPY_DEFER_LINKED ? &nlinks : &nlarge, b_done(&d))) failed = 2;
     }
   }
@@ -489,40 +488,6 @@ static napi_value dir_meta_entries(napi_env env, napi_callback_info info) {
   failure_clear(&f);
   free_rels(rels, n);
   free(base);
-  return result;
-}
-
-// copyRange(srcRoot, dstRoot, rel, phase, offset, length, size, cancel?, idmap?) -> { done, bytes, failure? }
-// phase: 0 begin, 1 part, 2 end (see copy.h).
-static napi_value copy_range_js(napi_env env, napi_callback_info info) {
-  napi_value argv[9], result = NULL;
-  if (!get_args(env, info, 9, argv)) return NULL;
-  meta_policy policy;
-  uint32_t phase = 0;
-  int64_t offset = 0, length = 0, size = 0;
-  if (!get_policy(env, argv[8], &policy) || !NAPI_OK(napi_get_value_uint32(env, argv[3], &phase)) || !NAPI_OK(napi_get_value_int64(env, argv[4], &offset)) ||
-      !NAPI_OK(napi_get_value_int64(env, argv[5], &length)) || !NAPI_OK(napi_get_value_int64(env, argv[6], &size))) {
-    return NULL;
-  }
-  if (phase > RANGE_END || offset < 0 || length < 0 || size < 0) {
-    napi_throw_range_error(env, "ERR_INVALID_ARG", "copyRange: bad phase, offset, length or size");
-    return NULL;
-  }
-  char *rel = get_bytes(env, argv[2]);
-  if (!rel) return NULL;
-  failure f = {0};
-  bound_ctx bc;
-  int failed = bind_ctx(env, argv[0], argv[1], NULL, argv[7], &policy, &bc, &f) != 0;
-  if (!failed && copy_ranged(&bc.c, rel, (range_phase)phase, (uint64_t)offset, (uint64_t)length, (uint64_t)size, &f) != 0) failed = 1;
-  builder b = b_new(env);
-  b_num(&b, "done", !failed && phase == RANGE_END ? 1 : 0);
-  b_num(&b, "bytes", !failed && phase == RANGE_PART ? (double)(offset + length < size ? length : size - offset) : 0);
-  b_changes(&b, &bc.c.changes);
-  if (failed) b_val(&b, "failure", failure_value(env, &f));
-  result = b_done(&b);
-  unbind_ctx(&bc);
-  failure_clear(&f);
-  free(rel);
   return result;
 }
 
@@ -1161,7 +1126,6 @@ NAPI_MODULE_INIT() {
       {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
       {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
       {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
-      {"copyRange", NULL, copy_range_js, NULL, NULL, NULL, napi_default, NULL},
       {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
       {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
       {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
@@ -1190,7 +1154,6 @@ NAPI_MODULE_INIT() {
   // What both sides must agree on, defined once here (copy.h, list.h).
   builder c = b_new(env);
   b_num(&c, "largeFile", (double)LARGE_FILE);
-  b_num(&c, "rangeFile", (double)RANGE_FILE);
   b_str(&c, "whiteoutPrefix", WHITEOUT_PREFIX);
   b_str(&c, "entryTypes", ENTRY_TYPES);
   napi_value constants = b_done(&c);

@@ -185,16 +185,15 @@ static int type_matches(char type, mode_t m) {
 // with that mode, the new file already has the right owner and mode, so the
 // chown and chmod are skipped (two of the few syscalls a file costs) —
 // unless the directory has a default ACL, which replaces the umask at
-// creation (the inherited ACLs go first), or force_mode (a file created
-// 0600 for a ranged copy).
-static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, int force_mode, failure *f, const char *rel) {
+// creation (the inherited ACLs go first).
+static int finish_file(copy_ctx *c, int sfd, int dfd, const struct stat *st, failure *f, const char *rel) {
   int acl = pc_default_acl(&c->dst);
   meta_src s = src_of(st, 'f');
   meta_dst d = {.fd = dfd,
                 .dir = -1,
                 .have_uid = lc_euid,
                 .have_gid = c->dst.new_gid,
-                .have_mode = acl || force_mode ? (mode_t)-1 : st->st_mode & 0777 & ~lc_umask,
+                .have_mode = acl ? (mode_t)-1 : st->st_mode & 0777 & ~lc_umask,
                 .strip = acl ? STRIP_ACLS : STRIP_NONE};
   xref from = {sfd, NULL};
   meta_xattrs x = {.from = &from, .list = c->list, .val = c->val};
@@ -256,7 +255,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
   copy_outcome result = COPY_FAILED;
   int dfd = -1;
   if (defer_links && st.st_nlink > 1) {
-    *key = (defer_key){.type = 'f', .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino};
+    *key = (defer_key){.type = 'f', .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .size = (uint64_t)st.st_size};
     result = COPY_DEFER_LINKED;
     goto out;
   }
@@ -274,7 +273,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
     goto out;
   }
   if (copy_data(c, sfd, dfd, &st, f, rel) != 0) goto out;
-  if (finish_file(c, sfd, dfd, &st, 0, f, rel) != 0) goto out;
+  if (finish_file(c, sfd, dfd, &st, f, rel) != 0) goto out;
   *bytes = st.st_size;
   result = COPY_DONE;
 out:
@@ -449,46 +448,6 @@ copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links
   }
   if (type == 'f') return copy_file(c, rel, defer_links, defer_large, key, bytes, f);
   return copy_special(c, rel, type, defer_links, key, f);
-}
-
-int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f) {
-  struct stat st;
-  mode_t locked;
-  int sfd = open_source(c, rel, &st, &locked, f);
-  if (sfd < 0) return -1;
-  int rc = -1, dfd = -1;
-  if ((uint64_t)st.st_size != size) {
-    fail_code(f, CODE_SRC_CHANGED, "fstat", SIDE_LAYER, rel);
-    goto out;
-  }
-  const char *name;
-  int ddir = parent_or_fail(&c->dst, rel, &name, SIDE_ROOTFS, f);
-  if (ddir < 0) goto out;
-  int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (phase == RANGE_BEGIN ? O_CREAT | O_EXCL : 0);
-  dfd = openat(ddir, name, flags, 0600);
-  if (dfd < 0) {
-    fail_errno(f, errno, "open", SIDE_ROOTFS, rel);
-    goto out;
-  }
-  if (phase == RANGE_BEGIN) {
-    if (ftruncate(dfd, st.st_size) != 0) {
-      fail_errno(f, errno, "ftruncate", SIDE_ROOTFS, rel);
-      goto out;
-    }
-  } else if (phase == RANGE_PART) {
-    uint64_t stop = offset + length < size ? offset + length : size;
-    if (copy_range(c, sfd, dfd, &st, (off_t)offset, (off_t)stop, f, rel) != 0) goto out;
-  } else if (finish_file(c, sfd, dfd, &st, 1, f, rel) != 0) {
-    goto out;
-  }
-  rc = 0;
-out:
-  restore_source(sfd, locked);
-  if (dfd >= 0 && close(dfd) != 0 && rc == 0) {
-    fail_errno(f, errno, "close", SIDE_ROOTFS, rel);
-    rc = -1;
-  }
-  return rc;
 }
 
 int dir_meta(copy_ctx *c, const char *rel, int keep_mode, mode_t *later, failure *f) {

@@ -44,17 +44,15 @@ typedef enum {
 typedef struct {
   char type;
   uint64_t dev, ino;
-  uint64_t size;  // COPY_DEFER_LARGE: the file's size
+  uint64_t size;  // a regular file's size (COPY_DEFER_LARGE, or a linked file)
 } defer_key;
 
-// Files this large are handed back from a batch of several (so that each
-// gets a task of its own and several big files copy on several workers at
-// once), and from any batch at RANGE_FILE and more (copied in ranges by
-// several workers). Exported to JS as constants.largeFile/rangeFile; the
-// figures behind them: docs/benchmarks.md, "Figures behind the code: Big
+// Files this large are handed back from a batch of several, so that each
+// gets a task of its own, longest first, and several big files copy on
+// several workers at once. Exported to JS as constants.largeFile; the
+// figures behind it: docs/benchmarks.md, "Figures behind the code: Big
 // files".
 #define LARGE_FILE ((uint64_t)8 * 1024 * 1024)
-#define RANGE_FILE ((uint64_t)64 * 1024 * 1024)
 
 // type: the planner's letter (f l c b p s); a source of another type now
 // fails with ESRCCHANGED. Upper-case (F L C B P S): a non-directory at rel
@@ -62,14 +60,6 @@ typedef struct {
 // replacements). Regular files of defer_large bytes or more (0: none) are
 // handed back. *bytes gets the data bytes written.
 copy_outcome copy_entry(copy_ctx *c, const char *rel, char type, int defer_links, uint64_t defer_large, defer_key *key, int64_t *bytes, failure *f);
-
-// One big file copied by several workers at once: RANGE_BEGIN creates the
-// target (0600) at its full size, RANGE_PART copies [offset, offset+length)
-// (holes kept; reflinked where copy_file_range reflinks), RANGE_END sets
-// owner, mode, xattrs and times. The source must still be a regular file of
-// `size` bytes at every step, else ESRCCHANGED.
-typedef enum { RANGE_BEGIN, RANGE_PART, RANGE_END } range_phase;
-int copy_ranged(copy_ctx *c, const char *rel, range_phase phase, uint64_t offset, uint64_t length, uint64_t size, failure *f);
 
 // Directory metadata (owner, mode unless keep_mode, xattrs, times), applied
 // after everything the layer writes inside the directory. *later: a mode

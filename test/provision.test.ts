@@ -332,10 +332,9 @@ describe('fidelity', () => {
     expect(summary).toMatchObject({ hardlinks: 1, bytes: 3 * 9 * 1024 * 1024 + 11 });
   });
 
-  it.each(['merged', 'layered'] as const)('%s: files of 64 MiB or more are copied in ranges by several workers, exactly, holes kept', async (strategy) => {
+  it.each(['merged', 'layered'] as const)('%s: files of 64 MiB or more are copied whole by tasks of their own, exactly, holes kept', async (strategy) => {
     const dir = scratch();
     const MiB = 1024 * 1024;
-    // 200 MiB: with 2 workers, ranges of 64, 64, 64 and 8 MiB.
     const dense = Buffer.alloc(70 * MiB);
     for (let i = 0; i < dense.length; i += 4096) dense.writeUInt32LE((i * 2654435761) >>> 0, i);
     const l1 = buildLayer(path.join(dir, 'l1'), {
@@ -344,7 +343,7 @@ describe('fidelity', () => {
           size: 200 * MiB,
           data: [
             [0, 'head'],
-            [65 * MiB - 2, 'across a range boundary'],
+            [65 * MiB - 2, 'across a 64 MiB boundary'],
             [150 * MiB, 'middle'],
             [200 * MiB - 4, 'tail'],
           ],

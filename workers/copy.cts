@@ -39,8 +39,6 @@ export default function run(task: Posted): TaskResult {
       return rebase(task.base, native.copyEntries(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.policy, task.move));
     case 'link':
       return { bytes: 0, ...native.linkEntries(task.dst, task.rels) };
-    case 'range':
-      return { ...native.copyRange(task.src, task.dst, task.rel, task.phase, task.offset, task.length, task.size, task.cancel, task.policy) };
     case 'remove':
       return removeEntries(task.dst, task.rels, task.cancel, task.forceWritable);
     case 'meta':

@@ -1,6 +1,5 @@
 import type { EntryType, PackedCopies } from '../core/entries.js';
-import { packRels } from '../core/paths.js';
-import { type Deferred, rangeMin } from './deferred.js';
+import { copyHandedBack, type Deferred } from './deferred.js';
 import type { DirTable } from './dir-table.js';
 import type { LayerTasks } from './dispatch.js';
 import type { TaskResult } from './pool.js';
@@ -53,6 +52,8 @@ export class Batcher {
   /** Entries that fill a batch (opts.batchSize, or more: nextBatchSize). */
   #size: number;
   #deferred: Deferred;
+  /** p.planned when the oldest entry waiting here came (see flushIfStale). */
+  #since = 0;
 
   /** Entries the workers hand back go into `deferred` (see deferredPhase). */
   constructor(p: Provisioning, tasks: LayerTasks, dirs: DirTable, layer: number, deferred: Deferred) {
@@ -71,6 +72,7 @@ export class Batcher {
    * letter goes upper-case; see native/copy.c).
    */
   add(dir: number, name: string, type: EntryType, replace = false): Promise<void> | undefined {
+    this.#arrive(1);
     const last = this.#runs.length - 1;
     if (last >= 0 && this.#runDirs[last] === dir) this.#runs[last] += `${name}\0`;
     else {
@@ -84,6 +86,7 @@ export class Batcher {
   /** Adds a directory's packed entries (none replacing); returns a wait as add does. */
   addPacked(dir: number, packed: PackedCopies): Promise<void> | undefined {
     if (packed.types.length === 0) return undefined;
+    this.#arrive(packed.types.length);
     if (this.#types.length + packed.types.length < this.#size) {
       this.#runDirs.push(dir);
       this.#runs.push(packed.names);
@@ -111,7 +114,26 @@ export class Batcher {
     await this.flush();
   }
 
-  async flush(): Promise<void> {
+  #arrive(entries: number): void {
+    if (this.#types.length === 0) this.#since = this.#p.planned;
+    this.#p.planned += entries;
+  }
+
+  /**
+   * Submits a batch that waited while the provision's other batches took
+   * a batch's worth of entries, once the pool runs (on the pool: a big file
+   * alone in it would hold up the walk on this thread). A layer with few
+   * entries met early in the walk kept its batch until the end, and a big
+   * file in it was copied there alone while the other workers idled
+   * (docs/benchmarks.md, "Figures behind the code: Big files").
+   */
+  flushIfStale(): Promise<void> | undefined {
+    if (this.#types.length === 0 || !this.#p.pool.started || this.#p.planned - this.#since < this.#size) return undefined;
+    return this.flush(false);
+  }
+
+  /** mayInline: false, on the pool even within the inline budget. */
+  async flush(mayInline = true): Promise<void> {
     if (this.#types.length === 0) return;
     const dirs = this.#dirs;
     const at = this.#runDirs;
@@ -124,24 +146,11 @@ export class Batcher {
     this.#runDirs = [];
     this.#runs = [];
     this.#types = '';
-    const ctx = this.#p.contexts[layer];
     const onResult = (r: TaskResult) => {
       this.#p.count(layer, r.done, r.bytes);
-      for (const link of r.links ?? []) this.#deferred.addLink(layer, link);
-      for (const file of r.large ?? []) {
-        if (file.size >= rangeMin() && this.#p.pool.concurrency > 1) {
-          this.#deferred.addRanged(layer, file);
-          continue;
-        }
-        // A big file a batch handed back (constants.largeFile up to the
-        // range size): a task of its own now, not after the barrier, where
-        // one such file kept one worker busy while the other idled
-        // (docs/benchmarks.md, "big files at once").
-        const one = this.#p.copyTask(layer, { rels: packRels([file.rel]), count: 1, types: 'f', defer: false });
-        this.#tasks.submitSoon(one, 'copy', { onResult: (done) => this.#p.count(layer, done.done, done.bytes), ctx });
-      }
+      copyHandedBack(this.#p, this.#tasks, this.#deferred, layer, r);
     };
-    await this.#tasks.submit(task, 'copy', { onResult, ctx });
+    await this.#tasks.submit(task, 'copy', { onResult, ctx: this.#p.contexts[layer], mayInline });
     this.#p.batched += task.count;
     if (this.#p.opts.growBatches) this.#size = nextBatchSize(this.#size, this.#p.opts.batchSize, this.#p.batched, this.#tasks.waited);
   }

@@ -1,99 +1,114 @@
-import { type DeferredLarge, type DeferredLink, native } from '../core/native.cjs';
+import { type DeferredLink, native } from '../core/native.cjs';
 import { packRels } from '../core/paths.js';
 import type { LayerTasks } from './dispatch.js';
-import type { Task, TaskResult } from './pool.js';
+import type { TaskResult } from './pool.js';
 import type { Provisioning } from './provisioning.js';
 
-/**
- * A file of constants.rangeFile (64 MiB) or more is copied in ranges by
- * several workers at once (where the pool has several): one
- * copy_file_range stream would keep one worker busy while the others idle
- * (docs/design.md, "Big files"). Ranges are this size or more (whole
- * extents stay reflinked on XFS and btrfs).
- */
-export function rangeMin(): number {
-  return native.constants.rangeFile;
-}
-
-/** Ranges for one big file: about 4 per worker, each at least rangeMin(), 1 MiB aligned. */
-export function splitRanges(size: number, concurrency: number): [number, number][] {
-  const MiB = 1024 * 1024;
-  const chunk = Math.max(rangeMin(), Math.ceil(size / (4 * concurrency) / MiB) * MiB);
-  const out: [number, number][] = [];
-  for (let off = 0; off < size; off += chunk) out.push([off, Math.min(chunk, size - off)]);
-  return out;
-}
-
-interface RangedFile {
-  layer: number;
-  rel: string;
-  size: number;
+/** A file of constants.largeFile (8 MiB) or more is copied by a task of its own, ahead of the batches (docs/design.md, "Big files"). */
+export function largeMin(): number {
+  return native.constants.largeFile;
 }
 
 /**
- * What the workers handed back uncopied during a walk, for the phase after
- * its barrier: hardlink groups, per layer (links never join two layers),
- * and files to copy in ranges.
+ * Hardlink groups the workers handed back during a walk, per layer (links
+ * never join two layers): the first name of each is copied as soon as it
+ * is known, the others are linked to it after the barrier. Holds the first
+ * names still to submit (small groups go in batches).
  */
 export class Deferred {
   /** One group per inode of a layer: the names, the first copied and the rest linked to it. */
-  readonly #groups = new Map<string, { layer: number; type: string; rels: string[] }>();
-  readonly #ranged: RangedFile[] = [];
+  readonly #groups = new Map<string, { layer: number; rels: string[] }>();
+  /** Per layer, first names of small groups not submitted yet, and their type letters. */
+  readonly #firsts = new Map<number, { rels: string[]; types: string }>();
 
   get size(): number {
-    return this.#groups.size + this.#ranged.length;
+    return this.#groups.size;
   }
 
-  addLink(layer: number, link: DeferredLink): void {
+  /** Records a name; true when it is the first of its group (the one to copy). */
+  addLink(layer: number, link: DeferredLink): boolean {
     const key = `${layer}:${link.dev}:${link.ino}`;
     const group = this.#groups.get(key);
-    if (group) group.rels.push(link.rel);
-    else this.#groups.set(key, { layer, type: link.type, rels: [link.rel] });
+    if (group) {
+      group.rels.push(link.rel);
+      return false;
+    }
+    this.#groups.set(key, { layer, rels: [link.rel] });
+    return true;
   }
 
-  addRanged(layer: number, file: DeferredLarge): void {
-    this.#ranged.push({ layer, rel: file.rel, size: file.size });
+  /** Queues a small group's first name; returns the layer's pending names once `batchSize` are queued (taken out). */
+  addFirst(layer: number, link: DeferredLink, batchSize: number): { rels: string[]; types: string } | undefined {
+    const f = this.#firsts.get(layer) ?? { rels: [], types: '' };
+    f.rels.push(link.rel);
+    f.types += link.type;
+    this.#firsts.set(layer, f);
+    if (f.rels.length < batchSize) return undefined;
+    this.#firsts.delete(layer);
+    return f;
   }
 
-  groups(): Iterable<{ layer: number; type: string; rels: string[] }> {
+  /** The first names still queued, per layer (taken out). */
+  takeFirsts(): [number, { rels: string[]; types: string }][] {
+    const all = [...this.#firsts];
+    this.#firsts.clear();
+    return all;
+  }
+
+  groups(): Iterable<{ layer: number; rels: string[] }> {
     return this.#groups.values();
-  }
-
-  get ranged(): readonly RangedFile[] {
-    return this.#ranged;
   }
 }
 
 /**
- * Copies the entries the workers handed back, after a barrier: files of
- * rangeMin() or more (in ranges by several workers; smaller big files were
- * submitted as tasks of their own as soon as a batch handed them back) and
- * one name of each hardlink group (files, symlinks, FIFOs, devices alike);
- * then links the other names to it (cp -a keeps hardlinks). Links are
+ * What a batch handed back, copied at once: each big file (constants.largeFile
+ * or more, alone in a batch of several) and each big hardlinked file's first
+ * name as a task of its own, longest first and ahead of the batches waiting
+ * (the longest copy starts first and the other workers share the rest); the
+ * first names of small hardlink groups in batches. Hardlinked or big files
+ * kept for the end of a walk ran there alone while the other workers idled
+ * behind a barrier (docs/benchmarks.md, "Figures behind the code: Big
+ * files").
+ */
+export function copyHandedBack(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, r: TaskResult): void {
+  const ctx = p.contexts[layer];
+  const onResult = (done: TaskResult) => p.count(layer, done.done, done.bytes);
+  const big = (rel: string, type: string, size: number) => {
+    const task = p.copyTask(layer, { rels: packRels([rel]), count: 1, types: type, defer: false });
+    tasks.submitSoon(task, 'copy', { onResult, ctx, priority: size });
+  };
+  for (const file of r.large ?? []) big(file.rel, 'f', file.size);
+  for (const link of r.links ?? []) {
+    if (!deferred.addLink(layer, link)) continue;
+    if (link.size >= largeMin()) big(link.rel, link.type, link.size);
+    else {
+      const firsts = deferred.addFirst(layer, link, p.opts.batchSize);
+      if (firsts) submitFirsts(p, tasks, layer, firsts);
+    }
+  }
+}
+
+/** Copies first names of hardlink groups of `layer`, one batch, beside the walk's batches. */
+export function submitFirsts(p: Provisioning, tasks: LayerTasks, layer: number, f: { rels: string[]; types: string }): void {
+  const task = p.copyTask(layer, { rels: packRels(f.rels), count: f.rels.length, types: f.types, defer: false });
+  tasks.submitSoon(task, 'copy', { onResult: (r) => p.count(layer, r.done, r.bytes), ctx: p.contexts[layer] });
+}
+
+/**
+ * After the walk's barrier: the first names still queued, a barrier, then
+ * every other name of each group linked to its first (cp -a keeps
+ * hardlinks, of files, symlinks, FIFOs and devices alike). Links are
  * counted per layer.
  */
 export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Deferred): Promise<void> {
   const { batchSize } = p.opts;
   p.phase = 'links';
-  const firsts = new Map<number, { rels: string[]; types: string }>();
+  for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, layer, f);
+  await tasks.barrier();
   const pairs: { layer: number; existing: string; name: string }[] = [];
-  const onCopied = (layer: number) => (r: TaskResult) => p.count(layer, r.done, r.bytes);
-  for (const { layer, type, rels } of deferred.groups()) {
-    const f = firsts.get(layer) ?? { rels: [], types: '' };
-    f.rels.push(rels[0]);
-    f.types += type;
-    firsts.set(layer, f);
+  for (const { layer, rels } of deferred.groups()) {
     for (let i = 1; i < rels.length; i++) pairs.push({ layer, existing: rels[0], name: rels[i] });
   }
-  for (const [layer, f] of firsts) {
-    for (let i = 0; i < f.rels.length && !tasks.stopped; i += batchSize) {
-      const rels = f.rels.slice(i, i + batchSize);
-      const task = p.copyTask(layer, { rels: packRels(rels), count: rels.length, types: f.types.slice(i, i + batchSize), defer: false });
-      await tasks.submit(task, 'copy', { onResult: onCopied(layer), ctx: p.contexts[layer] });
-    }
-  }
-  if (deferred.ranged.length > 0) await rangedCopies(p, tasks, deferred.ranged);
-  await tasks.barrier();
   for (let i = 0; i < pairs.length && !tasks.stopped; i += batchSize) {
     const chunk = pairs.slice(i, i + batchSize);
     const rels = chunk.flatMap((x) => [x.existing, x.name]);
@@ -109,29 +124,4 @@ export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred
     });
   }
   await tasks.barrier();
-}
-
-/** Big files in ranges: create each (barrier), copy every range on any worker (barrier), then its metadata. */
-async function rangedCopies(p: Provisioning, tasks: LayerTasks, files: readonly RangedFile[]): Promise<void> {
-  const task = (f: RangedFile, phase: 0 | 1 | 2, offset = 0, length = 0): Task => ({
-    op: 'range',
-    src: p.layerFds[f.layer],
-    dst: p.staging.fd,
-    rel: f.rel,
-    phase,
-    offset,
-    length,
-    size: f.size,
-    cancel: p.cancel,
-    policy: p.policyFor(f.layer),
-  });
-  for (const f of files) if (!tasks.stopped) await tasks.submit(task(f, 0), 'copy', { ctx: p.contexts[f.layer] });
-  await tasks.barrier();
-  for (const f of files) {
-    for (const [offset, length] of splitRanges(f.size, p.pool.concurrency)) {
-      if (!tasks.stopped) await tasks.submit(task(f, 1, offset, length), 'copy', { onResult: (r) => p.count(f.layer, 0, r.bytes), ctx: p.contexts[f.layer] });
-    }
-  }
-  await tasks.barrier();
-  for (const f of files) if (!tasks.stopped) await tasks.submit(task(f, 2), 'copy', { onResult: (r) => p.count(f.layer, r.done, 0), ctx: p.contexts[f.layer] });
 }

@@ -40,6 +40,12 @@ export interface SubmitOptions {
   ctx?: LayerContext;
   /** false: run on the pool even within the inline budget (default true). */
   mayInline?: boolean;
+  /**
+   * Queued at once, ahead of the tasks waiting with a lower one (higher
+   * first; default 0, in order): a big file's size, so that the longest
+   * copy starts first.
+   */
+  priority?: number;
 }
 
 /**
@@ -92,8 +98,8 @@ export class LayerTasks {
    */
   async submit(task: Task, operation: string, options: SubmitOptions = {}): Promise<void> {
     if (this.stopped) return;
-    const { onResult, ctx = this.#ctx, mayInline = true } = options;
-    const size = task.op === 'link' ? task.rels.length / 2 : task.op === 'range' ? 1 : task.count;
+    const { onResult, ctx = this.#ctx, mayInline = true, priority = 0 } = options;
+    const size = task.op === 'link' ? task.rels.length / 2 : task.count;
     const inline = this.#inline;
     if (mayInline && inline.entries >= size && inline.ms < INLINE_MS) {
       inline.entries -= size;
@@ -113,16 +119,19 @@ export class LayerTasks {
       this.#queue ??= new Queue({ concurrency: this.#limit });
     }
     const queue = this.#queue;
-    this.waited = queue.size >= this.#limit;
-    if (this.waited) await queue.onSizeLessThan(this.#limit);
-    queue.add(() => this.#run(task, operation, ctx, onResult)).catch((error) => this.fail(error));
+    if (priority === 0) {
+      this.waited = queue.size >= this.#limit;
+      if (this.waited) await queue.onSizeLessThan(this.#limit);
+    }
+    queue.add(() => this.#run(task, operation, ctx, onResult), { priority }).catch((error) => this.fail(error));
   }
 
   /**
-   * Queues a task without waiting for room: for tasks a result calls for
-   * (a big file a batch handed back), submitted from its callback; always
-   * to the pool (a 50 MB copy on this thread would stall the walk). The
-   * barrier waits for it like for any other.
+   * Queues a task from a result's callback, without holding up the caller:
+   * for tasks a result calls for (a big file a batch handed back, the first
+   * names of hardlink groups); always to the pool (a 50 MB copy on this
+   * thread would stall the walk). The barrier waits for it like for any
+   * other.
    */
   submitSoon(task: Task, operation: string, options: Omit<SubmitOptions, 'mayInline'> = {}): void {
     const submitted = this.submit(task, operation, { ...options, mayInline: false }).catch((error) => this.fail(error));

@@ -1,17 +1,19 @@
 import { packRels } from '../core/paths.js';
-import { type Deferred, deferredPhase } from './deferred.js';
+import { type Deferred, deferredPhase, submitFirsts } from './deferred.js';
 import type { DirTable } from './dir-table.js';
 import type { LayerTasks } from './dispatch.js';
 import type { Provisioning } from './provisioning.js';
 
 /**
- * What follows a walk, for both strategies: the barrier, the handed-back
- * entries (hardlink groups, big files), then directory metadata from the
+ * What follows a walk, for both strategies: the barrier, the hardlinks
+ * (src/copy/deferred.ts), then directory metadata from the
  * layer `layerOf(i)` — last, after every write and removal inside the
  * directories, so their times are the layer's (the Mesos backend's marker
  * deletions bumped them). Directories are counted for that layer.
  */
 export async function finishWalk(p: Provisioning, tasks: LayerTasks, deferred: Deferred, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
+  // Hardlink groups' first names not yet submitted: before the barrier, beside the last batches.
+  for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, layer, f);
   await tasks.barrier();
   p.clock.lap('copy');
   if (deferred.size > 0) await deferredPhase(p, tasks, deferred);

@@ -15,7 +15,6 @@ import type { CancelFlag, CopyResult, LaterMode, NativePolicy, Root } from '../c
 export type Task =
   | { op: 'copy'; src: Root; dst: Root; base: string; rels: string; count: number; types: string; defer: boolean; cancel?: CancelFlag; policy?: NativePolicy; move?: boolean }
   | { op: 'link'; dst: Root; rels: string[] }
-  | { op: 'range'; src: Root; dst: Root; rel: string; phase: 0 | 1 | 2; offset: number; length: number; size: number; cancel?: CancelFlag; policy?: NativePolicy }
   | { op: 'meta'; src: Root; dst: Root; base: string; rels: string; count: number; keepRootMode: boolean; cancel?: CancelFlag; policy?: NativePolicy }
   | { op: 'remove'; dst: Root; rels: string; count: number; cancel?: CancelFlag; forceWritable?: boolean };
 

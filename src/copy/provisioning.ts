@@ -167,6 +167,8 @@ export class Provisioning {
 
   /** Entries handed to copy batches so far (the batch size grows with it: nextBatchSize). */
   batched = 0;
+  /** Entries added to copy batches so far, submitted or not (Batcher.flushIfStale). */
+  planned = 0;
 
   /** Counts what a finished task wrote for `layer` and reports progress. */
   count(layer: number, entries: number, bytes: number): void {

@@ -35,9 +35,11 @@ export interface DeferredLink {
   type: string;
   dev: bigint;
   ino: bigint;
+  /** A regular file's size (0 for other types): a big group's first name is copied by a task of its own. */
+  size: number;
 }
 
-/** A big file handed back uncopied (constants.largeFile or more): a task of its own, or copied in ranges. */
+/** A big file handed back uncopied (constants.largeFile or more): copied by a task of its own. */
 export interface DeferredLarge {
   rel: string;
   size: number;
@@ -72,8 +74,6 @@ export interface LaterMode {
 export interface NativeConstants {
   /** A file this big or more, in a batch of several, is handed back to be copied as a task of its own. */
   largeFile: number;
-  /** A file this big or more is copied in ranges by several workers. */
-  rangeFile: number;
   /** Names starting with it are whiteout markers (or AUFS metadata). */
   whiteoutPrefix: string;
   /** The entry type letters, in the order of src/core/entries.ts ENTRY_TYPES. */
@@ -140,21 +140,6 @@ export interface Native {
   /** Each directory rel beneath root gets its mode (one no longer there, or no longer a directory, is passed over). */
   setModes(root: Root, rels: string[] | string, modes: Uint32Array): NativeFailure | null;
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };
-  /**
-   * One big file by several workers: phase 0 creates rel at its full size,
-   * 1 copies [offset, offset+length), 2 sets owner, mode, xattrs and times.
-   */
-  copyRange(
-    src: Root,
-    dst: Root,
-    rel: string,
-    phase: 0 | 1 | 2,
-    offset: number,
-    length: number,
-    size: number,
-    cancel?: CancelFlag,
-    policy?: NativePolicy,
-  ): { done: number; bytes: number; changes?: NativeChanges; failure?: NativeFailure };
   /**
    * unlock: a layer directory of this user's own that it may not list or
    * enter gets u+rx until relockDirs(root) (native/unlock.h), its own mode

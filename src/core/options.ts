@@ -6,8 +6,8 @@ import { nativePolicy, type ResolvedRootless, type RootlessOptions, resolveRootl
 export interface Progress {
   /**
    * What is being done: reading tarball layers (decompressing, checking
-   * their digests, extracting them), copying entries, linking hardlinks and
-   * copying big files after the barrier, setting directory metadata, or
+   * their digests, extracting them), copying entries, linking hardlinks
+   * after the barrier, setting directory metadata, or
    * 'done' — the last event, sent once after the commit, whose totals equal
    * the summary's.
    */

@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import PQueue from 'p-queue';
 import type { CancelFlag } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
@@ -16,7 +15,8 @@ import type { PulledLayer } from './pull.js';
  */
 export function startDownloads(layers: readonly { tar?: TarLayer; download?: PulledLayer['download'] }[], scratchFd: number, max: number) {
   let bytes = 0;
-  const queue = new PQueue({ concurrency: max });
+  // Loaded on first need: a static import cost every provision, directory layers too, ~6 ms of CPU at start-up (docs/benchmarks.md, "Figures behind the code: Startup").
+  const queue = import('p-queue').then(({ default: PQueue }) => new PQueue({ concurrency: max }));
   const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => (layers[b].tar?.size ?? 0) - (layers[a].tar?.size ?? 0));
   for (const i of order) {
     const tar = layers[i].tar!;
@@ -27,8 +27,8 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
   const handles = new Map<number, fs.FileHandle>();
   // Every spool file exists before any extraction starts: a follower may open it before its download's turn comes.
   const ready = Promise.all(order.map(async (i) => handles.set(i, await fs.open(layers[i].tar!.file, 'wx', 0o600))));
-  const jobs = order.map((i) =>
-    queue.add(async () => {
+  const jobs = order.map(async (i) =>
+    (await queue).add(async () => {
       await ready;
       const out = handles.get(i)!;
       try {
@@ -47,7 +47,7 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
     downloaded: () => bytes,
     /** Closes what a failed start left open. */
     close: async () => {
-      queue.clear();
+      (await queue).clear();
       await Promise.all([...handles.values()].map((h) => h.close().catch(() => undefined)));
     },
     /** Removes a layer's spool file once it is extracted (a later failure finds nothing to remove). */

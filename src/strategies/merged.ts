@@ -42,6 +42,10 @@ export async function applyMerged(p: Provisioning): Promise<void> {
         const waiting = batches[plan.packed.layer].addPacked(index, plan.packed);
         if (waiting) await waiting;
       }
+      for (const batch of batches) {
+        const waiting = batch.flushIfStale();
+        if (waiting) await waiting;
+      }
       if (tasks.stopped) break;
     }
     for (const batch of batches) if (!tasks.stopped) await batch.flush();

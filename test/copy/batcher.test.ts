@@ -33,3 +33,26 @@ describe("batchSize 'auto'", () => {
     expect(diffSnapshots(snapshot(layer), snapshot(path.join(dir, 'root')))).toEqual([]);
   });
 });
+
+describe('Batcher.flushIfStale', () => {
+  it("a layer's batch that stopped filling goes to the pool once other batches took a batch's worth, not at the end of the walk", async () => {
+    const dir = scratch();
+    const n = 1500;
+    const spec: Record<string, string> = {};
+    for (let i = 0; i < n; i++) spec[`b${i % 100}/f${i}`] = '';
+    const l0 = buildLayer(path.join(dir, 'l0'), spec);
+    // The higher layer's names are walked first: its one entry waits in its own batch.
+    const l1 = buildLayer(path.join(dir, 'l1'), { 'a/x': 'x' });
+    const seen: number[] = [];
+    await provision([l0, l1], path.join(dir, 'root'), {
+      batchSize: 4,
+      concurrency: 1,
+      onProgress: (e) => {
+        if (e.phase === 'copy' && e.layerIndex === 1) seen.push(e.entries);
+      },
+    });
+    // Submitted at the end of the walk, it came after nearly every entry of l0 (the queue holds 8 batches of 4).
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[0]).toBeLessThan(n - 300);
+  });
+});

@@ -104,4 +104,26 @@ describe('LayerTasks', () => {
       await own.close();
     }
   });
+
+  it('a task submitted with a priority is queued at once, ahead of the tasks waiting, the highest first', async () => {
+    const dir = scratch();
+    const names = Array.from({ length: 10 }, (_, i) => `f${i}`);
+    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
+    const dst = buildLayer(path.join(dir, 'dst'), {});
+    // One worker: tasks run one after the other, in the order the queue hands them over.
+    const own = new Pool(1);
+    try {
+      const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined);
+      const order: string[] = [];
+      const submit = (rel: string, priority?: number) => tasks.submit(copy(layer, dst, rel), 'copy', { onResult: () => order.push(rel), priority });
+      // The queue holds 4 running tasks for one worker (2 per worker, twice over) and 4 waiting: none of these waits for room.
+      for (const rel of names.slice(0, 8)) await submit(rel);
+      await submit('f8', 1);
+      await submit('f9', 2);
+      await tasks.barrier();
+      expect(order).toEqual(['f0', 'f1', 'f2', 'f3', 'f9', 'f8', 'f4', 'f5', 'f6', 'f7']);
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -12,8 +12,8 @@ describe('what the native helper and the TypeScript side share', () => {
     expect([WH, WH_META, OPAQUE]).toEqual(['.wh.', '.wh..wh.', '.wh..wh..opq']);
   });
 
-  it('big files: handed back from 8 MiB, copied in ranges from 64 MiB', () => {
-    expect([native.constants.largeFile, native.constants.rangeFile]).toEqual([8 * 1024 * 1024, 64 * 1024 * 1024]);
+  it('big files: copied by tasks of their own from 8 MiB', () => {
+    expect(native.constants.largeFile).toBe(8 * 1024 * 1024);
   });
 });
 
