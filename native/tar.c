@@ -107,7 +107,9 @@ struct tar_reader {
   uint64_t epoch;  // counts directories replaced
   meta_policy policy;
   meta_changes changes;
-  int skipped;  // some device node was left out (slot.skipped)
+  int skipped;    // some device node was left out (slot.skipped)
+  uid_t new_uid;  // what an entry made beneath root is owned by
+  gid_t new_gid;
 };
 
 // ---- failures ----------------------------------------------------------
@@ -625,6 +627,22 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
   return 0;
 }
 
+// e's metadata is for an entry just made, with permission bits made (-1:
+// not known): the owner and mode it already has are not set again.
+static void made_with(tar_reader *t, write_meta *m, mode_t made) {
+  m->fresh = 1;
+  m->have_uid = t->new_uid;
+  m->have_gid = t->new_gid;
+  m->have_mode = made == (mode_t)-1 ? made : made & ~lc_umask;
+}
+
+// The permission bits a file, device or FIFO is made with: its own, so
+// that the mode need not be set again (setuid and setgid come after the
+// owner, which clears them). Its data is written through the fd the
+// creation returned, whatever the bits; nothing else reaches it (the root
+// is private).
+static mode_t create_mode(tar_reader *t, const entry *e) { return meta_mode(&t->policy, e->m.mode) & 0777; }
+
 // Runs make at (dir, name); where the name is taken (given twice), replaces it and runs make again.
 #define MAKE_REPLACING(call)                                \
   do {                                                      \
@@ -716,7 +734,8 @@ static int begin_entry(tar_reader *t, failure *f) {
     }
     case '0': {
       int fd;
-      MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ? -1 : 0);
+      mode_t made = create_mode(t, e);
+      MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
       if (e->size > 0 && t->claims && strncmp(name, ".wh.", 4) != 0 && claims_hidden(t->claims, rel, t->layer)) {
         // A higher layer hides it: it stays, empty, for the plan to see
@@ -727,12 +746,14 @@ static int begin_entry(tar_reader *t, failure *f) {
         s->placeholder = 1;
         return 0;
       }
+      made_with(t, &e->m, made);
       t->fd = fd;
       return 0;
     }
     case '2':
       MAKE_REPLACING(symlinkat(e->link ? e->link : "", dir, name));
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "symlink", rel);
+      made_with(t, &e->m, (mode_t)-1);
       return write_set_meta_at(&t->policy, dir, name, rel, 'l', &e->m, f) != 0 ? own_rel(f) : 0;
     case '1': {
       char *target = clean_name(e->link ? e->link : "", &dotdot);
@@ -777,19 +798,23 @@ static int begin_entry(tar_reader *t, failure *f) {
       if (act == DEVICE_SKIP) return skip_entry(t, dir, name, rel, letter, f);
       if (act == DEVICE_EMPTY) {
         int fd;
-        MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ? -1 : 0);
+        mode_t made = create_mode(t, e);
+        MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
         if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
+        made_with(t, &e->m, made);
         rc = write_set_meta_fd(&t->policy, fd, rel, &e->m, f) != 0 ? own_rel(f) : 0;
         close(fd);
         return rc;
       }
-      MAKE_REPLACING(lc_mknodat(dir, name, kind | 0600, dev));
+      mode_t made = create_mode(t, e);
+      MAKE_REPLACING(lc_mknodat(dir, name, kind | made, dev));
       if (dir < 0) return sys_fail(f, errno, "openat2", rel);
       if (rc != 0 && kind != S_IFIFO) {
         meta_device_refused(&t->policy, errno, letter, (uint64_t)dev, rel, f);
         return own_rel(f);
       }
       if (rc != 0) return sys_fail(f, errno, "mknod", rel);
+      made_with(t, &e->m, made);
       return write_set_meta_at(&t->policy, dir, name, rel, letter, &e->m, f) != 0 ? own_rel(f) : 0;
     }
   }
@@ -1001,6 +1026,11 @@ tar_reader *tar_open(int root, int claims_id, int layer, const meta_policy *poli
   }
   t->root = root;
   t->fd = -1;
+  // In a setgid directory, what is made takes the directory's group (and
+  // a directory its setgid bit: the whole tree does).
+  struct stat st;
+  t->new_uid = lc_euid;
+  t->new_gid = lc_fstat(root, &st) == 0 && (st.st_mode & S_ISGID) ? st.st_gid : lc_egid;
   t->layer = layer;
   if (policy) t->policy = *policy;
   // The scratch extraction keeps a tar's own IDs: the copy out of it maps them.
@@ -1151,8 +1181,11 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     if (t->dirs[i].live && alive(t, t->dirs[i].rel, t->dirs[i].born)) order[n++] = &t->dirs[i];
   qsort(order, n, sizeof *order, deeper_first);
   int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++)
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    // Every directory but the root was made by this reader (its mode: 0700 or 0755).
+    if (order[i]->rel[0]) made_with(t, &order[i]->m, (mode_t)-1);
     if (write_set_meta(&t->policy, t->root, order[i]->rel, 'd', &order[i]->m, f) != 0) rc = own_rel(f);
+  }
   free(order);
   if (rc != 0) {
     t->failed = 1;

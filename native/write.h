@@ -15,6 +15,12 @@ typedef struct {
   char **xattr_names;
   char **xattr_values;
   size_t *xattr_sizes;
+  // Set for an entry this extraction just made: what it was made with, so
+  // that an owner or mode it already has is not set again (-1: unknown).
+  int fresh;
+  uid_t have_uid;
+  gid_t have_gid;
+  mode_t have_mode;
 } write_meta;
 
 // A directory (0700 until its metadata), symlink (to target), char or
