@@ -125,7 +125,18 @@ int write_set_meta_at(const meta_policy *p, int at, const char *entry, const cha
 
 int write_set_meta_fd(const meta_policy *p, int fd, const char *rel, const write_meta *m, failure *f) { return set_meta(p, -1, NULL, fd, rel, 'f', m, f); }
 
-int write_ensure_dirs(int root, const char *rel, failure *f) {
+void write_tally_removed(write_tally *c, const struct stat *st) {
+  c->entries--;
+  if (S_ISDIR(st->st_mode)) {
+    c->directories--;
+  } else if (st->st_nlink > 1) {
+    c->hardlinks--;
+  } else if (S_ISREG(st->st_mode)) {
+    c->bytes -= st->st_size;
+  }
+}
+
+int write_ensure_dirs(int root, const char *rel, write_tally *tally, failure *f) {
   // Each component of rel is made a real directory beneath root (0755, as
   // an implied parent): a non-directory there (a file or a symlink of the
   // same layer) is replaced, so nothing is ever written through it.
@@ -147,8 +158,14 @@ int write_ensure_dirs(int root, const char *rel, failure *f) {
         rc = -1;
         break;
       }
+      if (tally) write_tally_removed(tally, &st);
     }
-    if (mkdirat(dir, part, 0755) != 0 && errno != EEXIST) {
+    if (mkdirat(dir, part, 0755) == 0) {
+      if (tally) {
+        tally->entries++;
+        tally->directories++;
+      }
+    } else if (errno != EEXIST) {
       fail_errno(f, errno, "mkdir", SIDE_ROOTFS, rel);
       rc = -1;
       break;
