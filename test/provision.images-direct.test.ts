@@ -151,3 +151,59 @@ describe('one tar layer, straight into the rootfs', () => {
     expect(fs.statSync(path.join(dir, 'root2')).mode & 0o7777).toBe(0o755);
   });
 });
+
+describe('what a tar entry is made with is not set again, and what it lacks is', () => {
+  const modes: RawEntry[] = [
+    ...dirs('./', 'm/'),
+    ...[0o666, 0o777, 0o640, 0o000, 0o4755, 0o2711, 0o1777].map((mode) => ({ name: `m/f${mode.toString(8)}`, data: 'x', mode, mtime: T })),
+    ...[0o666, 0o600].map((mode) => ({ name: `m/empty${mode.toString(8)}`, data: '', mode, mtime: T })),
+    { name: 'm/fifo', type: '6', mode: 0o666, mtime: T },
+  ];
+
+  it.each([
+    ['one layer, straight into the rootfs', false],
+    ['over another layer, through scratch', true],
+  ])('%s: every mode exact under a umask of 022 (bits the umask strips set again)', async (_how, below) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar(modes));
+    const old = process.umask(0o022);
+    try {
+      await provision(below ? [buildLayer(path.join(dir, 'base'), { other: 'o' }), layer] : [layer], path.join(dir, 'root'));
+    } finally {
+      process.umask(old);
+    }
+    for (const e of modes.slice(2)) expect([e.name, fs.lstatSync(path.join(dir, 'root', e.name)).mode & 0o7777]).toEqual([e.name, e.mode]);
+  });
+
+  it.runIf(isRoot)('under a setgid directory of another group: owners exact, the group the directory would lend replaced [needs root]', async () => {
+    const dir = scratch();
+    const parent = path.join(dir, 'shared');
+    fs.mkdirSync(parent);
+    fs.chownSync(parent, 0, 42);
+    fs.chmodSync(parent, 0o2775);
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(
+      layer,
+      rawTar([
+        ...dirs('./', 'd/'),
+        { name: 'd/root-owned', data: 'r', mode: 0o644, mtime: T },
+        { name: 'd/empty', data: '', mode: 0o644, mtime: T },
+        { name: 'd/link', type: '2', linkname: 'root-owned', mtime: T },
+        { name: 'd/app', data: 'a', mode: 0o640, mtime: T, pax: { uid: '1000', gid: '1000' } },
+      ]),
+    );
+    await provision([layer], path.join(parent, 'root'));
+    const owner = (rel: string) => {
+      const st = fs.lstatSync(path.join(parent, 'root', rel));
+      return [rel, st.uid, st.gid];
+    };
+    expect(['d/root-owned', 'd/empty', 'd/link', 'd', 'd/app'].map(owner)).toEqual([
+      ['d/root-owned', 0, 0],
+      ['d/empty', 0, 0],
+      ['d/link', 0, 0],
+      ['d', 0, 0],
+      ['d/app', 1000, 1000],
+    ]);
+  });
+});
