@@ -811,22 +811,24 @@ static tar_reader **tar_handle(napi_env env, napi_value v) {
   return p;
 }
 
-// tarOpen(rootFd, claims?, layer?, policy?) -> handle: a tar stream written
-// beneath the directory fd (borrowed: it must stay open until tarClose), as
-// layer `layer` of the claims set (claimsOpen) when given, entries getting
-// their metadata by the policy (get_policy).
+// tarOpen(rootFd, claims?, layer?, policy?, flags?) -> handle: a tar
+// stream written beneath the directory fd (borrowed: it must stay open
+// until tarClose), as layer `layer` of the claims set (claimsOpen) when
+// given, entries getting their metadata by the policy (get_policy); flags:
+// TAR_DIRECT | TAR_NO_RECORD (native/tar.h).
 static napi_value tar_open_js(napi_env env, napi_callback_info info) {
-  napi_value argv[4], result = NULL;
-  if (!get_args(env, info, 4, argv)) return NULL;
-  int32_t root = -1, claims_id = 0, layer = 0;
+  napi_value argv[5], result = NULL;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  int32_t root = -1, claims_id = 0, layer = 0, flags = 0;
   napi_valuetype t;
   meta_policy policy;
   if (!NAPI_OK(napi_get_value_int32(env, argv[0], &root)) || !NAPI_OK(napi_typeof(env, argv[1], &t)) || !get_policy(env, argv[3], &policy)) return NULL;
   if (t != napi_undefined && (!NAPI_OK(napi_get_value_int32(env, argv[1], &claims_id)) || !NAPI_OK(napi_get_value_int32(env, argv[2], &layer)))) return NULL;
+  if (!NAPI_OK(napi_typeof(env, argv[4], &t)) || (t != napi_undefined && !NAPI_OK(napi_get_value_int32(env, argv[4], &flags)))) return NULL;
   failure f = {0};
   tar_reader **h = malloc(sizeof *h);
   if (!h) return throw_errno(env, ENOMEM, "malloc", NULL);
-  if (!(*h = tar_open(root, claims_id, layer, &policy, &f))) {
+  if (!(*h = tar_open(root, claims_id, layer, flags, &policy, &f))) {
     free(h);
     return throw_errno(env, f.err, f.syscall, NULL);
   }
@@ -873,11 +875,12 @@ static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
   return null_or_failure(env, rc, &f);
 }
 
-// tarFinish(handle) -> { entries, bytes, implied, changes? } | { failure }:
-// the input ended; directories get their metadata; implied: the
-// directories no header described, packed (latin1, as listDir's names);
-// changes: what the policy changed (b_changes). The reader is closed
-// either way.
+// tarFinish(handle) -> { entries, bytes, implied, changes?, tree, rootMode }
+// | { failure }: the input ended; directories get their metadata; implied:
+// the directories no header described, packed (latin1, as listDir's
+// names); changes: what the policy changed (b_changes); tree: the tree as
+// it stands ({entries, directories, hardlinks, bytes}: write_tally);
+// rootMode: tar_root_mode. The reader is closed either way.
 static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -891,6 +894,8 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   if (!*h) fail_errno(&f, EBADF, "tar", SIDE_ROOTFS, NULL);
   builder b = b_new(env);
   if (rc == 0) b_changes(&b, tar_changes(*h));
+  write_tally tree = *h ? *tar_tally(*h) : (write_tally){0};
+  mode_t root_mode = *h ? tar_root_mode(*h) : 0;
   tar_close(*h);
   *h = NULL;
   if (rc != 0) {
@@ -901,6 +906,13 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
     napi_value v;
     b.ok = b.ok && NAPI_OK(napi_create_string_latin1(env, implied, implied_len, &v));
     b_val(&b, "implied", v);
+    builder tb = b_new(env);
+    b_num(&tb, "entries", (double)tree.entries);
+    b_num(&tb, "directories", (double)tree.directories);
+    b_num(&tb, "hardlinks", (double)tree.hardlinks);
+    b_num(&tb, "bytes", (double)tree.bytes);
+    b_val(&b, "tree", b_done(&tb));
+    b_num(&b, "rootMode", (double)root_mode);
   }
   free(implied);
   failure_clear(&f);

@@ -39,6 +39,7 @@ typedef struct {
 #define CODE_UNMAPPED_GID "EUNMAPPEDGID"            // the same for a gid
 #define CODE_INVALID_TAR "EINVALIDTAR"              // a tar stream that breaks the format or would climb out (failure.detail)
 #define CODE_UNSUPPORTED_ENTRY "EUNSUPPORTEDENTRY"  // a tar entry layercopy does not write (failure.detail)
+#define CODE_INVALID_WHITEOUT "EINVALIDWHITEOUT"    // a whiteout marker the plan would refuse, met by a tar read straight into the rootfs (failure.detail)
 #define CODE_RESTART "ERESTARTLAYER"                // a tar layer must be read again, writing every file (native/tar.h)
 
 void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel);

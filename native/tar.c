@@ -107,7 +107,13 @@ struct tar_reader {
   uint64_t epoch;  // counts directories replaced
   meta_policy policy;
   meta_changes changes;
-  int skipped;  // some device node was left out (slot.skipped)
+  int skipped;    // some device node was left out (slot.skipped)
+  uid_t new_uid;  // what an entry made beneath root is owned by
+  gid_t new_gid;
+  int direct;         // TAR_DIRECT: root is the rootfs being built (tar.h)
+  int no_record;      // TAR_NO_RECORD
+  write_tally tally;  // the tree as it stands
+  mode_t root_mode;   // TAR_DIRECT: the mode the root takes at the end
 };
 
 // ---- failures ----------------------------------------------------------
@@ -524,6 +530,15 @@ static int replace(tar_reader *t, const char *rel, failure *f) {
   const char *name;
   int dir = parent_of(&t->pc, rel, &name);
   if (dir < 0) return sys_fail(f, errno, "openat2", rel);
+  struct stat st;
+  if (lc_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    // Straight into the rootfs, what a removed directory held would have to
+    // be counted entry by entry: rare enough (a layer replacing its own
+    // directory) to be read again the usual way instead.
+    if (t->direct && S_ISDIR(st.st_mode))
+      return tar_fail(f, CODE_RESTART, rel, "a directory of the layer replaced by another kind of entry: the layer is extracted beside the rootfs");
+    write_tally_removed(&t->tally, &st);
+  }
   if (remove_tree(dir, name, 1, NULL, f) != 0) {
     if (!f->rel) return sys_fail(f, f->err, f->syscall, rel);
     return own_rel(f);
@@ -537,7 +552,7 @@ static int replace(tar_reader *t, const char *rel, failure *f) {
 // Tells the provision's other layers what this entry hides: an entry at
 // rel, or for a marker the whiteout or opaque directory it names.
 static int claim(tar_reader *t, const char *rel, failure *f) {
-  if (!t->claims || !rel[0]) return 0;
+  if (!t->claims || !rel[0] || t->no_record) return 0;
   const char *slash = strrchr(rel, '/');
   const char *name = slash ? slash + 1 : rel;
   int rc = 0;
@@ -573,7 +588,7 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
     // ensure_dirs may replace a file or symlink on the way: the cached
     // parent fd is not trusted across it.
     pc_close(&t->pc);
-    if (write_ensure_dirs(t->root, parent, f) != 0) {
+    if (write_ensure_dirs(t->root, parent, &t->tally, f) != 0) {
       rc = sys_fail(f, f->err, f->syscall, rel);
     } else {
       for (char *p = parent;;) {
@@ -625,6 +640,39 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
   return 0;
 }
 
+// e's metadata is for an entry just made, with permission bits made (-1:
+// not known): the owner and mode it already has are not set again.
+static void made_with(tar_reader *t, write_meta *m, mode_t made) {
+  m->fresh = 1;
+  m->have_uid = t->new_uid;
+  m->have_gid = t->new_gid;
+  m->have_mode = made == (mode_t)-1 ? made : made & ~lc_umask;
+}
+
+// The permission bits a file, device or FIFO is made with: its own, so
+// that the mode need not be set again (setuid and setgid come after the
+// owner, which clears them). Its data is written through the fd the
+// creation returned, whatever the bits; nothing else reaches it (the root
+// is private).
+static mode_t create_mode(tar_reader *t, const entry *e) { return meta_mode(&t->policy, e->m.mode) & 0777; }
+
+// A name made, of kind d (directory), f (regular file of size bytes), h
+// (hardlink) or any other letter.
+static void tally_add(tar_reader *t, char kind, uint64_t bytes) {
+  t->tally.entries++;
+  if (kind == 'd') t->tally.directories++;
+  if (kind == 'h') t->tally.hardlinks++;
+  t->tally.bytes += (int64_t)bytes;
+}
+
+// A failure about rel's first at bytes (a marker above the entry): f->rel
+// made an owned copy of them.
+static int own_at(failure *f, const char *rel, size_t at) {
+  f->owned = strndup(rel, at);
+  f->rel = f->owned;
+  return -1;
+}
+
 // Runs make at (dir, name); where the name is taken (given twice), replaces it and runs make again.
 #define MAKE_REPLACING(call)                                \
   do {                                                      \
@@ -647,7 +695,8 @@ static int skip_entry(tar_reader *t, int dir, const char *name, const char *rel,
     if (replace(t, rel, f) != 0) return -1;
     if ((dir = parent_of(&t->pc, rel, &name)) < 0) return sys_fail(f, errno, "openat2", rel);
   }
-  if (strlen(name) + 4 <= NAME_MAX) {
+  // Straight into the rootfs there is nothing below to hide.
+  if (!t->direct && strlen(name) + 4 <= NAME_MAX) {
     char marker[NAME_MAX + 1];
     snprintf(marker, sizeof marker, ".wh.%s", name);
     int fd = openat(dir, marker, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -666,8 +715,67 @@ static void unskip(tar_reader *t, int dir, const char *name, const char *rel) {
   slot *s = find(t, rel);
   if (!s || !s->skipped) return;
   s->skipped = 0;
+  if (t->direct) return;
   char marker[NAME_MAX + 1];
   if (strlen(name) + 4 <= NAME_MAX && snprintf(marker, sizeof marker, ".wh.%s", name) > 0) (void)unlinkat(dir, marker, 0);
+}
+
+// Whether the marker entry e (named at) is what the plan takes for a
+// regular file: a file, a hardlink to one, a device node written as one.
+// -1: *f set (the policy refused the node).
+static int marker_is_file(tar_reader *t, entry *e, failure *f) {
+  if (e->type == '0') return 1;
+  if (e->type == '1') {
+    int dotdot;
+    char *target = clean_name(e->link ? e->link : "", &dotdot);
+    if (!target) return 0;
+    int fd = target[0] ? open_beneath(t->root, target, O_PATH) : -1;
+    struct stat st;
+    int file = fd >= 0 && lc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (fd >= 0) close(fd);
+    free(target);
+    return file;
+  }
+  if (e->type == '3' || e->type == '4') {
+    char letter = e->type == '3' ? 'c' : 'b';
+    int act = meta_device(&t->policy, letter, (uint64_t)makedev((unsigned)e->devmajor, (unsigned)e->devminor), e->rel, f);
+    if (act < 0) return own_rel(f);
+    // Left out, it would stand as the marker .wh..wh.NAME, which the plan skips.
+    return act == DEVICE_SKIP || act == DEVICE_EMPTY;
+  }
+  return 0;
+}
+
+// Straight into the rootfs (TAR_DIRECT: a one-layer image) a whiteout
+// marker hides nothing, so none is written; each is checked as the plan
+// checks a layer's markers (src/strategies/whiteouts.ts, validateListing),
+// AUFS metadata (.wh..wh.*, file or directory) skipped. 1: nothing to
+// write; 0: an entry; -1: *f set.
+static int direct_marker(tar_reader *t, entry *e, failure *f) {
+  const char *rel = e->rel;
+  for (const char *p = rel;;) {
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n >= 4 && memcmp(p, ".wh.", 4) == 0) {
+      int opaque = n == 12 && memcmp(p, ".wh..wh..opq", 12) == 0;
+      if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) return 1;
+      // A marker that is a directory (it has entries below it) or anything but a file is refused.
+      int file = slash ? 0 : marker_is_file(t, e, f);
+      if (file < 0) return -1;
+      size_t at = (size_t)(p - rel) + n;
+      if (!file) {
+        tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: a .wh. entry must be a regular file");
+        return own_at(f, rel, at);
+      }
+      if (!opaque && (n == 4 || (n == 5 && p[4] == '.') || (n == 6 && p[4] == '.' && p[5] == '.'))) {
+        tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: \"%.*s\" names no entry to hide", (int)n, p);
+        return own_at(f, rel, at);
+      }
+      return 1;
+    }
+    if (!slash) return 0;
+    p = slash + 1;
+  }
 }
 
 // The entry in t->cur, its header and records read: made (a file is then
@@ -691,6 +799,10 @@ static int begin_entry(tar_reader *t, failure *f) {
     if (e->type == '0' && e->size == 0) return 0;
     return tar_fail(f, CODE_INVALID_TAR, rel, "the layer root must be a directory (got type '%c')", e->type);
   }
+  if (t->direct) {
+    int marker = direct_marker(t, e, f);
+    if (marker != 0) return marker < 0 ? -1 : 0;
+  }
   if (ensure_parent(t, rel, f) != 0 || claim(t, rel, f) != 0) return -1;
   t->entries++;
   const char *name;
@@ -708,15 +820,27 @@ static int begin_entry(tar_reader *t, failure *f) {
           rc = 0;
         } else {
           if (replace(t, rel, f) != 0) return -1;
-          rc = mkdirat(dir, name, 0700);
+          if ((rc = mkdirat(dir, name, 0700)) == 0) tally_add(t, 'd', 0);
         }
+      } else if (rc == 0) {
+        tally_add(t, 'd', 0);
       }
       if (rc != 0) return sys_fail(f, errno, "mkdir", rel);
       return record_dir(t, e, f);
     }
     case '0': {
       int fd;
-      MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ? -1 : 0);
+      mode_t made = create_mode(t, e);
+      if (e->size == 0 && !e->sparse) {
+        // An empty file needs no fd: mknod, then its metadata by name (two
+        // calls where open, futimens and close were three).
+        MAKE_REPLACING(lc_mknodat(dir, name, S_IFREG | made, 0));
+        if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "mknod", rel);
+        made_with(t, &e->m, made);
+        tally_add(t, 'f', 0);
+        return write_set_meta_at(&t->policy, dir, name, rel, 'f', &e->m, f) != 0 ? own_rel(f) : 0;
+      }
+      MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
       if (e->size > 0 && t->claims && strncmp(name, ".wh.", 4) != 0 && claims_hidden(t->claims, rel, t->layer)) {
         // A higher layer hides it: it stays, empty, for the plan to see
@@ -727,12 +851,16 @@ static int begin_entry(tar_reader *t, failure *f) {
         s->placeholder = 1;
         return 0;
       }
+      made_with(t, &e->m, made);
+      tally_add(t, 'f', e->sparse ? e->map.realsize : e->size);
       t->fd = fd;
       return 0;
     }
     case '2':
       MAKE_REPLACING(symlinkat(e->link ? e->link : "", dir, name));
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "symlink", rel);
+      tally_add(t, 'l', 0);
+      made_with(t, &e->m, (mode_t)-1);
       return write_set_meta_at(&t->policy, dir, name, rel, 'l', &e->m, f) != 0 ? own_rel(f) : 0;
     case '1': {
       char *target = clean_name(e->link ? e->link : "", &dotdot);
@@ -762,6 +890,8 @@ static int begin_entry(tar_reader *t, failure *f) {
           rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
         } else if (rc != 0) {
           own_rel(f);
+        } else {
+          tally_add(t, 'h', 0);
         }
       }
       free(target);
@@ -777,19 +907,25 @@ static int begin_entry(tar_reader *t, failure *f) {
       if (act == DEVICE_SKIP) return skip_entry(t, dir, name, rel, letter, f);
       if (act == DEVICE_EMPTY) {
         int fd;
-        MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0 ? -1 : 0);
+        mode_t made = create_mode(t, e);
+        MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
         if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
+        made_with(t, &e->m, made);
+        tally_add(t, 'f', 0);
         rc = write_set_meta_fd(&t->policy, fd, rel, &e->m, f) != 0 ? own_rel(f) : 0;
         close(fd);
         return rc;
       }
-      MAKE_REPLACING(lc_mknodat(dir, name, kind | 0600, dev));
+      mode_t made = create_mode(t, e);
+      MAKE_REPLACING(lc_mknodat(dir, name, kind | made, dev));
       if (dir < 0) return sys_fail(f, errno, "openat2", rel);
       if (rc != 0 && kind != S_IFIFO) {
         meta_device_refused(&t->policy, errno, letter, (uint64_t)dev, rel, f);
         return own_rel(f);
       }
       if (rc != 0) return sys_fail(f, errno, "mknod", rel);
+      tally_add(t, letter, 0);
+      made_with(t, &e->m, made);
       return write_set_meta_at(&t->policy, dir, name, rel, letter, &e->m, f) != 0 ? own_rel(f) : 0;
     }
   }
@@ -981,7 +1117,7 @@ static int sparse_map_block(tar_reader *t, failure *f) {
 
 // ---- the stream ------------------------------------------------------------
 
-tar_reader *tar_open(int root, int claims_id, int layer, const meta_policy *policy, failure *f) {
+tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f) {
   // The layer's directory was made in a private scratch directory beside
   // ROOTFS: under a default ACL there, every entry the tar makes would
   // inherit an access ACL its layer never had (and the copy step would
@@ -1001,6 +1137,14 @@ tar_reader *tar_open(int root, int claims_id, int layer, const meta_policy *poli
   }
   t->root = root;
   t->fd = -1;
+  t->direct = (flags & TAR_DIRECT) != 0;
+  t->no_record = (flags & TAR_NO_RECORD) != 0;
+  t->root_mode = 0755;  // a scratch directory's, where no "./" header gives one
+  // In a setgid directory, what is made takes the directory's group (and
+  // a directory its setgid bit: the whole tree does).
+  struct stat st;
+  t->new_uid = lc_euid;
+  t->new_gid = lc_fstat(root, &st) == 0 && (st.st_mode & S_ISGID) ? st.st_gid : lc_egid;
   t->layer = layer;
   if (policy) t->policy = *policy;
   // The scratch extraction keeps a tar's own IDs: the copy out of it maps them.
@@ -1151,8 +1295,16 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     if (t->dirs[i].live && alive(t, t->dirs[i].rel, t->dirs[i].born)) order[n++] = &t->dirs[i];
   qsort(order, n, sizeof *order, deeper_first);
   int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++)
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    // Every directory but the root was made by this reader (its mode: 0700 or 0755).
+    if (order[i]->rel[0]) made_with(t, &order[i]->m, (mode_t)-1);
+    if (t->direct && !order[i]->rel[0]) {
+      // The rootfs being built stays 0700 until it is renamed into place (docs/reliability.md).
+      t->root_mode = meta_mode(&t->policy, order[i]->m.mode);
+      order[i]->m.mode = 0700;
+    }
     if (write_set_meta(&t->policy, t->root, order[i]->rel, 'd', &order[i]->m, f) != 0) rc = own_rel(f);
+  }
   free(order);
   if (rc != 0) {
     t->failed = 1;
@@ -1185,3 +1337,7 @@ void tar_close(tar_reader *t) {
 }
 
 const meta_changes *tar_changes(const tar_reader *t) { return &t->changes; }
+
+const write_tally *tar_tally(const tar_reader *t) { return &t->tally; }
+
+mode_t tar_root_mode(const tar_reader *t) { return t->root_mode; }

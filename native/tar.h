@@ -5,6 +5,7 @@
 #define LAYERCOPY_TAR_H
 #include "common.h"
 #include "meta.h"
+#include "write.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -19,9 +20,22 @@ typedef struct tar_reader tar_reader;
 // with CODE_RESTART: read the layer again without the set). Entries get
 // their metadata by policy (NULL: keep, devices error), and what it
 // changes is counted (tar_changes). NULL with *f set on failure.
-tar_reader *tar_open(int root, int claims_id, int layer, const meta_policy *policy, failure *f);
+//
+// flags: TAR_NO_RECORD, the set is only asked (no layer below this one
+// reads it); TAR_DIRECT, root is the rootfs being built from this one
+// layer, not a scratch directory: whiteout markers are checked and not
+// written (CODE_INVALID_WHITEOUT), the root's own metadata is set but its
+// mode left 0700 (tar_root_mode), and a directory replaced by another kind
+// fails with CODE_RESTART (read it again into a scratch directory).
+#define TAR_DIRECT 1
+#define TAR_NO_RECORD 2
+tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f);
 // What the policy changed so far.
 const meta_changes *tar_changes(const tar_reader *t);
+// The tree beneath root as it stands (write_tally).
+const write_tally *tar_tally(const tar_reader *t);
+// TAR_DIRECT, after tar_finish: the mode the root takes when it is renamed into place.
+mode_t tar_root_mode(const tar_reader *t);
 // Parses and writes the next len bytes of the tar. Returns 0, or -1 with
 // *f set (an errno, or CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY with
 // f->detail); after a failure every call fails again.

@@ -15,6 +15,12 @@ typedef struct {
   char **xattr_names;
   char **xattr_values;
   size_t *xattr_sizes;
+  // Set for an entry this extraction just made: what it was made with, so
+  // that an owner or mode it already has is not set again (-1: unknown).
+  int fresh;
+  uid_t have_uid;
+  gid_t have_gid;
+  mode_t have_mode;
 } write_meta;
 
 // A directory (0700 until its metadata), symlink (to target), char or
@@ -28,8 +34,19 @@ int write_set_meta(const meta_policy *p, int root, const char *rel, char kind, c
 int write_set_meta_at(const meta_policy *p, int at, const char *entry, const char *rel, char kind, const write_meta *m, failure *f);
 // The same through a regular file's own open fd (written, not yet closed).
 int write_set_meta_fd(const meta_policy *p, int fd, const char *rel, const write_meta *m, failure *f);
+// The tree an extraction made, counted as the plan counts a layer it
+// copies (src/copy/provisioning.ts, Counts): entries (directories, the
+// root excluded, and every other name), directories, hardlinks (names of
+// an inode beyond its first) and bytes (a regular file's size, once per
+// inode).
+typedef struct {
+  int64_t entries, directories, hardlinks, bytes;
+} write_tally;
+// An entry of that tree (its lstat) removed.
+void write_tally_removed(write_tally *c, const struct stat *st);
 // Makes every component of rel a real directory beneath root (0755 for
-// new ones); a non-directory in the way is replaced.
-int write_ensure_dirs(int root, const char *rel, failure *f);
+// new ones); a non-directory in the way is replaced. With tally, what it
+// makes and removes is counted.
+int write_ensure_dirs(int root, const char *rel, write_tally *tally, failure *f);
 
 #endif

@@ -1,18 +1,17 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
 import { COUNT_KEYS, type Counts, closeLayers, type LayerSummary, Provisioning } from './copy/provisioning.js';
-import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError, type LayerSource } from './core/errors.js';
-import { type CancelFlag, type NativePolicy, native } from './core/native.cjs';
-import { type Progress, type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
+import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
+import { type CancelFlag, native } from './core/native.cjs';
+import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { packRels } from './core/paths.js';
 import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
-import type { TarLayer } from './images/layer.js';
-import { extractOnPool } from './images/run.js';
+import { commitDirect, extractsDirect, extractTars } from './images/extract-all.js';
+import type { ExtractedLayer } from './images/layer.js';
 import { layerName, type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
-import { alongside, startDownloads } from './registry/spool.js';
 import { removeInWorker } from './rootfs/remove.js';
-import { commit, createStaging, nativeError, openParent, removeStale, type Staging } from './rootfs/staging.js';
+import { commit, createStaging, openParent, removeStale, type Staging } from './rootfs/staging.js';
 import { applyLayered } from './strategies/layered.js';
 import { applyMerged } from './strategies/merged.js';
 
@@ -113,6 +112,7 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     staging = createStaging(parentFd, inputs.rootfs);
     clock.lap('resolve');
     let extractMs: (number | undefined)[] = [];
+    let direct: ExtractedLayer | undefined;
     if (inputs.layers.some((layer) => layer.tar !== undefined)) {
       // Tarballs are extracted beside the staging directory (a sibling of
       // the same name pattern: private, on the same filesystem, removed
@@ -123,9 +123,12 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
         names: scratchDirs,
         implied,
         ms: extractMs,
+        direct,
       } = await extractTars({
         inputs,
         scratch,
+        staging,
+        direct: extractsDirect(inputs, opts),
         layerFds,
         pool,
         cancel,
@@ -138,10 +141,17 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
       }));
       clock.lap('extract');
     }
-    const summary = await build({ pool, inputs, layerFds, implied: inputs.layers.map((l, i) => implied[i] ?? l.implied), staging, opts, cancel, staleRemoved, clock, changes });
-    extractMs.forEach((ms, i) => {
-      if (ms !== undefined) summary.perLayer[i].extractMs = ms;
-    });
+    let summary: ProvisionSummary;
+    if (direct) {
+      const layer = commitDirect({ inputs, staging, extracted: direct, extractMs: extractMs[0] });
+      clock.lap('commit');
+      summary = summarize(inputs, opts, [layer], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
+    } else {
+      summary = await build({ pool, inputs, layerFds, implied: inputs.layers.map((l, i) => implied[i] ?? l.implied), staging, opts, cancel, staleRemoved, clock, changes });
+      extractMs.forEach((ms, i) => {
+        if (ms !== undefined) summary.perLayer[i].extractMs = ms;
+      });
+    }
     if (scratch) {
       // Each layer's scratch directory a task of the pool, at once: a
       // thread of its own (removeInWorker) cost a thread's start, and one
@@ -179,63 +189,6 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     if (parentFd >= 0) fs.closeSync(parentFd);
     closeLayers(layerFds);
   }
-}
-
-/**
- * Extracts each tarball layer into its own directory of `scratch`, as tasks
- * of the pool (src/images/run.ts), and fills in its fd in layerFds. Its
- * root is 0755 unless the tar's "./" entry says more. Returns the
- * directories' names, for their removal, and per layer the directories no
- * header described.
- */
-async function extractTars(run: {
-  inputs: ResolvedInputs;
-  scratch: Staging;
-  layerFds: number[];
-  pool: Pool;
-  cancel: CancelFlag;
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
-  /** Hidden files get no data (merged only: the layered method copies every layer in full, and says so in its byte counts). */
-  shareClaims: boolean;
-  maxDownloads: number;
-  abortPull: () => void;
-  rootless: { policy: NativePolicy; changes: Changes };
-}): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
-  const { inputs, scratch, layerFds } = run;
-  const jobs: { tar: TarLayer; root: number; layerIndex: number; source: LayerSource }[] = [];
-  const names: string[] = [];
-  inputs.layers.forEach(({ tar, source }, i) => {
-    if (!tar) return;
-    const name = String(i);
-    names.push(name);
-    const made = native.makeDir(scratch.fd, name);
-    if (made) throw nativeError(made, inputs.rootfs, `extract ${tar.label}`);
-    const opened = native.openDir(scratch.fd, name);
-    if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${tar.label}`);
-    layerFds[i] = opened.fd;
-    fs.fchmodSync(opened.fd, 0o755);
-    jobs.push({ tar, root: opened.fd, layerIndex: i, source });
-  });
-  const downloads = inputs.layers.some((layer) => layer.download) ? startDownloads(inputs.layers, scratch.fd, run.maxDownloads) : undefined;
-  try {
-    await downloads?.ready;
-  } catch (error) {
-    await downloads?.close();
-    throw error;
-  }
-  const extraction = extractOnPool(run.pool, jobs, {
-    cancel: run.cancel,
-    signal: run.signal,
-    layers: inputs.layers.length,
-    onProgress: run.onProgress,
-    shareClaims: run.shareClaims,
-    onDone: downloads?.discard,
-    downloaded: downloads?.downloaded,
-    ...run.rootless,
-  });
-  const { implied, ms } = downloads ? await alongside(downloads.done, extraction, { cancel: run.cancel, abortPull: run.abortPull }) : await extraction;
-  return { names, implied, ms };
 }
 
 async function build(run: {
@@ -279,22 +232,29 @@ async function build(run: {
   fs.fchmodSync(staging.fd, native.metaMode(p.policyFor(p.rootLayer), fs.fstatSync(run.layerFds[p.rootLayer]).mode & 0o7777));
   commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
   run.clock.lap('commit');
+  const summary = summarize(inputs, opts, p.perLayer, { timings: p.clock.timings, staleRemoved: run.staleRemoved, rootless: p.changes.summary(opts.rootless) });
+  p.done();
+  return summary;
+}
+
+/** The summary of a provision whose layers' counts are `perLayer`. */
+function summarize(
+  inputs: ResolvedInputs,
+  opts: ResolvedProvisionOptions,
+  perLayer: LayerSummary[],
+  rest: Pick<ProvisionSummary, 'timings' | 'staleRemoved' | 'rootless'>,
+): ProvisionSummary {
+  const counts = { entries: 0, bytes: 0, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 };
   const summary: ProvisionSummary = {
     rootfs: inputs.rootfs,
     layers: inputs.layers.length,
     strategy: opts.strategy,
-    entries: 0,
-    bytes: 0,
-    directories: 0,
-    hardlinks: 0,
-    whiteouts: 0,
-    replaced: 0,
-    timings: p.clock.timings,
-    perLayer: p.perLayer,
-    staleRemoved: run.staleRemoved,
-    rootless: p.changes.summary(opts.rootless),
+    ...counts,
+    timings: rest.timings,
+    perLayer,
+    staleRemoved: rest.staleRemoved,
+    rootless: rest.rootless,
   };
-  for (const layer of p.perLayer) for (const key of COUNT_KEYS) summary[key] += layer[key];
-  p.done();
+  for (const layer of perLayer) for (const key of COUNT_KEYS) summary[key] += layer[key];
   return summary;
 }

@@ -169,7 +169,8 @@ describe('a filesystem that refuses the links from scratch into the rootfs', () 
   // No filesystem here refuses linkat (vfat is not in this kernel), so an
   // LD_PRELOAD shim makes every linkat fail with the errno given, and
   // counts the refusals. The layer has no hardlinks: the tar reader links
-  // those in scratch with linkat too.
+  // those in scratch with linkat too. A second layer above it: one tar
+  // layer alone is extracted straight into the rootfs, nothing linked.
   it.for([
     ['EPERM', 1],
     ['EOPNOTSUPP', 95],
@@ -209,14 +210,22 @@ describe('a filesystem that refuses the links from scratch into the rootfs', () 
         ]),
       ),
     );
+    const top = path.join(dir, 'top.tar');
+    fs.writeFileSync(
+      top,
+      rawTar([
+        { name: 'opt/', type: '5', mode: 0o755 },
+        { name: 'opt/top', data: 't' },
+      ]),
+    );
     const log = path.join(dir, 'refusals');
-    const r = await execa('node', [cli, 'provision', layer, path.join(dir, 'copied')], {
+    const r = await execa('node', [cli, 'provision', layer, top, path.join(dir, 'copied')], {
       reject: false,
       env: { LD_PRELOAD: [process.env.LD_PRELOAD, so].filter(Boolean).join(' '), REFUSE_ERRNO: String(errno), REFUSE_LOG: log },
     });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(fs.readFileSync(log, 'utf8').length).toBeGreaterThanOrEqual(4);
-    await provision([layer], path.join(dir, 'linked'));
+    await provision([layer, top], path.join(dir, 'linked'));
     const copied = snapshot(path.join(dir, 'copied'), { atime: false });
     expect(copied.size).toBeGreaterThanOrEqual(5);
     expect(diffSnapshots(snapshot(path.join(dir, 'linked'), { atime: false }), copied)).toEqual([]);

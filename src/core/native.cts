@@ -12,7 +12,7 @@ export interface NativeFailure {
    * EMOUNTPOINT: a removal left a mount point (named by rel);
    * ENOOPENAT2: the kernel lacks openat2.
    */
-  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | 'ERESTARTLAYER';
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | 'ERESTARTLAYER' | 'EINVALIDWHITEOUT';
   /** EINVALIDTAR / EUNSUPPORTEDENTRY: what is wrong with the tar (a sentence). */
   detail?: string;
   /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
@@ -82,6 +82,13 @@ export interface NativeConstants {
 
 /** An opaque native tar reader (src/images/extract.ts; freed when closed or collected). */
 export type TarReader = { readonly tar: unique symbol };
+/** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */
+export interface TarTree {
+  entries: number;
+  directories: number;
+  hardlinks: number;
+  bytes: number;
+}
 
 /** A member of a tar file: its data is `size` bytes at `offset` of the file. */
 export interface TarMember {
@@ -191,16 +198,21 @@ export interface Native {
    * layer `layer` of it (a failure with code ERESTARTLAYER: read the layer
    * again without the set). Entries get their metadata by `policy` (its ID
    * map is not applied: the copy out of the scratch directory applies it).
+   * flags: TAR_DIRECT (1: root is the rootfs of a one-layer image, markers
+   * checked and not written, the root left 0700) | TAR_NO_RECORD (2: the
+   * set is only asked), native/tar.h.
    */
-  tarOpen(root: number, claims?: number, layer?: number, policy?: NativePolicy): TarReader;
+  tarOpen(root: number, claims?: number, layer?: number, policy?: NativePolicy, flags?: number): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
   tarFeed(reader: TarReader, chunk: Buffer, cancel?: CancelFlag): NativeFailure | null;
   /**
    * The input ended: directories get their metadata; the reader is closed.
    * implied: the directories no header described (made for entries below
-   * them; the root unless "./" had one), packed as listDir's names.
+   * them; the root unless "./" had one), packed as listDir's names. tree:
+   * the tree written, counted as a plan counts a layer; rootMode (TAR_DIRECT):
+   * the mode the root takes once renamed into place.
    */
-  tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string; changes?: NativeChanges } | { failure: NativeFailure };
+  tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string; changes?: NativeChanges; tree: TarTree; rootMode: number } | { failure: NativeFailure };
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /**

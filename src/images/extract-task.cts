@@ -18,17 +18,21 @@ export interface ExtractTask {
   read?: BigInt64Array;
   slot?: number;
   /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
-  claims?: { id: number; layer: number };
+  claims?: { id: number; layer: number; record?: boolean };
+  /** root is the rootfs of a one-layer image (src/images/extract.ts). */
+  direct?: boolean;
   /** The metadata policy entries are written by (native/meta.h). */
   policy?: NativePolicy;
   /** Set as the task starts (src/copy/pool.ts: a task that started never runs again). */
   started?: Int32Array;
 }
 
-/** A failure as plain data; `cause`: its cause's message and code (a corrupt blob's ERR_DIGEST_MISMATCH keeps the reader's error there). */
+/** A failure as plain data; `cause`: its cause's message and code (a corrupt blob's ERR_DIGEST_MISMATCH keeps the reader's error there); `restart`: a RestartLayer. */
 export type ExtractResult =
   | { ok: ExtractedLayer }
-  | { error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number; cause?: { message: string; code?: string } } };
+  | {
+      error: { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number; cause?: { message: string; code?: string }; restart?: boolean };
+    };
 
 export default async function extract(task: ExtractTask): Promise<ExtractResult> {
   if (task.started) Atomics.store(task.started, 0, 1);
@@ -36,10 +40,20 @@ export default async function extract(task: ExtractTask): Promise<ExtractResult>
     const { extractLayer } = await import('./layer.js');
     const { read, slot = 0 } = task;
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
-    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy }) };
+    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy, direct: task.direct }) };
   } catch (error) {
-    const e = error as { message: string; code?: string; layer?: string; path?: string; syscall?: string; errno?: number; cause?: { message?: unknown; code?: unknown } };
+    const e = error as {
+      name?: string;
+      message: string;
+      code?: string;
+      layer?: string;
+      path?: string;
+      syscall?: string;
+      errno?: number;
+      cause?: { message?: unknown; code?: unknown };
+    };
     const cause = typeof e.cause?.message === 'string' ? { message: e.cause.message, code: typeof e.cause.code === 'string' ? e.cause.code : undefined } : undefined;
-    return { error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno, cause } };
+    const restart = e.name === 'RestartLayer' ? true : undefined;
+    return { error: { message: e.message, code: e.code, layer: e.layer, path: e.path, syscall: e.syscall, errno: e.errno, cause, restart } };
   }
 }

@@ -1,5 +1,5 @@
 import { abortError, errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
-import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader } from '../core/native.cjs';
+import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader, type TarTree } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 
 /**
@@ -15,19 +15,24 @@ import { displayPath } from '../core/paths.js';
  * With `claims` (the provision's set and this layer's index), a file a
  * higher layer already hides is left empty; RestartLayer: a hardlink that
  * stays needs one, so the layer must be read again without claims.
- * Entries get their metadata by `policy` (native/meta.h). Resolves with
- * the counts, the directories no header described (packed names,
- * src/core/entries.ts unpack) and what the policy changed.
+ * Entries get their metadata by `policy` (native/meta.h). `direct`: root
+ * is the rootfs of a one-layer image (TAR_DIRECT, native/tar.h: markers
+ * checked, not written; the root left 0700; RestartLayer where a directory
+ * of the layer is replaced). `claims.record: false`: no lower layer reads
+ * the set. Resolves with the counts, the directories no header described
+ * (packed names, src/core/entries.ts unpack), what the policy changed, the
+ * tree as written and the mode the root takes.
  */
 export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
-  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: { id: number; layer: number }; policy?: NativePolicy } = {},
-): Promise<{ entries: number; bytes: number; implied: string; changes?: NativeChanges }> {
+  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: TarClaims; policy?: NativePolicy; direct?: boolean } = {},
+): Promise<TarExtracted> {
   let reader: TarReader;
   try {
-    reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy);
+    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0);
+    reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy, flags);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
     const f = fromNodeError(error, 'fremovexattr', '/');
@@ -41,14 +46,32 @@ export async function extractTar(
     }
     const done = native.tarFinish(reader);
     if ('failure' in done) throw tarError(done.failure, label);
-    return { entries: done.entries, bytes: done.bytes, implied: done.implied, changes: done.changes };
+    return { entries: done.entries, bytes: done.bytes, implied: done.implied, changes: done.changes, tree: done.tree, rootMode: done.rootMode };
   } finally {
     native.tarClose(reader);
   }
 }
 
-/** Not a failure: the layer must be extracted again, writing every file (see extractTar). */
-export class RestartLayer extends Error {}
+/** A provision's claims set and a layer's index among all layers; record: false where no lower tar layer asks the set. */
+export interface TarClaims {
+  id: number;
+  layer: number;
+  record?: boolean;
+}
+
+export interface TarExtracted {
+  entries: number;
+  bytes: number;
+  implied: string;
+  changes?: NativeChanges;
+  tree: TarTree;
+  rootMode: number;
+}
+
+/** Not a failure: the layer must be extracted again, writing every file, or into a scratch directory (see extractTar). */
+export class RestartLayer extends Error {
+  override name = 'RestartLayer';
+}
 
 /** A native failure of a tar layer as an error naming the layer and the entry. */
 function tarError(f: NativeFailure, label: string): Error {
@@ -63,6 +86,7 @@ function tarError(f: NativeFailure, label: string): Error {
   }
   if (f.code === 'ECANCELED') return abortError();
   if (f.code === 'ERESTARTLAYER') return new RestartLayer(`${label}: ${at}${f.detail}`);
+  if (f.code === 'EINVALIDWHITEOUT') return new LayercopyError(`${label}: ${at}${f.detail}`, { code: 'ERR_INVALID_WHITEOUT', layer: label, path: where });
   if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
     return new LayercopyError(`${label}: ${at}${f.detail}`, { code: 'ERR_UNMAPPED_ID', layer: label, path: where, syscall: f.syscall });
   }

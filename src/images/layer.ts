@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, LayercopyError } from '../core/errors.js';
-import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
+import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
 import { type Compression, GzipFallback, gunzipRaw, sniffCompression, zstdChunks } from './decompress.js';
-import { extractTar, RestartLayer } from './extract.js';
+import { extractTar, RestartLayer, type TarClaims, type TarExtracted } from './extract.js';
 import { followed, followStream } from './follow.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
@@ -42,21 +42,17 @@ export interface ExtractOptions {
   /** The bytes of the layer file read so far, after each chunk. */
   onRead?: (bytes: number) => void;
   /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
-  claims?: { id: number; layer: number };
+  claims?: TarClaims;
+  /** root is the rootfs of a one-layer image (src/images/extract.ts, extractTar). */
+  direct?: boolean;
   /** The metadata policy entries are written by (native/meta.h). */
   policy?: NativePolicy;
   /** 'checked': gzip through zlib's gunzip, its CRC-32 checked (after a GzipFallback); default: openLayer's choice. */
   gunzip?: 'checked';
 }
 
-export interface ExtractedLayer {
-  entries: number;
-  bytes: number;
+export interface ExtractedLayer extends TarExtracted {
   compressedBytes: number;
-  /** The directories no header described, packed (src/images/extract.ts). */
-  implied: string;
-  /** What the metadata policy changed (absent: nothing). */
-  changes?: NativeChanges;
 }
 
 /**
@@ -79,8 +75,8 @@ export async function extractLayer(layer: TarLayer, root: number, opts: ExtractO
   }
 }
 
-/** Removes everything in the directory fd root (a layer's scratch directory). */
-function emptyDirectory(root: number, label: string): void {
+/** Removes everything in the directory fd root (a layer's scratch directory, or the staging directory it was extracted into). */
+export function emptyDirectory(root: number, label: string): void {
   const fail = (f: NativeFailure) =>
     errnoError(
       { errno: f.errno, syscall: f.syscall, path: displayPath('/', f.rel ?? '') },
@@ -193,10 +189,10 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     }
     throw error;
   }
-  let result: { entries: number; bytes: number; implied: string; changes?: NativeChanges };
+  let result: TarExtracted;
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims, policy: opts.policy });
+    result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims, policy: opts.policy, direct: opts.direct });
   } catch (error) {
     opened.input.destroy();
     if (error instanceof RestartLayer || error instanceof GzipFallback) throw error;

@@ -6,8 +6,9 @@ import { abortError, type LayercopyCode, LayercopyError, type LayerSource } from
 import { type CancelFlag, type NativePolicy, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { Changes } from '../core/rootless.js';
+import { RestartLayer } from './extract.js';
 import type { ExtractResult, ExtractTask } from './extract-task.cjs';
-import type { TarLayer } from './layer.js';
+import type { ExtractedLayer, TarLayer } from './layer.js';
 
 const TASK = distFile('src/images/extract-task.cjs').href;
 
@@ -26,7 +27,7 @@ const TASK = distFile('src/images/extract-task.cjs').href;
  */
 export async function extractOnPool(
   pool: Pool,
-  jobs: { tar: TarLayer; root: number; layerIndex: number; source?: LayerSource }[],
+  jobs: { tar: TarLayer; root: number; layerIndex: number; source?: LayerSource; direct?: boolean }[],
   run: {
     cancel: CancelFlag;
     signal?: AbortSignal;
@@ -41,20 +42,24 @@ export async function extractOnPool(
     policy?: NativePolicy;
     changes?: Changes;
   },
-): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[] }> {
+): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[]; extracted: (ExtractedLayer | undefined)[] }> {
   const { cancel, signal } = run;
   const implied: (ReadonlySet<string> | undefined)[] = Array.from({ length: run.layers });
   const ms: (number | undefined)[] = Array.from({ length: run.layers });
+  const extracted: (ExtractedLayer | undefined)[] = Array.from({ length: run.layers });
   // What each layer holds, shared as they are read: a lower layer's file a
   // higher one already hides gets no data (native/claims.h). Only a saving:
   // past 64 provisions at once in one process there is no set, and every
-  // file is written.
+  // file is written. With one tar layer nothing reads it; the lowest tar
+  // layer only asks it (its names would hide nothing that reads the set:
+  // a table of a 3M-name layer's names held ~100 bytes each).
   let claims: number | undefined;
   try {
-    if (run.shareClaims !== false) claims = native.claimsOpen();
+    if (run.shareClaims !== false && jobs.length > 1) claims = native.claimsOpen();
   } catch {
     claims = undefined;
   }
+  const lowest = Math.min(...jobs.map((job) => job.layerIndex));
   const sizes = jobs.map((job) => size(job.tar));
   const all = sizes.reduce((a, b) => a + b, 0);
   const queue = balance(
@@ -82,7 +87,7 @@ export async function extractOnPool(
   if (timer) report();
   try {
     await Promise.all(
-      queue.map(async ({ tar, root, slot, layerIndex, source }) => {
+      queue.map(async ({ tar, root, slot, layerIndex, source, direct }) => {
         const started = performance.now();
         const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, {
           tar,
@@ -90,12 +95,14 @@ export async function extractOnPool(
           cancel,
           read,
           slot,
-          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex },
+          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
           policy: run.policy,
+          direct,
         });
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
+          if (e.restart) throw new RestartLayer(e.message);
           const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
           // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
           const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
@@ -103,6 +110,7 @@ export async function extractOnPool(
         }
         const set = new Set(unpack(reply.ok.implied));
         implied[layerIndex] = set;
+        extracted[layerIndex] = reply.ok;
         run.changes?.add(reply.ok.changes);
         // From the hand-over to the reply: time queued behind other extractions included.
         ms[layerIndex] = performance.now() - started;
@@ -110,10 +118,12 @@ export async function extractOnPool(
       }),
     );
     if (timer) report();
-    return { implied, ms };
+    return { implied, ms, extracted };
   } catch (error) {
-    // The first failure stops the others at their next chunk.
-    Atomics.store(cancel, 0, 1);
+    // The first failure stops the others at their next chunk (a restart
+    // stops nothing: the one layer extracted straight into the rootfs is
+    // read again, src/extract-tars.ts).
+    if (!(error instanceof RestartLayer)) Atomics.store(cancel, 0, 1);
     throw error;
   } finally {
     clearInterval(timer);
