@@ -37,6 +37,7 @@
 #include "tar.h"
 #include "tarscan.h"
 #include "zstd.h"
+#include "isal_js.h"
 
 #include <sys/file.h>
 #include <sys/sysmacros.h>
@@ -1159,6 +1160,9 @@ NAPI_MODULE_INIT() {
       {"tarMembers", NULL, tar_members_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdFeed", NULL, zstd_feed_js, NULL, NULL, NULL, napi_default, NULL},
+      {"isalOpen", NULL, isal_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"isalFeed", NULL, isal_feed_js, NULL, NULL, NULL, napi_default, NULL},
+      {"isalFeedAsync", NULL, isal_feed_async_js, NULL, NULL, NULL, napi_default, NULL},
       {"flock", NULL, flock_js, NULL, NULL, NULL, napi_default, NULL},
       {"flockTry", NULL, flock_try_js, NULL, NULL, NULL, napi_default, NULL},
   };

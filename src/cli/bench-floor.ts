@@ -10,7 +10,10 @@
 // the gzip floor slower, 1.56-1.79 s against 1.37-1.43 s). argv[2]: JSON
 // TarLayer[]; argv[3] "verify": also each digest layercopy checks, by the
 // same code (openLayer: the blob's size and sha256, the tar's diff_id): the
-// floor of a verified extraction.
+// floor of a verified extraction, where no cc builds its C program
+// (native/baseline/verified_floor.c, which the bench times where it can).
+// gzip goes through the inflater layercopy picks (ISA-L, else zlib;
+// LAYERCOPY_INFLATE=zlib forces zlib).
 import fs from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';

@@ -5,13 +5,15 @@
 // same checking every digest layercopy checks, the floor of a verified
 // extraction.
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { distFile } from '../core/compiled.js';
 import { sniffCompression } from '../images/decompress.js';
 import { readHead, type TarLayer } from '../images/layer.js';
 import { parseLayerArgument } from '../images/reference.js';
 
-export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor' | 'verified-floor';
+/** verified-floor: gzip through zlib; verified-floor-isal: through ISA-L (where libisal.so.2 is). */
+export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor' | 'verified-floor' | 'verified-floor-isal';
 
 /** The CLI, and the floor's script (bundled into dist/src). */
 const CLI = fileURLToPath(distFile('src/cli.js'));
@@ -30,12 +32,24 @@ function tarFlag(layer: TarLayer): string {
   return kind === 'gzip' ? '-z' : kind === 'zstd' ? '--zstd' : '';
 }
 
-/** The whole process a baseline runs, writing into rootfs (extract-then-copy also into rootfs.x/). */
-export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs: string, umoci?: string): string[] {
+/**
+ * The verified floor's process: the C program where cc built it
+ * (native/baseline/verified_floor.c: layers largest first on as many
+ * threads as layercopy's pool has), else the same in Node.
+ */
+function verifiedFloorArgv(inflater: 'zlib' | 'isal', tars: TarLayer[], program?: string): string[] {
+  if (!program) return ['env', `LAYERCOPY_INFLATE=${inflater}`, process.execPath, FLOOR, JSON.stringify(tars), 'verify'];
+  const dash = (v: string | number | undefined) => (v === undefined ? '-' : String(v));
+  const layers = tars.flatMap((t) => [t.file, dash(t.start), dash(t.size), dash(t.digest), dash(t.diffId)]);
+  return [program, inflater, String(os.availableParallelism()), ...layers];
+}
+
+/** The whole process a baseline runs, writing into rootfs (extract-then-copy also into rootfs.x/); floorProgram: buildVerifiedFloor's. */
+export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs: string, umoci?: string, floorProgram?: string): string[] {
   // Not root: umoci cannot chown, and says to unpack --rootless (owners then become the user's).
   if (method === 'umoci') return ['umoci', 'unpack', ...(process.getuid?.() === 0 ? [] : ['--rootless']), '--image', umoci!, rootfs];
   if (method === 'floor') return [process.execPath, FLOOR, JSON.stringify(tars)];
-  if (method === 'verified-floor') return [process.execPath, FLOOR, JSON.stringify(tars), 'verify'];
+  if (method === 'verified-floor' || method === 'verified-floor-isal') return verifiedFloorArgv(method === 'verified-floor' ? 'zlib' : 'isal', tars, floorProgram);
   // GNU tar and gzip/zstd, every layer at once (its best speed on several
   // cores: one after another took 1.5x as long here), then layercopy of the directories.
   const script = [

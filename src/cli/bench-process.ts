@@ -15,20 +15,36 @@ export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
 const CLI = fileURLToPath(distFile('src/cli.js'));
 const GNU_TIME = '/usr/bin/time';
 
+/** Compiles native/ SOURCES with cc into DIR/NAME, untimed: the program, or why not (one line). */
+async function compile(dir: string, name: string, sources: string[], libs: string[], signal?: AbortSignal): Promise<{ program: string } | { why: string }> {
+  const program = path.join(dir, name);
+  const r = await runInGroup(['cc', '-O2', '-pthread', '-o', program, ...sources.map((s) => fileURLToPath(packageFile(s))), ...libs], { reject: false, signal });
+  if (!r.failed) return { program };
+  // One line: the CLI shows a message's line breaks as \n.
+  return { why: r.code === 'ENOENT' ? 'cc is not on PATH' : `cc failed: ${firstError(String(r.stderr || r.shortMessage))}` };
+}
+
 /**
  * Builds the Mesos method's baseline (native/baseline/mesos_copy.c) with cc
  * into DIR, untimed; throws a clear error where no C compiler is at hand.
  */
 export async function buildMesosCopy(dir: string, signal?: AbortSignal): Promise<string> {
-  const source = fileURLToPath(packageFile('native/baseline/mesos_copy.c'));
-  const program = path.join(dir, 'mesos-copy');
-  const r = await runInGroup(['cc', '-O2', '-o', program, source], { reject: false, signal });
-  if (r.failed) {
-    // One line: the CLI shows a message's line breaks as \n.
-    const why = r.code === 'ENOENT' ? 'cc is not on PATH' : `cc failed: ${firstError(String(r.stderr || r.shortMessage))}`;
-    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${why}`);
+  const r = await compile(dir, 'mesos-copy', ['native/baseline/mesos_copy.c'], [], signal);
+  if ('why' in r) {
+    const source = fileURLToPath(packageFile('native/baseline/mesos_copy.c'));
+    throw new UsageError(`bench needs a C compiler (cc) to build its cp -aT per layer baseline at native speed (${source}): ${r.why}`);
   }
-  return program;
+  return r.program;
+}
+
+/**
+ * Builds the verified floor at native speed (native/baseline/verified_floor.c,
+ * with the helper's own ISA-L and libzstd loaders) the same way, untimed;
+ * undefined where cc cannot (the floor then runs in Node: bench-floor.ts).
+ */
+export async function buildVerifiedFloor(dir: string, signal?: AbortSignal): Promise<string | undefined> {
+  const r = await compile(dir, 'verified-floor', ['native/baseline/verified_floor.c', 'native/isal.c', 'native/zstd.c'], ['-ldl'], signal);
+  return 'program' in r ? r.program : undefined;
 }
 
 /** The line of a compiler's output that says what went wrong, else its last. */

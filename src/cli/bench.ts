@@ -2,13 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { native } from '../core/native.cjs';
 import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
 import { batchSizeArg, intList, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, UsageError, type CliValues as Values } from './args.js';
 import { killAllGroups, runInGroup } from './bench-group.js';
-import { buildMesosCopy, runChild, timeProcess } from './bench-process.js';
+import { buildMesosCopy, buildVerifiedFloor, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable } from './bench-report.js';
 import { type Samples, toRows } from './bench-rows.js';
 import { escapeForTerminal } from './output.js';
@@ -79,7 +80,13 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const configs: BenchConfig[] = pull
     ? [{ method: 'skopeo-then-layercopy' }, { method: 'download-floor' }, ...(pull.umoci ? [{ method: 'skopeo-then-umoci' as const }] : [])]
     : images
-      ? [{ method: 'extract-then-copy' }, { method: 'floor' }, { method: 'verified-floor' }, ...(images.umoci ? [{ method: 'umoci' as const }] : [])]
+      ? [
+          { method: 'extract-then-copy' },
+          { method: 'floor' },
+          { method: 'verified-floor' },
+          ...(native.isalOpen() ? [{ method: 'verified-floor-isal' as const }] : []),
+          ...(images.umoci ? [{ method: 'umoci' as const }] : []),
+        ]
       : [{ method: 'seed' }, { method: 'cp -a' }];
   for (const strategy of options.strategies ?? STRATEGIES) {
     for (const concurrency of options.concurrency) {
@@ -100,6 +107,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   let bytes = 0;
   try {
     const mesosCopy = images || pull ? undefined : await buildMesosCopy(scratch, signal);
+    const floorProgram = images ? await buildVerifiedFloor(scratch, signal) : undefined;
     // The image copied once (untimed) for layercopy's rows on local files.
     const layout = pull ? await copyLayout(pull, scratch, signal) : undefined;
     // cp -a copies the final tree once: the layer itself, or the image merged
@@ -123,7 +131,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           await runInGroup(['cp', '-a', finalTree, rootfs], { signal });
           ms = proc = performance.now() - start;
         } else if ((images || pull) && config.method !== 'layercopy') {
-          const argv = pull ? pullBaselineArgv(config.method as PullMethod, pull, rootfs) : imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci);
+          const argv = pull
+            ? pullBaselineArgv(config.method as PullMethod, pull, rootfs)
+            : imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci, floorProgram);
           const r = await timeProcess(argv, `${rootfs}.rss`, signal).catch((error) => {
             if ((config.method !== 'umoci' && config.method !== 'skopeo-then-umoci') || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)

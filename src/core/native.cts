@@ -100,6 +100,9 @@ export interface TarMember {
 
 /** An opaque native zstd stream (freed when collected). */
 export type ZstdStream = { readonly zstd: unique symbol };
+export type IsalStream = { readonly isal: unique symbol };
+/** What one isalFeed made (native/isal.h): `data`'s first `length` bytes; pos advanced; done: the final block ended, `held` bytes before pos. */
+export type IsalFed = { data: Buffer; length: number; pos: number; done: boolean; held: number };
 
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
 export type Root = number | string;
@@ -234,6 +237,12 @@ export interface Native {
    * frame. Throws (code ERR_ZSTD) on corrupt input.
    */
   zstdFeed(stream: ZstdStream, chunk: Buffer, pos: number): { data: Buffer; length: number; pos: number; frameDone: boolean };
+  /** A raw-deflate stream over the system's ISA-L (libisal.so.2, loaded at run time), or null where it is missing or failed its self-check. */
+  isalOpen(): IsalStream | null;
+  /** Inflates chunk from pos on into a new 1 MiB buffer on this thread; throws (code ERR_ISAL) on corrupt data. */
+  isalFeed(stream: IsalStream, chunk: Buffer, pos: number): IsalFed;
+  /** isalFeed on libuv's pool; one call at a time per stream. */
+  isalFeedAsync(stream: IsalStream, chunk: Buffer, pos: number): Promise<IsalFed>;
   /**
    * flock(2) on fd, shared or exclusive, waited for on a libuv thread (off
    * the event loop) where `wait`: resolves to 0 once held, or the errno

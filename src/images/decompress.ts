@@ -1,10 +1,10 @@
 // Decompressing layer tarballs: what a file is by its magic bytes, zstd
-// through the best decoder the runtime has, and gzip inflated raw where a
-// diff_id covers the tar (src/images/layer.ts picks which).
+// through the best decoder the runtime has, and gzip inflated raw (ISA-L or
+// zlib) where a diff_id covers the tar (src/images/layer.ts picks which).
 import { createRequire } from 'node:module';
 import { Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { native } from '../core/native.cjs';
+import { type IsalFed, type IsalStream, native } from '../core/native.cjs';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -95,18 +95,32 @@ export function gzipHeaderLength(head: Buffer): number | null | undefined {
 }
 
 /**
+ * What inflates gzip layers: ISA-L's igzip through the native helper where
+ * the system has libisal.so.2 (it passes a self-check at load), on libuv's
+ * pool ('isal', overlapping the tar writer as zlib does) or on the calling
+ * thread ('isal-sync'); else zlib. LAYERCOPY_INFLATE=zlib forces zlib
+ * (docs/design.md, "Inflating gzip").
+ */
+export type Inflater = 'isal' | 'isal-sync' | 'zlib';
+
+export function chosenInflater(): Inflater {
+  const asked = process.env.LAYERCOPY_INFLATE;
+  return asked === 'zlib' || asked === 'isal-sync' ? asked : 'isal';
+}
+
+/**
  * gzip without zlib's CRC-32, where the layer's diff_id is checked (its
  * sha256 covers every inflated byte, so the CRC proves nothing more) or
  * nothing is (the bench's floor). perf put crc32_z at 5.9% of a provision's
  * CPU on a 385 MB umoci image, and the decompression floor of its three big
  * layers went from 1.94 to 1.80 s (medians of 5). The member header is read
- * here, the deflate data inflated raw and the trailer's length checked. Any
- * other shape throws GzipFallback — a header this does not read at once,
- * concatenated members or trailing bytes after the input's last byte — so
- * the layer is read again through createGunzip, which knows every case.
+ * here, the deflate data inflated raw (by `use`, zlib where ISA-L is
+ * missing) and the trailer's length checked. Any other shape throws
+ * GzipFallback — a header this does not read at once, concatenated members
+ * or trailing bytes after the input's last byte — so the layer is read
+ * again through createGunzip, which knows every case.
  */
-export async function* gunzipRaw(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const raw = zlib.createInflateRaw({ chunkSize: 1 << 20 });
+export async function* gunzipRaw(input: AsyncIterable<Buffer>, use: Inflater = chosenInflater()): AsyncGenerator<Buffer> {
   let header = -1;
   let total = 0;
   let tail = Buffer.alloc(0);
@@ -129,15 +143,56 @@ export async function* gunzipRaw(input: AsyncIterable<Buffer>): AsyncGenerator<B
     }
     if (header < 0) throw new Error('unexpected end of file');
   }
-  const source = Readable.from(body());
+  const stream = use === 'zlib' ? null : native.isalOpen();
+  const inflated = { bytes: 0, deflate: -1 };
+  yield* stream ? isalInflate(body(), stream, use === 'isal-sync', inflated) : zlibInflate(body(), inflated);
+  const rest = total - header - inflated.deflate;
+  if (inflated.deflate < 0 || rest < 8) throw new Error('unexpected end of file');
+  if (rest > 8) throw new GzipFallback('more after the first gzip member');
+  if (tail.readUInt32LE(4) !== inflated.bytes % 2 ** 32) throw new Error('incorrect length check');
+}
+
+/** Counts what an inflater made, and the length of the deflate data once it ended (else -1). */
+type Inflated = { bytes: number; deflate: number };
+
+async function* zlibInflate(deflate: AsyncIterable<Buffer>, inflated: Inflated): AsyncGenerator<Buffer> {
+  const raw = zlib.createInflateRaw({ chunkSize: 1 << 20 });
+  const source = Readable.from(deflate);
   source.on('error', (error) => raw.destroy(error));
-  let out = 0;
   for await (const chunk of source.pipe(raw) as AsyncIterable<Buffer>) {
-    out += chunk.length;
+    inflated.bytes += chunk.length;
     yield chunk;
   }
-  const rest = total - header - raw.bytesWritten;
-  if (rest < 8) throw new Error('unexpected end of file');
-  if (rest > 8) throw new GzipFallback('more after the first gzip member');
-  if (tail.readUInt32LE(4) !== out % 2 ** 32) throw new Error('incorrect length check');
+  inflated.deflate = raw.bytesWritten;
+}
+
+/**
+ * Raw deflate through ISA-L, 1 MiB of output a step. Asynchronous: the
+ * next step starts on libuv's pool before this one's output is handed on,
+ * so inflating overlaps the consumer (the tar writer on this thread). The
+ * input after the deflate data's end is read and counted, not inflated.
+ */
+async function* isalInflate(deflate: AsyncIterable<Buffer>, stream: IsalStream, sync: boolean, inflated: Inflated): AsyncGenerator<Buffer> {
+  const feed = (chunk: Buffer, pos: number): Promise<IsalFed> => {
+    const step = sync ? Promise.resolve().then(() => native.isalFeed(stream, chunk, pos)) : native.isalFeedAsync(stream, chunk, pos);
+    // Awaited later, or never where the consumer stops early: never an unhandled rejection.
+    step.catch(() => {});
+    return step;
+  };
+  let used = 0;
+  for await (const chunk of deflate) {
+    if (inflated.deflate >= 0) continue;
+    let pos = 0;
+    let step: Promise<IsalFed> | undefined = feed(chunk, 0);
+    while (step) {
+      const r: IsalFed = await step;
+      used += r.pos - pos;
+      pos = r.pos;
+      if (r.done) inflated.deflate = used - r.held;
+      // Full, and the stream not done: more may be waiting inside igzip.
+      step = !r.done && (pos < chunk.length || r.length === r.data.length) ? feed(chunk, pos) : undefined;
+      inflated.bytes += r.length;
+      if (r.length > 0) yield r.data.subarray(0, r.length);
+    }
+  }
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/core/native.cjs';
 import { buildLayer, diffSnapshots, exists, listTree, nobodyCanRun, scratch, snapshot } from '../helpers.js';
 import { hasUmoci, ociImage, tarDir } from '../images/fixtures.js';
 
@@ -145,7 +146,14 @@ describe('layercopy CLI', () => {
     const r = await run(['bench', '--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', 'auto', '--scratch', work, '--json', `oci:${layout}:t`]);
     expect(r.exitCode, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report.rows.map((row: { method: string }) => row.method)).toEqual(['extract-then-copy', 'floor', 'verified-floor', ...(hasUmoci ? ['umoci'] : []), 'layercopy']);
+    expect(report.rows.map((row: { method: string }) => row.method)).toEqual([
+      'extract-then-copy',
+      'floor',
+      'verified-floor',
+      ...(native.isalOpen() ? ['verified-floor-isal'] : []),
+      ...(hasUmoci ? ['umoci'] : []),
+      'layercopy',
+    ]);
     const ours = report.rows.at(-1);
     expect(ours.ratioToExtract).toBeGreaterThan(0);
     expect(ours.ratioToFloor).toBeGreaterThan(0);
