@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/layercopy-package-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# The prebuilds npm pack made (prepack) go with it: left in the tree, the
+# next npm ci would load them instead of compiling the helper.
+trap 'rm -rf "$work" prebuilds' EXIT
 tarball=$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -n 1)
 echo "packed $tarball"
 tar -tzf "$work/$tarball" > "$work/contents"
