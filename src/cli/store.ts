@@ -9,7 +9,7 @@ export const STORE_COMMANDS = ['pull', 'images', 'rmi', 'prune', 'verify'] as co
 /** The flags parseArgs takes for the store. */
 export const PULL_FLAGS = { store: { type: 'string' }, pull: { type: 'string' } } as const;
 
-export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--devices D] [registry flags] [--json] IMAGE
+export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--owners O] [--devices D] [registry flags] [--json] IMAGE
   layercopy images [--store DIR] [--json]
   layercopy rmi [--store DIR] [--json] REF...
   layercopy prune [--store DIR] [--json]
@@ -61,7 +61,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
   };
   try {
     if (command === 'pull') {
-      reject(command, values, ['pull', 'platform', 'concurrency', 'devices', ...REGISTRY_FLAGS]);
+      reject(command, values, ['pull', 'platform', 'concurrency', 'owners', 'devices', ...REGISTRY_FLAGS]);
       if (args.length !== 1) throw new UsageError('pull needs exactly one IMAGE');
       if (values.platform !== undefined) {
         try {
@@ -80,6 +80,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
           store,
           pull: pullPolicy(values, store ?? api.storeDir()),
           platform: values.platform,
+          owners: rootlessArgs(values).owners,
           devices: rootlessArgs(values).devices,
           registry: registryArgs(values),
           maxDownloads: positiveInt('--max-downloads', values['max-downloads']),

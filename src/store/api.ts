@@ -1,7 +1,7 @@
 import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
-import { type Devices, resolveRootless } from '../core/rootless.js';
+import { type Devices, type Owners, resolveRootless } from '../core/rootless.js';
 import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
@@ -27,6 +27,12 @@ export interface PullImageOptions extends StoreOptions {
   platform?: string;
   registry?: RegistryOptions;
   maxDownloads?: number;
+  /**
+   * Owners in layers, as provision's options.owners (default: 'keep' as root
+   * with IDs 0-65535 mapped, else 'xattr'): layers are extracted in this mode,
+   * for provisions of the same mode.
+   */
+  owners?: Owners;
   /** Device nodes in layers: as provision's options.devices (default: 'error' as root of the initial user namespace, else 'empty'). */
   devices?: Devices;
   /** Worker threads extracting layers. Default: available CPUs. */
@@ -82,7 +88,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     const pool = new Pool(concurrency);
     const session = {
       store: openStore(storeDir(options)),
-      ...storeMode(resolveRootless({ devices: options.devices }, false)),
+      ...storeMode(resolveRootless({ owners: options.owners, devices: options.devices }, false)),
       pool,
       policy: options.pull ?? 'missing',
       platform,

@@ -10,7 +10,7 @@ import { alongside, startDownloads } from '../registry/spool.js';
 import { hasBlob } from './blobs.js';
 import type { WantedLayer } from './image.js';
 import { blobPath, layerPath, lockPath, makeTmpDir, type OwnerMode, type Store } from './layout.js';
-import { formatListing, LISTING, ROOTFS, readImplied, walk, writeImplied } from './listing.js';
+import { formatListing, hasUnreadable, LISTING, ROOTFS, readImplied, UNREADABLE, walk, writeImplied } from './listing.js';
 import { StoreLock } from './lock.js';
 
 /** What a provision's summary says of the store (docs/cli.md). */
@@ -51,6 +51,8 @@ export interface FillContext {
 export interface StoredLayer {
   dir: string;
   implied: ReadonlySet<string>;
+  /** Its read lock, where some entry of it cannot be read by its owner without a chmod (src/store/readers.ts). */
+  readLock?: string;
 }
 
 /** A layer to build whose blob the store lacks, and no source to fetch it from (a plan read from the store): the caller goes to the source. */
@@ -78,7 +80,8 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
   const pin = (diffId: string, lock: StoreLock) => {
     pins.push(lock);
     const dir = layerPath(store, diffId, ctx.mode);
-    found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir) });
+    const readLock = fs.existsSync(path.join(dir, UNREADABLE)) ? lockPath(store, 'read', diffId, ctx.mode) : undefined;
+    found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir), readLock });
   };
   let pending = [...new Map(wanted.map((w) => [w.diffId, w])).values()];
   while (pending.length > 0) {
@@ -190,7 +193,9 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
       const { layer } = build[i];
       const dir = path.join(tmp.path, String(i));
       writeImplied(dir, implied);
-      fs.writeFileSync(path.join(dir, LISTING), formatListing(walk(path.join(dir, ROOTFS))));
+      const listing = walk(path.join(dir, ROOTFS));
+      fs.writeFileSync(path.join(dir, LISTING), formatListing(listing));
+      if (hasUnreadable(listing)) fs.writeFileSync(path.join(dir, UNREADABLE), '');
       if (fetches[i].download) {
         fs.renameSync(path.join(tmp.path, `${i}.blob`), blobPath(store, layer.digest));
         ctx.counts.blobsFetched++;

@@ -96,7 +96,20 @@ export function compareListing(listed: Map<string, ListedEntry>, now: Map<string
   return out;
 }
 
+/**
+ * Whether a tree has an entry its owner may not read (a file without u+r, a
+ * directory without u+rx, one walk could not list): a reader without
+ * CAP_DAC_OVERRIDE copies it with a chmod and back (native/unlock.h).
+ */
+export function hasUnreadable(entries: Map<string, ListedEntry>): boolean {
+  for (const e of entries.values()) {
+    if (e.type === '?' || (e.type === 'f' && !(e.mode & 0o400)) || (e.type === 'd' && (e.mode & 0o500) !== 0o500)) return true;
+  }
+  return false;
+}
+
 export const LISTING = 'listing';
+export const UNREADABLE = 'unreadable';
 export const IMPLIED = 'implied';
 export const ROOTFS = 'rootfs';
 

@@ -1,5 +1,4 @@
 import type { Pool } from '../copy/pool.js';
-import { LayercopyError } from '../core/errors.js';
 import type { NativePolicy } from '../core/native.cjs';
 import type { Platform, Progress, PullPolicy } from '../core/options.js';
 import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
@@ -41,20 +40,13 @@ export interface PulledImage {
 type WantedSource = ImagePlan['layers'][number]['source'];
 
 /**
- * How a store extracts layers for a request: owners as the tar says
- * (the store's only owners mode today: a request to record or drop them is
- * refused rather than served from, or written into, entries of another
- * mode), devices as the request says; never shifted by an ID map (the copy
- * out of the store shifts them).
+ * How a store extracts layers for a request: owners and devices as the
+ * request says, each mode in its own directory of layers/ (an entry serves
+ * only its own mode); never shifted by an ID map (the copy out of the store
+ * shifts owners kept, and reads back the owners an xattr entry recorded).
  */
 export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: NativePolicy } {
-  if (rootless.owners !== 'keep') {
-    throw new LayercopyError(
-      `the store keeps layers with their owners as their tars say (--owners keep); --owners ${rootless.owners} (the default without root or a full ID map) cannot go through a store yet: provision without --store`,
-      { code: 'ERR_STORE' },
-    );
-  }
-  return { mode: ownerMode(rootless.devices), meta: nativePolicy({ ...rootless, strict: false }) };
+  return { mode: ownerMode(rootless.owners, rootless.devices), meta: nativePolicy({ ...rootless, strict: false }) };
 }
 
 /**
