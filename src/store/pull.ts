@@ -5,6 +5,7 @@ import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
+import { checkStoreFilesystem } from './fscheck.js';
 import { type ImagePlan, planImage } from './image.js';
 import { cleanTmp, type OwnerMode, ownerMode, type Store } from './layout.js';
 import type { StoreLock } from './lock.js';
@@ -16,6 +17,7 @@ export interface StoreSession {
   /** The owner mode layers are extracted in, and the metadata policy that writes them so (storeMode). */
   mode: OwnerMode;
   meta: NativePolicy;
+  rootless: ResolvedRootless;
   pool: Pool;
   policy: PullPolicy;
   platform: Platform;
@@ -45,8 +47,8 @@ type WantedSource = ImagePlan['layers'][number]['source'];
  * only its own mode); never shifted by an ID map (the copy out of the store
  * shifts owners kept, and reads back the owners an xattr entry recorded).
  */
-export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: NativePolicy } {
-  return { mode: ownerMode(rootless.owners, rootless.devices), meta: nativePolicy({ ...rootless, strict: false }) };
+export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: NativePolicy; rootless: ResolvedRootless } {
+  return { mode: ownerMode(rootless.owners, rootless.devices), meta: nativePolicy({ ...rootless, strict: false }), rootless };
 }
 
 /**
@@ -59,6 +61,7 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
   if (!session.cleaned) {
     session.cleaned = true;
     await cleanTmp(store);
+    await checkStoreFilesystem(store, session.mode, session.rootless, session.meta);
   }
   // Stops the registry's requests when an extraction fails (or the caller aborts).
   const pullAbort = new AbortController();
