@@ -9,6 +9,7 @@ import { type PruneResult, pruneStore, removeRefs } from './gc.js';
 import { defaultStoreDir, openStore } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { type RefRecord, readRefs } from './refs.js';
+import { repairStore } from './repair.js';
 import { type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
@@ -127,10 +128,20 @@ export function prune(options: StoreOptions = {}): Promise<PruneResult> {
   return run('prune', () => pruneStore(openStore(storeDir(options))));
 }
 
-/** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged. */
-export function verify(options: StoreOptions = {}): Promise<VerifyResult> {
-  return run('verify', () => verifyStore(openStore(storeDir(options))));
+export interface VerifyOptions extends StoreOptions {
+  /** Removes each damaged blob and layer (under its lock; one in use is left, in `inUse`) and each reference whose manifest or config is gone, so that the next pull fetches or extracts them again. */
+  repair?: boolean;
 }
 
+/** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged, and with `repair` removes it. */
+export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+  return run('verify', async () => {
+    const store = openStore(storeDir(options));
+    const found = await verifyStore(store);
+    return options.repair ? { ...found, ...(await repairStore(store, found.damaged)) } : found;
+  });
+}
+
+export type { Removed } from './repair.js';
 export type { Damage, VerifyResult } from './verify.js';
 export type { PruneResult, StoreCounts };

@@ -1,14 +1,16 @@
+import PQueue from 'p-queue';
 import type { Pool } from '../copy/pool.js';
 import type { NativePolicy } from '../core/native.cjs';
 import type { Platform, Progress, PullPolicy } from '../core/options.js';
 import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
+import { fetchBlob, hasBlob } from './blobs.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
 import { checkStoreFilesystem } from './fscheck.js';
 import { type ImagePlan, planImage } from './image.js';
-import { cleanTmp, type OwnerMode, ownerMode, type Store } from './layout.js';
-import type { StoreLock } from './lock.js';
+import { cleanTmp, lockPath, type OwnerMode, ownerMode, type Store } from './layout.js';
+import { StoreLock } from './lock.js';
 import { recordRef, updateRefs } from './refs.js';
 
 /** One process's work with a store: pulls and provisions through it share a pool and counts. */
@@ -95,6 +97,10 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
       try {
         // A plan read from the store names no source: a layer to build whose blob is missing too (a pull that died, a
         // damaged store) sends it to the source. A layer another process is extracting is waited for, not fetched again.
+        // A blob the store lacks (its layer extracted or not), and no source named: the source is asked, before anything is built.
+        if (plan.fromStore && session.policy === 'missing' && plan.layers.some((l) => !hasBlob(store, l.digest))) {
+          throw new MissingBlob('a layer blob is missing from the store', { code: 'ERR_STORE' });
+        }
         found = await fillLayers(fill, plan.layers, pins);
         break;
       } catch (error) {
@@ -106,6 +112,7 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
         plan = await planImage(store, given, argIndex, arg, { ...opts, policy: 'always' });
       }
     }
+    await fetchLacking(session, plan, pins);
     // Its last use (a plan from the source was recorded as it was made).
     if (plan.fromStore) await recordRef(store, plan, session.signal);
     return {
@@ -126,4 +133,27 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
     pullAbort.abort();
     await plan.close();
   }
+}
+
+/**
+ * The blobs of a plan's layers the store lacks though the layers are
+ * extracted — the same tar compressed otherwise (gzip and zstd share a
+ * diff_id, so the layer was not extracted again), or a blob verify --repair
+ * removed — fetched alone, each pinned: the store holds every blob of every
+ * image it records (an OCI layout others read; verify checks it).
+ */
+async function fetchLacking(session: StoreSession, plan: ImagePlan, pins: StoreLock[]): Promise<void> {
+  const { store } = session;
+  const lacking = [...new Map(plan.layers.filter((l) => l.fetch && !hasBlob(store, l.digest)).map((l) => [l.digest, l])).values()];
+  const queue = new PQueue({ concurrency: session.maxDownloads });
+  await Promise.all(
+    lacking.map((layer) =>
+      queue.add(async () => {
+        pins.push((await StoreLock.acquire(lockPath(store, 'blob', layer.digest), 'sh', { wait: true, signal: session.signal }))!);
+        if (hasBlob(store, layer.digest)) return;
+        await fetchBlob(store, { ...layer, fetch: layer.fetch! });
+        session.counts.blobsFetched++;
+      }),
+    ),
+  );
 }

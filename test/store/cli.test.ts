@@ -33,7 +33,7 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     const bad = await run(['verify', '--json', '--store', store]);
     expect(bad.exitCode).toBe(1);
     expect(JSON.parse(bad.stdout).damaged).toEqual([
-      { kind: 'layer', id: `sha256:${layer}`, path: path.join(store, 'layers/keep', layer), problems: ['etc/layer: mode 600, listed 644'] },
+      { kind: 'layer', id: `sha256:${layer}`, path: path.join(store, 'layers/keep', layer), mode: 'keep', problems: ['etc/layer: mode 600, listed 644'] },
     ]);
     const rmi = await run(['rmi', '--store', store, image]);
     expect([rmi.exitCode, rmi.stdout]).toEqual([0, `untagged ${image}`]);
