@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
 import { abortError, LayercopyError } from '../core/errors.js';
-import type { CancelFlag, NativePolicy } from '../core/native.cjs';
+import type { CancelFlag, NativeChanges, NativePolicy } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { extractOnPool } from '../images/run.js';
 import { alongside, startDownloads } from '../registry/spool.js';
 import { hasBlob } from './blobs.js';
+import { LastChanges, readChanges, writeChanges } from './changes.js';
 import type { WantedLayer } from './image.js';
 import { blobPath, layerPath, lockPath, makeTmpDir, type OwnerMode, type Store } from './layout.js';
 import { formatListing, hasUnreadable, LISTING, ROOTFS, readImplied, UNREADABLE, walk, writeImplied } from './listing.js';
@@ -53,6 +54,8 @@ export interface StoredLayer {
   implied: ReadonlySet<string>;
   /** Its read lock, where some entry of it cannot be read by its owner without a chmod (src/store/readers.ts). */
   readLock?: string;
+  /** What the metadata policy changed as it was extracted (src/store/changes.ts). */
+  changes?: NativeChanges;
 }
 
 /** A layer to build whose blob the store lacks, and no source to fetch it from (a plan read from the store): the caller goes to the source. */
@@ -81,7 +84,7 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
     pins.push(lock);
     const dir = layerPath(store, diffId, ctx.mode);
     const readLock = fs.existsSync(path.join(dir, UNREADABLE)) ? lockPath(store, 'read', diffId, ctx.mode) : undefined;
-    found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir), readLock });
+    found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir), readLock, changes: readChanges(dir) });
   };
   let pending = [...new Map(wanted.map((w) => [w.diffId, w])).values()];
   while (pending.length > 0) {
@@ -161,6 +164,7 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
 async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pins: StoreLock[], onBuilt: (i: number) => void): Promise<void> {
   const { store } = ctx;
   const tmp = makeTmpDir(store, 'build');
+  const changes = new LastChanges();
   const rootFds: number[] = [];
   const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
@@ -193,6 +197,8 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
       const { layer } = build[i];
       const dir = path.join(tmp.path, String(i));
       writeImplied(dir, implied);
+      writeChanges(dir, changes.last);
+      changes.last = undefined;
       const listing = walk(path.join(dir, ROOTFS));
       fs.writeFileSync(path.join(dir, LISTING), formatListing(listing));
       if (hasUnreadable(listing)) fs.writeFileSync(path.join(dir, UNREADABLE), '');
@@ -208,6 +214,7 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
     // No claims: a stored layer serves every image that has it, so a file another layer hides still gets its data.
     const extraction = extractOnPool(ctx.pool, jobs, {
       policy: ctx.meta,
+      changes,
       cancel,
       signal: ctx.signal,
       layers: jobs.length,

@@ -19,6 +19,7 @@ import { removeInWorker } from '../rootfs/remove.js';
 //       implied           its directories no tar header described (NUL-terminated names)
 //       listing           every entry's path, type, mode, size, mtime at extraction (verify)
 //       unreadable        present where its owner cannot read some entry without a chmod (src/store/readers.ts)
+//       changes           what the metadata policy changed as it was extracted, where anything (src/store/changes.ts)
 //   refs.json             reference as given -> manifest digest, platform, last use
 //   locks/                flock(2) files: blob-HEX, layer-MODE-HEX, read-MODE-HEX, ref-HEX, refs
 //   tmp/PID-RANDOM...     entries being built; renamed into place whole

@@ -6,6 +6,7 @@ import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
 import { fetchBlob, hasBlob } from './blobs.js';
+import { strictError } from './changes.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
 import { checkStoreFilesystem } from './fscheck.js';
 import { type ImagePlan, planImage } from './image.js';
@@ -110,6 +111,12 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
         counts.layersReused = reused;
         await plan.close();
         plan = await planImage(store, given, argIndex, arg, { ...opts, policy: 'always' });
+      }
+    }
+    if (session.rootless.strict) {
+      for (const l of plan.layers) {
+        const changes = found.get(l.diffId)!.changes;
+        if (changes) throw strictError(l.label, changes, { layer: given, layerIndex: argIndex });
       }
     }
     await fetchLacking(session, plan, pins);

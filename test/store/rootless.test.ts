@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../../src/index.js';
+import { type LayercopyError, provision } from '../../src/index.js';
 import { diffSnapshots, isRoot, nobodyCanRun, snapshot } from '../helpers.js';
 import { ociImage, rawTar } from '../images/fixtures.js';
 import { asNobody, layerPair, openScratch, xattrsHex } from '../rootless-fixtures.js';
@@ -131,5 +131,24 @@ describe.runIf(isRoot)('owner modes side by side [needs root]', () => {
       expect(diffSnapshots(shot(path.join(dir, `plain-${i}`)), shot(path.join(dir, `store-${i}`)))).toEqual([]);
     }
     expect(fs.readdirSync(path.join(store, 'layers')).sort()).toEqual(['keep', 'xattr']);
+  });
+
+  it('--strict: an entry whose devices were emptied as it was extracted fails a strict provision, as extracting the layer would; one without changes serves it', async () => {
+    const { dir, ref } = image();
+    const store = path.join(dir, 'store');
+    await provision([ref], path.join(dir, 'loose'), { devices: 'empty', store });
+    expect(fs.existsSync(path.join(store, 'layers/keep-devices-empty'))).toBe(true);
+    const plain = await provision([ref], path.join(dir, 'plain'), { devices: 'empty', strict: true }).catch((e: LayercopyError) => e);
+    const stored = await provision([ref], path.join(dir, 'strict'), { devices: 'empty', strict: true, store }).catch((e: LayercopyError) => e);
+    expect([(plain as LayercopyError).code, (stored as LayercopyError).code]).toEqual(['ERR_UNSUPPORTED_ENTRY', 'ERR_UNSUPPORTED_ENTRY']);
+    expect((stored as LayercopyError).message).toMatch(
+      /layer 1\/2 .*: \/dev\/null: device node written as an empty file when the layer was extracted into the store \(--strict\)$/,
+    );
+    expect((stored as LayercopyError).path).toBe('/dev/null');
+    expect(fs.existsSync(path.join(dir, 'strict'))).toBe(false);
+    // Devices made (keep, as real root): nothing changed, strict goes through the store.
+    const made = await provision([ref], path.join(dir, 'made'), { strict: true, store });
+    expect(made.store).toMatchObject({ layersExtracted: 2 });
+    expect(fs.lstatSync(path.join(dir, 'made/dev/null')).isCharacterDevice()).toBe(true);
   });
 });
