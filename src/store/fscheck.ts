@@ -4,7 +4,7 @@ import { LayercopyError } from '../core/errors.js';
 import { type NativePolicy, native } from '../core/native.cjs';
 import { isIdentityMap, type ResolvedRootless, readIdMap } from '../core/rootless.js';
 import { extractTar } from '../images/extract.js';
-import { layerPath, makeTmpDir, type OwnerMode, type Store, tmpName } from './layout.js';
+import { makeTmpDir, type OwnerMode, type Store, tmpName } from './layout.js';
 
 // What a store's filesystem must do for an owners mode, checked the first
 // time the store extracts layers in that mode (its layers/MODE/ is made
@@ -91,7 +91,7 @@ const ADVICE: Record<ResolvedRootless['owners'], string> = { keep: ', or use --o
 
 /** Checks the store's filesystem for `mode` unless layers/MODE/ exists (checked before); makes layers/MODE/ once it passes. */
 export async function checkStoreFilesystem(store: Store, mode: OwnerMode, rootless: ResolvedRootless, policy: NativePolicy): Promise<void> {
-  const modeDir = path.dirname(layerPath(store, `sha256:${'0'.repeat(64)}`, mode));
+  const modeDir = path.join(store.root, 'layers', mode);
   if (fs.existsSync(modeDir)) return;
   // The native helper's own message may say what to do already (xattr on a filesystem without user.*).
   const fail = (what: string, cause?: unknown) =>

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import PQueue from 'p-queue';
 import type { Pool } from '../copy/pool.js';
 import type { NativePolicy } from '../core/native.cjs';
@@ -8,7 +10,6 @@ import type { PullOptions } from '../registry/pull.js';
 import { fetchBlob, hasBlob } from './blobs.js';
 import { strictError } from './changes.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
-import { checkStoreFilesystem } from './fscheck.js';
 import { type ImagePlan, planImage } from './image.js';
 import { cleanTmp, lockPath, type OwnerMode, ownerMode, type Store } from './layout.js';
 import { StoreLock } from './lock.js';
@@ -64,7 +65,10 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
   if (!session.cleaned) {
     session.cleaned = true;
     await cleanTmp(store);
-    await checkStoreFilesystem(store, session.mode, session.rootless, session.meta);
+    // Loaded only for a mode's first use: a warm provision does without it.
+    if (!fs.existsSync(path.join(store.root, 'layers', session.mode))) {
+      await (await import('./fscheck.js')).checkStoreFilesystem(store, session.mode, session.rootless, session.meta);
+    }
   }
   // Stops the registry's requests when an extraction fails (or the caller aborts).
   const pullAbort = new AbortController();
