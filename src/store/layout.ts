@@ -157,10 +157,28 @@ export function makeTmpDir(store: Store, what: string): TmpDir {
 export async function removeTree(dir: string): Promise<void> {
   const parent = fs.openSync(path.dirname(dir), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    const failure = await removeInWorker(parent, Buffer.from(path.basename(dir)).toString('latin1'), true);
+    const name = Buffer.from(path.basename(dir)).toString('latin1');
+    let failure = await removeInWorker(parent, name, true);
+    // A directory of a layer extracted rootless may be 0000 (its owner's, so chmod may open it): opened up, then removed again.
+    if (failure?.errno === EACCES) {
+      openUp(dir);
+      failure = await removeInWorker(parent, name, true);
+    }
     if (failure && failure.errno !== 2) throw storeError(`store: removing ${dir}: ${failure.syscall} failed (errno ${failure.errno})`, { path: dir });
   } finally {
     fs.closeSync(parent);
+  }
+}
+
+const EACCES = os.constants.errno.EACCES;
+
+/** Every directory of the tree at `dir` made u+rwx (never following a symlink), as far as this user may. */
+function openUp(dir: string): void {
+  try {
+    fs.chmodSync(dir, 0o700);
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) openUp(path.join(dir, e.name));
+  } catch {
+    // Not this user's, or gone: the removal says what is left.
   }
 }
 

@@ -101,6 +101,35 @@ describe.runIf(nobodyCanRun)('the store as nobody [needs root, and a checkout no
     expect(runs.some((r) => (r.json.store?.waitedMs ?? 0) > 0)).toBe(true);
   });
 
+  it('directories a user may not enter (0000, 0300, 0500): the storeless tree through the store, and rmi then prune removes everything', async () => {
+    const dir = openScratch();
+    const tar = rawTar([
+      { name: 'locked/', type: '5', mode: 0o000 },
+      { name: 'locked/in/', type: '5', mode: 0o300 },
+      { name: 'locked/in/f', data: 'secret', mode: 0o000 },
+      { name: 'ro/', type: '5', mode: 0o500 },
+      { name: 'ro/g', data: 'g', mode: 0o400 },
+    ]);
+    ociImage(path.join(dir, 'img'), { layers: [tar], ref: 't' });
+    const ref = `oci:${dir}/img:t`;
+    const store = path.join(dir, 'store');
+    expect((await asNobody(['provision', ref, path.join(dir, 'plain')])).exitCode).toBe(0);
+    for (const name of ['cold', 'warm']) {
+      const r = await asNobody(['provision', '--store', store, ref, path.join(dir, name)]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      // The tar has no "./": the root is made as it is extracted, with that moment's times.
+      const [a, b] = [shot(path.join(dir, 'plain')), shot(path.join(dir, name))];
+      for (const t of [a, b]) t.delete('');
+      expect(diffSnapshots(a, b)).toEqual([]);
+    }
+    expect((await asNobody(['verify', '--store', store])).exitCode).toBe(0);
+    expect((await asNobody(['rmi', '--store', store, ref])).exitCode).toBe(0);
+    const pruned = await asNobody(['prune', '--json', '--store', store]);
+    expect(pruned.exitCode, pruned.stderr).toBe(0);
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ layers: 1, blobs: 3 });
+    expect([fs.readdirSync(path.join(store, 'layers/xattr-devices-empty')), fs.readdirSync(path.join(store, 'tmp'))]).toEqual([[], []]);
+  });
+
   it('the default store of a user: $XDG_DATA_HOME/layercopy, else ~/.local/share/layercopy', async () => {
     const { dir, ref } = image();
     const xdg = await asNobody(['pull', ref], ['env', `XDG_DATA_HOME=${dir}/xdg`, 'LAYERCOPY_STORE=']);
