@@ -15,7 +15,7 @@ import { held, tree } from './helpers.js';
 describe('kill -9 of an oci: pull', () => {
   it.each([
     ['while its first layer extracts', (store: string) => held(store).tmp.some((n) => n.endsWith('-build')) && held(store).layers.length === 0],
-    ['after its first layer is in place, the others still extracting', (store: string) => held(store).layers.length === 1],
+    ['after a layer is in place, another still extracting', (store: string) => held(store).layers.length >= 1 && held(store).layers.length < 3],
   ])('%s: no partial entry; the next provision is whole and removes the leftovers', async (_when, ready) => {
     const dir = scratch();
     const image = testImage(path.join(dir, 'img'), { layers: 3, sizeMb: 8, seed: 81 });
