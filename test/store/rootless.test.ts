@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type LayercopyError, provision } from '../../src/index.js';
+import { type LayercopyError, provision, verify } from '../../src/index.js';
 import { diffSnapshots, isRoot, nobodyCanRun, snapshot } from '../helpers.js';
 import { ociImage, rawTar } from '../images/fixtures.js';
 import { asNobody, layerPair, openScratch, xattrsHex } from '../rootless-fixtures.js';
@@ -122,7 +122,11 @@ describe.runIf(nobodyCanRun)('the store as nobody [needs root, and a checkout no
       for (const t of [a, b]) t.delete('');
       expect(diffSnapshots(a, b)).toEqual([]);
     }
+    // Whoever verifies — the user, root of unshare -U -r or root, who can list the 0000 directory — finds no damage, and repair removes nothing.
     expect((await asNobody(['verify', '--store', store])).exitCode).toBe(0);
+    const ns = await asNobody(['verify', '--repair', '--json', '--store', store], ['unshare', '-U', '-r']);
+    expect([ns.exitCode, JSON.parse(ns.stdout).damaged, JSON.parse(ns.stdout).removed]).toEqual([0, [], []]);
+    expect((await verify({ store })).damaged).toEqual([]);
     expect((await asNobody(['rmi', '--store', store, ref])).exitCode).toBe(0);
     const pruned = await asNobody(['prune', '--json', '--store', store]);
     expect(pruned.exitCode, pruned.stderr).toBe(0);
