@@ -12,9 +12,11 @@ export {
   type PullResult,
   prune,
   pull,
+  type Removed,
   rmi,
   type StoreCounts,
   type StoreOptions,
+  type VerifyOptions,
   type VerifyResult,
   verify,
 } from './store/api.js';

@@ -119,15 +119,15 @@ export async function resolveInputs(
     await Promise.all(closers.splice(0).map((c) => c()));
   };
   const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty, close };
-  let image: ImageHook | undefined;
+  let store: ReturnType<typeof import('./store/provide.js').storeSession> | undefined;
   if (options.store?.opts.store !== undefined) {
     const { opts, pool, clock } = options.store;
-    const store = (await import('./store/provide.js')).storeSession(opts.store!, opts, { rootfs, pool, signal: options.pull?.signal, clock });
-    image = store.image;
+    store = (await import('./store/provide.js')).storeSession(opts.store!, opts, { rootfs, pool, signal: options.pull?.signal, clock });
     out.store = store.session.counts;
   }
   try {
-    await resolveEach(layers, out, rootfsReal, closers, { ...options, image });
+    await resolveEach(layers, out, rootfsReal, closers, { ...options, image: store?.image });
+    if (store) closers.push(await store.hold());
   } catch (error) {
     await close();
     throw error;

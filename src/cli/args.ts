@@ -15,6 +15,7 @@ export type CliValues = {
   'max-downloads'?: string;
   store?: string;
   pull?: string;
+  repair?: boolean;
   'uid-map'?: string[];
   'gid-map'?: string[];
   owners?: string;

@@ -14,6 +14,8 @@ export interface ChildRequest {
   strategy?: Strategy;
   /** --uid-map/--gid-map flags (layercopy runs as its CLI). */
   idMapArgs?: string[];
+  /** --owners, --devices, --strict, as given to bench. */
+  policyArgs?: string[];
   /** docker://: the registry flags (--creds, --tls-verify=false …), as the user gave them to bench. */
   registryArgs?: string[];
 }

@@ -85,6 +85,7 @@ export async function runChild(request: ChildRequest, mesosCopy?: string, signal
   if (request.batchSize !== undefined) args.push('--batch-size', String(request.batchSize));
   if (request.strategy !== undefined) args.push('--strategy', request.strategy);
   if (request.idMapArgs) args.push(...request.idMapArgs);
+  if (request.policyArgs) args.push(...request.policyArgs);
   if (request.registryArgs) args.push(...request.registryArgs);
   args.push(...request.layers, request.rootfs);
   const r = await timeProcess([process.execPath, ...args], rssFile, signal);

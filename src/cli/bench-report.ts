@@ -17,6 +17,8 @@ export interface BenchConfig {
   strategy?: Strategy;
   /** --uid-map/--gid-map flags: an ID-mapped row beside each layercopy row. */
   idMapArgs?: string[];
+  /** --owners, --devices, --strict as given to bench. */
+  policyArgs?: string[];
 }
 
 export interface BenchRow extends BenchConfig {
@@ -67,7 +69,7 @@ export interface BenchReport {
 
 export function describe(c: BenchConfig): string {
   if (c.method === 'layercopy')
-    return `layercopy${c.local ? ' (local oci: layout)' : ''} --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}`;
+    return `layercopy${c.local ? ' (local oci: layout)' : ''} --strategy ${c.strategy ?? 'merged'} --concurrency ${c.concurrency} --batch-size ${c.batchSize}${c.idMapArgs ? ` ${c.idMapArgs.join(' ')}` : ''}${c.policyArgs?.length ? ` ${c.policyArgs.join(' ')}` : ''}`;
   const names: Record<string, string> = {
     seed: 'cp -aT per layer (Mesos copy backend)',
     'cp -a': 'cp -a of the final tree',

@@ -7,7 +7,7 @@ import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Str
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
-import { batchSizeArg, intList, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, intList, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
 import { killAllGroups, runInGroup } from './bench-group.js';
 import { buildMesosCopy, buildVerifiedFloor, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable } from './bench-report.js';
@@ -30,6 +30,8 @@ export interface BenchOptions {
   strategies?: Strategy[];
   /** --uid-map/--gid-map flags: each layercopy configuration is also timed ID-mapped. */
   idMapArgs?: string[];
+  /** --owners, --devices, --strict as given: every layercopy run gets them. */
+  policyArgs?: string[];
   /** Where the temporary rootfs directories go (default: the OS temp dir). */
   scratch?: string;
   /** LAYERs that are tarballs or images: the arguments as given, their layers, and umoci's --image where it applies. */
@@ -93,7 +95,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       for (const batchSize of options.batchSize) {
         // A pull is also timed on the image's local copy (same flags): what the pull adds.
         for (const local of pull ? [false, true] : [false]) {
-          const where = local ? { local } : {};
+          const where = { ...(local ? { local } : {}), ...(options.policyArgs?.length ? { policyArgs: options.policyArgs } : {}) };
           configs.push({ method: 'layercopy', strategy, concurrency, batchSize, ...where });
           if (options.idMapArgs?.length) configs.push({ method: 'layercopy', strategy, concurrency, batchSize, idMapArgs: options.idMapArgs, ...where });
         }
@@ -161,6 +163,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
               batchSize: config.batchSize,
               strategy: config.strategy,
               idMapArgs: config.idMapArgs,
+              policyArgs: config.policyArgs,
               registryArgs: pull && !config.local ? pull.layercopyArgs : undefined,
             },
             mesosCopy,
@@ -197,6 +200,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
 export async function runBench(args: string[], values: Values): Promise<number> {
   if (args.length < 1) throw new UsageError('bench needs at least one LAYER');
+  if (values.store !== undefined) {
+    const { storeBench, formatStoreBench } = await import('./bench-store.js');
+    const start = storeBench(args, values, filesystemOf);
+    return await interruptible(start, (r) => (values.json ? JSON.stringify(r) : formatStoreBench(r)));
+  }
   const runs = positiveInt('--runs', values.runs, 5)!;
   const cpus = defaultConcurrency();
   const concurrency = intList(
@@ -231,18 +239,28 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   const strategies = (values.strategy?.split(',').map((v) => v.trim()) ?? [...STRATEGIES]) as Strategy[];
   for (const st of strategies) if (!STRATEGIES.includes(st)) throw new UsageError(`--strategy must list ${STRATEGIES.join(', ')} (got '${st}')`);
   parseIdMap(values); // validated here, passed on as the flags the user typed
+  const { owners, devices, strict } = rootlessArgs(values);
+  const policyArgs = [...(owners ? ['--owners', owners] : []), ...(devices ? ['--devices', devices] : []), ...(strict ? ['--strict'] : [])];
   const idMapArgs = [...(values['uid-map'] ?? []).flatMap((v) => ['--uid-map', v]), ...(values['gid-map'] ?? []).flatMap((v) => ['--gid-map', v])];
   const note = values.quiet ? undefined : (line: string) => process.stderr.write(`layercopy: ${escapeForTerminal(line)}\n`);
+  return await interruptible(
+    (signal) => bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, policyArgs, scratch: values.scratch, log, note, images, pull, signal }),
+    (r) => (values.json ? JSON.stringify(r) : formatTable(r)),
+  );
+}
+
+/** Runs a bench, and prints its report; a signal ends it (docs/cli.md, "bench"): its status. */
+async function interruptible<T>(job: (signal: AbortSignal) => Promise<T>, format: (report: T) => string): Promise<number> {
   // The first signal ends the running program's whole process group and
   // removes the scratch; a later one exits at once, its programs killed,
   // and leaves the scratch for the next bench (it is named after this pid).
   const controller = new AbortController();
   const interrupt = interruptHandler(controller, { shutdown: killAllGroups, left: 'the next bench on the same --scratch (default $TMPDIR) removes what is left' });
   for (const signal of SIGNALS) process.on(signal, interrupt.onSignal);
-  let report: BenchReport | undefined;
+  let report: T | undefined;
   let cleanup: unknown;
   try {
-    report = await bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, scratch: values.scratch, log, note, images, pull, signal: controller.signal });
+    report = await job(controller.signal);
   } catch (error) {
     if (interrupt.status() === undefined) throw error;
     // Not the abort itself: what went wrong while cleaning up after it.
@@ -254,7 +272,7 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     process.stderr.write(`layercopy: bench interrupted: ${how}\n`);
     return status;
   }
-  process.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `${formatTable(report as BenchReport)}\n`);
+  process.stdout.write(`${format(report as T)}\n`);
   return 0;
 }
 

@@ -7,13 +7,13 @@ import { interruptHandler, SIGNALS } from './signals.js';
 
 export const STORE_COMMANDS = ['pull', 'images', 'rmi', 'prune', 'verify'] as const;
 /** The flags parseArgs takes for the store. */
-export const PULL_FLAGS = { store: { type: 'string' }, pull: { type: 'string' } } as const;
+export const PULL_FLAGS = { store: { type: 'string' }, pull: { type: 'string' }, repair: { type: 'boolean' } } as const;
 
-export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--devices D] [registry flags] [--json] IMAGE
+export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--owners O] [--devices D] [registry flags] [--json] IMAGE
   layercopy images [--store DIR] [--json]
   layercopy rmi [--store DIR] [--json] REF...
   layercopy prune [--store DIR] [--json]
-  layercopy verify [--store DIR] [--json]`;
+  layercopy verify [--store DIR] [--repair] [--json]`;
 
 export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers into the store (each fetched
            and extracted once, whoever else pulls it at the same time) and
@@ -21,7 +21,8 @@ export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers int
 images     list the references the store holds
 rmi        drop references (REF as pulled, or a manifest digest)
 prune      remove what no reference holds and no running provision uses
-verify     hash every blob again, check every layer against its listing`;
+verify     hash every blob again, check every layer against its listing;
+           --repair removes what is damaged, for the next pull to fetch again`;
 
 export const STORE_OPTIONS = `  --store DIR       a store (default for provision: $LAYERCOPY_STORE, else none):
                     images pulled and extracted there once, rootfs copied from it
@@ -32,6 +33,7 @@ export const isStoreCommand = (command: string): command is (typeof STORE_COMMAN
 
 /** provision's --store (else $LAYERCOPY_STORE) and --pull, as its options. */
 export function storeArgs(values: Values): { store?: string; pull?: PullPolicy } {
+  if (values.repair) throw new UsageError('--repair is a verify option');
   const store = values.store ?? (process.env.LAYERCOPY_STORE || undefined);
   const pull = pullPolicy(values, store);
   return { ...(store !== undefined ? { store } : {}), ...(pull !== undefined ? { pull } : {}) };
@@ -61,7 +63,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
   };
   try {
     if (command === 'pull') {
-      reject(command, values, ['pull', 'platform', 'concurrency', 'devices', ...REGISTRY_FLAGS]);
+      reject(command, values, ['pull', 'platform', 'concurrency', 'owners', 'devices', ...REGISTRY_FLAGS]);
       if (args.length !== 1) throw new UsageError('pull needs exactly one IMAGE');
       if (values.platform !== undefined) {
         try {
@@ -80,6 +82,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
           store,
           pull: pullPolicy(values, store ?? api.storeDir()),
           platform: values.platform,
+          owners: rootlessArgs(values).owners,
           devices: rootlessArgs(values).devices,
           registry: registryArgs(values),
           maxDownloads: positiveInt('--max-downloads', values['max-downloads']),
@@ -95,7 +98,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
         return failure(error, values, interrupt.status());
       }
     }
-    reject(command, values, []);
+    reject(command, values, command === 'verify' ? ['repair'] : []);
     if (command === 'images') {
       if (args.length > 0) throw new UsageError('images takes no arguments');
       const list = await api.images({ store });
@@ -115,13 +118,18 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
       out(r, () => `freed ${mb(r.bytes)}: ${r.blobs} blobs, ${r.layers} layers removed${r.skipped ? `; ${r.skipped} in use, kept` : ''}`);
     } else {
       if (args.length > 0) throw new UsageError('verify takes no arguments');
-      const r = await api.verify({ store });
+      const r = await api.verify({ store, repair: values.repair === true });
+      const show = (what: string, d: { kind: string; id: string; path: string }) => `${what} ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`;
       out(r, () =>
         [
           `checked ${r.blobs} blobs, ${r.layers} layers, ${r.refs} references: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}`,
-          ...r.damaged.flatMap((d) => [`damaged ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`, ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
+          ...r.damaged.flatMap((d) => [show('damaged', d), ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
+          ...(r.removed ?? []).map((d) => show('removed', d)),
+          ...(r.inUse ?? []).map((d) => `${show('in use, kept', d)}: run verify --repair again once it is free`),
         ].join('\n'),
       );
+      // Repaired: every damaged entry removed (what a reference lacks, its next pull fetches).
+      if (values.repair) return (r.inUse ?? []).length === 0 ? 0 : 1;
       return r.damaged.length === 0 ? 0 : 1;
     }
     return 0;

@@ -10,8 +10,10 @@ export const USAGE = `Usage:
                      [--json] [--quiet] LAYER... ROOTFS
   layercopy destroy [--json] [--quiet] ROOTFS
   layercopy bench [--runs N] [--strategy LIST] [--concurrency LIST] [--batch-size LIST]
-                  [--uid-map C:H:N]... [--gid-map C:H:N]... [--platform P] [--scratch DIR] [--json] LAYER...
+                  [--uid-map C:H:N]... [--gid-map C:H:N]... [--owners M] [--devices M] [--strict]
+                  [--platform P] [--scratch DIR] [--json] LAYER...
   layercopy bench [options above] [--creds U:P] [--tls-verify=false] ... docker://IMAGE
+  layercopy bench --store DIR [--runs N] [--owners M] [--devices M] [registry flags] [--json] IMAGE
 ${STORE_USAGE}
   layercopy -h | --help
   layercopy -V | --version
@@ -30,7 +32,9 @@ bench      time layercopy against cp -aT per layer and cp -a of the final tree;
            on images, against umoci unpack, tar -x and decompression floors;
            on docker://IMAGE, against skopeo copy then layercopy provision
            oci: (or umoci unpack), the download floor, and itself on the
-           image copied beforehand to an OCI layout.
+           image copied beforehand to an OCI layout. With --store DIR:
+           provision through a warm store against its layers as directories,
+           and through an empty store against no store (stores made in DIR).
 ${STORE_HELP}
 
 Options:

@@ -1,7 +1,7 @@
 import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
-import { type Devices, resolveRootless } from '../core/rootless.js';
+import { type Devices, type Owners, resolveRootless } from '../core/rootless.js';
 import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
@@ -9,6 +9,7 @@ import { type PruneResult, pruneStore, removeRefs } from './gc.js';
 import { defaultStoreDir, openStore } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { type RefRecord, readRefs } from './refs.js';
+import { repairStore } from './repair.js';
 import { type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
@@ -27,6 +28,12 @@ export interface PullImageOptions extends StoreOptions {
   platform?: string;
   registry?: RegistryOptions;
   maxDownloads?: number;
+  /**
+   * Owners in layers, as provision's options.owners (default: 'keep' as root
+   * with IDs 0-65535 mapped, else 'xattr'): layers are extracted in this mode,
+   * for provisions of the same mode.
+   */
+  owners?: Owners;
   /** Device nodes in layers: as provision's options.devices (default: 'error' as root of the initial user namespace, else 'empty'). */
   devices?: Devices;
   /** Worker threads extracting layers. Default: available CPUs. */
@@ -82,7 +89,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     const pool = new Pool(concurrency);
     const session = {
       store: openStore(storeDir(options)),
-      ...storeMode(resolveRootless({ devices: options.devices }, false)),
+      ...storeMode(resolveRootless({ owners: options.owners, devices: options.devices }, false)),
       pool,
       policy: options.pull ?? 'missing',
       platform,
@@ -121,10 +128,20 @@ export function prune(options: StoreOptions = {}): Promise<PruneResult> {
   return run('prune', () => pruneStore(openStore(storeDir(options))));
 }
 
-/** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged. */
-export function verify(options: StoreOptions = {}): Promise<VerifyResult> {
-  return run('verify', () => verifyStore(openStore(storeDir(options))));
+export interface VerifyOptions extends StoreOptions {
+  /** Removes each damaged blob and layer (under its lock; one in use is left, in `inUse`) and each reference whose manifest or config is gone, so that the next pull fetches or extracts them again. */
+  repair?: boolean;
 }
 
+/** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged, and with `repair` removes it. */
+export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
+  return run('verify', async () => {
+    const store = openStore(storeDir(options));
+    const found = await verifyStore(store);
+    return options.repair ? { ...found, ...(await repairStore(store, found.damaged)) } : found;
+  });
+}
+
+export type { Removed } from './repair.js';
 export type { Damage, VerifyResult } from './verify.js';
 export type { PruneResult, StoreCounts };

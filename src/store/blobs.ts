@@ -4,7 +4,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256 } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
-import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
+import { FOLLOW_DONE, FOLLOW_FAILED, followProgress } from '../images/follow.js';
 import { blobPath, lockPath, type Store, tmpName } from './layout.js';
 import { StoreLock } from './lock.js';
 
@@ -83,6 +83,38 @@ export async function hashRange(file: string, start: number, size: number): Prom
   const stream = fs.createReadStream(file, { start, end: start + size - 1, highWaterMark: 1 << 20 });
   for await (const chunk of stream) hash.update(chunk as Buffer);
   return `sha256:${hash.digest('hex')}`;
+}
+
+/**
+ * Writes a layer's blob the store lacks though its layer is extracted (an
+ * image of the same tar compressed otherwise, a blob verify --repair
+ * removed): fetched into tmp/, checked against its digest and size, renamed
+ * into place. The caller holds a pin on it.
+ */
+export async function fetchBlob(
+  store: Store,
+  layer: { digest: string; size: number; label: string; fetch: (out: FileHandle, progress: BigInt64Array) => Promise<void> },
+): Promise<void> {
+  const file = path.join(store.root, 'tmp', tmpName('blob'));
+  try {
+    const out = await fs.promises.open(file, 'wx', 0o600);
+    try {
+      await layer.fetch(out, followProgress());
+    } finally {
+      await out.close();
+    }
+    const size = fs.statSync(file).size;
+    const got = await hashRange(file, 0, size);
+    if (got !== layer.digest || size !== layer.size) {
+      throw new LayercopyError(`${layer.label}: its blob hashes to ${got} (${size} bytes), not ${layer.digest} (${layer.size} bytes)`, {
+        code: 'ERR_DIGEST_MISMATCH',
+        digest: layer.digest,
+      });
+    }
+    fs.renameSync(file, blobPath(store, layer.digest));
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
 }
 
 /** Hashes a stored blob again (verify): its digest, or undefined where it cannot be read. */

@@ -2,15 +2,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
 import { abortError, LayercopyError } from '../core/errors.js';
-import type { CancelFlag, NativePolicy } from '../core/native.cjs';
+import type { CancelFlag, NativeChanges, NativePolicy } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { extractOnPool } from '../images/run.js';
 import { alongside, startDownloads } from '../registry/spool.js';
 import { hasBlob } from './blobs.js';
+import { LastChanges, readChanges, writeChanges } from './changes.js';
 import type { WantedLayer } from './image.js';
 import { blobPath, layerPath, lockPath, makeTmpDir, type OwnerMode, type Store } from './layout.js';
-import { formatListing, LISTING, ROOTFS, readImplied, walk, writeImplied } from './listing.js';
+import { formatListing, hasUnreadable, LISTING, ROOTFS, readImplied, UNREADABLE, walk, writeImplied } from './listing.js';
 import { StoreLock } from './lock.js';
 
 /** What a provision's summary says of the store (docs/cli.md). */
@@ -51,6 +52,10 @@ export interface FillContext {
 export interface StoredLayer {
   dir: string;
   implied: ReadonlySet<string>;
+  /** Its read lock, where some entry of it cannot be read by its owner without a chmod (src/store/readers.ts). */
+  readLock?: string;
+  /** What the metadata policy changed as it was extracted (src/store/changes.ts). */
+  changes?: NativeChanges;
 }
 
 /** A layer to build whose blob the store lacks, and no source to fetch it from (a plan read from the store): the caller goes to the source. */
@@ -78,7 +83,8 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
   const pin = (diffId: string, lock: StoreLock) => {
     pins.push(lock);
     const dir = layerPath(store, diffId, ctx.mode);
-    found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir) });
+    const readLock = fs.existsSync(path.join(dir, UNREADABLE)) ? lockPath(store, 'read', diffId, ctx.mode) : undefined;
+    found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir), readLock, changes: readChanges(dir) });
   };
   let pending = [...new Map(wanted.map((w) => [w.diffId, w])).values()];
   while (pending.length > 0) {
@@ -158,6 +164,7 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
 async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pins: StoreLock[], onBuilt: (i: number) => void): Promise<void> {
   const { store } = ctx;
   const tmp = makeTmpDir(store, 'build');
+  const changes = new LastChanges();
   const rootFds: number[] = [];
   const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
@@ -190,7 +197,11 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
       const { layer } = build[i];
       const dir = path.join(tmp.path, String(i));
       writeImplied(dir, implied);
-      fs.writeFileSync(path.join(dir, LISTING), formatListing(walk(path.join(dir, ROOTFS))));
+      writeChanges(dir, changes.last);
+      changes.last = undefined;
+      const listing = walk(path.join(dir, ROOTFS));
+      fs.writeFileSync(path.join(dir, LISTING), formatListing(listing));
+      if (hasUnreadable(listing)) fs.writeFileSync(path.join(dir, UNREADABLE), '');
       if (fetches[i].download) {
         fs.renameSync(path.join(tmp.path, `${i}.blob`), blobPath(store, layer.digest));
         ctx.counts.blobsFetched++;
@@ -203,6 +214,7 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
     // No claims: a stored layer serves every image that has it, so a file another layer hides still gets its data.
     const extraction = extractOnPool(ctx.pool, jobs, {
       policy: ctx.meta,
+      changes,
       cancel,
       signal: ctx.signal,
       layers: jobs.length,

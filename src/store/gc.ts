@@ -129,13 +129,13 @@ async function removeIdleLocks(store: Store, now: { blobs: Set<string>; layers: 
       lock?.release();
       continue;
     }
-    const m = /^(?:blob|layer-(.+))-([0-9a-f]{64})$/.exec(name);
-    if (!m || (m[1] !== undefined && !MODE_NAME.test(m[1]))) continue;
-    const digest = `sha256:${m[2]}`;
-    const kind = m[1] === undefined ? 'blob' : 'layer';
-    const entry = kind === 'blob' ? blobPath(store, digest) : layerPath(store, digest, m[1]);
+    const m = /^(?:blob|(layer|read)-(.+))-([0-9a-f]{64})$/.exec(name);
+    if (!m || (m[2] !== undefined && !MODE_NAME.test(m[2]))) continue;
+    const digest = `sha256:${m[3]}`;
+    const kind = (m[1] ?? 'blob') as 'blob' | 'layer' | 'read';
+    const entry = kind === 'blob' ? blobPath(store, digest) : layerPath(store, digest, m[2]);
     if ((kind === 'blob' ? now.blobs : now.layers).has(digest) || fs.existsSync(entry)) continue;
-    const lock = await StoreLock.acquire(lockPath(store, kind, digest, m[1]), 'ex', { wait: false });
+    const lock = await StoreLock.acquire(lockPath(store, kind, digest, m[2]), 'ex', { wait: false });
     if (!lock) continue;
     try {
       if (!fs.existsSync(entry)) lock.unlink();

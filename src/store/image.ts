@@ -7,7 +7,7 @@ import { MANIFEST, type SeenImage, showPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { resolveImage } from '../images/resolve.js';
 import type { PulledLayer, PullOptions } from '../registry/pull.js';
-import { copyFrom, hashRange, pinSmallBlob, readSmallBlob, sha256 } from './blobs.js';
+import { copyFrom, hasBlob, hashRange, pinSmallBlob, readSmallBlob, sha256 } from './blobs.js';
 import { layerPath, type OwnerMode, refLockPath, type Store } from './layout.js';
 import { StoreLock } from './lock.js';
 import { readRefs, recordRef } from './refs.js';
@@ -90,8 +90,8 @@ export async function planImage(
       layerIndex: argIndex,
     });
   const held = await fromStore(store, ref, platform, given, argIndex, signal);
-  // Every layer extracted: the warm path, no lock taken.
-  if (held?.layers.every((l) => fs.existsSync(layerPath(store, l.diffId, opts.mode)))) return held;
+  // Every layer extracted, every blob there: the warm path, no lock taken.
+  if (held?.layers.every((l) => fs.existsSync(layerPath(store, l.diffId, opts.mode)) && hasBlob(store, l.digest))) return held;
   if (!held && opts.policy === 'never') throw notHeld();
   for (const pin of held?.pins ?? []) pin.release();
   const lock = (await StoreLock.acquire(refLockPath(store, ref, platform), 'ex', { wait: true, signal, onWait: opts.onWait }))!;

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
-import type { Devices } from '../core/rootless.js';
+import { type Devices, isIdentityMap, type Owners, readIdMap } from '../core/rootless.js';
 import { STORE_MARKER } from '../core/store-marker.js';
 import { removeInWorker } from '../rootfs/remove.js';
 
@@ -14,27 +14,30 @@ import { removeInWorker } from '../rootfs/remove.js';
 //   oci-layout            {"imageLayoutVersion": "1.0.0"}
 //   index.json            one manifest per reference held (an OCI layout: skopeo and umoci read it)
 //   blobs/sha256/HEX      verified blobs: compressed layers, manifests, configs
-//   layers/keep/HEX/      a layer extracted, by diff_id and owner mode ("keep": owners as the tar says)
+//   layers/MODE/HEX/      a layer extracted, by owner mode (keep, xattr, drop[-devices-empty|skip]) and diff_id
 //       rootfs/           the tree as the tar wrote it, whiteout markers kept
 //       implied           its directories no tar header described (NUL-terminated names)
 //       listing           every entry's path, type, mode, size, mtime at extraction (verify)
+//       unreadable        present where its owner cannot read some entry without a chmod (src/store/readers.ts)
+//       changes           what the metadata policy changed as it was extracted, where anything (src/store/changes.ts)
 //   refs.json             reference as given -> manifest digest, platform, last use
-//   locks/                flock(2) files: blob-HEX, layer-keep-HEX, refs
+//   locks/                flock(2) files: blob-HEX, layer-MODE-HEX, read-MODE-HEX, ref-HEX, refs
 //   tmp/PID-RANDOM...     entries being built; renamed into place whole
 
 export const MARKER = STORE_MARKER;
 /**
- * How a layer's entries were written, the directory above its entries: owners
- * as the tar says ('keep', the only owners mode of the store today), device
- * nodes made ('keep') or, where mknod is refused, written as empty files or
- * left out ('keep-devices-empty', 'keep-devices-skip'). An entry serves only
- * a request of its own mode; a mode that records owners instead (rootless)
- * would get a directory of its own beside these.
+ * How a layer's entries were written, the directory above its entries: the
+ * owners mode ('keep': owners as the tar says; 'xattr': this user's, each
+ * other owner recorded in user.rootlesscontainers; 'drop': this user's,
+ * setuid/setgid cleared), then how device nodes were written where they
+ * were not made ('-devices-empty', '-devices-skip'). An entry serves only a
+ * request of its own mode (docs/design.md, "Owner modes"): a weaker one
+ * lacks what the request keeps, and a stronger one read back as a user is
+ * not exactly what the weaker mode writes.
  */
 export type OwnerMode = string;
-export const OWNER_MODE: OwnerMode = 'keep';
-export const ownerMode = (devices: Devices): OwnerMode => (devices === 'error' ? OWNER_MODE : `${OWNER_MODE}-devices-${devices}`);
-export const MODE_NAME = /^keep(?:-devices-(?:empty|skip))?$/;
+export const ownerMode = (owners: Owners, devices: Devices): OwnerMode => (devices === 'error' ? owners : `${owners}-devices-${devices}`);
+export const MODE_NAME = /^(?:keep|xattr|drop)(?:-devices-(?:empty|skip))?$/;
 
 /** The owner modes the store has layers in (directories of layers/). */
 export function layerModes(store: Store): OwnerMode[] {
@@ -55,16 +58,20 @@ export const hexOf = (digest: string) => {
 
 export const blobPath = (store: Store, digest: string) => path.join(store.root, 'blobs', 'sha256', hexOf(digest));
 export const layerPath = (store: Store, diffId: string, mode: OwnerMode) => path.join(store.root, 'layers', mode, hexOf(diffId));
-export const lockPath = (store: Store, what: 'blob' | 'layer', digest: string, mode: OwnerMode = '') =>
-  path.join(store.root, 'locks', what === 'blob' ? `blob-${hexOf(digest)}` : `layer-${mode}-${hexOf(digest)}`);
+export const lockPath = (store: Store, what: 'blob' | 'layer' | 'read', digest: string, mode: OwnerMode = '') =>
+  path.join(store.root, 'locks', what === 'blob' ? `blob-${hexOf(digest)}` : `${what}-${mode}-${hexOf(digest)}`);
 export const refsLockPath = (store: Store) => path.join(store.root, 'locks', 'refs');
 /** Held while one process resolves a reference at its source (docs/design.md, "Locking"). */
 export const refLockPath = (store: Store, ref: string, platform: string) =>
   path.join(store.root, 'locks', `ref-${crypto.createHash('sha256').update(`${ref}\n${platform}`).digest('hex')}`);
 
-/** The store the CLI's commands use without --store or $LAYERCOPY_STORE: /var/lib/layercopy as root, else under XDG_DATA_HOME. */
+/**
+ * The store the CLI's commands use without --store or $LAYERCOPY_STORE:
+ * /var/lib/layercopy as root of the initial user namespace, else under
+ * XDG_DATA_HOME (root of `unshare -U -r` cannot write /var/lib).
+ */
 export function defaultStoreDir(): string {
-  if (native.isRoot()) return '/var/lib/layercopy';
+  if (native.isRoot() && isIdentityMap(readIdMap('uid'))) return '/var/lib/layercopy';
   const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
   return path.join(data, 'layercopy');
 }
@@ -102,7 +109,7 @@ export function openStore(dir: string): Store {
     if (!names.includes(MARKER) && names.some((n) => !['blobs', 'layers', 'locks', 'tmp', 'oci-layout', 'index.json', 'refs.json'].includes(n))) {
       throw storeError(`store ${given}: is not empty and not a layercopy store (no ${MARKER}); name an empty or new directory`, { path: given });
     }
-    for (const sub of ['blobs/sha256', `layers/${OWNER_MODE}`, 'locks', 'tmp']) fs.mkdirSync(path.join(root, sub), { recursive: true, mode: 0o700 });
+    for (const sub of ['blobs/sha256', 'layers', 'locks', 'tmp']) fs.mkdirSync(path.join(root, sub), { recursive: true, mode: 0o700 });
     createOnce(root, 'oci-layout', `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}\n`);
     createOnce(root, 'index.json', `${JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] })}\n`);
     createOnce(root, 'refs.json', `${JSON.stringify({ version: STORE_VERSION, refs: [] })}\n`);
@@ -150,10 +157,28 @@ export function makeTmpDir(store: Store, what: string): TmpDir {
 export async function removeTree(dir: string): Promise<void> {
   const parent = fs.openSync(path.dirname(dir), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    const failure = await removeInWorker(parent, Buffer.from(path.basename(dir)).toString('latin1'), true);
+    const name = Buffer.from(path.basename(dir)).toString('latin1');
+    let failure = await removeInWorker(parent, name, true);
+    // A directory of a layer extracted rootless may be 0000 (its owner's, so chmod may open it): opened up, then removed again.
+    if (failure?.errno === EACCES) {
+      openUp(dir);
+      failure = await removeInWorker(parent, name, true);
+    }
     if (failure && failure.errno !== 2) throw storeError(`store: removing ${dir}: ${failure.syscall} failed (errno ${failure.errno})`, { path: dir });
   } finally {
     fs.closeSync(parent);
+  }
+}
+
+const EACCES = os.constants.errno.EACCES;
+
+/** Every directory of the tree at `dir` made u+rwx (never following a symlink), as far as this user may. */
+function openUp(dir: string): void {
+  try {
+    fs.chmodSync(dir, 0o700);
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) openUp(path.join(dir, e.name));
+  } catch {
+    // Not this user's, or gone: the removal says what is left.
   }
 }
 

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { native } from '../core/native.cjs';
 
@@ -8,11 +9,20 @@ import { native } from '../core/native.cjs';
 // extraction, so any difference is damage: a file changed in place (its
 // mtime, or its size), removed, added, or its mode changed.
 
+const EACCES = os.constants.errno.EACCES;
+
 export interface ListedEntry {
   type: string;
   mode: number;
   size: number;
   mtimeMs: number;
+  /**
+   * A directory this process may not list (EACCES: a 0000 directory of a
+   * layer extracted rootless, walked without CAP_DAC_READ_SEARCH): what is
+   * beneath it is not walked, and not compared (another reader — root, root
+   * of `unshare -U -r` — sees it, and must not take it for damage).
+   */
+  unlisted?: boolean;
 }
 
 /** Walks the tree at `root`: path ('' for the root) to what lstat says of it. */
@@ -36,7 +46,8 @@ export function walk(root: string): Map<string, ListedEntry> {
       const dir = dirs.pop()!;
       const listing = native.listDir(fd, dir);
       if (listing.failure) {
-        out.set(dir, { type: '?', mode: 0, size: 0, mtimeMs: 0 });
+        const seen = out.get(dir);
+        out.set(dir, listing.failure.errno === EACCES && seen ? { ...seen, unlisted: true } : { type: '?', mode: 0, size: 0, mtimeMs: 0 });
         continue;
       }
       listing.names.forEach((name, i) => {
@@ -55,7 +66,7 @@ export function walk(root: string): Map<string, ListedEntry> {
 /** The listing file's text: one JSON array per line, [path, type, mode, size, mtimeMs]. */
 export function formatListing(entries: Map<string, ListedEntry>): string {
   const lines: string[] = [];
-  for (const [rel, e] of entries) lines.push(JSON.stringify([rel, e.type, e.mode, e.size, e.mtimeMs]));
+  for (const [rel, e] of entries) lines.push(JSON.stringify([rel, e.type, e.mode, e.size, e.mtimeMs, ...(e.unlisted ? [1] : [])]));
   return `${lines.join('\n')}\n`;
 }
 
@@ -63,8 +74,8 @@ export function parseListing(text: string): Map<string, ListedEntry> {
   const out = new Map<string, ListedEntry>();
   for (const line of text.split('\n')) {
     if (line === '') continue;
-    const [rel, type, mode, size, mtimeMs] = JSON.parse(line) as [string, string, number, number, number];
-    out.set(rel, { type, mode, size, mtimeMs });
+    const [rel, type, mode, size, mtimeMs, unlisted] = JSON.parse(line) as [string, string, number, number, number, number?];
+    out.set(rel, { type, mode, size, mtimeMs, ...(unlisted ? { unlisted: true } : {}) });
   }
   return out;
 }
@@ -80,8 +91,12 @@ export function listedBytes(entries: Map<string, ListedEntry>): number {
 export function compareListing(listed: Map<string, ListedEntry>, now: Map<string, ListedEntry>, limit = 5): string[] {
   const out: string[] = [];
   const show = (rel: string) => (rel === '' ? '/' : Buffer.from(rel, 'latin1').toString());
+  // Beneath a directory either walk could not list: not compared.
+  const hidden = [...listed, ...now].filter(([, e]) => e.unlisted).map(([rel]) => (rel === '' ? '' : `${rel}/`));
+  const beneath = (rel: string) => hidden.some((h) => rel !== h.slice(0, -1) && rel.startsWith(h));
   for (const [rel, want] of listed) {
     if (out.length >= limit) return out;
+    if (beneath(rel)) continue;
     const got = now.get(rel);
     if (!got) out.push(`${show(rel)}: missing`);
     else if (got.type !== want.type) out.push(`${show(rel)}: type ${got.type}, listed ${want.type}`);
@@ -91,12 +106,25 @@ export function compareListing(listed: Map<string, ListedEntry>, now: Map<string
   }
   for (const rel of now.keys()) {
     if (out.length >= limit) return out;
-    if (!listed.has(rel)) out.push(`${show(rel)}: not in the listing`);
+    if (!listed.has(rel) && !beneath(rel)) out.push(`${show(rel)}: not in the listing`);
   }
   return out;
 }
 
+/**
+ * Whether a tree has an entry its owner may not read (a file without u+r, a
+ * directory without u+rx, one walk could not list): a reader without
+ * CAP_DAC_OVERRIDE copies it with a chmod and back (native/unlock.h).
+ */
+export function hasUnreadable(entries: Map<string, ListedEntry>): boolean {
+  for (const e of entries.values()) {
+    if (e.type === '?' || e.unlisted || (e.type === 'f' && !(e.mode & 0o400)) || (e.type === 'd' && (e.mode & 0o500) !== 0o500)) return true;
+  }
+  return false;
+}
+
 export const LISTING = 'listing';
+export const UNREADABLE = 'unreadable';
 export const IMPLIED = 'implied';
 export const ROOTFS = 'rootfs';
 

@@ -1,14 +1,18 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import PQueue from 'p-queue';
 import type { Pool } from '../copy/pool.js';
-import { LayercopyError } from '../core/errors.js';
 import type { NativePolicy } from '../core/native.cjs';
 import type { Platform, Progress, PullPolicy } from '../core/options.js';
 import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
+import { fetchBlob, hasBlob } from './blobs.js';
+import { strictError } from './changes.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
 import { type ImagePlan, planImage } from './image.js';
-import { cleanTmp, type OwnerMode, ownerMode, type Store } from './layout.js';
-import type { StoreLock } from './lock.js';
+import { cleanTmp, lockPath, type OwnerMode, ownerMode, type Store } from './layout.js';
+import { StoreLock } from './lock.js';
 import { recordRef, updateRefs } from './refs.js';
 
 /** One process's work with a store: pulls and provisions through it share a pool and counts. */
@@ -17,6 +21,7 @@ export interface StoreSession {
   /** The owner mode layers are extracted in, and the metadata policy that writes them so (storeMode). */
   mode: OwnerMode;
   meta: NativePolicy;
+  rootless: ResolvedRootless;
   pool: Pool;
   policy: PullPolicy;
   platform: Platform;
@@ -41,20 +46,13 @@ export interface PulledImage {
 type WantedSource = ImagePlan['layers'][number]['source'];
 
 /**
- * How a store extracts layers for a request: owners as the tar says
- * (the store's only owners mode today: a request to record or drop them is
- * refused rather than served from, or written into, entries of another
- * mode), devices as the request says; never shifted by an ID map (the copy
- * out of the store shifts them).
+ * How a store extracts layers for a request: owners and devices as the
+ * request says, each mode in its own directory of layers/ (an entry serves
+ * only its own mode); never shifted by an ID map (the copy out of the store
+ * shifts owners kept, and reads back the owners an xattr entry recorded).
  */
-export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: NativePolicy } {
-  if (rootless.owners !== 'keep') {
-    throw new LayercopyError(
-      `the store keeps layers with their owners as their tars say (--owners keep); --owners ${rootless.owners} (the default without root or a full ID map) cannot go through a store yet: provision without --store`,
-      { code: 'ERR_STORE' },
-    );
-  }
-  return { mode: ownerMode(rootless.devices), meta: nativePolicy({ ...rootless, strict: false }) };
+export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: NativePolicy; rootless: ResolvedRootless } {
+  return { mode: ownerMode(rootless.owners, rootless.devices), meta: nativePolicy({ ...rootless, strict: false }), rootless };
 }
 
 /**
@@ -67,6 +65,10 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
   if (!session.cleaned) {
     session.cleaned = true;
     await cleanTmp(store);
+    // Loaded only for a mode's first use: a warm provision does without it.
+    if (!fs.existsSync(path.join(store.root, 'layers', session.mode))) {
+      await (await import('./fscheck.js')).checkStoreFilesystem(store, session.mode, session.rootless, session.meta);
+    }
   }
   // Stops the registry's requests when an extraction fails (or the caller aborts).
   const pullAbort = new AbortController();
@@ -100,6 +102,10 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
       try {
         // A plan read from the store names no source: a layer to build whose blob is missing too (a pull that died, a
         // damaged store) sends it to the source. A layer another process is extracting is waited for, not fetched again.
+        // A blob the store lacks (its layer extracted or not), and no source named: the source is asked, before anything is built.
+        if (plan.fromStore && session.policy === 'missing' && plan.layers.some((l) => !hasBlob(store, l.digest))) {
+          throw new MissingBlob('a layer blob is missing from the store', { code: 'ERR_STORE' });
+        }
         found = await fillLayers(fill, plan.layers, pins);
         break;
       } catch (error) {
@@ -111,6 +117,13 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
         plan = await planImage(store, given, argIndex, arg, { ...opts, policy: 'always' });
       }
     }
+    if (session.rootless.strict) {
+      for (const l of plan.layers) {
+        const changes = found.get(l.diffId)!.changes;
+        if (changes) throw strictError(l.label, changes, { layer: given, layerIndex: argIndex });
+      }
+    }
+    await fetchLacking(session, plan, pins);
     // Its last use (a plan from the source was recorded as it was made).
     if (plan.fromStore) await recordRef(store, plan, session.signal);
     return {
@@ -131,4 +144,27 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
     pullAbort.abort();
     await plan.close();
   }
+}
+
+/**
+ * The blobs of a plan's layers the store lacks though the layers are
+ * extracted — the same tar compressed otherwise (gzip and zstd share a
+ * diff_id, so the layer was not extracted again), or a blob verify --repair
+ * removed — fetched alone, each pinned: the store holds every blob of every
+ * image it records (an OCI layout others read; verify checks it).
+ */
+async function fetchLacking(session: StoreSession, plan: ImagePlan, pins: StoreLock[]): Promise<void> {
+  const { store } = session;
+  const lacking = [...new Map(plan.layers.filter((l) => l.fetch && !hasBlob(store, l.digest)).map((l) => [l.digest, l])).values()];
+  const queue = new PQueue({ concurrency: session.maxDownloads });
+  await Promise.all(
+    lacking.map((layer) =>
+      queue.add(async () => {
+        pins.push((await StoreLock.acquire(lockPath(store, 'blob', layer.digest), 'sh', { wait: true, signal: session.signal }))!);
+        if (hasBlob(store, layer.digest)) return;
+        await fetchBlob(store, { ...layer, fetch: layer.fetch! });
+        session.counts.blobsFetched++;
+      }),
+    ),
+  );
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { rehash } from './blobs.js';
 import { referenced } from './gc.js';
-import { blobPath, layerModes, layerPath, type Store } from './layout.js';
+import { blobPath, layerModes, layerPath, type OwnerMode, type Store } from './layout.js';
 import { compareListing, LISTING, parseListing, ROOTFS, walk } from './listing.js';
 import { readRefs } from './refs.js';
 
@@ -10,6 +10,7 @@ import { readRefs } from './refs.js';
 // compared with the listing written when it was extracted, every reference
 // checked to hold what it names. What a power loss can leave (a renamed
 // entry whose files never reached the disk, a blob cut short) shows here.
+// verify --repair removes what it finds damaged (src/store/repair.ts).
 
 export interface Damage {
   kind: 'blob' | 'layer' | 'ref';
@@ -18,6 +19,8 @@ export interface Damage {
   path: string;
   /** What is wrong, a few lines at most. */
   problems: string[];
+  /** A layer's owner mode (its directory of layers/). */
+  mode?: OwnerMode;
 }
 
 export interface VerifyResult {
@@ -25,6 +28,45 @@ export interface VerifyResult {
   layers: number;
   refs: number;
   damaged: Damage[];
+  /** With repair: the entries removed (the next pull of an image that needs them fetches or extracts them again). */
+  removed?: { kind: Damage['kind']; id: string; path: string }[];
+  /** With repair: damaged entries a running provision or pull holds, left in place (verify --repair again once it ends). */
+  inUse?: Damage[];
+}
+
+/** A blob's damage, or undefined where it is whole (or gone meanwhile: a prune). */
+export async function checkBlob(file: string, hex: string): Promise<string[] | undefined> {
+  const got = await rehash(file);
+  if (got === undefined && !fs.existsSync(file)) return undefined;
+  return got === `sha256:${hex}` ? undefined : [got ? `its content hashes to ${got}` : 'unreadable'];
+}
+
+/** A layer's damage: what differs from its listing; undefined where it matches (or is gone). */
+export function checkLayer(dir: string): string[] | undefined {
+  let problems: string[];
+  try {
+    const listed = parseListing(fs.readFileSync(path.join(dir, LISTING), 'utf8'));
+    problems = compareListing(listed, walk(path.join(dir, ROOTFS)));
+  } catch (error) {
+    if (!fs.existsSync(dir)) return undefined;
+    problems = [`its listing cannot be read (${(error as Error).message})`];
+  }
+  return problems.length > 0 ? problems : undefined;
+}
+
+/** What each reference lacks: its manifest, config, layer blobs, or an extracted layer. */
+export function checkRefs(store: Store): Damage[] {
+  const modes = layerModes(store);
+  const damaged: Damage[] = [];
+  for (const r of readRefs(store)) {
+    const { blobs: want, layers: wantLayers } = referenced(store, [r]);
+    const problems = [
+      ...[...want].filter((d) => !fs.existsSync(blobPath(store, d))).map((d) => `blob ${d} is missing`),
+      ...[...wantLayers].filter((d) => !modes.some((mode) => fs.existsSync(layerPath(store, d, mode)))).map((d) => `layer ${d} is not extracted`),
+    ];
+    if (problems.length > 0) damaged.push({ kind: 'ref', id: r.ref, path: path.join(store.root, 'refs.json'), problems });
+  }
+  return damaged;
 }
 
 export async function verifyStore(store: Store): Promise<VerifyResult> {
@@ -33,13 +75,10 @@ export async function verifyStore(store: Store): Promise<VerifyResult> {
   const blobs = fs.readdirSync(blobDir).filter((n) => /^[0-9a-f]{64}$/.test(n));
   for (const hex of blobs) {
     const file = path.join(blobDir, hex);
-    const got = await rehash(file);
-    // Gone meanwhile (a prune): not damage.
-    if (got === undefined && !fs.existsSync(file)) continue;
-    if (got !== `sha256:${hex}`) damaged.push({ kind: 'blob', id: `sha256:${hex}`, path: file, problems: [got ? `its content hashes to ${got}` : 'unreadable'] });
+    const problems = await checkBlob(file, hex);
+    if (problems) damaged.push({ kind: 'blob', id: `sha256:${hex}`, path: file, problems });
   }
-  const modes = layerModes(store);
-  const layers = modes.flatMap((mode) =>
+  const layers = layerModes(store).flatMap((mode) =>
     fs
       .readdirSync(path.join(store.root, 'layers', mode))
       .filter((n) => /^[0-9a-f]{64}$/.test(n))
@@ -47,24 +86,10 @@ export async function verifyStore(store: Store): Promise<VerifyResult> {
   );
   for (const { mode, hex } of layers) {
     const dir = path.join(store.root, 'layers', mode, hex);
-    let problems: string[];
-    try {
-      const listed = parseListing(fs.readFileSync(path.join(dir, LISTING), 'utf8'));
-      problems = compareListing(listed, walk(path.join(dir, ROOTFS)));
-    } catch (error) {
-      if (!fs.existsSync(dir)) continue;
-      problems = [`its listing cannot be read (${(error as Error).message})`];
-    }
-    if (problems.length > 0) damaged.push({ kind: 'layer', id: `sha256:${hex}`, path: dir, problems });
+    const problems = checkLayer(dir);
+    if (problems) damaged.push({ kind: 'layer', id: `sha256:${hex}`, path: dir, problems, mode });
   }
-  const refs = readRefs(store);
-  for (const r of refs) {
-    const { blobs: want, layers: wantLayers } = referenced(store, [r]);
-    const problems = [
-      ...[...want].filter((d) => !fs.existsSync(blobPath(store, d))).map((d) => `blob ${d} is missing`),
-      ...[...wantLayers].filter((d) => !modes.some((mode) => fs.existsSync(layerPath(store, d, mode)))).map((d) => `layer ${d} is not extracted`),
-    ];
-    if (problems.length > 0) damaged.push({ kind: 'ref', id: r.ref, path: path.join(store.root, 'refs.json'), problems });
-  }
-  return { blobs: blobs.length, layers: layers.length, refs: refs.length, damaged };
+  const refs = checkRefs(store);
+  damaged.push(...refs);
+  return { blobs: blobs.length, layers: layers.length, refs: readRefs(store).length, damaged };
 }

@@ -32,6 +32,8 @@ describe.skipIf(!hasRegistry)(`docker:// through a store${why}`, () => {
     registry = await startRegistry();
     await pushImage(testImage(path.join(scratch(), 'gzip'), { layers: 3, sizeMb: 1, seed: 31 }), registry, 'app/gzip:1');
     await pushImage(testImage(path.join(scratch(), 'zstd'), { layers: 2, sizeMb: 1, seed: 32, compression: 'zstd' }), registry, 'app/zstd:1');
+    // app/gzip:1's tars, compressed with zstd: the same diff_ids, other blobs.
+    await pushImage(testImage(path.join(scratch(), 'same'), { layers: 3, sizeMb: 1, seed: 31, compression: 'zstd' }), registry, 'app/same:1');
   });
   afterAll(() => registry?.stop());
 
@@ -63,6 +65,30 @@ describe.skipIf(!hasRegistry)(`docker:// through a store${why}`, () => {
       expect(again.status, again.stderr).toBe(0);
       expect(proxy.requests().length).toBeGreaterThan(before);
       expect((again.json as StoreJson).store).toMatchObject({ blobsFetched: 0, layersExtracted: 0, layersReused: layers });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('app/gzip:1 then its tars as zstd: layers reused, the zstd blobs fetched alone, each once; verify finds every blob', async () => {
+    const proxy = await startFaultProxy(registry.url);
+    try {
+      const dir = scratch();
+      const store = path.join(dir, 'store');
+      expect((await pull(['--tls-verify=false', '--store', store, `docker://${proxy.host}/app/gzip:1`, path.join(dir, 'gzip')])).status).toBe(0);
+      const before = proxy.requests().length;
+      const same = await pull(['--tls-verify=false', '--store', store, `docker://${proxy.host}/app/same:1`, path.join(dir, 'same')]);
+      expect(same.status, same.stderr).toBe(0);
+      expect((same.json as StoreJson).store).toMatchObject({ blobsFetched: 3, layersExtracted: 0, layersReused: 3 });
+      const layerGets = proxy
+        .requests()
+        .slice(before)
+        .filter((r) => r.method === 'GET' && /\/blobs\/sha256:/.test(r.path));
+      expect(layerGets).toHaveLength(4); // 3 layers and the config
+      expect(diffSnapshots(tree(path.join(dir, 'gzip')), tree(path.join(dir, 'same')))).toEqual([]);
+      const verified = await execa('node', [cli, 'verify', '--store', store], { reject: false });
+      // 6 layer blobs, 2 manifests, and one config: the same diff_ids make the same config.
+      expect([verified.exitCode, verified.stdout]).toEqual([0, 'checked 9 blobs, 3 layers, 2 references: no damage']);
     } finally {
       await proxy.stop();
     }

@@ -1,0 +1,60 @@
+// layercopy bench with the store: --owners, --devices and --strict reach
+// every provision bench times, and bench --store times a warm store beside
+// its layers as directories and a cold store beside no store, leaving
+// nothing behind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { testImage } from '../fixtures/registry.js';
+import { buildLayer, isRoot, scratch } from '../helpers.js';
+import { cli } from '../registry/pull-helpers.js';
+
+const run = (args: string[]) => execa('node', [cli, ...args], { reject: false });
+const quick = ['--runs', '1', '--strategy', 'merged', '--concurrency', '1', '--batch-size', 'auto'];
+
+describe('layercopy bench and the store', () => {
+  it.runIf(isRoot)('--owners drop --strict reaches the timed provisions: a setuid file fails them, and the bench [needs root: a root-owned setuid file]', async () => {
+    const dir = scratch();
+    const layer = buildLayer(path.join(dir, 'l'), { 'usr/bin/su': { file: 'x', mode: 0o4755 } });
+    const plain = await run(['bench', ...quick, '--scratch', dir, '--json', layer]);
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).rows.find((r: { method: string }) => r.method === 'layercopy').policyArgs).toBeUndefined();
+    const strict = await run(['bench', ...quick, '--owners', 'drop', '--strict', '--scratch', dir, '--json', layer]);
+    expect(strict.exitCode).not.toBe(0);
+    expect(strict.stderr).toMatch(/usr\/bin\/su: mode 4755 written 0755: setuid\/setgid cleared \(--owners drop\) \(--strict\)/);
+    const devices = await run(['bench', ...quick, '--owners', 'drop', '--devices', 'skip', '--scratch', dir, '--json', layer]);
+    expect(devices.exitCode, devices.stderr).toBe(0);
+    expect(JSON.parse(devices.stdout).rows.find((r: { method: string }) => r.method === 'layercopy').policyArgs).toEqual(['--owners', 'drop', '--devices', 'skip']);
+  });
+
+  it('bench --store DIR IMAGE: warm, directories, cold and no store, each timed; the stores removed after', async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 2, sizeMb: 1, seed: 71 });
+    const stores = path.join(dir, 'stores');
+    fs.mkdirSync(stores);
+    const r = await run(['bench', '--store', stores, '--runs', '2', '--json', image]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.rows.map((row: { method: string; runsMs: number[] }) => [row.method, row.runsMs.length])).toEqual([
+      ['warm', 2],
+      ['directories', 2],
+      ['cold', 2],
+      ['no store', 2],
+    ]);
+    expect(report.warmOverDirectories).toBeGreaterThan(0);
+    expect(report.coldOverNoStore).toBeGreaterThan(0);
+    expect(report.rows[1].command).toBe("layercopy provision STORE's layers as directories ROOTFS");
+    expect(fs.readdirSync(stores)).toEqual([]);
+    const text = await run(['bench', '--store', stores, '--runs', '1', image]);
+    expect(text.stdout).toMatch(/^warm \/ directories \d+\.\d\d; cold \/ no store \d+\.\d\d/m);
+  });
+
+  it('bench --store usage: one image reference, a directory, no layercopy tuning flags', async () => {
+    const dir = scratch();
+    expect((await run(['bench', '--store', dir, dir])).stderr).toMatch(/bench --store takes one image reference/);
+    expect((await run(['bench', '--store', path.join(dir, 'none'), 'oci:/x:y'])).stderr).toMatch(/--store .*none: not a directory/);
+    const r = await run(['bench', '--store', dir, '--concurrency', '2', 'oci:/x:y']);
+    expect([r.exitCode, r.stderr]).toEqual([2, "layercopy: --concurrency is not a bench --store option\nTry 'layercopy --help'."]);
+  });
+});
