@@ -5,7 +5,7 @@ import { packageFile } from '../core/compiled.js';
 import type { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import { workingDirectory } from '../core/paths.js';
-import { batchSizeArg, PROVISION_FLAGS, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 import { isStoreCommand, PULL_FLAGS, storeArgs } from './store.js';
@@ -193,9 +193,9 @@ function reportFailure(error: unknown, values: Values, abortStatus?: number): nu
 
 async function runDestroy(args: string[], values: Values): Promise<number> {
   if (args.length !== 1) throw new UsageError('destroy needs exactly one ROOTFS');
-  for (const flag of ['concurrency', 'batch-size', 'strategy', 'platform', 'uid-map', 'gid-map', 'runs', 'scratch', 'store', 'pull', ...PROVISION_FLAGS] as const) {
-    if (values[flag] !== undefined) throw new UsageError(`--${flag} is not a destroy option`);
-  }
+  // Every flag but --json and --quiet: a list of the others missed each new one.
+  const given = Object.entries(values).find(([flag, value]) => value !== undefined && flag !== 'json' && flag !== 'quiet');
+  if (given) throw new UsageError(`--${given[0]} is not a destroy option`);
   const { destroy } = await import('../rootfs/destroy.js');
   const result = await destroy(args[0]);
   if (!result.ok) return reportFailure(result.error, values);

@@ -82,6 +82,8 @@ describe('layercopy CLI', () => {
     [['provision', 'onlyone'], /at least one LAYER and a ROOTFS/],
     [['provision', '/nonexistent-layer', '/tmp/layercopy-nonexistent-root'], /layer 1 \(\/nonexistent-layer\): does not exist/],
     [['destroy'], /exactly one ROOTFS/],
+    [['destroy', '--repair', '/tmp/layercopy-nonexistent-root'], /--repair is not a destroy option/],
+    [['destroy', '--max-downloads', '2', '/tmp/layercopy-nonexistent-root'], /--max-downloads is not a destroy option/],
     [['explode'], /unknown command 'explode'/],
     [[], /missing command/],
   ])('%j is a usage error: exit 2 naming the argument', async (args, message) => {
