@@ -90,9 +90,6 @@ export function rootlessArgs(values: CliValues): RootlessOptions {
 /** The flags of docker:// pulls (provision, and bench on a docker:// image). */
 export const REGISTRY_FLAGS = ['creds', 'authfile', 'cert-dir', 'tls-verify', 'max-downloads'] as const;
 
-/** Flags of provision alone, beyond those bench shares: docker:// pulls, --owners, --devices, --strict. */
-export const PROVISION_FLAGS = [...REGISTRY_FLAGS, 'owners', 'devices', 'strict'] as const;
-
 /**
  * `--tls-verify` as podman takes it: `--tls-verify=false`, `--tls-verify
  * false`, or bare (true). parseArgs takes the next argument as a string
