@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Pool } from './copy/pool.js';
 import { errnoError, fromNodeError, type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
 import { isMountPoint } from './core/mounts.js';
+import type { NativeChanges } from './core/native.cjs';
 import type { Platform, ResolvedProvisionOptions } from './core/options.js';
 import { dotEnding, workingDirectory } from './core/paths.js';
 import type { Stopwatch } from './core/stopwatch.js';
@@ -28,6 +29,8 @@ export interface InputLayer {
   download?: PulledLayer['download'];
   /** A layer extracted in a store: its directories no tar header described (Provisioning.implied). */
   implied?: ReadonlySet<string>;
+  /** A layer extracted in a store: what the metadata policy changed then (src/store/changes.ts), for the summary. */
+  changes?: NativeChanges;
 }
 
 /** An image reference resolved through a store (src/store/): its layers as extracted directories, held until close(). */
@@ -35,7 +38,7 @@ export type ImageHook = (
   given: string,
   argIndex: number,
   arg: Exclude<LayerArgument, { kind: 'path' }>,
-) => Promise<{ layers: Required<Pick<InputLayer, 'path' | 'label' | 'source' | 'implied'>>[]; close(): Promise<void> }>;
+) => Promise<{ layers: (Required<Pick<InputLayer, 'path' | 'label' | 'source' | 'implied'>> & Pick<InputLayer, 'changes'>)[]; close(): Promise<void> }>;
 
 /** A provision's store (opts.store, where set): its session is opened once ROOTFS is checked (src/store/provide.ts). */
 export interface StoreInput {

@@ -106,6 +106,10 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
   let scratchDirs: string[] = [];
   let implied: (ReadonlySet<string> | undefined)[] = [];
   const changes = new Changes();
+  // A store's layer was extracted before: what the policy changed then is
+  // counted as if it were extracted now (a user would otherwise not be told
+  // that the devices of a warm store's layer are empty files).
+  for (const layer of inputs.layers) changes.add(layer.changes);
   try {
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });

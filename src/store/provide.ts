@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
 import { LayercopyError } from '../core/errors.js';
+import type { NativeChanges } from '../core/native.cjs';
 import type { ResolvedProvisionOptions } from '../core/options.js';
 import type { Stopwatch } from '../core/stopwatch.js';
 import { storeAbove } from '../core/store-marker.js';
@@ -62,7 +63,7 @@ export function storeSession(
       for (const l of pulled.layers) if (l.readLock) readLocks.push(l.readLock);
       return {
         // Directory layers, never movable: a rootfs gets copies (or reflinks), so a container writing in place cannot change the store.
-        layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied })),
+        layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied, changes: l.changes })),
         close: async () => pulled.release(),
       };
     },
@@ -70,6 +71,6 @@ export function storeSession(
 }
 
 type ImageLayers = {
-  layers: { path: string; label: string; source: { arg: string; argIndex: number; digest?: string; diffId?: string }; implied: ReadonlySet<string> }[];
+  layers: { path: string; label: string; source: { arg: string; argIndex: number; digest?: string; diffId?: string }; implied: ReadonlySet<string>; changes?: NativeChanges }[];
   close(): Promise<void>;
 };

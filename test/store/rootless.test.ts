@@ -185,3 +185,16 @@ describe.runIf(isRoot)('owner modes side by side [needs root]', () => {
     expect(fs.lstatSync(path.join(dir, 'made/dev/null')).isCharacterDevice()).toBe(true);
   });
 });
+
+describe.runIf(isRoot)('the store and the summary [needs root]', () => {
+  it('what the policy changed as a layer was extracted into the store is in the summary of every provision it serves, as without the store', async () => {
+    const { dir, ref } = image();
+    const store = path.join(dir, 'store');
+    const plain = await provision([ref], path.join(dir, 'plain'), { devices: 'empty' });
+    const cold = await provision([ref], path.join(dir, 'cold'), { devices: 'empty', store });
+    const warm = await provision([ref], path.join(dir, 'warm'), { devices: 'empty', store });
+    expect([cold.store?.layersExtracted, warm.store?.layersReused]).toEqual([2, 2]);
+    expect(plain.rootless.devicesEmptied).toEqual({ count: 1, paths: ['/dev/null'] });
+    for (const s of [cold, warm]) expect(s.rootless).toEqual(plain.rootless);
+  });
+});
