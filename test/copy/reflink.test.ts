@@ -1,7 +1,7 @@
 // Reflinks: on one XFS made with `-m reflink=1`, copy_file_range clones a
 // file's extents instead of writing its data, so a rootfs provisioned from
 // layers (or from a store) on the same filesystem costs metadata only
-// (docs/benchmarks.md, "The store": 4 MiB for a 174 MiB rootfs). Checked
+// (docs/benchmarks.md, "The store": 4 MiB for a 158 MiB rootfs). Checked
 // with FIEMAP's shared flag on every extent (`xfs_io -c 'fiemap -v'`).
 // Needs root (mount), mkfs.xfs and xfs_io (xfsprogs) and a loop device:
 // skipped, saying which is missing, elsewhere.
