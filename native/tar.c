@@ -758,7 +758,10 @@ static int direct_marker(tar_reader *t, entry *e, failure *f) {
     size_t n = slash ? (size_t)(slash - p) : strlen(p);
     if (n >= 4 && memcmp(p, ".wh.", 4) == 0) {
       int opaque = n == 12 && memcmp(p, ".wh..wh..opq", 12) == 0;
-      if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) return 1;
+      // The directories a marker is in stand, as the scratch directory's
+      // implied ones do (and containerd makes them): a/.wh..wh..opq alone
+      // still gives a/.
+      if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) return slash || ensure_parent(t, rel, f) == 0 ? 1 : -1;
       // A marker that is a directory (it has entries below it) or anything but a file is refused.
       int file = slash ? 0 : marker_is_file(t, e, f);
       if (file < 0) return -1;
@@ -771,7 +774,7 @@ static int direct_marker(tar_reader *t, entry *e, failure *f) {
         tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: \"%.*s\" names no entry to hide", (int)n, p);
         return own_at(f, rel, at);
       }
-      return 1;
+      return ensure_parent(t, rel, f) == 0 ? 1 : -1;
     }
     if (!slash) return 0;
     p = slash + 1;

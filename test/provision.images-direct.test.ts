@@ -97,6 +97,18 @@ describe('one tar layer, straight into the rootfs', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
+  it('the directories a marker is in stand with no header of their own, as on the planned path (a/.wh..wh..opq, b/c/.wh.x)', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: 'a/.wh..wh..opq', data: '', mtime: T }, { name: 'b/c/.wh.x', data: '', mtime: T }]));
+    const empty = buildLayer(path.join(dir, 'empty'), {});
+    const direct = await provision([layer], path.join(dir, 'direct'));
+    const planned = await provision([empty, layer], path.join(dir, 'planned'));
+    for (const rel of ['a', 'b', 'b/c']) expect([rel, fs.lstatSync(path.join(dir, 'direct', rel)).isDirectory()]).toEqual([rel, true]);
+    expect(fs.readdirSync(path.join(dir, 'direct', 'a'))).toEqual([]);
+    expect(direct.perLayer[0]).toMatchObject({ entries: planned.perLayer[1].entries, directories: planned.perLayer[1].directories });
+  });
+
   it.each([
     ['a directory named as a marker', [...dirs('./', '.wh.d/')]],
     ['a marker with an entry below it', [...dirs('./'), { name: '.wh.d/x', data: 'x' }]],

@@ -122,7 +122,7 @@ export async function extractOnPool(
   } catch (error) {
     // The first failure stops the others at their next chunk (a restart
     // stops nothing: the one layer extracted straight into the rootfs is
-    // read again, src/extract-tars.ts).
+    // read again, src/images/extract-all.ts).
     if (!(error instanceof RestartLayer)) Atomics.store(cancel, 0, 1);
     throw error;
   } finally {
