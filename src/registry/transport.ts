@@ -174,7 +174,7 @@ export class Transport {
         key: config.key,
         rejectUnauthorized: config.verify,
       };
-      agent = proxy ? tunnelAgent(new URL(proxy), secure, options) : secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
+      agent = proxy ? tunnelAgent(new URL(proxy), secure, options, IDLE_MS) : secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
       this.#agents.set(key, agent);
     }
     return agent;

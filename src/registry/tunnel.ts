@@ -13,7 +13,7 @@ import tls from 'node:tls';
 /** A proxy's answer to CONNECT other than 200: a 4xx (refused, 407 wants credentials) is no network failure a retry cures. */
 export const PROXY_REFUSED = 'ERR_PROXY_REFUSED';
 
-function connectThrough(proxy: URL, authority: string): Promise<net.Socket> {
+function connectThrough(proxy: URL, authority: string, idleMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { host: authority };
     if (proxy.username) {
@@ -29,6 +29,10 @@ function connectThrough(proxy: URL, authority: string): Promise<net.Socket> {
       headers,
       agent: false,
     });
+    // The registry request's own timer starts only once it has a socket,
+    // which a tunnel gives it after CONNECT is answered: a proxy that takes
+    // the connection and never answers would hang the pull.
+    req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error(`no answer from the proxy ${proxy.host} to CONNECT ${authority} in ${idleMs / 1000} s`), { code: 'ETIMEDOUT' })));
     req.once('connect', (res, socket, head) => {
       if (res.statusCode !== 200) {
         socket.destroy();
@@ -65,13 +69,13 @@ export function proxyFor(host: string, allowHttp: boolean, env: NodeJS.ProcessEn
   return proxy;
 }
 
-/** A keep-alive agent whose connections are tunnels through `proxy`; `options` are the registry's TLS (for https). */
-export function tunnelAgent(proxy: URL, secure: boolean, options: https.AgentOptions): http.Agent {
+/** A keep-alive agent whose connections are tunnels through `proxy`; `options` are the registry's TLS (for https); a CONNECT unanswered for `idleMs` fails. */
+export function tunnelAgent(proxy: URL, secure: boolean, options: https.AgentOptions, idleMs: number): http.Agent {
   const agent = secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
   agent.createConnection = (opts: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void) => {
     const host = opts.host ?? 'localhost';
     const authority = `${net.isIPv6(host) ? `[${host}]` : host}:${opts.port}`;
-    connectThrough(proxy, authority).then(
+    connectThrough(proxy, authority, idleMs).then(
       (socket) => callback?.(null, secure ? tls.connect({ ...(opts as tls.ConnectionOptions), socket }) : socket),
       (error) => callback?.(error, undefined as unknown as Duplex),
     );
