@@ -34,7 +34,7 @@ export function isNetworkError(error: unknown): boolean {
 
 // TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing: no retry cures them.
 const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_INVALID_URL)/;
-const PERMANENT = new Set([PROXY_REFUSED, 'ERR_TOO_MANY_REDIRECTS']);
+const PERMANENT = new Set([PROXY_REFUSED, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
 
 /** The code of a network failure ('ECONNRESET', 'ERR_SSL_WRONG_VERSION_NUMBER'), its own or its cause's. */
 const errorCode = (error: unknown) => {
@@ -58,7 +58,7 @@ export function tlsHint(error: unknown): string {
 export function networkReason(error: unknown): string {
   const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   // The transport's own failures (src/registry/transport.ts, tunnel.ts) say what happened in their message.
-  if (e?.code?.startsWith('ERR_PROXY') || e?.code === 'ERR_TOO_MANY_REDIRECTS' || e?.code === 'ETIMEDOUT') return e.message ?? e.code;
+  if (e?.code?.startsWith('ERR_PROXY') || e?.code === 'ERR_TOO_MANY_REDIRECTS' || e?.code === 'ERR_REDIRECT_REFUSED' || e?.code === 'ETIMEDOUT') return e.message ?? e.code;
   return e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
 }
 

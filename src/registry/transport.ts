@@ -123,12 +123,17 @@ export class Transport {
       await response.cancel();
       if (redirects >= MAX_REDIRECTS) throw Object.assign(new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`), { code: 'ERR_TOO_MANY_REDIRECTS' });
       const next = new URL(location, target);
-      // Credentials stay with their origin (as fetch and containers/image do).
-      if (next.origin !== target.origin) delete headers.authorization;
       // A 303, or a 301/302 to a POST, is fetched with GET (RFC 9110 15.4).
       if (response.status === 303 || (method === 'POST' && response.status <= 302)) {
         method = 'GET';
         form = undefined;
+      }
+      // Credentials stay with their origin (as fetch and containers/image do
+      // for the header). A form is one too: the token request's password or
+      // refresh_token, which fetch would post again to the new origin.
+      if (next.origin !== target.origin) {
+        delete headers.authorization;
+        if (form) throw Object.assign(new Error(`${target.origin} redirected a POST of credentials to another origin (${next.origin}): not followed`), { code: 'ERR_REDIRECT_REFUSED' });
       }
       target = next;
     }
