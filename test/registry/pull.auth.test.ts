@@ -66,10 +66,12 @@ describe.skipIf(!hasRegistry)(`Bearer tokens${why}`, () => {
   });
 
   it('a token that expires mid-pull is asked for again (a later blob answered 401)', async () => {
-    // One download at a time over a 1 MB/s link: the later blobs are asked for after the first token has expired.
-    const proxy = await startFaultProxy(anonymous.registry.url, { rateBytesPerSec: 1 << 20 });
+    // One download at a time over a 512 KiB/s link (3 blobs of 1 MB: the last asked for ~4 s in): the later blobs are asked
+    // for after the first token has expired. Its claims count whole seconds, so a 1 s token may live ~0 s, and a loaded
+    // machine then lost the manifest request too: 3 s gives it 2-3 s.
+    const proxy = await startFaultProxy(anonymous.registry.url, { rateBytesPerSec: 1 << 19 });
     try {
-      anonymous.token.setExpiry(1);
+      anonymous.token.setExpiry(3);
       const before = anonymous.token.issued().length;
       const r = await pull(['--tls-verify=false', '--max-downloads', '1', `docker://${proxy.host}/app/img:1`, path.join(scratch(), 'root')]);
       expect(r.status, r.stderr).toBe(0);
