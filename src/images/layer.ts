@@ -80,7 +80,7 @@ export function emptyDirectory(root: number, label: string): void {
   const fail = (f: NativeFailure) =>
     errnoError(
       { errno: f.errno, syscall: f.syscall, path: displayPath('/', f.rel ?? '') },
-      (name, description) => `${label}: emptying the layer's scratch directory to read it again: ${f.syscall} failed: ${name} (${description})`,
+      (name, description) => `${label}: emptying the directory the layer was extracted into, to read it again: ${f.syscall} failed: ${name} (${description})`,
       { layer: label },
     );
   const listing = native.listDir(root, '');
