@@ -133,7 +133,8 @@ export class Transport {
       // refresh_token, which fetch would post again to the new origin.
       if (next.origin !== target.origin) {
         delete headers.authorization;
-        if (form) throw Object.assign(new Error(`${target.origin} redirected a POST of credentials to another origin (${next.origin}): not followed`), { code: 'ERR_REDIRECT_REFUSED' });
+        if (form)
+          throw Object.assign(new Error(`${target.origin} redirected a POST of credentials to another origin (${next.origin}): not followed`), { code: 'ERR_REDIRECT_REFUSED' });
       }
       target = next;
     }

@@ -32,7 +32,9 @@ function connectThrough(proxy: URL, authority: string, idleMs: number): Promise<
     // The registry request's own timer starts only once it has a socket,
     // which a tunnel gives it after CONNECT is answered: a proxy that takes
     // the connection and never answers would hang the pull.
-    req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error(`no answer from the proxy ${proxy.host} to CONNECT ${authority} in ${idleMs / 1000} s`), { code: 'ETIMEDOUT' })));
+    req.setTimeout(idleMs, () =>
+      req.destroy(Object.assign(new Error(`no answer from the proxy ${proxy.host} to CONNECT ${authority} in ${idleMs / 1000} s`), { code: 'ETIMEDOUT' })),
+    );
     req.once('connect', (res, socket, head) => {
       if (res.statusCode !== 200) {
         socket.destroy();
