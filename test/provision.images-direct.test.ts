@@ -112,6 +112,53 @@ describe('one tar layer, straight into the rootfs', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
+  // The same bad entry as an image's one layer and as the higher of two:
+  // the same code, fields and message, the layer's label aside.
+  it.each([
+    ['a hardlink to a name not in the layer', [{ name: 'l', type: '1' as const, linkname: 'nope' }]],
+    ['a name climbing out', [{ name: '../escape', data: 'x' }]],
+    ['a directory named as a marker', [...dirs('etc/.wh.d/')]],
+    ['a marker naming nothing', [{ name: 'etc/.wh.', data: '' }]],
+  ])('%s: refused as in a two-layer image, named the same way', async (_what, entries) => {
+    const dir = scratch();
+    const bad = rawTar([...dirs('./', 'etc/'), ...entries]);
+    const one = `oci:${ociImage(path.join(dir, 'one'), { layers: [bad] })}:latest`;
+    const two = `oci:${ociImage(path.join(dir, 'two'), { layers: [rawTar(dirs('./', 'usr/')), bad] })}:latest`;
+    const refusal = async (ref: string) => {
+      const e = await provision([ref], path.join(dir, `root-${ref.length}-${ref.includes('one')}`)).then(
+        () => undefined,
+        (error) => error,
+      );
+      // "oci:PATH:latest layer 2/2 (sha256:…)" names the layer in each.
+      const label = /oci:\S+ layer \d\/\d \(sha256:[0-9a-f]+…\)/g;
+      return {
+        code: e?.code,
+        layerIndex: e?.layerIndex,
+        digest: e?.digest,
+        arg: e?.layer === ref,
+        message: e?.message.replace(label, 'LABEL'),
+        path: e?.path?.replace(label, 'LABEL'),
+      };
+    };
+    const direct = await refusal(one);
+    expect(direct.code).toMatch(/^ERR_/);
+    expect(direct).toEqual(await refusal(two));
+  });
+
+  it('a bad marker in a blob that is not its digest: ERR_DIGEST_MISMATCH, as when the plan finds the marker', async () => {
+    const dir = scratch();
+    const tar = rawTar([...dirs('./'), { name: 'f', data: 'original' }, { name: 'etc/.wh.', data: '' }]);
+    const layout = ociImage(path.join(dir, 'img'), { layers: [tar], compression: 'none' });
+    // One byte of f's data changed: the tar still reads, the blob is not its digest.
+    const blobs = path.join(layout, 'blobs', 'sha256');
+    const blob = fs.readdirSync(blobs).find((name) => fs.readFileSync(path.join(blobs, name)).equals(tar));
+    const corrupt = Buffer.from(tar);
+    corrupt[corrupt.indexOf('original')] = 0x4f;
+    fs.writeFileSync(path.join(blobs, blob ?? 'missing'), corrupt);
+    await expect(provision([`oci:${layout}:latest`], path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(leftovers(dir)).toEqual([]);
+  });
+
   it('AUFS metadata (.wh..wh.plnk/, a directory with files) is skipped, as the plan skips it', async () => {
     const dir = scratch();
     const layer = path.join(dir, 'layer.tar');
