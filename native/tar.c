@@ -49,11 +49,15 @@ typedef struct {
   int dir;          // index in dirs, or -1
   int placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
   char skipped;     // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
+  char marker;      // TAR_DIRECT: a whiteout marker not written (direct_marker), what stands there
   // Epochs (tar_reader.epoch): when the name last became a standing
   // directory, and when it was last replaced. What was born under it
   // before that replacement is gone with it.
   uint64_t born, killed;
 } slot;
+
+// slot.marker: a file marker, a file marker naming nothing (.wh., .wh.., .wh...), anything else.
+enum { MARKER_FILE = 'f', MARKER_NOTHING = 'n', MARKER_OTHER = 'x' };
 
 typedef struct {
   char *rel;
@@ -110,10 +114,11 @@ struct tar_reader {
   int skipped;    // some device node was left out (slot.skipped)
   uid_t new_uid;  // what an entry made beneath root is owned by
   gid_t new_gid;
-  int direct;         // TAR_DIRECT: root is the rootfs being built (tar.h)
-  int no_record;      // TAR_NO_RECORD
-  write_tally tally;  // the tree as it stands
-  mode_t root_mode;   // TAR_DIRECT: the mode the root takes at the end
+  int direct;            // TAR_DIRECT: root is the rootfs being built (tar.h)
+  uint64_t bad_markers;  // TAR_DIRECT: names whose marker is refused if it stands at the end
+  int no_record;         // TAR_NO_RECORD
+  write_tally tally;     // the tree as it stands
+  mode_t root_mode;      // TAR_DIRECT: the mode the root takes at the end
 };
 
 // ---- failures ----------------------------------------------------------
@@ -185,6 +190,7 @@ static slot *get(tar_reader *t, const char *rel) {
   s->dir = -1;
   s->placeholder = 0;
   s->skipped = 0;
+  s->marker = 0;
   s->born = s->killed = 0;
   return s;
 }
@@ -665,14 +671,6 @@ static void tally_add(tar_reader *t, char kind, uint64_t bytes) {
   t->tally.bytes += (int64_t)bytes;
 }
 
-// A failure about rel's first at bytes (a marker above the entry): f->rel
-// made an owned copy of them.
-static int own_at(failure *f, const char *rel, size_t at) {
-  f->owned = strndup(rel, at);
-  f->rel = f->owned;
-  return -1;
-}
-
 // Runs make at (dir, name); where the name is taken (given twice), replaces it and runs make again.
 #define MAKE_REPLACING(call)                                \
   do {                                                      \
@@ -729,10 +727,20 @@ static int marker_is_file(tar_reader *t, entry *e, failure *f) {
     int dotdot;
     char *target = clean_name(e->link ? e->link : "", &dotdot);
     if (!target) return 0;
-    int fd = target[0] ? open_beneath(t->root, target, O_PATH) : -1;
-    struct stat st;
-    int file = fd >= 0 && lc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (fd >= 0) close(fd);
+    // A marker's target that is a marker was not written either: the file it stands for is one.
+    slot *ts = find(t, target);
+    int file = 0, missing = 0;
+    if (ts && ts->marker) {
+      file = ts->marker == MARKER_FILE || ts->marker == MARKER_NOTHING;
+    } else {
+      int fd = target[0] ? open_beneath(t->root, target, O_PATH) : -1;
+      struct stat st;
+      missing = fd < 0 && errno == ENOENT;
+      file = fd >= 0 && lc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+      if (fd >= 0) close(fd);
+    }
+    // As a scratch directory's link would fail.
+    if (missing && target[0]) file = tar_fail(f, CODE_INVALID_TAR, e->rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
     free(target);
     return file;
   }
@@ -749,7 +757,11 @@ static int marker_is_file(tar_reader *t, entry *e, failure *f) {
 // Straight into the rootfs (TAR_DIRECT: a one-layer image) a whiteout
 // marker hides nothing, so none is written; each is checked as the plan
 // checks a layer's markers (src/strategies/whiteouts.ts, validateListing),
-// AUFS metadata (.wh..wh.*, file or directory) skipped. 1: nothing to
+// AUFS metadata (.wh..wh.*, file or directory) skipped — by what stands
+// at its name when the tar ends, as in a scratch directory: a name given
+// again replaces what it was (a directory .wh.x, then a file .wh.x, is a
+// whiteout), so a refusal waits for tar_finish (bad_markers). Its parents
+// are made as they would be beside it (implied, 0755). 1: nothing to
 // write; 0: an entry; -1: *f set.
 static int direct_marker(tar_reader *t, entry *e, failure *f) {
   const char *rel = e->rel;
@@ -759,23 +771,37 @@ static int direct_marker(tar_reader *t, entry *e, failure *f) {
     if (n >= 4 && memcmp(p, ".wh.", 4) == 0) {
       int opaque = n == 12 && memcmp(p, ".wh..wh..opq", 12) == 0;
       if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) return 1;
-      // A marker that is a directory (it has entries below it) or anything but a file is refused.
+      char *at = strndup(rel, (size_t)(p - rel) + n);
+      if (!at) return sys_fail(f, ENOMEM, "malloc", rel);
+      // A marker with entries below it is a directory.
       int file = slash ? 0 : marker_is_file(t, e, f);
-      if (file < 0) return -1;
-      size_t at = (size_t)(p - rel) + n;
-      if (!file) {
-        tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: a .wh. entry must be a regular file");
-        return own_at(f, rel, at);
-      }
-      if (!opaque && (n == 4 || (n == 5 && p[4] == '.') || (n == 6 && p[4] == '.' && p[5] == '.'))) {
-        tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: \"%.*s\" names no entry to hide", (int)n, p);
-        return own_at(f, rel, at);
-      }
+      int rc = file < 0 ? -1 : ensure_parent(t, at, f);
+      slot *s = rc == 0 ? get(t, at) : NULL;
+      if (rc == 0 && !s) rc = sys_fail(f, ENOMEM, "malloc", rel);
+      free(at);
+      if (rc != 0) return -1;
+      int nothing = !opaque && (n == 4 || (n == 5 && p[4] == '.') || (n == 6 && p[4] == '.' && p[5] == '.'));
+      char now = !file ? MARKER_OTHER : nothing ? MARKER_NOTHING : MARKER_FILE;
+      t->bad_markers -= s->marker == MARKER_OTHER || s->marker == MARKER_NOTHING;
+      t->bad_markers += now != MARKER_FILE;
+      s->marker = now;
       return 1;
     }
     if (!slash) return 0;
     p = slash + 1;
   }
+}
+
+// The first marker refused by what stands at its name (direct_marker), if any: -1 with *f set.
+static int check_markers(tar_reader *t, failure *f) {
+  for (size_t i = 0; t->bad_markers && i < t->nslots; i++) {
+    const slot *s = &t->slots[i];
+    if (!s->rel || (s->marker != MARKER_OTHER && s->marker != MARKER_NOTHING)) continue;
+    if (s->marker == MARKER_OTHER) return tar_fail(f, CODE_INVALID_WHITEOUT, s->rel, "invalid whiteout: a .wh. entry must be a regular file");
+    const char *name = strrchr(s->rel, '/');
+    return tar_fail(f, CODE_INVALID_WHITEOUT, s->rel, "invalid whiteout: \"%s\" names no entry to hide", name ? name + 1 : s->rel);
+  }
+  return 0;
 }
 
 // The entry in t->cur, its header and records read: made (a file is then
@@ -1285,6 +1311,10 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     t->failed = 1;
     return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA || t->state == S_SPARSE_MAP ? t->cur.rel : NULL,
                     "unexpected end of data: the tar is truncated (at byte %llu)", (unsigned long long)t->offset);
+  }
+  if (check_markers(t, f) != 0) {
+    t->failed = 1;
+    return -1;
   }
   // Directory metadata last, deepest first: writing inside a directory
   // changes its times, and a 0555 directory would refuse its children.

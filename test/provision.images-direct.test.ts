@@ -159,6 +159,61 @@ describe('one tar layer, straight into the rootfs', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
+  // What stands at a marker's name when the tar ends is judged, as in a
+  // scratch directory, where a name given again replaces what it was.
+  it.each([
+    ['a directory, then a file', [...dirs('.wh.x/'), { name: '.wh.x', data: '' }]],
+    [
+      'a directory with a file in it, then a file',
+      [
+        { name: '.wh.x/y', data: 'y' },
+        { name: '.wh.x', data: '' },
+      ],
+    ],
+    [
+      'a symlink, then a file',
+      [
+        { name: '.wh.x', type: '2' as const, linkname: 'y' },
+        { name: '.wh.x', data: '' },
+      ],
+    ],
+    [
+      'a file, then a hardlink to another marker',
+      [
+        { name: '.wh.y', data: '' },
+        { name: '.wh.x', type: '1' as const, linkname: '.wh.y' },
+      ],
+    ],
+  ])('a marker given as %s: a whiteout, as over another layer', async (_what, entries) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: 'kept', data: 'k', mtime: T }, ...entries]));
+    const empty = buildLayer(path.join(dir, 'empty'), {});
+    fs.utimesSync(empty, T, T);
+    await provision([empty, layer], path.join(dir, 'planned'));
+    await provision([layer], path.join(dir, 'direct'));
+    expect(fs.readdirSync(path.join(dir, 'direct'))).toEqual(['kept']);
+    expect(diffSnapshots(snapshot(path.join(dir, 'planned'), { atime: false }), snapshot(path.join(dir, 'direct'), { atime: false }))).toEqual([]);
+  });
+
+  it('a marker in a directory no header names: the directory made all the same, as over another layer', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: 'etc/.wh.x', data: '' }]));
+    await provision([layer], path.join(dir, 'root'));
+    expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['etc']);
+    expect(fs.lstatSync(path.join(dir, 'root', 'etc')).mode).toBe(0o40755);
+    expect(fs.readdirSync(path.join(dir, 'root', 'etc'))).toEqual([]);
+  });
+
+  it('a marker given as a file, then a directory: refused, as over another layer', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: '.wh.x', data: '' }, ...dirs('.wh.x/'), { name: 'after', data: 'a' }]));
+    await expect(provision([layer], path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_INVALID_WHITEOUT', path: `${layer}:/.wh.x` });
+    expect(leftovers(dir)).toEqual([]);
+  });
+
   it('AUFS metadata (.wh..wh.plnk/, a directory with files) is skipped, as the plan skips it', async () => {
     const dir = scratch();
     const layer = path.join(dir, 'layer.tar');
