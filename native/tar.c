@@ -1331,8 +1331,11 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     if (t->direct && !order[i]->rel[0]) {
       // The rootfs being built stays 0700 until it is renamed into place (docs/reliability.md).
       t->root_mode = meta_mode(&t->policy, order[i]->m.mode);
+      // Counted here, as through scratch when the root's metadata is set.
+      if (meta_mode_change(&t->policy, order[i]->m.mode, "", f) != 0) rc = own_rel(f);
       order[i]->m.mode = 0700;
     }
+    if (rc != 0) break;
     if (write_set_meta(&t->policy, t->root, order[i]->rel, 'd', &order[i]->m, f) != 0) rc = own_rel(f);
   }
   free(order);

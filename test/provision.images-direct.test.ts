@@ -254,6 +254,35 @@ describe('one tar layer, straight into the rootfs', () => {
   });
 });
 
+describe("the root's setuid and setgid with --owners drop", () => {
+  const root: RawEntry[] = [
+    { name: './', type: '5', mode: 0o6755, mtime: T },
+    { name: 'f', data: 'f', mode: 0o644, mtime: T },
+  ];
+
+  it.each([
+    ['one layer, straight into the rootfs', false],
+    ['over another layer, through scratch', true],
+  ])('%s: cleared, and counted in summary.rootless', async (_how, below) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar(root));
+    const layers = below ? [buildLayer(path.join(dir, 'base'), {}), layer] : [layer];
+    const summary = await provision(layers, path.join(dir, 'root'), { owners: 'drop' });
+    expect(fs.statSync(path.join(dir, 'root')).mode & 0o7777).toBe(0o755);
+    expect(summary.rootless.specialBitsCleared).toEqual({ count: 1, paths: ['/'] });
+  });
+
+  it('one layer, straight into the rootfs, with --strict: refused naming the root, nothing left', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar(root));
+    await expect(provision([layer], path.join(dir, 'root'), { owners: 'drop', strict: true })).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_ENTRY', path: '/' });
+    expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
+    expect(leftovers(dir)).toEqual([]);
+  });
+});
+
 describe('what a tar entry is made with is not set again, and what it lacks is', () => {
   const modes: RawEntry[] = [
     ...dirs('./', 'm/'),
