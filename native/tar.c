@@ -44,17 +44,28 @@
 #define MAX_SPECIAL TARHDR_MAX_SPECIAL
 
 typedef struct {
-  char *rel;  // NULL: empty slot (names are never removed: see forget)
-  int standing;
-  int dir;          // index in dirs, or -1
-  int placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
-  char skipped;     // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
-  char marker;      // TAR_DIRECT: a whiteout marker not written (direct_marker), what stands there
+  char *rel;    // NULL: empty slot (names are never removed: see forget)
+  int dir;      // index in dirs while its header's metadata waits (an open directory, or the root), or -1
+  int restore;  // index in restores while its times (and mode) are to be set again, or -1
   // Epochs (tar_reader.epoch): when the name last became a standing
   // directory, and when it was last replaced. What was born under it
   // before that replacement is gone with it.
   uint64_t born, killed;
+  char standing;
+  char placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
+  char skipped;      // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
+  char marker;       // TAR_DIRECT: a whiteout marker not written (direct_marker), what stands there
+  char headed;       // a directory header gave it metadata
+  char closed;       // that metadata is set: the archive left it (leave_dirs)
 } slot;
+
+// A closed directory the archive came back to: what its header set, to be set again at the end.
+typedef struct {
+  char *rel;
+  uint64_t born;
+  struct timespec times[2];
+  mode_t mode;  // (mode_t)-1: not changed
+} restore_rec;
 
 // slot.marker: a file marker, a file marker naming nothing (.wh., .wh.., .wh...), anything else.
 enum { MARKER_FILE = 'f', MARKER_NOTHING = 'n', MARKER_OTHER = 'x' };
@@ -104,6 +115,12 @@ struct tar_reader {
   size_t nslots, used;
   dir_rec *dirs;
   size_t ndirs, dcap;
+  int *free_dirs;  // records of closed directories, for reuse
+  size_t nfree;
+  int *open;  // the directories the archive is in, outermost first (leave_dirs)
+  size_t nopen, ocap;
+  restore_rec *restores;
+  size_t nrestores, rcap;
   uint64_t entries, bytes;
   int failed;
   claims *claims;  // the provision's other tar layers, or NULL
@@ -188,9 +205,11 @@ static slot *get(tar_reader *t, const char *rel) {
   t->used++;
   s->standing = 0;
   s->dir = -1;
+  s->restore = -1;
   s->placeholder = 0;
   s->skipped = 0;
   s->marker = 0;
+  s->headed = s->closed = 0;
   s->born = s->killed = 0;
   return s;
 }
@@ -262,6 +281,8 @@ static void forget(tar_reader *t, const char *rel) {
   if (!s || !is_standing(t, rel)) return;
   s->standing = 0;
   s->killed = ++t->epoch;
+  s->headed = s->closed = 0;
+  s->restore = -1;
   if (s->dir >= 0) {
     t->dirs[s->dir].live = 0;
     free_meta(&t->dirs[s->dir].m);
@@ -619,24 +640,45 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
   return rc;
 }
 
+static void made_with(tar_reader *t, write_meta *m, mode_t made);
+
 static int record_dir(tar_reader *t, entry *e, failure *f) {
   slot *s = get(t, e->rel);
   if (!s) return sys_fail(f, ENOMEM, "malloc", e->rel);
   s->standing = 1;
   s->born = t->epoch;
+  s->headed = 1;
+  s->closed = 0;
   if (s->dir >= 0) {
     free_meta(&t->dirs[s->dir].m);
   } else {
-    if (t->ndirs == t->dcap) {
-      size_t cap = t->dcap ? t->dcap * 2 : 256;
-      dir_rec *d = realloc(t->dirs, cap * sizeof *d);
-      if (!d) return sys_fail(f, ENOMEM, "malloc", e->rel);
-      t->dirs = d;
-      t->dcap = cap;
+    if (t->nfree > 0) {
+      s->dir = t->free_dirs[--t->nfree];
+    } else {
+      if (t->ndirs == t->dcap) {
+        size_t cap = t->dcap ? t->dcap * 2 : 64;
+        dir_rec *d = realloc(t->dirs, cap * sizeof *d);
+        int *fr = d ? realloc(t->free_dirs, cap * sizeof *fr) : NULL;
+        if (d) t->dirs = d;
+        if (!fr) return sys_fail(f, ENOMEM, "malloc", e->rel);
+        t->free_dirs = fr;
+        t->dcap = cap;
+      }
+      s->dir = (int)t->ndirs++;
     }
-    s->dir = (int)t->ndirs;
-    t->dirs[t->ndirs++] = (dir_rec){.rel = strdup(e->rel)};
+    t->dirs[s->dir] = (dir_rec){.rel = strdup(e->rel)};
     if (!t->dirs[s->dir].rel) return sys_fail(f, ENOMEM, "malloc", e->rel);
+    // The root's waits for the end; any other's for the archive to leave it.
+    if (e->rel[0]) {
+      if (t->nopen == t->ocap) {
+        size_t cap = t->ocap ? t->ocap * 2 : 64;
+        int *o = realloc(t->open, cap * sizeof *o);
+        if (!o) return sys_fail(f, ENOMEM, "malloc", e->rel);
+        t->open = o;
+        t->ocap = cap;
+      }
+      t->open[t->nopen++] = s->dir;
+    }
   }
   t->dirs[s->dir].m = e->m;
   t->dirs[s->dir].live = 1;
@@ -644,6 +686,114 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
   memset(&e->m, 0, sizeof e->m);
   e->xcap = 0;
   return 0;
+}
+
+// Whether rel is dir or lies below it.
+static int within(const char *rel, const char *dir) {
+  size_t n = strlen(dir);
+  return strncmp(rel, dir, n) == 0 && (rel[n] == 0 || rel[n] == '/');
+}
+
+// A directory record's metadata set now (if it still stands), the record freed for reuse.
+static int close_dir(tar_reader *t, int i, failure *f) {
+  dir_rec *d = &t->dirs[i];
+  int rc = 0;
+  if (d->live && alive(t, d->rel, d->born)) {
+    slot *s = find(t, d->rel);
+    // Made by this reader, 0700.
+    made_with(t, &d->m, (mode_t)-1);
+    if (write_set_meta(&t->policy, t->root, d->rel, 'd', &d->m, f) != 0) rc = own_rel(f);
+    if (s) {
+      s->dir = -1;
+      s->closed = 1;
+      s->restore = -1;  // what it set now is what stands
+    }
+  }
+  free(d->rel);
+  free_meta(&d->m);
+  *d = (dir_rec){0};
+  t->free_dirs[t->nfree++] = i;
+  return rc;
+}
+
+// A directory's metadata is set once the archive has left it, as GNU tar
+// does: a tar lists a directory's entries after its header, together
+// (every tar written from a tree), so the records waiting are those of the
+// directories above the current entry, not one per directory of the layer
+// (a layer of 1M empty directories held ~280 bytes each until the end:
+// 386 MB). rel: the entry now read.
+static int leave_dirs(tar_reader *t, const char *rel, failure *f) {
+  while (t->nopen > 0) {
+    int i = t->open[t->nopen - 1];
+    if (t->dirs[i].live && within(rel, t->dirs[i].rel)) break;
+    t->nopen--;
+    if (close_dir(t, i, f) != 0) return -1;
+  }
+  return 0;
+}
+
+// An entry at rel is about to be made, removed or replaced in the
+// deepest directory above it that stands. Where that directory was
+// closed (a tar out of order comes back to it), the times (and, as a user
+// other than root, a mode without u+rwx) its header set are kept, to be
+// set again at the end; as a user other than root it is made writable
+// meanwhile.
+static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
+  const char *slash = strrchr(rel, '/');
+  if (!slash) return 0;  // the root: set at the end
+  if (t->nopen > 0) {
+    const char *top = t->dirs[t->open[t->nopen - 1]].rel;
+    size_t n = strlen(top);
+    if ((size_t)(slash - rel) == n && strncmp(rel, top, n) == 0) return 0;  // in order: the open directory's own entry
+  }
+  char *p = strndup(rel, (size_t)(slash - rel));
+  if (!p) return sys_fail(f, ENOMEM, "malloc", rel);
+  int rc = 0;
+  for (;;) {
+    slot *s = find(t, p);
+    if (s && s->standing && alive(t, p, s->born)) {
+      if (s->closed && s->restore < 0) {
+        const char *name;
+        int dir = parent_of(&t->pc, p, &name);
+        struct stat st;
+        if (dir < 0 || lc_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          rc = sys_fail(f, errno, dir < 0 ? "openat2" : "stat", p);
+          break;
+        }
+        if (t->nrestores == t->rcap) {
+          size_t cap = t->rcap ? t->rcap * 2 : 16;
+          restore_rec *r = realloc(t->restores, cap * sizeof *r);
+          if (!r) {
+            rc = sys_fail(f, ENOMEM, "malloc", rel);
+            break;
+          }
+          t->restores = r;
+          t->rcap = cap;
+        }
+        restore_rec r = {.rel = strdup(p), .born = s->born, .times = {st.st_atim, st.st_mtim}, .mode = (mode_t)-1};
+        if (!r.rel) {
+          rc = sys_fail(f, ENOMEM, "malloc", rel);
+          break;
+        }
+        if (lc_euid != 0 && (st.st_mode & S_IRWXU) != S_IRWXU) {
+          r.mode = st.st_mode & 07777;
+          if (fchmodat(dir, name, r.mode | S_IRWXU, 0) != 0) {
+            free(r.rel);
+            rc = sys_fail(f, errno, "chmod", p);
+            break;
+          }
+        }
+        s->restore = (int)t->nrestores;
+        t->restores[t->nrestores++] = r;
+      }
+      break;
+    }
+    char *cut = strrchr(p, '/');
+    if (!cut) break;  // up to the root, never closed
+    *cut = 0;
+  }
+  free(p);
+  return rc;
 }
 
 // e's metadata is for an entry just made, with permission bits made (-1:
@@ -820,6 +970,7 @@ static int begin_entry(tar_reader *t, failure *f) {
     if (what) return tar_fail(f, CODE_UNSUPPORTED_ENTRY, rel, "unsupported tar entry type %s", what);
     return tar_fail(f, CODE_UNSUPPORTED_ENTRY, rel, "unsupported tar entry type '%c'", e->type >= 0x20 && e->type < 0x7f ? e->type : '?');
   }
+  if (rel[0] && (leave_dirs(t, rel, f) != 0 || reopen_parent(t, rel, f) != 0)) return -1;
   if (rel[0] == 0) {
     if (e->type == '5') return record_dir(t, e, f);
     if (e->type == '0' && e->size == 0) return 0;
@@ -1267,11 +1418,32 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
 }
 
 static int deeper_first(const void *a, const void *b) {
-  const dir_rec *x = *(dir_rec *const *)a, *y = *(dir_rec *const *)b;
-  size_t dx = x->rel[0] ? 1 : 0, dy = y->rel[0] ? 1 : 0;
+  const restore_rec *x = a, *y = b;
+  size_t dx = 0, dy = 0;
   for (const char *p = x->rel; *p; p++) dx += *p == '/';
   for (const char *p = y->rel; *p; p++) dy += *p == '/';
   return dx < dy ? 1 : dx > dy ? -1 : 0;
+}
+
+// The times (and mode) of the closed directories the archive came back to
+// (reopen_parent), as their headers set them, where they still stand.
+static int set_restores(tar_reader *t, failure *f) {
+  for (size_t i = 0; i < t->nrestores; i++) {
+    slot *s = find(t, t->restores[i].rel);
+    // Not where it was replaced since, or set again by a later header.
+    if (!s || s->restore != (int)i || !s->standing || s->born != t->restores[i].born || !alive(t, s->rel, s->born)) t->restores[i].born = UINT64_MAX;
+  }
+  qsort(t->restores, t->nrestores, sizeof *t->restores, deeper_first);
+  for (size_t i = 0; i < t->nrestores; i++) {
+    restore_rec *r = &t->restores[i];
+    if (r->born == UINT64_MAX) continue;
+    const char *name;
+    int dir = parent_of(&t->pc, r->rel, &name);
+    if (dir < 0) return sys_fail(f, errno, "openat2", r->rel);
+    if (r->mode != (mode_t)-1 && fchmodat(dir, name, r->mode, 0) != 0) return sys_fail(f, errno, "chmod", r->rel);
+    if (utimensat(dir, name, r->times, AT_SYMLINK_NOFOLLOW) != 0) return sys_fail(f, errno, "utimensat", r->rel);
+  }
+  return 0;
 }
 
 // The directories of the layer that no header gave metadata to, as packed
@@ -1286,7 +1458,7 @@ static char *implied_dirs(tar_reader *t, size_t *len) {
     // A standing name without a directory record was made by ensure_parent
     // (the root stands from the start: implied unless "./" had a header).
     const slot *s = &t->slots[i];
-    if (!s->rel || !s->standing || s->dir >= 0) continue;
+    if (!s->rel || !s->standing || s->headed) continue;
     if (s->rel[0] && !alive(t, s->rel, s->born)) continue;
     size_t k = strlen(s->rel) + 1;
     if (n + k > cap) {
@@ -1316,29 +1488,24 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     t->failed = 1;
     return -1;
   }
-  // Directory metadata last, deepest first: writing inside a directory
-  // changes its times, and a 0555 directory would refuse its children.
-  dir_rec **order = malloc((t->ndirs ? t->ndirs : 1) * sizeof *order);
-  if (!order) return sys_fail(f, ENOMEM, "malloc", NULL);
-  size_t n = 0;
-  for (size_t i = 0; i < t->ndirs; i++)
-    if (t->dirs[i].live && alive(t, t->dirs[i].rel, t->dirs[i].born)) order[n++] = &t->dirs[i];
-  qsort(order, n, sizeof *order, deeper_first);
+  // The directories still open, deepest first; then the times of those
+  // the archive came back to (deepest first: a mode without u+x would
+  // refuse the path below), and the root last.
   int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    // Every directory but the root was made by this reader (its mode: 0700 or 0755).
-    if (order[i]->rel[0]) made_with(t, &order[i]->m, (mode_t)-1);
-    if (t->direct && !order[i]->rel[0]) {
+  while (rc == 0 && t->nopen > 0) rc = close_dir(t, t->open[--t->nopen], f);
+  if (rc == 0) rc = set_restores(t, f);
+  slot *root = find(t, "");
+  if (rc == 0 && root && root->dir >= 0) {
+    dir_rec *d = &t->dirs[root->dir];
+    if (t->direct) {
       // The rootfs being built stays 0700 until it is renamed into place (docs/reliability.md).
-      t->root_mode = meta_mode(&t->policy, order[i]->m.mode);
+      t->root_mode = meta_mode(&t->policy, d->m.mode);
       // Counted here, as through scratch when the root's metadata is set.
-      if (meta_mode_change(&t->policy, order[i]->m.mode, "", f) != 0) rc = own_rel(f);
-      order[i]->m.mode = 0700;
+      if (meta_mode_change(&t->policy, d->m.mode, "", f) != 0) rc = own_rel(f);
+      d->m.mode = 0700;
     }
-    if (rc != 0) break;
-    if (write_set_meta(&t->policy, t->root, order[i]->rel, 'd', &order[i]->m, f) != 0) rc = own_rel(f);
+    if (rc == 0 && write_set_meta(&t->policy, t->root, "", 'd', &d->m, f) != 0) rc = own_rel(f);
   }
-  free(order);
   if (rc != 0) {
     t->failed = 1;
     return -1;
@@ -1365,6 +1532,10 @@ void tar_close(tar_reader *t) {
     free_meta(&t->dirs[i].m);
   }
   free(t->dirs);
+  free(t->free_dirs);
+  free(t->open);
+  for (size_t i = 0; i < t->nrestores; i++) free(t->restores[i].rel);
+  free(t->restores);
   meta_changes_free(&t->changes);
   free(t);
 }
