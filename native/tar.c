@@ -694,7 +694,27 @@ static int within(const char *rel, const char *dir) {
   return strncmp(rel, dir, n) == 0 && (rel[n] == 0 || rel[n] == '/');
 }
 
-// A directory record's metadata set now (if it still stands), the record freed for reuse.
+// The times (and mode, (mode_t)-1: none) of the standing directory s at
+// rel, to be set at the end (set_restores).
+static int add_restore(tar_reader *t, slot *s, const char *rel, const struct timespec times[2], mode_t mode, failure *f) {
+  if (t->nrestores == t->rcap) {
+    size_t cap = t->rcap ? t->rcap * 2 : 16;
+    restore_rec *r = realloc(t->restores, cap * sizeof *r);
+    if (!r) return sys_fail(f, ENOMEM, "malloc", rel);
+    t->restores = r;
+    t->rcap = cap;
+  }
+  restore_rec r = {.rel = strdup(rel), .born = s->born, .times = {times[0], times[1]}, .mode = mode};
+  if (!r.rel) return sys_fail(f, ENOMEM, "malloc", rel);
+  s->restore = (int)t->nrestores;
+  t->restores[t->nrestores++] = r;
+  return 0;
+}
+
+// A directory record's metadata set now (if it still stands), the record
+// freed for reuse. As a user other than root, a mode without u+rwx would
+// refuse what an out-of-order tar writes below later: it is set with
+// u+rwx, and as it is at the end.
 static int close_dir(tar_reader *t, int i, failure *f) {
   dir_rec *d = &t->dirs[i];
   int rc = 0;
@@ -702,12 +722,17 @@ static int close_dir(tar_reader *t, int i, failure *f) {
     slot *s = find(t, d->rel);
     // Made by this reader, 0700.
     made_with(t, &d->m, (mode_t)-1);
+    mode_t mode = meta_mode(&t->policy, d->m.mode);
+    int hold = s && lc_euid != 0 && (mode & S_IRWXU) != S_IRWXU;
+    if (hold) d->m.mode |= S_IRWXU;
     if (write_set_meta(&t->policy, t->root, d->rel, 'd', &d->m, f) != 0) rc = own_rel(f);
     if (s) {
       s->dir = -1;
       s->closed = 1;
       s->restore = -1;  // what it set now is what stands
     }
+    struct timespec times[2] = {{d->m.atime_sec, d->m.atime_nsec}, {d->m.mtime_sec, d->m.mtime_nsec}};
+    if (rc == 0 && hold) rc = add_restore(t, s, d->rel, times, mode, f);
   }
   free(d->rel);
   free_meta(&d->m);
@@ -734,10 +759,9 @@ static int leave_dirs(tar_reader *t, const char *rel, failure *f) {
 
 // An entry at rel is about to be made, removed or replaced in the
 // deepest directory above it that stands. Where that directory was
-// closed (a tar out of order comes back to it), the times (and, as a user
-// other than root, a mode without u+rwx) its header set are kept, to be
-// set again at the end; as a user other than root it is made writable
-// meanwhile.
+// closed (a tar out of order comes back to it), the times its header set
+// are kept, to be set again at the end (its mode has u+rwx meanwhile:
+// close_dir).
 static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
   const char *slash = strrchr(rel, '/');
   if (!slash) return 0;  // the root: set at the end
@@ -760,31 +784,8 @@ static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
           rc = sys_fail(f, errno, dir < 0 ? "openat2" : "stat", p);
           break;
         }
-        if (t->nrestores == t->rcap) {
-          size_t cap = t->rcap ? t->rcap * 2 : 16;
-          restore_rec *r = realloc(t->restores, cap * sizeof *r);
-          if (!r) {
-            rc = sys_fail(f, ENOMEM, "malloc", rel);
-            break;
-          }
-          t->restores = r;
-          t->rcap = cap;
-        }
-        restore_rec r = {.rel = strdup(p), .born = s->born, .times = {st.st_atim, st.st_mtim}, .mode = (mode_t)-1};
-        if (!r.rel) {
-          rc = sys_fail(f, ENOMEM, "malloc", rel);
-          break;
-        }
-        if (lc_euid != 0 && (st.st_mode & S_IRWXU) != S_IRWXU) {
-          r.mode = st.st_mode & 07777;
-          if (fchmodat(dir, name, r.mode | S_IRWXU, 0) != 0) {
-            free(r.rel);
-            rc = sys_fail(f, errno, "chmod", p);
-            break;
-          }
-        }
-        s->restore = (int)t->nrestores;
-        t->restores[t->nrestores++] = r;
+        struct timespec times[2] = {st.st_atim, st.st_mtim};
+        rc = add_restore(t, s, p, times, (mode_t)-1, f);
       }
       break;
     }
@@ -1433,7 +1434,7 @@ static int set_restores(tar_reader *t, failure *f) {
     // Not where it was replaced since, or set again by a later header.
     if (!s || s->restore != (int)i || !s->standing || s->born != t->restores[i].born || !alive(t, s->rel, s->born)) t->restores[i].born = UINT64_MAX;
   }
-  qsort(t->restores, t->nrestores, sizeof *t->restores, deeper_first);
+  if (t->nrestores > 1) qsort(t->restores, t->nrestores, sizeof *t->restores, deeper_first);
   for (size_t i = 0; i < t->nrestores; i++) {
     restore_rec *r = &t->restores[i];
     if (r->born == UINT64_MAX) continue;

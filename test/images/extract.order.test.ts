@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
-import { buildLayer, lstat, scratch } from '../helpers.js';
+import { buildLayer, lstat, nobodyCanRun, scratch } from '../helpers.js';
+import { asNobody, openScratch } from '../rootless-fixtures.js';
 import { type RawEntry, rawTar } from './fixtures.js';
 
 const T = 1_600_000_000;
@@ -57,5 +58,27 @@ describe.each([
     const root = await extract([dir('p/', T + 1), dir('p/a/', T + 2), file('p/a/x'), dir('q/', T + 3), { name: 'p/a', data: 'now a file', mtime: T }], below);
     expect(fs.readFileSync(path.join(root, 'p/a'), 'utf8')).toBe('now a file');
     expect(seconds(path.join(root, 'p'))).toBe(T + 1);
+  });
+});
+
+describe.runIf(nobodyCanRun)('as nobody [needs root, and a checkout user nobody can read]', () => {
+  it('a 0555 and a 0000 directory the archive comes back to: written below, then their modes and times as the headers gave them', async () => {
+    const at = openScratch();
+    const layer = path.join(at, 'layer.tar');
+    const entries = [dir('./', T), dir('ro/', T + 1, 0o555), dir('none/', T + 2, 0o000), dir('b/', T + 3), file('ro/x'), dir('ro/sub/', T + 4), file('none/y')];
+    fs.writeFileSync(layer, rawTar(entries));
+    fs.chmodSync(layer, 0o644);
+    for (const out of ['one', 'two']) {
+      const base = path.join(at, 'base');
+      fs.mkdirSync(base, { recursive: true, mode: 0o755 });
+      const r = await asNobody(['provision', '--json', ...(out === 'two' ? [base] : []), layer, path.join(at, out)]);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const root = path.join(at, out);
+      expect([Number(lstat(path.join(root, 'ro')).mode & 0o7777n), seconds(path.join(root, 'ro'))]).toEqual([0o555, T + 1]);
+      expect([Number(lstat(path.join(root, 'none')).mode & 0o7777n), seconds(path.join(root, 'none'))]).toEqual([0, T + 2]);
+      expect(fs.readdirSync(path.join(root, 'ro')).sort()).toEqual(['sub', 'x']);
+      fs.chmodSync(path.join(root, 'none'), 0o700);
+      expect(fs.readdirSync(path.join(root, 'none'))).toEqual(['y']);
+    }
   });
 });
