@@ -869,6 +869,20 @@ static void unskip(tar_reader *t, int dir, const char *name, const char *rel) {
   if (strlen(name) + 4 <= NAME_MAX && snprintf(marker, sizeof marker, ".wh.%s", name) > 0) (void)unlinkat(dir, marker, 0);
 }
 
+// Whether a component of rel is a whiteout marker or AUFS metadata (.wh.*).
+static int has_marker(const char *rel) {
+  for (const char *p = rel; p; p = strchr(p, '/'), p = p ? p + 1 : NULL)
+    if (strncmp(p, ".wh.", 4) == 0) return 1;
+  return 0;
+}
+
+// Straight into the rootfs a marker, or AUFS metadata, is not written: a
+// hardlink to one (which a scratch directory holds) needs the layer read
+// again that way.
+static int restart_for_link(failure *f, const char *rel, const char *target) {
+  return tar_fail(f, CODE_RESTART, rel, "hardlink to /%s, a whiteout marker or AUFS metadata: the layer is extracted beside the rootfs", target);
+}
+
 // Whether the marker entry e (named at) is what the plan takes for a
 // regular file: a file, a hardlink to one, a device node written as one.
 // -1: *f set (the policy refused the node).
@@ -891,7 +905,9 @@ static int marker_is_file(tar_reader *t, entry *e, failure *f) {
       if (fd >= 0) close(fd);
     }
     // As a scratch directory's link would fail.
-    if (missing && target[0]) file = tar_fail(f, CODE_INVALID_TAR, e->rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
+    if (missing && target[0])
+      file = has_marker(target) ? restart_for_link(f, e->rel, target)
+                                : tar_fail(f, CODE_INVALID_TAR, e->rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
     free(target);
     return file;
   }
@@ -1064,7 +1080,9 @@ static int begin_entry(tar_reader *t, failure *f) {
           }
           rc = write_make_entry(t->root, rel, 'h', target, 0, f);
         }
-        if (rc != 0 && f->err == ENOENT) {
+        if (rc != 0 && f->err == ENOENT && t->direct && has_marker(target)) {
+          rc = restart_for_link(f, rel, target);
+        } else if (rc != 0 && f->err == ENOENT) {
           rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
         } else if (rc != 0) {
           own_rel(f);

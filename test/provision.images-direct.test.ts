@@ -206,6 +206,40 @@ describe('one tar layer, straight into the rootfs', () => {
     expect(fs.readdirSync(path.join(dir, 'root', 'etc'))).toEqual([]);
   });
 
+  it.each([
+    [
+      'a marker',
+      [
+        { name: '.wh.a', data: '' },
+        { name: 'x', type: '1' as const, linkname: '.wh.a' },
+      ],
+    ],
+    [
+      'AUFS metadata',
+      [
+        { name: '.wh..wh.plnk/1.2', data: 'p' },
+        { name: 'x', type: '1' as const, linkname: '.wh..wh.plnk/1.2' },
+      ],
+    ],
+    [
+      'AUFS metadata, from a marker',
+      [
+        { name: '.wh..wh.plnk/1.2', data: '' },
+        { name: '.wh.y', type: '1' as const, linkname: '.wh..wh.plnk/1.2' },
+      ],
+    ],
+  ])('a hardlink to %s (not written here): the layer read again through scratch, as over another layer', async (_what, entries) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), ...entries]));
+    const empty = buildLayer(path.join(dir, 'empty'), {});
+    fs.utimesSync(empty, T, T);
+    await provision([empty, layer], path.join(dir, 'planned'));
+    await provision([layer], path.join(dir, 'direct'));
+    expect(diffSnapshots(snapshot(path.join(dir, 'planned'), { atime: false }), snapshot(path.join(dir, 'direct'), { atime: false }))).toEqual([]);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
   it('a marker given as a file, then a directory: refused, as over another layer', async () => {
     const dir = scratch();
     const layer = path.join(dir, 'layer.tar');
