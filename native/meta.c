@@ -374,9 +374,7 @@ int meta_apply(const meta_policy *p, const meta_dst *d, const meta_src *s, const
   if (d->later) *d->later = (mode_t)-1;
   if (s->kind != 'l' && !d->keep_mode) {
     mode_t mode = meta_mode(p, s->mode);
-    if (mode != (s->mode & 07777) &&
-        change(p, CH_SPECIAL_BITS, rel, f, "mode %04o written %04o: setuid/setgid cleared (--owners drop)", (unsigned)(s->mode & 07777), (unsigned)mode) != 0)
-      return -1;
+    if (meta_mode_change(p, s->mode, rel, f) != 0) return -1;
     if (d->later && lc_euid != 0 && (mode & S_IRWXU) != S_IRWXU) {
       *d->later = mode;
       mode |= S_IRWXU;
@@ -397,6 +395,12 @@ int meta_apply(const meta_policy *p, const meta_dst *d, const meta_src *s, const
 mode_t meta_mode(const meta_policy *p, mode_t mode) {
   mode &= 07777;
   return p->owners == OWNERS_DROP ? mode & ~(mode_t)(S_ISUID | S_ISGID) : mode;
+}
+
+int meta_mode_change(const meta_policy *p, mode_t mode, const char *rel, failure *f) {
+  mode_t given = mode & 07777, written = meta_mode(p, mode);
+  if (written == given) return 0;
+  return change(p, CH_SPECIAL_BITS, rel, f, "mode %04o written %04o: setuid/setgid cleared (--owners drop)", (unsigned)given, (unsigned)written);
 }
 
 int meta_device(const meta_policy *p, char type, uint64_t rdev, const char *rel, failure *f) {

@@ -112,6 +112,10 @@ int meta_device_refused(const meta_policy *p, int err, char type, uint64_t rdev,
 // The mode the policy gives an entry whose source mode is `mode` (the
 // rootfs root, set at the commit): drop clears setuid and setgid.
 mode_t meta_mode(const meta_policy *p, mode_t mode);
+// What meta_mode changes of mode, counted as a change of rel (refused
+// with strict): meta_apply's count, and the rootfs root's, whose mode is
+// set at the commit. Returns 0, or -1 with *f set.
+int meta_mode_change(const meta_policy *p, mode_t mode, const char *rel, failure *f);
 
 // The user.rootlesscontainers value for an owner (umoci's protobuf
 // Resource {uint32 uid = 1; uint32 gid = 2}, 0xFFFFFFFF "unchanged": the

@@ -44,16 +44,31 @@
 #define MAX_SPECIAL TARHDR_MAX_SPECIAL
 
 typedef struct {
-  char *rel;  // NULL: empty slot (names are never removed: see forget)
-  int standing;
-  int dir;          // index in dirs, or -1
-  int placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
-  char skipped;     // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
+  char *rel;    // NULL: empty slot (names are never removed: see forget)
+  int dir;      // index in dirs while its header's metadata waits (an open directory, or the root), or -1
+  int restore;  // index in restores while its times (and mode) are to be set again, or -1
   // Epochs (tar_reader.epoch): when the name last became a standing
   // directory, and when it was last replaced. What was born under it
   // before that replacement is gone with it.
   uint64_t born, killed;
+  char standing;
+  char placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
+  char skipped;      // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
+  char marker;       // TAR_DIRECT: a whiteout marker not written (direct_marker), what stands there
+  char headed;       // a directory header gave it metadata
+  char closed;       // that metadata is set: the archive left it (leave_dirs)
 } slot;
+
+// A closed directory the archive came back to: what its header set, to be set again at the end.
+typedef struct {
+  char *rel;
+  uint64_t born;
+  struct timespec times[2];
+  mode_t mode;  // (mode_t)-1: not changed
+} restore_rec;
+
+// slot.marker: a file marker, a file marker naming nothing (.wh., .wh.., .wh...), anything else.
+enum { MARKER_FILE = 'f', MARKER_NOTHING = 'n', MARKER_OTHER = 'x' };
 
 typedef struct {
   char *rel;
@@ -100,6 +115,12 @@ struct tar_reader {
   size_t nslots, used;
   dir_rec *dirs;
   size_t ndirs, dcap;
+  int *free_dirs;  // records of closed directories, for reuse
+  size_t nfree;
+  int *open;  // the directories the archive is in, outermost first (leave_dirs)
+  size_t nopen, ocap;
+  restore_rec *restores;
+  size_t nrestores, rcap;
   uint64_t entries, bytes;
   int failed;
   claims *claims;  // the provision's other tar layers, or NULL
@@ -110,10 +131,11 @@ struct tar_reader {
   int skipped;    // some device node was left out (slot.skipped)
   uid_t new_uid;  // what an entry made beneath root is owned by
   gid_t new_gid;
-  int direct;         // TAR_DIRECT: root is the rootfs being built (tar.h)
-  int no_record;      // TAR_NO_RECORD
-  write_tally tally;  // the tree as it stands
-  mode_t root_mode;   // TAR_DIRECT: the mode the root takes at the end
+  int direct;            // TAR_DIRECT: root is the rootfs being built (tar.h)
+  uint64_t bad_markers;  // TAR_DIRECT: names whose marker is refused if it stands at the end
+  int no_record;         // TAR_NO_RECORD
+  write_tally tally;     // the tree as it stands
+  mode_t root_mode;      // TAR_DIRECT: the mode the root takes at the end
 };
 
 // ---- failures ----------------------------------------------------------
@@ -183,8 +205,11 @@ static slot *get(tar_reader *t, const char *rel) {
   t->used++;
   s->standing = 0;
   s->dir = -1;
+  s->restore = -1;
   s->placeholder = 0;
   s->skipped = 0;
+  s->marker = 0;
+  s->headed = s->closed = 0;
   s->born = s->killed = 0;
   return s;
 }
@@ -256,6 +281,8 @@ static void forget(tar_reader *t, const char *rel) {
   if (!s || !is_standing(t, rel)) return;
   s->standing = 0;
   s->killed = ++t->epoch;
+  s->headed = s->closed = 0;
+  s->restore = -1;
   if (s->dir >= 0) {
     t->dirs[s->dir].live = 0;
     free_meta(&t->dirs[s->dir].m);
@@ -613,24 +640,45 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
   return rc;
 }
 
+static void made_with(tar_reader *t, write_meta *m, mode_t made);
+
 static int record_dir(tar_reader *t, entry *e, failure *f) {
   slot *s = get(t, e->rel);
   if (!s) return sys_fail(f, ENOMEM, "malloc", e->rel);
   s->standing = 1;
   s->born = t->epoch;
+  s->headed = 1;
+  s->closed = 0;
   if (s->dir >= 0) {
     free_meta(&t->dirs[s->dir].m);
   } else {
-    if (t->ndirs == t->dcap) {
-      size_t cap = t->dcap ? t->dcap * 2 : 256;
-      dir_rec *d = realloc(t->dirs, cap * sizeof *d);
-      if (!d) return sys_fail(f, ENOMEM, "malloc", e->rel);
-      t->dirs = d;
-      t->dcap = cap;
+    if (t->nfree > 0) {
+      s->dir = t->free_dirs[--t->nfree];
+    } else {
+      if (t->ndirs == t->dcap) {
+        size_t cap = t->dcap ? t->dcap * 2 : 64;
+        dir_rec *d = realloc(t->dirs, cap * sizeof *d);
+        int *fr = d ? realloc(t->free_dirs, cap * sizeof *fr) : NULL;
+        if (d) t->dirs = d;
+        if (!fr) return sys_fail(f, ENOMEM, "malloc", e->rel);
+        t->free_dirs = fr;
+        t->dcap = cap;
+      }
+      s->dir = (int)t->ndirs++;
     }
-    s->dir = (int)t->ndirs;
-    t->dirs[t->ndirs++] = (dir_rec){.rel = strdup(e->rel)};
+    t->dirs[s->dir] = (dir_rec){.rel = strdup(e->rel)};
     if (!t->dirs[s->dir].rel) return sys_fail(f, ENOMEM, "malloc", e->rel);
+    // The root's waits for the end; any other's for the archive to leave it.
+    if (e->rel[0]) {
+      if (t->nopen == t->ocap) {
+        size_t cap = t->ocap ? t->ocap * 2 : 64;
+        int *o = realloc(t->open, cap * sizeof *o);
+        if (!o) return sys_fail(f, ENOMEM, "malloc", e->rel);
+        t->open = o;
+        t->ocap = cap;
+      }
+      t->open[t->nopen++] = s->dir;
+    }
   }
   t->dirs[s->dir].m = e->m;
   t->dirs[s->dir].live = 1;
@@ -638,6 +686,115 @@ static int record_dir(tar_reader *t, entry *e, failure *f) {
   memset(&e->m, 0, sizeof e->m);
   e->xcap = 0;
   return 0;
+}
+
+// Whether rel is dir or lies below it.
+static int within(const char *rel, const char *dir) {
+  size_t n = strlen(dir);
+  return strncmp(rel, dir, n) == 0 && (rel[n] == 0 || rel[n] == '/');
+}
+
+// The times (and mode, (mode_t)-1: none) of the standing directory s at
+// rel, to be set at the end (set_restores).
+static int add_restore(tar_reader *t, slot *s, const char *rel, const struct timespec times[2], mode_t mode, failure *f) {
+  if (t->nrestores == t->rcap) {
+    size_t cap = t->rcap ? t->rcap * 2 : 16;
+    restore_rec *r = realloc(t->restores, cap * sizeof *r);
+    if (!r) return sys_fail(f, ENOMEM, "malloc", rel);
+    t->restores = r;
+    t->rcap = cap;
+  }
+  restore_rec r = {.rel = strdup(rel), .born = s->born, .times = {times[0], times[1]}, .mode = mode};
+  if (!r.rel) return sys_fail(f, ENOMEM, "malloc", rel);
+  s->restore = (int)t->nrestores;
+  t->restores[t->nrestores++] = r;
+  return 0;
+}
+
+// A directory record's metadata set now (if it still stands), the record
+// freed for reuse. As a user other than root, a mode without u+rwx would
+// refuse what an out-of-order tar writes below later: it is set with
+// u+rwx, and as it is at the end.
+static int close_dir(tar_reader *t, int i, failure *f) {
+  dir_rec *d = &t->dirs[i];
+  int rc = 0;
+  if (d->live && alive(t, d->rel, d->born)) {
+    slot *s = find(t, d->rel);
+    // Made by this reader, 0700.
+    made_with(t, &d->m, (mode_t)-1);
+    mode_t mode = meta_mode(&t->policy, d->m.mode);
+    int hold = s && lc_euid != 0 && (mode & S_IRWXU) != S_IRWXU;
+    if (hold) d->m.mode |= S_IRWXU;
+    if (write_set_meta(&t->policy, t->root, d->rel, 'd', &d->m, f) != 0) rc = own_rel(f);
+    if (s) {
+      s->dir = -1;
+      s->closed = 1;
+      s->restore = -1;  // what it set now is what stands
+    }
+    struct timespec times[2] = {{d->m.atime_sec, d->m.atime_nsec}, {d->m.mtime_sec, d->m.mtime_nsec}};
+    if (rc == 0 && hold) rc = add_restore(t, s, d->rel, times, mode, f);
+  }
+  free(d->rel);
+  free_meta(&d->m);
+  *d = (dir_rec){0};
+  t->free_dirs[t->nfree++] = i;
+  return rc;
+}
+
+// A directory's metadata is set once the archive has left it, as GNU tar
+// does: a tar lists a directory's entries after its header, together
+// (every tar written from a tree), so the records waiting are those of the
+// directories above the current entry, not one per directory of the layer
+// (a layer of 1M empty directories held ~280 bytes each until the end:
+// 386 MB). rel: the entry now read.
+static int leave_dirs(tar_reader *t, const char *rel, failure *f) {
+  while (t->nopen > 0) {
+    int i = t->open[t->nopen - 1];
+    if (t->dirs[i].live && within(rel, t->dirs[i].rel)) break;
+    t->nopen--;
+    if (close_dir(t, i, f) != 0) return -1;
+  }
+  return 0;
+}
+
+// An entry at rel is about to be made, removed or replaced in the
+// deepest directory above it that stands. Where that directory was
+// closed (a tar out of order comes back to it), the times its header set
+// are kept, to be set again at the end (its mode has u+rwx meanwhile:
+// close_dir).
+static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
+  const char *slash = strrchr(rel, '/');
+  if (!slash) return 0;  // the root: set at the end
+  if (t->nopen > 0) {
+    const char *top = t->dirs[t->open[t->nopen - 1]].rel;
+    size_t n = strlen(top);
+    if ((size_t)(slash - rel) == n && strncmp(rel, top, n) == 0) return 0;  // in order: the open directory's own entry
+  }
+  char *p = strndup(rel, (size_t)(slash - rel));
+  if (!p) return sys_fail(f, ENOMEM, "malloc", rel);
+  int rc = 0;
+  for (;;) {
+    slot *s = find(t, p);
+    if (s && s->standing && alive(t, p, s->born)) {
+      if (s->closed && s->restore < 0) {
+        const char *name;
+        int dir = parent_of(&t->pc, p, &name);
+        struct stat st;
+        if (dir < 0 || lc_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          rc = sys_fail(f, errno, dir < 0 ? "openat2" : "stat", p);
+          break;
+        }
+        struct timespec times[2] = {st.st_atim, st.st_mtim};
+        rc = add_restore(t, s, p, times, (mode_t)-1, f);
+      }
+      break;
+    }
+    char *cut = strrchr(p, '/');
+    if (!cut) break;  // up to the root, never closed
+    *cut = 0;
+  }
+  free(p);
+  return rc;
 }
 
 // e's metadata is for an entry just made, with permission bits made (-1:
@@ -663,14 +820,6 @@ static void tally_add(tar_reader *t, char kind, uint64_t bytes) {
   if (kind == 'd') t->tally.directories++;
   if (kind == 'h') t->tally.hardlinks++;
   t->tally.bytes += (int64_t)bytes;
-}
-
-// A failure about rel's first at bytes (a marker above the entry): f->rel
-// made an owned copy of them.
-static int own_at(failure *f, const char *rel, size_t at) {
-  f->owned = strndup(rel, at);
-  f->rel = f->owned;
-  return -1;
 }
 
 // Runs make at (dir, name); where the name is taken (given twice), replaces it and runs make again.
@@ -720,6 +869,20 @@ static void unskip(tar_reader *t, int dir, const char *name, const char *rel) {
   if (strlen(name) + 4 <= NAME_MAX && snprintf(marker, sizeof marker, ".wh.%s", name) > 0) (void)unlinkat(dir, marker, 0);
 }
 
+// Whether a component of rel is a whiteout marker or AUFS metadata (.wh.*).
+static int has_marker(const char *rel) {
+  for (const char *p = rel; p; p = strchr(p, '/'), p = p ? p + 1 : NULL)
+    if (strncmp(p, ".wh.", 4) == 0) return 1;
+  return 0;
+}
+
+// Straight into the rootfs a marker, or AUFS metadata, is not written: a
+// hardlink to one (which a scratch directory holds) needs the layer read
+// again that way.
+static int restart_for_link(failure *f, const char *rel, const char *target) {
+  return tar_fail(f, CODE_RESTART, rel, "hardlink to /%s, a whiteout marker or AUFS metadata: the layer is extracted beside the rootfs", target);
+}
+
 // Whether the marker entry e (named at) is what the plan takes for a
 // regular file: a file, a hardlink to one, a device node written as one.
 // -1: *f set (the policy refused the node).
@@ -729,10 +892,22 @@ static int marker_is_file(tar_reader *t, entry *e, failure *f) {
     int dotdot;
     char *target = clean_name(e->link ? e->link : "", &dotdot);
     if (!target) return 0;
-    int fd = target[0] ? open_beneath(t->root, target, O_PATH) : -1;
-    struct stat st;
-    int file = fd >= 0 && lc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (fd >= 0) close(fd);
+    // A marker's target that is a marker was not written either: the file it stands for is one.
+    slot *ts = find(t, target);
+    int file = 0, missing = 0;
+    if (ts && ts->marker) {
+      file = ts->marker == MARKER_FILE || ts->marker == MARKER_NOTHING;
+    } else {
+      int fd = target[0] ? open_beneath(t->root, target, O_PATH) : -1;
+      struct stat st;
+      missing = fd < 0 && errno == ENOENT;
+      file = fd >= 0 && lc_fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+      if (fd >= 0) close(fd);
+    }
+    // As a scratch directory's link would fail.
+    if (missing && target[0])
+      file = has_marker(target) ? restart_for_link(f, e->rel, target)
+                                : tar_fail(f, CODE_INVALID_TAR, e->rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
     free(target);
     return file;
   }
@@ -749,7 +924,11 @@ static int marker_is_file(tar_reader *t, entry *e, failure *f) {
 // Straight into the rootfs (TAR_DIRECT: a one-layer image) a whiteout
 // marker hides nothing, so none is written; each is checked as the plan
 // checks a layer's markers (src/strategies/whiteouts.ts, validateListing),
-// AUFS metadata (.wh..wh.*, file or directory) skipped. 1: nothing to
+// AUFS metadata (.wh..wh.*, file or directory) skipped — by what stands
+// at its name when the tar ends, as in a scratch directory: a name given
+// again replaces what it was (a directory .wh.x, then a file .wh.x, is a
+// whiteout), so a refusal waits for tar_finish (bad_markers). Its parents
+// are made as they would be beside it (implied, 0755). 1: nothing to
 // write; 0: an entry; -1: *f set.
 static int direct_marker(tar_reader *t, entry *e, failure *f) {
   const char *rel = e->rel;
@@ -758,27 +937,44 @@ static int direct_marker(tar_reader *t, entry *e, failure *f) {
     size_t n = slash ? (size_t)(slash - p) : strlen(p);
     if (n >= 4 && memcmp(p, ".wh.", 4) == 0) {
       int opaque = n == 12 && memcmp(p, ".wh..wh..opq", 12) == 0;
-      // The directories a marker is in stand, as the scratch directory's
-      // implied ones do (and containerd makes them): a/.wh..wh..opq alone
-      // still gives a/.
-      if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) return slash || ensure_parent(t, rel, f) == 0 ? 1 : -1;
-      // A marker that is a directory (it has entries below it) or anything but a file is refused.
+      char *at = strndup(rel, (size_t)(p - rel) + n);
+      if (!at) return sys_fail(f, ENOMEM, "malloc", rel);
+      // AUFS metadata is skipped, whole where it is a directory; the
+      // directories it is in stand, as the scratch directory's implied ones do.
+      if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) {
+        int made = ensure_parent(t, at, f);
+        free(at);
+        return made == 0 ? 1 : -1;
+      }
+      // A marker with entries below it is a directory.
       int file = slash ? 0 : marker_is_file(t, e, f);
-      if (file < 0) return -1;
-      size_t at = (size_t)(p - rel) + n;
-      if (!file) {
-        tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: a .wh. entry must be a regular file");
-        return own_at(f, rel, at);
-      }
-      if (!opaque && (n == 4 || (n == 5 && p[4] == '.') || (n == 6 && p[4] == '.' && p[5] == '.'))) {
-        tar_fail(f, CODE_INVALID_WHITEOUT, NULL, "invalid whiteout: \"%.*s\" names no entry to hide", (int)n, p);
-        return own_at(f, rel, at);
-      }
-      return ensure_parent(t, rel, f) == 0 ? 1 : -1;
+      int rc = file < 0 ? -1 : ensure_parent(t, at, f);
+      slot *s = rc == 0 ? get(t, at) : NULL;
+      if (rc == 0 && !s) rc = sys_fail(f, ENOMEM, "malloc", rel);
+      free(at);
+      if (rc != 0) return -1;
+      int nothing = !opaque && (n == 4 || (n == 5 && p[4] == '.') || (n == 6 && p[4] == '.' && p[5] == '.'));
+      char now = !file ? MARKER_OTHER : nothing ? MARKER_NOTHING : MARKER_FILE;
+      t->bad_markers -= s->marker == MARKER_OTHER || s->marker == MARKER_NOTHING;
+      t->bad_markers += now != MARKER_FILE;
+      s->marker = now;
+      return 1;
     }
     if (!slash) return 0;
     p = slash + 1;
   }
+}
+
+// The first marker refused by what stands at its name (direct_marker), if any: -1 with *f set.
+static int check_markers(tar_reader *t, failure *f) {
+  for (size_t i = 0; t->bad_markers && i < t->nslots; i++) {
+    const slot *s = &t->slots[i];
+    if (!s->rel || (s->marker != MARKER_OTHER && s->marker != MARKER_NOTHING)) continue;
+    if (s->marker == MARKER_OTHER) return tar_fail(f, CODE_INVALID_WHITEOUT, s->rel, "invalid whiteout: a .wh. entry must be a regular file");
+    const char *name = strrchr(s->rel, '/');
+    return tar_fail(f, CODE_INVALID_WHITEOUT, s->rel, "invalid whiteout: \"%s\" names no entry to hide", name ? name + 1 : s->rel);
+  }
+  return 0;
 }
 
 // The entry in t->cur, its header and records read: made (a file is then
@@ -797,6 +993,7 @@ static int begin_entry(tar_reader *t, failure *f) {
     if (what) return tar_fail(f, CODE_UNSUPPORTED_ENTRY, rel, "unsupported tar entry type %s", what);
     return tar_fail(f, CODE_UNSUPPORTED_ENTRY, rel, "unsupported tar entry type '%c'", e->type >= 0x20 && e->type < 0x7f ? e->type : '?');
   }
+  if (rel[0] && (leave_dirs(t, rel, f) != 0 || reopen_parent(t, rel, f) != 0)) return -1;
   if (rel[0] == 0) {
     if (e->type == '5') return record_dir(t, e, f);
     if (e->type == '0' && e->size == 0) return 0;
@@ -889,7 +1086,9 @@ static int begin_entry(tar_reader *t, failure *f) {
           }
           rc = write_make_entry(t->root, rel, 'h', target, 0, f);
         }
-        if (rc != 0 && f->err == ENOENT) {
+        if (rc != 0 && f->err == ENOENT && t->direct && has_marker(target)) {
+          rc = restart_for_link(f, rel, target);
+        } else if (rc != 0 && f->err == ENOENT) {
           rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
         } else if (rc != 0) {
           own_rel(f);
@@ -1244,11 +1443,32 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
 }
 
 static int deeper_first(const void *a, const void *b) {
-  const dir_rec *x = *(dir_rec *const *)a, *y = *(dir_rec *const *)b;
-  size_t dx = x->rel[0] ? 1 : 0, dy = y->rel[0] ? 1 : 0;
+  const restore_rec *x = a, *y = b;
+  size_t dx = 0, dy = 0;
   for (const char *p = x->rel; *p; p++) dx += *p == '/';
   for (const char *p = y->rel; *p; p++) dy += *p == '/';
   return dx < dy ? 1 : dx > dy ? -1 : 0;
+}
+
+// The times (and mode) of the closed directories the archive came back to
+// (reopen_parent), as their headers set them, where they still stand.
+static int set_restores(tar_reader *t, failure *f) {
+  for (size_t i = 0; i < t->nrestores; i++) {
+    slot *s = find(t, t->restores[i].rel);
+    // Not where it was replaced since, or set again by a later header.
+    if (!s || s->restore != (int)i || !s->standing || s->born != t->restores[i].born || !alive(t, s->rel, s->born)) t->restores[i].born = UINT64_MAX;
+  }
+  if (t->nrestores > 1) qsort(t->restores, t->nrestores, sizeof *t->restores, deeper_first);
+  for (size_t i = 0; i < t->nrestores; i++) {
+    restore_rec *r = &t->restores[i];
+    if (r->born == UINT64_MAX) continue;
+    const char *name;
+    int dir = parent_of(&t->pc, r->rel, &name);
+    if (dir < 0) return sys_fail(f, errno, "openat2", r->rel);
+    if (r->mode != (mode_t)-1 && fchmodat(dir, name, r->mode, 0) != 0) return sys_fail(f, errno, "chmod", r->rel);
+    if (utimensat(dir, name, r->times, AT_SYMLINK_NOFOLLOW) != 0) return sys_fail(f, errno, "utimensat", r->rel);
+  }
+  return 0;
 }
 
 // The directories of the layer that no header gave metadata to, as packed
@@ -1263,7 +1483,7 @@ static char *implied_dirs(tar_reader *t, size_t *len) {
     // A standing name without a directory record was made by ensure_parent
     // (the root stands from the start: implied unless "./" had a header).
     const slot *s = &t->slots[i];
-    if (!s->rel || !s->standing || s->dir >= 0) continue;
+    if (!s->rel || !s->standing || s->headed) continue;
     if (s->rel[0] && !alive(t, s->rel, s->born)) continue;
     size_t k = strlen(s->rel) + 1;
     if (n + k > cap) {
@@ -1289,26 +1509,28 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA || t->state == S_SPARSE_MAP ? t->cur.rel : NULL,
                     "unexpected end of data: the tar is truncated (at byte %llu)", (unsigned long long)t->offset);
   }
-  // Directory metadata last, deepest first: writing inside a directory
-  // changes its times, and a 0555 directory would refuse its children.
-  dir_rec **order = malloc((t->ndirs ? t->ndirs : 1) * sizeof *order);
-  if (!order) return sys_fail(f, ENOMEM, "malloc", NULL);
-  size_t n = 0;
-  for (size_t i = 0; i < t->ndirs; i++)
-    if (t->dirs[i].live && alive(t, t->dirs[i].rel, t->dirs[i].born)) order[n++] = &t->dirs[i];
-  qsort(order, n, sizeof *order, deeper_first);
-  int rc = 0;
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    // Every directory but the root was made by this reader (its mode: 0700 or 0755).
-    if (order[i]->rel[0]) made_with(t, &order[i]->m, (mode_t)-1);
-    if (t->direct && !order[i]->rel[0]) {
-      // The rootfs being built stays 0700 until it is renamed into place (docs/reliability.md).
-      t->root_mode = meta_mode(&t->policy, order[i]->m.mode);
-      order[i]->m.mode = 0700;
-    }
-    if (write_set_meta(&t->policy, t->root, order[i]->rel, 'd', &order[i]->m, f) != 0) rc = own_rel(f);
+  if (check_markers(t, f) != 0) {
+    t->failed = 1;
+    return -1;
   }
-  free(order);
+  // The directories still open, deepest first; then the times of those
+  // the archive came back to (deepest first: a mode without u+x would
+  // refuse the path below), and the root last.
+  int rc = 0;
+  while (rc == 0 && t->nopen > 0) rc = close_dir(t, t->open[--t->nopen], f);
+  if (rc == 0) rc = set_restores(t, f);
+  slot *root = find(t, "");
+  if (rc == 0 && root && root->dir >= 0) {
+    dir_rec *d = &t->dirs[root->dir];
+    if (t->direct) {
+      // The rootfs being built stays 0700 until it is renamed into place (docs/reliability.md).
+      t->root_mode = meta_mode(&t->policy, d->m.mode);
+      // Counted here, as through scratch when the root's metadata is set.
+      if (meta_mode_change(&t->policy, d->m.mode, "", f) != 0) rc = own_rel(f);
+      d->m.mode = 0700;
+    }
+    if (rc == 0 && write_set_meta(&t->policy, t->root, "", 'd', &d->m, f) != 0) rc = own_rel(f);
+  }
   if (rc != 0) {
     t->failed = 1;
     return -1;
@@ -1335,6 +1557,10 @@ void tar_close(tar_reader *t) {
     free_meta(&t->dirs[i].m);
   }
   free(t->dirs);
+  free(t->free_dirs);
+  free(t->open);
+  for (size_t i = 0; i < t->nrestores; i++) free(t->restores[i].rel);
+  free(t->restores);
   meta_changes_free(&t->changes);
   free(t);
 }

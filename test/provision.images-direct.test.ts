@@ -97,14 +97,23 @@ describe('one tar layer, straight into the rootfs', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
-  it('the directories a marker is in stand with no header of their own, as on the planned path (a/.wh..wh..opq, b/c/.wh.x)', async () => {
+  it('the directories a marker is in stand with no header of their own, as on the planned path (a/.wh..wh..opq, b/c/.wh.x, d/.wh..wh.plnk, e/.wh..wh.plnk/x)', async () => {
     const dir = scratch();
     const layer = path.join(dir, 'layer.tar');
-    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: 'a/.wh..wh..opq', data: '', mtime: T }, { name: 'b/c/.wh.x', data: '', mtime: T }]));
+    fs.writeFileSync(
+      layer,
+      rawTar([
+        ...dirs('./'),
+        { name: 'a/.wh..wh..opq', data: '', mtime: T },
+        { name: 'b/c/.wh.x', data: '', mtime: T },
+        { name: 'd/.wh..wh.plnk', data: '', mtime: T },
+        { name: 'e/.wh..wh.plnk/x', data: '', mtime: T },
+      ]),
+    );
     const empty = buildLayer(path.join(dir, 'empty'), {});
     const direct = await provision([layer], path.join(dir, 'direct'));
     const planned = await provision([empty, layer], path.join(dir, 'planned'));
-    for (const rel of ['a', 'b', 'b/c']) expect([rel, fs.lstatSync(path.join(dir, 'direct', rel)).isDirectory()]).toEqual([rel, true]);
+    for (const rel of ['a', 'b', 'b/c', 'd', 'e']) expect([rel, fs.lstatSync(path.join(dir, 'direct', rel)).isDirectory()]).toEqual([rel, true]);
     expect(fs.readdirSync(path.join(dir, 'direct', 'a'))).toEqual([]);
     expect(direct.perLayer[0]).toMatchObject({ entries: planned.perLayer[1].entries, directories: planned.perLayer[1].directories });
   });
@@ -121,6 +130,142 @@ describe('one tar layer, straight into the rootfs', () => {
     fs.writeFileSync(layer, rawTar([{ name: 'first', data: 'written before the failure' }, ...entries]));
     await expect(provision([layer], path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_INVALID_WHITEOUT' });
     expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  // The same bad entry as an image's one layer and as the higher of two:
+  // the same code, fields and message, the layer's label aside.
+  it.each([
+    ['a hardlink to a name not in the layer', [{ name: 'l', type: '1' as const, linkname: 'nope' }]],
+    ['a name climbing out', [{ name: '../escape', data: 'x' }]],
+    ['a directory named as a marker', [...dirs('etc/.wh.d/')]],
+    ['a marker naming nothing', [{ name: 'etc/.wh.', data: '' }]],
+  ])('%s: refused as in a two-layer image, named the same way', async (_what, entries) => {
+    const dir = scratch();
+    const bad = rawTar([...dirs('./', 'etc/'), ...entries]);
+    const one = `oci:${ociImage(path.join(dir, 'one'), { layers: [bad] })}:latest`;
+    const two = `oci:${ociImage(path.join(dir, 'two'), { layers: [rawTar(dirs('./', 'usr/')), bad] })}:latest`;
+    const refusal = async (ref: string) => {
+      const e = await provision([ref], path.join(dir, `root-${ref.length}-${ref.includes('one')}`)).then(
+        () => undefined,
+        (error) => error,
+      );
+      // "oci:PATH:latest layer 2/2 (sha256:…)" names the layer in each.
+      const label = /oci:\S+ layer \d\/\d \(sha256:[0-9a-f]+…\)/g;
+      return {
+        code: e?.code,
+        layerIndex: e?.layerIndex,
+        digest: e?.digest,
+        arg: e?.layer === ref,
+        message: e?.message.replace(label, 'LABEL'),
+        path: e?.path?.replace(label, 'LABEL'),
+      };
+    };
+    const direct = await refusal(one);
+    expect(direct.code).toMatch(/^ERR_/);
+    expect(direct).toEqual(await refusal(two));
+  });
+
+  it('a bad marker in a blob that is not its digest: ERR_DIGEST_MISMATCH, as when the plan finds the marker', async () => {
+    const dir = scratch();
+    const tar = rawTar([...dirs('./'), { name: 'f', data: 'original' }, { name: 'etc/.wh.', data: '' }]);
+    const layout = ociImage(path.join(dir, 'img'), { layers: [tar], compression: 'none' });
+    // One byte of f's data changed: the tar still reads, the blob is not its digest.
+    const blobs = path.join(layout, 'blobs', 'sha256');
+    const blob = fs.readdirSync(blobs).find((name) => fs.readFileSync(path.join(blobs, name)).equals(tar));
+    const corrupt = Buffer.from(tar);
+    corrupt[corrupt.indexOf('original')] = 0x4f;
+    fs.writeFileSync(path.join(blobs, blob ?? 'missing'), corrupt);
+    await expect(provision([`oci:${layout}:latest`], path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  // What stands at a marker's name when the tar ends is judged, as in a
+  // scratch directory, where a name given again replaces what it was.
+  it.each([
+    ['a directory, then a file', [...dirs('.wh.x/'), { name: '.wh.x', data: '' }]],
+    [
+      'a directory with a file in it, then a file',
+      [
+        { name: '.wh.x/y', data: 'y' },
+        { name: '.wh.x', data: '' },
+      ],
+    ],
+    [
+      'a symlink, then a file',
+      [
+        { name: '.wh.x', type: '2' as const, linkname: 'y' },
+        { name: '.wh.x', data: '' },
+      ],
+    ],
+    [
+      'a file, then a hardlink to another marker',
+      [
+        { name: '.wh.y', data: '' },
+        { name: '.wh.x', type: '1' as const, linkname: '.wh.y' },
+      ],
+    ],
+  ])('a marker given as %s: a whiteout, as over another layer', async (_what, entries) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: 'kept', data: 'k', mtime: T }, ...entries]));
+    const empty = buildLayer(path.join(dir, 'empty'), {});
+    fs.utimesSync(empty, T, T);
+    await provision([empty, layer], path.join(dir, 'planned'));
+    await provision([layer], path.join(dir, 'direct'));
+    expect(fs.readdirSync(path.join(dir, 'direct'))).toEqual(['kept']);
+    expect(diffSnapshots(snapshot(path.join(dir, 'planned'), { atime: false }), snapshot(path.join(dir, 'direct'), { atime: false }))).toEqual([]);
+  });
+
+  it('a marker in a directory no header names: the directory made all the same, as over another layer', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: 'etc/.wh.x', data: '' }]));
+    await provision([layer], path.join(dir, 'root'));
+    expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['etc']);
+    expect(fs.lstatSync(path.join(dir, 'root', 'etc')).mode).toBe(0o40755);
+    expect(fs.readdirSync(path.join(dir, 'root', 'etc'))).toEqual([]);
+  });
+
+  it.each([
+    [
+      'a marker',
+      [
+        { name: '.wh.a', data: '' },
+        { name: 'x', type: '1' as const, linkname: '.wh.a' },
+      ],
+    ],
+    [
+      'AUFS metadata',
+      [
+        { name: '.wh..wh.plnk/1.2', data: 'p' },
+        { name: 'x', type: '1' as const, linkname: '.wh..wh.plnk/1.2' },
+      ],
+    ],
+    [
+      'AUFS metadata, from a marker',
+      [
+        { name: '.wh..wh.plnk/1.2', data: '' },
+        { name: '.wh.y', type: '1' as const, linkname: '.wh..wh.plnk/1.2' },
+      ],
+    ],
+  ])('a hardlink to %s (not written here): the layer read again through scratch, as over another layer', async (_what, entries) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), ...entries]));
+    const empty = buildLayer(path.join(dir, 'empty'), {});
+    fs.utimesSync(empty, T, T);
+    await provision([empty, layer], path.join(dir, 'planned'));
+    await provision([layer], path.join(dir, 'direct'));
+    expect(diffSnapshots(snapshot(path.join(dir, 'planned'), { atime: false }), snapshot(path.join(dir, 'direct'), { atime: false }))).toEqual([]);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('a marker given as a file, then a directory: refused, as over another layer', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar([...dirs('./'), { name: '.wh.x', data: '' }, ...dirs('.wh.x/'), { name: 'after', data: 'a' }]));
+    await expect(provision([layer], path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_INVALID_WHITEOUT', path: `${layer}:/.wh.x` });
     expect(leftovers(dir)).toEqual([]);
   });
 
@@ -161,6 +306,35 @@ describe('one tar layer, straight into the rootfs', () => {
     fs.writeFileSync(bare, rawTar([{ name: 'f', data: 'f', mtime: T }]));
     await provision([bare], path.join(dir, 'root2'));
     expect(fs.statSync(path.join(dir, 'root2')).mode & 0o7777).toBe(0o755);
+  });
+});
+
+describe("the root's setuid and setgid with --owners drop", () => {
+  const root: RawEntry[] = [
+    { name: './', type: '5', mode: 0o6755, mtime: T },
+    { name: 'f', data: 'f', mode: 0o644, mtime: T },
+  ];
+
+  it.each([
+    ['one layer, straight into the rootfs', false],
+    ['over another layer, through scratch', true],
+  ])('%s: cleared, and counted in summary.rootless', async (_how, below) => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar(root));
+    const layers = below ? [buildLayer(path.join(dir, 'base'), {}), layer] : [layer];
+    const summary = await provision(layers, path.join(dir, 'root'), { owners: 'drop' });
+    expect(fs.statSync(path.join(dir, 'root')).mode & 0o7777).toBe(0o755);
+    expect(summary.rootless.specialBitsCleared).toEqual({ count: 1, paths: ['/'] });
+  });
+
+  it('one layer, straight into the rootfs, with --strict: refused naming the root, nothing left', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer.tar');
+    fs.writeFileSync(layer, rawTar(root));
+    await expect(provision([layer], path.join(dir, 'root'), { owners: 'drop', strict: true })).rejects.toMatchObject({ code: 'ERR_UNSUPPORTED_ENTRY', path: '/' });
+    expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
+    expect(leftovers(dir)).toEqual([]);
   });
 });
 

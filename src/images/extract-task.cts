@@ -6,6 +6,7 @@
 // reason src/core/native.cts gives; the extraction itself is loaded with
 // import(). Failures go back as plain data and become errors again on the
 // main thread.
+import type { LayerSource } from '../core/errors.js';
 import type { CancelFlag, NativePolicy } from '../core/native.cjs';
 import type { ExtractedLayer, TarLayer } from './layer.js';
 
@@ -21,6 +22,8 @@ export interface ExtractTask {
   claims?: { id: number; layer: number; record?: boolean };
   /** root is the rootfs of a one-layer image (src/images/extract.ts). */
   direct?: boolean;
+  /** With direct: the argument the layer came from (src/images/extract.ts). */
+  source?: LayerSource;
   /** The metadata policy entries are written by (native/meta.h). */
   policy?: NativePolicy;
   /** Set as the task starts (src/copy/pool.ts: a task that started never runs again). */
@@ -40,7 +43,7 @@ export default async function extract(task: ExtractTask): Promise<ExtractResult>
     const { extractLayer } = await import('./layer.js');
     const { read, slot = 0 } = task;
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
-    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy, direct: task.direct }) };
+    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy, direct: task.direct, source: task.source }) };
   } catch (error) {
     const e = error as {
       name?: string;

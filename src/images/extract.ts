@@ -1,4 +1,4 @@
-import { abortError, errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
+import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError } from '../core/errors.js';
 import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader, type TarTree } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 
@@ -18,7 +18,9 @@ import { displayPath } from '../core/paths.js';
  * Entries get their metadata by `policy` (native/meta.h). `direct`: root
  * is the rootfs of a one-layer image (TAR_DIRECT, native/tar.h: markers
  * checked, not written; the root left 0700; RestartLayer where a directory
- * of the layer is replaced). `claims.record: false`: no lower layer reads
+ * of the layer is replaced; `source`: the argument it came from, by which
+ * a marker's refusal is named as the plan names it, src/strategies/
+ * whiteouts.ts). `claims.record: false`: no lower layer reads
  * the set. Resolves with the counts, the directories no header described
  * (packed names, src/core/entries.ts unpack), what the policy changed, the
  * tree as written and the mode the root takes.
@@ -27,7 +29,7 @@ export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
-  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: TarClaims; policy?: NativePolicy; direct?: boolean } = {},
+  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: TarClaims; policy?: NativePolicy; direct?: boolean; source?: LayerSource } = {},
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
@@ -42,10 +44,10 @@ export async function extractTar(
     for await (const chunk of input) {
       opts.onChunk?.(chunk);
       const failed = native.tarFeed(reader, chunk, opts.cancel);
-      if (failed) throw tarError(failed, label);
+      if (failed) throw tarError(failed, label, opts.source);
     }
     const done = native.tarFinish(reader);
-    if ('failure' in done) throw tarError(done.failure, label);
+    if ('failure' in done) throw tarError(done.failure, label, opts.source);
     return { entries: done.entries, bytes: done.bytes, implied: done.implied, changes: done.changes, tree: done.tree, rootMode: done.rootMode };
   } finally {
     native.tarClose(reader);
@@ -74,7 +76,7 @@ export class RestartLayer extends Error {
 }
 
 /** A native failure of a tar layer as an error naming the layer and the entry. */
-function tarError(f: NativeFailure, label: string): Error {
+function tarError(f: NativeFailure, label: string, source?: LayerSource): Error {
   const where = f.rel === undefined ? undefined : displayPath('/', f.rel);
   const at = where === undefined ? '' : `${where}: `;
   if (f.code === 'EINVALIDTAR' || f.code === 'EUNSUPPORTEDENTRY') {
@@ -86,6 +88,13 @@ function tarError(f: NativeFailure, label: string): Error {
   }
   if (f.code === 'ECANCELED') return abortError();
   if (f.code === 'ERESTARTLAYER') return new RestartLayer(`${label}: ${at}${f.detail}`);
+  // Straight into the rootfs the reader checks the markers the plan would
+  // check (src/strategies/whiteouts.ts): a bad one is named the plan's way,
+  // "layer 2 (FILE): FILE:/etc/.wh.": one fault, one message, however many
+  // layers the image has.
+  if (f.code === 'EINVALIDWHITEOUT' && source) {
+    return layerError({ layer: label, dir: `${label}:`, layerIndex: source.argIndex, rootfs: '', source }, f.rel ?? '', 'ERR_INVALID_WHITEOUT', f.detail ?? '');
+  }
   if (f.code === 'EINVALIDWHITEOUT') return new LayercopyError(`${label}: ${at}${f.detail}`, { code: 'ERR_INVALID_WHITEOUT', layer: label, path: where });
   if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
     return new LayercopyError(`${label}: ${at}${f.detail}`, { code: 'ERR_UNMAPPED_ID', layer: label, path: where, syscall: f.syscall });

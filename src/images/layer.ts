@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { errnoError, LayercopyError } from '../core/errors.js';
+import { errnoError, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
@@ -45,6 +45,8 @@ export interface ExtractOptions {
   claims?: TarClaims;
   /** root is the rootfs of a one-layer image (src/images/extract.ts, extractTar). */
   direct?: boolean;
+  /** With direct: the argument the layer came from, naming a bad marker as the plan names it (extractTar). */
+  source?: LayerSource;
   /** The metadata policy entries are written by (native/meta.h). */
   policy?: NativePolicy;
   /** 'checked': gzip through zlib's gunzip, its CRC-32 checked (after a GzipFallback); default: openLayer's choice. */
@@ -192,7 +194,14 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
   let result: TarExtracted;
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
-    result = await extractTar(opened.tar, root, layer.label, { onChunk: opened.onTar, cancel: opts.cancel, claims: opts.claims, policy: opts.policy, direct: opts.direct });
+    result = await extractTar(opened.tar, root, layer.label, {
+      onChunk: opened.onTar,
+      cancel: opts.cancel,
+      claims: opts.claims,
+      policy: opts.policy,
+      direct: opts.direct,
+      source: opts.source,
+    });
   } catch (error) {
     opened.input.destroy();
     if (error instanceof RestartLayer || error instanceof GzipFallback) throw error;
@@ -203,7 +212,11 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     // scratch directory) says nothing about the blob, the bytes read so far
     // having parsed, and is not held back while the rest of a big blob is
     // read; an abort is no failure of the layer.
-    if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY') throw await opened.checkAfter(failure, opts.cancel);
+    // A bad marker too: the plan checks markers after the layer verified
+    // (one whose blob is corrupt is ERR_DIGEST_MISMATCH there), the direct
+    // extraction as it reads them.
+    if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT')
+      throw await opened.checkAfter(failure, opts.cancel);
     throw failure;
   }
   opened.verify();

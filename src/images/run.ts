@@ -98,6 +98,7 @@ export async function extractOnPool(
           claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
           policy: run.policy,
           direct,
+          source: direct ? source : undefined,
         });
         if ('error' in reply) {
           const e = reply.error;
