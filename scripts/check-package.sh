@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/layercopy-package-XXXXXX)
 # The prebuilds npm pack made (prepack) go with it: left in the tree, the
 # next npm ci would load them instead of compiling the helper.
-trap 'rm -rf "$work" prebuilds' EXIT
+root=$PWD
+trap 'rm -rf "$work" "$root/prebuilds"' EXIT
 tarball=$(npm pack --silent --pack-destination "$work" 2>/dev/null | tail -n 1)
 echo "packed $tarball"
 tar -tzf "$work/$tarball" > "$work/contents"
