@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
@@ -6,7 +8,7 @@ import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore, removeRefs } from './gc.js';
-import { defaultStoreDir, openStore } from './layout.js';
+import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
@@ -55,6 +57,18 @@ export type ImageInfo = Pick<RefRecord, 'digest' | 'platform' | 'size' | 'pulled
 
 export function storeDir(options: StoreOptions = {}): string {
   return options.store ?? (process.env.LAYERCOPY_STORE || defaultStoreDir());
+}
+
+/**
+ * The store images, rmi, prune and verify read or tidy: one that is not
+ * there is not made (a mistyped --store was created and verified as having
+ * no damage); the default store not made yet holds no images.
+ */
+function existingStore(options: StoreOptions, command: string): Store | undefined {
+  const dir = storeDir(options);
+  if (fs.existsSync(dir)) return openStore(dir);
+  if (command === 'images' && options.store === undefined && !process.env.LAYERCOPY_STORE) return undefined;
+  throw new LayercopyError(`store ${path.resolve(dir)}: does not exist (pull or provision --store makes it)`, { code: 'ERR_STORE', path: path.resolve(dir) });
 }
 
 async function run<T>(what: string, body: () => Promise<T>): Promise<T> {
@@ -111,21 +125,22 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
 
 /** The references the store holds, most recently used first. */
 export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
-  return run('images', async () =>
-    readRefs(openStore(storeDir(options)))
+  return run('images', async () => {
+    const store = existingStore(options, 'images');
+    return (store ? readRefs(store) : [])
       .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({ reference: ref, digest, platform, size, pulled, lastUsed }))
-      .sort((a, b) => b.lastUsed.localeCompare(a.lastUsed)),
-  );
+      .sort((a, b) => b.lastUsed.localeCompare(a.lastUsed));
+  });
 }
 
 /** Drops references (as pulled, or manifest digests); what they held stays until prune. Returns the references dropped. */
 export function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
-  return run('rmi', async () => (await removeRefs(openStore(storeDir(options)), references)).map((r) => r.ref));
+  return run('rmi', async () => (await removeRefs(existingStore(options, 'rmi')!, references)).map((r) => r.ref));
 }
 
 /** Removes every blob and layer no reference holds and no running provision or pull uses. */
 export function prune(options: StoreOptions = {}): Promise<PruneResult> {
-  return run('prune', () => pruneStore(openStore(storeDir(options))));
+  return run('prune', () => pruneStore(existingStore(options, 'prune')!));
 }
 
 export interface VerifyOptions extends StoreOptions {
@@ -136,7 +151,7 @@ export interface VerifyOptions extends StoreOptions {
 /** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged, and with `repair` removes it. */
 export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
-    const store = openStore(storeDir(options));
+    const store = existingStore(options, 'verify')!;
     const found = await verifyStore(store);
     return options.repair ? { ...found, ...(await repairStore(store, found.damaged)) } : found;
   });

@@ -28,6 +28,19 @@ export function writeChanges(dir: string, changes: NativeChanges | undefined): v
   if (changes && CHANGE_KINDS.some((k) => (changes[k]?.count ?? 0) > 0)) fs.writeFileSync(path.join(dir, CHANGES), JSON.stringify(changes));
 }
 
+/**
+ * What a provision served by the entry reports of its extraction: all but
+ * the owners recorded, which the copy out of an xattr-mode entry counts
+ * itself as it records each owner again from the entry's own
+ * user.rootlesscontainers. A device emptied or skipped, an xattr skipped,
+ * an owner dropped or a special bit cleared leaves nothing it could see.
+ */
+export function carriedChanges(changes: NativeChanges | undefined): NativeChanges | undefined {
+  if (!changes) return undefined;
+  const { ownersRecorded: _counted, ...rest } = changes;
+  return rest;
+}
+
 export function readChanges(dir: string): NativeChanges | undefined {
   try {
     return JSON.parse(fs.readFileSync(path.join(dir, CHANGES), 'utf8')) as NativeChanges;

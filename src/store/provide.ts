@@ -7,6 +7,7 @@ import type { Stopwatch } from '../core/stopwatch.js';
 import { storeAbove } from '../core/store-marker.js';
 import { hostPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
+import { carriedChanges } from './changes.js';
 import { noCounts } from './fill.js';
 import { openStore } from './layout.js';
 import { pullImage, type StoreSession, storeMode } from './pull.js';
@@ -63,7 +64,7 @@ export function storeSession(
       for (const l of pulled.layers) if (l.readLock) readLocks.push(l.readLock);
       return {
         // Directory layers, never movable: a rootfs gets copies (or reflinks), so a container writing in place cannot change the store.
-        layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied, changes: l.changes })),
+        layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied, changes: carriedChanges(l.changes) })),
         close: async () => pulled.release(),
       };
     },

@@ -59,6 +59,16 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     expect(fs.readdirSync(dir)).toEqual(['other']);
   });
 
+  it('images, rmi, prune and verify of a --store that does not exist: ERR_STORE naming it, exit 1, nothing made', async () => {
+    const missing = path.join(scratch(), 'typo', 'store');
+    for (const args of [['images'], ['rmi', 'oci:/x:t'], ['prune'], ['verify'], ['verify', '--repair']]) {
+      const r = await run([...args, '--json', '--store', missing]);
+      expect([args, r.exitCode, JSON.parse(r.stdout).error?.code]).toEqual([args, 1, 'ERR_STORE']);
+      expect(JSON.parse(r.stdout).error.message).toContain(`store ${missing}: does not exist`);
+    }
+    expect(fs.existsSync(path.dirname(missing))).toBe(false);
+  });
+
   it('--pull never: a reference the store lacks fails with ERR_IMAGE_NOT_FOUND and nothing is fetched', async () => {
     const dir = scratch();
     const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 42 });
