@@ -72,3 +72,15 @@ describe.runIf(nobodyCanRun)('a store on ramfs [needs root: mount, and a checkou
     expect(fs.readdirSync(ramfs).filter((n) => n.includes('plain'))).toEqual([]);
   });
 });
+
+describe.runIf(nobodyCanRun)('--owners keep through a store, as a user [needs root, and a checkout nobody can read]', () => {
+  it('fails with ERR_STORE saying the user may not set owners (not blaming the filesystem), and what to use instead', async () => {
+    const dir = openScratch();
+    ociImage(path.join(dir, 'img'), { layers: [rawTar([{ name: 'etc/os-release', data: 'x' }])], ref: 't' });
+    const r = await asNobody(['provision', '--json', '--owners', 'keep', '--store', path.join(dir, 'store'), `oci:${dir}/img:t`, path.join(dir, 'root')]);
+    expect([r.exitCode, r.json.error?.code]).toEqual([1, 'ERR_STORE']);
+    expect(r.json.error?.message).toMatch(/--owners keep sets every owner, which this user may not .*; use --owners xattr, or run as root or in a user namespace/);
+    expect(r.json.error?.message).not.toMatch(/filesystem/);
+    expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
+  });
+});
