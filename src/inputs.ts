@@ -7,12 +7,9 @@ import type { NativeChanges } from './core/native.cjs';
 import type { Platform, ResolvedProvisionOptions } from './core/options.js';
 import { dotEnding, workingDirectory } from './core/paths.js';
 import type { Stopwatch } from './core/stopwatch.js';
-import { sniffCompression } from './images/decompress.js';
-import { readHead, type TarLayer } from './images/layer.js';
-import { hostPlatform } from './images/oci.js';
+import { directoryShape } from './images/directory-shape.js';
+import type { TarLayer } from './images/layer.js';
 import { type LayerArgument, parseLayerArgument, TRANSPORTS } from './images/reference.js';
-import { resolveImage } from './images/resolve.js';
-import { archiveShapes, directoryShape, references } from './images/shape.js';
 import type { PulledLayer, PullOptions } from './registry/pull.js';
 import type { StoreCounts } from './store/fill.js';
 
@@ -157,13 +154,14 @@ async function resolveEach(
       continue;
     }
     if (arg.kind === 'docker') {
-      const { resolveDocker } = await import('./registry/pull.js');
+      const [{ resolveDocker }, { hostPlatform }] = await Promise.all([import('./registry/pull.js'), import('./images/oci.js')]);
       const pulled = await resolveDocker(layer, argIndex, options.platform ?? hostPlatform(), options.pull);
       closers.push(pulled.close);
       for (const { tar, source, download } of pulled.layers) out.layers.push({ path: '', tar, label: tar.label, source, download });
       continue;
     }
     if (arg.kind !== 'path') {
+      const [{ resolveImage }, { hostPlatform }] = await Promise.all([import('./images/resolve.js'), import('./images/oci.js')]);
       for (const { tar, source } of resolveImage(layer, argIndex, arg, options.platform ?? hostPlatform())) out.layers.push({ path: tar.file, tar, label: tar.label, source });
       continue;
     }
@@ -183,7 +181,13 @@ async function resolveEach(
     }
     const st = fs.statSync(real);
     if (st.isFile()) {
-      // A layer tarball: tar, gzip or zstd, told by its magic bytes.
+      // A layer tarball: tar, gzip or zstd, told by its magic bytes. The
+      // tar code loads here, on first need: directory layers never run it.
+      const [{ readHead }, { sniffCompression }, { archiveShapes, references }] = await Promise.all([
+        import('./images/layer.js'),
+        import('./images/decompress.js'),
+        import('./images/shape.js'),
+      ]);
       let head: Buffer;
       try {
         head = readHead(real);

@@ -7,7 +7,6 @@ import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, va
 import { packRels } from './core/paths.js';
 import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
-import { commitDirect, extractsDirect, extractTars } from './images/extract-all.js';
 import type { ExtractedLayer } from './images/layer.js';
 import { layerName, type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
 import { removeInWorker } from './rootfs/remove.js';
@@ -117,22 +116,25 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     clock.lap('resolve');
     let extractMs: (number | undefined)[] = [];
     let direct: ExtractedLayer | undefined;
+    let extractAll: typeof import('./images/extract-all.js') | undefined;
     if (inputs.layers.some((layer) => layer.tar !== undefined)) {
       // Tarballs are extracted beside the staging directory (a sibling of
       // the same name pattern: private, on the same filesystem, removed
       // with it, recognised as stale after a crash), then provisioned like
       // directory layers.
       scratch = createStaging(parentFd, inputs.rootfs);
+      // Loaded on first need: a provision of directories never extracts.
+      extractAll = await import('./images/extract-all.js');
       ({
         names: scratchDirs,
         implied,
         ms: extractMs,
         direct,
-      } = await extractTars({
+      } = await extractAll.extractTars({
         inputs,
         scratch,
         staging,
-        direct: extractsDirect(inputs, opts),
+        direct: extractAll.extractsDirect(inputs, opts),
         layerFds,
         pool,
         cancel,
@@ -146,8 +148,8 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
       clock.lap('extract');
     }
     let summary: ProvisionSummary;
-    if (direct) {
-      const layer = commitDirect({ inputs, staging, extracted: direct, extractMs: extractMs[0] });
+    if (direct && extractAll) {
+      const layer = extractAll.commitDirect({ inputs, staging, extracted: direct, extractMs: extractMs[0] });
       clock.lap('commit');
       summary = summarize(inputs, opts, [layer], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
     } else {

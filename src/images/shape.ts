@@ -1,9 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { native } from '../core/native.cjs';
 import { sniffCompression } from './decompress.js';
 import { readHead } from './layer.js';
 import { readMember, regularMembers } from './members.js';
+
+export { directoryShape } from './directory-shape.js';
 
 // What an input is by its whole shape, not one name: an image given where a
 // layer was expected (the transport left off) must be refused, and a layer
@@ -11,28 +11,6 @@ import { readMember, regularMembers } from './members.js';
 
 /** The references an image input could have been given as. */
 export type ImageShape = 'oci' | 'oci-archive' | 'docker-archive' | 'dir';
-
-/** An OCI image layout (image-layout.md): oci-layout, index.json and blobs/ together. */
-function isOciLayoutDir(dir: string): boolean {
-  return isFile(path.join(dir, 'oci-layout')) && isFile(path.join(dir, 'index.json')) && isDir(path.join(dir, 'blobs'));
-}
-
-/** skopeo's dir: transport: manifest.json and a version file ("Directory Transport Version: …"). */
-function isSkopeoDir(dir: string): boolean {
-  if (!isFile(path.join(dir, 'manifest.json')) || !isFile(path.join(dir, 'version'))) return false;
-  try {
-    return fs.readFileSync(path.join(dir, 'version'), 'latin1').startsWith('Directory Transport Version');
-  } catch {
-    return false;
-  }
-}
-
-/** The image a directory is, or undefined for anything else (a layer directory). */
-export function directoryShape(dir: string): ImageShape | undefined {
-  if (isOciLayoutDir(dir)) return 'oci';
-  if (isSkopeoDir(dir)) return 'dir';
-  return undefined;
-}
 
 // Top-level names an image archive may hold besides its markers: docker save
 // writes <hex>/{layer.tar,json,VERSION} (older), <hex>.json configs,
@@ -84,20 +62,4 @@ const topName = (name: string) => name.replace(/^(\.\/)+/, '').split('/')[0];
 /** "oci:PATH", "docker-archive:PATH or oci-archive:PATH": what to give instead. */
 export function references(shapes: readonly ImageShape[], given: string): string {
   return shapes.map((s) => `${s}:${given}`).join(' or ');
-}
-
-function isFile(p: string): boolean {
-  try {
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function isDir(p: string): boolean {
-  try {
-    return fs.statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
 }
