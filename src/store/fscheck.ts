@@ -121,7 +121,10 @@ export async function checkStoreFilesystem(store: Store, mode: OwnerMode, rootle
       // Owners refused to a user (EPERM, or an ID the namespace lacks) are no fault of the filesystem.
       const code = (error as LayercopyError).code;
       if (rootless.owners === 'keep' && (code === 'EPERM' || code === 'ERR_UNMAPPED_ID')) {
-        throw fail(`--owners keep sets every owner, which this user may not (${(error as Error).message}); use --owners xattr, or run as root or in a user namespace that maps IDs 0-65535 (unshare --map-auto)`, error);
+        throw fail(
+          `--owners keep sets every owner, which this user may not (${(error as Error).message}); use --owners xattr, or run as root or in a user namespace that maps IDs 0-65535 (unshare --map-auto)`,
+          error,
+        );
       }
       throw fail(`its filesystem cannot hold what --owners ${rootless.owners} --devices ${rootless.devices} writes (${(error as Error).message})`, error);
     } finally {
