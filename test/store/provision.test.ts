@@ -182,6 +182,8 @@ describe('provision with a store', () => {
     const dir = scratch();
     const image = testImage(path.join(dir, 'img'), { layers: 3, sizeMb: 4, seed: 26 });
     const store = path.join(dir, 'store');
+    // There from the start, empty (prune refuses a store that does not exist): the provisions fill it cold.
+    fs.mkdirSync(store);
     await provision([image], path.join(dir, 'plain'));
     const plain = tree(path.join(dir, 'plain'));
     let pruned = 0;
