@@ -62,14 +62,16 @@ export function storeDir(options: StoreOptions = {}): string {
 /**
  * The store images, rmi, prune and verify read or tidy: one that is not
  * there is not made (a mistyped --store was created and verified as having
- * no damage); the default store not made yet holds no images.
+ * no damage).
  */
-function existingStore(options: StoreOptions, command: string): Store | undefined {
-  const dir = storeDir(options);
-  if (fs.existsSync(dir)) return openStore(dir);
-  if (command === 'images' && options.store === undefined && !process.env.LAYERCOPY_STORE) return undefined;
-  throw new LayercopyError(`store ${path.resolve(dir)}: does not exist (pull or provision --store makes it)`, { code: 'ERR_STORE', path: path.resolve(dir) });
+function existingStore(options: StoreOptions): Store {
+  const dir = path.resolve(storeDir(options));
+  if (!fs.existsSync(dir)) throw new LayercopyError(`store ${dir}: does not exist (pull or provision --store makes it)`, { code: 'ERR_STORE', path: dir });
+  return openStore(dir);
 }
+
+/** The default store (no --store, no $LAYERCOPY_STORE) before anything made it: it holds no images. */
+const defaultNotMade = (options: StoreOptions) => options.store === undefined && !process.env.LAYERCOPY_STORE && !fs.existsSync(storeDir(options));
 
 async function run<T>(what: string, body: () => Promise<T>): Promise<T> {
   try {
@@ -126,7 +128,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
 /** The references the store holds, most recently used first. */
 export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
   return run('images', async () => {
-    const store = existingStore(options, 'images');
+    const store = defaultNotMade(options) ? undefined : existingStore(options);
     return (store ? readRefs(store) : [])
       .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({ reference: ref, digest, platform, size, pulled, lastUsed }))
       .sort((a, b) => b.lastUsed.localeCompare(a.lastUsed));
@@ -135,12 +137,12 @@ export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
 
 /** Drops references (as pulled, or manifest digests); what they held stays until prune. Returns the references dropped. */
 export function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
-  return run('rmi', async () => (await removeRefs(existingStore(options, 'rmi')!, references)).map((r) => r.ref));
+  return run('rmi', async () => (await removeRefs(existingStore(options), references)).map((r) => r.ref));
 }
 
 /** Removes every blob and layer no reference holds and no running provision or pull uses. */
 export function prune(options: StoreOptions = {}): Promise<PruneResult> {
-  return run('prune', () => pruneStore(existingStore(options, 'prune')!));
+  return run('prune', () => pruneStore(existingStore(options)));
 }
 
 export interface VerifyOptions extends StoreOptions {
@@ -151,7 +153,7 @@ export interface VerifyOptions extends StoreOptions {
 /** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged, and with `repair` removes it. */
 export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
-    const store = existingStore(options, 'verify')!;
+    const store = existingStore(options);
     const found = await verifyStore(store);
     return options.repair ? { ...found, ...(await repairStore(store, found.damaged)) } : found;
   });
