@@ -43,6 +43,10 @@ const MAX_REDIRECTS = 20;
 // A body at most this big is read to its end when cancelled (an error's, a 401's), keeping its connection.
 const DRAIN_LIMIT = 64 << 10;
 const USER_AGENT = 'layercopy';
+// How a connection the server closed under a new request fails: reset, or closed before any answer ('socket hang up').
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+const STALE = Symbol('stale connection');
+type StaleError = Error & { code?: string; [STALE]?: boolean };
 
 /**
  * A TLS failure met while the request was being written is `EPROTO` with
@@ -140,7 +144,23 @@ export class Transport {
     }
   }
 
-  #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined): Promise<HttpResponse> {
+  /**
+   * A request sent on a kept-alive connection that the server closed as it
+   * went out (its idle timeout) fails before any answer: Node's documented
+   * race (http: `request.reusedSocket`). It is sent again, once, on a new
+   * connection, as Go's net/http does, instead of counting as the source's
+   * failure: a mirror would be passed over for it.
+   */
+  async #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined): Promise<HttpResponse> {
+    try {
+      return await this.#send(url, method, headers, form);
+    } catch (error) {
+      if (!(error as StaleError)[STALE]) throw error;
+      return this.#send(url, method, headers, form);
+    }
+  }
+
+  #send(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined): Promise<HttpResponse> {
     if (this.#signal?.aborted) return Promise.reject(abortError(this.#signal.reason));
     const body = form?.toString();
     const all = body === undefined ? headers : { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) };
@@ -150,8 +170,9 @@ export class Transport {
       const live: { req: http.ClientRequest; res?: http.IncomingMessage } = { req };
       this.#live.add(live);
       req.setTimeout(IDLE_MS, () => req.destroy(Object.assign(new Error(`no answer from ${url.host} in ${IDLE_MS / 1000} s`), { code: 'ETIMEDOUT' })));
-      req.on('error', (error) => {
+      req.on('error', (error: StaleError) => {
         if (!live.res) this.#live.delete(live);
+        if (req.reusedSocket && !live.res && STALE_CODES.has(error.code ?? '') && !this.#signal?.aborted) error[STALE] = true;
         reject(sslCode(error));
       });
       req.once('response', (res) => {

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Transport } from '../../src/registry/transport.js';
 
@@ -55,5 +55,59 @@ describe('Transport', () => {
     const response = await new Transport(plain).request(`${origin}/v2/x/blobs/sha256:0`, { headers: { authorization: 'Bearer T' } });
     expect([response.status, seen]).toEqual([200, [undefined]]);
     await response.cancel();
+  });
+
+  it('a request on a kept-alive connection that the server closes as it arrives is sent again on a new one', async () => {
+    // Each connection answers one request and keeps alive; the first is then closed under the next request, as a server's idle timeout does.
+    let connections = 0;
+    const server = net.createServer((socket) => {
+      const n = ++connections;
+      let requests = 0;
+      socket.on('data', () => {
+        if (++requests === 2 && n === 1) return socket.destroy();
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/v2/`;
+    const transport = new Transport(plain);
+    try {
+      const first = await transport.request(url);
+      expect(await first.json()).toEqual({});
+      const second = await transport.request(url);
+      expect([second.status, connections]).toEqual([200, 2]);
+      await second.cancel();
+    } finally {
+      await transport.close();
+      server.close();
+    }
+  });
+
+  it('a 303 to a POST is followed with a GET, without the form', async () => {
+    const seen: string[] = [];
+    const url = await serve((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${body}`);
+        if (req.url === '/token') res.writeHead(303, { location: '/answer' });
+        res.end('{}');
+      });
+    });
+    const response = await new Transport(plain).request(`${url}/token`, { method: 'POST', form: new URLSearchParams({ grant_type: 'password' }) });
+    expect([response.status, await response.json(), seen]).toEqual([200, {}, ['POST /token grant_type=password', 'GET /answer ']]);
+  });
+
+  it('a redirect loop ends after 20 redirects with ERR_TOO_MANY_REDIRECTS', async () => {
+    let requests = 0;
+    const url = await serve((_req, res) => {
+      requests++;
+      res.writeHead(302, { location: '/again' });
+      res.end();
+    });
+    const error = (await new Transport(plain).request(`${url}/v2/`).catch((e) => e)) as NodeJS.ErrnoException;
+    expect([error.code, error.message, requests]).toEqual(['ERR_TOO_MANY_REDIRECTS', `more than 20 redirects from ${url}/v2/`, 21]);
   });
 });
