@@ -1,6 +1,7 @@
 import { abortError, LayercopyError } from '../core/errors.js';
+import { TLS_FAILURE } from './tls.js';
 import type { HttpResponse } from './transport.js';
-import { PROXY_REFUSED } from './tunnel.js';
+import { PROXY_REFUSED, PROXY_TLS } from './tunnel.js';
 
 // The policy side of a pull's HTTP (the requests are transport.ts, the
 // proxies tunnel.ts): which failures are worth another try, and retries: a
@@ -32,9 +33,8 @@ export function isNetworkError(error: unknown): boolean {
   return typeof e?.code === 'string' || typeof e?.cause?.code === 'string';
 }
 
-// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing: no retry cures them.
-const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_INVALID_URL)/;
-const PERMANENT = new Set([PROXY_REFUSED, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
+// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing or its certificate: no retry cures them.
+const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
 
 /** The code of a network failure ('ECONNRESET', 'ERR_SSL_WRONG_VERSION_NUMBER'), its own or its cause's. */
 const errorCode = (error: unknown) => {

@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { TLS_FAILURE } from './tls.js';
 
 // Requests through a forward proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY: proxyFor): a tunnel
 // opened with CONNECT for every connection, https and plain http alike (as
@@ -12,6 +13,8 @@ import tls from 'node:tls';
 
 /** A proxy's answer to CONNECT other than 200: a 4xx (refused, 407 wants credentials) is no network failure a retry cures. */
 export const PROXY_REFUSED = 'ERR_PROXY_REFUSED';
+/** An https:// proxy whose own certificate failed: told apart from the registry's (whose CA goes in --cert-dir). */
+export const PROXY_TLS = 'ERR_PROXY_TLS';
 
 function connectThrough(proxy: URL, authority: string, idleMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -45,7 +48,12 @@ function connectThrough(proxy: URL, authority: string, idleMs: number): Promise<
       if (head.length > 0) socket.unshift(head);
       resolve(socket);
     });
-    req.once('error', reject);
+    req.once('error', (error: Error & { code?: string }) => {
+      if (!secure || !TLS_FAILURE.test(error.code ?? '')) return reject(error);
+      // Node reads the CAs it trusts besides its own from NODE_EXTRA_CA_CERTS, at start-up.
+      const why = `TLS to the proxy ${proxy.host} failed: ${error.code}: ${error.message} (the proxy's CA goes in NODE_EXTRA_CA_CERTS)`;
+      reject(Object.assign(new Error(why, { cause: error }), { code: PROXY_TLS }));
+    });
     req.end();
   });
 }

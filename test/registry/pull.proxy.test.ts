@@ -1,24 +1,27 @@
 // docker:// through an HTTP proxy named by HTTP_PROXY/HTTPS_PROXY (Node's
 // own fetch ignores them), and past it for hosts in NO_PROXY.
 
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { proxyFor } from '../../src/registry/tunnel.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
+import { testCerts } from '../fixtures/registry-certs.js';
 import { scratch } from '../helpers.js';
 import { isolated, pull } from './pull-helpers.js';
 
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH)`;
 
 /** A forward proxy on loopback: absolute-URI requests forwarded, CONNECT tunnelled; what it was asked, recorded (and the Proxy-Authorization of each CONNECT). */
-async function startProxy() {
+async function startProxy(tlsFiles?: { cert: string; key: string }) {
   const seen: string[] = [];
   const auth: (string | undefined)[] = [];
   // Tunnels are closed on stop: server.close() does not wait for them then.
   const tunnels = new Set<net.Socket>();
-  const server = http.createServer((req, res) => {
+  const handler: http.RequestListener = (req, res) => {
     seen.push(`${req.method} ${req.url}`);
     const target = new URL(req.url ?? '');
     const up = http.request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers }, (r) => {
@@ -27,7 +30,8 @@ async function startProxy() {
     });
     up.on('error', () => res.destroy());
     req.pipe(up);
-  });
+  };
+  const server = tlsFiles ? https.createServer({ cert: fs.readFileSync(tlsFiles.cert), key: fs.readFileSync(tlsFiles.key) }, handler) : http.createServer(handler);
   server.on('connect', (req, socket, head) => {
     seen.push(`CONNECT ${req.url}`);
     auth.push(req.headers['proxy-authorization']);
@@ -45,7 +49,7 @@ async function startProxy() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tlsFiles ? 'https' : 'http'}://127.0.0.1:${port}`,
     port,
     seen,
     auth,
@@ -113,6 +117,28 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
       expect(r.status, r.stderr).toBe(0);
       expect(proxy.seen).toEqual([`CONNECT ${tls.host}`]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('an https:// proxy is reached over TLS, its certificate checked against the CAs Node trusts (NODE_EXTRA_CA_CERTS)', async () => {
+    const certs = testCerts();
+    const proxy = await startProxy({ cert: certs.serverCert, key: certs.serverKey });
+    try {
+      const env = isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '', NODE_EXTRA_CA_CERTS: certs.caCert });
+      const r = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      // https is tried first, then plain HTTP (--tls-verify=false): a tunnel each, to the registry.
+      expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${registry.host}`]));
+      const tunnels = proxy.seen.length;
+      // The proxy's own certificate is checked: without its CA the CONNECT fails on TLS, and nothing reaches the registry.
+      const untrusted = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], { ...env, NODE_EXTRA_CA_CERTS: '' });
+      expect(untrusted.status).toBe(1);
+      expect(untrusted.json.error?.message).toMatch(
+        new RegExp(`TLS to the proxy 127\\.0\\.0\\.1:${proxy.port} failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE: .*NODE_EXTRA_CA_CERTS\\)$`),
+      );
+      expect(proxy.seen.length).toBe(tunnels);
     } finally {
       await proxy.stop();
     }
