@@ -35,6 +35,26 @@ function patchHeader(tar: Buffer, block: number, edit: (h: Buffer) => void): Buf
 }
 
 describe('the tar format', () => {
+  it.each([
+    ['unsigned: accepted', true, 0],
+    ['signed, as old tars sum (bytes past 0x7f count negative): accepted', false, 0],
+    ['unsigned, one off: refused', true, 1],
+  ])('a header checksum summed %s', async (name, unsigned, off) => {
+    const dir = scratch();
+    const src = buildLayer(path.join(dir, 'src'), { 'caf\u00e9': 'x' });
+    // The name's UTF-8 bytes (0xc3 0xa9) are past 0x7f: signed and unsigned sums differ.
+    const tar = Buffer.from(tarDir(src, 'gnu'));
+    const at = tar.indexOf('./caf\u00e9');
+    const h = tar.subarray(at - (at % 512), at - (at % 512) + 512);
+    h.fill(0x20, 148, 156);
+    let sum = off;
+    for (const b of h) sum += unsigned || b < 0x80 ? b : b - 256;
+    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const r = await fromTars(dir, tar);
+    if (name.endsWith('accepted')) expect(fs.readFileSync(path.join(dir, 'root/caf\u00e9'), 'utf8')).toBe('x');
+    else expect([(r as Error).message, fs.existsSync(path.join(dir, 'root'))]).toEqual([expect.stringMatching(/bad checksum/), false]);
+  });
+
   it("GNU tar's own format: long names and link targets as 'L'/'K' records", async () => {
     const dir = scratch();
     const long = `${'d'.repeat(90)}/${'n'.repeat(150)}`;
