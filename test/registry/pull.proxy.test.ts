@@ -35,8 +35,9 @@ async function startProxy(tlsFiles?: { cert: string; key: string }) {
   server.on('connect', (req, socket, head) => {
     seen.push(`CONNECT ${req.url}`);
     auth.push(req.headers['proxy-authorization']);
-    const [host, port] = (req.url ?? '').split(':');
-    const up = net.connect(Number(port), host, () => {
+    // host:port, or [v6]:port
+    const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(req.url ?? '') ?? [];
+    const up = net.connect(Number(m[2]), m[1], () => {
       tunnels.add(up).add(socket as net.Socket);
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       up.write(head);
@@ -141,6 +142,29 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       expect(proxy.seen.length).toBe(tunnels);
     } finally {
       await proxy.stop();
+    }
+  });
+
+  it('an IPv6 registry ([::1]:PORT) through HTTPS_PROXY: CONNECT names it in brackets, and the pull completes', async () => {
+    // A forwarder on [::1] to the registry (which listens on 127.0.0.1).
+    const forward = net.createServer((c) => {
+      const up = net.connect(Number(registry.host.split(':')[1]), '127.0.0.1');
+      c.pipe(up).pipe(c);
+      up.on('error', () => c.destroy());
+      c.on('error', () => up.destroy());
+    });
+    await new Promise<void>((resolve) => forward.listen(0, '::1', resolve));
+    const v6 = `[::1]:${(forward.address() as net.AddressInfo).port}`;
+    const proxy = await startProxy();
+    try {
+      const root = path.join(scratch(), 'root');
+      const r = await pull(['--tls-verify=false', `docker://${v6}/app:1`, root], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
+      expect(r.status, r.stderr).toBe(0);
+      expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${v6}`]));
+      expect(fs.readdirSync(root).length).toBeGreaterThan(0);
+    } finally {
+      await proxy.stop();
+      forward.close();
     }
   });
 
