@@ -24,13 +24,14 @@ export interface TarInputs {
  * the staging directory: nothing to hide, nothing to merge, so the plan
  * would link every entry of its scratch directory into place and remove
  * the scratch directory (on a layer of 1M empty files, 5.8 of 10.7 s).
- * Not with an ID map (the copy out of a scratch directory applies it), nor
- * for a layer being downloaded (its spool lives in the scratch directory,
- * and a restart would have to wait for it).
+ * Not with an ID map (the copy out of a scratch directory applies it). A
+ * layer being downloaded too (most base images are one layer): its spool
+ * file stays in the scratch directory until the layer is extracted, so a
+ * restart reads it again from there while the download goes on.
  */
 export function extractsDirect(inputs: TarInputs, opts: ResolvedProvisionOptions): boolean {
   const [layer, ...rest] = inputs.layers;
-  return rest.length === 0 && layer?.tar !== undefined && !layer.download && !opts.idMap;
+  return rest.length === 0 && layer?.tar !== undefined && !opts.idMap;
 }
 
 /**
@@ -60,19 +61,30 @@ export async function extractTars(run: {
   abortPull: () => void;
   rootless: { policy: NativePolicy; changes: Changes };
 }): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[]; direct?: ExtractedLayer }> {
+  // Started once: a restart of the direct extraction reads the same spool files again.
+  const downloads = run.inputs.layers.some((layer) => layer.download) ? startDownloads(run.inputs.layers, run.scratch.fd, run.maxDownloads) : undefined;
+  try {
+    await downloads?.ready;
+  } catch (error) {
+    await downloads?.close();
+    throw error;
+  }
+  const stop = { cancel: run.cancel, abortPull: run.abortPull };
   if (run.direct) {
     try {
-      const { implied, ms, extracted } = await extractAll(run, true);
+      const attempt = extractAll(run, true, downloads);
+      const { implied, ms, extracted } = downloads ? await alongside(downloads.done, attempt, stop, (e) => e instanceof RestartLayer) : await attempt;
       return { names: [], implied, ms, direct: extracted[0] };
     } catch (error) {
       if (!(error instanceof RestartLayer)) throw error;
       emptyDirectory(run.staging.fd, run.inputs.layers[0].tar?.label ?? '');
     }
   }
-  return extractAll(run, false);
+  const attempt = extractAll(run, false, downloads);
+  return downloads ? alongside(downloads.done, attempt, stop) : attempt;
 }
 
-async function extractAll(run: Parameters<typeof extractTars>[0], direct: boolean) {
+async function extractAll(run: Parameters<typeof extractTars>[0], direct: boolean, downloads: ReturnType<typeof startDownloads> | undefined) {
   const { inputs, scratch, layerFds } = run;
   const jobs: { tar: TarLayer; root: number; layerIndex: number; source: LayerSource; direct: boolean }[] = [];
   const names: string[] = [];
@@ -92,14 +104,7 @@ async function extractAll(run: Parameters<typeof extractTars>[0], direct: boolea
     fs.fchmodSync(opened.fd, 0o755);
     jobs.push({ tar, root: opened.fd, layerIndex: i, source, direct });
   });
-  const downloads = inputs.layers.some((layer) => layer.download) ? startDownloads(inputs.layers, scratch.fd, run.maxDownloads) : undefined;
-  try {
-    await downloads?.ready;
-  } catch (error) {
-    await downloads?.close();
-    throw error;
-  }
-  const extraction = extractOnPool(run.pool, jobs, {
+  const { implied, ms, extracted } = await extractOnPool(run.pool, jobs, {
     cancel: run.cancel,
     signal: run.signal,
     layers: inputs.layers.length,
@@ -109,7 +114,6 @@ async function extractAll(run: Parameters<typeof extractTars>[0], direct: boolea
     downloaded: downloads?.downloaded,
     ...run.rootless,
   });
-  const { implied, ms, extracted } = downloads ? await alongside(downloads.done, extraction, { cancel: run.cancel, abortPull: run.abortPull }) : await extraction;
   return { names, implied, ms, extracted };
 }
 

@@ -62,20 +62,35 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
  * the other (a download's failure the extractions waiting on its bytes,
  * through the cancel flag; an extraction's the downloads), and a
  * download's own failure is the one reported, not the abort it caused.
+ * An extraction error that `passes` is no failure of the pull (a restart
+ * of the layer, which reads its spool file again): it is thrown at once,
+ * the downloads left running.
  */
-export async function alongside<T>(downloads: Promise<void>, extraction: Promise<T>, stop: { cancel: CancelFlag; abortPull(): void }): Promise<T> {
+export async function alongside<T>(
+  downloads: Promise<void>,
+  extraction: Promise<T>,
+  stop: { cancel: CancelFlag; abortPull(): void },
+  passes: (error: unknown) => boolean = () => false,
+): Promise<T> {
   // The first to fail is the cause; what it stops fails after it, and is not reported.
   let first: 'pull' | 'extract' | undefined;
   downloads.catch(() => {
     first ??= 'pull';
     Atomics.store(stop.cancel, 0, 1);
   });
-  extraction.catch(() => {
+  try {
+    const value = await extraction;
+    // Its last byte was read and verified: the download is done, or a failure after it is reported.
+    await downloads;
+    return value;
+  } catch (error) {
+    if (first === undefined && passes(error)) throw error;
     first ??= 'extract';
     stop.abortPull();
-  });
-  const [pulled, extracted] = await Promise.allSettled([downloads, extraction]);
-  if (pulled.status === 'rejected' && (first === 'pull' || extracted.status !== 'rejected')) throw pulled.reason;
-  if (extracted.status === 'rejected') throw extracted.reason;
-  return extracted.value;
+    const pulled = await downloads.then(
+      () => undefined,
+      (e: unknown) => ({ e }),
+    );
+    throw pulled && first === 'pull' ? pulled.e : error;
+  }
 }
