@@ -45,17 +45,21 @@ napi_value isal_open_js(napi_env env, napi_callback_info info) {
 typedef struct {
   handle *h;
   void *in, *out;
-  size_t in_len, pos, out_len, held;
+  size_t in_len, pos, out_cap, out_len, held;
   int done;
   const char *error;
   napi_value data;  // sync only
 } feed;
 
-// The arguments (handle, chunk, pos) and a new output buffer; 0 after throwing.
+// The arguments (handle, chunk, pos, out?) and the output buffer: `out` where
+// given (the caller's to reuse once it has read what came back: a new 1 MiB
+// buffer a step was fresh memory, faulted in and zeroed by the kernel on the
+// inflating thread), else a new one; 0 after throwing.
 static int feed_args(napi_env env, napi_callback_info info, napi_value *argv, feed *f) {
   void *h = NULL;
   double pos = 0;
-  if (!get_args(env, info, 3, argv) || !NAPI_OK(napi_get_value_external(env, argv[0], &h)) ||
+  bool given = false;
+  if (!get_args(env, info, 4, argv) || !NAPI_OK(napi_get_value_external(env, argv[0], &h)) ||
       !NAPI_OK(napi_get_buffer_info(env, argv[1], &f->in, &f->in_len)) || !NAPI_OK(napi_get_value_double(env, argv[2], &pos)))
     return 0;
   f->h = h;
@@ -64,11 +68,23 @@ static int feed_args(napi_env env, napi_callback_info info, napi_value *argv, fe
     return 0;
   }
   f->pos = pos < 0 ? 0 : pos > (double)f->in_len ? f->in_len : (size_t)pos;
+  if (!NAPI_OK(napi_is_buffer(env, argv[3], &given))) return 0;
+  if (given) {
+    if (!NAPI_OK(napi_get_buffer_info(env, argv[3], &f->out, &f->out_cap))) return 0;
+    if (f->out_cap == 0 || f->out == f->in) {
+      napi_throw_error(env, NULL, "isalFeed: the output buffer is empty or the input");
+      return 0;
+    }
+    if (f->out_cap > ISAL_OUT) f->out_cap = ISAL_OUT;
+    f->data = argv[3];
+    return 1;
+  }
+  f->out_cap = ISAL_OUT;
   // A buffer V8 allocates and counts (as zstdFeed's): GC runs while a bomb's pieces pile up.
   return NAPI_OK(napi_create_buffer(env, ISAL_OUT, &f->out, &f->data));
 }
 
-static void feed_run(feed *f) { f->error = isal_feed(f->h->s, f->in, f->in_len, &f->pos, f->out, ISAL_OUT, &f->out_len, &f->done, &f->held); }
+static void feed_run(feed *f) { f->error = isal_feed(f->h->s, f->in, f->in_len, &f->pos, f->out, f->out_cap, &f->out_len, &f->done, &f->held); }
 
 static napi_value feed_result(napi_env env, feed *f, napi_value data) {
   napi_value o = NULL, v = NULL;
@@ -83,11 +99,11 @@ static napi_value feed_result(napi_env env, feed *f, napi_value data) {
   return o;
 }
 
-// isalFeed(handle, chunk, pos) -> { data, length, pos, done, held }: at most
-// ISAL_OUT bytes inflated from chunk[pos..] on this thread; throws on
-// corrupt data.
+// isalFeed(handle, chunk, pos, out?) -> { data, length, pos, done, held }: at
+// most ISAL_OUT bytes (and out's length) inflated from chunk[pos..] into out
+// or a new buffer, on this thread; throws on corrupt data.
 napi_value isal_feed_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
+  napi_value argv[4];
   feed f = {0};
   if (!feed_args(env, info, argv, &f)) return NULL;
   feed_run(&f);
@@ -133,7 +149,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
 // isalFeedAsync(handle, chunk, pos) -> Promise of what isalFeed returns: the
 // inflate runs on libuv's pool, overlapping the caller's own work.
 napi_value isal_feed_async_js(napi_env env, napi_callback_info info) {
-  napi_value argv[3], promise = NULL, name = NULL;
+  napi_value argv[4], promise = NULL, name = NULL;
   feed_job *j = calloc(1, sizeof *j);
   if (!j) return throw_errno(env, ENOMEM, "isalFeedAsync", NULL);
   if (!feed_args(env, info, argv, &j->f)) {

@@ -239,10 +239,10 @@ export interface Native {
   zstdFeed(stream: ZstdStream, chunk: Buffer, pos: number): { data: Buffer; length: number; pos: number; frameDone: boolean };
   /** A raw-deflate stream over the system's ISA-L (libisal.so.2, loaded at run time), or null where it is missing or failed its self-check. */
   isalOpen(): IsalStream | null;
-  /** Inflates chunk from pos on into a new 1 MiB buffer on this thread; throws (code ERR_ISAL) on corrupt data. */
-  isalFeed(stream: IsalStream, chunk: Buffer, pos: number): IsalFed;
-  /** isalFeed on libuv's pool; one call at a time per stream. */
-  isalFeedAsync(stream: IsalStream, chunk: Buffer, pos: number): Promise<IsalFed>;
+  /** Inflates chunk from pos on into `out` (at most 1 MiB of it) or a new 1 MiB buffer, on this thread; throws (code ERR_ISAL) on corrupt data. */
+  isalFeed(stream: IsalStream, chunk: Buffer, pos: number, out?: Buffer): IsalFed;
+  /** isalFeed on libuv's pool; one call at a time per stream. `out`: the buffer to inflate into (at most 1 MiB of it), else a new one. */
+  isalFeedAsync(stream: IsalStream, chunk: Buffer, pos: number, out?: Buffer): Promise<IsalFed>;
   /**
    * flock(2) on fd, shared or exclusive, waited for on a libuv thread (off
    * the event loop) where `wait`: resolves to 0 once held, or the errno

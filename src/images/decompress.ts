@@ -120,7 +120,7 @@ export function chosenInflater(): Inflater {
  * or trailing bytes after the input's last byte — so the layer is read
  * again through createGunzip, which knows every case.
  */
-export async function* gunzipRaw(input: AsyncIterable<Buffer>, use: Inflater = chosenInflater()): AsyncGenerator<Buffer> {
+export async function* gunzipRaw(input: AsyncIterable<Buffer>, use: Inflater = chosenInflater(), opts: { reuse?: boolean } = {}): AsyncGenerator<Buffer> {
   let header = -1;
   let total = 0;
   let tail = Buffer.alloc(0);
@@ -145,7 +145,7 @@ export async function* gunzipRaw(input: AsyncIterable<Buffer>, use: Inflater = c
   }
   const stream = use === 'zlib' ? null : native.isalOpen();
   const inflated = { bytes: 0, deflate: -1 };
-  yield* stream ? isalInflate(body(), stream, use === 'isal-sync', inflated) : zlibInflate(body(), inflated);
+  yield* stream ? isalInflate(body(), stream, use === 'isal-sync', inflated, opts.reuse === true) : zlibInflate(body(), inflated);
   const rest = total - header - inflated.deflate;
   if (inflated.deflate < 0 || rest < 8) throw new Error('unexpected end of file');
   if (rest > 8) throw new GzipFallback('more after the first gzip member');
@@ -171,10 +171,19 @@ async function* zlibInflate(deflate: AsyncIterable<Buffer>, inflated: Inflated):
  * next step starts on libuv's pool before this one's output is handed on,
  * so inflating overlaps the consumer (the tar writer on this thread). The
  * input after the deflate data's end is read and counted, not inflated.
+ * `reuse`: the output goes into two buffers in turn, one being inflated
+ * into while the consumer reads the other, so a chunk is good only until
+ * the next is asked for (extractTar feeds each to the tar reader and is
+ * done with it). A new buffer a step was fresh memory that the inflating
+ * thread faulted in: 256 page faults and 1 MiB zeroed by the kernel per
+ * MiB of tar (docs/benchmarks.md, "Output buffers of the inflate").
  */
-async function* isalInflate(deflate: AsyncIterable<Buffer>, stream: IsalStream, sync: boolean, inflated: Inflated): AsyncGenerator<Buffer> {
+async function* isalInflate(deflate: AsyncIterable<Buffer>, stream: IsalStream, sync: boolean, inflated: Inflated, reuse: boolean): AsyncGenerator<Buffer> {
+  const buffers = reuse ? [Buffer.allocUnsafeSlow(1 << 20), Buffer.allocUnsafeSlow(1 << 20)] : [];
+  let turn = 0;
   const feed = (chunk: Buffer, pos: number): Promise<IsalFed> => {
-    const step = sync ? Promise.resolve().then(() => native.isalFeed(stream, chunk, pos)) : native.isalFeedAsync(stream, chunk, pos);
+    const out = reuse ? buffers[turn++ & 1] : undefined;
+    const step = sync ? Promise.resolve().then(() => native.isalFeed(stream, chunk, pos, out)) : native.isalFeedAsync(stream, chunk, pos, out);
     // Awaited later, or never where the consumer stops early: never an unhandled rejection.
     step.catch(() => {});
     return step;

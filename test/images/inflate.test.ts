@@ -5,6 +5,7 @@
 // (GzipFallback, for zlib's gunzip to read). ISA-L is loaded at run time:
 // its cases run where libisal.so.2 is installed (.ci/run installs it).
 import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -122,6 +123,43 @@ describe.each(inflaters)('a gzip layer whose diff_id is checked, through %s', (u
     const r = await extract(mangle(gzipMember(tar))).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', layer: 'layer 1/1' });
     expect(r.message).toMatch(message);
+  });
+});
+
+describe.each(inflaters.filter(([use]) => use !== 'zlib'))('reused output buffers, through %s', (use, present) => {
+  it.runIf(present)('each chunk read before the next is asked for: the same bytes, from two buffers in turn', async () => {
+    // 5 MiB of incompressible bytes: several 1 MiB steps.
+    const data = crypto.randomBytes(5 << 20);
+    const hash = crypto.createHash('sha256');
+    const backing = new Set<ArrayBuffer>();
+    let chunks = 0;
+    for await (const b of gunzipRaw(
+      (async function* () {
+        yield zlib.gzipSync(data, { level: 1 });
+      })(),
+      use,
+      { reuse: true },
+    )) {
+      hash.update(b);
+      backing.add(b.buffer as ArrayBuffer);
+      chunks++;
+    }
+    expect(hash.digest('hex')).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+    expect(chunks).toBeGreaterThan(2);
+    expect(backing.size).toBe(2);
+  });
+
+  it.runIf(present)('isalFeed inflates into the buffer given: at most its length, at most 1 MiB', () => {
+    const data = Buffer.alloc(3 << 20, 7);
+    const deflated = zlib.deflateRawSync(data);
+    const stream = native.isalOpen()!;
+    const out = Buffer.alloc(4096);
+    const r = native.isalFeed(stream, deflated, 0, out);
+    expect([r.data === out, r.length]).toEqual([true, 4096]);
+    expect(out.equals(data.subarray(0, 4096))).toBe(true);
+    const big = Buffer.alloc(2 << 20);
+    const r2 = native.isalFeed(stream, deflated, r.pos, big);
+    expect([r2.data === big, r2.length]).toEqual([true, 1 << 20]);
   });
 });
 
