@@ -12,7 +12,7 @@ import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
-import { type VerifyResult, verifyStore } from './verify.js';
+import { checkRefs, type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
 // pull, images, rmi, prune, verify). Each opens the store itself: options.store,
@@ -155,10 +155,13 @@ export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
     const store = existingStore(options);
     const found = await verifyStore(store);
-    return options.repair ? { ...found, ...(await repairStore(store, found.damaged)) } : found;
+    if (!options.repair) return found;
+    const repaired = await repairStore(store, found.damaged);
+    // What the removals left each reference lacking: incomplete now, for its next pull to fetch.
+    return { ...found, ...repaired, incomplete: checkRefs(store).incomplete };
   });
 }
 
 export type { Removed } from './repair.js';
-export type { Damage, VerifyResult } from './verify.js';
+export type { Damage, Incomplete, VerifyResult } from './verify.js';
 export type { PruneResult, StoreCounts };

@@ -13,22 +13,26 @@ import { type RefRecord, readRefs, updateRefs } from './refs.js';
 // running provision pins (prune): mark from refs.json, sweep under
 // exclusive locks taken without waiting (docs/design.md, "Locking").
 
-/** What the references of refs.json hold: blob digests (manifests, configs, layers) and layer diff_ids. */
-export function referenced(store: Store, refs: readonly RefRecord[]): { blobs: Set<string>; layers: Set<string> } {
+/** What the references of refs.json hold: blob digests (manifests, configs, layers; the configs also apart) and layer diff_ids. */
+export function referenced(store: Store, refs: readonly RefRecord[]): { blobs: Set<string>; layers: Set<string>; configs: Set<string> } {
   const blobs = new Set<string>();
   const layers = new Set<string>();
+  const configs = new Set<string>();
   for (const r of refs) {
     blobs.add(r.digest);
     const data = readSmallBlob(store, r.digest);
     if (!data) continue;
     const m = JSON.parse(data.toString('utf8')) as { config?: { digest: string }; layers?: { digest: string }[] };
-    if (m.config) blobs.add(m.config.digest);
+    if (m.config) {
+      blobs.add(m.config.digest);
+      configs.add(m.config.digest);
+    }
     for (const l of m.layers ?? []) blobs.add(l.digest);
     const config = m.config && readSmallBlob(store, m.config.digest);
     const diffIds = config ? ((JSON.parse(config.toString('utf8')) as { rootfs?: { diff_ids?: string[] } }).rootfs?.diff_ids ?? []) : [];
     for (const d of diffIds) layers.add(d);
   }
-  return { blobs, layers };
+  return { blobs, layers, configs };
 }
 
 /** The key of refs.json a reference given to rmi names: as pull would record it, or a manifest digest. */
