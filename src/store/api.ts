@@ -7,11 +7,12 @@ import { type Devices, type Owners, resolveRootless } from '../core/rootless.js'
 import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
-import { type PruneResult, pruneStore, removeRefs } from './gc.js';
+import { type PruneResult, pruneStore } from './gc.js';
 import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
+import { removeRefs } from './rmi.js';
 import { checkRefs, type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
