@@ -10,6 +10,7 @@ import { noCounts, type StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore } from './gc.js';
 import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
+import { notAReference, pullAborted } from './pull-errors.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
 import { removeRefs } from './rmi.js';
@@ -87,13 +88,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
   return run(`pull ${image}`, async () => {
     if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
     const arg = parseLayerArgument(image, 0);
-    if (arg.kind === 'path') {
-      throw new LayercopyError(`pull ${image}: not an image reference (docker://…, oci:…, oci-archive:…, docker-archive:…)`, {
-        code: 'ERR_INVALID_ARGUMENT',
-        layer: image,
-        layerIndex: 0,
-      });
-    }
+    if (arg.kind === 'path') throw notAReference(image);
     const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
     let platform = hostPlatform();
     if (options.platform !== undefined) {
@@ -120,6 +115,8 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
       const pulled = await pullImage(session, image, 0, arg);
       pulled.release();
       return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, store: session.counts };
+    } catch (error) {
+      throw pullAborted(image, error);
     } finally {
       await pool.close();
     }
