@@ -6,7 +6,8 @@
 
 // Removes name (in the directory parent_fd) and everything under it. With
 // force_writable, a directory we may not write (0555, as non-root) is made
-// writable first, as `rm -rf` run by its owner would need. A directory on
+// writable first, as `rm -rf` run by its owner would need, and one of our
+// own we may not even open (0000, as a rootless extraction writes) 0700. A directory on
 // another filesystem, or a mount point of the same one (a bind mount), is
 // never entered, changed or removed: the rest is removed, and the failure
 // (code EMOUNTPOINT) names the first such mount, relative to parent_fd, in

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildLayer, listTree, lstat, nobodyCanRun, scratch } from '../helpers.js';
+import { buildLayer, exists, listTree, lstat, nobodyCanRun, scratch } from '../helpers.js';
 
 const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const native = fileURLToPath(new URL('../../dist/src/core/native.cjs', import.meta.url));
@@ -78,5 +78,25 @@ describe.runIf(nobodyCanRun)('destroy as non-root meeting a directory it cannot 
     const script = `const fd = require('fs').openSync(${JSON.stringify(root)}, 'r'); process.stdout.write(JSON.stringify(require(${JSON.stringify(native)}).native.removeEntry(fd, 'a/b', true)))`;
     const r = await asNobody('node', ['-e', script]);
     expect(JSON.parse(r.stdout)).toMatchObject({ errno: 13, syscall: 'open', rel: 'a/b/locked' });
+  });
+
+  it('a 0000 directory of its own (as a rootless extraction writes one) is opened up and removed, as its owner could', async () => {
+    const root = buildLayer(path.join(dir, 'zero'), {
+      'a/sealed/in/f': { file: 'x', uid: NOBODY },
+      'a/sealed/in': { dir: true, mode: 0o000, uid: NOBODY },
+      'a/sealed': { dir: true, mode: 0o000, uid: NOBODY },
+      a: { dir: true, uid: NOBODY },
+    });
+    fs.chownSync(root, NOBODY, 0);
+    const r = await asNobody('node', [cli, 'destroy', root]);
+    expect([r.exitCode, r.stderr, exists(root)]).toEqual([0, '', false]);
+  });
+
+  it('ROOTFS itself 0000 and its own: removed too', async () => {
+    const root = buildLayer(path.join(dir, 'zero-top'), { f: { file: 'x', uid: NOBODY } });
+    fs.chownSync(root, NOBODY, 0);
+    fs.chmodSync(root, 0o000);
+    const r = await asNobody('node', [cli, 'destroy', root]);
+    expect([r.exitCode, r.stderr, exists(root)]).toEqual([0, '', false]);
   });
 });
