@@ -109,6 +109,7 @@ static napi_value failure_value(napi_env env, const failure *f) {
   b_str(&b, "rel", f->rel);
   b_str(&b, "detail", f->detail);
   if (f->code && (strcmp(f->code, CODE_UNMAPPED_UID) == 0 || strcmp(f->code, CODE_UNMAPPED_GID) == 0)) b_num(&b, "id", (double)f->id);
+  if (f->more > 0) b_num(&b, "more", (double)f->more);
   return b_done(&b);
 }
 
@@ -616,6 +617,20 @@ static napi_value list_dir_js(napi_env env, napi_callback_info info) {
 
 typedef enum { OP_REMOVE, OP_MKDIR, OP_OPEN } entry_op;
 
+// remove_tree names paths from the removed entry's parent: made relative to
+// the root again when rel has directories before that entry (name).
+static void prefix_rel(failure *f, const char *rel, const char *name) {
+  if (!f->owned || f->rel != f->owned || name == rel) return;
+  size_t dir = (size_t)(name - rel), len = dir + strlen(f->owned) + 1;
+  char *p = malloc(len);
+  if (!p) return;
+  memcpy(p, rel, dir);
+  strcpy(p + dir, f->owned);
+  free(f->owned);
+  f->owned = p;
+  f->rel = p;
+}
+
 // One entry below a root, reached through its parent opened beneath the
 // root (no symlink on the way is followed):
 //   removeEntry(root, rel, forceWritable, cancel?) -> failure | null
@@ -646,6 +661,7 @@ static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
   } else if (op == OP_REMOVE) {
     if (remove_tree(dir, name, force, get_cancel(env, argv[3]), &f) != 0) {
       if (!f.rel) f.rel = rel;
+      prefix_rel(&f, rel, name);
       failed = 1;
     }
   } else if (op == OP_MKDIR) {

@@ -28,6 +28,7 @@ typedef struct {
   char *owned;
   char *detail;  // CODE_INVALID_TAR / CODE_UNSUPPORTED_ENTRY: what is wrong (owned)
   long long id;  // CODE_UNMAPPED_*: the ID outside every range
+  long more;     // a removal's failure: how many other entries stayed too
 } failure;
 
 // Layercopy conditions (failure.code).

@@ -37,6 +37,13 @@ typedef struct {
   int open_fds;
   dev_t dev;  // the filesystem of the top: nothing on another is entered
   int mounts;
+  // Best effort, like rm -rf: an entry that cannot be opened or removed
+  // stays (with its ancestors) and the walk goes on with the rest; the first
+  // such failure is reported, naming its path, and how many more there were.
+  int failed;
+  int err;
+  const char *syscall;
+  char *failed_path;
   failure *f;
   const int32_t *cancel;
 } walk;
@@ -63,6 +70,7 @@ static int push_subdir(frame *fr, const char *name) {
 
 // The path of frame i's child `leaf` relative to the top's parent.
 static char *path_of(walk *w, size_t i, const char *leaf) {
+  if (i == (size_t)-1) return strdup(leaf);
   size_t len = strlen(leaf) + 1;
   for (size_t k = 0; k <= i; k++) len += strlen(w->v[k].name) + 1;
   char *p = malloc(len);
@@ -129,6 +137,17 @@ static int push_frame(walk *w, char *name, int fd, const struct stat *st) {
   return 0;
 }
 
+// Entry `name` of frame i stays: err from syscall. It and the directories
+// above it are kept; the first failure is the one reported.
+static void note_failure(walk *w, size_t i, const char *name, int err, const char *syscall) {
+  if (w->failed++ == 0) {
+    w->err = err;
+    w->syscall = syscall;
+    w->failed_path = path_of(w, i, name);
+  }
+  for (size_t k = 0; k < w->n && k <= i; k++) w->v[k].kept = 1;
+}
+
 // Unlinks every non-directory of the frame's directory and collects its
 // subdirectories (one pass; a directory with many subdirectories is read
 // once, not once per subdirectory).
@@ -141,8 +160,10 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
   for (;;) {
     long n = syscall(SYS_getdents64, fr->fd, buf, sizeof buf);
     if (n < 0) {
-      fail_errno(w->f, errno, "getdents64", SIDE_ROOTFS, NULL);
-      return -1;
+      size_t i = (size_t)(fr - w->v);
+      note_failure(w, i - 1, fr->name, errno, "getdents64");
+      fr->kept = 1;
+      break;
     }
     if (n == 0) break;
     for (long off = 0; off < n;) {
@@ -162,8 +183,8 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
       if (e->type != 4 /* DT_DIR */) {
         if (unlinkat(fr->fd, e->name, 0) == 0 || errno == ENOENT) continue;
         if (errno != EISDIR && errno != EPERM) {
-          fail_errno(w->f, errno, "unlink", SIDE_ROOTFS, NULL);
-          return -1;
+          note_failure(w, (size_t)(fr - w->v), e->name, errno, "unlink");
+          continue;
         }
       }
       if (push_subdir(fr, e->name) != 0) {
@@ -174,6 +195,25 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
   }
   fr->listed = 1;
   return 0;
+}
+
+// A directory of our own that we may not read or search (0000, as a
+// rootless extraction writes one) is made 0700 so that it can be emptied, as
+// its owner could with chmod; another owner's is left as it is. Reached
+// through an O_PATH fd and changed through /proc/self/fd (chmod has no
+// no-follow form): a name swapped for a symlink meanwhile changes nothing.
+static int open_up(int dir, const char *name) {
+  int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  int rc = -1;
+  if (lc_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == lc_euid && (st.st_mode & 0700) != 0700) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    rc = chmod(proc, (st.st_mode & 07777) | 0700);
+  }
+  close(fd);
+  return rc;
 }
 
 // Is the directory open as fd another filesystem, or a mount point of this
@@ -201,6 +241,8 @@ static int step(walk *w, int force_writable) {
   if (fr->nsub > 0) {
     char *name = fr->subdirs[--fr->nsub];
     int fd = openat(fr->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && errno == EACCES && force_writable && open_up(fr->fd, name) == 0)
+      fd = openat(fr->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       int e = errno;
       if (e == ENOENT) {
@@ -218,9 +260,9 @@ static int step(walk *w, int force_writable) {
         e = errno;
         syscall = "unlink";
       }
+      note_failure(w, i, name, e, syscall);
       free(name);
-      fail_errno(w->f, e, syscall, SIDE_ROOTFS, NULL);
-      return -1;
+      return 0;
     }
     if (is_mount(w, fd)) {
       // Like rm --one-file-system: never enter (nor chmod) a volume a
@@ -233,10 +275,10 @@ static int step(walk *w, int force_writable) {
     }
     struct stat st;
     if (lc_fstat(fd, &st) != 0) {
-      fail_errno(w->f, errno, "fstat", SIDE_ROOTFS, NULL);
+      note_failure(w, i, name, errno, "fstat");
       close(fd);
       free(name);
-      return -1;
+      return 0;
     }
     if (push_frame(w, name, fd, &st) != 0) {
       close(fd);
@@ -274,10 +316,8 @@ static int step(walk *w, int force_writable) {
   } else {
     if (parent->fd < 0 && reopen(w, i - 1) != 0)
       rc = -1;
-    else if (unlinkat(w->v[i - 1].fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
-      fail_errno(w->f, errno, "rmdir", SIDE_ROOTFS, NULL);
-      rc = -1;
-    }
+    else if (unlinkat(w->v[i - 1].fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+      note_failure(w, i - 1, name, errno, "rmdir");
   }
   free(name);
   return rc;
@@ -290,6 +330,8 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
     return -1;
   }
   int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno == EACCES && force_writable && open_up(parent_fd, name) == 0)
+    fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     if (errno == ENOTDIR || errno == ELOOP)
       fail_errno(f, EPERM, "unlink", SIDE_ROOTFS, NULL);
@@ -317,7 +359,17 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
   int kept = w.v[0].kept;
   for (size_t i = 0; i < w.n; i++) frame_free(&w.v[i]);
   free(w.v);
-  if (rc < 0) return -1;
+  if (rc < 0) {
+    free(w.failed_path);
+    return -1;
+  }
+  if (w.failed) {
+    free(f->owned);
+    f->owned = w.failed_path;
+    fail_errno(f, w.err, w.syscall, SIDE_ROOTFS, f->owned ? f->owned : name);
+    f->more = w.failed - 1 + w.mounts;
+    return -1;
+  }
   if (kept) {
     fail_code(f, CODE_MOUNT, "rmdir", SIDE_ROOTFS, f->owned);
     return -1;

@@ -6,6 +6,7 @@ export { type DestroyResult, destroy } from './rootfs/destroy.js';
 export {
   type Damage,
   type ImageInfo,
+  type Incomplete,
   images,
   type PruneResult,
   type PullImageOptions,

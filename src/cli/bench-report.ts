@@ -85,6 +85,19 @@ export function describe(c: BenchConfig): string {
   return names[c.method];
 }
 
+const s3 = (ms: number) => (ms / 1000).toFixed(3);
+
+/**
+ * A run's progress line, in the table's two measures: for layercopy the
+ * provision call (the table's "median s") and its whole process, Node's
+ * start and module loading included ("process s"); a baseline's figure is
+ * its whole process, both columns alike.
+ */
+export function progressLine(run: number, runs: number, config: BenchConfig, ms: number, processMs: number): string {
+  const figures = config.method === 'layercopy' ? `${s3(ms)} s provision call, ${s3(processMs)} s whole process` : `${s3(processMs)} s whole process`;
+  return `run ${run + 1}/${runs} ${describe(config)}: ${figures}`;
+}
+
 const f2 = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(2));
 
 export function formatTable(report: BenchReport): string {
@@ -126,6 +139,7 @@ export function formatTable(report: BenchReport): string {
   const bestRatios = columns.flatMap(([name, get]) => (get(b) === undefined ? [] : [`${f2(get(b))}x ${name.slice(2)}`]));
   lines.push(
     '',
+    "median s: layercopy's provision call (its summary's timings.totalMs), a baseline's whole process; process s: the whole process, Node's start included (each progress line gives both).",
     "Ratios: layercopy's whole process (Node start included) over the baselines' own whole process.",
     `best flags: --strategy ${b.strategy} --concurrency ${b.concurrency} --batch-size ${b.batchSize} (${[`${(b.processMedianMs / 1000).toFixed(3)} s`, ...bestRatios].join(', ')})`,
   );

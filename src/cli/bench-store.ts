@@ -110,11 +110,13 @@ export async function benchStore(opts: {
     await destroy(scratch);
   }
   const shown = (args: string[]) => ['layercopy provision', ...opts.policyArgs, ...args, 'ROOTFS'].join(' ');
+  // The flags the runs were given, so that the row can be run again as it was timed.
+  const registry = shownRegistryArgs(opts.registryArgs);
   const command: Record<Method, string> = {
-    warm: shown(['--store STORE', image]),
+    warm: shown([...registry, '--store STORE', image]),
     directories: shown(["STORE's layers as directories"]),
-    cold: shown(['--store EMPTY', image]),
-    'no store': shown([image]),
+    cold: shown([...registry, '--store EMPTY', image]),
+    'no store': shown([...registry, image]),
   };
   const rows = STORE_METHODS.map((method) => {
     const s = samples.get(method)!;
@@ -130,6 +132,11 @@ export async function benchStore(opts: {
     warmOverDirectories: at('warm') / at('directories'),
     coldOverNoStore: at('cold') / at('no store'),
   };
+}
+
+/** Registry flags as a report shows them: a --creds password masked (reports get pasted into issues). */
+export function shownRegistryArgs(args: readonly string[]): string[] {
+  return args.map((arg, i) => (args[i - 1] === '--creds' ? `${arg.split(':')[0]}:***` : arg));
 }
 
 export function formatStoreBench(r: StoreBenchReport): string {

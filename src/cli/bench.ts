@@ -10,7 +10,7 @@ import { destroy } from '../rootfs/destroy.js';
 import { batchSizeArg, intList, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
 import { killAllGroups, runInGroup } from './bench-group.js';
 import { buildMesosCopy, buildVerifiedFloor, runChild, timeProcess } from './bench-process.js';
-import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable } from './bench-report.js';
+import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable, progressLine } from './bench-report.js';
 import { type Samples, toRows } from './bench-rows.js';
 import { escapeForTerminal } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
@@ -181,7 +181,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         samples[i].ms.push(ms);
         samples[i].proc.push(proc);
         await removeOrThrow(rootfs);
-        log(`run ${run + 1}/${options.runs} ${describe(config)}: ${(ms / 1000).toFixed(3)} s`);
+        log(progressLine(run, options.runs, config, ms, proc));
       }
     }
   } finally {

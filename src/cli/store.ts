@@ -19,7 +19,8 @@ export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers int
            and extracted once, whoever else pulls it at the same time) and
            print its manifest digest
 images     list the references the store holds
-rmi        drop references (REF as pulled, or a manifest digest)
+rmi        drop references (REF as pulled, or a manifest digest or a unique
+           prefix of one, 6 hex digits at least, as images prints it)
 prune      remove what no reference holds and no running provision uses
 verify     hash every blob again, check every layer against its listing;
            --repair removes what is damaged, for the next pull to fetch again`;
@@ -122,13 +123,17 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
       const show = (what: string, d: { kind: string; id: string; path: string }) => `${what} ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`;
       out(r, () =>
         [
-          `checked ${r.blobs} blobs, ${r.layers} layers, ${r.refs} references: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}`,
+          `checked ${r.blobs} blobs, ${r.layers} layers, ${r.refs} references: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}${r.incomplete.length > 0 ? `, ${r.incomplete.length} incomplete` : ''}`,
           ...r.damaged.flatMap((d) => [show('damaged', d), ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
+          ...r.incomplete.flatMap((d) => [
+            `${show('incomplete', d)}: its next pull fetches what is missing (layercopy pull ${escapeForTerminal(d.id)})`,
+            ...d.missing.map((p) => `  ${escapeForTerminal(p)}`),
+          ]),
           ...(r.removed ?? []).map((d) => show('removed', d)),
           ...(r.inUse ?? []).map((d) => `${show('in use, kept', d)}: run verify --repair again once it is free`),
         ].join('\n'),
       );
-      // Repaired: every damaged entry removed (what a reference lacks, its next pull fetches).
+      // Repaired: every damaged entry removed. An incomplete reference is no damage: its next pull fetches what it lacks.
       if (values.repair) return (r.inUse ?? []).length === 0 ? 0 : 1;
       return r.damaged.length === 0 ? 0 : 1;
     }

@@ -17,6 +17,8 @@ export interface NativeFailure {
   detail?: string;
   /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
   id?: number;
+  /** A removal's failure: how many other entries (and mount points) stayed besides the one named by rel. */
+  more?: number;
   syscall: string;
   /** Which tree the failing path lives in. */
   side: 'layer' | 'rootfs';

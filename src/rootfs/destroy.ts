@@ -4,8 +4,9 @@ import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { isMountPoint } from '../core/mounts.js';
 import { dotEnding, workingDirectory } from '../core/paths.js';
 import { storeAbove } from '../core/store-marker.js';
+import { destroyError } from './destroy-error.js';
 import { removeInWorker } from './remove.js';
-import { nativeError, openParent, removeStale } from './staging.js';
+import { openParent, removeStale } from './staging.js';
 
 /**
  * ok: ROOTFS no longer exists (removed: whether there was anything to
@@ -96,7 +97,7 @@ async function destroyChecked(rootfs: string): Promise<DestroyResult> {
     }
     const staleRemoved = await removeStale(parentFd, target, { strict: true });
     const failure = await removeInWorker(parentFd, base, true);
-    if (failure) return { ok: false, error: nativeError({ ...failure, rel: failure.rel ?? base }, target, `destroy ${target}`) };
+    if (failure) return { ok: false, error: destroyError(failure, target, base) };
     return { ok: true, removed: existed, staleRemoved };
   } finally {
     fs.closeSync(parentFd);

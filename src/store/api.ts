@@ -7,12 +7,14 @@ import { type Devices, type Owners, resolveRootless } from '../core/rootless.js'
 import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
-import { type PruneResult, pruneStore, removeRefs } from './gc.js';
+import { type PruneResult, pruneStore } from './gc.js';
 import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
+import { notAReference, pullAborted } from './pull-errors.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
-import { type VerifyResult, verifyStore } from './verify.js';
+import { removeRefs } from './rmi.js';
+import { checkRefs, type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
 // pull, images, rmi, prune, verify). Each opens the store itself: options.store,
@@ -86,13 +88,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
   return run(`pull ${image}`, async () => {
     if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
     const arg = parseLayerArgument(image, 0);
-    if (arg.kind === 'path') {
-      throw new LayercopyError(`pull ${image}: not an image reference (docker://…, oci:…, oci-archive:…, docker-archive:…)`, {
-        code: 'ERR_INVALID_ARGUMENT',
-        layer: image,
-        layerIndex: 0,
-      });
-    }
+    if (arg.kind === 'path') throw notAReference(image);
     const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
     let platform = hostPlatform();
     if (options.platform !== undefined) {
@@ -119,6 +115,8 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
       const pulled = await pullImage(session, image, 0, arg);
       pulled.release();
       return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, store: session.counts };
+    } catch (error) {
+      throw pullAborted(image, error);
     } finally {
       await pool.close();
     }
@@ -155,10 +153,13 @@ export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
     const store = existingStore(options);
     const found = await verifyStore(store);
-    return options.repair ? { ...found, ...(await repairStore(store, found.damaged)) } : found;
+    if (!options.repair) return found;
+    const repaired = await repairStore(store, found.damaged);
+    // What the removals left each reference lacking: incomplete now, for its next pull to fetch.
+    return { ...found, ...repaired, incomplete: checkRefs(store).incomplete };
   });
 }
 
 export type { Removed } from './repair.js';
-export type { Damage, VerifyResult } from './verify.js';
+export type { Damage, Incomplete, VerifyResult } from './verify.js';
 export type { PruneResult, StoreCounts };

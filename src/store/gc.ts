@@ -1,56 +1,35 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LayercopyError } from '../core/errors.js';
-import { parseLayerArgument } from '../images/reference.js';
 import { readSmallBlob } from './blobs.js';
-import { refKey } from './image.js';
 import { blobPath, cleanTmp, hexOf, layerModes, layerPath, lockPath, MODE_NAME, removeTree, type Store, tmpName } from './layout.js';
 import { LISTING, listedBytes, parseListing } from './listing.js';
 import { StoreLock } from './lock.js';
-import { type RefRecord, readRefs, updateRefs } from './refs.js';
+import { type RefRecord, readRefs } from './refs.js';
 
-// Dropping references (rmi) and removing what no reference holds and no
-// running provision pins (prune): mark from refs.json, sweep under
+// Removing what no reference holds and no running provision pins (prune;
+// rmi, which drops references, is src/store/rmi.ts): mark from refs.json, sweep under
 // exclusive locks taken without waiting (docs/design.md, "Locking").
 
-/** What the references of refs.json hold: blob digests (manifests, configs, layers) and layer diff_ids. */
-export function referenced(store: Store, refs: readonly RefRecord[]): { blobs: Set<string>; layers: Set<string> } {
+/** What the references of refs.json hold: blob digests (manifests, configs, layers; the configs also apart) and layer diff_ids. */
+export function referenced(store: Store, refs: readonly RefRecord[]): { blobs: Set<string>; layers: Set<string>; configs: Set<string> } {
   const blobs = new Set<string>();
   const layers = new Set<string>();
+  const configs = new Set<string>();
   for (const r of refs) {
     blobs.add(r.digest);
     const data = readSmallBlob(store, r.digest);
     if (!data) continue;
     const m = JSON.parse(data.toString('utf8')) as { config?: { digest: string }; layers?: { digest: string }[] };
-    if (m.config) blobs.add(m.config.digest);
+    if (m.config) {
+      blobs.add(m.config.digest);
+      configs.add(m.config.digest);
+    }
     for (const l of m.layers ?? []) blobs.add(l.digest);
     const config = m.config && readSmallBlob(store, m.config.digest);
     const diffIds = config ? ((JSON.parse(config.toString('utf8')) as { rootfs?: { diff_ids?: string[] } }).rootfs?.diff_ids ?? []) : [];
     for (const d of diffIds) layers.add(d);
   }
-  return { blobs, layers };
-}
-
-/** The key of refs.json a reference given to rmi names: as pull would record it, or a manifest digest. */
-function keyOf(given: string): string {
-  if (/^sha256:[0-9a-f]{64}$/.test(given)) return given;
-  const arg = parseLayerArgument(given, 0);
-  if (arg.kind === 'path')
-    throw new LayercopyError(`${given}: not an image reference (docker://…, oci:…, oci-archive:…, docker-archive:…, or a manifest digest)`, { code: 'ERR_INVALID_ARGUMENT' });
-  return refKey(arg);
-}
-
-/** Drops references (every platform of each; a digest: every reference to it). Unknown ones fail the whole call, nothing dropped. */
-export async function removeRefs(store: Store, given: readonly string[]): Promise<RefRecord[]> {
-  const keys = given.map(keyOf);
-  let dropped: RefRecord[] = [];
-  await updateRefs(store, (refs) => {
-    const unknown = given.filter((_, i) => !refs.some((r) => r.ref === keys[i] || r.digest === keys[i]));
-    if (unknown.length > 0) throw new LayercopyError(`not in the store: ${unknown.join(', ')}`, { code: 'ERR_IMAGE_NOT_FOUND', layer: unknown[0] });
-    dropped = refs.filter((r) => keys.includes(r.ref) || keys.includes(r.digest));
-    return refs.filter((r) => !dropped.includes(r));
-  });
-  return dropped;
+  return { blobs, layers, configs };
 }
 
 export interface PruneResult {

@@ -23,11 +23,27 @@ export interface Damage {
   mode?: OwnerMode;
 }
 
+/**
+ * A reference whose manifest and config are whole but that lacks layer
+ * blobs or extracted layers: nothing is wrong with what is there (a pull
+ * killed part-way, or verify --repair removed a damaged entry), and its next
+ * pull or provision fetches and extracts what is missing.
+ */
+export interface Incomplete {
+  kind: 'ref';
+  /** The reference, as refs.json records it. */
+  id: string;
+  path: string;
+  /** What it lacks: `blob sha256:… is missing`, `layer sha256:… is not extracted`. */
+  missing: string[];
+}
+
 export interface VerifyResult {
   blobs: number;
   layers: number;
   refs: number;
   damaged: Damage[];
+  incomplete: Incomplete[];
   /** With repair: the entries removed (the next pull of an image that needs them fetches or extracts them again). */
   removed?: { kind: Damage['kind']; id: string; path: string }[];
   /** With repair: damaged entries a running provision or pull holds, left in place (verify --repair again once it ends). */
@@ -54,19 +70,30 @@ export function checkLayer(dir: string): string[] | undefined {
   return problems.length > 0 ? problems : undefined;
 }
 
-/** What each reference lacks: its manifest, config, layer blobs, or an extracted layer. */
-export function checkRefs(store: Store): Damage[] {
+/**
+ * What each reference lacks. Without its manifest or config it is damaged
+ * (nothing says which layers it needs; --repair drops it); lacking only
+ * layer blobs or extracted layers it is incomplete, which its next pull
+ * mends.
+ */
+export function checkRefs(store: Store): { damaged: Damage[]; incomplete: Incomplete[] } {
   const modes = layerModes(store);
   const damaged: Damage[] = [];
+  const incomplete: Incomplete[] = [];
+  const file = path.join(store.root, 'refs.json');
   for (const r of readRefs(store)) {
-    const { blobs: want, layers: wantLayers } = referenced(store, [r]);
-    const problems = [
-      ...[...want].filter((d) => !fs.existsSync(blobPath(store, d))).map((d) => `blob ${d} is missing`),
+    const { blobs: want, layers: wantLayers, configs } = referenced(store, [r]);
+    const missingBlobs = [...want].filter((d) => !fs.existsSync(blobPath(store, d)));
+    const missing = [
+      ...missingBlobs.map((d) => `blob ${d} is missing`),
       ...[...wantLayers].filter((d) => !modes.some((mode) => fs.existsSync(layerPath(store, d, mode)))).map((d) => `layer ${d} is not extracted`),
     ];
-    if (problems.length > 0) damaged.push({ kind: 'ref', id: r.ref, path: path.join(store.root, 'refs.json'), problems });
+    if (missing.length === 0) continue;
+    const whole = !missingBlobs.includes(r.digest) && configs.size > 0 && !missingBlobs.some((d) => configs.has(d));
+    if (whole) incomplete.push({ kind: 'ref', id: r.ref, path: file, missing });
+    else damaged.push({ kind: 'ref', id: r.ref, path: file, problems: missing });
   }
-  return damaged;
+  return { damaged, incomplete };
 }
 
 export async function verifyStore(store: Store): Promise<VerifyResult> {
@@ -90,6 +117,6 @@ export async function verifyStore(store: Store): Promise<VerifyResult> {
     if (problems) damaged.push({ kind: 'layer', id: `sha256:${hex}`, path: dir, problems, mode });
   }
   const refs = checkRefs(store);
-  damaged.push(...refs);
-  return { blobs: blobs.length, layers: layers.length, refs: readRefs(store).length, damaged };
+  damaged.push(...refs.damaged);
+  return { blobs: blobs.length, layers: layers.length, refs: readRefs(store).length, damaged, incomplete: refs.incomplete };
 }

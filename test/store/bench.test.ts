@@ -5,8 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
-import { testImage } from '../fixtures/registry.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shownRegistryArgs } from '../../src/cli/bench-store.js';
+import { hasRegistry, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
 import { buildLayer, isRoot, scratch } from '../helpers.js';
 import { cli } from '../registry/pull-helpers.js';
 
@@ -56,5 +57,34 @@ describe('layercopy bench and the store', () => {
     expect((await run(['bench', '--store', path.join(dir, 'none'), 'oci:/x:y'])).stderr).toMatch(/--store .*none: not a directory/);
     const r = await run(['bench', '--store', dir, '--concurrency', '2', 'oci:/x:y']);
     expect([r.exitCode, r.stderr]).toEqual([2, "layercopy: --concurrency is not a bench --store option\nTry 'layercopy --help'."]);
+  });
+});
+
+describe.skipIf(!hasRegistry)('bench --store of a docker:// image [needs docker-registry and skopeo]', () => {
+  let registry: Registry;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    await pushImage(testImage(path.join(scratch(), 'image'), { layers: 1, sizeMb: 1, seed: 73 }), registry, 'bench/store:1');
+  });
+  afterAll(() => registry?.stop());
+
+  it('each row that pulls reports the registry flags its runs were given (--tls-verify=false, --max-downloads)', async () => {
+    const stores = scratch();
+    const image = `docker://${registry.host}/bench/store:1`;
+    const r = await run(['bench', '--store', stores, '--runs', '1', '--tls-verify=false', '--max-downloads', '2', '--json', image]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const commands = Object.fromEntries(JSON.parse(r.stdout).rows.map((row: { method: string; command: string }) => [row.method, row.command]));
+    expect(commands).toEqual({
+      warm: `layercopy provision --tls-verify=false --max-downloads 2 --store STORE ${image} ROOTFS`,
+      directories: "layercopy provision STORE's layers as directories ROOTFS",
+      cold: `layercopy provision --tls-verify=false --max-downloads 2 --store EMPTY ${image} ROOTFS`,
+      'no store': `layercopy provision --tls-verify=false --max-downloads 2 ${image} ROOTFS`,
+    });
+  });
+});
+
+describe('bench --store report', () => {
+  it('masks a --creds password in the command it shows, keeping the user name', () => {
+    expect(shownRegistryArgs(['--creds', 'alice:s3cret:x', '--tls-verify=false'])).toEqual(['--creds', 'alice:***', '--tls-verify=false']);
   });
 });
