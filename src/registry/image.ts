@@ -51,11 +51,14 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
 
   /** A manifest by tag or digest, checked: by its digest, or by the registry's Docker-Content-Digest for a tag. */
   const manifest = async (reference: string, expected?: Descriptor) => {
-    const what = `manifest ${reference}`;
+    // "manifest 1" read as a count where the tag is 1: a tag is named as one.
+    const byDigest = reference.startsWith('sha256:');
+    const what = byDigest ? `manifest ${reference}` : `the manifest of tag '${reference}'`;
     const response = await client.get(`manifests/${reference}`, { accept: ACCEPT, what });
     if (response.status === 404) {
       await response.cancel();
-      throw fail(`${showReference(ref)}: no such image (${what} not found)`, 'ERR_IMAGE_NOT_FOUND');
+      const none = byDigest ? `the registry has no manifest ${reference}` : `the registry has no tag '${reference}' in ${ref.repository}`;
+      throw fail(`${showReference(ref)}: no such image (${none})`, 'ERR_IMAGE_NOT_FOUND');
     }
     const data = await readSmall(response, what, fail);
     const digest = sha256(data);

@@ -55,7 +55,7 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     const r = await pull(['--tls-verify=false', given, path.join(dir, 'root')]);
     expect(r.status).toBe(1);
     expect(r.json.error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', layer: given, layerIndex: 0 });
-    expect(r.json.error?.message).toMatch(/app\/gzip:nope/);
+    expect(r.json.error?.message).toMatch(/app\/gzip:nope: no such image \(the registry has no tag 'nope' in app\/gzip\)$/);
     expect(leftovers(dir)).toEqual([]);
   });
 
