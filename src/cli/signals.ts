@@ -1,3 +1,4 @@
+import { nowMs } from '../core/stopwatch.js';
 // What SIGINT, SIGTERM and SIGHUP do to a provision run from the CLI (and,
 // with its own words for what a second signal leaves, to a bench).
 
@@ -24,7 +25,7 @@ export function interruptHandler(
   {
     shutdown,
     exit = process.exit,
-    now = () => performance.now(),
+    now = nowMs,
     left = 'the next provision or destroy of this ROOTFS removes what is left',
     log = (line: string) => process.stderr.write(line),
   }: { shutdown: () => void; exit?: (status: number) => void; now?: () => number; left?: string; log?: (line: string) => void },

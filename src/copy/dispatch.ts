@@ -1,6 +1,7 @@
 import type PQueue from 'p-queue';
 import { abortError, fromFailure, type LayerContext, LayercopyError, layerLabel, sourceFields } from '../core/errors.js';
 import type { Changes } from '../core/rootless.js';
+import { nowMs } from '../core/stopwatch.js';
 
 import { type Pool, TASKS_PER_WORKER, type Task, type TaskResult } from './pool.js';
 
@@ -103,13 +104,13 @@ export class LayerTasks {
     const inline = this.#inline;
     if (mayInline && inline.entries >= size && inline.ms < INLINE_MS) {
       inline.entries -= size;
-      const start = performance.now();
+      const start = nowMs();
       try {
         this.#settle(this.#pool.runInline(task), operation, ctx, onResult);
       } catch (error) {
         this.fail(error);
       }
-      inline.ms += performance.now() - start;
+      inline.ms += nowMs() - start;
       if (INLINE_ENTRIES - inline.entries >= POOL_START_ENTRIES) this.#pool.start();
       return;
     }

@@ -6,6 +6,7 @@ import { abortError, type LayercopyCode, LayercopyError, type LayerSource } from
 import { type CancelFlag, type NativePolicy, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { Changes } from '../core/rootless.js';
+import { nowMs } from '../core/stopwatch.js';
 import { RestartLayer } from './extract.js';
 import type { ExtractResult, ExtractTask } from './extract-task.cjs';
 import type { ExtractedLayer, TarLayer } from './layer.js';
@@ -88,7 +89,7 @@ export async function extractOnPool(
   try {
     await Promise.all(
       queue.map(async ({ tar, root, slot, layerIndex, source, direct }) => {
-        const started = performance.now();
+        const started = nowMs();
         const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, {
           tar,
           root,
@@ -114,7 +115,7 @@ export async function extractOnPool(
         extracted[layerIndex] = reply.ok;
         run.changes?.add(reply.ok.changes);
         // From the hand-over to the reply: time queued behind other extractions included.
-        ms[layerIndex] = performance.now() - started;
+        ms[layerIndex] = nowMs() - started;
         run.onDone?.(layerIndex, set);
       }),
     );

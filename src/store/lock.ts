@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { abortError, LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
+import { nowMs } from '../core/stopwatch.js';
 
 // The store's locks: flock(2) on one file per digest (locks/), through the
 // native helper. Shared: an entry is pinned (a provision reads it; prune
@@ -58,9 +59,9 @@ export class StoreLock {
         let e = native.flockTry(fd, mode);
         if (e === EWOULDBLOCK) {
           if (!opts.wait) return undefined;
-          const started = performance.now();
+          const started = nowMs();
           e = await waitFor(fd, mode, opts.signal, owner);
-          opts.onWait?.(performance.now() - started);
+          opts.onWait?.(nowMs() - started);
         }
         if (e !== 0) throw new LayercopyError(`store: flock ${file}: errno ${e}`, { code: 'ERR_STORE', path: file, errno: -e });
         if (sameFile(fd, file)) {

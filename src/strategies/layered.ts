@@ -7,6 +7,7 @@ import type { Provisioning } from '../copy/provisioning.js';
 import { fromFailure } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { joinRel, packRels } from '../core/paths.js';
+import { nowMs } from '../core/stopwatch.js';
 import { walkLayer } from './layered-plan.js';
 
 /**
@@ -20,9 +21,9 @@ export async function applyLayered(p: Provisioning): Promise<void> {
   // Per directory of the rootfs, the layer its metadata came from.
   const source = new Map<string, number>();
   for (let layer = 0; layer < p.layerFds.length; layer++) {
-    const start = performance.now();
+    const start = nowMs();
     await applyLayer(p, layer, source);
-    p.perLayer[layer].applyMs = performance.now() - start;
+    p.perLayer[layer].applyMs = nowMs() - start;
   }
   p.setLaterModes();
 }
