@@ -112,6 +112,15 @@ export async function downloadBlob(
           await response.cancel();
           throw new LayercopyError(`${tar.label}: ${what}: not found in the registry`, { code: 'ERR_IMAGE_NOT_FOUND', ...run.fields });
         }
+        // The length the registry says it serves: another blob than the manifest's (a truncated file in its storage) fails now, not after as many tries as a cut connection gets.
+        const served = servedSize(response.status, response.headers);
+        if (served !== undefined && tar.size !== undefined && served !== tar.size) {
+          await response.cancel();
+          throw new LayercopyError(`${tar.label}: ${what}: the registry serves ${served} bytes, the manifest says ${tar.size}`, {
+            code: 'ERR_DIGEST_MISMATCH',
+            ...run.fields,
+          });
+        }
         // A 200 to a Range request is the whole blob again: what is already written is skipped.
         let skip = written > 0 && response.status !== 206 ? written : 0;
         if (response.status === 206 && !(response.headers.get('content-range') ?? '').startsWith(`bytes ${written}-`)) {
@@ -140,6 +149,8 @@ export async function downloadBlob(
           await spool.drain();
           return;
         }
+        // Short, and closed cleanly: tried again as a cut is, and counted as one (a registry that ended it there every time was asked forever).
+        throw Object.assign(new Error(`the response ended at byte ${written}`), { code: 'ERR_BODY_ENDED_EARLY' });
       } catch (error) {
         // What was received before the failure is written all the same (a resume starts after it).
         await spool.drain();
@@ -147,7 +158,8 @@ export async function downloadBlob(
         if ((error as Error)?.name === 'AbortError') throw abortError();
         if (error instanceof LayercopyError || !isTransient(error)) throw error;
         if (written === before ? ++stalls >= MAX_STALLS : ++resumes > MAX_RESUMES) {
-          throw new LayercopyError(`${tar.label}: ${what}: the connection failed at byte ${written} of ${tar.size}: ${networkReason(error)}`, {
+          const why = (error as { code?: string }).code === 'ERR_BODY_ENDED_EARLY' ? 'the registry ended the response there' : networkReason(error);
+          throw new LayercopyError(`${tar.label}: ${what}: the connection failed at byte ${written} of ${tar.size}: ${why}`, {
             code: 'ERR_REGISTRY',
             ...run.fields,
             cause: error,
@@ -163,4 +175,11 @@ export async function downloadBlob(
     });
     Atomics.store(progress, 1, BigInt(written >= size && spool.flushed === written ? FOLLOW_DONE : FOLLOW_FAILED));
   }
+}
+
+/** The whole blob's size as a response gives it: a 200's Content-Length, a 206's Content-Range total; undefined where it does not say. */
+function servedSize(status: number, headers: { get(name: string): string | null }): number | undefined {
+  const text = status === 206 ? /\/(\d+)\s*$/.exec(headers.get('content-range') ?? '')?.[1] : status === 200 ? headers.get('content-length') : undefined;
+  const n = text === undefined || text === null || text.trim() === '' ? Number.NaN : Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
