@@ -118,6 +118,12 @@ export interface RegistryOptions {
   certDir?: string;
   /** false: plain HTTP and unverified TLS allowed (--tls-verify=false). Default true. */
   tlsVerify?: boolean;
+  /**
+   * How long a mirror (registries.conf) may take to answer a request before
+   * it is passed over for the next source, for the rest of the pull.
+   * Default 15,000 ms; the registry itself gets 300 s.
+   */
+  mirrorTimeoutMs?: number;
 }
 
 /** With a store: when to go to an image's source (docs/cli.md, "The store"). */
@@ -172,11 +178,13 @@ export interface ResolvedProvisionOptions {
 
 function validateRegistry(registry: RegistryOptions | undefined): RegistryOptions {
   if (registry === undefined) return {};
-  if (registry === null || typeof registry !== 'object') throw invalidOption('options.registry must be an object { creds?, authfile?, certDir?, tlsVerify? }');
+  if (registry === null || typeof registry !== 'object') throw invalidOption('options.registry must be an object { creds?, authfile?, certDir?, tlsVerify?, mirrorTimeoutMs? }');
   for (const key of ['creds', 'authfile', 'certDir'] as const) {
     if (registry[key] !== undefined && (typeof registry[key] !== 'string' || registry[key] === '')) throw invalidOption(`options.registry.${key} must be a non-empty string`);
   }
   if (registry.tlsVerify !== undefined && typeof registry.tlsVerify !== 'boolean') throw invalidOption('options.registry.tlsVerify must be a boolean');
+  const t = registry.mirrorTimeoutMs;
+  if (t !== undefined && (typeof t !== 'number' || !Number.isSafeInteger(t) || t <= 0)) throw invalidOption('options.registry.mirrorTimeoutMs must be a positive integer');
   return { ...registry };
 }
 

@@ -1,7 +1,7 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
 import type { Credentials } from './credentials.js';
-import { backoff, DEFAULT_RETRY, type HttpResponse, isNetworkError, isTransient, networkReason, type RetryPolicy, retriable, sleep, tlsHint } from './http.js';
+import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, tlsHint } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
 
@@ -16,11 +16,19 @@ export interface ClientOptions {
   /** The TLS configuration for a host (the registry's, a mirror's, a token realm's). */
   tls: (host: string) => TlsConfig;
   retry?: RetryPolicy;
+  /** How long a mirror may take to answer a request (default MIRROR_TIMEOUT_MS). */
+  mirrorTimeoutMs?: number;
   signal?: AbortSignal;
   /** Names the image in errors: the argument as given, and its position. */
   label: string;
   fields: { layer: string; layerIndex: number };
 }
+
+// A mirror that takes longer to answer is passed over: a per-node mirror
+// (Spegel, Dragonfly) answers in milliseconds, and one that accepts
+// connections and never answers held a pull for 300 s over https and 300 s
+// more over http (the registry's own bound).
+const MIRROR_TIMEOUT_MS = 15_000;
 
 interface Token {
   header: string;
@@ -143,14 +151,15 @@ export class RegistryClient {
   async #send(source: PullSource, tls: TlsConfig, path: string, headers: Record<string, string>): Promise<HttpResponse> {
     const known = this.#scheme.get(source.host);
     const transport = this.#transport;
-    if (known === 'http' || (known === undefined && !tls.allowHttp)) return transport.request(this.#url(source, known ?? 'https', path), { headers });
+    const init = { headers, answerMs: source.mirror ? (this.#opts.mirrorTimeoutMs ?? MIRROR_TIMEOUT_MS) : undefined };
+    if (known === 'http' || (known === undefined && !tls.allowHttp)) return transport.request(this.#url(source, known ?? 'https', path), init);
     try {
-      const response = await transport.request(this.#url(source, 'https', path), { headers });
+      const response = await transport.request(this.#url(source, 'https', path), init);
       this.#scheme.set(source.host, 'https');
       return response;
     } catch (error) {
-      if (known === 'https' || !isNetworkError(error)) throw error;
-      const response = await transport.request(this.#url(source, 'http', path), { headers });
+      if (known === 'https' || !plainHttpMayAnswer(error)) throw error;
+      const response = await transport.request(this.#url(source, 'http', path), init);
       this.#scheme.set(source.host, 'http');
       return response;
     }
@@ -231,7 +240,7 @@ export class RegistryClient {
   #networkError(source: PullSource, error: unknown, what: string): LayercopyError {
     if (error instanceof LayercopyError) return error;
     const tries = isTransient(error) ? ` (after ${this.#retry.attempts} tries)` : '';
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${tlsHint(error)}${tries}`, {
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${tlsHint(error, source.host)}${tries}`, {
       code: 'ERR_REGISTRY',
       ...this.#opts.fields,
       cause: error,

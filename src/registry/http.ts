@@ -46,11 +46,27 @@ const errorCode = (error: unknown) => {
 /** A failure worth another try: the network's, not TLS's. */
 export const isTransient = (error: unknown) => isNetworkError(error) && !TLS_FAILURE.test(errorCode(error)) && !PERMANENT.has(errorCode(error));
 
-/** Where TLS failed, what to do about it. */
-export function tlsHint(error: unknown): string {
+// The server's TLS alert that it wants (or refused) a client certificate: OpenSSL's name for it, by TLS version.
+const CLIENT_CERT_ALERT = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|HANDSHAKE_FAILURE|UNKNOWN_CA)$/;
+
+/**
+ * Whether a failure over https may be a plain-HTTP port, worth asking again
+ * over http where TLS may be skipped: not a host that does not answer
+ * (ETIMEDOUT: http would wait as long again), nor a server that spoke TLS
+ * and sent an alert (its answer over http is a 400 that hides the alert).
+ */
+export function plainHttpMayAnswer(error: unknown): boolean {
+  const code = errorCode(error);
+  return isNetworkError(error) && code !== 'ETIMEDOUT' && !/^ERR_SSL_.*_ALERT_/.test(code);
+}
+
+/** Where TLS failed, what to do about it; `host` names the registry's certs.d directory. */
+export function tlsHint(error: unknown, host = 'HOST:PORT'): string {
   const code = errorCode(error);
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return ' (the registry speaks plain HTTP? --tls-verify=false allows it)';
-  if (TLS_FAILURE.test(code)) return " (the registry's certificate: its CA goes in --cert-dir or /etc/containers/certs.d/HOST/ as *.crt; --tls-verify=false skips the check)";
+  if (CLIENT_CERT_ALERT.test(code)) return ` (the registry asks for a client certificate it trusts: NAME.cert and NAME.key in --cert-dir or /etc/containers/certs.d/${host}/)`;
+  if (TLS_FAILURE.test(code) && code !== 'ERR_INVALID_URL')
+    return ` (the registry's certificate: its CA goes in --cert-dir or /etc/containers/certs.d/${host}/ as *.crt; --tls-verify=false skips the check)`;
   return '';
 }
 

@@ -21,6 +21,8 @@ export interface PullOptions {
   certDir?: string;
   /** false: plain HTTP and unverified TLS for this provision. Default true. */
   tlsVerify?: boolean;
+  /** How long a mirror may take to answer before it is passed over (options.registry.mirrorTimeoutMs). */
+  mirrorTimeoutMs?: number;
   retry?: RetryPolicy;
   signal?: AbortSignal;
 }
@@ -61,6 +63,7 @@ export async function resolveDocker(
     credentials,
     tls: (host) => tlsFor(host, { certDir: opts.certDir, tlsVerify: opts.tlsVerify, insecure: insecure.get(host) ?? false }),
     retry: opts.retry,
+    mirrorTimeoutMs: opts.mirrorTimeoutMs,
     signal: opts.signal,
     label: given,
     fields,

@@ -34,6 +34,8 @@ export interface RequestInit {
   headers?: Record<string, string>;
   /** A form (application/x-www-form-urlencoded), for POST. */
   form?: URLSearchParams;
+  /** How long the answer (its headers) may take; the body then gets IDLE_MS between bytes. Default IDLE_MS. */
+  answerMs?: number;
 }
 
 // As undici's defaults (headersTimeout, bodyTimeout): a connection silent this long is given up (and retried).
@@ -121,7 +123,7 @@ export class Transport {
     let form = init.form;
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...init.headers };
     for (let redirects = 0; ; redirects++) {
-      const response = await this.#once(target, method, headers, form);
+      const response = await this.#once(target, method, headers, form, init.answerMs);
       const location = response.headers.get('location');
       if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
       await response.cancel();
@@ -151,16 +153,16 @@ export class Transport {
    * connection, as Go's net/http does, instead of counting as the source's
    * failure: a mirror would be passed over for it.
    */
-  async #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined): Promise<HttpResponse> {
+  async #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs = IDLE_MS): Promise<HttpResponse> {
     try {
-      return await this.#send(url, method, headers, form);
+      return await this.#send(url, method, headers, form, answerMs);
     } catch (error) {
       if (!(error as StaleError)[STALE]) throw error;
-      return this.#send(url, method, headers, form);
+      return this.#send(url, method, headers, form, answerMs);
     }
   }
 
-  #send(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined): Promise<HttpResponse> {
+  #send(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs: number): Promise<HttpResponse> {
     if (this.#signal?.aborted) return Promise.reject(abortError(this.#signal.reason));
     const body = form?.toString();
     const all = body === undefined ? headers : { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) };
@@ -169,7 +171,8 @@ export class Transport {
       const req = (secure ? https : http).request(url, { method, headers: all, agent: this.#agent(url, secure) });
       const live: { req: http.ClientRequest; res?: http.IncomingMessage } = { req };
       this.#live.add(live);
-      req.setTimeout(IDLE_MS, () => req.destroy(Object.assign(new Error(`no answer from ${url.host} in ${IDLE_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+      let limit = answerMs;
+      req.setTimeout(limit, () => req.destroy(Object.assign(new Error(`no answer from ${url.host} in ${limit / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (error: StaleError) => {
         if (!live.res) this.#live.delete(live);
         if (req.reusedSocket && !live.res && STALE_CODES.has(error.code ?? '') && !this.#signal?.aborted) error[STALE] = true;
@@ -177,6 +180,11 @@ export class Transport {
       });
       req.once('response', (res) => {
         live.res = res;
+        // Answered: the body gets the usual bound between bytes.
+        if (limit !== IDLE_MS) {
+          limit = IDLE_MS;
+          req.setTimeout(limit);
+        }
         // The reader of the body gets its errors; this keeps one arriving while nobody reads from being an uncaught exception.
         res.on('error', () => undefined);
         res.once('close', () => this.#live.delete(live));

@@ -146,6 +146,18 @@ describe.skipIf(!hasRegistry)(`TLS${why}`, () => {
     expect(r.status, r.stderr).toBe(0);
   });
 
+  it.each([[[]], [['--tls-verify=false']]])('a registry that wants a client certificate, given only its CA (%j): the error says so, and names certs.d/HOST:PORT', async (flags) => {
+    const caOnly = path.join(scratch(), 'ca-only');
+    fs.mkdirSync(caOnly);
+    fs.copyFileSync(path.join(mutual.certDir!, 'ca.crt'), path.join(caOnly, 'ca.crt'));
+    const r = await pull([...flags, '--cert-dir', caOnly, `docker://${mutual.host}/app:1`, path.join(scratch(), 'root')]);
+    expect(r.status).toBe(1);
+    // Not retried over plain HTTP where TLS may be skipped: that answer (a 400) would hide the server's alert.
+    expect(r.json.error?.message).toMatch(
+      new RegExp(`_ALERT_\\w+ \\(the registry asks for a client certificate it trusts: NAME\\.cert and NAME\\.key in --cert-dir or /etc/containers/certs\\.d/${mutual.host}/\\)`),
+    );
+  });
+
   it("without the CA: ERR_REGISTRY saying where the registry's CA goes, exit 1", async () => {
     const dir = scratch();
     const r = await pull([`docker://${tls.host}/app:1`, path.join(dir, 'root')]);

@@ -1,6 +1,7 @@
 // docker:// through mirrors (registries.conf), and images of several
 // platforms: an OCI index and a Docker manifest list.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostPlatform } from '../../src/images/oci.js';
@@ -45,6 +46,28 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
       expect(asked.every((q) => new URLSearchParams(q.query).get('ns') === registry.host)).toBe(true);
     } finally {
       await mirror.stop();
+    }
+  });
+
+  it('a mirror that takes connections and never answers is passed over after options.registry.mirrorTimeoutMs, not asked again over plain HTTP', async () => {
+    const held: net.Socket[] = [];
+    const hung = net.createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const env = withMirrors(registry, [`127.0.0.1:${(hung.address() as net.AddressInfo).port}`]);
+    const before = process.env.CONTAINERS_REGISTRIES_CONF;
+    process.env.CONTAINERS_REGISTRIES_CONF = env.CONTAINERS_REGISTRIES_CONF;
+    try {
+      const started = Date.now();
+      const summary = await provision([`docker://${registry.host}/app:1`], path.join(scratch(), 'root'), { registry: { mirrorTimeoutMs: 300 } });
+      expect(summary.layers).toBe(2);
+      // One try of the mirror (https; no plain-HTTP try after a timeout), then the registry for the manifest, the config and both layers.
+      expect(held).toHaveLength(1);
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      if (before === undefined) delete process.env.CONTAINERS_REGISTRIES_CONF;
+      else process.env.CONTAINERS_REGISTRIES_CONF = before;
+      for (const s of held) s.destroy();
+      hung.close();
     }
   });
 
