@@ -9,6 +9,8 @@ import type { CancelFlag } from '../core/native.cjs';
 /** What these read of a layer (a TarLayer, src/images/layer.ts): its blob's place and descriptor. */
 interface LayerBlob {
   file: string;
+  /** Set while the blob is downloaded into `file` (src/images/follow.ts). */
+  follow?: unknown;
   start?: number;
   label: string;
   digest?: string;
@@ -44,7 +46,8 @@ export function mismatch(layer: LayerBlob, what: string, want: string, got: stri
   return new LayercopyError(`${layer.label}: ${what} does not match: expected ${want}, got ${got}${also}`, {
     code: 'ERR_DIGEST_MISMATCH',
     layer: layer.label,
-    path: layer.file,
+    // A download's spool file (/proc/self/fd/N/I.blob) is no path of the user's: the layer's label names it.
+    ...(layer.follow ? {} : { path: layer.file }),
     cause: failure,
   });
 }

@@ -94,7 +94,7 @@ export function emptyDirectory(root: number, label: string): void {
 }
 
 const invalidTar = (layer: TarLayer, message: string, cause?: unknown) =>
-  new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, path: layer.file, cause });
+  new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, ...(layer.follow ? {} : { path: layer.file }), cause });
 
 /** A layer file opened for reading (openLayer). */
 export interface OpenedLayer {

@@ -39,6 +39,15 @@ export const LAYER_TYPES = [
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
 ];
 
+/** Config media types of container images; an artifact (a Helm chart, an OCI 1.1 artifact's empty config) has another. */
+export const CONFIG_TYPES = ['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json'];
+
+/** Why a manifest whose config is `config` is no container image to provision, or undefined. */
+export function notAnImage(manifest: string, config: Descriptor): string | undefined {
+  if (config.mediaType === undefined || CONFIG_TYPES.includes(config.mediaType)) return undefined;
+  return `manifest ${manifest} is not a container image: its config is ${config.mediaType} (an artifact; an image's is ${CONFIG_TYPES[0]})`;
+}
+
 /** The host's platform in OCI terms (GOARCH names). */
 export function hostPlatform(): Platform {
   const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -198,6 +207,8 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     if (seen) seen.manifest = { digest: chosen.digest, mediaType: chosen.mediaType ?? MANIFEST[0], data };
   }) as { config?: Descriptor; layers?: Descriptor[] };
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
+  const artifact = notAnImage(manifest.digest, m.config);
+  if (artifact) throw fail(artifact);
   const configDescriptor = m.config;
   const config = readJsonBlob(source, m.config, 'config', label, (data) => {
     if (seen) seen.config = { digest: configDescriptor.digest, mediaType: configDescriptor.mediaType, data };

@@ -2,7 +2,7 @@ import { descriptorMismatch, sha256 } from '../core/digest.js';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
-import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
+import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, notAnImage, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
 import type { RegistryClient } from './client.js';
 import { type DockerReference, showReference } from './reference.js';
 import type { HttpResponse } from './transport.js';
@@ -96,6 +96,8 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   }
   const m = current.json;
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${current.digest} has no config or layers`);
+  const artifact = notAnImage(current.digest, m.config);
+  if (artifact) throw fail(artifact);
   const config = await blobJson(client, m.config, fail, (data) => {
     if (seen) seen.config = { digest: m.config!.digest, mediaType: m.config!.mediaType, data };
   });

@@ -95,7 +95,8 @@ export function rawTar(entries: RawEntry[]): Buffer {
 /** A digest as descriptors and diff_ids write it. */
 export const sha = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
-function writeBlob(layout: string, data: Buffer): { digest: string; size: number } {
+/** Writes a blob into the layout; its digest and size. */
+export function writeBlob(layout: string, data: Buffer): { digest: string; size: number } {
   const digest = sha(data);
   fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
   fs.writeFileSync(path.join(layout, 'blobs', 'sha256', digest.slice(7)), data);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { hostPlatform } from '../../src/images/oci.js';
 import { provision } from '../../src/index.js';
 import { buildLayer, diffSnapshots, scratch, snapshot } from '../helpers.js';
-import { addImage, compress, hasZstd, indexOf, ociImage, rawTar, tarDir, writeIndex } from './fixtures.js';
+import { addImage, compress, hasZstd, indexOf, ociImage, rawTar, tarDir, writeBlob, writeIndex } from './fixtures.js';
 
 const one = (name: string, data: string) => rawTar([{ name, data }]);
 const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
@@ -162,6 +162,19 @@ describe('verification', () => {
     const r = await provision([`oci:${layout}:latest`], path.join(dir, 'root')).catch((e) => e);
     expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
     expect(r.message).toMatch(/uncompressed digest \(diff_id\) does not match: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}/);
+    expect(leftovers(dir)).toEqual([]);
+  });
+
+  it('an artifact (a Helm chart: its config of another media type) is refused as no container image, naming the type', async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'chart');
+    const config = { mediaType: 'application/vnd.cncf.helm.config.v1+json', ...writeBlob(layout, Buffer.from('{"name":"app","version":"1.0.0"}')) };
+    const chart = { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', ...writeBlob(layout, compress(rawTar([{ name: 'Chart.yaml', data: 'name: app' }]), 'gzip')) };
+    const data = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [chart] }));
+    writeIndex(layout, [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...writeBlob(layout, data), ref: 'latest' }]);
+    const r = await provision([`oci:${layout}:latest`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.message).toMatch(/manifest sha256:[0-9a-f]{64} is not a container image: its config is application\/vnd\.cncf\.helm\.config\.v1\+json \(an artifact/);
     expect(leftovers(dir)).toEqual([]);
   });
 
