@@ -1,7 +1,7 @@
 import { abortError, LayercopyError } from '../core/errors.js';
 import { TLS_FAILURE } from './tls.js';
 import type { HttpResponse } from './transport.js';
-import { PROXY_REFUSED, PROXY_TLS } from './tunnel.js';
+import { PROXY_REFUSED, PROXY_TLS, PROXY_URL } from './tunnel.js';
 
 // The policy side of a pull's HTTP (the requests are transport.ts, the
 // proxies tunnel.ts): which failures are worth another try, and retries: a
@@ -33,8 +33,8 @@ export function isNetworkError(error: unknown): boolean {
   return typeof e?.code === 'string' || typeof e?.cause?.code === 'string';
 }
 
-// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing or its certificate: no retry cures them.
-const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
+// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing, its certificate or its URL: no retry cures them.
+const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, PROXY_URL, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
 
 /** The code of a network failure ('ECONNRESET', 'ERR_SSL_WRONG_VERSION_NUMBER'), its own or its cause's. */
 const errorCode = (error: unknown) => {
@@ -56,9 +56,10 @@ export function tlsHint(error: unknown): string {
 
 /** Why a fetch failed at the network level, in a few words ("ECONNREFUSED", "other side closed"). */
 export function networkReason(error: unknown): string {
-  const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  // The transport's own failures (src/registry/transport.ts, tunnel.ts) say what happened in their message.
-  if (e?.code?.startsWith('ERR_PROXY') || e?.code === 'ERR_TOO_MANY_REDIRECTS' || e?.code === 'ERR_REDIRECT_REFUSED' || e?.code === 'ETIMEDOUT') return e.message ?? e.code;
+  const e = error as { code?: string; message?: string; proxy?: string; cause?: { code?: string; message?: string } };
+  // The transport's own failures (src/registry/transport.ts, tunnel.ts) say what happened in their message (a proxy's, the proxy).
+  const own = e?.proxy || e?.code?.startsWith('ERR_PROXY') || e?.code === 'ERR_TOO_MANY_REDIRECTS' || e?.code === 'ERR_REDIRECT_REFUSED' || e?.code === 'ETIMEDOUT';
+  if (own && e.message) return e.message;
   return e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
 }
 
