@@ -29,12 +29,14 @@ export const retriable = (status: number) => status === 429 || status === 408 ||
 export function isNetworkError(error: unknown): boolean {
   if (error instanceof LayercopyError) return false;
   const e = error as { name?: string; cause?: { code?: string }; code?: string };
-  if (e?.name === 'AbortError') return false;
+  // A proxy value that cannot be used is the environment's fault, met before any connection:
+  // no plain-HTTP fallback after https (which would go elsewhere, and hide it), no retry.
+  if (e?.name === 'AbortError' || e?.code === PROXY_URL) return false;
   return typeof e?.code === 'string' || typeof e?.cause?.code === 'string';
 }
 
-// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing, its certificate or its URL: no retry cures them.
-const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, PROXY_URL, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
+// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing or its certificate: no retry cures them.
+const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
 
 /** The code of a network failure ('ECONNRESET', 'ERR_SSL_WRONG_VERSION_NUMBER'), its own or its cause's. */
 const errorCode = (error: unknown) => {

@@ -212,6 +212,9 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       expect(r.json.error?.code).toBe('ERR_REGISTRY');
       expect(r.json.error?.message).toMatch(/HTTPS_PROXY=socks5:\/\/127\.0\.0\.1:\d+: unsupported proxy scheme socks5: .*http:\/\/ or https:\/\/.*$/);
       expect(r.json.error?.message).not.toMatch(/tries|cert-dir/);
+      // Where plain HTTP may follow https (no HTTP_PROXY: direct), the refusal is what the pull fails with, not whatever plain HTTP meets.
+      const plain = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], env);
+      expect(plain.json.error?.message).toMatch(/HTTPS_PROXY=socks5:\/\/127\.0\.0\.1:\d+: unsupported proxy scheme socks5: /);
       expect(proxy.seen).toEqual([]);
     } finally {
       await proxy.stop();
