@@ -1,7 +1,7 @@
 import { abortError, LayercopyError } from '../core/errors.js';
 import { TLS_FAILURE } from './tls.js';
 import type { HttpResponse } from './transport.js';
-import { PROXY_REFUSED, PROXY_TLS } from './tunnel.js';
+import { PROXY_REFUSED, PROXY_TLS, PROXY_URL } from './tunnel.js';
 
 // The policy side of a pull's HTTP (the requests are transport.ts, the
 // proxies tunnel.ts): which failures are worth another try, and retries: a
@@ -29,7 +29,9 @@ export const retriable = (status: number) => status === 429 || status === 408 ||
 export function isNetworkError(error: unknown): boolean {
   if (error instanceof LayercopyError) return false;
   const e = error as { name?: string; cause?: { code?: string }; code?: string };
-  if (e?.name === 'AbortError') return false;
+  // A proxy value that cannot be used is the environment's fault, met before any connection:
+  // no plain-HTTP fallback after https (which would go elsewhere, and hide it), no retry.
+  if (e?.name === 'AbortError' || e?.code === PROXY_URL) return false;
   return typeof e?.code === 'string' || typeof e?.cause?.code === 'string';
 }
 
@@ -72,9 +74,10 @@ export function tlsHint(error: unknown, host = 'HOST:PORT'): string {
 
 /** Why a fetch failed at the network level, in a few words ("ECONNREFUSED", "other side closed"). */
 export function networkReason(error: unknown): string {
-  const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-  // The transport's own failures (src/registry/transport.ts, tunnel.ts) say what happened in their message.
-  if (e?.code?.startsWith('ERR_PROXY') || e?.code === 'ERR_TOO_MANY_REDIRECTS' || e?.code === 'ERR_REDIRECT_REFUSED' || e?.code === 'ETIMEDOUT') return e.message ?? e.code;
+  const e = error as { code?: string; message?: string; proxy?: string; cause?: { code?: string; message?: string } };
+  // The transport's own failures (src/registry/transport.ts, tunnel.ts) say what happened in their message (a proxy's, the proxy).
+  const own = e?.proxy || e?.code?.startsWith('ERR_PROXY') || e?.code === 'ERR_TOO_MANY_REDIRECTS' || e?.code === 'ERR_REDIRECT_REFUSED' || e?.code === 'ETIMEDOUT';
+  if (own && e.message) return e.message;
   return e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(error);
 }
 

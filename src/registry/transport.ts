@@ -3,7 +3,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import { abortError } from '../core/errors.js';
 import type { TlsConfig } from './tls.js';
-import { proxyFor, tunnelAgent } from './tunnel.js';
+import { proxyOf, tunnelAgent } from './tunnel.js';
 
 // The HTTP client of a pull, on node:http and node:https. undici's fetch
 // (WHATWG streams) took 0.56–0.61 CPU-s to receive and hash the 116 MB of
@@ -197,8 +197,8 @@ export class Transport {
   /** The agent for a URL: its host's TLS configuration, through the proxy the environment names for it, or direct. */
   #agent(url: URL, secure: boolean): http.Agent {
     const config = this.#tls(url.host);
-    const proxy = proxyFor(url.host, config.allowHttp);
-    const key = JSON.stringify([secure, proxy, config.ca, config.cert, config.key, config.verify]);
+    const proxy = proxyOf(url);
+    const key = JSON.stringify([secure, proxy?.url.href, proxy?.variable, config.ca, config.cert, config.key, config.verify]);
     let agent = this.#agents.get(key);
     if (!agent) {
       // Extra CAs are added to Node's own, not put in their place.
@@ -209,7 +209,7 @@ export class Transport {
         key: config.key,
         rejectUnauthorized: config.verify,
       };
-      agent = proxy ? tunnelAgent(new URL(proxy), secure, options, IDLE_MS) : secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
+      agent = proxy ? tunnelAgent(proxy.url, secure, options, IDLE_MS, proxy.variable) : secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
       this.#agents.set(key, agent);
     }
     return agent;

@@ -7,13 +7,21 @@ import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxyFor } from '../../src/registry/tunnel.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
 import { testCerts } from '../fixtures/registry-certs.js';
 import { scratch } from '../helpers.js';
 import { isolated, pull } from './pull-helpers.js';
 
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH)`;
+
+// A loopback registry is never proxied (src/registry/tunnel.ts): the tests
+// name it by a made-up host that only the test proxy resolves (to 127.0.0.1),
+// as a real proxy resolves the names its clients send. A client that went
+// direct would look the name up itself, and fail (.test is reserved).
+const NAME = 'registry.layercopy.test';
+const named = (r: Registry) => `${NAME}:${r.host.split(':')[1]}`;
+/** Where the test proxy connects: the made-up name on 127.0.0.1, and nothing off loopback. */
+const lookup = (host: string) => (host === NAME ? '127.0.0.1' : net.isIP(host) && /^(127\.|::1$)/.test(host) ? host : undefined);
 
 /** A forward proxy on loopback: absolute-URI requests forwarded, CONNECT tunnelled; what it was asked, recorded (and the Proxy-Authorization of each CONNECT). */
 async function startProxy(tlsFiles?: { cert: string; key: string }) {
@@ -24,7 +32,12 @@ async function startProxy(tlsFiles?: { cert: string; key: string }) {
   const handler: http.RequestListener = (req, res) => {
     seen.push(`${req.method} ${req.url}`);
     const target = new URL(req.url ?? '');
-    const up = http.request({ host: target.hostname, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers }, (r) => {
+    const host = lookup(target.hostname.replace(/^\[(.*)\]$/, '$1'));
+    if (!host) {
+      res.writeHead(502).end();
+      return;
+    }
+    const up = http.request({ host, port: target.port, path: target.pathname + target.search, method: req.method, headers: req.headers }, (r) => {
       res.writeHead(r.statusCode ?? 502, r.headers);
       r.pipe(res);
     });
@@ -37,7 +50,12 @@ async function startProxy(tlsFiles?: { cert: string; key: string }) {
     auth.push(req.headers['proxy-authorization']);
     // host:port, or [v6]:port
     const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(req.url ?? '') ?? [];
-    const up = net.connect(Number(m[2]), m[1], () => {
+    const host = lookup(m[1] ?? '');
+    if (!host) {
+      socket.end('HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const up = net.connect(Number(m[2]), host, () => {
       tunnels.add(up).add(socket as net.Socket);
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       up.write(head);
@@ -81,14 +99,16 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
     const proxy = await startProxy();
     try {
       const env = isolated({ HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, NO_PROXY: '' });
-      const r = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
+      const r = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], env);
       expect(r.status, r.stderr).toBe(0);
       // Plain HTTP is tunnelled too (src/registry/tunnel.ts): the proxy sees CONNECT to the registry.
-      expect(proxy.seen).toContain(`CONNECT ${registry.host}`);
+      expect(proxy.seen).toContain(`CONNECT ${named(registry)}`);
       expect(r.stderr).toBe('');
       const before = proxy.seen.length;
-      const direct = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], { ...env, NO_PROXY: '127.0.0.1' });
-      expect(direct.status, direct.stderr).toBe(0);
+      // Past the proxy, the client looks the made-up name up itself: not found, and the proxy asked nothing.
+      const direct = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], { ...env, NO_PROXY: 'layercopy.test' });
+      expect(direct.status).toBe(1);
+      expect(direct.json.error?.message).toMatch(/ENOTFOUND/);
       expect(proxy.seen.length).toBe(before);
     } finally {
       await proxy.stop();
@@ -99,12 +119,12 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
     const proxy = await startProxy();
     try {
       const env = isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' });
-      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${named(tls)}/app:1`, path.join(scratch(), 'root')], env);
       expect(r.status, r.stderr).toBe(0);
       expect(proxy.seen.filter((s) => !s.startsWith('CONNECT '))).toEqual([]);
-      expect(proxy.seen).toContain(`CONNECT ${tls.host}`);
+      expect(proxy.seen).toContain(`CONNECT ${named(tls)}`);
       // Without the CA the same tunnel fails on the certificate: TLS is the registry's, end to end.
-      const untrusted = await pull([`docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      const untrusted = await pull([`docker://${named(tls)}/app:1`, path.join(scratch(), 'root')], env);
       expect(untrusted.status).toBe(1);
       expect(untrusted.json.error?.message).toMatch(/--cert-dir/);
     } finally {
@@ -115,9 +135,9 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
   it('keep-alive: the manifest, the config and the blob of a one-layer pull go over one connection (one tunnel)', async () => {
     const proxy = await startProxy();
     try {
-      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${named(tls)}/app:1`, path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
       expect(r.status, r.stderr).toBe(0);
-      expect(proxy.seen).toEqual([`CONNECT ${tls.host}`]);
+      expect(proxy.seen).toEqual([`CONNECT ${named(tls)}`]);
     } finally {
       await proxy.stop();
     }
@@ -127,14 +147,14 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
     const certs = testCerts();
     const proxy = await startProxy({ cert: certs.serverCert, key: certs.serverKey });
     try {
-      const env = isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '', NODE_EXTRA_CA_CERTS: certs.caCert });
-      const r = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
+      const env = isolated({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: '', NODE_EXTRA_CA_CERTS: certs.caCert });
+      const r = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], env);
       expect(r.status, r.stderr).toBe(0);
       // https is tried first, then plain HTTP (--tls-verify=false): a tunnel each, to the registry.
-      expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${registry.host}`]));
+      expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${named(registry)}`]));
       const tunnels = proxy.seen.length;
       // The proxy's own certificate is checked: without its CA the CONNECT fails on TLS, and nothing reaches the registry.
-      const untrusted = await pull(['--tls-verify=false', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], { ...env, NODE_EXTRA_CA_CERTS: '' });
+      const untrusted = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], { ...env, NODE_EXTRA_CA_CERTS: '' });
       expect(untrusted.status).toBe(1);
       expect(untrusted.json.error?.message).toMatch(
         new RegExp(`TLS to the proxy 127\\.0\\.0\\.1:${proxy.port} failed: UNABLE_TO_VERIFY_LEAF_SIGNATURE: .*NODE_EXTRA_CA_CERTS\\)$`),
@@ -145,7 +165,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
     }
   });
 
-  it('an IPv6 registry ([::1]:PORT) through HTTPS_PROXY: CONNECT names it in brackets, and the pull completes', async () => {
+  it('a loopback registry (127.0.0.1, [::1]) goes direct whatever HTTPS_PROXY and HTTP_PROXY say, as Go clients (skopeo) do', async () => {
     // A forwarder on [::1] to the registry (which listens on 127.0.0.1).
     const forward = net.createServer((c) => {
       const up = net.connect(Number(registry.host.split(':')[1]), '127.0.0.1');
@@ -157,14 +177,47 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
     const v6 = `[::1]:${(forward.address() as net.AddressInfo).port}`;
     const proxy = await startProxy();
     try {
-      const root = path.join(scratch(), 'root');
-      const r = await pull(['--tls-verify=false', `docker://${v6}/app:1`, root], isolated({ HTTPS_PROXY: proxy.url, NO_PROXY: '' }));
-      expect(r.status, r.stderr).toBe(0);
-      expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${v6}`]));
-      expect(fs.readdirSync(root).length).toBeGreaterThan(0);
+      const env = isolated({ HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: '' });
+      for (const host of [registry.host, v6]) {
+        const root = path.join(scratch(), 'root');
+        const r = await pull(['--tls-verify=false', `docker://${host}/app:1`, root], env);
+        expect(r.status, r.stderr).toBe(0);
+        expect(fs.readdirSync(root).length).toBeGreaterThan(0);
+      }
+      expect(proxy.seen).toEqual([]);
     } finally {
       await proxy.stop();
       forward.close();
+    }
+  });
+
+  it('a proxy given as HOST:PORT, no scheme, is http://HOST:PORT (as Go and curl read it)', async () => {
+    const proxy = await startProxy();
+    try {
+      const env = isolated({ HTTPS_PROXY: `127.0.0.1:${proxy.port}`, NO_PROXY: '' });
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${named(tls)}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.seen).toEqual([`CONNECT ${named(tls)}`]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('a socks5:// proxy is refused at once, naming the variable (never used as an HTTP proxy)', async () => {
+    const proxy = await startProxy();
+    try {
+      const env = isolated({ HTTPS_PROXY: `socks5://127.0.0.1:${proxy.port}`, NO_PROXY: '' });
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${named(tls)}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status).toBe(1);
+      expect(r.json.error?.code).toBe('ERR_REGISTRY');
+      expect(r.json.error?.message).toMatch(/HTTPS_PROXY=socks5:\/\/127\.0\.0\.1:\d+: unsupported proxy scheme socks5: .*http:\/\/ or https:\/\/.*$/);
+      expect(r.json.error?.message).not.toMatch(/tries|cert-dir/);
+      // Where plain HTTP may follow https (no HTTP_PROXY: direct), the refusal is what the pull fails with, not whatever plain HTTP meets.
+      const plain = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], env);
+      expect(plain.json.error?.message).toMatch(/HTTPS_PROXY=socks5:\/\/127\.0\.0\.1:\d+: unsupported proxy scheme socks5: /);
+      expect(proxy.seen).toEqual([]);
+    } finally {
+      await proxy.stop();
     }
   });
 
@@ -172,7 +225,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
     const proxy = await startProxy();
     try {
       const env = isolated({ HTTPS_PROXY: `http://us%40er:p%3Aw@127.0.0.1:${proxy.port}`, NO_PROXY: '' });
-      const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+      const r = await pull(['--cert-dir', tls.certDir!, `docker://${named(tls)}/app:1`, path.join(scratch(), 'root')], env);
       expect(r.status, r.stderr).toBe(0);
       expect(proxy.auth.length).toBeGreaterThan(0);
       expect(new Set(proxy.auth)).toEqual(new Set([`Basic ${Buffer.from('us@er:p:w').toString('base64')}`]));
@@ -182,7 +235,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
   });
 });
 
-describe('a proxy refusing CONNECT', () => {
+describe('a proxy that fails', () => {
   it('407: ERR_REGISTRY naming the proxy and its answer, at once (no retry)', async () => {
     let connects = 0;
     const server = http.createServer();
@@ -203,24 +256,25 @@ describe('a proxy refusing CONNECT', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
-});
 
-describe('proxyFor', () => {
-  const env = { HTTPS_PROXY: 'http://p:3128', HTTP_PROXY: 'http://h:3128' };
-  it.each([
-    ['registry.corp:5000', '', 'http://p:3128'],
-    ['registry.corp:5000', '*', undefined],
-    ['registry.corp:5000', 'corp', undefined],
-    ['registry.corp:5000', '.corp', undefined],
-    ['registry.corp:5000', 'registry.corp:5001', 'http://p:3128'],
-    ['registry.corp:5000', 'registry.corp:5000', undefined],
-    ['notcorp:5000', 'corp', 'http://p:3128'],
-    ['[::1]:5000', '[::1]', undefined],
-  ])('%s with NO_PROXY=%j: %s', (host, noProxy, want) => {
-    expect(proxyFor(host, false, { ...env, NO_PROXY: noProxy })).toBe(want);
+  it('nothing listening: ERR_REGISTRY naming the proxy and its variable, retried as a network failure', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const r = await pull(['docker://registry.invalid:5000/app:1', path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '' }));
+    expect(r.status).toBe(1);
+    expect(r.json.error?.code).toBe('ERR_REGISTRY');
+    const proxy = `the proxy 127\\.0\\.0\\.1:${port} \\(HTTPS_PROXY\\)`;
+    expect(r.json.error?.message).toMatch(
+      new RegExp(`from registry\\.invalid:5000/app: CONNECT registry\\.invalid:5000 through ${proxy} failed: .*ECONNREFUSED.* \\(after 5 tries\\)$`),
+    );
   });
-  it('HTTP_PROXY only where plain HTTP may be tried', () => {
-    expect(proxyFor('r:1', false, { HTTP_PROXY: 'http://h:1' })).toBeUndefined();
-    expect(proxyFor('r:1', true, { HTTP_PROXY: 'http://h:1' })).toBe('http://h:1');
+
+  it('a proxy value that is no URL: ERR_REGISTRY naming the variable, at once, with no TLS hint', async () => {
+    const r = await pull(['docker://registry.invalid:5000/app:1', path.join(scratch(), 'root')], isolated({ HTTPS_PROXY: ':3128', NO_PROXY: '' }));
+    expect(r.status).toBe(1);
+    expect(r.json.error?.code).toBe('ERR_REGISTRY');
+    expect(r.json.error?.message).toMatch(/: HTTPS_PROXY=:3128 is not a proxy URL \(http:\/\/HOST:PORT, https:\/\/HOST:PORT or HOST:PORT\)$/);
   });
 });
