@@ -111,8 +111,11 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
       );
     } else if (command === 'rmi') {
       if (args.length === 0) throw new UsageError('rmi needs at least one REF');
-      const removed = await api.rmi(args, { store });
-      out({ removed }, () => removed.map((r) => `untagged ${escapeForTerminal(r)}`).join('\n'));
+      const untagged = await api.untag(args, { store });
+      // A reference of several platforms may lose only one: the line names it.
+      out({ removed: untagged.map((r) => r.reference), untagged: untagged.map(({ reference, platform, digest }) => ({ reference, platform, digest })) }, () =>
+        untagged.map((r) => `untagged ${escapeForTerminal(r.reference)}${r.severalPlatforms ? ` (${r.platform})` : ''}`).join('\n'),
+      );
     } else if (command === 'prune') {
       if (args.length > 0) throw new UsageError('prune takes no arguments');
       const r = await api.prune({ store });

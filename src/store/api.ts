@@ -13,7 +13,7 @@ import { pullImage, storeMode } from './pull.js';
 import { notAReference, pullAborted } from './pull-errors.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
-import { removeRefs } from './rmi.js';
+import { removeRefs, type Untagged } from './rmi.js';
 import { checkRefs, type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
@@ -47,7 +47,7 @@ export interface PullImageOptions extends StoreOptions {
 }
 
 export interface PullResult {
-  /** The reference as recorded (a local image's path made absolute). */
+  /** The reference as recorded: normalized (`docker://H/app` as `docker://H/app:latest`), a local image's path made absolute. */
   reference: string;
   /** The manifest's digest (for an index, the platform's manifest). */
   digest: string;
@@ -133,9 +133,14 @@ export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
   });
 }
 
-/** Drops references (as pulled, or manifest digests); what they held stays until prune. Returns the references dropped. */
-export function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
-  return run('rmi', async () => (await removeRefs(existingStore(options), references)).map((r) => r.ref));
+/** Drops references (as pulled, by the digest pulled by, or manifest digests); what they held stays until prune. Returns the references dropped (one per platform). */
+export async function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
+  return (await untag(references, options)).map((r) => r.reference);
+}
+
+/** rmi, each reference dropped with its platform and manifest digest (the CLI names the platform of a reference that held several). */
+export function untag(references: readonly string[], options: StoreOptions = {}): Promise<Untagged[]> {
+  return run('rmi', () => removeRefs(existingStore(options), references));
 }
 
 /** Removes every blob and layer no reference holds and no running provision or pull uses. */
@@ -161,5 +166,6 @@ export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
 }
 
 export type { Removed } from './repair.js';
+export type { Untagged } from './rmi.js';
 export type { Damage, Incomplete, VerifyResult } from './verify.js';
 export type { PruneResult, StoreCounts };
