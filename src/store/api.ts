@@ -8,6 +8,7 @@ import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore } from './gc.js';
+import { refKey } from './image.js';
 import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { notAReference, pullAborted } from './pull-errors.js';
@@ -89,6 +90,8 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
     const arg = parseLayerArgument(image, 0);
     if (arg.kind === 'path') throw notAReference(image);
+    // An invalid docker:// reference is a usage error before the store is opened (or made).
+    refKey(arg);
     const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
     let platform = hostPlatform();
     if (options.platform !== undefined) {
