@@ -19,8 +19,9 @@ export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers int
            and extracted once, whoever else pulls it at the same time) and
            print its manifest digest
 images     list the references the store holds
-rmi        drop references (REF as pulled, or a manifest digest or a unique
-           prefix of one, 6 hex digits at least, as images prints it)
+rmi        drop references (REF as pulled, app as app:latest; the digest it
+           was pulled by; or a manifest digest or a unique prefix of one, 6
+           hex digits at least, as images prints it)
 prune      remove what no reference holds and no running provision uses
 verify     hash every blob again, check every layer against its listing;
            --repair removes what is damaged, for the next pull to fetch again`;
