@@ -19,8 +19,9 @@ export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers int
            and extracted once, whoever else pulls it at the same time) and
            print its manifest digest
 images     list the references the store holds
-rmi        drop references (REF as pulled, or a manifest digest or a unique
-           prefix of one, 6 hex digits at least, as images prints it)
+rmi        drop references (REF as pulled, app as app:latest; the digest it
+           was pulled by; or a manifest digest or a unique prefix of one, 6
+           hex digits at least, as images prints it)
 prune      remove what no reference holds and no running provision uses
 verify     hash every blob again, check every layer against its listing;
            --repair removes what is damaged, for the next pull to fetch again`;
@@ -40,7 +41,26 @@ export function storeArgs(values: Values): { store?: string; pull?: PullPolicy }
   return { ...(store !== undefined ? { store } : {}), ...(pull !== undefined ? { pull } : {}) };
 }
 
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+const UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+
+/**
+ * Bytes as podman's images prints them (go-units' HumanSizeWithPrecision, 3
+ * digits): decimal units, 3 significant digits, no trailing zeros — 812 B,
+ * 10.1 kB, 1.5 MB, 813 MB, 2.04 GB. A fixed "0.0 MB" said nothing of a small image.
+ */
+export function humanSize(bytes: number): string {
+  let v = bytes;
+  let unit = 0;
+  // 999.7 kB rounds to 1000 kB at 3 digits: that is 1 MB.
+  while (unit < UNITS.length - 1 && Number(v.toPrecision(3)) >= 1000) {
+    v /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? v : Number(v.toPrecision(3))} ${UNITS[unit]}`;
+}
+
+/** "1 layer", "3 layers". */
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 /** --pull: one of the policies, and only with a store. */
 export function pullPolicy(values: Values, store: string | undefined): PullPolicy | undefined {
@@ -106,24 +126,27 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
       out(list, () =>
         [
           'REFERENCE\tPLATFORM\tDIGEST\tSIZE\tLAST USED',
-          ...list.map((i) => [escapeForTerminal(i.reference), i.platform, i.digest.slice(0, 19), mb(i.size), i.lastUsed].join('\t')),
+          ...list.map((i) => [escapeForTerminal(i.reference), i.platform, i.digest.slice(0, 19), humanSize(i.size), i.lastUsed].join('\t')),
         ].join('\n'),
       );
     } else if (command === 'rmi') {
       if (args.length === 0) throw new UsageError('rmi needs at least one REF');
-      const removed = await api.rmi(args, { store });
-      out({ removed }, () => removed.map((r) => `untagged ${escapeForTerminal(r)}`).join('\n'));
+      const untagged = await api.untag(args, { store });
+      // A reference of several platforms may lose only one: the line names it.
+      out({ removed: untagged.map((r) => r.reference), untagged: untagged.map(({ reference, platform, digest }) => ({ reference, platform, digest })) }, () =>
+        untagged.map((r) => `untagged ${escapeForTerminal(r.reference)}${r.severalPlatforms ? ` (${r.platform})` : ''}`).join('\n'),
+      );
     } else if (command === 'prune') {
       if (args.length > 0) throw new UsageError('prune takes no arguments');
       const r = await api.prune({ store });
-      out(r, () => `freed ${mb(r.bytes)}: ${r.blobs} blobs, ${r.layers} layers removed${r.skipped ? `; ${r.skipped} in use, kept` : ''}`);
+      out(r, () => `freed ${humanSize(r.bytes)}: ${count(r.blobs, 'blob')}, ${count(r.layers, 'layer')} removed${r.skipped ? `; ${r.skipped} in use, kept` : ''}`);
     } else {
       if (args.length > 0) throw new UsageError('verify takes no arguments');
       const r = await api.verify({ store, repair: values.repair === true });
       const show = (what: string, d: { kind: string; id: string; path: string }) => `${what} ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`;
       out(r, () =>
         [
-          `checked ${r.blobs} blobs, ${r.layers} layers, ${r.refs} references: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}${r.incomplete.length > 0 ? `, ${r.incomplete.length} incomplete` : ''}`,
+          `checked ${count(r.blobs, 'blob')}, ${count(r.layers, 'layer')}, ${count(r.refs, 'reference')}: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}${r.incomplete.length > 0 ? `, ${r.incomplete.length} incomplete` : ''}`,
           ...r.damaged.flatMap((d) => [show('damaged', d), ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
           ...r.incomplete.flatMap((d) => [
             `${show('incomplete', d)}: its next pull fetches what is missing (layercopy pull ${escapeForTerminal(d.id)})`,

@@ -8,12 +8,13 @@ import { hostPlatform } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore } from './gc.js';
+import { refKey } from './image.js';
 import { defaultStoreDir, openStore, type Store } from './layout.js';
 import { pullImage, storeMode } from './pull.js';
 import { notAReference, pullAborted } from './pull-errors.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
-import { removeRefs } from './rmi.js';
+import { removeRefs, type Untagged } from './rmi.js';
 import { checkRefs, type VerifyResult, verifyStore } from './verify.js';
 
 // The store's operations for a runtime that embeds layercopy (and the CLI's
@@ -47,7 +48,7 @@ export interface PullImageOptions extends StoreOptions {
 }
 
 export interface PullResult {
-  /** The reference as recorded (a local image's path made absolute). */
+  /** The reference as recorded: normalized (`docker://H/app` as `docker://H/app:latest`), a local image's path made absolute. */
   reference: string;
   /** The manifest's digest (for an index, the platform's manifest). */
   digest: string;
@@ -89,6 +90,8 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
     const arg = parseLayerArgument(image, 0);
     if (arg.kind === 'path') throw notAReference(image);
+    // An invalid docker:// reference is a usage error before the store is opened (or made).
+    refKey(arg);
     const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
     let platform = hostPlatform();
     if (options.platform !== undefined) {
@@ -133,9 +136,14 @@ export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
   });
 }
 
-/** Drops references (as pulled, or manifest digests); what they held stays until prune. Returns the references dropped. */
-export function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
-  return run('rmi', async () => (await removeRefs(existingStore(options), references)).map((r) => r.ref));
+/** Drops references (as pulled, by the digest pulled by, or manifest digests); what they held stays until prune. Returns the references dropped (one per platform). */
+export async function rmi(references: readonly string[], options: StoreOptions = {}): Promise<string[]> {
+  return (await untag(references, options)).map((r) => r.reference);
+}
+
+/** rmi, each reference dropped with its platform and manifest digest (the CLI names the platform of a reference that held several). */
+export function untag(references: readonly string[], options: StoreOptions = {}): Promise<Untagged[]> {
+  return run('rmi', () => removeRefs(existingStore(options), references));
 }
 
 /** Removes every blob and layer no reference holds and no running provision or pull uses. */
@@ -161,5 +169,6 @@ export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
 }
 
 export type { Removed } from './repair.js';
+export type { Untagged } from './rmi.js';
 export type { Damage, Incomplete, VerifyResult } from './verify.js';
 export type { PruneResult, StoreCounts };

@@ -10,7 +10,7 @@ import type { PulledLayer, PullOptions } from '../registry/pull.js';
 import { copyFrom, hasBlob, hashRange, pinSmallBlob, readSmallBlob, sha256 } from './blobs.js';
 import { layerPath, type OwnerMode, refLockPath, type Store } from './layout.js';
 import { StoreLock } from './lock.js';
-import { readRefs, recordRef } from './refs.js';
+import { dockerKey, readRefs, recordRef } from './refs.js';
 
 // An image reference to what the store needs of it: the manifest and config
 // (to keep), and each layer's digests and where its blob comes from when
@@ -34,7 +34,7 @@ interface Blob {
 }
 
 export interface ImagePlan {
-  /** The key of refs.json: the reference as given, a local path made absolute. */
+  /** The key of refs.json: the reference normalized (refKey). */
   ref: string;
   platform: string;
   manifest: Blob;
@@ -53,9 +53,13 @@ export interface ImagePlan {
 
 type ImageArgument = Exclude<LayerArgument, { kind: 'path' }>;
 
-/** The reference as refs.json keeps it: docker:// as typed; a local image with its path absolute (the parser made it so). */
-export function refKey(arg: ImageArgument): string {
-  if (arg.kind === 'docker') return arg.reference;
+/**
+ * The reference as refs.json keeps it: docker:// normalized (dockerKey:
+ * `app` is `app:latest`), validated before the store is looked at; a local
+ * image with its path absolute (the parser made it so).
+ */
+export function refKey(arg: ImageArgument, argIndex = 0): string {
+  if (arg.kind === 'docker') return dockerKey(arg.reference, argIndex);
   const file = arg.kind === 'oci' ? arg.layout : arg.file;
   const sel = 'digest' in arg && arg.digest ? `@${arg.digest}` : arg.reference !== undefined ? `:${arg.reference}` : '';
   return `${arg.kind}:${file}${sel}`;
@@ -79,7 +83,7 @@ export async function planImage(
   arg: ImageArgument,
   opts: { policy: PullPolicy; platform: Platform; pull?: PullOptions; onWait?: (ms: number) => void; mode: OwnerMode },
 ): Promise<ImagePlan> {
-  const ref = refKey(arg);
+  const ref = refKey(arg, argIndex);
   const platform = showPlatform(opts.platform);
   const signal = opts.pull?.signal;
   if (opts.policy === 'always') return await fromSource(store, ref, platform, given, argIndex, arg, opts);

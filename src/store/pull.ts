@@ -10,7 +10,7 @@ import type { PullOptions } from '../registry/pull.js';
 import { fetchBlob, hasBlob } from './blobs.js';
 import { strictError } from './changes.js';
 import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
-import { type ImagePlan, planImage } from './image.js';
+import { type ImagePlan, planImage, refKey } from './image.js';
 import { cleanTmp, lockPath, type OwnerMode, ownerMode, type Store } from './layout.js';
 import { StoreLock } from './lock.js';
 import { recordRef, updateRefs } from './refs.js';
@@ -62,6 +62,8 @@ export function storeMode(rootless: ResolvedRootless): { mode: OwnerMode; meta: 
  */
 export async function pullImage(session: StoreSession, given: string, argIndex: number, arg: Exclude<LayerArgument, { kind: 'path' }>): Promise<PulledImage> {
   const { store, counts } = session;
+  // The reference checked first: an invalid one is a usage error, whatever the store holds and the policy says.
+  refKey(arg, argIndex);
   if (!session.cleaned) {
     session.cleaned = true;
     await cleanTmp(store);

@@ -1,17 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
+import { parseDockerReference, showReference } from '../registry/reference.js';
 import { refsLockPath, STORE_VERSION, type Store, tmpName } from './layout.js';
 import { StoreLock } from './lock.js';
 
-// refs.json: the references pulled, as given (local paths made absolute),
-// each with the platform it was pulled for and the manifest it resolved to.
+// refs.json: the references pulled, normalized (docker:// as podman names
+// it, local paths made absolute), each with the platform it was pulled for
+// and the manifest it resolved to.
 // index.json mirrors it as an OCI image index, so that skopeo and umoci
 // read the store as a layout. Both are replaced whole (a temporary file
 // renamed over them), under locks/refs.
 
 export interface RefRecord {
-  /** The reference as given: `docker://…` as typed, a local image's transport string with its path made absolute. */
+  /** The reference, normalized: `docker://HOST/REPOSITORY:TAG` (dockerKey), a local image's transport string with its path made absolute. */
   ref: string;
   /** os/arch[/variant] it was pulled for. */
   platform: string;
@@ -31,6 +33,38 @@ interface RefsFile {
   refs: RefRecord[];
 }
 
+/**
+ * A docker:// reference as refs.json keys it: normalized as podman and
+ * containers-storage name images (docker.io, library/, :latest where
+ * neither tag nor digest is given), so that `app` and `app:latest` are one
+ * reference. Throws the parser's ERR_INVALID_ARGUMENT for an invalid one.
+ */
+export function dockerKey(given: string, index: number): string {
+  return `docker://${showReference(parseDockerReference(given, index))}`;
+}
+
+/**
+ * The records as keyed now. A store written before kept docker://
+ * references as typed: each is read normalized, and where two name one
+ * reference (`app` and `app:latest`) for one platform, the last used is
+ * kept. A key that no longer parses is left as it is (rmi can still drop it).
+ */
+function normalized(refs: RefRecord[]): RefRecord[] {
+  const byKey = new Map<string, RefRecord>();
+  for (const r of refs) {
+    let ref = r.ref;
+    if (ref.startsWith('docker://')) {
+      try {
+        ref = dockerKey(ref, 0);
+      } catch {}
+    }
+    const key = `${ref}\0${r.platform}`;
+    const seen = byKey.get(key);
+    if (!seen || r.lastUsed > seen.lastUsed) byKey.set(key, ref === r.ref ? r : { ...r, ref });
+  }
+  return [...byKey.values()];
+}
+
 export function readRefs(store: Store): RefRecord[] {
   const file = path.join(store.root, 'refs.json');
   let parsed: RefsFile;
@@ -42,7 +76,7 @@ export function readRefs(store: Store): RefRecord[] {
   if (parsed.version !== STORE_VERSION || !Array.isArray(parsed.refs)) {
     throw new LayercopyError(`store ${store.root}: refs.json is of version ${parsed.version}; this layercopy reads version ${STORE_VERSION}`, { code: 'ERR_STORE', path: file });
   }
-  return parsed.refs;
+  return normalized(parsed.refs);
 }
 
 /** Writes `data` to the store's `name` through a temporary file, synced before the rename: a crash leaves the old file or the new one. */

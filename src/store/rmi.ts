@@ -1,11 +1,14 @@
 import { LayercopyError } from '../core/errors.js';
 import { parseLayerArgument } from '../images/reference.js';
+import { parseDockerReference } from '../registry/reference.js';
 import { refKey } from './image.js';
 import type { Store } from './layout.js';
 import { type RefRecord, updateRefs } from './refs.js';
 
-// rmi: dropping references, named as pull recorded them or by a manifest
-// digest, whole or a unique prefix of it (the short form `images` prints).
+// rmi: dropping references, named as pull recorded them (normalized: `app`
+// is `app:latest`), by the digest they were pulled by (an index's or a
+// manifest's), or by a manifest digest, whole or a unique prefix of it
+// (the short form `images` prints).
 
 /**
  * The fewest hex digits a digest prefix may have: docker's (its reference
@@ -14,7 +17,43 @@ import { type RefRecord, updateRefs } from './refs.js';
  */
 export const MIN_PREFIX = 6;
 
-type Wanted = { ref: string } | { digest: string } | { prefix: string };
+/** A reference rmi dropped, for one platform. */
+export interface Untagged {
+  reference: string;
+  platform: string;
+  digest: string;
+  /** The reference held other platforms too: rmi names this one's. */
+  severalPlatforms: boolean;
+}
+
+/** A reference as recorded; for REPO@DIGEST also the repository (docker://HOST/REPO) and digest, which find it pulled by a tag too. */
+type Wanted = { ref: string; repo?: string; digest?: string } | { digest: string } | { prefix: string };
+
+/** The digest a recorded reference was pulled by (`…@sha256:…`: an index's or a manifest's), if any. */
+const pulledBy = (ref: string) => /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
+
+/** docker://HOST/REPOSITORY of a recorded (normalized) docker:// reference. */
+function repoOf(ref: string): string | undefined {
+  if (!ref.startsWith('docker://')) return undefined;
+  try {
+    const d = parseDockerReference(ref, 0);
+    return `docker://${d.registry}/${d.repository}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A docker:// REF, normalized; its problem named as rmi's (the parser names it as a provision's layer). */
+function dockerWanted(given: string): Wanted {
+  let d: ReturnType<typeof parseDockerReference>;
+  try {
+    d = parseDockerReference(given, 0);
+  } catch (error) {
+    const e = error as LayercopyError;
+    throw new LayercopyError(e.message.replace(/^layer 1 /, 'rmi '), { code: e.code, layer: given, cause: error });
+  }
+  return { ref: refKey({ kind: 'docker', reference: given }), ...(d.digest ? { repo: `docker://${d.registry}/${d.repository}`, digest: d.digest } : {}) };
+}
 
 /** What a REF given to rmi names: a reference as pull would record it, a manifest digest, or a prefix of one. */
 function wanted(given: string): Wanted {
@@ -29,6 +68,7 @@ function wanted(given: string): Wanted {
     return { prefix: `sha256:${hex}` };
   }
   const arg = parseLayerArgument(given, 0);
+  if (arg.kind === 'docker') return dockerWanted(given);
   if (arg.kind === 'path') {
     throw new LayercopyError(`${given}: not an image reference (docker://…, oci:…, oci-archive:…, docker-archive:…, or a manifest digest or a prefix of one)`, {
       code: 'ERR_INVALID_ARGUMENT',
@@ -38,8 +78,8 @@ function wanted(given: string): Wanted {
 }
 
 function matches(w: Wanted, r: RefRecord): boolean {
-  if ('ref' in w) return r.ref === w.ref;
-  if ('digest' in w) return r.digest === w.digest;
+  if ('ref' in w) return r.ref === w.ref || (w.digest !== undefined && repoOf(r.ref) === w.repo && (r.digest === w.digest || pulledBy(r.ref) === w.digest));
+  if ('digest' in w) return r.digest === w.digest || pulledBy(r.ref) === w.digest;
   return r.digest.startsWith(w.prefix);
 }
 
@@ -61,12 +101,13 @@ function ambiguity(given: string, found: RefRecord[]): LayercopyError | undefine
 
 /**
  * Drops references (every platform of each; a digest or a prefix of one:
- * every reference to it). An unknown REF or an ambiguous prefix fails the
- * whole call, nothing dropped.
+ * every reference to it, for the platforms it is the manifest of). An
+ * unknown REF or an ambiguous prefix fails the whole call, nothing dropped.
  */
-export async function removeRefs(store: Store, given: readonly string[]): Promise<RefRecord[]> {
+export async function removeRefs(store: Store, given: readonly string[]): Promise<Untagged[]> {
   const want = given.map(wanted);
   let dropped: RefRecord[] = [];
+  let platforms = new Map<string, number>();
   await updateRefs(store, (refs) => {
     const found = want.map((w) => refs.filter((r) => matches(w, r)));
     for (const [i, f] of found.entries()) {
@@ -76,7 +117,8 @@ export async function removeRefs(store: Store, given: readonly string[]): Promis
     const unknown = given.filter((_, i) => found[i].length === 0);
     if (unknown.length > 0) throw new LayercopyError(`not in the store: ${unknown.join(', ')}`, { code: 'ERR_IMAGE_NOT_FOUND', layer: unknown[0] });
     dropped = refs.filter((r) => found.some((f) => f.includes(r)));
+    platforms = new Map(refs.map((r) => [r.ref, refs.filter((o) => o.ref === r.ref).length]));
     return refs.filter((r) => !dropped.includes(r));
   });
-  return dropped;
+  return dropped.map((r) => ({ reference: r.ref, platform: r.platform, digest: r.digest, severalPlatforms: (platforms.get(r.ref) ?? 0) > 1 }));
 }

@@ -39,7 +39,7 @@ describe('verify after verify --repair removed a damaged layer blob', () => {
 
   it('the text says incomplete and that the next pull fetches what is missing', async () => {
     const r = await execa('node', [cli, 'verify', '--store', store], { reject: false });
-    expect(r.stdout).toContain(`checked 2 blobs, 1 layers, 1 references: no damage, 1 incomplete\nincomplete ref ${image}`);
+    expect(r.stdout).toContain(`checked 2 blobs, 1 layer, 1 reference: no damage, 1 incomplete\nincomplete ref ${image}`);
     expect(r.stdout).toContain(`its next pull fetches what is missing (layercopy pull ${image})`);
   });
 
