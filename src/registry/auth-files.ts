@@ -3,7 +3,8 @@ import path from 'node:path';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 
 /** What a registry is logged in with: a user and password (Basic, or for the token server), or an OAuth2 identity (refresh) token. */
-export type Credentials = { username: string; password: string } | { identityToken: string };
+/** A registry's credentials; `origin` says where they were found ('--creds', 'auths in FILE', 'credHelpers in FILE'), for an error that they were refused. */
+export type Credentials = ({ username: string; password: string } | { identityToken: string }) & { origin?: string };
 
 /** An auth file to read: containers-auth.json(5) or Docker's config.json; legacy is ~/.dockercfg (the auths map alone, keyed by URLs). */
 export interface AuthFile {

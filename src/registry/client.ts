@@ -47,6 +47,8 @@ export class RegistryClient {
   readonly #tokens = new Map<string, Token>();
   /** The scheme each host answered on (http only where TLS may be skipped). */
   readonly #scheme = new Map<string, 'https' | 'http'>();
+  /** The credentials each host's challenge was answered with (null: none found), for the error when they are refused. */
+  readonly #answered = new Map<string, Credentials | null>();
   /** Each host's TLS files, read once. */
   readonly #tlsConfigs = new Map<string, TlsConfig>();
   readonly #transport: Transport;
@@ -169,6 +171,7 @@ export class RegistryClient {
   async #authenticate(source: PullSource, response: HttpResponse): Promise<void> {
     const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
     const creds = await this.#opts.credentials(source);
+    this.#answered.set(source.host, creds ?? null);
     if (challenge?.scheme === 'basic') {
       if (!creds || !('username' in creds)) throw this.#authError(source, 401, 'the registry asks for a user name and password (--creds USER:PASS, or an auth file)');
       this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
@@ -210,7 +213,14 @@ export class RegistryClient {
     } catch (error) {
       throw this.#networkError(source, error, `a token from ${url.origin}`);
     }
-    if (response.status === 401 || response.status === 403) throw this.#authError(source, response.status, `the token server ${url.origin} refused the credentials`);
+    if (response.status === 401 || response.status === 403)
+      throw this.#authError(
+        source,
+        response.status,
+        creds
+          ? `the token server ${url.origin} refused the credentials${creds.origin ? ` from ${creds.origin}` : ''}`
+          : `the token server ${url.origin} gives no token without credentials, and none were found for the registry (--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")`,
+      );
     if (!response.ok) throw this.#httpError(source, response, `a token from ${url.origin}`);
     const json = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
     const token = json.token ?? json.access_token;
@@ -229,12 +239,23 @@ export class RegistryClient {
 
   /** An HTTP status as an error: 401/403 (after the auth flow) ERR_AUTH, anything else ERR_REGISTRY. */
   #httpError(source: PullSource, response: HttpResponse, what: string): LayercopyError {
-    const code: LayercopyCode = response.status === 401 || response.status === 403 ? 'ERR_AUTH' : 'ERR_REGISTRY';
+    const denied = response.status === 401 || response.status === 403;
+    const code: LayercopyCode = denied ? 'ERR_AUTH' : 'ERR_REGISTRY';
     const retried = retriable(response.status) ? ` (after ${this.#retry.attempts} tries)` : '';
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: HTTP ${response.status} ${response.statusText}${retried}`, {
+    const why = denied ? this.#refusal(source, response.status) : '';
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: HTTP ${response.status} ${response.statusText}${retried}${why}`, {
       code,
       ...this.#opts.fields,
     });
+  }
+
+  /** What a 401 or 403 after the auth flow means: the credentials refused (and where they came from), or none found. */
+  #refusal(source: PullSource, status: number): string {
+    if (!this.#answered.has(source.host)) return '';
+    const creds = this.#answered.get(source.host);
+    if (!creds) return ': the registry wants credentials and none were found for it (--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")';
+    const from = creds.origin ? ` from ${creds.origin}` : '';
+    return status === 403 ? `: the credentials${from} may not pull ${source.repository}` : `: the registry refused the credentials${from}`;
   }
 
   #networkError(source: PullSource, error: unknown, what: string): LayercopyError {

@@ -19,7 +19,7 @@ export type { Credentials } from './auth-files.js';
  * helper, which containers/image does not read).
  */
 export async function credentialsFor(registry: string, opts: { creds?: string; authfile?: string; env?: NodeJS.ProcessEnv; home?: string } = {}): Promise<Credentials | undefined> {
-  if (opts.creds !== undefined) return parseCreds(opts.creds);
+  if (opts.creds !== undefined) return { ...parseCreds(opts.creds), origin: '--creds' };
   if (/^https?:\/\//.test(registry) || registry.includes('@') || registry === '') {
     throw new LayercopyError(`credentials for "${registry}": name a registry (host[:port]), or a repository on it, without a scheme, tag or digest`, {
       code: 'ERR_INVALID_ARGUMENT',
@@ -37,7 +37,7 @@ export async function credentialsFor(registry: string, opts: { creds?: string; a
       continue;
     }
     const found = findInAuths(content, registry, file.legacy);
-    if (found !== undefined) return found;
+    if (found !== undefined) return { ...found, origin: `auths in ${file.path}` };
     if (content.credsStore !== undefined) {
       const stored = await ask(content.credsStore, host, env, `credsStore in ${file.path}`);
       if (stored !== undefined) return stored;
@@ -71,7 +71,7 @@ async function ask(helper: string, host: string, env: NodeJS.ProcessEnv, origin:
   const urls = normalizeRegistry(host) === 'index.docker.io' ? ['docker.io', 'https://index.docker.io/v1/'] : [host];
   for (const url of urls) {
     const found = await askCredentialHelper(helper, url, env, origin);
-    if (found !== undefined) return found;
+    if (found !== undefined) return { ...found, origin: `${origin} (docker-credential-${helper})` };
   }
   return undefined;
 }

@@ -46,7 +46,17 @@ describe('credentialsFor: --creds', () => {
   it('takes USER:PASSWORD before any file, a password keeping its colons', async () => {
     const w = world();
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('file', 'x') } });
-    expect(await w.lookup('quay.io', { creds: 'me:pa:ss' })).toEqual({ username: 'me', password: 'pa:ss' });
+    expect(await w.lookup('quay.io', { creds: 'me:pa:ss' })).toMatchObject({ username: 'me', password: 'pa:ss' });
+  });
+
+  it('says where each was found (--creds, an auth file, a helper), for the error when a registry refuses them', async () => {
+    const w = world();
+    w.helper('test', `printf '{"ServerURL":"%s","Username":"h","Secret":"s"}' "$url"`);
+    w.file('home/.docker/config.json', { auths: { 'quay.io': auth('file', 'x') }, credHelpers: { 'ghcr.io': 'test' } });
+    const file = path.join(w.home, '.docker/config.json');
+    expect((await w.lookup('quay.io', { creds: 'me:pw' }))?.origin).toBe('--creds');
+    expect((await w.lookup('quay.io'))?.origin).toBe(`auths in ${file}`);
+    expect((await w.lookup('ghcr.io'))?.origin).toBe(`credHelpers in ${file} (docker-credential-test)`);
   });
 
   it('refuses a user without a password, saying it must be given', async () => {
@@ -64,21 +74,21 @@ describe('credentialsFor: auth files', () => {
     const w = world();
     w.file('run/containers/auth.json', { auths: { 'quay.io': auth('runtime', 'x') } });
     w.file('home/.config/containers/auth.json', { auths: { 'quay.io': auth('config', 'x') } });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'runtime', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'runtime', password: 'x' });
   });
 
   it('reads ~/.config/containers/auth.json before ~/.docker/config.json', async () => {
     const w = world();
     w.file('home/.config/containers/auth.json', { auths: { 'quay.io': auth('config', 'x') } });
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('docker', 'x') } });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'config', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'config', password: 'x' });
   });
 
   it('passes a file without the registry on to the next', async () => {
     const w = world();
     w.file('run/containers/auth.json', { auths: { 'other.example': auth('other', 'x') } });
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('docker', 'x') } });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'docker', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'docker', password: 'x' });
   });
 
   it('reads $DOCKER_CONFIG/config.json instead of ~/.docker/config.json', async () => {
@@ -86,13 +96,13 @@ describe('credentialsFor: auth files', () => {
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('home', 'x') } });
     w.file('dockercfg/config.json', { auths: { 'quay.io': auth('env', 'x') } });
     w.env.DOCKER_CONFIG = path.join(w.root, 'dockercfg');
-    expect(await w.lookup('quay.io')).toEqual({ username: 'env', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'env', password: 'x' });
   });
 
   it('reads ~/.dockercfg, the legacy auths map keyed by URLs', async () => {
     const w = world();
     w.file('home/.dockercfg', { 'https://quay.io/v1/': auth('legacy', 'x') });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'legacy', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'legacy', password: 'x' });
   });
 
   it('reads --authfile alone', async () => {
@@ -106,7 +116,7 @@ describe('credentialsFor: auth files', () => {
     const w = world();
     w.env.REGISTRY_AUTH_FILE = w.file('env.json', { auths: { 'quay.io': auth('env', 'x') } });
     w.file('run/containers/auth.json', { auths: { 'quay.io': auth('runtime', 'x') } });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'env', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'env', password: 'x' });
   });
 
   it('refuses an --authfile that does not exist', async () => {
@@ -127,19 +137,19 @@ describe('credentialsFor: auth files', () => {
   it('takes the most specific of repository, namespace and registry entries', async () => {
     const w = world();
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('registry', 'x'), 'quay.io/team': auth('team', 'x'), 'quay.io/other/app': auth('other', 'x') } });
-    expect(await w.lookup('quay.io/team/app')).toEqual({ username: 'team', password: 'x' });
+    expect(await w.lookup('quay.io/team/app')).toMatchObject({ username: 'team', password: 'x' });
   });
 
   it("finds Docker Hub's entry under https://index.docker.io/v1/, as docker login writes it", async () => {
     const w = world();
     w.file('home/.docker/config.json', { auths: { 'https://index.docker.io/v1/': auth('hub', 'x') } });
-    expect(await w.lookup('docker.io')).toEqual({ username: 'hub', password: 'x' });
+    expect(await w.lookup('docker.io')).toMatchObject({ username: 'hub', password: 'x' });
   });
 
   it('reads an identity token', async () => {
     const w = world();
     w.file('home/.docker/config.json', { auths: { 'quay.io': { auth: b64('me:'), identitytoken: 'refresh-me' } } });
-    expect(await w.lookup('quay.io')).toEqual({ identityToken: 'refresh-me' });
+    expect(await w.lookup('quay.io')).toMatchObject({ identityToken: 'refresh-me' });
   });
 });
 
@@ -150,7 +160,7 @@ describe('credentialsFor: credential helpers', () => {
     const w = world();
     w.helper('test', reply('helped', 's3cret'));
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('file', 'x') }, credHelpers: { 'quay.io': 'test' } });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'helped', password: 's3cret' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'helped', password: 's3cret' });
     expect(w.asked()).toEqual(['quay.io']);
   });
 
@@ -158,7 +168,7 @@ describe('credentialsFor: credential helpers', () => {
     const w = world();
     w.helper('test', reply('<token>', 'refresh'));
     w.file('home/.docker/config.json', { credHelpers: { 'quay.io': 'test' } });
-    expect(await w.lookup('quay.io')).toEqual({ identityToken: 'refresh' });
+    expect(await w.lookup('quay.io')).toMatchObject({ identityToken: 'refresh' });
   });
 
   it('passes on to the next file where the helper holds nothing', async () => {
@@ -166,7 +176,7 @@ describe('credentialsFor: credential helpers', () => {
     w.helper('test', 'echo "credentials not found in native keychain"; exit 1');
     w.file('run/containers/auth.json', { credHelpers: { 'quay.io': 'test' } });
     w.file('home/.docker/config.json', { auths: { 'quay.io': auth('docker', 'x') } });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'docker', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'docker', password: 'x' });
   });
 
   it('refuses a helper that is not on PATH, naming it and the file', async () => {
@@ -190,14 +200,14 @@ describe('credentialsFor: credential helpers', () => {
     const w = world();
     w.helper('test', reply('stored', 'x'));
     w.file('home/.docker/config.json', { auths: { 'quay.io': {} }, credsStore: 'test' });
-    expect(await w.lookup('quay.io')).toEqual({ username: 'stored', password: 'x' });
+    expect(await w.lookup('quay.io')).toMatchObject({ username: 'stored', password: 'x' });
   });
 
   it('asks a helper for Docker Hub as docker.io, then as https://index.docker.io/v1/', async () => {
     const w = world();
     w.helper('test', `[ "$url" = docker.io ] && { echo "credentials not found in native keychain"; exit 1; }\n${reply('hub', 'x')}`);
     w.file('home/.docker/config.json', { credsStore: 'test' });
-    expect(await w.lookup('docker.io')).toEqual({ username: 'hub', password: 'x' });
+    expect(await w.lookup('docker.io')).toMatchObject({ username: 'hub', password: 'x' });
     expect(w.asked()).toEqual(['docker.io', 'https://index.docker.io/v1/']);
   });
 });

@@ -53,6 +53,11 @@ describe.skipIf(!hasRegistry)(`Bearer tokens${why}`, () => {
     expect(denied.status).toBe(1);
     expect(denied.json.error).toMatchObject({ code: 'ERR_AUTH' });
     expect(denied.json.error?.message).toContain(`${private_.registry.host}/app/img`);
+    expect(denied.json.error?.message).toMatch(
+      /gives no token without credentials, and none were found for the registry \(--creds USER:PASS, --authfile FILE, or an auth file: docs\/cli.md, "Credentials"\)$/,
+    );
+    const wrong = await pull(['--tls-verify=false', '--creds', 'alice:nope', `docker://${private_.registry.host}/app/img:1`, path.join(dir, 'root')]);
+    expect(wrong.json.error?.message).toMatch(/the token server http:\/\/127\.0\.0\.1:\d+ refused the credentials from --creds$/);
     expect(leftovers(dir)).toEqual([]);
     const before = private_.token.issued().length;
     const ok = await pull(['--tls-verify=false', '--creds', 'alice:secret', `docker://${private_.registry.host}/app/img:1`, path.join(dir, 'root')]);
@@ -97,6 +102,9 @@ describe.skipIf(!hasRegistry)(`Basic auth (htpasswd) and credential helpers${why
     expect(ok.status, ok.stderr).toBe(0);
     const bad = await pull(['--tls-verify=false', '--creds', 'bob:nope', `docker://${registry.host}/team/app:2`, path.join(scratch(), 'root')]);
     expect(bad.json.error?.code).toBe('ERR_AUTH');
+    expect(bad.json.error?.message).toMatch(/HTTP 401 Unauthorized: the registry refused the credentials from --creds$/);
+    const none = await pull(['--tls-verify=false', `docker://${registry.host}/team/app:2`, path.join(scratch(), 'root')]);
+    expect(none.json.error?.message).toMatch(/the registry asks for a user name and password \(--creds USER:PASS, or an auth file\)$/);
   });
 
   it('a credential helper named in the auth file (credHelpers) is run for the registry', async () => {
