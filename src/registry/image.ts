@@ -57,8 +57,10 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     const response = await client.get(`manifests/${reference}`, { accept: ACCEPT, what });
     if (response.status === 404) {
       await response.cancel();
-      const none = byDigest ? `the registry has no manifest ${reference}` : `the registry has no tag '${reference}' in ${ref.repository}`;
-      throw fail(`${showReference(ref)}: no such image (${none})`, 'ERR_IMAGE_NOT_FOUND');
+      const none = byDigest ? `the registry has no manifest ${reference}` : await missingTag(client, ref.repository, reference);
+      // The reference as normalized, where it says more than the one given (docker://alpine: docker.io/library/alpine:latest).
+      const shown = `docker://${showReference(ref)}` === given ? '' : `${showReference(ref)}: `;
+      throw fail(`${shown}no such image (${none})`, 'ERR_IMAGE_NOT_FOUND');
     }
     const data = await readSmall(response, what, fail);
     const digest = sha256(data);
@@ -140,5 +142,28 @@ async function blobJson(
     return JSON.parse(data.toString('utf8')) as Config;
   } catch (error) {
     throw fail(`${what} is not JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * Why a tag's manifest is not there: the repository is not (a manifest's
+ * 404 says MANIFEST_UNKNOWN either way in distribution 2.8; its tag list
+ * says NAME_UNKNOWN), or the tag is not, with the tags it has. Asked only
+ * after the 404; a failure to ask says what is known.
+ */
+async function missingTag(client: RegistryClient, repository: string, tag: string): Promise<string> {
+  const plain = `the registry has no tag '${tag}' in ${repository}`;
+  try {
+    const response = await client.get('tags/list', { what: 'the tag list' });
+    if (response.status === 404) {
+      await response.cancel();
+      return `the registry has no repository ${repository}`;
+    }
+    const tags = ((await response.json()) as { tags?: unknown }).tags;
+    if (!Array.isArray(tags) || tags.length === 0) return plain;
+    const shown = tags.slice(0, 10).map(String).join(', ');
+    return `${plain}; it has ${tags.length > 10 ? `${tags.length} tags: ${shown}, …` : `${shown}`}`;
+  } catch {
+    return plain;
   }
 }
