@@ -9,6 +9,7 @@ import { dotEnding, workingDirectory } from './core/paths.js';
 import type { Stopwatch } from './core/stopwatch.js';
 import { directoryShape } from './images/directory-shape.js';
 import type { TarLayer } from './images/layer.js';
+import type { ImageSummary } from './images/oci.js';
 import { type LayerArgument, parseLayerArgument, TRANSPORTS } from './images/reference.js';
 import type { PulledLayer, PullOptions } from './registry/pull.js';
 import type { StoreCounts } from './store/fill.js';
@@ -35,7 +36,11 @@ export type ImageHook = (
   given: string,
   argIndex: number,
   arg: Exclude<LayerArgument, { kind: 'path' }>,
-) => Promise<{ layers: (Required<Pick<InputLayer, 'path' | 'label' | 'source' | 'implied'>> & Pick<InputLayer, 'changes'>)[]; close(): Promise<void> }>;
+) => Promise<{
+  layers: (Required<Pick<InputLayer, 'path' | 'label' | 'source' | 'implied'>> & Pick<InputLayer, 'changes'>)[];
+  image: Omit<ImageSummary, 'reference'>;
+  close(): Promise<void>;
+}>;
 
 /** A provision's store (opts.store, where set): its session is opened once ROOTFS is checked (src/store/provide.ts). */
 export interface StoreInput {
@@ -55,6 +60,8 @@ export interface ResolvedInputs {
   rootfsEmpty: boolean;
   /** With a store: what it fetched, extracted and reused (the summary's `store`). */
   store?: StoreCounts;
+  /** Each image argument's manifest and platform, in order (the summary's `images`). */
+  images: ImageSummary[];
   /** Ends what resolving opened (a registry's connections); called once the provision is done with the inputs. */
   close(): Promise<void>;
 }
@@ -118,7 +125,7 @@ export async function resolveInputs(
   const close = async () => {
     await Promise.all(closers.splice(0).map((c) => c()));
   };
-  const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty, close };
+  const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty, images: [], close };
   let store: ReturnType<typeof import('./store/provide.js').storeSession> | undefined;
   if (options.store?.opts.store !== undefined) {
     const { opts, pool, clock } = options.store;
@@ -151,18 +158,25 @@ async function resolveEach(
       const image = await options.image(layer, argIndex, arg);
       closers.push(image.close);
       out.layers.push(...image.layers);
+      out.images.push({ reference: layer, ...image.image });
       continue;
     }
     if (arg.kind === 'docker') {
-      const [{ resolveDocker }, { hostPlatform }] = await Promise.all([import('./registry/pull.js'), import('./images/oci.js')]);
+      const [{ resolveDocker }, { hostPlatform, imageSummary }] = await Promise.all([import('./registry/pull.js'), import('./images/oci.js')]);
       const pulled = await resolveDocker(layer, argIndex, options.platform ?? hostPlatform(), options.pull);
       closers.push(pulled.close);
       for (const { tar, source, download } of pulled.layers) out.layers.push({ path: '', tar, label: tar.label, source, download });
+      const image = imageSummary(layer, pulled.image);
+      if (image) out.images.push(image);
       continue;
     }
     if (arg.kind !== 'path') {
-      const [{ resolveImage }, { hostPlatform }] = await Promise.all([import('./images/resolve.js'), import('./images/oci.js')]);
-      for (const { tar, source } of resolveImage(layer, argIndex, arg, options.platform ?? hostPlatform())) out.layers.push({ path: tar.file, tar, label: tar.label, source });
+      const [{ resolveImage }, { hostPlatform, imageSummary }] = await Promise.all([import('./images/resolve.js'), import('./images/oci.js')]);
+      const seen = {};
+      for (const { tar, source } of resolveImage(layer, argIndex, arg, options.platform ?? hostPlatform(), seen))
+        out.layers.push({ path: tar.file, tar, label: tar.label, source });
+      const image = imageSummary(layer, seen);
+      if (image) out.images.push(image);
       continue;
     }
     const abs = path.resolve(arg.path);

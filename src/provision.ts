@@ -8,6 +8,7 @@ import { packRels } from './core/paths.js';
 import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
 import type { ExtractedLayer } from './images/layer.js';
+import type { ImageSummary } from './images/oci.js';
 import { layerName, type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, openParent, removeStale, type Staging } from './rootfs/staging.js';
@@ -30,6 +31,8 @@ export interface ProvisionSummary extends Counts, Partial<StoreSummary> {
    */
   staleRemoved: string[];
   rootless: RootlessSummary;
+  /** Each image argument (oci:, archives, docker://): the reference as given, the manifest provisioned (its platform's, for an index) and that platform. */
+  images: ImageSummary[];
 }
 
 /**
@@ -260,6 +263,7 @@ function summarize(
     perLayer,
     staleRemoved: rest.staleRemoved,
     rootless: rest.rootless,
+    images: inputs.images,
   };
   for (const layer of perLayer) for (const key of COUNT_KEYS) summary[key] += layer[key];
   return summary;

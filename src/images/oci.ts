@@ -21,6 +21,8 @@ export interface Descriptor {
 export interface SeenImage {
   manifest?: { digest: string; mediaType: string; data: Buffer };
   config?: { digest: string; mediaType: string; data: Buffer };
+  /** The platform an index's entry named for the manifest chosen (a lone manifest's is in its config). */
+  platform?: Platform;
 }
 
 export const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -55,6 +57,25 @@ export function hostPlatform(): Platform {
 }
 
 export const showPlatform = (p?: Platform) => (p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'no platform');
+
+/** What the summary says of an image argument: its manifest's digest and the platform its config names. */
+export function imageSummary(reference: string, seen: SeenImage): ImageSummary | undefined {
+  if (!seen.manifest || !seen.config) return undefined;
+  let config: { os?: unknown; architecture?: unknown; variant?: unknown } = {};
+  try {
+    config = JSON.parse(seen.config.data.toString('utf8'));
+  } catch {}
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const platform = seen.platform ? showPlatform(seen.platform) : [text(config.os), text(config.architecture), text(config.variant)].filter(Boolean).join('/');
+  return { reference, digest: seen.manifest.digest, platform };
+}
+
+/** An image argument as provisioned: the reference as given, the manifest chosen (for an index, its platform's), that platform. */
+export interface ImageSummary {
+  reference: string;
+  digest: string;
+  platform: string;
+}
 
 export function matches(p: Platform | undefined, want: Platform): boolean {
   if (!p) return false;
@@ -205,6 +226,7 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
   const chosen = manifest;
   const m = readJsonBlob(source, manifest, 'manifest', label, (data) => {
     if (seen) seen.manifest = { digest: chosen.digest, mediaType: chosen.mediaType ?? MANIFEST[0], data };
+    if (seen && chosen.platform) seen.platform = chosen.platform;
   }) as { config?: Descriptor; layers?: Descriptor[] };
   if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
   const artifact = notAnImage(manifest.digest, m.config);

@@ -65,6 +65,7 @@ export function storeSession(
       return {
         // Directory layers, never movable: a rootfs gets copies (or reflinks), so a container writing in place cannot change the store.
         layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied, changes: carriedChanges(l.changes) })),
+        image: { digest: pulled.digest, platform: pulled.platform },
         close: async () => pulled.release(),
       };
     },
@@ -73,5 +74,6 @@ export function storeSession(
 
 type ImageLayers = {
   layers: { path: string; label: string; source: { arg: string; argIndex: number; digest?: string; diffId?: string }; implied: ReadonlySet<string>; changes?: NativeChanges }[];
+  image: { digest: string; platform: string };
   close(): Promise<void>;
 };

@@ -41,6 +41,7 @@ describe('the summary', () => {
     replaced: 0,
     staleRemoved: [],
     rootless: noChanges,
+    images: [],
     timings: { resolveMs: 30, extractMs: 10_040, walkMs: 460, copyMs: 550, finishMs: 20, commitMs: 1, cleanupMs: 40, totalMs: 11_141 },
   };
   it('shows the phases that add up to the time, extract and cleanup where there were tarball layers', () => {
@@ -49,6 +50,12 @@ describe('the summary', () => {
     const dirs = formatSummary({ ...base, perLayer: [{ layer: '/l', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 }] });
     expect(dirs).toMatch(/\(resolve 0\.03 \+ walk 0\.46 \+ copy 0\.55 \+ finish 0\.02 \+ commit 0\.00\)$/);
   });
+  it("names each image argument's manifest and platform, on a line of its own", () => {
+    const layer = { layer: 'oci:/i', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 };
+    const text = formatSummary({ ...base, perLayer: [layer], images: [{ reference: 'docker://r/app:1', digest: `sha256:${'a'.repeat(64)}`, platform: 'linux/arm64/v8' }] });
+    expect(text).toContain(`\n  image     docker://r/app:1: sha256:${'a'.repeat(64)} (linux/arm64/v8)\n`);
+  });
+
   it('with a store: its line, and the extract phase where it extracted layers', () => {
     const layer = { layer: 'oci:/i', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 };
     const cold = formatSummary({ ...base, perLayer: [layer], store: { blobsFetched: 1, layersExtracted: 1, layersReused: 2, waitedMs: 1500 } });

@@ -43,6 +43,18 @@ describe('oci:PATH[:REFERENCE]', () => {
     });
   });
 
+  it("the summary names each image argument's manifest, chosen from an index by platform, and that platform", async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'img');
+    const amd = addImage(layout, { layers: [one('a', 'amd64')], platform: { os: 'linux', architecture: 'amd64' } });
+    const arm = addImage(layout, { layers: [one('a', 'arm64')], platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+    writeIndex(layout, [{ ...indexOf(layout, [amd, arm]), ref: 'multi' }]);
+    const summary = await provision([`oci:${layout}:multi`], path.join(dir, 'root'), { platform: 'linux/arm64/v8' });
+    expect(summary.images).toEqual([{ reference: `oci:${layout}:multi`, digest: arm.digest, platform: 'linux/arm64/v8' }]);
+    const plain = await provision([buildLayer(path.join(dir, 'dir'), { f: 'x' })], path.join(dir, 'root2'));
+    expect(plain.images).toEqual([]);
+  });
+
   it('a missing reference, or none among several images: the error lists what the layout holds', async () => {
     const dir = scratch();
     const layout = path.join(dir, 'img');
