@@ -128,6 +128,12 @@ export async function resolveInputs(
   const out: ResolvedInputs = { layers: [], rootfs: resolvedRootfs, parent: parentReal, rootfsEmpty, images: [], close };
   let store: ReturnType<typeof import('./store/provide.js').storeSession> | undefined;
   if (options.store?.opts.store !== undefined) {
+    // Every argument checked before the store is opened: a mistyped reference is a usage error that makes no store.
+    const { parseDockerReference } = await import('./registry/reference.js');
+    for (const [argIndex, layer] of layers.entries()) {
+      const arg = typeof layer === 'string' && layer !== '' ? parseLayerArgument(layer, argIndex) : undefined;
+      if (arg?.kind === 'docker') parseDockerReference(layer, argIndex);
+    }
     const { opts, pool, clock } = options.store;
     store = (await import('./store/provide.js')).storeSession(opts.store!, opts, { rootfs, pool, signal: options.pull?.signal, clock });
     out.store = store.session.counts;

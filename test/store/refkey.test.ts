@@ -89,6 +89,8 @@ describe.skipIf(!hasRegistry)(`docker:// references in the store, normalized${wh
     const dir = scratch();
     const r = await run(['provision', '--store', path.join(dir, 'store'), '--pull', 'never', `docker://${registry.host}/Bad`, path.join(dir, 'root')]);
     expect([r.exitCode, r.stderr]).toEqual([2, expect.stringContaining('repository name must be lowercase ("Bad")')]);
+    // Checked before the store is opened: a mistyped reference makes no store.
+    expect(fs.existsSync(path.join(dir, 'store'))).toBe(false);
     // pull too, before it makes the store.
     const p = await run(['pull', '--store', path.join(dir, 'other'), `docker://${registry.host}/Bad`]);
     expect([p.exitCode, p.stderr, fs.existsSync(path.join(dir, 'other'))]).toEqual([2, expect.stringContaining('repository name must be lowercase ("Bad")'), false]);
