@@ -23,6 +23,8 @@ export interface SeenImage {
   config?: { digest: string; mediaType: string; data: Buffer };
   /** The platform an index's entry named for the manifest chosen (a lone manifest's is in its config). */
   platform?: Platform;
+  /** The digest of the index a registry's tag named, where it named one (the manifest was chosen from it). */
+  index?: string;
 }
 
 export const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];

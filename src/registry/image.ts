@@ -81,6 +81,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   };
 
   let current = await manifest(ref.digest ?? ref.tag ?? 'latest');
+  if (seen && (INDEX.includes(current.type) || Array.isArray(current.json.manifests))) seen.index = current.digest;
   let indexPlatform: Platform | undefined;
   // An index (nested ones too) is narrowed down to this platform's manifest.
   for (let depth = 0; INDEX.includes(current.type) || Array.isArray(current.json.manifests); depth++) {

@@ -39,6 +39,8 @@ export interface ImagePlan {
   platform: string;
   manifest: Blob;
   config: Blob;
+  /** The index the reference named (a registry's tag of a multi-platform image), which rmi also finds the reference by. */
+  index?: string;
   layers: WantedLayer[];
   /** Read from the store alone. */
   fromStore: boolean;
@@ -158,6 +160,7 @@ async function fromStore(store: Store, ref: string, platform: string, given: str
       ref,
       platform,
       manifest: { digest: record.digest, mediaType: record.mediaType, data: manifestData },
+      ...(record.index ? { index: record.index } : {}),
       config: { digest: manifest.config.digest, mediaType: manifest.config.mediaType, data: configData },
       layers: manifest.layers.map((d, i) => ({
         digest: d.digest,
@@ -178,7 +181,7 @@ async function fromStore(store: Store, ref: string, platform: string, given: str
   }
 }
 
-type Source = Pick<ImagePlan, 'manifest' | 'config' | 'layers' | 'close'>;
+type Source = Pick<ImagePlan, 'manifest' | 'config' | 'index' | 'layers' | 'close'>;
 
 async function fromRegistry(given: string, argIndex: number, opts: { platform: Platform; pull?: PullOptions }): Promise<Source> {
   const { resolveDocker } = await import('../registry/pull.js');
@@ -191,6 +194,7 @@ async function fromRegistry(given: string, argIndex: number, opts: { platform: P
   return {
     manifest,
     config,
+    ...(pulled.image.index ? { index: pulled.image.index } : {}),
     layers: pulled.layers.map(({ tar, source, download }) => ({ digest: tar.digest!, size: tar.size!, diffId: tar.diffId!, label: tar.label, source, fetch: download })),
     close: pulled.close,
   };

@@ -19,6 +19,8 @@ export interface RefRecord {
   platform: string;
   /** The manifest's digest, media type and size. */
   digest: string;
+  /** The index the reference named (a tag of a multi-platform image): rmi finds the reference by it too. */
+  index?: string;
   mediaType: string;
   manifestSize: number;
   /** Bytes of its blobs: manifest, config, compressed layers. */
@@ -118,7 +120,7 @@ export function refName(ref: string): string | undefined {
  */
 export async function recordRef(
   store: Store,
-  plan: { ref: string; platform: string; manifest: { digest: string; mediaType: string; data: Buffer }; config: { data: Buffer }; layers: { size: number }[] },
+  plan: { ref: string; platform: string; manifest: { digest: string; mediaType: string; data: Buffer }; index?: string; config: { data: Buffer }; layers: { size: number }[] },
   signal?: AbortSignal,
 ): Promise<boolean> {
   const now = new Date().toISOString();
@@ -133,6 +135,7 @@ export async function recordRef(
         ref: plan.ref,
         platform: plan.platform,
         digest: plan.manifest.digest,
+        ...(plan.index ? { index: plan.index } : {}),
         mediaType: plan.manifest.mediaType,
         manifestSize: plan.manifest.data.length,
         size,

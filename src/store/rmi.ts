@@ -78,8 +78,9 @@ function wanted(given: string): Wanted {
 }
 
 function matches(w: Wanted, r: RefRecord): boolean {
-  if ('ref' in w) return r.ref === w.ref || (w.digest !== undefined && repoOf(r.ref) === w.repo && (r.digest === w.digest || pulledBy(r.ref) === w.digest));
-  if ('digest' in w) return r.digest === w.digest || pulledBy(r.ref) === w.digest;
+  const by = (digest: string) => r.digest === digest || r.index === digest || pulledBy(r.ref) === digest;
+  if ('ref' in w) return r.ref === w.ref || (w.digest !== undefined && repoOf(r.ref) === w.repo && by(w.digest));
+  if ('digest' in w) return by(w.digest);
   return r.digest.startsWith(w.prefix);
 }
 

@@ -96,6 +96,18 @@ describe.skipIf(!hasRegistry)(`docker:// references in the store, normalized${wh
     expect([p.exitCode, p.stderr, fs.existsSync(path.join(dir, 'other'))]).toEqual([2, expect.stringContaining('repository name must be lowercase ("Bad")'), false]);
   });
 
+  it("rmi by an index's digest finds a reference pulled by its tag (the store records the index a tag named)", async () => {
+    const dir = scratch();
+    const store = path.join(dir, 'store');
+    const tagged = `docker://${registry.host}/multi:1`;
+    const pulled = await run(['pull', '--tls-verify=false', '--store', store, tagged]);
+    expect(pulled.exitCode, pulled.stderr).toBe(0);
+    expect(readRefs({ root: store }).map((r) => [r.ref, r.index])).toEqual([[tagged, index]]);
+    const rmi = await run(['rmi', '--store', store, `docker://${registry.host}/multi@${index}`]);
+    expect([rmi.exitCode, rmi.stdout, rmi.stderr]).toEqual([0, `untagged ${tagged}`, '']);
+    expect(readRefs({ root: store })).toEqual([]);
+  });
+
   it('rmi by the index digest pulled by drops every platform; by one platform manifest digest, it names the platform', async () => {
     const dir = scratch();
     const store = path.join(dir, 'store');
