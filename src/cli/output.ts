@@ -67,7 +67,10 @@ export function formatSummary(r: ProvisionSummary): string {
     `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
     `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
-    ...(r.images ?? []).map((i) => `  image     ${escapeForTerminal(i.reference)}: ${i.digest}${i.platform ? ` (${i.platform})` : ''}`),
+    ...(r.images ?? []).map(
+      (i) =>
+        `  image     ${escapeForTerminal(i.reference)}: ${i.digest}${i.platform ? ` (${i.platform})` : ''}${i.from ? ` from ${i.mirror ? 'the mirror ' : ''}${escapeForTerminal(i.from)}` : ''}`,
+    ),
     ...(rootless ? [`  rootless  ${rootless}`] : []),
     `  time      ${s(t.totalMs)} s (${phases(r)})`,
     ...(r.store ? [storeLine(r.store)] : []),

@@ -25,6 +25,8 @@ export interface SeenImage {
   platform?: Platform;
   /** The digest of the index a registry's tag named, where it named one (the manifest was chosen from it). */
   index?: string;
+  /** The registry or mirror (host[:port]) that served the manifest. */
+  from?: { host: string; mirror: boolean };
 }
 
 export const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -69,7 +71,7 @@ export function imageSummary(reference: string, seen: SeenImage): ImageSummary |
   } catch {}
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const platform = seen.platform ? showPlatform(seen.platform) : [text(config.os), text(config.architecture), text(config.variant)].filter(Boolean).join('/');
-  return { reference, digest: seen.manifest.digest, platform };
+  return { reference, digest: seen.manifest.digest, platform, ...(seen.from ? { from: seen.from.host, ...(seen.from.mirror ? { mirror: true } : {}) } : {}) };
 }
 
 /** An image argument as provisioned: the reference as given, the manifest chosen (for an index, its platform's), that platform. */
@@ -77,6 +79,10 @@ export interface ImageSummary {
   reference: string;
   digest: string;
   platform: string;
+  /** docker:// (not through a store's copy): the registry or mirror (host[:port]) that served the manifest. */
+  from?: string;
+  /** `from` is a mirror of registries.conf. */
+  mirror?: boolean;
 }
 
 export function matches(p: Platform | undefined, want: Platform): boolean {

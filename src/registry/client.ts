@@ -60,6 +60,12 @@ export class RegistryClient {
     this.#transport = new Transport((host) => this.#tls(host), opts.signal);
   }
 
+  /** The source that answered last: host[:port], and whether it is a mirror. */
+  get answering(): { host: string; mirror: boolean } {
+    const { host, mirror } = this.#sources[this.#current];
+    return { host, mirror };
+  }
+
   /** Ends the pull's connections. */
   close(): Promise<void> {
     return this.#transport.close();

@@ -106,6 +106,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   });
   if (seen) seen.manifest = { digest: current.digest, mediaType: current.type, data: current.data };
   if (seen && indexPlatform) seen.platform = indexPlatform;
+  if (seen) seen.from = client.answering;
   // An index's entry said its platform; a lone manifest says it in its config.
   const mismatch = indexPlatform === undefined ? otherPlatform(config, platform) : undefined;
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');

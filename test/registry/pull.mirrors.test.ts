@@ -44,6 +44,8 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
       const asked = mirror.requests().filter((q) => q.path.startsWith('/v2/app/'));
       expect(asked.length).toBeGreaterThanOrEqual(4); // manifest, config, two layers
       expect(asked.every((q) => new URLSearchParams(q.query).get('ns') === registry.host)).toBe(true);
+      // The summary says who served the image: a mirror may hold another image under the same tag.
+      expect(r.json.images).toEqual([expect.objectContaining({ from: mirror.host, mirror: true })]);
     } finally {
       await mirror.stop();
     }

@@ -47,7 +47,7 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     expect(diffSnapshots(tree(path.join(dir, 'local')), tree(path.join(dir, 'pulled')))).toEqual([]);
     // The manifest the registry served (skopeo pushed the layout's bytes): the one the local provision names.
     const localSummary = await provision([image()], path.join(dir, 'local2'));
-    expect(r.json.images).toEqual([{ ...localSummary.images[0], reference: `docker://${registry.host}/${ref}` }]);
+    expect(r.json.images).toEqual([{ ...localSummary.images[0], reference: `docker://${registry.host}/${ref}`, from: registry.host }]);
     const perLayer = r.json.perLayer as { layer: string; digest: string; extractMs: number }[];
     expect(perLayer.every((l) => l.layer === `docker://${registry.host}/${ref}` && /^sha256:[0-9a-f]{64}$/.test(l.digest) && l.extractMs > 0)).toBe(true);
   });
