@@ -195,7 +195,13 @@ async function resolveEach(
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'does not exist' : code === 'ELOOP' ? 'is a symbolic link loop' : `cannot be resolved (${code})`;
       const word = code === 'ENOENT' ? arg.unknownTransport : undefined;
-      const unknown = word ? `, and ${word}: is not a transport layercopy reads (${TRANSPORTS.map((t) => `${t}:`).join(', ')})` : '';
+      // HOST[:PORT]/REPO[:TAG], as docker and podman take it: a registry's name has a dot or a port, or is localhost.
+      const registry = code === 'ENOENT' && /^(localhost|[^/:.]+(\.[^/:.]+)+|[^/:.]+:\d+)(:\d+)?\/[^/]/.test(layer);
+      const unknown = registry
+        ? `; did you mean docker://${layer}?`
+        : word
+          ? `, and ${word}: is not a transport layercopy reads (${TRANSPORTS.map((t) => `${t}:`).join(', ')})`
+          : '';
       const what = isSymlink(abs) ? `is a symbolic link to ${fs.readlinkSync(abs)}, which ${why}` : `${why}${unknown}`;
       throw invalid(`${label} (${abs}): ${what}`, { ...fields, cause: error });
     }

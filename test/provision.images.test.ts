@@ -157,6 +157,13 @@ describe('LAYER lists that mix inputs', () => {
     expect(r.message).toMatch(/^layer 1 \(.*\/ocj:img:t\): does not exist, and ocj: is not a transport layercopy reads \(oci:, oci-archive:, docker-archive:, docker:\)$/);
   });
 
+  it.each(['quay.io/podman/stable:latest', '127.0.0.1:5000/app:1', 'localhost/app'])('%s, a registry reference with no such path: did you mean docker://', async (given) => {
+    const dir = scratch();
+    const r = await provision([given], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_ARGUMENT', layerIndex: 0 });
+    expect(r.message).toMatch(new RegExp(`: does not exist; did you mean docker://${given.replaceAll('.', '\\.')}\\?$`));
+  });
+
   it('a directory whose name has a colon is still a directory', async () => {
     const dir = scratch();
     const l0 = buildLayer(path.join(dir, 'oci:weird'), { a: 'a' });
