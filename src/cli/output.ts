@@ -69,7 +69,7 @@ export function formatSummary(r: ProvisionSummary): string {
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
     ...(r.images ?? []).map(
       (i) =>
-        `  image     ${escapeForTerminal(i.reference)}: ${i.digest}${i.platform ? ` (${i.platform})` : ''}${i.from ? ` from ${i.mirror ? 'the mirror ' : ''}${escapeForTerminal(i.from)}` : ''}`,
+        `  image     ${escapeForTerminal(i.reference)}: ${i.digest}${i.platform ? ` (${escapeForTerminal(i.platform)})` : ''}${i.from ? ` from ${i.mirror ? 'the mirror ' : ''}${escapeForTerminal(i.from)}` : ''}`,
     ),
     ...(rootless ? [`  rootless  ${rootless}`] : []),
     `  time      ${s(t.totalMs)} s (${phases(r)})`,

@@ -77,7 +77,16 @@ export async function extractTars(run: {
       return { names: [], implied, ms, direct: extracted[0] };
     } catch (error) {
       if (!(error instanceof RestartLayer)) throw error;
-      emptyDirectory(run.staging.fd, run.inputs.layers[0].tar?.label ?? '');
+      try {
+        emptyDirectory(run.staging.fd, run.inputs.layers[0].tar?.label ?? '');
+      } catch (failure) {
+        // The downloads a restart would have read stop with it: none outlives the provision.
+        if (downloads) {
+          run.abortPull();
+          await downloads.done.catch(() => undefined);
+        }
+        throw failure;
+      }
     }
   }
   const attempt = extractAll(run, false, downloads);

@@ -55,11 +55,15 @@ const CLIENT_CERT_ALERT = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|
  * Whether a failure over https may be a plain-HTTP port, worth asking again
  * over http where TLS may be skipped: not a host that does not answer
  * (ETIMEDOUT: http would wait as long again), nor a server that spoke TLS
- * and sent an alert (its answer over http is a 400 that hides the alert).
+ * and sent an alert (its answer over http is a 400 that hides the alert),
+ * nor a proxy's failure: http goes through HTTP_PROXY, or direct where
+ * that is unset, around the proxy the user set, and the proxy's own error
+ * would be lost.
  */
 export function plainHttpMayAnswer(error: unknown): boolean {
   const code = errorCode(error);
-  return isNetworkError(error) && code !== 'ETIMEDOUT' && !/^ERR_SSL_.*_ALERT_/.test(code);
+  const viaProxy = typeof (error as { proxy?: unknown })?.proxy === 'string' || PERMANENT.has(code);
+  return isNetworkError(error) && !viaProxy && code !== 'ETIMEDOUT' && !/^ERR_SSL_.*_ALERT_/.test(code);
 }
 
 /** Where TLS failed, what to do about it; `host` names the registry's certs.d directory. */

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import type { CancelFlag } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
@@ -41,18 +42,23 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
       }
     }),
   );
+  const done = Promise.all(jobs).then(() => undefined);
   return {
     ready: ready.then(() => undefined),
-    done: Promise.all(jobs).then(() => undefined),
+    done,
     downloaded: () => bytes,
     /** Closes what a failed start left open. */
     close: async () => {
+      // Downloads already started fail with the spool files closed under them: no one else waits on `done` now.
+      done.catch(() => undefined);
       (await queue).clear();
       await Promise.all([...handles.values()].map((h) => h.close().catch(() => undefined)));
     },
     /** Removes a layer's spool file once it is extracted (a later failure finds nothing to remove). */
     discard: (i: number) => {
-      if (layers[i].download) fs.rm(layers[i].tar!.file, { force: true }).catch(() => undefined);
+      // Now, while the scratch directory's fd (in the file's /proc/self/fd/N path) is still open: an asynchronous rm ran after
+      // it was closed, when N could be another provision's scratch directory, with a spool file of the same name.
+      if (layers[i].download) rmSync(layers[i].tar!.file, { force: true });
     },
   };
 }

@@ -168,14 +168,15 @@ export class Transport {
     const all = body === undefined ? headers : { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) };
     const secure = url.protocol === 'https:';
     return new Promise((resolve, reject) => {
-      const req = (secure ? https : http).request(url, { method, headers: all, agent: this.#agent(url, secure) });
+      const req = (secure ? https : http).request(url, { method, headers: all, agent: this.#agent(url, secure), timeout: answerMs });
       const live: { req: http.ClientRequest; res?: http.IncomingMessage } = { req };
       this.#live.add(live);
       let limit = answerMs;
       req.setTimeout(limit, () => req.destroy(Object.assign(new Error(`no answer from ${url.host} in ${limit / 1000} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (error: StaleError) => {
         if (!live.res) this.#live.delete(live);
-        if (req.reusedSocket && !live.res && STALE_CODES.has(error.code ?? '') && !this.#signal?.aborted) error[STALE] = true;
+        // A GET only: a POST (a token request's credentials) may have reached the server; it is not sent twice.
+        if (method === 'GET' && req.reusedSocket && !live.res && STALE_CODES.has(error.code ?? '') && !this.#signal?.aborted) error[STALE] = true;
         reject(sslCode(error));
       });
       req.once('response', (res) => {

@@ -172,7 +172,10 @@ export const PROXY_URL = 'ERR_PROXY_URL';
 /** A proxy value as Go's parseProxy reads it: a URL, or `host[:port]` meaning http://host[:port] (as curl assumes too). */
 export function parseProxy({ variable, value }: { variable: string; value: string }): Proxy {
   // Credentials stay out of messages.
-  const shown = `${variable}=${value.replace(/[^/@]*@/, '***@')}`;
+  // Everything before the last '@' after the scheme: a password may hold '/' or '@' (raw, not percent-encoded).
+  const at = value.lastIndexOf('@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(value)?.[0] ?? '';
+  const shown = `${variable}=${at >= 0 ? `${scheme}***${value.slice(at)}` : value}`;
   let url: URL | undefined;
   try {
     url = new URL(value);
@@ -210,7 +213,9 @@ export function tunnelAgent(proxy: URL, secure: boolean, options: https.AgentOpt
   agent.createConnection = (opts: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void) => {
     const host = opts.host ?? 'localhost';
     const authority = `${net.isIPv6(host) ? `[${host}]` : host}:${opts.port}`;
-    connectThrough(proxy, variable, authority, idleMs).then(
+    // A request's own bound (a mirror's answer, transport.ts) holds for the tunnel too: the request's timer starts only once it has a socket.
+    const limit = typeof opts.timeout === 'number' && opts.timeout > 0 ? Math.min(opts.timeout, idleMs) : idleMs;
+    connectThrough(proxy, variable, authority, limit).then(
       (socket) => callback?.(null, secure ? tls.connect({ ...(opts as tls.ConnectionOptions), socket }) : socket),
       (error) => callback?.(error, undefined as unknown as Duplex),
     );

@@ -236,7 +236,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
 });
 
 describe('a proxy that fails', () => {
-  it('407: ERR_REGISTRY naming the proxy and its answer, at once (no retry)', async () => {
+  it.each([[[]], [['--tls-verify=false']]])('407 (%j): ERR_REGISTRY naming the proxy and its answer, at once (no retry, no plain-HTTP try around the proxy)', async (flags) => {
     let connects = 0;
     const server = http.createServer();
     server.on('connect', (_req, socket) => {
@@ -247,7 +247,7 @@ describe('a proxy that fails', () => {
     const { port } = server.address() as net.AddressInfo;
     try {
       const dir = scratch();
-      const r = await pull(['docker://registry.invalid:5000/app:1', path.join(dir, 'root')], isolated({ HTTPS_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '' }));
+      const r = await pull([...flags, 'docker://registry.invalid:5000/app:1', path.join(dir, 'root')], isolated({ HTTPS_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '' }));
       expect(r.status).toBe(1);
       expect(r.json.error?.code).toBe('ERR_REGISTRY');
       expect(r.json.error?.message).toMatch(/the proxy 127\.0\.0\.1:\d+ answered CONNECT registry\.invalid:5000 with 407/);

@@ -25,6 +25,24 @@ describe('tunnelAgent', () => {
     expect(error.message).toMatch(new RegExp(`no answer from the proxy 127\\.0\\.0\\.1:${port} to CONNECT 127\\.0\\.0\\.1:9`));
   });
 
+  it("a request's own timeout (a mirror's answer bound) holds for its tunnel too, below the agent's", async () => {
+    const held: net.Socket[] = [];
+    const silent = net.createServer((socket) => held.push(socket));
+    servers.push(silent);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const agent = tunnelAgent(new URL(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`), false, {}, 300_000);
+    const started = Date.now();
+    const error = await new Promise<NodeJS.ErrnoException>((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port: 9, path: '/v2/', agent, timeout: 300 }, () => resolve(new Error('answered') as NodeJS.ErrnoException));
+      req.on('error', resolve);
+      // The request's own 'timeout' event, where the tunnel's bound did not end it first.
+      req.on('timeout', () => req.destroy(Object.assign(new Error('request timeout'), { code: 'REQUEST_TIMEOUT' })));
+    });
+    for (const s of held) s.destroy();
+    expect([error.code, error.message.startsWith('no answer from the proxy')]).toEqual(['ETIMEDOUT', true]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('an IPv6 host is named in brackets in CONNECT ([::1]:PORT)', async () => {
     const asked: string[] = [];
     const proxy = http.createServer();
@@ -60,6 +78,9 @@ describe('parseProxy', () => {
   it.each([
     ['socks5://127.0.0.1:1080', /^HTTPS_PROXY=socks5:\/\/127\.0\.0\.1:1080: unsupported proxy scheme socks5: /],
     ['socks5h://u:secret@p:1080', /^HTTPS_PROXY=socks5h:\/\/\*\*\*@p:1080: unsupported proxy scheme socks5h: /],
+    // A raw '/' or '@' in the password: nothing of it is shown.
+    ['http://user:pa/ss@host:3128', /^HTTPS_PROXY=http:\/\/\*\*\*@host:3128 is not a proxy URL/],
+    ['user:se/cr@t@h:3128', /^HTTPS_PROXY=\*\*\*@h:3128 is not a proxy URL/],
     [':3128', /^HTTPS_PROXY=:3128 is not a proxy URL/],
     ['http://p:99999', /^HTTPS_PROXY=http:\/\/p:99999 is not a proxy URL/],
   ])('%s is refused: ERR_PROXY_URL naming the variable', (value, message) => {

@@ -1,0 +1,29 @@
+// The downloads of a provision (src/registry/spool.ts): a start that
+// fails (its spool files cannot be made) closes what it opened, and no
+// download left running rejects with no one waiting on it.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { startDownloads } from '../../src/registry/spool.js';
+import { scratch } from '../helpers.js';
+
+describe('startDownloads', () => {
+  it('spool files that cannot be made: ready rejects, and close() leaves no unhandled rejection', async () => {
+    const dir = scratch();
+    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    fs.closeSync(fd);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // A closed fd: /proc/self/fd/N/0.blob cannot be opened.
+      const layers = [{ tar: { file: '', label: 'l', size: 10 }, download: async () => {} }];
+      const downloads = startDownloads(layers, fd, 2);
+      await expect(downloads.ready).rejects.toThrow();
+      await downloads.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
