@@ -1,15 +1,14 @@
 import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
-import { COUNT_KEYS, type Counts, closeLayers, type LayerSummary, Provisioning } from './copy/provisioning.js';
-import { abortError, asLayercopyError, errnoError, fromNodeError, LayercopyError } from './core/errors.js';
+import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning } from './copy/provisioning.js';
+import { abortError, asLayercopyError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
-import { packRels } from './core/paths.js';
 import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
-import type { ExtractedLayer } from './images/layer.js';
 import type { ImageSummary } from './images/oci.js';
-import { layerName, type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
+import { type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
+import { Layers, type PreparedLayer } from './layers.js';
 import { removeInWorker } from './rootfs/remove.js';
 import { commit, createStaging, openParent, removeStale, type Staging } from './rootfs/staging.js';
 import { applyLayered } from './strategies/layered.js';
@@ -33,34 +32,6 @@ export interface ProvisionSummary extends Counts, Partial<StoreSummary> {
   rootless: RootlessSummary;
   /** Each image argument (oci:, archives, docker://): the reference as given, the manifest provisioned (its platform's, for an index) and that platform. */
   images: ImageSummary[];
-}
-
-/**
- * Opens each layer's resolved directory once; everything after works on
- * these fds. A directory swapped for a symlink after the checks fails here
- * (ELOOP), not later.
- */
-function openLayers(inputs: ResolvedInputs): number[] {
-  const fds: number[] = [];
-  try {
-    for (const layer of inputs.layers) {
-      if (layer.tar) {
-        fds.push(-1); // a tarball: extracted later (extractTars)
-        continue;
-      }
-      try {
-        fds.push(fs.openSync(layer.path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
-      } catch (error) {
-        const why = (name: string) =>
-          `layer ${layer.source.argIndex + 1} (${layerName(layer.label, layer.path)}): cannot open: ${name}${name === 'ELOOP' ? ' (it became a symbolic link)' : ''}`;
-        throw errnoError(fromNodeError(error, 'open', layer.path), why, { layer: layer.source.arg, layerIndex: layer.source.argIndex, cause: error });
-      }
-    }
-    return fds;
-  } catch (error) {
-    for (const fd of fds) fs.closeSync(fd);
-    throw error;
-  }
 }
 
 /** Provisions ROOTFS from LAYERS using an existing pool (see CopyBackend). */
@@ -101,12 +72,9 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
   const cancel: CancelFlag = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = () => Atomics.store(cancel, 0, 1);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const layerFds = openLayers(inputs);
+  const layers = new Layers(inputs);
   let parentFd = -1;
   let staging: Staging | undefined;
-  let scratch: Staging | undefined;
-  let scratchDirs: string[] = [];
-  let implied: (ReadonlySet<string> | undefined)[] = [];
   const changes = new Changes();
   // A store's layer was extracted before: what the policy changed then is
   // counted as if it were extracted now (a user would otherwise not be told
@@ -117,65 +85,20 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);
     clock.lap('resolve');
-    let extractMs: (number | undefined)[] = [];
-    let direct: ExtractedLayer | undefined;
-    let extractAll: typeof import('./images/extract-all.js') | undefined;
-    if (inputs.layers.some((layer) => layer.tar !== undefined)) {
-      // Tarballs are extracted beside the staging directory (a sibling of
-      // the same name pattern: private, on the same filesystem, removed
-      // with it, recognised as stale after a crash), then provisioned like
-      // directory layers.
-      scratch = createStaging(parentFd, inputs.rootfs);
-      // Loaded on first need: a provision of directories never extracts.
-      extractAll = await import('./images/extract-all.js');
-      ({
-        names: scratchDirs,
-        implied,
-        ms: extractMs,
-        direct,
-      } = await extractAll.extractTars({
-        inputs,
-        scratch,
-        staging,
-        direct: extractAll.extractsDirect(inputs, opts),
-        layerFds,
-        pool,
-        cancel,
-        signal: opts.signal,
-        onProgress: opts.onProgress,
-        shareClaims: opts.strategy === 'merged',
-        maxDownloads: opts.maxDownloads,
-        abortPull: () => pullAbort.abort(),
-        rootless: { policy: opts.policy, changes },
-      }));
-      clock.lap('extract');
-    }
+    if (await layers.extract(inputs, { parentFd, staging, pool, cancel, opts, changes, abortPull: () => pullAbort.abort() })) clock.lap('extract');
     let summary: ProvisionSummary;
-    if (direct && extractAll) {
-      const layer = extractAll.commitDirect({ inputs, staging, extracted: direct, extractMs: extractMs[0] });
+    if (layers.direct) {
+      const { commitDirect } = await import('./images/extract-all.js');
+      const layer = commitDirect({ inputs, staging, extracted: layers.direct, extractMs: layers.layers[0].extractMs });
       clock.lap('commit');
       summary = summarize(inputs, opts, [layer], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
     } else {
-      summary = await build({ pool, inputs, layerFds, implied: inputs.layers.map((l, i) => implied[i] ?? l.implied), staging, opts, cancel, staleRemoved, clock, changes });
-      extractMs.forEach((ms, i) => {
-        if (ms !== undefined) summary.perLayer[i].extractMs = ms;
+      summary = await build({ pool, inputs, layers: layers.layers, staging, opts, cancel, staleRemoved, clock, changes });
+      layers.layers.forEach((layer, i) => {
+        if (layer.extractMs !== undefined) summary.perLayer[i].extractMs = layer.extractMs;
       });
     }
-    if (scratch) {
-      // Each layer's scratch directory a task of the pool, at once: a
-      // thread of its own (removeInWorker) cost a thread's start, and one
-      // thread removed them one after the other.
-      // ROOTFS is committed by now: a failed or lost task is no failure of
-      // the provision; what it left, the removal below takes.
-      const results = await Promise.all(
-        scratchDirs.map((rel) => pool.run({ op: 'remove', dst: scratch!.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)),
-      );
-      const scratchEmptied = results.every((r) => r !== null && !r.failure);
-      fs.closeSync(scratch.fd);
-      if (scratchEmptied) native.removeEntry(parentFd, scratch.name, true);
-      else await removeInWorker(parentFd, scratch.name, true).catch(() => null);
-      scratch = undefined;
-    }
+    await layers.cleanup(pool, parentFd);
     clock.lap('cleanup');
     summary.timings = clock.stop();
     return summary;
@@ -189,22 +112,17 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     throw error;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
-    if (scratch) {
-      // A failure: the scratch extractions go with the staging directory.
-      fs.closeSync(scratch.fd);
-      await removeInWorker(parentFd, scratch.name, true).catch(() => null);
-    }
+    // A failure: the scratch extractions go with the staging directory.
+    await layers.release(parentFd);
     if (staging) fs.closeSync(staging.fd);
     if (parentFd >= 0) fs.closeSync(parentFd);
-    closeLayers(layerFds);
   }
 }
 
 async function build(run: {
   pool: Pool;
   inputs: ResolvedInputs;
-  layerFds: number[];
-  implied: readonly (ReadonlySet<string> | undefined)[];
+  layers: readonly PreparedLayer[];
   staging: Staging;
   opts: ResolvedProvisionOptions;
   cancel: CancelFlag;
@@ -215,16 +133,10 @@ async function build(run: {
   const { inputs, staging, opts } = run;
   const p = new Provisioning({
     pool: run.pool,
-    contexts: inputs.layers.map((layer, layerIndex) => ({
-      layer: layer.label,
-      dir: layer.tar ? `${layer.label}:` : layer.path,
-      layerIndex,
-      rootfs: inputs.rootfs,
-      source: layer.source,
-    })),
-    layerFds: run.layerFds,
-    movable: inputs.layers.map((layer) => layer.tar !== undefined),
-    implied: run.implied,
+    contexts: run.layers.map((layer, layerIndex) => ({ layer: layer.label, dir: layer.dir, layerIndex, rootfs: inputs.rootfs, source: layer.source })),
+    layerFds: run.layers.map((layer) => layer.fd),
+    movable: run.layers.map((layer) => layer.movable),
+    implied: run.layers.map((layer) => layer.implied),
     staging,
     opts,
     cancel: run.cancel,
@@ -238,7 +150,7 @@ async function build(run: {
   // its metadata comes from (the last, as cp -aT gives it, unless that is a
   // tar without a "./" entry) only now, just before it becomes visible. Read
   // from the layer's fd: a layer path swapped for a symlink cannot lend its mode.
-  fs.fchmodSync(staging.fd, native.metaMode(p.policyFor(p.rootLayer), fs.fstatSync(run.layerFds[p.rootLayer]).mode & 0o7777));
+  fs.fchmodSync(staging.fd, native.metaMode(p.policyFor(p.rootLayer), fs.fstatSync(run.layers[p.rootLayer].fd).mode & 0o7777));
   commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
   run.clock.lap('commit');
   const summary = summarize(inputs, opts, p.perLayer, { timings: p.clock.timings, staleRemoved: run.staleRemoved, rootless: p.changes.summary(opts.rootless) });

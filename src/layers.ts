@@ -1,0 +1,163 @@
+import fs from 'node:fs';
+import type { Pool } from './copy/pool.js';
+import { closeLayers } from './copy/provisioning.js';
+import { errnoError, fromNodeError, type LayerSource } from './core/errors.js';
+import { type CancelFlag, native } from './core/native.cjs';
+import type { ResolvedProvisionOptions } from './core/options.js';
+import { packRels } from './core/paths.js';
+import type { Changes } from './core/rootless.js';
+import type { ExtractedLayer } from './images/layer.js';
+import { layerName, type ResolvedInputs } from './inputs.js';
+import { removeInWorker } from './rootfs/remove.js';
+import { createStaging, type Staging } from './rootfs/staging.js';
+
+/** A layer as the copy reads it: one object per layer, lowest first. */
+export interface PreparedLayer {
+  /** What messages call it (src/inputs.ts). */
+  label: string;
+  /** What messages call its directory: the path given, or `LABEL:` for a tarball's extraction. */
+  dir: string;
+  source: LayerSource;
+  /** The directory to copy from, open: the layer as given, or its tarball's extraction in scratch (-1 until extracted; for the one layer extracted straight into staging). */
+  fd: number;
+  /** A tarball's extraction, the provision's own: its entries may be linked into the rootfs rather than copied. */
+  movable: boolean;
+  /** Directories no tar header described: a tarball's, or a store's layer's. */
+  implied?: ReadonlySet<string>;
+  /** A tarball's own extraction, in ms (it overlaps the others'). */
+  extractMs?: number;
+}
+
+/** What extracting the tarballs needs of the provision. */
+export interface ExtractRun {
+  parentFd: number;
+  staging: Staging;
+  pool: Pool;
+  cancel: CancelFlag;
+  opts: ResolvedProvisionOptions;
+  changes: Changes;
+  abortPull: () => void;
+}
+
+/**
+ * The preparing step of a provision: every layer made a directory to copy
+ * from. Directory layers are opened at once, as resolved (a directory
+ * swapped for a symlink after the checks fails here: ELOOP); tarballs and
+ * images are extracted (`extract`) into a scratch directory beside the
+ * staging directory — private, on the same filesystem, of the same name
+ * pattern, so a crash leaves it to be found as stale — which this owns:
+ * `cleanup` removes it once ROOTFS is committed, `release` after a failure.
+ */
+export class Layers {
+  readonly layers: PreparedLayer[];
+  /** The one tarball layer extracted straight into the staging directory (extractsDirect), if it was. */
+  direct: ExtractedLayer | undefined;
+  #scratch: Staging | undefined;
+  #names: string[] = [];
+
+  constructor(inputs: ResolvedInputs) {
+    const fds = openLayers(inputs);
+    this.layers = inputs.layers.map((layer, i) => ({
+      label: layer.label,
+      dir: layer.tar ? `${layer.label}:` : layer.path,
+      source: layer.source,
+      fd: fds[i],
+      movable: layer.tar !== undefined,
+      implied: layer.implied,
+    }));
+  }
+
+  /** Extracts the tarball layers, if any (the pool's tasks, downloads alongside: src/images/extract-all.ts). */
+  async extract(inputs: ResolvedInputs, run: ExtractRun): Promise<boolean> {
+    if (!inputs.layers.some((layer) => layer.tar !== undefined)) return false;
+    this.#scratch = createStaging(run.parentFd, inputs.rootfs);
+    // Loaded on first need: a provision of directories never extracts.
+    const extractAll = await import('./images/extract-all.js');
+    const fds = this.layers.map((layer) => layer.fd);
+    try {
+      const { opts } = run;
+      const extracted = await extractAll.extractTars({
+        inputs,
+        scratch: this.#scratch,
+        staging: run.staging,
+        direct: extractAll.extractsDirect(inputs, opts),
+        layerFds: fds,
+        pool: run.pool,
+        cancel: run.cancel,
+        signal: opts.signal,
+        onProgress: opts.onProgress,
+        shareClaims: opts.strategy === 'merged',
+        maxDownloads: opts.maxDownloads,
+        abortPull: run.abortPull,
+        rootless: { policy: opts.policy, changes: run.changes },
+      });
+      this.#names = extracted.names;
+      this.direct = extracted.direct;
+      this.layers.forEach((layer, i) => {
+        layer.implied = extracted.implied[i] ?? layer.implied;
+        if (extracted.ms[i] !== undefined) layer.extractMs = extracted.ms[i];
+      });
+    } finally {
+      // Opened as they were extracted: closed with the others, whatever happened.
+      this.layers.forEach((layer, i) => {
+        layer.fd = fds[i];
+      });
+    }
+    return true;
+  }
+
+  /**
+   * ROOTFS is committed: each scratch extraction a task of the pool, at
+   * once (a thread of its own cost a thread's start, and one thread
+   * removed them one after the other). A failed or lost task is no failure
+   * of the provision: what it left, the removal after it takes.
+   */
+  async cleanup(pool: Pool, parentFd: number): Promise<void> {
+    const scratch = this.#scratch;
+    if (!scratch) return;
+    const results = await Promise.all(
+      this.#names.map((rel) => pool.run({ op: 'remove', dst: scratch.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)),
+    );
+    const emptied = results.every((r) => r !== null && !r.failure);
+    this.#scratch = undefined;
+    fs.closeSync(scratch.fd);
+    if (emptied) native.removeEntry(parentFd, scratch.name, true);
+    else await removeInWorker(parentFd, scratch.name, true).catch(() => null);
+  }
+
+  /** Closes every layer's directory; after a failure, the scratch extractions go too. */
+  async release(parentFd: number): Promise<void> {
+    const scratch = this.#scratch;
+    this.#scratch = undefined;
+    if (scratch) {
+      fs.closeSync(scratch.fd);
+      await removeInWorker(parentFd, scratch.name, true).catch(() => null);
+    }
+    closeLayers(this.layers.map((layer) => layer.fd));
+    for (const layer of this.layers) layer.fd = -1;
+  }
+}
+
+/** Each directory layer opened once, as resolved; a tarball's place -1 (extracted later). */
+function openLayers(inputs: ResolvedInputs): number[] {
+  const fds: number[] = [];
+  try {
+    for (const layer of inputs.layers) {
+      if (layer.tar) {
+        fds.push(-1);
+        continue;
+      }
+      try {
+        fds.push(fs.openSync(layer.path, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW));
+      } catch (error) {
+        const why = (name: string) =>
+          `layer ${layer.source.argIndex + 1} (${layerName(layer.label, layer.path)}): cannot open: ${name}${name === 'ELOOP' ? ' (it became a symbolic link)' : ''}`;
+        throw errnoError(fromNodeError(error, 'open', layer.path), why, { layer: layer.source.arg, layerIndex: layer.source.argIndex, cause: error });
+      }
+    }
+    return fds;
+  } catch (error) {
+    for (const fd of fds) if (fd >= 0) fs.closeSync(fd);
+    throw error;
+  }
+}
