@@ -18,6 +18,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #include "tarscan.h"
 #include "zstd.h"
 #include "isal_js.h"
+#include "whiteout.h"
 
 #include <sys/file.h>
 #include <sys/sysmacros.h>
@@ -1149,6 +1151,18 @@ static napi_value shutdown_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// whiteoutKind(name) -> 'none' | 'aufs' | 'opaque' | 'hides' | 'nothing':
+// native/whiteout.h's one rule, for the planner (src/strategies/whiteouts.ts).
+static napi_value whiteout_kind_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  char name[NAME_MAX + 2];
+  size_t len = 0;
+  if (!get_args(env, info, 1, argv) || !NAPI_OK(napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len))) return NULL;
+  static const char *const kinds[] = {"none", "aufs", "opaque", "hides", "nothing"};
+  NAPI_OK(napi_create_string_utf8(env, kinds[wh_name(name, len)], NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   lc_init_process();
   napi_property_descriptor props[] = {
@@ -1179,6 +1193,7 @@ NAPI_MODULE_INIT() {
       {"isalOpen", NULL, isal_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"isalFeed", NULL, isal_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"isalFeedAsync", NULL, isal_feed_async_js, NULL, NULL, NULL, napi_default, NULL},
+      {"whiteoutKind", NULL, whiteout_kind_js, NULL, NULL, NULL, napi_default, NULL},
       {"flock", NULL, flock_js, NULL, NULL, NULL, napi_default, NULL},
       {"flockTry", NULL, flock_try_js, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -38,6 +38,7 @@
 #include "sparse.h"
 #include "sys.h"
 #include "tarhdr.h"
+#include "whiteout.h"
 #include "write.h"
 
 #define BLOCK TARHDR_BLOCK
@@ -871,8 +872,10 @@ static void unskip(tar_reader *t, int dir, const char *name, const char *rel) {
 
 // Whether a component of rel is a whiteout marker or AUFS metadata (.wh.*).
 static int has_marker(const char *rel) {
-  for (const char *p = rel; p; p = strchr(p, '/'), p = p ? p + 1 : NULL)
-    if (strncmp(p, ".wh.", 4) == 0) return 1;
+  for (const char *p = rel; p; p = strchr(p, '/'), p = p ? p + 1 : NULL) {
+    const char *slash = strchr(p, '/');
+    if (wh_name(p, slash ? (size_t)(slash - p) : strlen(p)) != WH_NONE) return 1;
+  }
   return 0;
 }
 
@@ -935,13 +938,13 @@ static int direct_marker(tar_reader *t, entry *e, failure *f) {
   for (const char *p = rel;;) {
     const char *slash = strchr(p, '/');
     size_t n = slash ? (size_t)(slash - p) : strlen(p);
-    if (n >= 4 && memcmp(p, ".wh.", 4) == 0) {
-      int opaque = n == 12 && memcmp(p, ".wh..wh..opq", 12) == 0;
+    wh_kind kind = wh_name(p, n);
+    if (kind != WH_NONE) {
       char *at = strndup(rel, (size_t)(p - rel) + n);
       if (!at) return sys_fail(f, ENOMEM, "malloc", rel);
       // AUFS metadata is skipped, whole where it is a directory; the
       // directories it is in stand, as the scratch directory's implied ones do.
-      if (!opaque && n >= 8 && memcmp(p, ".wh..wh.", 8) == 0) {
+      if (kind == WH_AUFS) {
         int made = ensure_parent(t, at, f);
         free(at);
         return made == 0 ? 1 : -1;
@@ -953,8 +956,7 @@ static int direct_marker(tar_reader *t, entry *e, failure *f) {
       if (rc == 0 && !s) rc = sys_fail(f, ENOMEM, "malloc", rel);
       free(at);
       if (rc != 0) return -1;
-      int nothing = !opaque && (n == 4 || (n == 5 && p[4] == '.') || (n == 6 && p[4] == '.' && p[5] == '.'));
-      char now = !file ? MARKER_OTHER : nothing ? MARKER_NOTHING : MARKER_FILE;
+      char now = !file ? MARKER_OTHER : kind == WH_NOTHING ? MARKER_NOTHING : MARKER_FILE;
       t->bad_markers -= s->marker == MARKER_OTHER || s->marker == MARKER_NOTHING;
       t->bad_markers += now != MARKER_FILE;
       s->marker = now;

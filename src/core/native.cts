@@ -241,6 +241,8 @@ export interface Native {
   zstdFeed(stream: ZstdStream, chunk: Buffer, pos: number): { data: Buffer; length: number; pos: number; frameDone: boolean };
   /** A raw-deflate stream over the system's ISA-L (libisal.so.2, loaded at run time), or null where it is missing or failed its self-check. */
   isalOpen(): IsalStream | null;
+  /** What a name starting with .wh. is as a marker (native/whiteout.h: the one rule the tar reader's direct path reads too). */
+  whiteoutKind(name: string): 'none' | 'aufs' | 'opaque' | 'hides' | 'nothing';
   /** Inflates chunk from pos on into `out` (at most 1 MiB of it) or a new 1 MiB buffer, on this thread; throws (code ERR_ISAL) on corrupt data. */
   isalFeed(stream: IsalStream, chunk: Buffer, pos: number, out?: Buffer): IsalFed;
   /** isalFeed on libuv's pool; one call at a time per stream. `out`: the buffer to inflate into (at most 1 MiB of it), else a new one. */

@@ -2,7 +2,7 @@ import type { DirTable } from '../copy/dir-table.js';
 import { type EntryType, type Listing, type PackedCopies, unpack } from '../core/entries.js';
 import { fromFailure, type LayerContext } from '../core/errors.js';
 import { native, type Root } from '../core/native.cjs';
-import { OPAQUE, validateListing, WH, WH_META } from './whiteouts.js';
+import { isMarker, isOpaqueMarker, validateListing, whiteoutTarget } from './whiteouts.js';
 
 export interface SubdirPlan {
   name: string;
@@ -61,7 +61,7 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
   validateListing(ctx, rel, layer);
   // Lower entries hidden by a marker: name -> type.
   const hidden = new Map<string, string>();
-  if (below.size > 0 && names.includes(OPAQUE)) {
+  if (below.size > 0 && names.some(isOpaqueMarker)) {
     // A loop, not push(...keys): a spread of 125,000 names overflowed the stack.
     for (const [name, type] of below) hidden.set(name, type);
     plan.whiteouts++;
@@ -69,8 +69,8 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
   }
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
-    if (!name.startsWith(WH) || name.startsWith(WH_META)) continue;
-    const target = name.slice(WH.length);
+    const target = whiteoutTarget(name);
+    if (target === null) continue;
     const type = below.get(target);
     if (type !== undefined) {
       hidden.set(target, type);
@@ -80,7 +80,7 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
   }
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
-    if (name.startsWith(WH)) continue;
+    if (isMarker(name)) continue;
     const type = types[i] as EntryType;
     const visible = below.get(name);
     const merge = type === 'd' && visible === 'd';

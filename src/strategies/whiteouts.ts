@@ -5,23 +5,30 @@ import { joinRel } from '../core/paths.js';
 
 /** The whiteout prefix, as the native listing knows it (constants.whiteoutPrefix): `.wh.`. */
 export const WH = native.constants.whiteoutPrefix;
-/** AUFS metadata (`.wh..wh.plnk`, …) and the opaque marker start with it. */
-export const WH_META = `${WH}${WH}`;
-export const OPAQUE = `${WH_META}.opq`;
+
+/**
+ * What a name is as a marker: native/whiteout.h's rule, the one the tar
+ * reader reads too where it writes a layer straight into the rootfs.
+ * `aufs`: AUFS metadata (.wh..wh.plnk, .wh..wh.orph), skipped; `nothing`:
+ * .wh., .wh.., .wh... (refused: validateListing).
+ */
+export function whiteoutKind(name: string): 'none' | 'aufs' | 'opaque' | 'hides' | 'nothing' {
+  return name.startsWith(WH) ? native.whiteoutKind(name) : 'none';
+}
 
 /** The name a whiteout marker hides, or null for entries that are not markers (and for AUFS metadata, which is skipped). */
 export function whiteoutTarget(name: string): string | null {
-  if (!name.startsWith(WH) || name.startsWith(WH_META)) return null;
-  return name.slice(WH.length);
+  const kind = whiteoutKind(name);
+  return kind === 'hides' || kind === 'nothing' ? name.slice(WH.length) : null;
 }
 
 export function isOpaqueMarker(name: string): boolean {
-  return name === OPAQUE;
+  return whiteoutKind(name) === 'opaque';
 }
 
 /** Entries that are never copied: whiteout markers, the opaque marker, AUFS metadata. */
 export function isMarker(name: string): boolean {
-  return name.startsWith(WH);
+  return whiteoutKind(name) !== 'none';
 }
 
 /**
@@ -32,10 +39,10 @@ export function validateListing(ctx: LayerContext, rel: string, layer: Listing):
   const { names, types } = layer;
   for (let i = 0; i < names.length; i++) {
     const name = names[i];
-    if (!name.startsWith(WH)) continue;
+    const kind = whiteoutKind(name);
     // AUFS metadata (.wh..wh.plnk, .wh..wh.orph: directories in real AUFS
     // layers; .wh..wh.aufs) is skipped, file or directory, as containerd does.
-    if (name.startsWith(WH_META) && name !== OPAQUE) continue;
+    if (kind === 'none' || kind === 'aufs') continue;
     const path = joinRel(rel, name);
     if (types[i] !== 'f') {
       // A marker is a regular file (OCI layer.md). Copying a directory or
@@ -43,9 +50,7 @@ export function validateListing(ctx: LayerContext, rel: string, layer: Listing):
       // runtimes would honour later; skipping it would silently drop content.
       throw layerError(ctx, path, 'ERR_INVALID_WHITEOUT', 'invalid whiteout: a .wh. entry must be a regular file');
     }
-    if (name === OPAQUE) continue;
-    const target = name.slice(WH.length);
-    if (target === '' || target === '.' || target === '..') {
+    if (kind === 'nothing') {
       // Mesos deletes the parent (.wh..) or the rootfs's parent (.wh... at the
       // root); containerd 384d46d8b rejects these.
       throw layerError(ctx, path, 'ERR_INVALID_WHITEOUT', `invalid whiteout: "${name}" names no entry to hide`);

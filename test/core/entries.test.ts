@@ -1,15 +1,32 @@
 import { describe, expect, it } from 'vitest';
 import { ENTRY_TYPES, unpack } from '../../src/core/entries.js';
 import { native } from '../../src/core/native.cjs';
-import { OPAQUE, WH, WH_META } from '../../src/strategies/whiteouts.js';
+import { WH, whiteoutKind } from '../../src/strategies/whiteouts.js';
 
 describe('what the native helper and the TypeScript side share', () => {
   it("the entry type letters are the native listing's, in order", () => {
     expect(ENTRY_TYPES.join('')).toBe(native.constants.entryTypes);
   });
 
-  it('the whiteout names derive from the native prefix', () => {
-    expect([WH, WH_META, OPAQUE]).toEqual(['.wh.', '.wh..wh.', '.wh..wh..opq']);
+  it("the whiteout prefix is the native listing's", () => {
+    expect(WH).toBe('.wh.');
+  });
+
+  it.each([
+    ['a', 'none'],
+    ['.wh', 'none'],
+    ['wh.a', 'none'],
+    ['.wh.a', 'hides'],
+    ['.wh....', 'hides'],
+    ['.wh.', 'nothing'],
+    ['.wh..', 'nothing'],
+    ['.wh...', 'nothing'],
+    ['.wh..wh..opq', 'opaque'],
+    ['.wh..wh..opq2', 'aufs'],
+    ['.wh..wh.plnk', 'aufs'],
+    ['.wh..wh.', 'aufs'],
+  ])('%s is a marker of kind %s, by the one native rule the tar reader reads too', (name, kind) => {
+    expect(whiteoutKind(name)).toBe(kind);
   });
 
   it('big files: copied by tasks of their own from 8 MiB', () => {
