@@ -62,8 +62,9 @@ const CLIENT_CERT_ALERT = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|
  */
 export function plainHttpMayAnswer(error: unknown): boolean {
   const code = errorCode(error);
-  const viaProxy = typeof (error as { proxy?: unknown })?.proxy === 'string' || PERMANENT.has(code);
-  return isNetworkError(error) && !viaProxy && code !== 'ETIMEDOUT' && !/^ERR_SSL_.*_ALERT_/.test(code);
+  // A proxy's failure, and the failures no retry cures (a proxy refusing, a redirect loop or refused), are final.
+  const final = typeof (error as { proxy?: unknown })?.proxy === 'string' || PERMANENT.has(code);
+  return isNetworkError(error) && !final && code !== 'ETIMEDOUT' && !/^ERR_SSL_.*_ALERT_/.test(code);
 }
 
 /** Where TLS failed, what to do about it; `host` names the registry's certs.d directory. */

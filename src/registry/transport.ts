@@ -149,9 +149,10 @@ export class Transport {
   /**
    * A request sent on a kept-alive connection that the server closed as it
    * went out (its idle timeout) fails before any answer: Node's documented
-   * race (http: `request.reusedSocket`). It is sent again, once, on a new
-   * connection, as Go's net/http does, instead of counting as the source's
-   * failure: a mirror would be passed over for it.
+   * race (http: `request.reusedSocket`). A GET is sent again, once, as
+   * Go's net/http does (the failed socket is gone; the agent gives another
+   * or a new one), instead of counting as the source's failure: a mirror
+   * would be passed over for it.
    */
   async #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs = IDLE_MS): Promise<HttpResponse> {
     try {
