@@ -200,18 +200,15 @@ static int list_frame(walk *w, frame *fr, int force_writable) {
 // A directory of our own that we may not read or search (0000, as a
 // rootless extraction writes one) is made 0700 so that it can be emptied, as
 // its owner could with chmod; another owner's is left as it is. Reached
-// through an O_PATH fd and changed through /proc/self/fd (chmod has no
-// no-follow form): a name swapped for a symlink meanwhile changes nothing.
+// through an O_PATH fd (lc_chmod_opath): a name swapped for a symlink
+// meanwhile changes nothing.
 static int open_up(int dir, const char *name) {
   int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -1;
   struct stat st;
   int rc = -1;
-  if (lc_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == lc_euid && (st.st_mode & 0700) != 0700) {
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    rc = chmod(proc, (st.st_mode & 07777) | 0700);
-  }
+  if (lc_fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == lc_euid && (st.st_mode & 0700) != 0700)
+    rc = lc_chmod_opath(fd, (st.st_mode & 07777) | 0700);
   close(fd);
   return rc;
 }

@@ -30,6 +30,14 @@ static inline int lc_statx(int dir, const char *name, int flags, unsigned mask, 
 static inline int lc_renameat2(int from_dir, const char *from, int to_dir, const char *to, unsigned flags) {
   return (int)syscall(SYS_renameat2, from_dir, from, to_dir, to, flags);
 }
+// chmod of the inode an O_PATH fd holds (fchmod refuses O_PATH fds, and
+// chmod has no no-follow form): through /proc/self/fd, so a name swapped
+// for a symlink after the fd was opened changes nothing.
+static inline int lc_chmod_opath(int fd, mode_t mode) {
+  char path[40];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  return chmod(path, mode);
+}
 static inline ssize_t lc_copy_file_range(int in, loff_t *in_off, int out, loff_t *out_off, size_t len, unsigned flags) {
   return (ssize_t)syscall(SYS_copy_file_range, in, in_off, out, out_off, len, flags);
 }

@@ -90,9 +90,7 @@ int unlock_dir(int root, const char *rel) {
   if (!copy || used == cap) {
     errno = ENOMEM;
   } else {
-    char path[40];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", p);
-    if ((rc = chmod(path, (st.st_mode & 07777) | S_IRUSR | S_IXUSR)) == 0) {
+    if ((rc = lc_chmod_opath(p, (st.st_mode & 07777) | S_IRUSR | S_IXUSR)) == 0) {
       table[used++] = (unlocked){root, copy, st.st_dev, st.st_ino, st.st_mode & 07777};
       copy = NULL;
     }
@@ -124,10 +122,8 @@ int relock_dirs(int root, failure *f) {
     table[best] = table[--used];
     int p = open_beneath(root, u.rel, O_PATH | O_DIRECTORY);
     struct stat st;
-    char path[40];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", p);
     // Another inode there by now (the layer changed): left as it is.
-    int e = p < 0 || lc_fstat(p, &st) != 0 ? errno : st.st_dev != u.dev || st.st_ino != u.ino ? ESTALE : chmod(path, u.mode) != 0 ? errno : 0;
+    int e = p < 0 || lc_fstat(p, &st) != 0 ? errno : st.st_dev != u.dev || st.st_ino != u.ino ? ESTALE : lc_chmod_opath(p, u.mode) != 0 ? errno : 0;
     if (e != 0 && rc == 0) {
       fail_errno(f, e, "chmod", SIDE_LAYER, NULL);
       f->owned = u.rel;
