@@ -26,9 +26,9 @@ export function isOpaqueMarker(name: string): boolean {
   return whiteoutKind(name) === 'opaque';
 }
 
-/** Entries that are never copied: whiteout markers, the opaque marker, AUFS metadata. */
+/** Entries that are never copied: whiteout markers, the opaque marker, AUFS metadata (every kind but 'none': the prefix alone says it). */
 export function isMarker(name: string): boolean {
-  return whiteoutKind(name) !== 'none';
+  return name.startsWith(WH);
 }
 
 /**
