@@ -34,6 +34,7 @@
 
 #include "paths.h"
 #include "claims.h"
+#include "lanes.h"
 #include "remove.h"
 #include "sparse.h"
 #include "sys.h"
@@ -96,6 +97,28 @@ typedef struct {
 
 enum { S_HEADER, S_DATA, S_SPECIAL, S_PAD, S_END, S_SPARSE_EXT, S_SPARSE_MAP };
 
+// Lanes (native/lanes.h): a directory whose entries a lane makes, with its
+// own fd (the parent cache closes its fd when the archive moves on).
+#define LANES 2
+#define LANE_DEPTH 1024
+#define LANE_DIRS 64
+// Simple entries read before the lanes start: a small layer starts no thread.
+#define LANES_AFTER 256
+typedef struct {
+  char *rel;
+  int fd;
+  int lane;
+  uint64_t last;  // the sequence number of its last task on the lane
+} lane_dir;
+// Tasks are cut from blocks, and a block freed by whichever thread
+// releases its last task: freed one by one on the lanes, tasks malloc'd
+// by the reader kept glibc's arena lock busy (~11% of the lanes' CPU).
+#define TASK_BLOCK (64 * 1024)
+typedef struct {
+  int refs;  // its tasks not yet released, and the reader's while it cuts from it
+  size_t used, size;
+} task_block;
+
 struct tar_reader {
   int root;
   parent_cache pc;
@@ -137,6 +160,15 @@ struct tar_reader {
   int no_record;         // TAR_NO_RECORD
   write_tally tally;     // the tree as it stands
   mode_t root_mode;      // TAR_DIRECT: the mode the root takes at the end
+  // Lanes: the writers of simple entries ("Lanes" below). lanes_after: the
+  // simple entries to read before they start (-1: never).
+  lanes *lanes;
+  long lanes_after;
+  lane_dir ldirs[LANE_DIRS];  // the directories lanes were given, oldest first
+  size_t nldirs;
+  failure lane_fail[LANES];
+  write_tally lane_tally[LANES];  // what a lane removed (a name given twice)
+  task_block *tasks;              // where tasks are cut from
 };
 
 // ---- failures ----------------------------------------------------------
@@ -172,6 +204,160 @@ static int own_rel(failure *f) {
     f->rel = f->owned;
   }
   return -1;
+}
+
+// ---- lanes ------------------------------------------------------------
+// Straight into the rootfs, as root, with owners kept (the policy counts
+// nothing then, and a lane needs no ID map): the empty files and symlinks
+// of a directory without xattrs are made by a lane, all those of one
+// directory by the same lane in the tar's order, and a directory's
+// metadata after them (close_dir). Every other step waits first for what
+// the lanes hold where it acts: the entry's directory (lane_settle), or
+// everything (lane_settle_all: a hardlink, a marker, a missing parent, a
+// directory the archive comes back to). So the tree is the one the reader
+// alone makes. A layer of 1M empty files: "Lanes" in docs/benchmarks.md.
+
+typedef struct {
+  char kind;  // 'f' an empty file, 'l' a symlink, 'd' a directory's metadata
+  int dir;    // f l: its directory's fd (a lane_dir's)
+  mode_t made;
+  write_meta m;  // no xattrs
+  const char *name, *rel, *link;  // after it, in its block
+  task_block *block;
+} lane_task;
+
+static void block_put(task_block *b) {
+  if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0) free(b);
+}
+
+static void lane_release(void *ctx, void *task) {
+  (void)ctx;
+  block_put(((lane_task *)task)->block);
+}
+
+// A task with extra bytes after it, cut from the current block (a new one
+// when it is full). NULL: no memory.
+static lane_task *task_new(tar_reader *t, size_t extra) {
+  size_t need = (sizeof(lane_task) + extra + 15) & ~(size_t)15;
+  task_block *b = t->tasks;
+  if (!b || b->used + need > b->size) {
+    size_t size = need > TASK_BLOCK / 4 ? need : TASK_BLOCK;
+    task_block *fresh = malloc(sizeof *fresh + 16 + size);
+    if (!fresh) return NULL;
+    *fresh = (task_block){.refs = 1, .used = 0, .size = size};
+    block_put(b);
+    t->tasks = b = fresh;
+  }
+  lane_task *k = (lane_task *)((char *)(b + 1) + ((16 - sizeof *b % 16) % 16) + b->used);
+  b->used += need;
+  __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+  *k = (lane_task){.block = b};
+  return k;
+}
+
+// The lane_dir of directory rel[0, len), if lanes hold one.
+static lane_dir *lane_dir_find(tar_reader *t, const char *rel, size_t len) {
+  for (size_t i = t->nldirs; i-- > 0;) {
+    lane_dir *d = &t->ldirs[i];
+    if (strlen(d->rel) == len && strncmp(d->rel, rel, len) == 0) return d;
+  }
+  return NULL;
+}
+
+// Waits for what the lanes hold in rel's directory.
+static void lane_settle(tar_reader *t, const char *rel) {
+  if (!t->lanes) return;
+  const char *slash = strrchr(rel, '/');
+  lane_dir *d = lane_dir_find(t, rel, slash ? (size_t)(slash - rel) : 0);
+  if (d) lanes_wait(t->lanes, d->lane, d->last);
+}
+
+static void lane_settle_all(tar_reader *t) {
+  if (t->lanes) lanes_wait(t->lanes, -1, 0);
+}
+
+// Stops the lanes (nothing written after it) and adds what they removed to the tally.
+static void lanes_stop(tar_reader *t) {
+  if (!t->lanes) return;
+  lanes_close(t->lanes);
+  t->lanes = NULL;
+  t->lanes_after = -1;
+  block_put(t->tasks);
+  t->tasks = NULL;
+  for (int i = 0; i < LANES; i++) {
+    t->tally.entries += t->lane_tally[i].entries;
+    t->tally.directories += t->lane_tally[i].directories;
+    t->tally.hardlinks += t->lane_tally[i].hardlinks;
+    t->tally.bytes += t->lane_tally[i].bytes;
+    t->lane_tally[i] = (write_tally){0};
+  }
+  for (size_t i = 0; i < t->nldirs; i++) {
+    close(t->ldirs[i].fd);
+    free(t->ldirs[i].rel);
+  }
+  t->nldirs = 0;
+}
+
+// A lane's failure as the reader's: 0 when none failed, else -1 with *f
+// (the failing entry's, which the reader has passed) and the lanes stopped.
+static int lane_failure(tar_reader *t, failure *f) {
+  int i = t->lanes ? lanes_failed(t->lanes) : -1;
+  if (i < 0) return 0;
+  lanes_stop(t);
+  failure_clear(f);
+  *f = t->lane_fail[i];
+  t->lane_fail[i] = (failure){0};
+  return -1;
+}
+
+static int lane_run(void *ctx, int lane, void *task) {
+  tar_reader *t = ctx;
+  lane_task *k = task;
+  failure *f = &t->lane_fail[lane];
+  if (k->kind == 'd') return write_set_meta(&t->policy, t->root, k->rel, 'd', &k->m, f) != 0 ? own_rel(f) : 0;
+  for (int again = 0;; again = 1) {
+    int rc = k->kind == 'f' ? lc_mknodat(k->dir, k->name, S_IFREG | k->made, 0) : symlinkat(k->link, k->dir, k->name);
+    if (rc == 0) break;
+    if (errno != EEXIST || again) return sys_fail(f, errno, k->kind == 'f' ? "mknod" : "symlink", k->rel);
+    // A name given twice is the later entry (replace, as the reader does it).
+    struct stat st;
+    if (lc_fstatat(k->dir, k->name, &st, AT_SYMLINK_NOFOLLOW) != 0) return sys_fail(f, errno, "stat", k->rel);
+    if (S_ISDIR(st.st_mode))
+      return tar_fail(f, CODE_RESTART, k->rel, "a directory of the layer replaced by another kind of entry: the layer is extracted beside the rootfs");
+    if (unlinkat(k->dir, k->name, 0) != 0) return sys_fail(f, errno, "unlink", k->rel);
+    write_tally_removed(&t->lane_tally[lane], &st);
+  }
+  return write_set_meta_at(&t->policy, k->dir, k->name, k->rel, k->kind, &k->m, f) != 0 ? own_rel(f) : 0;
+}
+
+// The lane_dir for rel's directory (dir: its fd): the one lanes hold, or a
+// new one on the lane with less to do. NULL: out of fds or memory (errno).
+static lane_dir *lane_dir_for(tar_reader *t, const char *rel, int dir) {
+  const char *slash = strrchr(rel, '/');
+  size_t len = slash ? (size_t)(slash - rel) : 0;
+  lane_dir *d = lane_dir_find(t, rel, len);
+  if (d) return d;
+  if (t->nldirs == LANE_DIRS) {
+    // The oldest goes once its tasks have run.
+    lane_dir *old = &t->ldirs[0];
+    lanes_wait(t->lanes, old->lane, old->last);
+    close(old->fd);
+    free(old->rel);
+    memmove(t->ldirs, t->ldirs + 1, (LANE_DIRS - 1) * sizeof *t->ldirs);
+    t->nldirs--;
+  }
+  int fd = fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  char *copy = fd < 0 ? NULL : strndup(rel, len);
+  if (!copy) {
+    int e = fd < 0 ? errno : ENOMEM;
+    if (fd >= 0) close(fd);
+    errno = e;
+    return NULL;
+  }
+  int lane = lanes_pending(t->lanes, 1) < lanes_pending(t->lanes, 0);
+  d = &t->ldirs[t->nldirs++];
+  *d = (lane_dir){.rel = copy, .fd = fd, .lane = lane, .last = 0};
+  return d;
 }
 
 // ---- the table of names: directories standing, directory headers ------
@@ -615,6 +801,7 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
   if (!is_standing(t, parent)) {
     // ensure_dirs may replace a file or symlink on the way: the cached
     // parent fd is not trusted across it.
+    lane_settle_all(t);
     pc_close(&t->pc);
     if (write_ensure_dirs(t->root, parent, &t->tally, f) != 0) {
       rc = sys_fail(f, f->err, f->syscall, rel);
@@ -726,7 +913,22 @@ static int close_dir(tar_reader *t, int i, failure *f) {
     mode_t mode = meta_mode(&t->policy, d->m.mode);
     int hold = s && lc_euid != 0 && (mode & S_IRWXU) != S_IRWXU;
     if (hold) d->m.mode |= S_IRWXU;
-    if (write_set_meta(&t->policy, t->root, d->rel, 'd', &d->m, f) != 0) rc = own_rel(f);
+    // After what a lane makes in it, by that lane.
+    lane_dir *ld = t->lanes ? lane_dir_find(t, d->rel, strlen(d->rel)) : NULL;
+    if (ld && d->m.nxattrs == 0 && !hold) {
+      size_t len = strlen(d->rel) + 1;
+      lane_task *k = task_new(t, len);
+      if (!k) return sys_fail(f, ENOMEM, "malloc", d->rel);
+      k->kind = 'd';
+      k->m = d->m;
+      k->rel = memcpy(k + 1, d->rel, len);
+      k->m.xattr_names = k->m.xattr_values = NULL;
+      k->m.xattr_sizes = NULL;
+      ld->last = lanes_push(t->lanes, ld->lane, k);
+    } else {
+      if (ld) lanes_wait(t->lanes, ld->lane, ld->last);
+      if (write_set_meta(&t->policy, t->root, d->rel, 'd', &d->m, f) != 0) rc = own_rel(f);
+    }
     if (s) {
       s->dir = -1;
       s->closed = 1;
@@ -778,6 +980,7 @@ static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
     slot *s = find(t, p);
     if (s && s->standing && alive(t, p, s->born)) {
       if (s->closed && s->restore < 0) {
+        lane_settle_all(t);
         const char *name;
         int dir = parent_of(&t->pc, p, &name);
         struct stat st;
@@ -898,6 +1101,7 @@ static int marker_is_file(tar_reader *t, entry *e, failure *f) {
     // A marker's target that is a marker was not written either: the file it stands for is one.
     slot *ts = find(t, target);
     int file = 0, missing = 0;
+    lane_settle_all(t);
     if (ts && ts->marker) {
       file = ts->marker == MARKER_FILE || ts->marker == MARKER_NOTHING;
     } else {
@@ -979,6 +1183,49 @@ static int check_markers(tar_reader *t, failure *f) {
   return 0;
 }
 
+// Whether e is made by a lane (see "Lanes"), which start after
+// LANES_AFTER such entries.
+static int lane_simple(tar_reader *t, const entry *e) {
+  if (t->lanes_after < 0 || t->skipped || e->m.nxattrs > 0) return 0;
+  if (!(e->type == '2' || (e->type == '0' && e->size == 0 && !e->sparse))) return 0;
+  if (t->lanes) return 1;
+  if (t->lanes_after > 0) {
+    t->lanes_after--;
+    return 0;
+  }
+  // Without threads the reader makes everything itself, as before.
+  if (!(t->lanes = lanes_open(LANES, LANE_DEPTH, lane_run, lane_release, t))) t->lanes_after = -1;
+  return t->lanes != NULL;
+}
+
+// e handed to its directory's lane (dir: that directory's fd).
+static int lane_give(tar_reader *t, entry *e, int dir, const char *name, failure *f) {
+  lane_dir *d = lane_dir_for(t, e->rel, dir);
+  if (!d) return sys_fail(f, errno, "fcntl", e->rel);
+  const char *link = e->type == '2' ? (e->link ? e->link : "") : "";
+  size_t nlen = strlen(name) + 1, rlen = strlen(e->rel) + 1, llen = strlen(link) + 1;
+  lane_task *k = task_new(t, nlen + rlen + llen);
+  if (!k) return sys_fail(f, ENOMEM, "malloc", e->rel);
+  char *p = (char *)(k + 1);
+  k->kind = e->type == '2' ? 'l' : 'f';
+  k->dir = d->fd;
+  k->m = e->m;
+  k->name = memcpy(p, name, nlen);
+  k->rel = memcpy(p + nlen, e->rel, rlen);
+  k->link = memcpy(p + nlen + rlen, link, llen);
+  k->m.xattr_names = k->m.xattr_values = NULL;
+  k->m.xattr_sizes = NULL;
+  if (k->kind == 'f') {
+    k->made = create_mode(t, e);
+    made_with(t, &k->m, k->made);
+  } else {
+    made_with(t, &k->m, (mode_t)-1);
+  }
+  tally_add(t, k->kind, 0);
+  d->last = lanes_push(t->lanes, d->lane, k);
+  return 0;
+}
+
 // The entry in t->cur, its header and records read: made (a file is then
 // open for its data), or a failure.
 static int begin_entry(tar_reader *t, failure *f) {
@@ -989,6 +1236,7 @@ static int begin_entry(tar_reader *t, failure *f) {
     return sys_fail(f, ENOMEM, "malloc", e->name);
   }
   const char *rel = e->rel;
+  if (lane_failure(t, f) != 0) return -1;
   e->type = tarhdr_kind(e->type, e->name);
   if (!strchr("0123456", e->type)) {
     const char *what = type_name(e->type);
@@ -1010,6 +1258,13 @@ static int begin_entry(tar_reader *t, failure *f) {
   const char *name;
   int dir = parent_of(&t->pc, rel, &name);
   if (dir < 0) return sys_fail(f, errno, "openat2", rel);
+  if (lane_simple(t, e)) return lane_give(t, e, dir, name, f);
+  // A hardlink's target may be anywhere.
+  if (e->type == '1') {
+    lane_settle_all(t);
+  } else {
+    lane_settle(t, rel);
+  }
   if (t->skipped) unskip(t, dir, name, rel);
   int rc = 0;
   switch (e->type) {
@@ -1344,6 +1599,10 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
   t->direct = (flags & TAR_DIRECT) != 0;
   t->no_record = (flags & TAR_NO_RECORD) != 0;
   t->root_mode = 0755;  // a scratch directory's, where no "./" header gives one
+  // LAYERCOPY_TAR_LANES: 0 never, "eager" from the first entry (tests).
+  const char *env = getenv("LAYERCOPY_TAR_LANES");
+  int keep = !policy || (policy->owners == OWNERS_KEEP && !policy->strict);
+  t->lanes_after = !t->direct || lc_euid != 0 || !keep || (env && strcmp(env, "0") == 0) ? -1 : env && strcmp(env, "eager") == 0 ? 0 : LANES_AFTER;
   // In a setgid directory, what is made takes the directory's group (and
   // a directory its setgid bit: the whole tree does).
   struct stat st;
@@ -1435,10 +1694,13 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
   if (lc_cancelled(cancel)) {
     fail_code(f, CODE_CANCELED, "tar", SIDE_ROOTFS, NULL);
     t->failed = 1;
+    lanes_stop(t);
     return -1;
   }
   if (feed(t, buf, len, f) != 0) {
     t->failed = 1;
+    // Nothing is written once the caller has the failure (it removes the tree).
+    lanes_stop(t);
     return -1;
   }
   return 0;
@@ -1506,6 +1768,13 @@ static char *implied_dirs(tar_reader *t, size_t *len) {
 
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f) {
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
+  // What the lanes hold is made first, and what is left the reader sets.
+  lane_settle_all(t);
+  if (lane_failure(t, f) != 0) {
+    t->failed = 1;
+    return -1;
+  }
+  lanes_stop(t);
   if (t->state != S_END && !(t->state == S_HEADER && t->have == 0 && !tarhdr_pending_any(&t->pend))) {
     t->failed = 1;
     return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA || t->state == S_SPARSE_MAP ? t->cur.rel : NULL,
@@ -1546,6 +1815,8 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
 
 void tar_close(tar_reader *t) {
   if (!t) return;
+  lanes_stop(t);
+  for (int i = 0; i < LANES; i++) failure_clear(&t->lane_fail[i]);
   claims_put(t->claims);
   if (t->fd >= 0) close(t->fd);
   pc_close(&t->pc);

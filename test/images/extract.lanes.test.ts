@@ -1,0 +1,109 @@
+// One tar layer straight into the rootfs: past the first 256 empty files
+// and symlinks, lanes make them, a directory's to one lane in the tar's
+// order (native/tar.c, "Lanes"); every other step waits for what they hold
+// where it acts. The tree is the one the reader alone makes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { provision } from '../../src/index.js';
+import { lstat, scratch } from '../helpers.js';
+import { type RawEntry, rawTar } from './fixtures.js';
+
+const T = 1_600_000_000;
+const dir = (name: string, mtime: number, mode = 0o755): RawEntry => ({ name, type: '5', mode, mtime });
+const empty = (name: string, mtime = T, mode = 0o644): RawEntry => ({ name, data: '', mtime, mode });
+const symlink = (name: string, linkname: string, mtime = T): RawEntry => ({ name, type: '2', linkname, mtime, mode: 0o777 });
+
+/** 300 empty files and symlinks in three directories: enough for the lanes to start. */
+function many(): RawEntry[] {
+  const out: RawEntry[] = [];
+  for (const d of ['a', 'b', 'c']) {
+    out.push(dir(`${d}/`, T + 10));
+    for (let i = 0; i < 100; i++) out.push(i % 4 === 3 ? symlink(`${d}/l${i}`, `../x/${i}`, T + i) : empty(`${d}/f${i}`, T + i, 0o600 + (i % 8)));
+  }
+  return out;
+}
+
+async function extract(entries: RawEntry[]): Promise<string> {
+  const at = scratch();
+  const layer = path.join(at, 'layer.tar');
+  fs.writeFileSync(layer, rawTar([dir('./', T), ...entries]));
+  await provision([layer], path.join(at, 'root'));
+  return path.join(at, 'root');
+}
+
+const seconds = (p: string) => Number(lstat(p).mtimeNs / 1_000_000_000n);
+
+describe('lanes: a layer of many empty files and symlinks, straight into the rootfs', () => {
+  it('each file and symlink with its own mode and times, each directory with its header’s times after them', async () => {
+    const root = await extract(many());
+    for (const d of ['a', 'b', 'c']) {
+      expect(fs.readdirSync(path.join(root, d))).toHaveLength(100);
+      for (let i = 0; i < 100; i++) {
+        if (i % 4 === 3) {
+          const p = path.join(root, d, `l${i}`);
+          expect(lstat(p).isSymbolicLink()).toBe(true);
+          expect(fs.readlinkSync(p)).toBe(`../x/${i}`);
+          expect(seconds(p)).toBe(T + i);
+        } else {
+          const st = lstat(path.join(root, d, `f${i}`));
+          expect([st.isFile(), Number(st.size), Number(st.mode & 0o7777n), Number(st.mtimeNs / 1_000_000_000n)]).toEqual([true, 0, 0o600 + (i % 8), T + i]);
+        }
+      }
+      expect(seconds(path.join(root, d))).toBe(T + 10);
+    }
+  });
+
+  it('owners from PAX records are set', async () => {
+    const entries = many();
+    entries.push({ name: 'c/owned', data: '', mtime: T, pax: { uid: '1234', gid: '5678' } });
+    const root = await extract(entries);
+    const st = lstat(path.join(root, 'c/owned'));
+    expect([Number(st.uid), Number(st.gid)]).toEqual([1234, 5678]);
+  });
+
+  it('a name given twice: the later entry (a file over a symlink, a symlink over a file, a directory over a file)', async () => {
+    const root = await extract([...many(), symlink('a/f0', 'now-a-link', T + 1), empty('a/l3', T + 2, 0o640), dir('a/f1/', T + 3), empty('a/f1/inside', T + 4)]);
+    expect(fs.readlinkSync(path.join(root, 'a/f0'))).toBe('now-a-link');
+    const st = lstat(path.join(root, 'a/l3'));
+    expect([st.isFile(), Number(st.mode & 0o7777n), Number(st.mtimeNs / 1_000_000_000n)]).toEqual([true, 0o640, T + 2]);
+    expect(lstat(path.join(root, 'a/f1')).isDirectory()).toBe(true);
+    expect(seconds(path.join(root, 'a/f1'))).toBe(T + 3);
+    expect(fs.readdirSync(path.join(root, 'a/f1'))).toEqual(['inside']);
+  });
+
+  it('a file over a directory of the layer: read again beside the rootfs, the file', async () => {
+    const root = await extract([...many(), dir('b/sub/', T), empty('b/sub/x'), empty('b/sub', T + 5)]);
+    const st = lstat(path.join(root, 'b/sub'));
+    expect([st.isFile(), Number(st.mtimeNs / 1_000_000_000n)]).toEqual([true, T + 5]);
+  });
+
+  it('a hardlink to a file a lane made: one inode', async () => {
+    const root = await extract([...many(), { name: 'c/hard', type: '1', linkname: 'a/f0' }]);
+    expect(lstat(path.join(root, 'c/hard')).ino).toBe(lstat(path.join(root, 'a/f0')).ino);
+  });
+
+  it('a directory the archive comes back to: entries added, its times as its header gave them', async () => {
+    const root = await extract([...many(), empty('a/late', T + 7), symlink('b/late', 'x', T + 8)]);
+    expect(fs.readdirSync(path.join(root, 'a'))).toHaveLength(101);
+    expect(seconds(path.join(root, 'a'))).toBe(T + 10);
+    expect(seconds(path.join(root, 'b'))).toBe(T + 10);
+  });
+
+  it('a lane’s failure names the layer and the entry, and leaves no rootfs', async () => {
+    const at = scratch();
+    const layer = path.join(at, 'layer.tar');
+    // A name of 300 bytes: mknod fails with ENAMETOOLONG on the lane.
+    const long = `a/${'n'.repeat(300)}`;
+    fs.writeFileSync(layer, rawTar([dir('./', T), ...many(), { name: 'a/x', data: '', pax: { path: long } }, ...many().slice(1, 50)]));
+    const root = path.join(at, 'root');
+    const error = await provision([layer], root).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    expect(error?.message).toContain('layer.tar');
+    expect(error?.message).toContain('nnnnnnnn');
+    expect(error?.code).toBe('ENAMETOOLONG');
+    expect(fs.existsSync(root)).toBe(false);
+  });
+});
