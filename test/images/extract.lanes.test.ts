@@ -54,6 +54,14 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     }
   });
 
+  it('a directory of a few files, which wait in their lane: its times after them', async () => {
+    const few = [dir('d/', T + 20), ...[0, 1, 2, 3, 4].map((i) => empty(`d/f${i}`)), dir('e/', T + 21), empty('e/f')];
+    const root = await extract([...many(), ...few]);
+    expect(fs.readdirSync(path.join(root, 'd'))).toHaveLength(5);
+    expect(seconds(path.join(root, 'd'))).toBe(T + 20);
+    expect(seconds(path.join(root, 'e'))).toBe(T + 21);
+  });
+
   it('owners from PAX records are set', async () => {
     const entries = many();
     entries.push({ name: 'c/owned', data: '', mtime: T, pax: { uid: '1234', gid: '5678' } });
@@ -72,6 +80,12 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(fs.readdirSync(path.join(root, 'a/f1'))).toEqual(['inside']);
   });
 
+  it('an empty file waiting in its lane, then the same name with data: the data', async () => {
+    const root = await extract([...many(), dir('g/', T), empty('g/f0'), empty('g/f1'), { name: 'g/f1', data: 'later', mtime: T + 9 }]);
+    expect(fs.readFileSync(path.join(root, 'g/f1'), 'utf8')).toBe('later');
+    expect(seconds(path.join(root, 'g/f1'))).toBe(T + 9);
+  });
+
   it('a file over a directory of the layer: read again beside the rootfs, the file', async () => {
     const root = await extract([...many(), dir('b/sub/', T), empty('b/sub/x'), empty('b/sub', T + 5)]);
     const st = lstat(path.join(root, 'b/sub'));
@@ -79,8 +93,8 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
   });
 
   it('a hardlink to a file a lane made: one inode', async () => {
-    const root = await extract([...many(), { name: 'c/hard', type: '1', linkname: 'a/f0' }]);
-    expect(lstat(path.join(root, 'c/hard')).ino).toBe(lstat(path.join(root, 'a/f0')).ino);
+    const root = await extract([...many(), { name: 'c/hard', type: '1', linkname: 'c/f98' }]);
+    expect(lstat(path.join(root, 'c/hard')).ino).toBe(lstat(path.join(root, 'c/f98')).ino);
   });
 
   it('a directory the archive comes back to: entries added, its times as its header gave them', async () => {
