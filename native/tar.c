@@ -221,7 +221,7 @@ typedef struct {
   char kind;  // 'f' an empty file, 'l' a symlink, 'd' a directory's metadata
   int dir;    // f l: its directory's fd (a lane_dir's)
   mode_t made;
-  write_meta m;  // no xattrs
+  write_meta m;                   // no xattrs
   const char *name, *rel, *link;  // after it, in its block
   task_block *block;
 } lane_task;
