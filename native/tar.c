@@ -97,6 +97,10 @@ typedef struct {
 
 enum { S_HEADER, S_DATA, S_SPECIAL, S_PAD, S_END, S_SPARSE_EXT, S_SPARSE_MAP };
 
+// Names the table holds before it lets go of those not needed (evict): 128k
+// slots of 48 bytes at half load and their names, ~15 MB.
+#define NAMES_CAP (128 * 1024)
+
 // Lanes (native/lanes.h): a directory whose entries a lane makes, with its
 // own fd (the parent cache closes its fd when the archive moves on).
 #define LANES 2
@@ -137,6 +141,8 @@ struct tar_reader {
   tarhdr_pending pend;  // GNU and PAX records for the next entry
   slot *slots;
   size_t nslots, used;
+  size_t names_cap;  // names held before those not needed are let go (evict)
+  uint64_t evicted;  // names let go so far
   dir_rec *dirs;
   size_t ndirs, dcap;
   int *free_dirs;  // records of closed directories, for reuse
@@ -378,11 +384,14 @@ static slot *find(tar_reader *t, const char *rel) {
 }
 
 static int grow(tar_reader *t);
+static void evict(tar_reader *t);
 
 // The slot of rel, made when missing (standing 0, dir -1); NULL: no memory.
+// Any other slot pointer is stale after it (evict moves them).
 static slot *get(tar_reader *t, const char *rel) {
   slot *s = find(t, rel);
   if (s) return s;
+  if (t->used >= t->names_cap) evict(t);
   if ((t->used + 1) * 2 > t->nslots && grow(t) != 0) return NULL;
   size_t mask = t->nslots - 1;
   size_t i = hash(rel) & mask;
@@ -418,6 +427,44 @@ static int grow(tar_reader *t) {
   }
   free(old);
   return 0;
+}
+
+// A name the table need not hold: a directory standing since the start
+// (never replaced), whose header's metadata is set (closed) with nothing to
+// set again; or, straight into the rootfs, an implied one (no plan asks
+// for them). What the reader asks of it later, the filesystem answers:
+// ensure_parent makes it again (EEXIST), reopen_parent finds it on disk.
+static int evictable(const tar_reader *t, const slot *s) {
+  if (!s->rel[0] || !s->standing || s->killed || s->dir >= 0 || s->restore >= 0 || s->marker || s->skipped || s->placeholder) return 0;
+  return s->headed ? s->closed : t->direct;
+}
+
+// Lets go of the names not needed. Every directory of a layer stood in the
+// table until the end (~190 bytes each: a layer of 1M empty directories
+// peaked at 246 MB, and 10M would need 2 GB); now those the archive has
+// left go, so memory follows what is open, not the layer's size. Where
+// little could go, more is held before the next try (amortized O(1)).
+static void evict(tar_reader *t) {
+  slot *fresh = calloc(t->nslots, sizeof *fresh);
+  if (!fresh) return;
+  size_t mask = t->nslots - 1, kept = 0;
+  for (size_t i = 0; i < t->nslots; i++) {
+    slot *s = &t->slots[i];
+    if (!s->rel) continue;
+    if (evictable(t, s)) {
+      free(s->rel);
+      t->evicted++;
+      continue;
+    }
+    size_t j = hash(s->rel) & mask;
+    while (fresh[j].rel) j = (j + 1) & mask;
+    fresh[j] = *s;
+    kept++;
+  }
+  free(t->slots);
+  t->slots = fresh;
+  t->used = kept;
+  if (kept * 2 > t->names_cap) t->names_cap *= 2;
 }
 
 // rel was replaced after epoch `born`.
@@ -463,8 +510,13 @@ static void free_meta(write_meta *m) {
 // born under it (alive). A scan of the table for the names below it, once
 // a replacement, made a tar of many directories replaced many times
 // quadratic (a hostile layer could pin a CPU).
-static void forget(tar_reader *t, const char *rel) {
+static void forget(tar_reader *t, const char *rel, int was_dir) {
   slot *s = find(t, rel);
+  if (!s && was_dir && t->evicted) {
+    // A directory let go (evict): what the table holds below it is outdated all the same.
+    if ((s = get(t, rel))) s->killed = ++t->epoch;
+    return;
+  }
   if (!s || !is_standing(t, rel)) return;
   s->standing = 0;
   s->killed = ++t->epoch;
@@ -745,7 +797,9 @@ static int replace(tar_reader *t, const char *rel, failure *f) {
   int dir = parent_of(&t->pc, rel, &name);
   if (dir < 0) return sys_fail(f, errno, "openat2", rel);
   struct stat st;
+  int was_dir = 0;
   if (lc_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    was_dir = S_ISDIR(st.st_mode);
     // Straight into the rootfs, what a removed directory held would have to
     // be counted entry by entry: rare enough (a layer replacing its own
     // directory) to be read again the usual way instead.
@@ -757,7 +811,7 @@ static int replace(tar_reader *t, const char *rel, failure *f) {
     if (!f->rel) return sys_fail(f, f->err, f->syscall, rel);
     return own_rel(f);
   }
-  forget(t, rel);
+  forget(t, rel, was_dir);
   slot *s = find(t, rel);
   if (s) s->placeholder = 0;
   return 0;
@@ -960,6 +1014,13 @@ static int leave_dirs(tar_reader *t, const char *rel, failure *f) {
   return 0;
 }
 
+// Whether rel is a directory beneath the root (its lstat in *st).
+static int is_dir_on_disk(tar_reader *t, const char *rel, struct stat *st) {
+  const char *name;
+  int dir = parent_of(&t->pc, rel, &name);
+  return dir >= 0 && lc_fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st->st_mode);
+}
+
 // An entry at rel is about to be made, removed or replaced in the
 // deepest directory above it that stands. Where that directory was
 // closed (a tar out of order comes back to it), the times its header set
@@ -978,6 +1039,16 @@ static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
   int rc = 0;
   for (;;) {
     slot *s = find(t, p);
+    struct stat st;
+    if (!s && t->evicted && is_dir_on_disk(t, p, &st)) {
+      // Let go (evict): closed, or implied straight into the rootfs.
+      if (!(s = get(t, p))) {
+        rc = sys_fail(f, ENOMEM, "malloc", rel);
+        break;
+      }
+      s->standing = s->headed = s->closed = 1;
+      s->born = t->epoch;
+    }
     if (s && s->standing && alive(t, p, s->born)) {
       if (s->closed && s->restore < 0) {
         lane_settle_all(t);
@@ -1615,6 +1686,9 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
   t->policy.changes = &t->changes;
   if (claims_id > 0) t->claims = claims_get(claims_id);
   pc_init(&t->pc, root, O_PATH);
+  // LAYERCOPY_TAR_NAMES: how many names before the first eviction (tests).
+  const char *cap = getenv("LAYERCOPY_TAR_NAMES");
+  t->names_cap = cap && atol(cap) > 0 ? (size_t)atol(cap) : NAMES_CAP;
   slot *s = NULL;
   if (grow(t) != 0 || !(s = get(t, ""))) {
     tar_close(t);
