@@ -35,8 +35,9 @@ export function isNetworkError(error: unknown): boolean {
   return typeof e?.code === 'string' || typeof e?.cause?.code === 'string';
 }
 
-// TLS failures (a certificate not trusted, a plain-HTTP port), a bad redirect, a proxy refusing or its certificate: no retry cures them.
-const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED']);
+// A bad redirect (a loop, a POST sent elsewhere, a Location that is no URL), a proxy refusing or its certificate: no retry
+// cures them, nor plain HTTP (TLS failures, not retried either, may still be a plain-HTTP port: plainHttpMayAnswer).
+const PERMANENT = new Set([PROXY_REFUSED, PROXY_TLS, 'ERR_TOO_MANY_REDIRECTS', 'ERR_REDIRECT_REFUSED', 'ERR_INVALID_URL']);
 
 /** The code of a network failure ('ECONNRESET', 'ERR_SSL_WRONG_VERSION_NUMBER'), its own or its cause's. */
 const errorCode = (error: unknown) => {
@@ -72,8 +73,7 @@ export function tlsHint(error: unknown, host = 'HOST:PORT'): string {
   const code = errorCode(error);
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return ' (the registry speaks plain HTTP? --tls-verify=false allows it)';
   if (CLIENT_CERT_ALERT.test(code)) return ` (the registry asks for a client certificate it trusts: NAME.cert and NAME.key in --cert-dir or /etc/containers/certs.d/${host}/)`;
-  if (TLS_FAILURE.test(code) && code !== 'ERR_INVALID_URL')
-    return ` (the registry's certificate: its CA goes in --cert-dir or /etc/containers/certs.d/${host}/ as *.crt; --tls-verify=false skips the check)`;
+  if (TLS_FAILURE.test(code)) return ` (the registry's certificate: its CA goes in --cert-dir or /etc/containers/certs.d/${host}/ as *.crt; --tls-verify=false skips the check)`;
   return '';
 }
 

@@ -5,7 +5,7 @@ import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { apiHost } from './reference.js';
 
 /** The codes of TLS failures (a certificate not trusted, a plain-HTTP port): no retry cures them. */
-export const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_INVALID_URL)/;
+export const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/;
 
 /**
  * How to connect to one registry host. `ca` holds only the extra CAs of
