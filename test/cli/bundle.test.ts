@@ -1,0 +1,24 @@
+// The build's shape where it costs start-up time: Node 20 loads ES modules
+// one at a time, and an empty provision spent ~10 ms of CPU on the 11 chunks
+// of its provision path alone (scripts/merge-chunks.mjs).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const dist = fileURLToPath(new URL('../../dist/src/', import.meta.url));
+const read = (name: string) => fs.readFileSync(path.join(dist, name), 'utf8');
+/** The files of dist/src a module imports statically. */
+const staticImports = (text: string) => [...text.matchAll(/^import\s(?:[^'"]*?\sfrom\s)?"\.\/([^"]+\.js)";/gm)].map((m) => m[1]);
+
+describe('the bundle', () => {
+  it("loads the CLI's entry as two modules and its provision path as one more", () => {
+    const cli = read('cli.js');
+    const entry = [...new Set(staticImports(cli))];
+    expect(entry).toHaveLength(1);
+    expect([...new Set(staticImports(read(entry[0])))]).toEqual([]);
+    const provision = /const \{ CopyBackend, native \} = await import\("\.\/([^"]+\.js)"\)/.exec(cli)?.[1];
+    expect(provision).toBeDefined();
+    expect([...new Set(staticImports(read(provision as string)))]).toEqual(entry);
+  });
+});
