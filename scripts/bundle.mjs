@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
 import { mergeChunks } from './merge-chunks.mjs';
+import { requireBuiltins } from './require-builtins.mjs';
 
 // Chunk names carry a hash: drop the previous build's.
 for (const name of fs.readdirSync('dist/src')) if (name.startsWith('chunk-')) fs.rmSync(`dist/src/${name}`);
@@ -57,3 +58,6 @@ const { metafile } = await build({
 const backend = Object.keys(metafile.outputs).find((out) => metafile.outputs[out].entryPoint === 'dist/src/backend.js');
 if (backend === undefined) throw new Error('bundle: no chunk for dist/src/backend.js');
 await mergeChunks(metafile, outdir, ['dist/src/cli.js', backend]);
+// Built-ins and CommonJS files through require() (scripts/require-builtins.mjs).
+const entries = new Set(['cli.js', 'index.js', 'bench.js', 'bench-child.js', 'bench-floor.js', 'bench-pull-floor.js']);
+for (const name of fs.readdirSync(outdir)) if (entries.has(name) || /^chunk-[A-Z0-9]+\.js$/.test(name)) requireBuiltins(path.join(outdir, name));
