@@ -4,16 +4,16 @@
 // provision path 11 more; Node 20 loads each ES module on its own (resolve,
 // an asynchronous open, read and close, compile, link), and the 11 of the
 // provision path cost more than their code: one module in their place made
-// an empty provision 0.89x the CPU time (docs/benchmarks.md, "Startup").
+// an empty provision 0.87x the CPU time (docs/benchmarks.md, "Startup").
 //
 // A group is a chunk or entry and every chunk it imports statically,
 // transitively, less those of an earlier group. Each chunk still lives in
 // one file only (the importers of a merged chunk import the group's file),
-// so no module state or class is ever loaded twice; a group imports only
-// earlier groups and other entries' chunks never import a group's chunk
-// back, so merging makes no cycle. The members are listed in the order Node
-// evaluated them (depth first, imports before importers): the merged
-// module's top level runs in the same order.
+// so no module state or class is ever loaded twice; a group holds every
+// chunk its members import but those of earlier groups, so it imports no
+// chunk that could import it back: merging makes no cycle. The members are
+// listed in the order Node evaluated them (depth first, imports before
+// importers): the merged module's top level runs in the same order.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
