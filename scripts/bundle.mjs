@@ -2,14 +2,18 @@
 // and its child) into dist/src/{cli,index,bench,bench-child,bench-floor,bench-pull-floor}.js, with shared
 // chunks beside them. Node 20 loads ES modules one at a time (resolve, read,
 // compile, link), a cost every CLI run pays (docs/benchmarks.md, "Figures
-// behind the code: Startup"). Every output lies in dist/src, so the
-// CommonJS files left as tsc wrote them (core/native.cjs, the workers) are
-// imported as ./core/native.cjs from all of them; paths made from
-// import.meta.url go through packageRoot() (src/core/compiled.ts). piscina,
-// p-queue, execa and smol-toml stay external and load on first need.
+// behind the code: Startup"); the chunks of the CLI's entry and of its
+// provision path are then merged into one module each (merge-chunks.mjs).
+// Every output lies in dist/src, so the CommonJS files left as tsc wrote
+// them (core/native.cjs, the workers) are imported as ./core/native.cjs from
+// all of them; paths made from import.meta.url go through packageRoot()
+// (src/core/compiled.ts). piscina, p-queue, execa and smol-toml stay
+// external and load on first need.
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
+import { mergeChunks } from './merge-chunks.mjs';
+import { requireBuiltins } from './require-builtins.mjs';
 
 // Chunk names carry a hash: drop the previous build's.
 for (const name of fs.readdirSync('dist/src')) if (name.startsWith('chunk-')) fs.rmSync(`dist/src/${name}`);
@@ -26,7 +30,7 @@ const cjsFromOutdir = {
   },
 };
 
-await build({
+const { metafile } = await build({
   entryPoints: [
     { in: 'dist/src/cli/cli.js', out: 'cli' },
     { in: 'dist/src/index.js', out: 'index' },
@@ -46,4 +50,14 @@ await build({
   external: ['piscina', 'p-queue', 'execa', 'node-gyp-build', 'smol-toml'],
   plugins: [cjsFromOutdir],
   logLevel: 'warning',
+  metafile: true,
 });
+
+// The CLI's entry and its provision path (the chunk of its import of
+// backend.js): one module each instead of 9 and 11 (scripts/merge-chunks.mjs).
+const backend = Object.keys(metafile.outputs).find((out) => metafile.outputs[out].entryPoint === 'dist/src/backend.js');
+if (backend === undefined) throw new Error('bundle: no chunk for dist/src/backend.js');
+await mergeChunks(metafile, outdir, ['dist/src/cli.js', backend]);
+// Built-ins and CommonJS files through require() (scripts/require-builtins.mjs).
+const entries = new Set(['cli.js', 'index.js', 'bench.js', 'bench-child.js', 'bench-floor.js', 'bench-pull-floor.js']);
+for (const name of fs.readdirSync(outdir)) if (entries.has(name) || /^chunk-[A-Z0-9]+\.js$/.test(name)) requireBuiltins(path.join(outdir, name));

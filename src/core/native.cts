@@ -266,10 +266,21 @@ export interface Native {
 function load(): Native {
   try {
     if (process.env.LAYERCOPY_NATIVE) return require(process.env.LAYERCOPY_NATIVE);
-    // A prebuild shipped in the package (prebuilds/linux-<arch>/, glibc or
-    // musl) or the local build/Release: node-gyp-build picks what fits.
     // The package root: above dist/src/core when built, above src/core when vitest runs the sources.
-    return require('node-gyp-build')(require('node:path').join(__dirname, __filename.endsWith('.cts') ? '../..' : '../../..'));
+    const root = require('node:path').join(__dirname, __filename.endsWith('.cts') ? '../..' : '../../..');
+    // node-gyp-build looks in build/Release first as well: going there
+    // directly spares loading node-gyp-build itself, ~2 ms of every CLI run
+    // (docs/benchmarks.md, "Startup"). Its two variables choose elsewhere.
+    if (!process.env.LAYERCOPY_PREBUILD && !process.env.PREBUILDS_ONLY) {
+      try {
+        return require(`${root}/build/Release/layercopy_native.node`);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'MODULE_NOT_FOUND') throw error;
+      }
+    }
+    // A prebuild shipped in the package (prebuilds/linux-<arch>/, glibc or
+    // musl) where nothing was built here: node-gyp-build picks what fits.
+    return require('node-gyp-build')(root);
   } catch (error) {
     const failure = Object.assign(
       new Error(

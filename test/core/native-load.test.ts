@@ -1,0 +1,30 @@
+// Which build of the native helper loads, and through what: every CLI run
+// pays for it before anything else happens.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { scratch } from '../helpers.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const probe = `const { native } = require(${JSON.stringify(path.join(root, 'dist/src/core/native.cjs'))});
+native.hasOpenat2();
+const loaded = Object.keys(require.cache);
+console.log(JSON.stringify({ gypBuild: loaded.some((f) => f.includes('node-gyp-build')), helper: loaded.filter((f) => f.endsWith('.node')) }));`;
+
+describe('native helper loading', () => {
+  it('takes the local build/Release straight, without requiring node-gyp-build', async () => {
+    const env = { LAYERCOPY_NATIVE: '', LAYERCOPY_PREBUILD: '', PREBUILDS_ONLY: '' };
+    const r = await execa('node', ['-e', probe], { env });
+    expect(JSON.parse(r.stdout)).toEqual({ gypBuild: false, helper: [path.join(root, 'build/Release/layercopy_native.node')] });
+  });
+
+  it('leaves the choice to node-gyp-build where LAYERCOPY_PREBUILD names another directory', async () => {
+    const elsewhere = scratch();
+    const r = await execa('node', ['-e', probe], { env: { LAYERCOPY_NATIVE: '', LAYERCOPY_PREBUILD: elsewhere, PREBUILDS_ONLY: '' }, reject: false });
+    // Nothing built there: node-gyp-build says so on the first use, naming the directory it searched.
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('native helper could not be loaded (No native build was found');
+    expect(r.stderr).toContain(`loaded from: ${elsewhere}`);
+  });
+});
