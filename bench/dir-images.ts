@@ -79,7 +79,18 @@ export async function toolchainImage(out: string, cache: string): Promise<Worklo
   fs.rmSync(dir, { recursive: true, force: true });
   const [tools, python, jdk, clean] = ['l1-tools', 'l2-python', 'l3-jdk', 'l4-clean'].map((l) => path.join(dir, l));
   for (const d of ['/usr/lib/gcc', '/usr/lib/llvm-14', '/usr/include', '/usr/share/cmake-3.25']) await take(tools, d);
-  for (const d of ['/usr/lib/python3', '/usr/lib/python3.11', '/usr/lib/x86_64-linux-gnu', '/usr/share/vim', '/usr/share/perl', '/usr/lib/node_modules', '/usr/lib/postgresql', '/usr/share/i18n', '/usr/share/alsa']) await take(python, d);
+  for (const d of [
+    '/usr/lib/python3',
+    '/usr/lib/python3.11',
+    '/usr/lib/x86_64-linux-gnu',
+    '/usr/share/vim',
+    '/usr/share/perl',
+    '/usr/lib/node_modules',
+    '/usr/lib/postgresql',
+    '/usr/share/i18n',
+    '/usr/share/alsa',
+  ])
+    await take(python, d);
   for (const d of ['/usr/lib/jvm', '/usr/share/icons', '/usr/share/locale', '/usr/share/doc', '/usr/share/mime', '/usr/share/zoneinfo']) await take(jdk, d);
   // The JDK layer reinstalls the toolchain's headers: the lower copy is hidden.
   await take(jdk, '/usr/include');
@@ -87,7 +98,12 @@ export async function toolchainImage(out: string, cache: string): Promise<Worklo
   write(path.join(clean, 'usr/share/.wh.locale'), 0, 0);
   write(path.join(clean, 'usr/share/doc/.wh..wh..opq'), 0, 0);
   write(path.join(clean, 'usr/share/doc/README'), 100, 0x43);
-  return { name: 'toolchain', title: 'Debian + toolchain + Python/libs + JDK/icons/locales/docs + clean-up (5 layers)', layers: [debian, tools, python, jdk, clean], cpBaseline: false };
+  return {
+    name: 'toolchain',
+    title: 'Debian + toolchain + Python/libs + JDK/icons/locales/docs + clean-up (5 layers)',
+    layers: [debian, tools, python, jdk, clean],
+    cpBaseline: false,
+  };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
