@@ -649,7 +649,7 @@ static napi_value merge_dir_js(napi_env env, napi_callback_info info) {
     b.ok = 0;
   } else if (rc != 0) {
     b_val(&b, "failure", failure_value(env, &f));
-    b_num(&b, "at", rc == -1 && m.n ? (double)m.at : (double)(got ? got - 1 : 0));
+    b_num(&b, "at", rc == -1 && m.n ? (double)(m.at < n ? m.at : 0) : (double)(got ? got - 1 : 0));
   } else if (m.invalid) {
     static const char *const why[] = {"", "type", "nothing", "unknown"};
     b_str(&b, "invalid", why[m.invalid]);

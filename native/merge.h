@@ -45,7 +45,8 @@ typedef struct {
 // Lists rel in roots[0..n-1] (highest first) until an opaque marker closes
 // the directory, and decides every name. Returns 0 (out->invalid may be
 // set: nothing else is), or -1 with *f set and out->at the position whose
-// listing failed (ENOMEM: at == n). Free out with merge_free either way.
+// listing failed (ENOMEM: at == n; mergeDir names the highest layer then).
+// Free out with merge_free either way.
 int merge_dir(const int *roots, size_t n, const char *rel, int unlock, merge_out *out, failure *f);
 void merge_free(merge_out *out);
 
