@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -79,53 +78,46 @@ int list_dir(int root_fd, const char *rel, side_t side, int unlock, listing *out
     fail_errno(f, errno, "opendir", side, rel);
     return -1;
   }
-  // getdents64 on the fd itself: fdopendir's fstat and fcntl calls, two
-  // or three syscalls a listing, were a third of the main thread's on a
-  // walk of small directories.
-  char buf[32768];
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    fail_errno(f, errno, "fdopendir", side, rel);
+    close(fd);
+    return -1;
+  }
   size_t ncap = 0, tcap = 0;
   int rc = 0;
   for (;;) {
-    long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-    if (n < 0) {
-      fail_errno(f, errno, "readdir", side, rel);
-      rc = -1;
+    errno = 0;
+    struct dirent *e = readdir(d);
+    if (!e) {
+      if (errno) {
+        fail_errno(f, errno, "readdir", side, rel);
+        rc = -1;
+      }
       break;
     }
-    if (n == 0) break;
-    for (long off = 0; off < n && rc == 0;) {
-      struct {
-        uint64_t ino;
-        int64_t off;
-        unsigned short reclen;
-        unsigned char type;
-        char name[];
-      } *e = (void *)(buf + off);
-      off += e->reclen;
-      if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0) continue;
-      char type = dtype_letter(e->type);
-      if (e->type == DT_UNKNOWN) {
-        struct stat st;
-        if (lc_fstatat(fd, e->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-          fail_errno(f, errno, "lstat", side, rel);
-          rc = -1;
-          break;
-        }
-        type = mode_letter(st.st_mode);
-      }
-      size_t len = strlen(e->name) + 1;
-      if (grow(&out->names, &ncap, out->names_len + len) != 0 || grow(&out->types, &tcap, out->count + 2) != 0) {
-        fail_errno(f, ENOMEM, "malloc", side, rel);
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    char type = dtype_letter(e->d_type);
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st;
+      if (lc_fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        fail_errno(f, errno, "lstat", side, rel);
         rc = -1;
         break;
       }
-      memcpy(out->names + out->names_len, e->name, len);
-      out->names_len += len;
-      out->types[out->count++] = type;
+      type = mode_letter(st.st_mode);
     }
-    if (rc != 0) break;
+    size_t len = strlen(e->d_name) + 1;
+    if (grow(&out->names, &ncap, out->names_len + len) != 0 || grow(&out->types, &tcap, out->count + 2) != 0) {
+      fail_errno(f, ENOMEM, "malloc", side, rel);
+      rc = -1;
+      break;
+    }
+    memcpy(out->names + out->names_len, e->d_name, len);
+    out->names_len += len;
+    out->types[out->count++] = type;
   }
   if (out->types) out->types[out->count] = '\0';
-  close(fd);
+  closedir(d);
   return rc;
 }
