@@ -2,8 +2,8 @@
 // per-name decisions of src/strategies/merged-plan.ts's MergedDirectory
 // (the reference, kept beside it and held equal by a test), made here on
 // the listings themselves so that no JS string is made per name. On the
-// overlapping Debian image half of the directories have several
-// contributing layers and hold two thirds of the names listed.
+// overlapping Debian image 504 of the 827 directories walked have several
+// contributing layers.
 #ifndef LAYERCOPY_MERGE_H
 #define LAYERCOPY_MERGE_H
 #include "common.h"

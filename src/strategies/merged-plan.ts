@@ -196,7 +196,7 @@ function byLayer(counts: number[], contributors: number[]): Map<number, number> 
  * A directory several layers contribute to, decided by native/merge.c as
  * MergedDirectory decides it (test/strategies/merged-plan.test.ts holds the
  * two equal): no JS string or object per name, only a packed run per layer
- * (on the overlapping Debian image, two thirds of the names listed are in
+ * (504 of the 827 directories walked on the overlapping Debian image are
  * such directories).
  */
 function mergeInC(contexts: LayerContext[], layers: Root[], rel: string, contributors: number[]): MergedPlan {
