@@ -30,6 +30,7 @@
 #include "meta.h"
 #include "unlock.h"
 #include "list.h"
+#include "merge.h"
 #include "napi_util.h"
 #include "paths.h"
 #include "remove.h"
@@ -617,6 +618,74 @@ static napi_value list_dir_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// mergeDir(roots, rel, unlock?) -> roots: the contributing layers' roots,
+// highest first (native/merge.h). { files: string[], fileTypes: string[],
+// dirs, dirLayers, whiteouts: number[], replaced: number[] } (per position:
+// packed names, type letters, counts; dirLayers: each subdirectory's
+// positions + 1, then 0, as UTF-16 code units) | { invalid, at, name }
+// ('type' | 'nothing' | 'unknown') | { failure, at }
+static napi_value merge_dir_js(napi_env env, napi_callback_info info) {
+  napi_value argv[3], arr;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  int unlock = 0;
+  napi_valuetype ut;
+  if (!NAPI_OK(napi_typeof(env, argv[2], &ut))) return NULL;
+  if (ut != napi_undefined && !get_bool(env, argv[2], &unlock)) return NULL;
+  uint32_t n = 0;
+  if (!NAPI_OK(napi_get_array_length(env, argv[0], &n)) || n == 0) return NULL;
+  int *roots = calloc(n, sizeof *roots), *owned = calloc(n, sizeof *owned);
+  char *rel = get_bytes(env, argv[1]);
+  failure f = {0};
+  merge_out m = {0};
+  int rc = (!roots || !owned || !rel) ? -2 : 0;
+  uint32_t got = 0;
+  for (; got < n && rc == 0; got++) {
+    napi_value v;
+    if (!NAPI_OK(napi_get_element(env, argv[0], got, &v)) || (roots[got] = get_root(env, v, &owned[got], SIDE_LAYER, &f)) < 0) rc = f.syscall ? -1 : -2;
+  }
+  if (rc == 0) rc = merge_dir(roots, n, rel, unlock, &m, &f);
+  builder b = b_new(env);
+  if (rc == -2) {
+    b.ok = 0;
+  } else if (rc != 0) {
+    b_val(&b, "failure", failure_value(env, &f));
+    b_num(&b, "at", rc == -1 && m.n ? (double)(m.at < n ? m.at : 0) : (double)(got ? got - 1 : 0));
+  } else if (m.invalid) {
+    static const char *const why[] = {"", "type", "nothing", "unknown"};
+    b_str(&b, "invalid", why[m.invalid]);
+    b_num(&b, "at", (double)m.at);
+    b_str(&b, "name", m.name);
+  } else {
+    napi_value files, types, v;
+    b.ok = b.ok && NAPI_OK(napi_create_array_with_length(env, n, &files)) && NAPI_OK(napi_create_array_with_length(env, n, &types));
+    for (uint32_t i = 0; i < n && b.ok; i++) {
+      b.ok = NAPI_OK(napi_create_string_latin1(env, m.files[i] ? m.files[i] : "", m.files_len[i], &v)) && NAPI_OK(napi_set_element(env, files, i, v)) &&
+             NAPI_OK(napi_create_string_latin1(env, m.types[i] ? m.types[i] : "", m.types_len[i], &v)) && NAPI_OK(napi_set_element(env, types, i, v));
+    }
+    if (b.ok) b_val(&b, "files", files);
+    if (b.ok) b_val(&b, "fileTypes", types);
+    b.ok = b.ok && NAPI_OK(napi_create_string_latin1(env, m.dirs ? m.dirs : "", m.dirs_len, &v));
+    b_val(&b, "dirs", v);
+    b.ok = b.ok && NAPI_OK(napi_create_string_utf16(env, m.dir_layers ? (const char16_t *)m.dir_layers : u"", m.dir_layers_len, &v));
+    b_val(&b, "dirLayers", v);
+    const char *counts[] = {"whiteouts", "replaced"};
+    long *of[] = {m.whiteouts, m.replaced};
+    for (int c = 0; c < 2 && b.ok; c++) {
+      b.ok = NAPI_OK(napi_create_array_with_length(env, n, &arr));
+      for (uint32_t i = 0; i < n && b.ok; i++) b.ok = NAPI_OK(napi_create_double(env, (double)of[c][i], &v)) && NAPI_OK(napi_set_element(env, arr, i, v));
+      b_val(&b, counts[c], arr);
+    }
+  }
+  napi_value result = b_done(&b);
+  merge_free(&m);
+  failure_clear(&f);
+  for (uint32_t i = 0; i < got && roots && owned; i++) close_owned(roots[i], owned[i]);
+  free(roots);
+  free(owned);
+  free(rel);
+  return result;
+}
+
 typedef enum { OP_REMOVE, OP_MKDIR, OP_OPEN } entry_op;
 
 // remove_tree names paths from the removed entry's parent: made relative to
@@ -1170,6 +1239,7 @@ NAPI_MODULE_INIT() {
       {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
       {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
       {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},
+      {"mergeDir", NULL, merge_dir_js, NULL, NULL, NULL, napi_default, NULL},
       {"makeDir", NULL, make_dir, NULL, NULL, NULL, napi_default, NULL},
       {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},

@@ -173,6 +173,15 @@ export interface Native {
     | { names: string[]; types: string; failure?: undefined }
     | { files: string; fileTypes: string; dirs: string; names?: undefined; failure?: undefined }
     | { failure: NativeFailure };
+  /** A merged directory listed in its layers (highest first), decided in C: native/merge.h. dirLayers: positions + 1 as UTF-16 units, 0 after each subdirectory's. */
+  mergeDir(
+    roots: Root[],
+    rel: string,
+    unlock?: boolean,
+  ):
+    | { files: string[]; fileTypes: string[]; dirs: string; dirLayers: string; whiteouts: number[]; replaced: number[]; invalid?: undefined; failure?: undefined }
+    | { invalid: 'type' | 'nothing' | 'unknown'; at: number; name: string; failure?: undefined }
+    | { failure: NativeFailure; at: number; invalid?: undefined };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
   makeDir(root: Root, rel: string): NativeFailure | null;
   /** mkdirat of each name (packed or an array) in parentRel, opened once. */

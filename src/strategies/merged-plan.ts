@@ -30,8 +30,8 @@ export interface MergedSubdir {
 
 export interface MergedPlan {
   copies: MergedCopy[];
-  /** More copies, packed, all from one layer: a directory only that layer contributes to, without markers. */
-  packed?: PackedCopies & { layer: number };
+  /** More copies, packed, a run per layer: those of a directory several layers contribute to (decided in C), or of a directory one layer has without markers. */
+  packed?: (PackedCopies & { layer: number })[];
   subdirs: MergedSubdir[];
   /** Per layer: markers that hid lower content, and lower entries an entry of that layer hid (kind change or non-directory). */
   whiteouts: ReadonlyMap<number, number>;
@@ -163,26 +163,64 @@ export function* walkMerged(
     const { index, layers: contributors } = pending.pop()!;
     const rel = index === 0 ? '' : dirs.rel(index);
     winner[index] = metaLayer(contributors, rel);
-    const dir = new MergedDirectory();
-    let plan: MergedPlan | undefined;
-    let k = 0;
-    for (; k < contributors.length && dir.open; k++) {
-      const layer = contributors[k];
-      // One layer decides everything here: without markers its listing is the plan.
-      const listing = native.listDir(layers[layer], rel, contributors.length === 1, true);
-      if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
-      if (listing.names === undefined) {
-        const subdirs = unpack(listing.dirs).map((name) => ({ name, layers: [layer] }));
-        plan = { copies: [], subdirs, packed: { layer, names: listing.files, types: listing.fileTypes }, whiteouts: NONE, replaced: NONE };
-        break;
-      }
-      dir.add(contexts[layer], rel, layer, listing);
-    }
-    plan ??= dir.finish(k < contributors.length);
+    const plan = contributors.length > 1 ? mergeInC(contexts, layers, rel, contributors) : planOne(contexts, layers, rel, contributors[0]);
     yield { index, rel, plan };
     for (let i = plan.subdirs.length - 1; i >= 0; i--) {
       const sub = plan.subdirs[i];
       pending.push({ index: dirs.add(index, sub.name), layers: sub.layers });
     }
   }
+}
+
+/** A directory one layer has: without markers its listing is the plan; with them, MergedDirectory validates and decides. */
+function planOne(contexts: LayerContext[], layers: Root[], rel: string, layer: number): MergedPlan {
+  const listing = native.listDir(layers[layer], rel, true, true);
+  if (listing.failure) throw fromFailure(listing.failure, contexts[layer], 'read directory');
+  if (listing.names === undefined) {
+    const subdirs = unpack(listing.dirs).map((name) => ({ name, layers: [layer] }));
+    return { copies: [], subdirs, packed: [{ layer, names: listing.files, types: listing.fileTypes }], whiteouts: NONE, replaced: NONE };
+  }
+  const dir = new MergedDirectory();
+  dir.add(contexts[layer], rel, layer, listing);
+  return dir.finish(false);
+}
+
+/** Per-position counts as the plan's per-layer maps (zeros left out). */
+function byLayer(counts: number[], contributors: number[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (let i = 0; i < counts.length; i++) if (counts[i] > 0) m.set(contributors[i], counts[i]);
+  return m;
+}
+
+/**
+ * A directory several layers contribute to, decided by native/merge.c as
+ * MergedDirectory decides it (test/strategies/merged-plan.test.ts holds the
+ * two equal): no JS string or object per name, only a packed run per layer
+ * (504 of the 827 directories walked on the overlapping Debian image are
+ * such directories).
+ */
+function mergeInC(contexts: LayerContext[], layers: Root[], rel: string, contributors: number[]): MergedPlan {
+  const r = native.mergeDir(
+    contributors.map((layer) => layers[layer]),
+    rel,
+    true,
+  );
+  if (r.failure) throw fromFailure(r.failure, contexts[contributors[r.at]], 'read directory');
+  if (r.invalid) {
+    // The one place the messages live: validateListing, on the entry at fault.
+    const type = r.invalid === 'unknown' ? '?' : r.invalid === 'type' ? 'd' : 'f';
+    validateListing(contexts[contributors[r.at]], rel, { names: [r.name], types: type });
+    throw new Error(`mergeDir refused ${rel}/${r.name} for a reason validateListing does not know`);
+  }
+  const packed: (PackedCopies & { layer: number })[] = [];
+  for (let i = 0; i < contributors.length; i++) if (r.fileTypes[i] !== '') packed.push({ layer: contributors[i], names: r.files[i], types: r.fileTypes[i] });
+  const names = unpack(r.dirs);
+  const subdirs: MergedSubdir[] = [];
+  let at = 0;
+  for (const name of names) {
+    const sub: number[] = [];
+    for (let c = r.dirLayers.charCodeAt(at++); c !== 0; c = r.dirLayers.charCodeAt(at++)) sub.push(contributors[c - 1]);
+    subdirs.push({ name, layers: sub });
+  }
+  return { copies: [], subdirs, packed, whiteouts: byLayer(r.whiteouts, contributors), replaced: byLayer(r.replaced, contributors) };
 }

@@ -38,8 +38,8 @@ export async function applyMerged(p: Provisioning): Promise<void> {
         const waiting = batches[copy.layer].add(index, copy.name, copy.type);
         if (waiting) await waiting;
       }
-      if (plan.packed) {
-        const waiting = batches[plan.packed.layer].addPacked(index, plan.packed);
+      for (const run of plan.packed ?? []) {
+        const waiting = batches[run.layer].addPacked(index, run);
         if (waiting) await waiting;
       }
       for (const batch of batches) {
