@@ -82,29 +82,9 @@ export interface NativeConstants {
   entryTypes: string;
 }
 
-/** An opaque native tar reader (src/images/extract.ts; freed when closed or collected). */
-export type TarReader = { readonly tar: unique symbol };
-/** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */
-export interface TarTree {
-  entries: number;
-  directories: number;
-  hardlinks: number;
-  bytes: number;
-}
+export type { IsalFed, IsalStream, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
-/** A member of a tar file: its data is `size` bytes at `offset` of the file. */
-export interface TarMember {
-  name: string;
-  type: string;
-  offset: number;
-  size: number;
-}
-
-/** An opaque native zstd stream (freed when collected). */
-export type ZstdStream = { readonly zstd: unique symbol };
-export type IsalStream = { readonly isal: unique symbol };
-/** What one isalFeed made (native/isal.h): `data`'s first `length` bytes; pos advanced; done: the final block ended, `held` bytes before pos. */
-export type IsalFed = { data: Buffer; length: number; pos: number; done: boolean; held: number };
+import type { IsalFed, IsalStream, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
 export type Root = number | string;
