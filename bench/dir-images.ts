@@ -1,4 +1,4 @@
-// The three directory-layer images of issue 27's targets, rebuilt from what
+// The three directory-layer images of the directory targets (docs/benchmarks.md, Targets), rebuilt from what
 // any Debian host has: an 8.2k-entry image with big files, a 13.4k-entry
 // image whose node_modules is written twice over, and a 40k-entry image of
 // toolchains copied from this host's /usr. Seeded: the same tree each time.
