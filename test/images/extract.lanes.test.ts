@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
 import { lstat, scratch } from '../helpers.js';
-import { type RawEntry, rawTar } from './fixtures.js';
+import { provisionRawTar, type RawEntry, rawTar } from './fixtures.js';
 
 const T = 1_600_000_000;
 const dir = (name: string, mtime: number, mode = 0o755): RawEntry => ({ name, type: '5', mode, mtime });
@@ -24,13 +24,7 @@ function many(): RawEntry[] {
   return out;
 }
 
-async function extract(entries: RawEntry[]): Promise<string> {
-  const at = scratch();
-  const layer = path.join(at, 'layer.tar');
-  fs.writeFileSync(layer, rawTar([dir('./', T), ...entries]));
-  await provision([layer], path.join(at, 'root'));
-  return path.join(at, 'root');
-}
+const extract = (entries: RawEntry[]) => provisionRawTar(entries, T);
 
 const seconds = (p: string) => Number(lstat(p).mtimeNs / 1_000_000_000n);
 

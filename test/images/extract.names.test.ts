@@ -5,9 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provision } from '../../src/index.js';
-import { buildLayer, lstat, scratch } from '../helpers.js';
-import { type RawEntry, rawTar } from './fixtures.js';
+import { lstat } from '../helpers.js';
+import { provisionRawTar, type RawEntry } from './fixtures.js';
 
 const T = 1_600_000_000;
 const dir = (name: string, mtime: number, mode = 0o755): RawEntry => ({ name, type: '5', mode, mtime });
@@ -20,14 +19,7 @@ afterAll(() => {
   delete process.env.LAYERCOPY_TAR_NAMES;
 });
 
-async function extract(entries: RawEntry[], below: boolean): Promise<string> {
-  const at = scratch();
-  const layer = path.join(at, 'layer.tar');
-  fs.writeFileSync(layer, rawTar([dir('./', T), ...entries]));
-  const layers = below ? [buildLayer(path.join(at, 'base'), {}), layer] : [layer];
-  await provision(layers, path.join(at, 'root'));
-  return path.join(at, 'root');
-}
+const extract = (entries: RawEntry[], below: boolean) => provisionRawTar(entries, T, below);
 
 const seconds = (p: string) => Number(lstat(p).mtimeNs / 1_000_000_000n);
 const others = (n: number) => Array.from({ length: n }, (_, i) => dir(`o${i}/`, T));

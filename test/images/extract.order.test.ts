@@ -6,24 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { provision } from '../../src/index.js';
-import { buildLayer, lstat, nobodyCanRun, scratch } from '../helpers.js';
+import { lstat, nobodyCanRun } from '../helpers.js';
 import { asNobody, openScratch } from '../rootless-fixtures.js';
-import { type RawEntry, rawTar } from './fixtures.js';
+import { provisionRawTar, type RawEntry, rawTar } from './fixtures.js';
 
 const T = 1_600_000_000;
 const dir = (name: string, mtime: number, mode = 0o755): RawEntry => ({ name, type: '5', mode, mtime });
 const file = (name: string): RawEntry => ({ name, data: name, mtime: T });
 
-/** dir/root from the tar, alone or over an empty directory layer. */
-async function extract(entries: RawEntry[], below: boolean): Promise<string> {
-  const at = scratch();
-  const layer = path.join(at, 'layer.tar');
-  fs.writeFileSync(layer, rawTar([dir('./', T), ...entries]));
-  const layers = below ? [buildLayer(path.join(at, 'base'), {}), layer] : [layer];
-  await provision(layers, path.join(at, 'root'));
-  return path.join(at, 'root');
-}
+const extract = (entries: RawEntry[], below: boolean) => provisionRawTar(entries, T, below);
 
 const seconds = (p: string) => Number(lstat(p).mtimeNs / 1_000_000_000n);
 

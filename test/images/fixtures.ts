@@ -7,6 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { hostPlatform } from '../../src/images/oci.js';
+import { provision } from '../../src/index.js';
+import { buildLayer, scratch } from '../helpers.js';
 
 /** Whether a command runs (`CMD --version`). */
 function runs(command: string): boolean {
@@ -190,4 +192,14 @@ export function hexText(length: number, seed = 1): Buffer {
     out[i] = '0123456789abcdef'.charCodeAt((s >>> 0) & 15);
   }
   return out;
+}
+
+/** The rootfs provisioned from a raw tar of `./` (mtime `rootTime`, 0755) then `entries`: alone (straight into the rootfs), or over an empty directory layer (through scratch). */
+export async function provisionRawTar(entries: RawEntry[], rootTime: number, below = false): Promise<string> {
+  const at = scratch();
+  const layer = path.join(at, 'layer.tar');
+  fs.writeFileSync(layer, rawTar([{ name: './', type: '5', mode: 0o755, mtime: rootTime }, ...entries]));
+  const layers = below ? [buildLayer(path.join(at, 'base'), {}), layer] : [layer];
+  await provision(layers, path.join(at, 'root'));
+  return path.join(at, 'root');
 }
