@@ -141,7 +141,7 @@ void lanes_wait(lanes *l, int i, uint64_t seq) {
   pthread_mutex_unlock(&l->lock);
 }
 
-// Read for every entry: no lock (the failure itself is read after a wait).
+// Read for every entry: no lock (the failure itself is read once the lanes are closed).
 int lanes_failed(lanes *l) { return __atomic_load_n(&l->failed, __ATOMIC_ACQUIRE); }
 
 size_t lanes_pending(lanes *l, int i) {

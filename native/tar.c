@@ -429,9 +429,9 @@ static int grow(tar_reader *t) {
   return 0;
 }
 
-// A name the table need not hold: a directory standing since the start
-// (never replaced), whose header's metadata is set (closed) with nothing to
-// set again; or, straight into the rootfs, an implied one (no plan asks
+// A name the table need not hold: a standing directory that was never
+// replaced itself (a replacement outdates what was below it: forget), whose
+// header's metadata is set (closed) with nothing to set again; or, straight into the rootfs, an implied one (no plan asks
 // for them). What the reader asks of it later, the filesystem answers:
 // ensure_parent makes it again (EEXIST), reopen_parent finds it on disk.
 static int evictable(const tar_reader *t, const slot *s) {
@@ -1276,10 +1276,13 @@ static int lane_simple(tar_reader *t, const entry *e) {
   return t->lanes != NULL;
 }
 
-// e handed to its directory's lane (dir: that directory's fd).
+// e handed to its directory's lane (dir: that directory's fd): 0, -1 with
+// *f set, or 1 where no fd could be had for the lane (EMFILE): the reader
+// makes it, as without lanes.
 static int lane_give(tar_reader *t, entry *e, int dir, const char *name, failure *f) {
   lane_dir *d = lane_dir_for(t, e->rel, dir);
-  if (!d) return sys_fail(f, errno, "fcntl", e->rel);
+  if (!d && errno != ENOMEM) return 1;
+  if (!d) return sys_fail(f, errno, "malloc", e->rel);
   const char *link = e->type == '2' ? (e->link ? e->link : "") : "";
   size_t nlen = strlen(name) + 1, rlen = strlen(e->rel) + 1, llen = strlen(link) + 1;
   lane_task *k = task_new(t, nlen + rlen + llen);
@@ -1309,12 +1312,12 @@ static int lane_give(tar_reader *t, entry *e, int dir, const char *name, failure
 static int begin_entry(tar_reader *t, failure *f) {
   entry *e = &t->cur;
   int dotdot;
+  if (lane_failure(t, f) != 0) return -1;
   if (!(e->rel = clean_name(e->name, &dotdot))) {
     if (dotdot) return tar_fail(f, CODE_INVALID_TAR, e->name, "a name with a .. component would climb out of the layer");
     return sys_fail(f, ENOMEM, "malloc", e->name);
   }
   const char *rel = e->rel;
-  if (lane_failure(t, f) != 0) return -1;
   e->type = tarhdr_kind(e->type, e->name);
   if (!strchr("0123456", e->type)) {
     const char *what = type_name(e->type);
@@ -1336,7 +1339,10 @@ static int begin_entry(tar_reader *t, failure *f) {
   const char *name;
   int dir = parent_of(&t->pc, rel, &name);
   if (dir < 0) return sys_fail(f, errno, "openat2", rel);
-  if (lane_simple(t, e)) return lane_give(t, e, dir, name, f);
+  if (lane_simple(t, e)) {
+    int given = lane_give(t, e, dir, name, f);
+    if (given <= 0) return given;
+  }
   // A hardlink's target may be anywhere.
   if (e->type == '1') {
     lane_settle_all(t);
@@ -1780,7 +1786,11 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
   }
   if (feed(t, buf, len, f) != 0) {
     t->failed = 1;
-    // Nothing is written once the caller has the failure (it removes the tree).
+    // A lane's failure is an earlier entry's: it is the one told (lane_failure
+    // replaces *f). Nothing is written once the caller has the failure (it
+    // removes the tree).
+    lane_settle_all(t);
+    lane_failure(t, f);
     lanes_stop(t);
     return -1;
   }

@@ -98,6 +98,19 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(seconds(path.join(root, 'b'))).toBe(T + 10);
   });
 
+  it('a lane’s failure, then a later entry the reader refuses: the lane’s is told (the earlier entry)', async () => {
+    const at = scratch();
+    const layer = path.join(at, 'layer.tar');
+    // A symlink to nothing: symlinkat fails with ENOENT on the lane; then a name climbing out, which the reader refuses.
+    fs.writeFileSync(layer, rawTar([dir('./', T), ...many(), symlink('a/bad', ''), empty('../evil')]));
+    const error = await provision([layer], path.join(at, 'root')).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    expect(error?.code).toBe('ENOENT');
+    expect(error?.message).toContain('/a/bad');
+  });
+
   it('a lane’s failure names the layer and the entry, and leaves no rootfs', async () => {
     const at = scratch();
     const layer = path.join(at, 'layer.tar');
