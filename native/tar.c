@@ -1014,11 +1014,15 @@ static int leave_dirs(tar_reader *t, const char *rel, failure *f) {
   return 0;
 }
 
-// Whether rel is a directory beneath the root (its lstat in *st).
+// Whether rel is a directory beneath the root (its lstat in *st): 1, 0,
+// or -1 with errno where the filesystem could not say (EMFILE, ENOMEM: not
+// taken for "no", which would make a directory let go an implied one).
 static int is_dir_on_disk(tar_reader *t, const char *rel, struct stat *st) {
   const char *name;
   int dir = parent_of(&t->pc, rel, &name);
-  return dir >= 0 && lc_fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st->st_mode);
+  // Missing, a file or a symlink of the layer on the way (ELOOP): no.
+  if (dir < 0 || lc_fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW) != 0) return errno == EMFILE || errno == ENFILE || errno == ENOMEM ? -1 : 0;
+  return S_ISDIR(st->st_mode);
 }
 
 // An entry at rel is about to be made, removed or replaced in the
@@ -1040,7 +1044,12 @@ static int reopen_parent(tar_reader *t, const char *rel, failure *f) {
   for (;;) {
     slot *s = find(t, p);
     struct stat st;
-    if (!s && t->evicted && is_dir_on_disk(t, p, &st)) {
+    int on_disk = !s && t->evicted ? is_dir_on_disk(t, p, &st) : 0;
+    if (on_disk < 0) {
+      rc = sys_fail(f, errno, "stat", p);
+      break;
+    }
+    if (on_disk) {
       // Let go (evict): closed, or implied straight into the rootfs.
       if (!(s = get(t, p))) {
         rc = sys_fail(f, ENOMEM, "malloc", rel);
