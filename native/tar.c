@@ -342,9 +342,16 @@ static lane_dir *lane_dir_for(tar_reader *t, const char *rel, int dir) {
   const char *slash = strrchr(rel, '/');
   size_t len = slash ? (size_t)(slash - rel) : 0;
   lane_dir *d = lane_dir_find(t, rel, len);
-  if (d) return d;
+  if (d) {
+    // The newest last: the least recently given goes first (below).
+    lane_dir keep = *d;
+    size_t i = (size_t)(d - t->ldirs);
+    memmove(t->ldirs + i, t->ldirs + i + 1, (t->nldirs - 1 - i) * sizeof *t->ldirs);
+    t->ldirs[t->nldirs - 1] = keep;
+    return &t->ldirs[t->nldirs - 1];
+  }
   if (t->nldirs == LANE_DIRS) {
-    // The oldest goes once its tasks have run.
+    // The least recently given goes once its tasks have run.
     lane_dir *old = &t->ldirs[0];
     lanes_wait(t->lanes, old->lane, old->last);
     close(old->fd);

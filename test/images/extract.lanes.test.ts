@@ -56,6 +56,17 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(seconds(path.join(root, 'e'))).toBe(T + 21);
   });
 
+  it('more directories than lanes keep fds for (64), come back to in turn: every file, each directory its header’s times', async () => {
+    const dirs = Array.from({ length: 80 }, (_, i) => dir(`m${i}/`, T + 100 + i));
+    const rounds = [0, 1, 2].flatMap((r) => Array.from({ length: 80 }, (_, i) => empty(`m${i}/r${r}`, T + r)));
+    const root = await extract([...many(), ...dirs, ...rounds]);
+    for (let i = 0; i < 80; i++) {
+      expect(fs.readdirSync(path.join(root, `m${i}`)).sort()).toEqual(['r0', 'r1', 'r2']);
+      expect(seconds(path.join(root, `m${i}`))).toBe(T + 100 + i);
+    }
+    expect(seconds(path.join(root, 'm7/r2'))).toBe(T + 2);
+  });
+
   it('owners from PAX records are set', async () => {
     const entries = many();
     entries.push({ name: 'c/owned', data: '', mtime: T, pax: { uid: '1234', gid: '5678' } });
