@@ -67,6 +67,22 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(seconds(path.join(root, 'm7/r2'))).toBe(T + 2);
   });
 
+  it('files with data (the reader’s) among the lanes’ entries: each one’s bytes, mode and times; a hardlink to one', async () => {
+    const sizes = [1, 511, 512, 513, 4096, 16384, 16385, 70000];
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff));
+    const files = sizes.map((n, i): RawEntry => ({ name: `c/data${n}`, data: bytes(n), mtime: T + i, mode: 0o640 }));
+    // 1.6 MB of them: the tar is read in chunks of 1 MiB, so one's data comes in two.
+    const more = Array.from({ length: 100 }, (_, i): RawEntry => ({ name: `b/more${i}`, data: bytes(16000 + i), mtime: T }));
+    const root = await extract([...many(), ...files, ...more, { name: 'c/hard', type: '1', linkname: 'c/data4096' }]);
+    for (let i = 0; i < 100; i++) expect(fs.readFileSync(path.join(root, `b/more${i}`)).equals(bytes(16000 + i))).toBe(true);
+    sizes.forEach((n, i) => {
+      const p = path.join(root, `c/data${n}`);
+      expect(fs.readFileSync(p).equals(bytes(n))).toBe(true);
+      expect([Number(lstat(p).mode & 0o7777n), seconds(p)]).toEqual([0o640, T + i]);
+    });
+    expect(lstat(path.join(root, 'c/hard')).ino).toBe(lstat(path.join(root, 'c/data4096')).ino);
+  });
+
   it('owners from PAX records are set', async () => {
     const entries = many();
     entries.push({ name: 'c/owned', data: '', mtime: T, pax: { uid: '1234', gid: '5678' } });
