@@ -27,8 +27,11 @@ typedef struct tar_reader tar_reader;
 // written (CODE_INVALID_WHITEOUT), the root's own metadata is set but its
 // mode left 0700 (tar_root_mode), and a directory replaced by another kind
 // fails with CODE_RESTART (read it again into a scratch directory).
+// TAR_PLAIN: the tar is read as it is, not inflated (lanes then take small
+// files with data too: tar.c, LANE_DATA).
 #define TAR_DIRECT 1
 #define TAR_NO_RECORD 2
+#define TAR_PLAIN 4
 tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f);
 // What the policy changed so far.
 const meta_changes *tar_changes(const tar_reader *t);

@@ -21,7 +21,7 @@ import { displayPath } from '../core/paths.js';
  * of the layer is replaced; `source`: the argument it came from, by which
  * a marker's refusal is named as the plan names it, src/strategies/
  * whiteouts.ts). `claims.record: false`: no lower layer reads
- * the set. Resolves with the counts, the directories no header described
+ * the set. `plain`: the tar is not inflated (TAR_PLAIN). Resolves with the counts, the directories no header described
  * (packed names, src/core/entries.ts unpack), what the policy changed, the
  * tree as written and the mode the root takes.
  */
@@ -29,11 +29,11 @@ export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
-  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: TarClaims; policy?: NativePolicy; direct?: boolean; source?: LayerSource } = {},
+  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: TarClaims; policy?: NativePolicy; direct?: boolean; plain?: boolean; source?: LayerSource } = {},
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
-    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0);
+    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0);
     reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy, flags);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;

@@ -201,6 +201,7 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
       claims: opts.claims,
       policy: opts.policy,
       direct: opts.direct,
+      plain: opened.compression === 'none',
       source: opts.source,
     });
   } catch (error) {

@@ -1,5 +1,5 @@
 // One tar layer straight into the rootfs: past the first 256 empty files
-// and symlinks, lanes make them, a directory's to one lane in the tar's
+// and symlinks (and, uncompressed, files of up to 16 KiB), lanes make them, a directory's to one lane in the tar's
 // order (native/tar.c, "Lanes"); every other step waits for what they hold
 // where it acts. The tree is the one the reader alone makes.
 import fs from 'node:fs';
@@ -67,7 +67,7 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(seconds(path.join(root, 'm7/r2'))).toBe(T + 2);
   });
 
-  it('files with data (the reader’s) among the lanes’ entries: each one’s bytes, mode and times; a hardlink to one', async () => {
+  it('files with data, up to 16 KiB on a lane (the tar is not compressed) and past it by the reader: each one’s bytes, mode and times; a hardlink to one', async () => {
     const sizes = [1, 511, 512, 513, 4096, 16384, 16385, 70000];
     const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff));
     const files = sizes.map((n, i): RawEntry => ({ name: `c/data${n}`, data: bytes(n), mtime: T + i, mode: 0o640 }));
