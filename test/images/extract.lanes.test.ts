@@ -125,6 +125,22 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(seconds(path.join(root, 'b'))).toBe(T + 10);
   });
 
+  it('a tar cut in the middle of a small file’s data, on its way to a lane: ERR_INVALID_TAR, no rootfs', async () => {
+    const at = scratch();
+    const layer = path.join(at, 'layer.tar');
+    const whole = rawTar([dir('./', T), ...many(), { name: 'a/cut', data: Buffer.alloc(4000, 1) }]);
+    // The end-of-archive blocks and half the last file's data (its 4000 bytes end 1,024 + 96 padding bytes before the end) go.
+    fs.writeFileSync(layer, whole.subarray(0, whole.length - 1024 - 96 - 2000));
+    const root = path.join(at, 'root');
+    const error = await provision([layer], root).then(
+      () => undefined,
+      (e: unknown) => e as Error & { code?: string },
+    );
+    expect(error?.code).toBe('ERR_INVALID_TAR');
+    expect(error?.message).toContain('truncated');
+    expect(fs.existsSync(root)).toBe(false);
+  });
+
   it('a lane’s failure, then a later entry the reader refuses: the lane’s is told (the earlier entry)', async () => {
     const at = scratch();
     const layer = path.join(at, 'layer.tar');
