@@ -222,6 +222,24 @@ static int own_rel(failure *f) {
   return -1;
 }
 
+// Writes n bytes to fd whole (short writes and EINTR taken again): 0, or -1 with errno.
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  for (const uint8_t *end = p + n; p < end;) {
+    ssize_t w = write(fd, p, (size_t)(end - p));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return -1;
+    p += w;
+  }
+  return 0;
+}
+
+// Straight into the rootfs, a directory of the layer replaced by another
+// kind (replace, and a lane's name given twice): counting what it held
+// would take an entry by entry walk, rare enough to read the layer again.
+static int restart_replaced_dir(failure *f, const char *rel) {
+  return tar_fail(f, CODE_RESTART, rel, "a directory of the layer replaced by another kind of entry: the layer is extracted beside the rootfs");
+}
+
 // ---- lanes ------------------------------------------------------------
 // Straight into the rootfs, as root, with owners kept (the policy counts
 // nothing then, and a lane needs no ID map): the empty files and symlinks
@@ -345,18 +363,12 @@ static int lane_run(void *ctx, int lane, void *task) {
     // A name given twice is the later entry (replace, as the reader does it).
     struct stat st;
     if (lc_fstatat(k->dir, k->name, &st, AT_SYMLINK_NOFOLLOW) != 0) return sys_fail(f, errno, "stat", k->rel);
-    if (S_ISDIR(st.st_mode))
-      return tar_fail(f, CODE_RESTART, k->rel, "a directory of the layer replaced by another kind of entry: the layer is extracted beside the rootfs");
+    if (S_ISDIR(st.st_mode)) return restart_replaced_dir(f, k->rel);
     if (unlinkat(k->dir, k->name, 0) != 0) return sys_fail(f, errno, "unlink", k->rel);
     write_tally_removed(&t->lane_tally[lane], &st);
   }
   if (k->kind != 'w') return write_set_meta_at(&t->policy, k->dir, k->name, k->rel, k->kind, &k->m, f) != 0 ? own_rel(f) : 0;
-  int rc = 0;
-  for (const uint8_t *p = k->data, *end = k->data + k->size; rc == 0 && p < end;) {
-    ssize_t w = write(fd, p, (size_t)(end - p));
-    if (w < 0 && errno != EINTR) rc = sys_fail(f, errno, "write", k->rel);
-    if (w > 0) p += w;
-  }
+  int rc = write_all(fd, k->data, k->size) != 0 ? sys_fail(f, errno, "write", k->rel) : 0;
   if (rc == 0) rc = write_set_meta_fd(&t->policy, fd, k->rel, &k->m, f) != 0 ? own_rel(f) : 0;
   close(fd);
   return rc;
@@ -833,11 +845,7 @@ static int replace(tar_reader *t, const char *rel, failure *f) {
   int was_dir = 0;
   if (lc_fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
     was_dir = S_ISDIR(st.st_mode);
-    // Straight into the rootfs, what a removed directory held would have to
-    // be counted entry by entry: rare enough (a layer replacing its own
-    // directory) to be read again the usual way instead.
-    if (t->direct && S_ISDIR(st.st_mode))
-      return tar_fail(f, CODE_RESTART, rel, "a directory of the layer replaced by another kind of entry: the layer is extracted beside the rootfs");
+    if (t->direct && was_dir) return restart_replaced_dir(f, rel);
     write_tally_removed(&t->tally, &st);
   }
   if (remove_tree(dir, name, 1, NULL, f) != 0) {
@@ -1795,12 +1803,7 @@ static int feed(tar_reader *t, const uint8_t *buf, size_t len, failure *f) {
         if (t->pending) {
           memcpy(t->pending->data + (t->pending->size - t->left), buf, n);
         }
-        for (const uint8_t *p = buf, *end = buf + n; t->fd >= 0 && !t->cur.sparse && p < end;) {
-          ssize_t w = write(t->fd, p, (size_t)(end - p));
-          if (w < 0 && errno == EINTR) continue;
-          if (w < 0) return sys_fail(f, errno, "write", t->cur.rel);
-          p += w;
-        }
+        if (t->fd >= 0 && !t->cur.sparse && write_all(t->fd, buf, n) != 0) return sys_fail(f, errno, "write", t->cur.rel);
         t->bytes += n;
         t->left -= n;
         t->offset += n;
