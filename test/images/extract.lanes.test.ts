@@ -132,10 +132,7 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     // The end-of-archive blocks and half the last file's data (its 4000 bytes end 1,024 + 96 padding bytes before the end) go.
     fs.writeFileSync(layer, whole.subarray(0, whole.length - 1024 - 96 - 2000));
     const root = path.join(at, 'root');
-    const error = await provision([layer], root).then(
-      () => undefined,
-      (e: unknown) => e as Error & { code?: string },
-    );
+    const error = (await provision([layer], root).catch((e: unknown) => e)) as Error & { code?: string };
     expect(error?.code).toBe('ERR_INVALID_TAR');
     expect(error?.message).toContain('truncated');
     expect(fs.existsSync(root)).toBe(false);
@@ -146,10 +143,7 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     const layer = path.join(at, 'layer.tar');
     // A symlink to nothing: symlinkat fails with ENOENT on the lane; then a name climbing out, which the reader refuses.
     fs.writeFileSync(layer, rawTar([dir('./', T), ...many(), symlink('a/bad', ''), empty('../evil')]));
-    const error = await provision([layer], path.join(at, 'root')).then(
-      () => undefined,
-      (e: unknown) => e as Error & { code?: string },
-    );
+    const error = (await provision([layer], path.join(at, 'root')).catch((e: unknown) => e)) as Error & { code?: string };
     expect(error?.code).toBe('ENOENT');
     expect(error?.message).toContain('/a/bad');
   });
@@ -161,10 +155,7 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     const long = `a/${'n'.repeat(300)}`;
     fs.writeFileSync(layer, rawTar([dir('./', T), ...many(), { name: 'a/x', data: '', pax: { path: long } }, ...many().slice(1, 50)]));
     const root = path.join(at, 'root');
-    const error = await provision([layer], root).then(
-      () => undefined,
-      (e: unknown) => e as Error & { code?: string },
-    );
+    const error = (await provision([layer], root).catch((e: unknown) => e)) as Error & { code?: string };
     expect(error?.message).toContain('layer.tar');
     expect(error?.message).toContain('nnnnnnnn');
     expect(error?.code).toBe('ENAMETOOLONG');
