@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
-import { lstat, scratch } from '../helpers.js';
+import { isRoot, lstat, scratch } from '../helpers.js';
 import { provisionRawTar, type RawEntry, rawTar } from './fixtures.js';
 
 const T = 1_600_000_000;
@@ -83,7 +83,7 @@ describe('lanes: a layer of many empty files and symlinks, straight into the roo
     expect(lstat(path.join(root, 'c/hard')).ino).toBe(lstat(path.join(root, 'c/data4096')).ino);
   });
 
-  it('owners from PAX records are set', async () => {
+  it.runIf(isRoot)('owners from PAX records are set [needs root: chown]', async () => {
     const entries = many();
     entries.push({ name: 'c/owned', data: '', mtime: T, pax: { uid: '1234', gid: '5678' } });
     const root = await extract(entries);
