@@ -12,12 +12,20 @@ typedef struct {
 struct claims {
   pthread_mutex_t lock;
   claim *slots;
-  size_t n, used;
+  size_t n, used, cap;
   int refs;
   int closed;
 };
 
 #define MAX_SETS 64
+
+// Names a set holds at most: 512k of ~90 bytes (a slot at half load and the
+// name), ~45 MB. Every name of every tar layer but the lowest went in: two
+// layers of 700k names peaked at 200 MB against 110 MB for one, and a layer
+// of tens of millions of names would exhaust memory. A claim left out only
+// costs the data of a hidden file written; a "hidden" answer still never
+// turns wrong (the set only grows). LAYERCOPY_CLAIMS lowers it (tests).
+#define CLAIMS_CAP (512 * 1024)
 static claims *sets[MAX_SETS];
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -29,6 +37,7 @@ static uint64_t hash(const char *s, size_t len) {
 
 // The claim of rel[0..len), or NULL; with make, made when missing (NULL: no memory).
 static claim *lookup(claims *c, const char *rel, size_t len, int make) {
+  if (make && c->used >= c->cap) make = 0;
   if (make && (c->used + 1) * 2 > c->n) {
     size_t n = c->n ? c->n * 2 : 4096;
     claim *fresh = calloc(n, sizeof *fresh);
@@ -62,6 +71,8 @@ int claims_open(void) {
   if (!c) return -1;
   pthread_mutex_init(&c->lock, NULL);
   c->refs = 1;
+  const char *cap = getenv("LAYERCOPY_CLAIMS");
+  c->cap = cap && atol(cap) > 0 ? (size_t)atol(cap) : CLAIMS_CAP;
   pthread_mutex_lock(&sets_lock);
   int id = -1;
   for (int i = 0; i < MAX_SETS && id < 0; i++) {
@@ -119,12 +130,13 @@ void claims_close(int id) {
 static int record(claims *c, const char *rel, int layer, int which) {
   pthread_mutex_lock(&c->lock);
   claim *s = lookup(c, rel, strlen(rel), 1);
+  int full = !s && c->used >= c->cap;
   if (s) {
     int *field = which == 0 ? &s->entry : which == 1 ? &s->whiteout : &s->opaque;
     if (layer > *field) *field = layer;
   }
   pthread_mutex_unlock(&c->lock);
-  return s ? 0 : -1;
+  return s || full ? 0 : -1;
 }
 
 int claims_entry(claims *c, const char *rel, int layer) { return record(c, rel, layer, 0); }

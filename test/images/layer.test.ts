@@ -110,6 +110,37 @@ describe('tar layers read with a claims set', () => {
     });
   });
 
+  it('a full set takes no more names: a lower file it could not record is written with its data (LAYERCOPY_CLAIMS=1)', async () => {
+    const dir = scratch();
+    process.env.LAYERCOPY_CLAIMS = '1';
+    try {
+      await withClaims(async (id) => {
+        await layer(
+          dir,
+          'upper',
+          [
+            { name: 'a', data: 'upper' },
+            { name: 'b', data: 'upper' },
+          ],
+          { id, layer: 1 },
+        );
+        const lower = await layer(
+          dir,
+          'lower',
+          [
+            { name: 'a', data: 'lower data' },
+            { name: 'b', data: 'lower data' },
+          ],
+          { id, layer: 0 },
+        );
+        expect(fs.statSync(path.join(lower, 'a')).size).toBe(0);
+        expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('lower data');
+      });
+    } finally {
+      delete process.env.LAYERCOPY_CLAIMS;
+    }
+  });
+
   it('a lower layer read first, or without a set, writes everything', async () => {
     const dir = scratch();
     await withClaims(async (id) => {
