@@ -272,8 +272,9 @@ static void lane_release(void *ctx, void *task) {
 }
 
 // A task with extra bytes after it, cut from the current block (a new one
-// when it is full). NULL: no memory.
-static lane_task *task_new(tar_reader *t, size_t extra) {
+// when it is full), with the metadata m but its xattrs (an entry with
+// xattrs stays with the reader). NULL: no memory.
+static lane_task *task_new(tar_reader *t, size_t extra, const write_meta *m) {
   size_t need = (sizeof(lane_task) + extra + 15) & ~(size_t)15;
   task_block *b = t->tasks;
   if (!b || b->used + need > b->size) {
@@ -287,7 +288,9 @@ static lane_task *task_new(tar_reader *t, size_t extra) {
   lane_task *k = (lane_task *)((char *)(b + 1) + ((16 - sizeof *b % 16) % 16) + b->used);
   b->used += need;
   __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
-  *k = (lane_task){.block = b};
+  *k = (lane_task){.block = b, .m = *m};
+  k->m.xattr_names = k->m.xattr_values = NULL;
+  k->m.xattr_sizes = NULL;
   return k;
 }
 
@@ -1012,13 +1015,10 @@ static int close_dir(tar_reader *t, int i, failure *f) {
     lane_dir *ld = t->lanes ? lane_dir_find(t, d->rel, strlen(d->rel)) : NULL;
     if (ld && d->m.nxattrs == 0 && !hold) {
       size_t len = strlen(d->rel) + 1;
-      lane_task *k = task_new(t, len);
+      lane_task *k = task_new(t, len, &d->m);
       if (!k) return sys_fail(f, ENOMEM, "malloc", d->rel);
       k->kind = 'd';
-      k->m = d->m;
       k->rel = memcpy(k + 1, d->rel, len);
-      k->m.xattr_names = k->m.xattr_values = NULL;
-      k->m.xattr_sizes = NULL;
       ld->last = lanes_push(t->lanes, ld->lane, k);
     } else {
       if (ld) lanes_wait(t->lanes, ld->lane, ld->last);
@@ -1336,19 +1336,16 @@ static int lane_give(tar_reader *t, entry *e, int dir, const char *name, failure
   const char *link = e->type == '2' ? (e->link ? e->link : "") : "";
   size_t nlen = strlen(name) + 1, rlen = strlen(e->rel) + 1, llen = strlen(link) + 1;
   size_t size = e->type == '0' ? (size_t)e->size : 0;
-  lane_task *k = task_new(t, nlen + rlen + llen + size);
+  lane_task *k = task_new(t, nlen + rlen + llen + size, &e->m);
   if (!k) return sys_fail(f, ENOMEM, "malloc", e->rel);
   char *p = (char *)(k + 1);
   k->kind = e->type == '2' ? 'l' : size > 0 ? 'w' : 'f';
   k->dir = d->fd;
-  k->m = e->m;
   k->name = memcpy(p, name, nlen);
   k->rel = memcpy(p + nlen, e->rel, rlen);
   k->link = memcpy(p + nlen + rlen, link, llen);
   k->data = (uint8_t *)p + nlen + rlen + llen;
   k->size = size;
-  k->m.xattr_names = k->m.xattr_values = NULL;
-  k->m.xattr_sizes = NULL;
   if (k->kind != 'l') {
     k->made = create_mode(t, e);
     made_with(t, &k->m, k->made);
