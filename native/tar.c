@@ -34,6 +34,7 @@
 
 #include "paths.h"
 #include "claims.h"
+#include "tarpipe.h"
 #include "lanes.h"
 #include "remove.h"
 #include "sparse.h"
@@ -185,6 +186,9 @@ struct tar_reader {
   task_block *tasks;              // where tasks are cut from
   struct lane_task *pending;      // a file whose data is being read, for its lane
   lane_dir *pending_dir;
+  // The thread that feeds this reader, or NULL (fed on the caller's):
+  // while it runs, only it touches the reader.
+  tar_pipe *pipe;
 };
 
 // ---- failures ----------------------------------------------------------
@@ -1716,6 +1720,8 @@ static int sparse_map_block(tar_reader *t, failure *f) {
 
 // ---- the stream ------------------------------------------------------------
 
+static int feed_now(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
+
 tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f) {
   // The layer's directory was made in a private scratch directory beside
   // ROOTFS: under a default ACL there, every entry the tar makes would
@@ -1766,6 +1772,9 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
     return NULL;
   }
   s->standing = 1;
+  // LAYERCOPY_TAR_PIPE=0: fed on the caller's thread (tests, comparisons).
+  const char *pipe = getenv("LAYERCOPY_TAR_PIPE");
+  if (!(pipe && strcmp(pipe, "0") == 0)) t->pipe = tar_pipe_start(feed_now, t);
   return t;
 }
 
@@ -1835,7 +1844,8 @@ static int feed(tar_reader *t, const uint8_t *buf, size_t len, failure *f) {
   return 0;
 }
 
-int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+static int feed_now(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+  tar_reader *t = ctx;
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
   if (lc_cancelled(cancel)) {
     fail_code(f, CODE_CANCELED, "tar", SIDE_ROOTFS, NULL);
@@ -1854,6 +1864,10 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
     return -1;
   }
   return 0;
+}
+
+int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+  return t->pipe ? tar_pipe_feed(t->pipe, buf, len, cancel, f) : feed_now(t, buf, len, cancel, f);
 }
 
 static int deeper_first(const void *a, const void *b) {
@@ -1917,6 +1931,15 @@ static char *implied_dirs(tar_reader *t, size_t *len) {
 }
 
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f) {
+  if (t->pipe) {
+    int rc = tar_pipe_drain(t->pipe, f);
+    tar_pipe_stop(t->pipe);
+    t->pipe = NULL;
+    if (rc != 0) {
+      t->failed = 1;
+      return -1;
+    }
+  }
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
   // What the lanes hold is made first, and what is left the reader sets.
   lane_settle_all(t);
@@ -1965,6 +1988,7 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
 
 void tar_close(tar_reader *t) {
   if (!t) return;
+  tar_pipe_stop(t->pipe);
   lanes_stop(t);
   for (int i = 0; i < LANES; i++) failure_clear(&t->lane_fail[i]);
   claims_put(t->claims);

@@ -1,0 +1,170 @@
+#include "tarpipe.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Bytes waiting at most: a few of the inflater's chunks, so that neither
+// thread waits on the other's next one while memory stays small.
+#define PIPE_BYTES (4u << 20)
+
+typedef struct chunk {
+  struct chunk *next;
+  size_t len, cap;
+  const int32_t *cancel;
+  uint8_t data[];
+} chunk;
+
+struct tar_pipe {
+  int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
+  void *ctx;
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t more, room;
+  chunk *head, *tail;
+  // Chunks fed, kept for the next copies: malloc'ing each 1 MiB chunk
+  // afresh would map and fault in new pages every time.
+  chunk *spare;
+  size_t queued;
+  int ending;  // no more chunks come (drain, stop)
+  int failed;  // a chunk failed: *fail holds why until told
+  int told;
+  failure fail;
+};
+
+static void *run(void *arg) {
+  tar_pipe *p = arg;
+  pthread_mutex_lock(&p->lock);
+  for (;;) {
+    while (!p->head && !p->ending) pthread_cond_wait(&p->more, &p->lock);
+    chunk *c = p->head;
+    if (!c) break;
+    p->head = c->next;
+    if (!p->head) p->tail = NULL;
+    int failed = p->failed;
+    pthread_mutex_unlock(&p->lock);
+    failure f = {0};
+    int rc = failed ? 0 : p->feed(p->ctx, c->data, c->len, c->cancel, &f);
+    // The caller reads the failure after this thread moved on: a name it
+    // points at may be the reader's, and change.
+    if (rc != 0 && f.rel && f.rel != f.owned) {
+      f.owned = strdup(f.rel);
+      f.rel = f.owned;
+    }
+    pthread_mutex_lock(&p->lock);
+    if (rc != 0) {
+      p->failed = 1;
+      p->fail = f;
+    }
+    p->queued -= c->len;
+    c->next = p->spare;
+    p->spare = c;
+    pthread_cond_signal(&p->room);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx) {
+  tar_pipe *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->feed = feed;
+  p->ctx = ctx;
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_cond_init(&p->more, NULL);
+  pthread_cond_init(&p->room, NULL);
+  if (pthread_create(&p->thread, NULL, run, p) != 0) {
+    pthread_cond_destroy(&p->room);
+    pthread_cond_destroy(&p->more);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+// The failure of an earlier chunk, once; later calls fail as tar_feed does after a failure. Under the lock.
+static int told(tar_pipe *p, failure *f) {
+  failure_clear(f);
+  if (!p->told) {
+    *f = p->fail;
+    p->fail = (failure){0};
+    p->told = 1;
+  } else {
+    fail_code(f, CODE_INVALID_TAR, "tar", SIDE_ROOTFS, NULL);
+    f->detail = strdup("the tar failed before");
+  }
+  return -1;
+}
+
+int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+  pthread_mutex_lock(&p->lock);
+  while (!p->failed && p->queued > 0 && p->queued + len > PIPE_BYTES) pthread_cond_wait(&p->room, &p->lock);
+  if (p->failed) {
+    int rc = told(p, f);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+  }
+  chunk *c = p->spare;
+  if (c) p->spare = c->next;
+  pthread_mutex_unlock(&p->lock);
+  if (!c || c->cap < len) {
+    free(c);
+    size_t cap = len > (1u << 20) ? len : (1u << 20);
+    if (!(c = malloc(sizeof *c + cap))) {
+      fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
+      return -1;
+    }
+    c->cap = cap;
+  }
+  memcpy(c->data, buf, len);
+  c->len = len;
+  c->cancel = cancel;
+  c->next = NULL;
+  pthread_mutex_lock(&p->lock);
+  if (p->tail)
+    p->tail->next = c;
+  else
+    p->head = c;
+  p->tail = c;
+  p->queued += len;
+  pthread_cond_signal(&p->more);
+  pthread_mutex_unlock(&p->lock);
+  return 0;
+}
+
+static void end_thread(tar_pipe *p, int drop) {
+  pthread_mutex_lock(&p->lock);
+  p->ending = 1;
+  if (drop) {
+    for (chunk *c = p->head, *next; c; c = next) {
+      next = c->next;
+      free(c);
+    }
+    p->head = p->tail = NULL;
+    p->queued = 0;
+  }
+  pthread_cond_signal(&p->more);
+  pthread_mutex_unlock(&p->lock);
+  pthread_join(p->thread, NULL);
+}
+
+int tar_pipe_drain(tar_pipe *p, failure *f) {
+  if (!p->ending) end_thread(p, 0);
+  return p->failed ? told(p, f) : 0;
+}
+
+void tar_pipe_stop(tar_pipe *p) {
+  if (!p) return;
+  if (!p->ending) end_thread(p, 1);
+  for (chunk *c = p->spare, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  failure_clear(&p->fail);
+  pthread_cond_destroy(&p->room);
+  pthread_cond_destroy(&p->more);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+}

@@ -1,0 +1,27 @@
+// A tar reader fed on a thread of its own: the caller's thread inflates and
+// hashes the next chunk while this one parses and writes the last. Chunks
+// are copied in (the caller reuses its buffers) and wait in a bounded queue.
+#ifndef LAYERCOPY_TARPIPE_H
+#define LAYERCOPY_TARPIPE_H
+#include "common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tar_pipe tar_pipe;
+
+// Feeds chunks to feed(ctx, ...) on a new thread. NULL: no thread or no
+// memory (the caller feeds on its own thread).
+tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx);
+// Queues a copy of buf (waits while the queue is full). -1 with *f: the
+// failure of an earlier chunk, told once (then every call fails with
+// CODE_INVALID_TAR "the tar failed before").
+int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
+// Waits until every queued chunk is fed and ends the thread. -1 with *f: a
+// failure not told yet.
+int tar_pipe_drain(tar_pipe *p, failure *f);
+// Drops what waits, ends the thread (after the chunk it is feeding) and
+// frees p (NULL is fine).
+void tar_pipe_stop(tar_pipe *p);
+
+#endif
