@@ -36,6 +36,7 @@
 #include "remove.h"
 #include "write.h"
 #include "claims.h"
+#include "sha256.h"
 #include "tar.h"
 #include "tarscan.h"
 #include "zstd.h"
@@ -968,7 +969,8 @@ static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
 // the directories no header described, packed (latin1, as listDir's
 // names); changes: what the policy changed (b_changes); tree: the tree as
 // it stands ({entries, directories, hardlinks, bytes}: write_tally);
-// rootMode: tar_root_mode. The reader is closed either way.
+// rootMode: tar_root_mode; digest: with TAR_HASH, "sha256:<hex>" of
+// every byte fed (tar_digest). The reader is closed either way.
 static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
@@ -984,6 +986,7 @@ static napi_value tar_finish_js(napi_env env, napi_callback_info info) {
   if (rc == 0) b_changes(&b, tar_changes(*h));
   write_tally tree = *h ? *tar_tally(*h) : (write_tally){0};
   mode_t root_mode = *h ? tar_root_mode(*h) : 0;
+  if (rc == 0) b_str(&b, "digest", tar_digest(*h));
   tar_close(*h);
   *h = NULL;
   if (rc != 0) {
@@ -1214,6 +1217,9 @@ static napi_value meta_mode_js(napi_env env, napi_callback_info info) {
 }
 static napi_value has_openat2(napi_env env, napi_callback_info info) { return boolean(env, lc_have_openat2()); }
 
+// tarHashes(): whether tarOpen takes TAR_HASH here (native/sha256.h).
+static napi_value tar_hashes(napi_env env, napi_callback_info info) { return boolean(env, sha256_available()); }
+
 // shutdown(): stops every native loop of the process at its next check.
 static napi_value shutdown_js(napi_env env, napi_callback_info info) {
   lc_shutdown();
@@ -1250,6 +1256,7 @@ NAPI_MODULE_INIT() {
       {"relockDirs", NULL, relock_dirs_js, NULL, NULL, NULL, napi_default, NULL},
       {"setModes", NULL, set_modes_js, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
+      {"tarHashes", NULL, tar_hashes, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsOpen", NULL, claims_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsClose", NULL, claims_close_js, NULL, NULL, NULL, napi_default, NULL},

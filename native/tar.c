@@ -34,6 +34,7 @@
 
 #include "paths.h"
 #include "claims.h"
+#include "sha256.h"
 #include "tarpipe.h"
 #include "lanes.h"
 #include "remove.h"
@@ -189,6 +190,8 @@ struct tar_reader {
   // The thread that feeds this reader, or NULL (fed on the caller's):
   // while it runs, only it touches the reader.
   tar_pipe *pipe;
+  sha256_ctx *hash;  // TAR_HASH: every byte fed
+  char digest[72];   // TAR_HASH, after tar_finish: "sha256:..."
 };
 
 // ---- failures ----------------------------------------------------------
@@ -1772,6 +1775,11 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
     return NULL;
   }
   s->standing = 1;
+  if ((flags & TAR_HASH) && !(t->hash = sha256_new())) {
+    tar_close(t);
+    fail_errno(f, ENOMEM, "sha256", SIDE_ROOTFS, "");
+    return NULL;
+  }
   // LAYERCOPY_TAR_PIPE=0: fed on the caller's thread (tests, comparisons).
   const char *pipe = getenv("LAYERCOPY_TAR_PIPE");
   if (!(pipe && strcmp(pipe, "0") == 0)) t->pipe = tar_pipe_start(feed_now, t);
@@ -1847,6 +1855,7 @@ static int feed(tar_reader *t, const uint8_t *buf, size_t len, failure *f) {
 static int feed_now(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
   tar_reader *t = ctx;
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
+  if (t->hash) sha256_update(t->hash, buf, len);
   if (lc_cancelled(cancel)) {
     fail_code(f, CODE_CANCELED, "tar", SIDE_ROOTFS, NULL);
     t->failed = 1;
@@ -1979,6 +1988,10 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     t->failed = 1;
     return -1;
   }
+  if (t->hash && sha256_final(t->hash, t->digest) != 0) {
+    t->failed = 1;
+    return sys_fail(f, EIO, "sha256", NULL);
+  }
   *implied = implied_dirs(t, implied_len);
   if (!*implied) return sys_fail(f, ENOMEM, "malloc", NULL);
   *entries = t->entries;
@@ -1989,6 +2002,7 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
 void tar_close(tar_reader *t) {
   if (!t) return;
   tar_pipe_stop(t->pipe);
+  sha256_free(t->hash);
   lanes_stop(t);
   for (int i = 0; i < LANES; i++) failure_clear(&t->lane_fail[i]);
   claims_put(t->claims);
@@ -2015,5 +2029,7 @@ void tar_close(tar_reader *t) {
 const meta_changes *tar_changes(const tar_reader *t) { return &t->changes; }
 
 const write_tally *tar_tally(const tar_reader *t) { return &t->tally; }
+
+const char *tar_digest(const tar_reader *t) { return t->digest[0] ? t->digest : NULL; }
 
 mode_t tar_root_mode(const tar_reader *t) { return t->root_mode; }

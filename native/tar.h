@@ -32,11 +32,17 @@ typedef struct tar_reader tar_reader;
 #define TAR_DIRECT 1
 #define TAR_NO_RECORD 2
 #define TAR_PLAIN 4
+// TAR_HASH: every byte fed is hashed (a compressed layer's diff_id), on the
+// thread that feeds the reader; tar_digest gives it after tar_finish. Only
+// where sha256_available() (native/sha256.h).
+#define TAR_HASH 8
 tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f);
 // What the policy changed so far.
 const meta_changes *tar_changes(const tar_reader *t);
 // The tree beneath root as it stands (write_tally).
 const write_tally *tar_tally(const tar_reader *t);
+// TAR_HASH, after tar_finish: "sha256:<hex>" of every byte fed; else NULL.
+const char *tar_digest(const tar_reader *t);
 // TAR_DIRECT, after tar_finish: the mode the root takes when it is renamed into place.
 mode_t tar_root_mode(const tar_reader *t);
 // Parses and writes the next len bytes of the tar. Returns 0, or -1 with

@@ -81,6 +81,7 @@ tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, 
     free(p);
     return NULL;
   }
+  pthread_setname_np(p->thread, "layercopy-pipe");
   return p;
 }
 

@@ -194,7 +194,9 @@ export interface Native {
    * map is not applied: the copy out of the scratch directory applies it).
    * flags: TAR_DIRECT (1: root is the rootfs of a one-layer image, markers
    * checked and not written, the root left 0700) | TAR_NO_RECORD (2: the
-   * set is only asked), native/tar.h.
+   * set is only asked) | TAR_PLAIN (4: not inflated) | TAR_HASH (8: every
+   * byte fed hashed, on the thread that feeds the reader; where tarHashes()),
+   * native/tar.h.
    */
   tarOpen(root: number, claims?: number, layer?: number, policy?: NativePolicy, flags?: number): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */
@@ -204,9 +206,14 @@ export interface Native {
    * implied: the directories no header described (made for entries below
    * them; the root unless "./" had one), packed as listDir's names. tree:
    * the tree written, counted as a plan counts a layer; rootMode (TAR_DIRECT):
-   * the mode the root takes once renamed into place.
+   * the mode the root takes once renamed into place. digest (TAR_HASH):
+   * "sha256:<hex>" of every byte fed.
    */
-  tarFinish(reader: TarReader): { entries: number; bytes: number; implied: string; changes?: NativeChanges; tree: TarTree; rootMode: number } | { failure: NativeFailure };
+  tarFinish(
+    reader: TarReader,
+  ): { entries: number; bytes: number; implied: string; changes?: NativeChanges; tree: TarTree; rootMode: number; digest?: string } | { failure: NativeFailure };
+  /** Whether tarOpen takes TAR_HASH: the SHA-256 of the OpenSSL the Node binary exports (native/sha256.h). */
+  tarHashes(): boolean;
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /**

@@ -23,17 +23,28 @@ import { displayPath } from '../core/paths.js';
  * whiteouts.ts). `claims.record: false`: no lower layer reads
  * the set. `plain`: the tar is not inflated (TAR_PLAIN). Resolves with the counts, the directories no header described
  * (packed names, src/core/entries.ts unpack), what the policy changed, the
- * tree as written and the mode the root takes.
+ * tree as written and the mode the root takes. `hash` (where
+ * native.tarHashes()): every byte is hashed on the thread that writes the
+ * tar rather than this one, and comes back as `digest`.
  */
 export async function extractTar(
   input: AsyncIterable<Buffer>,
   root: number,
   label: string,
-  opts: { onChunk?: (chunk: Buffer) => void; cancel?: CancelFlag; claims?: TarClaims; policy?: NativePolicy; direct?: boolean; plain?: boolean; source?: LayerSource } = {},
+  opts: {
+    onChunk?: (chunk: Buffer) => void;
+    hash?: boolean;
+    cancel?: CancelFlag;
+    claims?: TarClaims;
+    policy?: NativePolicy;
+    direct?: boolean;
+    plain?: boolean;
+    source?: LayerSource;
+  } = {},
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
-    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0);
+    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0);
     reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy, flags);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
@@ -48,7 +59,7 @@ export async function extractTar(
     }
     const done = native.tarFinish(reader);
     if ('failure' in done) throw tarError(done.failure, label, opts.source);
-    return { entries: done.entries, bytes: done.bytes, implied: done.implied, changes: done.changes, tree: done.tree, rootMode: done.rootMode };
+    return { entries: done.entries, bytes: done.bytes, implied: done.implied, changes: done.changes, tree: done.tree, rootMode: done.rootMode, digest: done.digest };
   } finally {
     native.tarClose(reader);
   }
@@ -68,6 +79,8 @@ export interface TarExtracted {
   changes?: NativeChanges;
   tree: TarTree;
   rootMode: number;
+  /** With `hash`: "sha256:<hex>" of every byte fed. */
+  digest?: string;
 }
 
 /** Not a failure: the layer must be extracted again, writing every file, or into a scratch directory (see extractTar). */

@@ -107,8 +107,12 @@ export interface OpenedLayer {
   onTar?: (chunk: Buffer) => void;
   /** Bytes of the file read so far. */
   blobBytes(): number;
-  /** After the last byte (digests on): throws ERR_DIGEST_MISMATCH for a size or digest that does not match. */
-  verify(): void;
+  /**
+   * After the last byte (digests on): throws ERR_DIGEST_MISMATCH for a size
+   * or digest that does not match. `tarDigest`: the diff_id as the tar
+   * reader hashed it (where onTar was not fed).
+   */
+  verify(tarDigest?: string): void;
   /** After the tar reader or the decompressor failed, `input` destroyed: the blob checked all the same (checkBlob; digests on). */
   checkAfter(failure: LayercopyError, cancel?: CancelFlag): Promise<LayercopyError>;
 }
@@ -153,10 +157,10 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
     tar,
     onTar: plain && ((chunk) => plain.update(chunk)),
     blobBytes: blob.bytes,
-    verify() {
+    verify(tarDigest) {
       const blobFailed = blobMismatch(layer, blob);
       if (blobFailed) throw blobFailed;
-      const diffId = plain ? `sha256:${plain.digest('hex')}` : blob.digest();
+      const diffId = tarDigest ?? (plain ? `sha256:${plain.digest('hex')}` : blob.digest());
       if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch(layer, 'uncompressed digest (diff_id)', layer.diffId, diffId);
     },
     async checkAfter(failure, cancel) {
@@ -194,9 +198,13 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
   }
   let result: TarExtracted;
   try {
-    // Every byte is fed, the padding after the end-of-archive blocks too, so that the diff_id covers the whole tar.
+    // Every byte is fed, the padding after the end-of-archive blocks too, so
+    // that the diff_id covers the whole tar. The reader's thread hashes it
+    // where it can: this one inflates and hashes the blob meanwhile.
+    const hash = opened.onTar !== undefined && native.tarHashes();
     result = await extractTar(opened.tar, root, layer.label, {
-      onChunk: opened.onTar,
+      onChunk: hash ? undefined : opened.onTar,
+      hash,
       cancel: opts.cancel,
       claims: opts.claims,
       policy: opts.policy,
@@ -221,6 +229,6 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
       throw await opened.checkAfter(failure, opts.cancel);
     throw failure;
   }
-  opened.verify();
+  opened.verify(result.digest);
   return { ...result, compressedBytes: opened.blobBytes() };
 }

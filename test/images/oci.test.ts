@@ -2,7 +2,7 @@
 // what is verified on the way (descriptors, diff_ids).
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { hostPlatform } from '../../src/images/oci.js';
 import { provision } from '../../src/index.js';
 import { buildLayer, diffSnapshots, scratch, snapshot } from '../helpers.js';
@@ -153,7 +153,15 @@ describe('verification', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
-  it("a layer whose uncompressed digest is not the config's diff_id fails; nothing is left", async () => {
+  it.each([
+    ['by the tar reader', undefined],
+    ['in JS (LAYERCOPY_TAR_HASH=0: where Node exports no SHA-256)', '0'],
+  ])("a layer whose uncompressed digest is not the config's diff_id fails, hashed %s; nothing is left", async (_how, knob) => {
+    if (knob === undefined) delete process.env.LAYERCOPY_TAR_HASH;
+    else process.env.LAYERCOPY_TAR_HASH = knob;
+    onTestFinished(() => {
+      delete process.env.LAYERCOPY_TAR_HASH;
+    });
     const dir = scratch();
     const layout = path.join(dir, 'img');
     const good = one('a', 'a');
