@@ -7,7 +7,7 @@
 
 // Bytes waiting at most: a few of the inflater's chunks, so that neither
 // thread waits on the other's next one while memory stays small.
-#define PIPE_BYTES (4u << 20)
+#define PIPE_BYTES (2u << 20)
 
 typedef struct chunk {
   struct chunk *next;
