@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { type Progress, provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
-import { hasUmoci, ociImage, rawTar, tarDir } from './images/fixtures.js';
+import { hasUmoci, ociImage, rawTar, tarDir, tarOwners } from './images/fixtures.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 
@@ -64,7 +64,7 @@ describe('LAYER lists that mix inputs', () => {
     const l1 = buildLayer(path.join(dir, 'l1'), { 'etc/.wh.a': '', 'etc/c': 'c' });
     const l2 = buildLayer(path.join(dir, 'l2'), { 'opt/.wh..wh..opq': '', 'opt/y': 'y' });
     const tarball = path.join(dir, 'l1.tgz');
-    execFileSync('sh', ['-c', 'tar --format=posix --numeric-owner -C "$1" -czf "$2" .', 'sh', l1, tarball]);
+    execFileSync('tar', ['--format=posix', ...tarOwners, '--numeric-owner', '-C', l1, '-czf', tarball, '.']);
     const layout = ociImage(path.join(dir, 'img'), { layers: [tarDir(l2)] });
     await provision([l0, l1, l2], path.join(dir, 'dirs'));
     const summary = await provision([l0, tarball, `oci:${layout}:latest`], path.join(dir, 'mixed'));

@@ -21,6 +21,9 @@ export async function askCredentialHelper(name: string, serverURL: string, env: 
   // The helper is looked up on the PATH of `env`; nothing else of this process's environment is added.
   const result = await execa(program, ['get'], { input: serverURL, env, extendEnv: false, reject: false });
   if (result.code === 'ENOENT') throw fail('not found on PATH: install it, or remove it from the auth file', result);
+  // execvp's EACCES: a file of that name without x, or (not found elsewhere) a PATH directory this
+  // user may not search, as root's PATH (/root/...) kept through sudo -E or setpriv gives another user.
+  if (result.code === 'EACCES') throw fail('not executable, or on PATH only past a directory this user may not search (EACCES): check its mode and PATH', result);
   if (result.exitCode !== 0) {
     if (result.stdout.trim() === NOT_FOUND || result.stderr.trim() === NOT_FOUND) return undefined;
     const said = (result.stderr.trim() || result.stdout.trim()).slice(0, 2000);

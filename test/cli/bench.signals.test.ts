@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { FORCE_KILL_AFTER_MS } from '../../src/cli/bench-group.js';
 import { hasRegistry, pushImage, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
-import { buildLayer, scratch } from '../helpers.js';
+import { buildLayer, isRoot, scratch } from '../helpers.js';
 import { hasUmoci } from '../images/fixtures.js';
 
 const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
@@ -70,7 +70,9 @@ describe('bench and signals', () => {
     const bundle = path.join(dir, 'B');
     await execa('umoci', ['init', '--layout', layout]);
     await execa('umoci', ['new', '--image', `${layout}:t`]);
-    await execa('umoci', ['unpack', '--image', `${layout}:t`, bundle]);
+    // As another user umoci cannot chown: unpack --rootless (repack reads it from the bundle), as the bench's baseline does.
+    const rootless = isRoot ? [] : ['--rootless'];
+    await execa('umoci', ['unpack', ...rootless, '--image', `${layout}:t`, bundle]);
     fs.writeFileSync(path.join(bundle, 'rootfs/big'), crypto.randomBytes(64 << 20));
     for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(bundle, `rootfs/f${i}`), `${i}\n`);
     await execa('umoci', ['repack', '--image', `${layout}:t`, bundle]);

@@ -205,7 +205,8 @@ describe('a tar layer', () => {
 
   it("overlayfs's own xattrs (trusted.overlay.*) are left out, as umoci leaves them; others kept", async () => {
     const dir = scratch();
-    await fromTar(dir, rawTar([{ name: 'd/', type: '5', pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.k': 'v' } }]));
+    // Owned by root: as another user, the caller's own uid would be recorded in user.rootlesscontainers.
+    await fromTar(dir, rawTar([{ name: 'd/', type: '5', uid: 0, gid: 0, pax: { 'SCHILY.xattr.trusted.overlay.opaque': 'y', 'SCHILY.xattr.user.k': 'v' } }]));
     expect(Object.keys(native.lgetxattrs(path.join(dir, 'root/d'))).sort()).toEqual(['user.k']);
   });
 

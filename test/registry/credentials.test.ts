@@ -10,6 +10,15 @@ import { scratch } from '../helpers.js';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const auth = (user: string, password: string) => ({ auth: b64(`${user}:${password}`) });
 
+function searchable(dir: string): boolean {
+  try {
+    fs.accessSync(dir, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A home, a runtime dir and a bin dir for helpers, each empty; env reads only them (and the system PATH, for sh). */
 function world() {
   const root = scratch();
@@ -17,7 +26,10 @@ function world() {
   const bin = path.join(root, 'bin');
   const run = path.join(root, 'run');
   for (const d of [home, bin, run]) fs.mkdirSync(d);
-  const env: NodeJS.ProcessEnv = { PATH: `${bin}:${process.env.PATH}`, XDG_RUNTIME_DIR: run, LOG: path.join(root, 'helper.log') };
+  // Only the directories this user may search: past one it may not (root's /root/... kept for another
+  // user), a helper on none of them is EACCES, not ENOENT.
+  const system = (process.env.PATH ?? '').split(':').filter((d) => searchable(d));
+  const env: NodeJS.ProcessEnv = { PATH: [bin, ...system].join(':'), XDG_RUNTIME_DIR: run, LOG: path.join(root, 'helper.log') };
   const file = (rel: string, json: unknown) => {
     const p = path.join(root, rel);
     fs.mkdirSync(path.dirname(p), { recursive: true });
@@ -185,6 +197,17 @@ describe('credentialsFor: credential helpers', () => {
     const e = await failure(w.lookup('quay.io'));
     expect(e).toMatchObject({ code: 'ERR_AUTH' });
     expect(e.message).toBe(`credential helper docker-credential-absent (credHelpers in ${file}): not found on PATH: install it, or remove it from the auth file`);
+  });
+
+  it('refuses a helper that is not executable, naming it and the file, and saying why it could not run', async () => {
+    const w = world();
+    fs.writeFileSync(path.join(w.root, 'bin/docker-credential-noexec'), '#!/bin/sh\n', { mode: 0o644 });
+    const file = w.file('home/.docker/config.json', { credHelpers: { 'quay.io': 'noexec' } });
+    const e = await failure(w.lookup('quay.io'));
+    expect(e).toMatchObject({ code: 'ERR_AUTH' });
+    expect(e.message).toBe(
+      `credential helper docker-credential-noexec (credHelpers in ${file}): not executable, or on PATH only past a directory this user may not search (EACCES): check its mode and PATH`,
+    );
   });
 
   it('refuses a helper that fails, with what it said on stderr', async () => {

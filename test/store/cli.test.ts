@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { testImage } from '../fixtures/registry.js';
 import { scratch } from '../helpers.js';
 import { cli } from '../registry/pull-helpers.js';
-import { held } from './helpers.js';
+import { held, MODE } from './helpers.js';
 
 const run = (args: string[], env: Record<string, string> = {}) => execa('node', [cli, ...args], { reject: false, env, extendEnv: true });
 
@@ -29,11 +29,11 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     const ok = await run(['verify', '--store', store]);
     expect([ok.exitCode, ok.stdout]).toEqual([0, 'checked 4 blobs, 2 layers, 1 reference: no damage']);
     const layer = held(store).layers[0];
-    fs.chmodSync(path.join(store, 'layers/keep', layer, 'rootfs/etc/layer'), 0o600);
+    fs.chmodSync(path.join(store, `layers/${MODE}`, layer, 'rootfs/etc/layer'), 0o600);
     const bad = await run(['verify', '--json', '--store', store]);
     expect(bad.exitCode).toBe(1);
     expect(JSON.parse(bad.stdout).damaged).toEqual([
-      { kind: 'layer', id: `sha256:${layer}`, path: path.join(store, 'layers/keep', layer), mode: 'keep', problems: ['etc/layer: mode 600, listed 644'] },
+      { kind: 'layer', id: `sha256:${layer}`, path: path.join(store, `layers/${MODE}`, layer), mode: MODE, problems: ['etc/layer: mode 600, listed 644'] },
     ]);
     const rmi = await run(['rmi', '--store', store, image]);
     expect([rmi.exitCode, rmi.stdout]).toEqual([0, `untagged ${image}`]);

@@ -12,7 +12,7 @@ import { skopeoPolicy, testImage } from '../fixtures/registry.js';
 import { diffSnapshots, isRoot, scratch, snapshot } from '../helpers.js';
 import { ociImage, rawTar } from '../images/fixtures.js';
 import { cli } from '../registry/pull-helpers.js';
-import { held, tree } from './helpers.js';
+import { held, MODE, tree } from './helpers.js';
 
 describe('provision with a store', () => {
   it('equals a provision straight from the image (gzip OCI layout); a second one reuses every layer', async () => {
@@ -34,13 +34,13 @@ describe('provision with a store', () => {
     expect(h.tmp).toEqual([]);
     for (const name of ['oci-layout', 'index.json', 'refs.json', '.layercopy-store']) expect(fs.existsSync(path.join(store, name))).toBe(true);
     for (const layer of h.layers) {
-      for (const name of ['rootfs', 'implied', 'listing']) expect(fs.existsSync(path.join(store, 'layers/keep', layer, name))).toBe(true);
+      for (const name of ['rootfs', 'implied', 'listing']) expect(fs.existsSync(path.join(store, `layers/${MODE}`, layer, name))).toBe(true);
     }
     // Copies, not links: no file of the rootfs shares an inode with the store.
     const inStore = new Set<bigint>();
     for (const layer of h.layers) {
-      for (const f of fs.readdirSync(path.join(store, 'layers/keep', layer, 'rootfs'), { recursive: true }) as string[]) {
-        inStore.add(fs.lstatSync(path.join(store, 'layers/keep', layer, 'rootfs', f), { bigint: true }).ino);
+      for (const f of fs.readdirSync(path.join(store, `layers/${MODE}`, layer, 'rootfs'), { recursive: true }) as string[]) {
+        inStore.add(fs.lstatSync(path.join(store, `layers/${MODE}`, layer, 'rootfs', f), { bigint: true }).ino);
       }
     }
     for (const f of fs.readdirSync(path.join(dir, 'warm'), { recursive: true }) as string[]) {
@@ -88,7 +88,7 @@ describe('provision with a store', () => {
     for (const root of ['cold', 'warm']) expect(diffSnapshots(plain, shot(root))).toEqual([]);
   });
 
-  it.skipIf(!isRoot)('with an ID map (root): owners shifted as they are copied out of the store, the store keeping them as the tar says', async () => {
+  it.runIf(isRoot)('with an ID map: owners shifted as they are copied out of the store, the store keeping them as the tar says [needs root: chown to the mapped IDs]', async () => {
     const dir = scratch();
     const image = testImage(path.join(dir, 'img'), { layers: 2, sizeMb: 1, seed: 27 });
     const store = path.join(dir, 'store');
@@ -151,7 +151,7 @@ describe('provision with a store', () => {
     const bytes = fs.readFileSync(blobFile);
     bytes[1000] ^= 0xff;
     fs.writeFileSync(blobFile, bytes);
-    const file = path.join(store, 'layers/keep', h.layers[0], 'rootfs/etc/layer');
+    const file = path.join(store, `layers/${MODE}`, h.layers[0], 'rootfs/etc/layer');
     fs.appendFileSync(file, 'changed in place\n');
     const r = await verify({ store });
     expect(r.damaged.map((d) => [d.kind, d.id]).sort()).toEqual(
@@ -168,7 +168,7 @@ describe('provision with a store', () => {
     const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 25 });
     const store = path.join(dir, 'store');
     await pull(image, { store });
-    const layer = path.join(store, 'layers/keep', held(store).layers[0]);
+    const layer = path.join(store, `layers/${MODE}`, held(store).layers[0]);
     for (const target of [store, layer, path.join(layer, 'rootfs/etc')]) {
       const r = await destroy(target);
       expect(r.ok).toBe(false);

@@ -12,7 +12,7 @@ import { StoreLock } from '../../src/store/lock.js';
 import { testImage } from '../fixtures/registry.js';
 import { diffSnapshots, scratch } from '../helpers.js';
 import { cli } from '../registry/pull-helpers.js';
-import { held, tree } from './helpers.js';
+import { held, MODE, tree } from './helpers.js';
 
 /** An OCI layout's layer digests, lowest first. */
 function layerDigests(image: string): string[] {
@@ -39,7 +39,7 @@ describe('verify --repair', () => {
     const bytes = fs.readFileSync(blob);
     bytes[bytes.length >> 1] ^= 0xff;
     fs.writeFileSync(blob, bytes);
-    const layer = path.join(store, 'layers/keep', l2.diffId.slice(7));
+    const layer = path.join(store, `layers/${MODE}`, l2.diffId.slice(7));
     const file = fs
       .readdirSync(path.join(layer, 'rootfs'), { recursive: true })
       .map(String)
@@ -78,12 +78,12 @@ describe('verify --repair', () => {
     const store = path.join(dir, 'store');
     await pull(image, { store });
     const hex = held(store).layers[0];
-    fs.chmodSync(path.join(store, 'layers/keep', hex, 'rootfs/etc'), 0o700);
-    const pin = (await StoreLock.acquire(path.join(store, 'locks', `layer-keep-${hex}`), 'sh', { wait: false }))!;
+    fs.chmodSync(path.join(store, `layers/${MODE}`, hex, 'rootfs/etc'), 0o700);
+    const pin = (await StoreLock.acquire(path.join(store, 'locks', `layer-${MODE}-${hex}`), 'sh', { wait: false }))!;
     try {
       const r = await verify({ store, repair: true });
       expect([r.removed, r.inUse?.map((d) => d.id)]).toEqual([[], [`sha256:${hex}`]]);
-      expect(fs.existsSync(path.join(store, 'layers/keep', hex))).toBe(true);
+      expect(fs.existsSync(path.join(store, `layers/${MODE}`, hex))).toBe(true);
     } finally {
       pin.release();
     }
