@@ -55,14 +55,16 @@ describe('workers that fail', () => {
   it.each(['throw', 'exit'])('a worker that %ss mid-batch fails that provision cleanly; others on the pool finish; the pool recovers', async (kind) => {
     const dir = scratch();
     // Workers read LAYERCOPY_FAULT when they start: set it before the pool exists.
-    process.env.LAYERCOPY_FAULT = `${kind}:boom`;
+    // The thread exits once the provision beside it has ended (test/fixtures/faulty-worker.cjs).
+    const ended = path.join(dir, 'ok1-ended');
+    process.env.LAYERCOPY_FAULT = `${kind}:boom:${ended}`;
     const pool = new Pool(2, faultyWorker);
     const backend = { provision: (layers: string[], rootfs: string, options = {}) => provisionWith(pool, layers, rootfs, options), close: () => pool.close() };
     try {
       const good = buildLayer(path.join(dir, 'good'), manyFiles(30));
       const bad = buildLayer(path.join(dir, 'bad'), { ...manyFiles(30), 'sub/boom': 'x' });
       const [ok, failed] = await Promise.allSettled([
-        backend.provision([good], path.join(dir, 'ok1'), { batchSize: 4 }),
+        backend.provision([good], path.join(dir, 'ok1'), { batchSize: 4 }).finally(() => fs.writeFileSync(ended, '')),
         backend.provision([good, bad], path.join(dir, 'failed'), { batchSize: 4 }),
       ]);
       expect(ok.status).toBe('fulfilled');

@@ -15,7 +15,8 @@ describe('Pool', () => {
   it('a task waiting behind one whose worker dies runs again on another worker; the one that was running fails', async () => {
     expect(TASKS_PER_WORKER).toBeGreaterThan(1);
     // Workers read LAYERCOPY_FAULT when they start: set it before the pool exists.
-    process.env.LAYERCOPY_FAULT = 'exit:boom';
+    // die: the thread exits inside boom's call, before the task behind it starts.
+    process.env.LAYERCOPY_FAULT = 'die:boom';
     // One worker: both tasks are handed to it at once, the second waits in its port.
     const pool = new Pool(1, faultyWorker);
     try {

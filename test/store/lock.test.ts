@@ -20,9 +20,13 @@ describe('store locks', () => {
       expect(await native.flock(a, true, true)).toBe(0);
       expect(native.flockTry(b, 'sh')).toBe(EWOULDBLOCK);
       expect(await native.flock(b, false, false)).toBe(EWOULDBLOCK);
+      // Released from the event loop's sixth tick: the wait ends only if
+      // the loop ran while flock waited (a timer at 100 ms counted ticks
+      // that a loaded machine need not run in that time).
       let ticks = 0;
-      const timer = setInterval(() => ticks++, 5);
-      setTimeout(() => native.flockTry(a, 'un'), 100);
+      const timer = setInterval(() => {
+        if (++ticks === 6) native.flockTry(a, 'un');
+      }, 5);
       expect(await native.flock(b, false, true)).toBe(0);
       clearInterval(timer);
       expect(ticks).toBeGreaterThan(5);
@@ -39,8 +43,10 @@ describe('store locks', () => {
     // -o: the lock stays with flock itself, not its sleeping child, so killing it is the holder's death.
     const child = spawn('flock', ['-o', '-x', file, 'sleep', '30'], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 200 && fs.existsSync(file) === false; i++) await new Promise((r) => setTimeout(r, 10));
-      await new Promise((r) => setTimeout(r, 100));
+      // flock runs its command only once it holds the lock: its child is the
+      // sign (the file exists before the lock is taken).
+      const children = `/proc/${child.pid}/task/${child.pid}/children`;
+      for (let i = 0; i < 2000 && (!fs.existsSync(children) || fs.readFileSync(children, 'utf8').trim() === ''); i++) await new Promise((r) => setTimeout(r, 10));
       expect(await StoreLock.acquire(file, 'sh', { wait: false })).toBeUndefined();
       let waited = 0;
       const taken = StoreLock.acquire(file, 'ex', { wait: true, onWait: (ms) => (waited = ms) });
