@@ -1780,9 +1780,7 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
     fail_errno(f, ENOMEM, "sha256", SIDE_ROOTFS, "");
     return NULL;
   }
-  // LAYERCOPY_TAR_PIPE=0: fed on the caller's thread (tests, comparisons).
-  const char *pipe = getenv("LAYERCOPY_TAR_PIPE");
-  if (!(pipe && strcmp(pipe, "0") == 0)) t->pipe = tar_pipe_start(feed_now, t);
+  if (flags & TAR_PIPE) t->pipe = tar_pipe_start(feed_now, t);
   return t;
 }
 

@@ -36,6 +36,10 @@ typedef struct tar_reader tar_reader;
 // thread that feeds the reader; tar_digest gives it after tar_finish. Only
 // where sha256_available() (native/sha256.h).
 #define TAR_HASH 8
+// TAR_PIPE: fed on a thread of its own (native/tarpipe.h): tar_feed queues
+// a copy of the chunk and returns; a failure comes back on a later call or
+// from tar_finish. Without a thread (none could start) it is fed at once.
+#define TAR_PIPE 16
 tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f);
 // What the policy changed so far.
 const meta_changes *tar_changes(const tar_reader *t);

@@ -195,8 +195,8 @@ export interface Native {
    * flags: TAR_DIRECT (1: root is the rootfs of a one-layer image, markers
    * checked and not written, the root left 0700) | TAR_NO_RECORD (2: the
    * set is only asked) | TAR_PLAIN (4: not inflated) | TAR_HASH (8: every
-   * byte fed hashed, on the thread that feeds the reader; where tarHashes()),
-   * native/tar.h.
+   * byte fed hashed, on the thread that feeds the reader; where tarHashes())
+   * | TAR_PIPE (16: fed on a thread of its own), native/tar.h.
    */
   tarOpen(root: number, claims?: number, layer?: number, policy?: NativePolicy, flags?: number): TarReader;
   /** The next bytes of the tar: parsed, and its entries written. A failure stays: every later call fails. */

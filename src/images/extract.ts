@@ -25,7 +25,8 @@ import { displayPath } from '../core/paths.js';
  * (packed names, src/core/entries.ts unpack), what the policy changed, the
  * tree as written and the mode the root takes. `hash` (where
  * native.tarHashes()): every byte is hashed on the thread that writes the
- * tar rather than this one, and comes back as `digest`.
+ * tar rather than this one, and comes back as `digest`. `piped`: the
+ * reader runs on a thread of its own (TAR_PIPE, native/tarpipe.h).
  */
 export async function extractTar(
   input: AsyncIterable<Buffer>,
@@ -34,6 +35,7 @@ export async function extractTar(
   opts: {
     onChunk?: (chunk: Buffer) => void;
     hash?: boolean;
+    piped?: boolean;
     cancel?: CancelFlag;
     claims?: TarClaims;
     policy?: NativePolicy;
@@ -44,7 +46,7 @@ export async function extractTar(
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
-    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0);
+    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0) | (opts.piped ? 16 : 0);
     reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy, flags);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
@@ -63,6 +65,14 @@ export async function extractTar(
   } finally {
     native.tarClose(reader);
   }
+}
+
+/**
+ * Whether the tar reader is fed on a thread of its own (native/tarpipe.h);
+ * LAYERCOPY_TAR_PIPE=0 feeds it on the caller's (tests, comparisons).
+ */
+export function tarPiped(): boolean {
+  return process.env.LAYERCOPY_TAR_PIPE !== '0';
 }
 
 /** A provision's claims set and a layer's index among all layers; record: false where no lower tar layer asks the set. */

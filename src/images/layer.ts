@@ -6,8 +6,8 @@ import { errnoError, LayercopyError, type LayerSource } from '../core/errors.js'
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
-import { type Compression, GzipFallback, gunzipRaw, sniffCompression, zstdChunks } from './decompress.js';
-import { extractTar, RestartLayer, type TarClaims, type TarExtracted } from './extract.js';
+import { type Compression, chosenInflater, GzipFallback, gunzipRaw, type Inflater, sniffCompression, zstdChunks } from './decompress.js';
+import { extractTar, RestartLayer, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
 import { followed, followStream } from './follow.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
@@ -105,6 +105,8 @@ export interface OpenedLayer {
   tar: AsyncIterable<Buffer>;
   /** What every byte of `tar` must be fed to (a compressed layer's diff_id); undefined where nothing is hashed there. */
   onTar?: (chunk: Buffer) => void;
+  /** Whether reading `tar` costs more than reading the file: inflating, or hashing the blob. */
+  busy: boolean;
   /** Bytes of the file read so far. */
   blobBytes(): number;
   /**
@@ -125,7 +127,10 @@ export interface OpenedLayer {
  * extraction and the bench's verified floor read layers through this one
  * path. `digests: false` hashes nothing (the bench's decompression floor).
  */
-export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (bytes: number) => void; gunzip?: 'checked'; cancel?: CancelFlag } = {}): OpenedLayer {
+export function openLayer(
+  layer: TarLayer,
+  opts: { digests?: boolean; onRead?: (bytes: number) => void; gunzip?: 'checked'; inflater?: Inflater; cancel?: CancelFlag } = {},
+): OpenedLayer {
   const compression = sniffCompression(readHead(layer.file, layer.start));
   if (compression === 'xz' || compression === 'bzip2') throw invalidTar(layer, `${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw invalidTar(layer, 'not a tar layer (no tar, gzip or zstd magic bytes)');
@@ -135,13 +140,14 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
     : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
-  const blob = blobCount(digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined)), opts.onRead);
+  const hashed = digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined));
+  const blob = blobCount(hashed, opts.onRead);
   // No encoding is set: every chunk is a Buffer.
   input.on('data', (chunk) => blob.feed(chunk as Buffer));
   let tar: AsyncIterable<Buffer> = input;
   if (compression === 'gzip' && opts.gunzip !== 'checked' && (!digests || layer.diffId !== undefined)) {
     // extractTar and the bench's floor are done with a chunk when they ask for the next.
-    tar = gunzipRaw(input, undefined, { reuse: true });
+    tar = gunzipRaw(input, opts.inflater, { reuse: true });
   } else if (compression === 'gzip') {
     const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
     input.on('error', (error) => gunzip.destroy(error));
@@ -156,6 +162,7 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
     input,
     tar,
     onTar: plain && ((chunk) => plain.update(chunk)),
+    busy: compression !== 'none' || hashed,
     blobBytes: blob.bytes,
     verify(tarDigest) {
       const blobFailed = blobMismatch(layer, blob);
@@ -175,6 +182,19 @@ export function openLayer(layer: TarLayer, opts: { digests?: boolean; onRead?: (
 }
 
 /**
+ * ISA-L inflates on the worker's own thread where the tar reader has a
+ * thread of its own: a hop to libuv's pool per chunk then only delayed
+ * the next one (a one-layer image 0.96x the wall time of the pool's
+ * inflate; both, 0.90x the wall time of neither on the one-layer and the
+ * 4-layer image: docs/benchmarks.md). The bench's floors keep the pool:
+ * nothing else runs beside them.
+ */
+function extractInflater(): Inflater {
+  const chosen = chosenInflater();
+  return chosen === 'isal' && tarPiped() ? 'isal-sync' : chosen;
+}
+
+/**
  * Streams a layer tarball into an extracted layer directory beneath `root`,
  * checking its digests on the way (openLayer). Nothing is held whole in
  * memory. A mismatch fails after the layer is written, before the
@@ -188,7 +208,7 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
   try {
     // A download's first bytes must be there before its magic bytes are read.
     if (layer.follow) await followed(layer.follow, Math.min(512, layer.size ?? 512), opts.cancel);
-    opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip, cancel: opts.cancel });
+    opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip, inflater: extractInflater(), cancel: opts.cancel });
   } catch (error) {
     if (error instanceof LayercopyError && error.code === 'ERR_INVALID_TAR') {
       if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);
@@ -205,6 +225,10 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     result = await extractTar(opened.tar, root, layer.label, {
       onChunk: hash ? undefined : opened.onTar,
       hash,
+      // A tar read as it is, unhashed, leaves this thread nothing to do
+      // meanwhile: handing its chunks over only cost a copy (1M empty files
+      // 1.03x the wall time).
+      piped: tarPiped() && opened.busy,
       cancel: opts.cancel,
       claims: opts.claims,
       policy: opts.policy,

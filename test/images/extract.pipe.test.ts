@@ -1,10 +1,9 @@
-// The tar reader is fed on a thread of its own (native/tarpipe.c): the
-// caller hands chunks over and goes on inflating; a failure comes back on
-// a later chunk or at the end. LAYERCOPY_TAR_PIPE=0 feeds it on the
-// caller's thread, as before.
+// The tar reader fed on a thread of its own (native/tarpipe.c, `piped`):
+// the caller hands chunks over and goes on inflating; a failure comes back
+// on a later chunk or at the end.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { extractTar } from '../../src/images/extract.js';
 import { diffSnapshots, exists, scratch, snapshot } from '../helpers.js';
 import { type RawEntry, rawTar } from './fixtures.js';
@@ -17,12 +16,12 @@ async function* chunks(tar: Buffer, size: number): AsyncGenerator<Buffer> {
 }
 
 /** Extracts tar into a new directory dir/name through extractTar, fed in 64 KiB chunks. */
-async function extractInto(dir: string, name: string, tar: Buffer): Promise<string> {
+async function extractInto(dir: string, name: string, tar: Buffer, piped = true): Promise<string> {
   const root = path.join(dir, name);
   fs.mkdirSync(root);
   const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    await extractTar(chunks(tar, 64 * 1024), fd, name);
+    await extractTar(chunks(tar, 64 * 1024), fd, name, { piped });
   } finally {
     fs.closeSync(fd);
   }
@@ -36,17 +35,12 @@ const many = (): RawEntry[] => [
   ...Array.from({ length: 200 }, (_, i): RawEntry => ({ name: `d${i % 10}/f${i}`, data: Buffer.alloc(20 * 1024, i % 251), mode: 0o640, mtime: T + i })),
 ];
 
-afterEach(() => {
-  delete process.env.LAYERCOPY_TAR_PIPE;
-});
-
 describe('the tar reader on a thread of its own', () => {
   it("a layer comes out the same as when it is fed on the caller's thread", async () => {
     const dir = scratch();
     const tar = rawTar(many());
     const piped = await extractInto(dir, 'piped', tar);
-    process.env.LAYERCOPY_TAR_PIPE = '0';
-    const inline = await extractInto(dir, 'inline', tar);
+    const inline = await extractInto(dir, 'inline', tar, false);
     expect(diffSnapshots(snapshot(inline), snapshot(piped))).toEqual([]);
     expect(fs.readdirSync(path.join(piped, 'd3')).length).toBe(20);
   });
