@@ -107,6 +107,11 @@ int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *ca
     pthread_mutex_unlock(&p->lock);
     return rc;
   }
+  // Nothing to hand over (an empty Buffer's data may be NULL: no memcpy from it).
+  if (len == 0) {
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+  }
   chunk *c = p->spare;
   if (c) p->spare = c->next;
   pthread_mutex_unlock(&p->lock);

@@ -56,6 +56,24 @@ describe('the tar reader on a thread of its own', () => {
     expect(exists(path.join(dir, 'bad', 'd0'))).toBe(false);
   });
 
+  it('an empty chunk is nothing to hand over (its data may be NULL: UBSan, npm run test:asan)', async () => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'a', data: 'x' }]);
+    async function* input(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(0);
+      yield tar;
+      yield Buffer.alloc(0);
+    }
+    fs.mkdirSync(path.join(dir, 'out'));
+    const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      await extractTar(input(), fd, 'out', { piped: true });
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.readFileSync(path.join(dir, 'out', 'a'), 'utf8')).toBe('x');
+  });
+
   // A child with its address space capped (ulimit -v): not under ASan, which maps terabytes of shadow.
   it.skipIf(/asan/.test(process.env.LD_PRELOAD ?? ''))('a queue of small chunks takes memory as they are, not 1 MiB each', () => {
     const dir = scratch();
