@@ -56,6 +56,26 @@ describe('the tar reader on a thread of its own', () => {
     expect(exists(path.join(dir, 'bad', 'd0'))).toBe(false);
   });
 
+  it("where the input fails after a bad entry was handed over, the reader's failure is told, as when fed on the caller's thread", async () => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'first', data: 'x' }, { name: '../escape', data: 'x' }, ...many()]);
+    // The bad entry in the first chunk; the decompressor fails on the next.
+    async function* input(): AsyncGenerator<Buffer> {
+      yield tar.subarray(0, 64 * 1024);
+      throw new Error('invalid stored block lengths');
+    }
+    for (const piped of [false, true]) {
+      const root = path.join(dir, String(piped));
+      fs.mkdirSync(root);
+      const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const error = await extractTar(input(), fd, 'bad', { piped })
+        .catch((e: unknown) => e)
+        .finally(() => fs.closeSync(fd));
+      expect(error).toMatchObject({ code: 'ERR_INVALID_TAR' });
+      expect((error as Error).message).toMatch(/^bad: .*escape/);
+    }
+  });
+
   it('an empty chunk is nothing to hand over (its data may be NULL: UBSan, npm run test:asan)', async () => {
     const dir = scratch();
     const tar = rawTar([{ name: 'a', data: 'x' }]);
