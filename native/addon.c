@@ -964,6 +964,17 @@ static napi_value tar_feed_js(napi_env env, napi_callback_info info) {
   return null_or_failure(env, rc, &f);
 }
 
+// tarSettle(handle) -> failure | null: TAR_PIPE, what the chunks queued
+// came to (tar_settle), where the input failed before its end.
+static napi_value tar_settle_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  tar_reader **h = tar_handle(env, argv[0]);
+  if (!h) return NULL;
+  failure f = {0};
+  return null_or_failure(env, *h ? tar_settle(*h, &f) : 0, &f);
+}
+
 // tarFinish(handle) -> { entries, bytes, implied, changes?, tree, rootMode }
 // | { failure }: the input ended; directories get their metadata; implied:
 // the directories no header described, packed (latin1, as listDir's
@@ -1263,6 +1274,7 @@ NAPI_MODULE_INIT() {
       {"tarOpen", NULL, tar_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarFeed", NULL, tar_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarFinish", NULL, tar_finish_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarSettle", NULL, tar_settle_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarClose", NULL, tar_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarMembers", NULL, tar_members_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},

@@ -1937,16 +1937,17 @@ static char *implied_dirs(tar_reader *t, size_t *len) {
   return out;
 }
 
+int tar_settle(tar_reader *t, failure *f) {
+  if (!t->pipe) return 0;
+  int rc = tar_pipe_drain(t->pipe, f);
+  tar_pipe_stop(t->pipe);
+  t->pipe = NULL;
+  if (rc != 0) t->failed = 1;
+  return rc;
+}
+
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f) {
-  if (t->pipe) {
-    int rc = tar_pipe_drain(t->pipe, f);
-    tar_pipe_stop(t->pipe);
-    t->pipe = NULL;
-    if (rc != 0) {
-      t->failed = 1;
-      return -1;
-    }
-  }
+  if (tar_settle(t, f) != 0) return -1;
   if (t->failed) return tar_fail(f, CODE_INVALID_TAR, NULL, "the tar failed before");
   // What the lanes hold is made first, and what is left the reader sets.
   lane_settle_all(t);

@@ -56,6 +56,10 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
 // The input ended: fails if it ended inside an entry; else sets the
 // directories' metadata (deepest first) and gives the counts, and the
 // directories no header described (packed names, malloc'd: *implied).
+// TAR_PIPE: waits until every chunk queued is fed and ends the thread
+// (later chunks are fed at once). -1 with *f: a failure of those chunks
+// not told yet. 0 without a thread.
+int tar_settle(tar_reader *t, failure *f);
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f);
 // Closes what is open and frees t (NULL is fine).
 void tar_close(tar_reader *t);

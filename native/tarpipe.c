@@ -107,12 +107,23 @@ int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *ca
     pthread_mutex_unlock(&p->lock);
     return rc;
   }
+  // Nothing to hand over (an empty Buffer's data may be NULL: no memcpy from it).
+  if (len == 0) {
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+  }
   chunk *c = p->spare;
   if (c) p->spare = c->next;
   pthread_mutex_unlock(&p->lock);
   if (!c || c->cap < len) {
     free(c);
-    size_t cap = len > (1u << 20) ? len : (1u << 20);
+    // The next power of two from 4 KiB up to 1 MiB (the inflater's 1 MiB
+    // chunks take 1 MiB, and a spare fits the next), else len: never 1 MiB
+    // for a small chunk, as a queue of 2 MiB in 512-byte chunks then held
+    // 4 GiB (4096 x 1 MiB).
+    size_t cap = 4096;
+    while (cap < len && cap < (1u << 20)) cap *= 2;
+    if (cap < len) cap = len;
     if (!(c = malloc(sizeof *c + cap))) {
       fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
       return -1;

@@ -217,6 +217,11 @@ export interface Native {
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /**
+   * TAR_PIPE: waits until every chunk handed over is parsed and written;
+   * the failure of one of them not told yet, or null (native/tar.h tar_settle).
+   */
+  tarSettle(reader: TarReader): NativeFailure | null;
+  /**
    * The members of an uncompressed tar (a path, opened O_NOFOLLOW, or an fd)
    * from its headers only, by tar.c's header rules (native/tarscan.c).
    * type: '0' regular file, '5' directory, the other tar type letters, 'S'

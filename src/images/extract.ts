@@ -54,10 +54,23 @@ export async function extractTar(
     throw errnoError(f, (name, description) => `${label}: the layer's scratch directory: ${f.syscall} failed: ${name} (${description})`, { layer: label, cause: error });
   }
   try {
-    for await (const chunk of input) {
-      opts.onChunk?.(chunk);
-      const failed = native.tarFeed(reader, chunk, opts.cancel);
+    let told = false;
+    try {
+      for await (const chunk of input) {
+        opts.onChunk?.(chunk);
+        const failed = native.tarFeed(reader, chunk, opts.cancel);
+        if (failed) {
+          told = true;
+          throw tarError(failed, label, opts.source);
+        }
+      }
+    } catch (error) {
+      // The input failed (the decompressor, GzipFallback at its end): where
+      // the reader's thread still holds a failure of bytes fed before, that
+      // one is told, as the reader fed at once would have told it first.
+      const failed = opts.piped && !told ? native.tarSettle(reader) : null;
       if (failed) throw tarError(failed, label, opts.source);
+      throw error;
     }
     const done = native.tarFinish(reader);
     if ('failure' in done) throw tarError(done.failure, label, opts.source);

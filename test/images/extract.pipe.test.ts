@@ -1,6 +1,7 @@
 // The tar reader fed on a thread of its own (native/tarpipe.c, `piped`):
 // the caller hands chunks over and goes on inflating; a failure comes back
 // on a later chunk or at the end.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,5 +54,69 @@ describe('the tar reader on a thread of its own', () => {
     expect((error as Error).message).toMatch(/^bad: .*escape/);
     expect(exists(path.join(dir, 'bad', 'first'))).toBe(true);
     expect(exists(path.join(dir, 'bad', 'd0'))).toBe(false);
+  });
+
+  it("where the input fails after a bad entry was handed over, the reader's failure is told, as when fed on the caller's thread", async () => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'first', data: 'x' }, { name: '../escape', data: 'x' }, ...many()]);
+    // The bad entry in the first chunk; the decompressor fails on the next.
+    async function* input(): AsyncGenerator<Buffer> {
+      yield tar.subarray(0, 64 * 1024);
+      throw new Error('invalid stored block lengths');
+    }
+    for (const piped of [false, true]) {
+      const root = path.join(dir, String(piped));
+      fs.mkdirSync(root);
+      const fd = fs.openSync(root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const error = await extractTar(input(), fd, 'bad', { piped })
+        .catch((e: unknown) => e)
+        .finally(() => fs.closeSync(fd));
+      expect(error).toMatchObject({ code: 'ERR_INVALID_TAR' });
+      expect((error as Error).message).toMatch(/^bad: .*escape/);
+    }
+  });
+
+  it('an empty chunk is nothing to hand over (its data may be NULL: UBSan, npm run test:asan)', async () => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'a', data: 'x' }]);
+    async function* input(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(0);
+      yield tar;
+      yield Buffer.alloc(0);
+    }
+    fs.mkdirSync(path.join(dir, 'out'));
+    const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      await extractTar(input(), fd, 'out', { piped: true });
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.readFileSync(path.join(dir, 'out', 'a'), 'utf8')).toBe('x');
+  });
+
+  // A child with its address space capped (ulimit -v): not under ASan, which maps terabytes of shadow.
+  it.skipIf(/asan/.test(process.env.LD_PRELOAD ?? ''))('a queue of small chunks takes memory as they are, not 1 MiB each', () => {
+    const dir = scratch();
+    const native = process.env.LAYERCOPY_NATIVE ?? path.resolve(__dirname, '../../build/Release/layercopy_native.node');
+    const tar = rawTar(Array.from({ length: 20_000 }, (_, i): RawEntry => ({ name: `f${i}`, mtime: T })));
+    fs.writeFileSync(path.join(dir, 'layer.tar'), tar);
+    fs.mkdirSync(path.join(dir, 'out'));
+    // 20k empty files fed 512 bytes at a time, as fast as they can be
+    // queued: 2 MiB of them wait at once, 4096 chunks (4 GiB at 1 MiB each).
+    const script = `
+      const fs = require('node:fs');
+      const n = require(process.argv[1]);
+      const tar = fs.readFileSync(process.argv[2] + '/layer.tar');
+      const r = n.tarOpen(fs.openSync(process.argv[2] + '/out', 'r'), undefined, undefined, undefined, 16);
+      for (let at = 0; at < tar.length; at += 512) {
+        const failed = n.tarFeed(r, tar.subarray(at, at + 512));
+        if (failed) throw new Error(JSON.stringify(failed));
+      }
+      const done = n.tarFinish(r);
+      console.log(JSON.stringify(done.failure ?? { entries: done.entries }));
+    `;
+    const out = spawnSync('bash', ['-c', 'ulimit -v 3000000; exec "$0" -e "$1" "$2" "$3"', process.execPath, script, native, dir], { encoding: 'utf8' });
+    expect(out.stderr).toBe('');
+    expect(out.stdout.trim()).toBe('{"entries":20000}');
   });
 });
