@@ -24,7 +24,7 @@ struct claims {
 // layers of 700k names peaked at 200 MB against 110 MB for one, and a layer
 // of tens of millions of names would exhaust memory. A claim left out only
 // costs the data of a hidden file written; a "hidden" answer still never
-// turns wrong (the set only grows). LAYERCOPY_CLAIMS lowers it (tests).
+// turns wrong (the set only grows). LAYERCOPY_CLAIMS sets it (tests).
 #define CLAIMS_CAP (512 * 1024)
 static claims *sets[MAX_SETS];
 static pthread_mutex_t sets_lock = PTHREAD_MUTEX_INITIALIZER;
