@@ -1874,7 +1874,14 @@ static int feed_now(void *ctx, const uint8_t *buf, size_t len, const int32_t *ca
 }
 
 int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
-  return t->pipe ? tar_pipe_feed(t->pipe, buf, len, cancel, f) : feed_now(t, buf, len, cancel, f);
+  if (!t->pipe) return feed_now(t, buf, len, cancel, f);
+  if (tar_pipe_feed(t->pipe, buf, len, cancel, f) == 0) return 0;
+  // Told: the thread has let go of the reader, which answers later calls
+  // itself ("the tar failed before"), as fed on the caller's thread.
+  tar_pipe_stop(t->pipe);
+  t->pipe = NULL;
+  t->failed = 1;
+  return -1;
 }
 
 static int deeper_first(const void *a, const void *b) {

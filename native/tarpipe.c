@@ -28,8 +28,7 @@ struct tar_pipe {
   chunk *spare;
   size_t queued;
   int ending;  // no more chunks come (drain, stop)
-  int failed;  // a chunk failed: *fail holds why until told
-  int told;
+  int failed;  // a chunk failed: fail holds why until told
   failure fail;
 };
 
@@ -85,17 +84,12 @@ tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, 
   return p;
 }
 
-// The failure of an earlier chunk, once; later calls fail as tar_feed does after a failure. Under the lock.
+// The failure of an earlier chunk, handed over (the caller stops the pipe
+// then: it is told once). Under the lock, or after the thread ended.
 static int told(tar_pipe *p, failure *f) {
   failure_clear(f);
-  if (!p->told) {
-    *f = p->fail;
-    p->fail = (failure){0};
-    p->told = 1;
-  } else {
-    fail_code(f, CODE_INVALID_TAR, "tar", SIDE_ROOTFS, NULL);
-    f->detail = strdup("the tar failed before");
-  }
+  *f = p->fail;
+  p->fail = (failure){0};
   return -1;
 }
 

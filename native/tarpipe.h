@@ -14,11 +14,11 @@ typedef struct tar_pipe tar_pipe;
 // memory (the caller feeds on its own thread).
 tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx);
 // Queues a copy of buf (waits while the queue is full). -1 with *f: the
-// failure of an earlier chunk, told once (then every call fails with
-// CODE_INVALID_TAR "the tar failed before").
+// failure of an earlier chunk (or no memory for the copy); the caller then
+// stops the pipe, and the feed answers later calls itself.
 int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
-// Waits until every queued chunk is fed and ends the thread. -1 with *f: a
-// failure not told yet.
+// Waits until every queued chunk is fed and ends the thread. -1 with *f:
+// the failure of a chunk.
 int tar_pipe_drain(tar_pipe *p, failure *f);
 // Drops what waits, ends the thread (after the chunk it is feeding) and
 // frees p (NULL is fine).
