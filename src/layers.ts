@@ -50,8 +50,15 @@ export interface ExtractRun {
  */
 export class Layers {
   readonly layers: PreparedLayer[];
-  /** The one tarball layer extracted straight into the staging directory (extractsDirect), if it was. */
+  /** The one tarball layer extracted straight into the staging directory (extractsDirect 'one'), if it was. */
   direct: ExtractedLayer | undefined;
+  /**
+   * The lowest layer, extracted straight into the staging directory under
+   * the others (extractsDirect 'base'), if it was: the layers above are
+   * applied over it, and its fd is the twin of its directories' metadata
+   * (shadowBase).
+   */
+  base: ExtractedLayer | undefined;
   #scratch: Staging | undefined;
   #names: string[] = [];
 
@@ -74,13 +81,14 @@ export class Layers {
     // Loaded on first need: a provision of directories never extracts.
     const extractAll = await import('./images/extract-all.js');
     const fds = this.layers.map((layer) => layer.fd);
+    const mode = extractAll.extractsDirect(inputs, run.opts);
     try {
       const { opts } = run;
       const extracted = await extractAll.extractTars({
         inputs,
         scratch: this.#scratch,
         staging: run.staging,
-        direct: extractAll.extractsDirect(inputs, opts),
+        direct: mode,
         layerFds: fds,
         pool: run.pool,
         cancel: run.cancel,
@@ -92,11 +100,23 @@ export class Layers {
         rootless: { policy: opts.policy, changes: run.changes },
       });
       this.#names = extracted.names;
-      this.direct = extracted.direct;
       this.layers.forEach((layer, i) => {
         layer.implied = extracted.implied[i] ?? layer.implied;
         if (extracted.ms[i] !== undefined) layer.extractMs = extracted.ms[i];
       });
+      if (mode === 'one') this.direct = extracted.direct;
+      else if (extracted.direct) {
+        this.#names.push('base');
+        fds[0] = extractAll.shadowBase({
+          staging: run.staging,
+          scratch: this.#scratch,
+          rootfs: inputs.rootfs,
+          label: this.layers[0].label,
+          rootMode: extracted.direct.rootMode,
+          implied: this.layers.map((layer) => layer.implied),
+        });
+        this.base = extracted.direct;
+      }
     } finally {
       // Opened as they were extracted: closed with the others, whatever happened.
       this.layers.forEach((layer, i) => {

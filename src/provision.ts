@@ -6,6 +6,7 @@ import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
+import type { ExtractedLayer } from './images/layer.js';
 import type { ImageSummary } from './images/oci.js';
 import { type ResolvedInputs, resolveInputs, type StoreSummary } from './inputs.js';
 import { Layers, type PreparedLayer } from './layers.js';
@@ -93,7 +94,7 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
       clock.lap('commit');
       summary = summarize(inputs, opts, [layer], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
     } else {
-      summary = await build({ pool, inputs, layers: layers.layers, staging, opts, cancel, staleRemoved, clock, changes });
+      summary = await build({ pool, inputs, layers: layers.layers, base: layers.base, staging, opts, cancel, staleRemoved, clock, changes });
       layers.layers.forEach((layer, i) => {
         if (layer.extractMs !== undefined) summary.perLayer[i].extractMs = layer.extractMs;
       });
@@ -123,6 +124,8 @@ async function build(run: {
   pool: Pool;
   inputs: ResolvedInputs;
   layers: readonly PreparedLayer[];
+  /** The lowest layer, already in the staging directory (Layers.base). */
+  base?: ExtractedLayer;
   staging: Staging;
   opts: ResolvedProvisionOptions;
   cancel: CancelFlag;
@@ -143,7 +146,12 @@ async function build(run: {
     clock: run.clock,
     changes: run.changes,
   });
-  if (opts.strategy === 'layered') await applyLayered(p);
+  if (run.base) {
+    // What the base wrote, as a one-layer image counts it; the layers above count as 'layered' counts.
+    const { entries, bytes, directories, hardlinks } = run.base.tree;
+    Object.assign(p.perLayer[0], { entries, bytes, directories, hardlinks });
+    await applyLayered(p, 1);
+  } else if (opts.strategy === 'layered') await applyLayered(p);
   else await applyMerged(p);
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
   // The root stays 0700 while it is built; it takes the mode of the layer

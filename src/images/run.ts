@@ -7,7 +7,6 @@ import { type CancelFlag, type NativePolicy, native } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
 import type { Changes } from '../core/rootless.js';
 import { nowMs } from '../core/stopwatch.js';
-import { RestartLayer } from './extract.js';
 import type { ExtractResult, ExtractTask } from './extract-task.cjs';
 import type { ExtractedLayer, TarLayer } from './layer.js';
 
@@ -39,15 +38,23 @@ export async function extractOnPool(
     onDone?: (layerIndex: number, implied: ReadonlySet<string>) => void;
     /** Bytes downloaded so far (docker:// layers), for progress. */
     downloaded?: () => number;
+    /**
+     * A direct extraction that must stop (RestartLayer: a directory of the
+     * layer replaced by another kind) is read again into the directory this
+     * gives, after emptying the one it wrote into.
+     */
+    fallback?: (layerIndex: number, label: string) => number;
     /** The metadata policy entries are written by, and where what it changes is counted. */
     policy?: NativePolicy;
     changes?: Changes;
   },
-): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[]; extracted: (ExtractedLayer | undefined)[] }> {
+): Promise<{ implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[]; extracted: (ExtractedLayer | undefined)[]; direct: Set<number> }> {
   const { cancel, signal } = run;
   const implied: (ReadonlySet<string> | undefined)[] = Array.from({ length: run.layers });
   const ms: (number | undefined)[] = Array.from({ length: run.layers });
   const extracted: (ExtractedLayer | undefined)[] = Array.from({ length: run.layers });
+  // The layers extracted straight where they were asked to be (not fallen back).
+  const direct = new Set<number>();
   // What each layer holds, shared as they are read: a lower layer's file a
   // higher one already hides gets no data (native/claims.h). Only a saving:
   // past 64 provisions at once in one process there is no set, and every
@@ -61,7 +68,7 @@ export async function extractOnPool(
     claims = undefined;
   }
   const lowest = Math.min(...jobs.map((job) => job.layerIndex));
-  const sizes = jobs.map((job) => size(job.tar));
+  const sizes = jobs.map((job) => layerSize(job.tar));
   const all = sizes.reduce((a, b) => a + b, 0);
   const queue = balance(
     jobs.map((job, slot) => ({ ...job, slot })),
@@ -88,23 +95,29 @@ export async function extractOnPool(
   if (timer) report();
   try {
     await Promise.all(
-      queue.map(async ({ tar, root, slot, layerIndex, source, direct }) => {
+      queue.map(async ({ tar, root, slot, layerIndex, source, direct: straight }) => {
         const started = nowMs();
-        const reply = await pool.runModule<ExtractTask, ExtractResult>(TASK, {
-          tar,
-          root,
-          cancel,
-          read,
-          slot,
-          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
-          policy: run.policy,
-          direct,
-          source: direct ? source : undefined,
-        });
+        const task = (into: number, isDirect: boolean | undefined) =>
+          pool.runModule<ExtractTask, ExtractResult>(TASK, {
+            tar,
+            root: into,
+            cancel,
+            read,
+            slot,
+            claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
+            policy: run.policy,
+            direct: isDirect,
+            source: isDirect ? source : undefined,
+          });
+        let reply = await task(root, straight);
+        if (straight && run.fallback && 'error' in reply && reply.error.restart) {
+          reply = await task(run.fallback(layerIndex, tar.label), false);
+        } else if (straight && !('error' in reply)) {
+          direct.add(layerIndex);
+        }
         if ('error' in reply) {
           const e = reply.error;
           if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
-          if (e.restart) throw new RestartLayer(e.message);
           const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
           // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
           const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
@@ -120,12 +133,10 @@ export async function extractOnPool(
       }),
     );
     if (timer) report();
-    return { implied, ms, extracted };
+    return { implied, ms, extracted, direct };
   } catch (error) {
-    // The first failure stops the others at their next chunk (a restart
-    // stops nothing: the one layer extracted straight into the rootfs is
-    // read again, src/images/extract-all.ts).
-    if (!(error instanceof RestartLayer)) Atomics.store(cancel, 0, 1);
+    // The first failure stops the others at their next chunk.
+    Atomics.store(cancel, 0, 1);
     throw error;
   } finally {
     clearInterval(timer);
@@ -157,7 +168,8 @@ export function balance<T>(jobs: T[], size: (job: T) => number, workers: number)
   return [...order, ...sorted.slice(2 * workers)];
 }
 
-function size(tar: TarLayer): number {
+/** A tar layer's bytes as stored (its descriptor's size, else its file's; 0 where neither is known). */
+export function layerSize(tar: TarLayer): number {
   if (tar.size !== undefined) return tar.size;
   try {
     return fs.statSync(tar.file).size;

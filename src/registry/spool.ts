@@ -68,16 +68,8 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
  * the other (a download's failure the extractions waiting on its bytes,
  * through the cancel flag; an extraction's the downloads), and a
  * download's own failure is the one reported, not the abort it caused.
- * An extraction error that `passes` is no failure of the pull (a restart
- * of the layer, which reads its spool file again): it is thrown at once,
- * the downloads left running.
  */
-export async function alongside<T>(
-  downloads: Promise<void>,
-  extraction: Promise<T>,
-  stop: { cancel: CancelFlag; abortPull(): void },
-  passes: (error: unknown) => boolean = () => false,
-): Promise<T> {
+export async function alongside<T>(downloads: Promise<void>, extraction: Promise<T>, stop: { cancel: CancelFlag; abortPull(): void }): Promise<T> {
   // The first to fail is the cause; what it stops fails after it, and is not reported.
   let first: 'pull' | 'extract' | undefined;
   downloads.catch(() => {
@@ -90,7 +82,6 @@ export async function alongside<T>(
     await downloads;
     return value;
   } catch (error) {
-    if (first === undefined && passes(error)) throw error;
     first ??= 'extract';
     stop.abortPull();
     const pulled = await downloads.then(

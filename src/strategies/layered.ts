@@ -15,12 +15,14 @@ import { walkLayer } from './layered-plan.js';
  * whiteouts applied to what lower layers left), one layer after another:
  * layer N+1 starts only when layer N is completely written. Kept for the
  * differential tests and for comparison; 'merged' writes each surviving
- * entry once instead.
+ * entry once instead. `from`: the layers below it are in the staging
+ * directory already (a base extracted straight into it, whose directories'
+ * metadata layerFds[0] holds: src/images/extract-all.ts, shadowBase).
  */
-export async function applyLayered(p: Provisioning): Promise<void> {
-  // Per directory of the rootfs, the layer its metadata came from.
+export async function applyLayered(p: Provisioning, from = 0): Promise<void> {
+  // Per directory of the rootfs, the layer its metadata came from (none: the base's, layer 0).
   const source = new Map<string, number>();
-  for (let layer = 0; layer < p.layerFds.length; layer++) {
+  for (let layer = from; layer < p.layerFds.length; layer++) {
     const start = nowMs();
     await applyLayer(p, layer, source);
     p.perLayer[layer].applyMs = nowMs() - start;
@@ -51,7 +53,7 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
 
   try {
     for (const { index, rel, merge, plan } of walkLayer(ctx, p.layerFds[layer], staging, layer > 0, dirs)) {
-      meta[index] = merge && p.implied[layer]?.has(rel) ? (source.get(rel) ?? layer) : layer;
+      meta[index] = merge && p.implied[layer]?.has(rel) ? (source.get(rel) ?? 0) : layer;
       source.set(rel, meta[index]);
       for (const name of plan.removals) {
         const failure = native.removeEntry(staging, joinRel(rel, name), false, p.cancel);

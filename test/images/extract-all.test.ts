@@ -1,0 +1,171 @@
+// The lowest tar layer of several, extracted straight into the staging
+// directory with the layers above applied over it (src/images/extract-all.ts,
+// extractsDirect 'base'): the same tree, ns times, modes, owners, xattrs and
+// hardlinks as the planned path through scratch (LAYERCOPY_BASE_DIRECT=0),
+// which the umoci differential tests hold equal to umoci unpack.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateProvisionOptions } from '../../src/core/options.js';
+import { extractsDirect, type TarInputs } from '../../src/images/extract-all.js';
+import { provision } from '../../src/index.js';
+import { buildLayer, diffSnapshots, isRoot, lstat, scratch, snapshot } from '../helpers.js';
+import { type RawEntry, rawTar, tarDir } from './fixtures.js';
+
+const T = 1_600_000_000;
+const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n.includes('layercopy'));
+
+afterEach(() => {
+  delete process.env.LAYERCOPY_BASE_DIRECT;
+});
+
+/** Provisions the tars (lowest first) with the base straight into the rootfs (`1`) and through scratch (`0`); both trees' snapshots and summaries. */
+async function both(dir: string, tars: Buffer[]) {
+  const files = tars.map((tar, i) => {
+    const file = path.join(dir, `l${i}.tar`);
+    fs.writeFileSync(file, tar);
+    return file;
+  });
+  const run = async (mode: '0' | '1') => {
+    process.env.LAYERCOPY_BASE_DIRECT = mode;
+    const root = path.join(dir, `root${mode}`);
+    const summary = await provision(files, root);
+    return { summary, tree: snapshot(root, { atime: false }), root };
+  };
+  const base = await run('1');
+  const planned = await run('0');
+  return { base, planned, diff: diffSnapshots(planned.tree, base.tree) };
+}
+
+/** A base with what the layers above hide, replace and merge into: ns times, owners, xattrs, a hardlink group. */
+function richBase(dir: string): Buffer {
+  const src = buildLayer(path.join(dir, 'base'), {
+    'usr/': { dir: true, mode: 0o750, mtime: [1_000_000_000, 5], uid: 5, gid: 6 },
+    'usr/bin/': { dir: true, mode: 0o711, mtime: [1_000_000_100, 7], xattrs: { 'user.dir': 'd' } },
+    'usr/bin/old': { file: 'old', mtime: [1_000_000_100, 9] },
+    'usr/bin/tool': { file: 'tool v1', mode: 0o755 },
+    'usr/bin/alias': { link: 'usr/bin/tool' },
+    'etc/': { dir: true, mode: 0o755, mtime: [1_000_000_300, 11] },
+    'etc/gone': 'whited out above',
+    'etc/conf.d/': { dir: true, mode: 0o700, mtime: [1_000_000_400, 13] },
+    'etc/conf.d/a': 'opaque hides me',
+    'was-file': 'becomes a directory',
+    'was-dir/': { dir: true },
+    'was-dir/x': 'becomes a file',
+    'keep/deep/f': { file: 'kept', mtime: [1_000_000_500, 15] },
+  });
+  fs.utimesSync(src, 1_000_000_600, 1_000_000_600);
+  return tarDir(src);
+}
+
+/** Above it: no "./" and no usr/ or usr/bin/ header (implied: the base's metadata stays), a whiteout, an opaque marker, kind changes, a new hardlink group. */
+const upper: RawEntry[] = [
+  { name: 'usr/bin/tool', data: 'tool v2', mode: 0o755, mtime: T },
+  { name: 'usr/bin/new', data: 'new', mtime: T },
+  { name: 'usr/bin/new-link', type: '1', linkname: 'usr/bin/new' },
+  { name: 'etc/', type: '5', mode: 0o755, mtime: T },
+  { name: 'etc/.wh.gone', data: '', mtime: T },
+  { name: 'etc/conf.d/.wh..wh..opq', data: '', mtime: T },
+  { name: 'etc/conf.d/b', data: 'b', mtime: T },
+  { name: 'was-file/', type: '5', mode: 0o755, mtime: T },
+  { name: 'was-file/in', data: 'in', mtime: T },
+  { name: 'was-dir', data: 'a file now', mtime: T },
+  // Made by this layer, with headers: an implied one would take the time it is made at, in either run.
+  { name: 'opt/', type: '5', mode: 0o755, mtime: T },
+  { name: 'opt/app/', type: '5', mode: 0o755, mtime: T },
+  { name: 'opt/app/run', data: 'run', mode: 0o755, mtime: T },
+];
+
+describe('a tar base under other layers, straight into the rootfs', () => {
+  it.runIf(isRoot)('equals the planned path: tree, ns times, modes, owners, xattrs, hardlinks [needs root: the base goes straight in only as root]', async () => {
+    const dir = scratch();
+    const { base, diff } = await both(dir, [richBase(dir), rawTar(upper), rawTar([{ name: 'etc/motd', data: 'hi', mtime: T }])]);
+    expect(diff).toEqual([]);
+    expect(fs.readFileSync(path.join(base.root, 'usr/bin/alias'), 'utf8')).toBe('tool v1');
+    expect(fs.readFileSync(path.join(base.root, 'usr/bin/tool'), 'utf8')).toBe('tool v2');
+    expect(fs.readdirSync(path.join(base.root, 'etc/conf.d'))).toEqual(['b']);
+    expect(fs.existsSync(path.join(base.root, 'etc/gone'))).toBe(false);
+  });
+
+  it.runIf(isRoot)("a directory of the base that a layer above writes into without a header keeps the base's metadata, its ns times too [needs root: as above]", async () => {
+    const dir = scratch();
+    const { base, diff } = await both(dir, [richBase(dir), rawTar(upper)]);
+    expect(diff).toEqual([]);
+    const usr = lstat(path.join(base.root, 'usr'));
+    const bin = lstat(path.join(base.root, 'usr/bin'));
+    expect([Number(usr.mode & 0o7777n), usr.mtimeNs, usr.uid, usr.gid]).toEqual([0o750, 1_000_000_000_000_000_005n, 5n, 6n]);
+    expect([Number(bin.mode & 0o7777n), bin.mtimeNs]).toEqual([0o711, 1_000_000_100_000_000_007n]);
+    // The root: no layer above has a "./" entry.
+    expect(lstat(base.root).mtimeNs).toBe(1_000_000_600_000_000_000n);
+  });
+
+  it.runIf(isRoot)('a base hardlink whose target a layer above hides is read again with every file: the same tree [needs root: as above]', async () => {
+    const dir = scratch();
+    const baseTar = rawTar([
+      { name: './', type: '5', mode: 0o755, mtime: T },
+      { name: 'f', data: 'shared', mtime: T },
+      { name: 'g', type: '1', linkname: 'f' },
+      { name: 'pad', data: 'x'.repeat(8192), mtime: T },
+    ]);
+    const { base, diff } = await both(dir, [baseTar, rawTar([{ name: 'f', data: 'replaced', mtime: T }])]);
+    expect(diff).toEqual([]);
+    expect(fs.readFileSync(path.join(base.root, 'g'), 'utf8')).toBe('shared');
+    expect(fs.readFileSync(path.join(base.root, 'f'), 'utf8')).toBe('replaced');
+  });
+
+  it.runIf(isRoot)(
+    'a base that replaces one of its own directories is read again through scratch while the layer above goes on: the same tree, nothing left [needs root: as above]',
+    async () => {
+      const dir = scratch();
+      const baseTar = rawTar([
+        { name: './', type: '5', mode: 0o755, mtime: T },
+        { name: 'a/', type: '5', mode: 0o755, mtime: T },
+        { name: 'a/b', data: 'b', mtime: T },
+        { name: 'a', data: 'now a file', mtime: T },
+        { name: 'pad', data: 'x'.repeat(8192), mtime: T },
+      ]);
+      const { base, diff } = await both(dir, [baseTar, rawTar([{ name: 'c', data: 'c', mtime: T }])]);
+      expect(diff).toEqual([]);
+      expect(fs.readFileSync(path.join(base.root, 'a'), 'utf8')).toBe('now a file');
+      expect(leftovers(dir)).toEqual([]);
+    },
+  );
+
+  it.runIf(isRoot)('a bad entry in a layer above: the error names it, and no rootfs, staging or scratch is left [needs root: as above]', async () => {
+    const dir = scratch();
+    const files = [richBase(dir), rawTar([{ name: '../escape', data: 'x' }])].map((tar, i) => {
+      const file = path.join(dir, `l${i}.tar`);
+      fs.writeFileSync(file, tar);
+      return file;
+    });
+    process.env.LAYERCOPY_BASE_DIRECT = '1';
+    await expect(provision(files, path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringContaining('l1.tar') });
+    expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
+    expect(leftovers(dir)).toEqual([]);
+  });
+});
+
+describe('which base goes straight in (extractsDirect)', () => {
+  const inputs = (...sizes: number[]): TarInputs => ({
+    rootfs: '/r',
+    rootfsEmpty: true,
+    layers: sizes.map((size, i) => ({ tar: { file: `/nonexistent/${i}`, label: `l${i}`, size }, source: { arg: `l${i}`, argIndex: i } })),
+  });
+  const opts = validateProvisionOptions({});
+
+  it('one tar layer: always', () => {
+    expect(extractsDirect(inputs(10), opts)).toBe('one');
+  });
+
+  it.runIf(isRoot)('a base of at least the bytes of the tar layers above together [needs root: as above]', () => {
+    expect(extractsDirect(inputs(100, 60, 40), opts)).toBe('base');
+    expect(extractsDirect(inputs(100, 60, 41), opts)).toBeUndefined();
+  });
+
+  it('never with an ID map, the layered strategy, or LAYERCOPY_BASE_DIRECT=0', () => {
+    expect(extractsDirect(inputs(100, 1), validateProvisionOptions({ strategy: 'layered' }))).toBeUndefined();
+    expect(extractsDirect(inputs(100, 1), validateProvisionOptions({ idMap: { uid: [{ containerID: 0, hostID: 100000, size: 65536 }] } }))).toBeUndefined();
+    process.env.LAYERCOPY_BASE_DIRECT = '0';
+    expect(extractsDirect(inputs(100, 1), opts)).toBeUndefined();
+  });
+});
