@@ -131,6 +131,21 @@ describe('a tar base under other layers, straight into the rootfs', () => {
     },
   );
 
+  it.runIf(isRoot)('the base counts what it wrote, a file a layer above hides included (its size given, no data): the same every run [needs root: as above]', async () => {
+    const dir = scratch();
+    // The base's hidden file comes after 4 MiB, long after the layer above has named it.
+    const baseTar = rawTar([
+      { name: './', type: '5', mode: 0o755, mtime: T },
+      { name: 'pad', data: Buffer.alloc(4 << 20, 1), mtime: T },
+      { name: 'hidden', data: 'x'.repeat(5000), mtime: T },
+      { name: 'kept', data: 'kept', mtime: T },
+    ]);
+    const { base, diff } = await both(dir, [baseTar, rawTar([{ name: '.wh.hidden', data: '', mtime: T }])]);
+    expect(diff).toEqual([]);
+    expect(base.summary.perLayer[0]).toMatchObject({ entries: 3, bytes: (4 << 20) + 5000 + 4 });
+    expect(fs.readdirSync(base.root).sort()).toEqual(['kept', 'pad']);
+  });
+
   it.runIf(isRoot)('a bad entry in a layer above: the error names it, and no rootfs, staging or scratch is left [needs root: as above]', async () => {
     const dir = scratch();
     const files = [richBase(dir), rawTar([{ name: '../escape', data: 'x' }])].map((tar, i) => {
