@@ -36,6 +36,7 @@
 #include "remove.h"
 #include "write.h"
 #include "claims.h"
+#include "hashpipe.h"
 #include "sha256.h"
 #include "tar.h"
 #include "tarscan.h"
@@ -1231,6 +1232,71 @@ static napi_value has_openat2(napi_env env, napi_callback_info info) { return bo
 // tarHashes(): whether tarOpen takes TAR_HASH here (native/sha256.h).
 static napi_value tar_hashes(napi_env env, napi_callback_info info) { return boolean(env, sha256_available()); }
 
+// ---- a blob's sha256 on a thread of its own (native/hashpipe.h) ------------
+
+static void hash_finalize(napi_env env, void *data, void *hint) {
+  hash_pipe_close(*(hash_pipe **)data);
+  free(data);
+}
+
+static hash_pipe *hash_handle(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (!NAPI_OK(napi_get_value_external(env, v, &p))) return NULL;
+  return *(hash_pipe **)p;
+}
+
+// hashOpen() -> handle | null: null where sha256 is not available here (JS hashes).
+static napi_value hash_open_js(napi_env env, napi_callback_info info) {
+  napi_value result = NULL;
+  hash_pipe **h = malloc(sizeof *h);
+  if (!h) return throw_errno(env, ENOMEM, "malloc", NULL);
+  if (!(*h = hash_pipe_open())) {
+    free(h);
+    NAPI_OK(napi_get_null(env, &result));
+    return result;
+  }
+  if (!NAPI_OK(napi_create_external(env, h, hash_finalize, NULL, &result))) {
+    hash_pipe_close(*h);
+    free(h);
+    return NULL;
+  }
+  return result;
+}
+
+// hashFeed(handle, chunk): a copy of chunk is hashed on the thread; throws (ENOMEM, or after hashDigest).
+static napi_value hash_feed_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv)) return NULL;
+  hash_pipe *h = hash_handle(env, argv[0]);
+  void *data = NULL;
+  size_t len = 0;
+  if (!h || !NAPI_OK(napi_get_buffer_info(env, argv[1], &data, &len))) return NULL;
+  failure f = {0};
+  if (hash_pipe_feed(h, data, len, &f) != 0) {
+    napi_value e = throw_errno(env, f.err, f.syscall, NULL);
+    failure_clear(&f);
+    return e;
+  }
+  return NULL;
+}
+
+// hashDigest(handle) -> "sha256:<hex>" of every byte fed; the thread ends.
+static napi_value hash_digest_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  if (!get_args(env, info, 1, argv)) return NULL;
+  hash_pipe *h = hash_handle(env, argv[0]);
+  if (!h) return NULL;
+  failure f = {0};
+  char out[72];
+  if (hash_pipe_digest(h, out, &f) != 0) {
+    napi_value e = throw_errno(env, f.err, f.syscall, NULL);
+    failure_clear(&f);
+    return e;
+  }
+  NAPI_OK(napi_create_string_latin1(env, out, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 // shutdown(): stops every native loop of the process at its next check.
 static napi_value shutdown_js(napi_env env, napi_callback_info info) {
   lc_shutdown();
@@ -1268,6 +1334,9 @@ NAPI_MODULE_INIT() {
       {"setModes", NULL, set_modes_js, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"tarHashes", NULL, tar_hashes, NULL, NULL, NULL, napi_default, NULL},
+      {"hashOpen", NULL, hash_open_js, NULL, NULL, NULL, napi_default, NULL},
+      {"hashFeed", NULL, hash_feed_js, NULL, NULL, NULL, napi_default, NULL},
+      {"hashDigest", NULL, hash_digest_js, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsOpen", NULL, claims_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsClose", NULL, claims_close_js, NULL, NULL, NULL, napi_default, NULL},

@@ -1,7 +1,18 @@
-// The native helper's tar readers, members and decompression streams, as src/core/native.cts hands them out.
+// The native helper's tar readers, members, decompression streams and threaded hashes, as src/core/native.cts hands them out.
 
 /** An opaque native tar reader (src/images/extract.ts; freed when closed or collected). */
 export type TarReader = { readonly tar: unique symbol };
+/** An opaque native SHA-256 fed on a thread of its own (src/images/blob.ts; freed when collected). */
+export type NativeHash = { readonly hash: unique symbol };
+/** The native helper's SHA-256 on a thread of its own (native/hashpipe.h), as src/core/native.cts hands it out. */
+export interface NativeHashing {
+  /** A hash fed on a thread of its own; null where tarHashes() is false. */
+  hashOpen(): NativeHash | null;
+  /** Hands a copy of chunk to the hash's thread (throws ENOMEM, or after hashDigest). */
+  hashFeed(hash: NativeHash, chunk: Buffer): void;
+  /** "sha256:<hex>" of every byte fed, once the thread is done; the thread ends. */
+  hashDigest(hash: NativeHash): string;
+}
 /** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */
 export interface TarTree {
   entries: number;

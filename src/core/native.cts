@@ -82,9 +82,9 @@ export interface NativeConstants {
   entryTypes: string;
 }
 
-export type { IsalFed, IsalStream, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
+export type { IsalFed, IsalStream, NativeHash, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
-import type { IsalFed, IsalStream, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
+import type { IsalFed, IsalStream, NativeHashing, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
 export type Root = number | string;
@@ -107,7 +107,7 @@ export interface NativePolicy extends NativeIdMap {
   strict?: boolean;
 }
 
-export interface Native {
+export interface Native extends NativeHashing {
   constants: NativeConstants;
   /**
    * rels are relative to `base` ('' for the roots themselves) beneath both
