@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Pool } from '../../src/copy/pool.js';
 import { validateProvisionOptions } from '../../src/core/options.js';
-import { extractsDirect, type TarInputs } from '../../src/images/extract-all.js';
+import { Changes } from '../../src/core/rootless.js';
+import { extractsDirect, extractTars, type TarInputs } from '../../src/images/extract-all.js';
 import { provision } from '../../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, lstat, scratch, snapshot } from '../helpers.js';
 import { type RawEntry, rawTar, tarDir } from './fixtures.js';
@@ -157,6 +159,87 @@ describe('a tar base under other layers, straight into the rootfs', () => {
     await expect(provision(files, path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringContaining('l1.tar') });
     expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
     expect(leftovers(dir)).toEqual([]);
+  });
+});
+
+/** A real pool that holds back the direct extraction's reply until the other extractions have answered (and 50 ms more). */
+class HoldingPool extends Pool {
+  #others: Promise<unknown>[] = [];
+  /** Resolves once the held reply has been handed back. */
+  handedBack: Promise<void>;
+  #release!: () => void;
+  constructor() {
+    super(2);
+    this.handedBack = new Promise((resolve) => {
+      this.#release = resolve;
+    });
+  }
+  override async runModule<T extends object, R>(filename: string, task: T): Promise<R> {
+    const reply = super.runModule<T, R>(filename, task);
+    if (!(task as { direct?: boolean }).direct) {
+      this.#others.push(reply.catch(() => undefined));
+      return reply;
+    }
+    const held = await reply;
+    await Promise.all(this.#others);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    setImmediate(this.#release);
+    return held;
+  }
+}
+
+describe('a direct extraction that must restart after another layer failed', () => {
+  it.runIf(isRoot)('starts nothing: no scratch directory is made for it once the extraction has failed [needs root: the base goes straight in only as root]', async () => {
+    const dir = scratch();
+    const files = [
+      // The base replaces one of its own directories: the direct reader asks for a restart.
+      rawTar([
+        { name: 'a/', type: '5', mode: 0o755, mtime: T },
+        { name: 'a/b', data: 'b', mtime: T },
+        { name: 'a', data: 'now a file', mtime: T },
+        { name: 'pad', data: 'x'.repeat(8192), mtime: T },
+      ]),
+      rawTar([{ name: '../escape', data: 'x' }]),
+    ].map((tar, i) => {
+      const file = path.join(dir, `l${i}.tar`);
+      fs.writeFileSync(file, tar);
+      return file;
+    });
+    const open = (name: string) => {
+      fs.mkdirSync(path.join(dir, name), { mode: 0o700 });
+      return fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    };
+    const parentFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const staging = { parentFd, name: 'staging', fd: open('staging') };
+    const scratchDir = { parentFd, name: 'scratch', fd: open('scratch') };
+    const pool = new HoldingPool();
+    const opts = validateProvisionOptions({});
+    const layerFds = [-1, -1];
+    try {
+      const run = extractTars({
+        inputs: { rootfs: path.join(dir, 'root'), rootfsEmpty: true, layers: files.map((file, i) => ({ tar: { file, label: file }, source: { arg: file, argIndex: i } })) },
+        scratch: scratchDir,
+        staging,
+        direct: 'base',
+        layerFds,
+        pool,
+        cancel: new Int32Array(new SharedArrayBuffer(4)),
+        shareClaims: true,
+        maxDownloads: 1,
+        abortPull: () => {},
+        rootless: { policy: opts.policy, changes: new Changes() },
+      });
+      await expect(run).rejects.toMatchObject({ code: 'ERR_INVALID_TAR', layer: files[1] });
+      const atFailure = fs.readdirSync(path.join(dir, 'scratch')).sort();
+      await pool.handedBack;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The caller removes what was written as soon as the extraction fails: nothing may be started after that.
+      expect(fs.readdirSync(path.join(dir, 'scratch')).sort()).toEqual(atFailure);
+      expect(atFailure).not.toContain('0');
+    } finally {
+      await pool.close();
+      for (const fd of [...layerFds.filter((fd) => fd >= 0), staging.fd, scratchDir.fd, parentFd]) fs.closeSync(fd);
+    }
   });
 });
 
