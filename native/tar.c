@@ -1447,22 +1447,21 @@ static int begin_entry(tar_reader *t, failure *f) {
       MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
       if (e->size > 0 && t->claims && strncmp(name, ".wh.", 4) != 0 && claims_hidden(t->claims, rel, t->layer)) {
-        // A higher layer hides it: it stays, empty, for the plan to see
-        // (and count) as now, and its data is read past. Straight into the
-        // rootfs (a base under other layers) no plan counts it: it is
-        // counted as written, its size given without data (ftruncate
-        // allocates nothing), so that the counts do not depend on when the
-        // higher layer's name reached the set, and a removal subtracts
-        // what was added.
-        if (t->direct) {
-          uint64_t size = e->sparse ? e->map.realsize : e->size;
-          if (ftruncate(fd, (off_t)size) != 0) {
-            int err = errno;
-            close(fd);
-            return sys_fail(f, err, "ftruncate", rel);
-          }
-          tally_add(t, 'f', size);
+        // A higher layer hides it: it stays, its size given without data
+        // (ftruncate allocates nothing), and its data is read past. The
+        // merged plan never reads it; a plan that applies the layers one by
+        // one over a base (src/strategies/layered.ts) counts it at that
+        // size, whether or not the higher layer's name reached the set in
+        // time. Straight into the rootfs (a base under other layers) no
+        // plan counts it: it is counted as written, for the same reason,
+        // and a removal subtracts what was added.
+        uint64_t size = e->sparse ? e->map.realsize : e->size;
+        if (ftruncate(fd, (off_t)size) != 0) {
+          int err = errno;
+          close(fd);
+          return sys_fail(f, err, "ftruncate", rel);
         }
+        if (t->direct) tally_add(t, 'f', size);
         close(fd);
         slot *s = get(t, rel);
         if (!s) return sys_fail(f, ENOMEM, "malloc", rel);

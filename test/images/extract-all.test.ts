@@ -148,6 +148,35 @@ describe('a tar base under other layers, straight into the rootfs', () => {
     expect(fs.readdirSync(base.root).sort()).toEqual(['kept', 'pad']);
   });
 
+  it.runIf(isRoot)(
+    'a layer above counts what it wrote, a file a higher layer hides included, as the layered strategy counts it: the same every run [needs root: as above]',
+    async () => {
+      const dir = scratch();
+      // The middle layer's hidden file comes after 16 MiB, long after the top layer has named it (after 4 MiB, sometimes before: then it had its data).
+      const middle = rawTar([
+        { name: 'pad', data: Buffer.alloc(16 << 20, 1), mtime: T },
+        { name: 'hidden', data: 'x'.repeat(5000), mtime: T },
+      ]);
+      const tars = [
+        rawTar([
+          { name: './', type: '5', mode: 0o755, mtime: T },
+          { name: 'base', data: Buffer.alloc(8 << 20, 2), mtime: T },
+        ]),
+        middle,
+        rawTar([{ name: '.wh.hidden', data: '', mtime: T }]),
+      ];
+      const { base, diff } = await both(dir, tars);
+      expect(diff).toEqual([]);
+      const layered = await provision(
+        tars.map((_, i) => path.join(dir, `l${i}.tar`)),
+        path.join(dir, 'layered'),
+        { strategy: 'layered' },
+      );
+      expect(layered.perLayer[1]).toMatchObject({ entries: 2, bytes: (16 << 20) + 5000 });
+      expect(base.summary.perLayer[1]).toMatchObject({ entries: 2, bytes: (16 << 20) + 5000 });
+    },
+  );
+
   it.runIf(isRoot)('a bad entry in a layer above: the error names it, and no rootfs, staging or scratch is left [needs root: as above]', async () => {
     const dir = scratch();
     const files = [richBase(dir), rawTar([{ name: '../escape', data: 'x' }])].map((tar, i) => {
