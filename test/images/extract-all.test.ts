@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool } from '../../src/copy/pool.js';
-import { validateProvisionOptions } from '../../src/core/options.js';
+import { type Progress, validateProvisionOptions } from '../../src/core/options.js';
 import { Changes } from '../../src/core/rootless.js';
 import { extractsDirect, extractTars, type TarInputs } from '../../src/images/extract-all.js';
 import { provision } from '../../src/index.js';
@@ -176,6 +176,21 @@ describe('a tar base under other layers, straight into the rootfs', () => {
       expect(base.summary.perLayer[1]).toMatchObject({ entries: 2, bytes: (16 << 20) + 5000 });
     },
   );
+
+  it.runIf(isRoot)('progress ends with one "done" event whose totals equal the summary, the base\'s counts included [needs root: as above]', async () => {
+    const dir = scratch();
+    const files = [richBase(dir), rawTar(upper)].map((tar, i) => {
+      const file = path.join(dir, `l${i}.tar`);
+      fs.writeFileSync(file, tar);
+      return file;
+    });
+    process.env.LAYERCOPY_BASE_DIRECT = '1';
+    const events: Progress[] = [];
+    const summary = await provision(files, path.join(dir, 'root'), { onProgress: (p) => events.push(p) });
+    const last = events[events.length - 1];
+    expect(events.filter((e) => e.phase === 'done')).toEqual([last]);
+    expect([last.entries, last.bytes]).toEqual([summary.entries, summary.bytes]);
+  });
 
   it.runIf(isRoot)('a bad entry in a layer above: the error names it, and no rootfs, staging or scratch is left [needs root: as above]', async () => {
     const dir = scratch();
