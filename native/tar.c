@@ -56,7 +56,7 @@ typedef struct {
   // before that replacement is gone with it.
   uint64_t born, killed;
   char standing;
-  char placeholder;  // a hidden file made empty (claims): a hardlink to it needs its data
+  char placeholder;  // a hidden file made without data (claims): a hardlink to it needs its data
   char skipped;      // a device node left out (--devices skip), its type letter: .wh.NAME stands in for it
   char marker;       // TAR_DIRECT: a whiteout marker not written (direct_marker), what stands there
   char headed;       // a directory header gave it metadata
@@ -1447,22 +1447,21 @@ static int begin_entry(tar_reader *t, failure *f) {
       MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
       if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "open", rel);
       if (e->size > 0 && t->claims && strncmp(name, ".wh.", 4) != 0 && claims_hidden(t->claims, rel, t->layer)) {
-        // A higher layer hides it: it stays, empty, for the plan to see
-        // (and count) as now, and its data is read past. Straight into the
-        // rootfs (a base under other layers) no plan counts it: it is
-        // counted as written, its size given without data (ftruncate
-        // allocates nothing), so that the counts do not depend on when the
-        // higher layer's name reached the set, and a removal subtracts
-        // what was added.
-        if (t->direct) {
-          uint64_t size = e->sparse ? e->map.realsize : e->size;
-          if (ftruncate(fd, (off_t)size) != 0) {
-            int err = errno;
-            close(fd);
-            return sys_fail(f, err, "ftruncate", rel);
-          }
-          tally_add(t, 'f', size);
+        // A higher layer hides it: it stays, its size given without data
+        // (ftruncate allocates nothing), and its data is read past. The
+        // merged plan never reads it; a plan that applies the layers one by
+        // one over a base (src/strategies/layered.ts) counts it at that
+        // size, whether or not the higher layer's name reached the set in
+        // time. Straight into the rootfs (a base under other layers) no
+        // plan counts it: it is counted as written, for the same reason,
+        // and a removal subtracts what was added.
+        uint64_t size = e->sparse ? e->map.realsize : e->size;
+        if (ftruncate(fd, (off_t)size) != 0) {
+          int err = errno;
+          close(fd);
+          return sys_fail(f, err, "ftruncate", rel);
         }
+        if (t->direct) tally_add(t, 'f', size);
         close(fd);
         slot *s = get(t, rel);
         if (!s) return sys_fail(f, ENOMEM, "malloc", rel);
@@ -1493,7 +1492,7 @@ static int begin_entry(tar_reader *t, failure *f) {
         // A hardlink to a device node left out: left out too.
         rc = meta_device(&t->policy, ts->skipped, UINT64_MAX, rel, f) < 0 ? own_rel(f) : skip_entry(t, dir, name, rel, ts->skipped, f);
       } else if (ts && ts->placeholder && !claims_hidden(t->claims, rel, t->layer)) {
-        // A name that stays, of a file made empty: read the layer again, writing everything.
+        // A name that stays, of a file made without data: read the layer again, writing everything.
         rc = tar_fail(f, CODE_RESTART, rel, "hardlink to /%s, a file a higher layer hides", target);
       } else {
         rc = write_make_entry(t->root, rel, 'h', target, 0, f);
@@ -1553,7 +1552,7 @@ static int begin_entry(tar_reader *t, failure *f) {
 
 // The file's data is all written: its metadata, through its fd, then close.
 static int end_file(tar_reader *t, failure *f) {
-  if (t->fd < 0) return 0;  // a hidden file, left empty
+  if (t->fd < 0) return 0;  // a hidden file, left without data
   int rc = 0;
   // A sparse file's last hole: the size, without data.
   if (t->cur.sparse && ftruncate(t->fd, (off_t)t->cur.map.realsize) != 0) rc = sys_fail(f, errno, "ftruncate", t->cur.rel);

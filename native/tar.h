@@ -16,10 +16,11 @@ typedef struct tar_reader tar_reader;
 // tar_close), which loses its ACLs first. With a claims set (claims_id > 0,
 // native/claims.h), it is layer `layer` of a provision whose tar layers are
 // read at once: it tells the set what it holds, and a file a higher layer
-// already hides is made empty (a hardlink to one that must be kept fails
-// with CODE_RESTART: read the layer again without the set). Entries get
-// their metadata by policy (NULL: keep, devices error), and what it
-// changes is counted (tar_changes). NULL with *f set on failure.
+// already hides is made at its size without data (a hardlink to one that
+// must be kept fails with CODE_RESTART: read the layer again without the
+// set). Entries get their metadata by policy (NULL: keep, devices error),
+// and what it changes is counted (tar_changes). NULL with *f set on
+// failure.
 //
 // flags: TAR_NO_RECORD, the set is only asked (no layer below this one
 // reads it); TAR_DIRECT, root is the rootfs being built from this one

@@ -147,9 +147,12 @@ async function build(run: {
     changes: run.changes,
   });
   if (run.base) {
-    // What the base wrote, as a one-layer image counts it; the layers above count as 'layered' counts.
+    // What the base wrote, as a one-layer image counts it; the layers above
+    // count as 'layered' counts. Counted through the totals progress reports:
+    // the "done" event's equal the summary's.
     const { entries, bytes, directories, hardlinks } = run.base.tree;
-    Object.assign(p.perLayer[0], { entries, bytes, directories, hardlinks });
+    Object.assign(p.perLayer[0], { directories, hardlinks });
+    p.count(0, entries, bytes);
     await applyLayered(p, 1);
   } else if (opts.strategy === 'layered') await applyLayered(p);
   else await applyMerged(p);

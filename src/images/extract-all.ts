@@ -25,7 +25,7 @@ export interface TarInputs {
  * directory into place and remove the scratch directory (on a layer of 1M
  * empty files, 5.8 of 10.7 s). 'base', a tar layer under others: the
  * layers above are extracted into scratch as before and applied over it
- * one by one (src/strategies/over-base.ts), so that only what they hold
+ * one by one (applyLayered, src/strategies/layered.ts), so that only what they hold
  * is walked, linked and removed (a 3-file layer over a 700k-file one
  * took 5.7 s against 1.95 s for the big layer alone). Only where the base
  * holds at least as many bytes as the tar layers above together: applied

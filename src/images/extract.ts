@@ -13,7 +13,7 @@ import { displayPath } from '../core/paths.js';
  * planners apply them, as for directory layers. `onChunk` sees every byte
  * (the diff_id hash), the padding after the end-of-archive blocks too.
  * With `claims` (the provision's set and this layer's index), a file a
- * higher layer already hides is left empty; RestartLayer: a hardlink that
+ * higher layer already hides gets its size without data; RestartLayer: a hardlink that
  * stays needs one, so the layer must be read again without claims.
  * Entries get their metadata by `policy` (native/meta.h). `direct`: root
  * is the rootfs of a one-layer image (TAR_DIRECT, native/tar.h: markers

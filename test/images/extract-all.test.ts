@@ -6,8 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { validateProvisionOptions } from '../../src/core/options.js';
-import { extractsDirect, type TarInputs } from '../../src/images/extract-all.js';
+import { Pool } from '../../src/copy/pool.js';
+import { type Progress, validateProvisionOptions } from '../../src/core/options.js';
+import { Changes } from '../../src/core/rootless.js';
+import { extractsDirect, extractTars, type TarInputs } from '../../src/images/extract-all.js';
 import { provision } from '../../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, lstat, scratch, snapshot } from '../helpers.js';
 import { type RawEntry, rawTar, tarDir } from './fixtures.js';
@@ -146,6 +148,50 @@ describe('a tar base under other layers, straight into the rootfs', () => {
     expect(fs.readdirSync(base.root).sort()).toEqual(['kept', 'pad']);
   });
 
+  it.runIf(isRoot)(
+    'a layer above counts what it wrote, a file a higher layer hides included, as the layered strategy counts it: the same every run [needs root: as above]',
+    async () => {
+      const dir = scratch();
+      // The middle layer's hidden file comes after 16 MiB, long after the top layer has named it (after 4 MiB, sometimes before: then it had its data).
+      const middle = rawTar([
+        { name: 'pad', data: Buffer.alloc(16 << 20, 1), mtime: T },
+        { name: 'hidden', data: 'x'.repeat(5000), mtime: T },
+      ]);
+      const tars = [
+        rawTar([
+          { name: './', type: '5', mode: 0o755, mtime: T },
+          { name: 'base', data: Buffer.alloc(8 << 20, 2), mtime: T },
+        ]),
+        middle,
+        rawTar([{ name: '.wh.hidden', data: '', mtime: T }]),
+      ];
+      const { base, diff } = await both(dir, tars);
+      expect(diff).toEqual([]);
+      const layered = await provision(
+        tars.map((_, i) => path.join(dir, `l${i}.tar`)),
+        path.join(dir, 'layered'),
+        { strategy: 'layered' },
+      );
+      expect(layered.perLayer[1]).toMatchObject({ entries: 2, bytes: (16 << 20) + 5000 });
+      expect(base.summary.perLayer[1]).toMatchObject({ entries: 2, bytes: (16 << 20) + 5000 });
+    },
+  );
+
+  it.runIf(isRoot)('progress ends with one "done" event whose totals equal the summary, the base\'s counts included [needs root: as above]', async () => {
+    const dir = scratch();
+    const files = [richBase(dir), rawTar(upper)].map((tar, i) => {
+      const file = path.join(dir, `l${i}.tar`);
+      fs.writeFileSync(file, tar);
+      return file;
+    });
+    process.env.LAYERCOPY_BASE_DIRECT = '1';
+    const events: Progress[] = [];
+    const summary = await provision(files, path.join(dir, 'root'), { onProgress: (p) => events.push(p) });
+    const last = events[events.length - 1];
+    expect(events.filter((e) => e.phase === 'done')).toEqual([last]);
+    expect([last.entries, last.bytes]).toEqual([summary.entries, summary.bytes]);
+  });
+
   it.runIf(isRoot)('a bad entry in a layer above: the error names it, and no rootfs, staging or scratch is left [needs root: as above]', async () => {
     const dir = scratch();
     const files = [richBase(dir), rawTar([{ name: '../escape', data: 'x' }])].map((tar, i) => {
@@ -157,6 +203,87 @@ describe('a tar base under other layers, straight into the rootfs', () => {
     await expect(provision(files, path.join(dir, 'root'))).rejects.toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringContaining('l1.tar') });
     expect(fs.existsSync(path.join(dir, 'root'))).toBe(false);
     expect(leftovers(dir)).toEqual([]);
+  });
+});
+
+/** A real pool that holds back the direct extraction's reply until the other extractions have answered (and 50 ms more). */
+class HoldingPool extends Pool {
+  #others: Promise<unknown>[] = [];
+  /** Resolves once the held reply has been handed back. */
+  handedBack: Promise<void>;
+  #release!: () => void;
+  constructor() {
+    super(2);
+    this.handedBack = new Promise((resolve) => {
+      this.#release = resolve;
+    });
+  }
+  override async runModule<T extends object, R>(filename: string, task: T): Promise<R> {
+    const reply = super.runModule<T, R>(filename, task);
+    if (!(task as { direct?: boolean }).direct) {
+      this.#others.push(reply.catch(() => undefined));
+      return reply;
+    }
+    const held = await reply;
+    await Promise.all(this.#others);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    setImmediate(this.#release);
+    return held;
+  }
+}
+
+describe('a direct extraction that must restart after another layer failed', () => {
+  it.runIf(isRoot)('starts nothing: no scratch directory is made for it once the extraction has failed [needs root: the base goes straight in only as root]', async () => {
+    const dir = scratch();
+    const files = [
+      // The base replaces one of its own directories: the direct reader asks for a restart.
+      rawTar([
+        { name: 'a/', type: '5', mode: 0o755, mtime: T },
+        { name: 'a/b', data: 'b', mtime: T },
+        { name: 'a', data: 'now a file', mtime: T },
+        { name: 'pad', data: 'x'.repeat(8192), mtime: T },
+      ]),
+      rawTar([{ name: '../escape', data: 'x' }]),
+    ].map((tar, i) => {
+      const file = path.join(dir, `l${i}.tar`);
+      fs.writeFileSync(file, tar);
+      return file;
+    });
+    const open = (name: string) => {
+      fs.mkdirSync(path.join(dir, name), { mode: 0o700 });
+      return fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    };
+    const parentFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const staging = { parentFd, name: 'staging', fd: open('staging') };
+    const scratchDir = { parentFd, name: 'scratch', fd: open('scratch') };
+    const pool = new HoldingPool();
+    const opts = validateProvisionOptions({});
+    const layerFds = [-1, -1];
+    try {
+      const run = extractTars({
+        inputs: { rootfs: path.join(dir, 'root'), rootfsEmpty: true, layers: files.map((file, i) => ({ tar: { file, label: file }, source: { arg: file, argIndex: i } })) },
+        scratch: scratchDir,
+        staging,
+        direct: 'base',
+        layerFds,
+        pool,
+        cancel: new Int32Array(new SharedArrayBuffer(4)),
+        shareClaims: true,
+        maxDownloads: 1,
+        abortPull: () => {},
+        rootless: { policy: opts.policy, changes: new Changes() },
+      });
+      await expect(run).rejects.toMatchObject({ code: 'ERR_INVALID_TAR', layer: files[1] });
+      const atFailure = fs.readdirSync(path.join(dir, 'scratch')).sort();
+      await pool.handedBack;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The caller removes what was written as soon as the extraction fails: nothing may be started after that.
+      expect(fs.readdirSync(path.join(dir, 'scratch')).sort()).toEqual(atFailure);
+      expect(atFailure).not.toContain('0');
+    } finally {
+      await pool.close();
+      for (const fd of [...layerFds.filter((fd) => fd >= 0), staging.fd, scratchDir.fd, parentFd]) fs.closeSync(fd);
+    }
   });
 });
 
