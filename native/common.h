@@ -41,7 +41,8 @@ typedef struct {
 #define CODE_INVALID_TAR "EINVALIDTAR"              // a tar stream that breaks the format or would climb out (failure.detail)
 #define CODE_UNSUPPORTED_ENTRY "EUNSUPPORTEDENTRY"  // a tar entry layercopy does not write (failure.detail)
 #define CODE_INVALID_WHITEOUT "EINVALIDWHITEOUT"    // a whiteout marker the plan would refuse, met by a tar read straight into the rootfs (failure.detail)
-#define CODE_RESTART "ERESTARTLAYER"                // a tar layer must be read again, writing every file (native/tar.h)
+#define CODE_RESTART "ERESTARTLAYER"                // a tar layer must be read again into a scratch directory (native/tar.h)
+#define CODE_RESTART_HIDDEN "ERESTARTHIDDEN"        // a tar layer must be read again without the claims set, writing every file
 
 void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel);
 void fail_code(failure *f, const char *code, const char *syscall, side_t side, const char *rel);

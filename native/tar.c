@@ -1493,7 +1493,7 @@ static int begin_entry(tar_reader *t, failure *f) {
         rc = meta_device(&t->policy, ts->skipped, UINT64_MAX, rel, f) < 0 ? own_rel(f) : skip_entry(t, dir, name, rel, ts->skipped, f);
       } else if (ts && ts->placeholder && !claims_hidden(t->claims, rel, t->layer)) {
         // A name that stays, of a file made without data: read the layer again, writing everything.
-        rc = tar_fail(f, CODE_RESTART, rel, "hardlink to /%s, a file a higher layer hides", target);
+        rc = tar_fail(f, CODE_RESTART_HIDDEN, rel, "hardlink to /%s, a file a higher layer hides", target);
       } else {
         rc = write_make_entry(t->root, rel, 'h', target, 0, f);
         if (rc != 0 && f->err == EEXIST) {

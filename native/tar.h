@@ -17,8 +17,8 @@ typedef struct tar_reader tar_reader;
 // native/claims.h), it is layer `layer` of a provision whose tar layers are
 // read at once: it tells the set what it holds, and a file a higher layer
 // already hides is made at its size without data (a hardlink to one that
-// must be kept fails with CODE_RESTART: read the layer again without the
-// set). Entries get their metadata by policy (NULL: keep, devices error),
+// must be kept fails with CODE_RESTART_HIDDEN: read the layer again
+// without the set). Entries get their metadata by policy (NULL: keep, devices error),
 // and what it changes is counted (tar_changes). NULL with *f set on
 // failure.
 //
@@ -26,8 +26,9 @@ typedef struct tar_reader tar_reader;
 // reads it); TAR_DIRECT, root is the rootfs being built from this one
 // layer, not a scratch directory: whiteout markers are checked and not
 // written (CODE_INVALID_WHITEOUT), the root's own metadata is set but its
-// mode left 0700 (tar_root_mode), and a directory replaced by another kind
-// fails with CODE_RESTART (read it again into a scratch directory).
+// mode left 0700 (tar_root_mode), and a directory replaced by another kind,
+// or a hardlink to a marker, fails with CODE_RESTART (read it again into a
+// scratch directory).
 // TAR_PLAIN: the tar is read as it is, not inflated (lanes then take small
 // files with data too: tar.c, LANE_DATA).
 #define TAR_DIRECT 1

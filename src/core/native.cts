@@ -12,7 +12,7 @@ export interface NativeFailure {
    * EMOUNTPOINT: a removal left a mount point (named by rel);
    * ENOOPENAT2: the kernel lacks openat2.
    */
-  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | 'ERESTARTLAYER' | 'EINVALIDWHITEOUT';
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | 'ERESTARTLAYER' | 'ERESTARTHIDDEN' | 'EINVALIDWHITEOUT';
   /** EINVALIDTAR / EUNSUPPORTEDENTRY: what is wrong with the tar (a sentence). */
   detail?: string;
   /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
@@ -189,7 +189,7 @@ export interface Native extends NativeHashing {
   /**
    * A tar layer's stream written beneath root (an open directory fd, kept
    * open until tarClose) as it is fed (native/tar.c); with a claims set, as
-   * layer `layer` of it (a failure with code ERESTARTLAYER: read the layer
+   * layer `layer` of it (a failure with code ERESTARTHIDDEN: read the layer
    * again without the set). Entries get their metadata by `policy` (its ID
    * map is not applied: the copy out of the scratch directory applies it).
    * flags: TAR_DIRECT (1: root is the rootfs of a one-layer image, markers

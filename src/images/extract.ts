@@ -109,6 +109,12 @@ export interface TarExtracted {
 /** Not a failure: the layer must be extracted again, writing every file, or into a scratch directory (see extractTar). */
 export class RestartLayer extends Error {
   override name = 'RestartLayer';
+  /** Read again without the claims set it is cured (a hardlink to a file made without data); else it must go to a scratch directory. */
+  readonly hidden: boolean;
+  constructor(message: string, hidden = false) {
+    super(message);
+    this.hidden = hidden;
+  }
 }
 
 /** A native failure of a tar layer as an error naming the layer and the entry. */
@@ -123,7 +129,7 @@ function tarError(f: NativeFailure, label: string, source?: LayerSource): Error 
     });
   }
   if (f.code === 'ECANCELED') return abortError();
-  if (f.code === 'ERESTARTLAYER') return new RestartLayer(`${label}: ${at}${f.detail}`);
+  if (f.code === 'ERESTARTLAYER' || f.code === 'ERESTARTHIDDEN') return new RestartLayer(`${label}: ${at}${f.detail}`, f.code === 'ERESTARTHIDDEN');
   // Straight into the rootfs the reader checks the markers the plan would
   // check (src/strategies/whiteouts.ts): a bad one is named the plan's way,
   // "layer 2 (FILE): FILE:/etc/.wh.": one fault, one message, however many

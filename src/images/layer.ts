@@ -69,7 +69,7 @@ export async function extractLayer(layer: TarLayer, root: number, opts: ExtractO
     try {
       return await extractLayerFile(layer, root, attempt);
     } catch (error) {
-      if (error instanceof RestartLayer && attempt.claims) attempt = { ...attempt, claims: undefined };
+      if (error instanceof RestartLayer && error.hidden && attempt.claims) attempt = { ...attempt, claims: undefined };
       else if (error instanceof GzipFallback && attempt.gunzip !== 'checked') attempt = { ...attempt, gunzip: 'checked' };
       else throw error;
     }
