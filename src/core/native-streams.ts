@@ -2,6 +2,8 @@
 
 /** An opaque native tar reader (src/images/extract.ts; freed when closed or collected). */
 export type TarReader = { readonly tar: unique symbol };
+/** A tar reader's restart (native/tar.h): ERESTARTHIDDEN, read the layer again without the claims set; ERESTARTLAYER, into a scratch directory. */
+export type TarRestart = 'ERESTARTLAYER' | 'ERESTARTHIDDEN';
 /** An opaque native SHA-256 fed on a thread of its own (src/images/blob.ts; freed when collected). */
 export type NativeHash = { readonly hash: unique symbol };
 /** The native helper's SHA-256 on a thread of its own (native/hashpipe.h), as src/core/native.cts hands it out. */

@@ -12,7 +12,7 @@ export interface NativeFailure {
    * EMOUNTPOINT: a removal left a mount point (named by rel);
    * ENOOPENAT2: the kernel lacks openat2.
    */
-  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | 'ERESTARTLAYER' | 'ERESTARTHIDDEN' | 'EINVALIDWHITEOUT';
+  code?: 'ESRCCHANGED' | 'ECANCELED' | 'EMOUNTPOINT' | 'ENOOPENAT2' | 'EUNMAPPEDUID' | 'EUNMAPPEDGID' | 'EINVALIDTAR' | 'EUNSUPPORTEDENTRY' | TarRestart | 'EINVALIDWHITEOUT';
   /** EINVALIDTAR / EUNSUPPORTEDENTRY: what is wrong with the tar (a sentence). */
   detail?: string;
   /** EUNMAPPEDUID/EUNMAPPEDGID: the ID outside every range. */
@@ -84,7 +84,7 @@ export interface NativeConstants {
 
 export type { IsalFed, IsalStream, NativeHash, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
-import type { IsalFed, IsalStream, NativeHashing, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
+import type { IsalFed, IsalStream, NativeHashing, TarMember, TarReader, TarRestart, TarTree, ZstdStream } from './native-streams.js';
 
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
 export type Root = number | string;
