@@ -39,9 +39,9 @@ export async function extractOnPool(
     /** Bytes downloaded so far (docker:// layers), for progress. */
     downloaded?: () => number;
     /**
-     * A direct extraction that must stop (RestartLayer: a directory of the
-     * layer replaced by another kind) is read again into the directory this
-     * gives, after emptying the one it wrote into.
+     * A direct extraction that must stop (ERESTARTLAYER: a directory of the
+     * layer replaced by another kind, a hardlink to a marker) is read again
+     * into the directory this gives, after emptying the one it wrote into.
      */
     fallback?: (layerIndex: number, label: string) => number;
     /** The metadata policy entries are written by, and where what it changes is counted. */
