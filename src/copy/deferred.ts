@@ -80,28 +80,36 @@ export class Deferred {
     return all;
   }
 
-  /** Every name linked to the first of its group, `size` pairs at a time (existing, name, ...), with the layer of each pair. */
-  *pairs(size: number): Generator<{ rels: string[]; layers: number[] }> {
+  /**
+   * Every name linked to the first of its group, at most `size` pairs at a
+   * time (existing, name, ...), each chunk of one layer: a link that fails
+   * is told as its chunk's layer's (a chunk that ran on from one layer's
+   * groups into another's named the first layer for every name in it).
+   */
+  *pairs(size: number): Generator<{ layer: number; rels: string[] }> {
     let rels: string[] = [];
-    let layers: number[] = [];
+    let current = -1;
     for (const { layer, first, rest, used } of this.#groups.values()) {
+      if (layer !== current && rels.length > 0) {
+        yield { layer: current, rels };
+        rels = [];
+      }
+      current = layer;
       for (let b = 0; b < rest.length; b++) {
         const buf = rest[b];
         const end = b === rest.length - 1 ? used : buf.length;
         for (let at = 0; at < end; ) {
           const stop = buf.indexOf(0, at);
           rels.push(first, buf.toString('latin1', at, stop));
-          layers.push(layer);
           at = stop + 1;
-          if (layers.length === size) {
-            yield { rels, layers };
+          if (rels.length === 2 * size) {
+            yield { layer, rels };
             rels = [];
-            layers = [];
           }
         }
       }
     }
-    if (layers.length > 0) yield { rels, layers };
+    if (rels.length > 0) yield { layer: current, rels };
   }
 }
 
@@ -155,14 +163,13 @@ export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred
   for (const chunk of deferred.pairs(batchSize)) {
     if (tasks.stopped) break;
     await tasks.submit({ op: 'link', dst: p.staging.fd, rels: chunk.rels }, 'hardlink', {
-      // Links are counted for the layer of each pair; a chunk failing part way counts what was done.
+      // A chunk failing part way counts what was done.
       onResult: (r) => {
-        for (let j = 0; j < r.done; j++) {
-          p.count(chunk.layers[j], 1, 0);
-          p.perLayer[chunk.layers[j]].hardlinks++;
-        }
+        if (r.done === 0) return;
+        p.count(chunk.layer, r.done, 0);
+        p.perLayer[chunk.layer].hardlinks += r.done;
       },
-      ctx: p.contexts[chunk.layers[0]],
+      ctx: p.contexts[chunk.layer],
     });
   }
   await tasks.barrier();

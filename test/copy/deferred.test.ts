@@ -1,11 +1,14 @@
 // Hardlink groups handed back by the workers (src/copy/deferred.ts): each
 // name kept packed, every one linked to its group's first, names as bytes.
+// A link that fails is made to fail on a tmpfs with one inode too few (a
+// hardlink takes one there): needs root to mount it, skipped elsewhere.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/copy/deferred.js';
 import { provision } from '../../src/index.js';
-import { scratch } from '../helpers.js';
+import { isRoot, scratch } from '../helpers.js';
 
 const link = (rel: string, ino: number) => ({ rel, dev: 1n, ino: BigInt(ino), type: 'f', size: 0 });
 
@@ -19,13 +22,35 @@ describe('hardlink groups', () => {
     expect(d.addLink(1, link('other/first', 10))).toBe(true);
     expect(d.addLink(1, link('other/second', 10))).toBe(false);
     const chunks = [...d.pairs(64)];
-    expect(chunks.map((c) => c.layers.length)).toEqual([64, 64, 64, 64, 44]);
+    expect(chunks.map((c) => [c.layer, c.rels.length / 2])).toEqual([
+      [0, 64],
+      [0, 64],
+      [0, 64],
+      [0, 64],
+      [0, 43],
+      [1, 1],
+    ]);
     const rels = chunks.flatMap((c) => c.rels);
-    const layers = chunks.flatMap((c) => c.layers);
     const expected = [...names.slice(1).flatMap((n) => [names[0], n]), 'other/first', 'other/second'];
     expect(rels).toEqual(expected);
-    expect(layers).toEqual([...names.slice(1).map(() => 0), 1]);
     expect(d.size).toBe(2);
+  });
+
+  it("a chunk holds one layer's pairs: layers taking turns, each run of groups is chunked on its own", () => {
+    const d = new Deferred();
+    // Groups met in the order concurrent walks hand them back: layer 1's between two of layer 0's.
+    for (const [layer, ino, names] of [
+      [0, 1, ['a', 'a1', 'a2']],
+      [1, 2, ['b', 'b1']],
+      [0, 3, ['c', 'c1', 'c2', 'c3']],
+    ] as const) {
+      for (const name of names) d.addLink(layer, link(name, ino));
+    }
+    expect([...d.pairs(4)]).toEqual([
+      { layer: 0, rels: ['a', 'a1', 'a', 'a2'] },
+      { layer: 1, rels: ['b', 'b1'] },
+      { layer: 0, rels: ['c', 'c1', 'c', 'c2', 'c', 'c3'] },
+    ]);
   });
 
   it('a group of more names than one 1 MiB buffer holds: every name once, in order', () => {
@@ -35,7 +60,7 @@ describe('hardlink groups', () => {
     for (let i = 0; i < n; i++) d.addLink(0, link(name(i), 5));
     let seen = 0;
     for (const chunk of d.pairs(1000)) {
-      for (let j = 0; j < chunk.layers.length; j++) {
+      for (let j = 0; j < chunk.rels.length / 2; j++) {
         seen++;
         expect(chunk.rels[2 * j]).toBe(name(0));
         if (chunk.rels[2 * j + 1] !== name(seen)) expect(chunk.rels[2 * j + 1]).toBe(name(seen));
@@ -58,4 +83,36 @@ describe('hardlink groups', () => {
     for (const name of names) expect(fs.lstatSync(Buffer.concat([root, name])).ino).toBe(ino);
     expect(fs.lstatSync(path.join(dir, 'root', 'first')).nlink).toBe(601);
   });
+});
+
+describe('a link that fails', () => {
+  it.runIf(isRoot)(
+    "names the layer of the name it could not make, not another layer's whose links went in the same chunk; nothing is left [needs root: mounts a tmpfs]",
+    async () => {
+      const dir = scratch();
+      const [l1, l2, mnt] = ['l1', 'l2', 'mnt'].map((n) => path.join(dir, n));
+      for (const d of [l1, path.join(l2, 'kept'), path.join(l2, 'other'), mnt]) fs.mkdirSync(d, { recursive: true });
+      for (let i = 0; i < 4; i++) {
+        fs.writeFileSync(path.join(l1, `f${i}`), `${i}`);
+        fs.linkSync(path.join(l1, `f${i}`), path.join(l1, `g${i}`));
+      }
+      fs.writeFileSync(path.join(l2, 'kept', 'first'), 'x');
+      fs.linkSync(path.join(l2, 'kept', 'first'), path.join(l2, 'other', 'second'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'nr_inodes=1000', 'tmpfs', mnt]);
+      try {
+        // The inodes a whole provision takes, then one fewer: the last link made fails.
+        await provision([l1, l2], path.join(mnt, 'root'), { batchSize: 64 });
+        const { files, ffree } = fs.statfsSync(mnt);
+        fs.rmSync(path.join(mnt, 'root'), { recursive: true });
+        execFileSync('mount', ['-o', `remount,nr_inodes=${files - ffree - 1}`, mnt]);
+        const failed = await provision([l1, l2], path.join(mnt, 'root'), { batchSize: 64 }).catch((error) => error);
+        expect(failed).toMatchObject({ code: 'ENOSPC', syscall: 'link' });
+        const rel = path.relative(path.join(mnt, 'root'), failed.path);
+        expect(failed.layer).toBe(rel.startsWith('kept/') || rel.startsWith('other/') ? l2 : l1);
+        expect(fs.readdirSync(mnt)).toEqual([]);
+      } finally {
+        execFileSync('umount', [mnt]);
+      }
+    },
+  );
 });

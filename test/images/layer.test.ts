@@ -114,6 +114,28 @@ describe('tar layers read with a claims set', () => {
     });
   });
 
+  it('straight into the rootfs, a directory the layer replaces by a file: a restart into a scratch directory at once, the layer read once (the set cures nothing)', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'base.tar');
+    fs.writeFileSync(
+      file,
+      rawTar([
+        { name: 'd/', type: '5' },
+        { name: 'd/x', data: 'x' },
+        { name: 'd', data: 'a file now' },
+      ]),
+    );
+    fs.mkdirSync(path.join(dir, 'root'));
+    const fd = fs.openSync(path.join(dir, 'root'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    open.push(fd);
+    const reads: number[] = [];
+    await withClaims(async (id) => {
+      const extracted = extractLayer({ file, label: 'base' }, fd, { claims: { id, layer: 0 }, direct: true, onRead: (bytes) => reads.push(bytes) });
+      await expect(extracted).rejects.toMatchObject({ name: 'RestartLayer', hidden: false });
+    });
+    expect(reads).toEqual([fs.statSync(file).size]);
+  });
+
   it('a full set takes no more names: a lower file it could not record is written with its data (LAYERCOPY_CLAIMS=1)', async () => {
     const dir = scratch();
     process.env.LAYERCOPY_CLAIMS = '1';
