@@ -1239,10 +1239,13 @@ static void hash_finalize(napi_env env, void *data, void *hint) {
   free(data);
 }
 
+// The hash behind a handle; NULL (after throwing) when it is closed.
 static hash_pipe *hash_handle(napi_env env, napi_value v) {
   void *p = NULL;
   if (!NAPI_OK(napi_get_value_external(env, v, &p))) return NULL;
-  return *(hash_pipe **)p;
+  hash_pipe *h = *(hash_pipe **)p;
+  if (!h) throw_errno(env, EBADF, "sha256", NULL);
+  return h;
 }
 
 // hashOpen() -> handle | null: null where sha256 is not available here (JS hashes).
@@ -1277,6 +1280,17 @@ static napi_value hash_feed_js(napi_env env, napi_callback_info info) {
     failure_clear(&f);
     return e;
   }
+  return NULL;
+}
+
+// hashClose(handle): ends the thread and frees the hash (a blob given up
+// before its digest); later calls on the handle throw EBADF.
+static napi_value hash_close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  void *p = NULL;
+  if (!get_args(env, info, 1, argv) || !NAPI_OK(napi_get_value_external(env, argv[0], &p))) return NULL;
+  hash_pipe_close(*(hash_pipe **)p);
+  *(hash_pipe **)p = NULL;
   return NULL;
 }
 
@@ -1337,6 +1351,7 @@ NAPI_MODULE_INIT() {
       {"hashOpen", NULL, hash_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"hashFeed", NULL, hash_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"hashDigest", NULL, hash_digest_js, NULL, NULL, NULL, napi_default, NULL},
+      {"hashClose", NULL, hash_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"shutdown", NULL, shutdown_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsOpen", NULL, claims_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"claimsClose", NULL, claims_close_js, NULL, NULL, NULL, napi_default, NULL},

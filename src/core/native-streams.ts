@@ -14,6 +14,8 @@ export interface NativeHashing {
   hashFeed(hash: NativeHash, chunk: Buffer): void;
   /** "sha256:<hex>" of every byte fed, once the thread is done; the thread ends. */
   hashDigest(hash: NativeHash): string;
+  /** Ends the thread and frees the hash (idempotent); later calls on it throw EBADF. */
+  hashClose(hash: NativeHash): void;
 }
 /** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */
 export interface TarTree {

@@ -23,6 +23,8 @@ export interface BlobCount {
   bytes(): number;
   /** The sha256 of every byte fed ('' where nothing is hashed); the hash ends at the first call. */
   digest(): string;
+  /** The blob is given up before its digest: the hash's thread ends now rather than when collected. */
+  close(): void;
 }
 
 export function blobCount(hashed: boolean, onBytes?: (bytes: number) => void): BlobCount {
@@ -39,6 +41,9 @@ export function blobCount(hashed: boolean, onBytes?: (bytes: number) => void): B
     },
     bytes: () => n,
     digest: () => (digest ??= threaded ? native.hashDigest(threaded) : hash ? `sha256:${hash.digest('hex')}` : ''),
+    close: () => {
+      if (threaded && digest === undefined) native.hashClose(threaded);
+    },
   };
 }
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { errnoError, LayercopyError, type LayerSource } from '../core/errors.js';
+import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
@@ -107,6 +107,8 @@ export interface OpenedLayer {
   onTar?: (chunk: Buffer) => void;
   /** Whether reading `tar` costs more than reading the file: inflating, or hashing the blob. */
   busy: boolean;
+  /** Gives the blob's hash up (idempotent; nothing after its digest): a hash on a thread of its own ends it now, not when collected. */
+  release(): void;
   /** Bytes of the file read so far. */
   blobBytes(): number;
   /**
@@ -143,7 +145,15 @@ export function openLayer(
   const hashed = digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined));
   const blob = blobCount(hashed, opts.onRead);
   // No encoding is set: every chunk is a Buffer.
-  input.on('data', (chunk) => blob.feed(chunk as Buffer));
+  input.on('data', (chunk) => {
+    try {
+      blob.feed(chunk as Buffer);
+    } catch (error) {
+      // The hash's thread could not take a copy (ENOMEM): a read error of the layer's.
+      const f = fromNodeError(error, 'sha256', layer.follow ? undefined : layer.file);
+      input.destroy(errnoError(f, (name, description) => `${layer.label}: hashing the blob: ${name} (${description})`, { layer: layer.label, cause: error }));
+    }
+  });
   let tar: AsyncIterable<Buffer> = input;
   if (compression === 'gzip' && opts.gunzip !== 'checked' && (!digests || layer.diffId !== undefined)) {
     // extractTar and the bench's floor are done with a chunk when they ask for the next.
@@ -164,6 +174,7 @@ export function openLayer(
     onTar: plain && ((chunk) => plain.update(chunk)),
     busy: compression !== 'none' || hashed,
     blobBytes: blob.bytes,
+    release: () => blob.close(),
     verify(tarDigest) {
       const blobFailed = blobMismatch(layer, blob);
       if (blobFailed) throw blobFailed;
@@ -216,6 +227,15 @@ export async function extractLayerFile(layer: TarLayer, root: number, opts: Extr
     }
     throw error;
   }
+  try {
+    return await extractOpened(layer, root, opened, opts);
+  } finally {
+    // A restart, a fallback or a failure asks no digest of the blob.
+    opened.release();
+  }
+}
+
+async function extractOpened(layer: TarLayer, root: number, opened: OpenedLayer, opts: ExtractOptions): Promise<ExtractedLayer> {
   let result: TarExtracted;
   try {
     // Every byte is fed, the padding after the end-of-archive blocks too, so

@@ -56,6 +56,16 @@ describe('a blob hashed as it streams past', () => {
     expect(() => native.hashFeed(hash, Buffer.from('more'))).toThrow(expect.objectContaining({ errno: os.constants.errno.EINVAL }));
   });
 
+  it.runIf(native.tarHashes())('a native hash closed before its digest takes nothing more, and closes twice', () => {
+    const hash = native.hashOpen();
+    if (!hash) throw new Error('no native hash');
+    native.hashFeed(hash, Buffer.alloc(3 << 20, 7));
+    native.hashClose(hash);
+    native.hashClose(hash);
+    expect(() => native.hashFeed(hash, Buffer.from('more'))).toThrow(expect.objectContaining({ errno: os.constants.errno.EBADF }));
+    expect(() => native.hashDigest(hash)).toThrow(expect.objectContaining({ errno: os.constants.errno.EBADF }));
+  });
+
   it.each(['native', 'js'] as const)('%s: a blob with one byte flipped fails ERR_DIGEST_MISMATCH, and no rootfs is left', async (how) => {
     if (how === 'js') process.env.LAYERCOPY_BLOB_HASH = '0';
     const dir = scratch();

@@ -361,3 +361,23 @@ describe('a corrupt blob is ERR_DIGEST_MISMATCH, whatever failed while it stream
     expect(r).toMatchObject({ code: 'ABORT_ERR' });
   });
 });
+
+describe("the blob's hash thread", () => {
+  /** Threads of this process named as the native pipes name theirs (native/tarpipe.c). */
+  const pipeThreads = () => fs.readdirSync('/proc/self/task').filter((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'layercopy-pipe').length;
+
+  it.runIf(native.tarHashes())('a blob given up before its digest (two gzip members, read again through zlib) leaves no hash thread behind', async () => {
+    const tar = rawTar([{ name: 'a', data: 'a'.repeat(3000) }]);
+    const blob = Buffer.concat([gzipMember(tar.subarray(0, 2048)), gzipMember(tar.subarray(2048))]);
+    const dir = scratch();
+    const file = path.join(dir, 'layer.gz');
+    fs.writeFileSync(file, blob);
+    fs.mkdirSync(path.join(dir, 'out'));
+    const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    open.push(fd);
+    const before = pipeThreads();
+    await extractLayer({ file, label: 'layer 1/1', digest: sha(blob), size: blob.length, diffId: sha(tar) }, fd);
+    expect(fs.readFileSync(path.join(dir, 'out', 'a'), 'utf8')).toBe('a'.repeat(3000));
+    expect(pipeThreads()).toBe(before);
+  });
+});
