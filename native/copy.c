@@ -318,7 +318,12 @@ static copy_outcome copy_special(copy_ctx *c, const char *rel, char type, int de
   int sdir = stat_source(c, rel, type, &name, &st, f);
   if (sdir < 0) return COPY_FAILED;
   int device = S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode);
-  int act = device ? meta_device(&c->policy, type, (uint64_t)st.st_rdev, rel, f) : DEVICE_MAKE;
+  // A hardlink group's first name is handed back (and counted) by the batch
+  // that meets it, then copied by a task that hands nothing back: the only
+  // copy of a name with links that does not defer. Counted once, not again
+  // here (--devices empty listed it twice).
+  int handed_back = !defer_links && st.st_nlink > 1 && c->policy.devices == DEVICES_EMPTY;
+  int act = !device ? DEVICE_MAKE : handed_back ? DEVICE_EMPTY : meta_device(&c->policy, type, (uint64_t)st.st_rdev, rel, f);
   if (act < 0) return COPY_FAILED;
   // Every name of a skipped node is left out, each counted: none is linked.
   if (act == DEVICE_SKIP) return COPY_DONE;

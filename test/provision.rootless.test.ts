@@ -119,6 +119,16 @@ describe.runIf(nobodyCanRun)('as nobody: device nodes by --devices [needs root, 
     expect(same(path.join(dir, 'a'), path.join(dir, 'b'))).toEqual([]);
   });
 
+  it.runIf(isRoot)('empty: a node with two names is one empty file with both, each name counted once [needs root: mknod]', async () => {
+    const dir = openScratch();
+    const l = layerPair(dir, 'l', { 'dev/null': { chr: [1, 3] as [number, number], mode: 0o666 }, 'dev/null2': { link: 'dev/null' } });
+    const summary = await provision([l.dir], path.join(dir, 'root'), { devices: 'empty' });
+    expect(summary.rootless.devicesEmptied).toEqual({ count: 2, paths: ['/dev/null', '/dev/null2'] });
+    const a = fs.lstatSync(path.join(dir, 'root/dev/null'));
+    const b = fs.lstatSync(path.join(dir, 'root/dev/null2'));
+    expect([a.isFile(), a.size, a.nlink, b.ino]).toEqual([true, 0, 2, a.ino]);
+  });
+
   it('skip: the node is left out, and what a lower layer has at its path stays hidden', async () => {
     const dir = openScratch();
     const lower = layerPair(dir, 'lower', { 'dev/null': 'a file below' });
