@@ -19,10 +19,11 @@ export class Deferred {
   /**
    * One group per inode of a layer: its first name (copied) and the
    * others (linked to it), packed NUL-terminated into buffers (names are
-   * latin1 strings: one byte a character) that double up to 1 MiB, then
-   * are added to. A string per name and an object per link held ~160
-   * bytes a name (a layer of 10M hardlinks of one file: 1.6 GB of RSS);
-   * one buffer doubling to the end, 410 MB (the old and the new at once).
+   * latin1 strings: one byte a character) of doubling sizes up to 1 MiB,
+   * nothing copied as they grow. A string per name and an object per link
+   * held ~160 bytes a name (a layer of 10M hardlinks of one file: 1.6 GB
+   * of RSS); one buffer doubling to the end, 410 MB (the old and the new
+   * at once).
    */
   readonly #groups = new Map<string, { layer: number; first: string; rest: Buffer[]; used: number }>();
   /** Per layer, first names of small groups not submitted yet, and their type letters. */
@@ -43,19 +44,14 @@ export class Deferred {
     const need = link.rel.length + 1;
     let last = group.rest[group.rest.length - 1];
     if (!last || group.used + need > last.length) {
-      if (last && last.length < CHUNK && group.used + need <= CHUNK) {
-        // Still small: doubled, so that a group of two names holds a few bytes.
-        const grown = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(2 * last.length, group.used + need)));
-        last.copy(grown, 0, 0, group.used);
-        group.rest[group.rest.length - 1] = grown;
-      } else {
-        // A name longer than a chunk gets a buffer of its own size.
-        if (last) last = last.subarray(0, group.used);
-        if (last) group.rest[group.rest.length - 1] = last;
-        group.rest.push(Buffer.allocUnsafe(last ? Math.max(CHUNK, need) : Math.max(64, need)));
-        group.used = 0;
-      }
-      last = group.rest[group.rest.length - 1];
+      // Each new buffer twice the last, from 64 bytes up to CHUNK (a group of
+      // two names holds a few bytes), never smaller than the name; the full
+      // one kept to what it holds.
+      const size = Math.max(need, last ? Math.min(CHUNK, 2 * last.length) : 64);
+      if (last) group.rest[group.rest.length - 1] = last.subarray(0, group.used);
+      last = Buffer.allocUnsafe(size);
+      group.rest.push(last);
+      group.used = 0;
     }
     group.used += last.write(link.rel, group.used, 'latin1');
     last[group.used++] = 0;
