@@ -9,37 +9,76 @@ export function largeMin(): number {
   return native.constants.largeFile;
 }
 
+/** Where a hardlink group stands: its first name queued in a batch of first names, being copied, or copied (the others are linked as they come). */
+const QUEUED = 0;
+const COPYING = 1;
+const READY = 2;
+
+interface Group {
+  layer: number;
+  first: string;
+  /** Names that came before the first was copied, packed (see Deferred). */
+  rest: Buffer[];
+  used: number;
+  state: typeof QUEUED | typeof COPYING | typeof READY;
+}
+
+/** First names of small groups not submitted yet, with their groups' keys, and how many names wait behind them. */
+interface Firsts {
+  rels: string[];
+  types: string;
+  keys: string[];
+  held: number;
+}
+
 /**
  * Hardlink groups the workers handed back during a walk, per layer (links
  * never join two layers): the first name of each is copied as soon as it
- * is known, the others are linked to it after the barrier. Holds the first
- * names still to submit (small groups go in batches).
+ * is known, and every other name is linked to it once that copy is done —
+ * during the walk, not after its barrier, so that a layer of millions of
+ * names of a few inodes never holds them all (10M names of one file: 403
+ * MB of RSS when they waited for the barrier; docs/benchmarks.md). Holds
+ * the first names still to submit (small groups go in batches), the names
+ * that came before their first was copied, and the names ready to link.
  */
 export class Deferred {
   /**
-   * One group per inode of a layer: its first name (copied) and the
-   * others (linked to it), packed NUL-terminated into buffers (names are
-   * latin1 strings: one byte a character) of doubling sizes up to 1 MiB,
-   * nothing copied as they grow. A string per name and an object per link
-   * held ~160 bytes a name (a layer of 10M hardlinks of one file: 1.6 GB
-   * of RSS); one buffer doubling to the end, 410 MB (the old and the new
-   * at once).
+   * One group per inode of a layer. Names waiting for their first are packed
+   * NUL-terminated into buffers (names are latin1 strings: one byte a
+   * character) of doubling sizes up to 1 MiB, nothing copied as they grow:
+   * a string per name and an object per link held ~160 bytes a name.
    */
-  readonly #groups = new Map<string, { layer: number; first: string; rest: Buffer[]; used: number }>();
-  /** Per layer, first names of small groups not submitted yet, and their type letters. */
-  readonly #firsts = new Map<number, { rels: string[]; types: string }>();
+  readonly #groups = new Map<string, Group>();
+  /** Per layer, first names of small groups not submitted yet. */
+  readonly #firsts = new Map<number, Firsts>();
+  /** Per layer, pairs (first, name) of groups whose first is copied, not submitted yet. */
+  readonly #ready = new Map<number, string[]>();
 
   get size(): number {
     return this.#groups.size;
   }
 
-  /** Records a name; true when it is the first of its group (the one to copy). */
-  addLink(layer: number, link: DeferredLink): boolean {
+  /**
+   * Records a name: 'first' when it is the first of its group (the one to
+   * copy; queue it with addFirst or copy it with copying), 'ready' when its
+   * first is copied (the name waits in takeReady's pairs), else 'held'.
+   */
+  addLink(layer: number, link: DeferredLink): 'first' | 'held' | 'ready' {
     const key = `${layer}:${link.dev}:${link.ino}`;
     const group = this.#groups.get(key);
     if (!group) {
-      this.#groups.set(key, { layer, first: link.rel, rest: [], used: 0 });
-      return true;
+      this.#groups.set(key, { layer, first: link.rel, rest: [], used: 0, state: QUEUED });
+      return 'first';
+    }
+    if (group.state === READY) {
+      const pairs = this.#ready.get(layer);
+      if (pairs) pairs.push(group.first, link.rel);
+      else this.#ready.set(layer, [group.first, link.rel]);
+      return 'ready';
+    }
+    if (group.state === QUEUED) {
+      const f = this.#firsts.get(layer);
+      if (f) f.held++;
     }
     const need = link.rel.length + 1;
     let last = group.rest[group.rest.length - 1];
@@ -55,57 +94,101 @@ export class Deferred {
     }
     group.used += last.write(link.rel, group.used, 'latin1');
     last[group.used++] = 0;
-    return false;
+    return 'held';
   }
 
-  /** Queues a small group's first name; returns the layer's pending names once `batchSize` are queued (taken out). */
-  addFirst(layer: number, link: DeferredLink, batchSize: number): { rels: string[]; types: string } | undefined {
-    const f = this.#firsts.get(layer) ?? { rels: [], types: '' };
-    f.rels.push(link.rel);
-    f.types += link.type;
-    this.#firsts.set(layer, f);
-    if (f.rels.length < batchSize) return undefined;
-    this.#firsts.delete(layer);
-    return f;
-  }
-
-  /** The first names still queued, per layer (taken out). */
-  takeFirsts(): [number, { rels: string[]; types: string }][] {
-    const all = [...this.#firsts];
-    this.#firsts.clear();
-    return all;
+  /** The key that names a link's group (for copying and copied). */
+  key(layer: number, link: DeferredLink): string {
+    return `${layer}:${link.dev}:${link.ino}`;
   }
 
   /**
-   * Every name linked to the first of its group, at most `size` pairs at a
-   * time (existing, name, ...), each chunk of one layer: a link that fails
-   * is told as its chunk's layer's (a chunk that ran on from one layer's
-   * groups into another's named the first layer for every name in it).
+   * Queues a small group's first name; returns the layer's pending names
+   * once `batchSize` are queued, or once `batchSize` names wait behind them
+   * (a group of millions of names of one small file would otherwise hold
+   * them all until the end of the walk), taken out and marked copying.
    */
-  *pairs(size: number): Generator<{ layer: number; rels: string[] }> {
-    let rels: string[] = [];
-    let current = -1;
-    for (const { layer, first, rest, used } of this.#groups.values()) {
-      if (layer !== current && rels.length > 0) {
-        yield { layer: current, rels };
-        rels = [];
-      }
-      current = layer;
+  addFirst(layer: number, link: DeferredLink, batchSize: number): Firsts | undefined {
+    const f = this.#firsts.get(layer) ?? { rels: [], types: '', keys: [], held: 0 };
+    f.rels.push(link.rel);
+    f.types += link.type;
+    f.keys.push(this.key(layer, link));
+    this.#firsts.set(layer, f);
+    return this.dueFirsts(layer, batchSize);
+  }
+
+  /** The layer's pending first names, taken out and marked copying, when `batchSize` of them are queued or `batchSize` names wait behind them. */
+  dueFirsts(layer: number, batchSize: number): Firsts | undefined {
+    const f = this.#firsts.get(layer);
+    if (!f || (f.rels.length < batchSize && f.held < batchSize)) return undefined;
+    this.#firsts.delete(layer);
+    this.copying(f.keys);
+    return f;
+  }
+
+  /** The first names still queued, per layer (taken out and marked copying). */
+  takeFirsts(): [number, Firsts][] {
+    const all = [...this.#firsts];
+    this.#firsts.clear();
+    for (const [, f] of all) this.copying(f.keys);
+    return all;
+  }
+
+  /** These groups' first names are being copied. */
+  copying(keys: string[]): void {
+    for (const key of keys) {
+      const group = this.#groups.get(key);
+      if (group) group.state = COPYING;
+    }
+  }
+
+  /**
+   * These groups' first names are copied: the names held for them join the
+   * layer's pairs ready to link (first, name), as do their names still to come.
+   */
+  copied(keys: string[]): void {
+    for (const key of keys) {
+      const group = this.#groups.get(key);
+      if (!group || group.state === READY) continue;
+      group.state = READY;
+      const { layer, first, rest, used } = group;
+      group.rest = [];
+      group.used = 0;
+      if (rest.length === 0) continue;
+      const pairs = this.#ready.get(layer) ?? [];
+      this.#ready.set(layer, pairs);
       for (let b = 0; b < rest.length; b++) {
         const buf = rest[b];
         const end = b === rest.length - 1 ? used : buf.length;
         for (let at = 0; at < end; ) {
           const stop = buf.indexOf(0, at);
-          rels.push(first, buf.toString('latin1', at, stop));
+          pairs.push(first, buf.toString('latin1', at, stop));
           at = stop + 1;
-          if (rels.length === 2 * size) {
-            yield { layer, rels };
-            rels = [];
-          }
         }
       }
     }
-    if (rels.length > 0) yield { layer: current, rels };
+  }
+
+  /**
+   * The layer's pairs ready to link (existing, name, ...) in chunks of `size`
+   * pairs, taken out; the rest stays for later unless `all`. Each chunk is of
+   * one layer: a link that fails is told as its chunk's layer's.
+   */
+  takeReady(layer: number, size: number, all = false): string[][] {
+    const pairs = this.#ready.get(layer);
+    if (!pairs) return [];
+    const chunks: string[][] = [];
+    let at = 0;
+    for (; pairs.length - at >= 2 * size; at += 2 * size) chunks.push(pairs.slice(at, at + 2 * size));
+    if (all && at < pairs.length) chunks.push(pairs.slice(at));
+    if (all || at === pairs.length) this.#ready.delete(layer);
+    else if (at > 0) this.#ready.set(layer, pairs.slice(at));
+    return chunks;
+  }
+
+  /** Layers with pairs ready to link. */
+  readyLayers(): number[] {
+    return [...this.#ready.keys()];
   }
 }
 
@@ -123,50 +206,76 @@ const CHUNK = 1 << 20;
  */
 export function copyHandedBack(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, r: TaskResult): void {
   const ctx = p.contexts[layer];
-  const onResult = (done: TaskResult) => p.count(layer, done.done, done.bytes);
-  const big = (rel: string, type: string, size: number) => {
+  const { batchSize } = p.opts;
+  const big = (rel: string, type: string, size: number, keys: string[] = []) => {
     const task = p.copyTask(layer, { rels: packRels([rel]), count: 1, types: type, defer: false });
-    tasks.submitSoon(task, 'copy', { onResult, ctx, priority: size });
+    tasks.submitSoon(task, 'copy', { onResult: copiedThen(p, tasks, deferred, layer, keys), ctx, priority: size });
   };
   for (const file of r.large ?? []) big(file.rel, 'f', file.size);
   for (const link of r.links ?? []) {
-    if (!deferred.addLink(layer, link)) continue;
-    if (link.size >= largeMin()) big(link.rel, link.type, link.size);
-    else {
-      const firsts = deferred.addFirst(layer, link, p.opts.batchSize);
-      if (firsts) submitFirsts(p, tasks, layer, firsts);
+    if (deferred.addLink(layer, link) !== 'first') continue;
+    if (link.size >= largeMin()) {
+      const keys = [deferred.key(layer, link)];
+      deferred.copying(keys);
+      big(link.rel, link.type, link.size, keys);
+    } else {
+      const firsts = deferred.addFirst(layer, link, batchSize);
+      if (firsts) submitFirsts(p, tasks, deferred, layer, firsts);
     }
   }
+  const firsts = deferred.dueFirsts(layer, batchSize);
+  if (firsts) submitFirsts(p, tasks, deferred, layer, firsts);
+  submitLinks(p, tasks, layer, deferred.takeReady(layer, batchSize));
 }
 
 /** Copies first names of hardlink groups of `layer`, one batch, beside the walk's batches. */
-export function submitFirsts(p: Provisioning, tasks: LayerTasks, layer: number, f: { rels: string[]; types: string }): void {
+export function submitFirsts(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, f: { rels: string[]; types: string; keys: string[] }): void {
   const task = p.copyTask(layer, { rels: packRels(f.rels), count: f.rels.length, types: f.types, defer: false });
-  tasks.submitSoon(task, 'copy', { onResult: (r) => p.count(layer, r.done, r.bytes), ctx: p.contexts[layer] });
+  tasks.submitSoon(task, 'copy', { onResult: copiedThen(p, tasks, deferred, layer, f.keys), ctx: p.contexts[layer] });
+}
+
+/** A copy's result: counted; once it is whole, its groups' other names are linked as they come (their held names at once). */
+function copiedThen(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, keys: string[]): (r: TaskResult) => void {
+  return (r) => {
+    p.count(layer, r.done, r.bytes);
+    if (r.failure || keys.length === 0) return;
+    deferred.copied(keys);
+    submitLinks(p, tasks, layer, deferred.takeReady(layer, p.opts.batchSize));
+  };
+}
+
+/** Links chunks of pairs (existing, name, ...) of `layer`, beside the walk's batches; links are counted per layer. */
+function submitLinks(p: Provisioning, tasks: LayerTasks, layer: number, chunks: string[][]): void {
+  if (chunks.length === 0) return;
+  const ctx = p.contexts[layer];
+  // Chunks wait their turn in the queue one after another, not all at once.
+  tasks.soon(async () => {
+    for (const rels of chunks) {
+      if (tasks.stopped) return;
+      await tasks.submit({ op: 'link', dst: p.staging.fd, rels }, 'hardlink', {
+        // A chunk failing part way counts what was done.
+        onResult: (r) => {
+          if (r.done === 0) return;
+          p.count(layer, r.done, 0);
+          p.perLayer[layer].hardlinks += r.done;
+        },
+        ctx,
+        mayInline: false,
+      });
+    }
+  });
 }
 
 /**
- * After the walk's barrier: the first names still queued, a barrier, then
- * every other name of each group linked to its first (cp -a keeps
- * hardlinks, of files, symlinks, FIFOs and devices alike). Links are
- * counted per layer.
+ * After the walk's barrier: the first names still queued, a barrier (their
+ * copies link the names held for them), then the last names ready to link,
+ * and a barrier (cp -a keeps hardlinks, of files, symlinks, FIFOs and
+ * devices alike).
  */
 export async function deferredPhase(p: Provisioning, tasks: LayerTasks, deferred: Deferred): Promise<void> {
-  const { batchSize } = p.opts;
   p.phase = 'links';
-  for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, layer, f);
+  for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, deferred, layer, f);
   await tasks.barrier();
-  for (const chunk of deferred.pairs(batchSize)) {
-    if (tasks.stopped) break;
-    await tasks.submit({ op: 'link', dst: p.staging.fd, rels: chunk.rels }, 'hardlink', {
-      // A chunk failing part way counts what was done.
-      onResult: (r) => {
-        if (r.done === 0) return;
-        p.count(chunk.layer, r.done, 0);
-        p.perLayer[chunk.layer].hardlinks += r.done;
-      },
-      ctx: p.contexts[chunk.layer],
-    });
-  }
+  for (const layer of deferred.readyLayers()) submitLinks(p, tasks, layer, deferred.takeReady(layer, p.opts.batchSize, true));
   await tasks.barrier();
 }

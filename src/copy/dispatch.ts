@@ -135,7 +135,12 @@ export class LayerTasks {
    * other.
    */
   submitSoon(task: Task, operation: string, options: Omit<SubmitOptions, 'mayInline'> = {}): void {
-    const submitted = this.submit(task, operation, { ...options, mayInline: false }).catch((error) => this.fail(error));
+    this.soon(() => this.submit(task, operation, { ...options, mayInline: false }));
+  }
+
+  /** Runs `work` (which submits tasks) without holding up the caller; the barrier waits for it, and a failure in it is the queue's. */
+  soon(work: () => Promise<void>): void {
+    const submitted = work().catch((error) => this.fail(error));
     this.#submitting.add(submitted);
     submitted.finally(() => this.#submitting.delete(submitted));
   }

@@ -13,7 +13,7 @@ import type { Provisioning } from './provisioning.js';
  */
 export async function finishWalk(p: Provisioning, tasks: LayerTasks, deferred: Deferred, dirs: DirTable, layerOf: (i: number) => number): Promise<void> {
   // Hardlink groups' first names not yet submitted: before the barrier, beside the last batches.
-  for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, layer, f);
+  for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, deferred, layer, f);
   await tasks.barrier();
   p.clock.lap('copy');
   if (deferred.size > 0) await deferredPhase(p, tasks, deferred);

@@ -6,8 +6,9 @@ import { nativePolicy, type ResolvedRootless, type RootlessOptions, resolveRootl
 export interface Progress {
   /**
    * What is being done: reading tarball layers (decompressing, checking
-   * their digests, extracting them), copying entries, linking hardlinks
-   * after the barrier, setting directory metadata, or
+   * their digests, extracting them), copying entries (hardlinks are linked
+   * as soon as their group's first name is copied), linking the hardlinks
+   * left after the copies' barrier, setting directory metadata, or
    * 'done' — the last event, sent once after the commit, whose totals equal
    * the summary's.
    */

@@ -12,31 +12,29 @@ import { isRoot, scratch } from '../helpers.js';
 
 const link = (rel: string, ino: number) => ({ rel, dev: 1n, ino: BigInt(ino), type: 'f', size: 0 });
 
+/** Every pair ready in layer `layer` once the groups of `keys` are copied, in chunks of `size`. */
+function linked(d: Deferred, layer: number, keys: string[], size: number): string[][] {
+  d.copied(keys);
+  return d.takeReady(layer, size, true);
+}
+
 describe('hardlink groups', () => {
   it('pairs every later name with its group first, per layer, in chunks of the size asked, names byte for byte', () => {
     const d = new Deferred();
     // Names past the first buffer's 256 bytes, one not UTF-8 (a latin1 string: one byte a character).
     const names = Array.from({ length: 300 }, (_, i) => `dir/${i === 7 ? 'caf\xe9\xff' : ''}name-${i}`);
-    expect(d.addLink(0, link(names[0], 10))).toBe(true);
-    for (const name of names.slice(1)) expect(d.addLink(0, link(name, 10))).toBe(false);
-    expect(d.addLink(1, link('other/first', 10))).toBe(true);
-    expect(d.addLink(1, link('other/second', 10))).toBe(false);
-    const chunks = [...d.pairs(64)];
-    expect(chunks.map((c) => [c.layer, c.rels.length / 2])).toEqual([
-      [0, 64],
-      [0, 64],
-      [0, 64],
-      [0, 64],
-      [0, 43],
-      [1, 1],
-    ]);
-    const rels = chunks.flatMap((c) => c.rels);
-    const expected = [...names.slice(1).flatMap((n) => [names[0], n]), 'other/first', 'other/second'];
-    expect(rels).toEqual(expected);
+    expect(d.addLink(0, link(names[0], 10))).toBe('first');
+    for (const name of names.slice(1)) expect(d.addLink(0, link(name, 10))).toBe('held');
+    expect(d.addLink(1, link('other/first', 10))).toBe('first');
+    expect(d.addLink(1, link('other/second', 10))).toBe('held');
+    const chunks = linked(d, 0, ['0:1:10'], 64);
+    expect(chunks.map((c) => c.length / 2)).toEqual([64, 64, 64, 64, 43]);
+    expect(chunks.flat()).toEqual(names.slice(1).flatMap((n) => [names[0], n]));
+    expect(linked(d, 1, ['1:1:10'], 64)).toEqual([['other/first', 'other/second']]);
     expect(d.size).toBe(2);
   });
 
-  it("a chunk holds one layer's pairs: layers taking turns, each run of groups is chunked on its own", () => {
+  it("a layer's groups share its chunks, and no chunk holds another layer's pairs", () => {
     const d = new Deferred();
     // Groups met in the order concurrent walks hand them back: layer 1's between two of layer 0's.
     for (const [layer, ino, names] of [
@@ -46,11 +44,36 @@ describe('hardlink groups', () => {
     ] as const) {
       for (const name of names) d.addLink(layer, link(name, ino));
     }
-    expect([...d.pairs(4)]).toEqual([
-      { layer: 0, rels: ['a', 'a1', 'a', 'a2'] },
-      { layer: 1, rels: ['b', 'b1'] },
-      { layer: 0, rels: ['c', 'c1', 'c', 'c2', 'c', 'c3'] },
-    ]);
+    d.copied(['0:1:1', '1:1:2', '0:1:3']);
+    expect(d.readyLayers().sort()).toEqual([0, 1]);
+    expect(d.takeReady(0, 4)).toEqual([['a', 'a1', 'a', 'a2', 'c', 'c1', 'c', 'c2']]);
+    expect(d.takeReady(1, 4)).toEqual([]);
+    expect(d.takeReady(0, 4, true)).toEqual([['c', 'c3']]);
+    expect(d.takeReady(1, 4, true)).toEqual([['b', 'b1']]);
+    expect(d.readyLayers()).toEqual([]);
+  });
+
+  it("names that come after their group's first is copied are ready at once, not held", () => {
+    const d = new Deferred();
+    expect(d.addLink(0, link('a', 1))).toBe('first');
+    expect(d.addLink(0, link('a1', 1))).toBe('held');
+    d.copied(['0:1:1']);
+    expect(d.addLink(0, link('a2', 1))).toBe('ready');
+    expect(d.takeReady(0, 2)).toEqual([['a', 'a1', 'a', 'a2']]);
+    expect(d.addLink(0, link('a3', 1))).toBe('ready');
+    expect(d.takeReady(0, 2)).toEqual([]);
+    expect(d.takeReady(0, 2, true)).toEqual([['a', 'a3']]);
+  });
+
+  it('a batch of first names is due once a batch of names waits behind it, however few firsts it holds', () => {
+    const d = new Deferred();
+    expect(d.addFirst(0, link('a', 1), 4)).toBeUndefined();
+    d.addLink(0, link('a', 1));
+    for (let i = 1; i < 4; i++) d.addLink(0, link(`a${i}`, 1));
+    expect(d.dueFirsts(0, 4)).toBeUndefined();
+    d.addLink(0, link('a4', 1));
+    expect(d.dueFirsts(0, 4)).toMatchObject({ rels: ['a'], types: 'f', keys: ['0:1:1'] });
+    expect(d.takeFirsts()).toEqual([]);
   });
 
   it('a group of more names than one 1 MiB buffer holds: every name once, in order', () => {
@@ -59,11 +82,11 @@ describe('hardlink groups', () => {
     const n = 150_000;
     for (let i = 0; i < n; i++) d.addLink(0, link(name(i), 5));
     let seen = 0;
-    for (const chunk of d.pairs(1000)) {
-      for (let j = 0; j < chunk.rels.length / 2; j++) {
+    for (const rels of linked(d, 0, ['0:1:5'], 1000)) {
+      for (let j = 0; j < rels.length / 2; j++) {
         seen++;
-        expect(chunk.rels[2 * j]).toBe(name(0));
-        if (chunk.rels[2 * j + 1] !== name(seen)) expect(chunk.rels[2 * j + 1]).toBe(name(seen));
+        expect(rels[2 * j]).toBe(name(0));
+        if (rels[2 * j + 1] !== name(seen)) expect(rels[2 * j + 1]).toBe(name(seen));
       }
     }
     expect(seen).toBe(n - 1);
