@@ -41,6 +41,8 @@ export class Pool {
   #worker: string;
   #piscina: Piscina<Posted, TaskResult> | undefined;
   #closed = false;
+  /** A runModuleHere task is running on this thread. */
+  #moduleHere = false;
 
   /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
   constructor(concurrency: number, worker: string = WORKER) {
@@ -120,6 +122,25 @@ export class Pool {
       } catch (error) {
         if (Atomics.load(started, 0) !== 0 || attempt >= 2 || this.#closed) throw error;
       }
+    }
+  }
+
+  /**
+   * Runs a task of another module as runModule does, but on this thread
+   * where the threads have not started and no other such task runs here:
+   * an image of one tarball layer has one task, which a worker could only
+   * start after piscina loaded and the thread booted (~50 ms, while this
+   * thread idled; docs/benchmarks.md, "Figures behind the code: One layer
+   * on the main thread"). One at a time, so that provisions started
+   * together still spread over the workers.
+   */
+  async runModuleHere<T extends object, R>(filename: string, task: T): Promise<R> {
+    if (this.started || !this.inlinable || this.#moduleHere) return this.runModule(filename, task);
+    this.#moduleHere = true;
+    try {
+      return await (createRequire(import.meta.url)(fileURLToPath(filename)) as { default: (task: T) => Promise<R> }).default(task);
+    } finally {
+      this.#moduleHere = false;
     }
   }
 

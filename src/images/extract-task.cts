@@ -1,5 +1,6 @@
 // An extraction as a task of the provision's Piscina pool (src/images/run.ts):
-// one tarball layer streamed into its scratch directory on a pool worker,
+// one tarball layer streamed into its scratch directory on a pool worker
+// (or on the main thread: Pool.runModuleHere),
 // while zlib inflates on libuv's threads. Asynchronous from start to end, so
 // several run on one worker at once (the pool's concurrentTasksPerWorker);
 // piscina's atomics wait only while a worker has no task. CommonJS for the

@@ -44,6 +44,8 @@ export async function extractOnPool(
      * into the directory this gives, after emptying the one it wrote into.
      */
     fallback?: (layerIndex: number, label: string) => number;
+    /** One layer whose extraction is all the provision does, read from a file (not a download): on this thread while the pool is idle (Pool.runModuleHere). */
+    here?: boolean;
     /** The metadata policy entries are written by, and where what it changes is counted. */
     policy?: NativePolicy;
     changes?: Changes;
@@ -97,8 +99,9 @@ export async function extractOnPool(
     await Promise.all(
       queue.map(async ({ tar, root, slot, layerIndex, source, direct: straight }) => {
         const started = nowMs();
+        const runTask = run.here && jobs.length === 1 ? pool.runModuleHere.bind(pool) : pool.runModule.bind(pool);
         const task = (into: number, isDirect: boolean | undefined) =>
-          pool.runModule<ExtractTask, ExtractResult>(TASK, {
+          runTask<ExtractTask, ExtractResult>(TASK, {
             tar,
             root: into,
             cancel,

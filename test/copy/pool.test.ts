@@ -1,7 +1,11 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool, TASKS_PER_WORKER } from '../../src/copy/pool.js';
 import { packRels } from '../../src/core/paths.js';
+import { provisionWith } from '../../src/provision.js';
 import { buildLayer, exists, scratch } from '../helpers.js';
 
 const faultyWorker = new URL('../fixtures/faulty-worker.cjs', import.meta.url).href;
@@ -28,6 +32,56 @@ describe('Pool', () => {
       expect(waiting).toMatchObject({ status: 'fulfilled', value: { done: 1 } });
       expect(exists(path.join(dst, 'a'))).toBe(true);
       expect(exists(path.join(dst, 'boom'))).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('Pool.runModuleHere', () => {
+  /** A module whose task says which thread ran it. */
+  function whereModule(): string {
+    const file = path.join(scratch(), 'where.cjs');
+    fs.writeFileSync(
+      file,
+      "Object.defineProperty(exports, '__esModule', { value: true });\nconst { isMainThread } = require('node:worker_threads');\nexports.default = async (t) => { if (t.started) Atomics.store(t.started, 0, 1); await new Promise((r) => setTimeout(r, t.ms)); return { main: isMainThread }; };\n",
+    );
+    return pathToFileURL(file).href;
+  }
+
+  it('runs on this thread while the threads have not started, one task at a time; the others go to the pool', async () => {
+    const pool = new Pool(2);
+    const where = whereModule();
+    try {
+      const [first, second] = await Promise.all([pool.runModuleHere(where, { ms: 50 }), pool.runModuleHere(where, { ms: 0 })]);
+      expect([first, second]).toEqual([{ main: true }, { main: false }]);
+      expect(pool.started).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('goes to the pool once its threads started', async () => {
+    const pool = new Pool(1);
+    const where = whereModule();
+    try {
+      pool.start();
+      expect(await pool.runModuleHere(where, { ms: 0 })).toEqual({ main: false });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("a provision of one tar layer leaves the backend's pool unstarted", async () => {
+    const dir = scratch();
+    const tree = buildLayer(path.join(dir, 'tree'), { 'etc/a': 'a', 'etc/b': { symlink: 'a' } });
+    execFileSync('tar', ['-C', tree, '-cf', path.join(dir, 'layer.tar'), '.']);
+    const pool = new Pool(2);
+    try {
+      await provisionWith(pool, [path.join(dir, 'layer.tar')], path.join(dir, 'root'));
+      expect(fs.readFileSync(path.join(dir, 'root', 'etc', 'a'), 'utf8')).toBe('a');
+      expect(fs.readlinkSync(path.join(dir, 'root', 'etc', 'b'))).toBe('a');
+      expect(pool.started).toBe(false);
     } finally {
       await pool.close();
     }
