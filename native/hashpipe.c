@@ -26,7 +26,7 @@ hash_pipe *hash_pipe_open(void) {
     free(h);
     return NULL;
   }
-  h->pipe = tar_pipe_start(feed_now, h);
+  h->pipe = tar_pipe_start(feed_now, h, 0);
   return h;
 }
 

@@ -5,10 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Bytes waiting at most: a few of the inflater's chunks, so that neither
-// thread waits on the other's next one while memory stays small.
-#define PIPE_BYTES (2u << 20)
-
 typedef struct chunk {
   struct chunk *next;
   size_t len, cap;
@@ -26,7 +22,7 @@ struct tar_pipe {
   // Chunks fed, kept for the next copies: malloc'ing each 1 MiB chunk
   // afresh would map and fault in new pages every time.
   chunk *spare;
-  size_t queued;
+  size_t queued, bytes;
   int ending;  // no more chunks come (drain, stop)
   int failed;  // a chunk failed: fail holds why until told
   failure fail;
@@ -65,9 +61,10 @@ static void *run(void *arg) {
   return NULL;
 }
 
-tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx) {
+tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx, size_t bytes) {
   tar_pipe *p = calloc(1, sizeof *p);
   if (!p) return NULL;
+  p->bytes = bytes ? bytes : PIPE_BYTES;
   p->feed = feed;
   p->ctx = ctx;
   pthread_mutex_init(&p->lock, NULL);
@@ -95,7 +92,7 @@ static int told(tar_pipe *p, failure *f) {
 
 int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
   pthread_mutex_lock(&p->lock);
-  while (!p->failed && p->queued > 0 && p->queued + len > PIPE_BYTES) pthread_cond_wait(&p->room, &p->lock);
+  while (!p->failed && p->queued > 0 && p->queued + len > p->bytes) pthread_cond_wait(&p->room, &p->lock);
   if (p->failed) {
     int rc = told(p, f);
     pthread_mutex_unlock(&p->lock);

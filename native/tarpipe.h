@@ -10,9 +10,15 @@
 
 typedef struct tar_pipe tar_pipe;
 
-// Feeds chunks to feed(ctx, ...) on a new thread. NULL: no thread or no
-// memory (the caller feeds on its own thread).
-tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx);
+// Bytes a pipe holds at most unless told more: a few of the inflater's
+// chunks, so that neither thread waits on the other's next one while memory
+// stays small.
+#define PIPE_BYTES (2u << 20)
+
+// Feeds chunks to feed(ctx, ...) on a new thread, at most `bytes` waiting
+// (0: PIPE_BYTES). NULL: no thread or no memory (the caller feeds on its own
+// thread).
+tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f), void *ctx, size_t bytes);
 // Queues a copy of buf (waits while the queue is full). -1 with *f: the
 // failure of an earlier chunk (or no memory for the copy); the caller then
 // stops the pipe, and the feed answers later calls itself.
