@@ -418,6 +418,7 @@ static napi_value copy_entries(napi_env env, napi_callback_info info) {
         b_str(&d, "type", type);
         b_u64(&d, "dev", key.dev);
         b_u64(&d, "ino", key.ino);
+        b_num(&d, "nlink", (double)key.nlink);
       }
       b_num(&d, "size", (double)key.size);
       if (!push(env, r == COPY_DEFER_LINKED ? links_v : large_v, r == COPY_DEFER_LINKED ? &nlinks : &nlarge, b_done(&d))) failed = 2;

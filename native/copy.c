@@ -255,7 +255,7 @@ static copy_outcome copy_file(copy_ctx *c, const char *rel, int defer_links, uin
   copy_outcome result = COPY_FAILED;
   int dfd = -1;
   if (defer_links && st.st_nlink > 1) {
-    *key = (defer_key){.type = 'f', .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .size = (uint64_t)st.st_size};
+    *key = (defer_key){.type = 'f', .dev = (uint64_t)st.st_dev, .ino = (uint64_t)st.st_ino, .size = (uint64_t)st.st_size, .nlink = (uint64_t)st.st_nlink};
     result = COPY_DEFER_LINKED;
     goto out;
   }
@@ -305,7 +305,7 @@ static int stat_source(copy_ctx *c, const char *rel, char type, const char **nam
 // 1 with *key set when the entry is a name of a hardlink group to hand back.
 static int defer_link(int defer_links, char type, const struct stat *st, defer_key *key) {
   if (!defer_links || st->st_nlink <= 1) return 0;
-  *key = (defer_key){.type = type, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino};
+  *key = (defer_key){.type = type, .dev = (uint64_t)st->st_dev, .ino = (uint64_t)st->st_ino, .nlink = (uint64_t)st->st_nlink};
   return 1;
 }
 

@@ -44,7 +44,8 @@ typedef enum {
 typedef struct {
   char type;
   uint64_t dev, ino;
-  uint64_t size;  // a regular file's size (COPY_DEFER_LARGE, or a linked file)
+  uint64_t size;   // a regular file's size (COPY_DEFER_LARGE, or a linked file)
+  uint64_t nlink;  // COPY_DEFER_LINKED: the inode's names (when all were met, its group is done)
 } defer_key;
 
 // Files this large are handed back from a batch of several, so that each

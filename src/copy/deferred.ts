@@ -17,9 +17,10 @@ const READY = 2;
 interface Group {
   layer: number;
   first: string;
-  /** Names that came before the first was copied, packed (see Deferred). */
-  rest: Buffer[];
-  used: number;
+  /** Names that came before the first was copied (a batch's worth or so: they are linked once it is). */
+  held: string[];
+  /** Names of the inode not met yet (its link count less those met): with the first copied and none left, the group is dropped. */
+  left: number;
   state: typeof QUEUED | typeof COPYING | typeof READY;
 }
 
@@ -35,27 +36,29 @@ interface Firsts {
  * Hardlink groups the workers handed back during a walk, per layer (links
  * never join two layers): the first name of each is copied as soon as it
  * is known, and every other name is linked to it once that copy is done —
- * during the walk, not after its barrier, so that a layer of millions of
- * names of a few inodes never holds them all (10M names of one file: 403
- * MB of RSS when they waited for the barrier; docs/benchmarks.md). Holds
- * the first names still to submit (small groups go in batches), the names
- * that came before their first was copied, and the names ready to link.
+ * during the walk, not after its barrier — so that a layer of millions of
+ * names never holds them all: a group is dropped once its first is copied
+ * and all its names were met (docs/benchmarks.md, "Figures behind the code:
+ * Hardlink groups"). Holds the first names still to submit (small groups go
+ * in batches), the names that came before their first was copied, and the
+ * names ready to link.
  */
 export class Deferred {
-  /**
-   * One group per inode of a layer. Names waiting for their first are packed
-   * NUL-terminated into buffers (names are latin1 strings: one byte a
-   * character) of doubling sizes up to 1 MiB, nothing copied as they grow:
-   * a string per name and an object per link held ~160 bytes a name.
-   */
+  /** The groups still open, one per inode of a layer. */
   readonly #groups = new Map<string, Group>();
   /** Per layer, first names of small groups not submitted yet. */
   readonly #firsts = new Map<number, Firsts>();
   /** Per layer, pairs (first, name) of groups whose first is copied, not submitted yet. */
   readonly #ready = new Map<number, string[]>();
 
+  /** Groups still open. */
   get size(): number {
     return this.#groups.size;
+  }
+
+  /** Whether anything is left for the phase after the barrier (deferredPhase). */
+  get pending(): boolean {
+    return this.#groups.size > 0 || this.#ready.size > 0 || this.#firsts.size > 0;
   }
 
   /**
@@ -64,36 +67,25 @@ export class Deferred {
    * first is copied (the name waits in takeReady's pairs), else 'held'.
    */
   addLink(layer: number, link: DeferredLink): 'first' | 'held' | 'ready' {
-    const key = `${layer}:${link.dev}:${link.ino}`;
+    const key = this.key(layer, link);
     const group = this.#groups.get(key);
     if (!group) {
-      this.#groups.set(key, { layer, first: link.rel, rest: [], used: 0, state: QUEUED });
+      this.#groups.set(key, { layer, first: link.rel, held: [], left: link.nlink - 1, state: QUEUED });
       return 'first';
     }
+    group.left--;
     if (group.state === READY) {
       const pairs = this.#ready.get(layer);
       if (pairs) pairs.push(group.first, link.rel);
       else this.#ready.set(layer, [group.first, link.rel]);
+      if (group.left <= 0) this.#groups.delete(key);
       return 'ready';
     }
     if (group.state === QUEUED) {
       const f = this.#firsts.get(layer);
       if (f) f.held++;
     }
-    const need = link.rel.length + 1;
-    let last = group.rest[group.rest.length - 1];
-    if (!last || group.used + need > last.length) {
-      // Each new buffer twice the last, from 64 bytes up to CHUNK (a group of
-      // two names holds a few bytes), never smaller than the name; the full
-      // one kept to what it holds.
-      const size = Math.max(need, last ? Math.min(CHUNK, 2 * last.length) : 64);
-      if (last) group.rest[group.rest.length - 1] = last.subarray(0, group.used);
-      last = Buffer.allocUnsafe(size);
-      group.rest.push(last);
-      group.used = 0;
-    }
-    group.used += last.write(link.rel, group.used, 'latin1');
-    last[group.used++] = 0;
+    group.held.push(link.rel);
     return 'held';
   }
 
@@ -151,21 +143,13 @@ export class Deferred {
       const group = this.#groups.get(key);
       if (!group || group.state === READY) continue;
       group.state = READY;
-      const { layer, first, rest, used } = group;
-      group.rest = [];
-      group.used = 0;
-      if (rest.length === 0) continue;
+      const { layer, first, held } = group;
+      group.held = [];
+      if (group.left <= 0) this.#groups.delete(key);
+      if (held.length === 0) continue;
       const pairs = this.#ready.get(layer) ?? [];
       this.#ready.set(layer, pairs);
-      for (let b = 0; b < rest.length; b++) {
-        const buf = rest[b];
-        const end = b === rest.length - 1 ? used : buf.length;
-        for (let at = 0; at < end; ) {
-          const stop = buf.indexOf(0, at);
-          pairs.push(first, buf.toString('latin1', at, stop));
-          at = stop + 1;
-        }
-      }
+      for (const name of held) pairs.push(first, name);
     }
   }
 
@@ -191,8 +175,6 @@ export class Deferred {
     return [...this.#ready.keys()];
   }
 }
-
-const CHUNK = 1 << 20;
 
 /**
  * What a batch handed back, copied at once: each big file (constants.largeFile

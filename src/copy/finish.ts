@@ -16,7 +16,7 @@ export async function finishWalk(p: Provisioning, tasks: LayerTasks, deferred: D
   for (const [layer, f] of deferred.takeFirsts()) submitFirsts(p, tasks, deferred, layer, f);
   await tasks.barrier();
   p.clock.lap('copy');
-  if (deferred.size > 0) await deferredPhase(p, tasks, deferred);
+  if (deferred.pending) await deferredPhase(p, tasks, deferred);
   await metadataPhase(p, tasks, dirs, layerOf);
   p.clock.lap('finish');
   const counts = new Map<number, number>();

@@ -27,9 +27,8 @@ export interface NativeFailure {
 }
 
 /**
- * A name of a hardlink group, handed back uncopied: after the barrier one
- * name per inode is copied and the others are linked to it. dev and ino
- * identify the inode (BigInt: inode numbers may pass 2^53).
+ * A name of a hardlink group, handed back uncopied: one name per inode is copied, the others linked to it
+ * (src/copy/deferred.ts). dev and ino identify the inode (BigInt: inode numbers may pass 2^53); nlink counts its names.
  */
 export interface DeferredLink {
   rel: string;
@@ -37,6 +36,7 @@ export interface DeferredLink {
   type: string;
   dev: bigint;
   ino: bigint;
+  nlink: number;
   /** A regular file's size (0 for other types): a big group's first name is copied by a task of its own. */
   size: number;
 }

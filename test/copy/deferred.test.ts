@@ -10,7 +10,7 @@ import { Deferred } from '../../src/copy/deferred.js';
 import { provision } from '../../src/index.js';
 import { isRoot, scratch } from '../helpers.js';
 
-const link = (rel: string, ino: number) => ({ rel, dev: 1n, ino: BigInt(ino), type: 'f', size: 0 });
+const link = (rel: string, ino: number, nlink = 1e9) => ({ rel, dev: 1n, ino: BigInt(ino), type: 'f', size: 0, nlink });
 
 /** Every pair ready in layer `layer` once the groups of `keys` are copied, in chunks of `size`. */
 function linked(d: Deferred, layer: number, keys: string[], size: number): string[][] {
@@ -76,7 +76,24 @@ describe('hardlink groups', () => {
     expect(d.takeFirsts()).toEqual([]);
   });
 
-  it('a group of more names than one 1 MiB buffer holds: every name once, in order', () => {
+  it("a group is dropped once its first is copied and every name of the inode was met (its link count), in either order", () => {
+    const d = new Deferred();
+    d.addLink(0, link('a', 1, 3));
+    d.addLink(0, link('a1', 1, 3));
+    d.copied(['0:1:1']);
+    expect(d.size).toBe(1);
+    expect(d.addLink(0, link('a2', 1, 3))).toBe('ready');
+    expect(d.size).toBe(0);
+    d.addLink(0, link('b', 2, 2));
+    d.addLink(0, link('b1', 2, 2));
+    d.copied(['0:1:2']);
+    expect(d.size).toBe(0);
+    expect(d.pending).toBe(true);
+    expect(d.takeReady(0, 8, true)).toEqual([['a', 'a1', 'a', 'a2', 'b', 'b1']]);
+    expect(d.pending).toBe(false);
+  });
+
+  it('a group of 150,000 names held for its first: every name once, in order', () => {
     const d = new Deferred();
     const name = (i: number) => `d${i % 100}/hardlink-number-${i}`;
     const n = 150_000;
