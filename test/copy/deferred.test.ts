@@ -76,7 +76,7 @@ describe('hardlink groups', () => {
     expect(d.takeFirsts()).toEqual([]);
   });
 
-  it("a group is dropped once its first is copied and every name of the inode was met (its link count), in either order", () => {
+  it('a group is dropped once its first is copied and every name of the inode was met (its link count), in either order', () => {
     const d = new Deferred();
     d.addLink(0, link('a', 1, 3));
     d.addLink(0, link('a1', 1, 3));
