@@ -41,8 +41,8 @@ export class Pool {
   #worker: string;
   #piscina: Piscina<Posted, TaskResult> | undefined;
   #closed = false;
-  /** A runModuleHere task is running on this thread. */
-  #moduleHere = false;
+  /** A runHere task is running on this thread. */
+  #here = false;
 
   /** `worker` replaces the copy step's module (tests wrap it to inject faults). */
   constructor(concurrency: number, worker: string = WORKER) {
@@ -126,21 +126,21 @@ export class Pool {
   }
 
   /**
-   * Runs a task of another module as runModule does, but on this thread
-   * where the threads have not started and no other such task runs here:
-   * an image of one tarball layer has one task, which a worker could only
-   * start after piscina loaded and the thread booted (~50 ms, while this
-   * thread idled; docs/benchmarks.md, "Figures behind the code: One layer
-   * on the main thread"). One at a time, so that provisions started
-   * together still spread over the workers.
+   * Runs `here` on this thread where the threads have not started and no
+   * other such task runs here, else `elsewhere` (on the pool): an image of
+   * one tarball layer has one task, which a worker could only start after
+   * piscina loaded and the thread booted (~50 ms, while this thread idled;
+   * docs/benchmarks.md, "Figures behind the code: One layer on the main
+   * thread"). One at a time, so that provisions started together still
+   * spread over the workers.
    */
-  async runModuleHere<T extends object, R>(filename: string, task: T): Promise<R> {
-    if (this.started || !this.inlinable || this.#moduleHere) return this.runModule(filename, task);
-    this.#moduleHere = true;
+  async runHere<R>(here: () => Promise<R>, elsewhere: () => Promise<R>): Promise<R> {
+    if (this.started || !this.inlinable || this.#here) return elsewhere();
+    this.#here = true;
     try {
-      return await (createRequire(import.meta.url)(fileURLToPath(filename)) as { default: (task: T) => Promise<R> }).default(task);
+      return await here();
     } finally {
-      this.#moduleHere = false;
+      this.#here = false;
     }
   }
 

@@ -1,6 +1,6 @@
 // An extraction as a task of the provision's Piscina pool (src/images/run.ts):
 // one tarball layer streamed into its scratch directory on a pool worker
-// (or on the main thread: Pool.runModuleHere),
+// (or on the main thread: Pool.runHere, src/images/run.ts),
 // while zlib inflates on libuv's threads. Asynchronous from start to end, so
 // several run on one worker at once (the pool's concurrentTasksPerWorker);
 // piscina's atomics wait only while a worker has no task. CommonJS for the
@@ -40,8 +40,17 @@ export type ExtractResult =
 
 export default async function extract(task: ExtractTask): Promise<ExtractResult> {
   if (task.started) Atomics.store(task.started, 0, 1);
+  return extractWith(task, async () => (await import('./layer.js')).extractLayer);
+}
+
+/**
+ * The extraction with the reader `load` gives: a worker loads layer.js
+ * itself, the main thread passes the bundle's own (Pool.runHere), which it
+ * has loaded already. Failures come back as plain data either way.
+ */
+export async function extractWith(task: ExtractTask, load: () => Promise<typeof import('./layer.js').extractLayer>): Promise<ExtractResult> {
   try {
-    const { extractLayer } = await import('./layer.js');
+    const extractLayer = await load();
     const { read, slot = 0 } = task;
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
     return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy, direct: task.direct, source: task.source }) };

@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Pool } from '../copy/pool.js';
 import { distFile } from '../core/compiled.js';
 import { unpack } from '../core/entries.js';
@@ -44,7 +46,7 @@ export async function extractOnPool(
      * into the directory this gives, after emptying the one it wrote into.
      */
     fallback?: (layerIndex: number, label: string) => number;
-    /** One layer whose extraction is all the provision does, read from a file (not a download): on this thread while the pool is idle (Pool.runModuleHere). */
+    /** One layer whose extraction is all the provision does, read from a file (not a download): on this thread while the pool is idle (Pool.runHere). */
     here?: boolean;
     /** The metadata policy entries are written by, and where what it changes is counted. */
     policy?: NativePolicy;
@@ -99,9 +101,8 @@ export async function extractOnPool(
     await Promise.all(
       queue.map(async ({ tar, root, slot, layerIndex, source, direct: straight }) => {
         const started = nowMs();
-        const runTask = run.here && jobs.length === 1 ? pool.runModuleHere.bind(pool) : pool.runModule.bind(pool);
-        const task = (into: number, isDirect: boolean | undefined) =>
-          runTask<ExtractTask, ExtractResult>(TASK, {
+        const task = (into: number, isDirect: boolean | undefined) => {
+          const t: ExtractTask = {
             tar,
             root: into,
             cancel,
@@ -111,7 +112,10 @@ export async function extractOnPool(
             policy: run.policy,
             direct: isDirect,
             source: isDirect ? source : undefined,
-          });
+          };
+          const onPool = () => pool.runModule<ExtractTask, ExtractResult>(TASK, t);
+          return run.here && jobs.length === 1 ? pool.runHere(() => extractHere(t), onPool) : onPool();
+        };
         let reply = await task(root, straight);
         if (straight && run.fallback && 'error' in reply && reply.error.restart) {
           // A restart told after another layer failed (or an abort): the
@@ -150,6 +154,12 @@ export async function extractOnPool(
     clearInterval(timer);
     if (claims !== undefined) native.claimsClose(claims);
   }
+}
+
+/** An extraction on this thread, through the reader this bundle already loaded (a worker loads its own). */
+async function extractHere(task: ExtractTask): Promise<ExtractResult> {
+  const { extractWith } = createRequire(import.meta.url)(fileURLToPath(TASK)) as typeof import('./extract-task.cjs');
+  return extractWith(task, async () => (await import('./layer.js')).extractLayer);
 }
 
 /**

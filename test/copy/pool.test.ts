@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Pool, TASKS_PER_WORKER } from '../../src/copy/pool.js';
 import { packRels } from '../../src/core/paths.js';
@@ -38,8 +39,8 @@ describe('Pool', () => {
   });
 });
 
-describe('Pool.runModuleHere', () => {
-  /** A module whose task says which thread ran it. */
+describe('Pool.runHere', () => {
+  /** A worker module whose task says which thread ran it. */
   function whereModule(): string {
     const file = path.join(scratch(), 'where.cjs');
     fs.writeFileSync(
@@ -49,12 +50,21 @@ describe('Pool.runModuleHere', () => {
     return pathToFileURL(file).href;
   }
 
+  /** Runs the task here (as this thread) or on the pool (as the module's). */
+  const where = (pool: Pool, file: string, ms: number) =>
+    pool.runHere(
+      async () => {
+        await new Promise((r) => setTimeout(r, ms));
+        return { main: isMainThread };
+      },
+      () => pool.runModule<{ ms: number }, { main: boolean }>(file, { ms }),
+    );
+
   it('runs on this thread while the threads have not started, one task at a time; the others go to the pool', async () => {
     const pool = new Pool(2);
-    const where = whereModule();
     try {
-      const [first, second] = await Promise.all([pool.runModuleHere(where, { ms: 50 }), pool.runModuleHere(where, { ms: 0 })]);
-      expect([first, second]).toEqual([{ main: true }, { main: false }]);
+      const file = whereModule();
+      expect(await Promise.all([where(pool, file, 50), where(pool, file, 0)])).toEqual([{ main: true }, { main: false }]);
       expect(pool.started).toBe(true);
     } finally {
       await pool.close();
@@ -63,10 +73,9 @@ describe('Pool.runModuleHere', () => {
 
   it('goes to the pool once its threads started', async () => {
     const pool = new Pool(1);
-    const where = whereModule();
     try {
       pool.start();
-      expect(await pool.runModuleHere(where, { ms: 0 })).toEqual({ main: false });
+      expect(await where(pool, whereModule(), 0)).toEqual({ main: false });
     } finally {
       await pool.close();
     }
