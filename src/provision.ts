@@ -93,6 +93,9 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
       const layer = commitDirect({ inputs, staging, extracted: layers.direct, extractMs: layers.layers[0].extractMs });
       clock.lap('commit');
       summary = summarize(inputs, opts, [layer], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
+      // No copy ran to count it: the "done" event every provision ends with
+      // (the CLI ignores signals from it on, the rootfs being committed).
+      opts.onProgress?.({ phase: 'done', layerIndex: 0, layers: 1, layer: layers.layers[0].label, entries: summary.entries, bytes: summary.bytes });
     } else {
       summary = await build({ pool, inputs, layers: layers.layers, base: layers.base, staging, opts, cancel, staleRemoved, clock, changes });
       layers.layers.forEach((layer, i) => {
