@@ -1794,8 +1794,9 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
     return NULL;
   }
   // Straight into the rootfs without a claims set, the reader is the
-  // provision's only one, and the thread that feeds it (inflating) has a
-  // core of its own: twice the bytes between them let each ride out the
+  // provision's only one (or a base past 64 provisions at once, which have
+  // no claims sets: 2 MiB more, nothing else), and the thread that feeds it
+  // (inflating) has a core of its own: twice the bytes between them let each ride out the
   // other's slow stretches (a directory of small files, a big file). A
   // one-layer image 0.94x the wall time; no gain where other layers keep
   // both cores busy (docs/benchmarks.md, "Figures behind the code: The
