@@ -37,9 +37,9 @@ interface Firsts {
  * never join two layers): the first name of each is copied as soon as it
  * is known, and every other name is linked to it once that copy is done —
  * during the walk, not after its barrier — so that a layer of millions of
- * names never holds them all: a group is dropped once its first is copied
- * and all its names were met (docs/benchmarks.md, "Figures behind the code:
- * Hardlink groups"). Holds the first names still to submit (small groups go
+ * names never holds them all: a group of a scratch extraction is dropped
+ * once its first is copied and all its names were met (docs/benchmarks.md,
+ * "Figures behind the code: Hardlink groups"). Holds the first names still to submit (small groups go
  * in batches), the names that came before their first was copied, and the
  * names ready to link.
  */
@@ -50,6 +50,18 @@ export class Deferred {
   readonly #firsts = new Map<number, Firsts>();
   /** Per layer, pairs (first, name) of groups whose first is copied, not submitted yet. */
   readonly #ready = new Map<number, string[]>();
+  /**
+   * Whether a layer's groups may be dropped once their link count is met:
+   * only a tree the provision extracted itself. In a layer directory the
+   * walk may meet more names of an inode than its link count (a bind mount
+   * inside it shows a directory twice), and a name after the drop would
+   * start a second inode (cp -a keeps one).
+   */
+  readonly #drops: (layer: number) => boolean;
+
+  constructor(drops: (layer: number) => boolean = () => false) {
+    this.#drops = drops;
+  }
 
   /** Groups still open. */
   get size(): number {
@@ -78,7 +90,7 @@ export class Deferred {
       const pairs = this.#ready.get(layer);
       if (pairs) pairs.push(group.first, link.rel);
       else this.#ready.set(layer, [group.first, link.rel]);
-      if (group.left <= 0) this.#groups.delete(key);
+      if (group.left <= 0 && this.#drops(layer)) this.#groups.delete(key);
       return 'ready';
     }
     if (group.state === QUEUED) {
@@ -145,7 +157,7 @@ export class Deferred {
       group.state = READY;
       const { layer, first, held } = group;
       group.held = [];
-      if (group.left <= 0) this.#groups.delete(key);
+      if (group.left <= 0 && this.#drops(layer)) this.#groups.delete(key);
       if (held.length === 0) continue;
       const pairs = this.#ready.get(layer) ?? [];
       this.#ready.set(layer, pairs);

@@ -142,6 +142,11 @@ export class Provisioning {
     return this.#scratch[layer] ? this.opts.idMap : this.opts.policy;
   }
 
+  /** Whether `layer` is a tar layer's scratch extraction: a tree the provision made, walked as it was written. */
+  isScratch(layer: number): boolean {
+    return this.#scratch[layer] === true;
+  }
+
   /** Directories whose modes are due at the end, as non-root (LaterMode), by rel. */
   readonly #later = new Map<string, number>();
 

@@ -36,7 +36,7 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
   const summary = p.perLayer[layer];
   const tasks = new LayerTasks(p.pool, ctx, p.opts.signal, p.inline, p.changes);
   const dirs = new DirTable();
-  const deferred = new Deferred();
+  const deferred = new Deferred((layer) => p.isScratch(layer));
   const batch = new Batcher(p, tasks, dirs, layer, deferred);
   const staging = p.staging.fd;
   // A tar layer's directory no header described keeps the metadata of the

@@ -22,7 +22,7 @@ export async function applyMerged(p: Provisioning): Promise<void> {
   const tasks = new LayerTasks(p.pool, p.contexts[p.contexts.length - 1], p.opts.signal, p.inline, p.changes);
   const dirs = new DirTable();
   const winner: number[] = [];
-  const deferred = new Deferred();
+  const deferred = new Deferred((layer) => p.isScratch(layer));
   const batches = p.layerFds.map((_, layer) => new Batcher(p, tasks, dirs, layer, deferred));
   const staging = p.staging.fd;
 

@@ -77,7 +77,7 @@ describe('hardlink groups', () => {
   });
 
   it('a group is dropped once its first is copied and every name of the inode was met (its link count), in either order', () => {
-    const d = new Deferred();
+    const d = new Deferred(() => true);
     d.addLink(0, link('a', 1, 3));
     d.addLink(0, link('a1', 1, 3));
     d.copied(['0:1:1']);
@@ -91,6 +91,16 @@ describe('hardlink groups', () => {
     expect(d.pending).toBe(true);
     expect(d.takeReady(0, 8, true)).toEqual([['a', 'a1', 'a', 'a2', 'b', 'b1']]);
     expect(d.pending).toBe(false);
+  });
+
+  it("a layer directory's group stays once its link count is met: a later name of the inode still joins it", () => {
+    const d = new Deferred((layer) => layer === 1);
+    d.addLink(0, link('a', 1, 2));
+    d.addLink(0, link('a1', 1, 2));
+    d.copied(['0:1:1']);
+    expect(d.size).toBe(1);
+    expect(d.addLink(0, link('a2', 1, 2))).toBe('ready');
+    expect(d.takeReady(0, 8, true)).toEqual([['a', 'a1', 'a', 'a2']]);
   });
 
   it('a group of 150,000 names held for its first: every name once, in order', () => {
@@ -122,6 +132,28 @@ describe('hardlink groups', () => {
     const root = Buffer.from(`${path.join(dir, 'root')}/`);
     for (const name of names) expect(fs.lstatSync(Buffer.concat([root, name])).ino).toBe(ino);
     expect(fs.lstatSync(path.join(dir, 'root', 'first')).nlink).toBe(601);
+  });
+});
+
+describe('a layer directory with a bind mount in it', () => {
+  it.runIf(isRoot)('more names of an inode than its link count (a bind mount shows them twice): one inode in the rootfs [needs root: mounts]', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer');
+    const [sub, bind] = ['sub', 'zbind'].map((n) => path.join(layer, n));
+    for (const d of [sub, bind]) fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(sub, 'a'), 'shared');
+    fs.linkSync(path.join(sub, 'a'), path.join(sub, 'b'));
+    // Enough names between the two views that the group's first is copied before zbind is walked.
+    for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(sub, `f${i}`), `${i}`);
+    execFileSync('mount', ['--bind', sub, bind]);
+    try {
+      await provision([layer], path.join(dir, 'root'), { batchSize: 1 });
+    } finally {
+      execFileSync('umount', [bind]);
+    }
+    const inos = ['sub/a', 'sub/b', 'zbind/a', 'zbind/b'].map((rel) => fs.lstatSync(path.join(dir, 'root', rel)).ino);
+    expect(new Set(inos).size).toBe(1);
+    expect(fs.lstatSync(path.join(dir, 'root', 'sub/a')).nlink).toBe(4);
   });
 });
 
