@@ -1486,6 +1486,7 @@ static int begin_entry(tar_reader *t, failure *f) {
         return sys_fail(f, ENOMEM, "malloc", rel);
       }
       slot *ts = find(t, target);
+      int hollow = ts && ts->placeholder;
       if (target[0] == 0 || strcmp(target, rel) == 0) {
         rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink to %s", e->link && e->link[0] ? e->link : "nothing");
       } else if (ts && ts->skipped) {
@@ -1511,6 +1512,15 @@ static int begin_entry(tar_reader *t, failure *f) {
           own_rel(f);
         } else {
           tally_add(t, 'h', 0);
+        }
+        // Reached only hidden (above): a name of the data-less inode, so a
+        // hardlink that stays to it must read the layer again too.
+        if (rc == 0 && hollow) {
+          slot *s = get(t, rel);
+          if (!s)
+            rc = sys_fail(f, ENOMEM, "malloc", rel);
+          else
+            s->placeholder = 1;
         }
       }
       free(target);

@@ -95,6 +95,33 @@ describe('tar layers read with a claims set', () => {
     });
   });
 
+  it('a hardlink that stays, to a hidden hardlink of a hidden file: the layer is read again in full', async () => {
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(
+        dir,
+        'upper',
+        [
+          { name: 'a', data: 'upper' },
+          { name: '.wh.b', data: '' },
+        ],
+        { id, layer: 1 },
+      );
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'a', data: 'group' },
+          { name: 'b', type: '1', linkname: 'a' },
+          { name: 'c', type: '1', linkname: 'b' },
+        ],
+        { id, layer: 0 },
+      );
+      expect(fs.readFileSync(path.join(lower, 'c'), 'utf8')).toBe('group');
+      expect(lstat(path.join(lower, 'c')).ino).toBe(lstat(path.join(lower, 'a')).ino);
+    });
+  });
+
   it('a hardlink that a higher layer hides too, to a hidden file: no second read (both left as they are)', async () => {
     const dir = scratch();
     await withClaims(async (id) => {
