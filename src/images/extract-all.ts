@@ -116,7 +116,7 @@ async function extractAll(run: Parameters<typeof extractTars>[0], downloads: Ret
     layers: inputs.layers.length,
     onProgress: run.onProgress,
     shareClaims: run.shareClaims,
-    here: run.direct === 'one' && !downloads && process.env.LAYERCOPY_EXTRACT_HERE !== '0',
+    here: run.direct === 'one' && process.env.LAYERCOPY_EXTRACT_HERE !== '0',
     onDone: downloads?.discard,
     downloaded: downloads?.downloaded,
     fallback: (i, label) => {

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pool } from '../../src/copy/pool.js';
 import { provision } from '../../src/index.js';
+import { provisionWith } from '../../src/provision.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
 import { diffSnapshots, scratch, snapshot } from '../helpers.js';
 import { cli, isolated, pull } from './pull-helpers.js';
@@ -50,6 +52,21 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     expect(r.json.images).toEqual([{ ...localSummary.images[0], reference: `docker://${registry.host}/${ref}`, from: registry.host }]);
     const perLayer = r.json.perLayer as { layer: string; digest: string; extractMs: number }[];
     expect(perLayer.every((l) => l.layer === `docker://${registry.host}/${ref}` && /^sha256:[0-9a-f]{64}$/.test(l.digest) && l.extractMs > 0)).toBe(true);
+  });
+
+  it('one layer: extracted on the main thread beside its download, no worker started; the tree of provision oci:', async () => {
+    const dir = scratch();
+    const one = testImage(path.join(dir, 'one'), { layers: 1, sizeMb: 1, seed: 13 });
+    await pushImage(one, registry, 'app/one:1');
+    await provision([one], path.join(dir, 'local'));
+    const pool = new Pool(2);
+    try {
+      await provisionWith(pool, [`docker://${registry.host}/app/one:1`], path.join(dir, 'pulled'), { registry: { tlsVerify: false } });
+      expect(pool.started).toBe(false);
+    } finally {
+      await pool.close();
+    }
+    expect(diffSnapshots(tree(path.join(dir, 'local')), tree(path.join(dir, 'pulled')))).toEqual([]);
   });
 
   it('a tag the registry does not have: ERR_IMAGE_NOT_FOUND naming the reference, exit 1, nothing left', async () => {
