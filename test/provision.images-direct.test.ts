@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { Progress } from '../src/core/options.js';
 import { provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
 import { hasUmoci, ociImage, type RawEntry, rawTar } from './images/fixtures.js';
@@ -306,6 +307,26 @@ describe('one tar layer, straight into the rootfs', () => {
     fs.writeFileSync(bare, rawTar([{ name: 'f', data: 'f', mtime: T }]));
     await provision([bare], path.join(dir, 'root2'));
     expect(fs.statSync(path.join(dir, 'root2')).mode & 0o7777).toBe(0o755);
+  });
+
+  it('progress ends with one "done" event whose totals equal the summary', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'one.tar');
+    fs.writeFileSync(
+      file,
+      rawTar([
+        { name: 'etc/', type: '5', mode: 0o755 },
+        { name: 'etc/a', data: 'abc' },
+        { name: 'etc/b', type: '1', linkname: 'etc/a' },
+      ]),
+    );
+    const events: Progress[] = [];
+    const summary = await provision([file], path.join(dir, 'root'), { onProgress: (p) => events.push(p) });
+    expect(fs.lstatSync(path.join(dir, 'root/etc/b')).ino).toBe(fs.lstatSync(path.join(dir, 'root/etc/a')).ino);
+    const last = events[events.length - 1];
+    expect(last?.phase).toBe('done');
+    expect(events.filter((e) => e.phase === 'done')).toEqual([last]);
+    expect([last.entries, last.bytes, last.layerIndex, last.layers]).toEqual([summary.entries, summary.bytes, 0, 1]);
   });
 });
 
