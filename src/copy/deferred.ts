@@ -39,9 +39,9 @@ interface Firsts {
  * during the walk, not after its barrier — so that a layer of millions of
  * names never holds them all: a group of a scratch extraction is dropped
  * once its first is copied and all its names were met (docs/benchmarks.md,
- * "Figures behind the code: Hardlink groups"). Holds the first names still to submit (small groups go
- * in batches), the names that came before their first was copied, and the
- * names ready to link.
+ * "Figures behind the code: Hardlink groups"). Holds the first names still
+ * to submit (small groups go in batches), the names that came before their
+ * first was copied, and the names ready to link.
  */
 export class Deferred {
   /** The groups still open, one per inode of a layer. */
@@ -87,10 +87,8 @@ export class Deferred {
     }
     group.left--;
     if (group.state === READY) {
-      const pairs = this.#ready.get(layer);
-      if (pairs) pairs.push(group.first, link.rel);
-      else this.#ready.set(layer, [group.first, link.rel]);
-      if (group.left <= 0 && this.#drops(layer)) this.#groups.delete(key);
+      this.#pairs(layer).push(group.first, link.rel);
+      this.#dropIfDone(key, group);
       return 'ready';
     }
     if (group.state === QUEUED) {
@@ -157,12 +155,26 @@ export class Deferred {
       group.state = READY;
       const { layer, first, held } = group;
       group.held = [];
-      if (group.left <= 0 && this.#drops(layer)) this.#groups.delete(key);
+      this.#dropIfDone(key, group);
       if (held.length === 0) continue;
-      const pairs = this.#ready.get(layer) ?? [];
-      this.#ready.set(layer, pairs);
+      const pairs = this.#pairs(layer);
       for (const name of held) pairs.push(first, name);
     }
+  }
+
+  /** The layer's pairs ready to link, made on first need. */
+  #pairs(layer: number): string[] {
+    let pairs = this.#ready.get(layer);
+    if (!pairs) {
+      pairs = [];
+      this.#ready.set(layer, pairs);
+    }
+    return pairs;
+  }
+
+  /** A copied group whose names were all met goes, where its layer allows (see #drops). */
+  #dropIfDone(key: string, group: Group): void {
+    if (group.left <= 0 && this.#drops(group.layer)) this.#groups.delete(key);
   }
 
   /**
