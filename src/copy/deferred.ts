@@ -1,6 +1,7 @@
 import { type DeferredLink, native } from '../core/native.cjs';
 import { packRels } from '../core/paths.js';
 import type { LayerTasks } from './dispatch.js';
+import { COPYING, LinkGroups, QUEUED, READY } from './link-groups.js';
 import type { TaskResult } from './pool.js';
 import type { Provisioning } from './provisioning.js';
 
@@ -9,26 +10,12 @@ export function largeMin(): number {
   return native.constants.largeFile;
 }
 
-/** Where a hardlink group stands: its first name queued in a batch of first names, being copied, or copied (the others are linked as they come). */
-const QUEUED = 0;
-const COPYING = 1;
-const READY = 2;
-
-interface Group {
-  layer: number;
-  first: string;
-  /** Names that came before the first was copied (a batch's worth or so: they are linked once it is). */
-  held: string[];
-  /** Names of the inode not met yet (its link count less those met): with the first copied and none left, the group is dropped. */
-  left: number;
-  state: typeof QUEUED | typeof COPYING | typeof READY;
-}
-
 /** First names of small groups not submitted yet, with their groups' keys, and how many names wait behind them. */
 interface Firsts {
   rels: string[];
   types: string;
-  keys: string[];
+  /** Their groups' slots (LinkGroups). */
+  keys: number[];
   held: number;
 }
 
@@ -45,7 +32,7 @@ interface Firsts {
  */
 export class Deferred {
   /** The groups still open, one per inode of a layer. */
-  readonly #groups = new Map<string, Group>();
+  readonly #groups = new LinkGroups();
   /** Per layer, first names of small groups not submitted yet. */
   readonly #firsts = new Map<number, Firsts>();
   /** Per layer, pairs (first, name) of groups whose first is copied, not submitted yet. */
@@ -79,29 +66,30 @@ export class Deferred {
    * first is copied (the name waits in takeReady's pairs), else 'held'.
    */
   addLink(layer: number, link: DeferredLink): 'first' | 'held' | 'ready' {
-    const key = this.key(layer, link);
-    const group = this.#groups.get(key);
-    if (!group) {
-      this.#groups.set(key, { layer, first: link.rel, held: [], left: link.nlink - 1, state: QUEUED });
+    const groups = this.#groups;
+    const slot = groups.find(layer, link.dev, link.ino);
+    if (slot < 0) {
+      groups.open(layer, link.dev, link.ino, link.rel, link.nlink - 1);
       return 'first';
     }
-    group.left--;
-    if (group.state === READY) {
-      this.#pairs(layer).push(group.first, link.rel);
-      this.#dropIfDone(key, group);
+    groups.met(slot);
+    const state = groups.state(slot);
+    if (state === READY) {
+      this.#pairs(layer).push(groups.first(slot), link.rel);
+      this.#dropIfDone(slot);
       return 'ready';
     }
-    if (group.state === QUEUED) {
+    if (state === QUEUED) {
       const f = this.#firsts.get(layer);
       if (f) f.held++;
     }
-    group.held.push(link.rel);
+    groups.hold(slot, link.rel);
     return 'held';
   }
 
-  /** The key that names a link's group (for copying and copied). */
-  key(layer: number, link: DeferredLink): string {
-    return `${layer}:${link.dev}:${link.ino}`;
+  /** The slot that names a link's group (for copying and copied), -1 for none. */
+  key(layer: number, link: DeferredLink): number {
+    return this.#groups.find(layer, link.dev, link.ino);
   }
 
   /**
@@ -137,10 +125,9 @@ export class Deferred {
   }
 
   /** These groups' first names are being copied. */
-  copying(keys: string[]): void {
-    for (const key of keys) {
-      const group = this.#groups.get(key);
-      if (group) group.state = COPYING;
+  copying(keys: number[]): void {
+    for (const slot of keys) {
+      if (this.#groups.state(slot) === QUEUED) this.#groups.setState(slot, COPYING);
     }
   }
 
@@ -148,14 +135,16 @@ export class Deferred {
    * These groups' first names are copied: the names held for them join the
    * layer's pairs ready to link (first, name), as do their names still to come.
    */
-  copied(keys: string[]): void {
-    for (const key of keys) {
-      const group = this.#groups.get(key);
-      if (!group || group.state === READY) continue;
-      group.state = READY;
-      const { layer, first, held } = group;
-      group.held = [];
-      this.#dropIfDone(key, group);
+  copied(keys: number[]): void {
+    const groups = this.#groups;
+    for (const slot of keys) {
+      const state = groups.state(slot);
+      if (state !== QUEUED && state !== COPYING) continue;
+      groups.setState(slot, READY);
+      const layer = groups.layer(slot);
+      const first = groups.first(slot);
+      const held = groups.takeHeld(slot);
+      this.#dropIfDone(slot);
       if (held.length === 0) continue;
       const pairs = this.#pairs(layer);
       for (const name of held) pairs.push(first, name);
@@ -173,8 +162,8 @@ export class Deferred {
   }
 
   /** A copied group whose names were all met goes, where its layer allows (see #drops). */
-  #dropIfDone(key: string, group: Group): void {
-    if (group.left <= 0 && this.#drops(group.layer)) this.#groups.delete(key);
+  #dropIfDone(slot: number): void {
+    if (this.#groups.left(slot) <= 0 && this.#drops(this.#groups.layer(slot))) this.#groups.drop(slot);
   }
 
   /**
@@ -213,7 +202,7 @@ export class Deferred {
 export function copyHandedBack(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, r: TaskResult): void {
   const ctx = p.contexts[layer];
   const { batchSize } = p.opts;
-  const big = (rel: string, type: string, size: number, keys: string[] = []) => {
+  const big = (rel: string, type: string, size: number, keys: number[] = []) => {
     const task = p.copyTask(layer, { rels: packRels([rel]), count: 1, types: type, defer: false });
     tasks.submitSoon(task, 'copy', { onResult: copiedThen(p, tasks, deferred, layer, keys), ctx, priority: size });
   };
@@ -235,13 +224,13 @@ export function copyHandedBack(p: Provisioning, tasks: LayerTasks, deferred: Def
 }
 
 /** Copies first names of hardlink groups of `layer`, one batch, beside the walk's batches. */
-export function submitFirsts(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, f: { rels: string[]; types: string; keys: string[] }): void {
+export function submitFirsts(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, f: { rels: string[]; types: string; keys: number[] }): void {
   const task = p.copyTask(layer, { rels: packRels(f.rels), count: f.rels.length, types: f.types, defer: false });
   tasks.submitSoon(task, 'copy', { onResult: copiedThen(p, tasks, deferred, layer, f.keys), ctx: p.contexts[layer] });
 }
 
 /** A copy's result: counted; once it is whole, its groups' other names are linked as they come (their held names at once). */
-function copiedThen(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, keys: string[]): (r: TaskResult) => void {
+function copiedThen(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, keys: number[]): (r: TaskResult) => void {
   return (r) => {
     p.count(layer, r.done, r.bytes);
     if (r.failure || keys.length === 0) return;

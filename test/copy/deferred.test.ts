@@ -12,8 +12,11 @@ import { isRoot, scratch } from '../helpers.js';
 
 const link = (rel: string, ino: number, nlink = 1e9) => ({ rel, dev: 1n, ino: BigInt(ino), type: 'f', size: 0, nlink });
 
+/** The slot of the group of inode `ino` (device 1) in `layer`. */
+const slot = (d: Deferred, layer: number, ino: number) => d.key(layer, link('', ino));
+
 /** Every pair ready in layer `layer` once the groups of `keys` are copied, in chunks of `size`. */
-function linked(d: Deferred, layer: number, keys: string[], size: number): string[][] {
+function linked(d: Deferred, layer: number, keys: number[], size: number): string[][] {
   d.copied(keys);
   return d.takeReady(layer, size, true);
 }
@@ -27,10 +30,10 @@ describe('hardlink groups', () => {
     for (const name of names.slice(1)) expect(d.addLink(0, link(name, 10))).toBe('held');
     expect(d.addLink(1, link('other/first', 10))).toBe('first');
     expect(d.addLink(1, link('other/second', 10))).toBe('held');
-    const chunks = linked(d, 0, ['0:1:10'], 64);
+    const chunks = linked(d, 0, [slot(d, 0, 10)], 64);
     expect(chunks.map((c) => c.length / 2)).toEqual([64, 64, 64, 64, 43]);
     expect(chunks.flat()).toEqual(names.slice(1).flatMap((n) => [names[0], n]));
-    expect(linked(d, 1, ['1:1:10'], 64)).toEqual([['other/first', 'other/second']]);
+    expect(linked(d, 1, [slot(d, 1, 10)], 64)).toEqual([['other/first', 'other/second']]);
     expect(d.size).toBe(2);
   });
 
@@ -44,7 +47,7 @@ describe('hardlink groups', () => {
     ] as const) {
       for (const name of names) d.addLink(layer, link(name, ino));
     }
-    d.copied(['0:1:1', '1:1:2', '0:1:3']);
+    d.copied([slot(d, 0, 1), slot(d, 1, 2), slot(d, 0, 3)]);
     expect(d.readyLayers().sort()).toEqual([0, 1]);
     expect(d.takeReady(0, 4)).toEqual([['a', 'a1', 'a', 'a2', 'c', 'c1', 'c', 'c2']]);
     expect(d.takeReady(1, 4)).toEqual([]);
@@ -57,7 +60,7 @@ describe('hardlink groups', () => {
     const d = new Deferred();
     expect(d.addLink(0, link('a', 1))).toBe('first');
     expect(d.addLink(0, link('a1', 1))).toBe('held');
-    d.copied(['0:1:1']);
+    d.copied([slot(d, 0, 1)]);
     expect(d.addLink(0, link('a2', 1))).toBe('ready');
     expect(d.takeReady(0, 2)).toEqual([['a', 'a1', 'a', 'a2']]);
     expect(d.addLink(0, link('a3', 1))).toBe('ready');
@@ -67,12 +70,12 @@ describe('hardlink groups', () => {
 
   it('a batch of first names is due once a batch of names waits behind it, however few firsts it holds', () => {
     const d = new Deferred();
-    expect(d.addFirst(0, link('a', 1), 4)).toBeUndefined();
     d.addLink(0, link('a', 1));
+    expect(d.addFirst(0, link('a', 1), 4)).toBeUndefined();
     for (let i = 1; i < 4; i++) d.addLink(0, link(`a${i}`, 1));
     expect(d.dueFirsts(0, 4)).toBeUndefined();
     d.addLink(0, link('a4', 1));
-    expect(d.dueFirsts(0, 4)).toMatchObject({ rels: ['a'], types: 'f', keys: ['0:1:1'] });
+    expect(d.dueFirsts(0, 4)).toMatchObject({ rels: ['a'], types: 'f', keys: [slot(d, 0, 1)] });
     expect(d.takeFirsts()).toEqual([]);
   });
 
@@ -80,13 +83,13 @@ describe('hardlink groups', () => {
     const d = new Deferred(() => true);
     d.addLink(0, link('a', 1, 3));
     d.addLink(0, link('a1', 1, 3));
-    d.copied(['0:1:1']);
+    d.copied([slot(d, 0, 1)]);
     expect(d.size).toBe(1);
     expect(d.addLink(0, link('a2', 1, 3))).toBe('ready');
     expect(d.size).toBe(0);
     d.addLink(0, link('b', 2, 2));
     d.addLink(0, link('b1', 2, 2));
-    d.copied(['0:1:2']);
+    d.copied([slot(d, 0, 2)]);
     expect(d.size).toBe(0);
     expect(d.pending).toBe(true);
     expect(d.takeReady(0, 8, true)).toEqual([['a', 'a1', 'a', 'a2', 'b', 'b1']]);
@@ -97,7 +100,7 @@ describe('hardlink groups', () => {
     const d = new Deferred((layer) => layer === 1);
     d.addLink(0, link('a', 1, 2));
     d.addLink(0, link('a1', 1, 2));
-    d.copied(['0:1:1']);
+    d.copied([slot(d, 0, 1)]);
     expect(d.size).toBe(1);
     expect(d.addLink(0, link('a2', 1, 2))).toBe('ready');
     expect(d.takeReady(0, 8, true)).toEqual([['a', 'a1', 'a', 'a2']]);
@@ -109,7 +112,7 @@ describe('hardlink groups', () => {
     const n = 150_000;
     for (let i = 0; i < n; i++) d.addLink(0, link(name(i), 5));
     let seen = 0;
-    for (const rels of linked(d, 0, ['0:1:5'], 1000)) {
+    for (const rels of linked(d, 0, [slot(d, 0, 5)], 1000)) {
       for (let j = 0; j < rels.length / 2; j++) {
         seen++;
         expect(rels[2 * j]).toBe(name(0));

@@ -1,0 +1,83 @@
+// The open hardlink groups' table (src/copy/link-groups.ts): one slot a
+// group, found by layer, device and inode, slots of dropped groups reused.
+import { describe, expect, it } from 'vitest';
+import { COPYING, LinkGroups, QUEUED, READY } from '../../src/copy/link-groups.js';
+
+describe('link groups', () => {
+  it('finds a group by layer, device and inode; another layer or device is another group', () => {
+    const g = new LinkGroups();
+    const a = g.open(0, 1n, 5n, 'a', 2);
+    expect(g.find(0, 1n, 5n)).toBe(a);
+    expect(g.find(1, 1n, 5n)).toBe(-1);
+    expect(g.find(0, 2n, 5n)).toBe(-1);
+    const b = g.open(1, 1n, 5n, 'b', 1);
+    const c = g.open(0, 2n, 5n, 'c', 1);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect([g.first(a), g.first(b), g.first(c)]).toEqual(['a', 'b', 'c']);
+    expect([g.layer(a), g.layer(b), g.layer(c)]).toEqual([0, 1, 0]);
+    expect(g.size).toBe(3);
+  });
+
+  it('inode numbers past 2^53 are told apart (not rounded to one number)', () => {
+    const g = new LinkGroups();
+    const big = 2n ** 60n;
+    const a = g.open(0, 1n, big, 'a', 1);
+    const b = g.open(0, 1n, big + 1n, 'b', 1);
+    expect(a).not.toBe(b);
+    expect(g.find(0, 1n, big + 1n)).toBe(b);
+    expect(g.find(0, 1n, big)).toBe(a);
+    g.drop(a);
+    expect(g.find(0, 1n, big)).toBe(-1);
+    expect(g.find(0, 1n, big + 1n)).toBe(b);
+  });
+
+  it('a dropped group is gone, its held names with it, and its slot serves the next group', () => {
+    const g = new LinkGroups();
+    const a = g.open(0, 1n, 1n, 'a', 1);
+    g.hold(a, 'a1');
+    g.setState(a, READY);
+    g.drop(a);
+    expect(g.find(0, 1n, 1n)).toBe(-1);
+    expect(g.size).toBe(0);
+    expect(g.state(a)).not.toBe(READY);
+    const b = g.open(0, 1n, 2n, 'b', 1);
+    expect(b).toBe(a);
+    expect(g.state(b)).toBe(QUEUED);
+    expect(g.takeHeld(b)).toEqual([]);
+    expect(g.first(b)).toBe('b');
+  });
+
+  it('counts the names left to meet, below zero too (a bind mount shows more names than the link count)', () => {
+    const g = new LinkGroups();
+    const a = g.open(0, 1n, 1n, 'a', 1);
+    expect(g.met(a)).toBe(0);
+    expect(g.met(a)).toBe(-1);
+    expect(g.left(a)).toBe(-1);
+  });
+
+  it('keeps every group whole as the table grows past its first columns: 100,000 groups, every other one dropped', () => {
+    const g = new LinkGroups();
+    const n = 100_000;
+    const slots = Array.from({ length: n }, (_, i) => {
+      const s = g.open(i % 3, 7n, BigInt(i), `d/${i}`, i);
+      g.setState(s, i % 2 ? COPYING : READY);
+      if (i % 1000 < 2) g.hold(s, `held-${i}`);
+      return s;
+    });
+    for (let i = 0; i < n; i += 2) g.drop(slots[i]);
+    expect(g.size).toBe(n / 2);
+    for (let i = 0; i < n; i++) {
+      const s = g.find(i % 3, 7n, BigInt(i));
+      if (i % 2 === 0) {
+        expect(s).toBe(-1);
+        continue;
+      }
+      if (s !== slots[i] || g.first(s) !== `d/${i}` || g.layer(s) !== i % 3 || g.left(s) !== i || g.state(s) !== COPYING) {
+        expect({ s, first: g.first(s), layer: g.layer(s), left: g.left(s), state: g.state(s) }).toEqual({ s: slots[i], first: `d/${i}`, layer: i % 3, left: i, state: COPYING });
+      }
+    }
+    expect(g.takeHeld(slots[1000])).toEqual([]);
+    expect(g.takeHeld(slots[99_001])).toEqual(['held-99001']);
+    expect(g.takeHeld(slots[99_001])).toEqual([]);
+  });
+});
