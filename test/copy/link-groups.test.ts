@@ -116,4 +116,3 @@ describe('link groups', () => {
     }
   });
 });
-
