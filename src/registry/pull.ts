@@ -9,6 +9,7 @@ import { downloadBlob } from './download.js';
 import type { RetryPolicy } from './http.js';
 import { type RemoteImage, resolveRemote } from './image.js';
 import { parseDockerReference } from './reference.js';
+import { loadQueue } from './spool.js';
 import { tlsFor } from './tls.js';
 
 /** How to reach registries (docker://): the CLI's --creds, --authfile, --cert-dir, --tls-verify. */
@@ -47,6 +48,8 @@ export async function resolveDocker(
   opts: PullOptions = {},
 ): Promise<{ layers: PulledLayer[]; image: RemoteImage; close(): Promise<void> }> {
   const ref = parseDockerReference(given, argIndex);
+  // Loaded while the registry answers, not after (the downloads' queue).
+  loadQueue().catch(() => undefined);
   const sources = pullSources(loadRegistriesConf(), ref);
   // Looked up once per host, when a challenge asks: a registry's most specific entry (REGISTRY/REPOSITORY first), a mirror's own.
   const found = new Map<string, Promise<Credentials | undefined>>();

@@ -5,6 +5,20 @@ import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { PulledLayer } from './pull.js';
 
+let queueModule: Promise<typeof import('p-queue').default> | undefined;
+
+/**
+ * p-queue, loaded on first need: a static import cost every provision,
+ * directory layers too, ~6 ms of CPU at start-up (docs/benchmarks.md,
+ * "Figures behind the code: Startup"). Its import takes 15-40 ms of wall
+ * time (the loader resolving three packages): a pull asks for it as it
+ * starts resolving the image, while the manifest is on its way.
+ */
+export function loadQueue(): Promise<typeof import('p-queue').default> {
+  queueModule ??= import('p-queue').then((m) => m.default);
+  return queueModule;
+}
+
 /**
  * A provision's downloads (docker:// layers), at most `max` at once (as
  * containers/image's 6 by default), largest first as the extractions are
@@ -16,8 +30,7 @@ import type { PulledLayer } from './pull.js';
  */
 export function startDownloads(layers: readonly { tar?: TarLayer; download?: PulledLayer['download'] }[], scratchFd: number, max: number) {
   let bytes = 0;
-  // Loaded on first need: a static import cost every provision, directory layers too, ~6 ms of CPU at start-up (docs/benchmarks.md, "Figures behind the code: Startup").
-  const queue = import('p-queue').then(({ default: PQueue }) => new PQueue({ concurrency: max }));
+  const queue = loadQueue().then((PQueue) => new PQueue({ concurrency: max }));
   const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => (layers[b].tar?.size ?? 0) - (layers[a].tar?.size ?? 0));
   for (const i of order) {
     const tar = layers[i].tar!;
@@ -44,7 +57,8 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
   );
   const done = Promise.all(jobs).then(() => undefined);
   return {
-    ready: ready.then(() => undefined),
+    // With the queue loaded: the downloads start before the extraction, whose pool's start holds this thread.
+    ready: Promise.all([ready, queue]).then(() => undefined),
     done,
     downloaded: () => bytes,
     /** Closes what a failed start left open. */
