@@ -8,8 +8,8 @@ import { type Credentials, credentialsFor } from './credentials.js';
 import { downloadBlob } from './download.js';
 import type { RetryPolicy } from './http.js';
 import { type RemoteImage, resolveRemote } from './image.js';
+import { loadQueue } from './queue.js';
 import { parseDockerReference } from './reference.js';
-import { loadQueue } from './spool.js';
 import { tlsFor } from './tls.js';
 
 /** How to reach registries (docker://): the CLI's --creds, --authfile, --cert-dir, --tls-verify. */
