@@ -7,10 +7,14 @@
 // Every output lies in dist/src, so the CommonJS files left as tsc wrote
 // them (core/native.cjs, the workers) are imported as ./core/native.cjs from
 // all of them; paths made from import.meta.url go through packageRoot()
-// (src/core/compiled.ts). piscina, execa and smol-toml stay external and
-// load on first need; p-queue is bundled into a chunk of its own, loaded
-// on first need too (an import of it from node_modules took 9-18 ms of
-// wall, the loader resolving three packages; the chunk 2-8 ms).
+// (src/core/compiled.ts). piscina (its workers start from its own
+// worker.js, found from its __dirname) and execa stay external and load on
+// first need. p-queue and smol-toml are bundled into the chunks that use
+// them, still loaded on first need: each package imported from
+// node_modules costs the loader its resolution, package.json and every
+// file (p-queue 9-18 ms of wall against 2-8 ms as a chunk; the registry
+// code's chunk 9-10 ms with smol-toml outside it, 5.5 ms inside; in-process,
+// load ~8).
 import fs from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
@@ -49,7 +53,7 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunk-[hash]',
-  external: ['piscina', 'execa', 'node-gyp-build', 'smol-toml'],
+  external: ['piscina', 'execa', 'node-gyp-build'],
   plugins: [cjsFromOutdir],
   logLevel: 'warning',
   metafile: true,
