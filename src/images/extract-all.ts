@@ -86,6 +86,10 @@ export async function extractTars(run: {
     await downloads?.close();
     throw error;
   }
+  // Two turns of the event loop: the blob requests' connections (on
+  // loopback) are made and the requests sent before the pool's start holds
+  // this thread (20-40 ms); a slower connection then opens while it does.
+  if (downloads) for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
   const attempt = extractAll(run, downloads);
   return downloads ? alongside(downloads.done, attempt, { cancel: run.cancel, abortPull: run.abortPull }) : attempt;
 }
