@@ -89,6 +89,8 @@ export async function extractTars(run: {
   // Two turns of the event loop: the blob requests' connections (on
   // loopback) are made and the requests sent before the pool's start holds
   // this thread (20-40 ms); a slower connection then opens while it does.
+  // A download failing meanwhile is told by `alongside`, not as an unhandled rejection.
+  downloads?.done.catch(() => undefined);
   if (downloads) for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
   const attempt = extractAll(run, downloads);
   return downloads ? alongside(downloads.done, attempt, { cancel: run.cancel, abortPull: run.abortPull }) : attempt;

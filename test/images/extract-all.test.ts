@@ -311,3 +311,56 @@ describe('which base goes straight in (extractsDirect)', () => {
     expect(extractsDirect(inputs(100, 1), opts)).toBeUndefined();
   });
 });
+
+describe('a download that fails at once', () => {
+  it("is the extraction's failure, told once (not an unhandled rejection while the requests go out)", async () => {
+    const dir = scratch();
+    const open = (name: string) => {
+      fs.mkdirSync(path.join(dir, name), { mode: 0o700 });
+      return fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    };
+    const parentFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const staging = { parentFd, name: 'staging', fd: open('staging') };
+    const scratchDir = { parentFd, name: 'scratch', fd: open('scratch') };
+    const pool = new Pool(2);
+    const opts = validateProvisionOptions({});
+    const layerFds = [-1, -1];
+    const refused = Object.assign(new Error('the registry refused the blob'), { code: 'ERR_REGISTRY' });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const run = extractTars({
+        inputs: {
+          rootfs: path.join(dir, 'root'),
+          rootfsEmpty: true,
+          layers: [0, 1].map((i) => ({
+            tar: { file: '', label: `blob ${i}`, digest: `sha256:${String(i).repeat(64)}`, size: 10 },
+            source: { arg: 'docker://example/image', argIndex: 0 },
+            // Rejects before any byte, as a request refused before it is sent (an aborted pull) does.
+            download: async () => {
+              throw refused;
+            },
+          })),
+        },
+        scratch: scratchDir,
+        staging,
+        direct: undefined,
+        layerFds,
+        pool,
+        cancel: new Int32Array(new SharedArrayBuffer(4)),
+        shareClaims: true,
+        maxDownloads: 2,
+        abortPull: () => {},
+        rootless: { policy: opts.policy, changes: new Changes() },
+      });
+      await expect(run).rejects.toBe(refused);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await pool.close();
+      for (const fd of [...layerFds.filter((fd) => fd >= 0), staging.fd, scratchDir.fd, parentFd]) fs.closeSync(fd);
+    }
+  });
+});
