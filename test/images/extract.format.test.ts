@@ -150,6 +150,22 @@ describe('the tar format', () => {
     expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['a']);
   });
 
+  // umoci 0.4's `insert` writes its layers so, and `umoci unpack` (Go's
+  // archive/tar) reads them: the end of the data there is the archive's end.
+  it.each([
+    ['without', 0],
+    ['with part of', 100],
+  ])('a tar that ends after its last file %s the padding ends where that file does, alone and under a layer', async (_name, pad) => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'a', data: 'hello' }]);
+    const cut = tar.subarray(0, 512 + 5 + pad);
+    expect(await fromTars(dir, cut)).not.toBeInstanceOf(Error);
+    expect(fs.readFileSync(path.join(dir, 'root/a'), 'utf8')).toBe('hello');
+    const under = scratch();
+    expect(await fromTars(under, rawTar([{ name: 'b', data: 'b' }]), cut)).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(under, 'root')).sort()).toEqual(['a', 'b']);
+  });
+
   it('a directory replaced by a file and made again by a later name: nothing of the old one stays, its metadata neither', async () => {
     const dir = scratch();
     const r = await fromTars(
