@@ -253,6 +253,17 @@ describe('the tar format', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
+  it.each([
+    ['alone', 1],
+    ['over a layer', 2],
+  ])('a tarball layer that fails to read is named "layer N (FILE)", as a directory layer is (%s)', async (_name, count) => {
+    const dir = scratch();
+    const cut = rawTar([{ name: 'big', data: 'x'.repeat(2000) }]).subarray(0, 1500);
+    const r = await fromTars(dir, ...[rawTar([{ name: 'a', data: 'a' }]), cut].slice(2 - count));
+    expect(r.message).toMatch(new RegExp(`^layer ${count} \\(${dir}/layer${count - 1}\\.tar\\): /big: unexpected end of data`));
+    expect([r.layerIndex, leftovers(dir)]).toEqual([count - 1, []]);
+  });
+
   it('random corruptions of a real layer: each provisions or fails with a layercopy error; nothing outside, nothing left', async () => {
     const dir = scratch();
     const src = buildLayer(path.join(dir, 'src'), {
