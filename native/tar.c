@@ -10,8 +10,9 @@
 // tarhdr.c, which the scanner of archive members (tarscan.c) shares: a
 // header-only type (link, symlink, devices, directory, FIFO) has no data
 // whatever its size field says; PAX and GNU long-name records are capped at
-// 1 MiB; two zero blocks end the archive and a lone zero block before a
-// header is an error; both checksums (unsigned and signed bytes) are
+// 1 MiB; two zero blocks end the archive (so does the end of the data at a
+// header's boundary or in the last file's padding) and a lone zero block
+// before a header is an error; both checksums (unsigned and signed bytes) are
 // accepted. The meanings of extract.ts's comment hold: a name given twice
 // is the later entry, a directory over a directory keeps its children,
 // missing parents are made 0755 (a later header sets them), a parent that
@@ -1994,7 +1995,11 @@ int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied
     return -1;
   }
   lanes_stop(t);
-  if (t->state != S_END && !(t->state == S_HEADER && t->have == 0 && !tarhdr_pending_any(&t->pend))) {
+  // As Go's archive/tar (umoci, containerd) ends an archive: at a header's
+  // boundary, or where the last file's data ends, its padding cut short or
+  // absent (umoci 0.4's `insert` writes its layers so).
+  int at_end = (t->state == S_HEADER && t->have == 0) || t->state == S_PAD;
+  if (t->state != S_END && !(at_end && !tarhdr_pending_any(&t->pend))) {
     t->failed = 1;
     return tar_fail(f, CODE_INVALID_TAR, t->state == S_DATA || t->state == S_SPARSE_MAP ? t->cur.rel : NULL,
                     "unexpected end of data: the tar is truncated (at byte %llu)", (unsigned long long)t->offset);

@@ -101,6 +101,8 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) return usageError(error.message, values.json === true);
+    // Met at the helper's first use, which may be a module's top level: a failure to report, not a crash.
+    if ((error as { code?: unknown }).code === 'ERR_NATIVE_HELPER') return reportFailure(error, values);
     throw error;
   }
 }

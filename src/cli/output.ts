@@ -65,7 +65,7 @@ export function formatSummary(r: ProvisionSummary): string {
   const rootless = rootlessLine(r.rootless);
   return [
     `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
-    `  entries   ${n(r.entries)} (${n(r.directories)} directories, ${n(r.hardlinks)} hardlinks), ${mb(r.bytes)}`,
+    `  entries   ${n(r.entries)} (${n(r.directories)} director${r.directories === 1 ? 'y' : 'ies'}, ${n(r.hardlinks)} hardlink${r.hardlinks === 1 ? '' : 's'}), ${mb(r.bytes)}`,
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
     ...(r.images ?? []).map(
       (i) =>

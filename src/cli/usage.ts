@@ -51,7 +51,8 @@ Options:
                     ~/.docker/config.json, credential helpers)
   --authfile F      docker://: read credentials from F only
   --cert-dir D      docker://: CAs (*.crt) and a client certificate (*.cert,
-                    *.key) for the registry (default /etc/containers/certs.d/HOST)
+                    *.key) for the registry (default: the first certs.d/HOST
+                    of ~/.config/containers, /etc/containers, /etc/docker)
   --tls-verify=false  docker://: allow plain HTTP and unverified TLS
   --max-downloads N docker:// layers downloaded at once (default: 6)
 ${STORE_OPTIONS}

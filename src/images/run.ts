@@ -136,7 +136,10 @@ export async function extractOnPool(
           const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
           // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
           const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
-          throw new LayercopyError(e.message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno, cause });
+          // A tarball given as a file is named as a directory layer is, "layer 2 (FILE): …"; an image's layers carry their own label.
+          const plainFile = source && source.digest === undefined && source.diffId === undefined && e.message.startsWith(`${tar.label}: `);
+          const message = plainFile ? `layer ${source.argIndex + 1} (${tar.label})${e.message.slice(tar.label.length)}` : e.message;
+          throw new LayercopyError(message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno, cause });
         }
         const set = new Set(unpack(reply.ok.implied));
         implied[layerIndex] = set;

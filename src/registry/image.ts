@@ -164,7 +164,11 @@ async function missingTag(client: RegistryClient, repository: string, tag: strin
     }
     const tags = ((await response.json()) as { tags?: unknown }).tags;
     if (!Array.isArray(tags) || tags.length === 0) return plain;
-    const shown = tags.slice(0, 10).map(String).join(', ');
+    // Quoted as the tag asked for is: a bare "it has 1" reads as a count.
+    const shown = tags
+      .slice(0, 10)
+      .map((t) => `'${String(t)}'`)
+      .join(', ');
     return `${plain}; it has ${tags.length > 10 ? `${tags.length} tags: ${shown}, …` : `${shown}`}`;
   } catch {
     return plain;

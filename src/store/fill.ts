@@ -16,7 +16,7 @@ import { StoreLock } from './lock.js';
 
 /** What a provision's summary says of the store (docs/cli.md). */
 export interface StoreCounts {
-  /** Blobs written into the store: downloaded, or copied out of a local image. */
+  /** Layer blobs written into the store: downloaded, or copied out of a local image (manifests and configs not counted). */
   blobsFetched: number;
   /** Layers extracted into the store by this process. */
   layersExtracted: number;

@@ -209,6 +209,8 @@ describe('layercopy CLI', () => {
     expect(help.stdout).toMatch(/--strategy S/);
     expect(help.stdout).toMatch(/-V, --version/);
     expect(help.stdout).toMatch(/layercopy bench .*\n.*\[--gid-map C:H:N\]/);
+    // The certs.d directories read by default, in order (docs/cli.md, "Registries").
+    expect(help.stdout).toMatch(/--cert-dir D .*\n.*certs\.d\/HOST\n.*of ~\/\.config\/containers, \/etc\/containers, \/etc\/docker\)/);
   });
 });
 

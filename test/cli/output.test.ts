@@ -50,6 +50,10 @@ describe('the summary', () => {
     const dirs = formatSummary({ ...base, perLayer: [{ layer: '/l', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 }] });
     expect(dirs).toMatch(/\(resolve 0\.03 \+ walk 0\.46 \+ copy 0\.55 \+ finish 0\.02 \+ commit 0\.00\)$/);
   });
+  it('says one directory and one hardlink in the singular', () => {
+    const layer = { layer: '/l', entries: 1, bytes: 1, directories: 1, hardlinks: 1, whiteouts: 0, replaced: 0 };
+    expect(formatSummary({ ...base, directories: 1, hardlinks: 1, perLayer: [layer] })).toContain('\n  entries   1 (1 directory, 1 hardlink), 0.0 MB\n');
+  });
   it("names each image argument's manifest and platform, on a line of its own", () => {
     const layer = { layer: 'oci:/i', entries: 1, bytes: 1, directories: 0, hardlinks: 0, whiteouts: 0, replaced: 0 };
     const text = formatSummary({ ...base, perLayer: [layer], images: [{ reference: 'docker://r/app:1', digest: `sha256:${'a'.repeat(64)}`, platform: 'linux/arm64/v8' }] });

@@ -27,4 +27,13 @@ describe('native helper loading', () => {
     expect(r.stderr).toContain('native helper could not be loaded (No native build was found');
     expect(r.stderr).toContain(`loaded from: ${elsewhere}`);
   });
+
+  it('a CLI run without it fails as docs/errors.md says: one line naming npm rebuild, exit 1, the error object with --json', async () => {
+    const env = { LAYERCOPY_NATIVE: '', LAYERCOPY_PREBUILD: scratch(), PREBUILDS_ONLY: '' };
+    const dir = scratch();
+    const r = await execa('node', [path.join(root, 'dist/src/cli.js'), 'provision', '--json', dir, path.join(scratch(), 'root')], { env, reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.split('\n')).toEqual([expect.stringMatching(/^layercopy: layercopy's native helper could not be loaded \(.*`npm rebuild layercopy`/)]);
+    expect(JSON.parse(r.stdout).error.code).toBe('ERR_NATIVE_HELPER');
+  });
 });

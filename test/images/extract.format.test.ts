@@ -150,6 +150,22 @@ describe('the tar format', () => {
     expect(fs.readdirSync(path.join(dir, 'root'))).toEqual(['a']);
   });
 
+  // umoci 0.4's `insert` writes its layers so, and `umoci unpack` (Go's
+  // archive/tar) reads them: the end of the data there is the archive's end.
+  it.each([
+    ['without', 0],
+    ['with part of', 100],
+  ])('a tar that ends after its last file %s the padding ends where that file does, alone and under a layer', async (_name, pad) => {
+    const dir = scratch();
+    const tar = rawTar([{ name: 'a', data: 'hello' }]);
+    const cut = tar.subarray(0, 512 + 5 + pad);
+    expect(await fromTars(dir, cut)).not.toBeInstanceOf(Error);
+    expect(fs.readFileSync(path.join(dir, 'root/a'), 'utf8')).toBe('hello');
+    const under = scratch();
+    expect(await fromTars(under, rawTar([{ name: 'b', data: 'b' }]), cut)).not.toBeInstanceOf(Error);
+    expect(fs.readdirSync(path.join(under, 'root')).sort()).toEqual(['a', 'b']);
+  });
+
   it('a directory replaced by a file and made again by a later name: nothing of the old one stays, its metadata neither', async () => {
     const dir = scratch();
     const r = await fromTars(
@@ -235,6 +251,17 @@ describe('the tar format', () => {
     expect(r.message).toMatch(/layer0\.tar/);
     expect(r.message).toMatch(message);
     expect(leftovers(dir)).toEqual([]);
+  });
+
+  it.each([
+    ['alone', 1],
+    ['over a layer', 2],
+  ])('a tarball layer that fails to read is named "layer N (FILE)", as a directory layer is (%s)', async (_name, count) => {
+    const dir = scratch();
+    const cut = rawTar([{ name: 'big', data: 'x'.repeat(2000) }]).subarray(0, 1500);
+    const r = await fromTars(dir, ...[rawTar([{ name: 'a', data: 'a' }]), cut].slice(2 - count));
+    expect(r.message).toMatch(new RegExp(`^layer ${count} \\(${dir}/layer${count - 1}\\.tar\\): /big: unexpected end of data`));
+    expect([r.layerIndex, leftovers(dir)]).toEqual([count - 1, []]);
   });
 
   it('random corruptions of a real layer: each provisions or fails with a layercopy error; nothing outside, nothing left', async () => {

@@ -75,7 +75,7 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     const r = await pull(['--tls-verify=false', given, path.join(dir, 'root')]);
     expect(r.status).toBe(1);
     expect(r.json.error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', layer: given, layerIndex: 0 });
-    expect(r.json.error?.message).toMatch(/app\/gzip:nope: no such image \(the registry has no tag 'nope' in app\/gzip; it has 1\)$/);
+    expect(r.json.error?.message).toMatch(/app\/gzip:nope: no such image \(the registry has no tag 'nope' in app\/gzip; it has '1'\)$/);
     const repo = await pull(['--tls-verify=false', `docker://${registry.host}/app/none:1`, path.join(dir, 'root')]);
     expect(repo.json.error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
     expect(repo.json.error?.message).toMatch(/app\/none:1: no such image \(the registry has no repository app\/none\)$/);
