@@ -115,4 +115,27 @@ describe('link groups', () => {
       expect(g.first(slot)).toBe(first);
     }
   });
+
+  it('finds every group after drops from an index half full, where runs of positions wrap past its end', () => {
+    const g = new LinkGroups();
+    const live = new Map<number, number>();
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed % n;
+    };
+    for (let round = 0; round < 300; round++) {
+      // 1,023 groups keep the first index (2,048 positions) just under half full: long runs, some across its end.
+      while (live.size < 1023) {
+        const ino = rand(1e9);
+        if (!live.has(ino)) live.set(ino, g.open(0, 1n, BigInt(ino), 'n', 1));
+      }
+      for (const [ino, slot] of live) {
+        if (rand(3) > 0) continue;
+        g.drop(slot);
+        live.delete(ino);
+      }
+      for (const [ino, slot] of live) if (g.find(0, 1n, BigInt(ino)) !== slot) expect({ round, ino, found: g.find(0, 1n, BigInt(ino)) }).toEqual({ round, ino, found: slot });
+    }
+  });
 });
