@@ -206,6 +206,21 @@ describe('a tar base under other layers, straight into the rootfs', () => {
   });
 });
 
+/** A staging and a scratch directory in `dir`, opened as a provision opens them; `close` closes them and the layers' fds. */
+function extractionDirs(dir: string) {
+  const open = (name: string) => {
+    fs.mkdirSync(path.join(dir, name), { mode: 0o700 });
+    return fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  };
+  const parentFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const staging = { parentFd, name: 'staging', fd: open('staging') };
+  const scratchDir = { parentFd, name: 'scratch', fd: open('scratch') };
+  const close = (layerFds: number[]) => {
+    for (const fd of [...layerFds.filter((fd) => fd >= 0), staging.fd, scratchDir.fd, parentFd]) fs.closeSync(fd);
+  };
+  return { staging, scratchDir, close };
+}
+
 /** A real pool that holds back the direct extraction's reply until the other extractions have answered (and 50 ms more). */
 class HoldingPool extends Pool {
   #others: Promise<unknown>[] = [];
@@ -249,13 +264,7 @@ describe('a direct extraction that must restart after another layer failed', () 
       fs.writeFileSync(file, tar);
       return file;
     });
-    const open = (name: string) => {
-      fs.mkdirSync(path.join(dir, name), { mode: 0o700 });
-      return fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    };
-    const parentFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    const staging = { parentFd, name: 'staging', fd: open('staging') };
-    const scratchDir = { parentFd, name: 'scratch', fd: open('scratch') };
+    const { staging, scratchDir, close } = extractionDirs(dir);
     const pool = new HoldingPool();
     const opts = validateProvisionOptions({});
     const layerFds = [-1, -1];
@@ -282,7 +291,7 @@ describe('a direct extraction that must restart after another layer failed', () 
       expect(atFailure).not.toContain('0');
     } finally {
       await pool.close();
-      for (const fd of [...layerFds.filter((fd) => fd >= 0), staging.fd, scratchDir.fd, parentFd]) fs.closeSync(fd);
+      close(layerFds);
     }
   });
 });
@@ -315,13 +324,7 @@ describe('which base goes straight in (extractsDirect)', () => {
 describe('a download that fails at once', () => {
   it("is the extraction's failure, told once (not an unhandled rejection while the requests go out)", async () => {
     const dir = scratch();
-    const open = (name: string) => {
-      fs.mkdirSync(path.join(dir, name), { mode: 0o700 });
-      return fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    };
-    const parentFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    const staging = { parentFd, name: 'staging', fd: open('staging') };
-    const scratchDir = { parentFd, name: 'scratch', fd: open('scratch') };
+    const { staging, scratchDir, close } = extractionDirs(dir);
     const pool = new Pool(2);
     const opts = validateProvisionOptions({});
     const layerFds = [-1, -1];
@@ -360,7 +363,7 @@ describe('a download that fails at once', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await pool.close();
-      for (const fd of [...layerFds.filter((fd) => fd >= 0), staging.fd, scratchDir.fd, parentFd]) fs.closeSync(fd);
+      close(layerFds);
     }
   });
 });
