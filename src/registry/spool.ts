@@ -4,7 +4,6 @@ import type { CancelFlag } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { PulledLayer } from './pull.js';
-import { loadQueue } from './queue.js';
 
 /**
  * A provision's downloads (docker:// layers), at most `max` at once (as
@@ -17,7 +16,9 @@ import { loadQueue } from './queue.js';
  */
 export function startDownloads(layers: readonly { tar?: TarLayer; download?: PulledLayer['download'] }[], scratchFd: number, max: number) {
   let bytes = 0;
-  const queue = loadQueue().then((PQueue) => new PQueue({ concurrency: max }));
+  // Loaded on first need: a static import cost every provision, directory layers too, ~6 ms of CPU at start-up (docs/benchmarks.md,
+  // "Figures behind the code: Startup"); a pull asked for it already, as it resolved the image (src/registry/pull.ts).
+  const queue = import('p-queue').then(({ default: PQueue }) => new PQueue({ concurrency: max }));
   const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => (layers[b].tar?.size ?? 0) - (layers[a].tar?.size ?? 0));
   for (const i of order) {
     const tar = layers[i].tar!;
