@@ -18,6 +18,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #include "claims.h"
 #include "hashpipe.h"
 #include "sha256.h"
+#include "pump.h"
 #include "tar.h"
 #include "tarscan.h"
 #include "zstd.h"
@@ -1313,6 +1315,134 @@ static napi_value hash_digest_js(napi_env env, napi_callback_info info) {
 }
 
 // shutdown(): stops every native loop of the process at its next check.
+// ---- a gzip layer pumped on a thread of its own (native/pump.h) ------------
+
+typedef struct {
+  pump_job j;
+  int unavailable;   // ISA-L could not be loaded: nothing was read
+  napi_ref refs[4];  // what the job points into, kept alive while it runs
+  napi_deferred deferred;
+  napi_threadsafe_function done;
+  pthread_t thread;
+  int joined;
+} pump_call;
+
+// The environment ends (a worker terminated) while the pump runs: it stops
+// at its next chunk and is waited for here, before the reader and the hash
+// it uses are freed with their handles.
+static void pump_cleanup(void *arg) {
+  pump_call *c = arg;
+  __atomic_store_n(&c->j.stop, 1, __ATOMIC_RELAXED);
+  pthread_join(c->thread, NULL);
+  c->joined = 1;
+}
+
+static void pump_free(napi_env env, pump_call *c) {
+  for (size_t i = 0; i < sizeof c->refs / sizeof c->refs[0]; i++)
+    if (c->refs[i] && env) napi_delete_reference(env, c->refs[i]);
+  failure_clear(&c->j.f);
+  free(c);
+}
+
+// On the JS thread once the pump's thread is done: the promise settled
+// with { status, read, message?, failure? } (status -1: no ISA-L).
+static void pump_done_js(napi_env env, napi_value cb, void *context, void *data) {
+  pump_call *c = data;
+  if (!c->joined) pthread_join(c->thread, NULL);
+  c->joined = 1;
+  if (env) {
+    napi_remove_env_cleanup_hook(env, pump_cleanup, c);
+    builder b = b_new(env);
+    b_num(&b, "status", c->unavailable ? -1 : c->j.status);
+    b_num(&b, "read", (double)c->j.read);
+    if (c->j.status == PUMP_FALLBACK || c->j.status == PUMP_DATA) b_str(&b, "message", c->j.message);
+    if (c->j.status == PUMP_TAR || c->j.status == PUMP_READ) b_val(&b, "failure", failure_value(env, &c->j.f));
+    napi_value result = b_done(&b);
+    if (result) napi_resolve_deferred(env, c->deferred, result);
+  }
+  pump_free(env, c);
+}
+
+static void *pump_thread(void *arg) {
+  pump_call *c = arg;
+  c->unavailable = pump_run(&c->j) != 0;
+  napi_call_threadsafe_function(c->done, c, napi_tsfn_blocking);
+  napi_release_threadsafe_function(c->done, napi_tsfn_release);
+  return NULL;
+}
+
+// tarPump(reader, fd, start, length, hash?, cancel?, progress?, slot?) ->
+// Promise: the blob in fd (borrowed) from `start`, `length` bytes (-1: to
+// its end), read, hashed into `hash` (hashOpen; null: none) and inflated
+// into the reader (tarOpen with TAR_PIPE, nothing else fed to it meanwhile)
+// on a thread of its own; the bytes read so far stored in progress[slot]
+// (a BigInt64Array). Settles as pump_done_js says; the reader is still to
+// be finished (tarFinish) or closed.
+static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
+  napi_value argv[8], promise = NULL;
+  if (!get_args(env, info, 8, argv)) return NULL;
+  tar_reader **h = tar_handle(env, argv[0]);
+  if (!h) return NULL;
+  if (!*h || !tar_piped(*h)) {
+    napi_throw_error(env, NULL, "tarPump: the reader is closed or has no thread of its own");
+    return NULL;
+  }
+  int32_t fd = -1;
+  double start = 0, length = -1;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[1], &fd)) || !NAPI_OK(napi_get_value_double(env, argv[2], &start)) ||
+      !NAPI_OK(napi_get_value_double(env, argv[3], &length)))
+    return NULL;
+  napi_valuetype t;
+  hash_pipe *hash = NULL;
+  if (!NAPI_OK(napi_typeof(env, argv[4], &t))) return NULL;
+  if (t == napi_external && !(hash = hash_handle(env, argv[4]))) return NULL;
+  int64_t *progress = NULL;
+  bool is = false;
+  if (!NAPI_OK(napi_is_typedarray(env, argv[6], &is))) return NULL;
+  if (is) {
+    napi_typedarray_type type;
+    size_t len = 0;
+    void *data = NULL;
+    uint32_t slot = 0;
+    if (!NAPI_OK(napi_get_typedarray_info(env, argv[6], &type, &len, &data, NULL, NULL)) || !NAPI_OK(napi_get_value_uint32(env, argv[7], &slot))) return NULL;
+    if (type != napi_bigint64_array || slot >= len) {
+      napi_throw_range_error(env, NULL, "tarPump: progress must be a BigInt64Array holding the slot");
+      return NULL;
+    }
+    progress = (int64_t *)data + slot;
+  }
+  pump_call *c = calloc(1, sizeof *c);
+  if (!c) return throw_errno(env, ENOMEM, "malloc", NULL);
+  c->j = (pump_job){.tar = *h,
+                    .fd = fd,
+                    .start = start < 0 ? 0 : (uint64_t)start,
+                    .length = length < 0 ? -1 : (int64_t)length,
+                    .hash = hash,
+                    .cancel = get_cancel(env, argv[5]),
+                    .progress = progress};
+  napi_value name;
+  int ok = NAPI_OK(napi_create_reference(env, argv[0], 1, &c->refs[0])) && (!hash || NAPI_OK(napi_create_reference(env, argv[4], 1, &c->refs[1]))) &&
+           (!c->j.cancel || NAPI_OK(napi_create_reference(env, argv[5], 1, &c->refs[2]))) &&
+           (!progress || NAPI_OK(napi_create_reference(env, argv[6], 1, &c->refs[3]))) && NAPI_OK(napi_create_promise(env, &c->deferred, &promise)) &&
+           NAPI_OK(napi_create_string_utf8(env, "layercopy:tarPump", NAPI_AUTO_LENGTH, &name)) &&
+           NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, pump_done_js, &c->done));
+  if (!ok) {
+    pump_free(env, c);
+    return NULL;
+  }
+  int err = pthread_create(&c->thread, NULL, pump_thread, c);
+  if (err != 0) {
+    napi_release_threadsafe_function(c->done, napi_tsfn_abort);
+    napi_value e = throw_errno(env, err, "pthread_create", NULL);
+    // The promise is left unsettled: the caller sees the exception.
+    pump_free(env, c);
+    return e;
+  }
+  pthread_setname_np(c->thread, "layercopy-pump");
+  if (!NAPI_OK(napi_add_env_cleanup_hook(env, pump_cleanup, c))) return NULL;
+  return promise;
+}
+
 static napi_value shutdown_js(napi_env env, napi_callback_info info) {
   lc_shutdown();
   return NULL;
@@ -1360,6 +1490,7 @@ NAPI_MODULE_INIT() {
       {"tarFeed", NULL, tar_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarFinish", NULL, tar_finish_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarSettle", NULL, tar_settle_js, NULL, NULL, NULL, napi_default, NULL},
+      {"tarPump", NULL, tar_pump_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarClose", NULL, tar_close_js, NULL, NULL, NULL, napi_default, NULL},
       {"tarMembers", NULL, tar_members_js, NULL, NULL, NULL, napi_default, NULL},
       {"zstdOpen", NULL, zstd_open_js, NULL, NULL, NULL, napi_default, NULL},

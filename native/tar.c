@@ -1916,6 +1916,24 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
   return -1;
 }
 
+uint8_t *tar_claim(tar_reader *t, size_t cap, failure *f) {
+  if (!t->pipe) {
+    fail_errno(f, EINVAL, "tar", SIDE_ROOTFS, NULL);
+    return NULL;
+  }
+  uint8_t *data = tar_pipe_claim(t->pipe, cap, f);
+  if (data) return data;
+  // As tar_feed told a failure.
+  tar_pipe_stop(t->pipe);
+  t->pipe = NULL;
+  t->failed = 1;
+  return NULL;
+}
+
+void tar_commit(tar_reader *t, uint8_t *data, size_t len, const int32_t *cancel) { tar_pipe_queue(t->pipe, data, len, cancel); }
+
+int tar_piped(const tar_reader *t) { return t->pipe != NULL; }
+
 static int deeper_first(const void *a, const void *b) {
   const restore_rec *x = a, *y = b;
   size_t dx = 0, dy = 0;

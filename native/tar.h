@@ -62,6 +62,12 @@ int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cance
 // (later chunks are fed at once). -1 with *f: a failure of those chunks
 // not told yet. 0 without a thread.
 int tar_settle(tar_reader *t, failure *f);
+// TAR_PIPE (tar_piped): a buffer of `cap` bytes in the reader's queue to
+// write into, then tar_commit (len 0: unused); fed as tar_feed feeds a
+// copy. NULL with *f as tar_feed fails (the reader answers later calls).
+uint8_t *tar_claim(tar_reader *t, size_t cap, failure *f);
+void tar_commit(tar_reader *t, uint8_t *data, size_t len, const int32_t *cancel);
+int tar_piped(const tar_reader *t);
 int tar_finish(tar_reader *t, uint64_t *entries, uint64_t *bytes, char **implied, size_t *implied_len, failure *f);
 // Closes what is open and frees t (NULL is fine).
 void tar_close(tar_reader *t);

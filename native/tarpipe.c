@@ -1,6 +1,7 @@
 #include "tarpipe.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,49 @@ int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *ca
   pthread_cond_signal(&p->more);
   pthread_mutex_unlock(&p->lock);
   return 0;
+}
+
+uint8_t *tar_pipe_claim(tar_pipe *p, size_t cap, failure *f) {
+  pthread_mutex_lock(&p->lock);
+  while (!p->failed && p->queued > 0 && p->queued + cap > p->bytes) pthread_cond_wait(&p->room, &p->lock);
+  if (p->failed) {
+    told(p, f);
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+  }
+  chunk *c = p->spare;
+  if (c) p->spare = c->next;
+  pthread_mutex_unlock(&p->lock);
+  if (!c || c->cap < cap) {
+    free(c);
+    if (!(c = malloc(sizeof *c + cap))) {
+      fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
+      return NULL;
+    }
+    c->cap = cap;
+  }
+  return c->data;
+}
+
+void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cancel) {
+  chunk *c = (chunk *)(data - offsetof(chunk, data));
+  c->len = len;
+  c->cancel = cancel;
+  c->next = NULL;
+  pthread_mutex_lock(&p->lock);
+  if (len == 0) {
+    c->next = p->spare;
+    p->spare = c;
+  } else {
+    if (p->tail)
+      p->tail->next = c;
+    else
+      p->head = c;
+    p->tail = c;
+    p->queued += len;
+    pthread_cond_signal(&p->more);
+  }
+  pthread_mutex_unlock(&p->lock);
 }
 
 static void end_thread(tar_pipe *p, int drop) {

@@ -23,6 +23,13 @@ tar_pipe *tar_pipe_start(int (*feed)(void *ctx, const uint8_t *buf, size_t len, 
 // failure of an earlier chunk (or no memory for the copy); the caller then
 // stops the pipe, and the feed answers later calls itself.
 int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f);
+// The data of a chunk of `cap` bytes for the caller to fill (an inflater
+// writing straight into the queue rather than into a buffer of its own
+// copied in), waiting for room as tar_pipe_feed does; then tar_pipe_queue
+// it. NULL with *f as tar_pipe_feed fails.
+uint8_t *tar_pipe_claim(tar_pipe *p, size_t cap, failure *f);
+// Queues a claimed chunk holding `len` bytes (0: given back unused).
+void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cancel);
 // Waits until every queued chunk is fed and ends the thread. -1 with *f:
 // the failure of a chunk.
 int tar_pipe_drain(tar_pipe *p, failure *f);

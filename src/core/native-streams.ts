@@ -17,6 +17,30 @@ export interface NativeHashing {
   /** Ends the thread and frees the hash (idempotent); later calls on it throw EBADF. */
   hashClose(hash: NativeHash): void;
 }
+/** The native helper's gzip pump (native/pump.h), as src/core/native.cts hands it out; F: its failures' shape (NativeFailure). */
+export interface NativePumping<F> {
+  /**
+   * A gzip blob (fd, borrowed, from `start`, `length` bytes or -1 for the
+   * rest of the file) read, hashed into `hash`, inflated by ISA-L and fed to
+   * `reader` (TAR_PIPE) on a thread of the helper's (native/pump.h);
+   * progress[slot]: the bytes read so far. status: 0 done; -1 no ISA-L
+   * (nothing read); 1 not one plain gzip member (read it through zlib's
+   * gunzip), 2 bad gzip data (message), 3 the reader's failure, 4 reading
+   * or hashing the blob failed (failure), 5 cancelled. The reader is then
+   * to be finished or closed.
+   */
+  tarPump(
+    reader: TarReader,
+    fd: number,
+    start: number,
+    length: number,
+    hash: NativeHash | null,
+    cancel?: Int32Array,
+    progress?: BigInt64Array,
+    slot?: number,
+  ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; failure?: F }>;
+}
+
 /** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */
 export interface TarTree {
   entries: number;

@@ -84,7 +84,7 @@ export interface NativeConstants {
 
 export type { IsalFed, IsalStream, NativeHash, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
-import type { IsalFed, IsalStream, NativeHashing, TarMember, TarReader, TarRestart, TarTree, ZstdStream } from './native-streams.js';
+import type { IsalFed, IsalStream, NativeHashing, NativePumping, TarMember, TarReader, TarRestart, TarTree, ZstdStream } from './native-streams.js';
 
 /** An open directory fd (the main thread opens layers and the staging dir once), or a path. */
 export type Root = number | string;
@@ -107,7 +107,7 @@ export interface NativePolicy extends NativeIdMap {
   strict?: boolean;
 }
 
-export interface Native extends NativeHashing {
+export interface Native extends NativeHashing, NativePumping<NativeFailure> {
   constants: NativeConstants;
   /**
    * rels are relative to `base` ('' for the roots themselves) beneath both

@@ -48,6 +48,27 @@ export function blobCount(hashed: boolean, onBytes?: (bytes: number) => void): B
 }
 
 /**
+ * A BlobCount over a hash the native helper feeds itself (tarPump,
+ * src/images/layer.ts): `fed` says how many bytes it fed; `feed` adds the
+ * rest of the blob where the reading stopped early (checkBlob).
+ */
+export function nativeBlobCount(hash: NativeHash, fed: () => number): BlobCount {
+  let more = 0;
+  let digest: string | undefined;
+  return {
+    feed(chunk) {
+      native.hashFeed(hash, chunk);
+      more += chunk.length;
+    },
+    bytes: () => fed() + more,
+    digest: () => (digest ??= native.hashDigest(hash)),
+    close: () => {
+      if (digest === undefined) native.hashClose(hash);
+    },
+  };
+}
+
+/**
  * The blob hashed on a thread of the native helper's (native/hashpipe.h)
  * rather than the one reading and inflating it: on a one-layer image that
  * thread is the critical path, and hashing was ~85 of its ~310 ms. null

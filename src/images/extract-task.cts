@@ -53,7 +53,10 @@ export async function extractWith(task: ExtractTask, load: () => Promise<typeof 
     const extractLayer = await load();
     const { read, slot = 0 } = task;
     const onRead = read ? (bytes: number) => Atomics.store(read, slot, BigInt(bytes)) : undefined;
-    return { ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, claims: task.claims, policy: task.policy, direct: task.direct, source: task.source }) };
+    const progress = read ? { read, slot } : undefined;
+    return {
+      ok: await extractLayer(task.tar, task.root, { cancel: task.cancel, onRead, progress, claims: task.claims, policy: task.policy, direct: task.direct, source: task.source }),
+    };
   } catch (error) {
     const e = error as {
       name?: string;

@@ -28,21 +28,40 @@ import { displayPath } from '../core/paths.js';
  * tar rather than this one, and comes back as `digest`. `piped`: the
  * reader runs on a thread of its own (TAR_PIPE, native/tarpipe.h).
  */
-export async function extractTar(
-  input: AsyncIterable<Buffer>,
+export async function extractTar(input: AsyncIterable<Buffer>, root: number, label: string, opts: TarOptions & { onChunk?: (chunk: Buffer) => void } = {}): Promise<TarExtracted> {
+  return extractTarWith(root, label, opts, async (reader, fail) => {
+    for await (const chunk of input) {
+      opts.onChunk?.(chunk);
+      const failed = native.tarFeed(reader, chunk, opts.cancel);
+      if (failed) fail(failed);
+    }
+  });
+}
+
+/** How extractTar reads a tar (see there). */
+export interface TarOptions {
+  hash?: boolean;
+  piped?: boolean;
+  cancel?: CancelFlag;
+  claims?: TarClaims;
+  policy?: NativePolicy;
+  direct?: boolean;
+  plain?: boolean;
+  source?: LayerSource;
+}
+
+/**
+ * extractTar with the reader fed by `feed`: chunks given with tarFeed, or
+ * a blob pumped by the native helper (tarPump, src/images/layer.ts).
+ * `fail` throws a failure the reader told (the error naming the layer and
+ * the entry); anything else `feed` throws is the input's, after which a
+ * failure the reader's thread still holds is told first.
+ */
+export async function extractTarWith(
   root: number,
   label: string,
-  opts: {
-    onChunk?: (chunk: Buffer) => void;
-    hash?: boolean;
-    piped?: boolean;
-    cancel?: CancelFlag;
-    claims?: TarClaims;
-    policy?: NativePolicy;
-    direct?: boolean;
-    plain?: boolean;
-    source?: LayerSource;
-  } = {},
+  opts: TarOptions,
+  feed: (reader: TarReader, fail: (failure: NativeFailure) => never) => Promise<void>,
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
@@ -56,14 +75,10 @@ export async function extractTar(
   try {
     let told = false;
     try {
-      for await (const chunk of input) {
-        opts.onChunk?.(chunk);
-        const failed = native.tarFeed(reader, chunk, opts.cancel);
-        if (failed) {
-          told = true;
-          throw tarError(failed, label, opts.source);
-        }
-      }
+      await feed(reader, (failed) => {
+        told = true;
+        throw tarError(failed, label, opts.source);
+      });
     } catch (error) {
       // The input failed (the decompressor, GzipFallback at its end): where
       // the reader's thread still holds a failure of bytes fed before, that
@@ -79,6 +94,10 @@ export async function extractTar(
     native.tarClose(reader);
   }
 }
+
+/** A layer whose data failed to read as a tar (or its compression), naming the layer and its file. */
+export const invalidTar = (layer: { label: string; file: string; follow?: unknown }, message: string, cause?: unknown) =>
+  new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, ...(layer.follow ? {} : { path: layer.file }), cause });
 
 /**
  * Whether the tar reader is fed on a thread of its own (native/tarpipe.h);

@@ -7,8 +7,9 @@ import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
 import { type Compression, chosenInflater, GzipFallback, gunzipRaw, type Inflater, sniffCompression, zstdChunks } from './decompress.js';
-import { extractTar, RestartLayer, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
+import { extractTar, invalidTar, RestartLayer, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
 import { followed, followStream } from './follow.js';
+import { extractPumped, pumpable } from './pumped.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
 export interface TarLayer {
@@ -41,6 +42,8 @@ export interface ExtractOptions {
   cancel?: CancelFlag;
   /** The bytes of the layer file read so far, after each chunk. */
   onRead?: (bytes: number) => void;
+  /** Where a blob pumped by the native helper stores the bytes read so far (read[slot]); onRead is then told once, at its end. */
+  progress?: { read: BigInt64Array; slot: number };
   /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
   claims?: TarClaims;
   /** root is the rootfs of a one-layer image (src/images/extract.ts, extractTar). */
@@ -92,9 +95,6 @@ export function emptyDirectory(root: number, label: string): void {
     if (failed) throw fail(failed);
   }
 }
-
-const invalidTar = (layer: TarLayer, message: string, cause?: unknown) =>
-  new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, ...(layer.follow ? {} : { path: layer.file }), cause });
 
 /** A layer file opened for reading (openLayer). */
 export interface OpenedLayer {
@@ -215,6 +215,10 @@ function extractInflater(): Inflater {
  * (checkBlob), as a corrupt blob is whichever byte was flipped.
  */
 export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
+  if (pumpable(layer, opts) && sniffCompression(readHead(layer.file, layer.start)) === 'gzip') {
+    const pumped = await extractPumped(layer, root, opts);
+    if (pumped) return pumped;
+  }
   let opened: OpenedLayer;
   try {
     // A download's first bytes must be there before its magic bytes are read.

@@ -13,8 +13,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/core/native.cjs';
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
 import { provision } from '../../src/index.js';
-import { lstat, scratch } from '../helpers.js';
-import { type Compression, compress, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
+import { diffSnapshots, lstat, scratch, snapshot } from '../helpers.js';
+import { type Compression, compress, gzipFullHeader, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
 
 const open: number[] = [];
 afterEach(() => {
@@ -400,5 +400,80 @@ describe("the blob's hash thread", () => {
     const out = await gzipLayer(blob, tar, true);
     expect(fs.readFileSync(path.join(out, 'a'), 'utf8')).toBe('a'.repeat(3000));
     expect(pipeThreads()).toBe(before);
+  });
+});
+
+describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
+  const threads = (name: string) => fs.readdirSync('/proc/self/task').filter((t) => fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === name).length;
+  const pumps = native.tarHashes() && native.isalOpen() !== null;
+  const tar = rawTar([
+    { name: 'a', data: hexText(3 << 20, 5) },
+    { name: 'b', data: hexText(1000, 6) },
+  ]);
+
+  /** Extracts `layer` into a fresh directory, counting the helper's pump threads seen while it runs. */
+  async function pumped(layer: TarLayer, opts: { progress?: { read: BigInt64Array; slot: number } } = {}) {
+    const out = path.join(scratch(), 'out');
+    fs.mkdirSync(out);
+    const fd = fs.openSync(out, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    open.push(fd);
+    let seen = 0;
+    let running = true;
+    const poll = () => {
+      seen = Math.max(seen, threads('layercopy-pump'));
+      if (running) setImmediate(poll);
+    };
+    setImmediate(poll);
+    try {
+      const extracted = await extractLayer(layer, fd, opts);
+      return { out, seen, extracted };
+    } finally {
+      running = false;
+    }
+  }
+
+  it.runIf(pumps)('reads an image layer on a thread of its own, none left after; the tree, its digest and the blob bytes as through JavaScript', async () => {
+    const blob = gzipMember(tar);
+    const file = path.join(scratch(), 'layer');
+    fs.writeFileSync(file, blob);
+    const layer = { file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(tar) };
+    const read = new BigInt64Array(new SharedArrayBuffer(16));
+    const { out, seen, extracted } = await pumped(layer, { progress: { read, slot: 1 } });
+    expect(seen).toBe(1);
+    expect(threads('layercopy-pump')).toBe(0);
+    expect(read[1]).toBe(BigInt(blob.length));
+    expect(extracted).toMatchObject({ compressedBytes: blob.length, digest: sha(tar), entries: 2 });
+    process.env.LAYERCOPY_PUMP = '0';
+    try {
+      const js = await pumped(layer);
+      expect(js.seen).toBe(0);
+      expect(js.extracted).toEqual(extracted);
+      // The root has no header: its times are the test's.
+      const entries = (root: string) => new Map([...snapshot(root)].filter(([rel]) => rel !== '' && rel !== '.'));
+      const [a, b] = [entries(out), entries(js.out)];
+      expect(a.size).toBe(2);
+      expect(diffSnapshots(a, b)).toEqual([]);
+      expect(fs.readFileSync(path.join(out, 'a')).equals(hexText(3 << 20, 5))).toBe(true);
+    } finally {
+      delete process.env.LAYERCOPY_PUMP;
+    }
+  });
+
+  it.runIf(pumps)('a header with every optional field, in an archive at an offset with more after it: read to its size, the member alone hashed', async () => {
+    const blob = gzipMember(tar, { header: gzipFullHeader() });
+    const file = path.join(scratch(), 'archive');
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(512), blob, hexText(4096)]));
+    const { out, seen, extracted } = await pumped({ file, label: 'L', start: 512, size: blob.length, digest: sha(blob), diffId: sha(tar) });
+    expect(seen).toBe(1);
+    expect(extracted.compressedBytes).toBe(blob.length);
+    expect(fs.readFileSync(path.join(out, 'b')).equals(hexText(1000, 6))).toBe(true);
+  });
+
+  it.runIf(pumps)('a header past 64 KiB (a long FEXTRA) is read through zlib instead, every file there', async () => {
+    const fixed = Buffer.from([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3]);
+    const header = Buffer.concat([fixed, Buffer.from([0xff, 0xff]), Buffer.alloc(0xffff, 7)]);
+    const blob = gzipMember(tar, { header });
+    const out = await gzipLayer(blob, tar, true);
+    expect(fs.readFileSync(path.join(out, 'a')).equals(hexText(3 << 20, 5))).toBe(true);
   });
 });

@@ -1,0 +1,154 @@
+#include "pump.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "isal.h"
+
+// Reads and inflated chunks of 1 MiB, as the JavaScript path's (a
+// decompression bomb never makes more at once than one chunk).
+#define PUMP_IN (1u << 20)
+#define PUMP_OUT (1u << 20)
+// A member header longer than this is not read here (gzipHeaderLength).
+#define HEADER_MAX (1u << 16)
+
+// The length of the gzip member header at the start of buf (RFC 1952), as
+// src/images/decompress.ts's gzipHeaderLength: 0 while more bytes are
+// needed, -1 for a header this does not read (not deflate, reserved flags,
+// past 64 KiB).
+static long header_length(const uint8_t *buf, size_t len) {
+  if (len < 10) return 0;
+  if (buf[0] != 0x1f || buf[1] != 0x8b || buf[2] != 8 || (buf[3] & 0xe0) != 0) return -1;
+  unsigned flags = buf[3];
+  size_t at = 10;
+  if (flags & 4) {
+    if (len < at + 2) return 0;
+    at += 2 + (size_t)(buf[at] | buf[at + 1] << 8);
+  }
+  for (unsigned bit = 8; bit <= 16; bit *= 2) {
+    if (!(flags & bit)) continue;
+    if (at >= len) return len > HEADER_MAX ? -1 : 0;
+    const uint8_t *end = memchr(buf + at, 0, len - at);
+    if (!end) return len > HEADER_MAX ? -1 : 0;
+    at = (size_t)(end - buf) + 1;
+  }
+  if (flags & 2) at += 2;
+  if (at > HEADER_MAX) return -1;
+  return len < at ? 0 : (long)at;
+}
+
+static int say(pump_job *j, int status, const char *message) {
+  j->status = status;
+  snprintf(j->message, sizeof j->message, "%s", message);
+  return status;
+}
+
+// Inflates in[*pos..len) into the reader's queue until the input is used
+// (or the deflate data ends); *used, *made: counted. 1 at the end of the
+// deflate data (*held: bytes igzip read past it), 0 for more, else a status.
+static int inflate_chunk(pump_job *j, isal_stream *s, const uint8_t *in, size_t len, size_t *pos, uint64_t *used, uint64_t *made, size_t *held) {
+  for (;;) {
+    uint8_t *out = tar_claim(j->tar, PUMP_OUT, &j->f);
+    if (!out) return j->status = PUMP_TAR;
+    size_t before = *pos, out_len = 0;
+    int done = 0;
+    const char *error = isal_feed(s, in, len, pos, out, PUMP_OUT, &out_len, &done, held);
+    tar_commit(j->tar, out, error ? 0 : out_len, j->cancel);
+    if (error) return say(j, PUMP_DATA, error);
+    *used += *pos - before;
+    *made += out_len;
+    if (done) return 1;
+    // Full, and the stream not done: more may be waiting inside igzip.
+    if (*pos >= len && out_len < PUMP_OUT) return 0;
+  }
+}
+
+int pump_run(pump_job *j) {
+  j->status = PUMP_OK;
+  j->read = 0;
+  isal_stream *s = isal_open();
+  if (!s) return -1;
+  uint8_t *in = malloc(PUMP_IN);
+  if (!in) {
+    isal_close(s);
+    fail_errno(&j->f, ENOMEM, "malloc", SIDE_LAYER, NULL);
+    j->status = PUMP_READ;
+    return 0;
+  }
+  long header = 0;
+  // Bytes of deflate data used, and made; its length once it ended (-1 before).
+  uint64_t used = 0, made = 0;
+  int64_t deflate = -1;
+  uint8_t tail[8];
+  size_t tail_len = 0;
+  for (;;) {
+    if (lc_cancelled(j->cancel) || __atomic_load_n(&j->stop, __ATOMIC_RELAXED)) {
+      j->status = PUMP_CANCELED;
+      break;
+    }
+    size_t want = PUMP_IN;
+    if (j->length >= 0) {
+      uint64_t left = (uint64_t)j->length - j->read;
+      if (left == 0) break;
+      if (left < want) want = (size_t)left;
+    }
+    ssize_t n = pread(j->fd, in, want, (off_t)(j->start + j->read));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      fail_errno(&j->f, errno, "read", SIDE_LAYER, NULL);
+      j->status = PUMP_READ;
+      break;
+    }
+    if (n == 0) break;
+    j->read += (uint64_t)n;
+    if (j->hash && hash_pipe_feed(j->hash, in, (size_t)n, &j->f) != 0) {
+      j->status = PUMP_READ;
+      break;
+    }
+    if (j->progress) __atomic_store_n(j->progress, (int64_t)j->read, __ATOMIC_RELAXED);
+    if ((size_t)n >= 8) {
+      memcpy(tail, in + n - 8, 8);
+      tail_len = 8;
+    } else {
+      size_t keep = tail_len + (size_t)n > 8 ? 8 - (size_t)n : tail_len;
+      memmove(tail, tail + tail_len - keep, keep);
+      memcpy(tail + keep, in, (size_t)n);
+      tail_len = keep + (size_t)n;
+    }
+    size_t pos = 0;
+    if (header == 0) {
+      // The first read holds the whole header, or it is not one this reads
+      // here (or the blob is shorter than its header): zlib's gunzip says.
+      header = header_length(in, (size_t)n);
+      if (header <= 0) {
+        say(j, PUMP_FALLBACK, "a gzip header this reader does not read");
+        break;
+      }
+      pos = (size_t)header;
+    }
+    // After the deflate data: read, hashed and counted, not inflated.
+    if (deflate >= 0) continue;
+    size_t held = 0;
+    int r = inflate_chunk(j, s, in, (size_t)n, &pos, &used, &made, &held);
+    if (r == 1)
+      deflate = (int64_t)(used - held);
+    else if (r != 0)
+      break;
+  }
+  if (j->status == PUMP_OK) {
+    uint64_t rest = deflate < 0 ? 0 : j->read - (uint64_t)header - (uint64_t)deflate;
+    uint32_t size = tail_len == 8 ? (uint32_t)tail[4] | (uint32_t)tail[5] << 8 | (uint32_t)tail[6] << 16 | (uint32_t)tail[7] << 24 : 0;
+    if (deflate < 0 || rest < 8)
+      say(j, PUMP_DATA, "unexpected end of file");
+    else if (rest > 8)
+      say(j, PUMP_FALLBACK, "more after the first gzip member");
+    else if (size != (uint32_t)made)
+      say(j, PUMP_DATA, "incorrect length check");
+  }
+  free(in);
+  isal_close(s);
+  return 0;
+}

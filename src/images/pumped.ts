@@ -1,0 +1,114 @@
+// A gzip layer extracted with no JavaScript in the loop: the native
+// helper's pump (native/pump.h) reads, hashes and inflates it into the tar
+// reader's queue, and this thread only awaits it.
+import fs from 'node:fs';
+import { abortError, errnoError, LayercopyError } from '../core/errors.js';
+import { native } from '../core/native.cjs';
+import { blobMismatch, checkBlob, mismatch, nativeBlobCount } from './blob.js';
+import { chosenInflater, GzipFallback } from './decompress.js';
+import { extractTarWith, invalidTar, RestartLayer, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
+
+/** What the pump reads of a layer (src/images/layer.ts, TarLayer). */
+interface PumpedLayer {
+  file: string;
+  start?: number;
+  size?: number;
+  label: string;
+  digest?: string;
+  diffId?: string;
+  follow?: unknown;
+}
+
+/** What the pump takes of an extraction's options (src/images/layer.ts, ExtractOptions). */
+type PumpOptions = Omit<TarOptions, 'hash' | 'piped' | 'plain'> & {
+  onRead?: (bytes: number) => void;
+  progress?: { read: BigInt64Array; slot: number };
+  gunzip?: 'checked';
+};
+
+/**
+ * Whether a gzip layer (its magic bytes the caller's to check) is pumped
+ * by the native helper (extractPumped): a blob in a file of its own or an archive's (not a download still being
+ * written), with a diff_id to check, read raw (not after a GzipFallback),
+ * ISA-L the inflater and the reader and both hashes on threads of their
+ * own. LAYERCOPY_PUMP=0 reads every layer through JavaScript (comparisons).
+ */
+export function pumpable(layer: PumpedLayer, opts: PumpOptions): boolean {
+  if (process.env.LAYERCOPY_PUMP === '0' || layer.follow || layer.diffId === undefined || opts.gunzip === 'checked') return false;
+  return chosenInflater() === 'isal' && tarPiped() && native.tarHashes() && process.env.LAYERCOPY_BLOB_HASH !== '0' && isalLoads();
+}
+
+let isal: boolean | undefined;
+/** Whether ISA-L loads here (asked once a thread). */
+function isalLoads(): boolean {
+  isal ??= native.isalOpen() !== null;
+  return isal;
+}
+
+/** A pump that found no ISA-L: nothing was read, the layer goes the JavaScript way. */
+class PumpUnavailable extends Error {}
+
+/**
+ * A gzip layer read, hashed, inflated and written without JavaScript in
+ * the loop (native/pump.h): the thread that would read and inflate it in
+ * a worker or on the main thread (its V8 work, a copy of every inflated
+ * MiB into the reader's queue, a hop through libuv's pool per read) is one
+ * thread of the helper's, and this one only waits. The same reading as
+ * openLayer's and gunzipRaw's — the same checks, failures and fallbacks;
+ * undefined where ISA-L cannot be loaded after all.
+ */
+export async function extractPumped(layer: PumpedLayer, root: number, opts: PumpOptions): Promise<(TarExtracted & { compressedBytes: number }) | undefined> {
+  const hash = native.hashOpen();
+  if (!hash) return undefined;
+  let read = 0;
+  const count = nativeBlobCount(hash, () => read);
+  let fd: number;
+  try {
+    fd = fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (error) {
+    count.close();
+    throw error;
+  }
+  try {
+    const tarOpts: TarOptions = { hash: true, piped: true, cancel: opts.cancel, claims: opts.claims, policy: opts.policy, direct: opts.direct, source: opts.source };
+    let result: TarExtracted;
+    try {
+      result = await extractTarWith(root, layer.label, tarOpts, async (reader, fail) => {
+        const length = layer.start === undefined ? -1 : (layer.size ?? 0);
+        const r = await native.tarPump(reader, fd, layer.start ?? 0, length, hash, opts.cancel, opts.progress?.read, opts.progress?.slot);
+        read = r.read;
+        opts.onRead?.(read);
+        if (r.status === 0) return;
+        if (r.status === -1) throw new PumpUnavailable();
+        if (r.status === 1) throw new GzipFallback(r.message);
+        if (r.status === 2) throw new Error(r.message);
+        if (r.status === 3 && r.failure) fail(r.failure);
+        if (r.status === 5) throw abortError();
+        const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };
+        throw errnoError(
+          { errno: f.errno, syscall: f.syscall, path: layer.file },
+          (name, description) => `${layer.label}: reading the blob: ${f.syscall} failed: ${name} (${description})`,
+          {
+            layer: layer.label,
+          },
+        );
+      });
+    } catch (error) {
+      // Nothing was fed to the reader, so nothing was written.
+      if (error instanceof PumpUnavailable) return undefined;
+      if (error instanceof RestartLayer || error instanceof GzipFallback || (error instanceof LayercopyError && error.code === 'ABORT_ERR')) throw error;
+      const failure = error instanceof LayercopyError ? error : invalidTar(layer, `gzip: ${(error as Error).message}`, error);
+      // As extractOpened: the blob is checked before a reading failure is told.
+      if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT')
+        throw await checkBlob(layer, failure, count, opts.cancel);
+      throw failure;
+    }
+    const blobFailed = blobMismatch(layer, count);
+    if (blobFailed) throw blobFailed;
+    if (result.digest !== layer.diffId) throw mismatch(layer, 'uncompressed digest (diff_id)', layer.diffId ?? '', result.digest ?? '');
+    return { ...result, compressedBytes: read };
+  } finally {
+    count.close();
+    fs.closeSync(fd);
+  }
+}
