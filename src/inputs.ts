@@ -209,11 +209,7 @@ async function resolveEach(
     if (st.isFile()) {
       // A layer tarball: tar, gzip or zstd, told by its magic bytes. The
       // tar code loads here, on first need: directory layers never run it.
-      const [{ readHead }, { sniffCompression }, { archiveShapes, references }] = await Promise.all([
-        import('./images/layer.js'),
-        import('./images/decompress.js'),
-        import('./images/shape.js'),
-      ]);
+      const [{ readHead, sniffCompression }, { archiveShapes, references }] = await Promise.all([import('./images/decompress.js'), import('./images/shape.js')]);
       let head: Buffer;
       try {
         head = readHead(real);

@@ -18,8 +18,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import zlib from 'node:zlib';
-import { GzipFallback, sniffCompression } from '../images/decompress.js';
-import { openLayer, readHead, type TarLayer } from '../images/layer.js';
+import { GzipFallback, readHead, sniffCompression } from '../images/decompress.js';
+import { openLayer, type TarLayer } from '../images/layer.js';
 import { balance } from '../images/run.js';
 
 const verify = process.argv[3] === 'verify' || (!isMainThread && workerData === 'verify');

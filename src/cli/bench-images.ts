@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { distFile } from '../core/compiled.js';
-import { sniffCompression } from '../images/decompress.js';
-import { readHead, type TarLayer } from '../images/layer.js';
+import { readHead, sniffCompression } from '../images/decompress.js';
+import type { TarLayer } from '../images/layer.js';
 import { parseLayerArgument } from '../images/reference.js';
 
 /** verified-floor: gzip through zlib; verified-floor-isal: through ISA-L (where libisal.so.2 is). */

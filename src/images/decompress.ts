@@ -1,6 +1,7 @@
 // Decompressing layer tarballs: what a file is by its magic bytes, zstd
 // through the best decoder the runtime has, and gzip inflated raw (ISA-L or
 // zlib) where a diff_id covers the tar (src/images/layer.ts picks which).
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
@@ -64,6 +65,17 @@ export async function* zstdChunks(input: AsyncIterable<Buffer>, use: 'best' | 'l
   }
   d.push(new Uint8Array(0), true);
   yield* made.splice(0);
+}
+
+/** The first 512 bytes of a file, or from `start` in it (a tar header's worth, and the magic bytes sniffCompression reads). */
+export function readHead(file: string, start = 0): Buffer {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const head = Buffer.alloc(512);
+    return head.subarray(0, fs.readSync(fd, head, 0, 512, start));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Not a failure: the gzip layer must be read again through zlib's own gunzip (gunzipRaw). */

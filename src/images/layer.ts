@@ -6,10 +6,10 @@ import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
 import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
-import { type Compression, chosenInflater, GzipFallback, gunzipRaw, type Inflater, sniffCompression, zstdChunks } from './decompress.js';
+import { type Compression, chosenInflater, GzipFallback, gunzipRaw, type Inflater, readHead, sniffCompression, zstdChunks } from './decompress.js';
 import { extractTar, invalidTar, RestartLayer, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
 import { followed, followStream } from './follow.js';
-import { extractPumped, pumpable } from './pumped.js';
+import { extractPumped, pumps } from './pumped.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
 export interface TarLayer {
@@ -25,17 +25,6 @@ export interface TarLayer {
   diffId?: string;
   /** A blob still being downloaded into `file`: read as it grows (src/images/follow.ts). */
   follow?: BigInt64Array;
-}
-
-/** The first 512 bytes of a file, or from `start` in it (a tar header's worth). */
-export function readHead(file: string, start = 0): Buffer {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const head = Buffer.alloc(512);
-    return head.subarray(0, fs.readSync(fd, head, 0, 512, start));
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 export interface ExtractOptions {
@@ -215,7 +204,7 @@ function extractInflater(): Inflater {
  * (checkBlob), as a corrupt blob is whichever byte was flipped.
  */
 export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
-  if (pumpable(layer, opts) && sniffCompression(readHead(layer.file, layer.start)) === 'gzip') {
+  if (pumps(layer, opts)) {
     const pumped = await extractPumped(layer, root, opts);
     if (pumped) return pumped;
   }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { abortError, errnoError, LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { blobMismatch, checkBlob, mismatch, nativeBlobCount } from './blob.js';
-import { chosenInflater, GzipFallback } from './decompress.js';
+import { chosenInflater, GzipFallback, readHead, sniffCompression } from './decompress.js';
 import { extractTarWith, invalidTar, RestartLayer, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
 
 /** What the pump reads of a layer (src/images/layer.ts, TarLayer). */
@@ -27,15 +27,16 @@ type PumpOptions = Omit<TarOptions, 'hash' | 'piped' | 'plain'> & {
 };
 
 /**
- * Whether a gzip layer (its magic bytes the caller's to check) is pumped
- * by the native helper (extractPumped): a blob in a file of its own or an archive's (not a download still being
+ * Whether a layer is pumped by the native helper (extractPumped): a gzip
+ * blob in a file of its own or an archive's (not a download still being
  * written), with a diff_id to check, read raw (not after a GzipFallback),
  * ISA-L the inflater and the reader and both hashes on threads of their
  * own. LAYERCOPY_PUMP=0 reads every layer through JavaScript (comparisons).
  */
-export function pumpable(layer: PumpedLayer, opts: PumpOptions): boolean {
+export function pumps(layer: PumpedLayer, opts: PumpOptions = {}): boolean {
   if (process.env.LAYERCOPY_PUMP === '0' || layer.follow || layer.diffId === undefined || opts.gunzip === 'checked') return false;
-  return chosenInflater() === 'isal' && tarPiped() && native.tarHashes() && process.env.LAYERCOPY_BLOB_HASH !== '0' && isalLoads();
+  if (chosenInflater() !== 'isal' || !tarPiped() || !native.tarHashes() || process.env.LAYERCOPY_BLOB_HASH === '0' || !isalLoads()) return false;
+  return sniffCompression(readHead(layer.file, layer.start)) === 'gzip';
 }
 
 let isal: boolean | undefined;

@@ -1,6 +1,6 @@
 import { native } from '../core/native.cjs';
-import { sniffCompression } from './decompress.js';
-import { readHead } from './layer.js';
+import { readHead, sniffCompression } from './decompress.js';
+
 import { readMember, regularMembers } from './members.js';
 
 export { directoryShape } from './directory-shape.js';

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform, PullPolicy } from '../core/options.js';
-import { sniffCompression } from '../images/decompress.js';
-import { readHead } from '../images/layer.js';
+import { readHead, sniffCompression } from '../images/decompress.js';
+
 import { MANIFEST, type SeenImage, showPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { resolveImage } from '../images/resolve.js';

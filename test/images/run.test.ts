@@ -1,8 +1,16 @@
 // The order extractions go to the pool in (src/images/run.ts balance): the
 // pool gives each new task to the worker with the fewest, so the order
-// decides which layers share a worker.
+// decides which layers share a worker. And layers the native helper pumps,
+// extracted from the calling thread.
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { balance } from '../../src/images/run.js';
+import { Pool } from '../../src/copy/pool.js';
+import { native } from '../../src/core/native.cjs';
+import { balance, extractOnPool } from '../../src/images/run.js';
+import { scratch } from '../helpers.js';
+import { hexText, rawTar, sha } from './fixtures.js';
 
 /** Which sizes each worker gets when the pool hands tasks round-robin to the worker with the fewest (first of equals), two each. */
 function dealt(order: number[], workers: number): number[][] {
@@ -31,3 +39,74 @@ describe('balance', () => {
     expect(balance([], (n: number) => n, 2)).toEqual([]);
   });
 });
+
+describe('layers the native helper pumps (src/images/pumped.ts)', () => {
+  const pumpsHere = native.tarHashes() && native.isalOpen() !== null;
+  const threads = () => fs.readdirSync('/proc/self/task').filter((t) => comm(t) === 'layercopy-pump').length;
+
+  /** n gzip layers of one 2 MiB file each, and a directory fd for each. */
+  function layers(n: number) {
+    const dir = scratch();
+    return Array.from({ length: n }, (_, i) => {
+      const tar = rawTar([{ name: `f${i}`, data: hexText(2 << 20, i + 1) }]);
+      const blob = zlib.gzipSync(tar);
+      const file = path.join(dir, `l${i}.gz`);
+      fs.writeFileSync(file, blob);
+      const out = path.join(dir, `out${i}`);
+      fs.mkdirSync(out);
+      const root = fs.openSync(out, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      return { tar: { file, label: `l${i}`, digest: sha(blob), size: blob.length, diffId: sha(tar) }, root, layerIndex: i, out };
+    });
+  }
+
+  /** Extracts the layers on a pool of one worker; the most pump threads seen at once, and whether the pool started. */
+  async function extract(n: number) {
+    const jobs = layers(n);
+    const pool = new Pool(1);
+    let most = 0;
+    let running = true;
+    const poll = () => {
+      most = Math.max(most, threads());
+      if (running) setImmediate(poll);
+    };
+    setImmediate(poll);
+    try {
+      await extractOnPool(pool, jobs, { cancel: new Int32Array(new SharedArrayBuffer(4)), layers: n });
+      for (const job of jobs) expect(fs.readFileSync(path.join(job.out, `f${job.layerIndex}`)).equals(hexText(2 << 20, job.layerIndex + 1))).toBe(true);
+      return { most, started: pool.started };
+    } finally {
+      running = false;
+      for (const job of jobs) fs.closeSync(job.root);
+      await pool.close();
+    }
+  }
+
+  it.runIf(pumpsHere)('are extracted from this thread: the pool never starts', async () => {
+    const { most, started } = await extract(2);
+    expect(started).toBe(false);
+    expect(most).toBeGreaterThan(0);
+  });
+
+  it.runIf(pumpsHere)('at most as many at once as the pool would run (two per worker)', async () => {
+    const { most } = await extract(5);
+    expect(most).toBe(2);
+  });
+
+  it('go to the pool with LAYERCOPY_PUMP_HERE=0', async () => {
+    process.env.LAYERCOPY_PUMP_HERE = '0';
+    try {
+      expect((await extract(2)).started).toBe(true);
+    } finally {
+      delete process.env.LAYERCOPY_PUMP_HERE;
+    }
+  });
+});
+
+/** A thread's name ('' for one that ended since it was listed). */
+function comm(tid: string): string {
+  try {
+    return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
