@@ -1320,7 +1320,7 @@ static napi_value hash_digest_js(napi_env env, napi_callback_info info) {
 typedef struct {
   pump_job j;
   int unavailable;   // ISA-L could not be loaded: nothing was read
-  napi_ref refs[4];  // what the job points into, kept alive while it runs
+  napi_ref refs[5];  // what the job points into, kept alive while it runs
   napi_deferred deferred;
   napi_threadsafe_function done;
   pthread_t thread;
@@ -1371,16 +1371,17 @@ static void *pump_thread(void *arg) {
   return NULL;
 }
 
-// tarPump(reader, fd, start, length, hash?, cancel?, progress?, slot?) ->
+// tarPump(reader, fd, start, length, hash?, cancel?, progress?, slot?, follow?) ->
 // Promise: the blob in fd (borrowed) from `start`, `length` bytes (-1: to
 // its end), read, hashed into `hash` (hashOpen; null: none) and inflated
 // into the reader (tarOpen with TAR_PIPE, nothing else fed to it meanwhile)
 // on a thread of its own; the bytes read so far stored in progress[slot]
-// (a BigInt64Array). Settles as pump_done_js says; the reader is still to
+// (a BigInt64Array); follow: a download's progress (src/images/follow.ts),
+// the blob read as far as it is written. Settles as pump_done_js says; the reader is still to
 // be finished (tarFinish) or closed.
 static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
-  napi_value argv[8], promise = NULL;
-  if (!get_args(env, info, 8, argv)) return NULL;
+  napi_value argv[9], promise = NULL;
+  if (!get_args(env, info, 9, argv)) return NULL;
   tar_reader **h = tar_handle(env, argv[0]);
   if (!h) return NULL;
   if (!*h || !tar_piped(*h)) {
@@ -1411,9 +1412,23 @@ static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
     }
     progress = (int64_t *)data + slot;
   }
+  const int64_t *follow = NULL;
+  if (!NAPI_OK(napi_is_typedarray(env, argv[8], &is))) return NULL;
+  if (is) {
+    napi_typedarray_type type;
+    size_t len = 0;
+    void *data = NULL;
+    if (!NAPI_OK(napi_get_typedarray_info(env, argv[8], &type, &len, &data, NULL, NULL))) return NULL;
+    if (type != napi_bigint64_array || len < 2) {
+      napi_throw_range_error(env, NULL, "tarPump: follow must be a BigInt64Array of two (followProgress)");
+      return NULL;
+    }
+    follow = data;
+  }
   pump_call *c = calloc(1, sizeof *c);
   if (!c) return throw_errno(env, ENOMEM, "malloc", NULL);
-  c->j = (pump_job){.tar = *h,
+  c->j = (pump_job){.follow = follow,
+                    .tar = *h,
                     .fd = fd,
                     .start = start < 0 ? 0 : (uint64_t)start,
                     .length = length < 0 ? -1 : (int64_t)length,
@@ -1423,7 +1438,8 @@ static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
   napi_value name;
   int ok = NAPI_OK(napi_create_reference(env, argv[0], 1, &c->refs[0])) && (!hash || NAPI_OK(napi_create_reference(env, argv[4], 1, &c->refs[1]))) &&
            (!c->j.cancel || NAPI_OK(napi_create_reference(env, argv[5], 1, &c->refs[2]))) &&
-           (!progress || NAPI_OK(napi_create_reference(env, argv[6], 1, &c->refs[3]))) && NAPI_OK(napi_create_promise(env, &c->deferred, &promise)) &&
+           (!progress || NAPI_OK(napi_create_reference(env, argv[6], 1, &c->refs[3]))) &&
+           (!follow || NAPI_OK(napi_create_reference(env, argv[8], 1, &c->refs[4]))) && NAPI_OK(napi_create_promise(env, &c->deferred, &promise)) &&
            NAPI_OK(napi_create_string_utf8(env, "layercopy:tarPump", NAPI_AUTO_LENGTH, &name)) &&
            NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, pump_done_js, &c->done));
   if (!ok) {

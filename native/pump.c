@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "isal.h"
@@ -12,6 +13,9 @@
 // decompression bomb never makes more at once than one chunk).
 #define PUMP_IN (1u << 20)
 #define PUMP_OUT (1u << 20)
+// How long a reader that caught up with a download waits before looking
+// again (src/images/follow.ts, POLL_MS).
+#define FOLLOW_WAIT_NS 2000000
 // A member header longer than this is not read here (gzipHeaderLength).
 #define HEADER_MAX (1u << 16)
 
@@ -46,23 +50,38 @@ static int say(pump_job *j, int status, const char *message) {
   return status;
 }
 
+// The chunk of the reader's queue being inflated into: queued once full
+// (or at the end), so that a chunk carries a full 1 MiB whatever the reads
+// (a download's may be a few KiB).
+typedef struct {
+  uint8_t *data;
+  size_t used;
+} out_chunk;
+
+static void queue_out(pump_job *j, out_chunk *o) {
+  if (!o->data) return;
+  tar_commit(j->tar, o->data, o->used, j->cancel);
+  o->data = NULL;
+  o->used = 0;
+}
+
 // Inflates in[*pos..len) into the reader's queue until the input is used
 // (or the deflate data ends); *used, *made: counted. 1 at the end of the
 // deflate data (*held: bytes igzip read past it), 0 for more, else a status.
-static int inflate_chunk(pump_job *j, isal_stream *s, const uint8_t *in, size_t len, size_t *pos, uint64_t *used, uint64_t *made, size_t *held) {
+static int inflate_chunk(pump_job *j, isal_stream *s, out_chunk *o, const uint8_t *in, size_t len, size_t *pos, uint64_t *used, uint64_t *made, size_t *held) {
   for (;;) {
-    uint8_t *out = tar_claim(j->tar, PUMP_OUT, &j->f);
-    if (!out) return j->status = PUMP_TAR;
-    size_t before = *pos, out_len = 0;
+    if (!o->data && !(o->data = tar_claim(j->tar, PUMP_OUT, &j->f))) return j->status = PUMP_TAR;
+    size_t before = *pos, out_len = 0, room = PUMP_OUT - o->used;
     int done = 0;
-    const char *error = isal_feed(s, in, len, pos, out, PUMP_OUT, &out_len, &done, held);
-    tar_commit(j->tar, out, error ? 0 : out_len, j->cancel);
+    const char *error = isal_feed(s, in, len, pos, o->data + o->used, room, &out_len, &done, held);
     if (error) return say(j, PUMP_DATA, error);
+    o->used += out_len;
     *used += *pos - before;
     *made += out_len;
+    if (o->used == PUMP_OUT) queue_out(j, o);
     if (done) return 1;
     // Full, and the stream not done: more may be waiting inside igzip.
-    if (*pos >= len && out_len < PUMP_OUT) return 0;
+    if (*pos >= len && out_len < room) return 0;
   }
 }
 
@@ -84,6 +103,7 @@ int pump_run(pump_job *j) {
   int64_t deflate = -1;
   uint8_t tail[8];
   size_t tail_len = 0;
+  out_chunk out = {0};
   for (;;) {
     if (lc_cancelled(j->cancel) || __atomic_load_n(&j->stop, __ATOMIC_RELAXED)) {
       j->status = PUMP_CANCELED;
@@ -94,6 +114,29 @@ int pump_run(pump_job *j) {
       uint64_t left = (uint64_t)j->length - j->read;
       if (left == 0) break;
       if (left < want) want = (size_t)left;
+    }
+    if (j->follow) {
+      int64_t written = __atomic_load_n(&j->follow[0], __ATOMIC_ACQUIRE);
+      // The first read holds the whole header where the blob does: the
+      // writer is waited for until a header's worth is there, or it ended.
+      int64_t first = header == 0 ? (int64_t)(want < HEADER_MAX + 16 ? want : HEADER_MAX + 16) : 1;
+      if (written - (int64_t)j->read < first && __atomic_load_n(&j->follow[1], __ATOMIC_ACQUIRE) == 0) {
+        nanosleep(&(struct timespec){.tv_nsec = FOLLOW_WAIT_NS}, NULL);
+        continue;
+      }
+      if (written <= (int64_t)j->read) {
+        int64_t state = __atomic_load_n(&j->follow[1], __ATOMIC_ACQUIRE);
+        // Written may have grown before the state changed: looked at again.
+        if (state != 0 && __atomic_load_n(&j->follow[0], __ATOMIC_ACQUIRE) <= (int64_t)j->read) {
+          if (state == 1) break;
+          // A failed download: the provision tells the download's own error.
+          j->status = PUMP_CANCELED;
+          break;
+        }
+        if (state == 0) nanosleep(&(struct timespec){.tv_nsec = FOLLOW_WAIT_NS}, NULL);
+        continue;
+      }
+      if ((uint64_t)(written - (int64_t)j->read) < want) want = (size_t)(written - (int64_t)j->read);
     }
     ssize_t n = pread(j->fd, in, want, (off_t)(j->start + j->read));
     if (n < 0 && errno == EINTR) continue;
@@ -132,12 +175,15 @@ int pump_run(pump_job *j) {
     // After the deflate data: read, hashed and counted, not inflated.
     if (deflate >= 0) continue;
     size_t held = 0;
-    int r = inflate_chunk(j, s, in, (size_t)n, &pos, &used, &made, &held);
+    int r = inflate_chunk(j, s, &out, in, (size_t)n, &pos, &used, &made, &held);
     if (r == 1)
       deflate = (int64_t)(used - held);
     else if (r != 0)
       break;
   }
+  // What was inflated goes to the reader, after a failure too: a failure
+  // of the bytes before it is the one told (tar_settle), as in JavaScript.
+  if (j->status != PUMP_TAR) queue_out(j, &out);
   if (j->status == PUMP_OK) {
     uint64_t rest = deflate < 0 ? 0 : j->read - (uint64_t)header - (uint64_t)deflate;
     uint32_t size = tail_len == 8 ? (uint32_t)tail[4] | (uint32_t)tail[5] << 8 | (uint32_t)tail[6] << 16 | (uint32_t)tail[7] << 24 : 0;

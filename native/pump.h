@@ -36,6 +36,11 @@ typedef struct {
   hash_pipe *hash;
   const int32_t *cancel;
   int64_t *progress;
+  // A blob still being written (src/images/follow.ts): follow[0] the bytes
+  // written so far, follow[1] the writer's state (0 running, 1 done, 2
+  // failed); read as far as written, waiting 2 ms where caught up; a failed
+  // writer stops the reading as the cancel flag does. NULL: a whole file.
+  const int64_t *follow;
   // Set by another thread: stop at the next chunk, as the cancel flag (the
   // caller's environment is being torn down).
   int stop;

@@ -8,7 +8,10 @@
 
 typedef struct chunk {
   struct chunk *next;
-  size_t len, cap;
+  // charged: what the chunk counts against the pipe's bytes (its length
+  // where copied in; its capacity where claimed, so that claimed chunks
+  // holding little cannot pile up past the bound).
+  size_t len, cap, charged;
   const int32_t *cancel;
   uint8_t data[];
 } chunk;
@@ -53,7 +56,7 @@ static void *run(void *arg) {
       p->failed = 1;
       p->fail = f;
     }
-    p->queued -= c->len;
+    p->queued -= c->charged;
     c->next = p->spare;
     p->spare = c;
     pthread_cond_signal(&p->room);
@@ -124,6 +127,7 @@ int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *ca
   }
   memcpy(c->data, buf, len);
   c->len = len;
+  c->charged = len;
   c->cancel = cancel;
   c->next = NULL;
   pthread_mutex_lock(&p->lock);
@@ -163,6 +167,7 @@ uint8_t *tar_pipe_claim(tar_pipe *p, size_t cap, failure *f) {
 void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cancel) {
   chunk *c = (chunk *)(data - offsetof(chunk, data));
   c->len = len;
+  c->charged = c->cap;
   c->cancel = cancel;
   c->next = NULL;
   pthread_mutex_lock(&p->lock);
@@ -175,7 +180,7 @@ void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cance
     else
       p->head = c;
     p->tail = c;
-    p->queued += len;
+    p->queued += c->charged;
     pthread_cond_signal(&p->more);
   }
   pthread_mutex_unlock(&p->lock);

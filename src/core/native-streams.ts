@@ -23,7 +23,8 @@ export interface NativePumping<F> {
    * A gzip blob (fd, borrowed, from `start`, `length` bytes or -1 for the
    * rest of the file) read, hashed into `hash`, inflated by ISA-L and fed to
    * `reader` (TAR_PIPE) on a thread of the helper's (native/pump.h);
-   * progress[slot]: the bytes read so far. status: 0 done; -1 no ISA-L
+   * progress[slot]: the bytes read so far; follow: a download's progress
+   * (src/images/follow.ts), read as far as it is written. status: 0 done; -1 no ISA-L
    * (nothing read); 1 not one plain gzip member (read it through zlib's
    * gunzip), 2 bad gzip data (message), 3 the reader's failure, 4 reading
    * or hashing the blob failed (failure), 5 cancelled. The reader is then
@@ -38,6 +39,7 @@ export interface NativePumping<F> {
     cancel?: Int32Array,
     progress?: BigInt64Array,
     slot?: number,
+    follow?: BigInt64Array,
   ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; failure?: F }>;
 }
 

@@ -204,14 +204,14 @@ function extractInflater(): Inflater {
  * (checkBlob), as a corrupt blob is whichever byte was flipped.
  */
 export async function extractLayerFile(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
+  // A download's first bytes must be there before its magic bytes are read.
+  if (layer.follow) await followed(layer.follow, Math.min(512, layer.size ?? 512), opts.cancel);
   if (pumps(layer, opts)) {
     const pumped = await extractPumped(layer, root, opts);
     if (pumped) return pumped;
   }
   let opened: OpenedLayer;
   try {
-    // A download's first bytes must be there before its magic bytes are read.
-    if (layer.follow) await followed(layer.follow, Math.min(512, layer.size ?? 512), opts.cancel);
     opened = openLayer(layer, { onRead: opts.onRead, gunzip: opts.gunzip, inflater: extractInflater(), cancel: opts.cancel });
   } catch (error) {
     if (error instanceof LayercopyError && error.code === 'ERR_INVALID_TAR') {

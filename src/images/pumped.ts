@@ -7,6 +7,7 @@ import { native } from '../core/native.cjs';
 import { blobMismatch, checkBlob, mismatch, nativeBlobCount } from './blob.js';
 import { chosenInflater, GzipFallback, readHead, sniffCompression } from './decompress.js';
 import { extractTarWith, invalidTar, RestartLayer, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
+import { followed } from './follow.js';
 
 /** What the pump reads of a layer (src/images/layer.ts, TarLayer). */
 interface PumpedLayer {
@@ -16,7 +17,8 @@ interface PumpedLayer {
   label: string;
   digest?: string;
   diffId?: string;
-  follow?: unknown;
+  /** A download still being written: read as it grows (its first 512 bytes there before pumps asks). */
+  follow?: BigInt64Array;
 }
 
 /** What the pump takes of an extraction's options (src/images/layer.ts, ExtractOptions). */
@@ -28,13 +30,13 @@ type PumpOptions = Omit<TarOptions, 'hash' | 'piped' | 'plain'> & {
 
 /**
  * Whether a layer is pumped by the native helper (extractPumped): a gzip
- * blob in a file of its own or an archive's (not a download still being
- * written), with a diff_id to check, read raw (not after a GzipFallback),
+ * blob in a file of its own, an archive's or a download's (its first bytes
+ * written: the caller waits for them), with a diff_id to check, read raw (not after a GzipFallback),
  * ISA-L the inflater and the reader and both hashes on threads of their
  * own. LAYERCOPY_PUMP=0 reads every layer through JavaScript (comparisons).
  */
 export function pumps(layer: PumpedLayer, opts: PumpOptions = {}): boolean {
-  if (process.env.LAYERCOPY_PUMP === '0' || layer.follow || layer.diffId === undefined || opts.gunzip === 'checked') return false;
+  if (process.env.LAYERCOPY_PUMP === '0' || layer.diffId === undefined || opts.gunzip === 'checked') return false;
   if (chosenInflater() !== 'isal' || !tarPiped() || !native.tarHashes() || process.env.LAYERCOPY_BLOB_HASH === '0' || !isalLoads()) return false;
   return sniffCompression(readHead(layer.file, layer.start)) === 'gzip';
 }
@@ -76,7 +78,7 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
     try {
       result = await extractTarWith(root, layer.label, tarOpts, async (reader, fail) => {
         const length = layer.start === undefined ? -1 : (layer.size ?? 0);
-        const r = await native.tarPump(reader, fd, layer.start ?? 0, length, hash, opts.cancel, opts.progress?.read, opts.progress?.slot);
+        const r = await native.tarPump(reader, fd, layer.start ?? 0, length, hash, opts.cancel, opts.progress?.read, opts.progress?.slot, layer.follow);
         read = r.read;
         opts.onRead?.(read);
         if (r.status === 0) return;
@@ -87,7 +89,8 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
         if (r.status === 5) throw abortError();
         const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };
         throw errnoError(
-          { errno: f.errno, syscall: f.syscall, path: layer.file },
+          // A download's spool file is no path of the user's: the label names the blob.
+          { errno: f.errno, syscall: f.syscall, path: layer.follow ? undefined : layer.file },
           (name, description) => `${layer.label}: reading the blob: ${f.syscall} failed: ${name} (${description})`,
           {
             layer: layer.label,
@@ -100,8 +103,11 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
       if (error instanceof RestartLayer || error instanceof GzipFallback || (error instanceof LayercopyError && error.code === 'ABORT_ERR')) throw error;
       const failure = error instanceof LayercopyError ? error : invalidTar(layer, `gzip: ${(error as Error).message}`, error);
       // As extractOpened: the blob is checked before a reading failure is told.
-      if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT')
+      if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT') {
+        // The rest of a blob still downloading is checked once it is all there.
+        if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);
         throw await checkBlob(layer, failure, count, opts.cancel);
+      }
       throw failure;
     }
     const blobFailed = blobMismatch(layer, count);

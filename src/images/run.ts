@@ -172,7 +172,8 @@ export async function extractOnPool(
 /** Which of the jobs the native helper pumps (its module loaded on first need). */
 async function pumpedJobs(jobs: { tar: TarLayer }[]): Promise<boolean[]> {
   const { pumps } = await import('./pumped.js');
-  return jobs.map((job) => pumps(job.tar));
+  // A download's first bytes may not be there yet: it goes to the pool (whose worker then pumps it).
+  return jobs.map((job) => !job.tar.follow && pumps(job.tar));
 }
 
 /** Runs at most `n` of the functions it is given at once, in the order given. */

@@ -11,6 +11,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/core/native.cjs';
+import { FOLLOW_DONE, FOLLOW_FAILED, followProgress } from '../../src/images/follow.js';
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
 import { provision } from '../../src/index.js';
 import { diffSnapshots, lstat, scratch, snapshot } from '../helpers.js';
@@ -467,6 +468,38 @@ describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
     expect(seen).toBe(1);
     expect(extracted.compressedBytes).toBe(blob.length);
     expect(fs.readFileSync(path.join(out, 'b')).equals(hexText(1000, 6))).toBe(true);
+  });
+
+  /** A blob written to its file in pieces while it is extracted, as a download is (src/images/follow.ts); `fail`: the writer fails halfway. */
+  async function downloaded(blob: Buffer, fail = false) {
+    const file = path.join(scratch(), 'spool');
+    fs.writeFileSync(file, '');
+    const follow = followProgress();
+    const write = (async () => {
+      const piece = 100_000;
+      for (let at = 0; at < blob.length; at += piece) {
+        if (fail && at >= blob.length / 2) return Atomics.store(follow, 1, BigInt(FOLLOW_FAILED));
+        fs.appendFileSync(file, blob.subarray(at, at + piece));
+        Atomics.store(follow, 0, BigInt(Math.min(blob.length, at + piece)));
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+      Atomics.store(follow, 1, BigInt(FOLLOW_DONE));
+    })();
+    const run = pumped({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(tar), follow });
+    await write;
+    return run;
+  }
+
+  it.runIf(pumps)('a download is pumped as it is written, to its last byte', async () => {
+    const blob = gzipMember(tar);
+    const { out, seen, extracted } = await downloaded(blob);
+    expect(seen).toBe(1);
+    expect(extracted.compressedBytes).toBe(blob.length);
+    expect(fs.readFileSync(path.join(out, 'a')).equals(hexText(3 << 20, 5))).toBe(true);
+  });
+
+  it.runIf(pumps)('a download that fails stops the pump: ABORT_ERR (the pull tells its own error)', async () => {
+    await expect(downloaded(gzipMember(tar), true)).rejects.toMatchObject({ code: 'ABORT_ERR' });
   });
 
   it.runIf(pumps)('a header past 64 KiB (a long FEXTRA) is read through zlib instead, every file there', async () => {
