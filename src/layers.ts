@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import type { Pool } from './copy/pool.js';
+import { INLINE_REMOVE_ENTRIES } from './copy/dispatch.js';
+import type { Pool, Task } from './copy/pool.js';
 import { closeLayers } from './copy/provisioning.js';
 import { errnoError, fromNodeError, type LayerSource } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
@@ -61,6 +62,7 @@ export class Layers {
   base: ExtractedLayer | undefined;
   #scratch: Staging | undefined;
   #names: string[] = [];
+  #scratchEntries = 0;
 
   constructor(inputs: ResolvedInputs) {
     const fds = openLayers(inputs);
@@ -100,6 +102,7 @@ export class Layers {
         rootless: { policy: opts.policy, changes: run.changes },
       });
       this.#names = extracted.names;
+      this.#scratchEntries = extracted.scratchEntries;
       this.layers.forEach((layer, i) => {
         layer.implied = extracted.implied[i] ?? layer.implied;
         if (extracted.ms[i] !== undefined) layer.extractMs = extracted.ms[i];
@@ -135,9 +138,20 @@ export class Layers {
   async cleanup(pool: Pool, parentFd: number): Promise<void> {
     const scratch = this.#scratch;
     if (!scratch) return;
-    const results = await Promise.all(
-      this.#names.map((rel) => pool.run({ op: 'remove', dst: scratch.fd, rels: packRels([rel]), count: 1, forceWritable: true }).catch(() => null)),
-    );
+    const task = (rel: string): Task => ({ op: 'remove', dst: scratch.fd, rels: packRels([rel]), count: 1, forceWritable: true });
+    // Where the pool never started (the layers were pumped and their plan
+    // ran inline), a few thousand entries are removed here sooner than two
+    // workers boot to remove them.
+    const here = !pool.started && pool.inlinable && this.#scratchEntries <= INLINE_REMOVE_ENTRIES;
+    const results = here
+      ? this.#names.map((rel) => {
+          try {
+            return pool.runInline(task(rel));
+          } catch {
+            return null;
+          }
+        })
+      : await Promise.all(this.#names.map((rel) => pool.run(task(rel)).catch(() => null)));
     const emptied = results.every((r) => r !== null && !r.failure);
     this.#scratch = undefined;
     fs.closeSync(scratch.fd);

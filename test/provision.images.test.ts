@@ -8,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { Pool } from '../src/copy/pool.js';
+import { native } from '../src/core/native.cjs';
 import { type Progress, provision } from '../src/index.js';
+import { provisionWith } from '../src/provision.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
 import { hasUmoci, ociImage, rawTar, tarDir, tarOwners } from './images/fixtures.js';
 
@@ -238,4 +241,35 @@ describe('a filesystem that refuses the links from scratch into the rootfs', () 
     expect(diffSnapshots(snapshot(path.join(dir, 'linked'), { atime: false }), copied)).toEqual([]);
     expect(fs.readFileSync(path.join(dir, 'copied', 'etc/conf'), 'utf8')).toBe('x'.repeat(100_000));
   });
+});
+
+describe('an image whose gzip layers the native helper pumps', () => {
+  it.runIf(native.tarHashes() && native.isalOpen() !== null)(
+    'is provisioned without a worker booted: extracted from the main thread, the layer above applied and scratch removed there; nothing left beside the rootfs',
+    async () => {
+      const dir = scratch();
+      const base = rawTar([
+        { name: 'etc/', type: '5' },
+        { name: 'etc/a', data: 'a'.repeat(5000) },
+        { name: 'etc/gone', data: 'gone' },
+        { name: 'usr/', type: '5' },
+        { name: 'usr/b', data: 'b'.repeat(5000) },
+      ]);
+      const above = rawTar([
+        { name: 'etc/.wh.gone', data: '' },
+        { name: 'usr/c', data: 'c' },
+      ]);
+      const layout = ociImage(path.join(dir, 'img'), { layers: [base, above], compression: 'gzip' });
+      const pool = new Pool(2);
+      try {
+        await provisionWith(pool, [`oci:${layout}:latest`], path.join(dir, 'root'));
+        expect(pool.started).toBe(false);
+        expect(fs.readdirSync(path.join(dir, 'root', 'etc'))).toEqual(['a']);
+        expect(fs.readFileSync(path.join(dir, 'root', 'usr', 'c'), 'utf8')).toBe('c');
+        expect(fs.readdirSync(dir).sort()).toEqual(['img', 'root']);
+      } finally {
+        await pool.close();
+      }
+    },
+  );
 });

@@ -15,6 +15,18 @@ import { type Pool, TASKS_PER_WORKER, type Task, type TaskResult } from './pool.
 export const INLINE_ENTRIES = 1024;
 export const INLINE_MS = 20;
 /**
+ * While the pool has not started, an entry linked into place from a scratch
+ * extraction (a `move` copy, a hardlink), removed (a whiteout) or given its
+ * directory's metadata costs a few syscalls and no data: it takes this much
+ * less of the inline budget, and no INLINE_MS, so that the layers above a
+ * base pumped from this thread (src/images/run.ts) are applied without
+ * booting two workers for them: 1024 x 8 such entries take about as long
+ * on this thread as the workers' boot.
+ */
+export const MOVE_WEIGHT = 8;
+/** Scratch extractions of at most this many entries are removed on this thread where the pool never started (src/layers.ts). */
+export const INLINE_REMOVE_ENTRIES = 16384;
+/**
  * The pool starts once this many entries ran inline, and the rest of the
  * budget still runs inline: the threads boot on the other cores while this
  * thread copies, instead of after it. Not lower: a layer of a few hundred
@@ -100,9 +112,13 @@ export class LayerTasks {
   async submit(task: Task, operation: string, options: SubmitOptions = {}): Promise<void> {
     if (this.stopped) return;
     const { onResult, ctx = this.#ctx, mayInline = true, priority = 0 } = options;
-    const size = task.op === 'link' ? task.rels.length / 2 : task.count;
+    // Linking, removing or setting metadata, while no worker runs: bounded by
+    // its entries (weighted) rather than by INLINE_MS, a task meant for the
+    // pool (submitSoon) too.
+    const cheap = !this.#pool.started && (task.op === 'link' || task.op === 'meta' || task.op === 'remove' || (task.op === 'copy' && task.move === true));
+    const size = Math.ceil((task.op === 'link' ? task.rels.length / 2 : task.count) / (cheap ? MOVE_WEIGHT : 1));
     const inline = this.#inline;
-    if (mayInline && inline.entries >= size && inline.ms < INLINE_MS) {
+    if ((mayInline || cheap) && inline.entries >= size && (cheap || inline.ms < INLINE_MS)) {
       inline.entries -= size;
       const start = nowMs();
       try {
@@ -111,7 +127,7 @@ export class LayerTasks {
         this.fail(error);
       }
       inline.ms += nowMs() - start;
-      if (INLINE_ENTRIES - inline.entries >= POOL_START_ENTRIES) this.#pool.start();
+      if (!cheap && INLINE_ENTRIES - inline.entries >= POOL_START_ENTRIES) this.#pool.start();
       return;
     }
     inline.entries = 0;

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { INLINE_ENTRIES, LayerTasks, POOL_START_ENTRIES } from '../../src/copy/dispatch.js';
+import { INLINE_ENTRIES, LayerTasks, MOVE_WEIGHT, POOL_START_ENTRIES } from '../../src/copy/dispatch.js';
 import { Pool } from '../../src/copy/pool.js';
 import { packRels } from '../../src/core/paths.js';
-import { buildLayer, exists, scratch } from '../helpers.js';
+import { buildLayer, exists, lstat, scratch } from '../helpers.js';
 
 const pool = new Pool(2);
 afterAll(() => pool.close());
@@ -100,6 +100,39 @@ describe('LayerTasks', () => {
       expect(budget.entries).toBe(INLINE_ENTRIES - names.length);
       await tasks.barrier();
       expect(names.every((n) => exists(path.join(dst, n)))).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('while the pool has not started, entries linked into place (a scratch extraction moved) take 1/MOVE_WEIGHT of the budget and no time budget, a submitSoon too: no worker boots', async () => {
+    const dir = scratch();
+    const names = Array.from({ length: 2 * POOL_START_ENTRIES }, (_, i) => `f${i}`);
+    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
+    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const own = new Pool(1);
+    try {
+      // The time budget spent from the start: only the entries bound what runs here.
+      const budget = { entries: INLINE_ENTRIES, ms: Number.POSITIVE_INFINITY };
+      const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
+      const move = (rels: string[]) => ({
+        op: 'copy' as const,
+        src: layer,
+        dst,
+        base: '',
+        rels: packRels(rels),
+        count: rels.length,
+        types: 'f'.repeat(rels.length),
+        defer: false,
+        move: true,
+      });
+      const half = names.length / 2;
+      await tasks.submit(move(names.slice(0, half)), 'copy');
+      tasks.submitSoon(move(names.slice(half)), 'copy');
+      await tasks.barrier();
+      expect(own.started).toBe(false);
+      expect(budget.entries).toBe(INLINE_ENTRIES - 2 * Math.ceil(half / MOVE_WEIGHT));
+      for (const n of [names[0], names[names.length - 1]]) expect(lstat(path.join(dst, n)).ino).toBe(lstat(path.join(layer, n)).ino);
     } finally {
       await own.close();
     }
