@@ -41,6 +41,13 @@ int hash_pipe_feed(hash_pipe *h, const uint8_t *buf, size_t len, failure *f) {
   return 0;
 }
 
+uint8_t *hash_pipe_claim(hash_pipe *h, size_t cap, failure *f) {
+  if (h->done || !h->pipe) return NULL;
+  return tar_pipe_claim(h->pipe, cap, f);
+}
+
+void hash_pipe_queue(hash_pipe *h, uint8_t *data, size_t len) { tar_pipe_queue(h->pipe, data, len, NULL); }
+
 int hash_pipe_digest(hash_pipe *h, char out[72], failure *f) {
   if (h->done) {
     fail_errno(f, EINVAL, "sha256", SIDE_LAYER, NULL);

@@ -16,6 +16,13 @@ typedef struct hash_pipe hash_pipe;
 hash_pipe *hash_pipe_open(void);
 // Hashes a copy of buf (later, on the thread). -1 with *f: no memory.
 int hash_pipe_feed(hash_pipe *h, const uint8_t *buf, size_t len, failure *f);
+// A buffer of `cap` bytes for the caller to read the next bytes into, to
+// be hashed without a copy once given back with hash_pipe_queue (len: the
+// bytes read, 0 for none). After queueing, the caller may still read the
+// buffer until its next claim: only claims reuse it. NULL (f untouched)
+// where the hash has no thread, or with *f after a failure (no memory).
+uint8_t *hash_pipe_claim(hash_pipe *h, size_t cap, failure *f);
+void hash_pipe_queue(hash_pipe *h, uint8_t *data, size_t len);
 // Waits for what is queued, ends the thread and writes "sha256:<hex>"
 // into out. -1 with *f. Later feeds fail.
 int hash_pipe_digest(hash_pipe *h, char out[72], failure *f);
