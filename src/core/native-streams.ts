@@ -25,7 +25,7 @@ export interface NativePumping<F> {
    * `reader` (TAR_PIPE) on a thread of the helper's (native/pump.h);
    * progress[slot]: the bytes read so far. status: 0 done; -1 no ISA-L
    * (nothing read); 1 not one plain gzip member (read it through zlib's
-   * gunzip), 2 bad gzip data (message), 3 the reader's failure, 4 reading
+   * gunzip), 2 bad gzip data (message; code ERR_ISAL where ISA-L said so), 3 the reader's failure, 4 reading
    * or hashing the blob failed (failure), 5 cancelled. The reader is then
    * to be finished or closed.
    */
@@ -38,7 +38,7 @@ export interface NativePumping<F> {
     cancel?: Int32Array,
     progress?: BigInt64Array,
     slot?: number,
-  ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; failure?: F }>;
+  ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; code?: 'ERR_ISAL'; failure?: F }>;
 }
 
 /** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */

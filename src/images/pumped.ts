@@ -81,7 +81,8 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
         if (r.status === 0) return;
         if (r.status === -1) throw new PumpUnavailable();
         if (r.status === 1) throw new GzipFallback(r.message);
-        if (r.status === 2) throw new Error(r.message);
+        // As isalFeed throws ISA-L's errors (code ERR_ISAL), gunzipRaw its own (none).
+        if (r.status === 2) throw Object.assign(new Error(r.message), r.code === undefined ? {} : { code: r.code });
         if (r.status === 3 && r.failure) fail(r.failure);
         if (r.status === 5) throw abortError();
         const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };

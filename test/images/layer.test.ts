@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { LayercopyError } from '../../src/core/errors.js';
 import { native } from '../../src/core/native.cjs';
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
 import { provision } from '../../src/index.js';
@@ -475,5 +476,56 @@ describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
     const blob = gzipMember(tar, { header });
     const out = await gzipLayer(blob, tar, true);
     expect(fs.readFileSync(path.join(out, 'a')).equals(hexText(3 << 20, 5))).toBe(true);
+  });
+});
+
+describe('a pumped gzip layer that fails: the error the JavaScript path gives, cause and all', () => {
+  const pumps = native.tarHashes() && native.isalOpen() !== null;
+  const tar = rawTar([{ name: 'a', data: hexText(200_000, 3) }]);
+
+  /** The error extracting `blob` (its own digest and size) gives, pumped or with LAYERCOPY_PUMP=0. */
+  async function failure(blob: Buffer, js: boolean): Promise<LayercopyError> {
+    const dir = scratch();
+    const file = path.join(dir, 'layer.gz');
+    fs.writeFileSync(file, blob);
+    fs.mkdirSync(path.join(dir, 'out'));
+    const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    open.push(fd);
+    if (js) process.env.LAYERCOPY_PUMP = '0';
+    try {
+      await extractLayer({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(tar) }, fd);
+    } catch (error) {
+      return error as LayercopyError;
+    } finally {
+      delete process.env.LAYERCOPY_PUMP;
+    }
+    throw new Error('the layer extracted');
+  }
+  const shape = (e: LayercopyError) => {
+    const cause = e.cause as { message?: string; code?: string; constructor: { name: string } };
+    return { code: e.code, message: e.message, cause: { type: cause.constructor.name, message: cause.message, code: cause.code } };
+  };
+
+  it.runIf(pumps)('a blob that ends inside its member header: "gzip: unexpected end of file" from the reader (no zlib code), not read again through zlib', async () => {
+    const blob = gzipMember(tar, { header: gzipFullHeader() }).subarray(0, 14);
+    const pumped = await failure(blob, false);
+    expect(shape(pumped)).toEqual({
+      code: 'ERR_INVALID_TAR',
+      message: 'L: gzip: unexpected end of file',
+      cause: { type: 'Error', message: 'unexpected end of file', code: undefined },
+    });
+    expect(shape(pumped)).toEqual(shape(await failure(blob, true)));
+  });
+
+  it.runIf(pumps)("corrupt deflate data: ISA-L's words with code ERR_ISAL as the cause", async () => {
+    const blob = gzipMember(tar);
+    blob[10] |= 0x06; // the first block's type: 3, reserved
+    const pumped = await failure(blob, false);
+    expect(shape(pumped)).toEqual({
+      code: 'ERR_INVALID_TAR',
+      message: 'L: gzip: invalid deflate block',
+      cause: { type: 'Error', message: 'invalid deflate block', code: 'ERR_ISAL' },
+    });
+    expect(shape(pumped)).toEqual(shape(await failure(blob, true)));
   });
 });
