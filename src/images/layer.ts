@@ -116,7 +116,7 @@ export interface OpenedLayer {
    * or digest that does not match. `tarDigest`: the diff_id as the tar
    * reader hashed it (where onTar was not fed).
    */
-  verify(tarDigest?: string): void;
+  verify(tarDigest?: string): Promise<void>;
   /** After the tar reader or the decompressor failed, `input` destroyed: the blob checked all the same (checkBlob; digests on). */
   checkAfter(failure: LayercopyError, cancel?: CancelFlag): Promise<LayercopyError>;
 }
@@ -175,7 +175,19 @@ export function openLayer(
     busy: compression !== 'none' || hashed,
     blobBytes: blob.bytes,
     release: () => blob.close(),
-    verify(tarDigest) {
+    async verify(tarDigest) {
+      // zlib's gunzip ends with its member and leaves what follows unread
+      // (zeros some tools pad with): the blob is all of its bytes.
+      if (layer.size !== undefined || hashed)
+        await new Promise<void>((resolve) => {
+          if (input.readableEnded || input.destroyed) return resolve();
+          input
+            .once('end', resolve)
+            .once('close', resolve)
+            .once('error', () => resolve());
+          input.unpipe();
+          input.resume();
+        });
       const blobFailed = blobMismatch(layer, blob);
       if (blobFailed) throw blobFailed;
       const diffId = tarDigest ?? (plain ? `sha256:${plain.digest('hex')}` : blob.digest());
@@ -277,6 +289,6 @@ async function extractOpened(layer: TarLayer, root: number, opened: OpenedLayer,
       throw await opened.checkAfter(failure, opts.cancel);
     throw failure;
   }
-  opened.verify(result.digest);
+  await opened.verify(result.digest);
   return { ...result, compressedBytes: opened.blobBytes() };
 }
