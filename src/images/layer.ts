@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
@@ -137,9 +137,13 @@ export function openLayer(
   if (compression === 'xz' || compression === 'bzip2') throw invalidTar(layer, `${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw invalidTar(layer, 'not a tar layer (no tar, gzip or zstd magic bytes)');
   const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
+  // A blob of no bytes in an archive has no range a read stream takes (its end before its start).
+  const empty = !layer.follow && layer.start !== undefined && (layer.size ?? 0) === 0;
   const input: Readable = layer.follow
     ? followStream(layer.file, layer.follow, opts.cancel)
-    : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
+    : empty
+      ? Readable.from([])
+      : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
   const hashed = digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined));

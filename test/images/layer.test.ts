@@ -537,6 +537,33 @@ describe('a pumped gzip layer that fails: the error the JavaScript path gives, c
     expect(shape(pumped)).toEqual(shape(await failure(blob, true)));
   });
 
+  it.runIf(pumps)('a blob of no bytes in an archive, gzip magic bytes after it: "gzip: unexpected end of file", pumped or not', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'archive');
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(512), gzipMember(tar)]));
+    const layer = { file, label: 'L', start: 512, size: 0, digest: sha(Buffer.alloc(0)), diffId: sha(tar) };
+    const shapes = [];
+    for (const js of [false, true]) {
+      fs.mkdirSync(path.join(dir, `out${js}`));
+      const fd = fs.openSync(path.join(dir, `out${js}`), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      open.push(fd);
+      if (js) process.env.LAYERCOPY_PUMP = '0';
+      shapes.push(
+        await extractLayer(layer, fd).then(
+          () => 'extracted',
+          (error) => shape(error),
+        ),
+      );
+      delete process.env.LAYERCOPY_PUMP;
+    }
+    expect(shapes[0]).toEqual({
+      code: 'ERR_INVALID_TAR',
+      message: 'L: gzip: unexpected end of file',
+      cause: { type: 'Error', message: 'unexpected end of file', code: undefined },
+    });
+    expect(shapes[1]).toEqual(shapes[0]);
+  });
+
   it.runIf(pumps)("corrupt deflate data: ISA-L's words with code ERR_ISAL as the cause", async () => {
     const blob = gzipMember(tar);
     blob[10] |= 0x06; // the first block's type: 3, reserved
