@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { LayercopyError } from '../../src/core/errors.js';
 import { native } from '../../src/core/native.cjs';
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
+import { pumpable } from '../../src/images/pumped.js';
 import { provision } from '../../src/index.js';
 import { diffSnapshots, lstat, scratch, snapshot } from '../helpers.js';
 import { type Compression, compress, gzipFullHeader, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
@@ -426,7 +427,8 @@ describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
     }
   };
   const threads = (name: string) => fs.readdirSync('/proc/self/task').filter((t) => comm(t) === name).length;
-  const pumps = native.tarHashes() && native.isalOpen() !== null;
+  // Not where zlib is the inflater (LAYERCOPY_INFLATE=zlib: CI's second run of these tests).
+  const pumps = pumpable({ file: '', label: '', diffId: '' }, {});
   const tar = rawTar([
     { name: 'a', data: hexText(3 << 20, 5) },
     { name: 'b', data: hexText(1000, 6) },
@@ -500,7 +502,7 @@ describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
 });
 
 describe('a pumped gzip layer that fails: the error the JavaScript path gives, cause and all', () => {
-  const pumps = native.tarHashes() && native.isalOpen() !== null;
+  const pumps = pumpable({ file: '', label: '', diffId: '' }, {});
   const tar = rawTar([{ name: 'a', data: hexText(200_000, 3) }]);
 
   /** The error extracting `blob` (its own digest and size) gives, pumped or with LAYERCOPY_PUMP=0. */
