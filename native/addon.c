@@ -1356,6 +1356,7 @@ static void pump_done_js(napi_env env, napi_value cb, void *context, void *data)
     b_num(&b, "status", c->unavailable ? -1 : c->j.status);
     b_num(&b, "read", (double)c->j.read);
     if (c->j.status == PUMP_FALLBACK || c->j.status == PUMP_DATA) b_str(&b, "message", c->j.message);
+    if (c->j.status == PUMP_DATA && c->j.inflater) b_str(&b, "code", "ERR_ISAL");
     if (c->j.status == PUMP_TAR || c->j.status == PUMP_READ) b_val(&b, "failure", failure_value(env, &c->j.f));
     napi_value result = b_done(&b);
     if (result) napi_resolve_deferred(env, c->deferred, result);

@@ -44,6 +44,18 @@ static long header_length(const uint8_t *buf, size_t len) {
   return len < at ? 0 : (long)at;
 }
 
+// Whether the blob has no byte after those read. A member header cut short
+// by the blob's end is gunzipRaw's "unexpected end of file" (an Error with
+// no code), not a header to read again through zlib (whose error has one).
+static int blob_ended(const pump_job *j) {
+  if (j->length >= 0 && j->read >= (uint64_t)j->length) return 1;
+  uint8_t byte;
+  ssize_t n;
+  do n = pread(j->fd, &byte, 1, (off_t)(j->start + j->read));
+  while (n < 0 && errno == EINTR);
+  return n == 0;
+}
+
 static int say(pump_job *j, int status, const char *message) {
   j->status = status;
   snprintf(j->message, sizeof j->message, "%s", message);
@@ -74,7 +86,10 @@ static int inflate_chunk(pump_job *j, isal_stream *s, out_chunk *o, const uint8_
     size_t before = *pos, out_len = 0, room = PUMP_OUT - o->used;
     int done = 0;
     const char *error = isal_feed(s, in, len, pos, o->data + o->used, room, &out_len, &done, held);
-    if (error) return say(j, PUMP_DATA, error);
+    if (error) {
+      j->inflater = 1;
+      return say(j, PUMP_DATA, error);
+    }
     o->used += out_len;
     *used += *pos - before;
     *made += out_len;
@@ -88,6 +103,7 @@ static int inflate_chunk(pump_job *j, isal_stream *s, out_chunk *o, const uint8_
 int pump_run(pump_job *j) {
   j->status = PUMP_OK;
   j->read = 0;
+  j->inflater = 0;
   isal_stream *s = isal_open();
   if (!s) return -1;
   uint8_t *own = malloc(PUMP_IN);
@@ -177,9 +193,14 @@ int pump_run(pump_job *j) {
     }
     size_t pos = 0;
     if (header == 0) {
-      // The first read holds the whole header, or it is not one this reads
-      // here (or the blob is shorter than its header): zlib's gunzip says.
+      // The first read holds the whole header (a blob that ends inside it
+      // fails as gunzipRaw fails it), or it is not one this reads here:
+      // zlib's gunzip says.
       header = header_length(in, (size_t)n);
+      if (header == 0 && blob_ended(j)) {
+        say(j, PUMP_DATA, "unexpected end of file");
+        break;
+      }
       if (header <= 0) {
         say(j, PUMP_FALLBACK, "a gzip header this reader does not read");
         break;

@@ -48,6 +48,7 @@ typedef struct {
   int status;
   uint64_t read;      // bytes of the blob read (and hashed)
   char message[160];  // PUMP_FALLBACK, PUMP_DATA
+  int inflater;       // PUMP_DATA: the message is ISA-L's (isalFeed throws it with code ERR_ISAL)
   failure f;          // PUMP_TAR, PUMP_READ
 } pump_job;
 

@@ -9,7 +9,7 @@ import zlib from 'node:zlib';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { Pool } from '../src/copy/pool.js';
-import { native } from '../src/core/native.cjs';
+import { pumpsHere } from '../src/images/pumped.js';
 import { type Progress, provision } from '../src/index.js';
 import { provisionWith } from '../src/provision.js';
 import { buildLayer, diffSnapshots, isRoot, scratch, snapshot } from './helpers.js';
@@ -244,7 +244,7 @@ describe('a filesystem that refuses the links from scratch into the rootfs', () 
 });
 
 describe('an image whose gzip layers the native helper pumps', () => {
-  it.runIf(native.tarHashes() && native.isalOpen() !== null)(
+  it.runIf(pumpsHere())(
     'is provisioned without a worker booted: extracted from the main thread, the layer above applied and scratch removed there; nothing left beside the rootfs',
     async () => {
       const dir = scratch();

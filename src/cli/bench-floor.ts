@@ -34,7 +34,7 @@ async function inflate(layer: TarLayer, gunzip?: 'checked'): Promise<void> {
     if (error instanceof GzipFallback && !gunzip) return inflate(layer, 'checked');
     throw error;
   }
-  if (verify) opened.verify();
+  if (verify) await opened.verify();
 }
 
 const size = (layer: TarLayer) => layer.size ?? fs.statSync(layer.file).size;

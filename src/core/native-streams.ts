@@ -26,7 +26,7 @@ export interface NativePumping<F> {
    * progress[slot]: the bytes read so far; follow: a download's progress
    * (src/images/follow.ts), read as far as it is written. status: 0 done; -1 no ISA-L
    * (nothing read); 1 not one plain gzip member (read it through zlib's
-   * gunzip), 2 bad gzip data (message), 3 the reader's failure, 4 reading
+   * gunzip), 2 bad gzip data (message; code ERR_ISAL where ISA-L said so), 3 the reader's failure, 4 reading
    * or hashing the blob failed (failure), 5 cancelled. The reader is then
    * to be finished or closed.
    */
@@ -40,7 +40,7 @@ export interface NativePumping<F> {
     progress?: BigInt64Array,
     slot?: number,
     follow?: BigInt64Array,
-  ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; failure?: F }>;
+  ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; code?: 'ERR_ISAL'; failure?: F }>;
 }
 
 /** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */

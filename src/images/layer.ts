@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
@@ -105,7 +105,7 @@ export interface OpenedLayer {
    * or digest that does not match. `tarDigest`: the diff_id as the tar
    * reader hashed it (where onTar was not fed).
    */
-  verify(tarDigest?: string): void;
+  verify(tarDigest?: string): Promise<void>;
   /** After the tar reader or the decompressor failed, `input` destroyed: the blob checked all the same (checkBlob; digests on). */
   checkAfter(failure: LayercopyError, cancel?: CancelFlag): Promise<LayercopyError>;
 }
@@ -126,9 +126,13 @@ export function openLayer(
   if (compression === 'xz' || compression === 'bzip2') throw invalidTar(layer, `${compression}-compressed layers are not supported (tar, gzip and zstd are)`);
   if (compression === 'unknown') throw invalidTar(layer, 'not a tar layer (no tar, gzip or zstd magic bytes)');
   const range = layer.start === undefined ? {} : { start: layer.start, end: layer.start + (layer.size ?? 0) - 1 };
+  // A blob of no bytes in an archive has no range a read stream takes (its end before its start).
+  const empty = !layer.follow && layer.start !== undefined && (layer.size ?? 0) === 0;
   const input: Readable = layer.follow
     ? followStream(layer.file, layer.follow, opts.cancel)
-    : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
+    : empty
+      ? Readable.from([])
+      : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
   const hashed = digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined));
@@ -164,7 +168,19 @@ export function openLayer(
     busy: compression !== 'none' || hashed,
     blobBytes: blob.bytes,
     release: () => blob.close(),
-    verify(tarDigest) {
+    async verify(tarDigest) {
+      // zlib's gunzip ends with its member and leaves what follows unread
+      // (zeros some tools pad with): the blob is all of its bytes.
+      if (layer.size !== undefined || hashed)
+        await new Promise<void>((resolve) => {
+          if (input.readableEnded || input.destroyed) return resolve();
+          input
+            .once('end', resolve)
+            .once('close', resolve)
+            .once('error', () => resolve());
+          input.unpipe();
+          input.resume();
+        });
       const blobFailed = blobMismatch(layer, blob);
       if (blobFailed) throw blobFailed;
       const diffId = tarDigest ?? (plain ? `sha256:${plain.digest('hex')}` : blob.digest());
@@ -266,6 +282,6 @@ async function extractOpened(layer: TarLayer, root: number, opened: OpenedLayer,
       throw await opened.checkAfter(failure, opts.cancel);
     throw failure;
   }
-  opened.verify(result.digest);
+  await opened.verify(result.digest);
   return { ...result, compressedBytes: opened.blobBytes() };
 }

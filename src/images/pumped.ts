@@ -36,9 +36,14 @@ type PumpOptions = Omit<TarOptions, 'hash' | 'piped' | 'plain'> & {
  * own. LAYERCOPY_PUMP=0 reads every layer through JavaScript (comparisons).
  */
 export function pumps(layer: PumpedLayer, opts: PumpOptions = {}): boolean {
-  if (process.env.LAYERCOPY_PUMP === '0' || layer.diffId === undefined || opts.gunzip === 'checked') return false;
-  if (chosenInflater() !== 'isal' || !tarPiped() || !native.tarHashes() || process.env.LAYERCOPY_BLOB_HASH === '0' || !isalLoads()) return false;
+  if (layer.diffId === undefined || opts.gunzip === 'checked' || !pumpsHere()) return false;
   return sniffCompression(readHead(layer.file, layer.start)) === 'gzip';
+}
+
+/** Whether this process pumps gzip layers at all: ISA-L loads, the reader and both hashes have threads, and no variable says otherwise. */
+export function pumpsHere(): boolean {
+  if (process.env.LAYERCOPY_PUMP === '0' || chosenInflater() !== 'isal' || !tarPiped() || process.env.LAYERCOPY_BLOB_HASH === '0') return false;
+  return native.tarHashes() && isalLoads();
 }
 
 let isal: boolean | undefined;
@@ -84,7 +89,8 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
         if (r.status === 0) return;
         if (r.status === -1) throw new PumpUnavailable();
         if (r.status === 1) throw new GzipFallback(r.message);
-        if (r.status === 2) throw new Error(r.message);
+        // As isalFeed throws ISA-L's errors (code ERR_ISAL), gunzipRaw its own (none).
+        if (r.status === 2) throw Object.assign(new Error(r.message), r.code === undefined ? {} : { code: r.code });
         if (r.status === 3 && r.failure) fail(r.failure);
         if (r.status === 5) throw abortError();
         const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };

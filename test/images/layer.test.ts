@@ -6,13 +6,16 @@
 // And gzip layers whose diff_id is checked, inflated without zlib's CRC:
 // the fallback to zlib's gunzip for what is not one plain member. And a
 // corrupt blob: ERR_DIGEST_MISMATCH, whatever failed while it streamed.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { LayercopyError } from '../../src/core/errors.js';
 import { native } from '../../src/core/native.cjs';
 import { FOLLOW_DONE, FOLLOW_FAILED, followProgress } from '../../src/images/follow.js';
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
+import { pumpsHere } from '../../src/images/pumped.js';
 import { provision } from '../../src/index.js';
 import { diffSnapshots, lstat, scratch, snapshot } from '../helpers.js';
 import { type Compression, compress, gzipFullHeader, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
@@ -235,6 +238,17 @@ describe('gzip layers whose diff_id is checked (inflated without the CRC)', () =
     expect(fs.readFileSync(path.join(out, 'b'), 'utf8')).toBe('b'.repeat(3000));
   });
 
+  it("zeros after the member that go on past the first 1 MiB read: the blob's size and digest of every byte, though zlib's gunzip stops reading at the member's end", async () => {
+    // Random data: the member (its FEXTRA sized to fit) ends a byte before the first read's end, the zeros run into the second read.
+    const big = rawTar([{ name: 'r', data: crypto.randomBytes((1 << 20) - 40000) }]);
+    const extra = (1 << 20) - 1 - 8 - zlib.deflateRawSync(big).length - 12;
+    const header = Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, extra & 0xff, extra >> 8]), Buffer.alloc(extra)]);
+    const blob = Buffer.concat([gzipMember(big, { header }), Buffer.alloc(8)]);
+    expect(blob.length).toBe((1 << 20) + 7);
+    // The last read raced the end of the extraction: several tries, each of which must see it.
+    for (let i = 0; i < 5; i++) expect(lstat(path.join(await gzipLayer(blob, big, true), 'r')).size).toBe(BigInt((1 << 20) - 40000));
+  });
+
   it.each([
     ['cut inside its deflate data', (b: Buffer) => b.subarray(0, 40), /^layer 1\/1: gzip: unexpected end of file/],
     ['corrupt deflate data', (b: Buffer) => Buffer.concat([b.subarray(0, 12), Buffer.alloc(64, 0x41)]), /^layer 1\/1: gzip: /],
@@ -405,8 +419,17 @@ describe("the blob's hash thread", () => {
 });
 
 describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
+  // A thread listed may have ended before its name is read.
+  const comm = (t: string) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
   const threads = (name: string) => fs.readdirSync('/proc/self/task').filter((t) => comm(t) === name).length;
-  const pumps = native.tarHashes() && native.isalOpen() !== null;
+  // Not where zlib is the inflater (LAYERCOPY_INFLATE=zlib: CI's second run of these tests).
+  const pumps = pumpsHere();
   const tar = rawTar([
     { name: 'a', data: hexText(3 << 20, 5) },
     { name: 'b', data: hexText(1000, 6) },
@@ -511,11 +534,80 @@ describe('a gzip layer pumped by the native helper (native/pump.h)', () => {
   });
 });
 
-/** A thread's name ('' for one that ended since it was listed). */
-function comm(tid: string): string {
-  try {
-    return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
+describe('a pumped gzip layer that fails: the error the JavaScript path gives, cause and all', () => {
+  const pumps = pumpsHere();
+  const tar = rawTar([{ name: 'a', data: hexText(200_000, 3) }]);
+
+  /** The error extracting `blob` (its own digest and size) gives, pumped or with LAYERCOPY_PUMP=0. */
+  async function failure(blob: Buffer, js: boolean): Promise<LayercopyError> {
+    const dir = scratch();
+    const file = path.join(dir, 'layer.gz');
+    fs.writeFileSync(file, blob);
+    fs.mkdirSync(path.join(dir, 'out'));
+    const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    open.push(fd);
+    if (js) process.env.LAYERCOPY_PUMP = '0';
+    try {
+      await extractLayer({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(tar) }, fd);
+    } catch (error) {
+      return error as LayercopyError;
+    } finally {
+      delete process.env.LAYERCOPY_PUMP;
+    }
+    throw new Error('the layer extracted');
   }
-}
+  const shape = (e: LayercopyError) => {
+    const cause = e.cause as { message?: string; code?: string; constructor: { name: string } };
+    return { code: e.code, message: e.message, cause: { type: cause.constructor.name, message: cause.message, code: cause.code } };
+  };
+
+  it.runIf(pumps)('a blob that ends inside its member header: "gzip: unexpected end of file" from the reader (no zlib code), not read again through zlib', async () => {
+    const blob = gzipMember(tar, { header: gzipFullHeader() }).subarray(0, 14);
+    const pumped = await failure(blob, false);
+    expect(shape(pumped)).toEqual({
+      code: 'ERR_INVALID_TAR',
+      message: 'L: gzip: unexpected end of file',
+      cause: { type: 'Error', message: 'unexpected end of file', code: undefined },
+    });
+    expect(shape(pumped)).toEqual(shape(await failure(blob, true)));
+  });
+
+  it.runIf(pumps)('a blob of no bytes in an archive, gzip magic bytes after it: "gzip: unexpected end of file", pumped or not', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'archive');
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(512), gzipMember(tar)]));
+    const layer = { file, label: 'L', start: 512, size: 0, digest: sha(Buffer.alloc(0)), diffId: sha(tar) };
+    const shapes = [];
+    for (const js of [false, true]) {
+      fs.mkdirSync(path.join(dir, `out${js}`));
+      const fd = fs.openSync(path.join(dir, `out${js}`), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      open.push(fd);
+      if (js) process.env.LAYERCOPY_PUMP = '0';
+      shapes.push(
+        await extractLayer(layer, fd).then(
+          () => 'extracted',
+          (error) => shape(error),
+        ),
+      );
+      delete process.env.LAYERCOPY_PUMP;
+    }
+    expect(shapes[0]).toEqual({
+      code: 'ERR_INVALID_TAR',
+      message: 'L: gzip: unexpected end of file',
+      cause: { type: 'Error', message: 'unexpected end of file', code: undefined },
+    });
+    expect(shapes[1]).toEqual(shapes[0]);
+  });
+
+  it.runIf(pumps)("corrupt deflate data: ISA-L's words with code ERR_ISAL as the cause", async () => {
+    const blob = gzipMember(tar);
+    blob[10] |= 0x06; // the first block's type: 3, reserved
+    const pumped = await failure(blob, false);
+    expect(shape(pumped)).toEqual({
+      code: 'ERR_INVALID_TAR',
+      message: 'L: gzip: invalid deflate block',
+      cause: { type: 'Error', message: 'invalid deflate block', code: 'ERR_ISAL' },
+    });
+    expect(shape(pumped)).toEqual(shape(await failure(blob, true)));
+  });
+});
