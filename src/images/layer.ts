@@ -25,6 +25,8 @@ export interface TarLayer {
   diffId?: string;
   /** A blob still being downloaded into `file`: read as it grows (src/images/follow.ts). */
   follow?: BigInt64Array;
+  /** Its descriptor's media type, where a registry gave one: what it says until its first bytes are there (src/images/run.ts). */
+  mediaType?: string;
 }
 
 export interface ExtractOptions {

@@ -171,9 +171,10 @@ export async function extractOnPool(
 
 /** Which of the jobs the native helper pumps (its module loaded on first need). */
 async function pumpedJobs(jobs: { tar: TarLayer }[]): Promise<boolean[]> {
-  const { pumps } = await import('./pumped.js');
-  // A download's first bytes may not be there yet: it goes to the pool (whose worker then pumps it).
-  return jobs.map((job) => !job.tar.follow && pumps(job.tar));
+  const { pumps, pumpsHere } = await import('./pumped.js');
+  // A download's first bytes may not be there yet: its media type says
+  // (a layer whose bytes turn out otherwise is read by JavaScript here).
+  return jobs.map((job) => (job.tar.follow ? pumpsHere() && job.tar.diffId !== undefined && /gzip$/.test(job.tar.mediaType ?? '') : pumps(job.tar)));
 }
 
 /** Runs at most `n` of the functions it is given at once, in the order given. */

@@ -116,7 +116,14 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
     if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw fail(`layer ${i + 1}: unsupported or malformed digest '${d.digest}' (sha256 only)`);
     return {
-      tar: { file: '', digest: d.digest, size: d.size, diffId: diffIds[i], label: `${given} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)` },
+      tar: {
+        file: '',
+        digest: d.digest,
+        size: d.size,
+        diffId: diffIds[i],
+        mediaType: d.mediaType,
+        label: `${given} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)`,
+      },
       source: { arg: given, argIndex, digest: d.digest, diffId: diffIds[i] },
     };
   });

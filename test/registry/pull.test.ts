@@ -6,6 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pool } from '../../src/copy/pool.js';
+import { pumpsHere } from '../../src/images/pumped.js';
 import { provision } from '../../src/index.js';
 import { provisionWith } from '../../src/provision.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startFaultProxy, startRegistry, testImage } from '../fixtures/registry.js';
@@ -68,6 +69,22 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     }
     expect(diffSnapshots(tree(path.join(dir, 'local')), tree(path.join(dir, 'pulled')))).toEqual([]);
   });
+
+  it.runIf(pumpsHere())(
+    'several gzip layers: pumped from the main thread as they download (their media type says gzip), no worker started; the tree of provision oci:',
+    async () => {
+      const dir = scratch();
+      await provision([gzip], path.join(dir, 'local'));
+      const pool = new Pool(2);
+      try {
+        await provisionWith(pool, [`docker://${registry.host}/app/gzip:1`], path.join(dir, 'pulled'), { registry: { tlsVerify: false } });
+        expect(pool.started).toBe(false);
+      } finally {
+        await pool.close();
+      }
+      expect(diffSnapshots(tree(path.join(dir, 'local')), tree(path.join(dir, 'pulled')))).toEqual([]);
+    },
+  );
 
   it('a tag the registry does not have: ERR_IMAGE_NOT_FOUND naming the reference, exit 1, nothing left', async () => {
     const dir = scratch();
