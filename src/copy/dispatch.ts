@@ -114,8 +114,10 @@ export class LayerTasks {
     const { onResult, ctx = this.#ctx, mayInline = true, priority = 0 } = options;
     // Linking, removing or setting metadata, while no worker runs: bounded by
     // its entries (weighted) rather than by INLINE_MS, a task meant for the
-    // pool (submitSoon) too.
-    const cheap = !this.#pool.started && (task.op === 'link' || task.op === 'meta' || task.op === 'remove' || (task.op === 'copy' && task.move === true));
+    // pool (submitSoon) too. Not a big file's (a priority: its size), whose
+    // hardlinked first name is copied, not linked.
+    const moves = task.op === 'link' || task.op === 'meta' || task.op === 'remove' || (task.op === 'copy' && task.move === true);
+    const cheap = moves && priority === 0 && !this.#pool.started;
     const size = Math.ceil((task.op === 'link' ? task.rels.length / 2 : task.count) / (cheap ? MOVE_WEIGHT : 1));
     const inline = this.#inline;
     if ((mayInline || cheap) && inline.entries >= size && (cheap || inline.ms < INLINE_MS)) {

@@ -138,6 +138,20 @@ describe('LayerTasks', () => {
     }
   });
 
+  it("a big file's task (its size as priority) goes to the pool even while no worker runs: its hardlinked first name is copied, not linked", async () => {
+    const { layer, dst, ctx } = setup();
+    const own = new Pool(1);
+    try {
+      const tasks = new LayerTasks(own, ctx, undefined, { entries: INLINE_ENTRIES, ms: 0 });
+      tasks.submitSoon({ ...copy(layer, dst, 'a'), move: true }, 'copy', { priority: 64 << 20 });
+      await tasks.barrier();
+      expect(own.started).toBe(true);
+      expect(exists(path.join(dst, 'a'))).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('a task submitted with a priority is queued at once, ahead of the tasks waiting, the highest first', async () => {
     const dir = scratch();
     const names = Array.from({ length: 10 }, (_, i) => `f${i}`);
