@@ -15,6 +15,18 @@ function setup() {
   return { layer, dst, ctx: { layer, dir: layer, layerIndex: 0, rootfs: '/r' } };
 }
 
+/** A copy task of regular files. */
+const batchOf = (src: string, dst: string, rels: string[]) => ({
+  op: 'copy' as const,
+  src,
+  dst,
+  base: '',
+  rels: packRels(rels),
+  count: rels.length,
+  types: 'f'.repeat(rels.length),
+  defer: false,
+});
+
 /** A one-entry copy task. */
 const copy = (src: string, dst: string, rel: string) => ({ op: 'copy' as const, src, dst, base: '', rels: packRels([rel]), count: 1, types: 'f', defer: false });
 
@@ -78,16 +90,7 @@ describe('LayerTasks', () => {
       // Entries only: on a loaded machine 511 inline copies can take longer than the time budget (INLINE_MS).
       const budget = { entries: INLINE_ENTRIES, ms: Number.NEGATIVE_INFINITY };
       const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
-      const batch = (rels: string[]) => ({
-        op: 'copy' as const,
-        src: layer,
-        dst,
-        base: '',
-        rels: packRels(rels),
-        count: rels.length,
-        types: 'f'.repeat(rels.length),
-        defer: false,
-      });
+      const batch = (rels: string[]) => batchOf(layer, dst, rels);
       const copied: number[] = [];
       // Inline: the result is in before submit returns, with no thread started.
       await tasks.submit(batch(names.slice(0, POOL_START_ENTRIES - 1)), 'copy', { onResult: (r) => copied.push(r.done) });
@@ -115,17 +118,7 @@ describe('LayerTasks', () => {
       // The time budget spent from the start: only the entries bound what runs here.
       const budget = { entries: INLINE_ENTRIES, ms: Number.POSITIVE_INFINITY };
       const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, budget);
-      const move = (rels: string[]) => ({
-        op: 'copy' as const,
-        src: layer,
-        dst,
-        base: '',
-        rels: packRels(rels),
-        count: rels.length,
-        types: 'f'.repeat(rels.length),
-        defer: false,
-        move: true,
-      });
+      const move = (rels: string[]) => ({ ...batchOf(layer, dst, rels), move: true });
       const half = names.length / 2;
       await tasks.submit(move(names.slice(0, half)), 'copy');
       tasks.submitSoon(move(names.slice(half)), 'copy');

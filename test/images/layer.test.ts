@@ -211,14 +211,21 @@ describe('tar layers read with a claims set', () => {
 
 /** Extracts `blob` (a gzip of `tar`) as a layer whose diff_id is the tar's sha256 (or none), with `checked`: its digest and size too; the directory it went to. */
 async function gzipLayer(blob: Buffer, tar: Buffer | undefined, checked = false): Promise<string> {
+  const { file, fd, out } = blobFile(blob);
+  await extractLayer({ file, label: 'layer 1/1', diffId: tar && sha(tar), ...(checked ? { digest: sha(blob), size: blob.length } : {}) }, fd);
+  return out;
+}
+
+/** `blob` written as layer.gz in a fresh directory, beside an empty directory `out` open to extract into. */
+function blobFile(blob: Buffer): { file: string; fd: number; out: string } {
   const dir = scratch();
   const file = path.join(dir, 'layer.gz');
   fs.writeFileSync(file, blob);
-  fs.mkdirSync(path.join(dir, 'out'));
-  const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  const out = path.join(dir, 'out');
+  fs.mkdirSync(out);
+  const fd = fs.openSync(out, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   open.push(fd);
-  await extractLayer({ file, label: 'layer 1/1', diffId: tar && sha(tar), ...(checked ? { digest: sha(blob), size: blob.length } : {}) }, fd);
-  return path.join(dir, 'out');
+  return { file, fd, out };
 }
 
 describe('gzip layers whose diff_id is checked (inflated without the CRC)', () => {
@@ -540,12 +547,7 @@ describe('a pumped gzip layer that fails: the error the JavaScript path gives, c
 
   /** The error extracting `blob` (its own digest and size) gives, pumped or with LAYERCOPY_PUMP=0. */
   async function failure(blob: Buffer, js: boolean): Promise<LayercopyError> {
-    const dir = scratch();
-    const file = path.join(dir, 'layer.gz');
-    fs.writeFileSync(file, blob);
-    fs.mkdirSync(path.join(dir, 'out'));
-    const fd = fs.openSync(path.join(dir, 'out'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    open.push(fd);
+    const { file, fd } = blobFile(blob);
     if (js) process.env.LAYERCOPY_PUMP = '0';
     try {
       await extractLayer({ file, label: 'L', digest: sha(blob), size: blob.length, diffId: sha(tar) }, fd);
