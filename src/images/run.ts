@@ -104,64 +104,69 @@ export async function extractOnPool(
     });
   };
   const timer = run.onProgress ? setInterval(report, 100) : undefined;
+  let tasks: Promise<void>[] = [];
   // A first event for each layer (0 bytes read): the phase shows from the start.
   if (timer) report();
   try {
-    await Promise.all(
-      queue.map(async ({ tar, root, slot, layerIndex, source, direct: straight }) => {
-        const started = nowMs();
-        const task = (into: number, isDirect: boolean | undefined) => {
-          const t: ExtractTask = {
-            tar,
-            root: into,
-            cancel,
-            read,
-            slot,
-            claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
-            policy: run.policy,
-            direct: isDirect,
-            source: isDirect ? source : undefined,
-          };
-          const onPool = () => pool.runModule<ExtractTask, ExtractResult>(TASK, t);
-          if (pumped[slot]) return here(() => extractHere(t));
-          return run.here && jobs.length === 1 ? pool.runHere(() => extractHere(t), onPool) : onPool();
+    const extractions = queue.map(async ({ tar, root, slot, layerIndex, source, direct: straight }) => {
+      const started = nowMs();
+      const task = (into: number, isDirect: boolean | undefined) => {
+        const t: ExtractTask = {
+          tar,
+          root: into,
+          cancel,
+          read,
+          slot,
+          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
+          policy: run.policy,
+          direct: isDirect,
+          source: isDirect ? source : undefined,
         };
-        let reply = await task(root, straight);
-        if (straight && run.fallback && 'error' in reply && reply.error.restart) {
-          // A restart told after another layer failed (or an abort): the
-          // caller is already removing the staging and scratch directories
-          // and closing their fds, so no directory is emptied or made and no
-          // task started for it.
-          if (Atomics.load(cancel, 0) !== 0) throw abortError(signal?.reason);
-          reply = await task(run.fallback(layerIndex, tar.label), false);
-        } else if (straight && !('error' in reply)) {
-          direct.add(layerIndex);
-        }
-        if ('error' in reply) {
-          const e = reply.error;
-          if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
-          const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
-          // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
-          const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
-          // A tarball given as a file is named as a directory layer is, "layer 2 (FILE): …"; an image's layers carry their own label.
-          const plainFile = source && source.digest === undefined && source.diffId === undefined && e.message.startsWith(`${tar.label}: `);
-          const message = plainFile ? `layer ${source.argIndex + 1} (${tar.label})${e.message.slice(tar.label.length)}` : e.message;
-          throw new LayercopyError(message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno, cause });
-        }
-        const set = new Set(unpack(reply.ok.implied));
-        implied[layerIndex] = set;
-        extracted[layerIndex] = reply.ok;
-        run.changes?.add(reply.ok.changes);
-        // From the hand-over to the reply: time queued behind other extractions included.
-        ms[layerIndex] = nowMs() - started;
-        run.onDone?.(layerIndex, set);
-      }),
-    );
+        const onPool = () => pool.runModule<ExtractTask, ExtractResult>(TASK, t);
+        if (pumped[slot]) return here(() => extractHere(t));
+        return run.here && jobs.length === 1 ? pool.runHere(() => extractHere(t), onPool) : onPool();
+      };
+      let reply = await task(root, straight);
+      if (straight && run.fallback && 'error' in reply && reply.error.restart) {
+        // A restart told after another layer failed (or an abort): the
+        // caller is already removing the staging and scratch directories
+        // and closing their fds, so no directory is emptied or made and no
+        // task started for it.
+        if (Atomics.load(cancel, 0) !== 0) throw abortError(signal?.reason);
+        reply = await task(run.fallback(layerIndex, tar.label), false);
+      } else if (straight && !('error' in reply)) {
+        direct.add(layerIndex);
+      }
+      if ('error' in reply) {
+        const e = reply.error;
+        if (e.code === 'ABORT_ERR') throw abortError(signal?.reason);
+        const cause = e.cause && Object.assign(new Error(e.cause.message), { code: e.cause.code });
+        // The fields name the argument the layer came from (docs/errors.md), the message the layer itself.
+        const fields = source ? { layer: source.arg, layerIndex: source.argIndex, digest: source.digest, diffId: source.diffId } : { layer: e.layer };
+        // A tarball given as a file is named as a directory layer is, "layer 2 (FILE): …"; an image's layers carry their own label.
+        const plainFile = source && source.digest === undefined && source.diffId === undefined && e.message.startsWith(`${tar.label}: `);
+        const message = plainFile ? `layer ${source.argIndex + 1} (${tar.label})${e.message.slice(tar.label.length)}` : e.message;
+        throw new LayercopyError(message, { code: (e.code as LayercopyCode) ?? 'ERR_INVALID_TAR', ...fields, path: e.path, syscall: e.syscall, errno: e.errno, cause });
+      }
+      const set = new Set(unpack(reply.ok.implied));
+      implied[layerIndex] = set;
+      extracted[layerIndex] = reply.ok;
+      run.changes?.add(reply.ok.changes);
+      // From the hand-over to the reply: time queued behind other extractions included.
+      ms[layerIndex] = nowMs() - started;
+      run.onDone?.(layerIndex, set);
+    });
+    tasks = extractions;
+    await Promise.all(extractions);
     if (timer) report();
     return { implied, ms, extracted, direct };
   } catch (error) {
-    // The first failure stops the others at their next chunk.
+    // The first failure stops the others at their next chunk, and is told
+    // once they stopped: the caller then closes and removes the
+    // directories they write beneath (a reader's thread still writing
+    // there would find a closed fd, or another directory under its number).
     Atomics.store(cancel, 0, 1);
+    await Promise.allSettled(tasks);
     throw error;
   } finally {
     clearInterval(timer);

@@ -93,6 +93,25 @@ describe('layers the native helper pumps (src/images/pumped.ts)', () => {
     expect(most).toBe(2);
   });
 
+  it.runIf(pumping)('a layer that fails is told once the others stopped: no thread of theirs still writes when the caller removes their directories', async () => {
+    const jobs = layers(3);
+    const big = rawTar([{ name: 'big', data: hexText(32 << 20, 9) }]);
+    const blob = zlib.gzipSync(big);
+    fs.writeFileSync(jobs[2].tar.file, blob);
+    Object.assign(jobs[2].tar, { digest: sha(blob), size: blob.length, diffId: sha(big) });
+    // The smallest layer's blob is not its descriptor's: it fails at its end, while the big one extracts.
+    fs.appendFileSync(jobs[0].tar.file, Buffer.alloc(1));
+    const pool = new Pool(1);
+    try {
+      const failed = await extractOnPool(pool, jobs, { cancel: new Int32Array(new SharedArrayBuffer(4)), layers: 3 }).catch((e) => e);
+      expect(failed).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', layer: 'l0' });
+      expect(threads()).toBe(0);
+    } finally {
+      for (const job of jobs) fs.closeSync(job.root);
+      await pool.close();
+    }
+  });
+
   it('go to the pool with LAYERCOPY_PUMP_HERE=0', async () => {
     process.env.LAYERCOPY_PUMP_HERE = '0';
     try {
