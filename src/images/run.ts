@@ -129,8 +129,8 @@ export async function extractOnPool(
       let reply = await task(root, straight);
       if (straight && run.fallback && 'error' in reply && reply.error.restart) {
         // A restart told after another layer failed (or an abort): the
-        // caller is already removing the staging and scratch directories
-        // and closing their fds, so no directory is emptied or made and no
+        // caller removes the staging and scratch directories once every
+        // extraction stopped, so no directory is emptied or made and no
         // task started for it.
         if (Atomics.load(cancel, 0) !== 0) throw abortError(signal?.reason);
         reply = await task(run.fallback(layerIndex, tar.label), false);
