@@ -159,6 +159,12 @@ async function build(run: {
     await applyLayered(p, 1);
   } else if (opts.strategy === 'layered') await applyLayered(p);
   else await applyMerged(p);
+  // The layers may have been applied on this thread from start to end (no
+  // worker started: src/copy/dispatch.ts), the event loop never turning: a
+  // signal that came meanwhile is handled now, before the commit, not after
+  // it (a Ctrl-C then ignored, exit 0). Two turns: the second passes
+  // through the poll phase, where a signal is seen.
+  for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
   if (opts.signal?.aborted) throw abortError(opts.signal.reason);
   // The root stays 0700 while it is built; it takes the mode of the layer
   // its metadata comes from (the last, as cp -aT gives it, unless that is a
