@@ -132,25 +132,22 @@ int pump_run(pump_job *j) {
       if (left < want) want = (size_t)left;
     }
     if (j->follow) {
+      // The state before the count: the writer publishes its last count
+      // before it says it ended, so a count read after "ended" is final.
+      int64_t state = __atomic_load_n(&j->follow[1], __ATOMIC_ACQUIRE);
       int64_t written = __atomic_load_n(&j->follow[0], __ATOMIC_ACQUIRE);
       // The first read holds the whole header where the blob does: the
       // writer is waited for until a header's worth is there, or it ended.
       int64_t first = header == 0 ? (int64_t)(want < HEADER_MAX + 16 ? want : HEADER_MAX + 16) : 1;
-      if (written - (int64_t)j->read < first && __atomic_load_n(&j->follow[1], __ATOMIC_ACQUIRE) == 0) {
+      if (written - (int64_t)j->read < first && state == 0) {
         nanosleep(&(struct timespec){.tv_nsec = FOLLOW_WAIT_NS}, NULL);
         continue;
       }
       if (written <= (int64_t)j->read) {
-        int64_t state = __atomic_load_n(&j->follow[1], __ATOMIC_ACQUIRE);
-        // Written may have grown before the state changed: looked at again.
-        if (state != 0 && __atomic_load_n(&j->follow[0], __ATOMIC_ACQUIRE) <= (int64_t)j->read) {
-          if (state == 1) break;
-          // A failed download: the provision tells the download's own error.
-          j->status = PUMP_CANCELED;
-          break;
-        }
-        if (state == 0) nanosleep(&(struct timespec){.tv_nsec = FOLLOW_WAIT_NS}, NULL);
-        continue;
+        if (state == 1) break;
+        // A failed download: the provision tells the download's own error.
+        j->status = PUMP_CANCELED;
+        break;
       }
       if ((uint64_t)(written - (int64_t)j->read) < want) want = (size_t)(written - (int64_t)j->read);
     }
