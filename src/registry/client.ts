@@ -112,6 +112,21 @@ export class RegistryClient {
     throw new LayercopyError(`${this.#opts.label}: ${init.what}: no source answered (${errors.join('; ')})`, { code: 'ERR_REGISTRY', ...this.#opts.fields });
   }
 
+  /** The retry policy get() follows, for a caller that retries what it reads of a response (src/registry/whole.ts). */
+  get retry(): RetryPolicy {
+    return this.#retry;
+  }
+
+  /** A failure reading what the registry answering now sent, as get() names its own (ERR_REGISTRY: the registry, what, why). */
+  readFailure(error: unknown, what: string): LayercopyError {
+    return this.#networkError(this.#sources[this.#current], error, what);
+  }
+
+  /** The signal the pull stops on. */
+  get signal(): AbortSignal | undefined {
+    return this.#opts.signal;
+  }
+
   #url(source: PullSource, scheme: string, path: string): string {
     // Per-node mirrors (Spegel, Dragonfly) serve several registries: ?ns= says which.
     const ns = source.mirror && source.ns ? `?ns=${encodeURIComponent(source.ns)}` : '';

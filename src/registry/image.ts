@@ -6,6 +6,7 @@ import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, notAnImage, oth
 import type { RegistryClient } from './client.js';
 import { type DockerReference, showReference } from './reference.js';
 import type { HttpResponse } from './transport.js';
+import { getWhole } from './whole.js';
 
 // An image in a registry to its layers: the manifest by content
 // negotiation (OCI index and manifest, Docker manifest list and schema 2;
@@ -26,18 +27,16 @@ export interface RemoteLayer {
 export type RemoteImage = SeenImage;
 
 /** A response's body, whole, at most JSON_LIMIT bytes. */
-async function readSmall(response: HttpResponse, what: string, fail: (m: string) => LayercopyError): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of response.body) {
-    n += chunk.length;
-    if (n > JSON_LIMIT) {
-      await response.cancel();
-      throw fail(`${what} is larger than ${JSON_LIMIT} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+/** A manifest's or config's bytes and the response's headers (getWhole: a cut body tried again); no data for a 404, its response let go. */
+async function readSmall(
+  client: RegistryClient,
+  path: string,
+  init: { accept?: string; what: string },
+  fail: (m: string) => LayercopyError,
+): Promise<{ data?: Buffer; headers: HttpResponse['headers'] }> {
+  const { response, data } = await getWhole(client, path, init, JSON_LIMIT, () => fail(`${init.what} is larger than ${JSON_LIMIT} bytes`));
+  if (data === undefined) await response.cancel();
+  return { data, headers: response.headers };
 }
 
 /**
@@ -54,17 +53,15 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     // "manifest 1" read as a count where the tag is 1: a tag is named as one.
     const byDigest = reference.startsWith('sha256:');
     const what = byDigest ? `manifest ${reference}` : `the manifest of tag '${reference}'`;
-    const response = await client.get(`manifests/${reference}`, { accept: ACCEPT, what });
-    if (response.status === 404) {
-      await response.cancel();
+    const { data, headers } = await readSmall(client, `manifests/${reference}`, { accept: ACCEPT, what }, fail);
+    if (data === undefined) {
       const none = byDigest ? `the registry has no manifest ${reference}` : await missingTag(client, ref.repository, reference);
       // The reference as normalized, where it says more than the one given (docker://alpine: docker.io/library/alpine:latest).
       const shown = `docker://${showReference(ref)}` === given ? '' : `${showReference(ref)}: `;
       throw fail(`${shown}no such image (${none})`, 'ERR_IMAGE_NOT_FOUND');
     }
-    const data = await readSmall(response, what, fail);
     const digest = sha256(data);
-    const want = expected?.digest ?? (reference.startsWith('sha256:') ? reference : (response.headers.get('docker-content-digest') ?? undefined));
+    const want = expected?.digest ?? (reference.startsWith('sha256:') ? reference : (headers.get('docker-content-digest') ?? undefined));
     if (want !== undefined && digest !== want) throw fail(`${what} does not match its digest: expected ${want}, got ${digest}`, 'ERR_DIGEST_MISMATCH');
     if (expected && data.length !== expected.size) throw fail(`${what} is ${data.length} bytes, its descriptor says ${expected.size}`, 'ERR_DIGEST_MISMATCH');
     let json: { mediaType?: string; schemaVersion?: number; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
@@ -73,7 +70,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     } catch (error) {
       throw fail(`${what} is not JSON (${(error as Error).message})`);
     }
-    const type = json.mediaType ?? response.headers.get('content-type')?.split(';')[0].trim() ?? '';
+    const type = json.mediaType ?? headers.get('content-type')?.split(';')[0].trim() ?? '';
     if (json.schemaVersion === 1 || SCHEMA1.includes(type)) {
       throw fail(`${what} is a Docker schema 1 manifest, which layercopy does not read (deprecated since 2017: push the image again with a current client)`);
     }
@@ -139,12 +136,8 @@ async function blobJson(
   keep?: (data: Buffer) => void,
 ): Promise<Config> {
   const what = `config ${d.digest}`;
-  const response = await client.get(`blobs/${d.digest}`, { what });
-  if (response.status === 404) {
-    await response.cancel();
-    throw fail(`${what}: blob not found`, 'ERR_IMAGE_NOT_FOUND');
-  }
-  const data = await readSmall(response, what, fail);
+  const { data } = await readSmall(client, `blobs/${d.digest}`, { what }, fail);
+  if (data === undefined) throw fail(`${what}: blob not found`, 'ERR_IMAGE_NOT_FOUND');
   const mismatch = descriptorMismatch(data, d);
   if (mismatch) throw fail(`${what} does not match its descriptor: ${mismatch}`, 'ERR_DIGEST_MISMATCH');
   keep?.(data);

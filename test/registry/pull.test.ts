@@ -153,6 +153,39 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     }
   });
 
+  it('a connection cut inside the manifest: read again, the same tree', async () => {
+    const proxy = await startFaultProxy(registry.url, { cutAfter: { path: /\/manifests\//, bytes: 100 } });
+    try {
+      const dir = scratch();
+      await provision([gzip], path.join(dir, 'local'));
+      const r = await pull(['--tls-verify=false', `docker://${proxy.host}/app/gzip:1`, path.join(dir, 'pulled')]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(proxy.requests().filter((q) => q.path.includes('/manifests/'))).toHaveLength(2);
+      expect(diffSnapshots(tree(path.join(dir, 'local')), tree(path.join(dir, 'pulled')))).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('the config cut every time: ERR_REGISTRY naming the config and the registry after 5 tries, nothing left', async () => {
+    const layout = gzip.split(':')[1];
+    const manifest = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')).manifests[0].digest as string;
+    const config = JSON.parse(fs.readFileSync(path.join(layout, 'blobs/sha256', manifest.slice(7)), 'utf8')).config.digest as string;
+    const proxy = await startFaultProxy(registry.url, { cutAfter: { path: new RegExp(config), bytes: 10, times: 99 } });
+    try {
+      const dir = scratch();
+      const r = await pull(['--tls-verify=false', `docker://${proxy.host}/app/gzip:1`, path.join(dir, 'root')]);
+      expect(r.status).toBe(1);
+      expect(r.json.error?.code).toBe('ERR_REGISTRY');
+      expect(r.json.error?.message).toContain(`config ${config} from ${proxy.host}`);
+      expect(r.json.error?.message).toMatch(/\(after 5 tries\)$/);
+      expect(proxy.requests().filter((q) => q.path.includes(config))).toHaveLength(5);
+      expect(leftovers(dir)).toEqual([]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('a flipped byte in a layer blob: ERR_DIGEST_MISMATCH, nothing left', async () => {
     const proxy = await startFaultProxy(registry.url, { flipByte: { path: /\/blobs\/sha256:/, at: 700 } });
     try {

@@ -1,0 +1,42 @@
+import { abortError, LayercopyError } from '../core/errors.js';
+import type { RegistryClient } from './client.js';
+import { backoff, type HttpResponse, isTransient, sleep } from './http.js';
+
+/**
+ * get(), its body then read whole, at most `limit` bytes (a manifest, a
+ * config). A connection cut while the body streams in is tried again as
+ * get() tries a failed request (within the client's retry policy), then
+ * ERR_REGISTRY naming the registry and what was read. A 404 comes back
+ * unread (`data` undefined) for the caller to name what is missing.
+ */
+export async function getWhole(
+  client: RegistryClient,
+  path: string,
+  init: { accept?: string; what: string },
+  limit: number,
+  tooLarge: () => LayercopyError,
+): Promise<{ response: HttpResponse; data?: Buffer }> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    const response = await client.get(path, init);
+    if (response.status === 404) return { response };
+    try {
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const chunk of response.body) {
+        n += chunk.length;
+        if (n > limit) {
+          await response.cancel();
+          throw tooLarge();
+        }
+        chunks.push(chunk);
+      }
+      return { response, data: Buffer.concat(chunks) };
+    } catch (error) {
+      if (error instanceof LayercopyError) throw error;
+      if (client.signal?.aborted) throw abortError(client.signal.reason);
+      if (!isTransient(error) || attempt >= client.retry.attempts || Date.now() - started > client.retry.budgetMs) throw client.readFailure(error, init.what);
+      await sleep(backoff(client.retry, attempt), client.signal);
+    }
+  }
+}
