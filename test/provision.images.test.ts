@@ -249,15 +249,15 @@ describe('an image whose gzip layers the native helper pumps', () => {
     async () => {
       const dir = scratch();
       const base = rawTar([
-        { name: 'etc/', type: '5' },
-        { name: 'etc/a', data: 'a'.repeat(5000) },
-        { name: 'etc/gone', data: 'gone' },
-        { name: 'usr/', type: '5' },
-        { name: 'usr/b', data: 'b'.repeat(5000) },
+        { name: 'etc/', type: '5', mode: 0o755 },
+        { name: 'etc/a', data: 'a'.repeat(5000), mode: 0o644 },
+        { name: 'etc/gone', data: 'gone', mode: 0o644 },
+        { name: 'usr/', type: '5', mode: 0o755 },
+        { name: 'usr/b', data: 'b'.repeat(5000), mode: 0o644 },
       ]);
       const above = rawTar([
-        { name: 'etc/.wh.gone', data: '' },
-        { name: 'usr/c', data: 'c' },
+        { name: 'etc/.wh.gone', data: '', mode: 0o644 },
+        { name: 'usr/c', data: 'c', mode: 0o644 },
       ]);
       const layout = ociImage(path.join(dir, 'img'), { layers: [base, above], compression: 'gzip' });
       const pool = new Pool(2);
