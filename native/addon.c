@@ -156,6 +156,25 @@ static int get_root(napi_env env, napi_value v, int *owned, side_t side, failure
   return fd;
 }
 
+// A BigInt64Array's data and length; *data NULL where v is no typed array,
+// *len 0 where it is another kind of one (the caller's check refuses it).
+// 0 after throwing.
+static int get_bigints(napi_env env, napi_value v, int64_t **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  bool is = false;
+  if (!NAPI_OK(napi_is_typedarray(env, v, &is))) return 0;
+  if (!is) return 1;
+  napi_typedarray_type type;
+  void *p = NULL;
+  if (!NAPI_OK(napi_get_typedarray_info(env, v, &type, len, &p, NULL, NULL))) return 0;
+  // An empty array may have no data: still an array given, of length 0.
+  static int64_t none;
+  *data = p ? p : &none;
+  if (type != napi_bigint64_array) *len = 0;
+  return 1;
+}
+
 // The abort flag: an Int32Array over a SharedArrayBuffer, or undefined.
 static const int32_t *get_cancel(napi_env env, napi_value v) {
   napi_valuetype t;
@@ -1398,33 +1417,21 @@ static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
   hash_pipe *hash = NULL;
   if (!NAPI_OK(napi_typeof(env, argv[4], &t))) return NULL;
   if (t == napi_external && !(hash = hash_handle(env, argv[4]))) return NULL;
-  int64_t *progress = NULL;
-  bool is = false;
-  if (!NAPI_OK(napi_is_typedarray(env, argv[6], &is))) return NULL;
-  if (is) {
-    napi_typedarray_type type;
-    size_t len = 0;
-    void *data = NULL;
-    uint32_t slot = 0;
-    if (!NAPI_OK(napi_get_typedarray_info(env, argv[6], &type, &len, &data, NULL, NULL)) || !NAPI_OK(napi_get_value_uint32(env, argv[7], &slot))) return NULL;
-    if (type != napi_bigint64_array || slot >= len) {
+  int64_t *progress = NULL, *follow = NULL;
+  size_t progress_len = 0, follow_len = 0;
+  uint32_t slot = 0;
+  if (!get_bigints(env, argv[6], &progress, &progress_len) || !get_bigints(env, argv[8], &follow, &follow_len)) return NULL;
+  if (progress) {
+    if (!NAPI_OK(napi_get_value_uint32(env, argv[7], &slot))) return NULL;
+    if (slot >= progress_len) {
       napi_throw_range_error(env, NULL, "tarPump: progress must be a BigInt64Array holding the slot");
       return NULL;
     }
-    progress = (int64_t *)data + slot;
+    progress += slot;
   }
-  const int64_t *follow = NULL;
-  if (!NAPI_OK(napi_is_typedarray(env, argv[8], &is))) return NULL;
-  if (is) {
-    napi_typedarray_type type;
-    size_t len = 0;
-    void *data = NULL;
-    if (!NAPI_OK(napi_get_typedarray_info(env, argv[8], &type, &len, &data, NULL, NULL))) return NULL;
-    if (type != napi_bigint64_array || len < 2) {
-      napi_throw_range_error(env, NULL, "tarPump: follow must be a BigInt64Array of two (followProgress)");
-      return NULL;
-    }
-    follow = data;
+  if (follow && follow_len < 2) {
+    napi_throw_range_error(env, NULL, "tarPump: follow must be a BigInt64Array of two (followProgress)");
+    return NULL;
   }
   pump_call *c = calloc(1, sizeof *c);
   if (!c) return throw_errno(env, ENOMEM, "malloc", NULL);

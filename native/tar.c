@@ -1905,15 +1905,19 @@ static int feed_now(void *ctx, const uint8_t *buf, size_t len, const int32_t *ca
   return 0;
 }
 
-int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
-  if (!t->pipe) return feed_now(t, buf, len, cancel, f);
-  if (tar_pipe_feed(t->pipe, buf, len, cancel, f) == 0) return 0;
-  // Told: the thread has let go of the reader, which answers later calls
-  // itself ("the tar failed before"), as fed on the caller's thread.
+// The pipe told a failure: its thread has let go of the reader, which
+// answers later calls itself ("the tar failed before"), as fed on the
+// caller's thread.
+static int pipe_told(tar_reader *t) {
   tar_pipe_stop(t->pipe);
   t->pipe = NULL;
   t->failed = 1;
   return -1;
+}
+
+int tar_feed(tar_reader *t, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+  if (!t->pipe) return feed_now(t, buf, len, cancel, f);
+  return tar_pipe_feed(t->pipe, buf, len, cancel, f) == 0 ? 0 : pipe_told(t);
 }
 
 uint8_t *tar_claim(tar_reader *t, size_t cap, failure *f) {
@@ -1922,12 +1926,8 @@ uint8_t *tar_claim(tar_reader *t, size_t cap, failure *f) {
     return NULL;
   }
   uint8_t *data = tar_pipe_claim(t->pipe, cap, f);
-  if (data) return data;
-  // As tar_feed told a failure.
-  tar_pipe_stop(t->pipe);
-  t->pipe = NULL;
-  t->failed = 1;
-  return NULL;
+  if (!data) pipe_told(t);
+  return data;
 }
 
 void tar_commit(tar_reader *t, uint8_t *data, size_t len, const int32_t *cancel) { tar_pipe_queue(t->pipe, data, len, cancel); }

@@ -94,80 +94,43 @@ static int told(tar_pipe *p, failure *f) {
   return -1;
 }
 
-int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+// Waits until `room` more bytes fit in the queue; -1 with *f: the failure
+// of an earlier chunk. Else 0, with *out a chunk of at least `need` bytes
+// (a spare one where it is big enough, else a new one of `alloc`), or none
+// where need is 0.
+static int take(tar_pipe *p, size_t room, size_t need, size_t alloc, chunk **out, failure *f) {
+  *out = NULL;
   pthread_mutex_lock(&p->lock);
-  while (!p->failed && p->queued > 0 && p->queued + len > p->bytes) pthread_cond_wait(&p->room, &p->lock);
+  while (!p->failed && p->queued > 0 && p->queued + room > p->bytes) pthread_cond_wait(&p->room, &p->lock);
   if (p->failed) {
     int rc = told(p, f);
     pthread_mutex_unlock(&p->lock);
     return rc;
   }
-  // Nothing to hand over (an empty Buffer's data may be NULL: no memcpy from it).
-  if (len == 0) {
+  if (need == 0) {
     pthread_mutex_unlock(&p->lock);
     return 0;
   }
   chunk *c = p->spare;
   if (c) p->spare = c->next;
   pthread_mutex_unlock(&p->lock);
-  if (!c || c->cap < len) {
+  if (!c || c->cap < need) {
     free(c);
-    // The next power of two from 4 KiB up to 1 MiB (the inflater's 1 MiB
-    // chunks take 1 MiB, and a spare fits the next), else len: never 1 MiB
-    // for a small chunk, as a queue of 2 MiB in 512-byte chunks then held
-    // 4 GiB (4096 x 1 MiB).
-    size_t cap = 4096;
-    while (cap < len && cap < (1u << 20)) cap *= 2;
-    if (cap < len) cap = len;
-    if (!(c = malloc(sizeof *c + cap))) {
+    if (!(c = malloc(sizeof *c + alloc))) {
       fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
       return -1;
     }
-    c->cap = cap;
+    c->cap = alloc;
   }
-  memcpy(c->data, buf, len);
-  c->len = len;
-  c->charged = len;
-  c->cancel = cancel;
-  c->next = NULL;
-  pthread_mutex_lock(&p->lock);
-  if (p->tail)
-    p->tail->next = c;
-  else
-    p->head = c;
-  p->tail = c;
-  p->queued += len;
-  pthread_cond_signal(&p->more);
-  pthread_mutex_unlock(&p->lock);
+  *out = c;
   return 0;
 }
 
-uint8_t *tar_pipe_claim(tar_pipe *p, size_t cap, failure *f) {
-  pthread_mutex_lock(&p->lock);
-  while (!p->failed && p->queued > 0 && p->queued + cap > p->bytes) pthread_cond_wait(&p->room, &p->lock);
-  if (p->failed) {
-    told(p, f);
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
-  }
-  chunk *c = p->spare;
-  if (c) p->spare = c->next;
-  pthread_mutex_unlock(&p->lock);
-  if (!c || c->cap < cap) {
-    free(c);
-    if (!(c = malloc(sizeof *c + cap))) {
-      fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, NULL);
-      return NULL;
-    }
-    c->cap = cap;
-  }
-  return c->data;
-}
-
-void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cancel) {
-  chunk *c = (chunk *)(data - offsetof(chunk, data));
+// Queues c holding `len` bytes, counted as `charged` against the pipe's
+// bytes; len 0: c goes back to the spares.
+static void put(tar_pipe *p, chunk *c, size_t len, size_t charged, const int32_t *cancel) {
   c->len = len;
-  c->charged = c->cap;
+  c->charged = charged;
   c->cancel = cancel;
   c->next = NULL;
   pthread_mutex_lock(&p->lock);
@@ -180,10 +143,37 @@ void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cance
     else
       p->head = c;
     p->tail = c;
-    p->queued += c->charged;
+    p->queued += charged;
     pthread_cond_signal(&p->more);
   }
   pthread_mutex_unlock(&p->lock);
+}
+
+int tar_pipe_feed(tar_pipe *p, const uint8_t *buf, size_t len, const int32_t *cancel, failure *f) {
+  // The next power of two from 4 KiB up to 1 MiB (the inflater's 1 MiB
+  // chunks take 1 MiB, and a spare fits the next), else len: never 1 MiB
+  // for a small chunk, as a queue of 2 MiB in 512-byte chunks then held
+  // 4 GiB (4096 x 1 MiB).
+  size_t cap = 4096;
+  while (cap < len && cap < (1u << 20)) cap *= 2;
+  if (cap < len) cap = len;
+  chunk *c;
+  if (take(p, len, len, cap, &c, f) != 0) return -1;
+  // Nothing to hand over (an empty Buffer's data may be NULL: no memcpy from it).
+  if (len == 0) return 0;
+  memcpy(c->data, buf, len);
+  put(p, c, len, len, cancel);
+  return 0;
+}
+
+uint8_t *tar_pipe_claim(tar_pipe *p, size_t cap, failure *f) {
+  chunk *c;
+  return take(p, cap, cap, cap, &c, f) == 0 ? c->data : NULL;
+}
+
+void tar_pipe_queue(tar_pipe *p, uint8_t *data, size_t len, const int32_t *cancel) {
+  chunk *c = (chunk *)(data - offsetof(chunk, data));
+  put(p, c, len, c->cap, cancel);
 }
 
 static void end_thread(tar_pipe *p, int drop) {
