@@ -99,6 +99,18 @@ export function blobMismatch(layer: LayerBlob, count: BlobCount, length = count.
 }
 
 /**
+ * The blob's size and digest, then the tar's sha256 (`diffId()`, asked
+ * only where the blob matches) against the layer's diff_id: the first that
+ * does not match, as an error; undefined where all do (or there is none).
+ */
+export function layerMismatch(layer: LayerBlob & { diffId?: string }, count: BlobCount, diffId: () => string): LayercopyError | undefined {
+  const blobFailed = blobMismatch(layer, count);
+  if (blobFailed || layer.diffId === undefined) return blobFailed;
+  const got = diffId();
+  return got === layer.diffId ? undefined : mismatch(layer, 'uncompressed digest (diff_id)', layer.diffId, got);
+}
+
+/**
  * Where the tar reader or the decompressor failed (`failure`) before the
  * blob's last byte, or where its first bytes were not a layer's: the blob
  * checked all the same, `count` (its first bytes, hashed) fed the rest from

@@ -1,6 +1,7 @@
 import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError } from '../core/errors.js';
 import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader, type TarTree } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
+import { GzipFallback } from './decompress.js';
 
 /**
  * Writes a layer's tar stream as an extracted layer directory beneath
@@ -98,6 +99,26 @@ export async function extractTarWith(
 /** A layer whose data failed to read as a tar (or its compression), naming the layer and its file. */
 export const invalidTar = (layer: { label: string; file: string; follow?: unknown }, message: string, cause?: unknown) =>
   new LayercopyError(`${layer.label}: ${message}`, { code: 'ERR_INVALID_TAR', layer: layer.label, ...(layer.follow ? {} : { path: layer.file }), cause });
+
+/**
+ * A layer's reading failed (the tar reader, the decompressor, the input):
+ * the error to tell. A restart or a gzip fallback is thrown as it is (the
+ * layer is read again); anything but a layercopy error is the data's
+ * (`what: message`, what the data is: tar, gzip, zstd). `checkBlob`: what
+ * the reader made of the bytes may come from a corrupt blob, so the blob
+ * is checked before it is told. A write that failed (ENOSPC, EIO, EACCES
+ * in the scratch directory) says nothing about the blob, the bytes read so
+ * far having parsed, and is not held back while the rest of a big blob is
+ * read; an abort is no failure of the layer. A bad marker is checked too:
+ * the plan checks markers after the layer verified (one whose blob is
+ * corrupt is ERR_DIGEST_MISMATCH there), the direct extraction as it reads
+ * them.
+ */
+export function readingFailure(layer: { label: string; file: string; follow?: unknown }, what: string, error: unknown): { failure: LayercopyError; checkBlob: boolean } {
+  if (error instanceof RestartLayer || error instanceof GzipFallback) throw error;
+  const failure = error instanceof LayercopyError ? error : invalidTar(layer, `${what}: ${(error as Error).message}`, error);
+  return { failure, checkBlob: failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT' };
+}
 
 /**
  * Whether the tar reader is fed on a thread of its own (native/tarpipe.h);

@@ -5,9 +5,9 @@ import zlib from 'node:zlib';
 import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
-import { blobCount, blobMismatch, checkBlob, mismatch } from './blob.js';
+import { blobCount, checkBlob, layerMismatch } from './blob.js';
 import { type Compression, chosenInflater, GzipFallback, gunzipRaw, type Inflater, readHead, sniffCompression, zstdChunks } from './decompress.js';
-import { extractTar, invalidTar, RestartLayer, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
+import { extractTar, invalidTar, RestartLayer, readingFailure, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
 import { followed, followStream } from './follow.js';
 import { extractPumped, pumps } from './pumped.js';
 
@@ -183,10 +183,8 @@ export function openLayer(
           input.unpipe();
           input.resume();
         });
-      const blobFailed = blobMismatch(layer, blob);
-      if (blobFailed) throw blobFailed;
-      const diffId = tarDigest ?? (plain ? `sha256:${plain.digest('hex')}` : blob.digest());
-      if (layer.diffId !== undefined && diffId !== layer.diffId) throw mismatch(layer, 'uncompressed digest (diff_id)', layer.diffId, diffId);
+      const failed = layerMismatch(layer, blob, () => tarDigest ?? (plain ? `sha256:${plain.digest('hex')}` : blob.digest()));
+      if (failed) throw failed;
     },
     async checkAfter(failure, cancel) {
       if (!digests) return failure;
@@ -269,20 +267,8 @@ async function extractOpened(layer: TarLayer, root: number, opened: OpenedLayer,
     });
   } catch (error) {
     opened.input.destroy();
-    if (error instanceof RestartLayer || error instanceof GzipFallback) throw error;
-    const failure =
-      error instanceof LayercopyError ? error : invalidTar(layer, `${opened.compression === 'none' ? 'tar' : opened.compression}: ${(error as Error).message}`, error);
-    // What the reader made of the bytes may come from a corrupt blob, so the
-    // blob is checked first. A write that failed (ENOSPC, EIO, EACCES in the
-    // scratch directory) says nothing about the blob, the bytes read so far
-    // having parsed, and is not held back while the rest of a big blob is
-    // read; an abort is no failure of the layer.
-    // A bad marker too: the plan checks markers after the layer verified
-    // (one whose blob is corrupt is ERR_DIGEST_MISMATCH there), the direct
-    // extraction as it reads them.
-    if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT')
-      throw await opened.checkAfter(failure, opts.cancel);
-    throw failure;
+    const { failure, checkBlob } = readingFailure(layer, opened.compression === 'none' ? 'tar' : opened.compression, error);
+    throw checkBlob ? await opened.checkAfter(failure, opts.cancel) : failure;
   }
   await opened.verify(result.digest);
   return { ...result, compressedBytes: opened.blobBytes() };

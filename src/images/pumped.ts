@@ -2,11 +2,11 @@
 // helper's pump (native/pump.h) reads, hashes and inflates it into the tar
 // reader's queue, and this thread only awaits it.
 import fs from 'node:fs';
-import { abortError, errnoError, LayercopyError } from '../core/errors.js';
+import { abortError, errnoError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
-import { blobMismatch, checkBlob, mismatch, nativeBlobCount } from './blob.js';
+import { checkBlob, layerMismatch, nativeBlobCount } from './blob.js';
 import { chosenInflater, GzipFallback, readHead, sniffCompression } from './decompress.js';
-import { extractTarWith, invalidTar, RestartLayer, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
+import { extractTarWith, readingFailure, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
 import { followed } from './follow.js';
 
 /** What the pump reads of a layer (src/images/layer.ts, TarLayer). */
@@ -106,19 +106,14 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
     } catch (error) {
       // Nothing was fed to the reader, so nothing was written.
       if (error instanceof PumpUnavailable) return undefined;
-      if (error instanceof RestartLayer || error instanceof GzipFallback || (error instanceof LayercopyError && error.code === 'ABORT_ERR')) throw error;
-      const failure = error instanceof LayercopyError ? error : invalidTar(layer, `gzip: ${(error as Error).message}`, error);
-      // As extractOpened: the blob is checked before a reading failure is told.
-      if (failure.code === 'ERR_INVALID_TAR' || failure.code === 'ERR_UNSUPPORTED_ENTRY' || failure.code === 'ERR_INVALID_WHITEOUT') {
-        // The rest of a blob still downloading is checked once it is all there.
-        if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);
-        throw await checkBlob(layer, failure, count, opts.cancel);
-      }
-      throw failure;
+      const { failure, checkBlob: blobFirst } = readingFailure(layer, 'gzip', error);
+      if (!blobFirst) throw failure;
+      // The rest of a blob still downloading is checked once it is all there.
+      if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);
+      throw await checkBlob(layer, failure, count, opts.cancel);
     }
-    const blobFailed = blobMismatch(layer, count);
-    if (blobFailed) throw blobFailed;
-    if (result.digest !== layer.diffId) throw mismatch(layer, 'uncompressed digest (diff_id)', layer.diffId ?? '', result.digest ?? '');
+    const failed = layerMismatch(layer, count, () => result.digest ?? '');
+    if (failed) throw failed;
     return { ...result, compressedBytes: read };
   } finally {
     count.close();
