@@ -87,7 +87,7 @@ export async function extractOnPool(
   // thread, no worker booted for them (0.97x the wall time of the pool on
   // the python3/perl image), at most as many at once as the pool would run.
   const pumped = jobs.length > 1 && process.env.LAYERCOPY_PUMP_HERE !== '0' ? await pumpedJobs(jobs) : jobs.map(() => false);
-  const here = limiter(pool.concurrency * TASKS_PER_WORKER);
+  const here = pumped.some(Boolean) ? new (await import('p-queue')).default({ concurrency: pool.concurrency * TASKS_PER_WORKER }) : undefined;
   // Each task stores the bytes of its tarball read so far in its slot; this
   // thread turns them into progress events at most every 100 ms.
   const read = new BigInt64Array(new SharedArrayBuffer(8 * jobs.length));
@@ -123,7 +123,7 @@ export async function extractOnPool(
           source: isDirect ? source : undefined,
         };
         const onPool = () => pool.runModule<ExtractTask, ExtractResult>(TASK, t);
-        if (pumped[slot]) return here(() => extractHere(t));
+        if (pumped[slot] && here) return here.add(() => extractHere(t));
         return run.here && jobs.length === 1 ? pool.runHere(() => extractHere(t), onPool) : onPool();
       };
       let reply = await task(root, straight);
@@ -180,22 +180,6 @@ async function pumpedJobs(jobs: { tar: TarLayer }[]): Promise<boolean[]> {
   // A download's first bytes may not be there yet: its media type says
   // (a layer whose bytes turn out otherwise is read by JavaScript here).
   return jobs.map((job) => (job.tar.follow ? pumpsHere() && job.tar.diffId !== undefined && /gzip$/.test(job.tar.mediaType ?? '') : pumps(job.tar)));
-}
-
-/** Runs at most `n` of the functions it is given at once, in the order given. */
-function limiter(n: number): <R>(fn: () => Promise<R>) => Promise<R> {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return async (fn) => {
-    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
-    try {
-      return await fn();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
 }
 
 /** An extraction on this thread, through the reader this bundle already loaded (a worker loads its own). */
