@@ -1,7 +1,7 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
 import type { Credentials } from './credentials.js';
-import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, tlsHint } from './http.js';
+import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, tlsHint, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
 
@@ -150,7 +150,7 @@ export class RegistryClient {
       } catch (error) {
         if (this.#opts.signal?.aborted) throw abortError(this.#opts.signal.reason);
         // A mirror that cannot be reached is passed over at once for the next source (as containers/image does), not retried.
-        if (!isTransient(error) || source.mirror || attempt >= this.#retry.attempts || Date.now() - started > this.#retry.budgetMs) throw error;
+        if (!isTransient(error) || source.mirror || !triesLeft(this.#retry, attempt, started)) throw error;
         await sleep(backoff(this.#retry, attempt), this.#opts.signal);
         continue;
       }
@@ -161,7 +161,7 @@ export class RegistryClient {
         attempt--;
         continue;
       }
-      if (retriable(response.status) && attempt < this.#retry.attempts && Date.now() - started <= this.#retry.budgetMs) {
+      if (retriable(response.status) && triesLeft(this.#retry, attempt, started)) {
         await response.cancel();
         await sleep(backoff(this.#retry, attempt, response), this.#opts.signal);
         continue;

@@ -20,6 +20,9 @@ export interface RetryPolicy {
 // containers/image tries 5 times (pkg/docker: maxRetries = 5 with exponential backoff); so do we.
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, budgetMs: 60_000, baseMs: 200 };
 
+/** Whether the policy allows another try after `attempt` tries, the first begun at `started` (Date.now()). */
+export const triesLeft = (policy: RetryPolicy, attempt: number, started: number) => attempt < policy.attempts && Date.now() - started <= policy.budgetMs;
+
 export type { HttpResponse };
 
 /** A status worth another try: too many requests, and server errors but 501 (never implemented: no use asking again). */

@@ -26,7 +26,6 @@ export interface RemoteLayer {
 /** The manifest chosen and its config, as the registry sent them (checked): what a store keeps (src/store/). */
 export type RemoteImage = SeenImage;
 
-/** A response's body, whole, at most JSON_LIMIT bytes. */
 /** A manifest's or config's bytes and the response's headers (getWhole: a cut body tried again); no data for a 404, its response let go. */
 async function readSmall(
   client: RegistryClient,

@@ -1,6 +1,6 @@
 import { abortError, LayercopyError } from '../core/errors.js';
 import type { RegistryClient } from './client.js';
-import { backoff, type HttpResponse, isTransient, sleep } from './http.js';
+import { backoff, type HttpResponse, isTransient, sleep, triesLeft } from './http.js';
 
 /**
  * get(), its body then read whole, at most `limit` bytes (a manifest, a
@@ -35,7 +35,7 @@ export async function getWhole(
     } catch (error) {
       if (error instanceof LayercopyError) throw error;
       if (client.signal?.aborted) throw abortError(client.signal.reason);
-      if (!isTransient(error) || attempt >= client.retry.attempts || Date.now() - started > client.retry.budgetMs) throw client.readFailure(error, init.what);
+      if (!isTransient(error) || !triesLeft(client.retry, attempt, started)) throw client.readFailure(error, init.what);
       await sleep(backoff(client.retry, attempt), client.signal);
     }
   }
