@@ -197,20 +197,31 @@ async function extractHere(task: ExtractTask): Promise<ExtractResult> {
  * other). So the first two per worker are placed largest first on the
  * worker with the fewest bytes so far, and handed over in the order that
  * puts them there; the rest follow largest first, to whichever frees first.
+ * Small layers (at most SMALL_LAYER bytes) go before all of them: read in
+ * milliseconds, their whiteouts and names reach the claims before the
+ * layers beneath write what they hide (a 534-byte clean-up layer handed
+ * last hid 0.8 GB its lower layers had written by then).
  */
 export function balance<T>(jobs: T[], size: (job: T) => number, workers: number): T[] {
-  const sorted = [...jobs].sort((a, b) => size(b) - size(a));
+  const bySize = (a: T, b: T) => size(b) - size(a);
+  const small = (job: T) => size(job) <= SMALL_LAYER;
+  const sorted = [...jobs.filter(small).sort(bySize), ...jobs.filter((job) => !small(job)).sort(bySize)];
   const first = sorted.slice(0, 2 * workers);
   const bins = Array.from({ length: Math.min(workers, first.length) }, () => ({ bytes: 0, jobs: [] as T[] }));
-  for (const job of first) {
+  for (const job of [...first].sort(bySize)) {
     const bin = bins.filter((b) => b.jobs.length < 2).reduce((a, b) => (b.bytes < a.bytes ? b : a));
     bin.jobs.push(job);
     bin.bytes += size(job);
   }
+  // Which of a bin's two goes first does not change where they go.
+  for (const bin of bins) bin.jobs.sort((a, b) => Number(small(b)) - Number(small(a)));
   const order: T[] = [];
   for (let round = 0; round < 2; round++) for (const bin of bins) if (bin.jobs[round] !== undefined) order.push(bin.jobs[round]);
   return [...order, ...sorted.slice(2 * workers)];
 }
+
+/** A layer this small is extracted first (balance). */
+export const SMALL_LAYER = 1 << 20;
 
 /** A tar layer's bytes as stored (its descriptor's size, else its file's; 0 where neither is known). */
 export function layerSize(tar: TarLayer): number {

@@ -33,6 +33,17 @@ describe('balance', () => {
     expect(balance([1, 2, 3, 4, 5, 6, 7], (n) => n, 2)).toEqual([7, 6, 4, 5, 3, 2, 1]);
   });
 
+  it('a small layer goes first: its whiteouts reach the claims before the layers beneath write what they hide', () => {
+    const MB = 1 << 20;
+    const order = balance([93 * MB, 164 * MB, 305 * MB, 428 * MB, 534], (n) => n, 2);
+    expect(order[0]).toBe(534);
+    expect(dealt(order, 2)).toEqual([
+      [534, 428 * MB],
+      [305 * MB, 164 * MB],
+    ]);
+    expect(order.slice(4)).toEqual([93 * MB]);
+  });
+
   it('fewer layers than workers, or one layer', () => {
     expect(balance([5, 9], (n) => n, 4)).toEqual([9, 5]);
     expect(balance([5], (n) => n, 2)).toEqual([5]);
