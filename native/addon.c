@@ -1075,7 +1075,7 @@ static napi_value tar_members_js(napi_env env, napi_callback_info info) {
   } else {
     char *path = get_utf8(env, argv[0]);
     if (!path) return NULL;
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     free(path);
     owned = 1;
   }

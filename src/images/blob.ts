@@ -140,7 +140,7 @@ export async function checkBlob(layer: LayerBlob, failure: LayercopyError, count
  * mismatch, whatever its first `size` bytes hash to.
  */
 async function readRest(layer: LayerBlob, count: BlobCount, cancel?: CancelFlag): Promise<number | undefined> {
-  const handle = await fs.promises.open(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const handle = await fs.promises.open(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
     const whole = layer.start === undefined ? await handle.stat() : undefined;
     const size = layer.size ?? whole?.size ?? 0;

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { type IsalFed, type IsalStream, native } from '../core/native.cjs';
+import { openRegular } from './regular.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -69,7 +70,7 @@ export async function* zstdChunks(input: AsyncIterable<Buffer>, use: 'best' | 'l
 
 /** The first 512 bytes of a file, or from `start` in it (a tar header's worth, and the magic bytes sniffCompression reads). */
 export function readHead(file: string, start = 0): Buffer {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const fd = openRegular(file);
   try {
     const head = Buffer.alloc(512);
     return head.subarray(0, fs.readSync(fd, head, 0, 512, start));

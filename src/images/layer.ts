@@ -10,6 +10,7 @@ import { type Compression, chosenInflater, GzipFallback, gunzipRaw, type Inflate
 import { extractTar, invalidTar, RestartLayer, readingFailure, type TarClaims, type TarExtracted, tarPiped } from './extract.js';
 import { followed, followStream } from './follow.js';
 import { extractPumped, pumps } from './pumped.js';
+import { openRegular } from './regular.js';
 
 /** A layer tarball: a file of its own, or an image's blob with what it must hash to. */
 export interface TarLayer {
@@ -134,7 +135,7 @@ export function openLayer(
     ? followStream(layer.file, layer.follow, opts.cancel)
     : empty
       ? Readable.from([])
-      : fs.createReadStream('', { fd: fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW), highWaterMark: 1 << 20, ...range });
+      : fs.createReadStream('', { fd: openRegular(layer.file), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
   const hashed = digests && (layer.digest !== undefined || (uncompressed && layer.diffId !== undefined));

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { errnoError, LayercopyError } from '../core/errors.js';
 import { native, type TarMember } from '../core/native.cjs';
+import { JSON_LIMIT } from './regular.js';
 
 // The members of an uncompressed tar (a docker-archive, an oci-archive),
 // found by reading its headers only; each member is then read, or streamed,
@@ -36,9 +37,15 @@ export function regularMembers(list: readonly TarMember[], file: string, label: 
   return members;
 }
 
-/** A member's data, read whole (manifests, indexes, configs: small); a file that no longer holds it is cut short. */
-export function readMember(file: string, m: Member): Buffer {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+/** A member's data, read whole (manifests, indexes, configs: small, at most `limit`); a file that no longer holds it is cut short. */
+export function readMember(file: string, m: Member, limit = JSON_LIMIT): Buffer {
+  if (m.size > limit) {
+    throw new LayercopyError(`${file}: a member at offset ${m.offset} is ${m.size} bytes, more than the ${limit} a manifest, index or config may be`, {
+      code: 'ERR_INVALID_IMAGE',
+      path: file,
+    });
+  }
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
     const buf = Buffer.alloc(m.size);
     for (let got = 0; got < m.size; ) {

@@ -1,10 +1,10 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { descriptorMismatch } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
+import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
 
 // An OCI image layout (image-spec image-layout.md): `oci-layout`,
 // `index.json`, and content-addressed blobs under `blobs/<alg>/<hex>`.
@@ -114,17 +114,21 @@ export function otherPlatform(config: { os?: unknown; architecture?: unknown; va
 export interface LayoutSource {
   /** The layout directory or the archive file, for errors. */
   path: string;
-  /** A file of the layout by its name in it ("index.json", "blobs/sha256/HEX"); ENOENT when missing. */
-  read(name: string): Buffer;
-  /** Where a blob's bytes are: a file, from `start` for `size` bytes (archives). */
+  /** A file of the layout by its name in it ("index.json", "blobs/sha256/HEX"), at most `limit` bytes of it; ENOENT when missing, EFTYPE when not a regular file. */
+  read(name: string, limit: number): Buffer;
+  /** Where a blob's bytes are: a file, from `start` for `size` bytes (archives); ENOENT when missing, EFTYPE when not a regular file. */
   locate(name: string): { file: string; start?: number };
 }
 
 export function directorySource(layout: string): LayoutSource {
   return {
     path: layout,
-    read: (name) => fs.readFileSync(path.join(layout, name)),
-    locate: (name) => ({ file: path.join(layout, name) }),
+    read: (name, limit) => readRegular(path.join(layout, name), limit),
+    locate: (name) => {
+      const file = path.join(layout, name);
+      checkRegular(file);
+      return { file };
+    },
   };
 }
 
@@ -137,7 +141,8 @@ export function archiveSource(file: string, label: string): LayoutSource {
   };
   return {
     path: file,
-    read: (name) => readMember(file, member(name)),
+    // A member's size is known: read whole up to the limit, a longer one is a size mismatch.
+    read: (name, limit) => readMember(file, member(name), Math.max(limit, JSON_LIMIT)),
     locate: (name) => ({ file, start: member(name).offset }),
   };
 }
@@ -147,12 +152,13 @@ function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: 
   const name = blobName(d.digest, label);
   let data: Buffer;
   try {
-    data = source.read(name);
+    // One byte past the descriptor's size tells a longer file by its length.
+    data = source.read(name, Math.min(Number.isSafeInteger(d.size) && d.size >= 0 ? d.size + 1 : JSON_LIMIT, JSON_LIMIT));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    throw new LayercopyError(`${label}: ${what} ${d.digest}: blob missing (${(error as NodeJS.ErrnoException).code})`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
+    throw blobUnreadable(error, label, `${what} ${d.digest}`, name);
   }
-  const mismatch = descriptorMismatch(data, d);
+  // Read one byte past the descriptor's size at most: a longer file is told by that, not hashed.
+  const mismatch = Number.isSafeInteger(d.size) && data.length > d.size ? `the blob is longer than the descriptor's ${d.size} bytes` : descriptorMismatch(data, d);
   if (mismatch) {
     throw new LayercopyError(`${label}: ${what} blob does not match its descriptor: ${mismatch}`, {
       code: 'ERR_DIGEST_MISMATCH',
@@ -161,6 +167,14 @@ function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: 
   }
   keep?.(data);
   return JSON.parse(data.toString('utf8'));
+}
+
+/** A blob that is missing or not a regular file (ERR_INVALID_IMAGE, naming it); the system's other errors as they are. */
+function blobUnreadable(error: unknown, label: string, what: string, name: string): unknown {
+  const e = error as NodeJS.ErrnoException & { kind?: string };
+  if (e.code === 'ENOENT') return new LayercopyError(`${label}: ${what}: blob missing (ENOENT)`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
+  if (e.code === 'EFTYPE') return new LayercopyError(`${label}: ${what}: the blob is ${e.kind}, not a regular file`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
+  return error;
 }
 
 /** blobs/sha256/HEX for a digest. */
@@ -183,13 +197,19 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
   let layoutFile: { imageLayoutVersion?: string };
   let index: { manifests?: Descriptor[] };
   try {
-    layoutFile = JSON.parse(source.read('oci-layout').toString('utf8'));
-    index = JSON.parse(source.read('index.json').toString('utf8'));
+    layoutFile = JSON.parse(source.read('oci-layout', JSON_LIMIT).toString('utf8'));
+    index = JSON.parse(source.read('index.json', 16 * JSON_LIMIT).toString('utf8'));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     // EACCES, EIO: the system's word, under its own code (src/images/resolve.ts), not "malformed".
-    if (!(error instanceof SyntaxError) && e.code !== 'ENOENT') throw error;
-    throw new LayercopyError(`${label}: not an OCI image layout (${e.code === 'ENOENT' ? `no ${path.basename(e.path ?? 'index.json')}` : e.message})`, {
+    if (!(error instanceof SyntaxError) && e.code !== 'ENOENT' && e.code !== 'EFTYPE') throw error;
+    const why =
+      e.code === 'ENOENT'
+        ? `no ${path.basename(e.path ?? 'index.json')}`
+        : e.code === 'EFTYPE'
+          ? `${path.basename(e.path ?? '')} is ${(e as { kind?: string }).kind}, not a regular file`
+          : e.message;
+    throw new LayercopyError(`${label}: not an OCI image layout (${why})`, {
       code: 'ERR_INVALID_IMAGE',
       path: source.path,
       cause: error,
@@ -252,8 +272,15 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
   }
   return m.layers.map((d, i) => {
     if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
+    const name = blobName(d.digest, label);
+    let where: { file: string; start?: number };
+    try {
+      where = source.locate(name);
+    } catch (error) {
+      throw blobUnreadable(error, label, `layer ${i + 1} ${d.digest}`, name);
+    }
     return {
-      ...source.locate(blobName(d.digest, label)),
+      ...where,
       digest: d.digest,
       size: d.size,
       diffId: diffIds[i],

@@ -8,6 +8,7 @@ import { checkBlob, layerMismatch, nativeBlobCount } from './blob.js';
 import { chosenInflater, GzipFallback, readHead, sniffCompression } from './decompress.js';
 import { extractTarWith, readingFailure, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
 import { followed } from './follow.js';
+import { openRegular } from './regular.js';
 
 /** What the pump reads of a layer (src/images/layer.ts, TarLayer). */
 interface PumpedLayer {
@@ -72,7 +73,7 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
   const count = nativeBlobCount(hash, () => read);
   let fd: number;
   try {
-    fd = fs.openSync(layer.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    fd = openRegular(layer.file);
   } catch (error) {
     count.close();
     throw error;

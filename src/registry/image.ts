@@ -3,6 +3,7 @@ import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, notAnImage, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
+import { JSON_LIMIT } from '../images/regular.js';
 import type { RegistryClient } from './client.js';
 import { type DockerReference, showReference } from './reference.js';
 import type { HttpResponse } from './transport.js';
@@ -15,8 +16,6 @@ import { getWhole } from './whole.js';
 
 const SCHEMA1 = ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws'];
 const ACCEPT = [...INDEX, ...MANIFEST, ...SCHEMA1].join(', ');
-// Manifests and configs are small; a registry sending more is refused rather than held in memory (containers/image caps manifests at 4 MiB).
-const JSON_LIMIT = 4 << 20;
 
 export interface RemoteLayer {
   tar: TarLayer;

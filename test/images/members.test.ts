@@ -179,4 +179,13 @@ describe('scanTar: the members of a tar file by their headers', () => {
     const file = write(member({ name: 'holes', type: 'S', magic: 'gnu', raw: map }, 'data'), END);
     expect(() => scanTar(file, 'test-archive')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_IMAGE', message: expect.stringContaining('member holes is a sparse file') }));
   });
+
+  it('a member read whole past the limit is refused before anything is allocated', () => {
+    const file = write(member({ name: 'manifest.json' }, 'x'.repeat(2000)), END);
+    const m = scanTar(file, 'test-archive').get('manifest.json')!;
+    expect(readMember(file, m, 2000).toString()).toBe('x'.repeat(2000));
+    expect(() => readMember(file, m, 1999)).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_IMAGE', message: `${file}: a member at offset 512 is 2000 bytes, more than the 1999 a manifest, index or config may be` }),
+    );
+  });
 });

@@ -1,0 +1,84 @@
+// An OCI layout's files that are not what a blob is: missing, a FIFO, a
+// symlink, a directory, far longer than its descriptor. Each is a clear
+// error naming the blob, at once (a FIFO once held the process forever),
+// and nothing is left.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { provision } from '../../src/index.js';
+import { scratch } from '../helpers.js';
+import { ociImage, rawTar } from './fixtures.js';
+
+const one = (name: string, data: string) => rawTar([{ name, data }]);
+const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
+
+/** A two-layer layout, its manifest, and a blob's path by digest. */
+function image(dir: string) {
+  const layout = path.join(dir, 'img');
+  ociImage(layout, { layers: [one('a', 'a'), one('b', 'b')] });
+  const index = JSON.parse(fs.readFileSync(path.join(layout, 'index.json'), 'utf8')).manifests[0];
+  const blob = (digest: string) => path.join(layout, 'blobs', digest.replace(':', '/'));
+  const m = JSON.parse(fs.readFileSync(blob(index.digest), 'utf8'));
+  return { layout, m, blob };
+}
+
+/** Replaces a file by a FIFO no one writes to. */
+function fifo(file: string) {
+  fs.rmSync(file);
+  execFileSync('mkfifo', [file]);
+}
+
+async function refused(dir: string, layout: string) {
+  const r = await provision([`oci:${layout}:latest`], path.join(dir, 'root')).catch((e) => e);
+  expect(leftovers(dir)).toEqual([]);
+  return r;
+}
+
+describe('blobs that are not regular files', () => {
+  it('a layer blob that is a FIFO: ERR_INVALID_IMAGE naming the layer and its digest, without waiting for a writer', async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    fifo(blob(m.layers[1].digest));
+    const r = await refused(dir, layout);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE', path: `blobs/sha256/${m.layers[1].digest.slice(7)}` });
+    expect(r.message).toContain(`layer 2 ${m.layers[1].digest}: the blob is a FIFO, not a regular file`);
+  }, 10_000);
+
+  it('a config that is a FIFO, and an index.json that is one', async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    fifo(blob(m.config.digest));
+    expect((await refused(dir, layout)).message).toContain(`config ${m.config.digest}: the blob is a FIFO, not a regular file`);
+    fifo(path.join(layout, 'index.json'));
+    const r = await refused(dir, layout);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.message).toContain('not an OCI image layout (index.json is a FIFO, not a regular file)');
+  }, 10_000);
+
+  it('a layer blob that is a symlink or a directory is named as such; a missing one as missing', async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    const file = blob(m.layers[0].digest);
+    fs.renameSync(file, path.join(dir, 'elsewhere'));
+    fs.symlinkSync(path.join(dir, 'elsewhere'), file);
+    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a symlink, not a regular file`);
+    fs.rmSync(file);
+    fs.mkdirSync(file);
+    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a directory, not a regular file`);
+    fs.rmdirSync(file);
+    const r = await refused(dir, layout);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.message).toContain(`layer 1 ${m.layers[0].digest}: blob missing (ENOENT)`);
+  });
+
+  it('a config far longer than its descriptor is refused by its length, not read whole', async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    // 64 GiB, sparse: read whole it would not fit in memory.
+    fs.truncateSync(blob(m.config.digest), 64 * 2 ** 30);
+    const r = await refused(dir, layout);
+    expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(r.message).toContain(`config blob does not match its descriptor: the blob is longer than the descriptor's ${m.config.size} bytes`);
+  });
+});
