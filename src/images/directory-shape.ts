@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { readRegular } from './regular.js';
 
 // A directory's shape needs only stat and one small read: it lives apart
 // from the archive checks (src/images/shape.ts), which pull in the tar and
@@ -18,7 +19,8 @@ function isOciLayoutDir(dir: string): boolean {
 function isSkopeoDir(dir: string): boolean {
   if (!isFile(path.join(dir, 'manifest.json')) || !isFile(path.join(dir, 'version'))) return false;
   try {
-    return fs.readFileSync(path.join(dir, 'version'), 'latin1').startsWith('Directory Transport Version');
+    // Its first bytes only: a layer directory's `version` may be anything (a FIFO, a huge file).
+    return readRegular(path.join(dir, 'version'), 64).toString('latin1').startsWith('Directory Transport Version');
   } catch {
     return false;
   }
