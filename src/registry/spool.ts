@@ -3,12 +3,13 @@ import fs from 'node:fs/promises';
 import type { CancelFlag } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
+import { SMALL_LAYER } from '../images/run.js';
 import type { PulledLayer } from './pull.js';
 
 /**
  * A provision's downloads (docker:// layers), at most `max` at once (as
- * containers/image's 6 by default), largest first as the extractions are
- * handed out. Each blob goes to a spool file of the scratch directory,
+ * containers/image's 6 by default), small layers first and then the
+ * largest, as the extractions are handed out. Each blob goes to a spool file of the scratch directory,
  * named through the directory's fd, which its extraction follows as it
  * grows (src/images/follow.ts): a layer is extracted while it downloads.
  * The spool file is removed as soon as its layer is extracted. `done`
@@ -19,7 +20,10 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
   // Loaded on first need: a static import cost every provision, directory layers too, ~6 ms of CPU at start-up (docs/benchmarks.md,
   // "Figures behind the code: Startup"); a pull asked for it already, as it resolved the image (src/registry/pull.ts).
   const queue = import('p-queue').then(({ default: PQueue }) => new PQueue({ concurrency: max }));
-  const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => (layers[b].tar?.size ?? 0) - (layers[a].tar?.size ?? 0));
+  // Small layers first, as their extractions are (balance): one waiting for its download would hold an extraction's place.
+  const size = (i: number) => layers[i].tar?.size ?? 0;
+  const small = (i: number) => size(i) <= SMALL_LAYER;
+  const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => Number(small(b)) - Number(small(a)) || size(b) - size(a));
   for (const i of order) {
     const tar = layers[i].tar!;
     // The scratch directory is 0700 and this process's: the name is reached through its fd, never re-resolved by path.

@@ -1,6 +1,7 @@
 // The downloads of a provision (src/registry/spool.ts): a start that
 // fails (its spool files cannot be made) closes what it opened, and no
-// download left running rejects with no one waiting on it.
+// download left running rejects with no one waiting on it; the order
+// downloads start in.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { startDownloads } from '../../src/registry/spool.js';
@@ -25,5 +26,17 @@ describe('startDownloads', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+
+  it('one at a time: small layers first, then the largest (as their extractions are handed out)', async () => {
+    const dir = scratch();
+    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const started: string[] = [];
+    const layer = (label: string, size: number) => ({ tar: { file: '', label, size }, download: async () => void started.push(label) });
+    const downloads = startDownloads([layer('base', 90 << 20), layer('app', 30 << 20), layer('cleanup', 534), layer('big', 400 << 20)], fd, 1);
+    await downloads.ready;
+    await downloads.done;
+    fs.closeSync(fd);
+    expect(started).toEqual(['cleanup', 'big', 'base', 'app']);
   });
 });
