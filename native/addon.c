@@ -26,6 +26,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "copy.h"
 #include "meta.h"
@@ -1189,6 +1192,18 @@ static napi_value flock_try_js(napi_env env, napi_callback_info info) {
 
 static napi_value is_root(napi_env env, napi_callback_info info) { return boolean(env, lc_euid == 0); }
 
+// trimHeap() -> boolean: what the threads' arenas hold free goes back to
+// the system (glibc's malloc_trim); false where there is nothing to give
+// or no glibc.
+static napi_value trim_heap(napi_env env, napi_callback_info info) {
+  (void)info;
+#ifdef __GLIBC__
+  return boolean(env, malloc_trim(0) != 0);
+#else
+  return boolean(env, 0);
+#endif
+}
+
 // setModes(root, rels[], modes: Uint32Array) -> failure | null: each
 // directory rel beneath root gets its mode, through an O_PATH fd (a 0000
 // directory cannot be opened to read); one no longer there, or no longer
@@ -1498,6 +1513,7 @@ NAPI_MODULE_INIT() {
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
+      {"trimHeap", NULL, trim_heap, NULL, NULL, NULL, napi_default, NULL},
       {"metaMode", NULL, meta_mode_js, NULL, NULL, NULL, napi_default, NULL},
       {"relockDirs", NULL, relock_dirs_js, NULL, NULL, NULL, napi_default, NULL},
       {"setModes", NULL, set_modes_js, NULL, NULL, NULL, napi_default, NULL},

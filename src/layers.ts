@@ -101,6 +101,8 @@ export class Layers {
         abortPull: run.abortPull,
         rootless: { policy: opts.policy, changes: run.changes },
       });
+      // The readers' tables and the claims are freed now, in arenas that keep them: given back before the walk grows.
+      native.trimHeap();
       this.#names = extracted.names;
       this.#scratchEntries = extracted.scratchEntries;
       this.layers.forEach((layer, i) => {

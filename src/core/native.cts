@@ -1,8 +1,7 @@
-// CommonJS on purpose, like the worker that loads it (workers/copy.cts):
-// piscina loads a worker with require() first, and Node 20's require() of an
-// ES module intermittently aborts the whole process (an assertion in
-// ModuleWrap::CreateRequiredModuleFacade, seen here about 1 run in 3 when
-// many pools start). CommonJS never takes that path.
+// CommonJS on purpose, like the worker that loads it (workers/copy.cts): piscina loads a worker with
+// require() first, and Node 20's require() of an ES module intermittently aborts the whole process (an
+// assertion in ModuleWrap::CreateRequiredModuleFacade, seen here about 1 run in 3 when many pools
+// start). CommonJS never takes that path.
 /** Plain-data failure reported by the native helper (crosses threads as-is). */
 export interface NativeFailure {
   /** errno, or 0 when `code` names a layercopy condition. */
@@ -171,6 +170,7 @@ export interface Native extends NativeHashing, NativePumping<NativeFailure> {
   /** renameat2 RENAME_NOREPLACE; overEmpty: plain renameat (replaces an empty directory only). */
   renameNoReplace(dirFd: number, from: string, to: string, overEmpty?: boolean): number;
   isRoot(): boolean;
+  trimHeap(): boolean; // glibc's malloc_trim: the threads' arenas give what they hold free back; false where nothing was, or no glibc
   /** Gives the directories of the layer root that listings unlocked their modes back, deepest first. */
   relockDirs(root: number): NativeFailure | null;
   /** The mode the policy gives an entry whose source mode is `mode` (the rootfs root, at the commit). */
