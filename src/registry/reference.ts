@@ -102,6 +102,15 @@ function splitRegistry(name: string): { registry: string; repository: string } {
   return { registry: first, repository: name.slice(slash + 1) };
 }
 
+/**
+ * Whether a path that does not exist reads as `HOST[:PORT]/REPO[:TAG]`, as
+ * docker and podman take an image: its first component has a dot or a
+ * port, or is localhost. Then a `docker://` was most likely left out.
+ */
+export function looksLikeRegistryImage(given: string): boolean {
+  return /^(localhost|[^/:.]+(\.[^/:.]+)+|[^/:.]+:\d+)(:\d+)?\/[^/]/.test(given);
+}
+
 /** The host[:port] that serves a registry's API: Docker Hub's is registry-1.docker.io. */
 export function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
