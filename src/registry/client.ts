@@ -1,6 +1,6 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
-import type { Credentials } from './credentials.js';
+import { type Credentials, NONE_FOUND } from './credentials.js';
 import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, tlsHint, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
@@ -194,7 +194,7 @@ export class RegistryClient {
     const creds = await this.#opts.credentials(source);
     this.#answered.set(source.host, creds ?? null);
     if (challenge?.scheme === 'basic') {
-      if (!creds || !('username' in creds)) throw this.#authError(source, 401, 'the registry asks for a user name and password (--creds USER:PASS, or an auth file)');
+      if (!creds || !('username' in creds)) throw this.#authError(source, 401, `the registry asks for a user name and password, and none were found for it ${NONE_FOUND}`);
       this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
       return;
     }
@@ -240,7 +240,7 @@ export class RegistryClient {
         response.status,
         creds
           ? `the token server ${url.origin} refused the credentials${creds.origin ? ` from ${creds.origin}` : ''}`
-          : `the token server ${url.origin} gives no token without credentials, and none were found for the registry (--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")`,
+          : `the token server ${url.origin} gives no token without credentials, and none were found for the registry ${NONE_FOUND}`,
       );
     if (!response.ok) throw this.#httpError(source, response, `a token from ${url.origin}`);
     const json = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
@@ -274,7 +274,7 @@ export class RegistryClient {
   #refusal(source: PullSource, status: number): string {
     if (!this.#answered.has(source.host)) return '';
     const creds = this.#answered.get(source.host);
-    if (!creds) return ': the registry wants credentials and none were found for it (--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")';
+    if (!creds) return `: the registry wants credentials and none were found for it ${NONE_FOUND}`;
     const from = creds.origin ? ` from ${creds.origin}` : '';
     return status === 403 ? `: the credentials${from} may not pull ${source.repository}` : `: the registry refused the credentials${from}`;
   }

@@ -5,6 +5,9 @@ import { askCredentialHelper } from './cred-helper.js';
 
 export type { Credentials } from './auth-files.js';
 
+/** Where credentials come from, ending every message that found none. */
+export const NONE_FOUND = '(--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")';
+
 /**
  * The credentials for a registry (DockerReference.registry, e.g.
  * 'docker.io' or '127.0.0.1:5000'; or registry/namespace/repo, where
