@@ -1,7 +1,7 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
 import { type Credentials, NONE_FOUND } from './credentials.js';
-import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, tlsHint, triesLeft } from './http.js';
+import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkHint, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
 
@@ -282,7 +282,7 @@ export class RegistryClient {
   #networkError(source: PullSource, error: unknown, what: string): LayercopyError {
     if (error instanceof LayercopyError) return error;
     const tries = isTransient(error) ? ` (after ${this.#retry.attempts} tries)` : '';
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${tlsHint(error, source.host)}${tries}`, {
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${networkHint(error, source.host)}${tries}`, {
       code: 'ERR_REGISTRY',
       ...this.#opts.fields,
       cause: error,
