@@ -39,7 +39,7 @@ export async function credentialsFor(registry: string, opts: { creds?: string; a
       if (found !== undefined) return found;
       continue;
     }
-    const found = findInAuths(content, registry, file.legacy);
+    const found = findInAuths(content, registry, file);
     if (found !== undefined) return { ...found, origin: `auths in ${file.path}` };
     if (content.credsStore !== undefined) {
       const stored = await ask(content.credsStore, host, env, `credsStore in ${file.path}`);
