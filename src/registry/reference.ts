@@ -51,6 +51,12 @@ export function parseDockerReference(given: string, index: number): DockerRefere
   if (!given.startsWith('docker://')) throw fail(`not a docker:// reference: ${FORM}`);
   const rest = given.slice('docker://'.length);
   if (rest === '') throw fail(`a docker:// reference needs a repository: ${FORM}`);
+  // docker://http://host/app: a URL pasted in. Its scheme would read as a registry named "http:".
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(rest);
+  if (scheme) {
+    const plain = scheme[1].toLowerCase() === 'http' ? ', with --tls-verify=false for a registry that speaks plain HTTP' : '';
+    throw fail(`a reference names no scheme: docker://${rest.slice(scheme[0].length)}${plain}`);
+  }
 
   // The name holds no '@': the first one starts the digest.
   const at = rest.indexOf('@');
