@@ -30,6 +30,9 @@ export type CliValues = {
 /** A usage error: one line, exit status 2. */
 export class UsageError extends Error {}
 
+/** The codes of an argument's fault, which exit 2 as a usage error does (docs/errors.md); every other code exits 1. */
+export const isUsageCode = (code: unknown) => code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_NO_LAYERS' || code === 'ERR_INVALID_OPTION';
+
 const isPositiveInt = (value: string) => /^[1-9][0-9]*$/.test(value) && Number.isSafeInteger(Number(value));
 
 export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
