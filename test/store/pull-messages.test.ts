@@ -63,4 +63,11 @@ describe('pull of a registry image given without docker://', () => {
     ]);
     expect(fs.existsSync(store)).toBe(false);
   });
+
+  it("an invalid docker:// reference is named as the pull's, not as a provision's layer 1 (exit 2, no store made)", async () => {
+    const store = path.join(scratch(), 'store');
+    const r = await run(['pull', '--store', store, 'docker://127.0.0.1:5000/Bad/Name:1']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'layercopy: pull (docker://127.0.0.1:5000/Bad/Name:1): repository name must be lowercase ("Bad/Name")']);
+    expect(fs.existsSync(store)).toBe(false);
+  });
 });
