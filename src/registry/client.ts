@@ -38,6 +38,7 @@ interface Token {
 
 export class RegistryClient {
   readonly #sources: PullSource[];
+  readonly #passedOver = new Map<string, string>(); // mirrors passed over, and why, for the summary (a mirror down, or plain HTTP without insecure)
   readonly #opts: ClientOptions;
   readonly #retry: RetryPolicy;
   /** The source that last answered: later requests start there. */
@@ -61,9 +62,9 @@ export class RegistryClient {
   }
 
   /** The source that answered last: host[:port], and whether it is a mirror. */
-  get answering(): { host: string; mirror: boolean } {
+  get answering(): { host: string; mirror: boolean; passedOver: { host: string; why: string }[] } {
     const { host, mirror } = this.#sources[this.#current];
-    return { host, mirror };
+    return { host, mirror, passedOver: [...this.#passedOver].map(([host, why]) => ({ host, why })) };
   }
 
   /** Ends the pull's connections. */
@@ -89,7 +90,6 @@ export class RegistryClient {
    * what was missing); anything else throws ERR_AUTH or ERR_REGISTRY.
    */
   async get(path: string, init: { accept?: string; range?: number; what: string }): Promise<HttpResponse> {
-    const errors: string[] = [];
     for (let i = this.#current; i < this.#sources.length; i++) {
       const source = this.#sources[i];
       const last = i === this.#sources.length - 1;
@@ -102,14 +102,14 @@ export class RegistryClient {
         await response.cancel();
         const error = this.#httpError(source, response, init.what);
         if (last) throw error;
-        errors.push(`${source.host}: ${response.status}`);
+        this.#passedOver.set(source.host, `HTTP ${response.status} for ${init.what}`);
       } catch (error) {
         if (error instanceof LayercopyError && (error.code === 'ABORT_ERR' || last)) throw error;
         if (last) throw this.#networkError(source, error, init.what);
-        errors.push(`${source.host}: ${error instanceof LayercopyError ? error.message : networkReason(error)}`);
+        this.#passedOver.set(source.host, error instanceof LayercopyError ? error.message : `${networkReason(error)}${networkHint(error, source.host, true)}`);
       }
     }
-    throw new LayercopyError(`${this.#opts.label}: ${init.what}: no source answered (${errors.join('; ')})`, { code: 'ERR_REGISTRY', ...this.#opts.fields });
+    throw new LayercopyError(`${this.#opts.label}: ${init.what}: no source answered`, { code: 'ERR_REGISTRY', ...this.#opts.fields }); // the last one throws first
   }
 
   /** The retry policy get() follows, for a caller that retries what it reads of a response (src/registry/whole.ts). */
