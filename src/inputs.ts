@@ -12,6 +12,7 @@ import type { TarLayer } from './images/layer.js';
 import type { ImageSummary } from './images/oci.js';
 import { type LayerArgument, parseLayerArgument, TRANSPORTS } from './images/reference.js';
 import type { PulledLayer, PullOptions } from './registry/pull.js';
+import { looksLikeRegistryImage } from './registry/reference.js';
 import type { StoreCounts } from './store/fill.js';
 
 /** One layer to apply, lowest first: an image reference stands for its layers. */
@@ -195,8 +196,7 @@ async function resolveEach(
       const code = (error as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'does not exist' : code === 'ELOOP' ? 'is a symbolic link loop' : `cannot be resolved (${code})`;
       const word = code === 'ENOENT' ? arg.unknownTransport : undefined;
-      // HOST[:PORT]/REPO[:TAG], as docker and podman take it: a registry's name has a dot or a port, or is localhost.
-      const registry = code === 'ENOENT' && /^(localhost|[^/:.]+(\.[^/:.]+)+|[^/:.]+:\d+)(:\d+)?\/[^/]/.test(layer);
+      const registry = code === 'ENOENT' && looksLikeRegistryImage(layer);
       const unknown = registry
         ? `; did you mean docker://${layer}?`
         : word

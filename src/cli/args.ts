@@ -30,6 +30,9 @@ export type CliValues = {
 /** A usage error: one line, exit status 2. */
 export class UsageError extends Error {}
 
+/** The codes of an argument's fault, which exit 2 as a usage error does (docs/errors.md); every other code exits 1. */
+export const isUsageCode = (code: unknown) => code === 'ERR_INVALID_ARGUMENT' || code === 'ERR_NO_LAYERS' || code === 'ERR_INVALID_OPTION';
+
 const isPositiveInt = (value: string) => /^[1-9][0-9]*$/.test(value) && Number.isSafeInteger(Number(value));
 
 export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
@@ -90,15 +93,31 @@ export function rootlessArgs(values: CliValues): RootlessOptions {
 /** The flags of docker:// pulls (provision, and bench on a docker:// image). */
 export const REGISTRY_FLAGS = ['creds', 'authfile', 'cert-dir', 'tls-verify', 'max-downloads'] as const;
 
+// The words Go's strconv.ParseBool reads, which podman and skopeo take after `--tls-verify=`.
+const GO_BOOL: Record<string, 'true' | 'false'> = {
+  1: 'true',
+  t: 'true',
+  T: 'true',
+  TRUE: 'true',
+  True: 'true',
+  0: 'false',
+  f: 'false',
+  F: 'false',
+  FALSE: 'false',
+  False: 'false',
+};
+
 /**
- * `--tls-verify` as podman takes it: `--tls-verify=false`, `--tls-verify
- * false`, or bare (true). parseArgs takes the next argument as a string
- * option's value, so a bare one gets its 'true' here.
+ * `--tls-verify` as podman takes it: `--tls-verify=false` (or any word of
+ * Go's ParseBool: `=0`, `=FALSE`, …), `--tls-verify false`, or bare (true).
+ * parseArgs takes the next argument as a string option's value, so a bare
+ * one gets its 'true' here; the other words become 'true' or 'false'.
  */
 export function tlsVerifyValue(argv: string[]): string[] {
   const out: string[] = [];
   argv.forEach((arg, i) => {
-    out.push(arg);
+    const word = arg.startsWith('--tls-verify=') ? GO_BOOL[arg.slice('--tls-verify='.length)] : undefined;
+    out.push(word ? `--tls-verify=${word}` : arg);
     if (arg === '--tls-verify' && !['true', 'false'].includes(argv[i + 1] ?? '')) out.push('true');
   });
   return out;
@@ -107,7 +126,7 @@ export function tlsVerifyValue(argv: string[]): string[] {
 /** --creds, --authfile, --cert-dir, --tls-verify as the library's options.registry. */
 export function registryArgs(values: CliValues): RegistryOptions | undefined {
   const tls = values['tls-verify'];
-  if (tls !== undefined && tls !== 'true' && tls !== 'false') throw new UsageError(`--tls-verify must be true or false (got '${tls}')`);
+  if (tls !== undefined && tls !== 'true' && tls !== 'false') throw new UsageError(`--tls-verify must be true or false (also 1, 0, t, f, TRUE, FALSE; got '${tls}')`);
   for (const flag of ['creds', 'authfile', 'cert-dir'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag} must not be empty`);
   }

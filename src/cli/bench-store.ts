@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { distFile } from '../core/compiled.js';
+import { type LayercopyCode, LayercopyError } from '../core/errors.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { destroy } from '../rootfs/destroy.js';
 import { removeTree } from '../store/layout.js';
@@ -60,6 +61,20 @@ function storedLayers(store: string): string[] {
   });
 }
 
+/** The untimed pull into the warm store; its failure (a registry's answer, a wrong tag) is the bench's, with its code. */
+async function pullWarm(argv: string[], image: string, signal?: AbortSignal): Promise<void> {
+  const r = await runInGroup(argv, { signal, reject: false });
+  if (r.exitCode === 0) return;
+  let error: { message?: string; code?: LayercopyCode } | undefined;
+  try {
+    error = JSON.parse(String(r.stdout)).error;
+  } catch {}
+  throw new LayercopyError(`bench --store: the pull of ${image} before the runs failed: ${error?.message ?? (String(r.stderr).trim() || `exit ${r.exitCode}`)}`, {
+    code: error?.code ?? 'ERR_SYSTEM',
+    layer: image,
+  });
+}
+
 export async function benchStore(opts: {
   image: string;
   dir: string;
@@ -80,7 +95,7 @@ export async function benchStore(opts: {
   const provision = (args: string[]) => [process.execPath, CLI, 'provision', '--json', ...opts.policyArgs, ...args, rootfs];
   const samples = new Map<Method, { ms: number[]; rss: number }>(STORE_METHODS.map((m) => [m, { ms: [], rss: 0 }]));
   try {
-    await runInGroup([process.execPath, CLI, 'pull', '--quiet', ...opts.policyArgs, ...opts.registryArgs, '--store', warm, image], { signal });
+    await pullWarm([process.execPath, CLI, 'pull', '--json', ...opts.policyArgs, ...opts.registryArgs, '--store', warm, image], image, signal);
     const layers = storedLayers(warm);
     const argv: Record<Method, (run: number) => string[]> = {
       warm: () => provision([...opts.registryArgs, '--store', warm, image]),

@@ -2,12 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
-import { batchSizeArg, intList, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, intList, isUsageCode, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
 import { killAllGroups, runInGroup } from './bench-group.js';
 import { buildMesosCopy, buildVerifiedFloor, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable, progressLine } from './bench-report.js';
@@ -223,6 +224,8 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     // A docker:// image: its manifest and config fetched and checked, nothing downloaded.
     inputs = await resolveInputs(args, path.join(os.tmpdir(), `layercopy-bench-probe-${process.pid}`), { platform, pull: registryArgs(values) });
   } catch (error) {
+    // A registry's or an image's fault (ERR_REGISTRY, ERR_AUTH, ERR_IMAGE_NOT_FOUND, …) exits 1, as provision's does.
+    if (error instanceof LayercopyError && !isUsageCode(error.code)) throw error;
     throw new UsageError((error as Error).message);
   }
   await inputs.close();

@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { packageFile } from '../core/compiled.js';
-import type { LayercopyError } from '../core/errors.js';
+import { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import { workingDirectory } from '../core/paths.js';
-import { batchSizeArg, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, isUsageCode, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 import { isStoreCommand, PULL_FLAGS, storeArgs } from './store.js';
@@ -101,8 +101,9 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) return usageError(error.message, values.json === true);
-    // Met at the helper's first use, which may be a module's top level: a failure to report, not a crash.
-    if ((error as { code?: unknown }).code === 'ERR_NATIVE_HELPER') return reportFailure(error, values);
+    // Met at the helper's first use, which may be a module's top level, or by bench before its runs (a registry's answer
+    // about the image): a failure to report, not a crash.
+    if (error instanceof LayercopyError || (error as { code?: unknown }).code === 'ERR_NATIVE_HELPER') return reportFailure(error, values);
     throw error;
   }
 }
@@ -182,8 +183,7 @@ async function runProvision(args: string[], values: Values): Promise<number> {
 
 function reportFailure(error: unknown, values: Values, abortStatus?: number): number {
   const e = error as LayercopyError;
-  const usage = e.code === 'ERR_INVALID_ARGUMENT' || e.code === 'ERR_NO_LAYERS' || e.code === 'ERR_INVALID_OPTION';
-  const status = abortStatus ?? (usage ? 2 : 1);
+  const status = abortStatus ?? (isUsageCode(e.code) ? 2 : 1);
   process.stderr.write(`layercopy: ${escapeForTerminal(e.message)}\n`);
   if (values.json) {
     process.stdout.write(

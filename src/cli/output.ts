@@ -67,10 +67,11 @@ export function formatSummary(r: ProvisionSummary): string {
     `provisioned ${r.rootfs} from ${r.layers} layer${r.layers === 1 ? '' : 's'}`,
     `  entries   ${n(r.entries)} (${n(r.directories)} director${r.directories === 1 ? 'y' : 'ies'}, ${n(r.hardlinks)} hardlink${r.hardlinks === 1 ? '' : 's'}), ${mb(r.bytes)}`,
     `  whiteouts ${n(r.whiteouts)} applied, ${n(r.replaced)} ${r.replaced === 1 ? 'entry' : 'entries'} replaced`,
-    ...(r.images ?? []).map(
-      (i) =>
-        `  image     ${escapeForTerminal(i.reference)}: ${i.digest}${i.platform ? ` (${escapeForTerminal(i.platform)})` : ''}${i.from ? ` from ${i.mirror ? 'the mirror ' : ''}${escapeForTerminal(i.from)}` : ''}`,
-    ),
+    ...(r.images ?? []).flatMap((i) => [
+      `  image     ${escapeForTerminal(i.reference)}: ${i.digest}${i.platform ? ` (${escapeForTerminal(i.platform)})` : ''}${i.from ? ` from ${i.mirror ? 'the mirror ' : ''}${escapeForTerminal(i.from)}` : ''}`,
+      // A mirror passed over in silence would hide a registries.conf mistake (a plain-HTTP mirror without insecure = true).
+      ...(i.passedOver ?? []).map((p) => `  mirror    ${escapeForTerminal(p.host)} passed over: ${escapeForTerminal(p.why)}`),
+    ]),
     ...(rootless ? [`  rootless  ${rootless}`] : []),
     `  time      ${s(t.totalMs)} s (${phases(r)})`,
     ...(r.store ? [storeLine(r.store)] : []),

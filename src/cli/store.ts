@@ -27,7 +27,9 @@ verify     hash every blob again, check every layer against its listing;
            --repair removes what is damaged, for the next pull to fetch again`;
 
 export const STORE_OPTIONS = `  --store DIR       a store (default for provision: $LAYERCOPY_STORE, else none):
-                    images pulled and extracted there once, rootfs copied from it
+                    images pulled and extracted there once, rootfs copied from it;
+                    pull, images, rmi, prune, verify default to $LAYERCOPY_STORE,
+                    else /var/lib/layercopy as root, else ~/.local/share/layercopy
   --pull P          with a store: missing (default: no request for an image it
                     holds), always (resolve at the source again), never`;
 

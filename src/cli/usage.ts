@@ -54,7 +54,7 @@ Options:
                     *.key) for the registry (default: the first certs.d/HOST
                     of ~/.config/containers, /etc/containers, /etc/docker)
   --tls-verify=false  docker://: allow plain HTTP and unverified TLS
-  --max-downloads N docker:// layers downloaded at once (default: 6)
+  --max-downloads N docker://: layers downloaded at once (default: 6)
 ${STORE_OPTIONS}
   --uid-map C:H:N   shift owners for a user namespace: container IDs C..C+N-1
   --gid-map C:H:N   become host IDs H..H+N-1 (as in /proc/PID/uid_map); repeat

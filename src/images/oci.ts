@@ -26,7 +26,7 @@ export interface SeenImage {
   /** The digest of the index a registry's tag named, where it named one (the manifest was chosen from it). */
   index?: string;
   /** The registry or mirror (host[:port]) that served the manifest. */
-  from?: { host: string; mirror: boolean };
+  from?: { host: string; mirror: boolean; passedOver?: { host: string; why: string }[] };
 }
 
 export const INDEX = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
@@ -71,7 +71,8 @@ export function imageSummary(reference: string, seen: SeenImage): ImageSummary |
   } catch {}
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const platform = seen.platform ? showPlatform(seen.platform) : [text(config.os), text(config.architecture), text(config.variant)].filter(Boolean).join('/');
-  return { reference, digest: seen.manifest.digest, platform, ...(seen.from ? { from: seen.from.host, ...(seen.from.mirror ? { mirror: true } : {}) } : {}) };
+  const passedOver = seen.from?.passedOver?.length ? { passedOver: seen.from.passedOver } : {};
+  return { reference, digest: seen.manifest.digest, platform, ...(seen.from ? { from: seen.from.host, ...(seen.from.mirror ? { mirror: true } : {}), ...passedOver } : {}) };
 }
 
 /** An image argument as provisioned: the reference as given, the manifest chosen (for an index, its platform's), that platform. */
@@ -83,6 +84,8 @@ export interface ImageSummary {
   from?: string;
   /** `from` is a mirror of registries.conf. */
   mirror?: boolean;
+  /** The mirrors tried before `from`, and why each was passed over (down, untrusted TLS, a 404). */
+  passedOver?: { host: string; why: string }[];
 }
 
 export function matches(p: Platform | undefined, want: Platform): boolean {

@@ -83,19 +83,28 @@ export function readAuthFile(file: AuthFile): AuthFileContent | undefined {
  * identity token (Docker writes `{}` where a helper holds the secret) is
  * none.
  */
-export function findInAuths(content: AuthFileContent, key: string, legacy: boolean): Credentials | undefined {
+export function findInAuths(content: AuthFileContent, key: string, file: AuthFile): Credentials | undefined {
   const registry = key.split('/')[0];
-  const candidates = legacy ? [registry] : key.split('/').map((_, i, parts) => parts.slice(0, parts.length - i).join('/'));
+  const candidates = file.legacy ? [registry] : key.split('/').map((_, i, parts) => parts.slice(0, parts.length - i).join('/'));
   const exact = candidates.find((k) => Object.hasOwn(content.auths, k));
-  if (exact !== undefined) return decode(content.auths[exact]);
   const wanted = normalizeRegistry(registry);
-  const loose = Object.keys(content.auths).find((k) => normalizeAuthKey(k, legacy) === wanted);
-  return loose === undefined ? undefined : decode(content.auths[loose]);
+  const found = exact ?? Object.keys(content.auths).find((k) => normalizeAuthKey(k, file.legacy) === wanted);
+  return found === undefined ? undefined : decode(content.auths[found], found, file.path);
 }
 
-function decode(entry: { auth?: unknown; identitytoken?: unknown }): Credentials | undefined {
+// Standard base64, padded, as Go's base64.StdEncoding reads it (Buffer.from skips what is not base64, so `"auth":
+// "user:pass"` written unencoded would decode to bytes with no ':' and be passed over in silence).
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function decode(entry: { auth?: unknown; identitytoken?: unknown }, key: string, file: string): Credentials | undefined {
   if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') return { identityToken: entry.identitytoken };
   if (typeof entry.auth !== 'string') return undefined;
+  // containers/image refuses it too (decodeDockerAuth): the entry is for this registry, and skipping it would pull anonymously.
+  if (!BASE64.test(entry.auth))
+    throw new LayercopyError(`auth file ${file}: auths["${key}"].auth is not base64: it holds base64 of USER:PASSWORD (printf %s USER:PASSWORD | base64 -w0)`, {
+      code: 'ERR_AUTH',
+      path: file,
+    });
   const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;

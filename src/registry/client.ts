@@ -1,7 +1,7 @@
 import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
-import type { Credentials } from './credentials.js';
-import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, tlsHint, triesLeft } from './http.js';
+import { type Credentials, NONE_FOUND } from './credentials.js';
+import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkHint, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
 
@@ -38,6 +38,7 @@ interface Token {
 
 export class RegistryClient {
   readonly #sources: PullSource[];
+  readonly #passedOver = new Map<string, string>(); // mirrors passed over, and why, for the summary (a mirror down, or plain HTTP without insecure)
   readonly #opts: ClientOptions;
   readonly #retry: RetryPolicy;
   /** The source that last answered: later requests start there. */
@@ -61,9 +62,9 @@ export class RegistryClient {
   }
 
   /** The source that answered last: host[:port], and whether it is a mirror. */
-  get answering(): { host: string; mirror: boolean } {
+  get answering(): { host: string; mirror: boolean; passedOver: { host: string; why: string }[] } {
     const { host, mirror } = this.#sources[this.#current];
-    return { host, mirror };
+    return { host, mirror, passedOver: [...this.#passedOver].map(([host, why]) => ({ host, why })) };
   }
 
   /** Ends the pull's connections. */
@@ -89,7 +90,6 @@ export class RegistryClient {
    * what was missing); anything else throws ERR_AUTH or ERR_REGISTRY.
    */
   async get(path: string, init: { accept?: string; range?: number; what: string }): Promise<HttpResponse> {
-    const errors: string[] = [];
     for (let i = this.#current; i < this.#sources.length; i++) {
       const source = this.#sources[i];
       const last = i === this.#sources.length - 1;
@@ -102,14 +102,14 @@ export class RegistryClient {
         await response.cancel();
         const error = this.#httpError(source, response, init.what);
         if (last) throw error;
-        errors.push(`${source.host}: ${response.status}`);
+        this.#passedOver.set(source.host, `HTTP ${response.status} for ${init.what}`);
       } catch (error) {
         if (error instanceof LayercopyError && (error.code === 'ABORT_ERR' || last)) throw error;
         if (last) throw this.#networkError(source, error, init.what);
-        errors.push(`${source.host}: ${error instanceof LayercopyError ? error.message : networkReason(error)}`);
+        this.#passedOver.set(source.host, error instanceof LayercopyError ? error.message : `${networkReason(error)}${networkHint(error, source.host, true)}`);
       }
     }
-    throw new LayercopyError(`${this.#opts.label}: ${init.what}: no source answered (${errors.join('; ')})`, { code: 'ERR_REGISTRY', ...this.#opts.fields });
+    throw new LayercopyError(`${this.#opts.label}: ${init.what}: no source answered`, { code: 'ERR_REGISTRY', ...this.#opts.fields }); // the last one throws first
   }
 
   /** The retry policy get() follows, for a caller that retries what it reads of a response (src/registry/whole.ts). */
@@ -194,7 +194,7 @@ export class RegistryClient {
     const creds = await this.#opts.credentials(source);
     this.#answered.set(source.host, creds ?? null);
     if (challenge?.scheme === 'basic') {
-      if (!creds || !('username' in creds)) throw this.#authError(source, 401, 'the registry asks for a user name and password (--creds USER:PASS, or an auth file)');
+      if (!creds || !('username' in creds)) throw this.#authError(source, 401, `the registry asks for a user name and password, and none were found for it ${NONE_FOUND}`);
       this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
       return;
     }
@@ -240,7 +240,7 @@ export class RegistryClient {
         response.status,
         creds
           ? `the token server ${url.origin} refused the credentials${creds.origin ? ` from ${creds.origin}` : ''}`
-          : `the token server ${url.origin} gives no token without credentials, and none were found for the registry (--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")`,
+          : `the token server ${url.origin} gives no token without credentials, and none were found for the registry ${NONE_FOUND}`,
       );
     if (!response.ok) throw this.#httpError(source, response, `a token from ${url.origin}`);
     const json = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
@@ -274,7 +274,7 @@ export class RegistryClient {
   #refusal(source: PullSource, status: number): string {
     if (!this.#answered.has(source.host)) return '';
     const creds = this.#answered.get(source.host);
-    if (!creds) return ': the registry wants credentials and none were found for it (--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")';
+    if (!creds) return `: the registry wants credentials and none were found for it ${NONE_FOUND}`;
     const from = creds.origin ? ` from ${creds.origin}` : '';
     return status === 403 ? `: the credentials${from} may not pull ${source.repository}` : `: the registry refused the credentials${from}`;
   }
@@ -282,7 +282,7 @@ export class RegistryClient {
   #networkError(source: PullSource, error: unknown, what: string): LayercopyError {
     if (error instanceof LayercopyError) return error;
     const tries = isTransient(error) ? ` (after ${this.#retry.attempts} tries)` : '';
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${tlsHint(error, source.host)}${tries}`, {
+    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${networkHint(error, source.host)}${tries}`, {
       code: 'ERR_REGISTRY',
       ...this.#opts.fields,
       cause: error,

@@ -5,6 +5,9 @@ import { askCredentialHelper } from './cred-helper.js';
 
 export type { Credentials } from './auth-files.js';
 
+/** Where credentials come from, ending every message that found none. */
+export const NONE_FOUND = '(--creds USER:PASS, --authfile FILE, or an auth file: docs/cli.md, "Credentials")';
+
 /**
  * The credentials for a registry (DockerReference.registry, e.g.
  * 'docker.io' or '127.0.0.1:5000'; or registry/namespace/repo, where
@@ -36,7 +39,7 @@ export async function credentialsFor(registry: string, opts: { creds?: string; a
       if (found !== undefined) return found;
       continue;
     }
-    const found = findInAuths(content, registry, file.legacy);
+    const found = findInAuths(content, registry, file);
     if (found !== undefined) return { ...found, origin: `auths in ${file.path}` };
     if (content.credsStore !== undefined) {
       const stored = await ask(content.credsStore, host, env, `credsStore in ${file.path}`);

@@ -71,10 +71,20 @@ export function plainHttpMayAnswer(error: unknown): boolean {
   return isNetworkError(error) && !final && code !== 'ETIMEDOUT' && !/^ERR_SSL_.*_ALERT_/.test(code);
 }
 
-/** Where TLS failed, what to do about it; `host` names the registry's certs.d directory. */
-export function tlsHint(error: unknown, host = 'HOST:PORT'): string {
+/**
+ * Where TLS failed or nothing listened, what to do about it; `host` names the
+ * registry's certs.d directory. A proxy's refusal is not the registry's: its
+ * own message names the proxy.
+ */
+export function networkHint(error: unknown, host = 'HOST:PORT', mirror = false): string {
   const code = errorCode(error);
-  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') return ' (the registry speaks plain HTTP? --tls-verify=false allows it)';
+  const e = error as { proxy?: unknown; address?: unknown; port?: unknown };
+  if (code === 'ECONNREFUSED' && typeof e?.proxy !== 'string' && typeof e?.address === 'string')
+    return ` (nothing listens at ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}: is the ${mirror ? 'mirror' : 'registry'} running, at that host and port?)`;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG')
+    return mirror
+      ? ' (the mirror speaks plain HTTP? insecure = true in its [[registry.mirror]] table allows it)'
+      : ' (the registry speaks plain HTTP? --tls-verify=false allows it)';
   if (CLIENT_CERT_ALERT.test(code)) return ` (the registry asks for a client certificate it trusts: NAME.cert and NAME.key in --cert-dir or /etc/containers/certs.d/${host}/)`;
   if (TLS_FAILURE.test(code)) return ` (the registry's certificate: its CA goes in --cert-dir or /etc/containers/certs.d/${host}/ as *.crt; --tls-verify=false skips the check)`;
   return '';

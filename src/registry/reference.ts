@@ -51,6 +51,12 @@ export function parseDockerReference(given: string, index: number): DockerRefere
   if (!given.startsWith('docker://')) throw fail(`not a docker:// reference: ${FORM}`);
   const rest = given.slice('docker://'.length);
   if (rest === '') throw fail(`a docker:// reference needs a repository: ${FORM}`);
+  // docker://http://host/app: a URL pasted in. Its scheme would read as a registry named "http:".
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(rest);
+  if (scheme) {
+    const plain = scheme[1].toLowerCase() === 'http' ? ', with --tls-verify=false for a registry that speaks plain HTTP' : '';
+    throw fail(`a reference names no scheme: docker://${rest.slice(scheme[0].length)}${plain}`);
+  }
 
   // The name holds no '@': the first one starts the digest.
   const at = rest.indexOf('@');
@@ -100,6 +106,15 @@ function splitRegistry(name: string): { registry: string; repository: string } {
   const first = slash < 0 ? '' : name.slice(0, slash);
   if (slash < 0 || (!/[.:]/.test(first) && first !== 'localhost')) return { registry: DOCKER_HUB, repository: name };
   return { registry: first, repository: name.slice(slash + 1) };
+}
+
+/**
+ * Whether a path that does not exist reads as `HOST[:PORT]/REPO[:TAG]`, as
+ * docker and podman take an image: its first component has a dot or a
+ * port, or is localhost. Then a `docker://` was most likely left out.
+ */
+export function looksLikeRegistryImage(given: string): boolean {
+  return /^(localhost|[^/:.]+(\.[^/:.]+)+|[^/:.]+:\d+)(:\d+)?\/[^/]/.test(given);
 }
 
 /** The host[:port] that serves a registry's API: Docker Hub's is registry-1.docker.io. */

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
+import { looksLikeRegistryImage } from '../registry/reference.js';
 
 // What a pull says where its argument or its run went wrong in a way the
 // code below it cannot name: a path given without its transport, and an
@@ -15,7 +16,7 @@ function didYouMean(image: string): string {
     return `; did you mean oci:${image}?${layout ? '' : ' (it holds no oci-layout file: a directory of files is a layer, for provision, not an image to pull)'}`;
   }
   if (st?.isFile()) return `; did you mean oci-archive:${image} or docker-archive:${image}?`;
-  return '';
+  return st === undefined && looksLikeRegistryImage(image) ? `; did you mean docker://${image}?` : '';
 }
 
 export function notAReference(image: string): LayercopyError {

@@ -61,6 +61,15 @@ describe.skipIf(!hasRegistry)(`bench docker://${why}`, () => {
     expect(fs.readdirSync(work)).toEqual([]);
   });
 
+  it('a tag the registry lacks: ERR_IMAGE_NOT_FOUND, exit 1 as provision exits (not a usage error), nothing left', async () => {
+    const work = scratch();
+    const image = `docker://${registry.host}/bench/tiny:nope`;
+    const r = await execa('node', [cli, 'bench', '--runs', '1', '--tls-verify=false', '--scratch', work, '--json', image], { reject: false });
+    expect([r.exitCode, JSON.parse(r.stdout).error.code]).toEqual([1, 'ERR_IMAGE_NOT_FOUND']);
+    expect(r.stderr).toBe(`layercopy: ${image}: no such image (the registry has no tag 'nope' in bench/tiny; it has '1')`);
+    expect(fs.readdirSync(work)).toEqual([]);
+  });
+
   it('refuses a docker:// image beside other LAYERs, and registry flags without one (exit 2)', async () => {
     const work = scratch();
     const image = `docker://${registry.host}/bench/tiny:1`;

@@ -111,6 +111,17 @@ describe('credentialsFor: auth files', () => {
     expect(await w.lookup('quay.io')).toMatchObject({ username: 'env', password: 'x' });
   });
 
+  it('refuses an auths entry whose auth is not base64 (USER:PASSWORD written as it is): ERR_AUTH naming the file and the key', async () => {
+    const w = world();
+    const file = w.file('home/.docker/config.json', { auths: { 'quay.io': { auth: 'me:pa:ss' } } });
+    const e = await failure(w.lookup('quay.io'));
+    expect(e).toMatchObject({
+      code: 'ERR_AUTH',
+      path: file,
+      message: `auth file ${file}: auths["quay.io"].auth is not base64: it holds base64 of USER:PASSWORD (printf %s USER:PASSWORD | base64 -w0)`,
+    });
+  });
+
   it('reads ~/.dockercfg, the legacy auths map keyed by URLs', async () => {
     const w = world();
     w.file('home/.dockercfg', { 'https://quay.io/v1/': auth('legacy', 'x') });

@@ -1,8 +1,10 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isTransient, plainHttpMayAnswer, tlsHint } from '../../src/registry/http.js';
+import { isTransient, networkHint, plainHttpMayAnswer } from '../../src/registry/http.js';
 import { Transport } from '../../src/registry/transport.js';
+import { scratch } from '../helpers.js';
+import { pull } from './pull-helpers.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {
@@ -20,6 +22,21 @@ describe('what a failure calls for', () => {
     const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/v2/`;
     const error = (await new Transport(() => ({ verify: false, allowHttp: true, files: [] })).request(url).catch((e) => e)) as NodeJS.ErrnoException;
     expect(error.code).toBe('ERR_INVALID_URL');
-    expect([isTransient(error), plainHttpMayAnswer(error), tlsHint(error)]).toEqual([false, false, '']);
+    expect([isTransient(error), plainHttpMayAnswer(error), networkHint(error)]).toEqual([false, false, '']);
+  });
+});
+
+describe('a registry that is not running', () => {
+  it('connection refused: ERR_REGISTRY, exit 1, naming the address where nothing listens and what to check', async () => {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const dir = scratch();
+    const r = await pull(['--tls-verify=false', `docker://127.0.0.1:${port}/app:1`, `${dir}/root`]);
+    expect([r.status, r.json.error?.code]).toEqual([1, 'ERR_REGISTRY']);
+    expect(r.json.error?.message).toBe(
+      `docker://127.0.0.1:${port}/app:1: the manifest of tag '1' from 127.0.0.1:${port}/app: ECONNREFUSED (nothing listens at 127.0.0.1:${port}: is the registry running, at that host and port?) (after 5 tries)`,
+    );
   });
 });

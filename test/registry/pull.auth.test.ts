@@ -104,7 +104,9 @@ describe.skipIf(!hasRegistry)(`Basic auth (htpasswd) and credential helpers${why
     expect(bad.json.error?.code).toBe('ERR_AUTH');
     expect(bad.json.error?.message).toMatch(/HTTP 401 Unauthorized: the registry refused the credentials from --creds$/);
     const none = await pull(['--tls-verify=false', `docker://${registry.host}/team/app:2`, path.join(scratch(), 'root')]);
-    expect(none.json.error?.message).toMatch(/the registry asks for a user name and password \(--creds USER:PASS, or an auth file\)$/);
+    expect(none.json.error?.message).toMatch(
+      /HTTP 401: the registry asks for a user name and password, and none were found for it \(--creds USER:PASS, --authfile FILE, or an auth file: docs\/cli.md, "Credentials"\)$/,
+    );
   });
 
   it('a credential helper named in the auth file (credHelpers) is run for the registry', async () => {

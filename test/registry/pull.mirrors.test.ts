@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostPlatform } from '../../src/images/oci.js';
 import { provision } from '../../src/index.js';
@@ -10,7 +11,7 @@ import { hasRegistry, missingRegistryTools, pushImage, type Registry, startFault
 import { freePort } from '../fixtures/registry-process.js';
 import { diffSnapshots, scratch, snapshot } from '../helpers.js';
 import { addImage, rawTar, writeIndex } from '../images/fixtures.js';
-import { isolated, pull } from './pull-helpers.js';
+import { cli, isolated, pull } from './pull-helpers.js';
 
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH)`;
 
@@ -70,6 +71,23 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
       else process.env.CONTAINERS_REGISTRIES_CONF = before;
       for (const s of held) s.destroy();
       hung.close();
+    }
+  });
+
+  it('a plain-HTTP mirror written without insecure = true is passed over, and the summary says so and why (text and JSON)', async () => {
+    const mirror = await startFaultProxy(registry.url);
+    try {
+      const env = isolated();
+      const conf = ['[[registry]]', `location = "${registry.host}"`, 'insecure = true', '[[registry.mirror]]', `location = "${mirror.host}"`];
+      fs.writeFileSync(env.CONTAINERS_REGISTRIES_CONF, `${conf.join('\n')}\n`);
+      const why = 'ERR_SSL_WRONG_VERSION_NUMBER (the mirror speaks plain HTTP? insecure = true in its [[registry.mirror]] table allows it)';
+      const r = await pull([`docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json.images).toEqual([expect.objectContaining({ from: registry.host, passedOver: [{ host: mirror.host, why }] })]);
+      const text = await execa('node', [cli, 'provision', `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], { env, reject: false });
+      expect(text.stdout.split('\n')).toContain(`  mirror    ${mirror.host} passed over: ${why}`);
+    } finally {
+      await mirror.stop();
     }
   });
 

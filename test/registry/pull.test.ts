@@ -115,6 +115,13 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     expect(r.status, r.stderr).toBe(0);
   });
 
+  it('--tls-verify=0 and --tls-verify=FALSE (Go ParseBool words, as podman takes them) parse as --tls-verify=false', async () => {
+    for (const flag of ['--tls-verify=0', '--tls-verify=FALSE']) {
+      const r = await pull([flag, `docker://${registry.host}/app/zstd:1`, path.join(scratch(), 'root')]);
+      expect(r.status, `${flag}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('two 503s with Retry-After, then success: retried', async () => {
     const proxy = await startFaultProxy(registry.url, { status: { path: /\/blobs\/sha256:/, code: 503, times: 2, retryAfter: 0 } });
     try {

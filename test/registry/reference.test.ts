@@ -101,6 +101,13 @@ describe('parseDockerReference: refusals', () => {
     expect(failure(`docker://quay.io/${'a'.repeat(250)}`).message).toMatch(/not be more than 255/);
   });
 
+  it('refuses a URL pasted in (docker://http://…), giving the reference without its scheme and, for http, --tls-verify=false', () => {
+    expect(failure('docker://http://127.0.0.1:5000/app:1').message).toBe(
+      'layer 1 (docker://http://127.0.0.1:5000/app:1): a reference names no scheme: docker://127.0.0.1:5000/app:1, with --tls-verify=false for a registry that speaks plain HTTP',
+    );
+    expect(failure('docker://https://quay.io/app').message).toBe('layer 1 (docker://https://quay.io/app): a reference names no scheme: docker://quay.io/app');
+  });
+
   it('refuses a registry that is no host name', () => {
     expect(failure('docker://bad_host.io/app').message).toMatch(/invalid registry "bad_host.io"/);
   });

@@ -51,6 +51,19 @@ describe('layercopy bench and the store', () => {
     expect(text.stdout).toMatch(/^warm \/ directories \d+\.\d\d; cold \/ no store \d+\.\d\d/m);
   });
 
+  it('bench --store IMAGE whose pull before the runs fails: its error and code, exit 1, no internal error, nothing left in DIR', async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 72 });
+    const missing = `${image.slice(0, image.lastIndexOf(':'))}:nope`;
+    const stores = path.join(dir, 'stores');
+    fs.mkdirSync(stores);
+    const r = await run(['bench', '--store', stores, '--runs', '1', '--json', missing]);
+    expect([r.exitCode, JSON.parse(r.stdout).error.code]).toEqual([1, 'ERR_IMAGE_NOT_FOUND']);
+    expect(r.stderr).toMatch(new RegExp(`^layercopy: bench --store: the pull of ${missing} before the runs failed: .*no image`));
+    expect(r.stderr).not.toContain('internal error');
+    expect(fs.readdirSync(stores)).toEqual([]);
+  });
+
   it('bench --store usage: one image reference, a directory, no layercopy tuning flags', async () => {
     const dir = scratch();
     expect((await run(['bench', '--store', dir, dir])).stderr).toMatch(/bench --store takes one image reference/);

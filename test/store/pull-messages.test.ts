@@ -51,3 +51,23 @@ describe('pull messages', () => {
     expect(r.stderr).toContain(`did you mean oci-archive:${file} or docker-archive:${file}?`);
   });
 });
+
+describe('pull of a registry image given without docker://', () => {
+  it('HOST:PORT/REPO:TAG that is no path: did you mean docker://HOST:PORT/REPO:TAG? (exit 2, no store made)', async () => {
+    const dir = scratch();
+    const store = path.join(dir, 'store');
+    const r = await execa('node', [cli, 'pull', '--store', store, '127.0.0.1:5000/app:1'], { reject: false, cwd: dir });
+    expect([r.exitCode, r.stderr]).toEqual([
+      2,
+      'layercopy: pull 127.0.0.1:5000/app:1: not an image reference (docker://…, oci:…, oci-archive:…, docker-archive:…); did you mean docker://127.0.0.1:5000/app:1?',
+    ]);
+    expect(fs.existsSync(store)).toBe(false);
+  });
+
+  it("an invalid docker:// reference is named as the pull's, not as a provision's layer 1 (exit 2, no store made)", async () => {
+    const store = path.join(scratch(), 'store');
+    const r = await run(['pull', '--store', store, 'docker://127.0.0.1:5000/Bad/Name:1']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'layercopy: pull (docker://127.0.0.1:5000/Bad/Name:1): repository name must be lowercase ("Bad/Name")']);
+    expect(fs.existsSync(store)).toBe(false);
+  });
+});
