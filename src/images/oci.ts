@@ -2,6 +2,7 @@ import path from 'node:path';
 import { descriptorMismatch } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import { distinct } from './image-json.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
 import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
@@ -244,11 +245,11 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     }
     if (indexes.length === 0) {
       throw fail(
-        `no image for ${showPlatform(platform)}; there are: ${candidates.map((d) => showPlatform(d.platform)).join(', ')} (choose with --platform)`,
+        `no image for ${showPlatform(platform)}; there are: ${[...new Set(candidates.map((d) => showPlatform(d.platform)))].join(', ')} (choose with --platform)`,
         'ERR_IMAGE_NOT_FOUND',
       );
     }
-    candidates = indexes.flatMap((d) => (readJsonBlob(source, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
+    candidates = distinct(indexes).flatMap((d) => (readJsonBlob(source, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
   }
   if (!manifest) throw fail('indexes nested too deep');
   const chosen = manifest;
