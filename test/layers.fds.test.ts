@@ -12,15 +12,27 @@ import { ociImage, rawTar } from './images/fixtures.js';
 
 const cli = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
 
-it('300 layers under a limit of 200 open files: EMFILE naming the layer, no staging or scratch left beside the rootfs', async () => {
+/** A 300-layer image provisioned by the CLI under a limit of 200 open files: the reference, the rootfs, the exit status and the JSON error. */
+async function manyLayers() {
   const dir = scratch();
-  const layout = ociImage(path.join(dir, 'img'), { layers: Array(300).fill(rawTar([{ name: 'a', data: 'a' }])), ref: 't' });
+  const image = `oci:${ociImage(path.join(dir, 'img'), { layers: Array(300).fill(rawTar([{ name: 'a', data: 'a' }])), ref: 't' })}:t`;
   const rootfs = path.join(dir, 'out', 'root');
   fs.mkdirSync(path.dirname(rootfs));
-  const r = await execa('bash', ['-c', 'ulimit -n 200 && exec "$@"', 'sh', 'node', cli, 'provision', '--json', `oci:${layout}:t`, rootfs], { reject: false, timeout: 60_000 });
-  expect(r.exitCode).toBe(1);
-  const { error } = JSON.parse(r.stdout);
+  const r = await execa('bash', ['-c', 'ulimit -n 200 && exec "$@"', 'sh', 'node', cli, 'provision', '--json', image, rootfs], { reject: false, timeout: 60_000 });
+  return { image, rootfs, status: r.exitCode, error: JSON.parse(r.stdout).error };
+}
+
+it('300 layers under a limit of 200 open files: EMFILE naming the layer, no staging or scratch left beside the rootfs', async () => {
+  const { image, rootfs, status, error } = await manyLayers();
+  expect(status).toBe(1);
   expect(error).toMatchObject({ code: 'EMFILE' });
-  expect(error.message).toMatch(new RegExp(`^extract oci:${layout}:t layer \\d+/300 `));
+  expect(error.message).toMatch(new RegExp(`^extract ${image} layer \\d+/300 `));
   expect(fs.readdirSync(path.dirname(rootfs))).toEqual([]);
+}, 70_000);
+
+it('the layer whose directory could not be opened: named by its argument, its path the one in the scratch directory', async () => {
+  const { image, rootfs, error } = await manyLayers();
+  expect(error).toMatchObject({ code: 'EMFILE', layer: image, layerIndex: 0 });
+  expect(error.path).toMatch(new RegExp(`^${path.dirname(rootfs)}/\\.root\\.layercopy-\\d+-[0-9a-f]+/\\d+$`));
+  expect(error.message).toContain(` ${error.path} failed: EMFILE`);
 }, 70_000);
