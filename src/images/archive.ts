@@ -1,7 +1,7 @@
 import { sha256 } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
-import { type Fail, imageConfig, jsonObject, listField, listOf, text } from './image-json.js';
+import { type Fail, imageConfig, jsonObject, listField, listOf, shortList, text } from './image-json.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
 import { otherPlatform, type SeenImage } from './oci.js';
@@ -29,7 +29,11 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   const tags = (e: ManifestEntry) => e.RepoTags ?? [];
   // docker.io/library/ is the short names' long form.
   const short = (t: string) => t.replace(/^docker\.io\/(library\/)?/, '');
-  const listing = () => manifest.map((e, i) => (tags(e).length > 0 ? tags(e).join(', ') : `@${i} (untagged)`)).join('; ') || 'nothing';
+  const listing = () =>
+    shortList(
+      manifest.map((e, i) => (tags(e).length > 0 ? shortList(tags(e)) : `@${i} (untagged)`)),
+      '; ',
+    ) || 'nothing';
   let entry: ManifestEntry | undefined;
   if (sel.reference?.startsWith('@')) entry = manifest[Number(sel.reference.slice(1))];
   else if (sel.reference !== undefined) entry = manifest.find((e) => tags(e).some((t) => t === sel.reference || short(t) === short(sel.reference!)));

@@ -67,3 +67,12 @@ export function distinct<D extends { digest: string }>(descriptors: readonly D[]
   const seen = new Set<string>();
   return descriptors.filter((d) => !seen.has(d.digest) && seen.add(d.digest) !== undefined);
 }
+
+/**
+ * Items for a message, at most `max` of them and how many more: an index
+ * of 200,000 entries made a 6 MB error message, listing every one.
+ */
+export function shortList(items: readonly string[], separator = ', ', max = 20): string {
+  const more = items.length > max ? `${separator}and ${items.length - max} more` : '';
+  return items.slice(0, max).join(separator) + more;
+}

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { descriptorMismatch } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
-import { distinct, imageConfig, jsonObject, manifestParts, manifestsOf } from './image-json.js';
+import { distinct, imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from './image-json.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
 import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
@@ -243,7 +243,7 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     }
     if (indexes.length === 0) {
       throw fail(
-        `no image for ${showPlatform(platform)}; there are: ${[...new Set(candidates.map((d) => showPlatform(d.platform)))].join(', ')} (choose with --platform)`,
+        `no image for ${showPlatform(platform)}; there are: ${shortList([...new Set(candidates.map((d) => showPlatform(d.platform)))])} (choose with --platform)`,
         'ERR_IMAGE_NOT_FOUND',
       );
     }
@@ -291,7 +291,7 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
 
 function listing(ds: Descriptor[]): string {
   if (ds.length === 0) return 'nothing';
-  return ds
-    .map((d) => `${d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)'} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`)
-    .join(', ');
+  return shortList(
+    ds.map((d) => `${d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)'} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`),
+  );
 }

@@ -55,8 +55,8 @@ async function refusedBlobs(manifest: (config: object) => unknown, config: unkno
   return { ...(await refused(dir, layout)), manifest: m.digest, config: c.digest };
 }
 
-async function refused(dir: string, layout: string) {
-  const error = await provision([`oci:${layout}:t`], path.join(dir, 'root')).catch((e) => e);
+async function refused(dir: string, layout: string, image = `oci:${layout}:t`) {
+  const error = await provision([image], path.join(dir, 'root')).catch((e) => e);
   expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
   return { error };
 }
@@ -93,5 +93,21 @@ describe('JSON of the wrong shape: ERR_INVALID_IMAGE naming the layout and the p
       code: 'ERR_INVALID_IMAGE',
       message: expect.stringMatching(/: oci-layout is a list, not a JSON object$/),
     });
+  });
+});
+
+describe('listings in messages', () => {
+  it('a layout of 25 images and none named: the first 20 listed, and how many more', async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'img');
+    const manifest = addImage(layout, { layers: [rawTar([{ name: 'a', data: 'a' }])] });
+    writeIndex(
+      layout,
+      Array.from({ length: 25 }, (_, i) => ({ ...manifest, ref: `r${i}` })),
+    );
+    const { error } = await refused(dir, layout, `oci:${layout}`);
+    expect(error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
+    expect(error.message).toMatch(/: r0 sha256:\w+…, r1 .*, r19 sha256:\w+…, and 5 more$/);
+    expect(error.message).not.toContain('r20');
   });
 });
