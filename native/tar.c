@@ -62,6 +62,7 @@ typedef struct {
   char marker;       // TAR_DIRECT: a whiteout marker not written (direct_marker), what stands there
   char headed;       // a directory header gave it metadata
   char closed;       // that metadata is set: the archive left it (leave_dirs)
+  char implied;      // made by ensure_parent: counted in tar_reader.implied
 } slot;
 
 // A closed directory the archive came back to: what its header set, to be set again at the end.
@@ -103,6 +104,14 @@ enum { S_HEADER, S_DATA, S_SPECIAL, S_PAD, S_END, S_SPARSE_EXT, S_SPARSE_MAP };
 // Names the table holds before it lets go of those not needed (evict): 128k
 // slots of 48 bytes at half load and their names, ~15 MB.
 #define NAMES_CAP (128 * 1024)
+// The bytes of names of implied parents (directories without a header) the
+// table may hold: each is held by its whole path, so one name N
+// directories deep costs ~N^2/2 bytes no header paid for. A 200 KB header
+// 100,000 directories deep would have held ~10 GB, and ran past 30 s (its
+// parents' names hashed one by one); 50 paths 1,000 deep in 13 KB of gzip
+// held 3 GB. Legitimate layers hold little here: their directories have
+// headers. LAYERCOPY_TAR_IMPLIED_BYTES changes it (tests).
+#define IMPLIED_BYTES_CAP ((size_t)64 << 20)
 
 // Lanes (native/lanes.h): a directory whose entries a lane makes, with its
 // own fd (the parent cache closes its fd when the archive moves on).
@@ -151,8 +160,10 @@ struct tar_reader {
   tarhdr_pending pend;  // GNU and PAX records for the next entry
   slot *slots;
   size_t nslots, used;
-  size_t names_cap;  // names held before those not needed are let go (evict)
-  uint64_t evicted;  // names let go so far
+  size_t names_cap;             // names held before those not needed are let go (evict)
+  size_t implied, implied_cap;  // bytes of the implied parents' names in the table (slot.implied), and how many may be
+  uint64_t made;                // names the table was given so far
+  uint64_t evicted;             // names let go so far
   dir_rec *dirs;
   size_t ndirs, dcap;
   int *free_dirs;  // records of closed directories, for reuse
@@ -455,6 +466,8 @@ static slot *get(tar_reader *t, const char *rel) {
   s = &t->slots[i];
   if (!(s->rel = strdup(rel))) return NULL;
   t->used++;
+  t->made++;
+  s->implied = 0;
   s->standing = 0;
   s->dir = -1;
   s->restore = -1;
@@ -508,6 +521,7 @@ static void evict(tar_reader *t) {
     slot *s = &t->slots[i];
     if (!s->rel) continue;
     if (evictable(t, s)) {
+      if (s->implied) t->implied -= strlen(s->rel) + 1;
       free(s->rel);
       t->evicted++;
       continue;
@@ -793,6 +807,33 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
   return 0;
 }
 
+// Whether the directories above rel would pass the implied bytes' cap:
+// the names of its own parents alone (what finding the deepest of them that
+// stands hashes, too), or those the table does not hold yet with the
+// implied ones it holds. All of them counted in one pass first; only where
+// that passes the cap, each looked up.
+static int names_too_many(tar_reader *t, const char *rel) {
+  const char *slash = strrchr(rel, '/');
+  if (!slash) return 0;
+  size_t len = (size_t)(slash - rel), all = len + 1, cap = t->implied_cap;
+  for (size_t i = 0; i < len; i++)
+    if (rel[i] == '/') all += i + 1;
+  if (all > cap) return 1;
+  if (t->implied + all <= cap) return 0;
+  char *p = strndup(rel, len);
+  if (!p) return 0;  // out of memory: the next allocation says so
+  size_t missing = 0;
+  for (size_t i = 0; i <= len && t->implied + missing <= cap; i++) {
+    if (i < len && p[i] != '/') continue;
+    char c = p[i];
+    p[i] = 0;
+    if (!find(t, p)) missing += i + 1;
+    p[i] = c;
+  }
+  free(p);
+  return t->implied + missing > cap;
+}
+
 // A tar name as a rel beneath the layer root: leading "/" and "./" dropped,
 // "." and empty parts gone. NULL when a part is ".." (*dotdot set) or out of memory.
 static char *clean_name(const char *name, int *dotdot) {
@@ -913,10 +954,15 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
       rc = sys_fail(f, f->err, f->syscall, rel);
     } else {
       for (char *p = parent;;) {
+        uint64_t made = t->made;
         slot *s = get(t, p);
         if (!s) {
           rc = sys_fail(f, ENOMEM, "malloc", rel);
           break;
+        }
+        if (t->made != made) {
+          s->implied = 1;
+          t->implied += strlen(p) + 1;
         }
         if (s->standing && alive(t, p, s->born)) break;
         s->standing = 1;
@@ -1382,6 +1428,14 @@ static int begin_entry(tar_reader *t, failure *f) {
     return sys_fail(f, ENOMEM, "malloc", e->name);
   }
   const char *rel = e->rel;
+  if (names_too_many(t, rel)) {
+    size_t depth = 0;
+    for (const char *p = rel; *p; p++) depth += *p == '/';
+    return tar_fail(f, CODE_INVALID_TAR, NULL,
+                    "a name %zu directories deep (%zu bytes: /%.32s...) before byte %llu: its parent directories without headers would take more than %zu MiB "
+                    "of names to hold",
+                    depth, strlen(rel), rel, (unsigned long long)t->offset, t->implied_cap >> 20);
+  }
   e->type = tarhdr_kind(e->type, e->name);
   if (!strchr("0123456", e->type)) {
     const char *what = type_name(e->type);
@@ -1792,6 +1846,8 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
   // LAYERCOPY_TAR_NAMES: how many names before the first eviction (tests).
   const char *cap = getenv("LAYERCOPY_TAR_NAMES");
   t->names_cap = cap && atol(cap) > 0 ? (size_t)atol(cap) : NAMES_CAP;
+  const char *implied = getenv("LAYERCOPY_TAR_IMPLIED_BYTES");
+  t->implied_cap = implied && atol(implied) > 0 ? (size_t)atol(implied) : IMPLIED_BYTES_CAP;
   slot *s = NULL;
   if (grow(t) != 0 || !(s = get(t, ""))) {
     tar_close(t);

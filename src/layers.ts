@@ -161,16 +161,21 @@ export class Layers {
     else await removeInWorker(parentFd, scratch.name, true).catch(() => null);
   }
 
-  /** Closes every layer's directory; after a failure, the scratch extractions go too. */
+  /**
+   * Closes every layer's directory; after a failure, the scratch
+   * extractions go too, once those are closed: a provision that failed for
+   * want of file descriptors (EMFILE: an image of more layers than it may
+   * hold open) had none left to start the removal's thread with.
+   */
   async release(parentFd: number): Promise<void> {
+    closeLayers(this.layers.map((layer) => layer.fd));
+    for (const layer of this.layers) layer.fd = -1;
     const scratch = this.#scratch;
     this.#scratch = undefined;
     if (scratch) {
       fs.closeSync(scratch.fd);
       await removeInWorker(parentFd, scratch.name, true).catch(() => null);
     }
-    closeLayers(this.layers.map((layer) => layer.fd));
-    for (const layer of this.layers) layer.fd = -1;
   }
 }
 

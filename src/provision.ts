@@ -111,7 +111,9 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     // gets none, the staging directory must go all the same; a second
     // Ctrl-C stops it through native.shutdown(). A failure here is reported
     // through the original error: a later provision or destroy removes the
-    // stale staging directory (its pid will be gone).
+    // stale staging directory (its pid will be gone). The layers are
+    // released first: their directories closed, fds free for the removal.
+    await layers.release(parentFd);
     if (staging) await removeInWorker(parentFd, staging.name, true).catch(() => null);
     throw error;
   } finally {

@@ -1,6 +1,7 @@
 import { sha256 } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import { type Fail, imageConfig, jsonObject, listField, listOf, shortList, text } from './image-json.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
 import { otherPlatform, type SeenImage } from './oci.js';
@@ -24,11 +25,15 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   const members = scanTar(sel.file, label);
   const manifestMember = members.get('manifest.json');
   if (!manifestMember) throw fail('not a docker-archive (no manifest.json)');
-  const manifest = JSON.parse(readMember(sel.file, manifestMember).toString('utf8')) as ManifestEntry[];
+  const manifest = listOf(JSON.parse(readMember(sel.file, manifestMember).toString('utf8')), 'manifest.json', fail, manifestEntry);
   const tags = (e: ManifestEntry) => e.RepoTags ?? [];
   // docker.io/library/ is the short names' long form.
   const short = (t: string) => t.replace(/^docker\.io\/(library\/)?/, '');
-  const listing = () => manifest.map((e, i) => (tags(e).length > 0 ? tags(e).join(', ') : `@${i} (untagged)`)).join('; ') || 'nothing';
+  const listing = () =>
+    shortList(
+      manifest.map((e, i) => (tags(e).length > 0 ? shortList(tags(e)) : `@${i} (untagged)`)),
+      '; ',
+    ) || 'nothing';
   let entry: ManifestEntry | undefined;
   if (sel.reference?.startsWith('@')) entry = manifest[Number(sel.reference.slice(1))];
   else if (sel.reference !== undefined) entry = manifest.find((e) => tags(e).some((t) => t === sel.reference || short(t) === short(sel.reference!)));
@@ -40,10 +45,10 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   const configData = readMember(sel.file, configMember);
   // No manifest in a docker-archive: a store makes one (src/store/).
   if (seen) seen.config = { digest: sha256(configData), mediaType: 'application/vnd.oci.image.config.v1+json', data: configData };
-  const config = JSON.parse(configData.toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
+  const config = imageConfig(JSON.parse(configData.toString('utf8')), `config ${entry.Config}`, fail);
   const mismatch = otherPlatform(config, platform);
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  const diffIds = config.diffIds;
   if (diffIds.length !== entry.Layers.length) throw fail(`the config lists ${diffIds.length} diff_ids for ${entry.Layers.length} layers`);
   return entry.Layers.map((name, i) => {
     const m = members.get(name);
@@ -59,4 +64,11 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
       label: `${arg} layer ${i + 1}/${entry!.Layers.length} (${name})`,
     };
   });
+}
+
+/** An entry of manifest.json: Config and Layers named by strings, RepoTags a list of them (or null). */
+function manifestEntry(value: unknown, what: string, fail: Fail): ManifestEntry {
+  const e = jsonObject(value, what, fail);
+  if (e.Layers === undefined) throw fail(`${what} has no Layers`);
+  return { Config: text(e.Config, `${what}: Config`, fail), RepoTags: listField(e, 'RepoTags', what, fail, text), Layers: listOf(e.Layers, `${what}: Layers`, fail, text) };
 }

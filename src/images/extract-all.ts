@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
 import type { LayerSummary } from '../copy/provisioning.js';
 import type { LayerSource } from '../core/errors.js';
@@ -104,10 +105,14 @@ async function extractAll(run: Parameters<typeof extractTars>[0], downloads: Ret
   const scratchDir = (i: number, label: string): number => {
     const name = String(i);
     names.push(name);
+    const { source } = inputs.layers[i];
+    // Named in the scratch directory (not beside the rootfs), with the argument the layer came from.
+    const fail = (f: NativeFailure) =>
+      Object.assign(nativeError(f, inputs.rootfs, `extract ${label}`, scratchPath(inputs.rootfs, scratch)), { layer: source.arg, layerIndex: source.argIndex });
     const made = native.makeDir(scratch.fd, name);
-    if (made) throw nativeError(made, inputs.rootfs, `extract ${label}`);
+    if (made) throw fail(made);
     const opened = native.openDir(scratch.fd, name);
-    if (!('fd' in opened)) throw nativeError(opened, inputs.rootfs, `extract ${label}`);
+    if (!('fd' in opened)) throw fail(opened);
     layerFds[i] = opened.fd;
     fs.fchmodSync(opened.fd, 0o755);
     return opened.fd;
@@ -222,3 +227,6 @@ export function shadowBase(run: {
     throw error;
   }
 }
+
+/** The scratch directory's path, for messages (its name is the rootfs's bytes, held as latin1). */
+const scratchPath = (rootfs: string, scratch: Staging) => path.join(path.dirname(rootfs), Buffer.from(scratch.name, 'latin1').toString());

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { descriptorMismatch } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import { distinct, imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from './image-json.js';
 import type { TarLayer } from './layer.js';
 import { readMember, scanTar } from './members.js';
 import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
@@ -197,8 +198,8 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
   const label = arg;
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') =>
     new LayercopyError(`${label}: ${message}`, { code, path: source.path });
-  let layoutFile: { imageLayoutVersion?: string };
-  let index: { manifests?: Descriptor[] };
+  let layoutFile: unknown;
+  let index: unknown;
   try {
     layoutFile = JSON.parse(source.read('oci-layout', JSON_LIMIT).toString('utf8'));
     index = JSON.parse(source.read('index.json', 16 * JSON_LIMIT).toString('utf8'));
@@ -212,21 +213,19 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
         : e.code === 'EFTYPE'
           ? `${path.basename(e.path ?? '')} is ${(e as { kind?: string }).kind}, not a regular file`
           : e.message;
-    throw new LayercopyError(`${label}: not an OCI image layout (${why})`, {
-      code: 'ERR_INVALID_IMAGE',
-      path: source.path,
-      cause: error,
-    });
+    throw new LayercopyError(`${label}: not an OCI image layout (${why})`, { code: 'ERR_INVALID_IMAGE', path: source.path, cause: error });
   }
-  if (layoutFile.imageLayoutVersion !== '1.0.0') throw fail(`unsupported imageLayoutVersion '${layoutFile.imageLayoutVersion}'`);
-  let candidates = index.manifests ?? [];
+  const { imageLayoutVersion: version } = jsonObject(layoutFile, 'oci-layout', fail);
+  if (version !== '1.0.0') throw fail(`unsupported imageLayoutVersion '${version}'`);
+  let candidates = manifestsOf<Descriptor>(index, 'index.json', fail);
+  const listed = candidates;
   const refName = (d: Descriptor) => d.annotations?.['org.opencontainers.image.ref.name'];
   if (sel.digest) {
     candidates = candidates.filter((d) => d.digest === sel.digest);
-    if (candidates.length === 0) throw fail(`no manifest ${sel.digest}; the layout holds: ${listing(index.manifests ?? [])}`, 'ERR_IMAGE_NOT_FOUND');
+    if (candidates.length === 0) throw fail(`no manifest ${sel.digest}; the layout holds: ${listing(listed)}`, 'ERR_IMAGE_NOT_FOUND');
   } else if (sel.reference !== undefined) {
     candidates = candidates.filter((d) => refName(d) === sel.reference);
-    if (candidates.length === 0) throw fail(`no image named '${sel.reference}'; the layout holds: ${listing(index.manifests ?? [])}`, 'ERR_IMAGE_NOT_FOUND');
+    if (candidates.length === 0) throw fail(`no image named '${sel.reference}'; the layout holds: ${listing(listed)}`, 'ERR_IMAGE_NOT_FOUND');
   } else if (candidates.length > 1 && new Set(candidates.map(refName)).size > 1) {
     throw fail(`holds several images; name one (${arg.slice(0, arg.indexOf(':'))}:${source.path}:REFERENCE): ${listing(candidates)}`, 'ERR_IMAGE_NOT_FOUND');
   }
@@ -247,29 +246,30 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     }
     if (indexes.length === 0) {
       throw fail(
-        `no image for ${showPlatform(platform)}; there are: ${candidates.map((d) => showPlatform(d.platform)).join(', ')} (choose with --platform)`,
+        `no image for ${showPlatform(platform)}; there are: ${shortList([...new Set(candidates.map((d) => showPlatform(d.platform)))])} (choose with --platform)`,
         'ERR_IMAGE_NOT_FOUND',
       );
     }
-    candidates = indexes.flatMap((d) => (readJsonBlob(source, d, 'image index', label) as { manifests?: Descriptor[] }).manifests ?? []);
+    candidates = distinct(indexes).flatMap((d) => manifestsOf<Descriptor>(readJsonBlob(source, d, 'image index', label), `image index ${d.digest}`, fail));
   }
   if (!manifest) throw fail('indexes nested too deep');
   const chosen = manifest;
-  const m = readJsonBlob(source, manifest, 'manifest', label, (data) => {
+  const manifestJson = readJsonBlob(source, manifest, 'manifest', label, (data) => {
     if (seen) seen.manifest = { digest: chosen.digest, mediaType: chosen.mediaType ?? MANIFEST[0], data };
     if (seen && chosen.platform) seen.platform = chosen.platform;
-  }) as { config?: Descriptor; layers?: Descriptor[] };
-  if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${manifest.digest} has no config or layers`);
+  });
+  const m = manifestParts<Descriptor>(manifestJson, `manifest ${manifest.digest}`, fail);
+  if (!m) throw fail(`manifest ${manifest.digest} has no config or layers`);
   const artifact = notAnImage(manifest.digest, m.config);
   if (artifact) throw fail(artifact);
-  const configDescriptor = m.config;
-  const config = readJsonBlob(source, m.config, 'config', label, (data) => {
-    if (seen) seen.config = { digest: configDescriptor.digest, mediaType: configDescriptor.mediaType, data };
-  }) as { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { type?: string; diff_ids?: string[] } };
+  const configJson = readJsonBlob(source, m.config, 'config', label, (data) => {
+    if (seen) seen.config = { digest: m.config.digest, mediaType: m.config.mediaType, data };
+  });
+  const config = imageConfig(configJson, `config ${m.config.digest}`, fail);
   // An index's entry said its platform; a lone manifest says it in its config.
   const mismatch = manifest.platform === undefined ? otherPlatform(config, platform) : undefined;
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  const { diffIds } = config;
   if (diffIds.length !== m.layers.length) {
     throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
   }
@@ -287,14 +287,14 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
       digest: d.digest,
       size: d.size,
       diffId: diffIds[i],
-      label: `${arg} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)`,
+      label: `${arg} layer ${i + 1}/${m.layers.length} (${d.digest.slice(0, 19)}…)`,
     };
   });
 }
 
 function listing(ds: Descriptor[]): string {
   if (ds.length === 0) return 'nothing';
-  return ds
-    .map((d) => `${d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)'} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`)
-    .join(', ');
+  return shortList(
+    ds.map((d) => `${d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)'} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`),
+  );
 }

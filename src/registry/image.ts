@@ -1,6 +1,7 @@
 import { descriptorMismatch, sha256 } from '../core/digest.js';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import { imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from '../images/image-json.js';
 import type { TarLayer } from '../images/layer.js';
 import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, notAnImage, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
 import { JSON_LIMIT } from '../images/regular.js';
@@ -62,17 +63,18 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     const want = expected?.digest ?? (reference.startsWith('sha256:') ? reference : (headers.get('docker-content-digest') ?? undefined));
     if (want !== undefined && digest !== want) throw fail(`${what} does not match its digest: expected ${want}, got ${digest}`, 'ERR_DIGEST_MISMATCH');
     if (expected && data.length !== expected.size) throw fail(`${what} is ${data.length} bytes, its descriptor says ${expected.size}`, 'ERR_DIGEST_MISMATCH');
-    let json: { mediaType?: string; schemaVersion?: number; manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    let parsed: unknown;
     try {
-      json = JSON.parse(data.toString('utf8'));
+      parsed = JSON.parse(data.toString('utf8'));
     } catch (error) {
       throw fail(`${what} is not JSON (${(error as Error).message})`);
     }
+    const json = jsonObject(parsed, what, fail) as { mediaType?: string; schemaVersion?: number; manifests?: unknown };
     const type = json.mediaType ?? headers.get('content-type')?.split(';')[0].trim() ?? '';
     if (json.schemaVersion === 1 || SCHEMA1.includes(type)) {
       throw fail(`${what} is a Docker schema 1 manifest, which layercopy does not read (deprecated since 2017: push the image again with a current client)`);
     }
-    return { json, type, digest, size: data.length, data };
+    return { json, type, digest, size: data.length, data, what };
   };
 
   let current = await manifest(ref.digest ?? ref.tag ?? 'latest');
@@ -81,23 +83,23 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   // An index (nested ones too) is narrowed down to this platform's manifest.
   for (let depth = 0; INDEX.includes(current.type) || Array.isArray(current.json.manifests); depth++) {
     if (depth >= 8) throw fail('image indexes nested too deep');
-    const candidates = (current.json.manifests ?? []).filter((d) => MANIFEST.includes(d.mediaType) || INDEX.includes(d.mediaType));
+    const candidates = manifestsOf<Descriptor>(current.json, current.what, fail).filter((d) => MANIFEST.includes(d.mediaType) || INDEX.includes(d.mediaType));
     const chosen = candidates.find((d) => matches(d.platform, platform)) ?? (candidates.length === 1 && !candidates[0].platform ? candidates[0] : undefined);
     if (!chosen) {
       throw fail(
-        `no image for ${showPlatform(platform)}; there are: ${candidates.map((d) => showPlatform(d.platform)).join(', ') || 'none'} (choose with --platform)`,
+        `no image for ${showPlatform(platform)}; there are: ${shortList([...new Set(candidates.map((d) => showPlatform(d.platform)))]) || 'none'} (choose with --platform)`,
         'ERR_IMAGE_NOT_FOUND',
       );
     }
     indexPlatform = chosen.platform;
     current = await manifest(chosen.digest, chosen);
   }
-  const m = current.json;
-  if (!m.config || !Array.isArray(m.layers)) throw fail(`manifest ${current.digest} has no config or layers`);
+  const m = manifestParts<Descriptor>(current.json, current.what, fail);
+  if (!m) throw fail(`manifest ${current.digest} has no config or layers`);
   const artifact = notAnImage(current.digest, m.config);
   if (artifact) throw fail(artifact);
   const config = await blobJson(client, m.config, fail, (data) => {
-    if (seen) seen.config = { digest: m.config!.digest, mediaType: m.config!.mediaType, data };
+    if (seen) seen.config = { digest: m.config.digest, mediaType: m.config.mediaType, data };
   });
   if (seen) seen.manifest = { digest: current.digest, mediaType: current.type, data: current.data };
   if (seen && indexPlatform) seen.platform = indexPlatform;
@@ -105,7 +107,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   // An index's entry said its platform; a lone manifest says it in its config.
   const mismatch = indexPlatform === undefined ? otherPlatform(config, platform) : undefined;
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
-  const diffIds = config.rootfs?.diff_ids ?? [];
+  const { diffIds } = config;
   if (diffIds.length !== m.layers.length) throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
   return m.layers.map((d, i) => {
     if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
@@ -117,14 +119,14 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
         size: d.size,
         diffId: diffIds[i],
         mediaType: d.mediaType,
-        label: `${given} layer ${i + 1}/${m.layers!.length} (${d.digest.slice(0, 19)}…)`,
+        label: `${given} layer ${i + 1}/${m.layers.length} (${d.digest.slice(0, 19)}…)`,
       },
       source: { arg: given, argIndex, digest: d.digest, diffId: diffIds[i] },
     };
   });
 }
 
-type Config = { os?: unknown; architecture?: unknown; variant?: unknown; rootfs?: { diff_ids?: string[] } };
+type Config = ReturnType<typeof imageConfig>;
 
 /** The config blob, whole, checked against its descriptor. */
 async function blobJson(
@@ -139,11 +141,13 @@ async function blobJson(
   const mismatch = descriptorMismatch(data, d);
   if (mismatch) throw fail(`${what} does not match its descriptor: ${mismatch}`, 'ERR_DIGEST_MISMATCH');
   keep?.(data);
+  let parsed: unknown;
   try {
-    return JSON.parse(data.toString('utf8')) as Config;
+    parsed = JSON.parse(data.toString('utf8'));
   } catch (error) {
     throw fail(`${what} is not JSON (${(error as Error).message})`);
   }
+  return imageConfig(parsed, what, fail);
 }
 
 /**

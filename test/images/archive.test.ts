@@ -113,6 +113,27 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     expect(r.message).toMatch(/not a docker-archive \(no manifest\.json\)/);
   });
 
+  it('a manifest.json of the wrong shape (an object; Layers a string; a config of null): ERR_INVALID_IMAGE naming the part, nothing left', async () => {
+    const dir = scratch();
+    const file = path.join(dir, 'x.tar');
+    const refused = async (manifest: unknown, config = '{}') => {
+      fs.writeFileSync(
+        file,
+        rawTar([
+          { name: 'manifest.json', data: JSON.stringify(manifest) },
+          { name: 'c.json', data: config },
+        ]),
+      );
+      const r = await provision([`docker-archive:${file}`], path.join(dir, 'root')).catch((e) => e);
+      expect(fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'))).toEqual([]);
+      expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE', layerIndex: 0, path: file });
+      return r.message.slice(`layer 1 (docker-archive:${file}): `.length);
+    };
+    expect(await refused({ Config: 'c.json', Layers: [] })).toBe('manifest.json is an object, not a list');
+    expect(await refused([{ Config: 'c.json', Layers: 'l.tar' }])).toBe('manifest.json[0]: Layers is a string, not a list');
+    expect(await refused([{ Config: 'c.json', Layers: [] }], 'null')).toBe('config c.json is null, not a JSON object');
+  });
+
   it('an image whose config names another platform is refused; options.platform provisions it', async () => {
     const dir = scratch();
     const other = hostPlatform().architecture === 's390x' ? 'ppc64le' : 's390x';

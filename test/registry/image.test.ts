@@ -1,0 +1,54 @@
+// A registry whose manifests and configs are JSON of the wrong shape (null, a
+// string for a list): ERR_INVALID_IMAGE naming the reference and the part,
+// as for an OCI layout, not a TypeError reported against the rootfs. A few
+// lines of node:http stand in for the registry: only the JSON matters here.
+import http from 'node:http';
+import type net from 'node:net';
+import path from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { scratch } from '../helpers.js';
+import { sha } from '../images/fixtures.js';
+import { pull } from './pull-helpers.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+let stop: (() => void) | undefined;
+afterEach(() => stop?.());
+
+/** Serves `bodies` by path below /v2/app/x/ (each with its media type), 404 for anything else; its host:port. */
+async function registry(bodies: Record<string, { type: string; body: string }>) {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/v2/') return res.writeHead(200).end('{}');
+    const hit = bodies[(req.url ?? '').replace('/v2/app/x/', '')];
+    if (!hit) return res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
+    res.writeHead(200, { 'content-type': hit.type, 'content-length': Buffer.byteLength(hit.body) }).end(hit.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  stop = () => server.close();
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+const provision = (host: string) => pull(['--tls-verify=false', `docker://${host}/app/x:1`, path.join(scratch(), 'root')]);
+
+it("a tag's manifest that is null: ERR_INVALID_IMAGE naming it", async () => {
+  const r = await provision(await registry({ 'manifests/1': { type: OCI_MANIFEST, body: 'null' } }));
+  expect(r.status).toBe(1);
+  expect(r.json.error).toMatchObject({ code: 'ERR_INVALID_IMAGE', layerIndex: 0 });
+  expect(r.json.error?.message).toMatch(/: the manifest of tag '1' is null, not a JSON object$/);
+});
+
+it('an index whose manifests are a string, a manifest whose layers hold null, a config whose diff_ids are a number', async () => {
+  const index = { type: 'application/vnd.oci.image.index.v1+json', body: JSON.stringify({ schemaVersion: 2, manifests: 'x' }) };
+  expect((await provision(await registry({ 'manifests/1': index }))).json.error?.message).toMatch(/: the manifest of tag '1': manifests is a string, not a list$/);
+  stop?.();
+  const config = JSON.stringify({ rootfs: { diff_ids: 5 } });
+  const configDescriptor = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(Buffer.from(config)), size: config.length };
+  const layers = (list: unknown[]) => ({ type: OCI_MANIFEST, body: JSON.stringify({ schemaVersion: 2, config: configDescriptor, layers: list }) });
+  const blob = { type: 'application/octet-stream', body: config };
+  let r = await provision(await registry({ 'manifests/1': layers([null]), [`blobs/${configDescriptor.digest}`]: blob }));
+  expect(r.json.error).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+  expect(r.json.error?.message).toMatch(/: the manifest of tag '1': layers\[0\] is null, not a JSON object$/);
+  stop?.();
+  r = await provision(await registry({ 'manifests/1': layers([]), [`blobs/${configDescriptor.digest}`]: blob }));
+  expect(r.json.error).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+  expect(r.json.error?.message).toMatch(new RegExp(`: config ${configDescriptor.digest}: rootfs: diff_ids is a number, not a list$`));
+});
