@@ -4,8 +4,8 @@ import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import { distinct, imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from './image-json.js';
 import type { TarLayer } from './layer.js';
-import { readMember, scanTar } from './members.js';
-import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
+import { type LayoutSource, readWhole } from './layout-source.js';
+import { JSON_LIMIT } from './regular.js';
 
 // An OCI image layout (image-spec image-layout.md): `oci-layout`,
 // `index.json`, and content-addressed blobs under `blobs/<alg>/<hex>`.
@@ -111,46 +111,6 @@ export function otherPlatform(config: { os?: unknown; architecture?: unknown; va
   return `the image is for ${showPlatform(p)}, not ${showPlatform(want)} (choose with --platform ${showPlatform(p)})`;
 }
 
-/**
- * Where a layout's files are: a directory (oci:) or the members of a tar of
- * one (oci-archive:, read by offset, never unpacked).
- */
-export interface LayoutSource {
-  /** The layout directory or the archive file, for errors. */
-  path: string;
-  /** A file of the layout by its name in it ("index.json", "blobs/sha256/HEX"), at most `limit` bytes of it; ENOENT when missing, EFTYPE when not a regular file. */
-  read(name: string, limit: number): Buffer;
-  /** Where a blob's bytes are: a file, from `start` for `size` bytes (archives); ENOENT when missing, EFTYPE when not a regular file. */
-  locate(name: string): { file: string; start?: number };
-}
-
-export function directorySource(layout: string): LayoutSource {
-  return {
-    path: layout,
-    read: (name, limit) => readRegular(path.join(layout, name), limit),
-    locate: (name) => {
-      const file = path.join(layout, name);
-      checkRegular(file);
-      return { file };
-    },
-  };
-}
-
-export function archiveSource(file: string, label: string): LayoutSource {
-  const members = scanTar(file, label);
-  const member = (name: string) => {
-    const m = members.get(name);
-    if (!m) throw Object.assign(new Error(`${name} is not in the archive`), { code: 'ENOENT', path: name });
-    return m;
-  };
-  return {
-    path: file,
-    // A member's size is known: read whole up to the limit, a longer one is a size mismatch.
-    read: (name, limit) => readMember(file, member(name), Math.max(limit, JSON_LIMIT)),
-    locate: (name) => ({ file, start: member(name).offset }),
-  };
-}
-
 /** A blob of the layout, read whole (manifests, indexes, configs: small), checked against its descriptor. */
 function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: string, keep?: (data: Buffer) => void): unknown {
   const name = blobName(d.digest, label);
@@ -201,8 +161,8 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
   let layoutFile: unknown;
   let index: unknown;
   try {
-    layoutFile = JSON.parse(source.read('oci-layout', JSON_LIMIT).toString('utf8'));
-    index = JSON.parse(source.read('index.json', 16 * JSON_LIMIT).toString('utf8'));
+    layoutFile = JSON.parse(readWhole(source, 'oci-layout', JSON_LIMIT, fail).toString('utf8'));
+    index = JSON.parse(readWhole(source, 'index.json', 16 * JSON_LIMIT, fail).toString('utf8'));
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
     // EACCES, EIO: the system's word, under its own code (src/images/resolve.ts), not "malformed".

@@ -3,7 +3,8 @@ import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../
 import type { Platform } from '../core/options.js';
 import { resolveDockerArchive } from './archive.js';
 import type { TarLayer } from './layer.js';
-import { archiveSource, directorySource, resolveOciLayout, type SeenImage } from './oci.js';
+import { archiveSource, directorySource } from './layout-source.js';
+import { resolveOciLayout, type SeenImage } from './oci.js';
 import type { LayerArgument } from './reference.js';
 import { archiveShapes, directoryShape, references } from './shape.js';
 

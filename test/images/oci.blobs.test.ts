@@ -81,4 +81,13 @@ describe('blobs that are not regular files', () => {
     expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
     expect(r.message).toContain(`config blob does not match its descriptor: the blob is longer than the descriptor's ${m.config.size} bytes`);
   });
+
+  it('an index.json past 64 MiB is refused as too large, not read in part and parsed', async () => {
+    const dir = scratch();
+    const { layout } = image(dir);
+    fs.truncateSync(path.join(layout, 'index.json'), 65 * 2 ** 20);
+    const r = await refused(dir, layout);
+    expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.message).toContain(`index.json is larger than ${64 * 2 ** 20} bytes`);
+  });
 });

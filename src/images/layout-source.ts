@@ -1,0 +1,50 @@
+import path from 'node:path';
+import { readMember, scanTar } from './members.js';
+import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
+
+/**
+ * Where a layout's files are: a directory (oci:) or the members of a tar of
+ * one (oci-archive:, read by offset, never unpacked).
+ */
+export interface LayoutSource {
+  /** The layout directory or the archive file, for errors. */
+  path: string;
+  /** A file of the layout by its name in it ("index.json", "blobs/sha256/HEX"), at most `limit` bytes of it; ENOENT when missing, EFTYPE when not a regular file. */
+  read(name: string, limit: number): Buffer;
+  /** Where a blob's bytes are: a file, from `start` for `size` bytes (archives); ENOENT when missing, EFTYPE when not a regular file. */
+  locate(name: string): { file: string; start?: number };
+}
+
+export function directorySource(layout: string): LayoutSource {
+  return {
+    path: layout,
+    read: (name, limit) => readRegular(path.join(layout, name), limit),
+    locate: (name) => {
+      const file = path.join(layout, name);
+      checkRegular(file);
+      return { file };
+    },
+  };
+}
+
+export function archiveSource(file: string, label: string): LayoutSource {
+  const members = scanTar(file, label);
+  const member = (name: string) => {
+    const m = members.get(name);
+    if (!m) throw Object.assign(new Error(`${name} is not in the archive`), { code: 'ENOENT', path: name });
+    return m;
+  };
+  return {
+    path: file,
+    // A member's size is known: read whole up to the limit, a longer one is a size mismatch.
+    read: (name, limit) => readMember(file, member(name), Math.max(limit, JSON_LIMIT)),
+    locate: (name) => ({ file, start: member(name).offset }),
+  };
+}
+
+/** A layout file without a descriptor, refused past `limit` bytes rather than read in part. */
+export function readWhole(source: LayoutSource, name: string, limit: number, fail: (message: string) => Error): Buffer {
+  const data = source.read(name, limit + 1);
+  if (data.length > limit) throw fail(`${name} is larger than ${limit} bytes`);
+  return data;
+}
