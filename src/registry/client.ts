@@ -24,10 +24,8 @@ export interface ClientOptions {
   fields: { layer: string; layerIndex: number };
 }
 
-// A mirror that takes longer to answer is passed over: a per-node mirror
-// (Spegel, Dragonfly) answers in milliseconds, and one that accepts
-// connections and never answers held a pull for 300 s over https and 300 s
-// more over http (the registry's own bound).
+// A mirror that takes longer to answer is passed over: a per-node mirror (Spegel, Dragonfly) answers in milliseconds, and one
+// that accepts connections and never answers held a pull for 300 s over https and 300 s more over http (the registry's own bound).
 const MIRROR_TIMEOUT_MS = 15_000;
 
 interface Token {
@@ -41,8 +39,7 @@ export class RegistryClient {
   readonly #passedOver = new Map<string, string>(); // mirrors passed over, and why, for the summary (a mirror down, or plain HTTP without insecure)
   readonly #opts: ClientOptions;
   readonly #retry: RetryPolicy;
-  /** The source that last answered: later requests start there. */
-  #current = 0;
+  #current = 0; // the source that last answered: later requests start there
   /** Authorization per source host; a Bearer token per realm and scope. */
   readonly #auth = new Map<string, string>();
   readonly #tokens = new Map<string, Token>();
@@ -50,8 +47,7 @@ export class RegistryClient {
   readonly #scheme = new Map<string, 'https' | 'http'>();
   /** The credentials each host's challenge was answered with (null: none found), for the error when they are refused. */
   readonly #answered = new Map<string, Credentials | null>();
-  /** Each host's TLS files, read once. */
-  readonly #tlsConfigs = new Map<string, TlsConfig>();
+  readonly #tlsConfigs = new Map<string, TlsConfig>(); // each host's TLS files, read once
   readonly #transport: Transport;
 
   constructor(sources: PullSource[], opts: ClientOptions) {
@@ -82,12 +78,10 @@ export class RegistryClient {
   }
 
   /**
-   * GET /v2/REPOSITORY/PATH ('manifests/latest', 'blobs/sha256:…') from the
-   * first source that answers it. A mirror that fails or lacks it (404) is
-   * passed over for the next source; the registry's own answer is final.
-   * `range`: from that byte on (a resumed blob). Resolves with a 2xx
-   * response; 404 from the registry itself resolves too (the caller names
-   * what was missing); anything else throws ERR_AUTH or ERR_REGISTRY.
+   * GET /v2/REPOSITORY/PATH ('manifests/latest', 'blobs/sha256:…') from the first source that answers it. A mirror that fails or
+   * lacks it (404) is passed over for the next source; the registry's own answer is final, told with what the mirrors said.
+   * `range`: from that byte on (a resumed blob). Resolves with a 2xx response; 404 from the registry itself resolves too (the
+   * caller names what was missing); anything else throws ERR_AUTH or ERR_REGISTRY.
    */
   async get(path: string, init: { accept?: string; range?: number; what: string }): Promise<HttpResponse> {
     for (let i = this.#current; i < this.#sources.length; i++) {
@@ -104,8 +98,8 @@ export class RegistryClient {
         if (last) throw error;
         this.#passedOver.set(source.host, `HTTP ${response.status} for ${init.what}`);
       } catch (error) {
-        if (error instanceof LayercopyError && (error.code === 'ABORT_ERR' || last)) throw error;
-        if (last) throw this.#networkError(source, error, init.what);
+        if (error instanceof LayercopyError && error.code === 'ABORT_ERR') throw error;
+        if (last) throw this.#told(this.#networkError(source, error, init.what));
         this.#passedOver.set(source.host, error instanceof LayercopyError ? error.message : `${networkReason(error)}${networkHint(error, source.host, true)}`);
       }
     }
@@ -277,6 +271,12 @@ export class RegistryClient {
     if (!creds) return `: the registry wants credentials and none were found for it ${NONE_FOUND}`;
     const from = creds.origin ? ` from ${creds.origin}` : '';
     return status === 403 ? `: the credentials${from} may not pull ${source.repository}` : `: the registry refused the credentials${from}`;
+  }
+
+  /** The registry's own failure, with the mirrors passed over before it and why: a mirror's 404 says as much about a pull as the registry being down. */
+  #told(error: LayercopyError): LayercopyError {
+    if (this.#passedOver.size > 0) error.message += `; passed over before it: ${[...this.#passedOver].map(([host, why]) => `${host} (${why})`).join(', ')}`;
+    return error;
   }
 
   #networkError(source: PullSource, error: unknown, what: string): LayercopyError {

@@ -100,6 +100,20 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
       await empty.stop();
     }
   });
+
+  it('the registry down after a mirror that lacks the image (404): the error tells both', async () => {
+    const empty = await startRegistry();
+    try {
+      const dead = `127.0.0.1:${await freePort()}`;
+      const r = await pull([`docker://${dead}/app:1`, path.join(scratch(), 'root')], withMirrors({ host: dead } as Registry, [empty.host]));
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.json.error).toMatchObject({ code: 'ERR_REGISTRY' });
+      expect(r.json.error?.message).toContain(`nothing listens at ${dead}`);
+      expect(r.json.error?.message).toContain(`; passed over before it: ${empty.host} (HTTP 404 for `);
+    } finally {
+      await empty.stop();
+    }
+  });
 });
 
 describe.skipIf(!hasRegistry)(`images of several platforms${why}`, () => {
