@@ -93,19 +93,21 @@ export function findInAuths(content: AuthFileContent, key: string, file: AuthFil
 }
 
 // Standard base64, padded, as Go's base64.StdEncoding reads it (Buffer.from skips what is not base64, so `"auth":
-// "user:pass"` written unencoded would decode to bytes with no ':' and be passed over in silence).
+// "user:pass"` written unencoded would decode to bytes with no ':' and be passed over in silence). Go skips CR and LF:
+// `base64` wraps at 76 columns, and a long secret (GCR's _json_key) written from its output is accepted by podman.
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function decode(entry: { auth?: unknown; identitytoken?: unknown }, key: string, file: string): Credentials | undefined {
   if (typeof entry.identitytoken === 'string' && entry.identitytoken !== '') return { identityToken: entry.identitytoken };
   if (typeof entry.auth !== 'string') return undefined;
   // containers/image refuses it too (decodeDockerAuth): the entry is for this registry, and skipping it would pull anonymously.
-  if (!BASE64.test(entry.auth))
+  const auth = entry.auth.replace(/[\r\n]/g, '');
+  if (!BASE64.test(auth))
     throw new LayercopyError(`auth file ${file}: auths["${key}"].auth is not base64: it holds base64 of USER:PASSWORD (printf %s USER:PASSWORD | base64 -w0)`, {
       code: 'ERR_AUTH',
       path: file,
     });
-  const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+  const decoded = Buffer.from(auth, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return undefined;
   // Some writers pad the password with NULs; containers/image trims them.

@@ -122,6 +122,14 @@ describe('credentialsFor: auth files', () => {
     });
   });
 
+  it('reads an auth wrapped as base64 wraps it (CR and LF skipped, as Go reads it)', async () => {
+    const w = world();
+    const password = 'p'.repeat(100);
+    const wrapped = Buffer.from(`_json_key:${password}`).toString('base64').replace(/.{76}/g, '$&\r\n');
+    w.file('home/.docker/config.json', { auths: { 'gcr.io': { auth: `${wrapped}\n` } } });
+    expect(await w.lookup('gcr.io')).toMatchObject({ username: '_json_key', password });
+  });
+
   it('reads ~/.dockercfg, the legacy auths map keyed by URLs', async () => {
     const w = world();
     w.file('home/.dockercfg', { 'https://quay.io/v1/': auth('legacy', 'x') });
