@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readMember, scanTar } from './members.js';
-import { checkRegular, JSON_LIMIT, readRegular } from './regular.js';
+import { checkRegular, readRegular } from './regular.js';
 
 /**
  * Where a layout's files are: a directory (oci:) or the members of a tar of
@@ -36,8 +36,12 @@ export function archiveSource(file: string, label: string): LayoutSource {
   };
   return {
     path: file,
-    // A member's size is known: read whole up to the limit, a longer one is a size mismatch.
-    read: (name, limit) => readMember(file, member(name), Math.max(limit, JSON_LIMIT)),
+    // At most `limit` bytes, as a directory's file is read: a longer member is told by its length and named by the
+    // reader (readWhole, a descriptor's size), not refused here as "a member at offset N".
+    read: (name, limit) => {
+      const m = member(name);
+      return readMember(file, { offset: m.offset, size: Math.min(m.size, limit) }, limit);
+    },
     locate: (name) => ({ file, start: member(name).offset }),
   };
 }

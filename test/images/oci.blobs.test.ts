@@ -90,4 +90,16 @@ describe('blobs that are not regular files', () => {
     expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
     expect(r.message).toContain(`index.json is larger than ${64 * 2 ** 20} bytes`);
   });
+
+  it("an oci-archive's config past 4 MiB and its descriptor is named as a layout directory's is, not as 'a member at offset N'", async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    fs.truncateSync(blob(m.config.digest), 5 * 2 ** 20);
+    const file = path.join(dir, 'img.tar');
+    execFileSync('tar', ['-C', layout, '-cf', file, '.']);
+    fs.rmSync(layout, { recursive: true });
+    const r = await provision([`oci-archive:${file}:latest`], path.join(dir, 'root')).catch((e) => e);
+    expect(r).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    expect(r.message).toContain(`config blob does not match its descriptor: the blob is longer than the descriptor's ${m.config.size} bytes`);
+  });
 });
