@@ -54,10 +54,12 @@ export function resolveImage(given: string, argIndex: number, arg: ImageArgument
     });
   }
   try {
+    // An archive given through a symlink (Nix's `result`) is read at its target: its members are opened O_NOFOLLOW.
+    const file = arg.kind === 'oci' ? '' : fs.realpathSync(arg.file);
     const tars =
       arg.kind === 'docker-archive'
-        ? resolveDockerArchive(given, arg, platform, seen)
-        : resolveOciLayout(given, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(arg.file, given), arg, platform, seen);
+        ? resolveDockerArchive(given, { ...arg, file }, platform, seen)
+        : resolveOciLayout(given, arg.kind === 'oci' ? directorySource(arg.layout) : archiveSource(file, given), arg, platform, seen);
     return tars.map((tar) => ({ tar, source: { arg: given, argIndex, digest: tar.digest, diffId: tar.diffId } }));
   } catch (error) {
     if (error instanceof LayercopyError) {

@@ -129,3 +129,15 @@ describe.runIf(nobodyCanRun)('an image that cannot be read: EACCES, exit 1 [need
     expect(fs.readdirSync(out)).toEqual([]);
   });
 });
+
+describe('an image given through a symlink', () => {
+  it("an oci-archive given through a symlink (Nix's `result`) is read at its target (was ELOOP)", async () => {
+    const dir = scratch();
+    const layout = ociImage(path.join(dir, 'app'), { layers: [layer()] });
+    execFileSync('tar', ['-C', layout, '-cf', path.join(dir, 'app.tar'), '.']);
+    fs.symlinkSync('app.tar', path.join(dir, 'result'));
+    await provision([`oci-archive:${dir}/result`], path.join(dir, 'root'));
+    expect(fs.readFileSync(path.join(dir, 'root/etc/hostname'), 'utf8')).toBe('h');
+    expect(fs.lstatSync(path.join(dir, 'result')).isSymbolicLink()).toBe(true);
+  });
+});
