@@ -1,6 +1,7 @@
 // docker:// through mirrors (registries.conf), and images of several
 // platforms: an OCI index and a Docker manifest list.
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -114,6 +115,27 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
       await empty.stop();
     }
   });
+});
+
+describe('mirrors passed over when the registry fails too', () => {
+  it("the registry's failure names the mirror passed over before it, and why (a plain-HTTP mirror without insecure = true)", async () => {
+    const server = http.createServer((_q, res) => res.writeHead(404).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const mirror = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      const dead = `127.0.0.1:${await freePort()}`;
+      const env = isolated();
+      fs.writeFileSync(env.CONTAINERS_REGISTRIES_CONF, ['[[registry]]', `location = "${dead}"`, 'insecure = true', '[[registry.mirror]]', `location = "${mirror}"`, ''].join('\n'));
+      const r = await pull([`docker://${dead}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status).toBe(1);
+      expect(r.json.error?.message).toContain(`nothing listens at ${dead}`);
+      expect(r.json.error?.message).toContain(
+        `; passed over before it: ${mirror} (ERR_SSL_WRONG_VERSION_NUMBER (the mirror speaks plain HTTP? insecure = true in its [[registry.mirror]] table allows it))`,
+      );
+    } finally {
+      server.close();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(!hasRegistry)(`images of several platforms${why}`, () => {
