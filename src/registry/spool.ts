@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import type { CancelFlag } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
-import { SMALL_LAYER } from '../images/run.js';
+import { smallFirst } from '../images/run.js';
 import type { PulledLayer } from './pull.js';
 
 /**
@@ -21,9 +21,7 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
   // "Figures behind the code: Startup"); a pull asked for it already, as it resolved the image (src/registry/pull.ts).
   const queue = import('p-queue').then(({ default: PQueue }) => new PQueue({ concurrency: max }));
   // Small layers first, as their extractions are (balance): one waiting for its download would hold an extraction's place.
-  const size = (i: number) => layers[i].tar?.size ?? 0;
-  const small = (i: number) => size(i) <= SMALL_LAYER;
-  const order = [...layers.keys()].filter((i) => layers[i].download).sort((a, b) => Number(small(b)) - Number(small(a)) || size(b) - size(a));
+  const order = [...layers.keys()].filter((i) => layers[i].download).sort(smallFirst((i) => layers[i].tar?.size ?? 0));
   for (const i of order) {
     const tar = layers[i].tar!;
     // The scratch directory is 0700 and this process's: the name is reached through its fd, never re-resolved by path.
