@@ -15,11 +15,16 @@ export const JSON_LIMIT = 4 << 20;
  * read through links, its layer blobs are not).
  */
 export function openRegular(file: string, follow = false): number {
+  return openChecked(file, follow).fd;
+}
+
+/** openRegular, and the file's stat it checked. */
+function openChecked(file: string, follow: boolean): { fd: number; st: fs.Stats } {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (follow ? 0 : fs.constants.O_NOFOLLOW));
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw notRegular(file, st);
-    return fd;
+    return { fd, st };
   } catch (error) {
     fs.closeSync(fd);
     throw error;
@@ -31,9 +36,9 @@ export function openRegular(file: string, follow = false): number {
  * one tells a longer file by its length without reading it all.
  */
 export function readRegular(file: string, limit: number, follow = true): Buffer {
-  const fd = openRegular(file, follow);
+  const { fd, st } = openChecked(file, follow);
   try {
-    const size = Math.min(fs.fstatSync(fd).size, limit);
+    const size = Math.min(st.size, limit);
     const buf = Buffer.allocUnsafe(size);
     let got = 0;
     while (got < size) {
