@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { readMember, scanTar } from './members.js';
 import { checkRegular, readRegular } from './regular.js';
@@ -19,8 +20,13 @@ export function directorySource(layout: string): LayoutSource {
   return {
     path: layout,
     read: (name, limit) => readRegular(path.join(layout, name), limit),
+    // A blob may be a link into another store (a layout assembled from a
+    // content store, Nix's): it is read at its target, as containers/image
+    // and umoci open it, and opened there O_NOFOLLOW. The target must be a
+    // regular file; its bytes are checked against the digest as any blob's.
     locate: (name) => {
-      const file = path.join(layout, name);
+      const given = path.join(layout, name);
+      const file = fs.lstatSync(given).isSymbolicLink() ? fs.realpathSync(given) : given;
       checkRegular(file);
       return { file };
     },
@@ -40,7 +46,7 @@ export function archiveSource(file: string, label: string): LayoutSource {
     // reader (readWhole, a descriptor's size), not refused here as "a member at offset N".
     read: (name, limit) => {
       const m = member(name);
-      return readMember(file, { offset: m.offset, size: Math.min(m.size, limit) }, limit);
+      return readMember(file, { ...m, size: Math.min(m.size, limit) }, limit);
     },
     locate: (name) => ({ file, start: member(name).offset }),
   };

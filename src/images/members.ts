@@ -13,6 +13,8 @@ import { JSON_LIMIT } from './regular.js';
 export interface Member {
   offset: number;
   size: number;
+  /** Its name in the archive, for messages. */
+  name?: string;
 }
 
 /** Regular-file members of an uncompressed tar by name: headers read, data skipped. */
@@ -32,7 +34,7 @@ export function regularMembers(list: readonly TarMember[], file: string, label: 
   for (const m of list) {
     if (m.type === 'S')
       throw new LayercopyError(`${label}: member ${m.name} is a sparse file, which cannot be read out of the archive by offset`, { code: 'ERR_INVALID_IMAGE', path: file });
-    if (m.type === '0') members.set(m.name.replace(/^\.\//, ''), { offset: m.offset, size: m.size });
+    if (m.type === '0') members.set(m.name.replace(/^\.\//, ''), { offset: m.offset, size: m.size, name: m.name });
   }
   return members;
 }
@@ -40,7 +42,7 @@ export function regularMembers(list: readonly TarMember[], file: string, label: 
 /** A member's data, read whole (manifests, indexes, configs: small, at most `limit`); a file that no longer holds it is cut short. */
 export function readMember(file: string, m: Member, limit = JSON_LIMIT): Buffer {
   if (m.size > limit) {
-    throw new LayercopyError(`${file}: a member at offset ${m.offset} is ${m.size} bytes, more than the ${limit} a manifest, index or config may be`, {
+    throw new LayercopyError(`${file}: ${named(m)} is ${m.size} bytes, more than the ${limit} a manifest, index or config may be`, {
       code: 'ERR_INVALID_IMAGE',
       path: file,
     });
@@ -51,7 +53,7 @@ export function readMember(file: string, m: Member, limit = JSON_LIMIT): Buffer 
     for (let got = 0; got < m.size; ) {
       const n = fs.readSync(fd, buf, got, m.size - got, m.offset + got);
       if (n === 0) {
-        throw new LayercopyError(`${file}: the archive is cut short: a member needs ${m.size} bytes at offset ${m.offset}, the file ends at ${m.offset + got}`, {
+        throw new LayercopyError(`${file}: the archive is cut short: ${named(m)} needs ${m.size} bytes at offset ${m.offset}, the file ends at ${m.offset + got}`, {
           code: 'ERR_INVALID_IMAGE',
           path: file,
         });
@@ -62,4 +64,9 @@ export function readMember(file: string, m: Member, limit = JSON_LIMIT): Buffer 
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** A member as messages name it: by its name where known, else by where it starts. */
+function named(m: Member): string {
+  return m.name === undefined ? `a member at offset ${m.offset}` : `member ${m.name}`;
 }

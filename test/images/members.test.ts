@@ -88,7 +88,7 @@ const read = (file: string, name: string) => {
 describe('scanTar: the members of a tar file by their headers', () => {
   it('a base-256 size field: the member and the one after it are found at their offsets', () => {
     const file = write(member({ name: 'big', size: base256(600n) }, 'x'.repeat(600)), member({ name: 'after' }, 'after'), END);
-    expect(scanTar(file, 'test-archive').get('big')).toEqual({ offset: 512, size: 600 });
+    expect(scanTar(file, 'test-archive').get('big')).toEqual({ offset: 512, size: 600, name: 'big' });
     expect(read(file, 'after')).toBe('after');
   });
 
@@ -121,7 +121,7 @@ describe('scanTar: the members of a tar file by their headers', () => {
   it("a PAX size record overrides the header's size field (as Go writes members over 8 GiB)", () => {
     const data = 'y'.repeat(700);
     const file = write(pax({ size: '700' }), member({ name: 'sized', size: 0 }, data), member({ name: 'next' }, 'next'), END);
-    expect(scanTar(file, 'test-archive').get('sized')).toEqual({ offset: 1536, size: 700 });
+    expect(scanTar(file, 'test-archive').get('sized')).toEqual({ offset: 1536, size: 700, name: 'sized' });
     expect(read(file, 'next')).toBe('next');
   });
 
@@ -180,12 +180,12 @@ describe('scanTar: the members of a tar file by their headers', () => {
     expect(() => scanTar(file, 'test-archive')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_IMAGE', message: expect.stringContaining('member holes is a sparse file') }));
   });
 
-  it('a member read whole past the limit is refused before anything is allocated', () => {
+  it('a member read whole past the limit is refused by its name before anything is allocated', () => {
     const file = write(member({ name: 'manifest.json' }, 'x'.repeat(2000)), END);
     const m = scanTar(file, 'test-archive').get('manifest.json')!;
     expect(readMember(file, m, 2000).toString()).toBe('x'.repeat(2000));
     expect(() => readMember(file, m, 1999)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_IMAGE', message: `${file}: a member at offset 512 is 2000 bytes, more than the 1999 a manifest, index or config may be` }),
+      expect.objectContaining({ code: 'ERR_INVALID_IMAGE', message: `${file}: member manifest.json is 2000 bytes, more than the 1999 a manifest, index or config may be` }),
     );
   });
 });

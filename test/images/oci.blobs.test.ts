@@ -1,5 +1,5 @@
 // An OCI layout's files that are not what a blob is: missing, a FIFO, a
-// symlink, a directory, far longer than its descriptor. Each is a clear
+// directory, far longer than its descriptor, a link to any of them. Each is a clear
 // error naming the blob, at once (a FIFO once held the process forever),
 // and nothing is left.
 import { execFileSync } from 'node:child_process';
@@ -56,13 +56,39 @@ describe('blobs that are not regular files', () => {
     expect(r.message).toContain('not an OCI image layout (index.json is a FIFO, not a regular file)');
   }, 10_000);
 
-  it('a layer blob that is a symlink or a directory is named as such; a missing one as missing', async () => {
+  it('a layer blob that is a symlink is read at its target, as containers/image and umoci read it', async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    for (const [i, d] of m.layers.entries()) {
+      const file = blob(d.digest);
+      fs.renameSync(file, path.join(dir, `elsewhere-${i}`));
+      // One absolute link, one relative, as a content store links them.
+      fs.symlinkSync(i === 0 ? path.join(dir, `elsewhere-${i}`) : path.relative(path.dirname(file), path.join(dir, `elsewhere-${i}`)), file);
+    }
+    await provision([`oci:${layout}:latest`], path.join(dir, 'root'));
+    expect(['a', 'b'].map((n) => fs.readFileSync(path.join(dir, 'root', n), 'utf8'))).toEqual(['a', 'b']);
+  });
+
+  it("a layer blob linked to what is not its blob: the target's kind, a dangling link as missing, other bytes as a digest mismatch", async () => {
     const dir = scratch();
     const { layout, m, blob } = image(dir);
     const file = blob(m.layers[0].digest);
-    fs.renameSync(file, path.join(dir, 'elsewhere'));
-    fs.symlinkSync(path.join(dir, 'elsewhere'), file);
-    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a symlink, not a regular file`);
+    fs.rmSync(file);
+    execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+    fs.symlinkSync(path.join(dir, 'fifo'), file);
+    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a FIFO, not a regular file`);
+    fs.rmSync(file);
+    fs.symlinkSync(path.join(dir, 'none'), file);
+    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: blob missing (ENOENT)`);
+    fs.rmSync(file);
+    fs.symlinkSync(blob(m.layers[1].digest), file);
+    expect(await refused(dir, layout)).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+  }, 10_000);
+
+  it('a layer blob that is a directory is named as such; a missing one as missing', async () => {
+    const dir = scratch();
+    const { layout, m, blob } = image(dir);
+    const file = blob(m.layers[0].digest);
     fs.rmSync(file);
     fs.mkdirSync(file);
     expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a directory, not a regular file`);
