@@ -9,11 +9,12 @@
 set -euo pipefail
 runs=$1 dir=$2 image=$3
 shift 3
-cli="$(cd "$(dirname "$0")/.." && pwd)/dist/src/cli.js"
+# The layercopy command, as users run it (src/cli/layercopy.sh).
+cli="$(cd "$(dirname "$0")/.." && pwd)/dist/src/layercopy"
 mkdir -p "$dir"
 store="$dir/store" cold="$dir/cold-store" root="$dir/root"
 rm -rf "$store" "$cold" "$root"
-node "$cli" pull --quiet "$@" --store "$store" "$image"
+"$cli" pull --quiet "$@" --store "$store" "$image"
 # The image's layers in the store, lowest first (its config's diff_ids).
 mapfile -t layers < <(node -e '
   const fs = require("fs"), path = require("path"), s = process.argv[1];
@@ -35,13 +36,13 @@ run() { # NAME COMMAND...: one timed run, ROOTFS removed after
   rm -rf "$root"
 }
 for i in $(seq "$runs"); do
-  run warm node "$cli" provision --json "$@" --store "$store" "$image" "$root"
-  run dirs node "$cli" provision --json "$@" "${layers[@]}" "$root"
+  run warm "$cli" provision --json "$@" --store "$store" "$image" "$root"
+  run dirs "$cli" provision --json "$@" "${layers[@]}" "$root"
 done
 for i in $(seq "$runs"); do
   rm -rf "$cold"
-  run cold node "$cli" provision --json "$@" --store "$cold" "$image" "$root"
-  run plain node "$cli" provision --json "$@" "$image" "$root"
+  run cold "$cli" provision --json "$@" --store "$cold" "$image" "$root"
+  run plain "$cli" provision --json "$@" "$image" "$root"
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for n in warm dirs cold plain; do

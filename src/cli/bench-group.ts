@@ -22,11 +22,11 @@ const running = new Set<number>();
  * SIGTERM (SIGKILL FORCE_KILL_AFTER_MS later) and the call throws
  * signal.reason.
  */
-export async function runInGroup(argv: string[], { signal, reject = true }: { signal?: AbortSignal; reject?: boolean } = {}): Promise<Result> {
+export async function runInGroup(argv: string[], { signal, reject = true, env }: { signal?: AbortSignal; reject?: boolean; env?: Record<string, string> } = {}): Promise<Result> {
   signal?.throwIfAborted();
   // Without a signal nothing here could end the group: the child stays in
   // the caller's, where a terminal's Ctrl-C reaches it (the bench suite).
-  const subprocess = execa(argv[0], argv.slice(1), { detached: signal !== undefined, reject });
+  const subprocess = execa(argv[0], argv.slice(1), { detached: signal !== undefined, reject, env });
   const pgid = signal === undefined ? undefined : subprocess.pid;
   if (pgid !== undefined) running.add(pgid);
   let forceKill: NodeJS.Timeout | undefined;

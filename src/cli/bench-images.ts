@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { distFile } from '../core/compiled.js';
+import { cliCommand, distFile } from '../core/compiled.js';
 import { readHead, sniffCompression } from '../images/decompress.js';
 import type { TarLayer } from '../images/layer.js';
 import { parseLayerArgument } from '../images/reference.js';
@@ -15,8 +15,7 @@ import { parseLayerArgument } from '../images/reference.js';
 /** verified-floor: gzip through zlib; verified-floor-isal: through ISA-L (where libisal.so.2 is). */
 export type ImageMethod = 'umoci' | 'extract-then-copy' | 'floor' | 'verified-floor' | 'verified-floor-isal';
 
-/** The CLI, and the floor's script (bundled into dist/src). */
-const CLI = fileURLToPath(distFile('src/cli.js'));
+/** The floor's script (bundled into dist/src). */
 const FLOOR = fileURLToPath(distFile('src/bench-floor.js'));
 
 /** umoci's --image argument for a lone oci:PATH[:REF] LAYER with umoci on PATH, else undefined. */
@@ -59,10 +58,10 @@ export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs:
     '  else tail -c +$((start + 1)) "$file" | head -c "$size" | tar $flag --xattrs --xattrs-include="*" --numeric-owner -p -xf - -C "$d" & fi',
     '  pids="$pids $!"; dirs="$dirs $d"; i=$((i + 1)); done',
     'for p in $pids; do wait "$p"; done',
-    'node "$cli" provision -q $dirs "$out"',
+    '"$cli" provision -q $dirs "$out"',
   ].join('\n');
   const layerArgs = tars.flatMap((t) => [t.file, String(t.start ?? 0), t.start === undefined ? '-' : String(t.size), tarFlag(t)]);
-  return ['sh', '-c', script, 'sh', CLI, rootfs, ...layerArgs];
+  return ['sh', '-c', script, 'sh', cliCommand().file, rootfs, ...layerArgs];
 }
 
 /** Whether umoci is on PATH. */

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { distFile, packageFile } from '../core/compiled.js';
+import { cliCommand, distFile, packageFile } from '../core/compiled.js';
 import { UsageError } from './args.js';
 import type { ChildRequest, ChildResult } from './bench-child.js';
 import { runInGroup } from './bench-group.js';
@@ -12,7 +12,6 @@ import { runInGroup } from './bench-group.js';
 /** The script that runs one timed provision in a process of its own. */
 export const CHILD = fileURLToPath(distFile('src/bench-child.js'));
 
-const CLI = fileURLToPath(distFile('src/cli.js'));
 const GNU_TIME = '/usr/bin/time';
 
 /** Compiles native/ SOURCES with cc into DIR/NAME, untimed: the program, or why not (one line). */
@@ -54,10 +53,15 @@ function firstError(output: string): string {
 }
 
 /** Runs argv as a whole process under GNU time (where present): wall ms and peak RSS. */
-export async function timeProcess(argv: string[], rssFile: string, signal?: AbortSignal): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
+export async function timeProcess(
+  argv: string[],
+  rssFile: string,
+  signal?: AbortSignal,
+  env?: Record<string, string>,
+): Promise<{ processMs: number; maxRssKb: number; stdout: string }> {
   const timed = fs.existsSync(GNU_TIME);
   const start = performance.now();
-  const r = await runInGroup(timed ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...argv] : argv, { signal });
+  const r = await runInGroup(timed ? [GNU_TIME, '-f', '%M', '-o', rssFile, ...argv] : argv, { signal, env });
   const processMs = performance.now() - start;
   let maxRssKb = 0;
   if (timed) {
@@ -80,7 +84,8 @@ export async function runChild(request: ChildRequest, mesosCopy?: string, signal
     const r = await timeProcess([mesosCopy, ...request.layers, request.rootfs], rssFile, signal);
     return { ms: r.processMs, maxRssKb: r.maxRssKb, processMs: r.processMs };
   }
-  const args = [CLI, 'provision', '--json'];
+  const cli = cliCommand();
+  const args = [cli.file, 'provision', '--json'];
   if (request.concurrency !== undefined) args.push('--concurrency', String(request.concurrency));
   if (request.batchSize !== undefined) args.push('--batch-size', String(request.batchSize));
   if (request.strategy !== undefined) args.push('--strategy', request.strategy);
@@ -88,7 +93,7 @@ export async function runChild(request: ChildRequest, mesosCopy?: string, signal
   if (request.policyArgs) args.push(...request.policyArgs);
   if (request.registryArgs) args.push(...request.registryArgs);
   args.push(...request.layers, request.rootfs);
-  const r = await timeProcess([process.execPath, ...args], rssFile, signal);
+  const r = await timeProcess(args, rssFile, signal, cli.env);
   const summary = JSON.parse(r.stdout);
   return { ms: summary.timings.totalMs, maxRssKb: r.maxRssKb, entries: summary.entries, bytes: summary.bytes, processMs: r.processMs };
 }

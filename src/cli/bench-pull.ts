@@ -7,7 +7,7 @@
 // same image provisioned from local files).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { distFile } from '../core/compiled.js';
+import { cliCommand, distFile } from '../core/compiled.js';
 import type { Platform } from '../core/options.js';
 import type { PullOptions } from '../registry/pull.js';
 import type { CliValues } from './args.js';
@@ -30,8 +30,7 @@ export interface PullBench {
   layout?: string;
 }
 
-/** The CLI, and the download floor's script (bundled into dist/src). */
-const CLI = fileURLToPath(distFile('src/cli.js'));
+/** The download floor's script (bundled into dist/src). */
 const FLOOR = fileURLToPath(distFile('src/bench-pull-floor.js'));
 
 /**
@@ -105,7 +104,7 @@ export function pullBaselineArgv(method: PullMethod, pull: PullBench, rootfs: st
   const unpack =
     method === 'skopeo-then-umoci'
       ? `umoci unpack ${process.getuid?.() === 0 ? '' : '--rootless '}--image "$layout:bench" "$out"`
-      : '"$node" "$cli" provision -q "oci:$layout:bench" "$out"';
-  const script = `set -e; node=$1 cli=$2 layout=$3 out=$4; shift 4; "$@"; ${unpack}`;
-  return ['sh', '-c', script, 'sh', process.execPath, CLI, layout, rootfs, ...skopeoCopy(pull, layout)];
+      : '"$cli" provision -q "oci:$layout:bench" "$out"';
+  const script = `set -e; cli=$1 layout=$2 out=$3; shift 3; "$@"; ${unpack}`;
+  return ['sh', '-c', script, 'sh', cliCommand().file, layout, rootfs, ...skopeoCopy(pull, layout)];
 }

@@ -6,8 +6,7 @@
 // where it has them), and removed after.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { distFile } from '../core/compiled.js';
+import { cliCommand } from '../core/compiled.js';
 import { type LayercopyCode, LayercopyError } from '../core/errors.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { destroy } from '../rootfs/destroy.js';
@@ -17,8 +16,6 @@ import { runInGroup } from './bench-group.js';
 import { timeProcess } from './bench-process.js';
 import { pullBench } from './bench-pull.js';
 import { makeScratch, removeStaleScratch } from './bench-scratch.js';
-
-const CLI = fileURLToPath(distFile('src/cli.js'));
 
 export const STORE_METHODS = ['warm', 'directories', 'cold', 'no store'] as const;
 type Method = (typeof STORE_METHODS)[number];
@@ -63,7 +60,7 @@ function storedLayers(store: string): string[] {
 
 /** The untimed pull into the warm store; its failure (a registry's answer, a wrong tag) is the bench's, with its code. */
 async function pullWarm(argv: string[], image: string, signal?: AbortSignal): Promise<void> {
-  const r = await runInGroup(argv, { signal, reject: false });
+  const r = await runInGroup(argv, { signal, reject: false, env: cliCommand().env });
   if (r.exitCode === 0) return;
   let error: { message?: string; code?: LayercopyCode } | undefined;
   try {
@@ -92,10 +89,11 @@ export async function benchStore(opts: {
   const scratch = makeScratch(opts.dir);
   const warm = path.join(scratch, 'warm-store');
   const rootfs = path.join(scratch, 'rootfs');
-  const provision = (args: string[]) => [process.execPath, CLI, 'provision', '--json', ...opts.policyArgs, ...args, rootfs];
+  const cli = cliCommand();
+  const provision = (args: string[]) => [cli.file, 'provision', '--json', ...opts.policyArgs, ...args, rootfs];
   const samples = new Map<Method, { ms: number[]; rss: number }>(STORE_METHODS.map((m) => [m, { ms: [], rss: 0 }]));
   try {
-    await pullWarm([process.execPath, CLI, 'pull', '--json', ...opts.policyArgs, ...opts.registryArgs, '--store', warm, image], image, signal);
+    await pullWarm([cli.file, 'pull', '--json', ...opts.policyArgs, ...opts.registryArgs, '--store', warm, image], image, signal);
     const layers = storedLayers(warm);
     const argv: Record<Method, (run: number) => string[]> = {
       warm: () => provision([...opts.registryArgs, '--store', warm, image]),
@@ -106,7 +104,7 @@ export async function benchStore(opts: {
     for (let run = 0; run < opts.runs; run++) {
       for (let k = 0; k < STORE_METHODS.length; k++) {
         const method = STORE_METHODS[(k + run) % STORE_METHODS.length];
-        const r = await timeProcess(argv[method](run), `${rootfs}.rss`, signal);
+        const r = await timeProcess(argv[method](run), `${rootfs}.rss`, signal, cli.env);
         const s = samples.get(method)!;
         s.ms.push(r.processMs);
         s.rss = Math.max(s.rss, r.maxRssKb);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cliCommand } from '../core/compiled.js';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
@@ -137,7 +138,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           const argv = pull
             ? pullBaselineArgv(config.method as PullMethod, pull, rootfs)
             : imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci, floorProgram);
-          const r = await timeProcess(argv, `${rootfs}.rss`, signal).catch((error) => {
+          const r = await timeProcess(argv, `${rootfs}.rss`, signal, cliCommand().env).catch((error) => {
             if ((config.method !== 'umoci' && config.method !== 'skopeo-then-umoci') || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
               .trim()

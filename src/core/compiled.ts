@@ -31,6 +31,15 @@ export function distFile(distPath: string): URL {
   return pathToFileURL(path.join(packageRoot(), 'dist', distPath));
 }
 
+/**
+ * The layercopy command as npm links it (dist/src/layercopy, a shell script
+ * that starts the CLI), and the environment in which it starts the node
+ * that runs this process: what the bench times, as a user runs it.
+ */
+export function cliCommand(): { file: string; env: Record<string, string> } {
+  return { file: fileURLToPath(distFile('src/layercopy')), env: { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` } };
+}
+
 /** A file of this package outside dist/ (package.json, a C source the bench builds). */
 export function packageFile(relPath: string): URL {
   return pathToFileURL(path.join(packageRoot(), relPath));

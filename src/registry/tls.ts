@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
+import { extraCaCerts } from '../core/extra-ca.js';
 import { apiHost } from './reference.js';
 
 /** The codes of TLS failures (a certificate not trusted, a plain-HTTP port): no retry cures them. */
@@ -9,8 +11,7 @@ export const TLS_FAILURE = /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SEL
 
 /**
  * How to connect to one registry host. `ca` holds only the extra CAs of
- * certs.d: Node's `ca` option replaces the system's, so the caller passes
- * `[...tls.rootCertificates, ...ca]`.
+ * certs.d: secureContext() adds them to Node's own.
  */
 export interface TlsConfig {
   /** Extra CA certificates (PEM), from the `*.crt` files. */
@@ -97,4 +98,17 @@ function clientPair(dir: string, names: string[]): { cert: string; key: string }
   }
   if (certs.length > 1) throw fail(`${certs.length} client certificates (${certs.join(', ')}); layercopy sends one: keep one NAME.cert and NAME.key pair`);
   return certs.length === 0 ? undefined : { cert: certs[0], key: `${certs[0].slice(0, -'.cert'.length)}.key` };
+}
+
+/**
+ * One TLS context for every connection of an agent: given CAs, Node would
+ * parse them again for each socket. Extra CAs (certs.d's, and the file
+ * NODE_EXTRA_CA_CERTS names where the bin script deferred it) are added to
+ * Node's own roots, not put in their place. Undefined: Node's default.
+ */
+export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'>): tls.SecureContext | undefined {
+  const extra = extraCaCerts();
+  const ca = [...(extra ? [extra] : []), ...(config.ca ?? [])];
+  if (ca.length === 0 && config.cert === undefined) return undefined;
+  return tls.createSecureContext({ ca: ca.length > 0 ? [...tls.rootCertificates, ...ca] : undefined, cert: config.cert, key: config.key });
 }

@@ -1,8 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import tls from 'node:tls';
 import { abortError } from '../core/errors.js';
-import type { TlsConfig } from './tls.js';
+import { secureContext, type TlsConfig } from './tls.js';
 import { proxyOf, tunnelAgent } from './tunnel.js';
 
 // The HTTP client of a pull, on node:http and node:https. undici's fetch
@@ -203,14 +202,7 @@ export class Transport {
     const key = JSON.stringify([secure, proxy?.url.href, proxy?.variable, config.ca, config.cert, config.key, config.verify]);
     let agent = this.#agents.get(key);
     if (!agent) {
-      // Extra CAs are added to Node's own, not put in their place.
-      const options: https.AgentOptions = {
-        keepAlive: true,
-        ca: config.ca?.length ? [...tls.rootCertificates, ...config.ca] : undefined,
-        cert: config.cert,
-        key: config.key,
-        rejectUnauthorized: config.verify,
-      };
+      const options: https.AgentOptions = secure ? { keepAlive: true, secureContext: secureContext(config), rejectUnauthorized: config.verify } : {};
       agent = proxy ? tunnelAgent(proxy.url, secure, options, IDLE_MS, proxy.variable) : secure ? new https.Agent(options) : new http.Agent({ keepAlive: true });
       this.#agents.set(key, agent);
     }

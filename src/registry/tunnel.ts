@@ -3,7 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { TLS_FAILURE } from './tls.js';
+import { secureContext, TLS_FAILURE } from './tls.js';
 
 // Requests through a forward proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY: proxySetting): a tunnel
 // opened with CONNECT for every connection, https and plain http alike (as
@@ -31,6 +31,8 @@ function connectThrough(proxy: URL, variable: string | undefined, authority: str
       path: authority,
       headers,
       agent: false,
+      // The proxy's own certificate: Node's CAs and NODE_EXTRA_CA_CERTS's (core/extra-ca.ts).
+      ...(secure ? { secureContext: secureContext({}) } : {}),
     });
     // The registry request's own timer starts only once it has a socket,
     // which a tunnel gives it after CONNECT is answered: a proxy that takes
@@ -56,7 +58,6 @@ function connectThrough(proxy: URL, variable: string | undefined, authority: str
         const who = `the proxy ${proxy.host}${variable ? ` (${variable})` : ''}`;
         return reject(Object.assign(new Error(`CONNECT ${authority} through ${who} failed: ${error.message}`, { cause: error }), { code: error.code, proxy: proxy.host }));
       }
-      // Node reads the CAs it trusts besides its own from NODE_EXTRA_CA_CERTS, at start-up.
       const why = `TLS to the proxy ${proxy.host} failed: ${error.code}: ${error.message} (the proxy's CA goes in NODE_EXTRA_CA_CERTS)`;
       reject(Object.assign(new Error(why, { cause: error }), { code: PROXY_TLS, proxy: proxy.host }));
     });

@@ -177,6 +177,28 @@ describe.skipIf(!hasRegistry)(`TLS${why}`, () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
+  it('a private CA in NODE_EXTRA_CA_CERTS, through the layercopy command (which defers the file to the first connection)', async () => {
+    const ca = path.join(tls.certDir!, 'ca.crt');
+    const r = await pull([`docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ NODE_EXTRA_CA_CERTS: ca }), { viaCommand: true });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    // And with a client certificate from --cert-dir beside it.
+    const certs = path.join(scratch(), 'client-only');
+    fs.mkdirSync(certs);
+    for (const name of fs.readdirSync(mutual.certDir!).filter((n) => !n.endsWith('.crt'))) fs.copyFileSync(path.join(mutual.certDir!, name), path.join(certs, name));
+    const both = await pull(['--cert-dir', certs, `docker://${mutual.host}/app:1`, path.join(scratch(), 'root')], isolated({ NODE_EXTRA_CA_CERTS: ca }), { viaCommand: true });
+    expect(both.status, both.stderr).toBe(0);
+  });
+
+  it('a NODE_EXTRA_CA_CERTS that cannot be read is warned of, as Node does, and the pull goes on', async () => {
+    const missing = path.join(scratch(), 'none.pem');
+    const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ NODE_EXTRA_CA_CERTS: missing }), {
+      viaCommand: true,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`Warning: Ignoring extra certs from \`${missing}\`, load failed: ENOENT`);
+  });
+
   it('--tls-verify=false accepts a certificate no CA vouches for', async () => {
     const r = await pull(['--tls-verify=false', `docker://${tls.host}/app:1`, path.join(scratch(), 'root')]);
     expect(r.status, r.stderr).toBe(0);
