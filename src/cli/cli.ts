@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { restoreCommandEnv } from '../core/command-env.js';
 import { packageFile } from '../core/compiled.js';
 import { LayercopyError } from '../core/errors.js';
-import { takeMovedExtraCa } from '../core/extra-ca.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import { workingDirectory } from '../core/paths.js';
 import { batchSizeArg, isUsageCode, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
@@ -220,7 +220,7 @@ if (isMain) {
   // window killed the process (status 130) after a committed provision.
   // process.exit keeps the handlers to the end (stdout and stderr are
   // synchronous for files and pipes, so nothing written is lost).
-  takeMovedExtraCa();
+  restoreCommandEnv();
   main(process.argv.slice(2)).then(
     (status) => process.exit(status),
     (error) => {

@@ -1,14 +1,31 @@
 #!/bin/sh
-# The layercopy command: Node, started on the CLI beside this file.
+# The layercopy command: Node, started on the CLI beside this file, in an
+# environment made for it; the CLI undoes both changes for the processes it
+# starts (src/core/command-env.ts).
+#
 # NODE_EXTRA_CA_CERTS is handed over as LAYERCOPY_EXTRA_CA_CERTS: Node 20
 # parses that file as it starts (40-45 ms a run with the system bundle),
 # while layercopy needs it only to reach a registry over TLS, and reads it
-# then (src/core/extra-ca.ts).
+# then.
 if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
   LAYERCOPY_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS
   export LAYERCOPY_EXTRA_CA_CERTS
   unset NODE_EXTRA_CA_CERTS
 fi
+# glibc's malloc asks for transparent huge pages where the kernel gives them
+# on request (THP "madvise", Debian's default): the buffers a pull receives
+# into are fresh memory, faulted in 2 MiB at a time instead of 4 KiB. A
+# fault cost 10 us on the machines measured; a pull of 133 MB made 19-25k
+# of them, 10k with this (docs/benchmarks.md, "Page faults"). A value the
+# user gave for it is kept.
+case ":${GLIBC_TUNABLES:-}:" in
+  *:glibc.malloc.hugetlb=*) ;;
+  *)
+    LAYERCOPY_GLIBC_TUNABLES=${GLIBC_TUNABLES:-}
+    GLIBC_TUNABLES=${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.malloc.hugetlb=1
+    export LAYERCOPY_GLIBC_TUNABLES GLIBC_TUNABLES
+    ;;
+esac
 # npm links the command to this file (node_modules/.bin, a global prefix):
 # the CLI lies beside where the link leads.
 self=$(readlink -f -- "$0") || exit 1

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { extraCaCerts } from '../core/command-env.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
-import { extraCaCerts } from '../core/extra-ca.js';
 import { apiHost } from './reference.js';
 
 /** The codes of TLS failures (a certificate not trusted, a plain-HTTP port): no retry cures them. */

@@ -31,7 +31,7 @@ function connectThrough(proxy: URL, variable: string | undefined, authority: str
       path: authority,
       headers,
       agent: false,
-      // The proxy's own certificate: Node's CAs and NODE_EXTRA_CA_CERTS's (core/extra-ca.ts).
+      // The proxy's own certificate: Node's CAs and NODE_EXTRA_CA_CERTS's (core/command-env.ts).
       ...(secure ? { secureContext: secureContext({}) } : {}),
     });
     // The registry request's own timer starts only once it has a socket,

@@ -16,6 +16,18 @@ function linked(): string {
   return path.join(bin, 'layercopy');
 }
 
+/** The environment Node is started in by the command, seen by a preload before the CLI runs. */
+async function startEnv(env: Record<string, string>): Promise<Record<string, string | null>> {
+  const dir = scratch();
+  const preload = path.join(dir, 'seen.cjs');
+  const names = ['NODE_EXTRA_CA_CERTS', 'LAYERCOPY_EXTRA_CA_CERTS', 'GLIBC_TUNABLES', 'LAYERCOPY_GLIBC_TUNABLES'];
+  const record = `Object.fromEntries(${JSON.stringify(names)}.map((n) => [n, process.env[n] ?? null]))`;
+  fs.writeFileSync(preload, `require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'start'))}, JSON.stringify(${record}))`);
+  const r = await execa(linked(), ['--version'], { reject: false, env: { PATH: process.env.PATH!, ...env, NODE_OPTIONS: `--require ${preload}` }, extendEnv: false });
+  expect(r.exitCode, r.stderr).toBe(0);
+  return JSON.parse(fs.readFileSync(path.join(dir, 'start'), 'utf8'));
+}
+
 describe('the layercopy command', () => {
   it('runs the CLI beside the file its link leads to, with every argument as given', async () => {
     const dir = scratch();
@@ -31,16 +43,32 @@ describe('the layercopy command', () => {
     expect(r.stderr).toMatch(/^layercopy: --concurrency /);
   });
 
-  it('starts Node without NODE_EXTRA_CA_CERTS, which the CLI sets again for what it runs', async () => {
+  it('starts Node without NODE_EXTRA_CA_CERTS: moved aside for the CLI to read when it connects', async () => {
+    expect(await startEnv({ NODE_EXTRA_CA_CERTS: '/etc/some-ca.pem' })).toMatchObject({ NODE_EXTRA_CA_CERTS: null, LAYERCOPY_EXTRA_CA_CERTS: '/etc/some-ca.pem' });
+  });
+
+  it("starts Node with glibc.malloc.hugetlb=1 in GLIBC_TUNABLES, the user's value kept beside it, or alone where it names hugetlb", async () => {
+    expect(await startEnv({})).toMatchObject({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1', LAYERCOPY_GLIBC_TUNABLES: '' });
+    expect(await startEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toMatchObject({
+      GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1',
+      LAYERCOPY_GLIBC_TUNABLES: 'glibc.malloc.arena_max=2',
+    });
+    expect(await startEnv({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' })).toMatchObject({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0', LAYERCOPY_GLIBC_TUNABLES: null });
+  });
+
+  it('what the CLI starts gets the environment as the user gave it', async () => {
     const dir = scratch();
-    // What Node is started with, seen before the CLI runs (a preload), and what a child process of the CLI's gets (a credential helper).
-    const preload = path.join(dir, 'seen.cjs');
-    fs.writeFileSync(
-      preload,
-      `require('fs').writeFileSync(${JSON.stringify(path.join(dir, 'start'))}, JSON.stringify([process.env.NODE_EXTRA_CA_CERTS, process.env.LAYERCOPY_EXTRA_CA_CERTS]))`,
-    );
-    const r = await execa(linked(), ['--version'], { reject: false, env: { NODE_EXTRA_CA_CERTS: '/etc/some-ca.pem', NODE_OPTIONS: `--require ${preload}` } });
+    // The bench of a directory layer runs cp -a of the final tree: a cp first on PATH records its environment.
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    const cp = `#!/bin/sh\nenv | grep -E '^(NODE_EXTRA_CA_CERTS|GLIBC_TUNABLES|LAYERCOPY_)' | sort > ${dir}/cp-env\nexec /bin/cp "$@"\n`;
+    fs.writeFileSync(path.join(bin, 'cp'), cp, { mode: 0o755 });
+    const layer = buildLayer(path.join(dir, 'l0'), { a: 'a' });
+    const r = await execa(linked(), ['bench', '--runs', '1', '--scratch', dir, layer], {
+      reject: false,
+      env: { PATH: `${bin}:${process.env.PATH}`, NODE_EXTRA_CA_CERTS: '/etc/some-ca.pem', GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' },
+    });
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(fs.readFileSync(path.join(dir, 'start'), 'utf8'))).toEqual([null, '/etc/some-ca.pem']);
+    expect(fs.readFileSync(path.join(dir, 'cp-env'), 'utf8')).toBe('GLIBC_TUNABLES=glibc.malloc.arena_max=2\nNODE_EXTRA_CA_CERTS=/etc/some-ca.pem\n');
   });
 });

@@ -152,7 +152,7 @@ describe.skipIf(!hasRegistry)(`proxies${why}`, () => {
       expect(r.status, r.stderr).toBe(0);
       // https is tried first, then plain HTTP (--tls-verify=false): a tunnel each, to the registry.
       expect(new Set(proxy.seen)).toEqual(new Set([`CONNECT ${named(registry)}`]));
-      // The same through the layercopy command, which hands the file to the CLI to read as it connects (core/extra-ca.ts).
+      // The same through the layercopy command, which hands the file to the CLI to read as it connects (core/command-env.ts).
       const viaCommand = await pull(['--tls-verify=false', `docker://${named(registry)}/app:1`, path.join(scratch(), 'root')], env, { viaCommand: true });
       expect(viaCommand.status, viaCommand.stderr).toBe(0);
       const tunnels = proxy.seen.length;

@@ -1,0 +1,61 @@
+import fs from 'node:fs';
+
+// What the layercopy command (src/cli/layercopy.sh) changes in the
+// environment it starts Node in, and undoes here for the processes the CLI
+// starts (credential helpers, the bench's baselines), which get the
+// environment as it was given:
+// - NODE_EXTRA_CA_CERTS is moved aside. Node 20 reads and parses the file it
+//   names as it starts, before any JavaScript runs, with its own bundle of
+//   roots beside it: 40–45 ms of every run where it names the system bundle
+//   (144 certificates), a third of an empty provision's time
+//   (docs/benchmarks.md). layercopy needs those CAs only for TLS to a
+//   registry or a proxy: extraCaCerts() reads the file when it first connects.
+// - GLIBC_TUNABLES gets glibc.malloc.hugetlb=1 (docs/benchmarks.md, "Page faults").
+
+/** Where the command keeps NODE_EXTRA_CA_CERTS's value, unset in Node's own environment. */
+export const MOVED_CA = 'LAYERCOPY_EXTRA_CA_CERTS';
+/** GLIBC_TUNABLES as it was given (empty: unset), where the command added to it. */
+export const MOVED_TUNABLES = 'LAYERCOPY_GLIBC_TUNABLES';
+
+let deferred: string | undefined;
+let loaded: { pem: string | undefined } | undefined;
+
+/**
+ * Undoes what the command changed in `env`, for child processes; the CA
+ * file it moved aside is read by extraCaCerts(). Does nothing where Node
+ * was started otherwise (`node cli.js`: Node has read NODE_EXTRA_CA_CERTS then).
+ */
+export function restoreCommandEnv(env: NodeJS.ProcessEnv = process.env): void {
+  const tunables = env[MOVED_TUNABLES];
+  if (tunables !== undefined) {
+    delete env[MOVED_TUNABLES];
+    if (tunables) env.GLIBC_TUNABLES = tunables;
+    else delete env.GLIBC_TUNABLES;
+  }
+  const file = env[MOVED_CA];
+  if (file === undefined) return;
+  delete env[MOVED_CA];
+  if (!file || env.NODE_EXTRA_CA_CERTS) return;
+  env.NODE_EXTRA_CA_CERTS = file;
+  deferred = file;
+  loaded = undefined;
+}
+
+/**
+ * The certificates (PEM) of the file the command moved aside, read once;
+ * undefined where there is none, or where Node read it as it started. A
+ * file that cannot be read is warned of and passed over, as Node does with
+ * NODE_EXTRA_CA_CERTS ("Ignoring extra certs from …").
+ */
+export function extraCaCerts(): string | undefined {
+  if (deferred === undefined) return undefined;
+  if (!loaded) {
+    try {
+      loaded = { pem: fs.readFileSync(deferred, 'utf8') };
+    } catch (error) {
+      process.emitWarning(`Ignoring extra certs from \`${deferred}\`, load failed: ${(error as Error).message}`);
+      loaded = { pem: undefined };
+    }
+  }
+  return loaded.pem;
+}
