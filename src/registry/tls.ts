@@ -104,11 +104,19 @@ function clientPair(dir: string, names: string[]): { cert: string; key: string }
  * One TLS context for every connection of an agent: given CAs, Node would
  * parse them again for each socket. Extra CAs (certs.d's, and the file
  * NODE_EXTRA_CA_CERTS names where the bin script deferred it) are added to
- * Node's own roots, not put in their place. Undefined: Node's default.
+ * Node's own roots, not put in their place. Node's own roots are the store
+ * it starts with, not tls.rootCertificates: that is its bundle only, while
+ * with --use-openssl-ca (or a distribution's build that uses the system
+ * store) Node trusts OpenSSL's store (/etc/ssl/certs, SSL_CERT_FILE), which
+ * `ca: [...tls.rootCertificates, …]` would drop. Undefined: Node's default.
  */
 export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'>): tls.SecureContext | undefined {
   const extra = extraCaCerts();
   const ca = [...(extra ? [extra] : []), ...(config.ca ?? [])];
   if (ca.length === 0 && config.cert === undefined) return undefined;
-  return tls.createSecureContext({ ca: ca.length > 0 ? [...tls.rootCertificates, ...ca] : undefined, cert: config.cert, key: config.key });
+  // Without `ca`, the context starts from Node's root store; addCACert
+  // (what the `ca` option calls for each entry) adds to a copy of it.
+  const context = tls.createSecureContext({ cert: config.cert, key: config.key });
+  for (const pem of ca) context.context.addCACert(pem);
+  return context;
 }

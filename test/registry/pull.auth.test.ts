@@ -4,6 +4,7 @@
 // store on another origin that must not see the registry's credentials.
 import fs from 'node:fs';
 import path from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   hasRegistry,
@@ -188,6 +189,17 @@ describe.skipIf(!hasRegistry)(`TLS${why}`, () => {
     for (const name of fs.readdirSync(mutual.certDir!).filter((n) => !n.endsWith('.crt'))) fs.copyFileSync(path.join(mutual.certDir!, name), path.join(certs, name));
     const both = await pull(['--cert-dir', certs, `docker://${mutual.host}/app:1`, path.join(scratch(), 'root')], isolated({ NODE_EXTRA_CA_CERTS: ca }), { viaCommand: true });
     expect(both.status, both.stderr).toBe(0);
+  });
+
+  it("NODE_EXTRA_CA_CERTS through the command keeps the CAs Node trusts of itself: OpenSSL's store with --use-openssl-ca", async () => {
+    // The registry's CA in OpenSSL's store (SSL_CERT_FILE), another CA in NODE_EXTRA_CA_CERTS.
+    const other = path.join(scratch(), 'other-ca.pem');
+    fs.writeFileSync(other, rootCertificates[0]);
+    const env = isolated({ NODE_OPTIONS: '--use-openssl-ca', SSL_CERT_FILE: path.join(tls.certDir!, 'ca.crt'), NODE_EXTRA_CA_CERTS: other });
+    const direct = await pull([`docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env);
+    expect(direct.status, direct.stderr).toBe(0);
+    const r = await pull([`docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env, { viaCommand: true });
+    expect(r.status, r.stderr).toBe(0);
   });
 
   it('a NODE_EXTRA_CA_CERTS that cannot be read is warned of, as Node does, and the pull goes on', async () => {
