@@ -19,6 +19,9 @@ export const MOVED_TUNABLES = 'LAYERCOPY_GLIBC_TUNABLES';
 
 let deferred: string | undefined;
 let loaded: { pem: string | undefined } | undefined;
+/** The file Node read as it started (`node cli.js`, the library): the command moves it aside before. */
+const atStart = process.env.NODE_EXTRA_CA_CERTS || undefined;
+let startLoaded: { pem: string | undefined } | undefined;
 
 /**
  * Undoes what the command changed in `env`, for child processes; the CA
@@ -58,4 +61,23 @@ export function extraCaCerts(): string | undefined {
     }
   }
   return loaded.pem;
+}
+
+/**
+ * The certificates (PEM) Node read from NODE_EXTRA_CA_CERTS as it started,
+ * read again once: a TLS context given CAs of its own (certs.d's) starts
+ * from a copy of Node's root store that leaves them out, so they are added
+ * back there. Undefined where Node read none (the command defers the file:
+ * extraCaCerts()). A file that cannot be read is passed over: Node warned of it.
+ */
+export function startupCaCerts(): string | undefined {
+  if (atStart === undefined) return undefined;
+  if (!startLoaded) {
+    try {
+      startLoaded = { pem: fs.readFileSync(atStart, 'utf8') };
+    } catch {
+      startLoaded = { pem: undefined };
+    }
+  }
+  return startLoaded.pem;
 }

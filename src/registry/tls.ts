@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { extraCaCerts } from '../core/command-env.js';
+import { extraCaCerts, startupCaCerts } from '../core/command-env.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { apiHost } from './reference.js';
 
@@ -116,7 +116,10 @@ export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'>): t
   if (ca.length === 0 && config.cert === undefined) return undefined;
   // Without `ca`, the context starts from Node's root store; addCACert
   // (what the `ca` option calls for each entry) adds to a copy of it.
+  // Node's copy leaves out what it read from NODE_EXTRA_CA_CERTS as it
+  // started (`node cli.js`): those are added back.
   const context = tls.createSecureContext({ cert: config.cert, key: config.key });
-  for (const pem of ca) context.context.addCACert(pem);
+  const started = ca.length > 0 ? startupCaCerts() : undefined;
+  for (const pem of [...(started ? [started] : []), ...ca]) context.context.addCACert(pem);
   return context;
 }

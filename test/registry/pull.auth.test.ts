@@ -202,6 +202,17 @@ describe.skipIf(!hasRegistry)(`TLS${why}`, () => {
     expect(r.status, r.stderr).toBe(0);
   });
 
+  it('NODE_EXTRA_CA_CERTS with node cli.js, where --cert-dir holds a CA too: both trusted, as through the command', async () => {
+    const certs = path.join(scratch(), 'other-ca');
+    fs.mkdirSync(certs);
+    fs.writeFileSync(path.join(certs, 'other.crt'), rootCertificates[0]);
+    const env = isolated({ NODE_EXTRA_CA_CERTS: path.join(tls.certDir!, 'ca.crt') });
+    for (const viaCommand of [false, true]) {
+      const r = await pull(['--cert-dir', certs, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], env, { viaCommand });
+      expect(r.status, `${viaCommand}: ${r.stderr}`).toBe(0);
+    }
+  });
+
   it('a NODE_EXTRA_CA_CERTS that cannot be read is warned of, as Node does, and the pull goes on', async () => {
     const missing = path.join(scratch(), 'none.pem');
     const r = await pull(['--cert-dir', tls.certDir!, `docker://${tls.host}/app:1`, path.join(scratch(), 'root')], isolated({ NODE_EXTRA_CA_CERTS: missing }), {
