@@ -16,8 +16,7 @@ fi
 # on request (THP "madvise", Debian's default): the buffers a pull receives
 # into are fresh memory, faulted in 2 MiB at a time instead of 4 KiB. A
 # fault cost 10 us on the machines measured; a pull of 133 MB made 19-25k
-# of them, 10k with this (docs/benchmarks.md, "Page faults"). A value the
-# user gave for it is kept.
+# of them, 10k with this. A value the user gave for it is kept.
 case ":${GLIBC_TUNABLES:-}:" in
   *:glibc.malloc.hugetlb=*) ;;
   *)
