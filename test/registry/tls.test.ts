@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tlsFor } from '../../src/registry/tls.js';
+import { MOVED_CA, restoreCommandEnv } from '../../src/core/command-env.js';
+import { secureContext, tlsFor } from '../../src/registry/tls.js';
 import { failure, scratch } from '../helpers.js';
 
 let pem: { ca: string; cert: string; key: string };
@@ -109,5 +110,18 @@ describe('tlsFor: verification', () => {
 
   it('verifies with --tls-verify=true even where registries.conf says insecure', () => {
     expect(tlsFor('reg.example', { ...none, insecure: true, tlsVerify: true })).toMatchObject({ verify: true, allowHttp: false });
+  });
+});
+
+describe('secureContext', () => {
+  it("a proxy's context (no certs.d CAs, no client pair) is made once for the file the command deferred, not at every CONNECT", () => {
+    const file = path.join(scratch(), 'extra.pem');
+    fs.writeFileSync(file, pem.ca);
+    restoreCommandEnv({ [MOVED_CA]: file });
+    const first = secureContext({});
+    expect(first).toBeDefined();
+    expect(secureContext({})).toBe(first);
+    // A host's own CAs get a context of their own.
+    expect(secureContext({ ca: [pem.ca] })).not.toBe(first);
   });
 });
