@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { restoreCommandEnv } from '../core/command-env.js';
 import { packageFile } from '../core/compiled.js';
@@ -213,7 +214,7 @@ async function runDestroy(args: string[], values: Values): Promise<number> {
   return 0;
 }
 
-const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
+const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
 if (isMain) {
   // process.exit, not exitCode: a natural exit closes libuv's signal handles
   // first, which restores the default action, and a SIGINT in that last

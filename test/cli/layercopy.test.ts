@@ -37,6 +37,20 @@ describe('the layercopy command', () => {
     expect(fs.readFileSync(path.join(dir, 'the root/etc/motd'), 'utf8')).toBe('hi');
   });
 
+  it('runs from a package whose path holds a space or non-ASCII letters (percent-encoded in its file: URL)', async () => {
+    const root = path.resolve(command, '../../..');
+    const pkg = path.join(scratch(), 'my tools', 'layercopy-é');
+    fs.mkdirSync(pkg, { recursive: true });
+    for (const name of ['package.json', 'binding.gyp']) fs.copyFileSync(path.join(root, name), path.join(pkg, name));
+    fs.cpSync(path.join(root, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+    for (const name of ['node_modules', 'build']) fs.symlinkSync(path.join(root, name), path.join(pkg, name));
+    const dir = scratch();
+    const layer = buildLayer(path.join(dir, 'l0'), { 'etc/motd': 'hi' });
+    const r = await execa(path.join(pkg, 'dist/src/layercopy'), ['provision', '--quiet', layer, path.join(dir, 'root')], { reject: false });
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    expect(fs.readFileSync(path.join(dir, 'root/etc/motd'), 'utf8')).toBe('hi');
+  });
+
   it('passes the exit status on: a usage error is 2', async () => {
     const r = await execa(linked(), ['provision', '--concurrency', '0', 'a', 'b'], { reject: false });
     expect(r.exitCode).toBe(2);
