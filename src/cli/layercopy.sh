@@ -26,6 +26,8 @@ case ":${GLIBC_TUNABLES:-}:" in
     ;;
 esac
 # npm links the command to this file (node_modules/.bin, a global prefix):
-# the CLI lies beside where the link leads.
-self=$(readlink -f -- "$0") || exit 1
+# the CLI lies beside where the link leads. Where no readlink -f is on PATH
+# (a PATH of node's directory alone, as `#!/usr/bin/env node` needed), Node
+# resolves it, a start more.
+self=$(readlink -f -- "$0" 2>/dev/null) || self=$(node -p 'require("fs").realpathSync(process.argv[1])' -- "$0") || exit 1
 exec node "${self%/*}/cli.js" "$@"

@@ -51,6 +51,15 @@ describe('the layercopy command', () => {
     expect(fs.readFileSync(path.join(dir, 'root/etc/motd'), 'utf8')).toBe('hi');
   });
 
+  it('runs with a PATH of node alone (no readlink), as `#!/usr/bin/env node` did', async () => {
+    const bin = path.join(scratch(), 'node-only');
+    fs.mkdirSync(bin);
+    fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const r = await execa(linked(), ['--version'], { reject: false, env: { PATH: bin }, extendEnv: false });
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
   it('passes the exit status on: a usage error is 2', async () => {
     const r = await execa(linked(), ['provision', '--concurrency', '0', 'a', 'b'], { reject: false });
     expect(r.exitCode).toBe(2);
