@@ -8,12 +8,13 @@
 // Prints every breach and exits 1, or one line and exits 0.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const RANKS = { 'src/cli': 5, src: 4, 'src/strategies': 3, 'src/images': 3, 'src/registry': 3, 'src/store': 3, 'src/copy': 2, workers: 2, 'src/rootfs': 1, 'src/core': 0 };
 const TOP_LEVEL = new Set(['index.ts', 'require.cts', 'backend.ts', 'provision.ts', 'inputs.ts', 'layers.ts']);
 const MAX_LINES = 300;
 
-const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const files = [];
 const walk = (dir) => {
   for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {

@@ -137,6 +137,7 @@ function readJsonBlob(source: LayoutSource, d: Descriptor, what: string, label: 
 function blobUnreadable(error: unknown, label: string, what: string, name: string): unknown {
   const e = error as NodeJS.ErrnoException & { kind?: string };
   if (e.code === 'ENOENT') return new LayercopyError(`${label}: ${what}: blob missing (ENOENT)`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
+  if (e.code === 'ELOOP') return new LayercopyError(`${label}: ${what}: the blob is a symlink in a loop (ELOOP)`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
   if (e.code === 'EFTYPE') return new LayercopyError(`${label}: ${what}: the blob is ${e.kind}, not a regular file`, { code: 'ERR_INVALID_IMAGE', path: name, cause: error });
   return error;
 }

@@ -69,7 +69,7 @@ describe('blobs that are not regular files', () => {
     expect(['a', 'b'].map((n) => fs.readFileSync(path.join(dir, 'root', n), 'utf8'))).toEqual(['a', 'b']);
   });
 
-  it("a layer blob linked to what is not its blob: the target's kind, a dangling link as missing, other bytes as a digest mismatch", async () => {
+  it("a layer blob linked to what is not its blob: the target's kind, a dangling link as missing, a loop as one, other bytes as a digest mismatch", async () => {
     const dir = scratch();
     const { layout, m, blob } = image(dir);
     const file = blob(m.layers[0].digest);
@@ -83,6 +83,9 @@ describe('blobs that are not regular files', () => {
     fs.rmSync(file);
     fs.symlinkSync(blob(m.layers[1].digest), file);
     expect(await refused(dir, layout)).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
+    fs.rmSync(file);
+    fs.symlinkSync(path.basename(file), file);
+    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a symlink in a loop (ELOOP)`);
   }, 10_000);
 
   it('a layer blob that is a directory is named as such; a missing one as missing', async () => {
