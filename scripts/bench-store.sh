@@ -9,8 +9,8 @@
 set -euo pipefail
 runs=$1 dir=$2 image=$3
 shift 3
-# The layercopy command, as users run it (src/cli/layercopy.sh).
-cli="$(cd "$(dirname "$0")/.." && pwd)/dist/src/layercopy"
+# The layercopy command, as users run it (src/cli/layercopy.cjs).
+cli="$(cd "$(dirname "$0")/.." && pwd)/dist/src/layercopy.cjs"
 mkdir -p "$dir"
 store="$dir/store" cold="$dir/cold-store" root="$dir/root"
 rm -rf "$store" "$cold" "$root"

@@ -67,7 +67,9 @@ await mergeChunks(metafile, outdir, ['dist/src/cli.js', backend]);
 // Built-ins and CommonJS files through require() (scripts/require-builtins.mjs).
 const entries = new Set(['cli.js', 'index.js', 'bench.js', 'bench-child.js', 'bench-floor.js', 'bench-pull-floor.js']);
 for (const name of fs.readdirSync(outdir)) if (entries.has(name) || /^chunk-[A-Z0-9]+\.js$/.test(name)) requireBuiltins(path.join(outdir, name));
-// The command npm links (package.json "bin"): a shell script that starts
-// the CLI beside it (src/cli/layercopy.sh says why it is not cli.js).
-fs.copyFileSync('src/cli/layercopy.sh', path.join(outdir, 'layercopy'));
-fs.chmodSync(path.join(outdir, 'layercopy'), 0o755);
+// The command npm links (package.json "bin"): a shell script and a
+// CommonJS module in one file, which starts the CLI beside it
+// (src/cli/layercopy.cjs says why it is not cli.js).
+fs.copyFileSync('src/cli/layercopy.cjs', path.join(outdir, 'layercopy.cjs'));
+fs.chmodSync(path.join(outdir, 'layercopy.cjs'), 0o755);
+fs.rmSync(path.join(outdir, 'layercopy'), { force: true });

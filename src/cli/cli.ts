@@ -214,8 +214,12 @@ async function runDestroy(args: string[], values: Values): Promise<number> {
   return 0;
 }
 
-const isMain = process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url));
-if (isMain) {
+/**
+ * Runs the CLI as its process: the arguments of process.argv, the exit
+ * status of main(). Called below where cli.js is the process's main module
+ * (`node cli.js`), and by the layercopy command (src/cli/layercopy.cjs).
+ */
+export function start(): void {
   // process.exit, not exitCode: a natural exit closes libuv's signal handles
   // first, which restores the default action, and a SIGINT in that last
   // window killed the process (status 130) after a committed provision.
@@ -230,3 +234,5 @@ if (isMain) {
     },
   );
 }
+
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))) start();

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 
-// What the layercopy command (src/cli/layercopy.sh) changes in the
+// What the layercopy command (src/cli/layercopy.cjs) changes in the
 // environment it starts Node in, and undoes here for the processes the CLI
 // starts (credential helpers, the bench's baselines), which get the
 // environment as it was given:
@@ -10,7 +10,7 @@ import fs from 'node:fs';
 //   (144 certificates), a third of an empty provision's time
 //   (docs/benchmarks.md). layercopy needs those CAs only for TLS to a
 //   registry or a proxy: extraCaCerts() reads the file when it first connects.
-// - GLIBC_TUNABLES gets glibc.malloc.hugetlb=1 for a pull (src/cli/layercopy.sh says why).
+// - GLIBC_TUNABLES gets glibc.malloc.hugetlb=1 for a pull (src/cli/layercopy.cjs says why).
 
 /** Where the command keeps NODE_EXTRA_CA_CERTS's value, unset in Node's own environment. */
 export const MOVED_CA = 'LAYERCOPY_EXTRA_CA_CERTS';

@@ -32,12 +32,12 @@ export function distFile(distPath: string): URL {
 }
 
 /**
- * The layercopy command as npm links it (dist/src/layercopy, a shell script
+ * The layercopy command as npm links it (dist/src/layercopy.cjs, a shell script
  * that starts the CLI), and the environment in which it starts the node
  * that runs this process: what the bench times, as a user runs it.
  */
 export function cliCommand(): { file: string; env: Record<string, string> } {
-  return { file: fileURLToPath(distFile('src/layercopy')), env: { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` } };
+  return { file: fileURLToPath(distFile('src/layercopy.cjs')), env: { PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}` } };
 }
 
 /** A file of this package outside dist/ (package.json, a C source the bench builds). */

@@ -1,4 +1,4 @@
-// The command npm links (dist/src/layercopy, from src/cli/layercopy.sh).
+// The command npm links (dist/src/layercopy.cjs, from src/cli/layercopy.cjs).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { buildLayer, scratch } from '../helpers.js';
 
-const command = fileURLToPath(new URL('../../dist/src/layercopy', import.meta.url));
+const command = fileURLToPath(new URL('../../dist/src/layercopy.cjs', import.meta.url));
 
 /** The command linked as npm links it: node_modules/.bin/layercopy, a relative symlink. */
 function linked(): string {
@@ -45,7 +45,7 @@ describe('the layercopy command', () => {
     for (const name of ['node_modules', 'build']) fs.symlinkSync(path.join(root, name), path.join(pkg, name));
     const dir = scratch();
     const layer = buildLayer(path.join(dir, 'l0'), { 'etc/motd': 'hi' });
-    const r = await execa(path.join(pkg, 'dist/src/layercopy'), ['provision', '--quiet', layer, path.join(dir, 'root')], { reject: false });
+    const r = await execa(path.join(pkg, 'dist/src/layercopy.cjs'), ['provision', '--quiet', layer, path.join(dir, 'root')], { reject: false });
     expect([r.exitCode, r.stderr]).toEqual([0, '']);
     expect(fs.readFileSync(path.join(dir, 'root/etc/motd'), 'utf8')).toBe('hi');
   });

@@ -8,8 +8,8 @@ import { execa } from 'execa';
 import { scratch } from '../helpers.js';
 
 export const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
-/** The command npm links (a shell script that starts cli.js: src/cli/layercopy.sh). */
-export const command = fileURLToPath(new URL('../../dist/src/layercopy', import.meta.url));
+/** The command npm links (a shell script and a CommonJS module that starts cli.js: src/cli/layercopy.cjs). */
+export const command = fileURLToPath(new URL('../../dist/src/layercopy.cjs', import.meta.url));
 
 /** An environment that reads no registries.conf, auth file or certs.d of this machine's, but what the test writes. */
 export function isolated(extra: Record<string, string> = {}): Record<string, string> {
