@@ -90,7 +90,7 @@ describe('the layercopy command', () => {
     // The bench of a directory layer runs cp -a of the final tree: a cp first on PATH records its environment.
     const bin = path.join(dir, 'bin');
     fs.mkdirSync(bin);
-    const cp = `#!/bin/sh\nenv | grep -E '^(NODE_EXTRA_CA_CERTS|GLIBC_TUNABLES|LAYERCOPY_)' | sort > ${dir}/cp-env\nexec /bin/cp "$@"\n`;
+    const cp = `#!/bin/sh\nenv | grep -E '^(NODE_EXTRA_CA_CERTS|GLIBC_TUNABLES|LAYERCOPY_EXTRA_CA_CERTS|LAYERCOPY_GLIBC_TUNABLES)=' | sort > ${dir}/cp-env\nexec /bin/cp "$@"\n`;
     fs.writeFileSync(path.join(bin, 'cp'), cp, { mode: 0o755 });
     const layer = buildLayer(path.join(dir, 'l0'), { a: 'a' });
     const r = await execa(linked(), ['bench', '--runs', '1', '--scratch', dir, layer], {
