@@ -241,7 +241,7 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     try {
       where = source.locate(name);
     } catch (error) {
-      throw blobUnreadable(error, label, `layer ${i + 1} ${d.digest}`, name);
+      throw blobUnreadable(error, label, `image layer ${i + 1}/${m.layers.length} ${d.digest}`, name);
     }
     return {
       ...where,

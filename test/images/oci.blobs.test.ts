@@ -42,7 +42,9 @@ describe('blobs that are not regular files', () => {
     fifo(blob(m.layers[1].digest));
     const r = await refused(dir, layout);
     expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE', path: `blobs/sha256/${m.layers[1].digest.slice(7)}` });
-    expect(r.message).toContain(`layer 2 ${m.layers[1].digest}: the blob is a FIFO, not a regular file`);
+    expect(r.message).toContain(`: image layer 2/2 ${m.layers[1].digest}: the blob is a FIFO, not a regular file`);
+    // The argument is LAYER 1; the blob is the image's second layer of two: said apart.
+    expect(r.message).toMatch(new RegExp(`^layer 1 \\(oci:${layout}:latest\\): image layer 2/2 ${m.layers[1].digest}: `));
   }, 10_000);
 
   it('a config that is a FIFO, and an index.json that is one', async () => {
@@ -76,16 +78,16 @@ describe('blobs that are not regular files', () => {
     fs.rmSync(file);
     execFileSync('mkfifo', [path.join(dir, 'fifo')]);
     fs.symlinkSync(path.join(dir, 'fifo'), file);
-    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a FIFO, not a regular file`);
+    expect((await refused(dir, layout)).message).toContain(`: image layer 1/2 ${m.layers[0].digest}: the blob is a FIFO, not a regular file`);
     fs.rmSync(file);
     fs.symlinkSync(path.join(dir, 'none'), file);
-    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: blob missing (ENOENT)`);
+    expect((await refused(dir, layout)).message).toContain(`: image layer 1/2 ${m.layers[0].digest}: blob missing (ENOENT)`);
     fs.rmSync(file);
     fs.symlinkSync(blob(m.layers[1].digest), file);
     expect(await refused(dir, layout)).toMatchObject({ code: 'ERR_DIGEST_MISMATCH' });
     fs.rmSync(file);
     fs.symlinkSync(path.basename(file), file);
-    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a symlink in a loop (ELOOP)`);
+    expect((await refused(dir, layout)).message).toContain(`: image layer 1/2 ${m.layers[0].digest}: the blob is a symlink in a loop (ELOOP)`);
   }, 10_000);
 
   it('a layer blob that is a directory is named as such; a missing one as missing', async () => {
@@ -94,11 +96,11 @@ describe('blobs that are not regular files', () => {
     const file = blob(m.layers[0].digest);
     fs.rmSync(file);
     fs.mkdirSync(file);
-    expect((await refused(dir, layout)).message).toContain(`layer 1 ${m.layers[0].digest}: the blob is a directory, not a regular file`);
+    expect((await refused(dir, layout)).message).toContain(`: image layer 1/2 ${m.layers[0].digest}: the blob is a directory, not a regular file`);
     fs.rmdirSync(file);
     const r = await refused(dir, layout);
     expect(r).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
-    expect(r.message).toContain(`layer 1 ${m.layers[0].digest}: blob missing (ENOENT)`);
+    expect(r.message).toContain(`: image layer 1/2 ${m.layers[0].digest}: blob missing (ENOENT)`);
   });
 
   it('a config far longer than its descriptor is refused by its length, not read whole', async () => {
