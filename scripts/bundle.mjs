@@ -72,4 +72,3 @@ for (const name of fs.readdirSync(outdir)) if (entries.has(name) || /^chunk-[A-Z
 // (src/cli/layercopy.cjs says why it is not cli.js).
 fs.copyFileSync('src/cli/layercopy.cjs', path.join(outdir, 'layercopy.cjs'));
 fs.chmodSync(path.join(outdir, 'layercopy.cjs'), 0o755);
-fs.rmSync(path.join(outdir, 'layercopy'), { force: true });

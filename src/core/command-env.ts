@@ -18,10 +18,10 @@ export const MOVED_CA = 'LAYERCOPY_EXTRA_CA_CERTS';
 export const MOVED_TUNABLES = 'LAYERCOPY_GLIBC_TUNABLES';
 
 let deferred: string | undefined;
-let loaded: { pem: string | undefined } | undefined;
 /** The file Node read as it started (`node cli.js`, the library): the command moves it aside before. */
 const atStart = process.env.NODE_EXTRA_CA_CERTS || undefined;
-let startLoaded: { pem: string | undefined } | undefined;
+/** Each CA file's certificates (PEM), read once; undefined: it could not be read. */
+const read = new Map<string, string | undefined>();
 
 /**
  * Undoes what the command changed in `env`, for child processes; the CA
@@ -41,7 +41,6 @@ export function restoreCommandEnv(env: NodeJS.ProcessEnv = process.env): void {
   if (!file || env.NODE_EXTRA_CA_CERTS) return;
   env.NODE_EXTRA_CA_CERTS = file;
   deferred = file;
-  loaded = undefined;
 }
 
 /**
@@ -51,16 +50,7 @@ export function restoreCommandEnv(env: NodeJS.ProcessEnv = process.env): void {
  * NODE_EXTRA_CA_CERTS ("Ignoring extra certs from …").
  */
 export function extraCaCerts(): string | undefined {
-  if (deferred === undefined) return undefined;
-  if (!loaded) {
-    try {
-      loaded = { pem: fs.readFileSync(deferred, 'utf8') };
-    } catch (error) {
-      process.emitWarning(`Ignoring extra certs from \`${deferred}\`, load failed: ${(error as Error).message}`);
-      loaded = { pem: undefined };
-    }
-  }
-  return loaded.pem;
+  return deferred === undefined ? undefined : readOnce(deferred, true);
 }
 
 /**
@@ -71,13 +61,18 @@ export function extraCaCerts(): string | undefined {
  * extraCaCerts()). A file that cannot be read is passed over: Node warned of it.
  */
 export function startupCaCerts(): string | undefined {
-  if (atStart === undefined) return undefined;
-  if (!startLoaded) {
+  return atStart === undefined ? undefined : readOnce(atStart, false);
+}
+
+function readOnce(file: string, warn: boolean): string | undefined {
+  if (!read.has(file)) {
+    let pem: string | undefined;
     try {
-      startLoaded = { pem: fs.readFileSync(atStart, 'utf8') };
-    } catch {
-      startLoaded = { pem: undefined };
+      pem = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      if (warn) process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${(error as Error).message}`);
     }
+    read.set(file, pem);
   }
-  return startLoaded.pem;
+  return read.get(file);
 }

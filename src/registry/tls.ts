@@ -112,14 +112,15 @@ function clientPair(dir: string, names: string[]): { cert: string; key: string }
  */
 export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'>): tls.SecureContext | undefined {
   const extra = extraCaCerts();
+  const ca = [...(extra ? [extra] : []), ...(config.ca ?? [])];
   // Without certs.d's CAs or a client pair (a proxy's own TLS, asked for at
   // every CONNECT) the context is the same each time: made once, as it
   // costs 20-50 ms with the system bundle deferred.
   if (!config.ca?.length && config.cert === undefined) {
-    if (!shared || shared.extra !== extra) shared = { extra, context: makeContext(extra ? [extra] : [], config) };
+    if (!shared || shared.extra !== extra) shared = { extra, context: makeContext(ca, config) };
     return shared.context;
   }
-  return makeContext([...(extra ? [extra] : []), ...(config.ca ?? [])], config);
+  return makeContext(ca, config);
 }
 
 let shared: { extra: string | undefined; context: tls.SecureContext | undefined } | undefined;
