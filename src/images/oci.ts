@@ -248,10 +248,13 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
       digest: d.digest,
       size: d.size,
       diffId: diffIds[i],
-      label: `${arg} layer ${i + 1}/${m.layers.length} (${d.digest.slice(0, 19)}…)`,
+      label: layerLabel(arg, i, m.layers.length, d.digest),
     };
   });
 }
+
+/** How messages and progress name an image's layer: the argument, its place among the image's layers, its digest shortened. */
+export const layerLabel = (given: string, i: number, n: number, digest: string) => `${given} layer ${i + 1}/${n} (${digest.slice(0, 19)}…)`;
 
 function listing(ds: Descriptor[]): string {
   if (ds.length === 0) return 'nothing';

@@ -3,7 +3,7 @@ import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import { imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from '../images/image-json.js';
 import type { TarLayer } from '../images/layer.js';
-import { type Descriptor, INDEX, LAYER_TYPES, MANIFEST, matches, notAnImage, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
+import { type Descriptor, INDEX, LAYER_TYPES, layerLabel, MANIFEST, matches, notAnImage, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
 import { JSON_LIMIT } from '../images/regular.js';
 import type { RegistryClient } from './client.js';
 import { type DockerReference, showReference } from './reference.js';
@@ -119,7 +119,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
         size: d.size,
         diffId: diffIds[i],
         mediaType: d.mediaType,
-        label: `${given} layer ${i + 1}/${m.layers.length} (${d.digest.slice(0, 19)}…)`,
+        label: layerLabel(given, i, m.layers.length, d.digest),
       },
       source: { arg: given, argIndex, digest: d.digest, diffId: diffIds[i] },
     };

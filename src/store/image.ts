@@ -3,7 +3,7 @@ import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform, PullPolicy } from '../core/options.js';
 import { readHead, sniffCompression } from '../images/decompress.js';
 
-import { MANIFEST, type SeenImage, showPlatform } from '../images/oci.js';
+import { layerLabel, MANIFEST, type SeenImage, showPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { resolveImage } from '../images/resolve.js';
 import type { PulledLayer, PullOptions } from '../registry/pull.js';
@@ -66,8 +66,6 @@ export function refKey(arg: ImageArgument, argIndex = 0): string {
   const sel = 'digest' in arg && arg.digest ? `@${arg.digest}` : arg.reference !== undefined ? `:${arg.reference}` : '';
   return `${arg.kind}:${file}${sel}`;
 }
-
-const layerLabel = (given: string, i: number, n: number, digest: string) => `${given} layer ${i + 1}/${n} (${digest.slice(0, 19)}…)`;
 
 /**
  * The image at its source or in the store, as the policy says; its
