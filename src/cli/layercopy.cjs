@@ -6,8 +6,8 @@
 # (node_modules/.bin, a global prefix) and starts the CLI beside it. The
 # CLI undoes both changes for the processes it starts
 # (src/core/command-env.ts). Nothing here may close the comment that hides
-# these lines from JavaScript. It took a readlink -f before, 5 ms a run
-# (a fork and an exec).
+# these lines from JavaScript. No readlink -f finds the file behind the
+# link: that is a fork and an exec, 5 ms a run.
 #
 # NODE_EXTRA_CA_CERTS is handed over as LAYERCOPY_EXTRA_CA_CERTS: Node 20
 # parses that file as it starts (40-45 ms a run with the system bundle),
