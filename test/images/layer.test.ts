@@ -17,7 +17,7 @@ import { FOLLOW_DONE, FOLLOW_FAILED, followProgress } from '../../src/images/fol
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
 import { pumpsHere } from '../../src/images/pumped.js';
 import { provision } from '../../src/index.js';
-import { diffSnapshots, lstat, scratch, snapshot } from '../helpers.js';
+import { diffSnapshots, exists, lstat, scratch, snapshot } from '../helpers.js';
 import { type Compression, compress, gzipFullHeader, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
 
 const open: number[] = [];
@@ -36,7 +36,7 @@ async function withClaims(fn: (id: number) => Promise<void>): Promise<void> {
 }
 
 /** Extracts a tar (written to dir/NAME.tar) into dir/NAME as layer `layer` of the claims set. */
-async function layer(dir: string, name: string, entries: RawEntry[], claims: { id: number; layer: number }) {
+async function layer(dir: string, name: string, entries: RawEntry[], claims: { id: number; layer: number; skip?: boolean }) {
   const file = path.join(dir, `${name}.tar`);
   fs.writeFileSync(file, rawTar(entries));
   fs.mkdirSync(path.join(dir, name));
@@ -197,6 +197,103 @@ describe('tar layers read with a claims set', () => {
     } finally {
       delete process.env.LAYERCOPY_CLAIMS;
     }
+  });
+
+  it('with skip, nothing a higher layer hides is made: not a file it replaces or whites out, nor the tree of a directory it whites out or of one it makes opaque; a directory it also has stays, the rest is written', async () => {
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(
+        dir,
+        'upper',
+        [
+          { name: 'replaced', data: 'upper' },
+          { name: 'empty', data: 'upper' },
+          { name: 'link', data: 'upper' },
+          { name: '.wh.gone', data: '' },
+          { name: 'usr/lib/.wh.tree', data: '' },
+          { name: 'etc/.wh..wh..opq', data: '' },
+          { name: 'shared/', type: '5' },
+          { name: 'shared/upper', data: 'upper' },
+        ],
+        { id, layer: 1 },
+      );
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'replaced', data: 'lower data' },
+          { name: 'empty', data: '' },
+          { name: 'link', type: '2', linkname: 'replaced' },
+          { name: 'gone', data: 'lower data' },
+          { name: 'usr/lib/tree/', type: '5' },
+          { name: 'usr/lib/tree/deep/', type: '5' },
+          { name: 'usr/lib/tree/deep/file', data: 'lower data' },
+          { name: 'usr/lib/tree/.wh.old', data: '' },
+          { name: 'etc/', type: '5' },
+          { name: 'etc/conf', data: 'lower data' },
+          { name: 'etc/sub/', type: '5' },
+          { name: 'shared/', type: '5' },
+          { name: 'shared/lower', data: 'lower data' },
+          { name: 'kept', data: 'lower data' },
+        ],
+        { id, layer: 0, skip: true },
+      );
+      for (const rel of ['replaced', 'empty', 'link', 'gone', 'usr/lib/tree', 'etc/conf', 'etc/sub']) expect(exists(path.join(lower, rel)), rel).toBe(false);
+      // What lies above the hidden names is made, as the entries would have made it.
+      expect(lstat(path.join(lower, 'usr/lib')).isDirectory()).toBe(true);
+      expect(lstat(path.join(lower, 'etc')).isDirectory()).toBe(true);
+      expect(fs.readFileSync(path.join(lower, 'shared/lower'), 'utf8')).toBe('lower data');
+      expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
+    });
+  });
+
+  it('with skip, a hardlink that stays, to a file left out: the layer is read again in full', async () => {
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(dir, 'upper', [{ name: '.wh.d', data: '' }], { id, layer: 1 });
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'd/a', data: 'group' },
+          { name: 'b', type: '1', linkname: 'd/a' },
+        ],
+        { id, layer: 0, skip: true },
+      );
+      expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
+      expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
+    });
+  });
+
+  it('with skip, a hardlink hidden too, to a file left out: neither is made, and the layer is read once', async () => {
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(
+        dir,
+        'upper',
+        [
+          { name: 'a', data: 'upper' },
+          { name: 'b', data: 'upper' },
+        ],
+        { id, layer: 1 },
+      );
+      const file = path.join(dir, 'lower.tar');
+      fs.writeFileSync(
+        file,
+        rawTar([
+          { name: 'a', data: 'group' },
+          { name: 'b', type: '1', linkname: 'a' },
+          { name: 'c', data: 'kept' },
+        ]),
+      );
+      fs.mkdirSync(path.join(dir, 'lower'));
+      const fd = fs.openSync(path.join(dir, 'lower'), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      open.push(fd);
+      const reads: number[] = [];
+      await extractLayer({ file, label: 'lower' }, fd, { claims: { id, layer: 0, skip: true }, onRead: (bytes) => reads.push(bytes) });
+      expect(reads).toEqual([fs.statSync(file).size]);
+      expect(fs.readdirSync(path.join(dir, 'lower'))).toEqual(['c']);
+    });
   });
 
   it('a lower layer read first, or without a set, writes everything', async () => {
