@@ -39,13 +39,16 @@ const IDENTIFIER = /^[a-f0-9]{64}$/;
  * 'localhost'; otherwise the registry is docker.io, where a one-component
  * name gets 'library/'. Short-name aliases and unqualified-search-registries
  * of registries.conf are not read (skopeo's `docker://` does not read them).
+ * A problem is named by `argument`: a provision's layer index
+ * ("layer 2 (docker://…): …"), or the command that took it ("pull
+ * (docker://…): …").
  */
-export function parseDockerReference(given: string, index: number): DockerReference {
+export function parseDockerReference(given: string, argument: number | string): DockerReference {
   const fail = (what: string) =>
-    new LayercopyError(`layer ${index + 1} (${given}): ${what}`, {
+    new LayercopyError(`${typeof argument === 'number' ? `layer ${argument + 1}` : argument} (${given}): ${what}`, {
       code: 'ERR_INVALID_ARGUMENT',
       layer: given,
-      layerIndex: index,
+      ...(typeof argument === 'number' ? { layerIndex: argument } : {}),
     });
   const FORM = 'docker://[HOST[:PORT]/]REPOSITORY[:TAG|@sha256:DIGEST]';
   if (!given.startsWith('docker://')) throw fail(`not a docker:// reference: ${FORM}`);

@@ -90,14 +90,8 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
     const arg = parseLayerArgument(image, 0);
     if (arg.kind === 'path') throw notAReference(image);
-    // An invalid docker:// reference is a usage error before the store is opened (or made), named as pull's (the parser
-    // names it as a provision's layer 1).
-    try {
-      refKey(arg);
-    } catch (error) {
-      const e = error as LayercopyError;
-      throw new LayercopyError(e.message.replace(/^layer 1 /, 'pull '), { code: e.code, layer: image, layerIndex: 0, cause: error });
-    }
+    // An invalid docker:// reference is a usage error before the store is opened (or made), named as pull's.
+    refKey(arg, 'pull');
     const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
     let platform = hostPlatform();
     if (options.platform !== undefined) {

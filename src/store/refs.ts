@@ -41,8 +41,8 @@ interface RefsFile {
  * neither tag nor digest is given), so that `app` and `app:latest` are one
  * reference. Throws the parser's ERR_INVALID_ARGUMENT for an invalid one.
  */
-export function dockerKey(given: string, index: number): string {
-  return `docker://${showReference(parseDockerReference(given, index))}`;
+export function dockerKey(given: string, at: number | string): string {
+  return `docker://${showReference(parseDockerReference(given, at))}`;
 }
 
 /**

@@ -43,16 +43,10 @@ function repoOf(ref: string): string | undefined {
   }
 }
 
-/** A docker:// REF, normalized; its problem named as rmi's (the parser names it as a provision's layer). */
+/** A docker:// REF, normalized; its problem named as rmi's. */
 function dockerWanted(given: string): Wanted {
-  let d: ReturnType<typeof parseDockerReference>;
-  try {
-    d = parseDockerReference(given, 0);
-  } catch (error) {
-    const e = error as LayercopyError;
-    throw new LayercopyError(e.message.replace(/^layer 1 /, 'rmi '), { code: e.code, layer: given, cause: error });
-  }
-  return { ref: refKey({ kind: 'docker', reference: given }), ...(d.digest ? { repo: `docker://${d.registry}/${d.repository}`, digest: d.digest } : {}) };
+  const d = parseDockerReference(given, 'rmi');
+  return { ref: refKey({ kind: 'docker', reference: given }, 'rmi'), ...(d.digest ? { repo: `docker://${d.registry}/${d.repository}`, digest: d.digest } : {}) };
 }
 
 /** What a REF given to rmi names: a reference as pull would record it, a manifest digest, or a prefix of one. */

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { pull } from '../../src/index.js';
 import { testImage } from '../fixtures/registry.js';
 import { scratch } from '../helpers.js';
 import { cli } from '../registry/pull-helpers.js';
@@ -68,6 +69,18 @@ describe('pull of a registry image given without docker://', () => {
     const store = path.join(scratch(), 'store');
     const r = await run(['pull', '--store', store, 'docker://127.0.0.1:5000/Bad/Name:1']);
     expect([r.exitCode, r.stderr]).toEqual([2, 'layercopy: pull (docker://127.0.0.1:5000/Bad/Name:1): repository name must be lowercase ("Bad/Name")']);
+    expect(fs.existsSync(store)).toBe(false);
+  });
+
+  it('from the library, the same error names the reference and no layer index', async () => {
+    const store = path.join(scratch(), 'store');
+    const r = await pull('docker://127.0.0.1:5000/Bad/Name:1', { store }).catch((e) => e);
+    expect(r).toMatchObject({
+      code: 'ERR_INVALID_ARGUMENT',
+      layer: 'docker://127.0.0.1:5000/Bad/Name:1',
+      message: 'pull (docker://127.0.0.1:5000/Bad/Name:1): repository name must be lowercase ("Bad/Name")',
+    });
+    expect(r.layerIndex).toBeUndefined();
     expect(fs.existsSync(store)).toBe(false);
   });
 });

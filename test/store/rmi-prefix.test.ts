@@ -70,6 +70,16 @@ describe('rmi by a prefix of the manifest digest', () => {
     expect(readRefs({ root: store }).map((x) => x.ref)).toEqual([image]);
   });
 
+  it("an invalid docker:// reference is named as rmi's, not as a provision's layer 1 (exit 2), dropping nothing", async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 85 });
+    const store = path.join(dir, 'store');
+    await pull(image, { store });
+    const r = await run(['rmi', '--store', store, 'docker://127.0.0.1:5000/Bad/Name:1']);
+    expect([r.exitCode, r.stderr]).toEqual([2, 'layercopy: rmi (docker://127.0.0.1:5000/Bad/Name:1): repository name must be lowercase ("Bad/Name")']);
+    expect(readRefs({ root: store }).map((x) => x.ref)).toEqual([image]);
+  });
+
   it('an ambiguous prefix is an error naming each candidate with its reference, and drops nothing', async () => {
     const dir = scratch();
     const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 84 });
