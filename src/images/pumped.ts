@@ -2,11 +2,11 @@
 // helper's pump (native/pump.h) reads, hashes and inflates it into the tar
 // reader's queue, and this thread only awaits it.
 import fs from 'node:fs';
-import { abortError, errnoError } from '../core/errors.js';
+import { abortError, errnoCode, errnoError, LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { checkBlob, layerMismatch, nativeBlobCount } from './blob.js';
 import { chosenInflater, GzipFallback, readHead, sniffCompression } from './decompress.js';
-import { extractTarWith, readingFailure, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
+import { extractTarWith, RestartLayer, readingFailure, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
 import { followed } from './follow.js';
 import { openRegular } from './regular.js';
 
@@ -57,6 +57,30 @@ function isalLoads(): boolean {
 /** A pump that found no ISA-L: nothing was read, the layer goes the JavaScript way. */
 class PumpUnavailable extends Error {}
 
+/** What the pump found wrong in the gzip stream (ISA-L's words, or a cut). */
+export class GzipStreamError extends Error {}
+
+/**
+ * A pumped layer's failure, and whether the blob is checked before it is
+ * told: the gzip stream's and the reader's as readingFailure tells them
+ * ("gzip: …"); what the helper itself threw (N-API: no memory, no thread
+ * to start) says nothing of the blob or its gzip, and is a failure of
+ * reading it, with its errno's code.
+ */
+export function pumpFailure(layer: { label: string; file: string; follow?: unknown }, error: unknown): { failure: LayercopyError; checkBlob: boolean } {
+  if (error instanceof GzipStreamError || error instanceof LayercopyError || error instanceof RestartLayer || error instanceof GzipFallback)
+    return readingFailure(layer, 'gzip', error);
+  const e = error as NodeJS.ErrnoException;
+  const failure = new LayercopyError(`${layer.label}: reading the blob: ${e?.message ?? String(error)}`, {
+    code: errnoCode(e?.code),
+    layer: layer.label,
+    syscall: e?.syscall,
+    errno: e?.errno,
+    cause: error,
+  });
+  return { failure, checkBlob: false };
+}
+
 /**
  * A gzip layer read, hashed, inflated and written without JavaScript in
  * the loop (native/pump.h): the thread that would read and inflate it in
@@ -91,7 +115,7 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
         if (r.status === -1) throw new PumpUnavailable();
         if (r.status === 1) throw new GzipFallback(r.message);
         // As isalFeed throws ISA-L's errors (code ERR_ISAL), gunzipRaw its own (none).
-        if (r.status === 2) throw Object.assign(new Error(r.message), r.code === undefined ? {} : { code: r.code });
+        if (r.status === 2) throw Object.assign(new GzipStreamError(r.message), r.code === undefined ? {} : { code: r.code });
         if (r.status === 3 && r.failure) fail(r.failure);
         if (r.status === 5) throw abortError();
         const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };
@@ -107,7 +131,7 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
     } catch (error) {
       // Nothing was fed to the reader, so nothing was written.
       if (error instanceof PumpUnavailable) return undefined;
-      const { failure, checkBlob: blobFirst } = readingFailure(layer, 'gzip', error);
+      const { failure, checkBlob: blobFirst } = pumpFailure(layer, error);
       if (!blobFirst) throw failure;
       // The rest of a blob still downloading is checked once it is all there.
       if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);
