@@ -10,7 +10,8 @@ import fs from 'node:fs';
 //   (144 certificates), a third of an empty provision's time
 //   (docs/benchmarks.md). layercopy needs those CAs only for TLS to a
 //   registry or a proxy: extraCaCerts() reads the file when it first connects.
-// - GLIBC_TUNABLES gets glibc.malloc.hugetlb=1 for a pull (src/cli/layercopy.cjs says why).
+// - GLIBC_TUNABLES gets glibc.malloc.hugetlb=1 for a pull, glibc.malloc.mmap_threshold fixed
+//   otherwise (src/cli/layercopy.cjs says why).
 
 /** Where the command keeps NODE_EXTRA_CA_CERTS's value, unset in Node's own environment. */
 export const MOVED_CA = 'LAYERCOPY_EXTRA_CA_CERTS';

@@ -69,7 +69,20 @@ describe('the layercopy command', () => {
     expect(await startEnv({ NODE_EXTRA_CA_CERTS: '/etc/some-ca.pem' })).toMatchObject({ NODE_EXTRA_CA_CERTS: null, LAYERCOPY_EXTRA_CA_CERTS: '/etc/some-ca.pem' });
   });
 
-  it("for a pull, starts Node with glibc.malloc.hugetlb=1 in GLIBC_TUNABLES, the user's value kept beside it, or alone where it names hugetlb", async () => {
+  it("starts Node with glibc.malloc.mmap_threshold=2097152 in GLIBC_TUNABLES, the user's value kept beside it, or alone where it names the threshold", async () => {
+    const MMAP = 'glibc.malloc.mmap_threshold=2097152';
+    expect(await startEnv({}, ['provision', '--concurrency', '0', 'oci:/img:1', 'root'])).toMatchObject({ GLIBC_TUNABLES: MMAP, LAYERCOPY_GLIBC_TUNABLES: '' });
+    expect(await startEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toMatchObject({
+      GLIBC_TUNABLES: `glibc.malloc.arena_max=2:${MMAP}`,
+      LAYERCOPY_GLIBC_TUNABLES: 'glibc.malloc.arena_max=2',
+    });
+    expect(await startEnv({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' })).toMatchObject({
+      GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536',
+      LAYERCOPY_GLIBC_TUNABLES: null,
+    });
+  });
+
+  it("for a pull, glibc.malloc.hugetlb=1 instead, the user's value kept beside it, or alone where it names hugetlb", async () => {
     // A usage error: the CLI stops at once, after the preload saw the environment.
     const pull = ['provision', '--concurrency', '0', 'docker://127.0.0.1:1/app:1', 'root'];
     expect(await startEnv({}, pull)).toMatchObject({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1', LAYERCOPY_GLIBC_TUNABLES: '' });
@@ -78,11 +91,6 @@ describe('the layercopy command', () => {
       LAYERCOPY_GLIBC_TUNABLES: 'glibc.malloc.arena_max=2',
     });
     expect(await startEnv({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }, pull)).toMatchObject({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0', LAYERCOPY_GLIBC_TUNABLES: null });
-  });
-
-  it('without a docker:// argument, leaves GLIBC_TUNABLES alone', async () => {
-    expect(await startEnv({}, ['provision', '--concurrency', '0', 'oci:/img:1', 'root'])).toMatchObject({ GLIBC_TUNABLES: null, LAYERCOPY_GLIBC_TUNABLES: null });
-    expect(await startEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toMatchObject({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2', LAYERCOPY_GLIBC_TUNABLES: null });
   });
 
   it('what the CLI starts gets the environment as the user gave it', async () => {
