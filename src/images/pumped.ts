@@ -57,8 +57,15 @@ function isalLoads(): boolean {
 /** A pump that found no ISA-L: nothing was read, the layer goes the JavaScript way. */
 class PumpUnavailable extends Error {}
 
-/** What the pump found wrong in the gzip stream (ISA-L's words, or a cut). */
-export class GzipStreamError extends Error {}
+/** The errors the pump made of what it found wrong in the gzip stream (ISA-L's words, or a cut): plain Errors, as isalFeed throws them. */
+const streamErrors = new WeakSet<Error>();
+
+/** An error of the gzip stream, as the pump tells it (code: ISA-L's ERR_ISAL, where it is ISA-L's). */
+export function gzipStreamError(message: string, code?: string): Error {
+  const error = Object.assign(new Error(message), code === undefined ? {} : { code });
+  streamErrors.add(error);
+  return error;
+}
 
 /**
  * A pumped layer's failure, and whether the blob is checked before it is
@@ -68,7 +75,7 @@ export class GzipStreamError extends Error {}
  * reading it, with its errno's code.
  */
 export function pumpFailure(layer: { label: string; file: string; follow?: unknown }, error: unknown): { failure: LayercopyError; checkBlob: boolean } {
-  if (error instanceof GzipStreamError || error instanceof LayercopyError || error instanceof RestartLayer || error instanceof GzipFallback)
+  if ((error instanceof Error && streamErrors.has(error)) || error instanceof LayercopyError || error instanceof RestartLayer || error instanceof GzipFallback)
     return readingFailure(layer, 'gzip', error);
   const e = error as NodeJS.ErrnoException;
   const failure = new LayercopyError(`${layer.label}: reading the blob: ${e?.message ?? String(error)}`, {
@@ -115,7 +122,7 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
         if (r.status === -1) throw new PumpUnavailable();
         if (r.status === 1) throw new GzipFallback(r.message);
         // As isalFeed throws ISA-L's errors (code ERR_ISAL), gunzipRaw its own (none).
-        if (r.status === 2) throw Object.assign(new GzipStreamError(r.message), r.code === undefined ? {} : { code: r.code });
+        if (r.status === 2) throw gzipStreamError(r.message ?? '', r.code);
         if (r.status === 3 && r.failure) fail(r.failure);
         if (r.status === 5) throw abortError();
         const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };

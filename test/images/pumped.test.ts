@@ -4,16 +4,18 @@
 // reading the blob, with its errno's code, and no blob check.
 import { describe, expect, it } from 'vitest';
 import { LayercopyError } from '../../src/core/errors.js';
-import { GzipStreamError, pumpFailure } from '../../src/images/pumped.js';
+import { gzipStreamError, pumpFailure } from '../../src/images/pumped.js';
 
 const layer = { label: 'image layer 1/2 sha256:abc', file: '/nowhere/blob' };
 
 describe('pumpFailure', () => {
   it("the gzip stream's failure: gzip's, ERR_INVALID_TAR, the blob checked before it is told", () => {
-    const cause = Object.assign(new GzipStreamError('invalid block type'), { code: 'ERR_ISAL' });
+    const cause = gzipStreamError('invalid block type', 'ERR_ISAL');
     const { failure, checkBlob } = pumpFailure(layer, cause);
     expect(failure).toMatchObject({ code: 'ERR_INVALID_TAR', message: 'image layer 1/2 sha256:abc: gzip: invalid block type', cause });
     expect(checkBlob).toBe(true);
+    // As isalFeed throws ISA-L's errors: a plain Error.
+    expect(cause.constructor).toBe(Error);
   });
 
   it("what the helper threw (a thread it could not start): reading the blob's failure, with its errno's code, no blob check and no word of gzip", () => {
