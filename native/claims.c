@@ -160,19 +160,3 @@ int claims_hidden(claims *c, const char *rel, int layer) {
   pthread_mutex_unlock(&c->lock);
   return hidden;
 }
-
-size_t claims_buried(claims *c, const char *rel, int layer) {
-  size_t len = strlen(rel), found = 0;
-  pthread_mutex_lock(&c->lock);
-  // Each prefix of rel, shortest first: whited out, or in a directory with an opaque marker (the root's included).
-  for (size_t end = 0, start = 0; !found && end <= len; end++) {
-    if (end < len && rel[end] != '/') continue;
-    size_t parent = start > 0 ? start - 1 : 0;
-    claim *p = lookup(c, rel, parent, 0);
-    claim *w = lookup(c, rel, end, 0);
-    if ((p && p->opaque > layer) || (end > 0 && w && w->whiteout > layer)) found = end;
-    start = end + 1;
-  }
-  pthread_mutex_unlock(&c->lock);
-  return found;
-}

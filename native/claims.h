@@ -26,12 +26,5 @@ int claims_opaque(claims *c, const char *rel, int layer);
 // a directory above it. Each of these hides rel whatever else the layers
 // hold, so a yes never turns into a no.
 int claims_hidden(claims *c, const char *rel, int layer);
-// The length of rel's shortest prefix (rel itself included) that a layer
-// above `layer` whites out or hides under an opaque marker in the directory
-// above it, as far as is known yet; 0 where there is none. Everything
-// beneath that prefix is hidden too, so it is never written at all
-// (TAR_SKIP_HIDDEN). An entry of a higher layer at the same name is left out:
-// a directory there merges with this one.
-size_t claims_buried(claims *c, const char *rel, int layer);
 
 #endif

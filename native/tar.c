@@ -185,7 +185,6 @@ struct tar_reader {
   int direct;            // TAR_DIRECT: root is the rootfs being built (tar.h)
   uint64_t bad_markers;  // TAR_DIRECT: names whose marker is refused if it stands at the end
   int no_record;         // TAR_NO_RECORD
-  int skip_hidden;       // TAR_SKIP_HIDDEN
   write_tally tally;     // the tree as it stands
   mode_t root_mode;      // TAR_DIRECT: the mode the root takes at the end
   // Lanes: the writers of simple entries ("Lanes" below). lanes_after: the
@@ -1418,29 +1417,6 @@ static int lane_give(tar_reader *t, entry *e, int dir, const char *name, failure
   return 0;
 }
 
-// TAR_SKIP_HIDDEN: 1 where a higher layer already hides the entry in
-// t->cur, which is then not made (its data read past, t->fd staying -1), 0
-// where it is to be made, -1 with *f set. Beneath a name a higher layer
-// whites out (or hides under an opaque marker), nothing is made, not even
-// the parents: only those above that name, as the entry would have made
-// them. A non-directory at a name a higher layer has is left out too, its
-// parents made; a directory there is not hidden (it merges).
-static int skip_hidden(tar_reader *t, entry *e, failure *f) {
-  const char *rel = e->rel;
-  size_t buried = claims_buried(t->claims, rel, t->layer);
-  if (buried == 0) {
-    const char *slash = strrchr(rel, '/');
-    const char *name = slash ? slash + 1 : rel;
-    if (e->type == '5' || strncmp(name, ".wh.", 4) == 0 || !claims_hidden(t->claims, rel, t->layer)) return 0;
-    return ensure_parent(t, rel, f) != 0 ? -1 : 1;
-  }
-  char *top = strndup(rel, buried);
-  if (!top) return sys_fail(f, ENOMEM, "malloc", rel);
-  int rc = ensure_parent(t, top, f);
-  free(top);
-  return rc != 0 ? -1 : 1;
-}
-
 // The entry in t->cur, its header and records read: made (a file is then
 // open for its data), or a failure.
 static int begin_entry(tar_reader *t, failure *f) {
@@ -1475,10 +1451,6 @@ static int begin_entry(tar_reader *t, failure *f) {
   if (t->direct) {
     int marker = direct_marker(t, e, f);
     if (marker != 0) return marker < 0 ? -1 : 0;
-  }
-  if (t->skip_hidden) {
-    int hidden = skip_hidden(t, e, f);
-    if (hidden != 0) return hidden < 0 ? -1 : 0;
   }
   if (ensure_parent(t, rel, f) != 0 || claim(t, rel, f) != 0) return -1;
   t->entries++;
@@ -1589,9 +1561,6 @@ static int begin_entry(tar_reader *t, failure *f) {
         }
         if (rc != 0 && f->err == ENOENT && t->direct && has_marker(target)) {
           rc = restart_for_link(f, rel, target);
-        } else if (rc != 0 && f->err == ENOENT && t->skip_hidden && claims_hidden(t->claims, target, t->layer)) {
-          // The target was left out, hidden (skip_hidden); this name stays.
-          rc = tar_fail(f, CODE_RESTART_HIDDEN, rel, "hardlink to /%s, a file a higher layer hides", target);
         } else if (rc != 0 && f->err == ENOENT) {
           rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
         } else if (rc != 0) {
@@ -1873,7 +1842,6 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
   memset(&t->policy.map, 0, sizeof t->policy.map);
   t->policy.changes = &t->changes;
   if (claims_id > 0) t->claims = claims_get(claims_id);
-  t->skip_hidden = t->claims && !t->direct && (flags & TAR_SKIP_HIDDEN) != 0;
   pc_init(&t->pc, root, O_PATH);
   // LAYERCOPY_TAR_NAMES: how many names before the first eviction (tests).
   const char *cap = getenv("LAYERCOPY_TAR_NAMES");

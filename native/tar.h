@@ -42,12 +42,6 @@ typedef struct tar_reader tar_reader;
 // a copy of the chunk and returns; a failure comes back on a later call or
 // from tar_finish. Without a thread (none could start) it is fed at once.
 #define TAR_PIPE 16
-// TAR_SKIP_HIDDEN (with a claims set, into a scratch directory): an entry a
-// higher layer already hides is not made at all, its data read past, where
-// the merged plan alone reads the scratch directories (it never takes a
-// hidden name, and counts only what it takes). A hardlink that stays, to a
-// name left out, fails with CODE_RESTART_HIDDEN.
-#define TAR_SKIP_HIDDEN 32
 tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f);
 // What the policy changed so far.
 const meta_changes *tar_changes(const tar_reader *t);

@@ -31,7 +31,7 @@ fi
 #   it the size a thread's arena keeps unreturned at its top; fixed, blocks
 #   of 2 MiB and more are mapped and given back when freed, and arenas give
 #   back what they free. A tar layer of 1M files and 1M hardlinks to them
-#   peaked at 311-318 MB of RSS, 276-286 MB with it; the images measured took
+#   peaked at 311-323 MB of RSS, 276-286 MB with it; the images measured took
 #   the same time (a gzip tarball given as a file 0.92x), a pull 1.01-1.02x.
 #   At 131072 (glibc's default, fixed) the zlib path's 1 MiB output buffers
 #   were each mapped afresh: 1.73x on a gzip tarball.

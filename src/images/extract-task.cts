@@ -20,7 +20,7 @@ export interface ExtractTask {
   read?: BigInt64Array;
   slot?: number;
   /** The provision's claims set and this layer's index among all layers (src/images/extract.ts). */
-  claims?: { id: number; layer: number; record?: boolean; skip?: boolean };
+  claims?: { id: number; layer: number; record?: boolean };
   /** root is the rootfs of a one-layer image (src/images/extract.ts). */
   direct?: boolean;
   /** With direct: the argument the layer came from (src/images/extract.ts). */

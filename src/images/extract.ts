@@ -14,8 +14,7 @@ import { GzipFallback } from './decompress.js';
  * planners apply them, as for directory layers. `onChunk` sees every byte
  * (the diff_id hash), the padding after the end-of-archive blocks too.
  * With `claims` (the provision's set and this layer's index), a file a
- * higher layer already hides gets its size without data (with `claims.skip`,
- * any entry it hides is not made at all); RestartLayer: a hardlink that
+ * higher layer already hides gets its size without data; RestartLayer: a hardlink that
  * stays needs one, so the layer must be read again without claims.
  * Entries get their metadata by `policy` (native/meta.h). `direct`: root
  * is the rootfs of a one-layer image (TAR_DIRECT, native/tar.h: markers
@@ -67,8 +66,7 @@ export async function extractTarWith(
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
-    const flags =
-      (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0) | (opts.piped ? 16 : 0) | (opts.claims?.skip ? 32 : 0);
+    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0) | (opts.piped ? 16 : 0);
     reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy, flags);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;
@@ -130,18 +128,11 @@ export function tarPiped(): boolean {
   return process.env.LAYERCOPY_TAR_PIPE !== '0';
 }
 
-/**
- * A provision's claims set and a layer's index among all layers; record:
- * false where no lower tar layer asks the set; skip: what a higher layer
- * hides is not made at all (TAR_SKIP_HIDDEN), where only the merged plan
- * reads the scratch directories (it takes no hidden name and counts what it
- * takes; a layer applied over a base counts its hidden files too).
- */
+/** A provision's claims set and a layer's index among all layers; record: false where no lower tar layer asks the set. */
 export interface TarClaims {
   id: number;
   layer: number;
   record?: boolean;
-  skip?: boolean;
 }
 
 export interface TarExtracted {

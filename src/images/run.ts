@@ -75,11 +75,6 @@ export async function extractOnPool(
     claims = undefined;
   }
   const lowest = Math.min(...jobs.map((job) => job.layerIndex));
-  // Hidden names not made at all where the merged plan alone reads the
-  // scratch directories: a layer applied over a base extracted straight in
-  // counts the files it hides too (TarClaims.skip). LAYERCOPY_SKIP_HIDDEN=0
-  // makes them as before (comparisons).
-  const skip = !jobs.some((job) => job.direct) && process.env.LAYERCOPY_SKIP_HIDDEN !== '0';
   const sizes = jobs.map((job) => layerSize(job.tar));
   const all = sizes.reduce((a, b) => a + b, 0);
   const queue = balance(
@@ -122,7 +117,7 @@ export async function extractOnPool(
           cancel,
           read,
           slot,
-          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest, skip },
+          claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
           policy: run.policy,
           direct: isDirect,
           source: isDirect ? source : undefined,

@@ -17,7 +17,7 @@ import { FOLLOW_DONE, FOLLOW_FAILED, followProgress } from '../../src/images/fol
 import { extractLayer, type TarLayer } from '../../src/images/layer.js';
 import { pumpsHere } from '../../src/images/pumped.js';
 import { provision } from '../../src/index.js';
-import { diffSnapshots, exists, lstat, scratch, snapshot } from '../helpers.js';
+import { diffSnapshots, lstat, scratch, snapshot } from '../helpers.js';
 import { type Compression, compress, gzipFullHeader, gzipMember, hasZstd, hexText, ociImage, type RawEntry, rawTar, sha } from './fixtures.js';
 
 const open: number[] = [];
@@ -35,95 +35,114 @@ async function withClaims(fn: (id: number) => Promise<void>): Promise<void> {
   }
 }
 
-/** Extracts a tar (written to dir/NAME.tar) into dir/NAME as layer `layer` of the claims set; onRead sees each reading's bytes. */
-async function layer(dir: string, name: string, entries: RawEntry[], claims: { id: number; layer: number; skip?: boolean }, onRead?: (bytes: number) => void) {
+/** Extracts a tar (written to dir/NAME.tar) into dir/NAME as layer `layer` of the claims set. */
+async function layer(dir: string, name: string, entries: RawEntry[], claims: { id: number; layer: number }) {
   const file = path.join(dir, `${name}.tar`);
   fs.writeFileSync(file, rawTar(entries));
   fs.mkdirSync(path.join(dir, name));
   const fd = fs.openSync(path.join(dir, name), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   open.push(fd);
-  await extractLayer({ file, label: name }, fd, { claims, onRead });
+  await extractLayer({ file, label: name }, fd, { claims });
   return path.join(dir, name);
-}
-
-/** An upper layer, then a lower one, extracted in that order with one claims set into a fresh directory; the lower one's directory. */
-async function underUpper(upper: RawEntry[], lower: RawEntry[], opts: { skip?: boolean; onRead?: (bytes: number) => void } = {}): Promise<string> {
-  const dir = scratch();
-  let out = '';
-  await withClaims(async (id) => {
-    await layer(dir, 'upper', upper, { id, layer: 1 });
-    out = await layer(dir, 'lower', lower, { id, layer: 0, skip: opts.skip }, opts.onRead);
-  });
-  return out;
 }
 
 describe('tar layers read with a claims set', () => {
   it('a file a higher layer replaces, whites out or hides under an opaque directory gets no data (its size given: no block allocated); the others are written', async () => {
-    const lower = await underUpper(
-      [
-        { name: 'replaced', data: 'upper' },
-        { name: '.wh.gone', data: '' },
-        { name: 'etc/.wh..wh..opq', data: '' },
-        { name: '.wh.tree', data: '' },
-      ],
-      [
-        { name: 'replaced', data: 'lower data' },
-        { name: 'gone', data: 'lower data' },
-        { name: 'etc/conf', data: 'lower data' },
-        { name: 'tree/deep/file', data: 'lower data' },
-        { name: 'kept', data: 'lower data' },
-      ],
-    );
-    for (const rel of ['replaced', 'gone', 'etc/conf', 'tree/deep/file']) {
-      const st = fs.statSync(path.join(lower, rel));
-      expect([st.size, st.blocks], rel).toEqual(['lower data'.length, 0]);
-    }
-    expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(
+        dir,
+        'upper',
+        [
+          { name: 'replaced', data: 'upper' },
+          { name: '.wh.gone', data: '' },
+          { name: 'etc/.wh..wh..opq', data: '' },
+          { name: '.wh.tree', data: '' },
+        ],
+        { id, layer: 1 },
+      );
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'replaced', data: 'lower data' },
+          { name: 'gone', data: 'lower data' },
+          { name: 'etc/conf', data: 'lower data' },
+          { name: 'tree/deep/file', data: 'lower data' },
+          { name: 'kept', data: 'lower data' },
+        ],
+        { id, layer: 0 },
+      );
+      for (const rel of ['replaced', 'gone', 'etc/conf', 'tree/deep/file']) {
+        const st = fs.statSync(path.join(lower, rel));
+        expect([st.size, st.blocks], rel).toEqual(['lower data'.length, 0]);
+      }
+      expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
+    });
   });
 
-  it.each([
-    ['made empty', false],
-    ['with skip, left out', true],
-  ])('a hardlink that stays, to a file a higher layer hides (%s): the layer is read again in full', async (_how, skip) => {
-    const lower = await underUpper(
-      [{ name: '.wh.d', data: '' }],
-      [
-        { name: 'd/a', data: 'group' },
-        { name: 'b', type: '1', linkname: 'd/a' },
-      ],
-      { skip },
-    );
-    expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
-    expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
+  it('a hardlink that stays, to a file a higher layer hides: the layer is read again in full', async () => {
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(dir, 'upper', [{ name: 'a', data: 'upper' }], { id, layer: 1 });
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'a', data: 'group' },
+          { name: 'b', type: '1', linkname: 'a' },
+        ],
+        { id, layer: 0 },
+      );
+      expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
+      expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'a')).ino);
+    });
   });
 
   it('a hardlink that stays, to a hidden hardlink of a hidden file: the layer is read again in full', async () => {
-    const lower = await underUpper(
-      [
-        { name: 'a', data: 'upper' },
-        { name: '.wh.b', data: '' },
-      ],
-      [
-        { name: 'a', data: 'group' },
-        { name: 'b', type: '1', linkname: 'a' },
-        { name: 'c', type: '1', linkname: 'b' },
-      ],
-    );
-    expect(fs.readFileSync(path.join(lower, 'c'), 'utf8')).toBe('group');
-    expect(lstat(path.join(lower, 'c')).ino).toBe(lstat(path.join(lower, 'a')).ino);
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(
+        dir,
+        'upper',
+        [
+          { name: 'a', data: 'upper' },
+          { name: '.wh.b', data: '' },
+        ],
+        { id, layer: 1 },
+      );
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'a', data: 'group' },
+          { name: 'b', type: '1', linkname: 'a' },
+          { name: 'c', type: '1', linkname: 'b' },
+        ],
+        { id, layer: 0 },
+      );
+      expect(fs.readFileSync(path.join(lower, 'c'), 'utf8')).toBe('group');
+      expect(lstat(path.join(lower, 'c')).ino).toBe(lstat(path.join(lower, 'a')).ino);
+    });
   });
 
   it('a hardlink that a higher layer hides too, to a hidden file: no second read (both left as they are)', async () => {
-    const lower = await underUpper(
-      [{ name: '.wh.d', data: '' }],
-      [
-        { name: 'd/a', data: 'group' },
-        { name: 'd/b', type: '1', linkname: 'd/a' },
-      ],
-    );
-    const st = fs.statSync(path.join(lower, 'd/b'));
-    expect([st.size, st.blocks]).toEqual(['group'.length, 0]);
-    expect(lstat(path.join(lower, 'd/b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
+    const dir = scratch();
+    await withClaims(async (id) => {
+      await layer(dir, 'upper', [{ name: '.wh.d', data: '' }], { id, layer: 1 });
+      const lower = await layer(
+        dir,
+        'lower',
+        [
+          { name: 'd/a', data: 'group' },
+          { name: 'd/b', type: '1', linkname: 'd/a' },
+        ],
+        { id, layer: 0 },
+      );
+      const st = fs.statSync(path.join(lower, 'd/b'));
+      expect([st.size, st.blocks]).toEqual(['group'.length, 0]);
+      expect(lstat(path.join(lower, 'd/b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
+    });
   });
 
   it('straight into the rootfs, a directory the layer replaces by a file: a restart into a scratch directory at once, the layer read once (the set cures nothing)', async () => {
@@ -178,73 +197,6 @@ describe('tar layers read with a claims set', () => {
     } finally {
       delete process.env.LAYERCOPY_CLAIMS;
     }
-  });
-
-  it('with skip, nothing a higher layer hides is made: not a file it replaces or whites out, nor the tree of a directory it whites out or of one it makes opaque; a directory it also has stays, the rest is written', async () => {
-    const lower = await underUpper(
-      [
-        { name: 'replaced', data: 'upper' },
-        { name: 'empty', data: 'upper' },
-        { name: 'link', data: 'upper' },
-        { name: '.wh.gone', data: '' },
-        { name: 'usr/lib/.wh.tree', data: '' },
-        { name: 'etc/.wh..wh..opq', data: '' },
-        { name: 'shared/', type: '5' },
-        { name: 'shared/upper', data: 'upper' },
-      ],
-      [
-        { name: 'replaced', data: 'lower data' },
-        { name: 'empty', data: '' },
-        { name: 'link', type: '2', linkname: 'replaced' },
-        { name: 'gone', data: 'lower data' },
-        { name: 'usr/lib/tree/', type: '5' },
-        { name: 'usr/lib/tree/deep/', type: '5' },
-        { name: 'usr/lib/tree/deep/file', data: 'lower data' },
-        { name: 'usr/lib/tree/.wh.old', data: '' },
-        { name: 'etc/', type: '5' },
-        { name: 'etc/conf', data: 'lower data' },
-        { name: 'etc/sub/', type: '5' },
-        { name: 'shared/', type: '5' },
-        { name: 'shared/lower', data: 'lower data' },
-        { name: 'kept', data: 'lower data' },
-      ],
-      { skip: true },
-    );
-    for (const rel of ['replaced', 'empty', 'link', 'gone', 'usr/lib/tree', 'etc/conf', 'etc/sub']) expect(exists(path.join(lower, rel)), rel).toBe(false);
-    // What lies above the hidden names is made, as the entries would have made it.
-    expect(lstat(path.join(lower, 'usr/lib')).isDirectory()).toBe(true);
-    expect(lstat(path.join(lower, 'etc')).isDirectory()).toBe(true);
-    expect(fs.readFileSync(path.join(lower, 'shared/lower'), 'utf8')).toBe('lower data');
-    expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
-  });
-
-  it('with skip, a hardlink hidden too, to a file left out: neither is made, and the layer is read once', async () => {
-    const dir = scratch();
-    await withClaims(async (id) => {
-      await layer(
-        dir,
-        'upper',
-        [
-          { name: 'a', data: 'upper' },
-          { name: 'b', data: 'upper' },
-        ],
-        { id, layer: 1 },
-      );
-      const reads: number[] = [];
-      const lower = await layer(
-        dir,
-        'lower',
-        [
-          { name: 'a', data: 'group' },
-          { name: 'b', type: '1', linkname: 'a' },
-          { name: 'c', data: 'kept' },
-        ],
-        { id, layer: 0, skip: true },
-        (bytes) => reads.push(bytes),
-      );
-      expect(reads).toEqual([fs.statSync(`${lower}.tar`).size]);
-      expect(fs.readdirSync(lower)).toEqual(['c']);
-    });
   });
 
   it('a lower layer read first, or without a set, writes everything', async () => {
