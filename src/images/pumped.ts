@@ -6,7 +6,7 @@ import { abortError, errnoCode, errnoError, LayercopyError } from '../core/error
 import { native } from '../core/native.cjs';
 import { checkBlob, layerMismatch, nativeBlobCount } from './blob.js';
 import { chosenInflater, GzipFallback, readHead, sniffCompression } from './decompress.js';
-import { extractTarWith, RestartLayer, readingFailure, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
+import { extractTarWith, readingFailure, type TarExtracted, type TarOptions, tarPiped } from './extract.js';
 import { followed } from './follow.js';
 import { openRegular } from './regular.js';
 
@@ -57,35 +57,21 @@ function isalLoads(): boolean {
 /** A pump that found no ISA-L: nothing was read, the layer goes the JavaScript way. */
 class PumpUnavailable extends Error {}
 
-/** The errors the pump made of what it found wrong in the gzip stream (ISA-L's words, or a cut): plain Errors, as isalFeed throws them. */
-const streamErrors = new WeakSet<Error>();
-
-/** An error of the gzip stream, as the pump tells it (code: ISA-L's ERR_ISAL, where it is ISA-L's). */
-export function gzipStreamError(message: string, code?: string): Error {
-  const error = Object.assign(new Error(message), code === undefined ? {} : { code });
-  streamErrors.add(error);
-  return error;
-}
-
 /**
- * A pumped layer's failure, and whether the blob is checked before it is
- * told: the gzip stream's and the reader's as readingFailure tells them
- * ("gzip: …"); what the helper itself threw (N-API: no memory, no thread
- * to start) says nothing of the blob or its gzip, and is a failure of
- * reading it, with its errno's code.
+ * What the native helper itself threw as a pump started (N-API: no
+ * memory, no thread to start): it says nothing of the blob or its gzip,
+ * and is a failure of reading the blob, with its errno's code (readingFailure
+ * passes it on as it is, with no blob check).
  */
-export function pumpFailure(layer: { label: string; file: string; follow?: unknown }, error: unknown): { failure: LayercopyError; checkBlob: boolean } {
-  if ((error instanceof Error && streamErrors.has(error)) || error instanceof LayercopyError || error instanceof RestartLayer || error instanceof GzipFallback)
-    return readingFailure(layer, 'gzip', error);
+export function helperFailure(layer: { label: string }, error: unknown): LayercopyError {
   const e = error as NodeJS.ErrnoException;
-  const failure = new LayercopyError(`${layer.label}: reading the blob: ${e?.message ?? String(error)}`, {
+  return new LayercopyError(`${layer.label}: reading the blob: ${e?.message ?? String(error)}`, {
     code: errnoCode(e?.code),
     layer: layer.label,
     syscall: e?.syscall,
     errno: e?.errno,
     cause: error,
   });
-  return { failure, checkBlob: false };
 }
 
 /**
@@ -115,14 +101,19 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
     try {
       result = await extractTarWith(root, layer.label, tarOpts, async (reader, fail) => {
         const length = layer.start === undefined ? -1 : (layer.size ?? 0);
-        const r = await native.tarPump(reader, fd, layer.start ?? 0, length, hash, opts.cancel, opts.progress?.read, opts.progress?.slot, layer.follow);
+        let r: Awaited<ReturnType<typeof native.tarPump>>;
+        try {
+          r = await native.tarPump(reader, fd, layer.start ?? 0, length, hash, opts.cancel, opts.progress?.read, opts.progress?.slot, layer.follow);
+        } catch (error) {
+          throw helperFailure(layer, error);
+        }
         read = r.read;
         opts.onRead?.(read);
         if (r.status === 0) return;
         if (r.status === -1) throw new PumpUnavailable();
         if (r.status === 1) throw new GzipFallback(r.message);
         // As isalFeed throws ISA-L's errors (code ERR_ISAL), gunzipRaw its own (none).
-        if (r.status === 2) throw gzipStreamError(r.message ?? '', r.code);
+        if (r.status === 2) throw Object.assign(new Error(r.message), r.code === undefined ? {} : { code: r.code });
         if (r.status === 3 && r.failure) fail(r.failure);
         if (r.status === 5) throw abortError();
         const f = r.failure ?? { errno: 0, syscall: 'read', side: 'layer' as const };
@@ -138,7 +129,7 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
     } catch (error) {
       // Nothing was fed to the reader, so nothing was written.
       if (error instanceof PumpUnavailable) return undefined;
-      const { failure, checkBlob: blobFirst } = pumpFailure(layer, error);
+      const { failure, checkBlob: blobFirst } = readingFailure(layer, 'gzip', error);
       if (!blobFirst) throw failure;
       // The rest of a blob still downloading is checked once it is all there.
       if (layer.follow) await followed(layer.follow, Number.MAX_SAFE_INTEGER, opts.cancel);

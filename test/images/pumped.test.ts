@@ -4,23 +4,23 @@
 // reading the blob, with its errno's code, and no blob check.
 import { describe, expect, it } from 'vitest';
 import { LayercopyError } from '../../src/core/errors.js';
-import { gzipStreamError, pumpFailure } from '../../src/images/pumped.js';
+import { readingFailure } from '../../src/images/extract.js';
+import { helperFailure } from '../../src/images/pumped.js';
 
 const layer = { label: 'image layer 1/2 sha256:abc', file: '/nowhere/blob' };
 
-describe('pumpFailure', () => {
-  it("the gzip stream's failure: gzip's, ERR_INVALID_TAR, the blob checked before it is told", () => {
-    const cause = gzipStreamError('invalid block type', 'ERR_ISAL');
-    const { failure, checkBlob } = pumpFailure(layer, cause);
+describe("a pumped layer's failure", () => {
+  it("the gzip stream's failure (a plain Error, as the pump and isalFeed throw it): gzip's, ERR_INVALID_TAR, the blob checked before it is told", () => {
+    const cause = Object.assign(new Error('invalid block type'), { code: 'ERR_ISAL' });
+    const { failure, checkBlob } = readingFailure(layer, 'gzip', cause);
     expect(failure).toMatchObject({ code: 'ERR_INVALID_TAR', message: 'image layer 1/2 sha256:abc: gzip: invalid block type', cause });
     expect(checkBlob).toBe(true);
-    // As isalFeed throws ISA-L's errors: a plain Error.
     expect(cause.constructor).toBe(Error);
   });
 
   it("what the helper threw (a thread it could not start): reading the blob's failure, with its errno's code, no blob check and no word of gzip", () => {
     const cause = Object.assign(new Error('pthread_create failed: EAGAIN (Resource temporarily unavailable)'), { code: 'EAGAIN', syscall: 'pthread_create', errno: 11 });
-    const { failure, checkBlob } = pumpFailure(layer, cause);
+    const { failure, checkBlob } = readingFailure(layer, 'gzip', helperFailure(layer, cause));
     expect(failure).toBeInstanceOf(LayercopyError);
     expect(failure).toMatchObject({
       code: 'EAGAIN',
@@ -34,13 +34,13 @@ describe('pumpFailure', () => {
   });
 
   it('an N-API error without an errno: ERR_SYSTEM, named as reading the blob', () => {
-    const { failure, checkBlob } = pumpFailure(layer, new RangeError('tarPump: progress must be a BigInt64Array holding the slot'));
+    const { failure, checkBlob } = readingFailure(layer, 'gzip', helperFailure(layer, new RangeError('tarPump: progress must be a BigInt64Array holding the slot')));
     expect(failure).toMatchObject({ code: 'ERR_SYSTEM', message: 'image layer 1/2 sha256:abc: reading the blob: tarPump: progress must be a BigInt64Array holding the slot' });
     expect(checkBlob).toBe(false);
   });
 
   it('an error the reader already told (a LayercopyError) is passed on as it is', () => {
     const told = new LayercopyError('image layer 1/2 sha256:abc: write /etc/x: ENOSPC', { code: 'ENOSPC' });
-    expect(pumpFailure(layer, told).failure).toBe(told);
+    expect(readingFailure(layer, 'gzip', told).failure).toBe(told);
   });
 });
