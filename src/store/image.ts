@@ -60,8 +60,8 @@ type ImageArgument = Exclude<LayerArgument, { kind: 'path' }>;
  * `app` is `app:latest`), validated before the store is looked at; a local
  * image with its path absolute (the parser made it so).
  */
-export function refKey(arg: ImageArgument, at: number | string = 0): string {
-  if (arg.kind === 'docker') return dockerKey(arg.reference, at);
+export function refKey(arg: ImageArgument, argument: number | string = 0): string {
+  if (arg.kind === 'docker') return dockerKey(arg.reference, argument);
   const file = arg.kind === 'oci' ? arg.layout : arg.file;
   const sel = 'digest' in arg && arg.digest ? `@${arg.digest}` : arg.reference !== undefined ? `:${arg.reference}` : '';
   return `${arg.kind}:${file}${sel}`;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
-import { parseDockerReference, showReference } from '../registry/reference.js';
+import { type DockerReference, parseDockerReference, showReference } from '../registry/reference.js';
 import { refsLockPath, STORE_VERSION, type Store, tmpName } from './layout.js';
 import { StoreLock } from './lock.js';
 
@@ -41,9 +41,12 @@ interface RefsFile {
  * neither tag nor digest is given), so that `app` and `app:latest` are one
  * reference. Throws the parser's ERR_INVALID_ARGUMENT for an invalid one.
  */
-export function dockerKey(given: string, at: number | string): string {
-  return `docker://${showReference(parseDockerReference(given, at))}`;
+export function dockerKey(given: string, argument: number | string): string {
+  return referenceKey(parseDockerReference(given, argument));
 }
+
+/** The key of a docker:// reference already parsed (dockerKey). */
+export const referenceKey = (ref: DockerReference): string => `docker://${showReference(ref)}`;
 
 /**
  * The records as keyed now. A store written before kept docker://

@@ -3,7 +3,7 @@ import { parseLayerArgument } from '../images/reference.js';
 import { parseDockerReference } from '../registry/reference.js';
 import { refKey } from './image.js';
 import type { Store } from './layout.js';
-import { type RefRecord, updateRefs } from './refs.js';
+import { type RefRecord, referenceKey, updateRefs } from './refs.js';
 
 // rmi: dropping references, named as pull recorded them (normalized: `app`
 // is `app:latest`), by the digest they were pulled by (an index's or a
@@ -46,7 +46,7 @@ function repoOf(ref: string): string | undefined {
 /** A docker:// REF, normalized; its problem named as rmi's. */
 function dockerWanted(given: string): Wanted {
   const d = parseDockerReference(given, 'rmi');
-  return { ref: refKey({ kind: 'docker', reference: given }, 'rmi'), ...(d.digest ? { repo: `docker://${d.registry}/${d.repository}`, digest: d.digest } : {}) };
+  return { ref: referenceKey(d), ...(d.digest ? { repo: `docker://${d.registry}/${d.repository}`, digest: d.digest } : {}) };
 }
 
 /** What a REF given to rmi names: a reference as pull would record it, a manifest digest, or a prefix of one. */
