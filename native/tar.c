@@ -14,9 +14,10 @@
 // header's boundary or in the last file's padding) and a lone zero block
 // before a header is an error; both checksums (unsigned and signed bytes) are
 // accepted. The meanings of extract.ts's comment hold: a name given twice
-// is the later entry, a directory over a directory keeps its children,
-// missing parents are made 0755 (a later header sets them), a parent that
-// is a symlink or file of the layer is replaced by a directory, `..` climbs
+// is the later entry, a directory over a directory keeps its children (a
+// directory over anything else is opaque: clobbered), missing parents are
+// made 0755 (a later header sets them), a parent that is a symlink or file
+// of the layer is replaced by a directory (opaque too), `..` climbs
 // are errors, and nothing is resolved through a symlink: every parent is
 // opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS).
 #include "tar.h"
@@ -938,6 +939,35 @@ static int claim(tar_reader *t, const char *rel, failure *f) {
   return rc != 0 ? sys_fail(f, ENOMEM, "malloc", rel) : 0;
 }
 
+// A directory made where this layer had a non-directory. Layers are applied
+// entry by entry (umoci, containerd and moby: a name's old entry is removed
+// with all beneath it unless both are directories), so that non-directory
+// took what the layers below have there, and the directory made again holds
+// only what this layer puts in it: it is opaque. The marker in scratch tells
+// the plan; the claims set hears it, which keeps a "hidden" answer the set
+// gave for a name beneath (an entry this layer had there before) true.
+// Straight into the rootfs there is nothing below.
+static int clobbered(tar_reader *t, const char *rel, failure *f) {
+  if (t->direct) return 0;
+  int dir = open_beneath(t->root, rel, O_PATH | O_DIRECTORY);
+  if (dir < 0) return sys_fail(f, errno, "openat2", rel);
+  int fd = openat(dir, ".wh..wh..opq", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int err = errno;
+  close(dir);
+  if (fd < 0) return sys_fail(f, err, "open", rel);
+  close(fd);
+  if (!t->claims || t->no_record) return 0;
+  return claims_opaque(t->claims, rel, t->layer) != 0 ? sys_fail(f, ENOMEM, "malloc", rel) : 0;
+}
+
+static int clobbered_prefix(tar_reader *t, const char *rel, size_t len, failure *f) {
+  char *dir = strndup(rel, len);
+  if (!dir) return sys_fail(f, ENOMEM, "malloc", rel);
+  int rc = clobbered(t, dir, f);
+  free(dir);
+  return rc;
+}
+
 // Makes rel's parent directories (implied parents, 0755) unless known to stand.
 static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
   const char *slash = strrchr(rel, '/');
@@ -950,8 +980,11 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
     // parent fd is not trusted across it.
     lane_settle_all(t);
     pc_close(&t->pc);
-    if (write_ensure_dirs(t->root, parent, &t->tally, f) != 0) {
+    size_t replaced = 0;
+    if (write_ensure_dirs(t->root, parent, &t->tally, &replaced, f) != 0) {
       rc = sys_fail(f, f->err, f->syscall, rel);
+    } else if (replaced > 0 && clobbered_prefix(t, parent, replaced, f) != 0) {
+      rc = -1;
     } else {
       for (char *p = parent;;) {
         uint64_t made = t->made;
@@ -1239,13 +1272,14 @@ static int skip_entry(tar_reader *t, int dir, const char *name, const char *rel,
 }
 
 // A name given again after its device node was left out: the marker goes.
-static void unskip(tar_reader *t, int dir, const char *name, const char *rel) {
+static int unskip(tar_reader *t, int dir, const char *name, const char *rel) {
   slot *s = find(t, rel);
-  if (!s || !s->skipped) return;
+  if (!s || !s->skipped) return 0;
   s->skipped = 0;
-  if (t->direct) return;
+  if (t->direct) return 1;
   char marker[NAME_MAX + 1];
   if (strlen(name) + 4 <= NAME_MAX && snprintf(marker, sizeof marker, ".wh.%s", name) > 0) (void)unlinkat(dir, marker, 0);
+  return 1;
 }
 
 // Whether a component of rel is a whiteout marker or AUFS metadata (.wh.*).
@@ -1467,11 +1501,14 @@ static int begin_entry(tar_reader *t, failure *f) {
   } else {
     lane_settle(t, rel);
   }
-  if (t->skipped) unskip(t, dir, name, rel);
+  // A device node left out stood for a non-directory: a directory made
+  // after it is made where the layer had one (clobbered).
+  int was_skipped = t->skipped ? unskip(t, dir, name, rel) : 0;
   int rc = 0;
   switch (e->type) {
     case '5': {
       rc = mkdirat(dir, name, 0700);
+      if (rc == 0 && was_skipped && clobbered(t, rel, f) != 0) return -1;
       if (rc != 0 && errno == EEXIST) {
         // A directory stays (its children too); anything else is replaced.
         struct stat st;
@@ -1479,7 +1516,10 @@ static int begin_entry(tar_reader *t, failure *f) {
           rc = 0;
         } else {
           if (replace(t, rel, f) != 0) return -1;
-          if ((rc = mkdirat(dir, name, 0700)) == 0) tally_add(t, 'd', 0);
+          if ((rc = mkdirat(dir, name, 0700)) == 0) {
+            tally_add(t, 'd', 0);
+            if (clobbered(t, rel, f) != 0) return -1;
+          }
         }
       } else if (rc == 0) {
         tally_add(t, 'd', 0);

@@ -141,7 +141,7 @@ void write_tally_removed(write_tally *c, const struct stat *st) {
   }
 }
 
-int write_ensure_dirs(int root, const char *rel, write_tally *tally, failure *f) {
+int write_ensure_dirs(int root, const char *rel, write_tally *tally, size_t *replaced, failure *f) {
   // Each component of rel is made a real directory beneath root (0755, as
   // an implied parent): a non-directory there (a file or a symlink of the
   // same layer) is replaced, so nothing is ever written through it.
@@ -150,6 +150,7 @@ int write_ensure_dirs(int root, const char *rel, write_tally *tally, failure *f)
     fail_errno(f, ENOMEM, "malloc", SIDE_ROOTFS, rel);
     return -1;
   }
+  if (replaced) *replaced = 0;
   int dir = open_beneath(root, "", O_PATH | O_DIRECTORY);
   int rc = dir < 0 ? -1 : 0;
   if (dir < 0) fail_errno(f, errno, "openat2", SIDE_ROOTFS, "");
@@ -164,6 +165,7 @@ int write_ensure_dirs(int root, const char *rel, write_tally *tally, failure *f)
         break;
       }
       if (tally) write_tally_removed(tally, &st);
+      if (replaced) *replaced = (size_t)(part - copy) + strlen(part);
     }
     if (mkdirat(dir, part, 0755) == 0) {
       if (tally) {

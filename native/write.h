@@ -45,8 +45,10 @@ typedef struct {
 // An entry of that tree (its lstat) removed.
 void write_tally_removed(write_tally *c, const struct stat *st);
 // Makes every component of rel a real directory beneath root (0755 for
-// new ones); a non-directory in the way is replaced. With tally, what it
+// new ones); a non-directory in the way is replaced, and *replaced (when
+// given) is then the length of rel's prefix it stood at, else 0 (only one
+// can be: nothing stands beneath a non-directory). With tally, what it
 // makes and removes is counted.
-int write_ensure_dirs(int root, const char *rel, write_tally *tally, failure *f);
+int write_ensure_dirs(int root, const char *rel, write_tally *tally, size_t *replaced, failure *f);
 
 #endif
