@@ -56,11 +56,13 @@ describe('layers the native helper pumps (src/images/pumped.ts)', () => {
   const pumping = pumpsHere();
   const threads = () => fs.readdirSync('/proc/self/task').filter((t) => comm(t) === 'layercopy-pump').length;
 
-  /** n gzip layers of one 2 MiB file each, and a directory fd for each. */
+  // Big enough that the threads run for a while: the sampler below (setImmediate on a busy machine) missed 2 MiB ones.
+  const LAYER_BYTES = 12 << 20;
+  /** n gzip layers of one LAYER_BYTES file each, and a directory fd for each. */
   function layers(n: number) {
     const dir = scratch();
     return Array.from({ length: n }, (_, i) => {
-      const tar = rawTar([{ name: `f${i}`, data: hexText(2 << 20, i + 1) }]);
+      const tar = rawTar([{ name: `f${i}`, data: hexText(LAYER_BYTES, i + 1) }]);
       const blob = zlib.gzipSync(tar);
       const file = path.join(dir, `l${i}.gz`);
       fs.writeFileSync(file, blob);
@@ -84,7 +86,7 @@ describe('layers the native helper pumps (src/images/pumped.ts)', () => {
     setImmediate(poll);
     try {
       await extractOnPool(pool, jobs, { cancel: new Int32Array(new SharedArrayBuffer(4)), layers: n });
-      for (const job of jobs) expect(fs.readFileSync(path.join(job.out, `f${job.layerIndex}`)).equals(hexText(2 << 20, job.layerIndex + 1))).toBe(true);
+      for (const job of jobs) expect(fs.readFileSync(path.join(job.out, `f${job.layerIndex}`)).equals(hexText(LAYER_BYTES, job.layerIndex + 1))).toBe(true);
       return { most, started: pool.started };
     } finally {
       running = false;
