@@ -788,6 +788,97 @@ static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
 }
 
 static napi_value remove_entry(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_REMOVE); }
+
+// removeEntryLater(root, rel, forceWritable, cancel?) -> Promise<failure |
+// null>: removeEntry on a libuv thread. A tree a layer replaces can take
+// 0.1-0.6 s to remove; on the main thread that held Ctrl-C (its handler sets
+// the cancel flag the removal reads) for as long.
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref cancel_ref;  // the flag's array, kept alive while the thread reads it
+  const int32_t *cancel;
+  int root, owned, force, failed;
+  char *rel;
+  failure f;
+} remove_job;
+
+static void remove_execute(napi_env env, void *data) {
+  (void)env;
+  remove_job *j = data;
+  parent_cache pc;
+  pc_init(&pc, j->root, O_PATH);
+  const char *name = j->rel;
+  int dir = parent_of(&pc, j->rel, &name);
+  if (dir < 0) {
+    if (errno != ENOENT) {
+      fail_errno(&j->f, errno, "openat2", SIDE_ROOTFS, j->rel);
+      j->failed = 1;
+    }
+  } else if (remove_tree(dir, name, j->force, j->cancel, &j->f) != 0) {
+    if (!j->f.rel) j->f.rel = j->rel;
+    prefix_rel(&j->f, j->rel, name);
+    j->failed = 1;
+  }
+  pc_close(&pc);
+}
+
+static void remove_job_free(napi_env env, remove_job *j) {
+  if (j->cancel_ref) NAPI_OK(napi_delete_reference(env, j->cancel_ref));
+  close_owned(j->root, j->owned);
+  failure_clear(&j->f);
+  free(j->rel);
+  free(j);
+}
+
+static void remove_complete(napi_env env, napi_status status, void *data) {
+  remove_job *j = data;
+  napi_value v = NULL;
+  if (status != napi_ok) {
+    fail_errno(&j->f, ECANCELED, "remove", SIDE_ROOTFS, j->rel);
+    j->failed = 1;
+  }
+  if (j->failed) {
+    v = failure_value(env, &j->f);
+  } else {
+    NAPI_OK(napi_get_null(env, &v));
+  }
+  if (v) NAPI_OK(napi_resolve_deferred(env, j->deferred, v));
+  NAPI_OK(napi_delete_async_work(env, j->work));
+  remove_job_free(env, j);
+}
+
+static napi_value remove_entry_later(napi_env env, napi_callback_info info) {
+  napi_value argv[4], promise = NULL, name = NULL;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  remove_job *j = calloc(1, sizeof *j);
+  if (!j) return throw_errno(env, ENOMEM, "removeEntryLater", NULL);
+  j->root = -1;
+  if (!get_bool(env, argv[2], &j->force) || !(j->rel = get_bytes(env, argv[1]))) {
+    free(j);
+    return NULL;
+  }
+  j->root = get_root(env, argv[0], &j->owned, SIDE_ROOTFS, &j->f);
+  if (j->root < 0) {
+    napi_value v = failure_value(env, &j->f);
+    remove_job_free(env, j);
+    napi_deferred d;
+    if (!v || !NAPI_OK(napi_create_promise(env, &d, &promise)) || !NAPI_OK(napi_resolve_deferred(env, d, v))) return NULL;
+    return promise;
+  }
+  if ((j->cancel = get_cancel(env, argv[3])) && !NAPI_OK(napi_create_reference(env, argv[3], 1, &j->cancel_ref))) j->cancel = NULL;
+  if (!NAPI_OK(napi_create_promise(env, &j->deferred, &promise)) || !NAPI_OK(napi_create_string_utf8(env, "layercopy:remove", NAPI_AUTO_LENGTH, &name)) ||
+      !NAPI_OK(napi_create_async_work(env, NULL, name, remove_execute, remove_complete, j, &j->work))) {
+    remove_job_free(env, j);
+    return NULL;
+  }
+  if (!NAPI_OK(napi_queue_async_work(env, j->work))) {
+    NAPI_OK(napi_delete_async_work(env, j->work));
+    remove_job_free(env, j);
+    return NULL;
+  }
+  return promise;
+}
 static napi_value make_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_MKDIR); }
 static napi_value open_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_OPEN); }
 
@@ -1511,6 +1602,7 @@ NAPI_MODULE_INIT() {
       {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
+      {"removeEntryLater", NULL, remove_entry_later, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
       {"trimHeap", NULL, trim_heap, NULL, NULL, NULL, napi_default, NULL},

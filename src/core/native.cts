@@ -45,7 +45,6 @@ export interface DeferredLarge {
   rel: string;
   size: number;
 }
-
 export interface CopyResult {
   done: number;
   bytes: number;
@@ -80,7 +79,6 @@ export interface NativeConstants {
   /** The entry type letters, in the order of src/core/entries.ts ENTRY_TYPES. */
   entryTypes: string;
 }
-
 export type { IsalFed, IsalStream, NativeHash, TarMember, TarReader, TarTree, ZstdStream } from './native-streams.js';
 
 import type { IsalFed, IsalStream, NativeHashing, NativePumping, TarMember, TarReader, TarRestart, TarTree, ZstdStream } from './native-streams.js';
@@ -162,6 +160,8 @@ export interface Native extends NativeHashing, NativePumping<NativeFailure> {
     | { invalid: 'type' | 'nothing' | 'unknown'; at: number; name: string; failure?: undefined }
     | { failure: NativeFailure; at: number; invalid?: undefined };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
+  /** removeEntry on a libuv thread: the main thread stays free to take a signal (Ctrl-C sets the cancel flag it reads). */
+  removeEntryLater(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): Promise<NativeFailure | null>;
   makeDir(root: Root, rel: string): NativeFailure | null;
   /** mkdirat of each name (packed or an array) in parentRel, opened once. */
   makeDirs(root: Root, parentRel: string, names: string[] | string): NativeFailure | null;

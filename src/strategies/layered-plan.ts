@@ -24,6 +24,8 @@ export interface DirectoryPlan {
    * writes here.
    */
   removals: string[];
+  /** Of removals, those where a directory stands: whole trees, removed off the main thread (layered.ts). */
+  trees: string[];
   /**
    * Names hidden by a marker that this layer does not put back: removed
    * (recursively) by the workers beside the copies; nothing of this layer
@@ -55,7 +57,7 @@ export interface DirectoryPlan {
  * (moby#17766 deleted entries met before the opaque marker).
  */
 export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lower: Map<string, string> | null): DirectoryPlan {
-  const plan: DirectoryPlan = { removals: [], deletions: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
+  const plan: DirectoryPlan = { removals: [], trees: [], deletions: [], whiteouts: 0, replaced: 0, copies: [], subdirs: [] };
   const below = lower ?? new Map<string, string>();
   const { names, types } = layer;
   validateListing(ctx, rel, layer);
@@ -92,7 +94,10 @@ export function planDirectory(ctx: LayerContext, rel: string, layer: Listing, lo
     // hardlinked names must keep their content; a lower symlink is never
     // followed. Non-directory over non-directory: the worker unlinks.
     const replace = there !== undefined && there !== 'd' && type !== 'd';
-    if (there !== undefined && !merge && !replace) plan.removals.push(name);
+    if (there !== undefined && !merge && !replace) {
+      plan.removals.push(name);
+      if (there === 'd') plan.trees.push(name);
+    }
     if (type === 'd') plan.subdirs.push({ name, merge });
     else plan.copies.push({ name, type, replace });
   }
@@ -140,6 +145,7 @@ export function* walkLayer(ctx: LayerContext, layer: Root, staging: Root, hasLow
         listing.names === undefined
           ? {
               removals: [],
+              trees: [],
               deletions: [],
               whiteouts: 0,
               replaced: 0,

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { native } from '../../src/core/native.cjs';
 import { removeInWorker } from '../../src/rootfs/remove.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot } from '../helpers.js';
 
@@ -63,5 +64,35 @@ describe('removeInWorker', () => {
     Atomics.store(cancel, 0, 1);
     expect(await removeInWorker(openDir(dir), 't', true, cancel)).toMatchObject({ code: 'ECANCELED' });
     expect(fs.readdirSync(path.join(dir, 't')).length).toBe(50);
+  });
+});
+
+describe('native.removeEntryLater (a tree removed on a libuv thread)', () => {
+  it('removes a tree beneath the root, read-only directories too, never following a symlink', async () => {
+    const dir = scratch();
+    const host = buildLayer(path.join(dir, 'host'), { keep: 'k' });
+    const before = snapshot(host);
+    buildLayer(path.join(dir, 'tree'), { 'ro/f': { file: 'x', mode: 0o444 }, ro: { dir: true, mode: 0o555 }, link: { symlink: host }, 'a/b': { symlink: `${host}/keep` } });
+    expect(await native.removeEntryLater(openDir(dir), 'tree', true)).toBeNull();
+    expect(fs.readdirSync(dir)).toEqual(['host']);
+    expect(diffSnapshots(before, snapshot(host))).toEqual([]);
+  });
+
+  it('a name that is not there is removed already (null)', async () => {
+    expect(await native.removeEntryLater(openDir(scratch()), 'gone/x', false)).toBeNull();
+  });
+
+  it('stops when cancelled, reporting ECANCELED', async () => {
+    const dir = scratch();
+    for (let i = 0; i < 50; i++) fs.mkdirSync(path.join(dir, 't', `d${i}`), { recursive: true });
+    const cancel = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.store(cancel, 0, 1);
+    expect(await native.removeEntryLater(openDir(dir), 't', false, cancel)).toMatchObject({ code: 'ECANCELED' });
+    expect(fs.readdirSync(path.join(dir, 't')).length).toBe(50);
+  });
+
+  it('a root that cannot be opened is a failure, not a rejection', async () => {
+    const failure = await native.removeEntryLater(path.join(scratch(), 'missing'), 'x', false);
+    expect(failure).toMatchObject({ errno: 2, syscall: 'open' });
   });
 });

@@ -19,6 +19,7 @@ describe('planDirectory', () => {
   it('an opaque marker hides every lower child: put back as a directory, removed here first; as a file, replaced by the worker; else deleted by the workers', () => {
     const plan = planDirectory(ctx, '', listing({ x: 'f', '.wh..wh..opq': 'f', d: 'd' }), lower({ x: 'f', d: 'd', y: 'l', z: 'd' }));
     expect(plan.removals).toEqual(['d']);
+    expect(plan.trees).toEqual(['d']);
     expect(plan.deletions.sort()).toEqual(['y', 'z']);
     expect(plan.subdirs).toEqual([{ name: 'd', merge: false }]);
     expect(plan.copies).toEqual([{ name: 'x', type: 'f', replace: true }]);
@@ -38,6 +39,8 @@ describe('planDirectory', () => {
   it('merges directory over directory, replaces non-directory over non-directory in the worker and removes every pairing with one directory here', () => {
     const plan = planDirectory(ctx, '', listing({ dd: 'd', df: 'd', fd: 'f', ff: 'f', lf: 'l', sl: 'd' }), lower({ dd: 'd', df: 'f', fd: 'd', ff: 'f', lf: 'l', sl: 'l' }));
     expect(plan.removals.sort()).toEqual(['df', 'fd', 'sl']);
+    // Only where a directory stands below is a whole tree removed (off the main thread).
+    expect(plan.trees).toEqual(['fd']);
     expect(plan.copies).toEqual([
       { name: 'fd', type: 'f', replace: false },
       { name: 'ff', type: 'f', replace: true },
