@@ -14,7 +14,7 @@
   "targets": [
     {
       "target_name": "layercopy_native",
-      "sources": ["native/addon.c", "native/claims.c", "native/common.c", "native/copy.c", "native/hashpipe.c", "native/idmap.c", "native/isal.c", "native/isal_js.c", "native/lanes.c", "native/list.c", "native/merge.c", "native/meta.c", "native/napi_util.c", "native/paths.c", "native/pump.c", "native/remove.c", "native/sha256.c", "native/sparse.c", "native/tar.c", "native/tarhdr.c", "native/tarpipe.c", "native/tarscan.c", "native/unlock.c", "native/whiteout.c", "native/write.c", "native/xattr.c", "native/zstd.c"],
+      "sources": ["native/addon.c", "native/claims.c", "native/common.c", "native/copy.c", "native/hashpipe.c", "native/idmap.c", "native/isal.c", "native/isal_js.c", "native/lanes.c", "native/list.c", "native/merge.c", "native/meta.c", "native/napi_util.c", "native/paths.c", "native/pump.c", "native/receive.c", "native/remove.c", "native/sha256.c", "native/sparse.c", "native/tar.c", "native/tarhdr.c", "native/tarpipe.c", "native/tarscan.c", "native/unlock.c", "native/whiteout.c", "native/write.c", "native/xattr.c", "native/zstd.c"],
       "libraries": ["-ldl", "-lpthread"]
     }
   ]

@@ -43,6 +43,7 @@
 #include "hashpipe.h"
 #include "sha256.h"
 #include "pump.h"
+#include "receive.h"
 #include "tar.h"
 #include "tarscan.h"
 #include "zstd.h"
@@ -1573,6 +1574,110 @@ static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+// ---- a blob's body received on a thread of its own (native/receive.h) -----
+
+typedef struct {
+  receive_job j;
+  napi_ref refs[2];  // the cancel flag's and the progress's arrays, kept alive while it runs
+  napi_deferred deferred;
+  napi_threadsafe_function done;
+  pthread_t thread;
+  int joined;
+} receive_call;
+
+static void receive_cleanup(void *arg) {
+  receive_call *c = arg;
+  // The environment ends (a worker terminated): the thread stops at its next tick.
+  __atomic_store_n(&c->j.stop, 1, __ATOMIC_RELAXED);
+  pthread_join(c->thread, NULL);
+  c->joined = 1;
+}
+
+static void receive_free(napi_env env, receive_call *c) {
+  for (size_t i = 0; i < sizeof c->refs / sizeof c->refs[0]; i++)
+    if (c->refs[i] && env) napi_delete_reference(env, c->refs[i]);
+  if (c->j.sock >= 0) close(c->j.sock);
+  if (c->j.out >= 0) close(c->j.out);
+  free(c);
+}
+
+static void receive_done_js(napi_env env, napi_value cb, void *context, void *data) {
+  receive_call *c = data;
+  if (!c->joined) pthread_join(c->thread, NULL);
+  c->joined = 1;
+  if (env) {
+    napi_remove_env_cleanup_hook(env, receive_cleanup, c);
+    builder b = b_new(env);
+    b_num(&b, "received", (double)c->j.received);
+    if (c->j.err) {
+      b_num(&b, "errno", c->j.err);
+      b_str(&b, "syscall", c->j.syscall);
+    }
+    napi_value result = b_done(&b);
+    if (result) napi_resolve_deferred(env, c->deferred, result);
+  }
+  receive_free(env, c);
+}
+
+static void *receive_thread(void *arg) {
+  receive_call *c = arg;
+  receive_run(&c->j);
+  napi_call_threadsafe_function(c->done, c, napi_tsfn_blocking);
+  napi_release_threadsafe_function(c->done, napi_tsfn_release);
+  return NULL;
+}
+
+// receiveInto(sock, out, position, length, progress?, cancel?, idleMs) ->
+// Promise<{ received, errno?, syscall? }>: `length` bytes read from the
+// socket fd and written into the file fd at `position`, on a thread of its
+// own; both fds are dup'ed here (the caller may close its own at once),
+// progress[0] (a BigInt64Array) the bytes on file as each write ends.
+static napi_value receive_into_js(napi_env env, napi_callback_info info) {
+  napi_value argv[7], promise = NULL, name = NULL;
+  if (!get_args(env, info, 7, argv)) return NULL;
+  int32_t sock = -1, out = -1, idle = 0;
+  double position = 0, length = 0;
+  if (!NAPI_OK(napi_get_value_int32(env, argv[0], &sock)) || !NAPI_OK(napi_get_value_int32(env, argv[1], &out)) ||
+      !NAPI_OK(napi_get_value_double(env, argv[2], &position)) || !NAPI_OK(napi_get_value_double(env, argv[3], &length)) ||
+      !NAPI_OK(napi_get_value_int32(env, argv[6], &idle)))
+    return NULL;
+  int64_t *progress = NULL;
+  size_t progress_len = 0;
+  if (!get_bigints(env, argv[4], &progress, &progress_len)) return NULL;
+  receive_call *c = calloc(1, sizeof *c);
+  if (!c) return throw_errno(env, ENOMEM, "malloc", NULL);
+  c->j = (receive_job){.sock = -1,
+                       .out = -1,
+                       .position = position < 0 ? 0 : (uint64_t)position,
+                       .length = length < 0 ? 0 : (uint64_t)length,
+                       .cancel = get_cancel(env, argv[5]),
+                       .progress = progress_len > 0 ? progress : NULL,
+                       .idle_ms = idle > 0 ? idle : 300000};
+  if ((c->j.sock = fcntl(sock, F_DUPFD_CLOEXEC, 3)) < 0 || (c->j.out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0) {
+    napi_value e = throw_errno(env, errno, "dup", NULL);
+    receive_free(env, c);
+    return e;
+  }
+  int ok = (!c->j.cancel || NAPI_OK(napi_create_reference(env, argv[5], 1, &c->refs[0]))) &&
+           (!c->j.progress || NAPI_OK(napi_create_reference(env, argv[4], 1, &c->refs[1]))) && NAPI_OK(napi_create_promise(env, &c->deferred, &promise)) &&
+           NAPI_OK(napi_create_string_utf8(env, "layercopy:receive", NAPI_AUTO_LENGTH, &name)) &&
+           NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, receive_done_js, &c->done));
+  if (!ok) {
+    receive_free(env, c);
+    return NULL;
+  }
+  int err = pthread_create(&c->thread, NULL, receive_thread, c);
+  if (err != 0) {
+    napi_release_threadsafe_function(c->done, napi_tsfn_abort);
+    napi_value e = throw_errno(env, err, "pthread_create", NULL);
+    receive_free(env, c);
+    return e;
+  }
+  pthread_setname_np(c->thread, "layercopy-recv");
+  if (!NAPI_OK(napi_add_env_cleanup_hook(env, receive_cleanup, c))) return NULL;
+  return promise;
+}
+
 static napi_value shutdown_js(napi_env env, napi_callback_info info) {
   lc_shutdown();
   return NULL;
@@ -1603,6 +1708,7 @@ NAPI_MODULE_INIT() {
       {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
       {"removeEntryLater", NULL, remove_entry_later, NULL, NULL, NULL, napi_default, NULL},
+      {"receiveInto", NULL, receive_into_js, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},
       {"trimHeap", NULL, trim_heap, NULL, NULL, NULL, napi_default, NULL},

@@ -38,7 +38,7 @@ export interface RequestInit {
 }
 
 // As undici's defaults (headersTimeout, bodyTimeout): a connection silent this long is given up (and retried).
-const IDLE_MS = 300_000;
+export const IDLE_MS = 300_000;
 // As fetch: more redirects than this is a loop.
 const MAX_REDIRECTS = 20;
 // A body at most this big is read to its end when cancelled (an error's, a 401's), keeping its connection.

@@ -1,0 +1,155 @@
+// A blob's body taken from node:http once its headers are read and received
+// into the spool file by the native helper (src/registry/receive.ts,
+// native/receive.h), against real servers on loopback.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { receiveBody } from '../../src/registry/receive.js';
+import { Transport } from '../../src/registry/transport.js';
+import { scratch } from '../helpers.js';
+
+const servers: http.Server[] = [];
+const files: number[] = [];
+afterEach(() => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    s.close();
+  }
+  for (const fd of files.splice(0)) fs.closeSync(fd);
+});
+
+async function serve(handler: http.RequestListener): Promise<string> {
+  const server = http.createServer(handler);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/blob`;
+}
+
+const plain = () => ({ verify: false, allowHttp: true, files: [] });
+
+/** GETs url and receives its body into a new file at `position`; what receiveBody said, the file's bytes, the progress, the bytes reported. */
+async function receive(url: string, length: number, position = 0, options: { idleMs?: number; abort?: AbortController } = {}) {
+  const transport = new Transport(plain, options.abort?.signal);
+  const response = await transport.request(url);
+  const file = path.join(scratch(), 'spool');
+  const fd = fs.openSync(file, 'w+');
+  files.push(fd);
+  const progress = new BigInt64Array(new SharedArrayBuffer(16));
+  let reported = 0;
+  const heads: number[] = [];
+  const result = await receiveBody(response, {
+    fd,
+    position,
+    length,
+    progress,
+    idleMs: options.idleMs ?? 300_000,
+    writeHead: async (chunks) => {
+      let at = position;
+      for (const chunk of chunks) {
+        fs.writeSync(fd, chunk, 0, chunk.length, at);
+        at += chunk.length;
+      }
+      heads.push(at - position);
+      Atomics.store(progress, 0, BigInt(at));
+    },
+    onBytes: (n) => {
+      reported += n;
+    },
+  });
+  return { result, data: fs.readFileSync(file), progress: Number(progress[0]), reported, heads };
+}
+
+describe('receiveBody', () => {
+  it('a plain-HTTP body with its Content-Length: every byte on file in order, the progress and the bytes reported at its end', async () => {
+    const body = crypto.randomBytes(6 << 20);
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': body.length });
+      // In pieces, so that node:http has read some before the native thread takes the rest.
+      res.write(body.subarray(0, 100_000));
+      setTimeout(() => res.end(body.subarray(100_000)), 20);
+    });
+    const { result, data, progress, reported } = await receive(url, body.length);
+    expect(result?.error).toBeUndefined();
+    expect(result!.head + result!.received).toBe(body.length);
+    // The native thread received most of it.
+    expect(result!.received).toBeGreaterThan(body.length / 2);
+    expect(data.equals(body)).toBe(true);
+    expect(progress).toBe(body.length);
+    expect(reported).toBe(body.length);
+  });
+
+  it('written from `position` (a resumed download): the file before it untouched', async () => {
+    const body = crypto.randomBytes(1 << 20);
+    const url = await serve((_req, res) => {
+      res.writeHead(206, { 'content-length': body.length });
+      res.end(body);
+    });
+    const { result, data, progress } = await receive(url, body.length, 1000);
+    expect(result!.head + result!.received).toBe(body.length);
+    expect(data.subarray(0, 1000).equals(Buffer.alloc(1000))).toBe(true);
+    expect(data.subarray(1000).equals(body)).toBe(true);
+    expect(progress).toBe(1000 + body.length);
+  });
+
+  it('a body the server cuts short: what arrived is on file and counted, with no error (the caller resumes)', async () => {
+    const body = crypto.randomBytes(2 << 20);
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': body.length * 2 });
+      res.write(body, () => setTimeout(() => res.socket?.destroy(), 50));
+    });
+    const { result, data } = await receive(url, body.length * 2);
+    const got = result!.head + result!.received;
+    expect(got).toBe(body.length);
+    expect(data.subarray(0, got).equals(body)).toBe(true);
+  });
+
+  it('a server silent past idleMs: ETIMEDOUT, as a network failure node:http would give', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 10 });
+      res.write('12345');
+    });
+    const { result } = await receive(url, 10, 0, { idleMs: 300 });
+    expect(result!.error).toMatchObject({ code: 'ETIMEDOUT', syscall: 'read' });
+    expect(result!.head + result!.received).toBe(5);
+  });
+
+  it('an abort (the transport destroys the connection) stops the thread: an AbortError', async () => {
+    const abort = new AbortController();
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 10 });
+      res.write('12345');
+      setTimeout(() => abort.abort(), 100);
+    });
+    const { result } = await receive(url, 10, 0, { abort });
+    expect(result!.error?.name).toBe('AbortError');
+  });
+
+  it('not taken where the length is not the one asked for, nor with chunked framing: the caller reads the body', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 4 });
+      res.end('abcd');
+    });
+    expect((await receive(url, 5)).result).toBeUndefined();
+    const chunked = await serve((_req, res) => {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      res.end('abcd');
+    });
+    expect((await receive(chunked, 4)).result).toBeUndefined();
+  });
+
+  it('not taken with LAYERCOPY_RECEIVE=0', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 4 });
+      res.end('abcd');
+    });
+    process.env.LAYERCOPY_RECEIVE = '0';
+    try {
+      expect((await receive(url, 4)).result).toBeUndefined();
+    } finally {
+      delete process.env.LAYERCOPY_RECEIVE;
+    }
+  });
+});
