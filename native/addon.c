@@ -1441,61 +1441,115 @@ static napi_value hash_digest_js(napi_env env, napi_callback_info info) {
 }
 
 // shutdown(): stops every native loop of the process at its next check.
-// ---- a gzip layer pumped on a thread of its own (native/pump.h) ------------
+// ---- a job on a thread of its own, settled on the JS thread ---------------
 
-typedef struct {
-  pump_job j;
-  int unavailable;   // ISA-L could not be loaded: nothing was read
-  napi_ref refs[5];  // what the job points into, kept alive while it runs
+// The gzip pump and the plain-HTTP receiver each run on a pthread of their
+// own (not libuv's pool: they last as long as a layer), and resolve their
+// promise on the JS thread through a threadsafe function. The job's struct
+// holds this one first.
+typedef struct job_thread job_thread;
+struct job_thread {
+  napi_ref refs[5];  // the JS values the job points into, kept alive while it runs
   napi_deferred deferred;
   napi_threadsafe_function done;
   pthread_t thread;
   int joined;
+  int *stop;                                     // set when the environment ends: the job stops at its next check
+  void (*run)(job_thread *);                     // on the thread
+  napi_value (*result)(napi_env, job_thread *);  // on the JS thread: what the promise resolves with
+  void (*release)(job_thread *);                 // frees the job
+};
+
+// The environment ends (a worker terminated) while the job runs: it stops
+// at its next check and is waited for here, before what it uses is freed
+// with its handles.
+static void job_cleanup(void *arg) {
+  job_thread *t = arg;
+  __atomic_store_n(t->stop, 1, __ATOMIC_RELAXED);
+  pthread_join(t->thread, NULL);
+  t->joined = 1;
+}
+
+static void job_free(napi_env env, job_thread *t) {
+  for (size_t i = 0; i < sizeof t->refs / sizeof t->refs[0]; i++)
+    if (t->refs[i] && env) napi_delete_reference(env, t->refs[i]);
+  t->release(t);
+}
+
+static void job_done_js(napi_env env, napi_value cb, void *context, void *data) {
+  job_thread *t = data;
+  if (!t->joined) pthread_join(t->thread, NULL);
+  t->joined = 1;
+  if (env) {
+    napi_remove_env_cleanup_hook(env, job_cleanup, t);
+    napi_value result = t->result(env, t);
+    if (result) napi_resolve_deferred(env, t->deferred, result);
+  }
+  job_free(env, t);
+}
+
+static void *job_main(void *arg) {
+  job_thread *t = arg;
+  t->run(t);
+  napi_call_threadsafe_function(t->done, t, napi_tsfn_blocking);
+  napi_release_threadsafe_function(t->done, napi_tsfn_release);
+  return NULL;
+}
+
+// Starts the job: references to keep[] (NULL entries skipped), its promise,
+// its thread. NULL after throwing, the job freed (the promise, if made, is
+// left unsettled: the caller sees the exception).
+static napi_value job_start(napi_env env, job_thread *t, const char *name, const char *thread_name, napi_value *keep, size_t nkeep) {
+  napi_value promise = NULL, resource = NULL;
+  int ok = nkeep <= sizeof t->refs / sizeof t->refs[0];
+  for (size_t i = 0; ok && i < nkeep; i++) ok = !keep[i] || NAPI_OK(napi_create_reference(env, keep[i], 1, &t->refs[i]));
+  ok = ok && NAPI_OK(napi_create_promise(env, &t->deferred, &promise)) && NAPI_OK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource)) &&
+       NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, resource, 0, 1, NULL, NULL, NULL, job_done_js, &t->done));
+  if (!ok) {
+    job_free(env, t);
+    return NULL;
+  }
+  int err = pthread_create(&t->thread, NULL, job_main, t);
+  if (err != 0) {
+    napi_release_threadsafe_function(t->done, napi_tsfn_abort);
+    napi_value e = throw_errno(env, err, "pthread_create", NULL);
+    job_free(env, t);
+    return e;
+  }
+  pthread_setname_np(t->thread, thread_name);
+  if (!NAPI_OK(napi_add_env_cleanup_hook(env, job_cleanup, t))) return NULL;
+  return promise;
+}
+
+// ---- a gzip layer pumped on a thread of its own (native/pump.h) ------------
+
+typedef struct {
+  job_thread t;
+  pump_job j;
+  int unavailable;  // ISA-L could not be loaded: nothing was read
 } pump_call;
 
-// The environment ends (a worker terminated) while the pump runs: it stops
-// at its next chunk and is waited for here, before the reader and the hash
-// it uses are freed with their handles.
-static void pump_cleanup(void *arg) {
-  pump_call *c = arg;
-  __atomic_store_n(&c->j.stop, 1, __ATOMIC_RELAXED);
-  pthread_join(c->thread, NULL);
-  c->joined = 1;
+static void pump_run_job(job_thread *t) {
+  pump_call *c = (pump_call *)t;
+  c->unavailable = pump_run(&c->j) != 0;
 }
 
-static void pump_free(napi_env env, pump_call *c) {
-  for (size_t i = 0; i < sizeof c->refs / sizeof c->refs[0]; i++)
-    if (c->refs[i] && env) napi_delete_reference(env, c->refs[i]);
+// The promise settles with { status, read, message?, failure? } (status -1: no ISA-L).
+static napi_value pump_result(napi_env env, job_thread *t) {
+  pump_call *c = (pump_call *)t;
+  builder b = b_new(env);
+  b_num(&b, "status", c->unavailable ? -1 : c->j.status);
+  b_num(&b, "read", (double)c->j.read);
+  if (c->j.status == PUMP_FALLBACK || c->j.status == PUMP_DATA) b_str(&b, "message", c->j.message);
+  if (c->j.status == PUMP_DATA && c->j.inflater) b_str(&b, "code", "ERR_ISAL");
+  if (c->j.status == PUMP_TAR || c->j.status == PUMP_READ) b_val(&b, "failure", failure_value(env, &c->j.f));
+  return b_done(&b);
+}
+
+static void pump_release(job_thread *t) {
+  pump_call *c = (pump_call *)t;
   failure_clear(&c->j.f);
   free(c);
-}
-
-// On the JS thread once the pump's thread is done: the promise settled
-// with { status, read, message?, failure? } (status -1: no ISA-L).
-static void pump_done_js(napi_env env, napi_value cb, void *context, void *data) {
-  pump_call *c = data;
-  if (!c->joined) pthread_join(c->thread, NULL);
-  c->joined = 1;
-  if (env) {
-    napi_remove_env_cleanup_hook(env, pump_cleanup, c);
-    builder b = b_new(env);
-    b_num(&b, "status", c->unavailable ? -1 : c->j.status);
-    b_num(&b, "read", (double)c->j.read);
-    if (c->j.status == PUMP_FALLBACK || c->j.status == PUMP_DATA) b_str(&b, "message", c->j.message);
-    if (c->j.status == PUMP_DATA && c->j.inflater) b_str(&b, "code", "ERR_ISAL");
-    if (c->j.status == PUMP_TAR || c->j.status == PUMP_READ) b_val(&b, "failure", failure_value(env, &c->j.f));
-    napi_value result = b_done(&b);
-    if (result) napi_resolve_deferred(env, c->deferred, result);
-  }
-  pump_free(env, c);
-}
-
-static void *pump_thread(void *arg) {
-  pump_call *c = arg;
-  c->unavailable = pump_run(&c->j) != 0;
-  napi_call_threadsafe_function(c->done, c, napi_tsfn_blocking);
-  napi_release_threadsafe_function(c->done, napi_tsfn_release);
-  return NULL;
 }
 
 // tarPump(reader, fd, start, length, hash?, cancel?, progress?, slot?, follow?) ->
@@ -1507,7 +1561,7 @@ static void *pump_thread(void *arg) {
 // the blob read as far as it is written. Settles as pump_done_js says; the reader is still to
 // be finished (tarFinish) or closed.
 static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
-  napi_value argv[9], promise = NULL;
+  napi_value argv[9];
   if (!get_args(env, info, 9, argv)) return NULL;
   tar_reader **h = tar_handle(env, argv[0]);
   if (!h) return NULL;
@@ -1550,81 +1604,36 @@ static napi_value tar_pump_js(napi_env env, napi_callback_info info) {
                     .hash = hash,
                     .cancel = get_cancel(env, argv[5]),
                     .progress = progress};
-  napi_value name;
-  int ok = NAPI_OK(napi_create_reference(env, argv[0], 1, &c->refs[0])) && (!hash || NAPI_OK(napi_create_reference(env, argv[4], 1, &c->refs[1]))) &&
-           (!c->j.cancel || NAPI_OK(napi_create_reference(env, argv[5], 1, &c->refs[2]))) &&
-           (!progress || NAPI_OK(napi_create_reference(env, argv[6], 1, &c->refs[3]))) &&
-           (!follow || NAPI_OK(napi_create_reference(env, argv[8], 1, &c->refs[4]))) && NAPI_OK(napi_create_promise(env, &c->deferred, &promise)) &&
-           NAPI_OK(napi_create_string_utf8(env, "layercopy:tarPump", NAPI_AUTO_LENGTH, &name)) &&
-           NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, pump_done_js, &c->done));
-  if (!ok) {
-    pump_free(env, c);
-    return NULL;
-  }
-  int err = pthread_create(&c->thread, NULL, pump_thread, c);
-  if (err != 0) {
-    napi_release_threadsafe_function(c->done, napi_tsfn_abort);
-    napi_value e = throw_errno(env, err, "pthread_create", NULL);
-    // The promise is left unsettled: the caller sees the exception.
-    pump_free(env, c);
-    return e;
-  }
-  pthread_setname_np(c->thread, "layercopy-pump");
-  if (!NAPI_OK(napi_add_env_cleanup_hook(env, pump_cleanup, c))) return NULL;
-  return promise;
+  c->t = (job_thread){.stop = &c->j.stop, .run = pump_run_job, .result = pump_result, .release = pump_release};
+  napi_value keep[] = {argv[0], hash ? argv[4] : NULL, c->j.cancel ? argv[5] : NULL, progress ? argv[6] : NULL, follow ? argv[8] : NULL};
+  return job_start(env, &c->t, "layercopy:tarPump", "layercopy-pump", keep, 5);
 }
 
 // ---- a blob's body received on a thread of its own (native/receive.h) -----
 
 typedef struct {
+  job_thread t;
   receive_job j;
-  napi_ref refs[2];  // the cancel flag's and the progress's arrays, kept alive while it runs
-  napi_deferred deferred;
-  napi_threadsafe_function done;
-  pthread_t thread;
-  int joined;
 } receive_call;
 
-static void receive_cleanup(void *arg) {
-  receive_call *c = arg;
-  // The environment ends (a worker terminated): the thread stops at its next tick.
-  __atomic_store_n(&c->j.stop, 1, __ATOMIC_RELAXED);
-  pthread_join(c->thread, NULL);
-  c->joined = 1;
+static void receive_run_job(job_thread *t) { receive_run(&((receive_call *)t)->j); }
+
+static napi_value receive_result(napi_env env, job_thread *t) {
+  receive_call *c = (receive_call *)t;
+  builder b = b_new(env);
+  b_num(&b, "received", (double)c->j.received);
+  if (c->j.err) {
+    b_num(&b, "errno", c->j.err);
+    b_str(&b, "syscall", c->j.syscall);
+  }
+  return b_done(&b);
 }
 
-static void receive_free(napi_env env, receive_call *c) {
-  for (size_t i = 0; i < sizeof c->refs / sizeof c->refs[0]; i++)
-    if (c->refs[i] && env) napi_delete_reference(env, c->refs[i]);
+static void receive_release(job_thread *t) {
+  receive_call *c = (receive_call *)t;
   if (c->j.sock >= 0) close(c->j.sock);
   if (c->j.out >= 0) close(c->j.out);
   free(c);
-}
-
-static void receive_done_js(napi_env env, napi_value cb, void *context, void *data) {
-  receive_call *c = data;
-  if (!c->joined) pthread_join(c->thread, NULL);
-  c->joined = 1;
-  if (env) {
-    napi_remove_env_cleanup_hook(env, receive_cleanup, c);
-    builder b = b_new(env);
-    b_num(&b, "received", (double)c->j.received);
-    if (c->j.err) {
-      b_num(&b, "errno", c->j.err);
-      b_str(&b, "syscall", c->j.syscall);
-    }
-    napi_value result = b_done(&b);
-    if (result) napi_resolve_deferred(env, c->deferred, result);
-  }
-  receive_free(env, c);
-}
-
-static void *receive_thread(void *arg) {
-  receive_call *c = arg;
-  receive_run(&c->j);
-  napi_call_threadsafe_function(c->done, c, napi_tsfn_blocking);
-  napi_release_threadsafe_function(c->done, napi_tsfn_release);
-  return NULL;
 }
 
 // receiveInto(sock, out, position, length, progress?, cancel?, idleMs) ->
@@ -1633,7 +1642,7 @@ static void *receive_thread(void *arg) {
 // own; both fds are dup'ed here (the caller may close its own at once),
 // progress[0] (a BigInt64Array) the bytes on file as each write ends.
 static napi_value receive_into_js(napi_env env, napi_callback_info info) {
-  napi_value argv[7], promise = NULL, name = NULL;
+  napi_value argv[7];
   if (!get_args(env, info, 7, argv)) return NULL;
   int32_t sock = -1, out = -1, idle = 0;
   double position = 0, length = 0;
@@ -1653,29 +1662,14 @@ static napi_value receive_into_js(napi_env env, napi_callback_info info) {
                        .cancel = get_cancel(env, argv[5]),
                        .progress = progress_len > 0 ? progress : NULL,
                        .idle_ms = idle > 0 ? idle : 300000};
+  c->t = (job_thread){.stop = &c->j.stop, .run = receive_run_job, .result = receive_result, .release = receive_release};
   if ((c->j.sock = fcntl(sock, F_DUPFD_CLOEXEC, 3)) < 0 || (c->j.out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0) {
     napi_value e = throw_errno(env, errno, "dup", NULL);
-    receive_free(env, c);
+    receive_release(&c->t);
     return e;
   }
-  int ok = (!c->j.cancel || NAPI_OK(napi_create_reference(env, argv[5], 1, &c->refs[0]))) &&
-           (!c->j.progress || NAPI_OK(napi_create_reference(env, argv[4], 1, &c->refs[1]))) && NAPI_OK(napi_create_promise(env, &c->deferred, &promise)) &&
-           NAPI_OK(napi_create_string_utf8(env, "layercopy:receive", NAPI_AUTO_LENGTH, &name)) &&
-           NAPI_OK(napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, receive_done_js, &c->done));
-  if (!ok) {
-    receive_free(env, c);
-    return NULL;
-  }
-  int err = pthread_create(&c->thread, NULL, receive_thread, c);
-  if (err != 0) {
-    napi_release_threadsafe_function(c->done, napi_tsfn_abort);
-    napi_value e = throw_errno(env, err, "pthread_create", NULL);
-    receive_free(env, c);
-    return e;
-  }
-  pthread_setname_np(c->thread, "layercopy-recv");
-  if (!NAPI_OK(napi_add_env_cleanup_hook(env, receive_cleanup, c))) return NULL;
-  return promise;
+  napi_value keep[] = {c->j.cancel ? argv[5] : NULL, c->j.progress ? argv[4] : NULL};
+  return job_start(env, &c->t, "layercopy:receive", "layercopy-recv", keep, 2);
 }
 
 static napi_value shutdown_js(napi_env env, napi_callback_info info) {
