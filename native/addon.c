@@ -790,17 +790,20 @@ static napi_value at_entry(napi_env env, napi_callback_info info, entry_op op) {
 
 static napi_value remove_entry(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_REMOVE); }
 
-// removeEntryLater(root, rel, forceWritable, cancel?) -> Promise<failure |
-// null>: removeEntry on a libuv thread. A tree a layer replaces can take
-// 0.1-0.6 s to remove; on the main thread that held Ctrl-C (its handler sets
-// the cancel flag the removal reads) for as long.
+// removeEntriesLater(root, rels[], forceWritable, cancel?) -> Promise<failure
+// | null>: removeEntry of each rel in turn on a libuv thread, stopping at
+// the first failure. A tree a layer replaces can take 0.1-0.6 s to remove;
+// on the main thread that held Ctrl-C (its handler sets the cancel flag the
+// removal reads) for as long. One call for all of a directory's: a round
+// trip each cost 60 us (20,000 replaced directories: 1.2 s more).
 typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   napi_ref cancel_ref;  // the flag's array, kept alive while the thread reads it
   const int32_t *cancel;
   int root, owned, force, failed;
-  char *rel;
+  char **rels;
+  uint32_t n;
   failure f;
 } remove_job;
 
@@ -809,17 +812,19 @@ static void remove_execute(napi_env env, void *data) {
   remove_job *j = data;
   parent_cache pc;
   pc_init(&pc, j->root, O_PATH);
-  const char *name = j->rel;
-  int dir = parent_of(&pc, j->rel, &name);
-  if (dir < 0) {
-    if (errno != ENOENT) {
-      fail_errno(&j->f, errno, "openat2", SIDE_ROOTFS, j->rel);
+  for (uint32_t i = 0; i < j->n && !j->failed; i++) {
+    const char *rel = j->rels[i], *name = rel;
+    int dir = parent_of(&pc, rel, &name);
+    if (dir < 0) {
+      if (errno != ENOENT) {
+        fail_errno(&j->f, errno, "openat2", SIDE_ROOTFS, rel);
+        j->failed = 1;
+      }
+    } else if (remove_tree(dir, name, j->force, j->cancel, &j->f) != 0) {
+      if (!j->f.rel) j->f.rel = rel;
+      prefix_rel(&j->f, rel, name);
       j->failed = 1;
     }
-  } else if (remove_tree(dir, name, j->force, j->cancel, &j->f) != 0) {
-    if (!j->f.rel) j->f.rel = j->rel;
-    prefix_rel(&j->f, j->rel, name);
-    j->failed = 1;
   }
   pc_close(&pc);
 }
@@ -828,7 +833,8 @@ static void remove_job_free(napi_env env, remove_job *j) {
   if (j->cancel_ref) NAPI_OK(napi_delete_reference(env, j->cancel_ref));
   close_owned(j->root, j->owned);
   failure_clear(&j->f);
-  free(j->rel);
+  for (uint32_t i = 0; i < j->n; i++) free(j->rels[i]);
+  free(j->rels);
   free(j);
 }
 
@@ -836,28 +842,42 @@ static void remove_complete(napi_env env, napi_status status, void *data) {
   remove_job *j = data;
   napi_value v = NULL;
   if (status != napi_ok) {
-    fail_errno(&j->f, ECANCELED, "remove", SIDE_ROOTFS, j->rel);
+    fail_errno(&j->f, ECANCELED, "remove", SIDE_ROOTFS, j->n > 0 ? j->rels[0] : "");
     j->failed = 1;
   }
-  if (j->failed) {
-    v = failure_value(env, &j->f);
+  if (j->failed) v = failure_value(env, &j->f);
+  if (j->failed && !v) {
+    // No memory for the failure's value: the promise rejects rather than never settling.
+    napi_value msg = NULL, err = NULL;
+    bool pending = false;
+    if (NAPI_OK(napi_is_exception_pending(env, &pending)) && pending) NAPI_OK(napi_get_and_clear_last_exception(env, &err));
+    if (!err && NAPI_OK(napi_create_string_utf8(env, "removal failed", NAPI_AUTO_LENGTH, &msg))) NAPI_OK(napi_create_error(env, NULL, msg, &err));
+    NAPI_OK(napi_reject_deferred(env, j->deferred, err));
   } else {
-    NAPI_OK(napi_get_null(env, &v));
+    if (!v) NAPI_OK(napi_get_null(env, &v));
+    NAPI_OK(napi_resolve_deferred(env, j->deferred, v));
   }
-  if (v) NAPI_OK(napi_resolve_deferred(env, j->deferred, v));
   NAPI_OK(napi_delete_async_work(env, j->work));
   remove_job_free(env, j);
 }
 
-static napi_value remove_entry_later(napi_env env, napi_callback_info info) {
+static napi_value remove_entries_later(napi_env env, napi_callback_info info) {
   napi_value argv[4], promise = NULL, name = NULL;
   if (!get_args(env, info, 4, argv)) return NULL;
   remove_job *j = calloc(1, sizeof *j);
-  if (!j) return throw_errno(env, ENOMEM, "removeEntryLater", NULL);
+  if (!j) return throw_errno(env, ENOMEM, "removeEntriesLater", NULL);
   j->root = -1;
-  if (!get_bool(env, argv[2], &j->force) || !(j->rel = get_bytes(env, argv[1]))) {
-    free(j);
+  uint32_t n = 0;
+  if (!get_bool(env, argv[2], &j->force) || !NAPI_OK(napi_get_array_length(env, argv[1], &n)) || !(j->rels = calloc(n ? n : 1, sizeof *j->rels))) {
+    remove_job_free(env, j);
     return NULL;
+  }
+  for (; j->n < n; j->n++) {
+    napi_value v;
+    if (!NAPI_OK(napi_get_element(env, argv[1], j->n, &v)) || !(j->rels[j->n] = get_bytes(env, v))) {
+      remove_job_free(env, j);
+      return NULL;
+    }
   }
   j->root = get_root(env, argv[0], &j->owned, SIDE_ROOTFS, &j->f);
   if (j->root < 0) {
@@ -880,6 +900,7 @@ static napi_value remove_entry_later(napi_env env, napi_callback_info info) {
   }
   return promise;
 }
+
 static napi_value make_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_MKDIR); }
 static napi_value open_dir(napi_env env, napi_callback_info info) { return at_entry(env, info, OP_OPEN); }
 
@@ -1631,44 +1652,59 @@ static napi_value receive_result(napi_env env, job_thread *t) {
 
 static void receive_release(job_thread *t) {
   receive_call *c = (receive_call *)t;
+  free(c->j.head);
   if (c->j.sock >= 0) close(c->j.sock);
   if (c->j.out >= 0) close(c->j.out);
   free(c);
 }
 
-// receiveInto(sock, out, position, length, progress?, cancel?, idleMs) ->
-// Promise<{ received, errno?, syscall? }>: `length` bytes read from the
-// socket fd and written into the file fd at `position`, on a thread of its
-// own; both fds are dup'ed here (the caller may close its own at once),
-// progress[0] (a BigInt64Array) the bytes on file as each write ends.
+// receiveInto(sock, out, position, length, head, progress?, cancel?, idleMs)
+// -> Promise<{ received, errno?, syscall? }>: `length` bytes written into
+// the file fd at `position`: first `head` (a Buffer of the body's first
+// bytes, or null), then what is read from the socket fd, on a thread of
+// its own; both fds are dup'ed here, at once (the caller may close its own
+// right after: a number it frees is never read from), progress[0] (a
+// BigInt64Array) the bytes on file as each write ends.
 static napi_value receive_into_js(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
-  if (!get_args(env, info, 7, argv)) return NULL;
+  napi_value argv[8];
+  if (!get_args(env, info, 8, argv)) return NULL;
   int32_t sock = -1, out = -1, idle = 0;
   double position = 0, length = 0;
   if (!NAPI_OK(napi_get_value_int32(env, argv[0], &sock)) || !NAPI_OK(napi_get_value_int32(env, argv[1], &out)) ||
       !NAPI_OK(napi_get_value_double(env, argv[2], &position)) || !NAPI_OK(napi_get_value_double(env, argv[3], &length)) ||
-      !NAPI_OK(napi_get_value_int32(env, argv[6], &idle)))
+      !NAPI_OK(napi_get_value_int32(env, argv[7], &idle)))
     return NULL;
+  void *head = NULL;
+  size_t head_len = 0;
+  bool is_buffer = false;
+  if (!NAPI_OK(napi_is_buffer(env, argv[4], &is_buffer)) || (is_buffer && !NAPI_OK(napi_get_buffer_info(env, argv[4], &head, &head_len)))) return NULL;
   int64_t *progress = NULL;
   size_t progress_len = 0;
-  if (!get_bigints(env, argv[4], &progress, &progress_len)) return NULL;
+  if (!get_bigints(env, argv[5], &progress, &progress_len)) return NULL;
   receive_call *c = calloc(1, sizeof *c);
   if (!c) return throw_errno(env, ENOMEM, "malloc", NULL);
   c->j = (receive_job){.sock = -1,
                        .out = -1,
                        .position = position < 0 ? 0 : (uint64_t)position,
                        .length = length < 0 ? 0 : (uint64_t)length,
-                       .cancel = get_cancel(env, argv[5]),
+                       .cancel = get_cancel(env, argv[6]),
                        .progress = progress_len > 0 ? progress : NULL,
                        .idle_ms = idle > 0 ? idle : 300000};
   c->t = (job_thread){.stop = &c->j.stop, .run = receive_run_job, .result = receive_result, .release = receive_release};
+  if (head_len > 0) {
+    if (!(c->j.head = malloc(head_len))) {
+      receive_release(&c->t);
+      return throw_errno(env, ENOMEM, "malloc", NULL);
+    }
+    memcpy(c->j.head, head, head_len);
+    c->j.head_len = head_len;
+  }
   if ((c->j.sock = fcntl(sock, F_DUPFD_CLOEXEC, 3)) < 0 || (c->j.out = fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0) {
     napi_value e = throw_errno(env, errno, "dup", NULL);
     receive_release(&c->t);
     return e;
   }
-  napi_value keep[] = {c->j.cancel ? argv[5] : NULL, c->j.progress ? argv[4] : NULL};
+  napi_value keep[] = {c->j.cancel ? argv[6] : NULL, c->j.progress ? argv[5] : NULL};
   return job_start(env, &c->t, "layercopy:receive", "layercopy-recv", keep, 2);
 }
 
@@ -1701,7 +1737,7 @@ NAPI_MODULE_INIT() {
       {"makeDirs", NULL, make_dirs, NULL, NULL, NULL, napi_default, NULL},
       {"openDir", NULL, open_dir, NULL, NULL, NULL, napi_default, NULL},
       {"removeEntry", NULL, remove_entry, NULL, NULL, NULL, napi_default, NULL},
-      {"removeEntryLater", NULL, remove_entry_later, NULL, NULL, NULL, napi_default, NULL},
+      {"removeEntriesLater", NULL, remove_entries_later, NULL, NULL, NULL, napi_default, NULL},
       {"receiveInto", NULL, receive_into_js, NULL, NULL, NULL, napi_default, NULL},
       {"renameNoReplace", NULL, rename_noreplace, NULL, NULL, NULL, napi_default, NULL},
       {"isRoot", NULL, is_root, NULL, NULL, NULL, napi_default, NULL},

@@ -36,6 +36,19 @@ static int wait_readable(receive_job *j) {
 }
 
 void receive_run(receive_job *j) {
+  for (uint64_t done = 0; done < j->head_len && done < j->length;) {
+    uint64_t left = (j->head_len < j->length ? j->head_len : j->length) - done;
+    ssize_t w = pwrite(j->out, j->head + done, (size_t)left, (off_t)(j->position + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      fail(j, w < 0 ? errno : ENOSPC, "pwrite");
+      j->received = done;
+      if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
+      return;
+    }
+    done += (uint64_t)w;
+    j->received = done;
+  }
   char *buf = malloc(RECEIVE_BUF);
   if (!buf) {
     fail(j, ENOMEM, "malloc");

@@ -15,6 +15,9 @@ typedef struct {
   // bytes on file, stored as each write ends); the longest silence.
   int sock;
   int out;
+  // The body's first bytes, read already (node:http's): written first.
+  char *head;
+  uint64_t head_len;
   uint64_t position;
   uint64_t length;
   const int32_t *cancel;

@@ -968,6 +968,35 @@ static int clobbered_prefix(tar_reader *t, const char *rel, size_t len, failure 
   return rc;
 }
 
+static int unskip(tar_reader *t, int dir, const char *name, const char *rel);
+
+// A device node left out stood where a parent is now implied: the
+// directory made there replaced it (clobbered), its marker goes.
+static int unskip_parents(tar_reader *t, const char *parent, failure *f) {
+  char *p = strdup(parent);
+  if (!p) return sys_fail(f, ENOMEM, "malloc", parent);
+  int rc = 0;
+  for (char *cut = p;; cut++) {
+    cut = strchr(cut, '/');
+    if (cut) *cut = 0;
+    slot *s = find(t, p);
+    if (s && s->skipped) {
+      const char *name;
+      int dir = parent_of(&t->pc, p, &name);
+      if (dir < 0) {
+        rc = sys_fail(f, errno, "openat2", p);
+      } else {
+        unskip(t, dir, name, p);
+        rc = clobbered(t, p, f);
+      }
+    }
+    if (rc != 0 || !cut) break;
+    *cut = '/';
+  }
+  free(p);
+  return rc;
+}
+
 // Makes rel's parent directories (implied parents, 0755) unless known to stand.
 static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
   const char *slash = strrchr(rel, '/');
@@ -984,6 +1013,8 @@ static int ensure_parent(tar_reader *t, const char *rel, failure *f) {
     if (write_ensure_dirs(t->root, parent, &t->tally, &replaced, f) != 0) {
       rc = sys_fail(f, f->err, f->syscall, rel);
     } else if (replaced > 0 && clobbered_prefix(t, parent, replaced, f) != 0) {
+      rc = -1;
+    } else if (t->skipped && unskip_parents(t, parent, f) != 0) {
       rc = -1;
     } else {
       for (char *p = parent;;) {

@@ -43,17 +43,19 @@ export interface NativePumping<F> {
   ): Promise<{ status: -1 | 0 | 1 | 2 | 3 | 4 | 5; read: number; message?: string; code?: 'ERR_ISAL'; failure?: F }>;
   /**
    * A plain-HTTP body received into a file on a thread of the helper's
-   * (native/receive.h): `length` bytes read from the socket fd and written
-   * at `position` in the file fd (both dup'ed: the caller may close its
-   * own); progress[0] the bytes on file as each write ends. errno and
-   * syscall where it failed (ECANCELED: the flag; ETIMEDOUT: silent idleMs);
-   * fewer bytes without them: the peer ended the body.
+   * (native/receive.h): `length` bytes written at `position` in the file
+   * fd, `head` first (what was read already), then what is read from the
+   * socket fd (both dup'ed in the call: the caller may close its own);
+   * progress[0] the bytes on file as each write ends. errno and syscall
+   * where it failed (ECANCELED: the flag; ETIMEDOUT: silent idleMs); fewer
+   * bytes without them: the peer ended the body.
    */
   receiveInto(
     sock: number,
     out: number,
     position: number,
     length: number,
+    head: Buffer | null,
     progress: BigInt64Array | null,
     cancel: Int32Array | null,
     idleMs: number,

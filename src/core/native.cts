@@ -160,8 +160,8 @@ export interface Native extends NativeHashing, NativePumping<NativeFailure> {
     | { invalid: 'type' | 'nothing' | 'unknown'; at: number; name: string; failure?: undefined }
     | { failure: NativeFailure; at: number; invalid?: undefined };
   removeEntry(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): NativeFailure | null;
-  /** removeEntry on a libuv thread: the main thread stays free to take a signal (Ctrl-C sets the cancel flag it reads). */
-  removeEntryLater(root: Root, rel: string, forceWritable: boolean, cancel?: CancelFlag): Promise<NativeFailure | null>;
+  /** removeEntry of each rel in turn on a libuv thread, to the first failure: the main thread stays free to take a signal (Ctrl-C sets the cancel flag it reads). */
+  removeEntriesLater(root: Root, rels: string[], forceWritable: boolean, cancel?: CancelFlag): Promise<NativeFailure | null>;
   makeDir(root: Root, rel: string): NativeFailure | null;
   /** mkdirat of each name (packed or an array) in parentRel, opened once. */
   makeDirs(root: Root, parentRel: string, names: string[] | string): NativeFailure | null;

@@ -146,15 +146,11 @@ export async function downloadBlob(
                 length: size - written,
                 progress,
                 idleMs: IDLE_MS,
-                writeHead: async (chunks) => {
-                  for (const chunk of chunks) await spool.push(chunk);
-                  await spool.drain();
-                },
                 onBytes: run.onBytes,
               })
             : undefined;
         if (direct) {
-          written += direct.head + direct.received;
+          written += direct.received;
           spool.advance(direct.received);
           if (direct.error) throw direct.error;
         }

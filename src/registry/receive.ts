@@ -35,6 +35,9 @@ function take(response: HttpResponse, length: number): Taken | undefined {
   socket._read = () => undefined;
   handle.reading = false;
   handle.readStop();
+  // The request's timeout counted silence from libuv's reads, which stop here: it would end a body still arriving after
+  // 300 s. The thread keeps the same bound between its own reads.
+  socket.setTimeout(0);
   socket.pause();
   socket.removeAllListeners('data');
   const head: Buffer[] = [];
@@ -54,14 +57,11 @@ export interface Receiving {
   /** The follower's progress (src/images/follow.ts): [0] the bytes on file. */
   progress: BigInt64Array;
   idleMs: number;
-  /** Writes the first bytes node:http had read; resolves once they are on file. */
-  writeHead(chunks: Buffer[]): Promise<void>;
   onBytes?: (bytes: number) => void;
 }
 
-/** What receiveBody did: `head` bytes written through the caller's writeHead, `received` more by the native thread; `error`, a failure after them. */
+/** What receiveBody did: `received` bytes on file (those node:http had read first); `error`, a failure after them. */
 export interface Received {
-  head: number;
   received: number;
   error?: Error;
 }
@@ -87,26 +87,16 @@ export async function receiveBody(response: HttpResponse, r: Receiving): Promise
     reported = Math.max(reported, now);
   };
   const ticker = setInterval(report, 100);
-  const done: Received = { head: 0, received: 0 };
   try {
-    const chunks: Buffer[] = [];
-    for (const chunk of taken.head) {
-      const part = chunk.subarray(0, r.length - done.head);
-      if (part.length > 0) chunks.push(part);
-      done.head += part.length;
-    }
-    if (done.head > 0) await r.writeHead(chunks);
-    if (done.head >= r.length) return done;
-    const result = await native.receiveInto(taken.fd, r.fd, r.position + done.head, r.length - done.head, r.progress, cancel, r.idleMs);
-    done.received = result.received;
-    if (result.errno !== undefined) {
-      const code = getSystemErrorName(-result.errno);
-      done.error = Atomics.load(cancel, 0) !== 0 ? abortError() : Object.assign(new Error(`${result.syscall} ${code}`), { code, errno: -result.errno, syscall: result.syscall });
-    }
-    return done;
+    const head = Buffer.concat(taken.head).subarray(0, r.length);
+    // Started in the same turn as the takeover: the socket's fd is dup'ed before anything could close it.
+    const result = await native.receiveInto(taken.fd, r.fd, r.position, r.length, head.length > 0 ? head : null, r.progress, cancel, r.idleMs);
+    if (result.errno === undefined) return { received: result.received };
+    const code = getSystemErrorName(-result.errno);
+    const error = Atomics.load(cancel, 0) !== 0 ? abortError() : Object.assign(new Error(`${result.syscall} ${code}`), { code, errno: -result.errno, syscall: result.syscall });
+    return { received: result.received, error };
   } catch (error) {
-    done.error = error as Error;
-    return done;
+    return { received: 0, error: error as Error };
   } finally {
     clearInterval(ticker);
     report();

@@ -115,4 +115,24 @@ describe('a directory a layer makes again where it had a non-directory', () => {
     await provision([`oci:${layout}:latest`], root, { devices: 'skip' });
     expect(listTree(root)).toEqual(['k', 'k/new']);
   });
+
+  it.runIf(isRoot).each([
+    { name: 'merged', options: {} },
+    { name: 'layered', options: { strategy: 'layered' as const } },
+  ])('a device node left out, then a file beneath it (the parent implied): the same ($name)', async ({ options }) => {
+    process.env.LAYERCOPY_BASE_DIRECT = '0';
+    const work = scratch();
+    const node: RawEntry = { name: 'k', type: '3', mode: 0o600, mtime: T };
+    const big = 'L'.repeat(1 << 20);
+    const layout = ociImage(path.join(work, 'img'), {
+      layers: [rawTar([dir('k/'), file('k/old', big)]), rawTar([dir('k/'), file('k/old', big), node, file('k/new', 'up'), dir('k/')])],
+      compression: 'none',
+    });
+    const root = path.join(work, 'root');
+    for (let run = 0; run < 3; run++) {
+      fs.rmSync(root, { recursive: true, force: true });
+      await provision([`oci:${layout}:latest`], root, { devices: 'skip', ...options });
+      expect(listTree(root)).toEqual(['k', 'k/new']);
+    }
+  });
 });

@@ -67,19 +67,30 @@ describe('removeInWorker', () => {
   });
 });
 
-describe('native.removeEntryLater (a tree removed on a libuv thread)', () => {
+describe('native.removeEntriesLater (trees removed on a libuv thread)', () => {
   it('removes a tree beneath the root, read-only directories too, never following a symlink', async () => {
     const dir = scratch();
     const host = buildLayer(path.join(dir, 'host'), { keep: 'k' });
     const before = snapshot(host);
     buildLayer(path.join(dir, 'tree'), { 'ro/f': { file: 'x', mode: 0o444 }, ro: { dir: true, mode: 0o555 }, link: { symlink: host }, 'a/b': { symlink: `${host}/keep` } });
-    expect(await native.removeEntryLater(openDir(dir), 'tree', true)).toBeNull();
+    expect(await native.removeEntriesLater(openDir(dir), ['tree'], true)).toBeNull();
     expect(fs.readdirSync(dir)).toEqual(['host']);
     expect(diffSnapshots(before, snapshot(host))).toEqual([]);
   });
 
+  it('several, in turn, in one call; a failure stops it there, naming its path', async () => {
+    const dir = scratch();
+    for (const name of ['a', 'b', 'c']) fs.mkdirSync(path.join(dir, name, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'file'), 'x');
+    expect(await native.removeEntriesLater(openDir(dir), ['a', 'b'], false)).toBeNull();
+    expect(fs.readdirSync(dir).sort()).toEqual(['c', 'file']);
+    const failure = await native.removeEntriesLater(openDir(dir), ['file/x', 'c'], false);
+    expect(failure).toMatchObject({ errno: 20 });
+    expect(fs.readdirSync(dir).sort()).toEqual(['c', 'file']);
+  });
+
   it('a name that is not there is removed already (null)', async () => {
-    expect(await native.removeEntryLater(openDir(scratch()), 'gone/x', false)).toBeNull();
+    expect(await native.removeEntriesLater(openDir(scratch()), ['gone/x'], false)).toBeNull();
   });
 
   it('stops when cancelled, reporting ECANCELED', async () => {
@@ -87,12 +98,12 @@ describe('native.removeEntryLater (a tree removed on a libuv thread)', () => {
     for (let i = 0; i < 50; i++) fs.mkdirSync(path.join(dir, 't', `d${i}`), { recursive: true });
     const cancel = new Int32Array(new SharedArrayBuffer(4));
     Atomics.store(cancel, 0, 1);
-    expect(await native.removeEntryLater(openDir(dir), 't', false, cancel)).toMatchObject({ code: 'ECANCELED' });
+    expect(await native.removeEntriesLater(openDir(dir), ['t'], false, cancel)).toMatchObject({ code: 'ECANCELED' });
     expect(fs.readdirSync(path.join(dir, 't')).length).toBe(50);
   });
 
   it('a root that cannot be opened is a failure, not a rejection', async () => {
-    const failure = await native.removeEntryLater(path.join(scratch(), 'missing'), 'x', false);
+    const failure = await native.removeEntriesLater(path.join(scratch(), 'missing'), ['x'], false);
     expect(failure).toMatchObject({ errno: 2, syscall: 'open' });
   });
 });
