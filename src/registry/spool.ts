@@ -92,6 +92,9 @@ export async function alongside<T>(downloads: Promise<void>, extraction: Promise
       () => undefined,
       (e: unknown) => ({ e }),
     );
-    throw pulled && first === 'pull' ? pulled.e : error;
+    // An extraction that stopped as an abort (AbortError) while a download failed was stopped by that failure, whichever
+    // was seen first: the download tells the spool's follower it failed before its job has closed the spool file
+    // (a thread-pool round trip), so the follower's abort can come out before the download's own error.
+    throw pulled && (first === 'pull' || (error as Error)?.name === 'AbortError') ? pulled.e : error;
   }
 }

@@ -4,7 +4,8 @@
 // downloads start in.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { startDownloads } from '../../src/registry/spool.js';
+import { abortError } from '../../src/core/errors.js';
+import { alongside, startDownloads } from '../../src/registry/spool.js';
 import { scratch } from '../helpers.js';
 
 describe('startDownloads', () => {
@@ -38,5 +39,41 @@ describe('startDownloads', () => {
     await downloads.done;
     fs.closeSync(fd);
     expect(started).toEqual(['cleanup', 'big', 'base', 'app']);
+  });
+});
+
+describe('alongside', () => {
+  const stop = () => ({ cancel: new Int32Array(new SharedArrayBuffer(4)), abortPull: () => undefined });
+  const later = <T>(ms: number, f: () => T) =>
+    new Promise<T>((resolve, reject) =>
+      setTimeout(() => {
+        try {
+          resolve(f());
+        } catch (e) {
+          reject(e);
+        }
+      }, ms),
+    );
+
+  it("a download's failure is the one told, though the abort it caused in the extraction came out first", async () => {
+    const failed = Object.assign(new Error('the connection failed'), { code: 'ERR_REGISTRY' });
+    const downloads = later(30, () => {
+      throw failed;
+    });
+    const extraction = later(5, () => {
+      throw abortError();
+    });
+    await expect(alongside(downloads, extraction, stop())).rejects.toBe(failed);
+  });
+
+  it("an extraction's own failure stays the one told; the downloads it stopped are not", async () => {
+    const own = Object.assign(new Error('digest mismatch'), { code: 'ERR_DIGEST_MISMATCH' });
+    const downloads = later(30, () => {
+      throw abortError();
+    });
+    const extraction = later(5, () => {
+      throw own;
+    });
+    await expect(alongside(downloads, extraction, stop())).rejects.toBe(own);
   });
 });
