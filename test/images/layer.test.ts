@@ -46,103 +46,80 @@ async function layer(dir: string, name: string, entries: RawEntry[], claims: { i
   return path.join(dir, name);
 }
 
+/** Extracts `upper` (layer 1), then `lower` (layer 0) under it, in a claims set of their own; the lower layer's directory. */
+async function lowerUnder(upper: RawEntry[], lower: RawEntry[]): Promise<string> {
+  const dir = scratch();
+  let out = '';
+  await withClaims(async (id) => {
+    await layer(dir, 'upper', upper, { id, layer: 1 });
+    out = await layer(dir, 'lower', lower, { id, layer: 0 });
+  });
+  return out;
+}
+
 describe('tar layers read with a claims set', () => {
   it('a file a higher layer replaces, whites out or hides under an opaque directory gets no data (its size given: no block allocated); the others are written', async () => {
-    const dir = scratch();
-    await withClaims(async (id) => {
-      await layer(
-        dir,
-        'upper',
-        [
-          { name: 'replaced', data: 'upper' },
-          { name: '.wh.gone', data: '' },
-          { name: 'etc/.wh..wh..opq', data: '' },
-          { name: '.wh.tree', data: '' },
-        ],
-        { id, layer: 1 },
-      );
-      const lower = await layer(
-        dir,
-        'lower',
-        [
-          { name: 'replaced', data: 'lower data' },
-          { name: 'gone', data: 'lower data' },
-          { name: 'etc/conf', data: 'lower data' },
-          { name: 'tree/deep/file', data: 'lower data' },
-          { name: 'kept', data: 'lower data' },
-        ],
-        { id, layer: 0 },
-      );
-      for (const rel of ['replaced', 'gone', 'etc/conf', 'tree/deep/file']) {
-        const st = fs.statSync(path.join(lower, rel));
-        expect([st.size, st.blocks], rel).toEqual(['lower data'.length, 0]);
-      }
-      expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
-    });
+    const lower = await lowerUnder(
+      [
+        { name: 'replaced', data: 'upper' },
+        { name: '.wh.gone', data: '' },
+        { name: 'etc/.wh..wh..opq', data: '' },
+        { name: '.wh.tree', data: '' },
+      ],
+      [
+        { name: 'replaced', data: 'lower data' },
+        { name: 'gone', data: 'lower data' },
+        { name: 'etc/conf', data: 'lower data' },
+        { name: 'tree/deep/file', data: 'lower data' },
+        { name: 'kept', data: 'lower data' },
+      ],
+    );
+    for (const rel of ['replaced', 'gone', 'etc/conf', 'tree/deep/file']) {
+      const st = fs.statSync(path.join(lower, rel));
+      expect([st.size, st.blocks], rel).toEqual(['lower data'.length, 0]);
+    }
+    expect(fs.readFileSync(path.join(lower, 'kept'), 'utf8')).toBe('lower data');
   });
 
   it('a hardlink that stays, to a file a higher layer hides: the layer is read again in full', async () => {
-    const dir = scratch();
-    await withClaims(async (id) => {
-      await layer(dir, 'upper', [{ name: 'a', data: 'upper' }], { id, layer: 1 });
-      const lower = await layer(
-        dir,
-        'lower',
-        [
-          { name: 'a', data: 'group' },
-          { name: 'b', type: '1', linkname: 'a' },
-        ],
-        { id, layer: 0 },
-      );
-      expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
-      expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'a')).ino);
-    });
+    const lower = await lowerUnder(
+      [{ name: 'a', data: 'upper' }],
+      [
+        { name: 'a', data: 'group' },
+        { name: 'b', type: '1', linkname: 'a' },
+      ],
+    );
+    expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('group');
+    expect(lstat(path.join(lower, 'b')).ino).toBe(lstat(path.join(lower, 'a')).ino);
   });
 
   it('a hardlink that stays, to a hidden hardlink of a hidden file: the layer is read again in full', async () => {
-    const dir = scratch();
-    await withClaims(async (id) => {
-      await layer(
-        dir,
-        'upper',
-        [
-          { name: 'a', data: 'upper' },
-          { name: '.wh.b', data: '' },
-        ],
-        { id, layer: 1 },
-      );
-      const lower = await layer(
-        dir,
-        'lower',
-        [
-          { name: 'a', data: 'group' },
-          { name: 'b', type: '1', linkname: 'a' },
-          { name: 'c', type: '1', linkname: 'b' },
-        ],
-        { id, layer: 0 },
-      );
-      expect(fs.readFileSync(path.join(lower, 'c'), 'utf8')).toBe('group');
-      expect(lstat(path.join(lower, 'c')).ino).toBe(lstat(path.join(lower, 'a')).ino);
-    });
+    const lower = await lowerUnder(
+      [
+        { name: 'a', data: 'upper' },
+        { name: '.wh.b', data: '' },
+      ],
+      [
+        { name: 'a', data: 'group' },
+        { name: 'b', type: '1', linkname: 'a' },
+        { name: 'c', type: '1', linkname: 'b' },
+      ],
+    );
+    expect(fs.readFileSync(path.join(lower, 'c'), 'utf8')).toBe('group');
+    expect(lstat(path.join(lower, 'c')).ino).toBe(lstat(path.join(lower, 'a')).ino);
   });
 
   it('a hardlink that a higher layer hides too, to a hidden file: no second read (both left as they are)', async () => {
-    const dir = scratch();
-    await withClaims(async (id) => {
-      await layer(dir, 'upper', [{ name: '.wh.d', data: '' }], { id, layer: 1 });
-      const lower = await layer(
-        dir,
-        'lower',
-        [
-          { name: 'd/a', data: 'group' },
-          { name: 'd/b', type: '1', linkname: 'd/a' },
-        ],
-        { id, layer: 0 },
-      );
-      const st = fs.statSync(path.join(lower, 'd/b'));
-      expect([st.size, st.blocks]).toEqual(['group'.length, 0]);
-      expect(lstat(path.join(lower, 'd/b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
-    });
+    const lower = await lowerUnder(
+      [{ name: '.wh.d', data: '' }],
+      [
+        { name: 'd/a', data: 'group' },
+        { name: 'd/b', type: '1', linkname: 'd/a' },
+      ],
+    );
+    const st = fs.statSync(path.join(lower, 'd/b'));
+    expect([st.size, st.blocks]).toEqual(['group'.length, 0]);
+    expect(lstat(path.join(lower, 'd/b')).ino).toBe(lstat(path.join(lower, 'd/a')).ino);
   });
 
   it('straight into the rootfs, a directory the layer replaces by a file: a restart into a scratch directory at once, the layer read once (the set cures nothing)', async () => {
@@ -168,32 +145,21 @@ describe('tar layers read with a claims set', () => {
   });
 
   it('a full set takes no more names: a lower file it could not record is written with its data (LAYERCOPY_CLAIMS=1)', async () => {
-    const dir = scratch();
     process.env.LAYERCOPY_CLAIMS = '1';
     try {
-      await withClaims(async (id) => {
-        await layer(
-          dir,
-          'upper',
-          [
-            { name: 'a', data: 'upper' },
-            { name: 'b', data: 'upper' },
-          ],
-          { id, layer: 1 },
-        );
-        const lower = await layer(
-          dir,
-          'lower',
-          [
-            { name: 'a', data: 'lower data' },
-            { name: 'b', data: 'lower data' },
-          ],
-          { id, layer: 0 },
-        );
-        const st = fs.statSync(path.join(lower, 'a'));
-        expect([st.size, st.blocks]).toEqual(['lower data'.length, 0]);
-        expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('lower data');
-      });
+      const lower = await lowerUnder(
+        [
+          { name: 'a', data: 'upper' },
+          { name: 'b', data: 'upper' },
+        ],
+        [
+          { name: 'a', data: 'lower data' },
+          { name: 'b', data: 'lower data' },
+        ],
+      );
+      const st = fs.statSync(path.join(lower, 'a'));
+      expect([st.size, st.blocks]).toEqual(['lower data'.length, 0]);
+      expect(fs.readFileSync(path.join(lower, 'b'), 'utf8')).toBe('lower data');
     } finally {
       delete process.env.LAYERCOPY_CLAIMS;
     }
