@@ -35,20 +35,26 @@ static int wait_readable(receive_job *j) {
   }
 }
 
-void receive_run(receive_job *j) {
-  for (uint64_t done = 0; done < j->head_len && done < j->length;) {
-    uint64_t left = (j->head_len < j->length ? j->head_len : j->length) - done;
-    ssize_t w = pwrite(j->out, j->head + done, (size_t)left, (off_t)(j->position + done));
+// Writes n bytes at the next place in the file; what is on file stays
+// counted (a resume starts after it) and is published to the follower.
+static int put(receive_job *j, const char *data, uint64_t n) {
+  int rc = 0;
+  for (uint64_t done = 0; done < n;) {
+    ssize_t w = pwrite(j->out, data + done, (size_t)(n - done), (off_t)(j->position + j->received));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      fail(j, w < 0 ? errno : ENOSPC, "pwrite");
-      j->received = done;
-      if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
-      return;
+      rc = fail(j, w < 0 ? errno : ENOSPC, "pwrite");
+      break;
     }
     done += (uint64_t)w;
-    j->received = done;
+    j->received += (uint64_t)w;
   }
+  if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
+  return rc;
+}
+
+void receive_run(receive_job *j) {
+  if (j->head_len > 0 && put(j, j->head, j->head_len < j->length ? j->head_len : j->length) != 0) return;
   char *buf = malloc(RECEIVE_BUF);
   if (!buf) {
     fail(j, ENOMEM, "malloc");
@@ -68,22 +74,7 @@ void receive_run(receive_job *j) {
       break;
     }
     // The peer ended the body early: the caller tells it apart by the count.
-    if (n == 0) break;
-    for (ssize_t done = 0; done < n;) {
-      ssize_t w = pwrite(j->out, buf + done, (size_t)(n - done), (off_t)(j->position + j->received + (uint64_t)done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        fail(j, w < 0 ? errno : ENOSPC, "pwrite");
-        // What is on file stays counted: a resume starts after it.
-        j->received += (uint64_t)done;
-        goto out;
-      }
-      done += w;
-    }
-    j->received += (uint64_t)n;
-    if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
+    if (n == 0 || put(j, buf, (uint64_t)n) != 0) break;
   }
-out:
-  if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
   free(buf);
 }
