@@ -43,6 +43,7 @@ function take(response: HttpResponse, length: number): Taken | undefined {
   const head: Buffer[] = [];
   // The parsed body first (node:http's message), then what the socket read past the parser.
   for (let chunk = res.read() as Buffer | null; chunk !== null; chunk = res.read()) head.push(chunk);
+  // res.read() resumed the socket (node:http's _read): paused again before its next tick would flow it.
   socket.pause();
   for (let chunk = socket.read() as Buffer | null; chunk !== null; chunk = socket.read()) head.push(chunk);
   return { socket, fd: handle.fd, head };
