@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { INLINE_REMOVE_ENTRIES } from './copy/dispatch.js';
 import type { Pool, Task } from './copy/pool.js';
 import { closeLayers } from './copy/provisioning.js';
 import { errnoError, fromNodeError, type LayerSource } from './core/errors.js';
@@ -62,7 +61,6 @@ export class Layers {
   base: ExtractedLayer | undefined;
   #scratch: Staging | undefined;
   #names: string[] = [];
-  #scratchEntries = 0;
 
   constructor(inputs: ResolvedInputs) {
     const fds = openLayers(inputs);
@@ -104,7 +102,6 @@ export class Layers {
       // The readers' tables and the claims are freed now, in arenas that keep them: given back before the walk grows.
       native.trimHeap();
       this.#names = extracted.names;
-      this.#scratchEntries = extracted.scratchEntries;
       this.layers.forEach((layer, i) => {
         layer.implied = extracted.implied[i] ?? layer.implied;
         if (extracted.ms[i] !== undefined) layer.extractMs = extracted.ms[i];
@@ -132,29 +129,25 @@ export class Layers {
   }
 
   /**
-   * ROOTFS is committed: each scratch extraction a task of the pool, at
-   * once (a thread of its own cost a thread's start, and one thread
-   * removed them one after the other). A failed or lost task is no failure
-   * of the provision: what it left, the removal after it takes.
+   * ROOTFS is committed: each scratch extraction removed, all at once (a
+   * thread of its own cost a thread's start, and one thread removed them
+   * one after the other). A failed or lost removal is no failure of the
+   * provision: what it left, the removal after it takes.
    */
   async cleanup(pool: Pool, parentFd: number): Promise<void> {
     const scratch = this.#scratch;
     if (!scratch) return;
     const task = (rel: string): Task => ({ op: 'remove', dst: scratch.fd, rels: packRels([rel]), count: 1, forceWritable: true });
     // Where the pool never started (the layers were pumped and their plan
-    // ran inline), a few thousand entries are removed here sooner than two
-    // workers boot to remove them.
-    const here = !pool.started && pool.inlinable && this.#scratchEntries <= INLINE_REMOVE_ENTRIES;
-    const results = here
-      ? this.#names.map((rel) => {
-          try {
-            return pool.runInline(task(rel));
-          } catch {
-            return null;
-          }
-        })
-      : await Promise.all(this.#names.map((rel) => pool.run(task(rel)).catch(() => null)));
-    const emptied = results.every((r) => r !== null && !r.failure);
+    // ran inline), on libuv's threads rather than booting two workers for
+    // it: removed one after the other on this thread, the 13.8k entries of
+    // a 4-layer Debian image were the provision's last 110-150 ms with the
+    // other core idle; at once, 67-90 ms (docs/benchmarks.md).
+    const removals =
+      !pool.started && pool.inlinable
+        ? this.#names.map((rel) => native.removeEntriesLater(scratch.fd, [rel], true).then((failure) => failure === null))
+        : this.#names.map((rel) => pool.run(task(rel)).then((r) => !r.failure));
+    const emptied = (await Promise.all(removals.map((removal) => removal.catch(() => false)))).every(Boolean);
     this.#scratch = undefined;
     fs.closeSync(scratch.fd);
     if (emptied) native.removeEntry(parentFd, scratch.name, true);

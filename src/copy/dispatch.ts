@@ -24,8 +24,6 @@ export const INLINE_MS = 20;
  * on this thread as the workers' boot.
  */
 export const MOVE_WEIGHT = 8;
-/** Scratch extractions of at most this many entries are removed on this thread where the pool never started (src/layers.ts). */
-export const INLINE_REMOVE_ENTRIES = 16384;
 /**
  * The pool starts once this many entries ran inline, and the rest of the
  * budget still runs inline: the threads boot on the other cores while this

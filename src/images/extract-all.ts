@@ -60,9 +60,8 @@ export function extractsDirect(inputs: TarInputs, opts: ResolvedProvisionOptions
  * and comes back as `direct`; where that reader must stop (RestartLayer: a
  * directory of the layer replaced by another kind) the staging directory
  * is emptied and that layer extracted into scratch after all, the others
- * going on meanwhile. Returns the scratch directories' names and the
- * entries they hold, for their removal, and per layer the directories no
- * header described.
+ * going on meanwhile. Returns the scratch directories' names, for their
+ * removal, and per layer the directories no header described.
  */
 export async function extractTars(run: {
   inputs: TarInputs;
@@ -79,7 +78,7 @@ export async function extractTars(run: {
   maxDownloads: number;
   abortPull: () => void;
   rootless: { policy: NativePolicy; changes: Changes };
-}): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[]; direct?: ExtractedLayer; scratchEntries: number }> {
+}): Promise<{ names: string[]; implied: (ReadonlySet<string> | undefined)[]; ms: (number | undefined)[]; direct?: ExtractedLayer }> {
   // A fallback of the direct extraction reads the same spool file again.
   const downloads = run.inputs.layers.some((layer) => layer.download) ? startDownloads(run.inputs.layers, run.scratch.fd, run.maxDownloads) : undefined;
   try {
@@ -137,9 +136,7 @@ async function extractAll(run: Parameters<typeof extractTars>[0], downloads: Ret
     },
     ...run.rootless,
   });
-  // What the scratch directories hold, for their removal (src/layers.ts, cleanup).
-  const scratchEntries = extracted.reduce((sum, layer, i) => sum + (layer && !direct.has(i) ? layer.tree.entries : 0), 0);
-  return { names, implied, ms, direct: direct.has(0) ? extracted[0] : undefined, scratchEntries };
+  return { names, implied, ms, direct: direct.has(0) ? extracted[0] : undefined };
 }
 
 /**
