@@ -26,6 +26,8 @@ export interface InputLayer {
   source: LayerSource;
   /** A registry's layer (docker://): fetches its blob into the spool file `tar.file` will name. */
   download?: PulledLayer['download'];
+  /** Sends the download's request ahead of it (src/registry/spool.ts, requestEarly). */
+  request?: PulledLayer['request'];
   /** A layer extracted in a store: its directories no tar header described (Provisioning.implied). */
   implied?: ReadonlySet<string>;
   /** A layer extracted in a store: what the metadata policy changed then (src/store/changes.ts), for the summary. */
@@ -172,7 +174,7 @@ async function resolveEach(
       const [{ resolveDocker }, { hostPlatform, imageSummary }] = await Promise.all([import('./registry/pull.js'), import('./images/oci.js')]);
       const pulled = await resolveDocker(layer, argIndex, options.platform ?? hostPlatform(), options.pull);
       closers.push(pulled.close);
-      for (const { tar, source, download } of pulled.layers) out.layers.push({ path: '', tar, label: tar.label, source, download });
+      for (const { tar, source, download, request } of pulled.layers) out.layers.push({ path: '', tar, label: tar.label, source, download, request });
       const image = imageSummary(layer, pulled.image);
       if (image) out.images.push(image);
       continue;

@@ -82,6 +82,8 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
   // that the devices of a warm store's layer are empty files).
   for (const layer of inputs.layers) changes.add(layer.changes);
   try {
+    // A pull's first blob requests go out now, answered while the directories are made and the extraction's code loads.
+    if (inputs.layers.some((layer) => layer.request)) (await import('./registry/spool.js')).requestEarly(inputs.layers, opts.maxDownloads);
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);

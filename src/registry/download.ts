@@ -3,7 +3,7 @@ import { abortError, LayercopyError } from '../core/errors.js';
 import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { RegistryClient } from './client.js';
-import { isTransient, networkReason } from './http.js';
+import { type HttpResponse, isTransient, networkReason } from './http.js';
 import { receiveBody } from './receive.js';
 import { IDLE_MS } from './transport.js';
 
@@ -101,7 +101,7 @@ export async function downloadBlob(
   tar: TarLayer,
   out: FileHandle,
   progress: BigInt64Array,
-  run: { label: string; fields: { layer: string; layerIndex: number }; onBytes?: (bytes: number) => void },
+  run: { label: string; fields: { layer: string; layerIndex: number }; onBytes?: (bytes: number) => void; first?: Promise<HttpResponse> },
 ): Promise<void> {
   const size = tar.size ?? Number.POSITIVE_INFINITY;
   const what = `blob ${tar.digest}`;
@@ -110,11 +110,15 @@ export async function downloadBlob(
   let written = 0;
   let resumes = 0;
   let stalls = 0;
+  // The first attempt's answer, where its request went out early.
+  let first = run.first;
   try {
     while (written < size) {
       const before = written;
       try {
-        const response = await client.get(`blobs/${tar.digest}`, { what, range: written > 0 ? written : undefined });
+        const sent = first ?? blobRequest(client, tar, written > 0 ? written : undefined);
+        first = undefined;
+        const response = await sent;
         if (response.status === 404) {
           await response.cancel();
           throw new LayercopyError(`${tar.label}: ${what}: not found in the registry`, { code: 'ERR_IMAGE_NOT_FOUND', ...run.fields });
@@ -199,6 +203,11 @@ export async function downloadBlob(
     });
     Atomics.store(progress, 1, BigInt(written >= size && spool.flushed === written ? FOLLOW_DONE : FOLLOW_FAILED));
   }
+}
+
+/** A layer blob's GET, from byte `range` on where given. */
+export function blobRequest(client: RegistryClient, tar: TarLayer, range?: number): Promise<HttpResponse> {
+  return client.get(`blobs/${tar.digest}`, { what: `blob ${tar.digest}`, range });
 }
 
 /** The whole blob's size as a response gives it: a 200's Content-Length, a 206's Content-Range total; undefined where it does not say. */

@@ -5,8 +5,8 @@ import type { TarLayer } from '../images/layer.js';
 import { RegistryClient } from './client.js';
 import { loadRegistriesConf, type PullSource, pullSources } from './config.js';
 import { type Credentials, credentialsFor } from './credentials.js';
-import { downloadBlob } from './download.js';
-import type { RetryPolicy } from './http.js';
+import { blobRequest, downloadBlob } from './download.js';
+import type { HttpResponse, RetryPolicy } from './http.js';
 import { type RemoteImage, resolveRemote } from './image.js';
 import { parseDockerReference } from './reference.js';
 import { tlsFor } from './tls.js';
@@ -32,6 +32,8 @@ export interface PulledLayer {
   tar: TarLayer;
   source: LayerSource;
   download(out: FileHandle, progress: BigInt64Array, onBytes?: (bytes: number) => void): Promise<void>;
+  /** Sends the blob's request now; download() reads its answer (src/registry/spool.ts, requestEarly). */
+  request(): void;
 }
 
 /**
@@ -76,11 +78,23 @@ export async function resolveDocker(
     const layers = await resolveRemote(given, argIndex, ref, platform, client, image);
     return {
       image,
-      layers: layers.map(({ tar, source }) => ({
-        tar,
-        source,
-        download: (out, progress, onBytes) => downloadBlob(client, tar, out, progress, { label: given, fields, onBytes }),
-      })),
+      layers: layers.map(({ tar, source }) => {
+        let early: Promise<HttpResponse> | undefined;
+        return {
+          tar,
+          source,
+          request: () => {
+            early ??= blobRequest(client, tar);
+            // Its failure is the download's first attempt's; a provision that fails before it starts closes the client.
+            early.catch(() => undefined);
+          },
+          download: (out, progress, onBytes) => {
+            const first = early;
+            early = undefined;
+            return downloadBlob(client, tar, out, progress, { label: given, fields, onBytes, first });
+          },
+        };
+      }),
       close: () => client.close(),
     };
   } catch (error) {

@@ -134,6 +134,27 @@ describe.skipIf(!hasRegistry)(`docker:// from a plain registry${why}`, () => {
     }
   });
 
+  it('each layer blob asked for once, with --max-downloads 1 too: the answer to its early request is what its download reads', async () => {
+    const proxy = await startFaultProxy(registry.url, {});
+    try {
+      for (const max of ['6', '1']) {
+        const before = proxy.requests().length;
+        const r = await pull(['--tls-verify=false', '--max-downloads', max, `docker://${proxy.host}/app/gzip:1`, path.join(scratch(), 'root')]);
+        expect(r.status, r.stderr).toBe(0);
+        const blobs = proxy
+          .requests()
+          .slice(before)
+          .filter((q) => /\/blobs\/sha256:/.test(q.path))
+          .map((q) => q.path);
+        // The config and three layers, each once.
+        expect(blobs, `--max-downloads ${max}`).toHaveLength(4);
+        expect(new Set(blobs).size).toBe(4);
+      }
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('a connection cut at 50% of the largest blob is resumed with Range: at most 1.1x its size fetched, the same tree', async () => {
     const big = testImage(path.join(scratch(), 'big'), { layers: 1, sizeMb: 6, seed: 13 });
     await pushImage(big, registry, 'app/big:1');

@@ -1,11 +1,11 @@
 // The downloads of a provision (src/registry/spool.ts): a start that
 // fails (its spool files cannot be made) closes what it opened, and no
 // download left running rejects with no one waiting on it; the order
-// downloads start in.
+// downloads start in, and the requests sent ahead of them.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { abortError } from '../../src/core/errors.js';
-import { alongside, startDownloads } from '../../src/registry/spool.js';
+import { alongside, requestEarly, startDownloads } from '../../src/registry/spool.js';
 import { scratch } from '../helpers.js';
 
 describe('startDownloads', () => {
@@ -39,6 +39,19 @@ describe('startDownloads', () => {
     await downloads.done;
     fs.closeSync(fd);
     expect(started).toEqual(['cleanup', 'big', 'base', 'app']);
+  });
+});
+
+describe('requestEarly', () => {
+  it("the first `max` downloads' requests, in the order the downloads start (small first); none of the others, none twice", () => {
+    const sent: string[] = [];
+    const layer = (label: string, size: number) => ({ tar: { file: '', label, size }, download: async () => {}, request: () => void sent.push(label) });
+    const layers = [layer('base', 90 << 20), { tar: { file: '', label: 'local', size: 1 } }, layer('app', 30 << 20), layer('cleanup', 534), layer('big', 400 << 20)];
+    requestEarly(layers, 2);
+    expect(sent).toEqual(['cleanup', 'big']);
+    sent.length = 0;
+    requestEarly(layers, 6);
+    expect(sent).toEqual(['cleanup', 'big', 'base', 'app']);
   });
 });
 
