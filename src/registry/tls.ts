@@ -110,7 +110,11 @@ function clientPair(dir: string, names: string[]): { cert: string; key: string }
  * store) Node trusts OpenSSL's store (/etc/ssl/certs, SSL_CERT_FILE), which
  * `ca: [...tls.rootCertificates, …]` would drop. Undefined: Node's default.
  */
-export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'>): tls.SecureContext | undefined {
+export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'> & { verify?: boolean }): tls.SecureContext | undefined {
+  // Nothing is verified (--tls-verify=false): no CA is read. The file the
+  // command deferred took 25 ms to read and add, before a pull's first
+  // request (most of a plain-HTTP registry's https attempt).
+  if (config.verify === false) return config.cert === undefined ? undefined : tls.createSecureContext({ ca: [], cert: config.cert, key: config.key });
   const extra = extraCaCerts();
   const ca = [...(extra ? [extra] : []), ...(config.ca ?? [])];
   // Without certs.d's CAs or a client pair (a proxy's own TLS, asked for at

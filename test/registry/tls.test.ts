@@ -124,4 +124,16 @@ describe('secureContext', () => {
     // A host's own CAs get a context of their own.
     expect(secureContext({ ca: [pem.ca] })).not.toBe(first);
   });
+
+  it('nothing verified (--tls-verify=false): no CA read, the deferred file nor certs.d; a client pair still sent', () => {
+    const file = path.join(scratch(), 'extra.pem');
+    fs.writeFileSync(file, pem.ca);
+    restoreCommandEnv({ [MOVED_CA]: file });
+    expect(secureContext({ verify: true })).toBeDefined();
+    expect(secureContext({ verify: false })).toBeUndefined();
+    expect(secureContext({ verify: false, ca: [pem.ca] })).toBeUndefined();
+    const pair = secureContext({ verify: false, ca: [pem.ca], cert: pem.cert, key: pem.key });
+    expect(pair).toBeDefined();
+    expect(pair).not.toBe(secureContext({ verify: true }));
+  });
 });
