@@ -111,10 +111,14 @@ function clientPair(dir: string, names: string[]): { cert: string; key: string }
  * `ca: [...tls.rootCertificates, …]` would drop. Undefined: Node's default.
  */
 export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'> & { verify?: boolean }): tls.SecureContext | undefined {
-  // Nothing is verified (--tls-verify=false): no CA is read. The file the
-  // command deferred took 25 ms to read and add, before a pull's first
-  // request (most of a plain-HTTP registry's https attempt).
-  if (config.verify === false) return config.cert === undefined ? undefined : tls.createSecureContext({ ca: [], cert: config.cert, key: config.key });
+  // Nothing is verified (--tls-verify=false): no CA is read, nor Node's
+  // root store built (`ca: []`). Each took ~25 ms before a pull's first
+  // request: the file the command deferred, and the store Node builds for
+  // its first default context.
+  if (config.verify === false) {
+    if (!unverified) unverified = tls.createSecureContext({ ca: [] });
+    return config.cert === undefined ? unverified : tls.createSecureContext({ ca: [], cert: config.cert, key: config.key });
+  }
   const extra = extraCaCerts();
   const ca = [...(extra ? [extra] : []), ...(config.ca ?? [])];
   // Without certs.d's CAs or a client pair (a proxy's own TLS, asked for at
@@ -128,6 +132,7 @@ export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'> & {
 }
 
 let shared: { extra: string | undefined; context: tls.SecureContext | undefined } | undefined;
+let unverified: tls.SecureContext | undefined;
 
 function makeContext(ca: string[], config: Pick<TlsConfig, 'cert' | 'key'>): tls.SecureContext | undefined {
   if (ca.length === 0 && config.cert === undefined) return undefined;
