@@ -394,78 +394,204 @@ static void unbind_ctx(bound_ctx *b) {
 // several entries, files of LARGE_FILE or more in large; neither is copied.
 // With move, non-directories are hardlinked from the source instead (no
 // file is big: a link writes no data).
-static napi_value copy_entries(napi_env env, napi_callback_info info) {
-  napi_value argv[9], result = NULL, links_v, large_v;
-  if (!get_args(env, info, 9, argv)) return NULL;
+// copyEntriesLater(...the same) -> Promise of the same, the work on a
+// thread of libuv's pool: the moves of a merged walk's survivors (a few
+// syscalls an entry) run there while the main thread plans the next ones.
+
+// An entry handed back rather than copied: a hardlink group's name, or a big file.
+typedef struct {
+  uint32_t index;  // into rels
+  copy_outcome r;
+  defer_key key;
+} copy_deferred;
+
+// One copyEntries call: its arguments read on the JS thread, its work done
+// on any thread (copy_job_run), its result built on the JS thread.
+typedef struct {
+  napi_async_work work;
+  napi_deferred promise;
+  napi_ref cancel_ref;  // the flag's array, kept alive while the work reads it
   meta_policy policy;
-  if (!get_policy(env, argv[7], &policy)) return NULL;
-  napi_valuetype move_t;
-  int defer = 0, move = 0;
-  if (!NAPI_OK(napi_typeof(env, argv[8], &move_t)) || (move_t != napi_undefined && !get_bool(env, argv[8], &move))) return NULL;
-  uint32_t n = 0;
-  char *base = get_bytes(env, argv[2]);
-  char *types = base ? get_bytes(env, argv[4]) : NULL;
-  char **rels = types && get_bool(env, argv[5], &defer) ? get_rels(env, argv[3], &n) : NULL;
-  if (!rels || !NAPI_OK(napi_create_array(env, &links_v)) || !NAPI_OK(napi_create_array(env, &large_v))) goto out_free;
-  failure f = {0};
-  uint32_t done = 0, nlinks = 0, nlarge = 0;
-  double bytes = 0;
+  uint32_t *ids;  // copyEntriesLater: the policy's ID map, copied (the JS arrays may go)
+  char *base, *types;
+  char **rels;
+  uint32_t n, done, ndeferred;
+  int defer, move, failed, bound;
+  double bytes;
+  copy_deferred *deferred;
   bound_ctx bc;
-  int failed = bind_ctx(env, argv[0], argv[1], base, argv[6], &policy, &bc, &f) != 0;
-  copy_ctx *c = &bc.c;
-  c->move = move;
-  if (!failed && strlen(types) < n) {
-    fail_errno(&f, EINVAL, "copyEntries", SIDE_LAYER, "");
-    failed = 1;
+  failure f;
+} copy_job;
+
+static void copy_job_free(napi_env env, copy_job *j) {
+  if (j->cancel_ref) NAPI_OK(napi_delete_reference(env, j->cancel_ref));
+  if (j->bound) unbind_ctx(&j->bc);
+  failure_clear(&j->f);
+  free_rels(j->rels, j->n);
+  free(j->types);
+  free(j->base);
+  free(j->ids);
+  free(j->deferred);
+  free(j);
+}
+
+// The ID map's triples into memory of the job's own.
+static int copy_job_own_ids(copy_job *j) {
+  idmap *m = &j->policy.map;
+  size_t nu = m->nuid * 3, ng = m->ngid * 3;
+  if (nu + ng == 0) return 1;
+  if (!(j->ids = malloc((nu + ng) * sizeof *j->ids))) return 0;
+  if (nu) memcpy(j->ids, m->uid, nu * sizeof *j->ids);
+  if (ng) memcpy(j->ids + nu, m->gid, ng * sizeof *j->ids);
+  m->uid = nu ? j->ids : NULL;
+  m->gid = ng ? j->ids + nu : NULL;
+  return 1;
+}
+
+// The arguments (argv: the binding's nine); NULL after throwing.
+static copy_job *copy_job_parse(napi_env env, napi_value *argv, int later) {
+  copy_job *j = calloc(1, sizeof *j);
+  if (!j) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
   }
-  for (uint32_t i = 0; i < n && !failed; i++) {
+  napi_valuetype move_t;
+  if (!get_policy(env, argv[7], &j->policy) || !NAPI_OK(napi_typeof(env, argv[8], &move_t)) ||
+      (move_t != napi_undefined && !get_bool(env, argv[8], &j->move)) || !(j->base = get_bytes(env, argv[2])) || !(j->types = get_bytes(env, argv[4])) ||
+      !get_bool(env, argv[5], &j->defer) || !(j->rels = get_rels(env, argv[3], &j->n))) {
+    copy_job_free(env, j);
+    return NULL;
+  }
+  if (later && !copy_job_own_ids(j)) {
+    copy_job_free(env, j);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  if (later && get_cancel(env, argv[6]) && !NAPI_OK(napi_create_reference(env, argv[6], 1, &j->cancel_ref))) {
+    copy_job_free(env, j);
+    return NULL;
+  }
+  j->bound = 1;
+  j->failed = bind_ctx(env, argv[0], argv[1], j->base, argv[6], &j->policy, &j->bc, &j->f) != 0;
+  return j;
+}
+
+// The copy itself: no N-API here (copyEntriesLater runs it on libuv's pool).
+static void copy_job_run(copy_job *j) {
+  copy_ctx *c = &j->bc.c;
+  c->move = j->move;
+  if (!j->failed && strlen(j->types) < j->n) {
+    fail_errno(&j->f, EINVAL, "copyEntries", SIDE_LAYER, "");
+    j->failed = 1;
+  }
+  for (uint32_t i = 0; i < j->n && !j->failed; i++) {
     if (lc_cancelled(c->cancel)) {
-      fail_code(&f, CODE_CANCELED, "copy", SIDE_ROOTFS, rels[i]);
-      failed = 1;
+      fail_code(&j->f, CODE_CANCELED, "copy", SIDE_ROOTFS, j->rels[i]);
+      j->failed = 1;
       break;
     }
     defer_key key = {0};
     int64_t b = 0;
     // Big files in a batch of several go back to be copied as tasks of
     // their own, longest first (src/copy/deferred.ts).
-    uint64_t large = !defer || move || n < 2 ? 0 : LARGE_FILE;
-    copy_outcome r = copy_entry(c, rels[i], types[i], defer, large, &key, &b, &f);
+    uint64_t large = !j->defer || j->move || j->n < 2 ? 0 : LARGE_FILE;
+    copy_outcome r = copy_entry(c, j->rels[i], j->types[i], j->defer, large, &key, &b, &j->f);
     if (r == COPY_FAILED) {
-      failed = 1;
+      j->failed = 1;
     } else if (r == COPY_DONE) {
-      bytes += (double)b;
-      done++;
+      j->bytes += (double)b;
+      j->done++;
+    } else if (!j->deferred && !(j->deferred = malloc(j->n * sizeof *j->deferred))) {
+      fail_errno(&j->f, ENOMEM, "copyEntries", SIDE_ROOTFS, j->rels[i]);
+      j->failed = 1;
     } else {
-      builder d = b_new(env);
-      b_str(&d, "rel", rels[i]);
-      if (r == COPY_DEFER_LINKED) {
-        char type[2] = {key.type, '\0'};
-        b_str(&d, "type", type);
-        b_u64(&d, "dev", key.dev);
-        b_u64(&d, "ino", key.ino);
-        b_num(&d, "nlink", (double)key.nlink);
-      }
-      b_num(&d, "size", (double)key.size);
-      if (!push(env, r == COPY_DEFER_LINKED ? links_v : large_v, r == COPY_DEFER_LINKED ? &nlinks : &nlarge, b_done(&d))) failed = 2;
+      j->deferred[j->ndeferred++] = (copy_deferred){i, r, key};
     }
   }
-  if (failed != 2) {
-    builder b = b_new(env);
-    b_num(&b, "done", done);
-    b_num(&b, "bytes", bytes);
-    b_val(&b, "links", links_v);
-    b_val(&b, "large", large_v);
-    b_changes(&b, &c->changes);
-    if (failed) b_val(&b, "failure", failure_value(env, &f));
-    result = b_done(&b);
+}
+
+// { done, bytes, links, large, changes?, failure? }; NULL after throwing.
+static napi_value copy_job_result(napi_env env, copy_job *j) {
+  napi_value links_v, large_v;
+  if (!NAPI_OK(napi_create_array(env, &links_v)) || !NAPI_OK(napi_create_array(env, &large_v))) return NULL;
+  uint32_t nlinks = 0, nlarge = 0;
+  for (uint32_t k = 0; k < j->ndeferred; k++) {
+    const copy_deferred *d = &j->deferred[k];
+    builder e = b_new(env);
+    b_str(&e, "rel", j->rels[d->index]);
+    if (d->r == COPY_DEFER_LINKED) {
+      char type[2] = {d->key.type, '\0'};
+      b_str(&e, "type", type);
+      b_u64(&e, "dev", d->key.dev);
+      b_u64(&e, "ino", d->key.ino);
+      b_num(&e, "nlink", (double)d->key.nlink);
+    }
+    b_num(&e, "size", (double)d->key.size);
+    if (!push(env, d->r == COPY_DEFER_LINKED ? links_v : large_v, d->r == COPY_DEFER_LINKED ? &nlinks : &nlarge, b_done(&e))) return NULL;
   }
-  unbind_ctx(&bc);
-  failure_clear(&f);
-out_free:
-  free_rels(rels, n);
-  free(types);
-  free(base);
+  builder b = b_new(env);
+  b_num(&b, "done", j->done);
+  b_num(&b, "bytes", j->bytes);
+  b_val(&b, "links", links_v);
+  b_val(&b, "large", large_v);
+  b_changes(&b, &j->bc.c.changes);
+  if (j->failed) b_val(&b, "failure", failure_value(env, &j->f));
+  return b_done(&b);
+}
+
+static napi_value copy_entries(napi_env env, napi_callback_info info) {
+  napi_value argv[9], result = NULL;
+  if (!get_args(env, info, 9, argv)) return NULL;
+  copy_job *j = copy_job_parse(env, argv, 0);
+  if (!j) return NULL;
+  copy_job_run(j);
+  result = copy_job_result(env, j);
+  copy_job_free(env, j);
   return result;
+}
+
+static void copy_later_execute(napi_env env, void *data) {
+  (void)env;
+  copy_job_run(data);
+}
+
+static void copy_later_complete(napi_env env, napi_status status, void *data) {
+  copy_job *j = data;
+  if (status != napi_ok) {
+    fail_errno(&j->f, ECANCELED, "copyEntries", SIDE_ROOTFS, j->n > 0 ? j->rels[0] : "");
+    j->failed = 1;
+  }
+  napi_value v = copy_job_result(env, j);
+  if (v) {
+    NAPI_OK(napi_resolve_deferred(env, j->promise, v));
+  } else {
+    // No memory for the result: the promise rejects rather than never settling.
+    napi_value msg = NULL, err = NULL;
+    bool pending = false;
+    if (NAPI_OK(napi_is_exception_pending(env, &pending)) && pending) NAPI_OK(napi_get_and_clear_last_exception(env, &err));
+    if (!err && NAPI_OK(napi_create_string_utf8(env, "copyEntriesLater failed", NAPI_AUTO_LENGTH, &msg))) NAPI_OK(napi_create_error(env, NULL, msg, &err));
+    NAPI_OK(napi_reject_deferred(env, j->promise, err));
+  }
+  NAPI_OK(napi_delete_async_work(env, j->work));
+  copy_job_free(env, j);
+}
+
+static napi_value copy_entries_later(napi_env env, napi_callback_info info) {
+  napi_value argv[9], promise = NULL, name = NULL;
+  if (!get_args(env, info, 9, argv)) return NULL;
+  copy_job *j = copy_job_parse(env, argv, 1);
+  if (!j) return NULL;
+  if (!NAPI_OK(napi_create_promise(env, &j->promise, &promise)) || !NAPI_OK(napi_create_string_utf8(env, "layercopy:copy", NAPI_AUTO_LENGTH, &name)) ||
+      !NAPI_OK(napi_create_async_work(env, NULL, name, copy_later_execute, copy_later_complete, j, &j->work))) {
+    copy_job_free(env, j);
+    return NULL;
+  }
+  if (!NAPI_OK(napi_queue_async_work(env, j->work))) {
+    NAPI_OK(napi_delete_async_work(env, j->work));
+    copy_job_free(env, j);
+    return NULL;
+  }
+  return promise;
 }
 
 // dirMeta(srcRoot, dstRoot, base, rels[], keepRootMode, cancel?, policy?)
@@ -1729,6 +1855,7 @@ NAPI_MODULE_INIT() {
   lc_init_process();
   napi_property_descriptor props[] = {
       {"copyEntries", NULL, copy_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"copyEntriesLater", NULL, copy_entries_later, NULL, NULL, NULL, napi_default, NULL},
       {"dirMeta", NULL, dir_meta_entries, NULL, NULL, NULL, napi_default, NULL},
       {"linkEntries", NULL, link_entries, NULL, NULL, NULL, napi_default, NULL},
       {"listDir", NULL, list_dir_js, NULL, NULL, NULL, napi_default, NULL},

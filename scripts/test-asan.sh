@@ -17,5 +17,5 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 npx vitest run test/rootfs/remove.test.ts test/rootfs/staging.test.ts test/strategies/layered-plan.test.ts test/strategies/merged-plan.test.ts test/copy/dispatch.test.ts test/copy/big-files.test.ts \
   test/provision.test.ts test/provision.hardening.test.ts test/provision.faults.test.ts test/rootfs/destroy.test.ts test/provision.deep.test.ts \
   test/provision.rootless.test.ts test/provision.rootless-ns.test.ts test/images/extract.test.ts test/images/extract.format.test.ts test/images/layer.test.ts test/images/inflate.test.ts test/images/decompress.test.ts test/images/oci.test.ts test/images/members.test.ts test/images/archive.test.ts test/provision.images-direct.test.ts test/images/extract.order.test.ts test/images/extract.lanes.test.ts test/images/extract.names.test.ts test/images/extract.pipe.test.ts test/images/extract-all.test.ts test/images/blob.test.ts \
-  test/images/extract.clobber.test.ts test/images/extract.random-stacks.test.ts test/registry/receive.test.ts \
+  test/images/extract.clobber.test.ts test/images/extract.random-stacks.test.ts test/registry/receive.test.ts test/core/native.test.ts test/layers.test.ts \
   test/store/lock.test.ts test/store/provision.test.ts

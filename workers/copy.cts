@@ -31,6 +31,16 @@ function removeEntries(dst: Root, packed: string, cancel?: CancelFlag, forceWrit
   return { done, bytes: 0 };
 }
 
+/**
+ * The step on a thread of libuv's pool, where the op has a native step
+ * there (a copy); undefined otherwise. For the pool that never started:
+ * its moves run beside the main thread's planning (src/copy/dispatch.ts).
+ */
+export function later(task: Posted): Promise<TaskResult> | undefined {
+  if (task.op !== 'copy') return undefined;
+  return native.copyEntriesLater(task.src, task.dst, task.base, task.rels, task.types, task.defer, task.cancel, task.policy, task.move).then((r) => rebase(task.base, r));
+}
+
 export default function run(task: Posted): TaskResult {
   // Started: from here on a failure of this worker is this task's (Pool.run never runs it again).
   if (task.started) Atomics.store(task.started, 0, 1);

@@ -120,6 +120,14 @@ export class LayerTasks {
     const inline = this.#inline;
     if ((mayInline || cheap) && inline.entries >= size && (cheap || inline.ms < INLINE_MS)) {
       inline.entries -= size;
+      // A move on a thread of libuv's pool, while this thread plans the
+      // next: the 7k moves of a 4-layer Debian image's walk took 55 of its
+      // ~105 ms on this thread, with the other core idle.
+      const later = cheap ? this.#pool.runLater(task) : undefined;
+      if (later) {
+        this.soon(async () => this.#settle(await later, operation, ctx, onResult));
+        return;
+      }
       const start = nowMs();
       try {
         this.#settle(this.#pool.runInline(task), operation, ctx, onResult);

@@ -146,7 +146,12 @@ export class Pool {
 
   /** Runs a task on this thread, synchronously: the same code a worker runs. */
   runInline(task: Task): TaskResult {
-    return inlineStep()(task);
+    return inlineStep().default(task);
+  }
+
+  /** Runs a task on a thread of libuv's pool, where its op has a native step there (a copy); undefined where not. */
+  runLater(task: Task): Promise<TaskResult> | undefined {
+    return inlineStep().later(task);
   }
 
   async close(): Promise<void> {
@@ -156,8 +161,9 @@ export class Pool {
   }
 }
 
-let step: ((task: Task) => TaskResult) | undefined;
-function inlineStep(): (task: Task) => TaskResult {
-  step ??= (createRequire(import.meta.url)(fileURLToPath(WORKER)) as { default: (task: Task) => TaskResult }).default;
+type Step = { default: (task: Task) => TaskResult; later: (task: Task) => Promise<TaskResult> | undefined };
+let step: Step | undefined;
+function inlineStep(): Step {
+  step ??= createRequire(import.meta.url)(fileURLToPath(WORKER)) as Step;
   return step;
 }

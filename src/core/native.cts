@@ -54,6 +54,8 @@ export interface CopyResult {
   changes?: NativeChanges;
   failure?: NativeFailure;
 }
+type DirMetaResult = { done: number; changes?: NativeChanges; later?: LaterMode[]; failure?: NativeFailure };
+type CopyArgs = [src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, policy?: NativePolicy, move?: boolean];
 
 /** The kinds of change the metadata policy counts (native/meta.h), in the summary's words. */
 export const CHANGE_KINDS = ['ownersRecorded', 'ownersDropped', 'devicesEmptied', 'devicesSkipped', 'xattrsSkipped', 'specialBitsCleared'] as const;
@@ -115,17 +117,11 @@ export interface Native extends NativeHashing, NativePumping<NativeFailure> {
    * come back uncopied in links and large (rels relative to base). move:
    * non-directories are hardlinked from src (a tar layer's private scratch
    * extraction on the same filesystem) instead, and no file is big.
+   * copyEntriesLater: the same, on a thread of libuv's pool.
    */
-  copyEntries(src: Root, dst: Root, base: string, rels: string[] | string, types: string, defer: boolean, cancel?: CancelFlag, policy?: NativePolicy, move?: boolean): CopyResult;
-  dirMeta(
-    src: Root,
-    dst: Root,
-    base: string,
-    rels: string[] | string,
-    keepRootMode: boolean,
-    cancel?: CancelFlag,
-    policy?: NativePolicy,
-  ): { done: number; changes?: NativeChanges; later?: LaterMode[]; failure?: NativeFailure };
+  copyEntries(...args: CopyArgs): CopyResult;
+  copyEntriesLater(...args: CopyArgs): Promise<CopyResult>;
+  dirMeta(...args: [src: Root, dst: Root, base: string, rels: string[] | string, keepRootMode: boolean, cancel?: CancelFlag, policy?: NativePolicy]): DirMetaResult;
   /** Each directory rel beneath root gets its mode (one no longer there, or no longer a directory, is passed over). */
   setModes(root: Root, rels: string[] | string, modes: Uint32Array): NativeFailure | null;
   linkEntries(dst: Root, pairs: string[]): { done: number; failure?: NativeFailure };

@@ -131,6 +131,33 @@ describe('LayerTasks', () => {
     }
   });
 
+  it("a move within the budget runs on a thread of libuv's pool: submit returns before its result, the barrier waits for it; no worker boots", async () => {
+    const dir = scratch();
+    const names = Array.from({ length: 200 }, (_, i) => `f${i}`);
+    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
+    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const own = new Pool(1);
+    try {
+      const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, { entries: INLINE_ENTRIES, ms: 0 });
+      const order: string[] = [];
+      await tasks.submit({ ...batchOf(layer, dst, names), move: true }, 'copy', { onResult: (r) => order.push(`result ${r.done}`) });
+      order.push('submitted');
+      await tasks.barrier();
+      expect(order).toEqual(['submitted', 'result 200']);
+      expect(own.started).toBe(false);
+      expect(names.every((n) => lstat(path.join(dst, n)).ino === lstat(path.join(layer, n)).ino)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("a move on libuv's pool that fails: the barrier throws its failure, naming the entry", async () => {
+    const { layer, dst, ctx } = setup();
+    const tasks = new LayerTasks(pool, ctx, undefined, { entries: pool.started ? 0 : INLINE_ENTRIES, ms: 0 });
+    await tasks.submit({ ...batchOf(layer, dst, ['a', 'gone']), move: true }, 'copy');
+    await expect(tasks.barrier()).rejects.toMatchObject({ code: 'ENOENT', path: expect.stringMatching(/gone$/) });
+  });
+
   it("a big file's task (its size as priority) goes to the pool even while no worker runs: its hardlinked first name is copied, not linked", async () => {
     const { layer, dst, ctx } = setup();
     const own = new Pool(1);
