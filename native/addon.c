@@ -387,6 +387,39 @@ static void unbind_ctx(bound_ctx *b) {
 
 // ---- bindings --------------------------------------------------------------
 
+// ---- work on libuv's pool, settled as a promise ----------------------------
+
+// The promise resolved with v; where v is NULL (no memory to build it),
+// rejected with the pending exception or an error saying `what` failed,
+// rather than left unsettled.
+static void settle(napi_env env, napi_deferred d, napi_value v, const char *what) {
+  if (v) {
+    NAPI_OK(napi_resolve_deferred(env, d, v));
+    return;
+  }
+  napi_value msg = NULL, err = NULL;
+  bool pending = false;
+  if (NAPI_OK(napi_is_exception_pending(env, &pending)) && pending) NAPI_OK(napi_get_and_clear_last_exception(env, &err));
+  if (!err && NAPI_OK(napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &msg))) NAPI_OK(napi_create_error(env, NULL, msg, &err));
+  NAPI_OK(napi_reject_deferred(env, d, err));
+}
+
+// `run` queued on libuv's pool with `data`, `done` to settle *d on this
+// thread: the promise, or NULL where nothing was queued (the caller frees
+// data).
+static napi_value queue_work(napi_env env, const char *name, napi_async_execute_callback run, napi_async_complete_callback done, void *data,
+                             napi_async_work *work, napi_deferred *d) {
+  napi_value promise = NULL, resource = NULL;
+  if (!NAPI_OK(napi_create_promise(env, d, &promise)) || !NAPI_OK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource)) ||
+      !NAPI_OK(napi_create_async_work(env, NULL, resource, run, done, data, work)))
+    return NULL;
+  if (!NAPI_OK(napi_queue_async_work(env, *work))) {
+    NAPI_OK(napi_delete_async_work(env, *work));
+    return NULL;
+  }
+  return promise;
+}
+
 // copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?, move?)
 //   -> { done, bytes, links: [{ rel, type, dev, ino, size }], large: [{ rel, size }], failure? }
 // With defer, names of hardlink groups come back in links (dev and ino as
@@ -561,36 +594,18 @@ static void copy_later_complete(napi_env env, napi_status status, void *data) {
     fail_errno(&j->f, ECANCELED, "copyEntries", SIDE_ROOTFS, j->n > 0 ? j->rels[0] : "");
     j->failed = 1;
   }
-  napi_value v = copy_job_result(env, j);
-  if (v) {
-    NAPI_OK(napi_resolve_deferred(env, j->promise, v));
-  } else {
-    // No memory for the result: the promise rejects rather than never settling.
-    napi_value msg = NULL, err = NULL;
-    bool pending = false;
-    if (NAPI_OK(napi_is_exception_pending(env, &pending)) && pending) NAPI_OK(napi_get_and_clear_last_exception(env, &err));
-    if (!err && NAPI_OK(napi_create_string_utf8(env, "copyEntriesLater failed", NAPI_AUTO_LENGTH, &msg))) NAPI_OK(napi_create_error(env, NULL, msg, &err));
-    NAPI_OK(napi_reject_deferred(env, j->promise, err));
-  }
+  settle(env, j->promise, copy_job_result(env, j), "copyEntriesLater failed");
   NAPI_OK(napi_delete_async_work(env, j->work));
   copy_job_free(env, j);
 }
 
 static napi_value copy_entries_later(napi_env env, napi_callback_info info) {
-  napi_value argv[9], promise = NULL, name = NULL;
+  napi_value argv[9];
   if (!get_args(env, info, 9, argv)) return NULL;
   copy_job *j = copy_job_parse(env, argv, 1);
   if (!j) return NULL;
-  if (!NAPI_OK(napi_create_promise(env, &j->promise, &promise)) || !NAPI_OK(napi_create_string_utf8(env, "layercopy:copy", NAPI_AUTO_LENGTH, &name)) ||
-      !NAPI_OK(napi_create_async_work(env, NULL, name, copy_later_execute, copy_later_complete, j, &j->work))) {
-    copy_job_free(env, j);
-    return NULL;
-  }
-  if (!NAPI_OK(napi_queue_async_work(env, j->work))) {
-    NAPI_OK(napi_delete_async_work(env, j->work));
-    copy_job_free(env, j);
-    return NULL;
-  }
+  napi_value promise = queue_work(env, "layercopy:copy", copy_later_execute, copy_later_complete, j, &j->work, &j->promise);
+  if (!promise) copy_job_free(env, j);
   return promise;
 }
 
@@ -971,24 +986,17 @@ static void remove_complete(napi_env env, napi_status status, void *data) {
     fail_errno(&j->f, ECANCELED, "remove", SIDE_ROOTFS, j->n > 0 ? j->rels[0] : "");
     j->failed = 1;
   }
-  if (j->failed) v = failure_value(env, &j->f);
-  if (j->failed && !v) {
-    // No memory for the failure's value: the promise rejects rather than never settling.
-    napi_value msg = NULL, err = NULL;
-    bool pending = false;
-    if (NAPI_OK(napi_is_exception_pending(env, &pending)) && pending) NAPI_OK(napi_get_and_clear_last_exception(env, &err));
-    if (!err && NAPI_OK(napi_create_string_utf8(env, "removal failed", NAPI_AUTO_LENGTH, &msg))) NAPI_OK(napi_create_error(env, NULL, msg, &err));
-    NAPI_OK(napi_reject_deferred(env, j->deferred, err));
-  } else {
-    if (!v) NAPI_OK(napi_get_null(env, &v));
-    NAPI_OK(napi_resolve_deferred(env, j->deferred, v));
-  }
+  if (j->failed)
+    v = failure_value(env, &j->f);
+  else
+    NAPI_OK(napi_get_null(env, &v));
+  settle(env, j->deferred, v, "removal failed");
   NAPI_OK(napi_delete_async_work(env, j->work));
   remove_job_free(env, j);
 }
 
 static napi_value remove_entries_later(napi_env env, napi_callback_info info) {
-  napi_value argv[4], promise = NULL, name = NULL;
+  napi_value argv[4], promise = NULL;
   if (!get_args(env, info, 4, argv)) return NULL;
   remove_job *j = calloc(1, sizeof *j);
   if (!j) return throw_errno(env, ENOMEM, "removeEntriesLater", NULL);
@@ -1014,16 +1022,8 @@ static napi_value remove_entries_later(napi_env env, napi_callback_info info) {
     return promise;
   }
   if ((j->cancel = get_cancel(env, argv[3])) && !NAPI_OK(napi_create_reference(env, argv[3], 1, &j->cancel_ref))) j->cancel = NULL;
-  if (!NAPI_OK(napi_create_promise(env, &j->deferred, &promise)) || !NAPI_OK(napi_create_string_utf8(env, "layercopy:remove", NAPI_AUTO_LENGTH, &name)) ||
-      !NAPI_OK(napi_create_async_work(env, NULL, name, remove_execute, remove_complete, j, &j->work))) {
-    remove_job_free(env, j);
-    return NULL;
-  }
-  if (!NAPI_OK(napi_queue_async_work(env, j->work))) {
-    NAPI_OK(napi_delete_async_work(env, j->work));
-    remove_job_free(env, j);
-    return NULL;
-  }
+  promise = queue_work(env, "layercopy:remove", remove_execute, remove_complete, j, &j->work, &j->deferred);
+  if (!promise) remove_job_free(env, j);
   return promise;
 }
 

@@ -15,6 +15,14 @@ function setup() {
   return { layer, dst, ctx: { layer, dir: layer, layerIndex: 0, rootfs: '/r' } };
 }
 
+/** A layer of `n` files f0…f(n-1) (each holding its name) and an empty destination. */
+function files(n: number) {
+  const dir = scratch();
+  const names = Array.from({ length: n }, (_, i) => `f${i}`);
+  const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((name) => [name, name])));
+  return { names, layer, dst: buildLayer(path.join(dir, 'dst'), {}) };
+}
+
 /** A copy task of regular files. */
 const batchOf = (src: string, dst: string, rels: string[]) => ({
   op: 'copy' as const,
@@ -81,10 +89,7 @@ describe('LayerTasks', () => {
   });
 
   it("runs a provision's first entries on this thread, starts the pool part way through that budget and keeps running inline until it is spent", async () => {
-    const dir = scratch();
-    const names = Array.from({ length: POOL_START_ENTRIES + 2 }, (_, i) => `f${i}`);
-    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
-    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const { names, layer, dst } = files(POOL_START_ENTRIES + 2);
     const own = new Pool(1);
     try {
       // Entries only: on a loaded machine 511 inline copies can take longer than the time budget (INLINE_MS).
@@ -109,10 +114,7 @@ describe('LayerTasks', () => {
   });
 
   it('while the pool has not started, entries linked into place (a scratch extraction moved) take 1/MOVE_WEIGHT of the budget and no time budget, a submitSoon too: no worker boots', async () => {
-    const dir = scratch();
-    const names = Array.from({ length: 2 * POOL_START_ENTRIES }, (_, i) => `f${i}`);
-    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
-    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const { names, layer, dst } = files(2 * POOL_START_ENTRIES);
     const own = new Pool(1);
     try {
       // The time budget spent from the start: only the entries bound what runs here.
@@ -132,10 +134,7 @@ describe('LayerTasks', () => {
   });
 
   it("a move within the budget runs on a thread of libuv's pool: submit returns before its result, the barrier waits for it; no worker boots", async () => {
-    const dir = scratch();
-    const names = Array.from({ length: 200 }, (_, i) => `f${i}`);
-    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
-    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const { names, layer, dst } = files(200);
     const own = new Pool(1);
     try {
       const tasks = new LayerTasks(own, { layer, dir: layer, layerIndex: 0, rootfs: '/r' }, undefined, { entries: INLINE_ENTRIES, ms: 0 });
@@ -173,10 +172,7 @@ describe('LayerTasks', () => {
   });
 
   it('a task submitted with a priority is queued at once, ahead of the tasks waiting, the highest first', async () => {
-    const dir = scratch();
-    const names = Array.from({ length: 10 }, (_, i) => `f${i}`);
-    const layer = buildLayer(path.join(dir, 'layer'), Object.fromEntries(names.map((n) => [n, n])));
-    const dst = buildLayer(path.join(dir, 'dst'), {});
+    const { names, layer, dst } = files(10);
     // One worker: tasks run one after the other, in the order the queue hands them over.
     const own = new Pool(1);
     try {
