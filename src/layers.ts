@@ -145,7 +145,7 @@ export class Layers {
     // other core idle; at once, 67-90 ms (docs/benchmarks.md).
     const removals =
       !pool.started && pool.inlinable
-        ? this.#names.map((rel) => native.removeEntriesLater(scratch.fd, [rel], true).then((failure) => failure === null))
+        ? this.#names.map(async (rel) => (await native.removeEntriesLater(scratch.fd, [rel], true)) === null)
         : this.#names.map((rel) => pool.run(task(rel)).then((r) => !r.failure));
     const emptied = (await Promise.all(removals.map((removal) => removal.catch(() => false)))).every(Boolean);
     this.#scratch = undefined;

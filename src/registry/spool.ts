@@ -68,10 +68,17 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
         rmSync(layers[i].tar!.file, { force: true });
         return;
       }
-      native
-        .removeEntriesLater(dir.fd, [`${i}.blob`], true)
-        .catch(() => null)
-        .finally(() => closeSync(dir.fd));
+      const close = () => closeSync(dir.fd);
+      let removal: Promise<unknown>;
+      try {
+        removal = native.removeEntriesLater(dir.fd, [`${i}.blob`], true);
+      } catch {
+        close();
+        rmSync(layers[i].tar!.file, { force: true });
+        return;
+      }
+      // A removal that failed leaves the file to the scratch directory's.
+      removal.then(close, close).catch(() => undefined);
     },
   };
 }

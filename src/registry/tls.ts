@@ -111,13 +111,14 @@ function clientPair(dir: string, names: string[]): { cert: string; key: string }
  * `ca: [...tls.rootCertificates, …]` would drop. Undefined: Node's default.
  */
 export function secureContext(config: Pick<TlsConfig, 'ca' | 'cert' | 'key'> & { verify?: boolean }): tls.SecureContext | undefined {
-  // Nothing is verified (--tls-verify=false): no CA is read, nor Node's
-  // root store built (`ca: []`). Each took ~25 ms before a pull's first
-  // request: the file the command deferred, and the store Node builds for
-  // its first default context.
-  if (config.verify === false) {
-    if (!unverified) unverified = tls.createSecureContext({ ca: [] });
-    return config.cert === undefined ? unverified : tls.createSecureContext({ ca: [], cert: config.cert, key: config.key });
+  // Nothing is verified (--tls-verify=false), no client certificate sent:
+  // no CA is read, nor Node's root store built (`ca: []`). Each took ~25 ms
+  // before a pull's first request: the file the command deferred, and the
+  // store Node builds for its first default context. A client certificate
+  // still gets the CAs: OpenSSL sends its chain's intermediates from them.
+  if (config.verify === false && config.cert === undefined) {
+    unverified ??= tls.createSecureContext({ ca: [] });
+    return unverified;
   }
   const extra = extraCaCerts();
   const ca = [...(extra ? [extra] : []), ...(config.ca ?? [])];

@@ -3,6 +3,8 @@
 // --tls-verify and registries.conf's insecure decide.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -137,5 +139,37 @@ describe('secureContext', () => {
     const pair = secureContext({ verify: false, ca: [pem.ca], cert: pem.cert, key: pem.key });
     expect(pair).toBeDefined();
     expect([verified, none]).not.toContain(pair);
+  });
+
+  it("nothing verified, a client certificate signed by an intermediate: its chain is sent from certs.d's CAs, and a server trusting only the root takes it", async () => {
+    const dir = scratch();
+    const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    fs.writeFileSync(path.join(dir, 'ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+    run('req', '-x509', ...ec, '-subj', '/CN=root', '-keyout', 'root.key', '-out', 'root.crt', '-days', '2');
+    run('req', ...ec, '-subj', '/CN=intermediate', '-keyout', 'mid.key', '-out', 'mid.csr');
+    run('x509', '-req', '-in', 'mid.csr', '-CA', 'root.crt', '-CAkey', 'root.key', '-CAcreateserial', '-extfile', 'ca.ext', '-out', 'mid.crt', '-days', '2');
+    run('req', ...ec, '-subj', '/CN=client', '-keyout', 'leaf.key', '-out', 'leaf.csr');
+    run('x509', '-req', '-in', 'leaf.csr', '-CA', 'mid.crt', '-CAkey', 'mid.key', '-CAcreateserial', '-out', 'leaf.cert', '-days', '2');
+    const read = (name: string) => fs.readFileSync(path.join(dir, name), 'utf8');
+    const server = https.createServer({ key: read('root.key'), cert: read('root.crt'), ca: [read('root.crt')], requestCert: true, rejectUnauthorized: true }, (_req, res) =>
+      res.end('ok'),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const context = secureContext({ verify: false, ca: [read('root.crt'), read('mid.crt')], cert: read('leaf.cert'), key: read('leaf.key') });
+      const { port } = server.address() as AddressInfo;
+      const status = await new Promise<number | string>((resolve) => {
+        https
+          .get({ host: '127.0.0.1', port, path: '/', agent: new https.Agent({ secureContext: context, rejectUnauthorized: false }) }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      });
+      expect(status).toBe(200);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
