@@ -68,17 +68,14 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
         rmSync(layers[i].tar!.file, { force: true });
         return;
       }
-      const close = () => closeSync(dir.fd);
-      let removal: Promise<unknown>;
-      try {
-        removal = native.removeEntriesLater(dir.fd, [`${i}.blob`], true);
-      } catch {
-        close();
-        rmSync(layers[i].tar!.file, { force: true });
-        return;
-      }
-      // A removal that failed leaves the file to the scratch directory's.
-      removal.then(close, close).catch(() => undefined);
+      // A removal that failed, at once or on its thread, leaves the file to the scratch directory's.
+      (async () => {
+        try {
+          await native.removeEntriesLater(dir.fd, [`${i}.blob`], true);
+        } finally {
+          closeSync(dir.fd);
+        }
+      })().catch(() => undefined);
     },
   };
 }
