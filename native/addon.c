@@ -104,6 +104,15 @@ static void b_u64(builder *b, const char *k, uint64_t u) {
     b->ok = 0;
 }
 
+static void b_bool(builder *b, const char *k, int t) {
+  napi_env env = b->env;
+  napi_value v = NULL;
+  if (b->ok && NAPI_OK(napi_get_boolean(env, t != 0, &v)))
+    b_val(b, k, v);
+  else
+    b->ok = 0;
+}
+
 static napi_value b_done(builder *b) { return b->ok ? b->obj : NULL; }
 
 // Appends v to the array arr (length *n); 0 on an N-API failure.
@@ -1769,6 +1778,7 @@ static napi_value receive_result(napi_env env, job_thread *t) {
   receive_call *c = (receive_call *)t;
   builder b = b_new(env);
   b_num(&b, "received", (double)c->j.received);
+  b_bool(&b, "spliced", c->j.spliced);
   if (c->j.err) {
     b_num(&b, "errno", c->j.err);
     b_str(&b, "syscall", c->j.syscall);
@@ -1784,21 +1794,22 @@ static void receive_release(job_thread *t) {
   free(c);
 }
 
-// receiveInto(sock, out, position, length, head, progress?, cancel?, idleMs)
-// -> Promise<{ received, errno?, syscall? }>: `length` bytes written into
+// receiveInto(sock, out, position, length, head, progress?, cancel?, idleMs, splice)
+// -> Promise<{ received, spliced, errno?, syscall? }>: `length` bytes written into
 // the file fd at `position`: first `head` (a Buffer of the body's first
 // bytes, or null), then what is read from the socket fd, on a thread of
 // its own; both fds are dup'ed here, at once (the caller may close its own
 // right after: a number it frees is never read from), progress[0] (a
 // BigInt64Array) the bytes on file as each write ends.
 static napi_value receive_into_js(napi_env env, napi_callback_info info) {
-  napi_value argv[8];
-  if (!get_args(env, info, 8, argv)) return NULL;
+  napi_value argv[9];
+  if (!get_args(env, info, 9, argv)) return NULL;
   int32_t sock = -1, out = -1, idle = 0;
+  bool splice = false;
   double position = 0, length = 0;
   if (!NAPI_OK(napi_get_value_int32(env, argv[0], &sock)) || !NAPI_OK(napi_get_value_int32(env, argv[1], &out)) ||
       !NAPI_OK(napi_get_value_double(env, argv[2], &position)) || !NAPI_OK(napi_get_value_double(env, argv[3], &length)) ||
-      !NAPI_OK(napi_get_value_int32(env, argv[7], &idle)))
+      !NAPI_OK(napi_get_value_int32(env, argv[7], &idle)) || !NAPI_OK(napi_get_value_bool(env, argv[8], &splice)))
     return NULL;
   void *head = NULL;
   size_t head_len = 0;
@@ -1815,7 +1826,8 @@ static napi_value receive_into_js(napi_env env, napi_callback_info info) {
                        .length = length < 0 ? 0 : (uint64_t)length,
                        .cancel = get_cancel(env, argv[6]),
                        .progress = progress_len > 0 ? progress : NULL,
-                       .idle_ms = idle > 0 ? idle : 300000};
+                       .idle_ms = idle > 0 ? idle : 300000,
+                       .splice = splice};
   c->t = (job_thread){.stop = &c->j.stop, .run = receive_run_job, .result = receive_result, .release = receive_release};
   if (head_len > 0) {
     if (!(c->j.head = malloc(head_len))) {

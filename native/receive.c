@@ -1,7 +1,9 @@
 // See receive.h.
+#define _GNU_SOURCE
 #include "receive.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -53,8 +55,60 @@ static int put(receive_job *j, const char *data, uint64_t n) {
   return rc;
 }
 
+// Moves the body from the socket into the file through a pipe: the kernel
+// copies each byte once, from the socket's buffers into the page cache,
+// where read + pwrite copied it twice through this thread's buffer.
+// 1 where the socket cannot be spliced from (nothing moved yet: read it);
+// else 0, the outcome in j as put() leaves it.
+static int splice_body(receive_job *j) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return 1;
+  long size = fcntl(p[1], F_SETPIPE_SZ, RECEIVE_BUF);
+  size_t chunk = size > 0 ? (size_t)size : 65536;
+  int rc = 0;
+  while (j->received < j->length) {
+    if (stopped(j)) {
+      fail(j, ECANCELED, "read");
+      break;
+    }
+    uint64_t want = j->length - j->received;
+    ssize_t n = splice(j->sock, NULL, p[1], NULL, want < chunk ? (size_t)want : chunk, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_readable(j) == 0) continue;
+      if (errno == EINVAL && j->received == 0 && !j->err) {
+        rc = 1;
+        break;
+      }
+      if (!j->err) fail(j, errno, "read");
+      break;
+    }
+    if (n == 0) break;
+    for (size_t left = (size_t)n; left > 0;) {
+      loff_t at = (loff_t)(j->position + j->received);
+      ssize_t w = splice(p[0], NULL, j->out, &at, left, SPLICE_F_MOVE);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        fail(j, w < 0 ? errno : ENOSPC, "pwrite");
+        goto done;
+      }
+      left -= (size_t)w;
+      j->received += (uint64_t)w;
+    }
+    if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
+  }
+done:
+  close(p[0]);
+  close(p[1]);
+  return rc;
+}
+
 void receive_run(receive_job *j) {
   if (j->head_len > 0 && put(j, j->head, j->head_len < j->length ? j->head_len : j->length) != 0) return;
+  if (j->splice && splice_body(j) == 0) {
+    j->spliced = 1;
+    return;
+  }
   char *buf = malloc(RECEIVE_BUF);
   if (!buf) {
     fail(j, ENOMEM, "malloc");

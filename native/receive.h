@@ -23,6 +23,8 @@ typedef struct {
   const int32_t *cancel;
   int64_t *progress;
   int idle_ms;
+  // Whether to move the body through a pipe with splice (else read + pwrite).
+  int splice;
   // Set by another thread (the environment ending): stop as cancelled.
   int stop;
   // Out: the bytes received and written; err 0 (all of them, or the peer
@@ -32,6 +34,8 @@ typedef struct {
   uint64_t received;
   int err;
   const char *syscall;
+  // Whether splice moved the body (a socket it refused is read).
+  int spliced;
 } receive_job;
 
 void receive_run(receive_job *j);

@@ -48,7 +48,8 @@ export interface NativePumping<F> {
    * socket fd (both dup'ed in the call: the caller may close its own);
    * progress[0] the bytes on file as each write ends. errno and syscall
    * where it failed (ECANCELED: the flag; ETIMEDOUT: silent idleMs); fewer
-   * bytes without them: the peer ended the body.
+   * bytes without them: the peer ended the body. With `splice`, moved
+   * through a pipe (`spliced`: it was; a socket that refuses is read).
    */
   receiveInto(
     sock: number,
@@ -59,7 +60,8 @@ export interface NativePumping<F> {
     progress: BigInt64Array | null,
     cancel: Int32Array | null,
     idleMs: number,
-  ): Promise<{ received: number; errno?: number; syscall?: string }>;
+    splice: boolean,
+  ): Promise<{ received: number; spliced: boolean; errno?: number; syscall?: string }>;
 }
 
 /** What a tar reader's tree holds, counted as the plan counts a layer it copies (native/write.h, write_tally). */

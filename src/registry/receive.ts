@@ -11,7 +11,9 @@ import type { HttpResponse } from './transport.js';
 // or Dragonfly on the node's own address) and says its length: node:http
 // parsed each 64 KiB of it into a fresh Buffer and the spool's writes went
 // through libuv's threads (docs/benchmarks.md). Over TLS the body is read
-// through node:https as before. LAYERCOPY_RECEIVE=0 turns it off.
+// through node:https as before. LAYERCOPY_RECEIVE=0 turns it off;
+// LAYERCOPY_RECEIVE=read reads and writes the body instead of splicing it
+// (comparisons).
 
 type RawSocket = net.Socket & { encrypted?: boolean; _read: (n: number) => void; _handle?: { fd?: number; reading?: boolean; readStop?(): number } | null };
 
@@ -61,9 +63,10 @@ export interface Receiving {
   onBytes?: (bytes: number) => void;
 }
 
-/** What receiveBody did: `received` bytes on file (those node:http had read first); `error`, a failure after them. */
+/** What receiveBody did: `received` bytes on file (those node:http had read first); `error`, a failure after them; `spliced`, moved by splice. */
 export interface Received {
   received: number;
+  spliced?: boolean;
   error?: Error;
 }
 
@@ -91,11 +94,12 @@ export async function receiveBody(response: HttpResponse, r: Receiving): Promise
   try {
     const head = Buffer.concat(taken.head).subarray(0, r.length);
     // Started in the same turn as the takeover: the socket's fd is dup'ed before anything could close it.
-    const result = await native.receiveInto(taken.fd, r.fd, r.position, r.length, head.length > 0 ? head : null, r.progress, cancel, r.idleMs);
-    if (result.errno === undefined) return { received: result.received };
+    const splice = process.env.LAYERCOPY_RECEIVE !== 'read';
+    const result = await native.receiveInto(taken.fd, r.fd, r.position, r.length, head.length > 0 ? head : null, r.progress, cancel, r.idleMs, splice);
+    if (result.errno === undefined) return { received: result.received, spliced: result.spliced };
     const code = getSystemErrorName(-result.errno);
     const error = Atomics.load(cancel, 0) !== 0 ? abortError() : Object.assign(new Error(`${result.syscall} ${code}`), { code, errno: -result.errno, syscall: result.syscall });
-    return { received: result.received, error };
+    return { received: result.received, spliced: result.spliced, error };
   } catch (error) {
     return { received: 0, error: error as Error };
   } finally {

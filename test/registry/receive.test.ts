@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { receiveBody } from '../../src/registry/receive.js';
 import { type HttpResponse, Transport } from '../../src/registry/transport.js';
 import { scratch } from '../helpers.js';
@@ -53,7 +53,15 @@ async function receive(url: string, length: number, position = 0, options: { idl
   return { result, data: fs.readFileSync(file), progress: Number(progress[0]), reported };
 }
 
-describe('receiveBody', () => {
+// Each way the thread moves a body: splice through a pipe (the default), and read + pwrite (LAYERCOPY_RECEIVE=read).
+describe.each(['splice', 'read'])('receiveBody, %s', (mode) => {
+  beforeEach(() => {
+    if (mode === 'read') process.env.LAYERCOPY_RECEIVE = 'read';
+  });
+  afterEach(() => {
+    delete process.env.LAYERCOPY_RECEIVE;
+  });
+
   it('a plain-HTTP body with its Content-Length: every byte on file in order, the progress and the bytes reported at its end', async () => {
     const body = crypto.randomBytes(6 << 20);
     const url = await serve((_req, res) => {
@@ -68,6 +76,7 @@ describe('receiveBody', () => {
     expect(data.equals(body)).toBe(true);
     expect(progress).toBe(body.length);
     expect(reported).toBe(body.length);
+    expect(result!.spliced).toBe(mode === 'splice');
   });
 
   it('written from `position` (a resumed download): the file before it untouched', async () => {
@@ -139,7 +148,9 @@ describe('receiveBody', () => {
     const { result } = await receive(url, 10, 0, { abort });
     expect(result!.error?.name).toBe('AbortError');
   });
+});
 
+describe('receiveBody', () => {
   it('not taken where the length is not the one asked for, nor with chunked framing: the caller reads the body', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': 4 });
