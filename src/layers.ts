@@ -137,16 +137,18 @@ export class Layers {
   async cleanup(pool: Pool, parentFd: number): Promise<void> {
     const scratch = this.#scratch;
     if (!scratch) return;
-    const task = (rel: string): Task => ({ op: 'remove', dst: scratch.fd, rels: packRels([rel]), count: 1, forceWritable: true });
-    // Where the pool never started (the layers were pumped and their plan
-    // ran inline), on libuv's threads rather than booting two workers for
-    // it: removed one after the other on this thread, the 13.8k entries of
-    // a 4-layer Debian image were the provision's last 110-150 ms with the
-    // other core idle; at once, 67-90 ms (docs/benchmarks.md).
-    const removals =
-      !pool.started && pool.inlinable
-        ? this.#names.map(async (rel) => (await native.removeEntriesLater(scratch.fd, [rel], true)) === null)
-        : this.#names.map((rel) => pool.run(task(rel)).then((r) => !r.failure));
+    // On libuv's threads, all at once, rather than booting two workers for
+    // it (the layers pumped and their plan run inline) or posting a task per
+    // piece to them: removed one after the other on this thread, the 13.8k
+    // entries of a 4-layer Debian image were the provision's last 110-150 ms
+    // with the other core idle; at once, 67-90 ms. In pieces: one a layer
+    // left one thread removing the largest layer's (241 ms on a 1 GB
+    // toolchain image) after the others' had ended; in 64 pieces the
+    // removal took 161-186 ms against 204-247 (docs/benchmarks.md).
+    const pieces = removalPieces(scratch.fd, this.#names);
+    const removals = pool.inlinable
+      ? pieces.map(async (rels) => (await native.removeEntriesLater(scratch.fd, rels, true)) === null)
+      : pieces.map((rels) => pool.run(task(scratch.fd, rels)).then((r) => !r.failure));
     const emptied = (await Promise.all(removals.map((removal) => removal.catch(() => false)))).every(Boolean);
     this.#scratch = undefined;
     fs.closeSync(scratch.fd);
@@ -170,6 +172,35 @@ export class Layers {
       await removeInWorker(parentFd, scratch.name, true).catch(() => null);
     }
   }
+}
+
+/** How many pieces the scratch extractions are removed in, at least, where they have that many directories. */
+const REMOVAL_PIECES = 64;
+
+const task = (dst: number, rels: string[]): Task => ({ op: 'remove', dst, rels: packRels(rels), count: rels.length, forceWritable: true });
+
+/**
+ * The scratch extractions (`names`, beneath fd) as pieces to remove at
+ * once, largest first: directories are split breadth first into their
+ * subdirectories (a piece each) and their other entries (one piece), until
+ * there are REMOVAL_PIECES (or as many directories have been listed). The
+ * directories split stay, empty, for the scratch directory's own removal.
+ */
+function removalPieces(fd: number, names: readonly string[]): string[][] {
+  const entries: string[][] = [];
+  const dirs = [...names];
+  for (let listed = 0; dirs.length > 0 && dirs.length + entries.length < REMOVAL_PIECES && listed < 4 * REMOVAL_PIECES; listed++) {
+    const dir = dirs.shift()!;
+    const listing = native.listDir(fd, dir);
+    if (listing.failure) {
+      entries.push([dir]);
+      continue;
+    }
+    const others: string[] = [];
+    for (let k = 0; k < listing.names.length; k++) (listing.types[k] === 'd' ? dirs : others).push(`${dir}/${listing.names[k]}`);
+    if (others.length > 0) entries.push(others);
+  }
+  return [...dirs.map((dir) => [dir]), ...entries];
 }
 
 /** Each directory layer opened once, as resolved; a tarball's place -1 (extracted later). */

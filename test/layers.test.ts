@@ -38,3 +38,29 @@ it.runIf(pumpsHere())('gzip layers pumped with no pool started: every scratch ex
   expect(fs.lstatSync(path.join(rootfs, 'ro1')).mode & 0o7777).toBe(0o555);
   expect(fs.lstatSync(path.join(rootfs, 'ro1', 'x')).nlink).toBe(1);
 });
+
+/** A layer of `dirs` directories of three files each, one of them read-only, under `top`. */
+function wide(top: string, dirs: number, tag: string): Buffer {
+  const entries: RawEntry[] = [{ name: `${top}/`, type: '5', mode: 0o755 }];
+  for (let d = 0; d < dirs; d++) {
+    entries.push({ name: `${top}/d${d}/`, type: '5', mode: d === 7 ? 0o555 : 0o755 });
+    for (let f = 0; f < 3; f++) entries.push({ name: `${top}/d${d}/f${f}`, data: `${tag}.${d}.${f}` });
+  }
+  entries.push({ name: 'top-file', data: tag });
+  return rawTar(entries);
+}
+
+it('scratch extractions of more directories than the removal has pieces: split, every piece removed, the rootfs whole', async () => {
+  const dir = scratch();
+  // Both layers under the same directory, so the upper one's extraction goes through scratch and so does the lower one's hidden file.
+  const layout = ociImage(path.join(dir, 'img'), { layers: [wide('usr', 90, 'a'), wide('usr', 50, 'b')], compression: 'gzip' });
+  const rootfs = path.join(dir, 'root');
+  await provisionWith(pool, [`oci:${layout}:latest`], rootfs);
+  expect(fs.readdirSync(dir).sort()).toEqual(['img', 'root']);
+  expect(fs.readdirSync(path.join(rootfs, 'usr')).length).toBe(90);
+  expect(fs.readFileSync(path.join(rootfs, 'usr', 'd49', 'f2'), 'utf8')).toBe('b.49.2');
+  expect(fs.readFileSync(path.join(rootfs, 'usr', 'd89', 'f0'), 'utf8')).toBe('a.89.0');
+  expect(fs.readFileSync(path.join(rootfs, 'top-file'), 'utf8')).toBe('b');
+  expect(fs.lstatSync(path.join(rootfs, 'usr', 'd7')).mode & 0o7777).toBe(0o555);
+  expect(fs.lstatSync(path.join(rootfs, 'usr', 'd7', 'f1')).nlink).toBe(1);
+});
