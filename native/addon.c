@@ -415,18 +415,21 @@ static void settle(napi_env env, napi_deferred d, napi_value v, const char *what
 
 // `run` queued on libuv's pool with `data`, `done` to settle *d on this
 // thread: the promise, or NULL where nothing was queued (the caller frees
-// data).
+// data) with an exception pending. A promise made but not handed out is
+// resolved (a rejection no one holds would end the process).
 static napi_value queue_work(napi_env env, const char *name, napi_async_execute_callback run, napi_async_complete_callback done, void *data,
                              napi_async_work *work, napi_deferred *d) {
-  napi_value promise = NULL, resource = NULL;
-  if (!NAPI_OK(napi_create_promise(env, d, &promise)) || !NAPI_OK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource)) ||
-      !NAPI_OK(napi_create_async_work(env, NULL, resource, run, done, data, work)))
-    return NULL;
-  if (!NAPI_OK(napi_queue_async_work(env, *work))) {
+  napi_value promise = NULL, resource = NULL, undefined = NULL;
+  bool pending = false;
+  if (!NAPI_OK(napi_create_promise(env, d, &promise))) promise = NULL;
+  if (promise && NAPI_OK(napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource)) &&
+      NAPI_OK(napi_create_async_work(env, NULL, resource, run, done, data, work))) {
+    if (NAPI_OK(napi_queue_async_work(env, *work))) return promise;
     NAPI_OK(napi_delete_async_work(env, *work));
-    return NULL;
   }
-  return promise;
+  if (promise && NAPI_OK(napi_get_undefined(env, &undefined))) NAPI_OK(napi_resolve_deferred(env, *d, undefined));
+  if (NAPI_OK(napi_is_exception_pending(env, &pending)) && !pending) napi_throw_error(env, "ERR_LAYERCOPY_QUEUE", "could not queue work on libuv's pool");
+  return NULL;
 }
 
 // copyEntries(srcRoot, dstRoot, base, rels[], types, defer, cancel?, idmap?, move?)
