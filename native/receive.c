@@ -61,6 +61,9 @@ static int put(receive_job *j, const char *data, uint64_t n) {
 // 1 where the socket cannot be spliced from (nothing moved yet: read it);
 // else 0, the outcome in j as put() leaves it.
 static int splice_body(receive_job *j) {
+  // What was on file before (node:http's head): a socket that refuses
+  // splice refuses it before a byte of its own moved.
+  uint64_t before = j->received;
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return 1;
   long size = fcntl(p[1], F_SETPIPE_SZ, RECEIVE_BUF);
@@ -76,7 +79,7 @@ static int splice_body(receive_job *j) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if ((errno == EAGAIN || errno == EWOULDBLOCK) && wait_readable(j) == 0) continue;
-      if (errno == EINVAL && j->received == 0 && !j->err) {
+      if (errno == EINVAL && j->received == before && !j->err) {
         rc = 1;
         break;
       }
@@ -84,6 +87,7 @@ static int splice_body(receive_job *j) {
       break;
     }
     if (n == 0) break;
+    j->spliced = 1;
     for (size_t left = (size_t)n; left > 0;) {
       loff_t at = (loff_t)(j->position + j->received);
       ssize_t w = splice(p[0], NULL, j->out, &at, left, SPLICE_F_MOVE);
@@ -98,6 +102,8 @@ static int splice_body(receive_job *j) {
     if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
   }
 done:
+  // What is on file is published however the loop ended (a failed write too).
+  if (j->progress) __atomic_store_n(j->progress, (int64_t)(j->position + j->received), __ATOMIC_RELEASE);
   close(p[0]);
   close(p[1]);
   return rc;
@@ -105,10 +111,7 @@ done:
 
 void receive_run(receive_job *j) {
   if (j->head_len > 0 && put(j, j->head, j->head_len < j->length ? j->head_len : j->length) != 0) return;
-  if (j->splice && splice_body(j) == 0) {
-    j->spliced = 1;
-    return;
-  }
+  if (j->splice && splice_body(j) == 0) return;
   char *buf = malloc(RECEIVE_BUF);
   if (!buf) {
     fail(j, ENOMEM, "malloc");

@@ -34,7 +34,7 @@ typedef struct {
   uint64_t received;
   int err;
   const char *syscall;
-  // Whether splice moved the body (a socket it refused is read).
+  // Whether splice moved any of the body (a socket that refuses it is read).
   int spliced;
 } receive_job;
 

@@ -342,7 +342,23 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
     close(fd);
     return -1;
   }
+  // The starting directory is held to the rule of those below it: where it
+  // is a mount (another filesystem, or a bind mount of the parent's), it is
+  // not entered. Its callers start from entries of a provision's own
+  // private directories, split into pieces (a scratch extraction's
+  // removal): a mount placed there is left as it is.
+  struct stat up;
   walk w = {.dev = st.st_dev, .f = f, .cancel = cancel};
+  if (lc_fstat(parent_fd, &up) == 0) {
+    walk parent = {.dev = up.st_dev};
+    if (is_mount(&parent, fd)) {
+      close(fd);
+      free(f->owned);
+      f->owned = strdup(name);
+      fail_code(f, CODE_MOUNT, "rmdir", SIDE_ROOTFS, f->owned ? f->owned : name);
+      return -1;
+    }
+  }
   char *top = strdup(name);
   if (!top || push_frame(&w, top, fd, &st) != 0) {
     free(top);

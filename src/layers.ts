@@ -174,33 +174,43 @@ export class Layers {
   }
 }
 
-/** How many pieces the scratch extractions are removed in, at least, where they have that many directories. */
+/** How many pieces the scratch extractions are removed in, at least, where they have that many directories; a directory that would make it twice that many is not split. */
 const REMOVAL_PIECES = 64;
+/** How many directories are listed for it at most (on this thread, before the removal starts). */
+const REMOVAL_LISTINGS = 64;
 
 const task = (dst: number, rels: string[]): Task => ({ op: 'remove', dst, rels: packRels(rels), count: rels.length, forceWritable: true });
 
 /**
  * The scratch extractions (`names`, beneath fd) as pieces to remove at
- * once, largest first: directories are split breadth first into their
- * subdirectories (a piece each) and their other entries (one piece), until
- * there are REMOVAL_PIECES (or as many directories have been listed). The
- * directories split stay, empty, for the scratch directory's own removal.
+ * once: directories are split breadth first into their subdirectories (a
+ * piece each) and their other entries (one piece), until there are
+ * REMOVAL_PIECES; the directories not split come first. The directories
+ * split stay, empty, for the scratch directory's own removal. As non-root,
+ * each layer's is one piece: the removal makes a directory it enters
+ * writable, but not the one a piece starts in (a layer's read-only `usr`,
+ * or a root of mode 0555: its pieces failed, and the whole scratch was
+ * removed again by a worker).
  */
 function removalPieces(fd: number, names: readonly string[]): string[][] {
+  if (!native.isRoot()) return names.map((name) => [name]);
+  const whole: string[][] = [];
   const entries: string[][] = [];
   const dirs = [...names];
-  for (let listed = 0; dirs.length > 0 && dirs.length + entries.length < REMOVAL_PIECES && listed < 4 * REMOVAL_PIECES; listed++) {
+  const count = () => whole.length + dirs.length + entries.length;
+  for (let listed = 0; dirs.length > 0 && count() < REMOVAL_PIECES && listed < REMOVAL_LISTINGS; listed++) {
     const dir = dirs.shift()!;
     const listing = native.listDir(fd, dir);
-    if (listing.failure) {
-      entries.push([dir]);
+    const subdirs = listing.failure ? 0 : [...listing.types].filter((type) => type === 'd').length;
+    if (listing.failure || count() + subdirs + 1 > 2 * REMOVAL_PIECES) {
+      whole.push([dir]);
       continue;
     }
     const others: string[] = [];
     for (let k = 0; k < listing.names.length; k++) (listing.types[k] === 'd' ? dirs : others).push(`${dir}/${listing.names[k]}`);
     if (others.length > 0) entries.push(others);
   }
-  return [...dirs.map((dir) => [dir]), ...entries];
+  return [...whole, ...dirs.map((dir) => [dir]), ...entries];
 }
 
 /** Each directory layer opened once, as resolved; a tarball's place -1 (extracted later). */

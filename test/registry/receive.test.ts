@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { receiveBody } from '../../src/registry/receive.js';
 import { type HttpResponse, Transport } from '../../src/registry/transport.js';
@@ -104,6 +105,18 @@ describe.each(['splice', 'read'])('receiveBody, %s', (mode) => {
     expect(data.subarray(0, got).equals(body)).toBe(true);
   });
 
+  it('a write that fails part way (past the file size limit): what is on file is what is counted, and what the progress says', async () => {
+    const fixture = new URL('../fixtures/receive-limited.mjs', import.meta.url).pathname;
+    const file = path.join(scratch(), 'spool');
+    const r = await execa('prlimit', ['--fsize=3000000', process.execPath, fixture, file], { env: mode === 'read' ? { LAYERCOPY_RECEIVE: 'read' } : {} });
+    const out = JSON.parse(r.stdout);
+    expect(out.code).toBe('EFBIG');
+    expect(out.onFile).toBeGreaterThan(0);
+    expect(out.received).toBe(out.onFile);
+    expect(out.progress).toBe(out.onFile);
+    expect(out.matches).toBe(true);
+  });
+
   it('a server silent past idleMs: ETIMEDOUT, as a network failure node:http would give', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': 10 });
@@ -151,6 +164,16 @@ describe.each(['splice', 'read'])('receiveBody, %s', (mode) => {
 });
 
 describe('receiveBody', () => {
+  it('a body node:http had read whole with the headers: on file from what it read, nothing spliced', async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 100 });
+      res.end('x'.repeat(100));
+    });
+    const { result, data } = await receive(url, 100);
+    expect(result).toMatchObject({ received: 100, spliced: false });
+    expect(data.toString()).toBe('x'.repeat(100));
+  });
+
   it('not taken where the length is not the one asked for, nor with chunked framing: the caller reads the body', async () => {
     const url = await serve((_req, res) => {
       res.writeHead(200, { 'content-length': 4 });

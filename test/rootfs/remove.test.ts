@@ -67,6 +67,23 @@ describe('removeInWorker', () => {
   });
 });
 
+describe('native.removeEntry where it starts', () => {
+  it.runIf(process.getuid?.() === 0)('a directory that is a mount is not entered: its files stay, EMOUNTPOINT names it [needs root: mount namespace]', () => {
+    const dir = scratch();
+    fs.mkdirSync(path.join(dir, 'p', 'm'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'p', 'beside'), 'b');
+    const native = new URL('../../dist/src/core/native.cjs', import.meta.url).pathname;
+    // In a mount namespace of its own: the tmpfs goes with it.
+    const remove = `const { native } = require(process.argv[1]); const fs = require('node:fs');
+      const fd = fs.openSync(process.argv[2], 'r'); const f = native.removeEntry(fd, 'p/m', true);
+      console.log(JSON.stringify({ code: f?.code, rel: f?.rel, left: fs.readdirSync(process.argv[2] + '/p/m') }));`;
+    const script = 'mount -t tmpfs tmpfs "$3/p/m" && echo x > "$3/p/m/precious" && mkdir "$3/p/m/sub" && exec node -e "$1" "$2" "$3"';
+    const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', remove, native, dir], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ code: 'EMOUNTPOINT', rel: 'p/m', left: ['precious', 'sub'] });
+    expect(fs.readFileSync(path.join(dir, 'p', 'beside'), 'utf8')).toBe('b');
+  });
+});
+
 describe('native.removeEntriesLater (trees removed on a libuv thread)', () => {
   it('removes a tree beneath the root, read-only directories too, never following a symlink', async () => {
     const dir = scratch();
