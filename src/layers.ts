@@ -145,7 +145,13 @@ export class Layers {
     // left one thread removing the largest layer's (241 ms on a 1 GB
     // toolchain image) after the others' had ended; in 64 pieces the
     // removal took 161-186 ms against 204-247 (docs/benchmarks.md).
-    const pieces = removalPieces(scratch.fd, this.#names);
+    let pieces: string[][];
+    try {
+      pieces = removalPieces(scratch.fd, this.#names);
+    } catch {
+      // The rootfs is committed: a listing that throws costs the split, not the provision.
+      pieces = this.#names.map((name) => [name]);
+    }
     const removals = pool.inlinable
       ? pieces.map(async (rels) => (await native.removeEntriesLater(scratch.fd, rels, true)) === null)
       : pieces.map((rels) => pool.run(task(scratch.fd, rels)).then((r) => !r.failure));
