@@ -217,7 +217,13 @@ static int open_up(int dir, const char *name) {
 // one (a bind mount shares st_dev with its source)?
 static int is_mount(walk *w, int fd) {
   struct statx sx;
-  if (lc_statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) return 1;
+  if (lc_statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) {
+    // No statx (a kernel before 4.11, a seccomp filter that refuses it):
+    // another filesystem is still told by st_dev, a bind mount is not.
+    struct stat st;
+    if ((errno == ENOSYS || errno == EPERM) && lc_fstat(fd, &st) == 0) return st.st_dev != w->dev;
+    return 1;
+  }
   if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != w->dev) return 1;
   return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
