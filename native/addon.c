@@ -427,8 +427,14 @@ static napi_value queue_work(napi_env env, const char *name, napi_async_execute_
     if (NAPI_OK(napi_queue_async_work(env, *work))) return promise;
     NAPI_OK(napi_delete_async_work(env, *work));
   }
-  if (promise && NAPI_OK(napi_get_undefined(env, &undefined))) NAPI_OK(napi_resolve_deferred(env, *d, undefined));
-  if (NAPI_OK(napi_is_exception_pending(env, &pending)) && !pending) napi_throw_error(env, "ERR_LAYERCOPY_QUEUE", "could not queue work on libuv's pool");
+  // N-API settles nothing while an exception is pending: taken first, thrown again after.
+  napi_value error = NULL;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) napi_get_and_clear_last_exception(env, &error);
+  if (promise && napi_get_undefined(env, &undefined) == napi_ok) napi_resolve_deferred(env, *d, undefined);
+  if (error)
+    napi_throw(env, error);
+  else
+    napi_throw_error(env, "ERR_LAYERCOPY_QUEUE", "could not queue work on libuv's pool");
   return NULL;
 }
 

@@ -326,6 +326,25 @@ static int step(walk *w, int force_writable) {
   return rc;
 }
 
+// The directory a removal starts at (open as fd, beneath parent_fd) is held
+// to the rule of those below it: where it is a mount it is not entered,
+// nor made writable. Its callers start from entries of a provision's or a
+// store's own directories, split into pieces (a scratch extraction's
+// removal): a mount placed there is left as it is.
+static int start_is_mount(int parent_fd, int fd) {
+  struct stat up;
+  if (lc_fstat(parent_fd, &up) != 0) return 0;
+  walk parent = {.dev = up.st_dev};
+  return is_mount(&parent, fd);
+}
+
+static int refuse_start(failure *f, const char *name) {
+  free(f->owned);
+  f->owned = strdup(name);
+  fail_code(f, CODE_MOUNT, "rmdir", SIDE_ROOTFS, f->owned ? f->owned : name);
+  return -1;
+}
+
 int remove_tree(int parent_fd, const char *name, int force_writable, const int32_t *cancel, failure *f) {
   if (unlinkat(parent_fd, name, 0) == 0 || errno == ENOENT) return 0;
   if (errno != EISDIR && errno != EPERM) {
@@ -333,8 +352,15 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
     return -1;
   }
   int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0 && errno == EACCES && force_writable && open_up(parent_fd, name) == 0)
-    fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno == EACCES && force_writable) {
+    // Looked at before it is made writable: a mount there is not changed either.
+    int at = openat(parent_fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int mount = at >= 0 && start_is_mount(parent_fd, at);
+    if (at >= 0) close(at);
+    if (mount) return refuse_start(f, name);
+    errno = EACCES;
+    if (open_up(parent_fd, name) == 0) fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  }
   if (fd < 0) {
     if (errno == ENOTDIR || errno == ELOOP)
       fail_errno(f, EPERM, "unlink", SIDE_ROOTFS, NULL);
@@ -348,22 +374,10 @@ int remove_tree(int parent_fd, const char *name, int force_writable, const int32
     close(fd);
     return -1;
   }
-  // The starting directory is held to the rule of those below it: where it
-  // is a mount (another filesystem, or a bind mount of the parent's), it is
-  // not entered. Its callers start from entries of a provision's own
-  // private directories, split into pieces (a scratch extraction's
-  // removal): a mount placed there is left as it is.
-  struct stat up;
   walk w = {.dev = st.st_dev, .f = f, .cancel = cancel};
-  if (lc_fstat(parent_fd, &up) == 0) {
-    walk parent = {.dev = up.st_dev};
-    if (is_mount(&parent, fd)) {
-      close(fd);
-      free(f->owned);
-      f->owned = strdup(name);
-      fail_code(f, CODE_MOUNT, "rmdir", SIDE_ROOTFS, f->owned ? f->owned : name);
-      return -1;
-    }
+  if (start_is_mount(parent_fd, fd)) {
+    close(fd);
+    return refuse_start(f, name);
   }
   char *top = strdup(name);
   if (!top || push_frame(&w, top, fd, &st) != 0) {

@@ -82,6 +82,21 @@ describe('native.removeEntry where it starts', () => {
     expect(JSON.parse(out)).toEqual({ code: 'EMOUNTPOINT', rel: 'p/m', left: ['precious', 'sub'] });
     expect(fs.readFileSync(path.join(dir, 'p', 'beside'), 'utf8')).toBe('b');
   });
+  it.runIf(process.getuid?.() === 0)('as non-root, a mount it may not enter is not made writable to be looked into [needs root: mount namespace]', () => {
+    const dir = scratch();
+    fs.mkdirSync(path.join(dir, 'p', 'm'), { recursive: true });
+    fs.chownSync(path.join(dir, 'p'), 65534, 65534);
+    fs.chmodSync(dir, 0o755);
+    const native = new URL('../../dist/src/core/native.cjs', import.meta.url).pathname;
+    const remove = `const { native } = require(process.argv[1]); const fs = require('node:fs');
+      const fd = fs.openSync(process.argv[2], 'r'); const f = native.removeEntry(fd, 'p/m', true);
+      console.log(JSON.stringify({ code: f?.code }));`;
+    // The tmpfs's root is nobody's, mode 0000: the removal as nobody would chmod it to get in.
+    const script = 'mount -t tmpfs -o mode=0000,uid=65534 tmpfs "$3/p/m" && setpriv --reuid=65534 --regid=65534 --clear-groups node -e "$1" "$2" "$3" && stat -c %a "$3/p/m"';
+    const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', remove, native, dir], { encoding: 'utf8' }).trim().split('\n');
+    expect(JSON.parse(out[0])).toEqual({ code: 'EMOUNTPOINT' });
+    expect(out[1]).toBe('0');
+  });
 });
 
 describe('native.removeEntriesLater (trees removed on a libuv thread)', () => {
