@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { receiveBody } from '../../src/registry/receive.js';
 import { type HttpResponse, Transport } from '../../src/registry/transport.js';
+import { hasCc, preloading, syscallShim } from '../fixtures/shim.js';
 import { scratch } from '../helpers.js';
 
 const servers: http.Server[] = [];
@@ -106,7 +107,7 @@ describe.each(['splice', 'read'])('receiveBody, %s', (mode) => {
   });
 
   it('a write that fails part way (past the file size limit): what is on file is what is counted, and what the progress says', async () => {
-    const fixture = new URL('../fixtures/receive-limited.mjs', import.meta.url).pathname;
+    const fixture = new URL('../fixtures/receive-child.mjs', import.meta.url).pathname;
     const file = path.join(scratch(), 'spool');
     const r = await execa('prlimit', ['--fsize=3000000', process.execPath, fixture, file], { env: mode === 'read' ? { LAYERCOPY_RECEIVE: 'read' } : {} });
     const out = JSON.parse(r.stdout);
@@ -172,6 +173,16 @@ describe('receiveBody', () => {
     const { result, data } = await receive(url, 100);
     expect(result).toMatchObject({ received: 100, spliced: false });
     expect(data.toString()).toBe('x'.repeat(100));
+  });
+
+  it.runIf(hasCc())('a socket that refuses splice after node:http read the first bytes: read and written instead, every byte on file [needs cc: a fault shim]', async () => {
+    const shim = syscallShim()!;
+    const fixture = new URL('../fixtures/receive-child.mjs', import.meta.url).pathname;
+    const file = path.join(scratch(), 'spool');
+    const r = await execa(process.execPath, [fixture, file], { env: { LD_PRELOAD: preloading(shim), LAYERCOPY_SHIM_SPLICE: 'einval' } });
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ received: out.length, spliced: false, onFile: out.length, progress: out.length, matches: true });
+    expect(out.code).toBeUndefined();
   });
 
   it('not taken where the length is not the one asked for, nor with chunked framing: the caller reads the body', async () => {

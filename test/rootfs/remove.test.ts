@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/core/native.cjs';
 import { removeInWorker } from '../../src/rootfs/remove.js';
+import { hasCc, preloading, syscallShim } from '../fixtures/shim.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot } from '../helpers.js';
 
 const opened: number[] = [];
@@ -97,6 +98,25 @@ describe('native.removeEntry where it starts', () => {
     expect(JSON.parse(out[0])).toEqual({ code: 'EMOUNTPOINT' });
     expect(out[1]).toBe('0');
   });
+  it.runIf(process.getuid?.() === 0 && hasCc())(
+    'without statx (a kernel before 4.11): a tree is removed all the same, a tmpfs where it starts still refused [needs root and cc: mount namespace, a fault shim]',
+    () => {
+      const dir = scratch();
+      buildLayer(path.join(dir, 'p', 'tree'), { 'a/b/c': 'x', 'a/d': { dir: true }, e: 'y' });
+      fs.mkdirSync(path.join(dir, 'p', 'm'));
+      const shim = syscallShim()!;
+      const native = new URL('../../dist/src/core/native.cjs', import.meta.url).pathname;
+      const remove = `const { native } = require(process.argv[1]); const fs = require('node:fs');
+      const fd = fs.openSync(process.argv[2], 'r'); const tree = native.removeEntry(fd, 'p/tree', true); const m = native.removeEntry(fd, 'p/m', true);
+      console.log(JSON.stringify({ tree: tree?.code ?? null, m: m?.code, left: fs.readdirSync(process.argv[2] + '/p').sort(), inM: fs.readdirSync(process.argv[2] + '/p/m') }));`;
+      const script = 'mount -t tmpfs tmpfs "$3/p/m" && echo x > "$3/p/m/precious" && exec node -e "$1" "$2" "$3"';
+      const out = execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', remove, native, dir], {
+        encoding: 'utf8',
+        env: { ...process.env, LD_PRELOAD: preloading(shim), LAYERCOPY_SHIM_STATX: 'enosys' },
+      });
+      expect(JSON.parse(out)).toEqual({ tree: null, m: 'EMOUNTPOINT', left: ['m'], inM: ['precious'] });
+    },
+  );
 });
 
 describe('native.removeEntriesLater (trees removed on a libuv thread)', () => {
