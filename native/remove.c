@@ -213,18 +213,18 @@ static int open_up(int dir, const char *name) {
   return rc;
 }
 
-// Is the directory open as fd another filesystem, or a mount point of this
-// one (a bind mount shares st_dev with its source)?
-static int is_mount(walk *w, int fd) {
+// Is the directory open as fd on another filesystem than dev, or a mount
+// point of that one (a bind mount shares st_dev with its source)?
+static int is_mount(dev_t dev, int fd) {
   struct statx sx;
   if (lc_statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0) {
     // No statx (a kernel before 4.11, a seccomp filter that refuses it):
     // another filesystem is still told by st_dev, a bind mount is not.
     struct stat st;
-    if ((errno == ENOSYS || errno == EPERM) && lc_fstat(fd, &st) == 0) return st.st_dev != w->dev;
+    if ((errno == ENOSYS || errno == EPERM) && lc_fstat(fd, &st) == 0) return st.st_dev != dev;
     return 1;
   }
-  if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != w->dev) return 1;
+  if (makedev(sx.stx_dev_major, sx.stx_dev_minor) != dev) return 1;
   return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
@@ -267,7 +267,7 @@ static int step(walk *w, int force_writable) {
       free(name);
       return 0;
     }
-    if (is_mount(w, fd)) {
+    if (is_mount(w->dev, fd)) {
       // Like rm --one-file-system: never enter (nor chmod) a volume a
       // container had mounted here; it and its ancestors stay.
       close(fd);
@@ -333,9 +333,7 @@ static int step(walk *w, int force_writable) {
 // removal): a mount placed there is left as it is.
 static int start_is_mount(int parent_fd, int fd) {
   struct stat up;
-  if (lc_fstat(parent_fd, &up) != 0) return 0;
-  walk parent = {.dev = up.st_dev};
-  return is_mount(&parent, fd);
+  return lc_fstat(parent_fd, &up) == 0 && is_mount(up.st_dev, fd);
 }
 
 static int refuse_start(failure *f, const char *name) {

@@ -144,7 +144,7 @@ export class Layers {
     // with the other core idle; at once, 67-90 ms. In pieces: one a layer
     // left one thread removing the largest layer's (241 ms on a 1 GB
     // toolchain image) after the others' had ended; in 64 pieces the
-    // removal took 161-186 ms against 204-247 (docs/benchmarks.md).
+    // removal took 158-182 ms against 211-244 (docs/benchmarks.md).
     let pieces: string[][];
     try {
       pieces = removalPieces(scratch.fd, this.#names);
