@@ -1,5 +1,5 @@
 // Bundles tsc's output for the entry points (the CLI, the library, the bench
-// and its child) into dist/src/{cli,index,bench,bench-child,bench-floor,bench-pull-floor}.js, with shared
+// and its child) into dist/src/{cli,index,bench,bench-child,bench-floor}.js, with shared
 // chunks beside them. Node 20 loads ES modules one at a time (resolve, read,
 // compile, link), a cost every CLI run pays (docs/benchmarks.md, "Figures
 // behind the code: Startup"); the chunks of the CLI's entry and of its
@@ -43,7 +43,6 @@ const { metafile } = await build({
     { in: 'dist/src/cli/bench.js', out: 'bench' },
     { in: 'dist/src/cli/bench-child.js', out: 'bench-child' },
     { in: 'dist/src/cli/bench-floor.js', out: 'bench-floor' },
-    { in: 'dist/src/cli/bench-pull-floor.js', out: 'bench-pull-floor' },
   ],
   outdir,
   allowOverwrite: true,
@@ -65,7 +64,7 @@ const backend = Object.keys(metafile.outputs).find((out) => metafile.outputs[out
 if (backend === undefined) throw new Error('bundle: no chunk for dist/src/backend.js');
 await mergeChunks(metafile, outdir, ['dist/src/cli.js', backend]);
 // Built-ins and CommonJS files through require() (scripts/require-builtins.mjs).
-const entries = new Set(['cli.js', 'index.js', 'bench.js', 'bench-child.js', 'bench-floor.js', 'bench-pull-floor.js']);
+const entries = new Set(['cli.js', 'index.js', 'bench.js', 'bench-child.js', 'bench-floor.js']);
 for (const name of fs.readdirSync(outdir)) if (entries.has(name) || /^chunk-[A-Z0-9]+\.js$/.test(name)) requireBuiltins(path.join(outdir, name));
 // The command npm links (package.json "bin"): a shell script and a
 // CommonJS module in one file, which starts the CLI beside it

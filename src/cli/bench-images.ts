@@ -64,7 +64,7 @@ export function imageBaselineArgv(method: ImageMethod, tars: TarLayer[], rootfs:
   return ['sh', '-c', script, 'sh', cliCommand().file, rootfs, ...layerArgs];
 }
 
-/** Whether umoci is on PATH. */
-export function hasUmoci(): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && fs.existsSync(`${dir}/umoci`));
+/** Whether a program (umoci, curl …) is on PATH. */
+export function onPath(program: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && fs.existsSync(`${dir}/${program}`));
 }

@@ -184,7 +184,7 @@ export function storeBench(args: string[], values: Values, filesystemOf: (dir: s
     filesystem: filesystemOf(dir),
     runs: positiveInt('--runs', values.runs, 5)!,
     policyArgs: [...(owners ? ['--owners', owners] : []), ...(devices ? ['--devices', devices] : []), ...(strict ? ['--strict'] : [])],
-    registryArgs: docker ? pullBench(args[0], values, undefined, false).layercopyArgs : [],
+    registryArgs: docker ? pullBench(args[0], values, undefined, { umoci: false, floor: false }).layercopyArgs : [],
     log: values.quiet || values.json ? undefined : (line: string) => process.stderr.write(`${line}\n`),
   };
   return (signal) => benchStore({ ...options, signal });

@@ -19,8 +19,8 @@ import { interruptHandler, SIGNALS } from './signals.js';
 
 export { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable };
 
-import { hasUmoci, type ImageMethod, imageBaselineArgv, umociImage } from './bench-images.js';
-import { copyLayout, type PullBench, type PullMethod, pullBaselineArgv, pullBench } from './bench-pull.js';
+import { type ImageMethod, imageBaselineArgv, onPath, umociImage } from './bench-images.js';
+import { copyLayout, downloadFloorArgv, type PullBench, type PullMethod, pullBaselineArgv, pullBench } from './bench-pull.js';
 import { makeScratch, removeStaleScratch } from './bench-scratch.js';
 
 export interface BenchOptions {
@@ -82,7 +82,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const scratch = makeScratch(scratchParent);
   const { images, pull } = options;
   const configs: BenchConfig[] = pull
-    ? [{ method: 'skopeo-then-layercopy' }, { method: 'download-floor' }, ...(pull.umoci ? [{ method: 'skopeo-then-umoci' as const }] : [])]
+    ? [{ method: 'skopeo-then-layercopy' }, ...(pull.floorTools ? [{ method: 'download-floor' as const }] : []), ...(pull.umoci ? [{ method: 'skopeo-then-umoci' as const }] : [])]
     : images
       ? [
           { method: 'extract-then-copy' },
@@ -135,9 +135,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           await runInGroup(['cp', '-a', finalTree, rootfs], { signal });
           ms = proc = performance.now() - start;
         } else if ((images || pull) && config.method !== 'layercopy') {
-          const argv = pull
-            ? pullBaselineArgv(config.method as PullMethod, pull, rootfs)
-            : imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci, floorProgram);
+          const argv = !pull
+            ? imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci, floorProgram)
+            : config.method === 'download-floor'
+              ? await downloadFloorArgv(pull, `${rootfs}.floor`, signal)
+              : pullBaselineArgv(config.method as Exclude<PullMethod, 'download-floor'>, pull, rootfs);
           const r = await timeProcess(argv, `${rootfs}.rss`, signal, cliCommand().env).catch((error) => {
             if ((config.method !== 'umoci' && config.method !== 'skopeo-then-umoci') || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
@@ -148,7 +150,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
             dropped.add(i);
             return undefined;
           });
-          for (const beside of ['x', 'oci']) if (fs.existsSync(`${rootfs}.${beside}`)) await removeOrThrow(`${rootfs}.${beside}`);
+          for (const beside of ['x', 'oci', 'floor']) if (fs.existsSync(`${rootfs}.${beside}`)) await removeOrThrow(`${rootfs}.${beside}`);
           if (!r) {
             await removeOrThrow(rootfs);
             continue;
@@ -232,8 +234,8 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   await inputs.close();
   const tars = inputs.layers.flatMap((layer) => (layer.tar ? [layer.tar] : []));
   if (tars.length > 0 && tars.length !== inputs.layers.length) throw new UsageError('bench takes directories, or tarballs and images, not both');
-  const pull = docker ? pullBench(args[0], values, platform, hasUmoci()) : undefined;
-  const images = tars.length > 0 && !docker ? { args, tars, umoci: umociImage(args, hasUmoci()) } : undefined;
+  const pull = docker ? pullBench(args[0], values, platform, { umoci: onPath('umoci'), floor: onPath('curl') && onPath('openssl') }) : undefined;
+  const images = tars.length > 0 && !docker ? { args, tars, umoci: umociImage(args, onPath('umoci')) } : undefined;
   // A pulled layer has no path yet: its label (the reference and the blob's digest) stands for it.
   const layers = inputs.layers.map((layer) => (docker ? layer.label : layer.path));
   if (values.scratch !== undefined && !fs.statSync(values.scratch, { throwIfNoEntry: false })?.isDirectory()) {

@@ -1,6 +1,7 @@
-import { abortError, type LayercopyCode, LayercopyError } from '../core/errors.js';
+import { abortError, LayercopyError } from '../core/errors.js';
 import type { PullSource } from './config.js';
 import { type Credentials, NONE_FOUND } from './credentials.js';
+import { Failures } from './failures.js';
 import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkHint, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
@@ -45,15 +46,15 @@ export class RegistryClient {
   readonly #tokens = new Map<string, Token>();
   /** The scheme each host answered on (http only where TLS may be skipped). */
   readonly #scheme = new Map<string, 'https' | 'http'>();
-  /** The credentials each host's challenge was answered with (null: none found), for the error when they are refused. */
-  readonly #answered = new Map<string, Credentials | null>();
   readonly #tlsConfigs = new Map<string, TlsConfig>(); // each host's TLS files, read once
   readonly #transport: Transport;
+  readonly #fail: Failures;
 
   constructor(sources: PullSource[], opts: ClientOptions) {
     this.#sources = sources;
     this.#opts = opts;
     this.#retry = opts.retry ?? DEFAULT_RETRY;
+    this.#fail = new Failures(opts, this.#retry);
     this.#transport = new Transport((host) => this.#tls(host), opts.signal);
   }
 
@@ -94,12 +95,12 @@ export class RegistryClient {
           return response;
         }
         await response.cancel();
-        const error = this.#httpError(source, response, init.what);
+        const error = this.#fail.http(source, response, init.what);
         if (last) throw error;
         this.#passedOver.set(source.host, `HTTP ${response.status} for ${init.what}`);
       } catch (error) {
         if (error instanceof LayercopyError && error.code === 'ABORT_ERR') throw error;
-        if (last) throw this.#told(this.#networkError(source, error, init.what));
+        if (last) throw this.#told(this.#fail.network(source, error, init.what));
         this.#passedOver.set(source.host, error instanceof LayercopyError ? error.message : `${networkReason(error)}${networkHint(error, source.host, true)}`);
       }
     }
@@ -113,12 +114,20 @@ export class RegistryClient {
 
   /** A failure reading what the registry answering now sent, as get() names its own (ERR_REGISTRY: the registry, what, why). */
   readFailure(error: unknown, what: string): LayercopyError {
-    return this.#networkError(this.#sources[this.#current], error, what);
+    return this.#fail.network(this.#sources[this.#current], error, what);
   }
 
   /** The signal the pull stops on. */
   get signal(): AbortSignal | undefined {
     return this.#opts.signal;
+  }
+
+  /** A GET of `path` as it would go now to the source that last answered (URL, Authorization held, TLS files): the bench's download floor. */
+  prepared(path: string): { url: string; authorization?: string; tls: TlsConfig } {
+    const source = this.#sources[this.#current];
+    const url = this.#url(source, this.#scheme.get(source.host) ?? 'https', path);
+    const authorization = this.#auth.get(source.host);
+    return { url, tls: this.#tls(source.host), ...(authorization ? { authorization } : {}) };
   }
 
   #url(source: PullSource, scheme: string, path: string): string {
@@ -186,14 +195,14 @@ export class RegistryClient {
   async #authenticate(source: PullSource, response: HttpResponse): Promise<void> {
     const challenge = parseChallenge(response.headers.get('www-authenticate') ?? '');
     const creds = await this.#opts.credentials(source);
-    this.#answered.set(source.host, creds ?? null);
+    this.#fail.answered.set(source.host, creds ?? null);
     if (challenge?.scheme === 'basic') {
-      if (!creds || !('username' in creds)) throw this.#authError(source, 401, `the registry asks for a user name and password, and none were found for it ${NONE_FOUND}`);
+      if (!creds || !('username' in creds)) throw this.#fail.auth(source, 401, `the registry asks for a user name and password, and none were found for it ${NONE_FOUND}`);
       this.#auth.set(source.host, `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`);
       return;
     }
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm)
-      throw this.#authError(source, 401, `unsupported authentication challenge '${response.headers.get('www-authenticate') ?? ''}'`);
+      throw this.#fail.auth(source, 401, `unsupported authentication challenge '${response.headers.get('www-authenticate') ?? ''}'`);
     const scope = challenge.params.scope ?? `repository:${source.repository}:pull`;
     const key = `${challenge.params.realm} ${challenge.params.service ?? ''} ${scope}`;
     const cached = this.#tokens.get(key);
@@ -226,67 +235,28 @@ export class RegistryClient {
         response = await this.#transport.request(url.href, { headers });
       }
     } catch (error) {
-      throw this.#networkError(source, error, `a token from ${url.origin}`);
+      throw this.#fail.network(source, error, `a token from ${url.origin}`);
     }
     if (response.status === 401 || response.status === 403)
-      throw this.#authError(
+      throw this.#fail.auth(
         source,
         response.status,
         creds
           ? `the token server ${url.origin} refused the credentials${creds.origin ? ` from ${creds.origin}` : ''}`
           : `the token server ${url.origin} gives no token without credentials, and none were found for the registry ${NONE_FOUND}`,
       );
-    if (!response.ok) throw this.#httpError(source, response, `a token from ${url.origin}`);
+    if (!response.ok) throw this.#fail.http(source, response, `a token from ${url.origin}`);
     const json = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
     const token = json.token ?? json.access_token;
-    if (!token) throw this.#authError(source, response.status, `the token server ${url.origin} answered without a token`);
+    if (!token) throw this.#fail.auth(source, response.status, `the token server ${url.origin} answered without a token`);
     // A token without expires_in is good for 60 s (the distribution token spec).
     return { header: `Bearer ${token}`, expires: Date.now() + (json.expires_in ?? 60) * 1000 - 5_000 };
-  }
-
-  #where(source: PullSource): string {
-    return `${source.host}/${source.repository}${source.mirror ? ' (a mirror)' : ''}`;
-  }
-
-  #authError(source: PullSource, status: number, why: string): LayercopyError {
-    return new LayercopyError(`${this.#opts.label}: ${this.#where(source)}: HTTP ${status}: ${why}`, { code: 'ERR_AUTH', ...this.#opts.fields });
-  }
-
-  /** An HTTP status as an error: 401/403 (after the auth flow) ERR_AUTH, anything else ERR_REGISTRY. */
-  #httpError(source: PullSource, response: HttpResponse, what: string): LayercopyError {
-    const denied = response.status === 401 || response.status === 403;
-    const code: LayercopyCode = denied ? 'ERR_AUTH' : 'ERR_REGISTRY';
-    const retried = retriable(response.status) ? ` (after ${this.#retry.attempts} tries)` : '';
-    const why = denied ? this.#refusal(source, response.status) : '';
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: HTTP ${response.status} ${response.statusText}${retried}${why}`, {
-      code,
-      ...this.#opts.fields,
-    });
-  }
-
-  /** What a 401 or 403 after the auth flow means: the credentials refused (and where they came from), or none found. */
-  #refusal(source: PullSource, status: number): string {
-    if (!this.#answered.has(source.host)) return '';
-    const creds = this.#answered.get(source.host);
-    if (!creds) return `: the registry wants credentials and none were found for it ${NONE_FOUND}`;
-    const from = creds.origin ? ` from ${creds.origin}` : '';
-    return status === 403 ? `: the credentials${from} may not pull ${source.repository}` : `: the registry refused the credentials${from}`;
   }
 
   /** The registry's own failure, with the mirrors passed over before it and why: a mirror's 404 says as much about a pull as the registry being down. */
   #told(error: LayercopyError): LayercopyError {
     if (this.#passedOver.size > 0) error.message += `; passed over before it: ${[...this.#passedOver].map(([host, why]) => `${host} (${why})`).join(', ')}`;
     return error;
-  }
-
-  #networkError(source: PullSource, error: unknown, what: string): LayercopyError {
-    if (error instanceof LayercopyError) return error;
-    const tries = isTransient(error) ? ` (after ${this.#retry.attempts} tries)` : '';
-    return new LayercopyError(`${this.#opts.label}: ${what} from ${this.#where(source)}: ${networkReason(error)}${networkHint(error, source.host)}${tries}`, {
-      code: 'ERR_REGISTRY',
-      ...this.#opts.fields,
-      cause: error,
-    });
   }
 }
 

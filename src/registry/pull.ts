@@ -9,7 +9,7 @@ import { blobRequest, downloadBlob } from './download.js';
 import type { HttpResponse, RetryPolicy } from './http.js';
 import { type RemoteImage, resolveRemote } from './image.js';
 import { parseDockerReference } from './reference.js';
-import { tlsFor } from './tls.js';
+import { type TlsConfig, tlsFor } from './tls.js';
 
 /** How to reach registries (docker://): the CLI's --creds, --authfile, --cert-dir, --tls-verify. */
 export interface PullOptions {
@@ -34,6 +34,8 @@ export interface PulledLayer {
   download(out: FileHandle, progress: BigInt64Array, onBytes?: (bytes: number) => void): Promise<void>;
   /** Sends the blob's request now; download() reads its answer (src/registry/spool.ts, requestEarly). */
   request(): void;
+  /** The blob's GET as another program would send it (the bench's download floor: RegistryClient.prepared). */
+  prepared(): { url: string; authorization?: string; tls: TlsConfig };
 }
 
 /**
@@ -88,6 +90,7 @@ export async function resolveDocker(
             // Its failure is the download's first attempt's; a provision that fails before it starts closes the client.
             early.catch(() => undefined);
           },
+          prepared: () => client.prepared(`blobs/${tar.digest}`),
           download: (out, progress, onBytes) => {
             const first = early;
             early = undefined;

@@ -8,8 +8,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadFloorArgv, pullBench } from '../../src/cli/bench-pull.js';
 import type { BenchReport } from '../../src/cli/bench-report.js';
-import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, testImage } from '../fixtures/registry.js';
+import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, startTokenServer, type TokenServer, testImage } from '../fixtures/registry.js';
 import { scratch } from '../helpers.js';
 import { hasUmoci } from '../images/fixtures.js';
 
@@ -77,5 +78,55 @@ describe.skipIf(!hasRegistry)(`bench docker://${why}`, () => {
     expect([both.exitCode, both.stderr.split('\n')[0]]).toEqual([2, 'layercopy: bench pulls one docker:// image, alone']);
     const flags = await execa('node', [cli, 'bench', '--creds', 'u:p', '--scratch', work, work], { reject: false });
     expect([flags.exitCode, flags.stderr.split('\n')[0]]).toEqual([2, 'layercopy: --creds applies to a docker:// bench only']);
+  });
+});
+
+describe.skipIf(!hasRegistry)(`the download floor${why}`, () => {
+  let token: TokenServer;
+  let registry: Registry;
+  let layers: string[];
+  beforeAll(async () => {
+    token = await startTokenServer({ users: { alice: 'secret' } });
+    registry = await startRegistry({ clientAuth: true, token });
+    const layout = path.join(scratch(), 'image');
+    await pushImage(testImage(layout, { layers: 2, sizeMb: 0.5, seed: 33 }), registry, 'floor/app:1', { creds: 'alice:secret' });
+    layers = layerDigests(layout);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+    await token?.stop();
+  });
+
+  const floorFor = (dir: string) => {
+    const values = { creds: 'alice:secret', 'cert-dir': registry.certDir! };
+    return downloadFloorArgv(pullBench(`docker://${registry.host}/floor/app:1`, values, undefined, { umoci: false, floor: true }), dir);
+  };
+
+  it("curl fetches every blob with the token, the registry's CA and the client certificate layercopy's client used; openssl checks each digest", async () => {
+    const dir = path.join(scratch(), 'floor');
+    const argv = await floorFor(dir);
+    // The token is in a config only its owner reads, not in argv (ps shows argv to every user).
+    expect(argv.join(' ')).not.toMatch(/Bearer|secret/);
+    expect(fs.statSync(path.join(dir, 'curlrc')).mode & 0o777).toBe(0o600);
+    const before = registry.requests().length;
+    const r = await execa(argv[0], argv.slice(1), { reject: false });
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    const gets = registry.requests().slice(before);
+    for (const digest of layers) {
+      expect(
+        gets.filter((q) => q.path === `/v2/floor/app/blobs/${digest}`),
+        digest,
+      ).toEqual([{ method: 'GET', path: `/v2/floor/app/blobs/${digest}`, query: '', status: 200, authorization: true }]);
+    }
+  });
+
+  it('a blob whose bytes do not hash to its digest fails the floor, naming the blob and both digests', async () => {
+    const argv = await floorFor(path.join(scratch(), 'floor'));
+    const wrong = '0'.repeat(64);
+    const i = argv.indexOf(layers[1].slice('sha256:'.length));
+    argv[i] = wrong;
+    const r = await execa(argv[0], argv.slice(1), { reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toBe(`download floor: ${argv[i - 1]}: ${layers[1]}, expected sha256:${wrong}`);
   });
 });
