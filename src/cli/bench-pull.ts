@@ -7,11 +7,13 @@
 // image provisioned from local files).
 import fs from 'node:fs';
 import path from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { extraCaCerts, startupCaCerts } from '../core/command-env.js';
 import { cliCommand } from '../core/compiled.js';
 import type { Platform } from '../core/options.js';
 import { hostPlatform } from '../images/oci.js';
 import { type PullOptions, resolveDocker } from '../registry/pull.js';
+import { proxyFor } from '../registry/tunnel.js';
 import type { CliValues } from './args.js';
 import { runInGroup } from './bench-group.js';
 
@@ -109,19 +111,20 @@ export function pullBaselineArgv(method: Exclude<PullMethod, 'download-floor'>, 
 }
 
 // Every blob at once: curl's body into openssl's sha256, the digest compared;
-// a failure names the blob. Arguments: the curl config, then URL and hex
-// digest pairs.
-const FLOOR_SCRIPT = `cfg=$1; shift
-pids=
-while [ $# -gt 1 ]; do
+// a failure names the blob (curl's own exit status where it failed: without
+// pipefail the pipeline's is openssl's). Arguments: triples of a curl
+// config, the URL and the hex digest. -q first: no ~/.curlrc.
+const FLOOR_SCRIPT = `pids=
+while [ $# -gt 2 ]; do
   (
-    got=$(curl -K "$cfg" "$1" | openssl dgst -sha256 -r) || exit 1
-    [ "\${got%% *}" = "$2" ] && exit 0
-    echo "download floor: $1: sha256:\${got%% *}, expected sha256:$2" >&2
+    got=$( { curl -q -K "$1" "$2" || echo $? >"$1.failed"; } | openssl dgst -sha256 -r)
+    if [ -e "$1.failed" ]; then echo "download floor: $2: curl exited $(cat "$1.failed")" >&2; exit 1; fi
+    [ "\${got%% *}" = "$3" ] && exit 0
+    echo "download floor: $2: sha256:\${got%% *}, expected sha256:$3" >&2
     exit 1
   ) &
   pids="$pids $!"
-  shift 2
+  shift 3
 done
 status=0
 for pid in $pids; do wait "$pid" || status=1; done
@@ -133,35 +136,44 @@ exit $status`;
  * (Node's client hashing on its one thread took 0.98-1.33 s where these
  * take 0.63-0.74 s: Debian in 4 layers, 297 MB of gzip, on loopback).
  * The image is resolved first, untimed, through layercopy's registry client
- * (credentials, mirrors, certs.d, the platform), made again before each run
- * as a token may expire between runs; what curl needs to send the same
- * requests goes into `dir` (its config, 0600: the Authorization header,
- * kept out of argv; the CA and client files).
+ * (credentials, mirrors, certs.d, proxies, the platform), made again before
+ * each run as a token may expire between runs; what curl needs to send each
+ * blob's request as the client would goes into `dir` (a config per blob,
+ * 0600: the Authorization header, kept out of argv; the proxy the client
+ * would take; the CA and client files).
  */
 export async function downloadFloorArgv(pull: PullBench, dir: string, signal?: AbortSignal): Promise<string[]> {
   const resolved = await resolveDocker(pull.arg, 0, pull.floor.platform ?? hostPlatform(), { ...pull.floor.pull, signal });
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
-    const blobs = resolved.layers.map((layer) => ({ digest: layer.tar.digest!, ...layer.prepared() })); // a registry's blob is named by its digest
-    if (blobs.length === 0) return ['sh', '-c', 'exit 0'];
-    // One source answered the manifest: every blob is asked of it, with its TLS files.
-    const { authorization, tls } = blobs[0];
     const file = (name: string, text: string) => {
       fs.writeFileSync(path.join(dir, name), text, { mode: 0o600 });
       return path.join(dir, name);
     };
-    // A curl config value, quoted (curl's config escapes: backslash and double quote).
-    const quoted = (value: string) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-    const lines = ['silent', 'show-error', 'fail', 'location'];
-    if (authorization) lines.push(`header = ${quoted(`Authorization: ${authorization}`)}`);
-    if (!tls.verify) lines.push('insecure');
-    // --cacert takes the place of curl's default bundle, not of its default CA directory (/etc/ssl/certs on Debian).
-    const extra = [extraCaCerts() ?? startupCaCerts(), ...(tls.ca ?? [])].filter((pem) => pem !== undefined);
-    if (extra.length > 0) lines.push(`cacert = ${quoted(file('ca.pem', extra.join('\n')))}`);
-    if (tls.cert !== undefined && tls.key !== undefined) lines.push(`cert = ${quoted(file('client.cert', tls.cert))}`, `key = ${quoted(file('client.key', tls.key))}`);
-    const config = file('curlrc', `${lines.join('\n')}\n`);
-    return ['sh', '-c', FLOOR_SCRIPT, 'sh', config, ...blobs.flatMap((b) => [b.url, b.digest.slice('sha256:'.length)])];
+    const args: string[] = [];
+    for (const [i, layer] of resolved.layers.entries()) {
+      const { url, authorization, tls } = await layer.prepared();
+      // As the client retries: 429 and 5xx, a reset connection, up to 5 times in 60 s.
+      const lines = ['silent', 'show-error', 'fail', 'location', 'retry = 5', 'retry-max-time = 60'];
+      if (authorization) lines.push(`header = ${quoted(`Authorization: ${authorization}`)}`);
+      const proxy = proxyFor(new URL(url).host, url.startsWith('http:'));
+      lines.push(proxy ? `proxy = ${quoted(proxy)}` : 'noproxy = "*"');
+      if (!tls.verify) lines.push('insecure');
+      // The roots the client trusts with the extra CAs (--cacert takes the place of curl's default bundle).
+      const extra = [extraCaCerts() ?? startupCaCerts(), ...(tls.ca ?? [])].filter((pem) => pem !== undefined);
+      if (extra.length > 0) lines.push(`cacert = ${quoted(file(`ca.${i}.pem`, [...rootCertificates, ...extra].join('\n')))}`);
+      if (tls.cert !== undefined && tls.key !== undefined) {
+        lines.push(`cert = ${quoted(file(`client.${i}.cert`, tls.cert))}`, `key = ${quoted(file(`client.${i}.key`, tls.key))}`);
+      }
+      args.push(file(`curlrc.${i}`, `${lines.join('\n')}\n`), url, layer.tar.digest!.slice('sha256:'.length)); // a registry's blob is named by its digest
+    }
+    return ['sh', '-c', FLOOR_SCRIPT, 'sh', ...args];
   } finally {
     await resolved.close();
   }
+}
+
+/** A curl config value, quoted (curl's config escapes: backslash and double quote). */
+function quoted(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 }

@@ -141,12 +141,12 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
               ? await downloadFloorArgv(pull, `${rootfs}.floor`, signal)
               : pullBaselineArgv(config.method as Exclude<PullMethod, 'download-floor'>, pull, rootfs);
           const r = await timeProcess(argv, `${rootfs}.rss`, signal, cliCommand().env).catch((error) => {
-            if ((config.method !== 'umoci' && config.method !== 'skopeo-then-umoci') || signal?.aborted) throw error;
+            if (!['umoci', 'skopeo-then-umoci', 'download-floor'].includes(config.method) || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
               .trim()
               .split('\n')
               .pop();
-            log(`umoci unpack failed on this image, left out: ${why}`);
+            log(`${config.method === 'download-floor' ? 'the download floor failed' : 'umoci unpack failed on this image'}, left out: ${why}`);
             dropped.add(i);
             return undefined;
           });

@@ -34,8 +34,13 @@ export interface PulledLayer {
   download(out: FileHandle, progress: BigInt64Array, onBytes?: (bytes: number) => void): Promise<void>;
   /** Sends the blob's request now; download() reads its answer (src/registry/spool.ts, requestEarly). */
   request(): void;
-  /** The blob's GET as another program would send it (the bench's download floor: RegistryClient.prepared). */
-  prepared(): { url: string; authorization?: string; tls: TlsConfig };
+  /**
+   * The blob's GET as another program would send it (the bench's download
+   * floor): its last byte is asked for first, so that the source serving
+   * it is found as a download finds it (a mirror that lacks it passed over,
+   * the auth answered); then RegistryClient.prepared.
+   */
+  prepared(): Promise<{ url: string; authorization?: string; tls: TlsConfig }>;
 }
 
 /**
@@ -90,7 +95,10 @@ export async function resolveDocker(
             // Its failure is the download's first attempt's; a provision that fails before it starts closes the client.
             early.catch(() => undefined);
           },
-          prepared: () => client.prepared(`blobs/${tar.digest}`),
+          prepared: async () => {
+            await (await blobRequest(client, tar, Math.max(0, (tar.size ?? 1) - 1))).cancel();
+            return client.prepared(`blobs/${tar.digest}`);
+          },
           download: (out, progress, onBytes) => {
             const first = early;
             early = undefined;

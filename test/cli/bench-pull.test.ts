@@ -11,8 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadFloorArgv, pullBench } from '../../src/cli/bench-pull.js';
 import type { BenchReport } from '../../src/cli/bench-report.js';
 import { hasRegistry, missingRegistryTools, pushImage, type Registry, startRegistry, startTokenServer, type TokenServer, testImage } from '../fixtures/registry.js';
+import { freePort } from '../fixtures/registry-process.js';
+import { startFaultProxy } from '../fixtures/registry-proxy.js';
 import { scratch } from '../helpers.js';
 import { hasUmoci } from '../images/fixtures.js';
+import { isolated } from '../registry/pull-helpers.js';
 
 const cli = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url));
 const why = hasRegistry ? '' : ` (skipped: ${missingRegistryTools.join(', ')} not on PATH; Debian: apt-get install docker-registry apache2-utils openssl skopeo)`;
@@ -107,7 +110,7 @@ describe.skipIf(!hasRegistry)(`the download floor${why}`, () => {
     const argv = await floorFor(dir);
     // The token is in a config only its owner reads, not in argv (ps shows argv to every user).
     expect(argv.join(' ')).not.toMatch(/Bearer|secret/);
-    expect(fs.statSync(path.join(dir, 'curlrc')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(dir, 'curlrc.0')).mode & 0o777).toBe(0o600);
     const before = registry.requests().length;
     const r = await execa(argv[0], argv.slice(1), { reject: false });
     expect([r.exitCode, r.stderr]).toEqual([0, '']);
@@ -120,6 +123,17 @@ describe.skipIf(!hasRegistry)(`the download floor${why}`, () => {
     }
   });
 
+  it('curl reads no ~/.curlrc and takes no proxy the client would not (none for a loopback registry)', async () => {
+    const argv = await floorFor(path.join(scratch(), 'floor'));
+    const home = scratch();
+    // `include` puts the response headers into the body hashed.
+    fs.writeFileSync(path.join(home, '.curlrc'), 'include\n');
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const env = { HOME: home, HTTPS_PROXY: dead, https_proxy: dead, HTTP_PROXY: dead, http_proxy: dead };
+    const r = await execa(argv[0], argv.slice(1), { reject: false, env });
+    expect([r.exitCode, r.stderr]).toEqual([0, '']);
+  });
+
   it('a blob whose bytes do not hash to its digest fails the floor, naming the blob and both digests', async () => {
     const argv = await floorFor(path.join(scratch(), 'floor'));
     const wrong = '0'.repeat(64);
@@ -128,5 +142,77 @@ describe.skipIf(!hasRegistry)(`the download floor${why}`, () => {
     const r = await execa(argv[0], argv.slice(1), { reject: false });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toBe(`download floor: ${argv[i - 1]}: ${layers[1]}, expected sha256:${wrong}`);
+  });
+});
+
+describe.skipIf(!hasRegistry)(`the download floor, plain HTTP${why}`, () => {
+  let registry: Registry;
+  let layers: string[];
+  const image = () => `docker://${registry.host}/floor/plain:1`;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const layout = path.join(scratch(), 'image');
+    await pushImage(testImage(layout, { layers: 2, sizeMb: 0.5, seed: 34 }), registry, 'floor/plain:1');
+    layers = layerDigests(layout);
+  });
+  afterAll(() => registry?.stop());
+
+  const floorFor = (arg: string) => downloadFloorArgv(pullBench(arg, { 'tls-verify': 'false' }, undefined, { umoci: false, floor: true }), path.join(scratch(), 'floor'));
+
+  it("a 503 is tried again, as layercopy's client tries it", async () => {
+    const proxy = await startFaultProxy(registry.url, { status: { path: /\/blobs\//, code: 503, times: 1 } });
+    try {
+      const argv = (await floorFor(image())).map((a) => a.replace(`//${registry.host}/`, `//${proxy.host}/`));
+      const r = await execa(argv[0], argv.slice(1), { reject: false });
+      expect(r.exitCode, r.stderr).toBe(0); // curl tells the 503 it tried again
+      expect(
+        proxy
+          .requests()
+          .map((q) => q.status)
+          .sort(),
+      ).toEqual([200, 200, 503]);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("curl's own failure is told with its exit status, not as a digest that does not match", async () => {
+    const argv = await floorFor(image());
+    const i = argv.findIndex((a) => a.includes(layers[0]));
+    argv[i] = argv[i].replace(registry.host, `127.0.0.1:${await freePort()}`);
+    const r = await execa(argv[0], argv.slice(1), { reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.split('\n').filter((line) => line.startsWith('download floor'))).toEqual([`download floor: ${argv[i]}: curl exited 7`]);
+  });
+
+  it('a mirror that lacks a blob: that blob is fetched from the registry, as a pull fetches it', async () => {
+    const mirror = await startRegistry();
+    try {
+      const layout = path.join(scratch(), 'image');
+      await pushImage(testImage(layout, { layers: 2, sizeMb: 0.5, seed: 34 }), mirror, 'floor/plain:1');
+      const gone = await fetch(`${mirror.url}/v2/floor/plain/blobs/${layers[1]}`, { method: 'DELETE' });
+      expect(gone.status).toBe(202);
+      const env = isolated();
+      const conf = ['[[registry]]', `location = "${registry.host}"`, 'insecure = true', '[[registry.mirror]]', `location = "${mirror.host}"`, 'insecure = true'];
+      fs.writeFileSync(env.CONTAINERS_REGISTRIES_CONF, `${conf.join('\n')}\n`);
+      const before = process.env.CONTAINERS_REGISTRIES_CONF;
+      process.env.CONTAINERS_REGISTRIES_CONF = env.CONTAINERS_REGISTRIES_CONF;
+      let argv: string[];
+      try {
+        argv = await floorFor(image());
+      } finally {
+        if (before === undefined) delete process.env.CONTAINERS_REGISTRIES_CONF;
+        else process.env.CONTAINERS_REGISTRIES_CONF = before;
+      }
+      const urls = argv.filter((a) => a.startsWith('http://'));
+      expect(urls).toEqual([
+        `http://${mirror.host}/v2/floor/plain/blobs/${layers[0]}?ns=${encodeURIComponent(registry.host)}`,
+        `http://${registry.host}/v2/floor/plain/blobs/${layers[1]}`,
+      ]);
+      const r = await execa(argv[0], argv.slice(1), { reject: false });
+      expect([r.exitCode, r.stderr]).toEqual([0, '']);
+    } finally {
+      await mirror.stop();
+    }
   });
 });
