@@ -7,6 +7,7 @@ import type { NativeChanges } from './core/native.cjs';
 import type { Platform, ResolvedProvisionOptions } from './core/options.js';
 import { dotEnding, workingDirectory } from './core/paths.js';
 import type { Stopwatch } from './core/stopwatch.js';
+import { storeAbove } from './core/store-marker.js';
 import { directoryShape } from './images/directory-shape.js';
 import type { TarLayer } from './images/layer.js';
 import type { ImageSummary } from './images/oci.js';
@@ -122,8 +123,11 @@ export async function resolveInputs(
   if (!fs.statSync(parentReal).isDirectory()) {
     throw invalid(`rootfs ${resolvedRootfs}: parent ${layerName(parent, parentReal)} is not a directory`, { path: parent });
   }
-  const rootfsEmpty = checkRootfs(resolvedRootfs, parentReal);
   const rootfsReal = path.join(parentReal, path.basename(resolvedRootfs));
+  // With or without --store: only rmi and prune change a store (destroy refuses it too).
+  const holder = storeAbove(rootfsReal);
+  if (holder !== undefined) throw invalid(`rootfs ${resolvedRootfs} lies inside the layercopy store ${holder}; provision it elsewhere`, { path: resolvedRootfs });
+  const rootfsEmpty = checkRootfs(resolvedRootfs, parentReal);
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     await Promise.all(closers.splice(0).map((c) => c()));

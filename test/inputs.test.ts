@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveInputs } from '../src/inputs.js';
+import { openStore } from '../src/store/layout.js';
 import { buildLayer, scratch } from './helpers.js';
 
 describe('resolveInputs', () => {
@@ -39,9 +40,15 @@ describe('resolveInputs', () => {
     ['ROOTFS whose parent is missing', (d: string) => [[path.join(d, 'l1')], path.join(d, 'no/root')], /parent directory .* does not exist/],
     ['ROOTFS whose parent is a file', (d: string) => [[path.join(d, 'l1')], path.join(d, 'file/root')], /parent .*\/file is not a directory/],
     ['ROOTFS = /', (d: string) => [[path.join(d, 'l1')], '/'], /must not be \//],
+    [
+      'ROOTFS inside a store (no --store given)',
+      (d: string) => [[path.join(d, 'l1')], path.join(d, 'store/layers/root')],
+      /rootfs .*\/store\/layers\/root lies inside the layercopy store .*\/store; provision it elsewhere/,
+    ],
   ])('rejects %s with a message naming it', async (_name, args, message) => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    openStore(path.join(dir, 'store'));
     fs.writeFileSync(path.join(dir, 'file'), 'x');
     fs.symlinkSync('nope', path.join(dir, 'dangling'));
     fs.symlinkSync('file', path.join(dir, 'tofile'));

@@ -1,10 +1,7 @@
-import path from 'node:path';
 import type { Pool } from '../copy/pool.js';
-import { LayercopyError } from '../core/errors.js';
 import type { NativeChanges } from '../core/native.cjs';
 import type { ResolvedProvisionOptions } from '../core/options.js';
 import type { Stopwatch } from '../core/stopwatch.js';
-import { storeAbove } from '../core/store-marker.js';
 import { hostPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { carriedChanges } from './changes.js';
@@ -28,10 +25,6 @@ export function storeSession(
   hold: () => Promise<() => Promise<void>>;
 } {
   const store = openStore(dir);
-  const inside = storeAbove(path.resolve(run.rootfs));
-  if (inside !== undefined) {
-    throw new LayercopyError(`rootfs ${run.rootfs} lies inside the store ${inside}; provision it elsewhere`, { code: 'ERR_INVALID_ARGUMENT', path: run.rootfs });
-  }
   const session: StoreSession = {
     store,
     ...storeMode(opts.rootless),
