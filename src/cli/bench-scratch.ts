@@ -4,6 +4,7 @@
 // bench in the same parent directory.
 import fs from 'node:fs';
 import path from 'node:path';
+import { pidRuns } from '../core/processes.js';
 import { destroy } from '../rootfs/destroy.js';
 
 const PREFIX = 'layercopy-bench-';
@@ -37,22 +38,4 @@ export async function removeStaleScratch(parent: string, note: (line: string) =>
     }
   }
   return removed;
-}
-
-/** Whether process pid runs (EPERM: it does, as another user's; a zombie does not). */
-function pidRuns(pid: number): boolean {
-  // pid 0 would signal this bench's own group: never a bench's pid.
-  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-  try {
-    // A bench killed under a PID 1 that never reaps stays a zombie for good.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return true;
-  }
 }

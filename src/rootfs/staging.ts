@@ -3,6 +3,7 @@ import path from 'node:path';
 import { errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
+import { pidRuns } from '../core/processes.js';
 import { parseStagingName } from '../core/staging-name.js';
 import { removeInWorker } from './remove.js';
 
@@ -63,15 +64,6 @@ export function createStaging(parentFd: number, rootfs: string): Staging {
   return { parentFd, name, fd: opened.fd };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Names of the staging directories of ROOTFS (in parentFd) left by processes that no longer run. */
 export function staleStagings(parentFd: number, rootfs: string): string[] {
   const listing = native.listDir(parentFd, '');
@@ -79,7 +71,7 @@ export function staleStagings(parentFd: number, rootfs: string): string[] {
   const base = bytes(path.basename(rootfs));
   return listing.names.filter((name) => {
     const staging = parseStagingName(name);
-    return staging !== undefined && staging.base === base && !alive(staging.pid);
+    return staging !== undefined && staging.base === base && !pidRuns(staging.pid);
   });
 }
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
+import { pidRuns } from '../core/processes.js';
 import { type Devices, isIdentityMap, type Owners, readIdMap } from '../core/rootless.js';
 import { STORE_MARKER } from '../core/store-marker.js';
 import { removeInWorker } from '../rootfs/remove.js';
@@ -182,15 +183,6 @@ function openUp(dir: string): void {
   }
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 // A live process's entry younger than this is never taken for a leftover, whoever holds its pid now.
 const GRACE_MS = 10 * 60_000;
 
@@ -216,7 +208,7 @@ export async function cleanTmp(store: Store): Promise<string[]> {
     let leftover = false;
     try {
       const st = fs.fstatSync(fd);
-      leftover = native.flockTry(fd, 'ex') === 0 && (!(pid > 0) || !alive(pid) || Date.now() - st.mtimeMs > GRACE_MS);
+      leftover = native.flockTry(fd, 'ex') === 0 && (!(pid > 0) || !pidRuns(pid) || Date.now() - st.mtimeMs > GRACE_MS);
     } finally {
       fs.closeSync(fd);
     }

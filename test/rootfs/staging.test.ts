@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { commit, createStaging, openParent, stagingName, staleStagings } from '../../src/rootfs/staging.js';
+import { zombie } from '../fixtures/zombie.js';
 import { exists, lstat, scratch } from '../helpers.js';
 
 const opened: number[] = [];
@@ -31,6 +32,17 @@ describe('staging', () => {
     fs.mkdirSync(path.join(dir, '.other.layercopy-999999999-0123abcd'));
     expect(staleStagings(parentOf(path.join(dir, 'root')), path.join(dir, 'root'))).toEqual(['.root.layercopy-999999999-0123abcd']);
     expect(stagingName(path.join(dir, 'root'))).toMatch(/^\.root\.layercopy-/);
+  });
+
+  it('takes the staging directory of a killed process its parent has not reaped yet (a zombie) for a leftover', async () => {
+    const dir = scratch();
+    const z = await zombie();
+    try {
+      fs.mkdirSync(path.join(dir, `.root.layercopy-${z.pid}-0123abcd`));
+      expect(staleStagings(parentOf(path.join(dir, 'root')), path.join(dir, 'root'))).toEqual([`.root.layercopy-${z.pid}-0123abcd`]);
+    } finally {
+      z.stop();
+    }
   });
 
   it('commit refuses to replace a ROOTFS that appeared meanwhile, even an empty directory', () => {
