@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LayercopyError } from '../core/errors.js';
+import { LayercopyError, systemError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { pidRuns } from '../core/processes.js';
 import { type Devices, isIdentityMap, type Owners, readIdMap } from '../core/rootless.js';
@@ -120,7 +120,12 @@ export function openStore(dir: string): Store {
   } catch (error) {
     if (error instanceof LayercopyError) throw error;
     const e = error as NodeJS.ErrnoException;
-    throw storeError(`store ${given}: ${e.code ?? ''} ${e.message}`.replace(/ +/g, ' '), { path: e.path ?? given, cause: error });
+    if (e.errno === undefined || e.code === undefined) throw storeError(`store ${given}: ${e.message}`, { path: given, cause: error });
+    // As a provision names a rootfs it cannot make: what failed, on which path, and why, once.
+    const writable = ['EACCES', 'EPERM', 'EROFS'].includes(e.code) ? '; a store must be writable by the user that provisions from it' : '';
+    const description = systemError(Math.abs(e.errno))[1];
+    const why = `${description[0].toUpperCase()}${description.slice(1)} (${e.code})`;
+    throw storeError(`store ${given}: cannot ${e.syscall ?? 'open'} '${e.path ?? given}': ${why}${writable}`, { path: e.path ?? given, cause: error });
   }
 }
 
