@@ -107,10 +107,7 @@ export type LayercopyCode =
 
 export class LayercopyError extends Error {
   code: LayercopyCode;
-  /**
-   * The layer being applied, as the caller gave it, and its 0-based
-   * position (messages count from 1: layerIndex 0 is "layer 1").
-   */
+  /** The layer being applied, as the caller gave it, and its 0-based position (messages count from 1: layerIndex 0 is "layer 1"). */
   layer?: string;
   layerIndex?: number;
   /** The path that failed: inside the layer, or inside ROOTFS. */
@@ -245,7 +242,7 @@ export function asLayercopyError(error: unknown, what: string): LayercopyError {
 
 /** Turns a native step's plain-data failure back into an error on the main thread. */
 export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: string): LayercopyError {
-  const where = f.side === 'layer' ? displayPath(ctx.dir, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
+  const where = f.side === 'layer' ? layerPath(ctx, f.rel ?? '') : displayPath(ctx.rootfs, f.rel ?? '');
   if (f.code === 'ECANCELED') return abortError();
   if (f.code === 'EUNMAPPEDUID' || f.code === 'EUNMAPPEDGID') {
     const kind = f.code === 'EUNMAPPEDUID' ? 'uid' : 'gid';
@@ -283,8 +280,13 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
   );
 }
 
+/** An entry as messages and `path` name it: under the layer's directory; FILE:/path in a tarball given as a file; /path in an image's layer (its label names the image and blob, as the tar reader names entries). */
+function layerPath(ctx: LayerContext, rel: string): string {
+  return (ctx.source?.digest ?? ctx.source?.diffId) !== undefined && ctx.dir === `${ctx.layer}:` ? displayPath('/', rel) : displayPath(ctx.dir, rel);
+}
+
 export function layerError(ctx: LayerContext, rel: string, code: LayercopyCode, what: string): LayercopyError {
-  const where = displayPath(ctx.dir, rel);
+  const where = layerPath(ctx, rel);
   return new LayercopyError(`${layerLabel(ctx)}: ${where}: ${what}`, {
     code,
     ...sourceFields(ctx),

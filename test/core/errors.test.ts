@@ -19,6 +19,19 @@ describe('fromFailure', () => {
     expect(error.code).toBe('EACCES');
   });
 
+  it("names an image layer's entry by its path in the layer, after the label that names the image and the blob; a tarball file's as FILE:/path", () => {
+    const label = 'oci:/images/app:1 layer 1/4 (sha256:97e052711ff2…)';
+    const source = { arg: 'oci:/images/app:1', argIndex: 0, digest: `sha256:${'9'.repeat(64)}` };
+    const image = fromFailure(
+      { errno: 0, code: 'EUNMAPPEDGID', id: 43, syscall: 'chown', side: 'layer', rel: 'var/log/wtmp' },
+      { layer: label, dir: `${label}:`, layerIndex: 0, rootfs: '/r', source },
+      'copy',
+    );
+    expect([image.message, image.path]).toEqual([`${label}: copy /var/log/wtmp: gid 43 is outside every --gid-map range`, '/var/log/wtmp']);
+    const tarball = fromFailure({ errno: 13, syscall: 'open', side: 'layer', rel: 'etc/shadow' }, { layer: '/l/app.tar', dir: '/l/app.tar:', layerIndex: 0, rootfs: '/r' }, 'copy');
+    expect(tarball.path).toBe('/l/app.tar:/etc/shadow');
+  });
+
   it('reports a source that changed during the copy', () => {
     const error = fromFailure({ errno: 0, code: 'ESRCCHANGED', syscall: 'fstat', side: 'layer', rel: 'a' }, ctx, 'copy');
     expect(error.code).toBe('ERR_SOURCE_CHANGED');
