@@ -1313,6 +1313,17 @@ static int unskip(tar_reader *t, int dir, const char *name, const char *rel) {
   return 1;
 }
 
+// With the claims set (layers read together for the merged plan) a whiteout
+// marker or AUFS metadata file (.wh.*) never reaches the rootfs: the plan
+// reads its name, so its owner, mode, times and xattrs are not set (as
+// non-root with owners kept, a marker's chown was the first to fail, in an
+// error naming a file no rootfs has). A hardlink to one reads the layer
+// again without the set, everything written (CODE_RESTART_HIDDEN).
+static int marker_meta_skipped(const tar_reader *t, const char *rel) {
+  const char *base = strrchr(rel, '/');
+  return t->claims && strncmp(base ? base + 1 : rel, ".wh.", 4) == 0;
+}
+
 // Whether a component of rel is a whiteout marker or AUFS metadata (.wh.*).
 static int has_marker(const char *rel) {
   for (const char *p = rel; p; p = strchr(p, '/'), p = p ? p + 1 : NULL) {
@@ -1568,6 +1579,7 @@ static int begin_entry(tar_reader *t, failure *f) {
         if (dir < 0 || rc != 0) return sys_fail(f, errno, dir < 0 ? "openat2" : "mknod", rel);
         made_with(t, &e->m, made);
         tally_add(t, 'f', 0);
+        if (marker_meta_skipped(t, rel)) return 0;
         return write_set_meta_at(&t->policy, dir, name, rel, 'f', &e->m, f) != 0 ? own_rel(f) : 0;
       }
       MAKE_REPLACING((fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, made)) < 0 ? -1 : 0);
@@ -1621,6 +1633,8 @@ static int begin_entry(tar_reader *t, failure *f) {
       } else if (ts && ts->placeholder && !claims_hidden(t->claims, rel, t->layer)) {
         // A name that stays, of a file made without data: read the layer again, writing everything.
         rc = tar_fail(f, CODE_RESTART_HIDDEN, rel, "hardlink to /%s, a file a higher layer hides", target);
+      } else if (!t->direct && marker_meta_skipped(t, target)) {
+        rc = tar_fail(f, CODE_RESTART_HIDDEN, rel, "hardlink to /%s, a whiteout marker made without its metadata", target);
       } else {
         rc = write_make_entry(t->root, rel, 'h', target, 0, f);
         if (rc != 0 && f->err == EEXIST) {
@@ -1692,7 +1706,7 @@ static int end_file(tar_reader *t, failure *f) {
   int rc = 0;
   // A sparse file's last hole: the size, without data.
   if (t->cur.sparse && ftruncate(t->fd, (off_t)t->cur.map.realsize) != 0) rc = sys_fail(f, errno, "ftruncate", t->cur.rel);
-  if (rc == 0) rc = write_set_meta_fd(&t->policy, t->fd, t->cur.rel, &t->cur.m, f) != 0 ? own_rel(f) : 0;
+  if (rc == 0 && !marker_meta_skipped(t, t->cur.rel)) rc = write_set_meta_fd(&t->policy, t->fd, t->cur.rel, &t->cur.m, f) != 0 ? own_rel(f) : 0;
   close(t->fd);
   t->fd = -1;
   return rc;

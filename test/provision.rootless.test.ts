@@ -74,6 +74,32 @@ describe.runIf(nobodyCanRun)('as nobody: tar and directory layers agree [needs r
     }
   });
 
+  it("--owners keep: a whiteout marker's owner is never set (it never reaches the rootfs): the error names the file whose owner cannot be", async () => {
+    const dir = openScratch();
+    const nobody = { uid: 65534, gid: 65534 };
+    const lower = path.join(dir, 'lo.tar');
+    fs.writeFileSync(
+      lower,
+      rawTar([
+        { name: 'etc/', type: '5', mode: 0o755, ...nobody },
+        { name: 'etc/gone', data: 'g', ...nobody },
+      ]),
+    );
+    const upper = path.join(dir, 'up.tar');
+    fs.writeFileSync(
+      upper,
+      rawTar([
+        { name: 'etc/', type: '5', mode: 0o755, ...nobody },
+        { name: 'etc/.wh.gone', data: '', uid: 0, gid: 0 },
+        { name: 'home/', type: '5', mode: 0o755, ...nobody },
+        { name: 'home/f', data: 'f', uid: 1000, gid: 1000 },
+      ]),
+    );
+    for (const tar of [lower, upper]) fs.chmodSync(tar, 0o644);
+    const r = await asNobody(['provision', '--json', '--owners', 'keep', lower, upper, path.join(dir, 'root')]);
+    expect([r.exitCode, r.json.error?.code, r.json.error?.path]).toEqual([1, 'ERR_UNMAPPED_ID', '/home/f']);
+  });
+
   it('a security.capability nobody may set is skipped and counted, a user.* xattr kept (--owners xattr)', async () => {
     const cap = Buffer.from('0100000200200000000000000000000000000000', 'hex');
     const dir = openScratch();
