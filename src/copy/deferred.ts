@@ -223,10 +223,15 @@ export function copyHandedBack(p: Provisioning, tasks: LayerTasks, deferred: Def
   submitLinks(p, tasks, layer, deferred.takeReady(layer, batchSize));
 }
 
-/** Copies first names of hardlink groups of `layer`, one batch, beside the walk's batches. */
+/**
+ * Copies first names of hardlink groups of `layer`, one batch, beside the
+ * walk's batches: inline as they are while the inline budget lasts (on the
+ * pool only, a layer of two files and a hardlink booted the workers: 109 ms
+ * of copy against 0.2 ms without the hardlink).
+ */
 export function submitFirsts(p: Provisioning, tasks: LayerTasks, deferred: Deferred, layer: number, f: { rels: string[]; types: string; keys: number[] }): void {
   const task = p.copyTask(layer, { rels: packRels(f.rels), count: f.rels.length, types: f.types, defer: false });
-  tasks.submitSoon(task, 'copy', { onResult: copiedThen(p, tasks, deferred, layer, f.keys), ctx: p.contexts[layer] });
+  tasks.soon(() => tasks.submit(task, 'copy', { onResult: copiedThen(p, tasks, deferred, layer, f.keys), ctx: p.contexts[layer] }));
 }
 
 /** A copy's result: counted; once it is whole, its groups' other names are linked as they come (their held names at once). */

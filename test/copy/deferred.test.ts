@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Deferred } from '../../src/copy/deferred.js';
+import { Pool } from '../../src/copy/pool.js';
 import { provision } from '../../src/index.js';
+import { provisionWith } from '../../src/provision.js';
 import { isRoot, scratch } from '../helpers.js';
 
 const link = (rel: string, ino: number, nlink = 1e9) => ({ rel, dev: 1n, ino: BigInt(ino), type: 'f', size: 0, nlink });
@@ -135,6 +137,24 @@ describe('hardlink groups', () => {
     const root = Buffer.from(`${path.join(dir, 'root')}/`);
     for (const name of names) expect(fs.lstatSync(Buffer.concat([root, name])).ino).toBe(ino);
     expect(fs.lstatSync(path.join(dir, 'root', 'first')).nlink).toBe(601);
+  });
+});
+
+describe('a small layer with a hardlink', () => {
+  it("is copied on this thread within the inline budget, no worker booted for its group's first name; one inode in the rootfs", async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'layer');
+    fs.mkdirSync(path.join(layer, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(layer, 'etc/a'), 'a');
+    fs.linkSync(path.join(layer, 'etc/a'), path.join(layer, 'etc/a2'));
+    const pool = new Pool(2);
+    try {
+      const summary = await provisionWith(pool, [layer], path.join(dir, 'root'));
+      expect([pool.started, summary.hardlinks]).toEqual([false, 1]);
+    } finally {
+      await pool.close();
+    }
+    expect(fs.lstatSync(path.join(dir, 'root/etc/a2')).ino).toBe(fs.lstatSync(path.join(dir, 'root/etc/a')).ino);
   });
 });
 
