@@ -39,6 +39,8 @@ function parseArgsMessage(error: Error & { code?: string }, argv: string[]): str
   }
   const missing = /^Option '([^']*)' argument missing/.exec(error.message)?.[1];
   if (missing) return `option ${missing} needs a value`;
+  const flag = /^Option '([^']*)' does not take an argument/.exec(error.message)?.[1];
+  if (flag) return `option ${flag} takes no value (give ${flag} alone)`;
   return error.message;
 }
 
@@ -75,7 +77,8 @@ function parseCli(argv: string[]) {
 
 async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   const { values, positionals } = parsed;
-  if (values.help) {
+  // `layercopy help [COMMAND]`, as git and podman take it: the one help text.
+  if (values.help || positionals[0] === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }

@@ -9,11 +9,12 @@ export const STORE_COMMANDS = ['pull', 'images', 'rmi', 'prune', 'verify'] as co
 /** The flags parseArgs takes for the store. */
 export const PULL_FLAGS = { store: { type: 'string' }, pull: { type: 'string' }, repair: { type: 'boolean' } } as const;
 
-export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--owners O] [--devices D] [registry flags] [--json] IMAGE
-  layercopy images [--store DIR] [--json]
-  layercopy rmi [--store DIR] [--json] REF...
-  layercopy prune [--store DIR] [--json]
-  layercopy verify [--store DIR] [--repair] [--json]`;
+export const STORE_USAGE = `  layercopy pull [--store DIR] [--pull always] [--platform P] [--owners O] [--devices D] [--concurrency N]
+                 [registry flags] [--json] [--quiet] IMAGE
+  layercopy images [--store DIR] [--json] [--quiet]
+  layercopy rmi [--store DIR] [--json] [--quiet] REF...
+  layercopy prune [--store DIR] [--json] [--quiet]
+  layercopy verify [--store DIR] [--repair] [--json] [--quiet]`;
 
 export const STORE_HELP = `pull       put IMAGE's blobs and extracted layers into the store (each fetched
            and extracted once, whoever else pulls it at the same time) and
@@ -74,7 +75,7 @@ export function pullPolicy(values: Values, store: string | undefined): PullPolic
 
 function reject(command: string, values: Values, allowed: readonly string[]): void {
   const given = Object.entries(values).filter(([k, v]) => v !== undefined && !['json', 'quiet', 'store', ...allowed].includes(k));
-  if (given.length > 0) throw new UsageError(`--${given[0][0]} is not a ${command} option`);
+  if (given.length > 0) throw new UsageError(`--${given[0][0]} is not an option of ${command}`);
 }
 
 export async function runStore(command: (typeof STORE_COMMANDS)[number], args: string[], values: Values): Promise<number> {

@@ -15,7 +15,7 @@ export const USAGE = `Usage:
   layercopy bench [options above] [--creds U:P] [--tls-verify=false] ... docker://IMAGE
   layercopy bench --store DIR [--runs N] [--owners M] [--devices M] [registry flags] [--json] IMAGE
 ${STORE_USAGE}
-  layercopy -h | --help
+  layercopy -h | --help | help [COMMAND]
   layercopy -V | --version
 
 provision  copy LAYERs (lowest first) into ROOTFS, applying whiteouts; ROOTFS

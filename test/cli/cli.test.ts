@@ -78,6 +78,8 @@ describe('layercopy CLI', () => {
     [['bench', '--batch-size', 'auto,0', 'L'], /--batch-size must be a positive integer or 'auto' \(got '0'\)/],
     [['provision', '--frobnicate', 'L', 'R'], /^layercopy: unknown option '--frobnicate' \(a path that begins with '-': put it after '--', as in -- --frobnicate\)$/m],
     [['provision', 'L', 'R', '--concurrency'], /^layercopy: option --concurrency <value> needs a value$/m],
+    [['provision', '--strict=yes', 'L', 'R'], /^layercopy: option --strict takes no value \(give --strict alone\)$/m],
+    [['images', '--tls-verify=false'], /^layercopy: --tls-verify is not an option of images$/m],
     [['-v'], /^layercopy: unknown option '-v' \(the version is -V or --version\)$/m],
     [['provision', 'onlyone'], /at least one LAYER and a ROOTFS/],
     [['provision', '/nonexistent-layer', '/tmp/layercopy-nonexistent-root'], /layer 1 \(\/nonexistent-layer\): does not exist/],
@@ -211,6 +213,9 @@ describe('layercopy CLI', () => {
     expect(help.stdout).toMatch(/layercopy bench .*\n.*\[--gid-map C:H:N\]/);
     // The certs.d directories read by default, in order (docs/cli.md, "Registries").
     expect(help.stdout).toMatch(/--cert-dir D .*\n.*certs\.d\/HOST\n.*of ~\/\.config\/containers, \/etc\/containers, \/etc\/docker\)/);
+    // `layercopy help` and `layercopy help pull`, as git and podman take them: the same text.
+    for (const argv of [['help'], ['help', 'pull']]) expect(await run(argv)).toMatchObject({ exitCode: 0, stdout: help.stdout });
+    expect(help.stdout).toMatch(/layercopy pull .*\[--concurrency N\]\n.*\[--quiet\] IMAGE/);
   });
 });
 

@@ -52,7 +52,7 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     const bad = await run(['provision', '--store', dir, '--pull', 'sometimes', path.join(dir, 'l'), path.join(dir, 'r')]);
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/--pull must be one of missing, always, never/);
-    expect((await run(['prune', '--strategy', 'merged', '--store', dir])).stderr).toMatch(/--strategy is not a prune option/);
+    expect((await run(['prune', '--strategy', 'merged', '--store', dir])).stderr).toMatch(/--strategy is not an option of prune/);
     fs.writeFileSync(path.join(dir, 'other'), 'x');
     const notStore = await run(['images', '--json', '--store', dir]);
     expect([notStore.exitCode, JSON.parse(notStore.stdout).error.code]).toEqual([1, 'ERR_STORE']);
