@@ -184,6 +184,7 @@ struct tar_reader {
   uid_t new_uid;  // what an entry made beneath root is owned by
   gid_t new_gid;
   int direct;            // TAR_DIRECT: root is the rootfs being built (tar.h)
+  int marker_meta;       // TAR_MARKER_META (tar.h)
   uint64_t bad_markers;  // TAR_DIRECT: names whose marker is refused if it stands at the end
   int no_record;         // TAR_NO_RECORD
   write_tally tally;     // the tree as it stands
@@ -1313,15 +1314,15 @@ static int unskip(tar_reader *t, int dir, const char *name, const char *rel) {
   return 1;
 }
 
-// With the claims set (layers read together for the merged plan) a whiteout
-// marker or AUFS metadata file (.wh.*) never reaches the rootfs: the plan
-// reads its name, so its owner, mode, times and xattrs are not set (as
-// non-root with owners kept, a marker's chown was the first to fail, in an
-// error naming a file no rootfs has). A hardlink to one reads the layer
-// again without the set, everything written (CODE_RESTART_HIDDEN).
+// A whiteout marker or AUFS metadata file (.wh.*) never reaches the rootfs:
+// the plan reads its name, so its owner, mode, times and xattrs are not set
+// (as non-root with owners kept, a marker's chown was the first to fail, in
+// an error naming a file no rootfs has), nor counted by the policy, in any
+// extraction (the store's, for `layered` too). A hardlink to one, whose file
+// then stays, reads the layer again with TAR_MARKER_META (CODE_RESTART_HIDDEN).
 static int marker_meta_skipped(const tar_reader *t, const char *rel) {
   const char *base = strrchr(rel, '/');
-  return t->claims && strncmp(base ? base + 1 : rel, ".wh.", 4) == 0;
+  return !t->direct && !t->marker_meta && strncmp(base ? base + 1 : rel, ".wh.", 4) == 0;
 }
 
 // Whether a component of rel is a whiteout marker or AUFS metadata (.wh.*).
@@ -1633,7 +1634,7 @@ static int begin_entry(tar_reader *t, failure *f) {
       } else if (ts && ts->placeholder && !claims_hidden(t->claims, rel, t->layer)) {
         // A name that stays, of a file made without data: read the layer again, writing everything.
         rc = tar_fail(f, CODE_RESTART_HIDDEN, rel, "hardlink to /%s, a file a higher layer hides", target);
-      } else if (!t->direct && marker_meta_skipped(t, target)) {
+      } else if (marker_meta_skipped(t, target)) {
         rc = tar_fail(f, CODE_RESTART_HIDDEN, rel, "hardlink to /%s, a whiteout marker made without its metadata", target);
       } else {
         rc = write_make_entry(t->root, rel, 'h', target, 0, f);
@@ -1909,6 +1910,7 @@ tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_p
   t->root = root;
   t->fd = -1;
   t->direct = (flags & TAR_DIRECT) != 0;
+  t->marker_meta = (flags & TAR_MARKER_META) != 0;
   t->no_record = (flags & TAR_NO_RECORD) != 0;
   t->root_mode = 0755;  // a scratch directory's, where no "./" header gives one
   // LAYERCOPY_TAR_LANES: 0 never, "eager" from the first entry (tests).

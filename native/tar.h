@@ -42,6 +42,11 @@ typedef struct tar_reader tar_reader;
 // a copy of the chunk and returns; a failure comes back on a later call or
 // from tar_finish. Without a thread (none could start) it is fed at once.
 #define TAR_PIPE 16
+// TAR_MARKER_META: whiteout markers (.wh.*) written into a scratch directory
+// get their metadata too. Without it they get none (tar.c,
+// marker_meta_skipped), and a hardlink to one fails with CODE_RESTART_HIDDEN:
+// the layer is read again with it.
+#define TAR_MARKER_META 32
 tar_reader *tar_open(int root, int claims_id, int layer, int flags, const meta_policy *policy, failure *f);
 // What the policy changed so far.
 const meta_changes *tar_changes(const tar_reader *t);

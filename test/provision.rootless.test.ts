@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../src/index.js';
-import { diffSnapshots, exists, isRoot, nobodyCanRun, scratch, snapshot } from './helpers.js';
+import { buildLayer, diffSnapshots, exists, isRoot, nobodyCanRun, scratch, snapshot } from './helpers.js';
 import { rawTar } from './images/fixtures.js';
-import { asNobody, layerPair, openScratch, xattrsHex } from './rootless-fixtures.js';
+import { asNobody, asRoot, layerPair, openScratch, xattrsHex } from './rootless-fixtures.js';
 
 const RC = 'user.rootlesscontainers';
 const mode = (p: string) => fs.lstatSync(p).mode & 0o7777;
@@ -207,6 +207,38 @@ describe.runIf(isRoot)('as root [needs root]', () => {
     const summary = await provision([tar], path.join(dir, 'root'));
     expect(fs.readlinkSync(path.join(dir, 'root/link'))).toBe('target');
     expect(summary.rootless.xattrsSkipped).toEqual({ count: 1, paths: ['/link'] });
+  });
+
+  it("a whiteout marker's owner and mode are never set nor counted, however its layer is extracted: --owners drop --strict passes, the counts agree", async () => {
+    const dir = scratch();
+    const lower = path.join(dir, 'lower.tar');
+    const upper = path.join(dir, 'upper.tar');
+    fs.writeFileSync(
+      lower,
+      rawTar([
+        { name: 'etc/', type: '5', mode: 0o755 },
+        { name: 'etc/gone', data: 'g' },
+      ]),
+    );
+    fs.writeFileSync(
+      upper,
+      rawTar([
+        { name: 'etc/', type: '5', mode: 0o755 },
+        { name: 'etc/.wh.gone', data: '', uid: 1000, gid: 1000, mode: 0o4755 },
+      ]),
+    );
+    const base = buildLayer(path.join(dir, 'base'), { 'etc/gone': 'g' }, { mode: 0o755 });
+    const ways = [
+      [lower, upper],
+      ['--strategy', 'layered', lower, upper],
+      [base, upper],
+      ['--store', path.join(dir, 'store'), lower, upper],
+    ];
+    for (const [i, args] of ways.entries()) {
+      const r = await asRoot(['provision', '--json', '--owners', 'drop', '--strict', ...args, path.join(dir, `root${i}`)]);
+      expect([r.exitCode, r.json.rootless?.ownersDropped?.count, r.json.rootless?.specialBitsCleared?.count], `${args.join(' ')}: ${r.stderr}`).toEqual([0, 0, 0]);
+      expect(fs.readdirSync(path.join(dir, `root${i}/etc`))).toEqual([]);
+    }
   });
 
   it('the defaults as root of the initial namespace: owners kept, devices made', async () => {

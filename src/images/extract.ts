@@ -49,6 +49,8 @@ export interface TarOptions {
   direct?: boolean;
   plain?: boolean;
   source?: LayerSource;
+  /** Whiteout markers written with their metadata (native/tar.h, TAR_MARKER_META): the layer read again for a hardlink to one. */
+  markerMeta?: boolean;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function extractTarWith(
 ): Promise<TarExtracted> {
   let reader: TarReader;
   try {
-    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0) | (opts.piped ? 16 : 0);
+    const flags = (opts.direct ? 1 : 0) | (opts.claims?.record === false ? 2 : 0) | (opts.plain ? 4 : 0) | (opts.hash ? 8 : 0) | (opts.piped ? 16 : 0) | (opts.markerMeta ? 32 : 0);
     reader = native.tarOpen(root, opts.claims?.id, opts.claims?.layer, opts.policy, flags);
   } catch (error) {
     if (typeof (error as { errno?: unknown }).errno !== 'number') throw error;

@@ -46,6 +46,8 @@ export interface ExtractOptions {
   policy?: NativePolicy;
   /** 'checked': gzip through zlib's gunzip, its CRC-32 checked (after a GzipFallback); default: openLayer's choice. */
   gunzip?: 'checked';
+  /** Whiteout markers written with their metadata (set when the layer is read again for a hardlink to one). */
+  markerMeta?: boolean;
 }
 
 export interface ExtractedLayer extends TarExtracted {
@@ -54,9 +56,10 @@ export interface ExtractedLayer extends TarExtracted {
 
 /**
  * extractLayerFile, read again where the first reading could not finish
- * it: without claims where a hidden file turned out to be needed (a
- * hardlink to it stays); through zlib's gunzip where the gzip is not one
- * plain member (GzipFallback).
+ * it: without claims, markers with their metadata, where a file made
+ * without data or a marker made without metadata turned out to be needed
+ * (a hardlink to it stays); through zlib's gunzip where the gzip is not
+ * one plain member (GzipFallback).
  */
 export async function extractLayer(layer: TarLayer, root: number, opts: ExtractOptions = {}): Promise<ExtractedLayer> {
   let attempt = opts;
@@ -64,7 +67,7 @@ export async function extractLayer(layer: TarLayer, root: number, opts: ExtractO
     try {
       return await extractLayerFile(layer, root, attempt);
     } catch (error) {
-      if (error instanceof RestartLayer && error.hidden && attempt.claims) attempt = { ...attempt, claims: undefined };
+      if (error instanceof RestartLayer && error.hidden && (attempt.claims || !attempt.markerMeta)) attempt = { ...attempt, claims: undefined, markerMeta: true };
       else if (error instanceof GzipFallback && attempt.gunzip !== 'checked') attempt = { ...attempt, gunzip: 'checked' };
       else throw error;
     }
@@ -265,6 +268,7 @@ async function extractOpened(layer: TarLayer, root: number, opened: OpenedLayer,
       direct: opts.direct,
       plain: opened.compression === 'none',
       source: opts.source,
+      markerMeta: opts.markerMeta,
     });
   } catch (error) {
     opened.input.destroy();

@@ -96,7 +96,16 @@ export async function extractPumped(layer: PumpedLayer, root: number, opts: Pump
     throw error;
   }
   try {
-    const tarOpts: TarOptions = { hash: true, piped: true, cancel: opts.cancel, claims: opts.claims, policy: opts.policy, direct: opts.direct, source: opts.source };
+    const tarOpts: TarOptions = {
+      hash: true,
+      piped: true,
+      cancel: opts.cancel,
+      claims: opts.claims,
+      policy: opts.policy,
+      direct: opts.direct,
+      source: opts.source,
+      markerMeta: opts.markerMeta,
+    };
     let result: TarExtracted;
     try {
       result = await extractTarWith(root, layer.label, tarOpts, async (reader, fail) => {
