@@ -82,6 +82,15 @@ function inside(child: string, parent: string): boolean {
   return child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
 }
 
+/** A path with symlinks resolved, or as given where it does not exist (yet). */
+function realOrResolved(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
 /** "/given" or, when symlinks lead elsewhere, "/given -> /resolved". */
 export function layerName(given: string, dir: string): string {
   return given === dir ? given : `${given} -> ${dir}`;
@@ -125,7 +134,10 @@ export async function resolveInputs(
   }
   const rootfsReal = path.join(parentReal, path.basename(resolvedRootfs));
   // With or without --store: only rmi and prune change a store (destroy refuses it too).
-  const holder = storeAbove(rootfsReal);
+  // --store's own directory too: a new store has no marker until it is opened, below.
+  const given = options.store?.opts.store;
+  const named = given === undefined ? undefined : realOrResolved(path.resolve(given));
+  const holder = storeAbove(rootfsReal) ?? (named !== undefined && inside(rootfsReal, named) ? named : undefined);
   if (holder !== undefined) throw invalid(`rootfs ${resolvedRootfs} lies inside the layercopy store ${holder}; provision it elsewhere`, { path: resolvedRootfs });
   const rootfsEmpty = checkRootfs(resolvedRootfs, parentReal);
   const closers: (() => Promise<void>)[] = [];

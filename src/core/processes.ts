@@ -16,7 +16,8 @@ export function pidRuns(pid: number): boolean {
   }
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+    // A leader that called pthread_exit shows Z while its other threads run.
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z' || fs.readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     return true;
   }

@@ -59,6 +59,18 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     expect(fs.readdirSync(dir)).toEqual(['other']);
   });
 
+  it('a ROOTFS inside the --store directory, an empty one made for it too: refused (exit 2) before the store is made', async () => {
+    const dir = scratch();
+    const layer = path.join(dir, 'l');
+    fs.mkdirSync(path.join(layer, 'etc'), { recursive: true });
+    // An empty directory made for it: the store it becomes has no marker until it is opened.
+    const store = path.join(dir, 'ns');
+    fs.mkdirSync(store);
+    const r = await run(['provision', '--store', store, layer, path.join(store, 'rootfs')]);
+    expect([r.exitCode, r.stderr.split('\n')[0]]).toEqual([2, `layercopy: rootfs ${store}/rootfs lies inside the layercopy store ${store}; provision it elsewhere`]);
+    expect(fs.readdirSync(store)).toEqual([]);
+  });
+
   it('images, rmi, prune and verify of a --store that does not exist: ERR_STORE naming it, exit 1, nothing made', async () => {
     const missing = path.join(scratch(), 'typo', 'store');
     for (const args of [['images'], ['rmi', 'oci:/x:t'], ['prune'], ['verify'], ['verify', '--repair']]) {
