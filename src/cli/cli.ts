@@ -78,6 +78,8 @@ function parseCli(argv: string[]) {
 async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   const { values, positionals } = parsed;
   // `layercopy help [COMMAND]`, as git and podman take it: the one help text.
+  const asked = positionals[0] === 'help' ? positionals[1] : undefined;
+  if (asked !== undefined && !['provision', 'destroy', 'bench'].includes(asked) && !isStoreCommand(asked)) return usageError(`unknown command '${asked}'`, values.json === true);
   if (values.help || positionals[0] === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return 0;

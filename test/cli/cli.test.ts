@@ -87,6 +87,7 @@ describe('layercopy CLI', () => {
     [['destroy', '--repair', '/tmp/layercopy-nonexistent-root'], /--repair is not a destroy option/],
     [['destroy', '--max-downloads', '2', '/tmp/layercopy-nonexistent-root'], /--max-downloads is not a destroy option/],
     [['explode'], /unknown command 'explode'/],
+    [['help', 'explode'], /unknown command 'explode'/],
     [[], /missing command/],
   ])('%j is a usage error: exit 2 naming the argument', async (args, message) => {
     const r = await run(args);
