@@ -104,6 +104,7 @@ export function openStore(dir: string): Store {
   if (typeof dir !== 'string' || dir === '') throw new LayercopyError('store: must be a non-empty path', { code: 'ERR_INVALID_OPTION' });
   const given = path.resolve(dir);
   try {
+    if (isNonDirectory(given)) throw storeError(`store ${given}: is not a directory`, { path: given });
     fs.mkdirSync(given, { recursive: true, mode: 0o700 });
     const root = fs.realpathSync(given);
     const names = fs.readdirSync(root);
@@ -126,6 +127,15 @@ export function openStore(dir: string): Store {
     const description = systemError(Math.abs(e.errno))[1];
     const why = `${description[0].toUpperCase()}${description.slice(1)} (${e.code})`;
     throw storeError(`store ${given}: cannot ${e.syscall ?? 'open'} '${e.path ?? given}': ${why}${writable}`, { path: e.path ?? given, cause: error });
+  }
+}
+
+/** Whether something other than a directory is at p (mkdir -p would say EEXIST). */
+function isNonDirectory(p: string): boolean {
+  try {
+    return !fs.statSync(p).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -13,4 +13,10 @@ describe('openStore', () => {
       expect.objectContaining({ code: 'ERR_STORE', path: store, message: `store ${store}: cannot mkdir '${store}': Not a directory (ENOTDIR)` }),
     );
   });
+
+  it('a store that names a file: ERR_STORE saying it is not a directory', () => {
+    const file = path.join(scratch(), 'file');
+    fs.writeFileSync(file, '');
+    expect(() => openStore(file)).toThrow(expect.objectContaining({ code: 'ERR_STORE', path: file, message: `store ${file}: is not a directory` }));
+  });
 });
