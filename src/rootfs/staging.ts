@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { errnoWords, UNWRITABLE } from '../core/errno-words.js';
 import { errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { type NativeFailure, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
@@ -55,8 +56,8 @@ export function createStaging(parentFd: number, rootfs: string): Staging {
     // Name what the user typed, as cp does ("cannot create directory 'out/nb': Permission denied"), not the staging name.
     throw errnoError({ errno: made.errno, syscall: 'mkdir', path: rootfs }, (name, description) => {
       // The rootfs is built beside ROOTFS: an empty ROOTFS of the user's own is not enough.
-      const where = ['EACCES', 'EPERM', 'EROFS'].includes(name) ? ` (it is built beside ROOTFS, in ${path.dirname(rootfs)}, which must be writable)` : '';
-      return `cannot create rootfs '${rootfs}': ${description[0].toUpperCase()}${description.slice(1)} (${name})${where}`;
+      const where = UNWRITABLE.includes(name) ? ` (it is built beside ROOTFS, in ${path.dirname(rootfs)}, which must be writable)` : '';
+      return `cannot create rootfs '${rootfs}': ${errnoWords(name, description)}${where}`;
     });
   }
   const opened = native.openDir(parentFd, name);

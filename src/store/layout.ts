@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { errnoWords, UNWRITABLE } from '../core/errno-words.js';
 import { LayercopyError, systemError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { pidRuns } from '../core/processes.js';
@@ -123,9 +124,8 @@ export function openStore(dir: string): Store {
     const e = error as NodeJS.ErrnoException;
     if (e.errno === undefined || e.code === undefined) throw storeError(`store ${given}: ${e.message}`, { path: given, cause: error });
     // As a provision names a rootfs it cannot make: what failed, on which path, and why, once.
-    const writable = ['EACCES', 'EPERM', 'EROFS'].includes(e.code) ? '; a store must be writable by the user that provisions from it' : '';
-    const description = systemError(Math.abs(e.errno))[1];
-    const why = `${description[0].toUpperCase()}${description.slice(1)} (${e.code})`;
+    const writable = UNWRITABLE.includes(e.code) ? '; a store must be writable by the user that provisions from it' : '';
+    const why = errnoWords(e.code, systemError(Math.abs(e.errno))[1]);
     throw storeError(`store ${given}: cannot ${e.syscall ?? 'open'} '${e.path ?? given}': ${why}${writable}`, { path: e.path ?? given, cause: error });
   }
 }
