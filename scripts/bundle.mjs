@@ -58,11 +58,21 @@ const { metafile } = await build({
   metafile: true,
 });
 
-// The CLI's entry and its provision path (the chunk of its import of
-// backend.js): one module each instead of 9 and 11 (scripts/merge-chunks.mjs).
-const backend = Object.keys(metafile.outputs).find((out) => metafile.outputs[out].entryPoint === 'dist/src/backend.js');
-if (backend === undefined) throw new Error('bundle: no chunk for dist/src/backend.js');
-await mergeChunks(metafile, outdir, ['dist/src/cli.js', backend]);
+// The CLI's entry, its provision path (the chunk of its import of
+// backend.js) and the image paths it imports on first need: one module each
+// instead of 9, 11 and, for an image, 11–17 more (scripts/merge-chunks.mjs).
+// The order decides where a chunk two paths share goes: an `oci:` image's
+// modules first (resolve, oci, extract-all), then a tarball's, then a pull's.
+// An `oci:` provision then loads 13 files of the CLI where it loaded 24, a
+// tarball 11 (19), a pull 15 (24): 0.86–0.91x the CPU time of a small tar
+// layer's provision (docs/benchmarks.md, "Startup").
+const roots = ['backend', 'images/resolve', 'images/oci', 'images/extract-all', 'images/decompress', 'images/shape', 'registry/pull', 'registry/spool'].map((name) => {
+  const entry = `dist/src/${name}.js`;
+  const out = Object.keys(metafile.outputs).find((o) => metafile.outputs[o].entryPoint === entry);
+  if (out === undefined) throw new Error(`bundle: no chunk for ${entry}`);
+  return out;
+});
+await mergeChunks(metafile, outdir, ['dist/src/cli.js', ...roots]);
 // Built-ins and CommonJS files through require() (scripts/require-builtins.mjs).
 const entries = new Set(['cli.js', 'index.js', 'bench.js', 'bench-child.js', 'bench-floor.js']);
 for (const name of fs.readdirSync(outdir)) if (entries.has(name) || /^chunk-[A-Z0-9]+\.js$/.test(name)) requireBuiltins(path.join(outdir, name));
