@@ -1526,6 +1526,25 @@ static napi_value has_openat2(napi_env env, napi_callback_info info) { return bo
 // tarHashes(): whether tarOpen takes TAR_HASH here (native/sha256.h).
 static napi_value tar_hashes(napi_env env, napi_callback_info info) { return boolean(env, sha256_available()); }
 
+// sha256(data) -> "sha256:<hex>" | null: a small blob's digest (an index, a
+// manifest, a config) without loading node:crypto; null where OpenSSL's
+// symbols are not there (the caller hashes in JavaScript).
+static napi_value sha256_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1], result = NULL;
+  void *data = NULL;
+  size_t len = 0;
+  if (!get_args(env, info, 1, argv) || !NAPI_OK(napi_get_buffer_info(env, argv[0], &data, &len))) return NULL;
+  sha256_ctx *c = sha256_new();
+  char out[72];
+  int ok = c && (sha256_update(c, data, len), sha256_final(c, out) == 0);
+  sha256_free(c);
+  if (!ok)
+    NAPI_OK(napi_get_null(env, &result));
+  else
+    NAPI_OK(napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 // ---- a blob's sha256 on a thread of its own (native/hashpipe.h) ------------
 
 static void hash_finalize(napi_env env, void *data, void *hint) {
@@ -1895,6 +1914,7 @@ NAPI_MODULE_INIT() {
       {"setModes", NULL, set_modes_js, NULL, NULL, NULL, napi_default, NULL},
       {"hasOpenat2", NULL, has_openat2, NULL, NULL, NULL, napi_default, NULL},
       {"tarHashes", NULL, tar_hashes, NULL, NULL, NULL, napi_default, NULL},
+      {"sha256", NULL, sha256_js, NULL, NULL, NULL, napi_default, NULL},
       {"hashOpen", NULL, hash_open_js, NULL, NULL, NULL, napi_default, NULL},
       {"hashFeed", NULL, hash_feed_js, NULL, NULL, NULL, napi_default, NULL},
       {"hashDigest", NULL, hash_digest_js, NULL, NULL, NULL, napi_default, NULL},

@@ -1,7 +1,8 @@
-import crypto from 'node:crypto';
+import { cryptoModule } from './builtins.js';
+import { native } from './native.cjs';
 
 /** A small blob's digest as OCI writes it: "sha256:<hex>". */
-export const sha256 = (data: Buffer): string => `sha256:${crypto.createHash('sha256').update(data).digest('hex')}`;
+export const sha256 = (data: Buffer): string => native.sha256(data) ?? `sha256:${cryptoModule().createHash('sha256').update(data).digest('hex')}`;
 
 /**
  * Why a blob read whole is not what its descriptor says ("expected D (N

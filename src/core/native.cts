@@ -210,6 +210,8 @@ export interface Native extends NativeHashing, NativePumping<NativeFailure> {
   ): { entries: number; bytes: number; implied: string; changes?: NativeChanges; tree: TarTree; rootMode: number; digest?: string } | { failure: NativeFailure };
   /** Whether tarOpen takes TAR_HASH: the SHA-256 of the OpenSSL the Node binary exports (native/sha256.h). */
   tarHashes(): boolean;
+  /** "sha256:<hex>" of data, or null where the OpenSSL the Node binary exports has no SHA-256 (native/sha256.h). */
+  sha256(data: Buffer): string | null;
   /** Closes the file being written and frees the reader (idempotent). */
   tarClose(reader: TarReader): void;
   /**

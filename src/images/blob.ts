@@ -1,8 +1,8 @@
 // A layer blob's own check: its size and sha256 against its descriptor's,
 // counted as its bytes stream past (src/images/layer.ts), and finished from
 // its file where the reading stopped early.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { cryptoModule } from '../core/builtins.js';
 import { abortError, LayercopyError } from '../core/errors.js';
 import { type CancelFlag, type NativeHash, native } from '../core/native.cjs';
 
@@ -29,7 +29,7 @@ export interface BlobCount {
 
 export function blobCount(hashed: boolean, onBytes?: (bytes: number) => void): BlobCount {
   const threaded = hashed ? blobHasher() : null;
-  const hash = hashed && !threaded ? crypto.createHash('sha256') : undefined;
+  const hash = hashed && !threaded ? cryptoModule().createHash('sha256') : undefined;
   let n = 0;
   let digest: string | undefined;
   return {

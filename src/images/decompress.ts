@@ -3,8 +3,8 @@
 // zlib) where a diff_id covers the tar (src/images/layer.ts picks which).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { Readable, type Transform } from 'node:stream';
-import zlib from 'node:zlib';
+import type { Transform } from 'node:stream';
+import { streamModule, zlibModule } from '../core/builtins.js';
 import { type IsalFed, type IsalStream, native } from '../core/native.cjs';
 import { openRegular } from './regular.js';
 
@@ -31,10 +31,10 @@ export function sniffCompression(head: Buffer): Compression | 'xz' | 'bzip2' | '
  * buffer before).
  */
 export async function* zstdChunks(input: AsyncIterable<Buffer>, use: 'best' | 'libzstd' | 'js' = 'best'): AsyncGenerator<Buffer> {
-  const own = (zlib as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+  const own = (zlibModule() as unknown as { createZstdDecompress?: () => Transform }).createZstdDecompress;
   if (own && use === 'best') {
     const t = own();
-    const source = Readable.from(input);
+    const source = streamModule().Readable.from(input);
     source.on('error', (error) => t.destroy(error));
     yield* source.pipe(t) as AsyncIterable<Buffer>;
     return;
@@ -169,8 +169,8 @@ export async function* gunzipRaw(input: AsyncIterable<Buffer>, use: Inflater = c
 type Inflated = { bytes: number; deflate: number };
 
 async function* zlibInflate(deflate: AsyncIterable<Buffer>, inflated: Inflated): AsyncGenerator<Buffer> {
-  const raw = zlib.createInflateRaw({ chunkSize: 1 << 20 });
-  const source = Readable.from(deflate);
+  const raw = zlibModule().createInflateRaw({ chunkSize: 1 << 20 });
+  const source = streamModule().Readable.from(deflate);
   source.on('error', (error) => raw.destroy(error));
   for await (const chunk of source.pipe(raw) as AsyncIterable<Buffer>) {
     inflated.bytes += chunk.length;

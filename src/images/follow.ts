@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { streamModule } from '../core/builtins.js';
 import { abortError } from '../core/errors.js';
 import type { CancelFlag } from '../core/native.cjs';
 
@@ -36,7 +37,7 @@ export async function followed(progress: BigInt64Array, bytes: number, cancel?: 
 export function followStream(file: string, progress: BigInt64Array, cancel?: CancelFlag): Readable {
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   let position = 0;
-  return new Readable({
+  return new (streamModule().Readable)({
     highWaterMark: 1 << 20,
     read(size) {
       const next = () => {

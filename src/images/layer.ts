@@ -1,7 +1,6 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { Readable } from 'node:stream';
-import zlib from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { cryptoModule, streamModule, zlibModule } from '../core/builtins.js';
 import { errnoError, fromNodeError, LayercopyError, type LayerSource } from '../core/errors.js';
 import { type CancelFlag, type NativeFailure, type NativePolicy, native } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
@@ -137,7 +136,7 @@ export function openLayer(
   const input: Readable = layer.follow
     ? followStream(layer.file, layer.follow, opts.cancel)
     : empty
-      ? Readable.from([])
+      ? streamModule().Readable.from([])
       : fs.createReadStream('', { fd: openRegular(layer.file), highWaterMark: 1 << 20, ...range });
   const digests = opts.digests !== false;
   const uncompressed = compression === 'none';
@@ -158,14 +157,14 @@ export function openLayer(
     // extractTar and the bench's floor are done with a chunk when they ask for the next.
     tar = gunzipRaw(input, opts.inflater, { reuse: true });
   } else if (compression === 'gzip') {
-    const gunzip = zlib.createGunzip({ chunkSize: 1 << 20 });
+    const gunzip = zlibModule().createGunzip({ chunkSize: 1 << 20 });
     input.on('error', (error) => gunzip.destroy(error));
     tar = input.pipe(gunzip);
   } else if (compression === 'zstd') {
     tar = zstdChunks(input);
   }
   // An uncompressed layer is its own tar: one hash serves both digests (hashing it twice cost 0.45 CPU-s on a 731 MB docker-archive).
-  const plain = !digests || uncompressed || layer.diffId === undefined ? undefined : crypto.createHash('sha256');
+  const plain = !digests || uncompressed || layer.diffId === undefined ? undefined : cryptoModule().createHash('sha256');
   return {
     compression,
     input,

@@ -38,6 +38,17 @@ describe('the bundle', () => {
     expect(loaded.filter((m) => /^NativeModule (stream|internal\/streams\/readable|internal\/deps\/cjs-module-lexer\/lexer)$/.test(m))).toEqual([]);
   });
 
+  it("an image's provision loads none of Node's crypto, streams and zlib where its layers are read natively", async () => {
+    const dir = scratch();
+    const probe = path.join(dir, 'probe.cjs');
+    fs.writeFileSync(probe, "process.on('exit', () => require('node:fs').writeSync(2, '\\n' + JSON.stringify(process.moduleLoadList) + '\\n'));\n");
+    const layout = ociImage(path.join(dir, 'layout'), { layers: [rawTar([{ name: 'f', data: Buffer.from('x') }])] });
+    const r = await execa('node', ['--require', probe, path.join(dist, 'cli.js'), 'provision', '--quiet', `oci:${layout}:latest`, path.join(dir, 'root')]);
+    const loaded: string[] = JSON.parse(r.stderr.trim().split('\n').at(-1) as string);
+    expect(fs.readFileSync(path.join(dir, 'root', 'f'), 'utf8')).toBe('x');
+    expect(loaded.filter((m) => /^NativeModule (crypto|stream|zlib)$/.test(m))).toEqual([]);
+  });
+
   // Each file Node loads is a resolve, an asynchronous open and read, a
   // compile and a link: an image's modules were 11 files more than needed.
   it("an image's provision loads its modules as one file per path", async () => {
