@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from './copy/pool.js';
 import { errnoError, fromNodeError, type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
-import { isMountPoint } from './core/mounts.js';
 import type { NativeChanges } from './core/native.cjs';
 import type { Platform, ResolvedProvisionOptions } from './core/options.js';
 import { dotEnding, workingDirectory } from './core/paths.js';
@@ -12,6 +11,7 @@ import { directoryShape } from './images/directory-shape.js';
 import type { TarLayer } from './images/layer.js';
 import type { ImageSummary } from './images/oci.js';
 import { type LayerArgument, parseLayerArgument, TRANSPORTS } from './images/reference.js';
+import { checkAgainstInputs, checkRootfs } from './images/rootfs-place.js';
 import type { PulledLayer, PullOptions } from './registry/pull.js';
 import { looksLikeRegistryImage } from './registry/reference.js';
 import type { StoreCounts } from './store/fill.js';
@@ -139,6 +139,7 @@ export async function resolveInputs(
   const named = given === undefined ? undefined : realOrResolved(path.resolve(given));
   const holder = storeAbove(rootfsReal) ?? (named !== undefined && inside(rootfsReal, named) ? named : undefined);
   if (holder !== undefined) throw invalid(`rootfs ${resolvedRootfs} lies inside the layercopy store ${holder}; provision it elsewhere`, { path: resolvedRootfs });
+  checkAgainstInputs(layers, resolvedRootfs, rootfsReal);
   const rootfsEmpty = checkRootfs(resolvedRootfs, parentReal);
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
@@ -158,7 +159,7 @@ export async function resolveInputs(
     out.store = store.session.counts;
   }
   try {
-    await resolveEach(layers, out, rootfsReal, closers, { ...options, image: store?.image });
+    await resolveEach(layers, out, closers, { ...options, image: store?.image });
     if (store) closers.push(await store.hold());
   } catch (error) {
     await close();
@@ -170,11 +171,9 @@ export async function resolveInputs(
 async function resolveEach(
   layers: readonly string[],
   out: ResolvedInputs,
-  rootfsReal: string,
   closers: (() => Promise<void>)[],
   options: { platform?: Platform; pull?: PullOptions; image?: ImageHook },
 ): Promise<void> {
-  const resolvedRootfs = out.rootfs;
   for (const [argIndex, layer] of layers.entries()) {
     const label = `layer ${argIndex + 1}`;
     if (typeof layer !== 'string' || layer === '') throw invalid(`${label}: must be a non-empty path`, { layerIndex: argIndex });
@@ -258,34 +257,8 @@ async function resolveEach(
         fields,
       );
     }
-    if (inside(rootfsReal, real)) throw invalid(`rootfs ${resolvedRootfs} lies inside ${label} (${layerName(abs, real)})`, fields);
     out.layers.push({ path: real, label: abs, source });
   }
-}
-
-/**
- * Whether ROOTFS is an empty directory the commit may rename over (runc
- * bundles and scripts make it first); absent: false. Anything else there
- * is refused: a non-empty directory, a file, a symlink (never followed), a
- * mount point (rename(2) cannot replace one, and what is mounted there
- * would be hidden).
- */
-function checkRootfs(rootfs: string, parentReal: string): boolean {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(rootfs);
-  } catch {
-    return false;
-  }
-  const already = (why: string) => new LayercopyError(`Rootfs is already provisioned: ${rootfs} ${why}`, { code: 'ERR_ALREADY_PROVISIONED', path: rootfs });
-  if (!st.isDirectory()) throw already(`exists and is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; remove it first`);
-  if (isMountPoint(path.join(parentReal, path.basename(rootfs)))) {
-    throw invalid(`rootfs ${rootfs} is a mount point; layercopy replaces ROOTFS by a rename, which cannot replace a mount point: unmount it, or name a directory inside it`, {
-      path: rootfs,
-    });
-  }
-  if (fs.readdirSync(rootfs).length > 0) throw already(`exists and is not empty; \`layercopy destroy ${rootfs}\` first`);
-  return true;
 }
 
 function isSymlink(p: string): boolean {

@@ -37,6 +37,16 @@ describe('resolveInputs', () => {
       /layer 2 \(.*tofile -> .*\/file\): is neither a directory nor a tar layer/,
     ],
     ['ROOTFS inside a layer', (d: string) => [[path.join(d, 'l1')], path.join(d, 'l1/root')], /lies inside layer 1/],
+    // Inputs given as ROOTFS are not empty: they were told to be destroyed.
+    ['ROOTFS that is a layer', (d: string) => [[path.join(d, 'l2'), path.join(d, 'l1')], path.join(d, 'l1')], /rootfs .*\/l1 is layer 2 \(.*\/l1\): name a new directory/],
+    ['ROOTFS that holds a layer', (d: string) => [[path.join(d, 'l1')], d], /rootfs .* holds layer 1 \(.*\/l1\)/],
+    ['ROOTFS that holds a tarball given', (d: string) => [[path.join(d, 'l1'), path.join(d, 'tars/l.tar')], path.join(d, 'tars')], /rootfs .*\/tars holds layer 2 /],
+    ['ROOTFS that is an OCI layout given', (d: string) => [[`oci:${path.join(d, 'lay')}:t`], path.join(d, 'lay')], /rootfs .*\/lay is layer 1 \(oci:/],
+    [
+      'ROOTFS that is an OCI layout not given (the arguments swapped)',
+      (d: string) => [[path.join(d, 'l1')], path.join(d, 'lay')],
+      /rootfs .*\/lay is an OCI image layout, not a rootfs/,
+    ],
     ['ROOTFS whose parent is missing', (d: string) => [[path.join(d, 'l1')], path.join(d, 'no/root')], /parent directory .* does not exist/],
     ['ROOTFS whose parent is a file', (d: string) => [[path.join(d, 'l1')], path.join(d, 'file/root')], /parent .*\/file is not a directory/],
     ['ROOTFS = /', (d: string) => [[path.join(d, 'l1')], '/'], /must not be \//],
@@ -52,6 +62,12 @@ describe('resolveInputs', () => {
     fs.writeFileSync(path.join(dir, 'file'), 'x');
     fs.symlinkSync('nope', path.join(dir, 'dangling'));
     fs.symlinkSync('file', path.join(dir, 'tofile'));
+    buildLayer(path.join(dir, 'l2'), { b: 'b' });
+    fs.mkdirSync(path.join(dir, 'tars'));
+    fs.writeFileSync(path.join(dir, 'tars/l.tar'), Buffer.alloc(1024));
+    fs.mkdirSync(path.join(dir, 'lay/blobs'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'lay/oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    fs.writeFileSync(path.join(dir, 'lay/index.json'), '{"schemaVersion":2,"manifests":[]}');
     const [layers, rootfs] = args(dir) as [string[], string];
     await expect(resolveInputs(layers, rootfs)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) });
   });
