@@ -8,6 +8,7 @@
 uid_t lc_euid;
 gid_t lc_egid;
 mode_t lc_umask;
+uint32_t lc_unknown_uid = (uint32_t)-1, lc_unknown_gid = (uint32_t)-1;
 
 void fail_errno(failure *f, int err, const char *syscall, side_t side, const char *rel) {
   f->err = err;
@@ -53,10 +54,34 @@ static mode_t read_umask(void) {
   return (mode_t)mask;
 }
 
+// The overflow ID of `side` ("uid", "gid") where this namespace's map
+// leaves it out, else (uint32_t)-1.
+static uint32_t unknown_id(const char *side) {
+  char file[64];
+  unsigned long overflow = 65534, inside, outside, count;
+  snprintf(file, sizeof file, "/proc/sys/kernel/overflow%s", side);
+  FILE *f = fopen(file, "re");
+  if (f) {
+    if (fscanf(f, "%lu", &overflow) != 1) overflow = 65534;
+    fclose(f);
+  }
+  snprintf(file, sizeof file, "/proc/self/%s_map", side);
+  if (!(f = fopen(file, "re"))) return (uint32_t)-1;
+  int mapped = 0, lines = 0;
+  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
+    lines++;
+    if (overflow >= inside && overflow - inside < count) mapped = 1;
+  }
+  fclose(f);
+  return lines > 0 && !mapped ? (uint32_t)overflow : (uint32_t)-1;
+}
+
 void lc_init_process(void) {
   lc_euid = geteuid();
   lc_egid = getegid();
   lc_umask = read_umask();
+  lc_unknown_uid = unknown_id("uid");
+  lc_unknown_gid = unknown_id("gid");
 }
 
 // Shared by every thread of the process (the addon is loaded once).

@@ -55,6 +55,11 @@ void fail_vdetail(failure *f, const char *fmt, va_list ap);
 extern uid_t lc_euid;
 extern gid_t lc_egid;
 extern mode_t lc_umask;
+// The kernel's overflow IDs (/proc/sys/kernel/overflowuid, overflowgid: what
+// stat shows for an owner this user namespace does not map) where this
+// namespace maps no ID of that number, else (uint32_t)-1: there, an owner
+// of that number is unknown, not nobody (`unshare -U -r`).
+extern uint32_t lc_unknown_uid, lc_unknown_gid;
 void lc_init_process(void);
 
 // A provision's abort flag: an Int32 in a SharedArrayBuffer the main thread

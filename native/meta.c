@@ -363,9 +363,16 @@ int meta_apply(const meta_policy *p, const meta_dst *d, const meta_src *s, const
     // (a tree umoci or layercopy extracted rootless) names its true owner.
     if (uid == lc_euid) uid = 0;
     if (gid == lc_egid) gid = 0;
-    if (had_record) {
-      ssize_t vn = xattr_get(*x->from, ROOTLESS_XATTR, x->val);
-      if (vn > 0) decode_owner((const unsigned char *)x->val, (size_t)vn, &uid, &gid);
+    ssize_t vn = had_record ? xattr_get(*x->from, ROOTLESS_XATTR, x->val) : 0;
+    if (vn > 0) {
+      decode_owner((const unsigned char *)x->val, (size_t)vn, &uid, &gid);
+    } else if (uid == lc_unknown_uid || gid == lc_unknown_gid) {
+      // An owner this namespace does not map: recording the overflow ID
+      // would name nobody as the owner of root's files.
+      if (change(p, CH_OWNERS_DROPPED, rel, f,
+                 "owner %u:%u not kept: it is how this user namespace shows an owner it does not map (the true one is unknown here)", uid, gid) != 0)
+        return -1;
+      uid = gid = 0;
     }
   }
   if (d->strip != STRIP_NONE && x->from && xattr_strip(dst, d->strip, x->list, n, x->val, f, rel) != 0) return -1;

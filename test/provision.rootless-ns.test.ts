@@ -32,6 +32,20 @@ describe.runIf(nobodyCanRun)('user namespaces [needs root, and a checkout user n
     expect(st(path.join(dir, 'ns/home/u/f')).uid).toBe(65534);
   });
 
+  it('inside unshare -U -r, a directory layer owned by IDs the namespace does not map: owners dropped as unknown, never recorded as 65534', async () => {
+    const dir = openScratch();
+    // Owned by root and 1000 on the host: inside, stat shows both as the overflow ID 65534.
+    const l = layerPair(dir, 'l', { 'etc/passwd': { file: 'p', mode: 0o644 }, 'home/u': { dir: true as const, mode: 0o755, uid: 1000, gid: 1000 } });
+    const r = await asNobody(['provision', '--json', l.dir, path.join(dir, 'ns')], ['unshare', '-U', '-r']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    for (const rel of ['etc/passwd', 'home/u', 'etc']) expect(xattrsHex(path.join(dir, 'ns', rel)), rel).toEqual({});
+    expect(r.json.rootless?.ownersRecorded.count).toBe(0);
+    expect(r.json.rootless?.ownersDropped.paths).toEqual(expect.arrayContaining(['/etc', '/etc/passwd', '/home/u']));
+    const strict = await asNobody(['provision', '--json', '--strict', l.dir, path.join(dir, 'ns2')], ['unshare', '-U', '-r']);
+    expect(strict.exitCode).toBe(1);
+    expect(strict.stderr).toMatch(/owner 65534:65534 not kept: it is how this user namespace shows an owner it does not map/);
+  });
+
   it('inside a namespace with a subuid range (0 100000 65536): owners kept exactly, devices made empty files', async () => {
     const dir = openScratch();
     const l = layerPair(dir, 'l', SPEC);
