@@ -211,6 +211,9 @@ async function resolveEach(
       real = fs.realpathSync(abs);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
+      // Unreadable, as a tarball or image there is: the system's code (docs/errors.md, Inputs).
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EIO')
+        throw errnoError(fromNodeError(error, 'realpath', abs), (name, description) => `${label} (${abs}): cannot read: ${name} (${description})`, { ...fields, cause: error });
       const why = code === 'ENOENT' ? 'does not exist' : code === 'ELOOP' ? 'is a symbolic link loop' : `cannot be resolved (${code})`;
       const word = code === 'ENOENT' ? arg.unknownTransport : undefined;
       const registry = code === 'ENOENT' && looksLikeRegistryImage(layer);

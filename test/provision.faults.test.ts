@@ -101,6 +101,16 @@ describe.runIf(nobodyCanRun)('non-root runs (setpriv --reuid=nobody) [needs root
     expect(fs.readdirSync(dir).filter((n) => n.includes('secret-root'))).toEqual([]);
   });
 
+  it('a layer behind a directory the user may not enter is EACCES, exit 1 (not a usage error), as a tarball or an image there is', async () => {
+    const priv = path.join(dir, 'priv');
+    buildLayer(path.join(priv, 'l'), { a: 'a' });
+    fs.chmodSync(priv, 0o700);
+    const r = await asNobody('node', [cli, 'provision', '--json', path.join(priv, 'l'), path.join(dir, 'priv-root')]);
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'EACCES', layerIndex: 0, message: `layer 1 (${path.join(priv, 'l')}): cannot read: EACCES (permission denied)` });
+    expect(fs.readdirSync(dir).filter((n) => n.includes('priv-root'))).toEqual([]);
+  });
+
   it('destroy removes a tree with read-only directories as its owner, never touching link targets', async () => {
     const host = buildLayer(path.join(dir, 'host'), { keep: 'k' });
     const before = snapshot(host);
