@@ -1,5 +1,3 @@
-import path from 'node:path';
-
 // Entry names are arbitrary bytes (anything but '/' and NUL), not UTF-8. The
 // planner and the native step carry relative paths as "binary" strings, one
 // char per byte (latin1), so a name like b"\xff\n" survives unchanged; every
@@ -7,7 +5,10 @@ import path from 'node:path';
 
 /** Human-readable form of a rel under a root, for messages (invalid UTF-8 shows as U+FFFD). */
 export function displayPath(root: string, rel: string): string {
-  return rel === '' ? root : path.join(root, Buffer.from(rel, 'latin1').toString('utf8'));
+  if (rel === '') return root;
+  // Joined, not normalized: a tar name as written ("a/../../escape") is what the user looks for.
+  const name = Buffer.from(rel, 'latin1').toString('utf8').replace(/^\/+/, '');
+  return root.endsWith('/') ? `${root}${name}` : `${root}/${name}`;
 }
 
 export function joinRel(dir: string, name: string): string {

@@ -1,6 +1,5 @@
-import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError } from '../core/errors.js';
+import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError, layerPath } from '../core/errors.js';
 import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader, type TarTree } from '../core/native.cjs';
-import { displayPath } from '../core/paths.js';
 import { GzipFallback } from './decompress.js';
 
 /**
@@ -161,7 +160,8 @@ export class RestartLayer extends Error {
 
 /** A native failure of a tar layer as an error naming the layer and the entry. */
 function tarError(f: NativeFailure, label: string, source?: LayerSource): Error {
-  const where = f.rel === undefined ? undefined : displayPath('/', f.rel);
+  // As the plan names a layer's entries: "FILE:/etc/x" for a tarball given, "/etc/x" after an image layer's label.
+  const where = f.rel === undefined ? undefined : layerPath({ layer: label, dir: `${label}:`, source }, f.rel);
   const at = where === undefined ? '' : `${where}: `;
   if (f.code === 'EINVALIDTAR' || f.code === 'EUNSUPPORTEDENTRY') {
     return new LayercopyError(`${label}: ${at}${f.detail}`, {

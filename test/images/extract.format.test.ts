@@ -260,8 +260,15 @@ describe('the tar format', () => {
     const dir = scratch();
     const cut = rawTar([{ name: 'big', data: 'x'.repeat(2000) }]).subarray(0, 1500);
     const r = await fromTars(dir, ...[rawTar([{ name: 'a', data: 'a' }]), cut].slice(2 - count));
-    expect(r.message).toMatch(new RegExp(`^layer ${count} \\(${dir}/layer${count - 1}\\.tar\\): /big: unexpected end of data`));
+    expect(r.message).toMatch(new RegExp(`^layer ${count} \\(${dir}/layer${count - 1}\\.tar\\): ${dir}/layer${count - 1}\\.tar:/big: unexpected end of data`));
     expect([r.layerIndex, leftovers(dir)]).toEqual([count - 1, []]);
+  });
+
+  it('a name that climbs out is named as the tar writes it, after the tarball: FILE:/a/../../escape', async () => {
+    const dir = scratch();
+    const r = await fromTars(dir, rawTar([{ name: 'a/../../escape', data: 'x' }]));
+    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', path: `${dir}/layer0.tar:/a/../../escape` });
+    expect(r.message).toBe(`layer 1 (${dir}/layer0.tar): ${dir}/layer0.tar:/a/../../escape: a name with a .. component would climb out of the layer`);
   });
 
   it('random corruptions of a real layer: each provisions or fails with a layercopy error; nothing outside, nothing left', async () => {
