@@ -11,7 +11,7 @@ import { batchSizeArg, isUsageCode, parseIdMap, positiveInt, registryArgs, rootl
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 import { isStoreCommand, PULL_FLAGS, storeArgs } from './store.js';
-import { USAGE } from './usage.js';
+import { commandUsage, USAGE } from './usage.js';
 
 function version(): string {
   const pkg = JSON.parse(fs.readFileSync(packageFile('package.json'), 'utf8'));
@@ -34,46 +34,73 @@ function parseArgsMessage(error: Error & { code?: string }, argv: string[]): str
   const unknown = /^Unknown option '([^']*)'/.exec(error.message)?.[1];
   if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined) {
     if (unknown === '-v') return "unknown option '-v' (the version is -V or --version)";
+    const near = unknown.startsWith('--') ? closest(unknown.slice(2).split('=')[0], Object.keys(OPTIONS)) : undefined;
+    if (near !== undefined) return `unknown option '${unknown}'; did you mean --${near}?`;
     const hint = unknown.startsWith('-') && argv.includes(unknown) ? ` (a path that begins with '-': put it after '--', as in -- ${unknown})` : '';
     return `unknown option '${unknown}'${hint}`;
   }
   const missing = /^Option '([^']*)' argument missing/.exec(error.message)?.[1];
   if (missing) return `option ${missing} needs a value`;
+  // parseArgs will not take "-1" as a value: it might be an option.
+  const ambiguous = /^Option '([^']*)' argument is ambiguous/.exec(error.message)?.[1];
+  if (ambiguous) {
+    const long =
+      ambiguous
+        .split(',')
+        .map((o) => o.trim())
+        .find((o) => o.startsWith('--')) ?? ambiguous;
+    const given = argv[argv.findIndex((a) => a === long || (a.startsWith('-') && !a.startsWith('--') && long === `--${shortOf(a)}`)) + 1];
+    return `option ${long} needs a value; one that begins with '-' is written ${long}=${given ?? '-…'}`;
+  }
   const flag = /^Option '([^']*)' does not take an argument/.exec(error.message)?.[1];
   if (flag) return `option ${flag} takes no value (give ${flag} alone)`;
   return error.message;
 }
 
-function parseCli(argv: string[]) {
-  return parseArgs({
-    args: tlsVerifyValue(argv),
-    allowPositionals: true,
-    strict: true,
-    options: {
-      concurrency: { type: 'string' },
-      'batch-size': { type: 'string' },
-      strategy: { type: 'string' },
-      platform: { type: 'string' },
-      creds: { type: 'string' },
-      authfile: { type: 'string' },
-      'cert-dir': { type: 'string' },
-      'tls-verify': { type: 'string' },
-      'max-downloads': { type: 'string' },
-      ...PULL_FLAGS,
-      'uid-map': { type: 'string', multiple: true },
-      'gid-map': { type: 'string', multiple: true },
-      owners: { type: 'string' },
-      devices: { type: 'string' },
-      strict: { type: 'boolean' },
-      runs: { type: 'string' },
-      scratch: { type: 'string' },
-      json: { type: 'boolean' },
-      quiet: { type: 'boolean', short: 'q' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'V' },
-    },
-  });
+/** The name among `names` within two edits of `name` (a typo), if one is nearest. */
+function closest(name: string, names: string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
+    }
+    return row[b.length];
+  };
+  const scored = names.map((n) => [distance(name, n), n] as const).sort((x, y) => x[0] - y[0]);
+  return scored.length > 0 && scored[0][0] <= 2 && scored[0][0] < name.length && scored[1]?.[0] !== scored[0][0] ? scored[0][1] : undefined;
 }
+
+const shortOf = (flag: string) => Object.entries(OPTIONS).find(([, o]) => 'short' in o && `-${o.short}` === flag)?.[0];
+
+function parseCli(argv: string[]) {
+  return parseArgs({ args: tlsVerifyValue(argv), allowPositionals: true, strict: true, options: OPTIONS });
+}
+
+const OPTIONS = {
+  concurrency: { type: 'string' },
+  'batch-size': { type: 'string' },
+  strategy: { type: 'string' },
+  platform: { type: 'string' },
+  creds: { type: 'string' },
+  authfile: { type: 'string' },
+  'cert-dir': { type: 'string' },
+  'tls-verify': { type: 'string' },
+  'max-downloads': { type: 'string' },
+  ...PULL_FLAGS,
+  'uid-map': { type: 'string', multiple: true },
+  'gid-map': { type: 'string', multiple: true },
+  owners: { type: 'string' },
+  devices: { type: 'string' },
+  strict: { type: 'boolean' },
+  runs: { type: 'string' },
+  scratch: { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const;
 
 async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   const { values, positionals } = parsed;
@@ -81,7 +108,10 @@ async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   const asked = positionals[0] === 'help' ? positionals[1] : undefined;
   if (asked !== undefined && !['provision', 'destroy', 'bench'].includes(asked) && !isStoreCommand(asked)) return usageError(`unknown command '${asked}'`, values.json === true);
   if (values.help || positionals[0] === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    // One command's part (git help COMMAND, podman COMMAND --help); the whole text without one.
+    const command = asked ?? (positionals[0] !== 'help' ? positionals[0] : undefined);
+    const known = command !== undefined && (['provision', 'destroy', 'bench'].includes(command) || isStoreCommand(command));
+    process.stdout.write(`${known ? commandUsage(command) : USAGE}\n`);
     return 0;
   }
   if (values.version) {

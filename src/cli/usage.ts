@@ -70,7 +70,8 @@ ${STORE_OPTIONS}
   --json            print one JSON object on stdout (with --quiet too: --json
                     wins, the object is still printed)
   -q, --quiet       print nothing on success (no progress line, no summary);
-                    errors still go to stderr
+                    errors (verify: the damage) still go to stderr; images -q
+                    prints the digests alone
   -h, --help        this text
   -V, --version     the version
   --runs N          bench: runs per configuration (default: 5)
@@ -79,3 +80,31 @@ ${STORE_OPTIONS}
 
 Exit status: 0 success, 1 failure, 2 usage error, 129 SIGHUP, 130 SIGINT, 143 SIGTERM.
 Reference: docs/cli.md and docs/errors.md in the package.`;
+
+/**
+ * One command's part of USAGE: its usage lines, its paragraph, and the
+ * options its usage names (`layercopy help provision`, `provision --help`),
+ * cut from the one text so that the two never differ.
+ */
+export function commandUsage(command: string): string {
+  const [head, rest] = USAGE.split('\n\nOptions:\n');
+  const [synopsis, ...paragraphs] = head.split('\n\n');
+  const lines = (text: string) => text.split('\n');
+  // A block: a line that starts it and the lines indented past its first column that follow.
+  const blocks = (text: string, indent: number) => {
+    const out: string[][] = [];
+    for (const line of lines(text)) {
+      if (out.length > 0 && line.startsWith(' '.repeat(indent))) out[out.length - 1].push(line);
+      else out.push([line]);
+    }
+    return out;
+  };
+  const usage = blocks(synopsis, 5)
+    .filter((b) => b[0].startsWith(`  layercopy ${command} `) || b[0] === `  layercopy ${command}`)
+    .flat();
+  const about = blocks(paragraphs.join('\n'), 11).filter((b) => b[0].startsWith(`${command} `) || b[0] === command);
+  const named = new Set(usage.join(' ').match(/--[a-z-]+/g));
+  const [options, ...footer] = rest.split('\n\n');
+  const taken = blocks(options, 20).filter((b) => [...named].some((o) => new RegExp(`^  (-[a-zA-Z], )?${o}\\b`).test(b[0])));
+  return ['Usage:', ...usage, '', ...about.flat(), ...(taken.length > 0 ? ['', 'Options:', ...taken.flat()] : []), '', ...footer].join('\n');
+}

@@ -81,6 +81,9 @@ describe('layercopy CLI', () => {
     [['provision', '--strict=yes', 'L', 'R'], /^layercopy: option --strict takes no value \(give --strict alone\)$/m],
     [['images', '--tls-verify=false'], /^layercopy: --tls-verify is not an option of images$/m],
     [['-v'], /^layercopy: unknown option '-v' \(the version is -V or --version\)$/m],
+    [['provision', '--stratgy', 'layered', 'L', 'R'], /^layercopy: unknown option '--stratgy'; did you mean --strategy\?$/m],
+    [['provision', '--batch-size', '-1', 'L', 'R'], /^layercopy: option --batch-size needs a value; one that begins with '-' is written --batch-size=-1$/m],
+    [['provision', '--uid-map', '-1:0:1', 'L', 'R'], /^layercopy: option --uid-map needs a value; one that begins with '-' is written --uid-map=-1:0:1$/m],
     [['provision', 'onlyone'], /at least one LAYER and a ROOTFS/],
     [['provision', '/nonexistent-layer', '/tmp/layercopy-nonexistent-root'], /layer 1 \(\/nonexistent-layer\): does not exist/],
     [['destroy'], /exactly one ROOTFS/],
@@ -214,9 +217,22 @@ describe('layercopy CLI', () => {
     expect(help.stdout).toMatch(/layercopy bench .*\n.*\[--gid-map C:H:N\]/);
     // The certs.d directories read by default, in order (docs/cli.md, "Registries").
     expect(help.stdout).toMatch(/--cert-dir D .*\n.*certs\.d\/HOST\n.*of ~\/\.config\/containers, \/etc\/containers, \/etc\/docker\)/);
-    // `layercopy help` and `layercopy help pull`, as git and podman take them: the same text.
-    for (const argv of [['help'], ['help', 'pull']]) expect(await run(argv)).toMatchObject({ exitCode: 0, stdout: help.stdout });
+    expect((await run(['help'])).stdout).toBe(help.stdout);
     expect(help.stdout).toMatch(/layercopy pull .*\[--concurrency N\]\n.*\[--quiet\] IMAGE/);
+  });
+
+  it("help COMMAND and COMMAND --help: that command's usage, paragraph and options only", async () => {
+    const verify = await run(['help', 'verify']);
+    expect(verify.exitCode).toBe(0);
+    expect((await run(['verify', '--help'])).stdout).toBe(verify.stdout);
+    expect(verify.stdout).toMatch(/^Usage:\n {2}layercopy verify \[--store DIR\] \[--repair\] \[--json\] \[--quiet\]\n\nverify {5}hash every blob again/);
+    expect(verify.stdout).toMatch(/\n {2}--repair {10}verify: remove what is damaged/);
+    expect(verify.stdout).not.toMatch(/layercopy provision|--strategy|--uid-map/);
+    const destroy = (await run(['help', 'destroy'])).stdout;
+    expect(destroy.split('\nOptions:\n')[1].match(/^ {2}-[^ ]*/gm)).toEqual(['  --json', '  -q,']);
+    const provision = (await run(['provision', '--help'])).stdout;
+    expect(provision).toMatch(/--owners M/);
+    expect(provision).not.toMatch(/--runs N|--repair|layercopy destroy/);
   });
 });
 
