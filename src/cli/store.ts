@@ -32,7 +32,8 @@ export const STORE_OPTIONS = `  --store DIR       a store (default for provision
                     pull, images, rmi, prune, verify default to $LAYERCOPY_STORE,
                     else /var/lib/layercopy as root, else ~/.local/share/layercopy
   --pull P          with a store: missing (default: no request for an image it
-                    holds), always (resolve at the source again), never`;
+                    holds), always (resolve at the source again), never
+  --repair          verify: remove what is damaged, for the next pull to fetch again`;
 
 export const isStoreCommand = (command: string): command is (typeof STORE_COMMANDS)[number] => (STORE_COMMANDS as readonly string[]).includes(command);
 
@@ -116,6 +117,9 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
         });
         progress.done();
         out(r, () => r.digest);
+        // A mirror passed over in silence would hide a registries.conf mistake: told on stderr, as provision's summary tells it.
+        if (!values.quiet && !values.json)
+          for (const p of r.passedOver ?? []) process.stderr.write(`layercopy: mirror ${escapeForTerminal(p.host)} passed over: ${escapeForTerminal(p.why)}\n`);
         return 0;
       } catch (error) {
         progress.done();
@@ -126,6 +130,12 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
     if (command === 'images') {
       if (args.length > 0) throw new UsageError('images takes no arguments');
       const list = await api.images({ store });
+      // -q: the digests alone, once each, as docker and podman's images -q print IDs (layercopy rmi $(layercopy images -q)).
+      if (values.quiet && !values.json) {
+        const digests = [...new Set(list.map((i) => i.digest.slice(0, 19)))];
+        if (digests.length > 0) process.stdout.write(`${digests.join('\n')}\n`);
+        return 0;
+      }
       out(list, () =>
         [
           'REFERENCE\tPLATFORM\tDIGEST\tSIZE\tLAST USED',
@@ -142,12 +152,16 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
     } else if (command === 'prune') {
       if (args.length > 0) throw new UsageError('prune takes no arguments');
       const r = await api.prune({ store });
-      out(r, () => `freed ${humanSize(r.bytes)}: ${count(r.blobs, 'blob')}, ${count(r.layers, 'layer')} removed${r.skipped ? `; ${r.skipped} in use, kept` : ''}`);
+      const leftovers = r.tmpRemoved > 0 ? `, ${count(r.tmpRemoved, 'leftover')} of interrupted pulls` : '';
+      out(r, () => `freed ${humanSize(r.bytes)}: ${count(r.blobs, 'blob')}, ${count(r.layers, 'layer')}${leftovers} removed${r.skipped ? `; ${r.skipped} in use, kept` : ''}`);
     } else {
       if (args.length > 0) throw new UsageError('verify takes no arguments');
       const r = await api.verify({ store, repair: values.repair === true });
       const show = (what: string, d: { kind: string; id: string; path: string }) => `${what} ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`;
-      out(r, () =>
+      const status = values.repair ? ((r.inUse ?? []).length === 0 ? 0 : 1) : r.damaged.length === 0 ? 0 : 1;
+      // Quiet prints nothing on success; damage is a failure, told on stderr as errors are.
+      const report = status !== 0 && values.quiet && !values.json ? (text: string) => process.stderr.write(`${text}\n`) : undefined;
+      (report ? (_: unknown, text: () => string) => report(text()) : out)(r, () =>
         [
           `checked ${count(r.blobs, 'blob')}, ${count(r.layers, 'layer')}, ${count(r.refs, 'reference')}: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}${r.incomplete.length > 0 ? `, ${r.incomplete.length} incomplete` : ''}`,
           ...r.damaged.flatMap((d) => [show('damaged', d), ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
@@ -160,8 +174,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
         ].join('\n'),
       );
       // Repaired: every damaged entry removed. An incomplete reference is no damage: its next pull fetches what it lacks.
-      if (values.repair) return (r.inUse ?? []).length === 0 ? 0 : 1;
-      return r.damaged.length === 0 ? 0 : 1;
+      return status;
     }
     return 0;
   } catch (error) {

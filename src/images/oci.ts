@@ -72,8 +72,13 @@ export function imageSummary(reference: string, seen: SeenImage): ImageSummary |
   } catch {}
   const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const platform = seen.platform ? showPlatform(seen.platform) : [text(config.os), text(config.architecture), text(config.variant)].filter(Boolean).join('/');
-  const passedOver = seen.from?.passedOver?.length ? { passedOver: seen.from.passedOver } : {};
-  return { reference, digest: seen.manifest.digest, platform, ...(seen.from ? { from: seen.from.host, ...(seen.from.mirror ? { mirror: true } : {}), ...passedOver } : {}) };
+  return { reference, digest: seen.manifest.digest, platform, ...servedBy(seen.from) };
+}
+
+/** The summary's fields of where a pull's manifest came from (none for an image read from disk or a store's copy alone). */
+export function servedBy(from: SeenImage['from']): Pick<ImageSummary, 'from' | 'mirror' | 'passedOver'> {
+  if (!from) return {};
+  return { from: from.host, ...(from.mirror ? { mirror: true } : {}), ...(from.passedOver?.length ? { passedOver: from.passedOver } : {}) };
 }
 
 /** An image argument as provisioned: the reference as given, the manifest chosen (for an index, its platform's), that platform. */
@@ -81,7 +86,7 @@ export interface ImageSummary {
   reference: string;
   digest: string;
   platform: string;
-  /** docker:// (not through a store's copy): the registry or mirror (host[:port]) that served the manifest. */
+  /** docker://, where the registry was asked (not a store's copy alone): the registry or mirror (host[:port]) that served the manifest. */
   from?: string;
   /** `from` is a mirror of registries.conf. */
   mirror?: boolean;

@@ -4,7 +4,7 @@ import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
 import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
 import { type Devices, type Owners, resolveRootless } from '../core/rootless.js';
-import { hostPlatform } from '../images/oci.js';
+import { hostPlatform, servedBy } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore } from './gc.js';
@@ -54,6 +54,10 @@ export interface PullResult {
   digest: string;
   platform: string;
   store: StoreCounts;
+  /** docker://, where the registry was asked: the registry or mirror that served the manifest, and the mirrors passed over. */
+  from?: string;
+  mirror?: boolean;
+  passedOver?: { host: string; why: string }[];
 }
 
 export type ImageInfo = Pick<RefRecord, 'digest' | 'platform' | 'size' | 'pulled' | 'lastUsed'> & { reference: string };
@@ -117,7 +121,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     try {
       const pulled = await pullImage(session, image, 0, arg);
       pulled.release();
-      return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, store: session.counts };
+      return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, ...servedBy(pulled.from), store: session.counts };
     } catch (error) {
       throw pullAborted(image, error);
     } finally {

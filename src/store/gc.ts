@@ -36,7 +36,7 @@ export interface PruneResult {
   /** Blobs and layers removed. */
   blobs: number;
   layers: number;
-  /** Bytes freed: the blobs' sizes and the layers' files (their listings). */
+  /** Bytes freed: the blobs' sizes, the layers' files (their listings) and the files of what was left in tmp/. */
   bytes: number;
   /** Unreferenced entries passed over: pinned by a running provision or pull. */
   skipped: number;
@@ -45,7 +45,8 @@ export interface PruneResult {
 }
 
 export async function pruneStore(store: Store): Promise<PruneResult> {
-  const result: PruneResult = { blobs: 0, layers: 0, bytes: 0, skipped: 0, tmpRemoved: (await cleanTmp(store)).length };
+  const leftovers = await cleanTmp(store);
+  const result: PruneResult = { blobs: 0, layers: 0, bytes: leftovers.reduce((sum, l) => sum + l.bytes, 0), skipped: 0, tmpRemoved: leftovers.length };
   const first = referenced(store, readRefs(store));
   const hex = (name: string) => /^[0-9a-f]{64}$/.test(name);
   const candidates = [

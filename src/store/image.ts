@@ -42,6 +42,8 @@ export interface ImagePlan {
   /** The index the reference named (a registry's tag of a multi-platform image), which rmi also finds the reference by. */
   index?: string;
   layers: WantedLayer[];
+  /** Asked of a registry: who served the manifest, and the mirrors passed over. */
+  from?: SeenImage['from'];
   /** Read from the store alone. */
   fromStore: boolean;
   /** Its reference was recorded by this plan, new (dropped again if the pull fails). */
@@ -179,7 +181,7 @@ async function fromStore(store: Store, ref: string, platform: string, given: str
   }
 }
 
-type Source = Pick<ImagePlan, 'manifest' | 'config' | 'index' | 'layers' | 'close'>;
+type Source = Pick<ImagePlan, 'manifest' | 'config' | 'index' | 'layers' | 'from' | 'close'>;
 
 async function fromRegistry(given: string, argIndex: number, opts: { platform: Platform; pull?: PullOptions }): Promise<Source> {
   const { resolveDocker } = await import('../registry/pull.js');
@@ -193,6 +195,7 @@ async function fromRegistry(given: string, argIndex: number, opts: { platform: P
     manifest,
     config,
     ...(pulled.image.index ? { index: pulled.image.index } : {}),
+    ...(pulled.image.from ? { from: pulled.image.from } : {}),
     layers: pulled.layers.map(({ tar, source, download }) => ({ digest: tar.digest!, size: tar.size!, diffId: tar.diffId!, label: tar.label, source, fetch: download })),
     close: pulled.close,
   };

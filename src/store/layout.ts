@@ -207,9 +207,31 @@ const GRACE_MS = 10 * 60_000;
  * namespace). This process's own entries are its to remove. Returns the
  * paths removed.
  */
-export async function cleanTmp(store: Store): Promise<string[]> {
+/** The bytes of the regular files under `p` (each inode once), as a layer's listing counts them; 0 where it cannot be read. */
+function treeBytes(p: string, seen = new Set<bigint>()): number {
+  let st: fs.BigIntStats;
+  try {
+    st = fs.lstatSync(p, { bigint: true });
+  } catch {
+    return 0;
+  }
+  if (st.isFile()) {
+    if (seen.has(st.ino)) return 0;
+    seen.add(st.ino);
+    return Number(st.size);
+  }
+  if (!st.isDirectory()) return 0;
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(p);
+  } catch {}
+  return names.reduce((sum, name) => sum + treeBytes(path.join(p, name), seen), 0);
+}
+
+/** What dead processes left in tmp/ (a spool, an extraction under way), removed; each with the bytes it held. */
+export async function cleanTmp(store: Store): Promise<{ path: string; bytes: number }[]> {
   const tmp = path.join(store.root, 'tmp');
-  const removed: string[] = [];
+  const removed: { path: string; bytes: number }[] = [];
   for (const name of fs.readdirSync(tmp)) {
     const pid = Number(/^(\d+)-/.exec(name)?.[1]);
     if (pid === process.pid) continue;
@@ -228,8 +250,9 @@ export async function cleanTmp(store: Store): Promise<string[]> {
       fs.closeSync(fd);
     }
     if (!leftover) continue;
+    const bytes = treeBytes(full);
     await removeTree(full).catch(() => undefined);
-    removed.push(full);
+    removed.push({ path: full, bytes });
   }
   return removed;
 }

@@ -2,7 +2,7 @@ import type { Pool } from '../copy/pool.js';
 import type { NativeChanges } from '../core/native.cjs';
 import type { ResolvedProvisionOptions } from '../core/options.js';
 import type { Stopwatch } from '../core/stopwatch.js';
-import { hostPlatform } from '../images/oci.js';
+import { hostPlatform, type ImageSummary, servedBy } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { carriedChanges } from './changes.js';
 import { noCounts } from './fill.js';
@@ -58,7 +58,7 @@ export function storeSession(
       return {
         // Directory layers, never movable: a rootfs gets copies (or reflinks), so a container writing in place cannot change the store.
         layers: pulled.layers.map((l) => ({ path: l.dir, label: l.label, source: l.source, implied: l.implied, changes: carriedChanges(l.changes) })),
-        image: { digest: pulled.digest, platform: pulled.platform },
+        image: { digest: pulled.digest, platform: pulled.platform, ...servedBy(pulled.from) },
         close: async () => pulled.release(),
       };
     },
@@ -67,6 +67,6 @@ export function storeSession(
 
 type ImageLayers = {
   layers: { path: string; label: string; source: { arg: string; argIndex: number; digest?: string; diffId?: string }; implied: ReadonlySet<string>; changes?: NativeChanges }[];
-  image: { digest: string; platform: string };
+  image: Omit<ImageSummary, 'reference'>;
   close(): Promise<void>;
 };

@@ -38,6 +38,8 @@ export interface PulledImage {
   ref: string;
   platform: string;
   digest: string;
+  /** Asked of a registry: who served the manifest, and the mirrors passed over. */
+  from?: ImagePlan['from'];
   /** The image's layers in the store, lowest first, pinned until `release`. */
   layers: (StoredLayer & { label: string; source: WantedSource })[];
   release(): void;
@@ -132,6 +134,7 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
       ref: plan.ref,
       platform: plan.platform,
       digest: plan.manifest.digest,
+      ...(plan.from ? { from: plan.from } : {}),
       layers: plan.layers.map((l) => ({ ...found.get(l.diffId)!, label: l.label, source: l.source })),
       release,
     };

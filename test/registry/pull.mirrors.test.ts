@@ -92,6 +92,29 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
     }
   });
 
+  it('through a store too: provision names the registry and the mirror passed over, pull tells it on stderr and in --json', async () => {
+    const mirror = await startFaultProxy(registry.url);
+    try {
+      const env = isolated();
+      const conf = ['[[registry]]', `location = "${registry.host}"`, 'insecure = true', '[[registry.mirror]]', `location = "${mirror.host}"`];
+      fs.writeFileSync(env.CONTAINERS_REGISTRIES_CONF, `${conf.join('\n')}\n`);
+      const passed = { host: mirror.host, why: expect.stringMatching(/^ERR_SSL_WRONG_VERSION_NUMBER/) };
+      const store = path.join(scratch(), 'store');
+      const r = await pull(['--store', store, `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.json.images).toEqual([expect.objectContaining({ from: registry.host, passedOver: [passed] })]);
+      const pulled = await execa('node', [cli, 'pull', '--json', '--pull', 'always', '--store', store, `docker://${registry.host}/app:1`], { env, reject: false });
+      expect(JSON.parse(pulled.stdout)).toMatchObject({ from: registry.host, passedOver: [passed] });
+      const text = await execa('node', [cli, 'pull', '--pull', 'always', '--store', store, `docker://${registry.host}/app:1`], { env, reject: false });
+      expect(text.stderr).toContain(`layercopy: mirror ${mirror.host} passed over: ERR_SSL_WRONG_VERSION_NUMBER`);
+      // Held and not asked again (--pull missing): nothing served it.
+      const warm = await pull(['--store', store, `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
+      expect(warm.json.images[0].from).toBeUndefined();
+    } finally {
+      await mirror.stop();
+    }
+  });
+
   it('a mirror that lacks the image (404) is passed over', async () => {
     const empty = await startRegistry();
     try {

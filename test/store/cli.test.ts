@@ -26,6 +26,8 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     const list = await run(['images', '--json', '--store', store]);
     expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ reference: image, digest: pulled.stdout })]);
     expect((await run(['images', '--store', store])).stdout).toContain(pulled.stdout.slice(0, 19));
+    // -q: the digest alone, as images -q prints IDs (rmi takes it).
+    expect((await run(['images', '-q', '--store', store])).stdout).toBe(pulled.stdout.slice(0, 19));
     const ok = await run(['verify', '--store', store]);
     expect([ok.exitCode, ok.stdout]).toEqual([0, 'checked 4 blobs, 2 layers, 1 reference: no damage']);
     const layer = held(store).layers[0];
@@ -35,6 +37,9 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     expect(JSON.parse(bad.stdout).damaged).toEqual([
       { kind: 'layer', id: `sha256:${layer}`, path: path.join(store, `layers/${MODE}`, layer), mode: MODE, problems: ['etc/layer: mode 600, listed 644'] },
     ]);
+    // Quiet: nothing on stdout, the damage on stderr, as errors are.
+    const quiet = await run(['verify', '-q', '--store', store]);
+    expect([quiet.exitCode, quiet.stdout, quiet.stderr]).toEqual([1, '', expect.stringMatching(/^checked 4 blobs, 2 layers, 1 reference: 1 damaged\ndamaged layer sha256:/)]);
     const rmi = await run(['rmi', '--store', store, image]);
     expect([rmi.exitCode, rmi.stdout]).toEqual([0, `untagged ${image}`]);
     const pruned = await run(['prune', '--store', store]);
