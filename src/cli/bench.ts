@@ -10,7 +10,7 @@ import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
 import { batchSizeArg, intList, isUsageCode, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
-import { killAllGroups, runInGroup } from './bench-group.js';
+import { killAllGroups } from './bench-group.js';
 import { buildMesosCopy, buildVerifiedFloor, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable, progressLine } from './bench-report.js';
 import { type Samples, toRows } from './bench-rows.js';
@@ -131,9 +131,9 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
         let ms: number;
         let proc: number;
         if (config.method === 'cp -a') {
-          const start = performance.now();
-          await runInGroup(['cp', '-a', finalTree, rootfs], { signal });
-          ms = proc = performance.now() - start;
+          const r = await timeProcess(['cp', '-a', finalTree, rootfs], `${rootfs}.rss`, signal);
+          ms = proc = r.processMs;
+          samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
         } else if ((images || pull) && config.method !== 'layercopy') {
           const argv = !pull
             ? imageBaselineArgv(config.method as ImageMethod, images!.tars, rootfs, images!.umoci, floorProgram)
@@ -175,7 +175,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           );
           ms = r.ms;
           proc = r.processMs;
-          if (config.method === 'layercopy') samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
+          samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
           // The final tree's figures: what the merged plan writes (the layered method writes more).
           if (r.entries !== undefined && config.strategy !== 'layered') {
             entries = r.entries;

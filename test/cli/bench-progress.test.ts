@@ -1,6 +1,7 @@
 // The progress lines of `layercopy bench` and its table measure the same
 // things: layercopy's line gives its provision call and its whole process,
 // the figures of the table's "median s" and "process s" columns.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -33,6 +34,12 @@ describe('bench: progress lines and the table agree', () => {
     expect(line, stderr).not.toBeNull();
     const row = stdout.split('\n').find((l) => l.startsWith(`| ${line![1]} |`))!;
     expect(row.split(' | ')[2]).toBe(line![2]);
+  });
+
+  it.runIf(fs.existsSync('/usr/bin/time'))('every row has its peak RSS, the baselines too (GNU time)', () => {
+    const rows = stdout.split('\n').filter((l) => /^\| (cp -a|layercopy )/.test(l));
+    expect(rows.length).toBeGreaterThanOrEqual(3);
+    for (const row of rows) expect(row.split(' | ').at(-1), row).toMatch(/^\d+ \|$/);
   });
 
   it('the table says what each column measures', () => {
