@@ -97,7 +97,7 @@ describe.runIf(nobodyCanRun)('as nobody: tar and directory layers agree [needs r
     );
     for (const tar of [lower, upper]) fs.chmodSync(tar, 0o644);
     const r = await asNobody(['provision', '--json', '--owners', 'keep', lower, upper, path.join(dir, 'root')]);
-    expect([r.exitCode, r.json.error?.code, r.json.error?.path]).toEqual([1, 'ERR_UNMAPPED_ID', '/home/f']);
+    expect([r.exitCode, r.json.error?.code, r.json.error?.path]).toEqual([1, 'ERR_UNMAPPED_ID', `${upper}:/home/f`]);
   });
 
   it('a security.capability nobody may set is skipped and counted, a user.* xattr kept (--owners xattr)', async () => {

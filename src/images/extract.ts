@@ -18,9 +18,10 @@ import { GzipFallback } from './decompress.js';
  * Entries get their metadata by `policy` (native/meta.h). `direct`: root
  * is the rootfs of a one-layer image (TAR_DIRECT, native/tar.h: markers
  * checked, not written; the root left 0700; RestartLayer where a directory
- * of the layer is replaced; `source`: the argument it came from, by which
- * a marker's refusal is named as the plan names it, src/strategies/
- * whiteouts.ts). `claims.record: false`: no lower layer reads
+ * of the layer is replaced). `source`: the argument it came from, by which
+ * its entries are named as the plan names them (an image layer's `/etc/x`
+ * after its label, a tarball's `FILE:/etc/x`; a marker's refusal as
+ * src/strategies/whiteouts.ts words it). `claims.record: false`: no lower layer reads
  * the set. `plain`: the tar is not inflated (TAR_PLAIN). Resolves with the counts, the directories no header described
  * (packed names, src/core/entries.ts unpack), what the policy changed, the
  * tree as written and the mode the root takes. `hash` (where

@@ -120,7 +120,7 @@ export async function extractOnPool(
           claims: claims === undefined ? undefined : { id: claims, layer: layerIndex, record: layerIndex !== lowest },
           policy: run.policy,
           direct: isDirect,
-          source: isDirect ? source : undefined,
+          source,
         };
         const onPool = () => pool.runModule<ExtractTask, ExtractResult>(TASK, t);
         if (pumped[slot] && here) return here.add(() => extractHere(t));

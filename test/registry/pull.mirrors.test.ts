@@ -109,7 +109,7 @@ describe.skipIf(!hasRegistry)(`mirrors${why}`, () => {
       expect(text.stderr).toContain(`layercopy: mirror ${mirror.host} passed over: ERR_SSL_WRONG_VERSION_NUMBER`);
       // Held and not asked again (--pull missing): nothing served it.
       const warm = await pull(['--store', store, `docker://${registry.host}/app:1`, path.join(scratch(), 'root')], env);
-      expect(warm.json.images[0].from).toBeUndefined();
+      expect((warm.json.images as { from?: string }[])[0].from).toBeUndefined();
     } finally {
       await mirror.stop();
     }

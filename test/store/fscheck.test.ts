@@ -67,7 +67,7 @@ describe.runIf(nobodyCanRun)('a store on ramfs [needs root: mount, and a checkou
     const r = await asNobody(['provision', '--json', l.tar, rootfs]);
     expect(r.exitCode).toBe(1);
     expect(r.json.error?.code).toBe('ENOTSUP');
-    expect(r.json.error?.path).toBe('/home/u/f');
+    expect(r.json.error?.path).toBe(`${l.tar}:/home/u/f`);
     expect(r.json.error?.message).toMatch(/home\/u\/f: .*this filesystem \(ramfs\) cannot hold user\.\* xattrs \(setting user\.rootlesscontainers: .*\).*use --owners drop/);
     expect(fs.readdirSync(ramfs).filter((n) => n.includes('plain'))).toEqual([]);
   });
