@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { cliCommand } from '../core/compiled.js';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
