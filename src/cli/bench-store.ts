@@ -154,7 +154,7 @@ export function shownRegistryArgs(args: readonly string[]): string[] {
 
 export function formatStoreBench(r: StoreBenchReport): string {
   return [
-    `layercopy bench --store: ${r.image}, ${r.runs} runs each, alternating, on ${r.filesystem}`,
+    `layercopy bench --store: ${r.image}, ${r.runs} ${r.runs === 1 ? 'run' : 'runs'} each, alternating, on ${r.filesystem}`,
     '| method | median s | peak RSS MB | command |',
     '|---|---|---|---|',
     ...r.rows.map((row) => `| ${row.method} | ${(row.medianMs / 1000).toFixed(3)} | ${row.peakRssMb} | ${row.command} |`),

@@ -31,7 +31,7 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   const short = (t: string) => t.replace(/^docker\.io\/(library\/)?/, '');
   const listing = () =>
     shortList(
-      manifest.map((e, i) => (tags(e).length > 0 ? shortList(tags(e)) : `@${i} (untagged)`)),
+      manifest.map((e, i) => (tags(e).length > 0 ? `${shortList(tags(e))} (@${i})` : `@${i} (untagged)`)),
       '; ',
     ) || 'nothing';
   let entry: ManifestEntry | undefined;

@@ -24,7 +24,7 @@ export function resolveImage(given: string, argIndex: number, arg: ImageArgument
   const where = `layer ${argIndex + 1} (${given})`;
   const fields = { layer: given, layerIndex: argIndex };
   const target = arg.kind === 'oci' ? arg.layout : arg.file;
-  const expected = arg.kind === 'oci' ? 'an OCI image layout directory' : `an ${arg.kind} file`;
+  const expected = arg.kind === 'oci' ? 'an OCI image layout directory' : `${arg.kind === 'oci-archive' ? 'an' : 'a'} ${arg.kind} file`;
   let st: fs.Stats;
   try {
     st = fs.statSync(target);

@@ -124,7 +124,16 @@ export function openStore(dir: string): Store {
     const e = error as NodeJS.ErrnoException;
     if (e.errno === undefined || e.code === undefined) throw storeError(`store ${given}: ${e.message}`, { path: given, cause: error });
     // As a provision names a rootfs it cannot make: what failed, on which path, and why, once.
-    const writable = UNWRITABLE.includes(e.code) ? '; a store must be writable by the user that provisions from it' : '';
+    let owner: number | undefined;
+    try {
+      owner = fs.statSync(given).uid;
+    } catch {}
+    const theirs = owner !== undefined && owner !== process.geteuid?.();
+    const writable = !UNWRITABLE.includes(e.code)
+      ? ''
+      : theirs
+        ? `; it belongs to another user (uid ${owner}): name a store of your own with --store DIR or $LAYERCOPY_STORE`
+        : '; a store must be writable by the user that provisions from it';
     const why = errnoWords(e.code, systemError(Math.abs(e.errno))[1]);
     throw storeError(`store ${given}: cannot ${e.syscall ?? 'open'} '${e.path ?? given}': ${why}${writable}`, { path: e.path ?? given, cause: error });
   }

@@ -66,7 +66,9 @@ describe('docker-archive:FILE[:NAME:TAG]', () => {
     ]);
     const missing = await provision([`docker-archive:${file}:c:3`], path.join(dir, 'root')).catch((e) => e);
     expect(missing).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND' });
-    expect(missing.message).toMatch(/no image 'c:3'; the archive holds: a:1; b:2/);
+    expect(missing.message).toMatch(/no image 'c:3'; the archive holds: a:1 \(@0\); b:2 \(@1\)$/);
+    // An index past the last: the indexes there are are listed too.
+    expect((await provision([`docker-archive:${file}:@5`], path.join(dir, 'root')).catch((e) => e)).message).toMatch(/no image '@5'; the archive holds: a:1 \(@0\); b:2 \(@1\)$/);
     const none = await provision([`docker-archive:${file}`], path.join(dir, 'root')).catch((e) => e);
     expect(none.message).toMatch(/holds several images; name one/);
   });

@@ -202,4 +202,17 @@ describe.runIf(isRoot)('the store and the summary [needs root]', () => {
     expect(plain.rootless.devicesEmptied).toEqual({ count: 1, paths: ['/dev/null'] });
     for (const s of [cold, warm]) expect(s.rootless).toEqual(plain.rootless);
   });
+
+  it("another user's store: every command says whose it is and how to name one's own", async () => {
+    const dir = openScratch();
+    const store = path.join(dir, 'roots');
+    fs.mkdirSync(store, { mode: 0o700 });
+    for (const args of [['images'], ['prune'], ['verify']]) {
+      const r = await asNobody([...args, '--store', store]);
+      expect([r.exitCode, r.stderr.trim()], args[0]).toEqual([
+        1,
+        `layercopy: store ${store}: cannot scandir '${store}': Permission denied (EACCES); it belongs to another user (uid 0): name a store of your own with --store DIR or $LAYERCOPY_STORE`,
+      ]);
+    }
+  });
 });
