@@ -276,3 +276,29 @@ describe('a hostile tar layer', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 });
+
+describe('a layer read on the main thread', () => {
+  // One zstd frame: the tar as a raw block, then `blocks` RLE blocks of 128 KiB of zeros (16 GiB from 512 KB).
+  const zstdBomb = (tar: Buffer, blocks: number) => {
+    const header = (size: number, type: number, last: boolean) => Buffer.from([(size << 3) | (type << 1) | (last ? 1 : 0), (size << 3) >> 8, (size << 3) >> 16]);
+    const parts = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]), header(tar.length, 0, false), tar];
+    for (let i = 0; i < blocks; i++) parts.push(header(131072, 1, i === blocks - 1), Buffer.from([0]));
+    return Buffer.concat(parts);
+  };
+
+  it('a zstd layer that inflates for seconds still takes Ctrl-C: exit 130, nothing committed, nothing left', async () => {
+    const { execa } = await import('execa');
+    const dir = scratch();
+    const layer = path.join(dir, 'bomb.tar.zst');
+    fs.writeFileSync(layer, zstdBomb(rawTar([{ name: 'a', data: 'hello' }]), 131072));
+    const cli = new URL('../../dist/src/cli.js', import.meta.url).pathname;
+    const run = execa('node', [cli, 'provision', '--quiet', layer, path.join(dir, 'root')], { reject: false });
+    // Sent once the extraction has begun: the staging directory is there.
+    while (!fs.readdirSync(dir).some((n) => n.startsWith('.root.layercopy-'))) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 200));
+    run.kill('SIGINT');
+    const r = await run;
+    expect([r.exitCode, r.stderr.trim()]).toEqual([130, 'layercopy: provision aborted']);
+    expect(fs.readdirSync(dir)).toEqual(['bomb.tar.zst']);
+  });
+});
