@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -71,6 +72,25 @@ describe('resolveInputs', () => {
     const [layers, rootfs] = args(dir) as [string[], string];
     await expect(resolveInputs(layers, rootfs)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(message) });
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    "a layer that is ROOTFS's parent mounted at another path: refused, where the walk would copy the staging directory into itself [needs root: mounts]",
+    async () => {
+      const dir = scratch();
+      const [work, bind] = ['work', 'bind'].map((n) => path.join(dir, n));
+      buildLayer(path.join(work, 'sub'), { f: 'x' });
+      fs.mkdirSync(bind);
+      execFileSync('mount', ['--bind', work, bind]);
+      try {
+        await expect(resolveInputs([bind], path.join(work, 'root'))).rejects.toMatchObject({
+          code: 'ERR_INVALID_ARGUMENT',
+          message: `rootfs ${path.join(work, 'root')} lies inside layer 1 (${bind}): the layer is a directory above ROOTFS, mounted at another path`,
+        });
+      } finally {
+        execFileSync('umount', [bind]);
+      }
+    },
+  );
 
   it('a missing layer names it in the error fields too (layer, 0-based layerIndex, path)', async () => {
     const dir = scratch();

@@ -41,6 +41,7 @@ function inputPath(layer: unknown, argIndex: number): string | undefined {
  * rootfsReal: ROOTFS with its parent's symlinks resolved.
  */
 export function checkAgainstInputs(layers: readonly unknown[], rootfs: string, rootfsReal: string): void {
+  let above: Set<string> | undefined;
   for (const [argIndex, layer] of layers.entries()) {
     const real = inputPath(layer, argIndex);
     if (real === undefined) continue;
@@ -50,11 +51,28 @@ export function checkAgainstInputs(layers: readonly unknown[], rootfs: string, r
       const what = real === rootfsReal ? 'is' : 'holds';
       throw invalid(`rootfs ${rootfs} ${what} ${label}: name a new directory (or an empty one) for the rootfs, beside its layers`, fields);
     }
-    let dir = false;
+    let st: fs.Stats | undefined;
     try {
-      dir = fs.statSync(real).isDirectory();
+      st = fs.statSync(real);
     } catch {}
-    if (dir && directoryShape(real) === undefined && inside(rootfsReal, real)) throw invalid(`rootfs ${rootfs} lies inside ${label}`, fields);
+    if (!st?.isDirectory() || directoryShape(real) !== undefined) continue;
+    if (inside(rootfsReal, real)) throw invalid(`rootfs ${rootfs} lies inside ${label}`, fields);
+    // The same directory by another path (a bind mount of ROOTFS's parent or above): the walk would copy the
+    // staging directory into itself without end. By device and inode, as no path comparison sees it.
+    above ??= directoriesAbove(rootfsReal);
+    if (above.has(`${st.dev}:${st.ino}`)) throw invalid(`rootfs ${rootfs} lies inside ${label}: the layer is a directory above ROOTFS, mounted at another path`, fields);
+  }
+}
+
+/** "dev:ino" of each directory from ROOTFS's parent up to /. */
+function directoriesAbove(rootfsReal: string): Set<string> {
+  const out = new Set<string>();
+  for (let dir = path.dirname(rootfsReal); ; dir = path.dirname(dir)) {
+    try {
+      const st = fs.statSync(dir);
+      out.add(`${st.dev}:${st.ino}`);
+    } catch {}
+    if (dir === path.dirname(dir)) return out;
   }
 }
 
