@@ -19,7 +19,9 @@ export interface LayoutSource {
 export function directorySource(layout: string): LayoutSource {
   return {
     path: layout,
-    read: (name, limit) => readRegular(path.join(layout, name), limit),
+    // index.json and oci-layout, which no digest checks before they are parsed, only as the layout's own files:
+    // through a link they would read (and errors quote) any file this user may read. Blobs are hashed first.
+    read: (name, limit) => readRegular(path.join(layout, name), limit, name.startsWith('blobs/')),
     // A blob may be a link into another store (a layout assembled from a
     // content store, Nix's): it is read at its target, as containers/image
     // and umoci open it, and opened there O_NOFOLLOW. The target must be a

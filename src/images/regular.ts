@@ -20,7 +20,14 @@ export function openRegular(file: string, follow = false): number {
 
 /** openRegular, and the file's stat it checked. */
 function openChecked(file: string, follow: boolean): { fd: number; st: fs.Stats } {
-  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (follow ? 0 : fs.constants.O_NOFOLLOW));
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (follow ? 0 : fs.constants.O_NOFOLLOW));
+  } catch (error) {
+    // O_NOFOLLOW's ELOOP: a symlink, said as what it is.
+    const st = (error as NodeJS.ErrnoException).code === 'ELOOP' && !follow ? fs.lstatSync(file, { throwIfNoEntry: false }) : undefined;
+    throw st?.isSymbolicLink() ? notRegular(file, st) : error;
+  }
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw notRegular(file, st);

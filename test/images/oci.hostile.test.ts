@@ -111,3 +111,21 @@ describe('listings in messages', () => {
     expect(error.message).not.toContain('r20');
   });
 });
+
+describe("a layout's own files that are links out of it", () => {
+  it.each(['index.json', 'oci-layout'])('%s linked to a file outside: refused as a link, nothing of the file read or quoted', async (name) => {
+    const dir = scratch();
+    const layout = ociImage(path.join(dir, 'img'), { layers: [rawTar([{ name: 'a', data: 'a' }])], ref: 't' });
+    const secret = path.join(dir, 'secret');
+    fs.writeFileSync(secret, '{"imageLayoutVersion":"SECRET-123","manifests":"root:$6$SECRET"}');
+    fs.rmSync(path.join(layout, name));
+    fs.symlinkSync(secret, path.join(layout, name));
+    const before = fs.statSync(secret).atimeMs;
+    const r = await provisionCli(dir, `oci:${layout}:t`);
+    expect(r.status).toBe(1);
+    expect(r.error.message).toBe(`layer 1 (oci:${layout}:t): not an OCI image layout (${name} is a symlink, not a regular file)`);
+    expect(r.error.message).not.toMatch(/SECRET/);
+    expect(fs.statSync(secret).atimeMs).toBe(before);
+    expect(r.left).toEqual([]);
+  });
+});
