@@ -681,6 +681,12 @@ static int has_xattr(const write_meta *m, const char *name) {
 }
 
 // Adds (or, for a name given again, replaces) an xattr; -1 when out of memory.
+// An entry's xattrs are matched by name as each is added: unbounded, one
+// PAX header of 31k names cost 1.4 s of CPU, and such headers compress to
+// nothing. Real layers carry a handful; Linux lists at most 64 KiB of names
+// on a file. Past this, the layer is refused (add_xattr returns -2).
+#define XATTRS_MAX 256
+
 static int add_xattr(entry *e, const char *name, const char *value, size_t size) {
   // trusted.overlay.* are overlayfs's own (opaque, redirect, origin): they
   // would change what an overlay mount built on the rootfs shows; umoci
@@ -697,6 +703,10 @@ static int add_xattr(entry *e, const char *name, const char *value, size_t size)
       m->xattr_sizes[i] = size;
       return 0;
     }
+  }
+  if (m->nxattrs >= XATTRS_MAX) {
+    free(v);
+    return -2;
   }
   if (m->nxattrs == e->xcap) {
     uint32_t cap = e->xcap ? e->xcap * 2 : 4;
@@ -787,7 +797,11 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
         e->m.atime_nsec = ns;
       }
     } else if (strncmp(key, "SCHILY.xattr.", 13) == 0) {
-      if (key[13] && add_xattr(e, key + 13, val, vlen) != 0) rc = sys_fail(f, ENOMEM, "malloc", NULL);
+      int added = key[13] ? add_xattr(e, key + 13, val, vlen) : 0;
+      if (added == -2)
+        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "more than %d extended attributes on one entry", XATTRS_MAX);
+      else if (added != 0)
+        rc = sys_fail(f, ENOMEM, "malloc", NULL);
     } else if (strncmp(key, "LIBARCHIVE.xattr.", 17) == 0) {
       unescape(kv.key + 17);
       char *raw = malloc(vlen + 1);
@@ -795,7 +809,11 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
         rc = sys_fail(f, ENOMEM, "malloc", NULL);
       } else {
         // SCHILY's, when both are given, wins (as bsdtar writes both).
-        if (key[17] && !has_xattr(&e->m, key + 17) && add_xattr(e, key + 17, raw, unbase64(val, vlen, raw)) != 0) rc = sys_fail(f, ENOMEM, "malloc", NULL);
+        int added = key[17] && !has_xattr(&e->m, key + 17) ? add_xattr(e, key + 17, raw, unbase64(val, vlen, raw)) : 0;
+        if (added == -2)
+          rc = tar_fail(f, CODE_INVALID_TAR, NULL, "more than %d extended attributes on one entry", XATTRS_MAX);
+        else if (added != 0)
+          rc = sys_fail(f, ENOMEM, "malloc", NULL);
         free(raw);
       }
     } else if (strncmp(key, "GNU.sparse.", 11) == 0) {

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { provision } from '../../src/index.js';
-import { buildLayer, diffSnapshots, isRoot, lstat, scratch, snapshot } from '../helpers.js';
+import { buildLayer, diffSnapshots, isRoot, lstat, native, scratch, snapshot } from '../helpers.js';
 import { rawTar, tarDir } from './fixtures.js';
 
 const leftovers = (dir: string) => fs.readdirSync(dir).filter((n) => n === 'root' || n.includes('layercopy'));
@@ -53,6 +53,18 @@ describe('the tar format', () => {
     const r = await fromTars(dir, tar);
     if (name.endsWith('accepted')) expect(fs.readFileSync(path.join(dir, 'root/caf\u00e9'), 'utf8')).toBe('x');
     else expect([(r as Error).message, fs.existsSync(path.join(dir, 'root'))]).toEqual([expect.stringMatching(/bad checksum/), false]);
+  });
+
+  it('an entry with more extended attributes than a real layer holds (256) is refused: they are matched by name as each comes', async () => {
+    const dir = scratch();
+    const xattrs = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`SCHILY.xattr.user.k${i}`, 'v']));
+    const ok = await fromTars(dir, rawTar([{ name: 'f', data: 'x', pax: xattrs(256) }]));
+    expect(ok.entries).toBeGreaterThan(0);
+    expect(Object.keys(native.lgetxattrs(path.join(dir, 'root/f')))).toHaveLength(256);
+    fs.rmSync(path.join(dir, 'root'), { recursive: true });
+    const r = await fromTars(dir, rawTar([{ name: 'f', data: 'x', pax: xattrs(257) }]));
+    expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringMatching(/: more than 256 extended attributes on one entry$/) });
+    expect(leftovers(dir)).toEqual([]);
   });
 
   it("GNU tar's own format: long names and link targets as 'L'/'K' records", async () => {
