@@ -56,7 +56,11 @@ export function createStaging(parentFd: number, rootfs: string): Staging {
     // Name what the user typed, as cp does ("cannot create directory 'out/nb': Permission denied"), not the staging name.
     throw errnoError({ errno: made.errno, syscall: 'mkdir', path: rootfs }, (name, description) => {
       // The rootfs is built beside ROOTFS: an empty ROOTFS of the user's own is not enough.
-      const where = UNWRITABLE.includes(name) ? ` (it is built beside ROOTFS, in ${path.dirname(rootfs)}, which must be writable)` : '';
+      const where = UNWRITABLE.includes(name)
+        ? ` (it is built beside ROOTFS, in ${path.dirname(rootfs)}, which must be writable)`
+        : name === 'ENAMETOOLONG'
+          ? ` (it is built beside ROOTFS as ${JSON.stringify(stagingName('ROOTFS').replace('ROOTFS', '<name>'))}, which must fit in 255 bytes: a name of ${255 - Buffer.byteLength(stagingName(''))} bytes at most)`
+          : '';
       return `cannot create rootfs '${rootfs}': ${errnoWords(name, description)}${where}`;
     });
   }

@@ -25,6 +25,18 @@ describe('staging', () => {
     expect(fs.fstatSync(staging.fd).ino).toBe(fs.statSync(path.join(dir, staging.name)).ino);
   });
 
+  it('a ROOTFS name too long for the staging name beside it says how long it may be', () => {
+    const dir = scratch();
+    const rootfs = path.join(dir, 'r'.repeat(240));
+    expect(() => createStaging(openParent(rootfs), rootfs)).toThrow(
+      expect.objectContaining({
+        code: 'ENAMETOOLONG',
+        message: expect.stringMatching(/\(it is built beside ROOTFS as "\.<name>\.layercopy-\d+-[0-9a-f]{8}", which must fit in 255 bytes: a name of 2\d\d bytes at most\)$/),
+      }),
+    );
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('finds staging directories of dead processes only, and only for this ROOTFS', () => {
     const dir = scratch();
     fs.mkdirSync(path.join(dir, '.root.layercopy-999999999-0123abcd'));
