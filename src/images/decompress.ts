@@ -7,6 +7,7 @@ import type { Transform } from 'node:stream';
 import { streamModule, zlibModule } from '../core/builtins.js';
 import { type IsalFed, type IsalStream, native } from '../core/native.cjs';
 import { openRegular } from './regular.js';
+import { ZstdFrameGuard } from './zstd-frames.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -58,7 +59,10 @@ export async function* zstdChunks(input: AsyncIterable<Buffer>, use: 'best' | 'l
   const { Decompress } = createRequire(import.meta.url)('fzstd') as typeof import('fzstd');
   const made: Buffer[] = [];
   const d = new Decompress((out) => made.push(Buffer.from(out.buffer, out.byteOffset, out.byteLength)));
+  // fzstd allocates any window a frame asks for: the frames' headers are read first (src/images/zstd-frames.ts).
+  const guard = new ZstdFrameGuard();
   for await (const chunk of input) {
+    guard.feed(chunk);
     for (let i = 0; i < chunk.length; i += 512) {
       d.push(chunk.subarray(i, i + 512));
       yield* made.splice(0);

@@ -92,3 +92,32 @@ describe('zstd decoders', () => {
     },
   );
 });
+
+describe('the pure-JS zstd decoder', () => {
+  const frame = (windowDescriptor: number) =>
+    // A frame whose one raw block holds "hi": magic, FHD (no content size), window descriptor, block header (last, raw, 2).
+    Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, windowDescriptor, (2 << 3) | 1, 0, 0, 0x68, 0x69]);
+  const decode = async (data: Buffer) => {
+    const out: Buffer[] = [];
+    for await (const b of zstdChunks(
+      (async function* () {
+        for (let i = 0; i < data.length; i += 3) yield data.subarray(i, i + 3);
+      })(),
+      'js',
+    ))
+      out.push(b);
+    return Buffer.concat(out).toString();
+  };
+
+  it('refuses a frame that asks for a window over 2^27 bytes, as libzstd does, before allocating it', async () => {
+    // Exponent 20: a window of 2^30 bytes (fzstd allocated it: a 4 KB layer took 1.16 GB).
+    await expect(decode(Buffer.concat([frame(17 << 3), frame(20 << 3)]))).rejects.toThrow(
+      /^a zstd frame asks for a window of 1073741824 bytes, more than 134217728 \(libzstd's limit\)$/,
+    );
+  });
+
+  it('decodes frames within the limit, a skippable frame between them', async () => {
+    const skippable = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+    expect(await decode(Buffer.concat([frame(17 << 3), skippable, frame(0)]))).toBe('hihi');
+  });
+});
