@@ -31,21 +31,25 @@ export class ZstdFrameGuard {
         continue;
       }
       this.#held.push(chunk[i++]);
-      if (this.#held.length === this.#want) this.#header();
+      if (this.#held.length === this.#want) {
+        const next = this.#header();
+        if (next) this.#next(...next);
+      }
     }
   }
 
-  #header(): void {
+  /** What comes after the header held: the state, the bytes its header needs, the bytes to skip first; undefined while more are needed. */
+  #header(): [State, number, number?] | undefined {
     const h = this.#held;
     if (this.#state === 'magic') {
       const magic = (h[0] | (h[1] << 8) | (h[2] << 16) | (h[3] << 24)) >>> 0;
-      if (magic === MAGIC) return this.#next('frame', 1);
+      if (magic === MAGIC) return ['frame', 1];
       // A skippable frame (0x184D2A5?): its 4-byte length, then that many bytes.
-      if ((magic & 0xfffffff0) >>> 0 === 0x184d2a50) return this.#next('skippable', 4);
+      if ((magic & 0xfffffff0) >>> 0 === 0x184d2a50) return ['skippable', 4];
       // Not a frame: the decoder says what is wrong with it.
-      return this.#next('magic', 4, Number.POSITIVE_INFINITY);
+      return ['magic', 4, Number.POSITIVE_INFINITY];
     }
-    if (this.#state === 'skippable') return this.#next('magic', 4, (h[0] | (h[1] << 8) | (h[2] << 16) | (h[3] << 24)) >>> 0);
+    if (this.#state === 'skippable') return ['magic', 4, (h[0] | (h[1] << 8) | (h[2] << 16) | (h[3] << 24)) >>> 0];
     if (this.#state === 'frame') {
       // The frame header descriptor, the window descriptor (not in a single-segment frame), the dictionary ID, the content size.
       const fhd = h[0];
@@ -55,7 +59,7 @@ export class ZstdFrameGuard {
       const need = 1 + (single ? 0 : 1) + dictBytes + fcsBytes;
       if (h.length < need) {
         this.#want = need;
-        return;
+        return undefined;
       }
       this.#checksum = (fhd & 4) !== 0;
       let window: number;
@@ -70,14 +74,14 @@ export class ZstdFrameGuard {
         window = base + (base / 8) * (h[1] & 7);
       }
       if (window > WINDOW_MAX) throw new Error(`a zstd frame asks for a window of ${window} bytes, more than ${WINDOW_MAX} (libzstd's limit)`);
-      return this.#next('block', 3);
+      return ['block', 3];
     }
     // A block header: last flag, type, size (a RLE block's body is 1 byte).
     const header = h[0] | (h[1] << 8) | (h[2] << 16);
     const type = (header >> 1) & 3;
     const body = type === 1 ? 1 : header >> 3;
-    if ((header & 1) === 0) return this.#next('block', 3, body);
-    return this.#next('magic', 4, body + (this.#checksum ? 4 : 0));
+    if ((header & 1) === 0) return ['block', 3, body];
+    return ['magic', 4, body + (this.#checksum ? 4 : 0)];
   }
 
   #next(state: State, want: number, skip = 0): void {
