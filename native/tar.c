@@ -1667,6 +1667,9 @@ static int begin_entry(tar_reader *t, failure *f) {
           rc = restart_for_link(f, rel, target);
         } else if (rc != 0 && f->err == ENOENT) {
           rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target /%s is not in this layer (above it in the tar)", target);
+        } else if (rc != 0 && f->err == ELOOP) {
+          // Named as the entry's fault, not as the target's ELOOP: a link is never made through a symlink.
+          rc = tar_fail(f, CODE_INVALID_TAR, rel, "hardlink target /%s passes through a symlink: a hardlink names a file of the layer by its own path", target);
         } else if (rc != 0) {
           own_rel(f);
         } else {

@@ -20,14 +20,7 @@ export function openRegular(file: string, follow = false): number {
 
 /** openRegular, and the file's stat it checked. */
 function openChecked(file: string, follow: boolean): { fd: number; st: fs.Stats } {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (follow ? 0 : fs.constants.O_NOFOLLOW));
-  } catch (error) {
-    // O_NOFOLLOW's ELOOP: a symlink, said as what it is.
-    const st = (error as NodeJS.ErrnoException).code === 'ELOOP' && !follow ? fs.lstatSync(file, { throwIfNoEntry: false }) : undefined;
-    throw st?.isSymbolicLink() ? notRegular(file, st) : error;
-  }
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | (follow ? 0 : fs.constants.O_NOFOLLOW));
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw notRegular(file, st);
@@ -43,7 +36,15 @@ function openChecked(file: string, follow: boolean): { fd: number; st: fs.Stats 
  * one tells a longer file by its length without reading it all.
  */
 export function readRegular(file: string, limit: number, follow = true): Buffer {
-  const { fd, st } = openChecked(file, follow);
+  let opened: { fd: number; st: fs.Stats };
+  try {
+    opened = openChecked(file, follow);
+  } catch (error) {
+    // O_NOFOLLOW's ELOOP: a symlink, said as what it is (a layout's index.json).
+    const st = (error as NodeJS.ErrnoException).code === 'ELOOP' && !follow ? fs.lstatSync(file, { throwIfNoEntry: false }) : undefined;
+    throw st?.isSymbolicLink() ? notRegular(file, st) : error;
+  }
+  const { fd, st } = opened;
   try {
     const size = Math.min(st.size, limit);
     const buf = Buffer.allocUnsafe(size);

@@ -55,6 +55,23 @@ describe('the tar format', () => {
     else expect([(r as Error).message, fs.existsSync(path.join(dir, 'root'))]).toEqual([expect.stringMatching(/bad checksum/), false]);
   });
 
+  it('a hardlink whose target passes through a symlink of the layer: refused naming the hardlink, not the target with an ELOOP', async () => {
+    const dir = scratch();
+    const r = await fromTars(
+      dir,
+      rawTar([
+        { name: 'a', type: '2', linkname: '/etc' },
+        { name: 'h', type: '1', linkname: 'a/passwd' },
+      ]),
+    );
+    expect(r).toMatchObject({
+      code: 'ERR_INVALID_TAR',
+      path: `${dir}/layer0.tar:/h`,
+      message: expect.stringMatching(/:\/h: hardlink target \/a\/passwd passes through a symlink: a hardlink names a file of the layer by its own path$/),
+    });
+    expect(leftovers(dir)).toEqual([]);
+  });
+
   it('an entry with more extended attributes than a real layer holds (256) is refused: they are matched by name as each comes', async () => {
     const dir = scratch();
     const xattrs = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`SCHILY.xattr.user.k${i}`, 'v']));
