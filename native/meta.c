@@ -368,11 +368,15 @@ int meta_apply(const meta_policy *p, const meta_dst *d, const meta_src *s, const
       decode_owner((const unsigned char *)x->val, (size_t)vn, &uid, &gid);
     } else if (uid == lc_unknown_uid || gid == lc_unknown_gid) {
       // An owner this namespace does not map: recording the overflow ID
-      // would name nobody as the owner of root's files.
+      // would name nobody as the owner of root's files. What is known of
+      // the owner (a mapped uid or gid) stays, to be recorded.
+      const char *which = uid == lc_unknown_uid && gid == lc_unknown_gid ? "uid and gid" : uid == lc_unknown_uid ? "uid" : "gid";
       if (change(p, CH_OWNERS_DROPPED, rel, f,
-                 "owner %u:%u not kept: it is how this user namespace shows an owner it does not map (the true one is unknown here)", uid, gid) != 0)
+                 "owner %u:%u not kept (its %s): it is how this user namespace shows an owner it does not map (the true one is unknown here)", uid, gid,
+                 which) != 0)
         return -1;
-      uid = gid = 0;
+      if (uid == lc_unknown_uid) uid = 0;
+      if (gid == lc_unknown_gid) gid = 0;
     }
   }
   if (d->strip != STRIP_NONE && x->from && xattr_strip(dst, d->strip, x->list, n, x->val, f, rel) != 0) return -1;

@@ -92,6 +92,25 @@ describe('resolveInputs', () => {
     },
   );
 
+  it.runIf(process.getuid?.() === 0)(
+    "a layer holding a mount of ROOTFS's parent: refused, the walk crossing into it would copy the staging directory into itself [needs root: mounts]",
+    async () => {
+      const dir = scratch();
+      const [data, layer] = ['data', 'L'].map((n) => path.join(dir, n));
+      fs.mkdirSync(data);
+      buildLayer(path.join(layer, 'mnt'), {});
+      execFileSync('mount', ['--bind', data, path.join(layer, 'mnt')]);
+      try {
+        await expect(resolveInputs([layer], path.join(data, 'out'))).rejects.toMatchObject({
+          code: 'ERR_INVALID_ARGUMENT',
+          message: `rootfs ${path.join(data, 'out')} lies inside layer 1 (${layer}): ${path.join(layer, 'mnt')} is a directory above ROOTFS mounted inside the layer`,
+        });
+      } finally {
+        execFileSync('umount', [path.join(layer, 'mnt')]);
+      }
+    },
+  );
+
   it('a missing layer names it in the error fields too (layer, 0-based layerIndex, path)', async () => {
     const dir = scratch();
     buildLayer(path.join(dir, 'l1'), { a: 'a' });

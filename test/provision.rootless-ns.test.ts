@@ -43,7 +43,7 @@ describe.runIf(nobodyCanRun)('user namespaces [needs root, and a checkout user n
     expect(r.json.rootless?.ownersDropped.paths).toEqual(expect.arrayContaining(['/etc', '/etc/passwd', '/home/u']));
     const strict = await asNobody(['provision', '--json', '--strict', l.dir, path.join(dir, 'ns2')], ['unshare', '-U', '-r']);
     expect(strict.exitCode).toBe(1);
-    expect(strict.stderr).toMatch(/owner 65534:65534 not kept: it is how this user namespace shows an owner it does not map/);
+    expect(strict.stderr).toMatch(/owner 65534:65534 not kept \(its uid and gid\): it is how this user namespace shows an owner it does not map/);
   });
 
   it('inside a namespace with a subuid range (0 100000 65536): owners kept exactly, devices made empty files', async () => {

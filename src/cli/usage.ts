@@ -104,6 +104,8 @@ export function commandUsage(command: string): string {
     .flat();
   const about = blocks(paragraphs.join('\n'), 11).filter((b) => b[0].startsWith(`${command} `) || b[0] === command);
   const named = new Set(usage.join(' ').match(/--[a-z-]+/g));
+  // "[registry flags]" stands for provision's docker:// options.
+  if (usage.join(' ').includes('registry flags')) for (const o of ['--creds', '--authfile', '--cert-dir', '--tls-verify', '--max-downloads']) named.add(o);
   const [options, ...footer] = rest.split('\n\n');
   const taken = blocks(options, 20).filter((b) => [...named].some((o) => new RegExp(`^  (-[a-zA-Z], )?${o}\\b`).test(b[0])));
   return ['Usage:', ...usage, '', ...about.flat(), ...(taken.length > 0 ? ['', 'Options:', ...taken.flat()] : []), '', ...footer].join('\n');

@@ -281,9 +281,8 @@ export function fromFailure(f: NativeFailure, ctx: LayerContext, operation: stri
 }
 
 /** An entry as messages and `path` name it: under the layer's directory; FILE:/path in a tarball given as a file; /path in an image's layer (its label names the image and blob, as the tar reader names entries). */
-export function layerPath(ctx: Pick<LayerContext, 'layer' | 'dir' | 'source'>, rel: string): string {
-  const tar = ctx.dir === `${ctx.layer}:`;
-  return tar && (ctx.source?.digest ?? ctx.source?.diffId) !== undefined ? displayPath('/', rel) : tar && rel === '' ? `${ctx.dir}/` : displayPath(ctx.dir, rel);
+function layerPath(ctx: LayerContext, rel: string): string {
+  return (ctx.source?.digest ?? ctx.source?.diffId) !== undefined && ctx.dir === `${ctx.layer}:` ? displayPath('/', rel) : displayPath(ctx.dir, rel);
 }
 
 export function layerError(ctx: LayerContext, rel: string, code: LayercopyCode, what: string): LayercopyError {

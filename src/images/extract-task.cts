@@ -23,7 +23,7 @@ export interface ExtractTask {
   claims?: { id: number; layer: number; record?: boolean };
   /** root is the rootfs of a one-layer image (src/images/extract.ts). */
   direct?: boolean;
-  /** With direct: the argument the layer came from (src/images/extract.ts). */
+  /** The argument the layer came from, by which its entries are named (src/images/extract.ts). */
   source?: LayerSource;
   /** The metadata policy entries are written by (native/meta.h). */
   policy?: NativePolicy;

@@ -1,5 +1,6 @@
-import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError, layerPath } from '../core/errors.js';
+import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError } from '../core/errors.js';
 import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader, type TarTree } from '../core/native.cjs';
+import { displayPath } from '../core/paths.js';
 import { GzipFallback } from './decompress.js';
 
 /**
@@ -170,10 +171,20 @@ export class RestartLayer extends Error {
   }
 }
 
+/**
+ * An entry of a tar layer as errors name it: "FILE:/etc/x" for a tarball
+ * given (the path as given, as the plan names its markers), "/etc/x" after
+ * an image layer's label, and where no argument is known (a layer filled
+ * into a store, a probe) "/etc/x".
+ */
+function entryPath(rel: string, source?: LayerSource): string {
+  const tarball = source !== undefined && (source.digest ?? source.diffId) === undefined;
+  return tarball ? `${source.arg}:${displayPath('/', rel)}` : displayPath('/', rel);
+}
+
 /** A native failure of a tar layer as an error naming the layer and the entry. */
 function tarError(f: NativeFailure, label: string, source?: LayerSource): Error {
-  // As the plan names a layer's entries: "FILE:/etc/x" for a tarball given, "/etc/x" after an image layer's label.
-  const where = f.rel === undefined ? undefined : layerPath({ layer: label, dir: `${label}:`, source }, f.rel);
+  const where = f.rel === undefined ? undefined : entryPath(f.rel, source);
   const at = where === undefined ? '' : `${where}: `;
   if (f.code === 'EINVALIDTAR' || f.code === 'EUNSUPPORTEDENTRY') {
     return new LayercopyError(`${label}: ${at}${f.detail}`, {

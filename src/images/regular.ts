@@ -11,8 +11,9 @@ export const JSON_LIMIT = 4 << 20;
  * Opens a file an image is read from (a blob, a layout's JSON) and refuses
  * what is not a regular file. O_NONBLOCK: a FIFO planted in a layout held
  * open() until a writer came, on a thread of libuv's pool, and no signal
- * ended the process. O_NOFOLLOW unless `follow` (a layout's JSON files are
- * read through links, its layer blobs are not).
+ * ended the process. O_NOFOLLOW unless `follow` (a layout's blobs are read
+ * through links, at their targets, and hashed before they are parsed; its
+ * index.json and oci-layout are not).
  */
 export function openRegular(file: string, follow = false): number {
   return openChecked(file, follow).fd;

@@ -45,7 +45,7 @@ export interface PruneResult {
 }
 
 export async function pruneStore(store: Store): Promise<PruneResult> {
-  const leftovers = await cleanTmp(store);
+  const leftovers = await cleanTmp(store, true);
   const result: PruneResult = { blobs: 0, layers: 0, bytes: leftovers.reduce((sum, l) => sum + l.bytes, 0), skipped: 0, tmpRemoved: leftovers.length };
   const first = referenced(store, readRefs(store));
   const hex = (name: string) => /^[0-9a-f]{64}$/.test(name);

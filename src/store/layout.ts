@@ -131,7 +131,7 @@ export function openStore(dir: string): Store {
     const theirs = owner !== undefined && owner !== process.geteuid?.();
     const writable = !UNWRITABLE.includes(e.code)
       ? ''
-      : theirs
+      : theirs && e.code === 'EACCES'
         ? `; it belongs to another user (uid ${owner}): name a store of your own with --store DIR or $LAYERCOPY_STORE`
         : '; a store must be writable by the user that provisions from it';
     const why = errnoWords(e.code, systemError(Math.abs(e.errno))[1]);
@@ -210,12 +210,6 @@ function openUp(dir: string): void {
 // A live process's entry younger than this is never taken for a leftover, whoever holds its pid now.
 const GRACE_MS = 10 * 60_000;
 
-/**
- * Removes what dead processes left in tmp/: an entry whose flock nobody
- * holds and whose pid is gone (or that is old: a pid reused, another pid
- * namespace). This process's own entries are its to remove. Returns the
- * paths removed.
- */
 /** The bytes of the regular files under `p` (each inode once), as a layer's listing counts them; 0 where it cannot be read. */
 function treeBytes(p: string, seen = new Set<bigint>()): number {
   let st: fs.BigIntStats;
@@ -237,8 +231,14 @@ function treeBytes(p: string, seen = new Set<bigint>()): number {
   return names.reduce((sum, name) => sum + treeBytes(path.join(p, name), seen), 0);
 }
 
-/** What dead processes left in tmp/ (a spool, an extraction under way), removed; each with the bytes it held. */
-export async function cleanTmp(store: Store): Promise<{ path: string; bytes: number }[]> {
+/**
+ * Removes what dead processes left in tmp/ (a spool, an extraction under
+ * way): an entry whose flock nobody holds and whose pid is gone (or that
+ * is old: a pid reused, another pid namespace). This process's own entries
+ * are its to remove. Returns those removed, with the bytes each held where
+ * `count` (prune says what it freed; a pull does not walk them first).
+ */
+export async function cleanTmp(store: Store, count = false): Promise<{ path: string; bytes: number }[]> {
   const tmp = path.join(store.root, 'tmp');
   const removed: { path: string; bytes: number }[] = [];
   for (const name of fs.readdirSync(tmp)) {
@@ -259,9 +259,15 @@ export async function cleanTmp(store: Store): Promise<{ path: string; bytes: num
       fs.closeSync(fd);
     }
     if (!leftover) continue;
-    const bytes = treeBytes(full);
-    await removeTree(full).catch(() => undefined);
-    removed.push({ path: full, bytes });
+    const bytes = count ? treeBytes(full) : 0;
+    // What could not be removed is not said to be freed: the next clean tries it again.
+    if (
+      await removeTree(full).then(
+        () => true,
+        () => false,
+      )
+    )
+      removed.push({ path: full, bytes });
   }
   return removed;
 }

@@ -32,7 +32,7 @@ describe('cleanTmp', () => {
     fs.writeFileSync(path.join(dead, 'spool'), Buffer.alloc(5000));
     const live = path.join(store.root, 'tmp', `${process.ppid}-abcdef-build`);
     fs.mkdirSync(live);
-    expect(await cleanTmp(store)).toEqual([{ path: dead, bytes: 8000 }]);
+    expect(await cleanTmp(store, true)).toEqual([{ path: dead, bytes: 8000 }]);
     expect([fs.existsSync(dead), fs.existsSync(live)]).toEqual([false, true]);
   });
 });

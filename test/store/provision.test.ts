@@ -15,6 +15,19 @@ import { cli } from '../registry/pull-helpers.js';
 import { held, MODE, tree } from './helpers.js';
 
 describe('provision with a store', () => {
+  it('a layer that fails to extract into the store names its entry as without the store: /path after the layer', async () => {
+    const dir = scratch();
+    const layout = ociImage(path.join(dir, 'img'), { layers: [rawTar([{ name: 'etc/link', type: '1', linkname: 'etc/nope' }])], ref: 't' });
+    const errors = [];
+    for (const store of [undefined, path.join(dir, 'store')]) {
+      const e = await provision([`oci:${layout}:t`], path.join(dir, 'root'), store ? { store } : {}).catch((error) => error);
+      errors.push([e.code, e.path, e.message.replace(/^.*?\): /, '')]);
+    }
+    expect(errors[0]).toEqual(['ERR_INVALID_TAR', '/etc/link', '/etc/link: hardlink target /etc/nope is not in this layer (above it in the tar)']);
+    expect(errors[1]).toEqual(errors[0]);
+    expect(fs.existsSync(path.join(dir, 'store/.layercopy-store'))).toBe(true);
+  });
+
   it('equals a provision straight from the image (gzip OCI layout); a second one reuses every layer', async () => {
     const dir = scratch();
     const image = testImage(path.join(dir, 'img'), { layers: 3, sizeMb: 1, seed: 21 });
