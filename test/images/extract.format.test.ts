@@ -77,7 +77,7 @@ describe('the tar format', () => {
     const xattrs = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`SCHILY.xattr.user.k${i}`, 'v']));
     const ok = await fromTars(dir, rawTar([{ name: 'f', data: 'x', pax: xattrs(256) }]));
     expect(ok.entries).toBeGreaterThan(0);
-    expect(Object.keys(native.lgetxattrs(path.join(dir, 'root/f')))).toHaveLength(256);
+    expect(Object.keys(native.lgetxattrs(path.join(dir, 'root/f'))).filter((n) => n.startsWith('user.k'))).toHaveLength(256);
     fs.rmSync(path.join(dir, 'root'), { recursive: true });
     const r = await fromTars(dir, rawTar([{ name: 'f', data: 'x', pax: xattrs(257) }]));
     expect(r).toMatchObject({ code: 'ERR_INVALID_TAR', message: expect.stringMatching(/: more than 256 extended attributes on one entry$/) });
