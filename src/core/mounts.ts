@@ -10,14 +10,26 @@ import path from 'node:path';
 export function isMountPoint(dir: string): boolean {
   try {
     if (fs.lstatSync(dir).dev !== fs.statSync(path.dirname(dir)).dev) return true;
-    const octal = (p: string) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
     // The mount table names mount points by their real paths.
-    const want = Buffer.from(path.join(fs.realpathSync(path.dirname(dir)), path.basename(dir))).toString('latin1');
-    return fs
-      .readFileSync('/proc/self/mountinfo', 'latin1')
-      .split('\n')
-      .some((line) => octal(line.split(' ')[4] ?? '') === want);
+    const want = path.join(fs.realpathSync(path.dirname(dir)), path.basename(dir));
+    return mountPoints().includes(want);
   } catch {
     return false;
   }
+}
+
+/** Every mount point of this process's mount table (real paths), or none where it cannot be read. */
+export function mountPoints(): string[] {
+  let table: string;
+  try {
+    table = fs.readFileSync('/proc/self/mountinfo', 'latin1');
+  } catch {
+    return [];
+  }
+  // Octal escapes for space, tab, newline and backslash; the bytes of a name as they are.
+  const octal = (p: string) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return table
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => Buffer.from(octal(line.split(' ')[4] ?? ''), 'latin1').toString());
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
-import { isMountPoint } from '../core/mounts.js';
+import { isMountPoint, mountPoints } from '../core/mounts.js';
 import { directoryShape } from './directory-shape.js';
 import { parseLayerArgument } from './reference.js';
 
@@ -62,7 +62,7 @@ export function checkAgainstInputs(layers: readonly unknown[], rootfs: string, r
     above ??= directoriesAbove(rootfsReal);
     if (above.has(`${st.dev}:${st.ino}`)) throw invalid(`rootfs ${rootfs} lies inside ${label}: the layer is a directory above ROOTFS, mounted at another path`, fields);
     // The walk crosses mounts inside a layer: one of a directory above ROOTFS is the same loop.
-    for (const mount of mountsUnder(real)) {
+    for (const mount of mountPoints().filter((point) => point.startsWith(`${real.replace(/\/$/, '')}/`))) {
       let at: fs.Stats;
       try {
         at = fs.statSync(mount);
@@ -72,23 +72,6 @@ export function checkAgainstInputs(layers: readonly unknown[], rootfs: string, r
       if (above.has(`${at.dev}:${at.ino}`)) throw invalid(`rootfs ${rootfs} lies inside ${label}: ${mount} is a directory above ROOTFS mounted inside the layer`, fields);
     }
   }
-}
-
-/** The mount points below `dir` (real paths), from the mount table. */
-function mountsUnder(dir: string): string[] {
-  let table: string;
-  try {
-    table = fs.readFileSync('/proc/self/mountinfo', 'latin1');
-  } catch {
-    return [];
-  }
-  const prefix = `${Buffer.from(dir).toString('latin1').replace(/\/$/, '')}/`;
-  const octal = (p: string) => p.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-  return table
-    .split('\n')
-    .map((line) => octal(line.split(' ')[4] ?? ''))
-    .filter((point) => point.startsWith(prefix))
-    .map((point) => Buffer.from(point, 'latin1').toString());
 }
 
 /** "dev:ino" of each directory from ROOTFS's parent up to /. */
