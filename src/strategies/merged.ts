@@ -7,6 +7,7 @@ import type { Provisioning } from '../copy/provisioning.js';
 import { fromFailure } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { packRels } from '../core/paths.js';
+import { turns } from '../core/turns.js';
 import { walkMerged } from './merged-plan.js';
 
 /**
@@ -26,8 +27,12 @@ export async function applyMerged(p: Provisioning): Promise<void> {
   const batches = p.layerFds.map((_, layer) => new Batcher(p, tasks, dirs, layer, deferred));
   const staging = p.staging.fd;
 
+  const turn = turns();
   try {
     for (const { index, rel, plan } of walkMerged(p.contexts, p.layerFds, dirs, winner, (layers, rel) => p.metaLayer(layers, rel))) {
+      const due = turn();
+      if (due) await due;
+      if (tasks.stopped) break;
       for (const [layer, n] of plan.whiteouts) p.perLayer[layer].whiteouts += n;
       for (const [layer, n] of plan.replaced) p.perLayer[layer].replaced += n;
       if (plan.subdirs.length > 0) {
