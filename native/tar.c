@@ -761,6 +761,12 @@ static int apply_sparse(entry *e, const char *key, const char *val, failure *f) 
   return 0;
 }
 
+// add_xattr's outcome as the reader's: 0, or -1 with *f set.
+static int xattr_added(int added, failure *f) {
+  if (added == -2) return tar_fail(f, CODE_INVALID_TAR, NULL, "more than %d extended attributes on one entry", XATTRS_MAX);
+  return added != 0 ? sys_fail(f, ENOMEM, "malloc", NULL) : 0;
+}
+
 // Applies PAX records ("LEN key=value\n" each) to e. Returns 0, or -1 with *f set.
 static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure *f) {
   tarhdr_kv kv;
@@ -797,11 +803,7 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
         e->m.atime_nsec = ns;
       }
     } else if (strncmp(key, "SCHILY.xattr.", 13) == 0) {
-      int added = key[13] ? add_xattr(e, key + 13, val, vlen) : 0;
-      if (added == -2)
-        rc = tar_fail(f, CODE_INVALID_TAR, NULL, "more than %d extended attributes on one entry", XATTRS_MAX);
-      else if (added != 0)
-        rc = sys_fail(f, ENOMEM, "malloc", NULL);
+      rc = xattr_added(key[13] ? add_xattr(e, key + 13, val, vlen) : 0, f);
     } else if (strncmp(key, "LIBARCHIVE.xattr.", 17) == 0) {
       unescape(kv.key + 17);
       char *raw = malloc(vlen + 1);
@@ -809,11 +811,7 @@ static int apply_pax(tar_reader *t, entry *e, const char *p, size_t len, failure
         rc = sys_fail(f, ENOMEM, "malloc", NULL);
       } else {
         // SCHILY's, when both are given, wins (as bsdtar writes both).
-        int added = key[17] && !has_xattr(&e->m, key + 17) ? add_xattr(e, key + 17, raw, unbase64(val, vlen, raw)) : 0;
-        if (added == -2)
-          rc = tar_fail(f, CODE_INVALID_TAR, NULL, "more than %d extended attributes on one entry", XATTRS_MAX);
-        else if (added != 0)
-          rc = sys_fail(f, ENOMEM, "malloc", NULL);
+        rc = xattr_added(key[17] && !has_xattr(&e->m, key + 17) ? add_xattr(e, key + 17, raw, unbase64(val, vlen, raw)) : 0, f);
         free(raw);
       }
     } else if (strncmp(key, "GNU.sparse.", 11) == 0) {

@@ -4,7 +4,7 @@ import type { Pool } from './copy/pool.js';
 import { errnoError, fromNodeError, type LayercopyCode, LayercopyError, type LayerSource } from './core/errors.js';
 import type { NativeChanges } from './core/native.cjs';
 import type { Platform, ResolvedProvisionOptions } from './core/options.js';
-import { dotEnding, workingDirectory } from './core/paths.js';
+import { dotEnding, inside, workingDirectory } from './core/paths.js';
 import type { Stopwatch } from './core/stopwatch.js';
 import { storeAbove } from './core/store-marker.js';
 import { directoryShape } from './images/directory-shape.js';
@@ -76,10 +76,6 @@ function invalid(
   code: LayercopyCode = 'ERR_INVALID_ARGUMENT',
 ): LayercopyError {
   return new LayercopyError(message, { code, ...fields });
-}
-
-function inside(child: string, parent: string): boolean {
-  return child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
 }
 
 /** A path with symlinks resolved, or as given where it does not exist (yet). */

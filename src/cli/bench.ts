@@ -5,6 +5,7 @@ import { cliCommand } from '../core/compiled.js';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
+import { inside } from '../core/paths.js';
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
@@ -59,7 +60,7 @@ export function filesystemOf(dir: string): string {
     const real = fs.realpathSync(dir);
     let best = ['', '/', 'unknown'];
     for (const m of mounts) {
-      if ((real === m[1] || real.startsWith(m[1].endsWith('/') ? m[1] : `${m[1]}/`)) && m[1].length >= best[1].length) best = m;
+      if (inside(real, m[1]) && m[1].length >= best[1].length) best = m;
     }
     return `${best[2]} (${best[1]})`;
   } catch {

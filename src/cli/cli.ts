@@ -105,13 +105,13 @@ const OPTIONS = {
 async function run(parsed: ReturnType<typeof parseCli>): Promise<number> {
   const { values, positionals } = parsed;
   // `layercopy help [COMMAND]`, as git and podman take it: the one help text.
+  const isCommand = (c: string | undefined): c is string => c !== undefined && (['provision', 'destroy', 'bench'].includes(c) || isStoreCommand(c));
   const asked = positionals[0] === 'help' ? positionals[1] : undefined;
-  if (asked !== undefined && !['provision', 'destroy', 'bench'].includes(asked) && !isStoreCommand(asked)) return usageError(`unknown command '${asked}'`, values.json === true);
+  if (asked !== undefined && !isCommand(asked)) return usageError(`unknown command '${asked}'`, values.json === true);
   if (values.help || positionals[0] === 'help') {
     // One command's part (git help COMMAND, podman COMMAND --help); the whole text without one.
-    const command = asked ?? (positionals[0] !== 'help' ? positionals[0] : undefined);
-    const known = command !== undefined && (['provision', 'destroy', 'bench'].includes(command) || isStoreCommand(command));
-    process.stdout.write(`${known ? commandUsage(command) : USAGE}\n`);
+    const command = asked ?? positionals[0];
+    process.stdout.write(`${isCommand(command) ? commandUsage(command) : USAGE}\n`);
     return 0;
   }
   if (values.version) {

@@ -158,10 +158,9 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
       if (args.length > 0) throw new UsageError('verify takes no arguments');
       const r = await api.verify({ store, repair: values.repair === true });
       const show = (what: string, d: { kind: string; id: string; path: string }) => `${what} ${d.kind} ${escapeForTerminal(d.id)} (${escapeForTerminal(d.path)})`;
+      // Repaired: every damaged entry removed. An incomplete reference is no damage: its next pull fetches what it lacks.
       const status = values.repair ? ((r.inUse ?? []).length === 0 ? 0 : 1) : r.damaged.length === 0 ? 0 : 1;
-      // Quiet prints nothing on success; damage is a failure, told on stderr as errors are.
-      const report = status !== 0 && values.quiet && !values.json ? (text: string) => process.stderr.write(`${text}\n`) : undefined;
-      (report ? (_: unknown, text: () => string) => report(text()) : out)(r, () =>
+      const text = () =>
         [
           `checked ${count(r.blobs, 'blob')}, ${count(r.layers, 'layer')}, ${count(r.refs, 'reference')}: ${r.damaged.length === 0 ? 'no damage' : `${r.damaged.length} damaged`}${r.incomplete.length > 0 ? `, ${r.incomplete.length} incomplete` : ''}`,
           ...r.damaged.flatMap((d) => [show('damaged', d), ...d.problems.map((p) => `  ${escapeForTerminal(p)}`)]),
@@ -171,9 +170,10 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
           ]),
           ...(r.removed ?? []).map((d) => show('removed', d)),
           ...(r.inUse ?? []).map((d) => `${show('in use, kept', d)}: run verify --repair again once it is free`),
-        ].join('\n'),
-      );
-      // Repaired: every damaged entry removed. An incomplete reference is no damage: its next pull fetches what it lacks.
+        ].join('\n');
+      // Quiet prints nothing on success; damage is a failure, told on stderr as errors are.
+      if (status !== 0 && values.quiet && !values.json) process.stderr.write(`${text()}\n`);
+      else out(r, text);
       return status;
     }
     return 0;

@@ -11,6 +11,11 @@ export function displayPath(root: string, rel: string): string {
   return root.endsWith('/') ? `${root}${name}` : `${root}/${name}`;
 }
 
+/** Whether absolute path `child` is `parent` or lies beneath it (by name: symlinks are the caller's to resolve). */
+export function inside(child: string, parent: string): boolean {
+  return child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
+}
+
 export function joinRel(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }

@@ -1,6 +1,7 @@
 import { abortError, errnoError, fromNodeError, LayercopyError, type LayerSource, layerError } from '../core/errors.js';
 import { type CancelFlag, type NativeChanges, type NativeFailure, type NativePolicy, native, type TarReader, type TarTree } from '../core/native.cjs';
 import { displayPath } from '../core/paths.js';
+import { turns } from '../core/turns.js';
 import { GzipFallback } from './decompress.js';
 
 /**
@@ -32,24 +33,18 @@ import { GzipFallback } from './decompress.js';
  */
 export async function extractTar(input: AsyncIterable<Buffer>, root: number, label: string, opts: TarOptions & { onChunk?: (chunk: Buffer) => void } = {}): Promise<TarExtracted> {
   return extractTarWith(root, label, opts, async (reader, fail) => {
-    let since = 0;
+    // Read on the main thread (one zstd layer), a decompressor's chunks come as resolved promises that keep
+    // every signal handler waiting: a 1 MB zstd layer of 30 GiB of zeros held Ctrl-C off for 15 s and committed.
+    const turn = turns();
     for await (const chunk of input) {
       opts.onChunk?.(chunk);
       const failed = native.tarFeed(reader, chunk, opts.cancel);
       if (failed) fail(failed);
-      // Read on the main thread (one zstd layer), a decompressor's chunks come as resolved promises that keep
-      // every signal handler waiting: a 1 MB zstd layer of 30 GiB of zeros held Ctrl-C off for 15 s and committed.
-      since += chunk.length;
-      if (since >= TURN_BYTES) {
-        since = 0;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      const due = turn();
+      if (due) await due;
     }
   });
 }
-
-/** Bytes of tar fed between two turns of the event loop (one setImmediate: ~1 µs a turn, every ~20 ms of inflating). */
-const TURN_BYTES = 64 << 20;
 
 /** How extractTar reads a tar (see there). */
 export interface TarOptions {

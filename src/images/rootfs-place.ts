@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LayercopyError } from '../core/errors.js';
 import { isMountPoint, mountPoints } from '../core/mounts.js';
+import { inside } from '../core/paths.js';
 import { directoryShape } from './directory-shape.js';
 import { parseLayerArgument } from './reference.js';
 
@@ -11,10 +12,6 @@ import { parseLayerArgument } from './reference.js';
 // not empty, and was told to be destroyed (`destroy` would remove it).
 
 const invalid = (message: string, fields: { layer?: string; layerIndex?: number; path?: string }) => new LayercopyError(message, { code: 'ERR_INVALID_ARGUMENT', ...fields });
-
-function inside(child: string, parent: string): boolean {
-  return child === parent || child.startsWith(parent.endsWith('/') ? parent : `${parent}/`);
-}
 
 /** The local path an argument reads (a directory, a tarball, an OCI layout, an archive), symlinks resolved; undefined for a registry's image or a path that is not there. */
 function inputPath(layer: unknown, argIndex: number): string | undefined {
@@ -42,6 +39,7 @@ function inputPath(layer: unknown, argIndex: number): string | undefined {
  */
 export function checkAgainstInputs(layers: readonly unknown[], rootfs: string, rootfsReal: string): void {
   let above: Set<string> | undefined;
+  let mounts: string[] | undefined;
   for (const [argIndex, layer] of layers.entries()) {
     const real = inputPath(layer, argIndex);
     if (real === undefined) continue;
@@ -62,7 +60,8 @@ export function checkAgainstInputs(layers: readonly unknown[], rootfs: string, r
     above ??= directoriesAbove(rootfsReal);
     if (above.has(`${st.dev}:${st.ino}`)) throw invalid(`rootfs ${rootfs} lies inside ${label}: the layer is a directory above ROOTFS, mounted at another path`, fields);
     // The walk crosses mounts inside a layer: one of a directory above ROOTFS is the same loop.
-    for (const mount of mountPoints().filter((point) => point.startsWith(`${real.replace(/\/$/, '')}/`))) {
+    mounts ??= mountPoints();
+    for (const mount of mounts.filter((point) => point !== real && inside(point, real))) {
       let at: fs.Stats;
       try {
         at = fs.statSync(mount);
