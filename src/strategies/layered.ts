@@ -8,6 +8,7 @@ import { fromFailure } from '../core/errors.js';
 import { native } from '../core/native.cjs';
 import { joinRel, packRels } from '../core/paths.js';
 import { nowMs } from '../core/stopwatch.js';
+import { turns } from '../core/turns.js';
 import { walkLayer } from './layered-plan.js';
 
 /**
@@ -51,8 +52,12 @@ async function applyLayer(p: Provisioning, layer: number, source: Map<string, nu
     if (rels.length > 0) await tasks.submit({ op: 'remove', dst: staging, rels: packRels(rels), count: rels.length, cancel: p.cancel }, 'remove');
   };
 
+  const turn = turns();
   try {
     for (const { index, rel, merge, plan } of walkLayer(ctx, p.layerFds[layer], staging, layer > 0, dirs)) {
+      const due = turn();
+      if (due) await due;
+      if (tasks.stopped) break;
       meta[index] = merge && p.implied[layer]?.has(rel) ? (source.get(rel) ?? 0) : layer;
       source.set(rel, meta[index]);
       const trees = plan.trees.length > 0 ? new Set(plan.trees) : undefined;
