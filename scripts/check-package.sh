@@ -41,5 +41,7 @@ PATH="$work/bin" node -e "
     const s = await provision(['$work/layer'], '$work/rootfs2');
     if (s.entries !== 2) throw new Error('ESM import: ' + JSON.stringify(s));
   });"
-PATH="$work/bin" node -e "try { require('layercopy'); process.exit(1) } catch (e) { if (e.code !== 'ERR_REQUIRE_ESM') throw e }"
-echo "check-package: ok (installed without scripts or compilers; CLI, provision, ESM import, require message)"
+# require(): the ES module itself where Node loads ES modules that way (20.19+), else a clear ERR_REQUIRE_ESM.
+PATH="$work/bin" node -e "const m = require('layercopy'); if (typeof m.provision !== 'function') throw new Error('require: ' + Object.keys(m))"
+PATH="$work/bin" node --no-experimental-require-module -e "try { require('layercopy'); process.exit(1) } catch (e) { if (e.code !== 'ERR_REQUIRE_ESM' || !/is an ES module/.test(e.message)) throw e }"
+echo "check-package: ok (installed without scripts or compilers; CLI, provision, ESM import, require, and its message where Node cannot)"
