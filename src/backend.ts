@@ -51,7 +51,8 @@ export class CopyBackend {
 
 /** Provisions ROOTFS from LAYERS (lowest first) with a pool of its own. */
 export async function provision(layers: readonly string[], rootfs: string, options: ProvisionOptions = {}): Promise<ProvisionSummary> {
-  const backend = new CopyBackend({ concurrency: options.concurrency });
+  // options itself checked before its concurrency is read (null was a TypeError).
+  const backend = new CopyBackend({ concurrency: validatePoolOptions(options).concurrency });
   try {
     return await backend.provision(layers, rootfs, options);
   } finally {

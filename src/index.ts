@@ -1,6 +1,17 @@
 export { CopyBackend, provision } from './backend.js';
 export { type LayercopyCode, LayercopyError } from './core/errors.js';
-export { DEFAULT_BATCH_SIZE, type IdMap, type IdMapping, type PoolOptions, type Progress, type ProvisionOptions, type PullPolicy, type Strategy } from './core/options.js';
+export type { IdMap, IdMapping } from './core/id-map.js';
+export {
+  type BatchSize,
+  DEFAULT_BATCH_SIZE,
+  type PoolOptions,
+  type Progress,
+  type ProvisionOptions,
+  type PullPolicy,
+  type RegistryOptions,
+  type Strategy,
+} from './core/options.js';
+export type { Devices, Owners, RootlessOptions } from './core/rootless.js';
 export type { ImageSummary } from './images/oci.js';
 export type { LayerSummary, ProvisionSummary } from './provision.js';
 export { type DestroyResult, destroy } from './rootfs/destroy.js';

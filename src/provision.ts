@@ -4,6 +4,7 @@ import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning } from './copy
 import { abortError, asLayercopyError, LayercopyError } from './core/errors.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
+import { ProgressGuard } from './core/progress-guard.js';
 import { Changes, type RootlessSummary } from './core/rootless.js';
 import { Stopwatch, type Timings } from './core/stopwatch.js';
 import type { ExtractedLayer } from './images/layer.js';
@@ -31,18 +32,23 @@ export interface ProvisionSummary extends Counts, Partial<StoreSummary> {
    */
   staleRemoved: string[];
   rootless: RootlessSummary;
-  /** Each image argument (oci:, archives, docker://): the reference as given, the manifest provisioned (its platform's, for an index) and that platform. */
+  /** Each image argument read through a manifest (oci:, oci-archive:, docker://; a docker-archive has none, and no entry): the reference as given, the manifest provisioned (its platform's, for an index) and that platform. */
   images: ImageSummary[];
 }
 
 /** Provisions ROOTFS from LAYERS using an existing pool (see CopyBackend). */
 export async function provisionWith(pool: Pool, layers: readonly string[], rootfs: string, options: ProvisionOptions = {}): Promise<ProvisionSummary> {
+  const guard = new ProgressGuard(options);
+  let summary: ProvisionSummary;
   try {
-    return await provisionChecked(pool, layers, rootfs, options);
+    summary = await provisionChecked(pool, layers, rootfs, guard.options);
   } catch (error) {
     // Every failure is a LayercopyError with a code (docs/errors.md), a raw fs error from this side too.
-    throw asLayercopyError(error, `provision ${rootfs}`);
+    throw guard.failure(`provision ${rootfs}`) ?? asLayercopyError(error, `provision ${rootfs}`);
   }
+  const failed = guard.failure(`provision ${rootfs}`);
+  if (failed) throw failed;
+  return summary;
 }
 
 async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: string, options: ProvisionOptions): Promise<ProvisionSummary> {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CopyBackend } from '../src/index.js';
+import { CopyBackend, provision } from '../src/index.js';
 import { buildLayer, diffSnapshots, exists, scratch, snapshot } from './helpers.js';
 
 describe('CopyBackend', () => {
@@ -22,6 +22,13 @@ describe('CopyBackend', () => {
 
   it('validates its options at construction', () => {
     expect(() => new CopyBackend({ concurrency: -1 })).toThrow('options.concurrency must be a positive integer');
+  });
+
+  it('provision() with options that are no object: ERR_INVALID_OPTION naming them (was a TypeError reading their concurrency)', async () => {
+    const dir = scratch();
+    const l1 = buildLayer(path.join(dir, 'l1'), { a: 'a' });
+    await expect(provision([l1], path.join(dir, 'root'), null as never)).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', message: 'options must be an object' });
+    expect(exists(path.join(dir, 'root'))).toBe(false);
   });
 
   it('rejects provisions after close()', async () => {

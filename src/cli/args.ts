@@ -1,5 +1,6 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
-import { type BatchSize, type IdMap, type RegistryOptions, validateIdMap } from '../core/options.js';
+import { type IdMap, validateIdMap } from '../core/id-map.js';
+import { type BatchSize, credsProblem, type RegistryOptions } from '../core/options.js';
 import { DEVICES, type Devices, OWNERS, type Owners, type RootlessOptions } from '../core/rootless.js';
 
 /** The parsed flags of the CLI (provision, destroy and bench share one parser). */
@@ -130,6 +131,8 @@ export function registryArgs(values: CliValues): RegistryOptions | undefined {
   for (const flag of ['creds', 'authfile', 'cert-dir'] as const) {
     if (values[flag] === '') throw new UsageError(`--${flag} must not be empty`);
   }
+  const creds = values.creds === undefined ? undefined : credsProblem(values.creds);
+  if (creds) throw new UsageError(`--creds: ${creds}`);
   const options: RegistryOptions = {
     ...(values.creds !== undefined ? { creds: values.creds } : {}),
     ...(values.authfile !== undefined ? { authfile: values.authfile } : {}),

@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { LayercopyError } from './errors.js';
+import { type IdMap, type PackedIdMap, validateIdMap } from './id-map.js';
 import type { NativePolicy } from './native.cjs';
+import { invalidOption, shown } from './option-errors.js';
 import { nativePolicy, type ResolvedRootless, type RootlessOptions, resolveRootless } from './rootless.js';
 
 export interface Progress {
@@ -13,9 +15,15 @@ export interface Progress {
    * the summary's.
    */
   phase: 'extract' | 'copy' | 'links' | 'metadata' | 'done';
-  /** 0-based index of the layer being applied (merged plan: of the layer the last entries came from), and the number of layers. */
+  /**
+   * 0-based index of the layer being applied (merged plan: of the layer the
+   * last entries came from), and the number of layers: an image's layers
+   * each count here, so these are indexes among all the layers the
+   * arguments gave (a LayercopyError's layerIndex is the argument's).
+   */
   layerIndex: number;
   layers: number;
+  /** The layer as messages name it: a directory or tarball as given, an image's layer as `REF layer N/M (sha256:…)` (a LayercopyError's layer is the argument as given). */
   layer: string;
   /** Totals for the whole provision so far (extract: entries 0, bytes the tarballs' bytes read so far, as stored). */
   entries: number;
@@ -46,25 +54,6 @@ export interface PoolOptions {
  */
 export type Strategy = 'merged' | 'layered';
 export const STRATEGIES: readonly Strategy[] = ['merged', 'layered'];
-
-/** One range of an ID map, as in /proc/PID/uid_map and the OCI runtime spec's linux.uidMappings. */
-export interface IdMapping {
-  containerID: number;
-  hostID: number;
-  size: number;
-}
-
-/**
- * Shifts owners from container IDs to host IDs while copying (a rootfs for a
- * user-namespaced container): every entry's owner, the root's, file
- * capabilities (written as v3 with the host ID of container root) and the
- * named entries of POSIX ACLs. A side left out is not shifted. An ID outside
- * every range of a given side fails the provision (ERR_UNMAPPED_ID).
- */
-export interface IdMap {
-  uid?: IdMapping[];
-  gid?: IdMapping[];
-}
 
 export interface ProvisionOptions extends PoolOptions, RootlessOptions {
   /** How layers are applied. Default 'merged'. */
@@ -102,9 +91,12 @@ export interface ProvisionOptions extends PoolOptions, RootlessOptions {
   /** Aborting stops the copy, removes the staging directory and rejects with an AbortError. */
   signal?: AbortSignal;
   /**
-   * Called after each finished batch and once at the end, on the main
-   * thread. An exception it throws fails the provision (the staging directory
-   * is removed) with that exception as `cause`.
+   * Called after each finished batch, every 100 ms while layers are read
+   * or downloaded, and once at the end, on the main thread. An exception it
+   * throws fails the provision with code ERR_SYSTEM and that exception as
+   * `cause` (no event is sent after it; the staging directory is removed;
+   * thrown by the 'done' event, which comes after the commit, the rootfs
+   * stays).
    */
   onProgress?: (progress: Progress) => void;
 }
@@ -144,7 +136,7 @@ export function defaultConcurrency(): number {
 function positiveInteger(name: string, value: unknown, word?: string): void {
   if (value === undefined || (word !== undefined && value === word)) return;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new LayercopyError(`options.${name} must be a positive integer${word ? ` or '${word}'` : ''} (got ${String(value)})`, {
+    throw new LayercopyError(`options.${name} must be a positive integer${word ? ` or '${word}'` : ''} (got ${shown(value)})`, {
       code: 'ERR_INVALID_OPTION',
     });
   }
@@ -161,7 +153,7 @@ export function validatePoolOptions(options: PoolOptions): Required<PoolOptions>
 export interface ResolvedProvisionOptions {
   strategy: Strategy;
   /** The ID map as the native step takes it; undefined when none. */
-  idMap?: { uid?: Uint32Array; gid?: Uint32Array };
+  idMap?: PackedIdMap;
   /** owners, devices, strict, and the native policy they make with the ID map (src/core/rootless.ts). */
   rootless: ResolvedRootless;
   policy: NativePolicy;
@@ -177,16 +169,33 @@ export interface ResolvedProvisionOptions {
   onProgress?: (progress: Progress) => void;
 }
 
+/** What is wrong with USER:PASSWORD credentials (options.registry.creds, --creds), split at the first ':' (a password may hold more); undefined where nothing is. */
+export function credsProblem(creds: string): string | undefined {
+  const colon = creds.indexOf(':');
+  if (colon < 0) return 'the password must be given too, as USER:PASSWORD (layercopy does not prompt for it)';
+  if (colon === 0) return 'the user name is empty: give USER:PASSWORD';
+  return undefined;
+}
+
 function validateRegistry(registry: RegistryOptions | undefined): RegistryOptions {
   if (registry === undefined) return {};
   if (registry === null || typeof registry !== 'object') throw invalidOption('options.registry must be an object { creds?, authfile?, certDir?, tlsVerify?, mirrorTimeoutMs? }');
   for (const key of ['creds', 'authfile', 'certDir'] as const) {
     if (registry[key] !== undefined && (typeof registry[key] !== 'string' || registry[key] === '')) throw invalidOption(`options.registry.${key} must be a non-empty string`);
   }
+  const creds = registry.creds === undefined ? undefined : credsProblem(registry.creds);
+  if (creds) throw invalidOption(`options.registry.creds: ${creds}`);
   if (registry.tlsVerify !== undefined && typeof registry.tlsVerify !== 'boolean') throw invalidOption('options.registry.tlsVerify must be a boolean');
   const t = registry.mirrorTimeoutMs;
   if (t !== undefined && (typeof t !== 'number' || !Number.isSafeInteger(t) || t <= 0)) throw invalidOption('options.registry.mirrorTimeoutMs must be a positive integer');
   return { ...registry };
+}
+
+/** Checks options (an object) and options.store (undefined or a non-empty path): the store's operations take both (src/store/api.ts). */
+export function validateStoreOption<T extends { store?: string }>(options: T): T {
+  if (options === null || typeof options !== 'object') throw invalidOption('options must be an object');
+  if (options.store !== undefined && (typeof options.store !== 'string' || options.store === '')) throw invalidOption('options.store must be a non-empty path');
+  return options;
 }
 
 export function validateProvisionOptions(options: ProvisionOptions): ResolvedProvisionOptions {
@@ -200,13 +209,13 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
     throw new LayercopyError('options.onProgress must be a function', { code: 'ERR_INVALID_OPTION' });
   }
   if (options.strategy !== undefined && !STRATEGIES.includes(options.strategy)) {
-    throw new LayercopyError(`options.strategy must be one of ${STRATEGIES.map((s) => `'${s}'`).join(', ')} (got ${String(options.strategy)})`, {
+    throw new LayercopyError(`options.strategy must be one of ${STRATEGIES.map((s) => `'${s}'`).join(', ')} (got ${shown(options.strategy)})`, {
       code: 'ERR_INVALID_OPTION',
     });
   }
-  if (options.store !== undefined && (typeof options.store !== 'string' || options.store === '')) throw invalidOption('options.store must be a non-empty path');
+  validateStoreOption(options);
   if (options.pull !== undefined && !PULL_POLICIES.includes(options.pull)) {
-    throw invalidOption(`options.pull must be one of ${PULL_POLICIES.map((p) => `'${p}'`).join(', ')} (got ${String(options.pull)})`);
+    throw invalidOption(`options.pull must be one of ${PULL_POLICIES.map((p) => `'${p}'`).join(', ')} (got ${shown(options.pull)})`);
   }
   let platform: Platform | undefined;
   if (options.platform !== undefined) {
@@ -233,46 +242,6 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
     signal: options.signal,
     onProgress: options.onProgress,
   };
-}
-
-const U32 = 2 ** 32;
-
-function invalidOption(message: string): LayercopyError {
-  return new LayercopyError(message, { code: 'ERR_INVALID_OPTION' });
-}
-
-/** Validates an ID map (messages name the option) and packs each side as (container, host, count) triples. */
-export function validateIdMap(idMap: IdMap | undefined): ResolvedProvisionOptions['idMap'] {
-  if (idMap === undefined) return undefined;
-  if (idMap === null || typeof idMap !== 'object') throw invalidOption('options.idMap must be an object { uid?, gid? }');
-  const out: { uid?: Uint32Array; gid?: Uint32Array } = {};
-  for (const side of ['uid', 'gid'] as const) {
-    const ranges = idMap[side];
-    if (ranges === undefined) continue;
-    const name = `options.idMap.${side}`;
-    if (!Array.isArray(ranges) || ranges.length === 0) throw invalidOption(`${name} must be a non-empty array of { containerID, hostID, size }`);
-    // The kernel takes at most 340 ranges (user_namespaces(7)).
-    if (ranges.length > 340) throw invalidOption(`${name} has ${ranges.length} ranges; the kernel takes at most 340`);
-    const flat = new Uint32Array(ranges.length * 3);
-    ranges.forEach((r, i) => {
-      const at = `${name}[${i}]`;
-      if (r === null || typeof r !== 'object') throw invalidOption(`${at} must be { containerID, hostID, size }`);
-      for (const key of ['containerID', 'hostID', 'size'] as const) {
-        const v = r[key];
-        if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v >= U32) throw invalidOption(`${at}.${key} must be an integer from 0 to 4294967295 (got ${String(v)})`);
-      }
-      if (r.size < 1) throw invalidOption(`${at}.size must be at least 1`);
-      if (r.containerID + r.size > U32 || r.hostID + r.size > U32) throw invalidOption(`${at} runs past ID 4294967295`);
-      for (let j = 0; j < i; j++) {
-        const q = ranges[j];
-        if (r.containerID < q.containerID + q.size && q.containerID < r.containerID + r.size) throw invalidOption(`${at} overlaps ${name}[${j}] in container IDs`);
-        if (r.hostID < q.hostID + q.size && q.hostID < r.hostID + r.size) throw invalidOption(`${at} overlaps ${name}[${j}] in host IDs`);
-      }
-      flat.set([r.containerID, r.hostID, r.size], i * 3);
-    });
-    out[side] = flat;
-  }
-  return out;
 }
 
 /** An image's platform, as OCI image indexes name it. */

@@ -3,8 +3,8 @@
 // become, and the summary of what they changed. The policy itself is the
 // native helper's (native/meta.h), one for tar and directory layers alike.
 import fs from 'node:fs';
-import { LayercopyError } from './errors.js';
 import { CHANGE_KINDS, type ChangeKind, type NativeChanges, type NativePolicy } from './native.cjs';
+import { invalidOption, shown } from './option-errors.js';
 import { displayPath } from './paths.js';
 
 export type Owners = 'keep' | 'xattr' | 'drop';
@@ -79,18 +79,14 @@ export function defaultRootless(idMapGiven: boolean): { owners: Owners; devices:
   return { owners, devices: root && isIdentityMap(uid) ? 'error' : 'empty' };
 }
 
-function invalid(message: string): LayercopyError {
-  return new LayercopyError(message, { code: 'ERR_INVALID_OPTION' });
-}
-
 /** Validates owners, devices and strict (messages name the option) and fills in the defaults. */
 export function resolveRootless(options: RootlessOptions, idMapGiven: boolean): ResolvedRootless {
   const { owners, devices, strict } = options;
-  if (owners !== undefined && !OWNERS.includes(owners)) throw invalid(`options.owners must be one of ${OWNERS.map((o) => `'${o}'`).join(', ')} (got ${String(owners)})`);
-  if (devices !== undefined && !DEVICES.includes(devices)) throw invalid(`options.devices must be one of ${DEVICES.map((d) => `'${d}'`).join(', ')} (got ${String(devices)})`);
-  if (strict !== undefined && typeof strict !== 'boolean') throw invalid(`options.strict must be a boolean (got ${String(strict)})`);
+  if (owners !== undefined && !OWNERS.includes(owners)) throw invalidOption(`options.owners must be one of ${OWNERS.map((o) => `'${o}'`).join(', ')} (got ${shown(owners)})`);
+  if (devices !== undefined && !DEVICES.includes(devices)) throw invalidOption(`options.devices must be one of ${DEVICES.map((d) => `'${d}'`).join(', ')} (got ${shown(devices)})`);
+  if (strict !== undefined && typeof strict !== 'boolean') throw invalidOption(`options.strict must be a boolean (got ${shown(strict)})`);
   if (idMapGiven && owners !== undefined && owners !== 'keep') {
-    throw invalid(`options.owners '${owners}' cannot be combined with options.idMap: an ID map shifts owners that are kept ('keep')`);
+    throw invalidOption(`options.owners '${owners}' cannot be combined with options.idMap: an ID map shifts owners that are kept ('keep')`);
   }
   const defaults = defaultRootless(idMapGiven);
   return { owners: owners ?? defaults.owners, devices: devices ?? defaults.devices, strict: strict ?? false };

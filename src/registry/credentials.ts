@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { LayercopyError } from '../core/errors.js';
+import { credsProblem } from '../core/options.js';
 import { authFiles, type Credentials, findInAuths, normalizeRegistry, readAuthFile } from './auth-files.js';
 import { askCredentialHelper } from './cred-helper.js';
 
@@ -51,10 +52,9 @@ export async function credentialsFor(registry: string, opts: { creds?: string; a
 
 /** --creds USER:PASSWORD, split at the first ':' (a password may hold more). A prompt for a missing password is not offered. */
 function parseCreds(creds: string): Credentials {
+  const problem = credsProblem(creds);
+  if (problem) throw new LayercopyError(`--creds: ${problem}`, { code: 'ERR_INVALID_ARGUMENT' });
   const colon = creds.indexOf(':');
-  const fail = (what: string) => new LayercopyError(`--creds: ${what}`, { code: 'ERR_INVALID_ARGUMENT' });
-  if (colon < 0) throw fail('the password must be given too, as USER:PASSWORD (layercopy does not prompt for it)');
-  if (colon === 0) throw fail('the user name is empty: give USER:PASSWORD');
   return { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
 }
 

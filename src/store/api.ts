@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
-import { DEFAULT_MAX_DOWNLOADS, type Progress, type PullPolicy, parsePlatform, type RegistryOptions, validatePoolOptions } from '../core/options.js';
-import { type Devices, type Owners, resolveRootless } from '../core/rootless.js';
+import { shown } from '../core/option-errors.js';
+import { defaultConcurrency, type Progress, type PullPolicy, type RegistryOptions, validateProvisionOptions, validateStoreOption } from '../core/options.js';
+import { ProgressGuard } from '../core/progress-guard.js';
+import type { Devices, Owners } from '../core/rootless.js';
 import { hostPlatform, servedBy } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
 import { noCounts, type StoreCounts } from './fill.js';
@@ -69,7 +71,8 @@ export function storeDir(options: StoreOptions = {}): string {
 /**
  * The store images, rmi, prune and verify read or tidy: one that is not
  * there is not made (a mistyped --store was created and verified as having
- * no damage).
+ * no damage). The default one before anything made it holds nothing:
+ * images, prune and verify say so instead (defaultNotMade).
  */
 function existingStore(options: StoreOptions): Store {
   const dir = path.resolve(storeDir(options));
@@ -90,40 +93,52 @@ async function run<T>(what: string, body: () => Promise<T>): Promise<T> {
 
 /** Puts IMAGE into the store (what it lacks: blobs fetched once, layers extracted once) and records its reference. */
 export function pull(image: string, options: PullImageOptions = {}): Promise<PullResult> {
+  const guard = new ProgressGuard(options);
   return run(`pull ${image}`, async () => {
     if (typeof image !== 'string' || image === '') throw new LayercopyError('pull: image must be a non-empty reference', { code: 'ERR_INVALID_ARGUMENT' });
+    const o = guard.options;
+    // The options a provision shares with pull, checked as provision checks them.
+    const opts = validateProvisionOptions(
+      o === null || typeof o !== 'object'
+        ? o
+        : {
+            concurrency: o.concurrency,
+            store: o.store,
+            pull: o.pull,
+            platform: o.platform,
+            registry: o.registry,
+            maxDownloads: o.maxDownloads,
+            owners: o.owners,
+            devices: o.devices,
+            signal: o.signal,
+            onProgress: o.onProgress,
+          },
+    );
     const arg = parseLayerArgument(image, 0);
     if (arg.kind === 'path') throw notAReference(image);
     // An invalid docker:// reference is a usage error before the store is opened (or made), named as pull's.
     refKey(arg, 'pull');
-    const { concurrency } = validatePoolOptions({ concurrency: options.concurrency });
-    let platform = hostPlatform();
-    if (options.platform !== undefined) {
-      try {
-        platform = parsePlatform(options.platform);
-      } catch (error) {
-        throw new LayercopyError(`options.platform ${(error as Error).message}`, { code: 'ERR_INVALID_OPTION' });
-      }
-    }
-    const pool = new Pool(concurrency);
+    const pool = new Pool(o.concurrency ?? defaultConcurrency());
     const session = {
-      store: openStore(storeDir(options)),
-      ...storeMode(resolveRootless({ owners: options.owners, devices: options.devices }, false)),
+      store: openStore(storeDir(o)),
+      ...storeMode(opts.rootless),
       pool,
-      policy: options.pull ?? 'missing',
-      platform,
-      pull: { ...options.registry, signal: options.signal },
-      maxDownloads: options.maxDownloads ?? DEFAULT_MAX_DOWNLOADS,
-      signal: options.signal,
-      onProgress: options.onProgress,
+      policy: opts.pull,
+      platform: opts.platform ?? hostPlatform(),
+      pull: { ...opts.registry, signal: opts.signal },
+      maxDownloads: opts.maxDownloads,
+      signal: opts.signal,
+      onProgress: opts.onProgress,
       counts: noCounts(),
     };
     try {
       const pulled = await pullImage(session, image, 0, arg);
       pulled.release();
+      const failed = guard.failure(`pull ${image}`);
+      if (failed) throw failed;
       return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, ...servedBy(pulled.from), store: session.counts };
     } catch (error) {
-      throw pullAborted(image, error);
+      throw guard.failure(`pull ${image}`) ?? pullAborted(image, error);
     } finally {
       await pool.close();
     }
@@ -133,6 +148,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
 /** The references the store holds, most recently used first. */
 export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
   return run('images', async () => {
+    validateStoreOption(options);
     const store = defaultNotMade(options) ? undefined : existingStore(options);
     return (store ? readRefs(store) : [])
       .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({ reference: ref, digest, platform, size, pulled, lastUsed }))
@@ -147,12 +163,21 @@ export async function rmi(references: readonly string[], options: StoreOptions =
 
 /** rmi, each reference dropped with its platform and manifest digest (the CLI names the platform of a reference that held several). */
 export function untag(references: readonly string[], options: StoreOptions = {}): Promise<Untagged[]> {
-  return run('rmi', () => removeRefs(existingStore(options), references));
+  return run('rmi', async () => {
+    if (!Array.isArray(references) || references.some((r) => typeof r !== 'string' || r === '')) {
+      throw new LayercopyError('rmi: references must be an array of image references: rmi([reference, …], options)', { code: 'ERR_INVALID_ARGUMENT' });
+    }
+    return removeRefs(existingStore(validateStoreOption(options)), references);
+  });
 }
 
 /** Removes every blob and layer no reference holds and no running provision or pull uses. */
 export function prune(options: StoreOptions = {}): Promise<PruneResult> {
-  return run('prune', () => pruneStore(existingStore(options)));
+  return run('prune', async () => {
+    // Nothing made the default store yet: nothing to prune (as images lists nothing there).
+    if (defaultNotMade(validateStoreOption(options))) return { blobs: 0, layers: 0, bytes: 0, skipped: 0, tmpRemoved: 0 };
+    return pruneStore(existingStore(options));
+  });
 }
 
 export interface VerifyOptions extends StoreOptions {
@@ -163,6 +188,9 @@ export interface VerifyOptions extends StoreOptions {
 /** Hashes every blob again and checks every extracted layer against its listing; reports what is damaged, and with `repair` removes it. */
 export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
+    if (validateStoreOption(options).repair !== undefined && typeof options.repair !== 'boolean')
+      throw new LayercopyError(`options.repair must be a boolean (got ${shown(options.repair)})`, { code: 'ERR_INVALID_OPTION' });
+    if (defaultNotMade(options)) return { blobs: 0, layers: 0, refs: 0, damaged: [], incomplete: [] };
     const store = existingStore(options);
     const found = await verifyStore(store);
     if (!options.repair) return found;

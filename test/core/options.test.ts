@@ -15,10 +15,12 @@ describe('options', () => {
 
   it.each([
     [{ concurrency: 0 }, 'options.concurrency must be a positive integer (got 0)'],
-    [{ concurrency: '2' }, 'options.concurrency must be a positive integer (got 2)'],
+    [{ concurrency: '2' }, "options.concurrency must be a positive integer (got '2')"],
     [{ batchSize: -3 }, "options.batchSize must be a positive integer or 'auto' (got -3)"],
-    [{ batchSize: 'big' }, "options.batchSize must be a positive integer or 'auto' (got big)"],
+    [{ batchSize: 'big' }, "options.batchSize must be a positive integer or 'auto' (got 'big')"],
     [{ onProgress: 5 }, 'options.onProgress must be a function'],
+    [{ registry: { creds: 'alice' } }, 'options.registry.creds: the password must be given too, as USER:PASSWORD'],
+    [{ registry: { creds: ':pw' } }, 'options.registry.creds: the user name is empty'],
   ])('rejects %j naming the option', (options, message) => {
     expect(() => validateProvisionOptions(options as never)).toThrow(message);
   });

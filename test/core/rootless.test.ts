@@ -40,9 +40,9 @@ describe('the defaults from this process ID maps', () => {
 
 describe('options owners, devices and strict', () => {
   it.each([
-    [{ owners: 'root' }, "options.owners must be one of 'keep', 'xattr', 'drop' (got root)"],
-    [{ devices: 'null' }, "options.devices must be one of 'error', 'empty', 'skip' (got null)"],
-    [{ strict: 'yes' }, 'options.strict must be a boolean (got yes)'],
+    [{ owners: 'root' }, "options.owners must be one of 'keep', 'xattr', 'drop' (got 'root')"],
+    [{ devices: 'null' }, "options.devices must be one of 'error', 'empty', 'skip' (got 'null')"],
+    [{ strict: 'yes' }, "options.strict must be a boolean (got 'yes')"],
     [{ owners: 'xattr', idMap: { uid: [{ containerID: 0, hostID: 1000, size: 1 }] } }, "options.owners 'xattr' cannot be combined with options.idMap"],
   ])('%j is ERR_INVALID_OPTION naming the option', async (options, message) => {
     const error = await provision(['/nonexistent'], '/tmp/nonexistent-root', options as never).catch((e) => e);

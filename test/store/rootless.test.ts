@@ -151,6 +151,18 @@ describe.runIf(nobodyCanRun)('the store as nobody [needs root, and a checkout no
     expect(ns.exitCode, ns.stderr).toBe(0);
     expect(fs.existsSync(path.join(dir, 'ns/layercopy/.layercopy-store'))).toBe(true);
   });
+
+  it('images, prune and verify before anything made the default store: it holds nothing, exit 0, nothing made', async () => {
+    const { dir } = image();
+    const env = ['env', `XDG_DATA_HOME=${dir}/xdg`, 'LAYERCOPY_STORE='];
+    const images = await asNobody(['images', '--json'], env);
+    expect([images.exitCode, JSON.parse(images.stdout)]).toEqual([0, []]);
+    const pruned = await asNobody(['prune', '--json'], env);
+    expect([pruned.exitCode, JSON.parse(pruned.stdout)]).toEqual([0, { blobs: 0, layers: 0, bytes: 0, skipped: 0, tmpRemoved: 0 }]);
+    const verified = await asNobody(['verify', '--json'], env);
+    expect([verified.exitCode, JSON.parse(verified.stdout)]).toEqual([0, { blobs: 0, layers: 0, refs: 0, damaged: [], incomplete: [] }]);
+    expect(fs.existsSync(path.join(dir, 'xdg'))).toBe(false);
+  });
 });
 
 describe.runIf(isRoot)('owner modes side by side [needs root]', () => {
