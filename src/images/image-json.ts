@@ -31,10 +31,17 @@ export function text(value: unknown, what: string, fail: Fail): string {
   return value;
 }
 
-/** A descriptor: an object whose digest is a string (what every reader of one asks first). */
+/**
+ * A descriptor: an object whose digest is a string (what every reader of
+ * one asks first) and whose size is a whole number of bytes, as the OCI
+ * image spec requires: a registry's layer without one was downloaded for
+ * as long as the registry sent bytes (13 GB in 40 s of an endless body).
+ */
 export function descriptor<D>(value: unknown, what: string, fail: Fail): D {
   const d = jsonObject(value, what, fail);
   text(d.digest, `${what}: digest`, fail);
+  if (d.size === undefined) throw fail(`${what}: size is missing (a descriptor must give its blob's size)`);
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw fail(`${what}: size is ${kind(d.size) === 'a number' ? String(d.size) : kind(d.size)}, not a whole number of bytes`);
   return d as D;
 }
 

@@ -88,6 +88,20 @@ describe('JSON of the wrong shape: ERR_INVALID_IMAGE naming the layout and the p
     expect(r.error.message).toContain(`: config ${r.config}: rootfs: diff_ids is a string, not a list`);
   });
 
+  it('a layer descriptor without a size, or with one that is a string or negative (the OCI spec requires it; a registry then sent bytes without end)', async () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    for (const [size, said] of [
+      [undefined, "size is missing (a descriptor must give its blob's size)"],
+      ['91', 'size is a string, not a whole number of bytes'],
+      [-1, 'size is -1, not a whole number of bytes'],
+    ] as const) {
+      const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest, ...(size === undefined ? {} : { size }) };
+      const r = await refusedBlobs((config) => ({ schemaVersion: 2, config, layers: [layer] }), { rootfs: { diff_ids: [digest] } });
+      expect(r.error).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+      expect(r.error.message).toContain(`: manifest ${r.manifest}: layers[0]: ${said}`);
+    }
+  });
+
   it('oci-layout that is a list', async () => {
     expect((await refusedWith('[]', 'oci-layout')).error).toMatchObject({
       code: 'ERR_INVALID_IMAGE',
