@@ -1,8 +1,23 @@
 import { abortError, LayercopyError } from '../core/errors.js';
+import { JSON_LIMIT } from '../images/regular.js';
+import { parseChallenge } from './challenge.js';
 import type { PullSource } from './config.js';
 import { type Credentials, NONE_FOUND } from './credentials.js';
 import { Failures } from './failures.js';
-import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkHint, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, triesLeft } from './http.js';
+import {
+  backoff,
+  DEFAULT_RETRY,
+  type HttpResponse,
+  isNetworkError,
+  isTransient,
+  networkHint,
+  networkReason,
+  plainHttpMayAnswer,
+  type RetryPolicy,
+  retriable,
+  sleep,
+  triesLeft,
+} from './http.js';
 import type { TlsConfig } from './tls.js';
 import { Transport } from './transport.js';
 
@@ -38,6 +53,8 @@ interface Token {
 export class RegistryClient {
   readonly #sources: PullSource[];
   readonly #passedOver = new Map<string, string>(); // mirrors passed over, and why, for the summary (a mirror down, or plain HTTP without insecure)
+  // The requests #fromSource made for a response or failure it gave, for "(after N tries)".
+  readonly #tries = new WeakMap<object, number>();
   readonly #opts: ClientOptions;
   readonly #retry: RetryPolicy;
   #current = 0; // the source that last answered: later requests start there
@@ -95,12 +112,12 @@ export class RegistryClient {
           return response;
         }
         await response.cancel();
-        const error = this.#fail.http(source, response, init.what);
+        const error = this.#fail.http(source, response, init.what, this.#tries.get(response));
         if (last) throw error;
         this.#passedOver.set(source.host, `HTTP ${response.status} for ${init.what}`);
       } catch (error) {
         if (error instanceof LayercopyError && error.code === 'ABORT_ERR') throw error;
-        if (last) throw this.#told(this.#fail.network(source, error, init.what));
+        if (last) throw this.#told(this.#fail.network(source, error, init.what, this.#tries.get(error as object) ?? 1));
         this.#passedOver.set(source.host, error instanceof LayercopyError ? error.message : `${networkReason(error)}${networkHint(error, source.host, true)}`);
       }
     }
@@ -153,7 +170,10 @@ export class RegistryClient {
       } catch (error) {
         if (this.#opts.signal?.aborted) throw abortError(this.#opts.signal.reason);
         // A mirror that cannot be reached is passed over at once for the next source (as containers/image does), not retried.
-        if (!isTransient(error) || source.mirror || !triesLeft(this.#retry, attempt, started)) throw error;
+        if (!isTransient(error) || source.mirror || !triesLeft(this.#retry, attempt, started)) {
+          if (typeof error === 'object' && error !== null) this.#tries.set(error, attempt);
+          throw error;
+        }
         await sleep(backoff(this.#retry, attempt), this.#opts.signal);
         continue;
       }
@@ -169,6 +189,7 @@ export class RegistryClient {
         await sleep(backoff(this.#retry, attempt, response), this.#opts.signal);
         continue;
       }
+      this.#tries.set(response, attempt);
       return response;
     }
   }
@@ -204,7 +225,9 @@ export class RegistryClient {
     if (challenge?.scheme !== 'bearer' || !challenge.params.realm)
       throw this.#fail.auth(source, 401, `unsupported authentication challenge '${response.headers.get('www-authenticate') ?? ''}'`);
     const scope = challenge.params.scope ?? `repository:${source.repository}:pull`;
-    const key = `${challenge.params.realm} ${challenge.params.service ?? ''} ${scope}`;
+    // Per source: a token got with the registry's credentials was sent to a
+    // mirror that answered with the registry's own realm, service and scope.
+    const key = `${source.host} ${challenge.params.realm} ${challenge.params.service ?? ''} ${scope}`;
     const cached = this.#tokens.get(key);
     // A token that a 401 just refused is spent, whatever its expiry said: ask again.
     if (cached && cached.header !== this.#auth.get(source.host) && cached.expires > Date.now()) {
@@ -217,7 +240,13 @@ export class RegistryClient {
   }
 
   async #token(source: PullSource, creds: Credentials | undefined, realm: string, service: string | undefined, scope: string): Promise<Token> {
-    const url = new URL(realm);
+    let url: URL;
+    try {
+      url = new URL(realm);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(url.protocol);
+    } catch {
+      throw this.#fail.auth(source, 401, `the registry's token realm ${JSON.stringify(realm)} is not an http or https URL`);
+    }
     if (service) url.searchParams.set('service', service);
     url.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
@@ -235,7 +264,7 @@ export class RegistryClient {
         response = await this.#transport.request(url.href, { headers });
       }
     } catch (error) {
-      throw this.#fail.network(source, error, `a token from ${url.origin}`);
+      throw this.#fail.network(source, error, `a token from ${url.origin}`, 1);
     }
     if (response.status === 401 || response.status === 403)
       throw this.#fail.auth(
@@ -245,10 +274,17 @@ export class RegistryClient {
           ? `the token server ${url.origin} refused the credentials${creds.origin ? ` from ${creds.origin}` : ''}`
           : `the token server ${url.origin} gives no token without credentials, and none were found for the registry ${NONE_FOUND}`,
       );
-    if (!response.ok) throw this.#fail.http(source, response, `a token from ${url.origin}`);
-    const json = (await response.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
+    if (!response.ok) throw this.#fail.http(source, response, `a token from ${url.origin}`, 1);
+    let json: { token?: unknown; access_token?: unknown; expires_in?: number };
+    try {
+      json = ((await response.json(JSON_LIMIT)) ?? {}) as typeof json;
+    } catch (error) {
+      // A cut or an abort is told as such (a cut was "answered without a token"); a body too large or not JSON holds no token.
+      if (isNetworkError(error) || (error as { name?: string }).name === 'AbortError') throw this.#fail.network(source, error, `a token from ${url.origin}`, 1);
+      throw this.#fail.auth(source, response.status, `the token server ${url.origin} answered without a token (${(error as Error).message})`);
+    }
     const token = json.token ?? json.access_token;
-    if (!token) throw this.#fail.auth(source, response.status, `the token server ${url.origin} answered without a token`);
+    if (!token || typeof token !== 'string') throw this.#fail.auth(source, response.status, `the token server ${url.origin} answered without a token`);
     // A token without expires_in is good for 60 s (the distribution token spec).
     return { header: `Bearer ${token}`, expires: Date.now() + (json.expires_in ?? 60) * 1000 - 5_000 };
   }
@@ -258,13 +294,4 @@ export class RegistryClient {
     if (this.#passedOver.size > 0) error.message += `; passed over before it: ${[...this.#passedOver].map(([host, why]) => `${host} (${why})`).join(', ')}`;
     return error;
   }
-}
-
-/** `Bearer realm="…",service="…",scope="…"` (RFC 7235 auth-params; quoted values may hold commas). */
-export function parseChallenge(header: string): { scheme: string; params: Record<string, string> } | undefined {
-  const m = /^\s*([A-Za-z]+)\s*(.*)$/s.exec(header);
-  if (!m) return undefined;
-  const params: Record<string, string> = {};
-  for (const p of m[2].matchAll(/([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
-  return { scheme: m[1].toLowerCase(), params };
 }

@@ -24,10 +24,10 @@ export class Failures {
   }
 
   /** An HTTP status as an error: 401/403 (after the auth flow) ERR_AUTH, anything else ERR_REGISTRY. */
-  http(source: PullSource, response: HttpResponse, what: string): LayercopyError {
+  http(source: PullSource, response: HttpResponse, what: string, tries = this.#retry.attempts): LayercopyError {
     const denied = response.status === 401 || response.status === 403;
     const code: LayercopyCode = denied ? 'ERR_AUTH' : 'ERR_REGISTRY';
-    const retried = retriable(response.status) ? ` (after ${this.#retry.attempts} tries)` : '';
+    const retried = retriable(response.status) ? triesMade(tries) : '';
     const why = denied ? this.#refusal(source, response.status) : '';
     return new LayercopyError(`${this.#opts.label}: ${what} from ${where(source)}: HTTP ${response.status} ${response.statusText}${retried}${why}`, {
       code,
@@ -35,9 +35,10 @@ export class Failures {
     });
   }
 
-  network(source: PullSource, error: unknown, what: string): LayercopyError {
+  /** `tries`: the requests made, where the caller counted them (default: the policy's whole count, a read retried to its end). */
+  network(source: PullSource, error: unknown, what: string, made = this.#retry.attempts): LayercopyError {
     if (error instanceof LayercopyError) return error;
-    const tries = isTransient(error) ? ` (after ${this.#retry.attempts} tries)` : '';
+    const tries = isTransient(error) ? triesMade(made) : '';
     return new LayercopyError(`${this.#opts.label}: ${what} from ${where(source)}: ${networkReason(error)}${networkHint(error, source.host)}${tries}`, {
       code: 'ERR_REGISTRY',
       ...this.#opts.fields,
@@ -54,6 +55,9 @@ export class Failures {
     return status === 403 ? `: the credentials${from} may not pull ${source.repository}` : `: the registry refused the credentials${from}`;
   }
 }
+
+/** " (after N tries)" where there were several: a Retry-After past the time left, a mirror or a token request made one (it said 5). */
+const triesMade = (n: number) => (n > 1 ? ` (after ${n} tries)` : '');
 
 function where(source: PullSource): string {
   return `${source.host}/${source.repository}${source.mirror ? ' (a mirror)' : ''}`;

@@ -34,9 +34,13 @@ export function isNetworkError(error: unknown): boolean {
   const e = error as { name?: string; cause?: { code?: string }; code?: string };
   // A proxy value that cannot be used is the environment's fault, met before any connection:
   // no plain-HTTP fallback after https (which would go elsewhere, and hide it), no retry.
-  if (e?.name === 'AbortError' || e?.code === PROXY_URL) return false;
+  if (e?.name === 'AbortError' || e?.code === PROXY_URL || NOT_NETWORK.has(e?.code ?? '')) return false;
   return typeof e?.code === 'string' || typeof e?.cause?.code === 'string';
 }
+
+// Node's refusals of what a server sent or named (a token with a CR LF for a header, a redirect or realm to file:),
+// and a body past its bound: no connection failed, and another try gets the same (they were retried 5 times).
+const NOT_NETWORK = new Set(['ERR_INVALID_PROTOCOL', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN', 'ERR_UNESCAPED_CHARACTERS', 'ERR_BODY_TOO_LARGE']);
 
 // A bad redirect (a loop, a POST sent elsewhere, a Location that is no URL), a proxy refusing or its certificate: no retry
 // cures them, nor plain HTTP (TLS failures, not retried either, may still be a plain-HTTP port: plainHttpMayAnswer).

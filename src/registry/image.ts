@@ -164,7 +164,7 @@ async function missingTag(client: RegistryClient, repository: string, tag: strin
       await response.cancel();
       return `the registry has no repository ${repository}`;
     }
-    const tags = ((await response.json()) as { tags?: unknown }).tags;
+    const tags = ((await response.json(JSON_LIMIT)) as { tags?: unknown } | null)?.tags;
     if (!Array.isArray(tags) || tags.length === 0) return plain;
     // Quoted as the tag asked for is: a bare "it has 1" reads as a count.
     const shown = tags

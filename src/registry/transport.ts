@@ -24,8 +24,8 @@ export interface HttpResponse {
   readonly body: AsyncIterable<Buffer>;
   /** Gives the body up: a small one is drained so that its connection serves again, a big one's connection is closed. */
   cancel(): Promise<void>;
-  /** The body, whole, parsed as JSON. */
-  json(): Promise<unknown>;
+  /** The body, whole, parsed as JSON; one larger than `limit` bytes fails (ERR_BODY_TOO_LARGE), its connection closed. */
+  json(limit: number): Promise<unknown>;
 }
 
 export interface RequestInit {
@@ -86,9 +86,18 @@ class NodeResponse implements HttpResponse {
     else this.body.destroy();
   }
 
-  async json(): Promise<unknown> {
+  async json(limit: number): Promise<unknown> {
     const chunks: Buffer[] = [];
-    for await (const chunk of this.body) chunks.push(chunk);
+    let bytes = 0;
+    for await (const chunk of this.body) {
+      bytes += chunk.length;
+      // A token's or a tag list's endless body held 5.7 GB after 15 s.
+      if (bytes > limit) {
+        this.body.destroy();
+        throw Object.assign(new Error(`its body is larger than ${limit} bytes`), { code: 'ERR_BODY_TOO_LARGE' });
+      }
+      chunks.push(chunk);
+    }
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   }
 }
@@ -127,7 +136,14 @@ export class Transport {
       if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
       await response.cancel();
       if (redirects >= MAX_REDIRECTS) throw Object.assign(new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`), { code: 'ERR_TOO_MANY_REDIRECTS' });
-      const next = new URL(location, target);
+      let next: URL;
+      try {
+        next = new URL(location, target);
+      } catch {
+        throw Object.assign(new Error(`${target.origin} redirected to ${JSON.stringify(location)}, which is no URL`), { code: 'ERR_INVALID_URL' });
+      }
+      if (next.protocol !== 'https:' && next.protocol !== 'http:')
+        throw Object.assign(new Error(`${target.origin} redirected to ${JSON.stringify(location)}: only http and https are followed`), { code: 'ERR_REDIRECT_REFUSED' });
       // A 303, or a 301/302 to a POST, is fetched with GET (RFC 9110 15.4).
       if (response.status === 303 || (method === 'POST' && response.status <= 302)) {
         method = 'GET';

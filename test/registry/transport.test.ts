@@ -42,6 +42,30 @@ describe('Transport', () => {
     expect(received).toEqual([]);
   });
 
+  it('a redirect to another scheme (file:) is refused naming its Location, a permanent failure', async () => {
+    const origin = await serve((_req, res) => {
+      res.writeHead(302, { location: 'file:///etc/passwd' });
+      res.end();
+    });
+    const error = (await new Transport(plain).request(`${origin}/v2/x/manifests/t`).catch((e) => e)) as NodeJS.ErrnoException;
+    expect([error.code, error.message]).toEqual(['ERR_REDIRECT_REFUSED', `${origin} redirected to "file:///etc/passwd": only http and https are followed`]);
+  });
+
+  it('json(limit): a body past the limit fails ERR_BODY_TOO_LARGE, its connection closed, no more of it read', async () => {
+    let written = 0;
+    const origin = await serve((_req, res) => {
+      const chunk = Buffer.alloc(1 << 16, 0x20);
+      const more = () => {
+        while (!res.destroyed && written < 64 << 20 && res.write(chunk)) written += chunk.length;
+      };
+      res.on('drain', more);
+      more();
+    });
+    const response = await new Transport(plain).request(`${origin}/v2/x/tags/list`);
+    await expect(response.json(1 << 20)).rejects.toMatchObject({ code: 'ERR_BODY_TOO_LARGE' });
+    expect(written).toBeLessThan(32 << 20);
+  });
+
   it('a GET redirected to another origin is followed, without the Authorization header', async () => {
     const seen: (string | undefined)[] = [];
     const other = await serve((req, res) => {
@@ -73,7 +97,7 @@ describe('Transport', () => {
     const transport = new Transport(plain);
     try {
       const first = await transport.request(url);
-      expect(await first.json()).toEqual({});
+      expect(await first.json(1024)).toEqual({});
       const second = await transport.request(url);
       expect([second.status, connections]).toEqual([200, 2]);
       await second.cancel();
@@ -97,7 +121,7 @@ describe('Transport', () => {
       });
     });
     const response = await new Transport(plain).request(`${url}/token`, { method: 'POST', form: new URLSearchParams({ grant_type: 'password' }) });
-    expect([response.status, await response.json(), seen]).toEqual([200, {}, ['POST /token grant_type=password', 'GET /answer ']]);
+    expect([response.status, await response.json(1024), seen]).toEqual([200, {}, ['POST /token grant_type=password', 'GET /answer ']]);
   });
 
   it('a redirect loop ends after 20 redirects with ERR_TOO_MANY_REDIRECTS', async () => {
