@@ -41,7 +41,8 @@ export function descriptor<D>(value: unknown, what: string, fail: Fail): D {
   const d = jsonObject(value, what, fail);
   text(d.digest, `${what}: digest`, fail);
   if (d.size === undefined) throw fail(`${what}: size is missing (a descriptor must give its blob's size)`);
-  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw fail(`${what}: size is ${kind(d.size) === 'a number' ? String(d.size) : kind(d.size)}, not a whole number of bytes`);
+  if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0)
+    throw fail(`${what}: size is ${kind(d.size) === 'a number' ? String(d.size) : kind(d.size)}, not a whole number of bytes`);
   return d as D;
 }
 
