@@ -96,7 +96,14 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     clock.lap('resolve');
     if (await layers.extract(inputs, { parentFd, staging, pool, cancel, opts, changes, abortPull: () => pullAbort.abort() })) clock.lap('extract');
     let summary: ProvisionSummary;
-    if (layers.direct) {
+    if (inputs.layers.length === 0) {
+      // Images of no layers (a scratch image): an empty rootfs, 0755, as umoci unpacks one (the walk failed in the native helper).
+      fs.fchmodSync(staging.fd, 0o755);
+      commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
+      clock.lap('commit');
+      summary = summarize(inputs, opts, [], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
+      opts.onProgress?.({ phase: 'done', layerIndex: 0, layers: 0, layer: '', entries: 0, bytes: 0 });
+    } else if (layers.direct) {
       const { commitDirect } = await import('./images/extract-all.js');
       const layer = commitDirect({ inputs, staging, extracted: layers.direct, extractMs: layers.layers[0].extractMs });
       clock.lap('commit');

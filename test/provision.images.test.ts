@@ -61,6 +61,21 @@ describe('images against umoci unpack', () => {
 });
 
 describe('LAYER lists that mix inputs', () => {
+  it('an image of no layers (a scratch image): an empty 0755 rootfs, as umoci unpacks it; beside a layer, that layer alone', async () => {
+    const dir = scratch();
+    const layout = `oci:${ociImage(path.join(dir, 'img'), { layers: [] })}:latest`;
+    // Before: "N-API call failed" (ERR_SYSTEM), the walk given no layer.
+    const summary = await provision([layout], path.join(dir, 'empty'));
+    expect([summary.layers, summary.entries, summary.images.length]).toEqual([0, 0, 1]);
+    const st = fs.lstatSync(path.join(dir, 'empty'));
+    expect([st.isDirectory(), st.mode & 0o7777, fs.readdirSync(path.join(dir, 'empty'))]).toEqual([true, 0o755, []]);
+    const l0 = buildLayer(path.join(dir, 'l0'), { 'etc/a': 'a' });
+    await provision([l0], path.join(dir, 'alone'));
+    await provision([layout, l0], path.join(dir, 'both'));
+    expect(diffSnapshots(snapshot(path.join(dir, 'alone'), { atime: false }), snapshot(path.join(dir, 'both'), { atime: false }))).toEqual([]);
+    expect(fs.readdirSync(dir).filter((n) => n.includes('layercopy'))).toEqual([]);
+  });
+
   it('a directory, a gzip tarball and an image reference, in order, equal the same layers as directories', async () => {
     const dir = scratch();
     const l0 = buildLayer(path.join(dir, 'l0'), { 'etc/a': 'a', 'etc/b': 'b', 'opt/x': 'x' });

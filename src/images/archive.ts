@@ -21,7 +21,7 @@ interface ManifestEntry {
 /** docker-archive:FILE[:NAME:TAG] (or :@N, the Nth image) to its layers, lowest first; an image whose config names another platform is refused. */
 export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }, platform: Platform, seen?: SeenImage): TarLayer[] {
   const label = arg;
-  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
+  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' | 'ERR_DIGEST_MISMATCH' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
   const members = scanTar(sel.file, label);
   const manifestMember = members.get('manifest.json');
   if (!manifestMember) throw fail('not a docker-archive (no manifest.json)');
@@ -43,9 +43,20 @@ export function resolveDockerArchive(arg: string, sel: { file: string; reference
   const configMember = members.get(entry.Config);
   if (!configMember) throw fail(`config ${entry.Config} is not in the archive`);
   const configData = readMember(sel.file, configMember);
+  const configDigest = sha256(configData);
+  // Named by its digest (blobs/sha256/HEX, or HEX.json as older docker save writes it, HEX the image ID): checked against it, before it is read.
+  const named = /(?:^|\/)sha256\/([0-9a-f]{64})$|^([0-9a-f]{64})\.json$/.exec(entry.Config);
+  const hex = named?.[1] ?? named?.[2];
+  if (hex && configDigest !== `sha256:${hex}`) throw fail(`config ${entry.Config} does not match its digest: got ${configDigest}`, 'ERR_DIGEST_MISMATCH');
   // No manifest in a docker-archive: a store makes one (src/store/).
-  if (seen) seen.config = { digest: sha256(configData), mediaType: 'application/vnd.oci.image.config.v1+json', data: configData };
-  const config = imageConfig(JSON.parse(configData.toString('utf8')), `config ${entry.Config}`, fail);
+  if (seen) seen.config = { digest: configDigest, mediaType: 'application/vnd.oci.image.config.v1+json', data: configData };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(configData.toString('utf8'));
+  } catch (error) {
+    throw fail(`config ${entry.Config} is not JSON (${(error as Error).message})`);
+  }
+  const config = imageConfig(parsed, `config ${entry.Config}`, fail);
   const mismatch = otherPlatform(config, platform);
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
   const diffIds = config.diffIds;

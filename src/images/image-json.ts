@@ -31,6 +31,13 @@ export function text(value: unknown, what: string, fail: Fail): string {
   return value;
 }
 
+/** A sha256 digest, the only kind layercopy computes (a diff_id of 'sha256:../../x' reached the store's file names). */
+function sha256Digest(value: unknown, what: string, fail: Fail): string {
+  const digest = text(value, what, fail);
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw fail(`${what} is ${JSON.stringify(digest.slice(0, 100))}, not a sha256 digest`);
+  return digest;
+}
+
 /**
  * A descriptor: an object whose digest is a string (what every reader of
  * one asks first) and whose size is a whole number of bytes, as the OCI
@@ -62,7 +69,7 @@ export function manifestParts<D>(value: unknown, what: string, fail: Fail): { co
 export function imageConfig(value: unknown, what: string, fail: Fail): { os?: unknown; architecture?: unknown; variant?: unknown; diffIds: string[] } {
   const config = jsonObject(value, what, fail);
   const rootfs = config.rootfs === undefined || config.rootfs === null ? {} : jsonObject(config.rootfs, `${what}: rootfs`, fail);
-  return { ...config, diffIds: listField(rootfs, 'diff_ids', `${what}: rootfs`, fail, text) };
+  return { ...config, diffIds: listField(rootfs, 'diff_ids', `${what}: rootfs`, fail, sha256Digest) };
 }
 
 /**

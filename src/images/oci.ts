@@ -61,7 +61,14 @@ export function hostPlatform(): Platform {
   return { os: 'linux', architecture: arch[process.arch] ?? process.arch, ...(process.arch === 'arm64' ? { variant: 'v8' } : {}) };
 }
 
-export const showPlatform = (p?: Platform) => (p ? [p.os, p.architecture, p.variant].filter(Boolean).join('/') : 'no platform');
+/** A platform for a message; a part that is no string (an index's, hostile: a list nested a million deep overflowed the stack when joined) is shown as '?'. */
+export const showPlatform = (p?: Platform) =>
+  p
+    ? [p.os, p.architecture, p.variant]
+        .map((v: unknown) => (typeof v === 'string' || v === undefined ? v : '?'))
+        .filter(Boolean)
+        .join('/')
+    : 'no platform';
 
 /** What the summary says of an image argument: its manifest's digest and the platform its config names. */
 export function imageSummary(reference: string, seen: SeenImage): ImageSummary | undefined {

@@ -35,6 +35,19 @@ describe('nested indexes', () => {
     expect(r.error.message).toMatch(/no image for linux\/\w+; there are: linux\/arm64 \(choose with --platform\)$/);
     expect(r.left).toEqual([]);
   }, 70_000);
+
+  it("an index entry whose platform's os is a list nested a million deep: the platforms listed with '?', no stack overflow", async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'img');
+    const os = `${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`;
+    const manifest = addImage(layout, { layers: [rawTar([{ name: 'a', data: 'a' }])] });
+    const index = Buffer.from(
+      `{"schemaVersion":2,"manifests":[{"mediaType":"${manifest.mediaType}","digest":"${manifest.digest}","size":${manifest.size},"platform":{"os":${os},"architecture":"arm64"}}]}`,
+    );
+    writeIndex(layout, [{ mediaType: INDEX, ...writeBlob(layout, index), ref: 't' }]);
+    const { error } = await refused(dir, layout);
+    expect(error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', message: expect.stringMatching(/there are: \?\/arm64 \(choose with --platform\)$/) });
+  });
 });
 
 /** A one-layer layout whose file `name` is replaced by `json`; the provision's error, nothing left. */
@@ -79,6 +92,13 @@ describe('JSON of the wrong shape: ERR_INVALID_IMAGE naming the layout and the p
     const r = await refusedBlobs((config) => ({ schemaVersion: 2, config, layers: [null] }), { rootfs: { diff_ids: [] } });
     expect(r.error).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
     expect(r.error.message).toContain(`: manifest ${r.manifest}: layers[0] is null, not a JSON object`);
+  });
+
+  it('a config whose diff_id is no sha256 digest (a path climbing out, as a store would name files by it)', async () => {
+    const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${'a'.repeat(64)}`, size: 1 };
+    const r = await refusedBlobs((config) => ({ schemaVersion: 2, config, layers: [layer] }), { rootfs: { diff_ids: ['sha256:../../../tmp/x'] } });
+    expect(r.error).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
+    expect(r.error.message).toContain(`: config ${r.config}: rootfs: diff_ids[0] is "sha256:../../../tmp/x", not a sha256 digest`);
   });
 
   it('a config whose diff_ids are a string', async () => {
