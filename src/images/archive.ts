@@ -21,7 +21,8 @@ interface ManifestEntry {
 /** docker-archive:FILE[:NAME:TAG] (or :@N, the Nth image) to its layers, lowest first; an image whose config names another platform is refused. */
 export function resolveDockerArchive(arg: string, sel: { file: string; reference?: string }, platform: Platform, seen?: SeenImage): TarLayer[] {
   const label = arg;
-  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' | 'ERR_DIGEST_MISMATCH' = 'ERR_INVALID_IMAGE') => new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
+  const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' | 'ERR_DIGEST_MISMATCH' = 'ERR_INVALID_IMAGE') =>
+    new LayercopyError(`${label}: ${message}`, { code, path: sel.file });
   const members = scanTar(sel.file, label);
   const manifestMember = members.get('manifest.json');
   if (!manifestMember) throw fail('not a docker-archive (no manifest.json)');
