@@ -1,24 +1,10 @@
 import { abortError, LayercopyError } from '../core/errors.js';
-import { JSON_LIMIT } from '../images/regular.js';
-import { parseChallenge } from './challenge.js';
 import type { PullSource } from './config.js';
 import { type Credentials, NONE_FOUND } from './credentials.js';
 import { Failures } from './failures.js';
-import {
-  backoff,
-  DEFAULT_RETRY,
-  type HttpResponse,
-  isNetworkError,
-  isTransient,
-  networkHint,
-  networkReason,
-  plainHttpMayAnswer,
-  type RetryPolicy,
-  retriable,
-  sleep,
-  triesLeft,
-} from './http.js';
+import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkHint, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
+import { parseChallenge, requestToken, type Token } from './token.js';
 import { Transport } from './transport.js';
 
 // A registry's distribution API (v2) for one repository, from its sources
@@ -43,12 +29,6 @@ export interface ClientOptions {
 // A mirror that takes longer to answer is passed over: a per-node mirror (Spegel, Dragonfly) answers in milliseconds, and one
 // that accepts connections and never answers held a pull for 300 s over https and 300 s more over http (the registry's own bound).
 const MIRROR_TIMEOUT_MS = 15_000;
-
-interface Token {
-  header: string;
-  /** When it stops being good (ms since the epoch). */
-  expires: number;
-}
 
 export class RegistryClient {
   readonly #sources: PullSource[];
@@ -234,59 +214,9 @@ export class RegistryClient {
       this.#auth.set(source.host, cached.header);
       return;
     }
-    const token = await this.#token(source, creds, challenge.params.realm, challenge.params.service, scope);
+    const token = await requestToken(this.#transport, this.#fail, { source, creds, realm: challenge.params.realm, service: challenge.params.service, scope });
     this.#tokens.set(key, token);
     this.#auth.set(source.host, token.header);
-  }
-
-  async #token(source: PullSource, creds: Credentials | undefined, realm: string, service: string | undefined, scope: string): Promise<Token> {
-    let url: URL;
-    try {
-      url = new URL(realm);
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(url.protocol);
-    } catch {
-      throw this.#fail.auth(source, 401, `the registry's token realm ${JSON.stringify(realm)} is not an http or https URL`);
-    }
-    if (service) url.searchParams.set('service', service);
-    url.searchParams.set('scope', scope);
-    const headers: Record<string, string> = {};
-    if (creds && 'username' in creds) {
-      url.searchParams.set('account', creds.username);
-      headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-    }
-    let response: HttpResponse;
-    try {
-      if (creds && 'identityToken' in creds) {
-        // An identity token is an OAuth2 refresh token (docker login's).
-        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, service: service ?? '', scope, client_id: 'layercopy' });
-        response = await this.#transport.request(realm, { method: 'POST', form });
-      } else {
-        response = await this.#transport.request(url.href, { headers });
-      }
-    } catch (error) {
-      throw this.#fail.network(source, error, `a token from ${url.origin}`, 1);
-    }
-    if (response.status === 401 || response.status === 403)
-      throw this.#fail.auth(
-        source,
-        response.status,
-        creds
-          ? `the token server ${url.origin} refused the credentials${creds.origin ? ` from ${creds.origin}` : ''}`
-          : `the token server ${url.origin} gives no token without credentials, and none were found for the registry ${NONE_FOUND}`,
-      );
-    if (!response.ok) throw this.#fail.http(source, response, `a token from ${url.origin}`, 1);
-    let json: { token?: unknown; access_token?: unknown; expires_in?: number };
-    try {
-      json = ((await response.json(JSON_LIMIT)) ?? {}) as typeof json;
-    } catch (error) {
-      // A cut or an abort is told as such (a cut was "answered without a token"); a body too large or not JSON holds no token.
-      if (isNetworkError(error) || (error as { name?: string }).name === 'AbortError') throw this.#fail.network(source, error, `a token from ${url.origin}`, 1);
-      throw this.#fail.auth(source, response.status, `the token server ${url.origin} answered without a token (${(error as Error).message})`);
-    }
-    const token = json.token ?? json.access_token;
-    if (!token || typeof token !== 'string') throw this.#fail.auth(source, response.status, `the token server ${url.origin} answered without a token`);
-    // A token without expires_in is good for 60 s (the distribution token spec).
-    return { header: `Bearer ${token}`, expires: Date.now() + (json.expires_in ?? 60) * 1000 - 5_000 };
   }
 
   /** The registry's own failure, with the mirrors passed over before it and why: a mirror's 404 says as much about a pull as the registry being down. */
