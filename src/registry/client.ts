@@ -5,7 +5,7 @@ import { Failures } from './failures.js';
 import { backoff, DEFAULT_RETRY, type HttpResponse, isTransient, networkHint, networkReason, plainHttpMayAnswer, type RetryPolicy, retriable, sleep, triesLeft } from './http.js';
 import type { TlsConfig } from './tls.js';
 import { parseChallenge, requestToken, type Token } from './token.js';
-import { Transport } from './transport.js';
+import { IDLE_MS, Transport } from './transport.js';
 
 // A registry's distribution API (v2) for one repository, from its sources
 // in order: the mirrors (registries.conf), then the registry itself. Auth
@@ -53,6 +53,31 @@ export class RegistryClient {
     this.#retry = opts.retry ?? DEFAULT_RETRY;
     this.#fail = new Failures(opts, this.#retry);
     this.#transport = new Transport((host) => this.#tls(host), opts.signal);
+  }
+
+  get #mirrorMs(): number {
+    return this.#opts.mirrorTimeoutMs ?? MIRROR_TIMEOUT_MS;
+  }
+
+  /** How long a body of the source answering now may be silent between bytes: a mirror's bound, else IDLE_MS. */
+  get idleMs(): number {
+    return this.#sources[this.#current].mirror ? this.#mirrorMs : IDLE_MS;
+  }
+
+  /**
+   * A body the source answering now began and did not finish (cut, or
+   * silent): a mirror is passed over for the next source, as one that
+   * fails before its answer is, and true is returned (the caller asks
+   * again, where it left off); the registry itself is tried again by the
+   * caller as before. A mirror cut mid-body was asked 5 times, and one
+   * silent after its headers held the pull 300 s, the registry never asked.
+   */
+  leaveMirror(error: unknown): boolean {
+    const source = this.#sources[this.#current];
+    if (!source.mirror || this.#current === this.#sources.length - 1) return false;
+    this.#passedOver.set(source.host, `${networkReason(error)} while sending a body`);
+    this.#current++;
+    return true;
   }
 
   /** The source that answered last: host[:port], and whether it is a mirror. */
@@ -178,7 +203,8 @@ export class RegistryClient {
   async #send(source: PullSource, tls: TlsConfig, path: string, headers: Record<string, string>): Promise<HttpResponse> {
     const known = this.#scheme.get(source.host);
     const transport = this.#transport;
-    const init = { headers, answerMs: source.mirror ? (this.#opts.mirrorTimeoutMs ?? MIRROR_TIMEOUT_MS) : undefined };
+    const bound = source.mirror ? this.#mirrorMs : undefined;
+    const init = { headers, answerMs: bound, bodyMs: bound };
     if (known === 'http' || (known === undefined && !tls.allowHttp)) return transport.request(this.#url(source, known ?? 'https', path), init);
     try {
       const response = await transport.request(this.#url(source, 'https', path), init);

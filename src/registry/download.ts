@@ -5,7 +5,6 @@ import type { TarLayer } from '../images/layer.js';
 import type { RegistryClient } from './client.js';
 import { type HttpResponse, isTransient, networkReason } from './http.js';
 import { receiveBody } from './receive.js';
-import { IDLE_MS } from './transport.js';
 
 // A resumed download starts from the bytes already written, never from zero
 // where the registry answers Range with 206. A connection that keeps failing
@@ -149,7 +148,7 @@ export async function downloadBlob(
                 position: written,
                 length: size - written,
                 progress,
-                idleMs: IDLE_MS,
+                idleMs: client.idleMs,
                 onBytes: run.onBytes,
               })
             : undefined;
@@ -185,6 +184,8 @@ export async function downloadBlob(
         // An abort (Ctrl-C, or the provision failing elsewhere) is no failure of this download.
         if ((error as Error)?.name === 'AbortError') throw abortError();
         if (error instanceof LayercopyError || !isTransient(error)) throw error;
+        // A mirror's body that failed: the next source, from where it left off.
+        if (client.leaveMirror(error)) continue;
         if (written === before ? ++stalls >= MAX_STALLS : ++resumes > MAX_RESUMES) {
           const why = (error as { code?: string }).code === 'ERR_BODY_ENDED_EARLY' ? 'the registry ended the response there' : networkReason(error);
           throw new LayercopyError(`${tar.label}: ${what}: the connection failed at byte ${written} of ${tar.size}: ${why}`, {

@@ -33,8 +33,10 @@ export interface RequestInit {
   headers?: Record<string, string>;
   /** A form (application/x-www-form-urlencoded), for POST. */
   form?: URLSearchParams;
-  /** How long the answer (its headers) may take; the body then gets IDLE_MS between bytes. Default IDLE_MS. */
+  /** How long the answer (its headers) may take. Default IDLE_MS. */
   answerMs?: number;
+  /** How long the body may be silent between bytes once answered. Default IDLE_MS. */
+  bodyMs?: number;
 }
 
 // As undici's defaults (headersTimeout, bodyTimeout): a connection silent this long is given up (and retried).
@@ -131,7 +133,7 @@ export class Transport {
     let form = init.form;
     const headers: Record<string, string> = { 'user-agent': USER_AGENT, ...init.headers };
     for (let redirects = 0; ; redirects++) {
-      const response = await this.#once(target, method, headers, form, init.answerMs);
+      const response = await this.#once(target, method, headers, form, init.answerMs, init.bodyMs);
       const location = response.headers.get('location');
       if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response;
       await response.cancel();
@@ -169,16 +171,16 @@ export class Transport {
    * or a new one), instead of counting as the source's failure: a mirror
    * would be passed over for it.
    */
-  async #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs = IDLE_MS): Promise<HttpResponse> {
+  async #once(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs = IDLE_MS, bodyMs = IDLE_MS): Promise<HttpResponse> {
     try {
-      return await this.#send(url, method, headers, form, answerMs);
+      return await this.#send(url, method, headers, form, answerMs, bodyMs);
     } catch (error) {
       if (!(error as StaleError)[STALE]) throw error;
-      return this.#send(url, method, headers, form, answerMs);
+      return this.#send(url, method, headers, form, answerMs, bodyMs);
     }
   }
 
-  #send(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs: number): Promise<HttpResponse> {
+  #send(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs: number, bodyMs: number): Promise<HttpResponse> {
     if (this.#signal?.aborted) return Promise.reject(abortError(this.#signal.reason));
     const body = form?.toString();
     const all = body === undefined ? headers : { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) };
@@ -197,9 +199,9 @@ export class Transport {
       });
       req.once('response', (res) => {
         live.res = res;
-        // Answered: the body gets the usual bound between bytes.
-        if (limit !== IDLE_MS) {
-          limit = IDLE_MS;
+        // Answered: the body gets its bound between bytes.
+        if (limit !== bodyMs) {
+          limit = bodyMs;
           req.setTimeout(limit);
         }
         // The reader of the body gets its errors; this keeps one arriving while nobody reads from being an uncaught exception.

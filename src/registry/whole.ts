@@ -35,6 +35,7 @@ export async function getWhole(
     } catch (error) {
       if (error instanceof LayercopyError) throw error;
       if (client.signal?.aborted) throw abortError(client.signal.reason);
+      if (isTransient(error) && client.leaveMirror(error)) continue;
       if (!isTransient(error) || !triesLeft(client.retry, attempt, started)) throw client.readFailure(error, init.what);
       await sleep(backoff(client.retry, attempt), client.signal);
     }

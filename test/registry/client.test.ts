@@ -1,8 +1,14 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
 import type { PullSource } from '../../src/registry/config.js';
+import { downloadBlob } from '../../src/registry/download.js';
+import { getWhole } from '../../src/registry/whole.js';
+import { scratch } from '../helpers.js';
 
 // A registry's answers as a hostile one gives them, from a node:http server on loopback.
 const servers: http.Server[] = [];
@@ -19,8 +25,9 @@ async function serve(handler: http.RequestListener): Promise<string> {
 
 const source = (host: string, mirror = false): PullSource => ({ host, repository: 'r', insecure: true, mirror, ...(mirror ? { ns: 'reg' } : {}) });
 
-function client(sources: PullSource[], creds?: { username: string; password: string }) {
+function client(sources: PullSource[], creds?: { username: string; password: string }, mirrorTimeoutMs?: number) {
   return new RegistryClient(sources, {
+    mirrorTimeoutMs,
     credentials: async (s) => (creds && !s.mirror ? creds : undefined),
     tls: () => ({ verify: false, allowHttp: true, files: [] }),
     retry: { attempts: 3, budgetMs: 5_000, baseMs: 10 },
@@ -110,5 +117,52 @@ describe('RegistryClient', () => {
       .get('manifests/t', { what: 'the manifest' })
       .catch((e) => e);
     expect(tried.message).toMatch(/HTTP 503 Service Unavailable \(after 3 tries\)$/);
+  });
+
+  it.each(['cut', 'silent'] as const)('a mirror whose body is %s after its headers is passed over for the registry (a manifest, read whole)', async (mode) => {
+    const data = Buffer.from(JSON.stringify({ schemaVersion: 2, padding: 'x'.repeat(5000) }));
+    let registryAsked = 0;
+    const registry = await serve((_req, res) => {
+      registryAsked++;
+      res.end(data);
+    });
+    const mirror = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(data.length) });
+      res.write(data.subarray(0, 100));
+      if (mode === 'cut') setTimeout(() => res.destroy(), 20);
+    });
+    const c = client([source(mirror, true), source(registry)], undefined, 300);
+    const { data: got } = await getWhole(c, 'manifests/t', { what: 'the manifest' }, 1 << 20, () => new Error('too large') as never);
+    // Before: a cut mirror asked 5 times then the pull failed; a silent one held it 300 s; the registry never asked.
+    expect([got?.equals(data), registryAsked]).toEqual([true, 1]);
+    expect(c.answering).toMatchObject({ host: registry, mirror: false, passedOver: [{ host: mirror, why: expect.stringContaining('while sending a body') }] });
+  });
+
+  it('a blob a mirror cuts halfway: the rest from the registry, asked from where the mirror stopped', async () => {
+    const blob = crypto.randomBytes(1 << 20);
+    const ranges: (string | undefined)[] = [];
+    const registry = await serve((req, res) => {
+      ranges.push(req.headers.range);
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      if (from > 0) res.writeHead(206, { 'content-range': `bytes ${from}-${blob.length - 1}/${blob.length}`, 'content-length': String(blob.length - from) });
+      res.end(blob.subarray(from));
+    });
+    const mirror = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, blob.length / 2), () => setTimeout(() => res.destroy(), 50));
+    });
+    const c = client([source(mirror, true), source(registry)], undefined, 300);
+    const file = path.join(scratch(), 'spool');
+    const out = await fs.promises.open(file, 'w+');
+    try {
+      const digest = `sha256:${crypto.createHash('sha256').update(blob).digest('hex')}`;
+      const progress = new BigInt64Array(new SharedArrayBuffer(16));
+      await downloadBlob(c, { file: '', digest, size: blob.length, label: 'L' }, out, progress, { label: 'L', fields: { layer: 'L', layerIndex: 0 } });
+    } finally {
+      await out.close();
+    }
+    expect(fs.readFileSync(file).equals(blob)).toBe(true);
+    expect(ranges).toHaveLength(1);
+    expect(Number(/^bytes=(\d+)-$/.exec(ranges[0] ?? '')?.[1])).toBeGreaterThan(0);
   });
 });
