@@ -1,4 +1,4 @@
-import { descriptorMismatch, sha256 } from '../core/digest.js';
+import { descriptorMismatch, digestLike, sha256 } from '../core/digest.js';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
 import { imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from '../images/image-json.js';
@@ -61,7 +61,8 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
     }
     const digest = sha256(data);
     const want = expected?.digest ?? (reference.startsWith('sha256:') ? reference : (headers.get('docker-content-digest') ?? undefined));
-    if (want !== undefined && digest !== want) throw fail(`${what} does not match its digest: expected ${want}, got ${digest}`, 'ERR_DIGEST_MISMATCH');
+    const got = want === undefined ? digest : digestLike(data, want);
+    if (want !== undefined && got !== want) throw fail(`${what} does not match its digest: expected ${want}, got ${got}`, 'ERR_DIGEST_MISMATCH');
     if (expected && data.length !== expected.size) throw fail(`${what} is ${data.length} bytes, its descriptor says ${expected.size}`, 'ERR_DIGEST_MISMATCH');
     let parsed: unknown;
     try {

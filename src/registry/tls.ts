@@ -68,6 +68,8 @@ export function tlsFor(host: string, opts: { certDir?: string; tlsVerify?: boole
 }
 
 function hostDir(name: string, dirs: string[]): string | undefined {
+  // A redirect to https://../x has the host '..': certs.d's parent was read as its directory (and a stray key there failed the pull as a usage error).
+  if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) return undefined;
   return dirs.map((d) => path.join(d, name)).find((d) => fs.existsSync(d));
 }
 

@@ -2,6 +2,8 @@
 // string for a list): ERR_INVALID_IMAGE naming the reference and the part,
 // as for an OCI layout, not a TypeError reported against the rootfs. A few
 // lines of node:http stand in for the registry: only the JSON matters here.
+
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
@@ -15,12 +17,12 @@ let stop: (() => void) | undefined;
 afterEach(() => stop?.());
 
 /** Serves `bodies` by path below /v2/app/x/ (each with its media type), 404 for anything else; its host:port. */
-async function registry(bodies: Record<string, { type: string; body: string }>) {
+async function registry(bodies: Record<string, { type: string; body: string; headers?: Record<string, string> }>) {
   const server = http.createServer((req, res) => {
     if (req.url === '/v2/') return res.writeHead(200).end('{}');
     const hit = bodies[(req.url ?? '').replace('/v2/app/x/', '')];
     if (!hit) return res.writeHead(404, { 'content-type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
-    res.writeHead(200, { 'content-type': hit.type, 'content-length': Buffer.byteLength(hit.body) }).end(hit.body);
+    res.writeHead(200, { 'content-type': hit.type, 'content-length': Buffer.byteLength(hit.body), ...hit.headers }).end(hit.body);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   stop = () => server.close();
@@ -51,4 +53,15 @@ it('an index whose manifests are a string, a manifest whose layers hold null, a 
   r = await provision(await registry({ 'manifests/1': layers([]), [`blobs/${configDescriptor.digest}`]: blob }));
   expect(r.json.error).toMatchObject({ code: 'ERR_INVALID_IMAGE' });
   expect(r.json.error?.message).toMatch(new RegExp(`: config ${configDescriptor.digest}: rootfs: diff_ids is a number, not a list$`));
+});
+
+it("a tag's Docker-Content-Digest in sha512 is checked in sha512 (as containers/image checks it), a wrong one refused", async () => {
+  const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(Buffer.from('{}')), size: 2 };
+  const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] });
+  const sha512 = `sha512:${crypto.createHash('sha512').update(body).digest('hex')}`;
+  const right = await provision(await registry({ 'manifests/1': { type: OCI_MANIFEST, body, headers: { 'docker-content-digest': sha512 } } }));
+  // Past the manifest: the config is what this registry lacks (before: "does not match its digest: expected sha512:…").
+  expect(right.json.error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', message: expect.stringContaining(`config ${config.digest}: blob not found`) });
+  const wrong = await provision(await registry({ 'manifests/1': { type: OCI_MANIFEST, body, headers: { 'docker-content-digest': `sha512:${'0'.repeat(128)}` } } }));
+  expect(wrong.json.error).toMatchObject({ code: 'ERR_DIGEST_MISMATCH', message: expect.stringContaining(`got ${sha512}`) });
 });

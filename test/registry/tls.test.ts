@@ -38,6 +38,14 @@ describe('tlsFor: files', () => {
     expect(tlsFor('quay.io', { systemDirs: [scratch()] })).toEqual({ verify: true, allowHttp: false, files: [] });
   });
 
+  it("a host of '.' or '..' (a redirect to https://../x) has no directory: certs.d's parent is not read", () => {
+    const parent = scratch();
+    const certsd = path.join(parent, 'certs.d');
+    fs.mkdirSync(certsd);
+    fs.writeFileSync(path.join(parent, 'stray.key'), 'not a key');
+    for (const host of ['..', '.']) expect(tlsFor(host, { systemDirs: [certsd] })).toEqual({ verify: true, allowHttp: false, files: [] });
+  });
+
   it('reads *.crt files as extra CAs, in name order', () => {
     const root = certsD('127.0.0.1:5000', { 'b.crt': pem.ca, 'a.crt': `${pem.ca}\n` });
     const config = tlsFor('127.0.0.1:5000', { systemDirs: [root] });
