@@ -6,13 +6,13 @@ import { shown } from '../core/option-errors.js';
 import { defaultConcurrency, type Progress, type PullPolicy, type RegistryOptions, validateProvisionOptions, validateStoreOption } from '../core/options.js';
 import { ProgressGuard } from '../core/progress-guard.js';
 import type { Devices, Owners } from '../core/rootless.js';
-import { hostPlatform, servedBy } from '../images/oci.js';
+import { servedBy } from '../images/oci.js';
 import { parseLayerArgument } from '../images/reference.js';
-import { noCounts, type StoreCounts } from './fill.js';
+import type { StoreCounts } from './fill.js';
 import { type PruneResult, pruneStore } from './gc.js';
 import { refKey } from './image.js';
 import { defaultStoreDir, openStore, type Store } from './layout.js';
-import { pullImage, storeMode } from './pull.js';
+import { openSession, pullImage } from './pull.js';
 import { notAReference, pullAborted } from './pull-errors.js';
 import { type RefRecord, readRefs } from './refs.js';
 import { repairStore } from './repair.js';
@@ -119,18 +119,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     // An invalid docker:// reference is a usage error before the store is opened (or made), named as pull's.
     refKey(arg, 'pull');
     const pool = new Pool(o.concurrency ?? defaultConcurrency());
-    const session = {
-      store: openStore(storeDir(o)),
-      ...storeMode(opts.rootless),
-      pool,
-      policy: opts.pull,
-      platform: opts.platform ?? hostPlatform(),
-      pull: { ...opts.registry, signal: opts.signal },
-      maxDownloads: opts.maxDownloads,
-      signal: opts.signal,
-      onProgress: opts.onProgress,
-      counts: noCounts(),
-    };
+    const session = openSession(openStore(storeDir(o)), opts, pool, opts.signal);
     try {
       const pulled = await pullImage(session, image, 0, arg);
       pulled.release();

@@ -2,12 +2,11 @@ import type { Pool } from '../copy/pool.js';
 import type { NativeChanges } from '../core/native.cjs';
 import type { ResolvedProvisionOptions } from '../core/options.js';
 import type { Stopwatch } from '../core/stopwatch.js';
-import { hostPlatform, type ImageSummary, servedBy } from '../images/oci.js';
+import { type ImageSummary, servedBy } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import { carriedChanges } from './changes.js';
-import { noCounts } from './fill.js';
 import { openStore } from './layout.js';
-import { pullImage, type StoreSession, storeMode } from './pull.js';
+import { openSession, pullImage, type StoreSession } from './pull.js';
 import { lockReaders, readsWithoutChmod } from './readers.js';
 
 /**
@@ -25,18 +24,7 @@ export function storeSession(
   hold: () => Promise<() => Promise<void>>;
 } {
   const store = openStore(dir);
-  const session: StoreSession = {
-    store,
-    ...storeMode(opts.rootless),
-    pool: run.pool,
-    policy: opts.pull,
-    platform: opts.platform ?? hostPlatform(),
-    pull: { ...opts.registry, signal: run.signal },
-    maxDownloads: opts.maxDownloads,
-    signal: opts.signal,
-    onProgress: opts.onProgress,
-    counts: noCounts(),
-  };
+  const session: StoreSession = openSession(store, opts, run.pool, run.signal);
   const readLocks: string[] = [];
   return {
     session,

@@ -3,13 +3,14 @@ import path from 'node:path';
 import PQueue from 'p-queue';
 import type { Pool } from '../copy/pool.js';
 import type { NativePolicy } from '../core/native.cjs';
-import type { Platform, Progress, PullPolicy } from '../core/options.js';
+import type { Platform, Progress, PullPolicy, ResolvedProvisionOptions } from '../core/options.js';
 import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
+import { hostPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
 import { fetchBlob, hasBlob } from './blobs.js';
 import { strictError } from './changes.js';
-import { type FillContext, fillLayers, MissingBlob, type StoreCounts, type StoredLayer } from './fill.js';
+import { type FillContext, fillLayers, MissingBlob, noCounts, type StoreCounts, type StoredLayer } from './fill.js';
 import { type ImagePlan, planImage, refKey } from './image.js';
 import { cleanTmp, lockPath, type OwnerMode, ownerMode, type Store } from './layout.js';
 import { StoreLock } from './lock.js';
@@ -32,6 +33,22 @@ export interface StoreSession {
   counts: StoreCounts;
   /** Set once tmp/ has been cleaned of dead processes' leftovers. */
   cleaned?: boolean;
+}
+
+/** A session over `store` for options checked at the entry (provision's, or pull's), its requests stopped by `pullSignal`. */
+export function openSession(store: Store, opts: ResolvedProvisionOptions, pool: Pool, pullSignal?: AbortSignal): StoreSession {
+  return {
+    store,
+    ...storeMode(opts.rootless),
+    pool,
+    policy: opts.pull,
+    platform: opts.platform ?? hostPlatform(),
+    pull: { ...opts.registry, signal: pullSignal },
+    maxDownloads: opts.maxDownloads,
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+    counts: noCounts(),
+  };
 }
 
 export interface PulledImage {

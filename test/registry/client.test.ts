@@ -1,27 +1,16 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
 import type { PullSource } from '../../src/registry/config.js';
 import { downloadBlob } from '../../src/registry/download.js';
 import { getWhole } from '../../src/registry/whole.js';
+import { loopbackServers } from '../fixtures/http-servers.js';
 import { scratch } from '../helpers.js';
 
-// A registry's answers as a hostile one gives them, from a node:http server on loopback.
-const servers: http.Server[] = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) s.close();
-});
-
-async function serve(handler: http.RequestListener): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
+// A registry's answers as a hostile one gives them, from node:http servers on loopback.
+const serve = loopbackServers();
 
 const source = (host: string, mirror = false): PullSource => ({ host, repository: 'r', insecure: true, mirror, ...(mirror ? { ns: 'reg' } : {}) });
 

@@ -3,32 +3,23 @@
 // native/receive.h), against real servers on loopback.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
+import type http from 'node:http';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { receiveBody } from '../../src/registry/receive.js';
 import { type HttpResponse, Transport } from '../../src/registry/transport.js';
+import { loopbackServers } from '../fixtures/http-servers.js';
 import { hasCc, preloading, syscallShim } from '../fixtures/shim.js';
 import { scratch } from '../helpers.js';
 
-const servers: http.Server[] = [];
 const files: number[] = [];
 afterEach(() => {
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections();
-    s.close();
-  }
   for (const fd of files.splice(0)) fs.closeSync(fd);
 });
 
-async function serve(handler: http.RequestListener): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/blob`;
-}
+const listen = loopbackServers();
+const serve = async (handler: http.RequestListener) => `http://${await listen(handler)}/blob`;
 
 const plain = () => ({ verify: false, allowHttp: true, files: [] });
 

@@ -1,19 +1,11 @@
-import http from 'node:http';
+import type http from 'node:http';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Transport } from '../../src/registry/transport.js';
+import { loopbackServers } from '../fixtures/http-servers.js';
 
-const servers: http.Server[] = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) s.close();
-});
-
-async function serve(handler: http.RequestListener): Promise<string> {
-  const server = http.createServer(handler);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-}
+const listen = loopbackServers();
+const serve = async (handler: http.RequestListener) => `http://${await listen(handler)}`;
 
 const plain = () => ({ verify: false, allowHttp: true, files: [] });
 
