@@ -42,6 +42,9 @@ PATH="$work/bin" node -e "
     if (s.entries !== 2) throw new Error('ESM import: ' + JSON.stringify(s));
   });"
 # require(): the ES module itself where Node loads ES modules that way (20.19+), else a clear ERR_REQUIRE_ESM.
-PATH="$work/bin" node -e "const m = require('layercopy'); if (typeof m.provision !== 'function') throw new Error('require: ' + Object.keys(m))"
-PATH="$work/bin" node --no-experimental-require-module -e "try { require('layercopy'); process.exit(1) } catch (e) { if (e.code !== 'ERR_REQUIRE_ESM' || !/is an ES module/.test(e.message)) throw e }"
+if [ "$(node -p 'process.features.require_module === true')" = true ]; then
+  PATH="$work/bin" node -e "const m = require('layercopy'); if (typeof m.provision !== 'function') throw new Error('require: ' + Object.keys(m))"
+  no_esm_require=--no-experimental-require-module
+fi
+PATH="$work/bin" node ${no_esm_require:-} -e "try { require('layercopy'); process.exit(1) } catch (e) { if (e.code !== 'ERR_REQUIRE_ESM' || !/is an ES module/.test(e.message)) throw e }"
 echo "check-package: ok (installed without scripts or compilers; CLI, provision, ESM import, require, and its message where Node cannot)"

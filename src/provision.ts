@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { Pool } from './copy/pool.js';
 import { COUNT_KEYS, type Counts, type LayerSummary, Provisioning } from './copy/provisioning.js';
 import { abortError, asLayercopyError, LayercopyError } from './core/errors.js';
+import { hostId } from './core/id-map.js';
 import { type CancelFlag, native } from './core/native.cjs';
 import { type ProvisionOptions, type ResolvedProvisionOptions, type Strategy, validateProvisionOptions } from './core/options.js';
 import { ProgressGuard } from './core/progress-guard.js';
@@ -43,10 +44,12 @@ export async function provisionWith(pool: Pool, layers: readonly string[], rootf
   try {
     summary = await provisionChecked(pool, layers, rootfs, guard.options);
   } catch (error) {
+    // The abort the guard asked for is told as the callback's exception; a failure of its own (a bad tar met meanwhile) as itself.
+    const aborted = (error as { code?: string })?.code === 'ABORT_ERR';
     // Every failure is a LayercopyError with a code (docs/errors.md), a raw fs error from this side too.
-    throw guard.failure(`provision ${rootfs}`) ?? asLayercopyError(error, `provision ${rootfs}`);
+    throw (aborted ? guard.failure(`provision ${rootfs}`) : undefined) ?? asLayercopyError(error, `provision ${rootfs}`);
   }
-  const failed = guard.failure(`provision ${rootfs}`);
+  const failed = guard.failure(`provision ${rootfs}`, true);
   if (failed) throw failed;
   return summary;
 }
@@ -97,14 +100,18 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
     if (await layers.extract(inputs, { parentFd, staging, pool, cancel, opts, changes, abortPull: () => pullAbort.abort() })) clock.lap('extract');
     let summary: ProvisionSummary;
     if (inputs.layers.length === 0) {
-      // Images of no layers (a scratch image): an empty rootfs, 0755, as umoci unpacks one (the walk failed in the native helper).
+      // Images of no layers (a scratch image): an empty rootfs, 0755 and root's (mapped), as umoci unpacks one (the walk failed in the native helper).
+      if (opts.signal?.aborted) throw abortError(opts.signal.reason);
       fs.fchmodSync(staging.fd, 0o755);
+      chownToRoot(staging.fd, opts);
       commit(staging, inputs.rootfs, { overEmpty: inputs.rootfsEmpty });
       clock.lap('commit');
       summary = summarize(inputs, opts, [], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
       opts.onProgress?.({ phase: 'done', layerIndex: 0, layers: 0, layer: '', entries: 0, bytes: 0 });
     } else if (layers.direct) {
       const { commitDirect } = await import('./images/extract-all.js');
+      // As build() does before its commit: an abort asked meanwhile (a progress callback's exception) commits nothing.
+      if (opts.signal?.aborted) throw abortError(opts.signal.reason);
       const layer = commitDirect({ inputs, staging, extracted: layers.direct, extractMs: layers.layers[0].extractMs });
       clock.lap('commit');
       summary = summarize(inputs, opts, [layer], { timings: clock.timings, staleRemoved, rootless: changes.summary(opts.rootless) });
@@ -193,6 +200,16 @@ async function build(run: {
   const summary = summarize(inputs, opts, p.perLayer, { timings: p.clock.timings, staleRemoved: run.staleRemoved, rootless: p.changes.summary(opts.rootless) });
   p.done();
   return summary;
+}
+
+/** An empty rootfs's root, container root's: through the ID map (root:root outside every range fails, as a layer's root would). */
+function chownToRoot(fd: number, opts: ResolvedProvisionOptions): void {
+  if (!opts.idMap) return;
+  const [uid, gid] = [hostId(opts.idMap.uid, 0), hostId(opts.idMap.gid, 0)];
+  if (uid === undefined || gid === undefined) {
+    throw new LayercopyError(`the rootfs's root (owner 0:0) is outside every --${uid === undefined ? 'uid' : 'gid'}-map range`, { code: 'ERR_UNMAPPED_ID' });
+  }
+  fs.fchownSync(fd, uid, gid);
 }
 
 /** The summary of a provision whose layers' counts are `perLayer`. */

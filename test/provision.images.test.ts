@@ -61,6 +61,19 @@ describe('images against umoci unpack', () => {
 });
 
 describe('LAYER lists that mix inputs', () => {
+  it.runIf(isRoot)("an image of no layers with an ID map: the empty root is container root's, mapped [needs root: chown]", async () => {
+    const dir = scratch();
+    const layout = `oci:${ociImage(path.join(dir, 'img'), { layers: [] })}:latest`;
+    const idMap = { uid: [{ containerID: 0, hostID: 100000, size: 65536 }], gid: [{ containerID: 0, hostID: 200000, size: 65536 }] };
+    await provision([layout], path.join(dir, 'mapped'), { idMap });
+    const st = fs.lstatSync(path.join(dir, 'mapped'));
+    // Before: 0:0, host root's, where a layer's root would have been shifted.
+    expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([100000, 200000, 0o755]);
+    const outside = { uid: [{ containerID: 1, hostID: 100001, size: 10 }] };
+    await expect(provision([layout], path.join(dir, 'outside'), { idMap: outside })).rejects.toMatchObject({ code: 'ERR_UNMAPPED_ID' });
+    expect(fs.existsSync(path.join(dir, 'outside'))).toBe(false);
+  });
+
   it('an image of no layers (a scratch image): an empty 0755 rootfs, as umoci unpacks it; beside a layer, that layer alone', async () => {
     const dir = scratch();
     const layout = `oci:${ociImage(path.join(dir, 'img'), { layers: [] })}:latest`;

@@ -57,3 +57,10 @@ export function validateIdMap(idMap: IdMap | undefined): PackedIdMap | undefined
   }
   return out;
 }
+
+/** The host ID a container ID maps to on one side of a packed map (an absent side: itself); undefined where no range holds it. */
+export function hostId(side: Uint32Array | undefined, id: number): number | undefined {
+  if (!side) return id;
+  for (let i = 0; i < side.length; i += 3) if (id >= side[i] && id - side[i] < side[i + 2]) return side[i + 1] + (id - side[i]);
+  return undefined;
+}

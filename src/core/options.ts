@@ -112,9 +112,10 @@ export interface RegistryOptions {
   /** false: plain HTTP and unverified TLS allowed (--tls-verify=false). Default true. */
   tlsVerify?: boolean;
   /**
-   * How long a mirror (registries.conf) may take to answer a request before
-   * it is passed over for the next source, for the rest of the pull.
-   * Default 15,000 ms; the registry itself gets 300 s.
+   * How long a mirror (registries.conf) may take to answer a request, and
+   * its body (a redirect's target's too) may then be silent, before it is
+   * passed over for the next source, for the rest of the pull. Default
+   * 15,000 ms; the registry itself gets 300 s.
    */
   mirrorTimeoutMs?: number;
 }

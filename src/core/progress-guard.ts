@@ -21,7 +21,7 @@ interface Guarded {
 export class ProgressGuard<T extends Guarded> {
   readonly options: T;
   readonly #controller = new AbortController();
-  #thrown: { error: unknown; phase: Progress['phase'] } | undefined;
+  #thrown: { error: unknown } | undefined;
 
   constructor(options: T) {
     this.options = options;
@@ -33,20 +33,34 @@ export class ProgressGuard<T extends Guarded> {
       try {
         onProgress(progress);
       } catch (error) {
-        this.#thrown = { error, phase: progress.phase };
+        this.#thrown = { error };
         this.#controller.abort(error);
       }
     };
-    this.options = { ...options, onProgress: report, signal: signal ? AbortSignal.any([signal, this.#controller.signal]) : this.#controller.signal };
+    // Over the caller's object, not a copy of its own properties: options it inherits (Object.create(defaults)) stay.
+    const combined = signal ? AbortSignal.any([signal, this.#controller.signal]) : this.#controller.signal;
+    this.options = Object.create(options, { onProgress: { value: report, enumerable: true }, signal: { value: combined, enumerable: true } });
   }
 
-  /** The error `what` fails with where onProgress threw, else undefined. */
-  failure(what: string): LayercopyError | undefined {
+  /**
+   * The error `what` fails with where onProgress threw, else undefined.
+   * `committed`: the work was committed all the same (the exception came on
+   * the 'done' event, after it, or too late to stop it): it stays.
+   */
+  failure(what: string, committed = false): LayercopyError | undefined {
     if (!this.#thrown) return undefined;
-    const { error, phase } = this.#thrown;
-    // The 'done' event comes once the work is committed: it cannot be undone.
-    const after = phase === 'done' ? " on the 'done' event (what was made before it stays)" : '';
-    const message = error instanceof Error ? error.message : String(error);
-    return new LayercopyError(`${what}: options.onProgress threw${after}: ${message}`, { code: 'ERR_SYSTEM', cause: error });
+    const { error } = this.#thrown;
+    const after = committed ? ' after the work was committed (what was made stays)' : '';
+    return new LayercopyError(`${what}: options.onProgress threw${after}: ${said(error)}`, { code: 'ERR_SYSTEM', cause: error });
+  }
+}
+
+/** What a thrown value says: its message, else its string (a value String() cannot convert, such as Object.create(null), threw a TypeError here). */
+function said(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return 'a value that is no Error';
   }
 }

@@ -10,6 +10,14 @@ export type Fail = (message: string) => LayercopyError;
 
 const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 
+/**
+ * A value of hostile JSON for a message: a string as it is, anything else
+ * by its kind ("(a list)") — a list nested a million deep in a ref.name
+ * annotation or a media type overflowed the stack when a template string
+ * joined it.
+ */
+export const shownJson = (value: unknown): string => (typeof value === 'string' ? value : `(${kind(value)})`);
+
 export function jsonObject(value: unknown, what: string, fail: Fail): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`${what} is ${kind(value)}, not a JSON object`);
   return value as Record<string, unknown>;

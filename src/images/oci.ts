@@ -2,7 +2,7 @@ import path from 'node:path';
 import { descriptorMismatch } from '../core/digest.js';
 import { LayercopyError } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
-import { distinct, imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from './image-json.js';
+import { distinct, imageConfig, jsonObject, manifestParts, manifestsOf, shortList, shownJson } from './image-json.js';
 import type { TarLayer } from './layer.js';
 import { type LayoutSource, readWhole } from './layout-source.js';
 import { JSON_LIMIT } from './regular.js';
@@ -52,7 +52,7 @@ export const CONFIG_TYPES = ['application/vnd.oci.image.config.v1+json', 'applic
 /** Why a manifest whose config is `config` is no container image to provision, or undefined. */
 export function notAnImage(manifest: string, config: Descriptor): string | undefined {
   if (config.mediaType === undefined || CONFIG_TYPES.includes(config.mediaType)) return undefined;
-  return `manifest ${manifest} is not a container image: its config is ${config.mediaType} (an artifact; an image's is ${CONFIG_TYPES[0]})`;
+  return `manifest ${manifest} is not a container image: its config is ${shownJson(config.mediaType)} (an artifact; an image's is ${CONFIG_TYPES[0]})`;
 }
 
 /** The host's platform in OCI terms (GOARCH names). */
@@ -189,7 +189,7 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     throw new LayercopyError(`${label}: not an OCI image layout (${why})`, { code: 'ERR_INVALID_IMAGE', path: source.path, cause: error });
   }
   const { imageLayoutVersion: version } = jsonObject(layoutFile, 'oci-layout', fail);
-  if (version !== '1.0.0') throw fail(`unsupported imageLayoutVersion '${version}'`);
+  if (version !== '1.0.0') throw fail(`unsupported imageLayoutVersion '${shownJson(version)}'`);
   let candidates = manifestsOf<Descriptor>(index, 'index.json', fail);
   const listed = candidates;
   const refName = (d: Descriptor) => d.annotations?.['org.opencontainers.image.ref.name'];
@@ -247,7 +247,7 @@ export function resolveOciLayout(arg: string, source: LayoutSource, sel: { refer
     throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
   }
   return m.layers.map((d, i) => {
-    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
+    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${shownJson(d.mediaType)} (supported: tar, tar+gzip, tar+zstd)`);
     const name = blobName(d.digest, label);
     let where: { file: string; start?: number };
     try {
@@ -271,6 +271,6 @@ export const layerLabel = (given: string, i: number, n: number, digest: string) 
 function listing(ds: Descriptor[]): string {
   if (ds.length === 0) return 'nothing';
   return shortList(
-    ds.map((d) => `${d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)'} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`),
+    ds.map((d) => `${shownJson(d.annotations?.['org.opencontainers.image.ref.name'] ?? '(unnamed)')} ${d.digest.slice(0, 19)}…${d.platform ? ` ${showPlatform(d.platform)}` : ''}`),
   );
 }

@@ -35,6 +35,8 @@ export class RegistryClient {
   readonly #passedOver = new Map<string, string>(); // mirrors passed over, and why, for the summary (a mirror down, or plain HTTP without insecure)
   // The requests #fromSource made for a response or failure it gave, for "(after N tries)".
   readonly #tries = new WeakMap<object, number>();
+  // The source each response get() gave came from (leaveMirror, idleMsOf).
+  readonly #sourceOf = new WeakMap<HttpResponse, number>();
   readonly #opts: ClientOptions;
   readonly #retry: RetryPolicy;
   #current = 0; // the source that last answered: later requests start there
@@ -59,24 +61,27 @@ export class RegistryClient {
     return this.#opts.mirrorTimeoutMs ?? MIRROR_TIMEOUT_MS;
   }
 
-  /** How long a body of the source answering now may be silent between bytes: a mirror's bound, else IDLE_MS. */
-  get idleMs(): number {
-    return this.#sources[this.#current].mirror ? this.#mirrorMs : IDLE_MS;
+  /** How long the body of `response` (a get()'s) may be silent between bytes: its source's bound, a mirror's or IDLE_MS. */
+  idleMsOf(response: HttpResponse): number {
+    return this.#sources[this.#sourceOf.get(response) ?? this.#current].mirror ? this.#mirrorMs : IDLE_MS;
   }
 
   /**
-   * A body the source answering now began and did not finish (cut, or
-   * silent): a mirror is passed over for the next source, as one that
-   * fails before its answer is, and true is returned (the caller asks
-   * again, where it left off); the registry itself is tried again by the
-   * caller as before. A mirror cut mid-body was asked 5 times, and one
-   * silent after its headers held the pull 300 s, the registry never asked.
+   * The body of `response` (a get()'s) began and did not finish (cut, or
+   * silent): where a mirror sent it, that mirror is passed over for the
+   * next source, as one that fails before its answer is, and true is
+   * returned (the caller asks again, where it left off); the registry
+   * itself is tried again by the caller as before. Known by the response,
+   * not by the source answering now: downloads at once each have theirs.
+   * A mirror cut mid-body was asked 5 times, and one silent after its
+   * headers held the pull 300 s, the registry never asked.
    */
-  leaveMirror(error: unknown): boolean {
-    const source = this.#sources[this.#current];
-    if (!source.mirror || this.#current === this.#sources.length - 1) return false;
-    this.#passedOver.set(source.host, `${networkReason(error)} while sending a body`);
-    this.#current++;
+  leaveMirror(response: HttpResponse | undefined, error: unknown): boolean {
+    const i = response === undefined ? undefined : this.#sourceOf.get(response);
+    if (i === undefined || !this.#sources[i].mirror || i === this.#sources.length - 1) return false;
+    const why = (error as { code?: string })?.code === 'ERR_BODY_ENDED_EARLY' ? 'its body ended early' : networkReason(error);
+    this.#passedOver.set(this.#sources[i].host, `${why} while sending a body`);
+    this.#current = Math.max(this.#current, i + 1);
     return true;
   }
 
@@ -113,7 +118,9 @@ export class RegistryClient {
       try {
         const response = await this.#fromSource(source, path, init);
         if (response.ok || (response.status === 404 && last)) {
-          this.#current = i;
+          // Never back to a source passed over meanwhile by a request that went out at the same time.
+          this.#current = Math.max(this.#current, i);
+          this.#sourceOf.set(response, i);
           return response;
         }
         await response.cancel();
@@ -135,8 +142,8 @@ export class RegistryClient {
   }
 
   /** A failure reading what the registry answering now sent, as get() names its own (ERR_REGISTRY: the registry, what, why). */
-  readFailure(error: unknown, what: string): LayercopyError {
-    return this.#fail.network(this.#sources[this.#current], error, what);
+  readFailure(error: unknown, what: string, tries?: number): LayercopyError {
+    return this.#fail.network(this.#sources[this.#current], error, what, tries);
   }
 
   /** The signal the pull stops on. */

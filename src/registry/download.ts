@@ -114,10 +114,13 @@ export async function downloadBlob(
   try {
     while (written < size) {
       const before = written;
+      // The response whose body this turn reads: where a failure of it came from (client.leaveMirror).
+      let answered: HttpResponse | undefined;
       try {
         const sent = first ?? blobRequest(client, tar, written > 0 ? written : undefined);
         first = undefined;
         const response = await sent;
+        answered = response;
         if (response.status === 404) {
           await response.cancel();
           throw new LayercopyError(`${tar.label}: ${what}: not found in the registry`, { code: 'ERR_IMAGE_NOT_FOUND', ...run.fields });
@@ -148,7 +151,7 @@ export async function downloadBlob(
                 position: written,
                 length: size - written,
                 progress,
-                idleMs: client.idleMs,
+                idleMs: client.idleMsOf(response),
                 onBytes: run.onBytes,
               })
             : undefined;
@@ -185,7 +188,7 @@ export async function downloadBlob(
         if ((error as Error)?.name === 'AbortError') throw abortError();
         if (error instanceof LayercopyError || !isTransient(error)) throw error;
         // A mirror's body that failed: the next source, from where it left off.
-        if (client.leaveMirror(error)) continue;
+        if (client.leaveMirror(answered, error)) continue;
         if (written === before ? ++stalls >= MAX_STALLS : ++resumes > MAX_RESUMES) {
           const why = (error as { code?: string }).code === 'ERR_BODY_ENDED_EARLY' ? 'the registry ended the response there' : networkReason(error);
           throw new LayercopyError(`${tar.label}: ${what}: the connection failed at byte ${written} of ${tar.size}: ${why}`, {

@@ -1,7 +1,7 @@
 import { descriptorMismatch, digestLike, sha256 } from '../core/digest.js';
 import { LayercopyError, type LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
-import { imageConfig, jsonObject, manifestParts, manifestsOf, shortList } from '../images/image-json.js';
+import { imageConfig, jsonObject, manifestParts, manifestsOf, shortList, shownJson } from '../images/image-json.js';
 import type { TarLayer } from '../images/layer.js';
 import { type Descriptor, INDEX, LAYER_TYPES, layerLabel, MANIFEST, matches, notAnImage, otherPlatform, type SeenImage, showPlatform } from '../images/oci.js';
 import { JSON_LIMIT } from '../images/regular.js';
@@ -111,7 +111,7 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   const { diffIds } = config;
   if (diffIds.length !== m.layers.length) throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
   return m.layers.map((d, i) => {
-    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${d.mediaType} (supported: tar, tar+gzip, tar+zstd)`);
+    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${shownJson(d.mediaType)} (supported: tar, tar+gzip, tar+zstd)`);
     if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw fail(`layer ${i + 1}: unsupported or malformed digest '${d.digest}' (sha256 only)`);
     return {
       tar: {

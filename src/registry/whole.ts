@@ -35,8 +35,12 @@ export async function getWhole(
     } catch (error) {
       if (error instanceof LayercopyError) throw error;
       if (client.signal?.aborted) throw abortError(client.signal.reason);
-      if (isTransient(error) && client.leaveMirror(error)) continue;
-      if (!isTransient(error) || !triesLeft(client.retry, attempt, started)) throw client.readFailure(error, init.what);
+      // A mirror passed over is no try of the registry's.
+      if (isTransient(error) && client.leaveMirror(response, error)) {
+        attempt--;
+        continue;
+      }
+      if (!isTransient(error) || !triesLeft(client.retry, attempt, started)) throw client.readFailure(error, init.what, attempt);
       await sleep(backoff(client.retry, attempt), client.signal);
     }
   }

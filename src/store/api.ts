@@ -123,11 +123,13 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
     try {
       const pulled = await pullImage(session, image, 0, arg);
       pulled.release();
-      const failed = guard.failure(`pull ${image}`);
+      // Thrown on the last event, too late to stop the pull: the image is in the store, and stays.
+      const failed = guard.failure(`pull ${image}`, true);
       if (failed) throw failed;
       return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, ...servedBy(pulled.from), store: session.counts };
     } catch (error) {
-      throw guard.failure(`pull ${image}`) ?? pullAborted(image, error);
+      const aborted = (error as { code?: string })?.code === 'ABORT_ERR';
+      throw (aborted ? guard.failure(`pull ${image}`) : undefined) ?? pullAborted(image, error);
     } finally {
       await pool.close();
     }
@@ -179,7 +181,7 @@ export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
     if (validateStoreOption(options).repair !== undefined && typeof options.repair !== 'boolean')
       throw new LayercopyError(`options.repair must be a boolean (got ${shown(options.repair)})`, { code: 'ERR_INVALID_OPTION' });
-    if (defaultNotMade(options)) return { blobs: 0, layers: 0, refs: 0, damaged: [], incomplete: [] };
+    if (defaultNotMade(options)) return { blobs: 0, layers: 0, refs: 0, damaged: [], incomplete: [], ...(options.repair ? { removed: [], inUse: [] } : {}) };
     const store = existingStore(options);
     const found = await verifyStore(store);
     if (!options.repair) return found;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { provision } from '../../src/index.js';
 import { scratch } from '../helpers.js';
 import { ociImage, rawTar } from '../images/fixtures.js';
 
@@ -55,7 +56,7 @@ describe('an onProgress that throws', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.line)).toMatchObject({
       code: 'ERR_SYSTEM',
-      message: `provision ${root}: options.onProgress threw on the 'done' event (what was made before it stays): boom`,
+      message: `provision ${root}: options.onProgress threw after the work was committed (what was made stays): boom`,
     });
     expect(fs.readdirSync(root).sort()).toEqual(['f0', 'f1']);
   });
@@ -70,5 +71,30 @@ describe('an onProgress that throws', () => {
     // Before: the timer's throw was uncaught, exit 1 before the pull's own rejection was seen.
     expect(r.code).toBe(0);
     expect(JSON.parse(r.line)).toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringContaining('options.onProgress threw: boom'), cause: 'boom' });
+  });
+
+  it('on the last bytes of a lone tarball (extracted straight into the staging directory): nothing committed, nothing left', async () => {
+    const dir = scratch();
+    const file = tarballs(dir)[0];
+    const root = path.join(dir, 'root');
+    const script = `(p) => { if (p.phase === 'extract' && p.read === p.size) throw new Error('boom'); }`;
+    const r = await child(`lc.provision([${JSON.stringify(file)}], ${JSON.stringify(root)}, { onProgress: ${script} })`, 'never');
+    // Before: the direct path committed after the callback's abort, and the error said nothing of it.
+    expect(JSON.parse(r.line)).toEqual({ code: 'ERR_SYSTEM', message: `provision ${root}: options.onProgress threw: boom`, cause: 'boom' });
+    expect(fs.readdirSync(dir).sort()).toEqual(['l0.tgz', 'l1.tgz']);
+  });
+
+  it('a thrown value String() cannot convert, and options that inherit their fields: still a LayercopyError, the options kept', async () => {
+    const dir = scratch();
+    const layers = tarballs(dir);
+    const odd = await provision(layers, path.join(dir, 'odd'), {
+      onProgress: () => {
+        throw Object.create(null);
+      },
+    }).catch((e) => e);
+    expect(odd).toMatchObject({ code: 'ERR_SYSTEM', message: expect.stringContaining('options.onProgress threw: a value that is no Error') });
+    const inherited = Object.create({ strategy: 'layered' });
+    inherited.onProgress = () => undefined;
+    expect((await provision(layers, path.join(dir, 'inherited'), inherited)).strategy).toBe('layered');
   });
 });

@@ -36,6 +36,18 @@ describe('nested indexes', () => {
     expect(r.left).toEqual([]);
   }, 70_000);
 
+  it('two index entries whose ref.name annotations are lists nested 500,000 deep: listed by their kind, no stack overflow', async () => {
+    const dir = scratch();
+    const layout = path.join(dir, 'img');
+    const m = addImage(layout, { layers: [rawTar([{ name: 'a', data: 'a' }])] });
+    const deep = `${'['.repeat(500_000)}${']'.repeat(500_000)}`;
+    const entry = `{"mediaType":"${m.mediaType}","digest":"${m.digest}","size":${m.size},"annotations":{"org.opencontainers.image.ref.name":${deep}}}`;
+    writeIndex(layout, []);
+    fs.writeFileSync(path.join(layout, 'index.json'), `{"schemaVersion":2,"manifests":[${entry},${entry}]}`);
+    const { error } = await refused(dir, layout, `oci:${layout}`);
+    expect(error).toMatchObject({ code: 'ERR_IMAGE_NOT_FOUND', message: expect.stringContaining(`name one (oci:${layout}:REFERENCE): (a list) sha256:`) });
+  });
+
   it("an index entry whose platform's os is a list nested a million deep: the platforms listed with '?', no stack overflow", async () => {
     const dir = scratch();
     const layout = path.join(dir, 'img');

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import type http from 'node:http';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/client.js';
@@ -153,5 +154,49 @@ describe('RegistryClient', () => {
     expect(fs.readFileSync(file).equals(blob)).toBe(true);
     expect(ranges).toHaveLength(1);
     expect(Number(/^bytes=(\d+)-$/.exec(ranges[0] ?? '')?.[1])).toBeGreaterThan(0);
+  });
+
+  it('two downloads at once both cut by the first of two mirrors: the second mirror serves the rest, and only the first is passed over', async () => {
+    const blobs = [crypto.randomBytes(1 << 20), crypto.randomBytes(1 << 20)];
+    const digests = blobs.map((b) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`);
+    const pick = (url = '') => blobs[digests.findIndex((d) => url.includes(d))];
+    const asked: Record<string, number> = { a: 0, b: 0, registry: 0 };
+    const good = (name: string) => (req: http.IncomingMessage, res: http.ServerResponse) => {
+      asked[name]++;
+      const blob = pick(req.url);
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      if (from > 0) res.writeHead(206, { 'content-range': `bytes ${from}-${blob.length - 1}/${blob.length}`, 'content-length': String(blob.length - from) });
+      res.end(blob.subarray(from));
+    };
+    const registry = await serve(good('registry'));
+    const mirrorB = await serve(good('b'));
+    const cuts: (() => void)[] = [];
+    const mirrorA = await serve((req, res) => {
+      asked.a++;
+      const blob = pick(req.url);
+      res.writeHead(200, { 'content-length': String(blob.length) });
+      res.write(blob.subarray(0, blob.length / 2));
+      cuts.push(() => res.destroy());
+      // Both answered before either is cut.
+      if (cuts.length === 2) setTimeout(() => cuts.forEach((cut) => cut()), 100);
+    });
+    const c = client([source(mirrorA, true), source(mirrorB, true), source(registry)], undefined, 2000);
+    const files = await Promise.all(
+      blobs.map(async (blob, i) => {
+        const file = path.join(scratch(), `spool${i}`);
+        const out = await fs.promises.open(file, 'w+');
+        try {
+          const progress = new BigInt64Array(new SharedArrayBuffer(16));
+          await downloadBlob(c, { file: '', digest: digests[i], size: blob.length, label: `L${i}` }, out, progress, { label: `L${i}`, fields: { layer: `L${i}`, layerIndex: i } });
+        } finally {
+          await out.close();
+        }
+        return file;
+      }),
+    );
+    files.forEach((file, i) => expect(fs.readFileSync(file).equals(blobs[i])).toBe(true));
+    // Before: the second cut, told against the source answering then (B), passed B over too and went to the registry.
+    expect(c.answering.passedOver.map((p) => p.host)).toEqual([mirrorA]);
+    expect([asked.b, asked.registry]).toEqual([2, 0]);
   });
 });
