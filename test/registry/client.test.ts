@@ -176,7 +176,9 @@ describe('RegistryClient', () => {
       const blob = pick(req.url);
       res.writeHead(200, { 'content-length': String(blob.length) });
       res.write(blob.subarray(0, blob.length / 2));
-      cuts.push(() => res.destroy());
+      cuts.push(() => {
+        res.destroy();
+      });
       // Both answered before either is cut.
       if (cuts.length === 2) setTimeout(() => cuts.forEach((cut) => cut()), 100);
     });
@@ -194,7 +196,7 @@ describe('RegistryClient', () => {
         return file;
       }),
     );
-    files.forEach((file, i) => expect(fs.readFileSync(file).equals(blobs[i])).toBe(true));
+    expect(files.map((file, i) => fs.readFileSync(file).equals(blobs[i]))).toEqual([true, true]);
     // Before: the second cut, told against the source answering then (B), passed B over too and went to the registry.
     expect(c.answering.passedOver.map((p) => p.host)).toEqual([mirrorA]);
     expect([asked.b, asked.registry]).toEqual([2, 0]);
