@@ -180,7 +180,10 @@ describe('RegistryClient', () => {
         res.destroy();
       });
       // Both answered before either is cut.
-      if (cuts.length === 2) setTimeout(() => cuts.forEach((cut) => cut()), 100);
+      if (cuts.length === 2)
+        setTimeout(() => {
+          for (const cut of cuts) cut();
+        }, 100);
     });
     const c = client([source(mirrorA, true), source(mirrorB, true), source(registry)], undefined, 2000);
     const files = await Promise.all(
