@@ -28,12 +28,16 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
     tar.follow = followProgress();
   }
   const handles = new Map<number, fs.FileHandle>();
-  // Every spool file exists before any extraction starts: a follower may open it before its download's turn comes.
-  const ready = Promise.all(order.map(async (i) => handles.set(i, await fs.open(layers[i].tar!.file, 'wx', 0o600))));
+  // Every spool file exists before any extraction starts: a follower may
+  // open it before its download's turn comes. Each is held open only while
+  // its download runs (at most `max` at once): held from the start, an
+  // image of 1,100 layers ran out of fds (EMFILE) under a limit of 1,024.
+  const ready = Promise.all(order.map(async (i) => (await fs.open(layers[i].tar!.file, 'wx', 0o600)).close()));
   const jobs = order.map(async (i) =>
     (await queue).add(async () => {
       await ready;
-      const out = handles.get(i)!;
+      const out = await fs.open(layers[i].tar!.file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+      handles.set(i, out);
       try {
         await layers[i].download!(out, layers[i].tar!.follow!, (n) => {
           bytes += n;

@@ -42,6 +42,35 @@ describe('startDownloads', () => {
   });
 });
 
+describe('startDownloads: fds', () => {
+  it('each spool file is open only while its download runs: 300 layers, 2 at a time, hold a few fds, not 300 (EMFILE under a limit)', async () => {
+    const dir = scratch();
+    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    const open = () => fs.readdirSync('/proc/self/fd').length;
+    const before = open();
+    let most = 0;
+    const layer = (i: number) => ({
+      tar: { file: '', label: `l${i}`, size: 10 },
+      download: async (out: fs.promises.FileHandle) => {
+        most = Math.max(most, open());
+        await out.write(Buffer.from(`layer ${i}`));
+      },
+    });
+    const downloads = startDownloads(
+      Array.from({ length: 300 }, (_, i) => layer(i)),
+      fd,
+      2,
+    );
+    await downloads.ready;
+    await downloads.done;
+    // Every spool file there from the start, each with what its download wrote.
+    expect(fs.readdirSync(dir)).toHaveLength(300);
+    expect(fs.readFileSync(`${dir}/299.blob`, 'utf8')).toBe('layer 299');
+    fs.closeSync(fd);
+    expect(most - before).toBeLessThan(12);
+  });
+});
+
 describe('requestEarly', () => {
   it("the first `max` downloads' requests, in the order the downloads start (small first); none of the others, none twice", () => {
     const sent: string[] = [];
