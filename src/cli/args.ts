@@ -51,7 +51,8 @@ export function batchSizeArg(flag: string, value: string | undefined): BatchSize
 
 export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {
   if (value === undefined) return fallback;
-  return value.split(',').map((v) => positiveInt(flag, v.trim())!);
+  // Each value once: a value given twice was timed twice, and one of the copies could be named best on noise.
+  return [...new Set(value.split(',').map((v) => positiveInt(flag, v.trim())!))];
 }
 
 /** --uid-map/--gid-map values (C:H:N) as an IdMap, checked as the library checks it, errors naming the flag. */

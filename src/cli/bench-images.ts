@@ -26,6 +26,30 @@ export function umociImage(args: string[], hasUmoci: boolean): string | undefine
   return `${arg.layout}:${arg.reference ?? 'latest'}`;
 }
 
+/**
+ * The environment a baseline runs in: the user's (cliCommand().env), but the
+ * Node decompression floor's without NODE_EXTRA_CA_CERTS, which layercopy's
+ * command moves aside for itself (it reads no certificates): with it, that
+ * floor took 181 against 143 ms, and ran slower than the verified floor that
+ * does more.
+ */
+export function baselineEnv(method: string, env: Record<string, string>): Record<string, string> {
+  if (method !== 'floor' || env.NODE_EXTRA_CA_CERTS === undefined) return env;
+  const { NODE_EXTRA_CA_CERTS: _, ...rest } = env;
+  return rest;
+}
+
+/** The image and pull baselines a bench leaves out before it runs, and why: they go in its report (its JSON too), not only on stderr. */
+export function umociLeftOut(images: { umoci?: string } | undefined, pull: { umoci: boolean; floorTools: boolean } | undefined): string[] {
+  const why: string[] = [];
+  const noUmoci = !onPath('umoci');
+  if (images && !images.umoci)
+    why.push(noUmoci ? 'umoci unpack: umoci is not on PATH' : 'umoci unpack: it unpacks one oci: image named by a tag, not several LAYERs, tarballs, archives or a digest');
+  if (pull && !pull.umoci) why.push('skopeo then umoci unpack: umoci is not on PATH');
+  if (pull && !pull.floorTools) why.push('the download floor: curl or openssl is not on PATH');
+  return why;
+}
+
 function tarFlag(layer: TarLayer): string {
   const kind = sniffCompression(readHead(layer.file, layer.start));
   return kind === 'gzip' ? '-z' : kind === 'zstd' ? '--zstd' : '';

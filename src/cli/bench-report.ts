@@ -65,6 +65,8 @@ export interface BenchReport {
   best: BenchRow;
   /** Scratch directories of benches that no longer run, removed before this one started. */
   staleRemoved: string[];
+  /** Baselines left out, and why (umoci not on PATH, or failing on the image). */
+  leftOut: string[];
 }
 
 export function describe(c: BenchConfig): string {
@@ -141,7 +143,9 @@ export function formatTable(report: BenchReport): string {
     '',
     "median s: layercopy's provision call (its summary's timings.totalMs), a baseline's whole process; process s: the whole process, Node's start included (each progress line gives both).",
     "Ratios: layercopy's whole process (Node start included) over the baselines' own whole process.",
-    `best flags: --strategy ${b.strategy} --concurrency ${b.concurrency} --batch-size ${b.batchSize} (${[`${(b.processMedianMs / 1000).toFixed(3)} s`, ...bestRatios].join(', ')})`,
+    // Every flag of the row (an ID-mapped row was named as the plain one).
+    `best flags: ${describe(b).replace(/^layercopy /, '')} (${[`${(b.processMedianMs / 1000).toFixed(3)} s`, ...bestRatios].join(', ')})`,
+    ...report.leftOut.map((why) => `left out: ${why}`),
   );
   return lines.join('\n');
 }

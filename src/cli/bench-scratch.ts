@@ -4,6 +4,7 @@
 // bench in the same parent directory.
 import fs from 'node:fs';
 import path from 'node:path';
+import { inside } from '../core/paths.js';
 import { pidRuns } from '../core/processes.js';
 import { destroy } from '../rootfs/destroy.js';
 
@@ -38,4 +39,23 @@ export async function removeStaleScratch(parent: string, note: (line: string) =>
     }
   }
   return removed;
+}
+
+/** The filesystem a bench's scratch lies on, for its report: its type and mount point (the deepest mount holding it). */
+export function filesystemOf(dir: string): string {
+  try {
+    const mounts = fs
+      .readFileSync('/proc/self/mounts', 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
+    const real = fs.realpathSync(dir);
+    let best = ['', '/', 'unknown'];
+    for (const m of mounts) {
+      if (inside(real, m[1]) && m[1].length >= best[1].length) best = m;
+    }
+    return `${best[2]} (${best[1]})`;
+  } catch {
+    return 'unknown';
+  }
 }

@@ -4,8 +4,7 @@ import path from 'node:path';
 import { cliCommand } from '../core/compiled.js';
 import { LayercopyError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
-import { type BatchSize, defaultConcurrency, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
-import { inside } from '../core/paths.js';
+import { type BatchSize, defaultConcurrency, type Platform, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
@@ -19,9 +18,9 @@ import { interruptHandler, SIGNALS } from './signals.js';
 
 export { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable };
 
-import { type ImageMethod, imageBaselineArgv, onPath, umociImage } from './bench-images.js';
+import { baselineEnv, type ImageMethod, imageBaselineArgv, onPath, umociImage, umociLeftOut } from './bench-images.js';
 import { copyLayout, downloadFloorArgv, type PullBench, type PullMethod, pullBaselineArgv, pullBench } from './bench-pull.js';
-import { makeScratch, removeStaleScratch } from './bench-scratch.js';
+import { filesystemOf, makeScratch, removeStaleScratch } from './bench-scratch.js';
 
 export interface BenchOptions {
   layers: string[];
@@ -43,29 +42,13 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Where the removal of a stale scratch directory (one whose bench no longer runs) is told. */
   note?: (line: string) => void;
+  /** Baselines left out before any run, and why (the report's leftOut). */
+  leftOut?: string[];
   /**
    * Aborting it ends the program being timed and every process it started,
    * removes the scratch directory, and makes bench throw signal.reason.
    */
   signal?: AbortSignal;
-}
-
-export function filesystemOf(dir: string): string {
-  try {
-    const mounts = fs
-      .readFileSync('/proc/self/mounts', 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => l.split(' '));
-    const real = fs.realpathSync(dir);
-    let best = ['', '/', 'unknown'];
-    for (const m of mounts) {
-      if (inside(real, m[1]) && m[1].length >= best[1].length) best = m;
-    }
-    return `${best[2]} (${best[1]})`;
-  } catch {
-    return 'unknown';
-  }
 }
 
 /**
@@ -107,6 +90,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   const samples: Samples[] = configs.map(() => ({ ms: [], proc: [], rss: 0 }));
   // A baseline that cannot read the image (umoci and zstd layers) is left out, with a note.
   const dropped = new Set<number>();
+  const leftOut = [...(options.leftOut ?? [])];
   let entries = 0;
   let bytes = 0;
   try {
@@ -140,13 +124,14 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
             : config.method === 'download-floor'
               ? await downloadFloorArgv(pull, `${rootfs}.floor`, signal)
               : pullBaselineArgv(config.method as Exclude<PullMethod, 'download-floor'>, pull, rootfs);
-          const r = await timeProcess(argv, `${rootfs}.rss`, signal, cliCommand().env).catch((error) => {
+          const r = await timeProcess(argv, `${rootfs}.rss`, signal, baselineEnv(config.method, cliCommand().env)).catch((error) => {
             if (!['umoci', 'skopeo-then-umoci', 'download-floor'].includes(config.method) || signal?.aborted) throw error;
             const why = String((error as { stderr?: string }).stderr ?? (error as Error).message)
               .trim()
               .split('\n')
               .pop();
-            log(`${config.method === 'download-floor' ? 'the download floor failed' : 'umoci unpack failed on this image'}, left out: ${why}`);
+            leftOut.push(`${config.method === 'download-floor' ? 'the download floor failed' : 'umoci unpack failed on this image'}: ${why}`);
+            log(`${leftOut.at(-1)}, left out`);
             dropped.add(i);
             return undefined;
           });
@@ -177,7 +162,8 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
           proc = r.processMs;
           samples[i].rss = Math.max(samples[i].rss, r.maxRssKb);
           // The final tree's figures: what the merged plan writes (the layered method writes more).
-          if (r.entries !== undefined && config.strategy !== 'layered') {
+          // (With --strategy layered alone, its figures: better than none.)
+          if (r.entries !== undefined && (config.strategy !== 'layered' || entries === 0)) {
             entries = r.entries;
             bytes = r.bytes ?? 0;
           }
@@ -198,7 +184,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
   }
   const rows = toRows(configs, samples, entries, bytes);
   const best = rows.filter((r) => r.method === 'layercopy' && !r.local).sort((a, b) => a.processMedianMs - b.processMedianMs)[0];
-  return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best, staleRemoved };
+  return { layers: options.layers, scratch: scratchParent, filesystem: filesystemOf(scratchParent), entries, bytes, rows, best, staleRemoved, leftOut };
 }
 
 /** `layercopy bench [--runs N] [--concurrency LIST] [--batch-size LIST] [--json] LAYER...` */
@@ -216,12 +202,20 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     values.concurrency,
     [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
   );
-  const batchSize = values['batch-size'] === undefined ? (['auto', 64, 1024] as BatchSize[]) : values['batch-size'].split(',').map((v) => batchSizeArg('--batch-size', v.trim())!);
+  const batchSize =
+    values['batch-size'] === undefined ? (['auto', 64, 1024] as BatchSize[]) : [...new Set(values['batch-size'].split(',').map((v) => batchSizeArg('--batch-size', v.trim())!))];
   const docker = args.some((a) => a.startsWith('docker://'));
   if (docker && args.length > 1) throw new UsageError('bench pulls one docker:// image, alone');
   if (!docker) for (const flag of REGISTRY_FLAGS) if (values[flag] !== undefined) throw new UsageError(`--${flag} applies to a docker:// bench only`);
   positiveInt('--max-downloads', values['max-downloads']);
-  const platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
+  let platform: Platform | undefined;
+  try {
+    platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
+  } catch (error) {
+    throw new UsageError(`--platform ${(error as Error).message}`);
+  }
+  if (docker && !onPath('skopeo'))
+    throw new LayercopyError('bench docker://: its baselines copy the image with skopeo, which is not on PATH (apt-get install skopeo)', { code: 'ENOENT' });
   let inputs: Awaited<ReturnType<typeof resolveInputs>>;
   try {
     // A docker:// image: its manifest and config fetched and checked, nothing downloaded.
@@ -242,7 +236,7 @@ export async function runBench(args: string[], values: Values): Promise<number> 
     throw new UsageError(`--scratch ${values.scratch}: not a directory`);
   }
   const log = values.quiet || values.json ? undefined : (line: string) => process.stderr.write(`${line}\n`);
-  const strategies = (values.strategy?.split(',').map((v) => v.trim()) ?? [...STRATEGIES]) as Strategy[];
+  const strategies = [...new Set(values.strategy?.split(',').map((v) => v.trim()) ?? STRATEGIES)] as Strategy[];
   for (const st of strategies) if (!STRATEGIES.includes(st)) throw new UsageError(`--strategy must list ${STRATEGIES.join(', ')} (got '${st}')`);
   parseIdMap(values); // validated here, passed on as the flags the user typed
   const { owners, devices, strict } = rootlessArgs(values);
@@ -250,7 +244,23 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   const idMapArgs = [...(values['uid-map'] ?? []).flatMap((v) => ['--uid-map', v]), ...(values['gid-map'] ?? []).flatMap((v) => ['--gid-map', v])];
   const note = values.quiet ? undefined : (line: string) => process.stderr.write(`layercopy: ${escapeForTerminal(line)}\n`);
   return await interruptible(
-    (signal) => bench({ layers, runs, concurrency, batchSize, strategies, idMapArgs, policyArgs, scratch: values.scratch, log, note, images, pull, signal }),
+    (signal) =>
+      bench({
+        layers,
+        runs,
+        concurrency,
+        batchSize,
+        strategies,
+        idMapArgs,
+        policyArgs,
+        scratch: values.scratch,
+        log,
+        note,
+        images,
+        pull,
+        signal,
+        leftOut: umociLeftOut(images, pull),
+      }),
     (r) => (values.json ? JSON.stringify(r) : formatTable(r)),
   );
 }

@@ -74,7 +74,11 @@ ${STORE_OPTIONS}
                     prints the digests alone
   -h, --help        this text
   -V, --version     the version
-  --runs N          bench: runs per configuration (default: 5)
+  --runs N          bench: runs per configuration (default: 5); bench takes
+                    lists where provision takes one value: --strategy
+                    merged,layered, --concurrency 1,2,4 and --batch-size
+                    auto,64,1024 (defaults: both strategies; 1, 2, 4 and
+                    the CPUs; auto, 64 and 1024), each combination timed
   --scratch DIR     bench: where the temporary rootfs trees go (default: $TMPDIR);
                     put it on the filesystem you provision to
 

@@ -16,9 +16,32 @@ describe('the bench table', () => {
       rows: [row({ method: 'extract-then-copy' }), row({ method: 'floor' }), row({ method: 'verified-floor' }), best],
       best,
       staleRemoved: [],
+      leftOut: [],
     };
     const line = formatTable(report).split('\n').at(-1);
     expect(line).toBe('best flags: --strategy merged --concurrency 2 --batch-size auto (1.000 s, 0.50x tar -x then layercopy, 1.50x decompression floor, 1.20x verified floor)');
+  });
+});
+
+describe('the bench table: every flag of the best row, and what was left out', () => {
+  it('an ID-mapped row named best is named with its maps (it was named as the plain row); the baselines left out are said under it', () => {
+    const best = row({ strategy: 'merged', concurrency: 2, batchSize: 'auto', idMapArgs: ['--uid-map', '0:100000:65536'] });
+    const report: BenchReport = {
+      layers: ['oci:/images/app:1.0'],
+      scratch: '/tmp',
+      filesystem: 'tmpfs (/tmp)',
+      entries: 3,
+      bytes: 100,
+      rows: [row({ strategy: 'merged', concurrency: 2, batchSize: 'auto' }), best],
+      best,
+      staleRemoved: [],
+      leftOut: ['umoci unpack: umoci is not on PATH'],
+    };
+    const lines = formatTable(report).split('\n');
+    expect(lines.slice(-2)).toEqual([
+      'best flags: --strategy merged --concurrency 2 --batch-size auto --uid-map 0:100000:65536 (1.000 s)',
+      'left out: umoci unpack: umoci is not on PATH',
+    ]);
   });
 });
 
@@ -35,6 +58,7 @@ describe('the bench table of a docker:// pull', () => {
       rows: [row({ method: 'skopeo-then-layercopy' }), row({ method: 'download-floor' }), best, local],
       best,
       staleRemoved: [],
+      leftOut: [],
     };
     const lines = formatTable(report).split('\n');
     expect(lines[2]).toBe(
