@@ -1,6 +1,6 @@
 // Command-line argument helpers shared by the CLI and `layercopy bench`.
 import { type IdMap, validateIdMap } from '../core/id-map.js';
-import { type BatchSize, credsProblem, type RegistryOptions } from '../core/options.js';
+import { type BatchSize, credsProblem, MAX_CONCURRENCY, type RegistryOptions, tooManyThreads } from '../core/options.js';
 import { DEVICES, type Devices, OWNERS, type Owners, type RootlessOptions } from '../core/rootless.js';
 
 /** The parsed flags of the CLI (provision, destroy and bench share one parser). */
@@ -39,6 +39,8 @@ const isPositiveInt = (value: string) => /^[1-9][0-9]*$/.test(value) && Number.i
 export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
   if (!isPositiveInt(value)) throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
+  // The pool's bound, checked with the flag (a bench had run its baselines before its first layercopy run failed).
+  if (flag === '--concurrency' && Number(value) > MAX_CONCURRENCY) throw new UsageError(tooManyThreads(flag, Number(value)));
   return Number(value);
 }
 

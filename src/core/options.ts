@@ -143,11 +143,22 @@ function positiveInteger(name: string, value: unknown, word?: string): void {
   }
 }
 
+/**
+ * The most worker threads a pool takes: each is a V8 isolate of its own
+ * (~10 MB before any work), and --concurrency 100000 ended in V8's fatal
+ * out-of-memory (exit 133) with the staging directory left behind.
+ */
+export const MAX_CONCURRENCY = 1024;
+
+/** Why a concurrency past MAX_CONCURRENCY is refused, for `name` (the option or the flag). */
+export const tooManyThreads = (name: string, n: number) => `${name} must be at most ${MAX_CONCURRENCY} (got ${n}): each worker thread is a V8 isolate of its own`;
+
 export function validatePoolOptions(options: PoolOptions): Required<PoolOptions> {
   if (options === null || typeof options !== 'object') {
     throw new LayercopyError('options must be an object', { code: 'ERR_INVALID_OPTION' });
   }
   positiveInteger('concurrency', options.concurrency);
+  if (options.concurrency !== undefined && options.concurrency > MAX_CONCURRENCY) throw invalidOption(tooManyThreads('options.concurrency', options.concurrency));
   return { concurrency: options.concurrency ?? defaultConcurrency() };
 }
 

@@ -15,6 +15,18 @@ describe('bench', () => {
     expect([r.exitCode, r.stderr.split('\n')[0]]).toEqual([2, "layercopy: --platform must be os/arch[/variant] (got 'foo')"]);
   });
 
+  it('--concurrency past 1,024: a usage error before anything runs (100000 ran the baselines, then died of V8 out-of-memory)', async () => {
+    const dir = scratch();
+    const layer = buildLayer(path.join(dir, 'l'), { a: 'a' });
+    for (const command of [
+      ['bench', '--scratch', dir, '--concurrency', '2,100000', layer],
+      ['provision', '--concurrency', '100000', layer, path.join(dir, 'root')],
+    ]) {
+      const r = await execa('node', [cli, ...command], { reject: false });
+      expect([r.exitCode, r.stderr.split('\n')[0]]).toEqual([2, 'layercopy: --concurrency must be at most 1024 (got 100000): each worker thread is a V8 isolate of its own']);
+    }
+  });
+
   it('--strategy layered alone: the entries are counted (were 0), a value given twice is timed once', async () => {
     const dir = scratch();
     const layer = buildLayer(path.join(dir, 'l'), { 'etc/a': 'a', 'usr/b': 'b' });

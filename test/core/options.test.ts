@@ -16,6 +16,7 @@ describe('options', () => {
   it.each([
     [{ concurrency: 0 }, 'options.concurrency must be a positive integer (got 0)'],
     [{ concurrency: '2' }, "options.concurrency must be a positive integer (got '2')"],
+    [{ concurrency: 100_000 }, 'options.concurrency must be at most 1024 (got 100000): each worker thread is a V8 isolate of its own'],
     [{ batchSize: -3 }, "options.batchSize must be a positive integer or 'auto' (got -3)"],
     [{ batchSize: 'big' }, "options.batchSize must be a positive integer or 'auto' (got 'big')"],
     [{ onProgress: 5 }, 'options.onProgress must be a function'],
