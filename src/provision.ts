@@ -44,10 +44,8 @@ export async function provisionWith(pool: Pool, layers: readonly string[], rootf
   try {
     summary = await provisionChecked(pool, layers, rootfs, guard.options);
   } catch (error) {
-    // The abort the guard asked for is told as the callback's exception; a failure of its own (a bad tar met meanwhile) as itself.
-    const aborted = (error as { code?: string })?.code === 'ABORT_ERR';
     // Every failure is a LayercopyError with a code (docs/errors.md), a raw fs error from this side too.
-    throw (aborted ? guard.failure(`provision ${rootfs}`) : undefined) ?? asLayercopyError(error, `provision ${rootfs}`);
+    throw asLayercopyError(guard.told(error, `provision ${rootfs}`), `provision ${rootfs}`);
   }
   const failed = guard.failure(`provision ${rootfs}`, true);
   if (failed) throw failed;

@@ -39,9 +39,14 @@ const isPositiveInt = (value: string) => /^[1-9][0-9]*$/.test(value) && Number.i
 export function positiveInt(flag: string, value: string | undefined, fallback?: number): number | undefined {
   if (value === undefined) return fallback;
   if (!isPositiveInt(value)) throw new UsageError(`${flag} must be a positive integer (got '${value}')`);
-  // The pool's bound, checked with the flag (a bench had run its baselines before its first layercopy run failed).
-  if (flag === '--concurrency' && Number(value) > MAX_CONCURRENCY) throw new UsageError(tooManyThreads(flag, Number(value)));
   return Number(value);
+}
+
+/** --concurrency: a positive integer within the pool's bound, checked with the flag (a bench had run its baselines before its first layercopy run failed). */
+export function concurrencyArg(value: string | undefined): number | undefined {
+  const n = positiveInt('--concurrency', value);
+  if (n !== undefined && n > MAX_CONCURRENCY) throw new UsageError(tooManyThreads('--concurrency', n));
+  return n;
 }
 
 /** --batch-size: a positive integer or 'auto'. */
@@ -51,10 +56,11 @@ export function batchSizeArg(flag: string, value: string | undefined): BatchSize
   return Number(value);
 }
 
-export function intList(flag: string, value: string | undefined, fallback: number[]): number[] {
+/** bench's --concurrency LIST, each value as concurrencyArg takes it. */
+export function concurrencyList(value: string | undefined, fallback: number[]): number[] {
   if (value === undefined) return fallback;
   // Each value once: a value given twice was timed twice, and one of the copies could be named best on noise.
-  return [...new Set(value.split(',').map((v) => positiveInt(flag, v.trim())!))];
+  return [...new Set(value.split(',').map((v) => concurrencyArg(v.trim())!))];
 }
 
 /** --uid-map/--gid-map values (C:H:N) as an IdMap, checked as the library checks it, errors naming the flag. */

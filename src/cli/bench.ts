@@ -8,7 +8,7 @@ import { type BatchSize, defaultConcurrency, type Platform, parsePlatform, STRAT
 import type { TarLayer } from '../images/layer.js';
 import { resolveInputs } from '../inputs.js';
 import { destroy } from '../rootfs/destroy.js';
-import { batchSizeArg, intList, isUsageCode, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, concurrencyList, isUsageCode, parseIdMap, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
 import { killAllGroups } from './bench-group.js';
 import { buildMesosCopy, buildVerifiedFloor, runChild, timeProcess } from './bench-process.js';
 import { type BenchConfig, type BenchReport, type BenchRow, describe, formatTable, progressLine } from './bench-report.js';
@@ -197,8 +197,7 @@ export async function runBench(args: string[], values: Values): Promise<number> 
   }
   const runs = positiveInt('--runs', values.runs, 5)!;
   const cpus = defaultConcurrency();
-  const concurrency = intList(
-    '--concurrency',
+  const concurrency = concurrencyList(
     values.concurrency,
     [...new Set([1, 2, cpus, 4])].sort((a, b) => a - b),
   );

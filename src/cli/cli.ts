@@ -7,7 +7,7 @@ import { packageFile } from '../core/compiled.js';
 import { LayercopyError } from '../core/errors.js';
 import { type Progress, parsePlatform, STRATEGIES, type Strategy } from '../core/options.js';
 import { workingDirectory } from '../core/paths.js';
-import { batchSizeArg, isUsageCode, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
+import { batchSizeArg, concurrencyArg, isUsageCode, parseIdMap, positiveInt, registryArgs, rootlessArgs, tlsVerifyValue, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, formatSummary, progressLine, staleNote } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 import { isStoreCommand, PULL_FLAGS, storeArgs } from './store.js';
@@ -168,7 +168,7 @@ function usageError(message: string, json: boolean): number {
 async function runProvision(args: string[], values: Values): Promise<number> {
   if (values.runs !== undefined || values.scratch !== undefined) throw new UsageError('--runs and --scratch are bench options');
   if (args.length < 2) throw new UsageError('provision needs at least one LAYER and a ROOTFS');
-  const concurrency = positiveInt('--concurrency', values.concurrency);
+  const concurrency = concurrencyArg(values.concurrency);
   const batchSize = batchSizeArg('--batch-size', values['batch-size']);
   const idMap = parseIdMap(values);
   const strategy = values.strategy as Strategy | undefined;

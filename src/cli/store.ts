@@ -1,7 +1,7 @@
 // The store's commands: pull, images, rmi, prune, verify (docs/cli.md, "The store").
 import type { LayercopyError } from '../core/errors.js';
 import { PULL_POLICIES, type PullPolicy, parsePlatform } from '../core/options.js';
-import { positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
+import { concurrencyArg, positiveInt, REGISTRY_FLAGS, registryArgs, rootlessArgs, UsageError, type CliValues as Values } from './args.js';
 import { escapeForTerminal, progressLine } from './output.js';
 import { interruptHandler, SIGNALS } from './signals.js';
 
@@ -111,7 +111,7 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
           devices: rootlessArgs(values).devices,
           registry: registryArgs(values),
           maxDownloads: positiveInt('--max-downloads', values['max-downloads']),
-          concurrency: positiveInt('--concurrency', values.concurrency),
+          concurrency: concurrencyArg(values.concurrency),
           signal: controller.signal,
           onProgress: (p) => progress.update(p),
         });

@@ -1,5 +1,4 @@
 import os from 'node:os';
-import { LayercopyError } from './errors.js';
 import { type IdMap, type PackedIdMap, validateIdMap } from './id-map.js';
 import type { NativePolicy } from './native.cjs';
 import { invalidOption, shown } from './option-errors.js';
@@ -137,9 +136,7 @@ export function defaultConcurrency(): number {
 function positiveInteger(name: string, value: unknown, word?: string): void {
   if (value === undefined || (word !== undefined && value === word)) return;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new LayercopyError(`options.${name} must be a positive integer${word ? ` or '${word}'` : ''} (got ${shown(value)})`, {
-      code: 'ERR_INVALID_OPTION',
-    });
+    throw invalidOption(`options.${name} must be a positive integer${word ? ` or '${word}'` : ''} (got ${shown(value)})`);
   }
 }
 
@@ -155,7 +152,7 @@ export const tooManyThreads = (name: string, n: number) => `${name} must be at m
 
 export function validatePoolOptions(options: PoolOptions): Required<PoolOptions> {
   if (options === null || typeof options !== 'object') {
-    throw new LayercopyError('options must be an object', { code: 'ERR_INVALID_OPTION' });
+    throw invalidOption('options must be an object');
   }
   positiveInteger('concurrency', options.concurrency);
   if (options.concurrency !== undefined && options.concurrency > MAX_CONCURRENCY) throw invalidOption(tooManyThreads('options.concurrency', options.concurrency));
@@ -215,15 +212,13 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
   positiveInteger('batchSize', options.batchSize, 'auto');
   positiveInteger('maxDownloads', options.maxDownloads);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new LayercopyError('options.signal must be an AbortSignal', { code: 'ERR_INVALID_OPTION' });
+    throw invalidOption('options.signal must be an AbortSignal');
   }
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
-    throw new LayercopyError('options.onProgress must be a function', { code: 'ERR_INVALID_OPTION' });
+    throw invalidOption('options.onProgress must be a function');
   }
   if (options.strategy !== undefined && !STRATEGIES.includes(options.strategy)) {
-    throw new LayercopyError(`options.strategy must be one of ${STRATEGIES.map((s) => `'${s}'`).join(', ')} (got ${shown(options.strategy)})`, {
-      code: 'ERR_INVALID_OPTION',
-    });
+    throw invalidOption(`options.strategy must be one of ${STRATEGIES.map((s) => `'${s}'`).join(', ')} (got ${shown(options.strategy)})`);
   }
   validateStoreOption(options);
   if (options.pull !== undefined && !PULL_POLICIES.includes(options.pull)) {
@@ -234,7 +229,7 @@ export function validateProvisionOptions(options: ProvisionOptions): ResolvedPro
     try {
       platform = parsePlatform(options.platform);
     } catch (error) {
-      throw new LayercopyError(`options.platform ${(error as Error).message}`, { code: 'ERR_INVALID_OPTION' });
+      throw invalidOption(`options.platform ${(error as Error).message}`);
     }
   }
   const idMap = validateIdMap(options.idMap);

@@ -53,6 +53,15 @@ export class ProgressGuard<T extends Guarded> {
     const after = committed ? ' after the work was committed (what was made stays)' : '';
     return new LayercopyError(`${what}: options.onProgress threw${after}: ${said(error)}`, { code: 'ERR_SYSTEM', cause: error });
   }
+
+  /**
+   * What a failed provision or pull is told as: the abort the guard asked
+   * for as the callback's exception (failure()); any other failure — its
+   * own, a bad tar met meanwhile — as `error` itself.
+   */
+  told(error: unknown, what: string): unknown {
+    return ((error as { code?: string })?.code === 'ABORT_ERR' ? this.failure(what) : undefined) ?? error;
+  }
 }
 
 /** What a thrown value says: its message, else its string (a value String() cannot convert, such as Object.create(null), threw a TypeError here). */

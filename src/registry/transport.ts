@@ -24,7 +24,9 @@ export interface HttpResponse {
   readonly body: AsyncIterable<Buffer>;
   /** Gives the body up: a small one is drained so that its connection serves again, a big one's connection is closed. */
   cancel(): Promise<void>;
-  /** The body, whole, parsed as JSON; one larger than `limit` bytes fails (ERR_BODY_TOO_LARGE), its connection closed. */
+  /** The body, whole; one larger than `limit` bytes fails (ERR_BODY_TOO_LARGE), its connection closed. */
+  bytes(limit: number): Promise<Buffer>;
+  /** The body, whole (as bytes() reads it), parsed as JSON. */
   json(limit: number): Promise<unknown>;
 }
 
@@ -88,7 +90,7 @@ class NodeResponse implements HttpResponse {
     else this.body.destroy();
   }
 
-  async json(limit: number): Promise<unknown> {
+  async bytes(limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let bytes = 0;
     for await (const chunk of this.body) {
@@ -100,7 +102,11 @@ class NodeResponse implements HttpResponse {
       }
       chunks.push(chunk);
     }
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return Buffer.concat(chunks);
+  }
+
+  async json(limit: number): Promise<unknown> {
+    return JSON.parse((await this.bytes(limit)).toString('utf8'));
   }
 }
 

@@ -21,18 +21,9 @@ export async function getWhole(
     const response = await client.get(path, init);
     if (response.status === 404) return { response };
     try {
-      const chunks: Buffer[] = [];
-      let n = 0;
-      for await (const chunk of response.body) {
-        n += chunk.length;
-        if (n > limit) {
-          await response.cancel();
-          throw tooLarge();
-        }
-        chunks.push(chunk);
-      }
-      return { response, data: Buffer.concat(chunks) };
+      return { response, data: await response.bytes(limit) };
     } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BODY_TOO_LARGE') throw tooLarge();
       if (error instanceof LayercopyError) throw error;
       if (client.signal?.aborted) throw abortError(client.signal.reason);
       // A mirror passed over is no try of the registry's.

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from '../copy/pool.js';
 import { asLayercopyError, LayercopyError } from '../core/errors.js';
-import { shown } from '../core/option-errors.js';
+import { invalidOption, shown } from '../core/option-errors.js';
 import { defaultConcurrency, type Progress, type PullPolicy, type RegistryOptions, validateProvisionOptions, validateStoreOption } from '../core/options.js';
 import { ProgressGuard } from '../core/progress-guard.js';
 import type { Devices, Owners } from '../core/rootless.js';
@@ -128,8 +128,7 @@ export function pull(image: string, options: PullImageOptions = {}): Promise<Pul
       if (failed) throw failed;
       return { reference: pulled.ref, digest: pulled.digest, platform: pulled.platform, ...servedBy(pulled.from), store: session.counts };
     } catch (error) {
-      const aborted = (error as { code?: string })?.code === 'ABORT_ERR';
-      throw (aborted ? guard.failure(`pull ${image}`) : undefined) ?? pullAborted(image, error);
+      throw pullAborted(image, guard.told(error, `pull ${image}`));
     } finally {
       await pool.close();
     }
@@ -180,7 +179,7 @@ export interface VerifyOptions extends StoreOptions {
 export function verify(options: VerifyOptions = {}): Promise<VerifyResult> {
   return run('verify', async () => {
     if (validateStoreOption(options).repair !== undefined && typeof options.repair !== 'boolean')
-      throw new LayercopyError(`options.repair must be a boolean (got ${shown(options.repair)})`, { code: 'ERR_INVALID_OPTION' });
+      throw invalidOption(`options.repair must be a boolean (got ${shown(options.repair)})`);
     if (defaultNotMade(options)) return { blobs: 0, layers: 0, refs: 0, damaged: [], incomplete: [], ...(options.repair ? { removed: [], inUse: [] } : {}) };
     const store = existingStore(options);
     const found = await verifyStore(store);
