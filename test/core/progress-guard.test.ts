@@ -36,12 +36,18 @@ function tarballs(dir: string): string[] {
   });
 }
 
+/** The two tarballs provisioned in a child whose onProgress throws on the first event of `phase`. */
+async function provisionThrowingOn(phase: string) {
+  const dir = scratch();
+  const layers = tarballs(dir);
+  const root = path.join(dir, 'root');
+  const r = await child(`lc.provision(${JSON.stringify(layers)}, ${JSON.stringify(root)}, { onProgress })`, phase);
+  return { dir, root, r };
+}
+
 describe('an onProgress that throws', () => {
   it('in an extraction (a timer calls it): the provision fails with it as cause, the process ends, nothing is left', async () => {
-    const dir = scratch();
-    const layers = tarballs(dir);
-    const root = path.join(dir, 'root');
-    const r = await child(`lc.provision(${JSON.stringify(layers)}, ${JSON.stringify(root)}, { onProgress })`, 'extract');
+    const { dir, root, r } = await provisionThrowingOn('extract');
     // Before: the interval and the claims table were left running, and the process never ended (killed at the timeout).
     expect(r.code).toBe(0);
     expect(JSON.parse(r.line)).toEqual({ code: 'ERR_SYSTEM', message: `provision ${root}: options.onProgress threw: boom`, cause: 'boom' });
@@ -49,10 +55,7 @@ describe('an onProgress that throws', () => {
   });
 
   it("on the 'done' event: the provision fails saying so, and the rootfs, committed before it, stays", async () => {
-    const dir = scratch();
-    const layers = tarballs(dir);
-    const root = path.join(dir, 'root');
-    const r = await child(`lc.provision(${JSON.stringify(layers)}, ${JSON.stringify(root)}, { onProgress })`, 'done');
+    const { root, r } = await provisionThrowingOn('done');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.line)).toMatchObject({
       code: 'ERR_SYSTEM',
