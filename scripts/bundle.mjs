@@ -66,7 +66,7 @@ const { metafile } = await build({
 // An `oci:` provision then loads 13 files of the CLI where it loaded 24, a
 // tarball 11 (19), a pull 15 (24): 0.86–0.91x the CPU time of a small tar
 // layer's provision (docs/benchmarks.md, "Startup").
-const roots = ['backend', 'images/resolve', 'images/oci', 'images/extract-all', 'images/decompress', 'images/shape', 'registry/pull', 'registry/spool'].map((name) => {
+const roots = ['backend', 'images/resolve', 'images/oci', 'images/extract-all', 'images/decompress', 'images/shape', 'registry/pull', 'registry/download-order'].map((name) => {
   const entry = `dist/src/${name}.js`;
   const out = Object.keys(metafile.outputs).find((o) => metafile.outputs[o].entryPoint === entry);
   if (out === undefined) throw new Error(`bundle: no chunk for ${entry}`);

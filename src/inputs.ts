@@ -27,7 +27,7 @@ export interface InputLayer {
   source: LayerSource;
   /** A registry's layer (docker://): fetches its blob into the spool file `tar.file` will name. */
   download?: PulledLayer['download'];
-  /** Sends the download's request ahead of it (src/registry/spool.ts, requestEarly). */
+  /** Sends the download's request ahead of it (src/registry/download-order.ts, requestEarly). */
   request?: PulledLayer['request'];
   /** A layer extracted in a store: its directories no tar header described (Provisioning.implied). */
   implied?: ReadonlySet<string>;

@@ -66,7 +66,11 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   // Stops a pull's requests: the caller's abort, or a failure of the provision.
   const pullAbort = new AbortController();
   const pullSignal = opts.signal ? AbortSignal.any([opts.signal, pullAbort.signal]) : pullAbort.signal;
-  const inputs = await resolveInputs(layers, rootfs, { platform: opts.platform, pull: { ...opts.registry, signal: pullSignal }, store: { opts, pool, clock } });
+  const inputs = await resolveInputs(layers, rootfs, {
+    platform: opts.platform,
+    pull: { ...opts.registry, signal: pullSignal, requestAhead: layers.length === 1 ? opts.maxDownloads : 0 },
+    store: { opts, pool, clock },
+  });
   try {
     return { ...(await provisionResolved(pool, inputs, opts, clock, pullAbort)), ...(inputs.store ? { store: inputs.store } : {}) };
   } finally {
@@ -90,7 +94,7 @@ async function provisionResolved(pool: Pool, inputs: ResolvedInputs, opts: Resol
   for (const layer of inputs.layers) changes.add(layer.changes);
   try {
     // A pull's first blob requests go out now, answered while the directories are made and the extraction's code loads.
-    if (inputs.layers.some((layer) => layer.request)) (await import('./registry/spool.js')).requestEarly(inputs.layers, opts.maxDownloads);
+    if (inputs.layers.some((layer) => layer.request)) (await import('./registry/download-order.js')).requestEarly(inputs.layers, opts.maxDownloads);
     parentFd = openParent(inputs.rootfs, inputs.parent);
     const staleRemoved = await removeStale(parentFd, inputs.rootfs, { strict: false });
     staging = createStaging(parentFd, inputs.rootfs);

@@ -42,7 +42,15 @@ async function readSmall(
  * Resolves a docker:// reference to its layers, lowest first, each a
  * TarLayer whose blob is yet to be downloaded (file set by the caller).
  */
-export async function resolveRemote(given: string, argIndex: number, ref: DockerReference, platform: Platform, client: RegistryClient, seen?: RemoteImage): Promise<RemoteLayer[]> {
+export async function resolveRemote(
+  given: string,
+  argIndex: number,
+  ref: DockerReference,
+  platform: Platform,
+  client: RegistryClient,
+  opts: { seen?: RemoteImage; ahead?: (layers: RemoteLayer[]) => void } = {},
+): Promise<RemoteLayer[]> {
+  const { seen } = opts;
   const fields = { layer: given, layerIndex: argIndex };
   const fail = (message: string, code: 'ERR_INVALID_IMAGE' | 'ERR_IMAGE_NOT_FOUND' | 'ERR_DIGEST_MISMATCH' | 'ERR_REGISTRY' = 'ERR_INVALID_IMAGE') =>
     new LayercopyError(`${given}: ${message}`, { code, ...fields });
@@ -99,9 +107,20 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   if (!m) throw fail(`manifest ${current.digest} has no config or layers`);
   const artifact = notAnImage(current.digest, m.config);
   if (artifact) throw fail(artifact);
-  const config = await blobJson(client, m.config, fail, (data) => {
+  const layers: RemoteLayer[] = m.layers.map((d, i) => {
+    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${shownJson(d.mediaType)} (supported: tar, tar+gzip, tar+zstd)`);
+    if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw fail(`layer ${i + 1}: unsupported or malformed digest '${d.digest}' (sha256 only)`);
+    return {
+      tar: { file: '', digest: d.digest, size: d.size, mediaType: d.mediaType, label: layerLabel(given, i, m.layers.length, d.digest) },
+      source: { arg: given, argIndex, digest: d.digest },
+    };
+  });
+  const configRead = blobJson(client, m.config, fail, (data) => {
     if (seen) seen.config = { digest: m.config.digest, mediaType: m.config.mediaType, data };
   });
+  // The blobs' requests may go out now, after the config's (the provision waits on it): each diff_id is filled in below, before any layer is trusted.
+  opts.ahead?.(layers);
+  const config = await configRead;
   if (seen) seen.manifest = { digest: current.digest, mediaType: current.type, data: current.data };
   if (seen && indexPlatform) seen.platform = indexPlatform;
   if (seen) seen.from = client.answering;
@@ -110,21 +129,11 @@ export async function resolveRemote(given: string, argIndex: number, ref: Docker
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
   const { diffIds } = config;
   if (diffIds.length !== m.layers.length) throw fail(`the config lists ${diffIds.length} diff_ids for ${m.layers.length} layers`);
-  return m.layers.map((d, i) => {
-    if (!LAYER_TYPES.includes(d.mediaType)) throw fail(`layer ${i + 1}: unsupported media type ${shownJson(d.mediaType)} (supported: tar, tar+gzip, tar+zstd)`);
-    if (!/^sha256:[0-9a-f]{64}$/.test(d.digest)) throw fail(`layer ${i + 1}: unsupported or malformed digest '${d.digest}' (sha256 only)`);
-    return {
-      tar: {
-        file: '',
-        digest: d.digest,
-        size: d.size,
-        diffId: diffIds[i],
-        mediaType: d.mediaType,
-        label: layerLabel(given, i, m.layers.length, d.digest),
-      },
-      source: { arg: given, argIndex, digest: d.digest, diffId: diffIds[i] },
-    };
-  });
+  for (const [i, layer] of layers.entries()) {
+    layer.tar.diffId = diffIds[i];
+    layer.source.diffId = diffIds[i];
+  }
+  return layers;
 }
 
 type Config = ReturnType<typeof imageConfig>;

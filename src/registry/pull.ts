@@ -6,8 +6,9 @@ import { RegistryClient } from './client.js';
 import { loadRegistriesConf, type PullSource, pullSources } from './config.js';
 import { type Credentials, credentialsFor } from './credentials.js';
 import { blobRequest, downloadBlob } from './download.js';
+import { requestEarly } from './download-order.js';
 import type { HttpResponse, RetryPolicy } from './http.js';
-import { type RemoteImage, resolveRemote } from './image.js';
+import { type RemoteImage, type RemoteLayer, resolveRemote } from './image.js';
 import { parseDockerReference } from './reference.js';
 import { type TlsConfig, tlsFor } from './tls.js';
 
@@ -25,6 +26,12 @@ export interface PullOptions {
   mirrorTimeoutMs?: number;
   retry?: RetryPolicy;
   signal?: AbortSignal;
+  /**
+   * The first N downloads' blob requests (in the order startDownloads
+   * starts them) sent as soon as the manifest is read, beside the config's
+   * request: for a provision that downloads every layer (no store). 0: none.
+   */
+  requestAhead?: number;
 }
 
 /** A layer of a registry's image: what it is, and how its blob is fetched into a spool file (progress: src/images/follow.ts). */
@@ -32,7 +39,7 @@ export interface PulledLayer {
   tar: TarLayer;
   source: LayerSource;
   download(out: FileHandle, progress: BigInt64Array, onBytes?: (bytes: number) => void): Promise<void>;
-  /** Sends the blob's request now; download() reads its answer (src/registry/spool.ts, requestEarly). */
+  /** Sends the blob's request now; download() reads its answer (src/registry/download-order.ts, requestEarly). */
   request(): void;
   /**
    * The blob's GET as another program would send it (the bench's download
@@ -82,10 +89,8 @@ export async function resolveDocker(
   });
   try {
     const image: RemoteImage = {};
-    const layers = await resolveRemote(given, argIndex, ref, platform, client, image);
-    return {
-      image,
-      layers: layers.map(({ tar, source }) => {
+    const pulled = (found: RemoteLayer[]): PulledLayer[] =>
+      found.map(({ tar, source }) => {
         let early: Promise<HttpResponse> | undefined;
         return {
           tar,
@@ -105,9 +110,16 @@ export async function resolveDocker(
             return downloadBlob(client, tar, out, progress, { label: given, fields, onBytes, first });
           },
         };
-      }),
-      close: () => client.close(),
-    };
+      });
+    let layers: PulledLayer[] | undefined;
+    const found = await resolveRemote(given, argIndex, ref, platform, client, {
+      seen: image,
+      ahead: (known) => {
+        layers = pulled(known);
+        if (opts.requestAhead) requestEarly(layers, opts.requestAhead);
+      },
+    });
+    return { image, layers: layers ?? pulled(found), close: () => client.close() };
   } catch (error) {
     await client.close();
     throw error;

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { type CancelFlag, native } from '../core/native.cjs';
 import { followProgress } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
-import { smallFirst } from '../images/run.js';
+import { downloadOrder } from './download-order.js';
 import type { PulledLayer } from './pull.js';
 
 /**
@@ -82,23 +82,6 @@ export function startDownloads(layers: readonly { tar?: TarLayer; download?: Pul
       })().catch(() => undefined);
     },
   };
-}
-
-/** The downloads in the order they start: small layers first, as their extractions are (balance): one waiting for its download would hold an extraction's place. */
-function downloadOrder(layers: readonly { tar?: TarLayer; download?: unknown }[]): number[] {
-  return [...layers.keys()].filter((i) => layers[i].download).sort(smallFirst((i) => layers[i].tar?.size ?? 0));
-}
-
-/**
- * The first `max` downloads' requests (the ones startDownloads starts at
- * once) sent now, before the provision's directories are made and its
- * extraction's code loads: their downloads take the answers. Sent from
- * startDownloads, they went out ~15 ms after the image was resolved, and
- * the registry took another 20-80 ms to a blob's first byte on two busy
- * cores, while the pump of the largest layer, the last to finish, waited.
- */
-export function requestEarly(layers: readonly { tar?: TarLayer; download?: unknown; request?: () => void }[], max: number): void {
-  for (const i of downloadOrder(layers).slice(0, max)) layers[i].request?.();
 }
 
 /**

@@ -1,11 +1,11 @@
 // The downloads of a provision (src/registry/spool.ts): a start that
 // fails (its spool files cannot be made) closes what it opened, and no
-// download left running rejects with no one waiting on it; the order
-// downloads start in, and the requests sent ahead of them.
+// download left running rejects with no one waiting on it; which of two
+// failures is told.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { abortError } from '../../src/core/errors.js';
-import { alongside, requestEarly, startDownloads } from '../../src/registry/spool.js';
+import { alongside, startDownloads } from '../../src/registry/spool.js';
 import { scratch } from '../helpers.js';
 
 describe('startDownloads', () => {
@@ -68,19 +68,6 @@ describe('startDownloads: fds', () => {
     expect(fs.readFileSync(`${dir}/299.blob`, 'utf8')).toBe('layer 299');
     fs.closeSync(fd);
     expect(most - before).toBeLessThan(12);
-  });
-});
-
-describe('requestEarly', () => {
-  it("the first `max` downloads' requests, in the order the downloads start (small first); none of the others, none twice", () => {
-    const sent: string[] = [];
-    const layer = (label: string, size: number) => ({ tar: { file: '', label, size }, download: async () => {}, request: () => void sent.push(label) });
-    const layers = [layer('base', 90 << 20), { tar: { file: '', label: 'local', size: 1 } }, layer('app', 30 << 20), layer('cleanup', 534), layer('big', 400 << 20)];
-    requestEarly(layers, 2);
-    expect(sent).toEqual(['cleanup', 'big']);
-    sent.length = 0;
-    requestEarly(layers, 6);
-    expect(sent).toEqual(['cleanup', 'big', 'base', 'app']);
   });
 });
 
