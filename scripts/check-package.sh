@@ -41,10 +41,36 @@ PATH="$work/bin" node -e "
     const s = await provision(['$work/layer'], '$work/rootfs2');
     if (s.entries !== 2) throw new Error('ESM import: ' + JSON.stringify(s));
   });"
+# The public types as an app of strict settings checks them, library files
+# included (skipLibCheck false, TypeScript's default), under each module
+# resolution an app for Node uses (scripts/bundle-types.mjs).
+cat > app.ts <<'TS'
+import { CopyBackend, LayercopyError, type Progress, type ProvisionOptions, type ProvisionSummary, images, provision, pull } from 'layercopy';
+const options: ProvisionOptions = { concurrency: 2, onProgress: (p: Progress) => void p.phase, registry: { tlsVerify: false } };
+export async function run(): Promise<ProvisionSummary | undefined> {
+  const backend = new CopyBackend({ concurrency: 1 });
+  try {
+    await pull('docker://127.0.0.1:1/x', { store: '/nonexistent' }).catch(() => undefined);
+    void (await images({ store: '/nonexistent' }).catch(() => []));
+    return await backend.provision(['/l'], '/r', { strategy: 'merged' });
+  } catch (error) {
+    if (error instanceof LayercopyError) void error.code;
+    return provision(['/l'], '/r', options);
+  } finally {
+    await backend.close();
+  }
+}
+TS
+for resolution in node16 nodenext bundler; do
+  module=$resolution
+  [ "$resolution" = bundler ] && module=esnext
+  echo "{\"compilerOptions\":{\"module\":\"$module\",\"moduleResolution\":\"$resolution\",\"target\":\"es2022\",\"strict\":true,\"exactOptionalPropertyTypes\":true,\"skipLibCheck\":false,\"noEmit\":true,\"types\":[\"node\"],\"typeRoots\":[\"$root/node_modules/@types\"]},\"files\":[\"app.ts\"]}" > tsconfig.json
+  node "$root/node_modules/typescript/bin/tsc" -p . || fail "the public types under module resolution $resolution"
+done
 # require(): the ES module itself where Node loads ES modules that way (20.19+), else a clear ERR_REQUIRE_ESM.
 if [ "$(node -p 'process.features.require_module === true')" = true ]; then
   PATH="$work/bin" node -e "const m = require('layercopy'); if (typeof m.provision !== 'function') throw new Error('require: ' + Object.keys(m))"
   no_esm_require=--no-experimental-require-module
 fi
 PATH="$work/bin" node ${no_esm_require:-} -e "try { require('layercopy'); process.exit(1) } catch (e) { if (e.code !== 'ERR_REQUIRE_ESM' || !/is an ES module/.test(e.message)) throw e }"
-echo "check-package: ok (installed without scripts or compilers; CLI, provision, ESM import, require, and its message where Node cannot)"
+echo "check-package: ok (installed without scripts or compilers; CLI, provision, ESM import, the public types under node16, nodenext and bundler, require, and its message where Node cannot)"
