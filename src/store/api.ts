@@ -72,7 +72,7 @@ export function storeDir(options: StoreOptions = {}): string {
  * The store images, rmi, prune and verify read or tidy: one that is not
  * there is not made (a mistyped --store was created and verified as having
  * no damage). The default one before anything made it holds nothing:
- * images, prune and verify say so instead (defaultNotMade).
+ * images, rmi, prune and verify say so instead (defaultNotMade).
  */
 function existingStore(options: StoreOptions): Store {
   const dir = path.resolve(storeDir(options));
@@ -157,7 +157,8 @@ export function untag(references: readonly string[], options: StoreOptions = {})
     if (!Array.isArray(references) || references.some((r) => typeof r !== 'string' || r === '')) {
       throw new LayercopyError('rmi: references must be an array of image references: rmi([reference, …], options)', { code: 'ERR_INVALID_ARGUMENT' });
     }
-    return removeRefs(existingStore(validateStoreOption(options)), references);
+    // Nothing made the default store yet: it holds none of them (as images lists nothing there).
+    return removeRefs(defaultNotMade(validateStoreOption(options)) ? undefined : existingStore(options), references);
   });
 }
 

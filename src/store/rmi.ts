@@ -98,12 +98,13 @@ function ambiguity(given: string, found: RefRecord[]): LayercopyError | undefine
  * Drops references (every platform of each; a digest or a prefix of one:
  * every reference to it, for the platforms it is the manifest of). An
  * unknown REF or an ambiguous prefix fails the whole call, nothing dropped.
+ * No store (the default one, before anything made it): none is known.
  */
-export async function removeRefs(store: Store, given: readonly string[]): Promise<Untagged[]> {
+export async function removeRefs(store: Store | undefined, given: readonly string[]): Promise<Untagged[]> {
   const want = given.map(wanted);
   let dropped: RefRecord[] = [];
   let platforms = new Map<string, number>();
-  await updateRefs(store, (refs) => {
+  const drop = (refs: RefRecord[]) => {
     const found = want.map((w) => refs.filter((r) => matches(w, r)));
     for (const [i, f] of found.entries()) {
       const ambiguous = 'prefix' in want[i] ? ambiguity(given[i], f) : undefined;
@@ -114,6 +115,8 @@ export async function removeRefs(store: Store, given: readonly string[]): Promis
     dropped = refs.filter((r) => found.some((f) => f.includes(r)));
     platforms = new Map(refs.map((r) => [r.ref, refs.filter((o) => o.ref === r.ref).length]));
     return refs.filter((r) => !dropped.includes(r));
-  });
+  };
+  if (store) await updateRefs(store, drop);
+  else drop([]);
   return dropped.map((r) => ({ reference: r.ref, platform: r.platform, digest: r.digest, severalPlatforms: (platforms.get(r.ref) ?? 0) > 1 }));
 }

@@ -152,7 +152,7 @@ describe.runIf(nobodyCanRun)('the store as nobody [needs root, and a checkout no
     expect(fs.existsSync(path.join(dir, 'ns/layercopy/.layercopy-store'))).toBe(true);
   });
 
-  it('images, prune and verify before anything made the default store: it holds nothing, exit 0, nothing made', async () => {
+  it('images, rmi, prune and verify before anything made the default store: it holds nothing (exit 0; rmi: not in the store), nothing made', async () => {
     const { dir } = image();
     const env = ['env', `XDG_DATA_HOME=${dir}/xdg`, 'LAYERCOPY_STORE='];
     const images = await asNobody(['images', '--json'], env);
@@ -161,6 +161,13 @@ describe.runIf(nobodyCanRun)('the store as nobody [needs root, and a checkout no
     expect([pruned.exitCode, JSON.parse(pruned.stdout)]).toEqual([0, { blobs: 0, layers: 0, bytes: 0, skipped: 0, tmpRemoved: 0 }]);
     const verified = await asNobody(['verify', '--json'], env);
     expect([verified.exitCode, JSON.parse(verified.stdout)]).toEqual([0, { blobs: 0, layers: 0, refs: 0, damaged: [], incomplete: [] }]);
+    // As for a store that holds other images (was ERR_STORE: the store does not exist).
+    const removed = await asNobody(['rmi', '--json', 'docker://127.0.0.1:1/app:1'], env);
+    expect([removed.exitCode, JSON.parse(removed.stdout).error]).toEqual([
+      1,
+      { code: 'ERR_IMAGE_NOT_FOUND', message: 'not in the store: docker://127.0.0.1:1/app:1', layer: 'docker://127.0.0.1:1/app:1' },
+    ]);
+    expect((await asNobody(['rmi', 'sha256:ab'], env)).exitCode).toBe(2);
     expect(fs.existsSync(path.join(dir, 'xdg'))).toBe(false);
   });
 });
