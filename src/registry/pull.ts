@@ -29,9 +29,12 @@ export interface PullOptions {
   /**
    * The first N downloads' blob requests (in the order startDownloads
    * starts them) sent as soon as the manifest is read, beside the config's
-   * request: for a provision that downloads every layer (no store). 0: none.
+   * request: for a provision that downloads every layer, or a store's pull
+   * (with aheadWanted). 0: none.
    */
   requestAhead?: number;
+  /** Which blobs requestAhead may ask for (a store's: those it lacks). Default: every layer's. */
+  aheadWanted?: (digest: string) => boolean;
 }
 
 /** A layer of a registry's image: what it is, and how its blob is fetched into a spool file (progress: src/images/follow.ts). */
@@ -116,7 +119,8 @@ export async function resolveDocker(
       seen: image,
       ahead: (known) => {
         layers = pulled(known);
-        if (opts.requestAhead) requestEarly(layers, opts.requestAhead);
+        const wanted = opts.aheadWanted;
+        if (opts.requestAhead) requestEarly(wanted ? layers.filter((l) => wanted(l.tar.digest!)) : layers, opts.requestAhead);
       },
     });
     return { image, layers: layers ?? pulled(found), close: () => client.close() };

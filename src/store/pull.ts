@@ -97,7 +97,9 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
   const onWait = (ms: number) => {
     counts.waitedMs += ms;
   };
-  const opts = { platform: session.platform, pull: { ...session.pull, signal }, onWait, mode: session.mode };
+  // The first blobs the store lacks are asked for as soon as the manifest is read, beside the config (src/registry/pull.ts).
+  const pull = { ...session.pull, signal, requestAhead: session.maxDownloads, aheadWanted: (digest: string) => !hasBlob(store, digest) };
+  const opts = { platform: session.platform, pull, onWait, mode: session.mode };
   const fill: FillContext = {
     store,
     mode: session.mode,
