@@ -10,6 +10,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { heldConfigRegistry } from '../fixtures/held-config.js';
 import { scratch } from '../helpers.js';
 import { rawTar, sha } from '../images/fixtures.js';
 import { pull } from './pull-helpers.js';
@@ -70,37 +71,12 @@ it("a tag's Docker-Content-Digest in sha512 is checked in sha512 (as containers/
 
 it("a layer's blob is asked for before the config has answered (one round trip less), and the provision ends as one that waited", async () => {
   const layer = rawTar([{ name: 'hello', data: 'hi\n', mode: 0o644 }]);
-  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } });
-  const configDescriptor = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(Buffer.from(config)), size: config.length };
-  const layerDescriptor = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length };
-  const manifest = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: configDescriptor, layers: [layerDescriptor] });
-  const seen: string[] = [];
-  let blobAsked: () => void = () => undefined;
-  const asked = new Promise<void>((resolve) => {
-    blobAsked = resolve;
-  });
-  const server = http.createServer(async (req, res) => {
-    const url = (req.url ?? '').replace('/v2/app/x/', '');
-    seen.push(url);
-    if (url === 'manifests/1') return res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
-    if (url === `blobs/${layerDescriptor.digest}`) {
-      blobAsked();
-      return res.writeHead(200, { 'content-length': layer.length }).end(layer);
-    }
-    if (url === `blobs/${configDescriptor.digest}`) {
-      // Held until the layer's request came (or 3 s: a client that waits for the config sends it only after).
-      await Promise.race([asked, new Promise((resolve) => setTimeout(resolve, 3000))]);
-      seen.push('config answered');
-      return res.writeHead(200, { 'content-length': config.length }).end(config);
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  stop = () => server.close();
+  const r = await heldConfigRegistry([layer]);
+  stop = r.stop;
   const root = path.join(scratch(), 'root');
-  const r = await pull(['--tls-verify=false', '--platform', 'linux/amd64', `docker://127.0.0.1:${(server.address() as net.AddressInfo).port}/app/x:1`, root]);
-  expect(r.json.error).toBeUndefined();
-  expect(r.status).toBe(0);
-  expect(seen.filter((s) => s !== 'manifests/1')).toEqual([`blobs/${configDescriptor.digest}`, `blobs/${layerDescriptor.digest}`, 'config answered']);
+  const pulled = await pull(['--tls-verify=false', '--platform', 'linux/amd64', `docker://${r.host}/app/x:1`, root]);
+  expect(pulled.json.error).toBeUndefined();
+  expect(pulled.status).toBe(0);
+  expect(r.seen).toEqual([`blobs/${r.configDigest}`, `blobs/${sha(layer)}`, 'config answered']);
   expect(fs.readFileSync(path.join(root, 'hello'), 'utf8')).toBe('hi\n');
 });
