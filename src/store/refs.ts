@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LayercopyError } from '../core/errors.js';
+import { errnoCode, LayercopyError } from '../core/errors.js';
 import { type DockerReference, parseDockerReference, showReference } from '../registry/reference.js';
 import { refsLockPath, STORE_VERSION, type Store, tmpName } from './layout.js';
 import { StoreLock } from './lock.js';
@@ -84,17 +84,46 @@ export function readRefs(store: Store): RefRecord[] {
   return normalized(parsed.refs);
 }
 
-/** Writes `data` to the store's `name` through a temporary file, synced before the rename: a crash leaves the old file or the new one. */
-export function replaceFile(store: Store, name: string, data: string): void {
-  const tmp = path.join(store.root, 'tmp', tmpName(name));
-  const fd = fs.openSync(tmp, 'w', 0o644);
+/**
+ * Replaces the store's files (name, data), each through a temporary file
+ * synced before any rename: a crash leaves the old files or the new ones.
+ * Each is written whole (writeFileSync writes again after a short write,
+ * then fails): one writeSync on a filesystem that was nearly full wrote
+ * 4,096 of 7,800 bytes without an error, and the cut refs.json renamed over
+ * the good one left the store unreadable. Every file is written before any
+ * is renamed: a failure leaves them all as they were and names the store.
+ */
+export function replaceFiles(store: Store, files: [name: string, data: string][]): void {
+  const written: [tmp: string, name: string][] = [];
+  let name = files[0]?.[0] ?? '';
   try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    for (const [file, data] of files) {
+      name = file;
+      const tmp = path.join(store.root, 'tmp', tmpName(file));
+      written.push([tmp, file]);
+      const fd = fs.openSync(tmp, 'w', 0o644);
+      try {
+        fs.writeFileSync(fd, data);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    for (const [tmp, file] of written) {
+      name = file;
+      fs.renameSync(tmp, path.join(store.root, file));
+    }
+  } catch (error) {
+    for (const [tmp] of written) fs.rmSync(tmp, { force: true });
+    const e = error as NodeJS.ErrnoException;
+    throw new LayercopyError(`store ${store.root}: ${name} cannot be written (${e.message}); it is left as it was`, {
+      code: errnoCode(e.code),
+      path: path.join(store.root, name),
+      syscall: e.syscall,
+      errno: e.errno,
+      cause: error,
+    });
   }
-  fs.renameSync(tmp, path.join(store.root, name));
 }
 
 function platformObject(p: string) {
@@ -157,7 +186,6 @@ export async function updateRefs(store: Store, change: (refs: RefRecord[]) => Re
   const lock = await StoreLock.acquire(refsLockPath(store), 'ex', { wait: true, signal });
   try {
     const refs = change(readRefs(store));
-    replaceFile(store, 'refs.json', `${JSON.stringify({ version: STORE_VERSION, refs } satisfies RefsFile, null, 1)}\n`);
     const index = {
       schemaVersion: 2,
       mediaType: 'application/vnd.oci.image.index.v1+json',
@@ -169,7 +197,10 @@ export async function updateRefs(store: Store, change: (refs: RefRecord[]) => Re
         annotations: { ...(refName(r.ref) ? { 'org.opencontainers.image.ref.name': refName(r.ref) } : {}), 'io.github.layercopy.reference': r.ref },
       })),
     };
-    replaceFile(store, 'index.json', `${JSON.stringify(index, null, 1)}\n`);
+    replaceFiles(store, [
+      ['refs.json', `${JSON.stringify({ version: STORE_VERSION, refs } satisfies RefsFile, null, 1)}\n`],
+      ['index.json', `${JSON.stringify(index, null, 1)}\n`],
+    ]);
     return refs;
   } finally {
     lock?.release();
