@@ -1,5 +1,8 @@
+import { readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { abortError, LayercopyError } from '../core/errors.js';
+import { getSystemErrorMap } from 'node:util';
+import { errnoWords } from '../core/errno-words.js';
+import { abortError, errnoCode, LayercopyError } from '../core/errors.js';
 import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { RegistryClient } from './client.js';
@@ -14,6 +17,35 @@ const MAX_RESUMES = 20;
 const MAX_STALLS = 5;
 // What a download may hold in memory while its spool file is written: more waits for the write.
 const MAX_QUEUED = 4 << 20;
+
+/** The spool file's write failures (SpoolWriter's); the native receiver's are told by their call, 'pwrite'. */
+const WRITE_FAILED = new WeakSet<object>();
+
+/**
+ * A failure to write the blob where it goes (ENOSPC, EIO, a file size
+ * limit): the filesystem's, not the connection's, and no retry cures it.
+ * Taken for a network failure, it was retried 5 times, each time writing
+ * up to the same byte, then told as "the connection failed: ENOSPC".
+ */
+function writeFailure(error: unknown, out: FileHandle, where: { label: string; what: string; fields: { layer: string; layerIndex: number } }): LayercopyError {
+  const e = error as NodeJS.ErrnoException;
+  let file: string | undefined;
+  try {
+    file = readlinkSync(`/proc/self/fd/${out.fd}`);
+  } catch {
+    file = undefined;
+  }
+  const words = typeof e.errno === 'number' ? getSystemErrorMap().get(e.errno)?.[1] : undefined;
+  const why = words && e.code ? errnoWords(e.code, words) : (e.message ?? String(error));
+  return new LayercopyError(`${where.label}: ${where.what}: cannot be written${file ? ` to ${file}` : ''}: ${why}`, {
+    code: errnoCode(e.code),
+    ...where.fields,
+    ...(file ? { path: file } : {}),
+    syscall: e.syscall,
+    errno: e.errno,
+    cause: error,
+  });
+}
 
 /**
  * A download's spool file, written in order: what arrives while a write is
@@ -71,6 +103,7 @@ export class SpoolWriter {
       },
       (error) => {
         this.#error = error;
+        if (typeof error === 'object' && error !== null) WRITE_FAILED.add(error);
         this.#writing = undefined;
       },
     );
@@ -183,7 +216,12 @@ export async function downloadBlob(
         throw Object.assign(new Error(`the response ended at byte ${written}`), { code: 'ERR_BODY_ENDED_EARLY' });
       } catch (error) {
         // What was received before the failure is written all the same (a resume starts after it).
-        await spool.drain();
+        const unwritten = await spool.drain().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (unwritten !== undefined || (error as { syscall?: string })?.syscall === 'pwrite' || (typeof error === 'object' && error !== null && WRITE_FAILED.has(error)))
+          throw writeFailure(unwritten ?? error, out, { label: tar.label, what, fields: run.fields });
         // An abort (Ctrl-C, or the provision failing elsewhere) is no failure of this download.
         if ((error as Error)?.name === 'AbortError') throw abortError();
         if (error instanceof LayercopyError || !isTransient(error)) throw error;
