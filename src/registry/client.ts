@@ -85,10 +85,18 @@ export class RegistryClient {
     return true;
   }
 
-  /** The source that answered last: host[:port], and whether it is a mirror. */
-  get answering(): { host: string; mirror: boolean; passedOver: { host: string; why: string }[] } {
-    const { host, mirror } = this.#sources[this.#current];
-    return { host, mirror, passedOver: [...this.#passedOver].map(([host, why]) => ({ host, why })) };
+  /**
+   * The source that sent `response` (host[:port], whether it is a mirror)
+   * and the sources passed over before it; without one, the source that
+   * answered last. By the response: blob requests sent beside the config's
+   * may pass a mirror over (a 404 for a blob) before the config comes back
+   * from it, and the image was then said to come from the registry.
+   */
+  servedBy(response?: HttpResponse): { host: string; mirror: boolean; passedOver: { host: string; why: string }[] } {
+    const i = (response && this.#sourceOf.get(response)) ?? this.#current;
+    const { host, mirror } = this.#sources[i];
+    const before = new Set(this.#sources.slice(0, i).map((s) => s.host));
+    return { host, mirror, passedOver: [...this.#passedOver].filter(([h]) => before.has(h)).map(([host, why]) => ({ host, why })) };
   }
 
   /** Ends the pull's connections. */
@@ -141,9 +149,9 @@ export class RegistryClient {
     return this.#retry;
   }
 
-  /** A failure reading what the registry answering now sent, as get() names its own (ERR_REGISTRY: the registry, what, why). */
-  readFailure(error: unknown, what: string, tries?: number): LayercopyError {
-    return this.#fail.network(this.#sources[this.#current], error, what, tries);
+  /** A failure reading what `response` sent, named by the source that sent it, as get() names its own (ERR_REGISTRY: the registry, what, why). */
+  readFailure(response: HttpResponse, error: unknown, what: string, tries?: number): LayercopyError {
+    return this.#fail.network(this.#sources[this.#sourceOf.get(response) ?? this.#current], error, what, tries);
   }
 
   /** The signal the pull stops on. */

@@ -32,10 +32,10 @@ async function readSmall(
   path: string,
   init: { accept?: string; what: string },
   fail: (m: string) => LayercopyError,
-): Promise<{ data?: Buffer; headers: HttpResponse['headers'] }> {
+): Promise<{ data?: Buffer; headers: HttpResponse['headers']; response: HttpResponse }> {
   const { response, data } = await getWhole(client, path, init, JSON_LIMIT, () => fail(`${init.what} is larger than ${JSON_LIMIT} bytes`));
   if (data === undefined) await response.cancel();
-  return { data, headers: response.headers };
+  return { data, headers: response.headers, response };
 }
 
 /**
@@ -115,7 +115,9 @@ export async function resolveRemote(
       source: { arg: given, argIndex, digest: d.digest },
     };
   });
-  const configRead = blobJson(client, m.config, fail, (data) => {
+  let configFrom: HttpResponse | undefined;
+  const configRead = blobJson(client, m.config, fail, (data, response) => {
+    configFrom = response;
     if (seen) seen.config = { digest: m.config.digest, mediaType: m.config.mediaType, data };
   });
   // The blobs' requests may go out now, after the config's (the provision waits on it): each diff_id is filled in below, before any layer is trusted.
@@ -123,7 +125,7 @@ export async function resolveRemote(
   const config = await configRead;
   if (seen) seen.manifest = { digest: current.digest, mediaType: current.type, data: current.data };
   if (seen && indexPlatform) seen.platform = indexPlatform;
-  if (seen) seen.from = client.answering;
+  if (seen) seen.from = client.servedBy(configFrom);
   // An index's entry said its platform; a lone manifest says it in its config.
   const mismatch = indexPlatform === undefined ? otherPlatform(config, platform) : undefined;
   if (mismatch) throw fail(mismatch, 'ERR_IMAGE_NOT_FOUND');
@@ -143,14 +145,14 @@ async function blobJson(
   client: RegistryClient,
   d: Descriptor,
   fail: (m: string, code?: 'ERR_DIGEST_MISMATCH' | 'ERR_IMAGE_NOT_FOUND') => LayercopyError,
-  keep?: (data: Buffer) => void,
+  keep?: (data: Buffer, response: HttpResponse) => void,
 ): Promise<Config> {
   const what = `config ${d.digest}`;
-  const { data } = await readSmall(client, `blobs/${d.digest}`, { what }, fail);
+  const { data, response } = await readSmall(client, `blobs/${d.digest}`, { what }, fail);
   if (data === undefined) throw fail(`${what}: blob not found`, 'ERR_IMAGE_NOT_FOUND');
   const mismatch = descriptorMismatch(data, d);
   if (mismatch) throw fail(`${what} does not match its descriptor: ${mismatch}`, 'ERR_DIGEST_MISMATCH');
-  keep?.(data);
+  keep?.(data, response);
   let parsed: unknown;
   try {
     parsed = JSON.parse(data.toString('utf8'));

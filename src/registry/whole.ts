@@ -31,7 +31,7 @@ export async function getWhole(
         attempt--;
         continue;
       }
-      if (!isTransient(error) || !triesLeft(client.retry, attempt, started)) throw client.readFailure(error, init.what, attempt);
+      if (!isTransient(error) || !triesLeft(client.retry, attempt, started)) throw client.readFailure(response, error, init.what, attempt);
       await sleep(backoff(client.retry, attempt), client.signal);
     }
   }

@@ -125,7 +125,7 @@ describe('RegistryClient', () => {
     const { data: got } = await getWhole(c, 'manifests/t', { what: 'the manifest' }, 1 << 20, () => new Error('too large') as never);
     // Before: a cut mirror asked 5 times then the pull failed; a silent one held it 300 s; the registry never asked.
     expect([got?.equals(data), registryAsked]).toEqual([true, 1]);
-    expect(c.answering).toMatchObject({ host: registry, mirror: false, passedOver: [{ host: mirror, why: expect.stringContaining('while sending a body') }] });
+    expect(c.servedBy()).toMatchObject({ host: registry, mirror: false, passedOver: [{ host: mirror, why: expect.stringContaining('while sending a body') }] });
   });
 
   it('a blob a mirror cuts halfway: the rest from the registry, asked from where the mirror stopped', async () => {
@@ -201,7 +201,7 @@ describe('RegistryClient', () => {
     );
     expect(files.map((file, i) => fs.readFileSync(file).equals(blobs[i]))).toEqual([true, true]);
     // Before: the second cut, told against the source answering then (B), passed B over too and went to the registry.
-    expect(c.answering.passedOver.map((p) => p.host)).toEqual([mirrorA]);
+    expect(c.servedBy().passedOver.map((p) => p.host)).toEqual([mirrorA]);
     expect([asked.b, asked.registry]).toEqual([2, 0]);
   });
 });

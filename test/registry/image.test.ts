@@ -13,7 +13,7 @@ import { afterEach, expect, it } from 'vitest';
 import { heldConfigRegistry } from '../fixtures/held-config.js';
 import { scratch } from '../helpers.js';
 import { rawTar, sha } from '../images/fixtures.js';
-import { pull } from './pull-helpers.js';
+import { isolated, pull } from './pull-helpers.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 let stop: (() => void) | undefined;
@@ -78,5 +78,50 @@ it("a layer's blob is asked for before the config has answered (one round trip l
   expect(pulled.json.error).toBeUndefined();
   expect(pulled.status).toBe(0);
   expect(r.seen).toEqual([`blobs/${r.configDigest}`, `blobs/${sha(layer)}`, 'config answered']);
+  expect(fs.readFileSync(path.join(root, 'hello'), 'utf8')).toBe('hi\n');
+});
+
+it("a mirror that serves the manifest and config but lacks the blob: the image is told as the mirror's, though the blob, asked beside the config, passed it over first", async () => {
+  const layer = rawTar([{ name: 'hello', data: 'hi\n', mode: 0o644 }]);
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } });
+  const configDigest = sha(Buffer.from(config));
+  const manifest = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }],
+  });
+  const servers: http.Server[] = [];
+  const serve = async (hasBlob: boolean) => {
+    const server = http.createServer((req, res) => {
+      const url = (req.url ?? '').replace(/\?.*/, '').replace('/v2/app/x/', '');
+      if (url === 'manifests/1') return res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
+      // The config comes back after the blob's 404 has passed the mirror over.
+      if (url === `blobs/${configDigest}`) return void setTimeout(() => res.writeHead(200, { 'content-length': config.length }).end(config), 200);
+      if (url === `blobs/${sha(layer)}` && hasBlob) return res.writeHead(200, { 'content-length': layer.length }).end(layer);
+      res.writeHead(404, { 'content-length': 0 }).end();
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  };
+  stop = () => {
+    for (const s of servers) {
+      s.closeAllConnections();
+      s.close();
+    }
+  };
+  const registryHost = await serve(true);
+  const mirrorHost = await serve(false);
+  const env = isolated();
+  fs.writeFileSync(
+    env.CONTAINERS_REGISTRIES_CONF,
+    `[[registry]]\nlocation = "${registryHost}"\ninsecure = true\n[[registry.mirror]]\nlocation = "${mirrorHost}"\ninsecure = true\n`,
+  );
+  const root = path.join(scratch(), 'root');
+  const r = await pull(['--platform', 'linux/amd64', `docker://${registryHost}/app/x:1`, root], env);
+  expect(r.status, r.stderr).toBe(0);
+  expect((r.json.images as unknown[])[0]).toMatchObject({ from: mirrorHost, mirror: true });
+  expect((r.json.images as { passedOver?: unknown }[])[0].passedOver).toBeUndefined();
   expect(fs.readFileSync(path.join(root, 'hello'), 'utf8')).toBe('hi\n');
 });
