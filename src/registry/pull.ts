@@ -33,7 +33,7 @@ export interface PullOptions {
    * (with aheadWanted). 0: none.
    */
   requestAhead?: number;
-  /** Which blobs requestAhead may ask for (a store's: those it lacks). Default: every layer's. */
+  /** Which blobs requestAhead may ask for, each once (a store's: those it lacks). Default: every layer's. */
   aheadWanted?: (digest: string) => boolean;
 }
 
@@ -120,7 +120,9 @@ export async function resolveDocker(
       ahead: (known) => {
         layers = pulled(known);
         const wanted = opts.aheadWanted;
-        if (opts.requestAhead) requestEarly(wanted ? layers.filter((l) => wanted(l.tar.digest!)) : layers, opts.requestAhead);
+        // A store fetches a blob once however many layers name it: asked for ahead once too (an answer no download takes waits unread).
+        const once = (l: PulledLayer, i: number, all: PulledLayer[]) => all.findIndex((o) => o.tar.digest === l.tar.digest) === i;
+        if (opts.requestAhead) requestEarly(wanted ? layers.filter((l, i, all) => once(l, i, all) && wanted(l.tar.digest!)) : layers, opts.requestAhead);
       },
     });
     return { image, layers: layers ?? pulled(found), close: () => client.close() };

@@ -121,6 +121,9 @@ export class Transport {
   readonly #live = new Set<{ req: http.ClientRequest; res?: http.IncomingMessage }>();
   readonly #tls: (host: string) => TlsConfig;
   readonly #signal: AbortSignal | undefined;
+  // Closed: a request sent later (a blob's retry after its backoff, a redirect followed, the next source after a mirror)
+  // opened a socket nothing tracked or closed, held until its idle bound, after the pull had failed.
+  #closed = false;
   readonly #onAbort = () => {
     const error = abortError(this.#signal?.reason);
     for (const { req, res } of this.#live) (res ?? req).destroy(error);
@@ -188,6 +191,7 @@ export class Transport {
 
   #send(url: URL, method: string, headers: Record<string, string>, form: URLSearchParams | undefined, answerMs: number, bodyMs: number): Promise<HttpResponse> {
     if (this.#signal?.aborted) return Promise.reject(abortError(this.#signal.reason));
+    if (this.#closed) return Promise.reject(abortError('the pull ended'));
     const body = form?.toString();
     const all = body === undefined ? headers : { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) };
     const secure = url.protocol === 'https:';
@@ -234,6 +238,7 @@ export class Transport {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#signal?.removeEventListener('abort', this.#onAbort);
     for (const { req, res } of this.#live) (res ?? req).destroy();
     this.#live.clear();

@@ -86,7 +86,8 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
     const readLock = fs.existsSync(path.join(dir, UNREADABLE)) ? lockPath(store, 'read', diffId, ctx.mode) : undefined;
     found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir), readLock, changes: readChanges(dir) });
   };
-  let pending = [...new Map(wanted.map((w) => [w.diffId, w])).values()];
+  // The first layer of each diff_id (a Map from pairs keeps the last): the one whose blob a pull asked for ahead.
+  let pending = wanted.filter((w, i) => wanted.findIndex((o) => o.diffId === w.diffId) === i);
   while (pending.length > 0) {
     if (ctx.signal?.aborted) throw abortError(ctx.signal.reason);
     const build: { layer: WantedLayer; lock: StoreLock }[] = [];

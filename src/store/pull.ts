@@ -179,7 +179,7 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
  */
 async function fetchLacking(session: StoreSession, plan: ImagePlan, pins: StoreLock[]): Promise<void> {
   const { store } = session;
-  const lacking = [...new Map(plan.layers.filter((l) => l.fetch && !hasBlob(store, l.digest)).map((l) => [l.digest, l])).values()];
+  const lacking = plan.layers.filter((l, i, all) => l.fetch && !hasBlob(store, l.digest) && all.findIndex((o) => o.digest === l.digest) === i);
   const queue = new PQueue({ concurrency: session.maxDownloads });
   await Promise.all(
     lacking.map((layer) =>

@@ -34,6 +34,22 @@ describe('Transport', () => {
     expect(received).toEqual([]);
   });
 
+  it('after close(), a request (a retry after its backoff, a redirect followed, the next source) is refused as an abort: no connection is opened', async () => {
+    let connections = 0;
+    const counter = net.createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => counter.listen(0, '127.0.0.1', resolve));
+    const transport = new Transport(plain);
+    await transport.close();
+    const later = await transport.request(`http://127.0.0.1:${(counter.address() as net.AddressInfo).port}/v2/x/blobs/sha256:0`).catch((e: { code?: string }) => e);
+    expect(later).toMatchObject({ code: 'ABORT_ERR' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(connections).toBe(0);
+    counter.close();
+  });
+
   it('a redirect to another scheme (file:) is refused naming its Location, a permanent failure', async () => {
     const origin = await serve((_req, res) => {
       res.writeHead(302, { location: 'file:///etc/passwd' });

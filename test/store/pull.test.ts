@@ -29,3 +29,12 @@ it("a cold pull asks for the layers' blobs before the config has answered; a pul
   // base is in the store already: asked for neither ahead nor after.
   expect(two.seen).toEqual([`blobs/${two.configDigest}`, `blobs/${sha(app)}`, 'config answered']);
 });
+
+it('an image that names one blob twice: asked for once (the store fetches it once)', async () => {
+  const twice = rawTar([{ name: 'twice', data: 'twice\n', mode: 0o644 }]);
+  const r = await heldConfigRegistry([twice, twice]);
+  stop = r.stop;
+  const store = path.join(scratch(), 'store');
+  await pull(`docker://${r.host}/app/x:1`, { store, platform: 'linux/amd64', registry: { tlsVerify: false } });
+  expect(r.seen).toEqual([`blobs/${r.configDigest}`, `blobs/${sha(twice)}`, 'config answered']);
+});
