@@ -157,6 +157,17 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
 }
 
 /**
+ * A system call's failure while a layer is extracted into the store,
+ * named as the store's: its path is the entry's in the layer ("/etc/x:
+ * write failed: ENOSPC"), which read as the host's file or the rootfs's.
+ */
+function intoStore(error: unknown, store: Store, dir: string): unknown {
+  if (!(error instanceof LayercopyError) || !/^E[A-Z0-9]+$/.test(error.code) || error.path?.startsWith(`${store.root}/`)) return error;
+  error.message += ` (extracting into the store ${store.root}, under ${dir})`;
+  return error;
+}
+
+/**
  * Extracts layers into tmp/ (exclusive locks held), as one extraction on
  * the pool, blobs the store lacks fetched alongside into spool files the
  * extractions follow; each layer written with its implied set and listing,
@@ -225,8 +236,12 @@ async function buildLayers(ctx: FillContext, build: { layer: WantedLayer }[], pi
       downloaded: downloads?.downloaded,
     });
     const abortPull = ctx.abortPull ?? (() => {});
-    if (downloads) await alongside(downloads.done, extraction, { cancel, abortPull });
-    else await extraction;
+    try {
+      if (downloads) await alongside(downloads.done, extraction, { cancel, abortPull });
+      else await extraction;
+    } catch (error) {
+      throw intoStore(error, store, tmp.path);
+    }
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     for (const fd of rootFds) fs.closeSync(fd);
