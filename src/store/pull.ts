@@ -132,6 +132,11 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
         found = await fillLayers(fill, plan.layers, pins);
         break;
       } catch (error) {
+        if (error instanceof MissingBlob && session.policy === 'never') {
+          // What to do, and the image argument it concerns (the message named only the layer).
+          error.message += `; the reference is incomplete in the store (layercopy verify lists it): pull it again (layercopy pull ${given}), or use --pull missing`;
+          Object.assign(error, { layer: given, layerIndex: argIndex });
+        }
         if (!(error instanceof MissingBlob && plan.fromStore && session.policy === 'missing')) throw error;
         release();
         // Found again on the second pass: counted once.

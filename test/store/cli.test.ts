@@ -97,4 +97,27 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
     const destroy = await run(['destroy', '--json', path.join(store, 'blobs')]);
     expect([destroy.exitCode, JSON.parse(destroy.stdout).error.code]).toEqual([2, 'ERR_INVALID_ARGUMENT']);
   });
+
+  it('--pull never: a reference whose layer is neither extracted nor its blob there fails ERR_STORE naming the image and what to do', async () => {
+    const dir = scratch();
+    const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 43 });
+    const store = path.join(dir, 'store');
+    expect((await run(['pull', '--store', store, image])).exitCode).toBe(0);
+    // The layer and its blob gone (a pull killed before them, a repair): the reference is incomplete.
+    const layer = held(store).layers[0];
+    fs.rmSync(path.join(store, 'layers', MODE, layer), { recursive: true });
+    const manifest = JSON.parse(
+      fs.readFileSync(path.join(store, 'blobs/sha256', JSON.parse(fs.readFileSync(path.join(store, 'refs.json'), 'utf8')).refs[0].digest.slice(7)), 'utf8'),
+    );
+    fs.rmSync(path.join(store, 'blobs/sha256', manifest.layers[0].digest.slice(7)));
+    const r = await run(['provision', '--json', '--store', store, '--pull', 'never', image, path.join(dir, 'root')]);
+    expect(r.exitCode).toBe(1);
+    const error = JSON.parse(r.stdout).error;
+    expect(error).toMatchObject({ code: 'ERR_STORE', layer: image, layerIndex: 0 });
+    expect(
+      error.message.endsWith(
+        `not extracted in the store, and its blob is missing there; the reference is incomplete in the store (layercopy verify lists it): pull it again (layercopy pull ${image}), or use --pull missing`,
+      ),
+    ).toBe(true);
+  });
 });
