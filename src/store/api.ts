@@ -62,7 +62,11 @@ export interface PullResult {
   passedOver?: { host: string; why: string }[];
 }
 
-export type ImageInfo = Pick<RefRecord, 'digest' | 'platform' | 'size' | 'pulled' | 'lastUsed'> & { reference: string };
+export type ImageInfo = Pick<RefRecord, 'digest' | 'platform' | 'size' | 'pulled' | 'lastUsed'> & {
+  reference: string;
+  /** Some of its blobs or layers are not in the store (a pull interrupted after it recorded the reference): its next pull fetches them; verify lists them. */
+  incomplete?: true;
+};
 
 export function storeDir(options: StoreOptions = {}): string {
   return options.store ?? (process.env.LAYERCOPY_STORE || defaultStoreDir());
@@ -140,8 +144,18 @@ export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
   return run('images', async () => {
     validateStoreOption(options);
     const store = defaultNotMade(options) ? undefined : existingStore(options);
+    // Listed as podman would not list them: marked, not hidden (rmi and a pull take them by name).
+    const incomplete = new Set(store ? checkRefs(store).incomplete.map((i) => i.id) : []);
     return (store ? readRefs(store) : [])
-      .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({ reference: ref, digest, platform, size, pulled, lastUsed }))
+      .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({
+        reference: ref,
+        digest,
+        platform,
+        size,
+        pulled,
+        lastUsed,
+        ...(incomplete.has(ref) ? { incomplete: true as const } : {}),
+      }))
       .sort((a, b) => b.lastUsed.localeCompare(a.lastUsed));
   });
 }

@@ -99,17 +99,7 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
   });
 
   it('--pull never: a reference whose layer is neither extracted nor its blob there fails ERR_STORE naming the image and what to do', async () => {
-    const dir = scratch();
-    const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed: 43 });
-    const store = path.join(dir, 'store');
-    expect((await run(['pull', '--store', store, image])).exitCode).toBe(0);
-    // The layer and its blob gone (a pull killed before them, a repair): the reference is incomplete.
-    const layer = held(store).layers[0];
-    fs.rmSync(path.join(store, 'layers', MODE, layer), { recursive: true });
-    const manifest = JSON.parse(
-      fs.readFileSync(path.join(store, 'blobs/sha256', JSON.parse(fs.readFileSync(path.join(store, 'refs.json'), 'utf8')).refs[0].digest.slice(7)), 'utf8'),
-    );
-    fs.rmSync(path.join(store, 'blobs/sha256', manifest.layers[0].digest.slice(7)));
+    const { dir, image, store } = await incomplete(43);
     const r = await run(['provision', '--json', '--store', store, '--pull', 'never', image, path.join(dir, 'root')]);
     expect(r.exitCode).toBe(1);
     const error = JSON.parse(r.stdout).error;
@@ -120,4 +110,30 @@ describe('layercopy pull, images, rmi, prune, verify', () => {
       ),
     ).toBe(true);
   });
+
+  it('images marks a reference that lacks a blob or layer as incomplete (--json: incomplete: true), the others not', async () => {
+    const { dir, image, store } = await incomplete(44);
+    const whole = testImage(path.join(dir, 'img2'), { layers: 1, sizeMb: 1, seed: 45 });
+    expect((await run(['pull', '--store', store, whole])).exitCode).toBe(0);
+    const list = JSON.parse((await run(['images', '--json', '--store', store])).stdout) as { reference: string; incomplete?: boolean }[];
+    expect(list.map((i) => [i.reference, i.incomplete])).toEqual([
+      [whole, undefined],
+      [image, true],
+    ]);
+    const text = (await run(['images', '--store', store])).stdout.split('\n');
+    expect(text.at(-1)).toBe(`incomplete (its next pull fetches what is missing; layercopy verify lists it): ${image}`);
+  });
 });
+
+/** A store holding `image` whose only layer is neither extracted nor its blob there (a pull killed before them, a repair). */
+async function incomplete(seed: number) {
+  const dir = scratch();
+  const image = testImage(path.join(dir, 'img'), { layers: 1, sizeMb: 1, seed });
+  const store = path.join(dir, 'store');
+  expect((await run(['pull', '--store', store, image])).exitCode).toBe(0);
+  fs.rmSync(path.join(store, 'layers', MODE, held(store).layers[0]), { recursive: true });
+  const digest = JSON.parse(fs.readFileSync(path.join(store, 'refs.json'), 'utf8')).refs[0].digest as string;
+  const manifest = JSON.parse(fs.readFileSync(path.join(store, 'blobs/sha256', digest.slice(7)), 'utf8'));
+  fs.rmSync(path.join(store, 'blobs/sha256', manifest.layers[0].digest.slice(7)));
+  return { dir, image, store };
+}
