@@ -141,7 +141,12 @@ export async function runStore(command: (typeof STORE_COMMANDS)[number], args: s
           'REFERENCE\tPLATFORM\tDIGEST\tSIZE\tLAST USED',
           ...list.map((i) => [escapeForTerminal(i.reference), i.platform, i.digest.slice(0, 19), humanSize(i.size), i.lastUsed].join('\t')),
           ...(list.some((i) => i.incomplete)
-            ? [`incomplete (its next pull fetches what is missing; layercopy verify lists it): ${list.filter((i) => i.incomplete).map((i) => escapeForTerminal(i.reference)).join(', ')}`]
+            ? [
+                `incomplete (its next pull fetches what is missing; layercopy verify lists it): ${list
+                  .filter((i) => i.incomplete)
+                  .map((i) => escapeForTerminal(i.reference))
+                  .join(', ')}`,
+              ]
             : []),
         ].join('\n'),
       );
