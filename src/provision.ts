@@ -66,9 +66,12 @@ async function provisionChecked(pool: Pool, layers: readonly string[], rootfs: s
   // Stops a pull's requests: the caller's abort, or a failure of the provision.
   const pullAbort = new AbortController();
   const pullSignal = opts.signal ? AbortSignal.any([opts.signal, pullAbort.signal]) : pullAbort.signal;
+  // One registry image among the LAYERs: its first blobs are asked for as its manifest is read (src/registry/pull.ts);
+  // with several, each would ask for --max-downloads at once.
+  const oneImage = Array.isArray(layers) && layers.filter((l) => typeof l === 'string' && l.startsWith('docker://')).length === 1;
   const inputs = await resolveInputs(layers, rootfs, {
     platform: opts.platform,
-    pull: { ...opts.registry, signal: pullSignal, requestAhead: layers.length === 1 ? opts.maxDownloads : 0 },
+    pull: { ...opts.registry, signal: pullSignal, requestAhead: oneImage ? opts.maxDownloads : 0 },
     store: { opts, pool, clock },
   });
   try {

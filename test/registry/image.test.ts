@@ -81,6 +81,20 @@ it("a layer's blob is asked for before the config has answered (one round trip l
   expect(fs.readFileSync(path.join(root, 'hello'), 'utf8')).toBe('hi\n');
 });
 
+it('the image above a directory layer: its blob asked for before the config has answered too (one registry image among the LAYERs)', async () => {
+  const layer = rawTar([{ name: 'hello', data: 'hi\n', mode: 0o644 }]);
+  const r = await heldConfigRegistry([layer]);
+  stop = r.stop;
+  const dir = scratch();
+  fs.mkdirSync(path.join(dir, 'base'));
+  fs.writeFileSync(path.join(dir, 'base', 'below'), 'below\n');
+  const root = path.join(dir, 'root');
+  const pulled = await pull(['--tls-verify=false', '--platform', 'linux/amd64', path.join(dir, 'base'), `docker://${r.host}/app/x:1`, root]);
+  expect(pulled.status, JSON.stringify(pulled.json.error)).toBe(0);
+  expect(r.seen).toEqual([`blobs/${r.configDigest}`, `blobs/${sha(layer)}`, 'config answered']);
+  expect(fs.readFileSync(path.join(root, 'below'), 'utf8')).toBe('below\n');
+});
+
 it("a mirror that serves the manifest and config but lacks the blob: the image is told as the mirror's, though the blob, asked beside the config, passed it over first", async () => {
   const layer = rawTar([{ name: 'hello', data: 'hi\n', mode: 0o644 }]);
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } });
