@@ -3,7 +3,7 @@ import type net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { abortError } from '../core/errors.js';
 import { native } from '../core/native.cjs';
-import type { HttpResponse } from './transport.js';
+import { ENDED_HERE, type HttpResponse } from './transport.js';
 
 // A blob's body received by the native helper straight into its spool file
 // (native/receive.h), where the response came over plain HTTP (a registry
@@ -81,8 +81,11 @@ export async function receiveBody(response: HttpResponse, r: Receiving): Promise
   const taken = take(response, r.length);
   if (!taken) return undefined;
   const cancel = new Int32Array(new SharedArrayBuffer(4));
-  // The transport destroys the connection on an abort (Ctrl-C, another layer's failure): the thread stops.
-  const onClose = () => Atomics.store(cancel, 0, 1);
+  // The transport ends the connection on an abort (Ctrl-C, another layer's failure): the thread stops. A close the
+  // peer made (a reset mid-blob) is the thread's to meet on its own fd, as a network failure the download resumes.
+  const onClose = () => {
+    if (ENDED_HERE.has(taken.socket)) Atomics.store(cancel, 0, 1);
+  };
   taken.socket.once('close', onClose);
   let reported = r.position;
   const report = () => {

@@ -51,6 +51,20 @@ const USER_AGENT = 'layercopy';
 // How a connection the server closed under a new request fails: reset, or closed before any answer ('socket hang up').
 const STALE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 const STALE = Symbol('stale connection');
+
+/**
+ * Connections this side ended (an abort, the pull closed), for a body read
+ * off the socket by another thread (src/registry/receive.ts): it stops on
+ * their close, and only on theirs. Stopped on any close, a reset by the
+ * peer mid-blob was told as "provision aborted" and never resumed.
+ */
+export const ENDED_HERE = new WeakSet<object>();
+
+function end(live: { req: http.ClientRequest; res?: http.IncomingMessage }, error?: Error): void {
+  const socket = live.res?.socket ?? live.req.socket;
+  if (socket) ENDED_HERE.add(socket);
+  (live.res ?? live.req).destroy(error);
+}
 type StaleError = Error & { code?: string; [STALE]?: boolean };
 
 /**
@@ -126,7 +140,7 @@ export class Transport {
   #closed = false;
   readonly #onAbort = () => {
     const error = abortError(this.#signal?.reason);
-    for (const { req, res } of this.#live) (res ?? req).destroy(error);
+    for (const live of this.#live) end(live, error);
   };
 
   constructor(tlsFor: (host: string) => TlsConfig, signal?: AbortSignal) {
@@ -240,7 +254,7 @@ export class Transport {
   async close(): Promise<void> {
     this.#closed = true;
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    for (const { req, res } of this.#live) (res ?? req).destroy();
+    for (const live of this.#live) end(live);
     this.#live.clear();
     for (const agent of this.#agents.values()) agent.destroy();
     this.#agents.clear();

@@ -4,6 +4,7 @@
 // node:http's stream alike. A file size limit stands in for a full disk:
 // both cut a write short, then fail it.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
@@ -17,8 +18,12 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 let stop: (() => void) | undefined;
 afterEach(() => stop?.());
 
-/** An image of one plain-tar layer of 256 files of 4 KiB (a 1.1 MB blob, no file of it over 4 KiB); the blob's GETs counted. */
-async function registry() {
+/**
+ * An image of one plain-tar layer of 256 files of 4 KiB (a 1.1 MB blob, no
+ * file of it over 4 KiB); the blob's GETs counted (and their Range
+ * headers). `reset`: the first GET's connection reset after 64 KiB.
+ */
+async function registry({ reset = false } = {}) {
   const layer = rawTar(Array.from({ length: 256 }, (_, i) => ({ name: `f${i}`, data: crypto.randomBytes(4096), mode: 0o644 })));
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } });
   const manifest = JSON.stringify({
@@ -27,14 +32,24 @@ async function registry() {
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(Buffer.from(config)), size: config.length },
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }],
   });
-  const gets = { blob: 0 };
+  const gets = { blob: 0, ranges: [] as (string | undefined)[] };
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '').replace('/v2/app/x/', '');
     if (url === 'manifests/1') return res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(manifest);
     if (url === `blobs/${sha(Buffer.from(config))}`) return res.writeHead(200, { 'content-length': config.length }).end(config);
     if (url === `blobs/${sha(layer)}`) {
       gets.blob++;
-      return res.writeHead(200, { 'content-length': layer.length }).end(layer);
+      gets.ranges.push(req.headers.range);
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+      if (from > 0) {
+        res.writeHead(206, { 'content-length': layer.length - from, 'content-range': `bytes ${from}-${layer.length - 1}/${layer.length}` });
+        return res.end(layer.subarray(from));
+      }
+      res.writeHead(200, { 'content-length': layer.length });
+      if (!reset || gets.blob > 1) return res.end(layer);
+      res.write(layer.subarray(0, 65536));
+      res.socket?.resetAndDestroy();
+      return;
     }
     res.writeHead(404).end();
   });
@@ -64,5 +79,21 @@ describe.each([
     expect(error.message).toMatch(/: blob sha256:[0-9a-f]{64}: cannot be written to \/.*\/0\.blob: File too large \(EFBIG\)$/);
     expect(r.gets.blob).toBe(1);
     expect((await execa('ls', ['-A', dir])).stdout).toBe('');
+  });
+});
+
+describe.each([
+  ['the native receiver', {}],
+  ["node:http's stream", { LAYERCOPY_RECEIVE: '0' }],
+])('a connection the registry resets mid-blob (%s)', (_, env) => {
+  it('asked again from the bytes received: the provision succeeds (was "provision aborted" through the native receiver)', async () => {
+    const r = await registry({ reset: true });
+    const root = path.join(scratch(), 'root');
+    const run = await execa(process.execPath, [cli, 'provision', '--json', '--tls-verify=false', `docker://${r.host}/app/x:1`, root], { reject: false, env });
+    expect(run.exitCode, run.stdout).toBe(0);
+    expect(r.gets.blob).toBe(2);
+    // Asked again from what was on file (the bytes the reset let through, none or some).
+    expect(r.gets.ranges[0]).toBeUndefined();
+    expect(fs.readdirSync(root)).toHaveLength(256);
   });
 });

@@ -153,6 +153,22 @@ describe.each(['splice', 'read'])('receiveBody, %s', (mode) => {
     const { result } = await receive(url, 10, 0, { abort });
     expect(result!.error?.name).toBe('AbortError');
   });
+
+  it("a close this side did not make (node:http seeing the peer's reset) does not stop the thread: it reads on, and meets the peer's end itself", async () => {
+    const url = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': 10 });
+      res.write('12345');
+      setTimeout(() => res.end('67890'), 150);
+    });
+    // Before: any close of the socket set the thread's cancel flag, and a reset mid-blob was told as "provision aborted".
+    const before = (response: HttpResponse) => {
+      const socket = (response.body as http.IncomingMessage).socket;
+      setTimeout(() => socket.emit('close', true), 50);
+    };
+    const { result, data } = await receive(url, 10, 0, { before });
+    expect(result?.error).toBeUndefined();
+    expect(data.toString()).toBe('1234567890');
+  });
 });
 
 describe('receiveBody', () => {
