@@ -1,8 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { getSystemErrorMap } from 'node:util';
 import { errnoWords } from '../core/errno-words.js';
-import { abortError, errnoCode, LayercopyError } from '../core/errors.js';
+import { abortError, errnoCode, errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { FOLLOW_DONE, FOLLOW_FAILED } from '../images/follow.js';
 import type { TarLayer } from '../images/layer.js';
 import type { RegistryClient } from './client.js';
@@ -18,9 +17,6 @@ const MAX_STALLS = 5;
 // What a download may hold in memory while its spool file is written: more waits for the write.
 const MAX_QUEUED = 4 << 20;
 
-/** The spool file's write failures (SpoolWriter's); the native receiver's are told by their call, 'pwrite'. */
-const WRITE_FAILED = new WeakSet<object>();
-
 /**
  * A failure to write the blob where it goes (ENOSPC, EIO, a file size
  * limit): the filesystem's, not the connection's, and no retry cures it.
@@ -35,16 +31,11 @@ function writeFailure(error: unknown, out: FileHandle, where: { label: string; w
   } catch {
     file = undefined;
   }
-  const words = typeof e.errno === 'number' ? getSystemErrorMap().get(e.errno)?.[1] : undefined;
-  const why = words && e.code ? errnoWords(e.code, words) : (e.message ?? String(error));
-  return new LayercopyError(`${where.label}: ${where.what}: cannot be written${file ? ` to ${file}` : ''}: ${why}`, {
-    code: errnoCode(e.code),
-    ...where.fields,
-    ...(file ? { path: file } : {}),
-    syscall: e.syscall,
-    errno: e.errno,
-    cause: error,
-  });
+  const told = (why: string) => `${where.label}: ${where.what}: cannot be written${file ? ` to ${file}` : ''}: ${why}`;
+  // A write that wrote nothing and said no errno (SpoolWriter's own error): told as it says.
+  if (typeof e.errno !== 'number')
+    return new LayercopyError(told(e.message ?? String(error)), { code: errnoCode(e.code), ...where.fields, ...(file ? { path: file } : {}), syscall: e.syscall, cause: error });
+  return errnoError(fromNodeError(error, 'write', file), (name, description) => told(errnoWords(name, description)), { ...where.fields, cause: error });
 }
 
 /**
@@ -103,7 +94,6 @@ export class SpoolWriter {
       },
       (error) => {
         this.#error = error;
-        if (typeof error === 'object' && error !== null) WRITE_FAILED.add(error);
         this.#writing = undefined;
       },
     );
@@ -220,7 +210,8 @@ export async function downloadBlob(
           () => undefined,
           (e: unknown) => e,
         );
-        if (unwritten !== undefined || (error as { syscall?: string })?.syscall === 'pwrite' || (typeof error === 'object' && error !== null && WRITE_FAILED.has(error)))
+        // The spool's own write failed (drain throws it again, whatever threw here), or the native receiver's ('pwrite').
+        if (unwritten !== undefined || (error as { syscall?: string })?.syscall === 'pwrite')
           throw writeFailure(unwritten ?? error, out, { label: tar.label, what, fields: run.fields });
         // An abort (Ctrl-C, or the provision failing elsewhere) is no failure of this download.
         if ((error as Error)?.name === 'AbortError') throw abortError();

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { errnoCode, LayercopyError } from '../core/errors.js';
+import { errnoError, fromNodeError, LayercopyError } from '../core/errors.js';
 import { type DockerReference, parseDockerReference, showReference } from '../registry/reference.js';
 import { refsLockPath, STORE_VERSION, type Store, tmpName } from './layout.js';
 import { StoreLock } from './lock.js';
@@ -115,14 +115,13 @@ export function replaceFiles(store: Store, files: [name: string, data: string][]
     }
   } catch (error) {
     for (const [tmp] of written) fs.rmSync(tmp, { force: true });
-    const e = error as NodeJS.ErrnoException;
-    throw new LayercopyError(`store ${store.root}: ${name} cannot be written (${e.message}); it is left as it was`, {
-      code: errnoCode(e.code),
-      path: path.join(store.root, name),
-      syscall: e.syscall,
-      errno: e.errno,
-      cause: error,
-    });
+    throw errnoError(
+      fromNodeError(error, 'write', path.join(store.root, name)),
+      () => `store ${store.root}: ${name} cannot be written (${(error as Error).message}); it is left as it was`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
