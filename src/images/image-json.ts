@@ -87,8 +87,16 @@ export function imageConfig(value: unknown, what: string, fail: Fail): { os?: un
  * good on a 4 MB layout).
  */
 export function distinct<D extends { digest: string }>(descriptors: readonly D[]): D[] {
+  return firstOf(descriptors, (d) => d.digest);
+}
+
+/** Each item once by its key, the first kept (a store's layers by diff_id, a pull's blobs by digest). */
+export function firstOf<T>(items: readonly T[], key: (item: T) => string): T[] {
   const seen = new Set<string>();
-  return descriptors.filter((d) => !seen.has(d.digest) && seen.add(d.digest) !== undefined);
+  return items.filter((item) => {
+    const k = key(item);
+    return !seen.has(k) && seen.add(k) !== undefined;
+  });
 }
 
 /**

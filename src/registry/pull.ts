@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { LayerSource } from '../core/errors.js';
 import type { Platform } from '../core/options.js';
+import { firstOf } from '../images/image-json.js';
 import type { TarLayer } from '../images/layer.js';
 import { RegistryClient } from './client.js';
 import { loadRegistriesConf, type PullSource, pullSources } from './config.js';
@@ -121,8 +122,7 @@ export async function resolveDocker(
         layers = pulled(known);
         const wanted = opts.aheadWanted;
         // A store fetches a blob once however many layers name it: asked for ahead once too (an answer no download takes waits unread).
-        const once = (l: PulledLayer, i: number, all: PulledLayer[]) => all.findIndex((o) => o.tar.digest === l.tar.digest) === i;
-        if (opts.requestAhead) requestEarly(wanted ? layers.filter((l, i, all) => once(l, i, all) && wanted(l.tar.digest!)) : layers, opts.requestAhead);
+        if (opts.requestAhead) requestEarly(wanted ? firstOf(layers, (l) => l.tar.digest!).filter((l) => wanted(l.tar.digest!)) : layers, opts.requestAhead);
       },
     });
     return { image, layers: layers ?? pulled(found), close: () => client.close() };

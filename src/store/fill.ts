@@ -4,6 +4,7 @@ import type { Pool } from '../copy/pool.js';
 import { abortError, LayercopyError } from '../core/errors.js';
 import type { CancelFlag, NativeChanges, NativePolicy } from '../core/native.cjs';
 import type { Progress } from '../core/options.js';
+import { firstOf } from '../images/image-json.js';
 import type { TarLayer } from '../images/layer.js';
 import { extractOnPool } from '../images/run.js';
 import { alongside, startDownloads } from '../registry/spool.js';
@@ -87,7 +88,7 @@ export async function fillLayers(ctx: FillContext, wanted: readonly WantedLayer[
     found.set(diffId, { dir: path.join(dir, ROOTFS), implied: readImplied(dir), readLock, changes: readChanges(dir) });
   };
   // The first layer of each diff_id (a Map from pairs keeps the last): the one whose blob a pull asked for ahead.
-  let pending = wanted.filter((w, i) => wanted.findIndex((o) => o.diffId === w.diffId) === i);
+  let pending = firstOf(wanted, (w) => w.diffId);
   while (pending.length > 0) {
     if (ctx.signal?.aborted) throw abortError(ctx.signal.reason);
     const build: { layer: WantedLayer; lock: StoreLock }[] = [];

@@ -5,6 +5,7 @@ import type { Pool } from '../copy/pool.js';
 import type { NativePolicy } from '../core/native.cjs';
 import type { Platform, Progress, PullPolicy, ResolvedProvisionOptions } from '../core/options.js';
 import { nativePolicy, type ResolvedRootless } from '../core/rootless.js';
+import { distinct } from '../images/image-json.js';
 import { hostPlatform } from '../images/oci.js';
 import type { LayerArgument } from '../images/reference.js';
 import type { PullOptions } from '../registry/pull.js';
@@ -184,7 +185,7 @@ export async function pullImage(session: StoreSession, given: string, argIndex: 
  */
 async function fetchLacking(session: StoreSession, plan: ImagePlan, pins: StoreLock[]): Promise<void> {
   const { store } = session;
-  const lacking = plan.layers.filter((l, i, all) => l.fetch && !hasBlob(store, l.digest) && all.findIndex((o) => o.digest === l.digest) === i);
+  const lacking = distinct(plan.layers).filter((l) => l.fetch && !hasBlob(store, l.digest));
   const queue = new PQueue({ concurrency: session.maxDownloads });
   await Promise.all(
     lacking.map((layer) =>
