@@ -144,9 +144,10 @@ export function images(options: StoreOptions = {}): Promise<ImageInfo[]> {
   return run('images', async () => {
     validateStoreOption(options);
     const store = defaultNotMade(options) ? undefined : existingStore(options);
+    const refs = store ? readRefs(store) : [];
     // Listed as podman would not list them: marked, not hidden (rmi and a pull take them by name).
-    const incomplete = new Set(store ? checkRefs(store).incomplete.map((i) => i.id) : []);
-    return (store ? readRefs(store) : [])
+    const incomplete = new Set(store ? checkRefs(store, refs).incomplete.map((i) => i.id) : []);
+    return refs
       .map(({ ref, digest, platform, size, pulled, lastUsed }) => ({
         reference: ref,
         digest,

@@ -4,7 +4,7 @@ import { rehash } from './blobs.js';
 import { referenced } from './gc.js';
 import { blobPath, layerModes, layerPath, type OwnerMode, type Store } from './layout.js';
 import { compareListing, LISTING, parseListing, ROOTFS, walk } from './listing.js';
-import { readRefs } from './refs.js';
+import { type RefRecord, readRefs } from './refs.js';
 
 // verify: every blob hashed again, every extracted layer walked and
 // compared with the listing written when it was extracted, every reference
@@ -76,12 +76,12 @@ export function checkLayer(dir: string): string[] | undefined {
  * layer blobs or extracted layers it is incomplete, which its next pull
  * mends.
  */
-export function checkRefs(store: Store): { damaged: Damage[]; incomplete: Incomplete[] } {
+export function checkRefs(store: Store, refs: RefRecord[] = readRefs(store)): { damaged: Damage[]; incomplete: Incomplete[] } {
   const modes = layerModes(store);
   const damaged: Damage[] = [];
   const incomplete: Incomplete[] = [];
   const file = path.join(store.root, 'refs.json');
-  for (const r of readRefs(store)) {
+  for (const r of refs) {
     const { blobs: want, layers: wantLayers, configs } = referenced(store, [r]);
     const missingBlobs = [...want].filter((d) => !fs.existsSync(blobPath(store, d)));
     const missing = [
